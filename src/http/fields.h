@@ -1,0 +1,32 @@
+/* Field-value helpers: list iteration (RFC 9110 §5.6.1), tokens, lookup,
+ * and the hop-by-hop set a proxy removes (RFC 9110 §7.6.1). */
+#ifndef IDEM_HTTP_FIELDS_H
+#define IDEM_HTTP_FIELDS_H
+#include <stdbool.h>
+#include "http/http.h"
+
+struct http_list_iter {
+    const char *p, *end;
+};
+
+static inline struct http_list_iter http_list_begin(struct slice v)
+{
+    return (struct http_list_iter){v.p, v.p + v.len};
+}
+
+/* Next non-empty element, trimmed of OWS; quoted strings are kept whole.
+ * Returns 1 with *el set, 0 at the end, -1 on an unterminated quote. */
+int http_list_next(struct http_list_iter *it, struct slice *el);
+
+bool http_is_token(struct slice s);
+
+/* Is this field hop-by-hop for a message whose Connection field values are
+ * given? Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
+ * Proxy-Connection, Proxy-Authenticate/-Authorization, and every name the
+ * Connection fields list. Content-Length is framing and also re-done. */
+bool http_is_hop_by_hop(struct slice name, const struct http_field *fields, unsigned n);
+
+/* uri-host [":" port]; with need_port the port is mandatory (CONNECT). */
+bool http_valid_authority(struct slice a, bool need_port);
+
+#endif

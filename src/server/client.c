@@ -1,0 +1,281 @@
+/* The client connection: a state machine over bytes in and out.
+ *
+ *   accept -> HEAD --head parsed--> BODY --body done--> WAIT --response done--+
+ *              ^  \--no body----------------------------^                    |
+ *              +-------------------- keep-alive -----------------------------+
+ *   HEAD/BODY/WAIT --Upgrade 101 or CONNECT--> TUNNEL
+ *   any --error, timeout, Connection: close--> CLOSING (flush, linger) -> closed
+ *
+ * Timers, one at a time: header deadline (total, from the first byte, so a
+ * slowloris fails), body idle, keep-alive idle, send idle, linger. */
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "server/server.h"
+#include "server/log.h"
+
+static void on_client_closed(uv_handle_t *h)
+{
+    struct client *c = h->data;
+    CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (--c->handles > 0)
+        return;
+    struct srv_worker *w = c->w;
+    iobuf_fini(&c->in);
+    c->magic = 0;
+    free(c);
+    worker_client_gone(w);
+}
+
+void client_close(struct client *c)
+{
+    CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (c->closed)
+        return;
+    c->closed = 1;
+    proxy_on_client_gone(c);
+    link_remove(&c->link);
+    uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+    uv_close((uv_handle_t *)&c->timer, on_client_closed);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct client *c = t->data;
+    CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->in) > 0 && !c->ex.line) {
+        log_msg(LOG_INFO, "client %s: request head timeout", c->ip);
+        reply_error(c, 408, "request header timeout");
+        return;
+    }
+    if (c->state == CS_BODY && !c->ex.resp_started) {
+        log_msg(LOG_INFO, "client %s: request body idle timeout", c->ip);
+        reply_error(c, 408, "request body timeout");
+        return;
+    }
+    client_close(c);
+}
+
+void client_timer(struct client *c, uint64_t ms)
+{
+    c->head_timer = 0;
+    if (ms)
+        uv_timer_start(&c->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct client *c = h->data;
+    size_t max = c->state == CS_HEAD ? c->w->cfg->limits.header_section + 4096
+                                     : iobuf_len(&c->in) + READ_CHUNK;
+    if (iobuf_reserve(&c->in, c->state == CS_HEAD ? 4096 : READ_CHUNK, max) < 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(c->in.base + c->in.end, (unsigned)(c->in.cap - c->in.end));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct client *c = s->data;
+    CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (n == UV_ENOBUFS) {
+        /* The head outgrew the buffer limit: the parser answers 431. */
+        client_pause_read(c);
+        client_process(c);
+        return;
+    }
+    if (n < 0) {
+        c->eof = 1;
+        client_pause_read(c);
+        if (c->state == CS_TUNNEL && n == UV_EOF) {
+            tunnel_on_eof(c, 1);
+        } else if (c->state == CS_CLOSING) {
+            client_close(c);
+        } else if (c->state == CS_WAIT && n == UV_EOF && c->ex.state != EX_NONE) {
+            c->keepalive = 0; /* half-close: still answer this request */
+        } else {
+            client_close(c);
+        }
+        return;
+    }
+    if (n == 0)
+        return;
+    if (c->state == CS_CLOSING)
+        return; /* lingering: discard */
+    if (c->state == CS_HEAD && !c->head_timer && iobuf_len(&c->in) == 0) {
+        client_timer(c, c->w->cfg->timeouts.client_header);
+        c->head_timer = 1;
+    }
+    c->in.end += (size_t)n;
+    if (c->state == CS_TUNNEL)
+        tunnel_on_client_data(c);
+    else
+        client_process(c);
+}
+
+void client_resume_read(struct client *c)
+{
+    if (c->reading || c->closed || c->eof)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = 1;
+}
+
+void client_pause_read(struct client *c)
+{
+    if (!c->reading)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+/* Parse and dispatch as far as the buffered bytes allow. Pipelined
+ * requests wait in the buffer until the one before them is answered. */
+void client_process(struct client *c)
+{
+    struct srv_worker *w = c->w;
+    for (;;) {
+        if (c->closed)
+            return;
+        switch (c->state) {
+        case CS_HEAD: {
+            if (iobuf_len(&c->in) == 0) {
+                if (c->eof) {
+                    client_close(c);
+                    return;
+                }
+                client_resume_read(c);
+                return;
+            }
+            if (!c->head_timer) {
+                client_timer(c, w->cfg->timeouts.client_header);
+                c->head_timer = 1;
+            }
+            int rc = http_parse_request(iobuf_data(&c->in), iobuf_len(&c->in), &w->req_limits,
+                                        &w->req);
+            if (rc == HTTP_PARSE_MORE) {
+                if (c->eof) {
+                    client_close(c);
+                    return;
+                }
+                client_resume_read(c);
+                return;
+            }
+            if (rc != HTTP_PARSE_OK) {
+                log_msg(LOG_INFO, "client %s: bad request head: %d", c->ip, rc);
+                reply_error(c, rc, "malformed or oversized request");
+                return;
+            }
+            proxy_begin(c, &w->req);
+            break;
+        }
+        case CS_BODY:
+            proxy_pump_request_body(c);
+            if (c->state == CS_BODY)
+                return;
+            break;
+        case CS_WAIT:
+            client_pause_read(c);
+            return;
+        case CS_TUNNEL:
+        case CS_CLOSING:
+            return;
+        }
+    }
+}
+
+/* The response went out in full: next request, or close. */
+void client_request_done(struct client *c)
+{
+    if (c->closed)
+        return;
+    if (!c->keepalive || c->w->draining) {
+        client_close_after_write(c);
+        return;
+    }
+    c->state = CS_HEAD;
+    client_timer(c, c->w->cfg->timeouts.keepalive_idle);
+    client_process(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct client *c = req->data;
+    if (c->closed)
+        return;
+    if (status < 0 || c->eof) {
+        client_close(c);
+        return;
+    }
+    /* Lingering close: keep reading (and discarding) briefly so a client
+     * still sending does not get a reset that eats our last response. */
+    client_timer(c, LINGER_MS);
+    client_resume_read(c);
+}
+
+void client_close_after_write(struct client *c)
+{
+    if (c->closed || c->state == CS_CLOSING)
+        return;
+    c->state = CS_CLOSING;
+    client_pause_read(c);
+    iobuf_consume(&c->in, iobuf_len(&c->in));
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+        client_close(c);
+}
+
+void client_write_done(void *owner, int status)
+{
+    struct client *c = owner;
+    CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (c->closed)
+        return;
+    if (status < 0) {
+        client_close(c);
+        return;
+    }
+    if (c->write_pending <= WRITE_LOW_WATER)
+        proxy_client_drained(c);
+}
+
+void client_accept(uv_stream_t *listener, int status)
+{
+    struct srv_worker *w = listener->data;
+    if (status < 0)
+        return;
+    CHECK_MAGIC(w, WORKER_MAGIC);
+    struct client *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->magic = CLIENT_MAGIC;
+    c->w = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    link_init(&c->link);
+    link_insert(&w->clients, &c->link);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+        client_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    strcpy(c->ip, "-");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof c->ip);
+        else if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof c->ip);
+    }
+    c->state = CS_HEAD;
+    c->keepalive = 1;
+    client_timer(c, w->cfg->timeouts.client_header);
+    c->head_timer = 1;
+    client_resume_read(c);
+}

@@ -1,0 +1,377 @@
+/* YAML configuration. Read with libyaml's document API rather than libcyaml:
+ * Debian's libcyaml 1.3 reports neither line numbers nor custom units, and a
+ * bad file must be refused naming file, line and field. The schema is a
+ * table: each known field has a path, a type and a place in struct config. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+#include "server/config.h"
+#include "server/log.h"
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->mode = MODE_REVERSE;
+    c->timeouts.client_header = 10000;
+    c->timeouts.client_body_idle = 60000;
+    c->timeouts.client_send_idle = 60000;
+    c->timeouts.keepalive_idle = 75000;
+    c->timeouts.upstream_connect = 5000;
+    c->timeouts.upstream_first_byte = 60000;
+    c->timeouts.upstream_idle = 60000;
+    c->timeouts.upstream_keepalive = 30000;
+    c->timeouts.drain = 10000;
+    c->limits.request_line = 8192;
+    c->limits.header_section = 65536;
+    c->limits.header_count = 100;
+    c->limits.request_body = 0;
+    c->limits.response_header_section = 65536;
+    c->limits.upstream_idle_per_worker = 64;
+    c->proxy.via = true;
+    c->proxy.x_forwarded_for = true;
+    c->proxy.forwarded = false;
+    strcpy(c->log.access, "stdout");
+    strcpy(c->log.error, "stderr");
+    c->log.level = LOG_INFO;
+}
+
+int config_parse_duration(const char *s, uint64_t *ms)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || v > 100000000ULL)
+        return -1;
+    uint64_t mul;
+    if (!strcmp(end, "ms"))
+        mul = 1;
+    else if (!strcmp(end, "s") || !*end)
+        mul = 1000;
+    else if (!strcmp(end, "m"))
+        mul = 60000;
+    else if (!strcmp(end, "h"))
+        mul = 3600000;
+    else
+        return -1;
+    *ms = v * mul;
+    return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || v > (1ULL << 40))
+        return -1;
+    uint64_t mul;
+    if (!*end || !strcmp(end, "B"))
+        mul = 1;
+    else if (!strcmp(end, "KiB") || !strcmp(end, "K") || !strcmp(end, "KB"))
+        mul = 1024;
+    else if (!strcmp(end, "MiB") || !strcmp(end, "M") || !strcmp(end, "MB"))
+        mul = 1024 * 1024;
+    else if (!strcmp(end, "GiB") || !strcmp(end, "G") || !strcmp(end, "GB"))
+        mul = 1024ULL * 1024 * 1024;
+    else
+        return -1;
+    *bytes = v * mul;
+    return 0;
+}
+
+int config_parse_addr(const char *s, struct config_addr *a, bool want_url)
+{
+    int port = want_url ? 80 : -1;
+    if (want_url) {
+        if (strncmp(s, "http://", 7) != 0)
+            return -1;
+        s += 7;
+    }
+    const char *hs = s, *he, *colon;
+    if (*s == '[') {
+        he = strchr(s, ']');
+        if (!he)
+            return -1;
+        hs = s + 1;
+        colon = he[1] == ':' ? he + 1 : NULL;
+        if (!colon && he[1] && !(want_url && he[1] == '/' && !he[2]))
+            return -1;
+    } else {
+        colon = strrchr(s, ':');
+        he = colon ? colon : s + strcspn(s, "/");
+    }
+    if (he == hs || (size_t)(he - hs) >= sizeof a->host)
+        return -1;
+    if (colon) {
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || p < 0 || p > 65535 || (*end && !(want_url && !strcmp(end, "/"))))
+            return -1;
+        port = (int)p;
+    } else if (*he && !(want_url && !strcmp(he, "/")) && *s != '[') {
+        return -1;
+    }
+    if (port < 0)
+        return -1;
+    memcpy(a->host, hs, (size_t)(he - hs));
+    a->host[he - hs] = 0;
+    a->port = port;
+    return 0;
+}
+
+/* ---- schema ---------------------------------------------------------- */
+
+enum ftype { F_DURATION, F_SIZE, F_COUNT, F_BOOL, F_STRING, F_MODE, F_LISTEN, F_UPSTREAM, F_LEVEL };
+
+struct field {
+    const char *path;
+    enum ftype type;
+    size_t off;
+    size_t len; /* F_STRING capacity */
+};
+
+#define OFF(m) offsetof(struct config, m)
+static const struct field schema[] = {
+    {"mode", F_MODE, OFF(mode), 0},
+    {"listen", F_LISTEN, 0, 0},
+    {"upstream", F_UPSTREAM, 0, 0},
+    {"workers", F_COUNT, OFF(workers), 0},
+    {"timeouts.client_header", F_DURATION, OFF(timeouts.client_header), 0},
+    {"timeouts.client_body_idle", F_DURATION, OFF(timeouts.client_body_idle), 0},
+    {"timeouts.client_send_idle", F_DURATION, OFF(timeouts.client_send_idle), 0},
+    {"timeouts.keepalive_idle", F_DURATION, OFF(timeouts.keepalive_idle), 0},
+    {"timeouts.upstream_connect", F_DURATION, OFF(timeouts.upstream_connect), 0},
+    {"timeouts.upstream_first_byte", F_DURATION, OFF(timeouts.upstream_first_byte), 0},
+    {"timeouts.upstream_idle", F_DURATION, OFF(timeouts.upstream_idle), 0},
+    {"timeouts.upstream_keepalive", F_DURATION, OFF(timeouts.upstream_keepalive), 0},
+    {"timeouts.drain", F_DURATION, OFF(timeouts.drain), 0},
+    {"limits.request_line", F_SIZE, OFF(limits.request_line), 0},
+    {"limits.header_section", F_SIZE, OFF(limits.header_section), 0},
+    {"limits.header_count", F_COUNT, OFF(limits.header_count), 0},
+    {"limits.request_body", F_SIZE, OFF(limits.request_body), 0},
+    {"limits.response_header_section", F_SIZE, OFF(limits.response_header_section), 0},
+    {"limits.upstream_idle_per_worker", F_COUNT, OFF(limits.upstream_idle_per_worker), 0},
+    {"proxy.via", F_BOOL, OFF(proxy.via), 0},
+    {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
+    {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
+    {"log.access", F_STRING, OFF(log.access), sizeof(((struct config *)0)->log.access)},
+    {"log.error", F_STRING, OFF(log.error), sizeof(((struct config *)0)->log.error)},
+    {"log.level", F_LEVEL, OFF(log.level), 0},
+    {NULL, 0, 0, 0},
+};
+
+struct loader {
+    struct config *c;
+    yaml_document_t *doc;
+    const char *file;
+    char *err;
+    size_t errlen;
+};
+
+static int fail(struct loader *l, yaml_node_t *n, const char *path, const char *fmt, const char *v)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, fmt, v);
+    snprintf(l->err, l->errlen, "%s:%lu: %s: %s", l->file, (unsigned long)n->start_mark.line + 1,
+             path, msg);
+    return -1;
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static int set_listen(struct loader *l, yaml_node_t *n, const char *path)
+{
+    yaml_node_t *items[CONFIG_LISTEN_MAX + 1];
+    int count = 0;
+    if (n->type == YAML_SCALAR_NODE) {
+        items[count++] = n;
+    } else if (n->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+            if (count == CONFIG_LISTEN_MAX)
+                return fail(l, n, path, "at most %s listeners", "8");
+            items[count++] = yaml_document_get_node(l->doc, *it);
+        }
+    } else {
+        return fail(l, n, path, "expected HOST:PORT or a list of them%s", "");
+    }
+    for (int i = 0; i < count; i++) {
+        const char *s = scalar(items[i]);
+        if (!s || config_parse_addr(s, &l->c->listen[i], false) < 0)
+            return fail(l, items[i], path, "invalid address '%s' (expected HOST:PORT)",
+                        s ? s : "");
+    }
+    l->c->nlisten = count;
+    return 0;
+}
+
+static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, const char *path)
+{
+    if (f->type == F_LISTEN)
+        return set_listen(l, n, path);
+    const char *s = scalar(n);
+    if (!s)
+        return fail(l, n, path, "expected a single value%s", "");
+    char *base = (char *)l->c;
+    uint64_t v;
+    switch (f->type) {
+    case F_DURATION:
+        if (config_parse_duration(s, &v) < 0)
+            return fail(l, n, path, "invalid duration '%s' (expected e.g. 500ms, 10s, 2m)", s);
+        *(uint64_t *)(base + f->off) = v;
+        return 0;
+    case F_SIZE:
+        if (config_parse_size(s, &v) < 0)
+            return fail(l, n, path, "invalid size '%s' (expected e.g. 8192, 64KiB, 1MiB)", s);
+        *(uint64_t *)(base + f->off) = v;
+        return 0;
+    case F_COUNT: {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (*s < '0' || *s > '9' || *end || errno || x > 1000000)
+            return fail(l, n, path, "invalid number '%s'", s);
+        if (f->off == OFF(workers))
+            *(int *)(base + f->off) = (int)x;
+        else
+            *(uint64_t *)(base + f->off) = x;
+        return 0;
+    }
+    case F_BOOL:
+        if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+            *(bool *)(base + f->off) = true;
+        else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+            *(bool *)(base + f->off) = false;
+        else
+            return fail(l, n, path, "invalid boolean '%s' (expected true or false)", s);
+        return 0;
+    case F_STRING:
+        if (strlen(s) >= f->len || !*s)
+            return fail(l, n, path, "invalid value '%s' (empty or too long)", s);
+        strcpy(base + f->off, s);
+        return 0;
+    case F_MODE:
+        if (!strcmp(s, "reverse"))
+            l->c->mode = MODE_REVERSE;
+        else if (!strcmp(s, "forward"))
+            l->c->mode = MODE_FORWARD;
+        else
+            return fail(l, n, path, "invalid mode '%s' (expected reverse or forward)", s);
+        return 0;
+    case F_UPSTREAM:
+        if (config_parse_addr(s, &l->c->upstream, true) < 0)
+            return fail(l, n, path, "invalid upstream '%s' (expected http://HOST[:PORT])", s);
+        l->c->has_upstream = true;
+        return 0;
+    case F_LEVEL: {
+        int lv = log_level_parse(s);
+        if (lv < 0)
+            return fail(l, n, path, "invalid level '%s' (expected error, warn, info or debug)", s);
+        l->c->log.level = lv;
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+static int load_mapping(struct loader *l, yaml_node_t *map, const char *prefix)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(l, map, *prefix ? prefix : "(top level)", "expected a mapping%s", "");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
+        const char *key = scalar(k);
+        char path[256];
+        if (!key)
+            return fail(l, k, prefix, "keys must be plain names%s", "");
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
+        const struct field *f = schema;
+        size_t plen = strlen(path);
+        int is_section = 0;
+        for (; f->path; f++) {
+            if (!strcmp(f->path, path))
+                break;
+            if (!strncmp(f->path, path, plen) && f->path[plen] == '.')
+                is_section = 1;
+        }
+        int rc;
+        if (f->path)
+            rc = set_field(l, f, v, path);
+        else if (is_section)
+            rc = load_mapping(l, v, path);
+        else
+            rc = fail(l, k, path, "unknown field%s", "");
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, fp);
+    int rc = -1;
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, errlen, "%s:%lu: YAML syntax error: %s", path,
+                 (unsigned long)parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "unknown");
+        goto out;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    struct loader l = {c, &doc, path, err, errlen};
+    if (!root)
+        rc = 0; /* an empty file keeps the defaults */
+    else
+        rc = load_mapping(&l, root, "");
+    yaml_document_delete(&doc);
+out:
+    yaml_parser_delete(&parser);
+    fclose(fp);
+    return rc;
+}
+
+int config_validate(const struct config *c, char *err, size_t errlen)
+{
+    if (c->mode == MODE_REVERSE && !c->has_upstream) {
+        snprintf(err, errlen, "upstream: required in reverse mode (--upstream http://HOST:PORT)");
+        return -1;
+    }
+    if (c->nlisten == 0) {
+        snprintf(err, errlen, "listen: at least one address is required (--listen HOST:PORT)");
+        return -1;
+    }
+    if (c->limits.header_count == 0 || c->limits.header_count > 256) {
+        snprintf(err, errlen, "limits.header_count: must be between 1 and 256");
+        return -1;
+    }
+    if (c->limits.request_line < 16 || c->limits.header_section < 64 ||
+        c->limits.response_header_section < 64 || c->limits.header_section > (64u << 20) ||
+        c->limits.response_header_section > (64u << 20)) {
+        snprintf(err, errlen, "limits: request_line >= 16, header sections between 64 and 64MiB");
+        return -1;
+    }
+    if (c->workers < 0 || c->workers > 256) {
+        snprintf(err, errlen, "workers: must be between 0 (one per core) and 256");
+        return -1;
+    }
+    return 0;
+}

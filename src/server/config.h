@@ -1,0 +1,74 @@
+/* The configuration: defaults, the YAML file and the command line, merged
+ * into one immutable snapshot shared read-only by all workers. */
+#ifndef IDEM_CONFIG_H
+#define IDEM_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_LISTEN_MAX 8
+
+enum config_mode { MODE_REVERSE, MODE_FORWARD };
+
+struct config_addr {
+    char host[256];
+    int port;
+};
+
+struct config {
+    enum config_mode mode;
+    struct config_addr listen[CONFIG_LISTEN_MAX];
+    int nlisten;
+    struct config_addr upstream; /* reverse mode: the origin */
+    bool has_upstream;
+    int workers; /* 0: one per core */
+
+    struct {
+        uint64_t client_header;       /* whole request head, from its first byte */
+        uint64_t client_body_idle;    /* between reads of a request body */
+        uint64_t client_send_idle;    /* a client that stops reading its response */
+        uint64_t keepalive_idle;      /* between requests */
+        uint64_t upstream_connect;
+        uint64_t upstream_first_byte; /* request sent -> response head starts */
+        uint64_t upstream_idle;       /* between reads of a response */
+        uint64_t upstream_keepalive;  /* idle pooled connection lifetime */
+        uint64_t drain;               /* graceful shutdown bound */
+    } timeouts; /* milliseconds */
+
+    struct {
+        uint64_t request_line;
+        uint64_t header_section;
+        uint64_t header_count;
+        uint64_t request_body; /* 0: unlimited */
+        uint64_t response_header_section;
+        uint64_t upstream_idle_per_worker; /* pooled connections kept */
+    } limits;
+
+    struct {
+        bool via;
+        bool x_forwarded_for;
+        bool forwarded;
+    } proxy;
+
+    struct {
+        char access[512]; /* "stdout", "off" or a path */
+        char error[512];  /* "stderr" or a path */
+        int level;        /* LOG_ERROR .. LOG_DEBUG */
+    } log;
+};
+
+void config_defaults(struct config *c);
+
+/* Load a YAML file over the current values. On error returns -1 and writes
+ * "FILE:LINE: FIELD: reason" into err. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+
+/* "HOST:PORT" -> addr; "http://HOST[:PORT]" with want_url. 0 or -1. */
+int config_parse_addr(const char *s, struct config_addr *a, bool want_url);
+int config_parse_duration(const char *s, uint64_t *ms);
+int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Cross-field checks once everything is merged. */
+int config_validate(const struct config *c, char *err, size_t errlen);
+
+#endif

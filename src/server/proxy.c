@@ -1,0 +1,733 @@
+/* The request pipeline: route a parsed request to an upstream, stream the
+ * body each way with framing re-done, relay the response, and decide what
+ * happens to both connections afterwards.
+ *
+ *   proxy_begin -> [resolve] -> connect -> send head -> pump body ->
+ *   response head -> pump response body -> finish (pool or close, log)
+ *
+ * RFC 9110 §7.6 (hop-by-hop, Via), RFC 9112 §3.2 (target forms, Host),
+ * §6 (framing), §9.6 (closing), RFC 7239 (Forwarded). */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include "server/server.h"
+#include "server/log.h"
+#include "http/fields.h"
+
+static void start_upstream(struct client *c);
+
+void proxy_exchange_reset(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    free(ex->line);
+    free(ex->up_head.p);
+    free(ex->retry_head.p);
+    memset(ex, 0, sizeof *ex);
+}
+
+static void log_exchange(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    if (!log_access_enabled())
+        return;
+    struct access_entry e = {
+        .method = ex->method,
+        .target = ex->target,
+        .client = (struct slice){c->ip, strlen(c->ip)},
+        .status = ex->status,
+        .bytes_in = ex->bytes_in,
+        .bytes_out = ex->bytes_out,
+        .upstream_ms = ex->t_up_start ? (double)((ex->t_up_end ? ex->t_up_end : uv_hrtime()) -
+                                                 ex->t_up_start) / 1e6
+                                      : -1,
+        .total_ms = ex->t_start ? (double)(uv_hrtime() - ex->t_start) / 1e6 : 0,
+    };
+    log_access(&e);
+}
+
+/* Answer with an error of our own. Always closes the client afterwards:
+ * the request body may be unread, and the state of the peer is unknown. */
+static void fail(struct client *c, int status, const char *detail)
+{
+    struct exchange *ex = &c->ex;
+    if (ex->up) {
+        upstream_close(ex->up);
+        ex->up = NULL;
+    }
+    if (ex->resp_started) {
+        log_msg(LOG_WARN, "%.*s %.*s: %s after response start; closing", (int)ex->method.len,
+                ex->method.p, (int)ex->target.len, ex->target.p, detail);
+        ex->t_up_end = uv_hrtime();
+        log_exchange(c);
+        proxy_exchange_reset(c);
+        client_close_after_write(c);
+        return;
+    }
+    reply_error(c, status, detail);
+}
+
+static void upstream_write_done(void *owner, int status)
+{
+    struct upstream *u = owner;
+    CHECK_MAGIC(u, UPSTREAM_MAGIC);
+    struct client *c = u->c;
+    if (!c || u->closed)
+        return;
+    if (status < 0) {
+        /* The origin went away while we sent; its response (if any) or the
+         * EOF will arrive on the read side. */
+        return;
+    }
+    if (u->write_pending <= WRITE_LOW_WATER)
+        proxy_upstream_drained(c);
+}
+
+static int up_write(struct client *c, struct outbuf *o)
+{
+    struct upstream *u = c->ex.up;
+    return srv_write((uv_stream_t *)&u->tcp, o, &u->write_pending, upstream_write_done, u);
+}
+
+static int client_write(struct client *c, struct outbuf *o)
+{
+    c->ex.bytes_out += o->len;
+    return srv_write((uv_stream_t *)&c->tcp, o, &c->write_pending, client_write_done, c);
+}
+
+/* ---- request head ---------------------------------------------------- */
+
+static void add_forwarding_fields(struct client *c, const struct http_request *r, struct outbuf *o)
+{
+    const struct config *cfg = c->w->cfg;
+    if (cfg->proxy.x_forwarded_for) {
+        outbuf_addstr(o, "X-Forwarded-For: ");
+        for (unsigned i = 0; i < r->nfields; i++)
+            if (slice_case_eq(r->fields[i].name, "x-forwarded-for") && r->fields[i].value.len) {
+                outbuf_addslice(o, r->fields[i].value);
+                outbuf_addstr(o, ", ");
+            }
+        outbuf_addstr(o, c->ip);
+        outbuf_addstr(o, "\r\n");
+    }
+    if (cfg->proxy.forwarded) {
+        outbuf_addstr(o, "Forwarded: ");
+        for (unsigned i = 0; i < r->nfields; i++)
+            if (slice_case_eq(r->fields[i].name, "forwarded") && r->fields[i].value.len) {
+                outbuf_addslice(o, r->fields[i].value);
+                outbuf_addstr(o, ", ");
+            }
+        /* RFC 7239 §6: IPv6 addresses are quoted and bracketed. */
+        if (strchr(c->ip, ':'))
+            outbuf_printf(o, "for=\"[%s]\";proto=http\r\n", c->ip);
+        else
+            outbuf_printf(o, "for=%s;proto=http\r\n", c->ip);
+    }
+    if (cfg->proxy.via)
+        outbuf_printf(o, "Via: 1.%d idemcache\r\n", r->minor);
+}
+
+static void build_request_head(struct client *c, const struct http_request *r)
+{
+    struct exchange *ex = &c->ex;
+    const struct config *cfg = c->w->cfg;
+    struct outbuf *o = &ex->up_head;
+    outbuf_addslice(o, r->method);
+    outbuf_addstr(o, " ");
+    if (r->form == HTTP_TARGET_ABSOLUTE) {
+        /* RFC 9112 §3.2.2: origin-form toward the origin, Host from the URI. */
+        if (r->path.len == 0 || r->path.p[0] != '/')
+            outbuf_addstr(o, "/");
+        outbuf_addslice(o, r->path);
+    } else {
+        outbuf_addslice(o, r->target);
+    }
+    outbuf_addstr(o, " HTTP/1.1\r\nHost: ");
+    if (r->form == HTTP_TARGET_ABSOLUTE)
+        outbuf_addslice(o, r->authority);
+    else if (r->host.len)
+        outbuf_addslice(o, r->host);
+    else
+        outbuf_printf(o, "%s:%d", cfg->upstream.host, cfg->upstream.port);
+    outbuf_addstr(o, "\r\n");
+    for (unsigned i = 0; i < r->nfields; i++) {
+        const struct http_field *f = &r->fields[i];
+        if (slice_case_eq(f->name, "host") || slice_case_eq(f->name, "expect") ||
+            http_is_hop_by_hop(f->name, r->fields, r->nfields))
+            continue;
+        if ((cfg->proxy.x_forwarded_for && slice_case_eq(f->name, "x-forwarded-for")) ||
+            (cfg->proxy.forwarded && slice_case_eq(f->name, "forwarded")))
+            continue;
+        outbuf_addslice(o, f->name);
+        outbuf_addstr(o, ": ");
+        outbuf_addslice(o, f->value);
+        outbuf_addstr(o, "\r\n");
+    }
+    add_forwarding_fields(c, r, o);
+    if (ex->upgrade) {
+        outbuf_addstr(o, "Connection: upgrade\r\n");
+        for (unsigned i = 0; i < r->nfields; i++)
+            if (slice_case_eq(r->fields[i].name, "upgrade")) {
+                outbuf_addstr(o, "Upgrade: ");
+                outbuf_addslice(o, r->fields[i].value);
+                outbuf_addstr(o, "\r\n");
+            }
+    }
+    if (r->body == HTTP_BODY_LENGTH)
+        outbuf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
+    else if (r->body == HTTP_BODY_CHUNKED)
+        outbuf_addstr(o, "Transfer-Encoding: chunked\r\n");
+    outbuf_addstr(o, "\r\n");
+}
+
+/* Which upstream serves this request: "host:port" into ex->up_key.
+ * Returns 0 or an HTTP status. */
+static int route(struct client *c, const struct http_request *r)
+{
+    struct exchange *ex = &c->ex;
+    if (c->w->cfg->mode == MODE_REVERSE) {
+        if (ex->method_connect)
+            return 405;
+        snprintf(ex->up_key, sizeof ex->up_key, "%s", c->w->upstream_key);
+        return 0;
+    }
+    if (ex->method_connect) {
+        snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)r->authority.len, r->authority.p);
+        return 0;
+    }
+    if (r->form != HTTP_TARGET_ABSOLUTE)
+        return 400; /* a forward proxy needs to know where to go */
+    if (!slice_case_eq(r->scheme, "http"))
+        return 501; /* https goes through CONNECT */
+    struct slice a = r->authority;
+    const char *colon = a.len && a.p[a.len - 1] != ']' ? memrchr(a.p, ':', a.len) : NULL;
+    if (colon && colon[-1] != ']' && memchr(a.p, ']', a.len))
+        colon = NULL;
+    if (colon)
+        snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)a.len, a.p);
+    else
+        snprintf(ex->up_key, sizeof ex->up_key, "%.*s:80", (int)a.len, a.p);
+    return 0;
+}
+
+void proxy_begin(struct client *c, struct http_request *r)
+{
+    struct exchange *ex = &c->ex;
+    const struct config *cfg = c->w->cfg;
+    proxy_exchange_reset(c);
+    ex->t_start = uv_hrtime();
+    ex->line = malloc(r->method.len + r->target.len + 2);
+    memcpy(ex->line, r->method.p, r->method.len);
+    ex->line[r->method.len] = ' ';
+    memcpy(ex->line + r->method.len + 1, r->target.p, r->target.len);
+    ex->method = (struct slice){ex->line, r->method.len};
+    ex->target = (struct slice){ex->line + r->method.len + 1, r->target.len};
+    ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
+    ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
+    ex->client_minor = r->minor;
+    ex->bytes_in = r->head_len;
+    ex->upgrade = r->has_upgrade && (r->conn_flags & HTTP_CONN_UPGRADE) && r->minor >= 1;
+    if (r->minor >= 1)
+        c->keepalive = !(r->conn_flags & HTTP_CONN_CLOSE);
+    else
+        c->keepalive = (r->conn_flags & HTTP_CONN_KEEPALIVE) && !(r->conn_flags & HTTP_CONN_CLOSE);
+    if (c->w->draining)
+        c->keepalive = 0;
+    client_timer(c, 0);
+
+    int rc = route(c, r);
+    if (rc) {
+        reply_error(c, rc, rc == 405 ? "CONNECT is not served by a reverse proxy"
+                                     : "request target not proxyable");
+        return;
+    }
+    if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&
+        r->content_length > cfg->limits.request_body) {
+        reply_error(c, 413, "request body exceeds limits.request_body");
+        return;
+    }
+    http_body_init(&ex->req_body, r->body, r->content_length, cfg->limits.header_section);
+    ex->req_chunked = r->body == HTTP_BODY_CHUNKED;
+    ex->expect_continue = r->expect_continue && r->body != HTTP_BODY_NONE;
+    if (!ex->method_connect)
+        build_request_head(c, r);
+    ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect;
+    if (ex->req_done && !ex->method_connect && !ex->upgrade)
+        outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
+    iobuf_consume(&c->in, r->head_len); /* r's slices are dead from here */
+    c->state = ex->req_done ? CS_WAIT : CS_BODY;
+    start_upstream(c);
+}
+
+/* ---- connecting ------------------------------------------------------ */
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct upstream *u = req->data;
+    if (u->closed)
+        return;
+    if (!u->c) {
+        upstream_close(u);
+        return;
+    }
+    if (status == 0)
+        u->connected = 1;
+    proxy_on_connected(u->c, status);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct upstream *u = req->data;
+    if (u->closed || !u->c) {
+        if (res)
+            uv_freeaddrinfo(res);
+        if (!u->closed)
+            upstream_close(u);
+        if (--u->handles == 0) {
+            iobuf_fini(&u->in);
+            u->magic = 0;
+            free(u);
+        }
+        return;
+    }
+    u->handles--;
+    if (status < 0 || !res) {
+        struct client *c = u->c;
+        log_msg(LOG_WARN, "upstream %s: cannot resolve: %s", u->key, uv_strerror(status));
+        fail(c, 502, "upstream host not found");
+        return;
+    }
+    int rc = uv_tcp_connect(&u->connect_req, &u->tcp, res->ai_addr, on_connect);
+    uv_freeaddrinfo(res);
+    if (rc < 0)
+        proxy_on_connected(u->c, rc);
+}
+
+static void start_upstream(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    struct upstream *u = ex->method_connect || ex->upgrade ? NULL : upstream_acquire(w, ex->up_key);
+    if (u) {
+        u->c = c;
+        ex->up = u;
+        proxy_on_connected(c, 0);
+        return;
+    }
+    u = upstream_new(w, ex->up_key);
+    if (!u) {
+        reply_error(c, 503, "out of memory");
+        return;
+    }
+    u->c = c;
+    ex->up = u;
+    ex->state = EX_CONNECTING;
+    upstream_timer(u, UT_CONNECT);
+    if (w->cfg->mode == MODE_REVERSE) {
+        int rc = uv_tcp_connect(&u->connect_req, &u->tcp, (struct sockaddr *)&w->upstream_addr,
+                                on_connect);
+        if (rc < 0)
+            proxy_on_connected(c, rc);
+        return;
+    }
+    /* Forward mode: resolve host of "host:port" asynchronously. */
+    char host[300];
+    snprintf(host, sizeof host, "%s", ex->up_key);
+    char *colon = strrchr(host, ':');
+    const char *port = "80";
+    if (colon) {
+        *colon = 0;
+        port = colon + 1;
+    }
+    char *h = host;
+    if (*h == '[') {
+        h++;
+        h[strlen(h) - 1] = 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    ex->state = EX_RESOLVING;
+    u->handles++;
+    int rc = uv_getaddrinfo(&w->loop, &u->resolve_req, on_resolved, h, port, &hints);
+    if (rc < 0) {
+        u->handles--;
+        fail(c, 502, "upstream host not found");
+    }
+}
+
+void proxy_on_connected(struct client *c, int status)
+{
+    struct exchange *ex = &c->ex;
+    struct upstream *u = ex->up;
+    if (status < 0) {
+        log_msg(LOG_WARN, "upstream %s: connect failed: %s", ex->up_key, uv_strerror(status));
+        fail(c, status == UV_ETIMEDOUT ? 504 : 502,
+             status == UV_ECONNREFUSED ? "upstream refused the connection"
+                                       : "cannot connect to upstream");
+        return;
+    }
+    uv_tcp_nodelay(&u->tcp, 1);
+    ex->t_up_start = uv_hrtime();
+    if (ex->method_connect) {
+        struct outbuf o = {0};
+        outbuf_addstr(&o, "HTTP/1.1 200 Connection Established\r\n\r\n");
+        ex->status = 200;
+        ex->resp_started = 1;
+        client_write(c, &o);
+        tunnel_begin(c);
+        return;
+    }
+    ex->state = EX_RESP_HEAD;
+    if (ex->up_head.len == 0 && ex->retry_head.len) /* a retry */
+        outbuf_add(&ex->up_head, ex->retry_head.p, ex->retry_head.len);
+    up_write(c, &ex->up_head);
+    upstream_timer(u, UT_FIRST_BYTE);
+    upstream_resume_read(u);
+    if (ex->expect_continue && !ex->sent_continue && ex->client_minor >= 1) {
+        /* RFC 9110 §10.1.1: we will read the body, so invite it now. */
+        struct outbuf o = {0};
+        outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
+        ex->sent_continue = 1;
+        client_write(c, &o);
+    }
+    if (c->state == CS_BODY)
+        client_process(c);
+}
+
+/* ---- request body ---------------------------------------------------- */
+
+void proxy_pump_request_body(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    struct upstream *u = ex->up;
+    const struct config *cfg = c->w->cfg;
+    if (!u || (ex->state != EX_RESP_HEAD && ex->state != EX_RESP_BODY)) {
+        client_pause_read(c); /* not connected yet: the kernel buffers for us */
+        return;
+    }
+    struct outbuf o = {0};
+    while (iobuf_len(&c->in) && u->write_pending + o.len < WRITE_HIGH_WATER) {
+        size_t used;
+        struct slice d;
+        enum http_body_rc rc = http_body_read(&ex->req_body, iobuf_data(&c->in),
+                                              iobuf_len(&c->in), &used, &d);
+        if (rc == HTTP_BODY_ERROR) {
+            free(o.p);
+            log_msg(LOG_INFO, "client %s: bad chunked body", c->ip);
+            fail(c, 400, "malformed chunked request body");
+            return;
+        }
+        if (rc == HTTP_BODY_DATA) {
+            ex->req_bytes += d.len;
+            if (cfg->limits.request_body && ex->req_bytes > cfg->limits.request_body) {
+                free(o.p);
+                fail(c, 413, "request body exceeds limits.request_body");
+                return;
+            }
+            if (ex->req_chunked)
+                outbuf_printf(&o, "%zx\r\n", d.len);
+            outbuf_addslice(&o, d);
+            if (ex->req_chunked)
+                outbuf_addstr(&o, "\r\n");
+        }
+        iobuf_consume(&c->in, used);
+        ex->bytes_in += used;
+        if (rc == HTTP_BODY_DONE || http_body_done(&ex->req_body)) {
+            if (ex->req_chunked)
+                outbuf_addstr(&o, "0\r\n\r\n");
+            ex->req_done = 1;
+            break;
+        }
+        if (rc == HTTP_BODY_MORE)
+            break;
+    }
+    up_write(c, &o);
+    free(o.p);
+    if (ex->req_done) {
+        c->state = CS_WAIT;
+        client_timer(c, 0);
+        if (ex->state == EX_RESP_HEAD)
+            upstream_timer(u, UT_FIRST_BYTE);
+        return;
+    }
+    if (u->write_pending >= WRITE_HIGH_WATER) {
+        client_pause_read(c);
+    } else {
+        client_resume_read(c);
+        client_timer(c, cfg->timeouts.client_body_idle);
+    }
+}
+
+void proxy_upstream_drained(struct client *c)
+{
+    if (c->state == CS_BODY)
+        client_process(c);
+    else if (c->state == CS_TUNNEL)
+        client_resume_read(c);
+}
+
+/* ---- response -------------------------------------------------------- */
+
+static void finish(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    struct upstream *u = ex->up;
+    ex->t_up_end = uv_hrtime();
+    ex->up = NULL;
+    if (u) {
+        if (ex->up_reusable && ex->req_done && iobuf_len(&u->in) == 0)
+            upstream_release(u);
+        else
+            upstream_close(u);
+    }
+    if (!ex->req_done)
+        c->keepalive = 0; /* the rest of the request body is still unread */
+    log_exchange(c);
+    proxy_exchange_reset(c);
+    client_request_done(c);
+}
+
+static void send_response_head(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    const struct config *cfg = c->w->cfg;
+    enum http_body_kind kind = http_response_body_kind(res, ex->method_head);
+    http_body_init(&ex->resp_body, kind, res->content_length, cfg->limits.response_header_section);
+    ex->status = res->status;
+    if (res->minor >= 1)
+        ex->up_reusable = !(res->conn_flags & HTTP_CONN_CLOSE);
+    else
+        ex->up_reusable = (res->conn_flags & HTTP_CONN_KEEPALIVE) && !(res->conn_flags & HTTP_CONN_CLOSE);
+    if (kind == HTTP_BODY_CLOSE)
+        ex->up_reusable = 0;
+    int unframed = kind == HTTP_BODY_CHUNKED || kind == HTTP_BODY_CLOSE;
+    ex->resp_chunked = unframed && ex->client_minor >= 1;
+    if (unframed && ex->client_minor == 0)
+        c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
+    if (c->w->draining)
+        c->keepalive = 0;
+
+    struct outbuf o = {0};
+    outbuf_printf(&o, "HTTP/1.1 %d ", res->status);
+    outbuf_addslice(&o, res->reason);
+    outbuf_addstr(&o, "\r\n");
+    for (unsigned i = 0; i < res->nfields; i++) {
+        const struct http_field *f = &res->fields[i];
+        if (http_is_hop_by_hop(f->name, res->fields, res->nfields))
+            continue;
+        outbuf_addslice(&o, f->name);
+        outbuf_addstr(&o, ": ");
+        outbuf_addslice(&o, f->value);
+        outbuf_addstr(&o, "\r\n");
+    }
+    if (cfg->proxy.via)
+        outbuf_printf(&o, "Via: 1.%d idemcache\r\n", res->minor);
+    /* Framing is ours (RFC 9112 §6.3); a HEAD or 304 keeps the origin's
+     * Content-Length, which describes the representation. */
+    if (res->has_content_length && res->status >= 200 && res->status != 204)
+        outbuf_printf(&o, "Content-Length: %llu\r\n", (unsigned long long)res->content_length);
+    else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
+        outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
+    if (!c->keepalive)
+        outbuf_addstr(&o, "Connection: close\r\n");
+    else if (ex->client_minor == 0)
+        outbuf_addstr(&o, "Connection: keep-alive\r\n");
+    outbuf_addstr(&o, "\r\n");
+    ex->resp_started = 1;
+    client_write(c, &o);
+}
+
+/* Relay a 1xx (RFC 9110 §15.2) to an HTTP/1.1 client, or start a tunnel
+ * after 101 to a request that asked for the upgrade. 0 or -1 on error. */
+static int interim_response(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    if (res->status == 101) {
+        if (!ex->upgrade)
+            return -1;
+        struct outbuf o = {0};
+        outbuf_addstr(&o, "HTTP/1.1 101 ");
+        outbuf_addslice(&o, res->reason);
+        outbuf_addstr(&o, "\r\n");
+        for (unsigned i = 0; i < res->nfields; i++) {
+            const struct http_field *f = &res->fields[i];
+            if (http_is_hop_by_hop(f->name, res->fields, res->nfields) &&
+                !slice_case_eq(f->name, "upgrade"))
+                continue;
+            outbuf_addslice(&o, f->name);
+            outbuf_addstr(&o, ": ");
+            outbuf_addslice(&o, f->value);
+            outbuf_addstr(&o, "\r\n");
+        }
+        outbuf_addstr(&o, "Connection: upgrade\r\n\r\n");
+        ex->status = 101;
+        ex->resp_started = 1;
+        client_write(c, &o);
+        return 0;
+    }
+    if (ex->client_minor == 0 || (res->status == 100 && ex->sent_continue))
+        return 0;
+    struct outbuf o = {0};
+    outbuf_add(&o, iobuf_data(&ex->up->in), res->head_len);
+    client_write(c, &o);
+    return 0;
+}
+
+static void pump_response_body(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    struct upstream *u = ex->up;
+    struct outbuf o = {0};
+    int done = http_body_done(&ex->resp_body);
+    while (!done && iobuf_len(&u->in) && c->write_pending + o.len < WRITE_HIGH_WATER) {
+        size_t used;
+        struct slice d;
+        enum http_body_rc rc = http_body_read(&ex->resp_body, iobuf_data(&u->in),
+                                              iobuf_len(&u->in), &used, &d);
+        if (rc == HTTP_BODY_ERROR) {
+            client_write(c, &o);
+            log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key);
+            fail(c, 502, "malformed response body");
+            return;
+        }
+        if (rc == HTTP_BODY_DATA) {
+            if (ex->resp_chunked)
+                outbuf_printf(&o, "%zx\r\n", d.len);
+            outbuf_addslice(&o, d);
+            if (ex->resp_chunked)
+                outbuf_addstr(&o, "\r\n");
+        }
+        iobuf_consume(&u->in, used);
+        done = rc == HTTP_BODY_DONE || http_body_done(&ex->resp_body);
+        if (rc == HTTP_BODY_MORE)
+            break;
+    }
+    if (done && ex->resp_chunked && !ex->method_head && ex->status != 304 && ex->status != 204)
+        outbuf_addstr(&o, "0\r\n\r\n");
+    client_write(c, &o);
+    if (done) {
+        finish(c);
+        return;
+    }
+    if (c->write_pending >= WRITE_HIGH_WATER) {
+        upstream_pause_read(u);
+        upstream_timer(u, UT_NONE);
+        client_timer(c, c->w->cfg->timeouts.client_send_idle);
+    } else {
+        upstream_resume_read(u);
+        upstream_timer(u, UT_IDLE);
+    }
+}
+
+void proxy_on_upstream_data(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    while (ex->up && ex->state == EX_RESP_HEAD) {
+        struct upstream *u = ex->up;
+        int rc = http_parse_response(iobuf_data(&u->in), iobuf_len(&u->in), &w->resp_limits,
+                                     &w->res);
+        if (rc == HTTP_PARSE_MORE)
+            return;
+        if (rc != HTTP_PARSE_OK) {
+            log_msg(LOG_WARN, "upstream %s: invalid response head", u->key);
+            fail(c, 502, "invalid response from upstream");
+            return;
+        }
+        if (w->res.status < 200) {
+            if (interim_response(c, &w->res) < 0) {
+                fail(c, 502, "unexpected 101 from upstream");
+                return;
+            }
+            iobuf_consume(&u->in, w->res.head_len);
+            if (w->res.status == 101) {
+                tunnel_begin(c);
+                return;
+            }
+            continue;
+        }
+        send_response_head(c, &w->res);
+        iobuf_consume(&u->in, w->res.head_len);
+        ex->state = EX_RESP_BODY;
+        upstream_timer(u, UT_IDLE);
+    }
+    if (ex->up && ex->state == EX_RESP_BODY)
+        pump_response_body(c);
+    else if (ex->state == EX_TUNNEL)
+        tunnel_on_upstream_data(c);
+}
+
+void proxy_client_drained(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    if (ex->state == EX_RESP_BODY && ex->up) {
+        client_timer(c, 0);
+        pump_response_body(c);
+    } else if (ex->state == EX_TUNNEL && ex->up) {
+        upstream_resume_read(ex->up);
+    }
+}
+
+void proxy_on_upstream_eof(struct client *c, int status)
+{
+    struct exchange *ex = &c->ex;
+    struct upstream *u = ex->up;
+    if (ex->state == EX_TUNNEL) {
+        if (status == UV_EOF)
+            tunnel_on_eof(c, 0);
+        else
+            client_close(c);
+        return;
+    }
+    if (ex->state == EX_RESP_BODY && ex->resp_body.kind == HTTP_BODY_CLOSE && status == UV_EOF) {
+        /* RFC 9112 §6.3 rule 8: the close ends the body. Drain what is
+         * buffered first (backpressure may have left some). */
+        pump_response_body(c);
+        if (ex->up != u || c->closed)
+            return;
+        if (iobuf_len(&u->in) == 0) {
+            ex->resp_body.kind = HTTP_BODY_NONE;
+            pump_response_body(c);
+        }
+        return;
+    }
+    if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->retry_head.len &&
+        !ex->retried) {
+        /* A pooled connection the origin had closed: retry once, fresh. */
+        ex->retried = 1;
+        upstream_close(u);
+        ex->up = NULL;
+        free(ex->up_head.p);
+        ex->up_head = (struct outbuf){0};
+        start_upstream(c);
+        return;
+    }
+    log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key, uv_strerror(status));
+    if (ex->resp_started)
+        c->keepalive = 0;
+    fail(c, 502, "upstream closed the connection");
+}
+
+void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind)
+{
+    struct exchange *ex = &c->ex;
+    if (ex->state == EX_TUNNEL) {
+        client_close(c);
+        return;
+    }
+    log_msg(LOG_WARN, "upstream %s: %s timeout", ex->up_key,
+            kind == UT_CONNECT ? "connect" : kind == UT_FIRST_BYTE ? "first byte" : "idle");
+    fail(c, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
+}
+
+void proxy_on_client_gone(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    if (ex->up) {
+        upstream_close(ex->up);
+        ex->up = NULL;
+    }
+    if (ex->line && ex->status == 0)
+        ex->status = 499; /* nginx's "client closed request" */
+    if (ex->line)
+        log_exchange(c);
+    proxy_exchange_reset(c);
+}

@@ -1,0 +1,252 @@
+/* Types of the I/O layer: workers, client connections, upstream
+ * connections and the exchange (one proxied request) between them.
+ *
+ *   worker   one thread, one uv loop, its listeners, clients and pool
+ *   client   a client connection: bytes in/out, keep-alive, timeouts
+ *   exchange the request in flight on a client, bound to one upstream
+ *   upstream a connection to an origin, pooled per worker when idle
+ */
+#ifndef IDEM_SERVER_H
+#define IDEM_SERVER_H
+#include <stdint.h>
+#include <uv.h>
+#include "http/http.h"
+#include "http/body.h"
+#include "server/config.h"
+#include "server/iobuf.h"
+
+#define WORKER_MAGIC 0x574f524bu
+#define CLIENT_MAGIC 0x434c4e54u
+#define UPSTREAM_MAGIC 0x55505354u
+
+/* Backpressure: stop reading a source once this much is queued on its sink. */
+#define WRITE_HIGH_WATER (256 * 1024)
+#define WRITE_LOW_WATER (64 * 1024)
+#define READ_CHUNK (64 * 1024)
+#define LINGER_MS 2000
+
+#define CHECK_MAGIC(p, m)                                                                         \
+    do {                                                                                           \
+        if (!(p) || (p)->magic != (m))                                                             \
+            srv_panic(__FILE__, __LINE__, #p " magic");                                            \
+    } while (0)
+#define ASSERT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            srv_panic(__FILE__, __LINE__, #c);                                                     \
+    } while (0)
+void srv_panic(const char *file, int line, const char *what) __attribute__((noreturn));
+
+struct link {
+    struct link *prev, *next;
+};
+static inline void link_init(struct link *l)
+{
+    l->prev = l->next = l;
+}
+static inline void link_insert(struct link *head, struct link *l)
+{
+    l->next = head->next;
+    l->prev = head;
+    head->next->prev = l;
+    head->next = l;
+}
+static inline void link_remove(struct link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    link_init(l);
+}
+static inline int link_empty(const struct link *l)
+{
+    return l->next == l;
+}
+#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+struct srv_worker {
+    uint32_t magic;
+    int id;
+    const struct config *cfg;
+    uv_loop_t loop;
+    uv_tcp_t listeners[CONFIG_LISTEN_MAX];
+    int nlisteners;
+    uv_async_t wakeup;
+    uv_timer_t drain_timer;
+    uv_thread_t thread;
+    struct http_limits req_limits;
+    struct http_limits resp_limits;
+    struct sockaddr_storage upstream_addr; /* reverse mode, resolved at start */
+    char upstream_key[300];
+    struct link clients;
+    struct link idle_upstreams;
+    unsigned nidle;
+    int draining;
+    int stopped;
+    struct http_request req;   /* scratch: the head being parsed */
+    struct http_response res;  /* scratch: the response head being parsed */
+};
+
+/* An owned, growable output buffer; handed to a write without copying. */
+struct outbuf {
+    char *p;
+    size_t len, cap;
+};
+void outbuf_add(struct outbuf *o, const void *p, size_t n);
+void outbuf_addstr(struct outbuf *o, const char *s);
+void outbuf_addslice(struct outbuf *o, struct slice s);
+void outbuf_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Queue o's bytes on a stream; o is emptied (its memory moves to the write).
+ * *pending grows by the length until the write completes, then done(owner)
+ * runs. Returns 0 or a uv error. */
+int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(void *, int),
+              void *owner);
+
+enum exchange_state {
+    EX_NONE,
+    EX_RESOLVING,
+    EX_CONNECTING,
+    EX_RESP_HEAD, /* request going out, waiting for the response head */
+    EX_RESP_BODY,
+    EX_TUNNEL,
+};
+
+struct upstream;
+struct client;
+
+struct exchange {
+    enum exchange_state state;
+    struct upstream *up;
+    char *line; /* method SP target, owned, for the log */
+    struct slice method, target;
+    int method_head;
+    int upgrade;         /* client asked for an Upgrade */
+    int sent_continue;   /* we answered Expect: 100-continue */
+    int expect_continue;
+    char up_key[300];    /* host:port of the upstream */
+    int up_port;
+    struct outbuf up_head; /* the request head to send */
+    struct http_body_reader req_body;
+    int req_chunked; /* re-frame the request body as chunked */
+    int req_done;
+    uint64_t req_bytes;
+    int retried;
+    int resp_started; /* a response head went to the client */
+    int status;
+    struct http_body_reader resp_body;
+    int resp_chunked; /* re-frame the response body as chunked */
+    int resp_close_delimited;
+    int up_reusable;
+    int client_minor;
+    int method_connect;
+    struct outbuf retry_head; /* copy of a bodiless request head, for one retry */
+    int tun_client_eof, tun_up_eof;
+    uint64_t bytes_in, bytes_out;
+    uint64_t t_start, t_up_start, t_up_end; /* ns */
+};
+
+enum client_state {
+    CS_HEAD,    /* reading a request head (or idle between requests) */
+    CS_BODY,    /* forwarding the request body */
+    CS_WAIT,    /* request fully read; response in progress */
+    CS_TUNNEL,  /* CONNECT or Upgrade: raw bytes both ways */
+    CS_CLOSING, /* final bytes queued; then lingering close */
+};
+
+struct client {
+    uint32_t magic;
+    struct srv_worker *w;
+    struct link link;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown_req;
+    int handles;
+    enum client_state state;
+    int reading;
+    int keepalive;
+    int eof;
+    int head_timer; /* the header deadline is running */
+    int closed;     /* uv_close called */
+    size_t write_pending;
+    struct iobuf in;
+    char ip[64];
+    struct exchange ex;
+};
+
+enum upstream_timer { UT_NONE, UT_CONNECT, UT_FIRST_BYTE, UT_IDLE, UT_POOL };
+
+struct upstream {
+    uint32_t magic;
+    struct srv_worker *w;
+    struct link link; /* in the worker's idle pool */
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t connect_req;
+    uv_getaddrinfo_t resolve_req;
+    uv_shutdown_t shutdown_req;
+    int handles;
+    int reading;
+    int connected;
+    int reused;
+    int closed;
+    int got_bytes; /* any response byte on this use */
+    enum upstream_timer timer_kind;
+    size_t write_pending;
+    struct iobuf in;
+    struct client *c; /* while busy */
+    char key[300];
+};
+
+/* worker.c */
+int worker_run_all(const struct config *cfg);
+void worker_client_gone(struct srv_worker *w);
+
+/* client.c */
+void client_accept(uv_stream_t *listener, int status);
+void client_process(struct client *c);
+void client_resume_read(struct client *c);
+void client_pause_read(struct client *c);
+void client_close(struct client *c);
+void client_close_after_write(struct client *c);
+void client_timer(struct client *c, uint64_t ms);
+void client_request_done(struct client *c);
+void client_write_done(void *owner, int status);
+
+/* upstream.c */
+struct upstream *upstream_acquire(struct srv_worker *w, const char *key);
+struct upstream *upstream_new(struct srv_worker *w, const char *key);
+void upstream_release(struct upstream *u);
+void upstream_close(struct upstream *u);
+void upstream_close_idle(struct srv_worker *w);
+void upstream_timer(struct upstream *u, enum upstream_timer kind);
+void upstream_resume_read(struct upstream *u);
+void upstream_pause_read(struct upstream *u);
+
+/* proxy.c: the request pipeline */
+void proxy_begin(struct client *c, struct http_request *req);
+void proxy_pump_request_body(struct client *c);
+void proxy_on_connected(struct client *c, int status);
+void proxy_on_upstream_data(struct client *c);
+void proxy_on_upstream_eof(struct client *c, int status);
+void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind);
+void proxy_on_client_gone(struct client *c);
+void proxy_client_drained(struct client *c);
+void proxy_upstream_drained(struct client *c);
+void proxy_exchange_reset(struct client *c);
+
+/* reply.c */
+void reply_error(struct client *c, int status, const char *detail);
+const char *reply_reason(int status);
+
+/* tunnel.c */
+void tunnel_begin(struct client *c);
+void tunnel_on_client_data(struct client *c);
+void tunnel_on_upstream_data(struct client *c);
+void tunnel_on_eof(struct client *c, int from_client);
+
+static inline uint64_t ms_since(uint64_t t_ns)
+{
+    return (uv_hrtime() - t_ns) / 1000000;
+}
+
+#endif

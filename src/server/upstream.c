@@ -1,0 +1,182 @@
+/* Upstream connections and the per-worker keep-alive pool.
+ *
+ *   new -> (resolve) -> connect -> busy -> release -> idle in pool -> reuse
+ *                                      \-> close (error, close-delimited, not reusable)
+ *
+ * A connection goes back to the pool only when its response was read to
+ * the exact end, the request was sent in full, and neither side said close.
+ * An idle pooled connection that reads anything or EOF is closed. */
+#include <stdlib.h>
+#include <string.h>
+#include "server/server.h"
+#include "server/log.h"
+
+static void on_closed(uv_handle_t *h)
+{
+    struct upstream *u = h->data;
+    CHECK_MAGIC(u, UPSTREAM_MAGIC);
+    if (--u->handles > 0)
+        return;
+    iobuf_fini(&u->in);
+    u->magic = 0;
+    free(u);
+}
+
+void upstream_close(struct upstream *u)
+{
+    CHECK_MAGIC(u, UPSTREAM_MAGIC);
+    if (u->closed)
+        return;
+    u->closed = 1;
+    if (!link_empty(&u->link)) {
+        link_remove(&u->link);
+        u->w->nidle--;
+    }
+    u->c = NULL;
+    uv_close((uv_handle_t *)&u->tcp, on_closed);
+    uv_close((uv_handle_t *)&u->timer, on_closed);
+}
+
+void upstream_close_idle(struct srv_worker *w)
+{
+    while (!link_empty(&w->idle_upstreams))
+        upstream_close(container_of(w->idle_upstreams.next, struct upstream, link));
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct upstream *u = t->data;
+    CHECK_MAGIC(u, UPSTREAM_MAGIC);
+    enum upstream_timer kind = u->timer_kind;
+    u->timer_kind = UT_NONE;
+    if (u->c)
+        proxy_on_upstream_timeout(u->c, kind);
+    else
+        upstream_close(u);
+}
+
+void upstream_timer(struct upstream *u, enum upstream_timer kind)
+{
+    const struct config *cfg = u->w->cfg;
+    uint64_t ms = 0;
+    switch (kind) {
+    case UT_NONE:
+        break;
+    case UT_CONNECT:
+        ms = cfg->timeouts.upstream_connect;
+        break;
+    case UT_FIRST_BYTE:
+        ms = cfg->timeouts.upstream_first_byte;
+        break;
+    case UT_IDLE:
+        ms = cfg->timeouts.upstream_idle;
+        break;
+    case UT_POOL:
+        ms = cfg->timeouts.upstream_keepalive;
+        break;
+    }
+    u->timer_kind = kind;
+    if (ms)
+        uv_timer_start(&u->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&u->timer);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct upstream *u = h->data;
+    size_t max = iobuf_len(&u->in) + READ_CHUNK;
+    if (max < u->w->cfg->limits.response_header_section + 4096)
+        max = u->w->cfg->limits.response_header_section + 4096;
+    if (iobuf_reserve(&u->in, READ_CHUNK, max) < 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(u->in.base + u->in.end, (unsigned)(u->in.cap - u->in.end));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct upstream *u = s->data;
+    CHECK_MAGIC(u, UPSTREAM_MAGIC);
+    if (n == 0)
+        return;
+    if (!u->c) {
+        /* Idle in the pool: the origin closed it or sent junk. */
+        upstream_close(u);
+        return;
+    }
+    if (n < 0) {
+        upstream_pause_read(u);
+        proxy_on_upstream_eof(u->c, (int)n);
+        return;
+    }
+    u->in.end += (size_t)n;
+    u->got_bytes = 1;
+    proxy_on_upstream_data(u->c);
+}
+
+void upstream_resume_read(struct upstream *u)
+{
+    if (u->reading || u->closed || !u->connected)
+        return;
+    if (uv_read_start((uv_stream_t *)&u->tcp, on_alloc, on_read) == 0)
+        u->reading = 1;
+}
+
+void upstream_pause_read(struct upstream *u)
+{
+    if (!u->reading)
+        return;
+    uv_read_stop((uv_stream_t *)&u->tcp);
+    u->reading = 0;
+}
+
+struct upstream *upstream_new(struct srv_worker *w, const char *key)
+{
+    struct upstream *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->magic = UPSTREAM_MAGIC;
+    u->w = w;
+    link_init(&u->link);
+    uv_tcp_init(&w->loop, &u->tcp);
+    uv_timer_init(&w->loop, &u->timer);
+    u->tcp.data = u->timer.data = u->connect_req.data = u->resolve_req.data = u;
+    u->handles = 2;
+    snprintf(u->key, sizeof u->key, "%s", key);
+    return u;
+}
+
+struct upstream *upstream_acquire(struct srv_worker *w, const char *key)
+{
+    for (struct link *l = w->idle_upstreams.next; l != &w->idle_upstreams; l = l->next) {
+        struct upstream *u = container_of(l, struct upstream, link);
+        if (strcmp(u->key, key) != 0)
+            continue;
+        link_remove(&u->link);
+        w->nidle--;
+        upstream_timer(u, UT_NONE);
+        u->reused = 1;
+        u->got_bytes = 0;
+        return u;
+    }
+    return NULL;
+}
+
+void upstream_release(struct upstream *u)
+{
+    struct srv_worker *w = u->w;
+    u->c = NULL;
+    if (w->draining || iobuf_len(&u->in) || u->write_pending ||
+        w->nidle >= w->cfg->limits.upstream_idle_per_worker) {
+        upstream_close(u);
+        return;
+    }
+    iobuf_consume(&u->in, 0);
+    link_insert(&w->idle_upstreams, &u->link);
+    w->nidle++;
+    upstream_timer(u, UT_POOL);
+    /* Keep reading so an origin-side close is noticed while idle. */
+    upstream_resume_read(u);
+}

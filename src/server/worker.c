@@ -1,0 +1,218 @@
+/* Workers: one thread and one libuv loop each, with their own SO_REUSEPORT
+ * listeners so the kernel spreads connections. The main thread only waits
+ * for SIGTERM/SIGINT and tells every worker to drain.
+ *
+ * Drain: close listeners, close idle clients, let busy ones finish their
+ * response with keep-alive off; after timeouts.drain, close the rest. */
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include "server/server.h"
+#include "server/log.h"
+
+static int resolve(const char *host, int port, struct sockaddr_storage *out)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int rc = getaddrinfo(host, ps, &hints, &res);
+    if (rc)
+        return -1;
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int open_listener(struct srv_worker *w, const struct config_addr *a, uv_tcp_t *t)
+{
+    struct sockaddr_storage ss;
+    if (resolve(a->host, a->port, &ss) < 0) {
+        log_msg(LOG_ERROR, "listen %s:%d: cannot resolve", a->host, a->port);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&ss,
+             ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) <
+            0) {
+        log_msg(LOG_ERROR, "listen %s:%d: %s", a->host, a->port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uv_tcp_init(&w->loop, t);
+    t->data = w;
+    int rc = uv_tcp_open(t, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)t, 1024, client_accept);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, "listen %s:%d: %s", a->host, a->port, uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct srv_worker *w = t->data;
+    log_msg(LOG_WARN, "worker %d: drain timeout, closing %s connections", w->id, "remaining");
+    while (!link_empty(&w->clients))
+        client_close(container_of(w->clients.next, struct client, link));
+}
+
+static void worker_finish(struct srv_worker *w)
+{
+    if (w->stopped)
+        return;
+    w->stopped = 1;
+    upstream_close_idle(w);
+    uv_close((uv_handle_t *)&w->wakeup, NULL);
+    uv_close((uv_handle_t *)&w->drain_timer, NULL);
+}
+
+void worker_client_gone(struct srv_worker *w)
+{
+    if (w->draining && link_empty(&w->clients))
+        worker_finish(w);
+}
+
+static void on_wakeup(uv_async_t *a)
+{
+    struct srv_worker *w = a->data;
+    if (w->draining)
+        return;
+    w->draining = 1;
+    for (int i = 0; i < w->nlisteners; i++)
+        uv_close((uv_handle_t *)&w->listeners[i], NULL);
+    /* Idle connections go now; busy ones after their response. */
+    struct link *l = w->clients.next;
+    while (l != &w->clients) {
+        struct client *c = container_of(l, struct client, link);
+        l = l->next;
+        c->keepalive = 0;
+        if (c->state == CS_HEAD && iobuf_len(&c->in) == 0)
+            client_close(c);
+    }
+    uv_timer_start(&w->drain_timer, on_drain_timeout, w->cfg->timeouts.drain, 0);
+    worker_client_gone(w);
+}
+
+static void worker_main(void *arg)
+{
+    struct srv_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Every handle is closed by now; close the loop to prove it. */
+    int rc = uv_loop_close(&w->loop);
+    if (rc)
+        log_msg(LOG_WARN, "worker %d: loop closed with handles open", w->id);
+}
+
+static int worker_init(struct srv_worker *w, int id, const struct config *cfg)
+{
+    memset(w, 0, sizeof *w);
+    w->magic = WORKER_MAGIC;
+    w->id = id;
+    w->cfg = cfg;
+    link_init(&w->clients);
+    link_init(&w->idle_upstreams);
+    w->req_limits = (struct http_limits){cfg->limits.request_line, cfg->limits.header_section,
+                                         (unsigned)cfg->limits.header_count};
+    w->resp_limits = (struct http_limits){cfg->limits.response_header_section,
+                                          cfg->limits.response_header_section, HTTP_FIELDS_MAX};
+    uv_loop_init(&w->loop);
+    uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+    w->wakeup.data = w;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    if (cfg->mode == MODE_REVERSE) {
+        if (resolve(cfg->upstream.host, cfg->upstream.port, &w->upstream_addr) < 0) {
+            log_msg(LOG_ERROR, "upstream %s: cannot resolve", cfg->upstream.host);
+            return -1;
+        }
+        snprintf(w->upstream_key, sizeof w->upstream_key, "%s:%d", cfg->upstream.host,
+                 cfg->upstream.port);
+    }
+    for (int i = 0; i < cfg->nlisten; i++) {
+        if (open_listener(w, &cfg->listen[i], &w->listeners[i]) < 0)
+            return -1;
+        w->nlisteners++;
+    }
+    return 0;
+}
+
+struct signal_ctx {
+    struct srv_worker *workers;
+    int n;
+    uv_signal_t sigterm, sigint;
+};
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct signal_ctx *ctx = s->data;
+    log_msg(LOG_INFO, "signal %d: draining", signum);
+    for (int i = 0; i < ctx->n; i++)
+        uv_async_send(&ctx->workers[i].wakeup);
+    uv_close((uv_handle_t *)&ctx->sigterm, NULL);
+    uv_close((uv_handle_t *)&ctx->sigint, NULL);
+}
+
+int worker_run_all(const struct config *cfg)
+{
+    int n = cfg->workers;
+    if (n <= 0) {
+        uv_cpu_info_t *ci;
+        if (uv_cpu_info(&ci, &n) < 0)
+            n = 1;
+        else
+            uv_free_cpu_info(ci, n);
+    }
+    struct srv_worker *ws = calloc((size_t)n, sizeof *ws);
+    if (!ws)
+        return 1;
+    int started = 0, rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (worker_init(&ws[i], i, cfg) < 0) {
+            rc = 1;
+            n = i + 1;
+            break;
+        }
+    }
+    uv_loop_t *main_loop = uv_default_loop();
+    struct signal_ctx ctx = {.workers = ws, .n = n};
+    uv_signal_init(main_loop, &ctx.sigterm);
+    uv_signal_init(main_loop, &ctx.sigint);
+    ctx.sigterm.data = ctx.sigint.data = &ctx;
+    if (rc == 0) {
+        uv_signal_start(&ctx.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&ctx.sigint, on_signal, SIGINT);
+        for (int i = 0; i < n; i++) {
+            uv_thread_create(&ws[i].thread, worker_main, &ws[i]);
+            started++;
+        }
+        log_msg(LOG_INFO, "idemcache listening on %s:%d (%d workers, %s mode)",
+                cfg->listen[0].host, cfg->listen[0].port, n,
+                cfg->mode == MODE_FORWARD ? "forward" : "reverse");
+        uv_run(main_loop, UV_RUN_DEFAULT);
+    } else {
+        uv_close((uv_handle_t *)&ctx.sigterm, NULL);
+        uv_close((uv_handle_t *)&ctx.sigint, NULL);
+        for (int i = 0; i < n; i++)
+            uv_async_send(&ws[i].wakeup);
+        for (int i = 0; i < n; i++)
+            uv_run(&ws[i].loop, UV_RUN_DEFAULT);
+        uv_run(main_loop, UV_RUN_DEFAULT);
+    }
+    for (int i = 0; i < started; i++)
+        uv_thread_join(&ws[i].thread);
+    uv_loop_close(main_loop);
+    free(ws);
+    if (rc == 0)
+        log_msg(LOG_INFO, "stopped");
+    return rc;
+}

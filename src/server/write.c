@@ -1,0 +1,101 @@
+/* Output buffers and writes. A write owns its bytes until libuv is done
+ * with them, so the producer never waits and never copies twice. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "server/server.h"
+#include "server/log.h"
+
+void srv_panic(const char *file, int line, const char *what)
+{
+    log_msg(LOG_ERROR, "assertion failed at %s:%d: %s", file, line, what);
+    abort();
+}
+
+static void outbuf_grow(struct outbuf *o, size_t n)
+{
+    if (o->cap - o->len >= n)
+        return;
+    size_t cap = o->cap ? o->cap : 1024;
+    while (cap - o->len < n)
+        cap *= 2;
+    char *p = realloc(o->p, cap);
+    if (!p)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    o->p = p;
+    o->cap = cap;
+}
+
+void outbuf_add(struct outbuf *o, const void *p, size_t n)
+{
+    outbuf_grow(o, n);
+    memcpy(o->p + o->len, p, n);
+    o->len += n;
+}
+
+void outbuf_addstr(struct outbuf *o, const char *s)
+{
+    outbuf_add(o, s, strlen(s));
+}
+
+void outbuf_addslice(struct outbuf *o, struct slice s)
+{
+    outbuf_add(o, s.p, s.len);
+}
+
+void outbuf_printf(struct outbuf *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    outbuf_grow(o, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(o->p + o->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    o->len += (size_t)n;
+}
+
+struct write_req {
+    uv_write_t req;
+    char *data;
+    size_t len;
+    size_t *pending;
+    void (*done)(void *, int);
+    void *owner;
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    *w->pending -= w->len;
+    free(w->data);
+    void (*done)(void *, int) = w->done;
+    void *owner = w->owner;
+    free(w);
+    if (done)
+        done(owner, status);
+}
+
+int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(void *, int),
+              void *owner)
+{
+    if (o->len == 0)
+        return 0;
+    struct write_req *w = malloc(sizeof *w);
+    if (!w)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    *w = (struct write_req){.data = o->p, .len = o->len, .pending = pending, .done = done,
+                            .owner = owner};
+    *o = (struct outbuf){0};
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    *pending += w->len;
+    int rc = uv_write(&w->req, s, &b, 1, on_written);
+    if (rc < 0) {
+        *pending -= w->len;
+        free(w->data);
+        free(w);
+    }
+    return rc;
+}
