@@ -7,12 +7,14 @@
 
 enum {
     CH_SIZE,      /* reading hex digits */
+    CH_SIZE_BWS,  /* whitespace after the size: only a ';' may follow */
     CH_EXT,       /* after ';' up to CR */
     CH_SIZE_LF,   /* CR seen after the size line */
     CH_DATA,      /* chunk data */
     CH_DATA_CR,   /* CRLF after chunk data */
     CH_DATA_LF,
     CH_TRAILER,   /* at the start of a trailer line or the final CRLF */
+    CH_TRAILER_NAME,
     CH_TRAILER_LINE,
     CH_TRAILER_LF,
     CH_FINAL_LF,
@@ -44,8 +46,10 @@ static enum http_body_rc chunked_read(struct http_body_reader *r, const char *bu
                 r->remaining = (r->remaining << 4) | (uint64_t)h;
             } else if (r->size_digits == 0) {
                 goto error;
-            } else if (c == ';' || c == ' ' || c == '\t') {
-                r->state = CH_EXT; /* BWS ";" chunk-ext */
+            } else if (c == ';') {
+                r->state = CH_EXT;
+            } else if (c == ' ' || c == '\t') {
+                r->state = CH_SIZE_BWS; /* BWS ";" chunk-ext (RFC 9112 §7.1.1) */
             } else if (c == '\r') {
                 r->state = CH_SIZE_LF;
             } else {
@@ -54,6 +58,13 @@ static enum http_body_rc chunked_read(struct http_body_reader *r, const char *bu
             i++;
             break;
         }
+        case CH_SIZE_BWS:
+            if (c == ';')
+                r->state = CH_EXT;
+            else if (c != ' ' && c != '\t')
+                goto error;
+            i++;
+            break;
         case CH_EXT:
             /* chunk-ext tokens, quoted strings and BWS: all visible bytes. */
             if (c == '\r')
@@ -96,7 +107,7 @@ static enum http_body_rc chunked_read(struct http_body_reader *r, const char *bu
             if (c == '\r') {
                 r->state = CH_FINAL_LF;
             } else if (http_is(c, CH_TCHAR)) {
-                r->state = CH_TRAILER_LINE;
+                r->state = CH_TRAILER_NAME;
             } else {
                 goto error;
             }
@@ -104,10 +115,19 @@ static enum http_body_rc chunked_read(struct http_body_reader *r, const char *bu
             if (++r->trailer_bytes > r->trailer_max)
                 goto error;
             break;
+        case CH_TRAILER_NAME:
+            if (c == ':')
+                r->state = CH_TRAILER_LINE;
+            else if (!http_is(c, CH_TCHAR))
+                goto error;
+            i++;
+            if (++r->trailer_bytes > r->trailer_max)
+                goto error;
+            break;
         case CH_TRAILER_LINE:
             if (c == '\r')
                 r->state = CH_TRAILER_LF;
-            else if (!http_is(c, CH_VALUE) && c != ':')
+            else if (!http_is(c, CH_VALUE))
                 goto error;
             i++;
             if (++r->trailer_bytes > r->trailer_max)

@@ -421,6 +421,8 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
         return HTTP_PARSE_MORE;
     if (buf[pos] == ' ')
         pos++;
+    else if (buf[pos] != '\r')
+        return 502; /* a fourth digit or junk after the status code */
     size_t rs = pos;
     while (pos < len && http_is((unsigned char)buf[pos], CH_VALUE))
         pos++;

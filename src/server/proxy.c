@@ -378,7 +378,10 @@ void proxy_on_connected(struct client *c, int status)
     ex->state = EX_RESP_HEAD;
     if (ex->up_head.len == 0 && ex->retry_head.len) /* a retry */
         outbuf_add(&ex->up_head, ex->retry_head.p, ex->retry_head.len);
-    up_write(c, &ex->up_head);
+    /* With a body, the head leaves together with the first body bytes that
+     * decode cleanly, so a framing error in them reaches no origin. */
+    if (c->state != CS_BODY)
+        up_write(c, &ex->up_head);
     upstream_timer(u, UT_FIRST_BYTE);
     upstream_resume_read(u);
     if (ex->expect_continue && !ex->sent_continue && ex->client_minor >= 1) {
@@ -403,7 +406,8 @@ void proxy_pump_request_body(struct client *c)
         client_pause_read(c); /* not connected yet: the kernel buffers for us */
         return;
     }
-    struct outbuf o = {0};
+    struct outbuf o = ex->up_head;
+    ex->up_head = (struct outbuf){0};
     while (iobuf_len(&c->in) && u->write_pending + o.len < WRITE_HIGH_WATER) {
         size_t used;
         struct slice d;

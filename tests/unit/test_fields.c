@@ -1,1 +1,64 @@
-int main(void){return 0;}
+/* List parsing and the hop-by-hop set. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+#include "http/fields.h"
+
+static struct slice S(const char *s)
+{
+    return (struct slice){s, strlen(s)};
+}
+
+static void test_list(void **st)
+{
+    struct http_list_iter it = http_list_begin(S(" a , ,b;q=\"x,y\",\tc  ,"));
+    struct slice el;
+    const char *want[] = {"a", "b;q=\"x,y\"", "c"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(http_list_next(&it, &el), 1);
+        assert_int_equal(el.len, strlen(want[i]));
+        assert_memory_equal(el.p, want[i], el.len);
+    }
+    assert_int_equal(http_list_next(&it, &el), 0);
+    it = http_list_begin(S("a, \"open"));
+    assert_int_equal(http_list_next(&it, &el), 1);
+    assert_int_equal(http_list_next(&it, &el), -1);
+}
+
+static void test_hop_by_hop(void **st)
+{
+    struct http_field f[] = {{S("Connection"), S("X-Secret, close")}, {S("X-Secret"), S("1")}};
+    const char *hop[] = {"Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding",
+                         "Upgrade", "Proxy-Connection", "Proxy-Authorization", "x-secret",
+                         "Content-Length"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        assert_true(http_is_hop_by_hop(S(hop[i]), f, 2));
+    const char *end[] = {"Host", "Accept", "X-Other", "Proxy", "Cache-Control"};
+    for (size_t i = 0; i < sizeof end / sizeof end[0]; i++)
+        assert_false(http_is_hop_by_hop(S(end[i]), f, 2));
+}
+
+static void test_authority(void **st)
+{
+    assert_true(http_valid_authority(S("a.example"), false));
+    assert_true(http_valid_authority(S("a.example:80"), true));
+    assert_true(http_valid_authority(S("[::1]:8080"), true));
+    assert_true(http_valid_authority(S("127.0.0.1"), false));
+    assert_false(http_valid_authority(S("a.example"), true));
+    assert_false(http_valid_authority(S("a:65536"), false));
+    assert_false(http_valid_authority(S("[zz]"), false));
+    assert_false(http_valid_authority(S("a b"), false));
+    assert_false(http_valid_authority(S(":80"), false));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list),
+        cmocka_unit_test(test_hop_by_hop),
+        cmocka_unit_test(test_authority),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
