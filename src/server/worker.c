@@ -158,8 +158,9 @@ static void on_signal(uv_signal_t *s, int signum)
     log_msg(LOG_INFO, "signal %d: draining", signum);
     for (int i = 0; i < ctx->n; i++)
         uv_async_send(&ctx->workers[i].wakeup);
-    uv_close((uv_handle_t *)&ctx->sigterm, NULL);
-    uv_close((uv_handle_t *)&ctx->sigint, NULL);
+    /* The handlers stay installed while workers drain, so a second signal
+     * is absorbed instead of killing the process mid-response. */
+    uv_stop(s->loop);
 }
 
 int worker_run_all(const struct config *cfg)
@@ -198,6 +199,12 @@ int worker_run_all(const struct config *cfg)
         log_msg(LOG_INFO, "idemcache listening on %s:%d (%d workers, %s mode)",
                 cfg->listen[0].host, cfg->listen[0].port, n,
                 cfg->mode == MODE_FORWARD ? "forward" : "reverse");
+        uv_run(main_loop, UV_RUN_DEFAULT);
+        for (int i = 0; i < started; i++)
+            uv_thread_join(&ws[i].thread);
+        started = 0;
+        uv_close((uv_handle_t *)&ctx.sigterm, NULL);
+        uv_close((uv_handle_t *)&ctx.sigint, NULL);
         uv_run(main_loop, UV_RUN_DEFAULT);
     } else {
         uv_close((uv_handle_t *)&ctx.sigterm, NULL);

@@ -1,0 +1,82 @@
+# idemcache: `make` builds build/idemcache; `make test` installs what is
+# missing, builds, and runs every suite (unit, ASan+UBSan, integration, fuzz).
+JOBS        ?= 2
+FUZZ_SECONDS ?= 15
+FUZZ_LONG   ?= 600
+FUZZERS     := fuzz_request_head fuzz_response_head fuzz_chunked
+STAMP       := build/.configured
+CMAKE_Q     := cmake -Wno-dev --log-level=WARNING
+
+.PHONY: all deps build asan fuzz-build test unit unit-asan integration integration-asan \
+        fuzz-smoke fuzz run bench format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@$(CMAKE_Q) -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(MAKE) -s -C build -j$(JOBS) 2>&1 | grep -v "^\[" || true
+	@test -x build/idemcache
+
+asan: deps
+	@CC=clang $(CMAKE_Q) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIDEM_SANITIZE=ON >/dev/null
+	@$(MAKE) -s -C build-asan -j$(JOBS) 2>&1 | grep -v "^\[" || true
+	@test -x build-asan/idemcache
+
+fuzz-build: deps
+	@CC=clang $(CMAKE_Q) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DIDEM_SANITIZE=ON -DIDEM_FUZZ=ON >/dev/null
+	@$(MAKE) -s -C build-fuzz -j$(JOBS) $(FUZZERS) 2>&1 | grep -v "^\[" || true
+
+unit: build
+	@echo "== unit tests (release)"
+	@cd build && ctest --output-on-failure
+
+unit-asan: asan
+	@echo "== unit tests (ASan+UBSan)"
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
+
+integration: build
+	@echo "== integration tests (release)"
+	@IDEMCACHE_BIN=$(CURDIR)/build/idemcache node --test --test-concurrency=1 tests/integration/*.test.mjs
+
+integration-asan: asan
+	@echo "== integration tests (ASan+UBSan)"
+	@IDEMCACHE_BIN=$(CURDIR)/build-asan/idemcache IDEMCACHE_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  node --test --test-concurrency=1 tests/integration/*.test.mjs
+
+# Each fuzzer runs briefly over the committed corpus; new inputs go to a
+# scratch directory so the committed corpus only changes on purpose.
+fuzz-smoke: fuzz-build
+	@echo "== fuzz smoke ($(FUZZ_SECONDS)s per target)"
+	@set -e; for f in $(FUZZERS); do \
+	  d=$$(mktemp -d); \
+	  build-fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/http.dict -print_final_stats=1 \
+	    -artifact_prefix=$$d/ $$d tests/fuzz/corpus/$$f 2>$$d/log || { cat $$d/log | tail -40; exit 1; }; \
+	  echo "$$f: $$(grep -o 'stat::number_of_executed_units: *[0-9]*' $$d/log | grep -o '[0-9]*$$') executions, no crash"; \
+	  rm -rf $$d; \
+	done
+
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+	  build-fuzz/$$f -max_total_time=$(FUZZ_LONG) -dict=tests/fuzz/http.dict \
+	    -artifact_prefix=tests/fuzz/corpus/$$f/ tests/fuzz/corpus/$$f; \
+	done
+
+test: unit unit-asan integration integration-asan fuzz-smoke
+	@echo "== all suites passed"
+
+run: build
+	@node examples/run.mjs
+
+bench: build
+	@scripts/deps.sh --bench
+	@bench/run.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,43 @@
+/* libFuzzer: the request head parser. Invariants: never reads past len,
+ * returns OK/MORE/an HTTP error status, and an OK head's slices lie inside
+ * the input; parsing any prefix never succeeds with a longer head. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "http/http.h"
+
+static struct http_request req;
+
+static void inside(const uint8_t *buf, size_t len, struct slice s)
+{
+    if (s.len && ((const uint8_t *)s.p < buf || (const uint8_t *)s.p + s.len > buf + len))
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const struct http_limits lim = {8192, 65536, 100};
+    /* Copy into an exact-size heap block so ASan catches any over-read. */
+    uint8_t *buf = malloc(size ? size : 1);
+    memcpy(buf, data, size);
+    int rc = http_parse_request((const char *)buf, size, &lim, &req);
+    if (rc == HTTP_PARSE_OK) {
+        if (req.head_len > size || req.nfields > lim.header_count)
+            abort();
+        inside(buf, size, req.method);
+        inside(buf, size, req.target);
+        inside(buf, size, req.host);
+        for (unsigned i = 0; i < req.nfields; i++) {
+            inside(buf, size, req.fields[i].name);
+            inside(buf, size, req.fields[i].value);
+            if (req.fields[i].name.len == 0)
+                abort();
+        }
+        if (req.body == HTTP_BODY_LENGTH && req.content_length == 0)
+            abort();
+    } else if (rc != HTTP_PARSE_MORE && (rc < 400 || rc > 505)) {
+        abort();
+    }
+    free(buf);
+    return 0;
+}

@@ -1,0 +1,203 @@
+// Helpers for integration tests: start the built idemcache and real origins
+// on 127.0.0.1 ports the test picks, and talk raw bytes to them.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BIN = process.env.IDEMCACHE_BIN || new URL('../../build/idemcache', import.meta.url).pathname;
+export const SANITIZED = !!process.env.IDEMCACHE_SANITIZED;
+export const ROOT = new URL('../../', import.meta.url).pathname;
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function tmpFile(name, content) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idem-'));
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, content);
+  return p;
+}
+
+async function waitForPort(port, proc, ms = 10000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (proc.exitCode !== null) throw new Error(`idemcache exited early with ${proc.exitCode}`);
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('connect', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  throw new Error('idemcache did not start listening');
+}
+
+// Start idemcache; `args` are extra flags. Returns { port, proc, logs(), stop() }.
+export async function startProxy(args = [], { workers = 1 } = {}) {
+  const port = await freePort();
+  const out = [];
+  const err = [];
+  const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--workers', String(workers), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout.on('data', (d) => out.push(d));
+  proc.stderr.on('data', (d) => err.push(d));
+  await waitForPort(port, proc);
+  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
+  return {
+    port,
+    proc,
+    access() {
+      return Buffer.concat(out).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    },
+    errors() { return Buffer.concat(err).toString(); },
+    exited,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const r = await exited;
+      const e = Buffer.concat(err).toString();
+      if (/AddressSanitizer|LeakSanitizer|runtime error:/.test(e)) throw new Error(`sanitizer report:\n${e}`);
+      return r;
+    },
+  };
+}
+
+// A node http origin. handler(req, res, body) runs after the body is read.
+export async function startOrigin(handler) {
+  const seen = [];
+  const sockets = new Set();
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, body, socket: req.socket.remotePort });
+      handler(req, res, body);
+    });
+  });
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    seen,
+    server,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+// A raw TCP origin: onConn(socket) does whatever the test needs.
+export async function startRawOrigin(onConn) {
+  const sockets = new Set();
+  const server = net.createServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}); onConn(s); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    server,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+// Send bytes, collect everything until the peer closes or `idleMs` passes quietly.
+export function rawExchange(port, bytes, { idleMs = 1500, chunks = null } = {}) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const data = [];
+    let closed = false;
+    let timer;
+    const finish = () => { clearTimeout(timer); s.destroy(); resolve({ data: Buffer.concat(data), closed }); };
+    const arm = () => { clearTimeout(timer); timer = setTimeout(finish, idleMs); };
+    s.on('connect', async () => {
+      if (chunks) {
+        for (const c of chunks) { s.write(c); await new Promise((r) => setTimeout(r, 20)); }
+      } else {
+        s.write(bytes);
+      }
+      arm();
+    });
+    s.on('data', (d) => { data.push(d); arm(); });
+    s.on('end', () => { closed = true; finish(); });
+    s.on('error', () => { closed = true; finish(); });
+  });
+}
+
+// Parse a byte stream of HTTP/1.1 responses (Content-Length, chunked, or
+// close-delimited for the last). `headFor` lists which requests were HEAD.
+export function parseResponses(buf, { head = [] } = {}) {
+  const out = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const end = buf.indexOf('\r\n\r\n', pos);
+    if (end < 0) break;
+    const lines = buf.subarray(pos, end).toString('latin1').split('\r\n');
+    const m = /^HTTP\/1\.(\d) (\d{3}) ?(.*)$/.exec(lines[0]);
+    if (!m) throw new Error(`bad status line: ${JSON.stringify(lines[0])}`);
+    const headers = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      const k = l.slice(0, i).toLowerCase();
+      const v = l.slice(i + 1).trim();
+      headers[k] = headers[k] !== undefined ? `${headers[k]}, ${v}` : v;
+    }
+    const status = Number(m[2]);
+    pos = end + 4;
+    let body = Buffer.alloc(0);
+    const isHead = head.includes(out.length);
+    if (status < 200 || status === 204 || status === 304 || isHead) {
+      // no body
+    } else if (headers['transfer-encoding'] === 'chunked') {
+      const parts = [];
+      for (;;) {
+        const le = buf.indexOf('\r\n', pos);
+        const size = parseInt(buf.subarray(pos, le).toString(), 16);
+        pos = le + 2;
+        if (size === 0) { pos = buf.indexOf('\r\n', pos) + 2; break; }
+        parts.push(buf.subarray(pos, pos + size));
+        pos += size + 2;
+      }
+      body = Buffer.concat(parts);
+    } else if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      body = buf.subarray(pos, pos + n);
+      pos += n;
+    } else {
+      body = buf.subarray(pos);
+      pos = buf.length;
+    }
+    out.push({ status, headers, body, minor: Number(m[1]) });
+  }
+  return out;
+}
+
+export function get(port, pathName, { method = 'GET', headers = {}, body, agent } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: pathName, method, headers, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,345 @@
+// Reverse-proxy behaviour against real origins on loopback.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { startProxy, startOrigin, startRawOrigin, rawExchange, parseResponses, get, freePort, tmpFile, sleep } from './lib.mjs';
+
+async function withProxy(handler, fn, extra = []) {
+  const origin = await startOrigin(handler);
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, ...extra]);
+  try {
+    await fn(proxy, origin);
+  } finally {
+    const r = await proxy.stop();
+    await origin.close();
+    assert.equal(r.code, 0, 'idemcache must exit 0 on SIGTERM');
+  }
+}
+
+async function withRaw(onConn, fn, extra = []) {
+  const origin = await startRawOrigin(onConn);
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, ...extra]);
+  try {
+    await fn(proxy, origin);
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
+}
+
+const echo = (req, res, body) => {
+  res.setHeader('Content-Type', 'text/plain');
+  res.setHeader('X-Method', req.method);
+  res.end(body.length ? body : `hello ${req.url}`);
+};
+
+test('GET and POST pass through, with Via and an access log line', async () => {
+  await withProxy(echo, async (p, o) => {
+    const r = await get(p.port, '/abc?x=1');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'hello /abc?x=1');
+    assert.match(r.headers.via, /1\.1 idemcache/);
+    const r2 = await get(p.port, '/p', { method: 'POST', body: 'payload', headers: { 'Content-Length': 7 } });
+    assert.equal(r2.body.toString(), 'payload');
+    assert.equal(o.seen[1].headers['content-length'], '7');
+    await sleep(50);
+    const log = p.access();
+    assert.equal(log.length, 2);
+    assert.equal(log[0].method, 'GET');
+    assert.equal(log[0].target, '/abc?x=1');
+    assert.equal(log[0].status, 200);
+    for (const k of ['bytes_in', 'bytes_out', 'upstream_ms', 'total_ms']) assert.equal(typeof log[0][k], 'number');
+  });
+});
+
+test('hop-by-hop fields are removed both ways; Via, X-Forwarded-For added', async () => {
+  await withProxy((req, res) => {
+    res.setHeader('Connection', 'X-Origin-Hop');
+    res.setHeader('X-Origin-Hop', 'secret');
+    res.setHeader('Keep-Alive', 'timeout=5');
+    res.setHeader('Proxy-Authenticate', 'Basic');
+    res.end('ok');
+  }, async (p, o) => {
+    const raw = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Hop, keep-alive\r\nX-Hop: 1\r\n' +
+      'Keep-Alive: 300\r\nTE: trailers\r\nTrailer: x\r\nProxy-Authorization: Basic Zm9v\r\nProxy-Connection: keep-alive\r\n' +
+      'X-Forwarded-For: 10.0.0.1\r\nX-Keep: yes\r\n\r\n', { idleMs: 300 });
+    const h = o.seen[0].headers;
+    for (const k of ['x-hop', 'keep-alive', 'te', 'trailer', 'proxy-authorization', 'proxy-connection'])
+      assert.equal(h[k], undefined, `${k} must not reach the origin`);
+    assert.equal(h['x-keep'], 'yes');
+    assert.equal(h.via, '1.1 idemcache');
+    assert.equal(h['x-forwarded-for'], '10.0.0.1, 127.0.0.1');
+    assert.equal(h.host, 'a');
+    const [res] = parseResponses(raw.data);
+    assert.equal(res.headers['x-origin-hop'], undefined);
+    assert.equal(res.headers['keep-alive'], undefined);
+    assert.equal(res.headers['proxy-authenticate'], undefined);
+    assert.match(res.headers.via, /idemcache/);
+  });
+});
+
+test('Forwarded is appended when configured', async () => {
+  const cfg = tmpFile('c.yaml', 'proxy:\n  forwarded: true\n  x_forwarded_for: false\n');
+  await withProxy(echo, async (p, o) => {
+    await get(p.port, '/', { headers: { Forwarded: 'for=192.0.2.1' } });
+    assert.equal(o.seen[0].headers.forwarded, 'for=192.0.2.1, for=127.0.0.1;proto=http');
+    assert.equal(o.seen[0].headers['x-forwarded-for'], undefined);
+  }, ['--config', cfg]);
+});
+
+test('keep-alive on both sides: one client and one upstream connection for many requests', async () => {
+  await withProxy(echo, async (p, o) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 5; i++) assert.equal((await get(p.port, `/${i}`, { agent })).status, 200);
+    agent.destroy();
+    assert.equal(new Set(o.seen.map((s) => s.socket)).size, 1, 'upstream connection reused');
+  });
+});
+
+test('pipelined requests are answered in order', async () => {
+  await withProxy(async (req, res) => {
+    // The first request is the slowest: order must still hold.
+    if (req.url === '/1') await sleep(100);
+    res.end(`r${req.url}`);
+  }, async (p) => {
+    const reqs = ['/1', '/2', '/3'].map((u) => `GET ${u} HTTP/1.1\r\nHost: a\r\n\r\n`).join('');
+    const { data } = await rawExchange(p.port, reqs, { idleMs: 500 });
+    const res = parseResponses(data);
+    assert.deepEqual(res.map((r) => r.body.toString()), ['r/1', 'r/2', 'r/3']);
+  });
+});
+
+test('chunked request body is streamed and re-framed', async () => {
+  await withProxy(echo, async (p, o) => {
+    const raw = 'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n4\r\ndefg\r\n0\r\nT: 1\r\n\r\n';
+    const { data } = await rawExchange(p.port, raw, { idleMs: 300, chunks: [raw.slice(0, 60), raw.slice(60, 70), raw.slice(70)] });
+    const [res] = parseResponses(data);
+    assert.equal(res.body.toString(), 'abcdefg');
+    assert.equal(o.seen[0].headers['transfer-encoding'], 'chunked');
+  });
+});
+
+test('HEAD, 204 and 304 carry no body; HEAD keeps Content-Length', async () => {
+  await withProxy((req, res) => {
+    if (req.url === '/204') { res.statusCode = 204; return res.end(); }
+    if (req.url === '/304') { res.statusCode = 304; res.setHeader('ETag', '"x"'); return res.end(); }
+    res.setHeader('Content-Length', 11);
+    res.end(req.method === 'HEAD' ? undefined : 'hello world');
+  }, async (p) => {
+    const reqs = 'HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n';
+    const { data } = await rawExchange(p.port, reqs, { idleMs: 400 });
+    const res = parseResponses(data, { head: [0] });
+    assert.deepEqual(res.map((r) => r.status), [200, 204, 304, 200]);
+    assert.equal(res[0].headers['content-length'], '11');
+    assert.equal(res[3].body.toString(), 'hello world');
+  });
+});
+
+test('close-delimited origin response: chunked to HTTP/1.1, close to HTTP/1.0', async () => {
+  await withRaw((s) => {
+    s.once('data', () => { s.end('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end'); });
+  }, async (p) => {
+    const a = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { idleMs: 500 });
+    const [r1] = parseResponses(a.data);
+    assert.equal(r1.headers['transfer-encoding'], 'chunked');
+    assert.equal(r1.body.toString(), 'until the end');
+    assert.ok(!a.closed, 'an HTTP/1.1 client keeps its connection');
+    const b = await rawExchange(p.port, 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', { idleMs: 2000 });
+    assert.ok(b.closed);
+    const [r2] = parseResponses(b.data);
+    assert.equal(r2.body.toString(), 'until the end');
+    assert.equal(r2.headers['transfer-encoding'], undefined);
+  });
+});
+
+test('Expect: 100-continue gets an interim 100 before the body is sent', async () => {
+  await withProxy(echo, async (p) => {
+    const s = net.connect(p.port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => { got += d; });
+    s.write('POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    for (let i = 0; i < 50 && !got.includes('100 Continue'); i++) await sleep(20);
+    assert.match(got, /^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    s.write('hello');
+    for (let i = 0; i < 50 && !got.endsWith('hello'); i++) await sleep(20);
+    s.destroy();
+    assert.match(got, /HTTP\/1\.1 200[\s\S]*hello$/);
+  });
+});
+
+test('1xx interim responses are relayed', async () => {
+  await withRaw((s) => {
+    s.once('data', () => s.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+  }, async (p) => {
+    const { data } = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { idleMs: 300 });
+    const res = parseResponses(data);
+    assert.deepEqual(res.map((r) => r.status), [103, 200]);
+    assert.equal(res[0].headers.link, '</a.css>; rel=preload');
+  });
+});
+
+test('upstream refused -> 502 with a text body and a log line', async () => {
+  const dead = await freePort();
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${dead}`]);
+  const r = await get(p.port, '/');
+  assert.equal(r.status, 502);
+  assert.match(r.body.toString(), /502 Bad Gateway: upstream refused/);
+  await p.stop();
+  assert.match(p.errors(), /connect failed/);
+});
+
+test('upstream too slow -> 504', async () => {
+  const cfg = tmpFile('c.yaml', 'timeouts:\n  upstream_first_byte: 300ms\n');
+  await withRaw(() => { /* never answers */ }, async (p) => {
+    const t = Date.now();
+    const r = await get(p.port, '/');
+    assert.equal(r.status, 504);
+    assert.ok(Date.now() - t < 3000);
+    assert.match(r.body.toString(), /Gateway Timeout/);
+  }, ['--config', cfg]);
+});
+
+test('invalid upstream responses -> 502 and the connection is not reused', async () => {
+  const bad = {
+    '/garbage': 'SMTP ready\r\n\r\n',
+    '/clte': 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    '/badcl': 'HTTP/1.1 200 OK\r\nContent-Length: 3x\r\n\r\nabc',
+    '/twocl': 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd',
+  };
+  let conns = 0;
+  await withRaw((s) => {
+    conns++;
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d;
+      const m = /^GET (\S+)/.exec(buf);
+      if (m && buf.includes('\r\n\r\n')) { s.write(bad[m[1]] || 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); buf = ''; }
+    });
+  }, async (p) => {
+    for (const u of Object.keys(bad)) {
+      const r = await get(p.port, u);
+      assert.equal(r.status, 502, u);
+    }
+    assert.equal(conns, 4, 'each broken upstream connection was closed, never pooled');
+  });
+});
+
+test('truncated upstream body closes the client connection', async () => {
+  await withRaw((s) => {
+    s.once('data', () => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-part'); setTimeout(() => s.destroy(), 50); });
+  }, async (p) => {
+    const { data, closed } = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { idleMs: 2000 });
+    assert.ok(closed);
+    assert.match(data.toString(), /only-part$/);
+  });
+});
+
+test('stale pooled connection is retried once on a fresh one', async () => {
+  let n = 0;
+  await withRaw((s) => {
+    n++;
+    // Answer one request, then close without saying so.
+    s.once('data', () => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); setTimeout(() => s.destroy(), 30); });
+  }, async (p) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    assert.equal((await get(p.port, '/1', { agent })).status, 200);
+    await sleep(200);
+    assert.equal((await get(p.port, '/2', { agent })).status, 200);
+    agent.destroy();
+    assert.equal(n, 2);
+  });
+});
+
+test('WebSocket upgrade is tunnelled after 101', async () => {
+  await withRaw((s) => {
+    s.once('data', (d) => {
+      assert.match(d.toString(), /Upgrade: websocket/i);
+      assert.match(d.toString(), /Connection: upgrade/i);
+      s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      s.on('data', (x) => s.write(Buffer.concat([Buffer.from('echo:'), x])));
+    });
+  }, async (p) => {
+    const s = net.connect(p.port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => { got += d; });
+    s.write('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: x\r\n\r\n');
+    for (let i = 0; i < 50 && !got.includes('\r\n\r\n'); i++) await sleep(20);
+    assert.match(got, /^HTTP\/1\.1 101/);
+    s.write('frame-1');
+    for (let i = 0; i < 50 && !got.includes('echo:frame-1'); i++) await sleep(20);
+    assert.match(got, /echo:frame-1/);
+    s.destroy();
+  });
+});
+
+test('request body limit: 413 for Content-Length and for chunked', async () => {
+  const cfg = tmpFile('c.yaml', 'limits:\n  request_body: 10\n');
+  await withProxy(echo, async (p, o) => {
+    const a = await rawExchange(p.port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world', { idleMs: 2000 });
+    assert.equal(parseResponses(a.data)[0].status, 413);
+    const ok = await rawExchange(p.port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhelloworld', { idleMs: 300 });
+    assert.equal(parseResponses(ok.data)[0].status, 200);
+    const b = await rawExchange(p.port, 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n', { idleMs: 2000 });
+    assert.equal(parseResponses(b.data)[0].status, 413);
+    assert.equal(o.seen.length, 1);
+  }, ['--config', cfg]);
+});
+
+test('slowloris: the header deadline is total, not per byte', async () => {
+  const cfg = tmpFile('c.yaml', 'timeouts:\n  client_header: 500ms\n');
+  await withProxy(echo, async (p) => {
+    const s = net.connect(p.port, '127.0.0.1');
+    let got = '';
+    let closed = false;
+    s.on('data', (d) => { got += d; });
+    s.on('close', () => { closed = true; });
+    const start = Date.now();
+    const line = 'GET / HTTP/1.1\r\nHost: a\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa';
+    for (let i = 0; i < line.length && !closed; i++) { s.write(line[i]); await sleep(40); }
+    for (let i = 0; i < 50 && !closed; i++) await sleep(20);
+    assert.ok(closed, 'slow client must be cut off');
+    assert.ok(Date.now() - start < 1900);
+    assert.match(got, /^HTTP\/1\.1 408/);
+  }, ['--config', cfg]);
+});
+
+test('keep-alive idle connections are closed after timeouts.keepalive_idle', async () => {
+  const cfg = tmpFile('c.yaml', 'timeouts:\n  keepalive_idle: 300ms\n');
+  await withProxy(echo, async (p) => {
+    const { closed } = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { idleMs: 1500 });
+    assert.ok(closed);
+  }, ['--config', cfg]);
+});
+
+test('SIGTERM drains: an in-flight request finishes, then exit 0', async () => {
+  const origin = await startOrigin(async (req, res) => { await sleep(400); res.end('late but whole'); });
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  const pending = get(p.port, '/slow');
+  await sleep(100);
+  p.proc.kill('SIGTERM');
+  const r = await pending;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'late but whole');
+  assert.equal(r.headers.connection, 'close');
+  const { code } = await p.stop();
+  assert.equal(code, 0);
+  await origin.close();
+});
+
+test('HTTP/1.0 client: keep-alive only when asked', async () => {
+  await withProxy(echo, async (p) => {
+    const a = await rawExchange(p.port, 'GET / HTTP/1.0\r\n\r\n', { idleMs: 1000 });
+    assert.ok(a.closed);
+    const b = await rawExchange(p.port, 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', { idleMs: 300 });
+    assert.ok(!b.closed);
+    assert.equal(parseResponses(b.data)[0].headers.connection, 'keep-alive');
+  });
+});
+
+test('CONNECT is refused by a reverse proxy', async () => {
+  await withProxy(echo, async (p) => {
+    const { data } = await rawExchange(p.port, 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n', { idleMs: 1000 });
+    assert.equal(parseResponses(data)[0].status, 405);
+  });
+});
