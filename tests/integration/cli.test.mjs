@@ -1,0 +1,57 @@
+// Command line and configuration file handling.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { BIN, ROOT, tmpFile, startProxy, startOrigin, get } from './lib.mjs';
+
+const run = (...args) => spawnSync(BIN, args, { encoding: 'utf8' });
+
+test('--version and --help', () => {
+  assert.match(run('--version').stdout, /^idemcache \d+\.\d+\.\d+/);
+  const h = run('--help');
+  assert.equal(h.status, 0);
+  for (const f of ['--listen', '--upstream', '--mode', '--config', '--workers', '--check-config']) assert.ok(h.stdout.includes(f));
+  assert.equal(run('--bogus').status, 2);
+});
+
+test('--check-config accepts the example file', () => {
+  const r = run('--check-config', `${ROOT}/examples/idemcache.yaml`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ok/);
+});
+
+test('a bad file is refused naming file, line and field', () => {
+  const f = tmpFile('bad.yaml', 'mode: reverse\nlimits:\n  header_count: 100\n  request_line: lots\n');
+  for (const args of [['--check-config', f], ['--config', f, '--listen', '127.0.0.1:1', '--upstream', 'http://127.0.0.1:2']]) {
+    const r = run(...args);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, new RegExp(`${f}:4: limits\\.request_line: invalid size 'lots'`));
+  }
+  const missing = run('--check-config', '/nonexistent/idem.yaml');
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /\/nonexistent\/idem\.yaml: cannot open/);
+});
+
+test('flags override the file', async () => {
+  const origin = await startOrigin((req, res) => res.end('from-flag-upstream'));
+  const f = tmpFile('c.yaml', 'upstream: http://127.0.0.1:1\nworkers: 1\n');
+  const p = await startProxy(['--config', f, '--upstream', `http://127.0.0.1:${origin.port}`]);
+  assert.equal((await get(p.port, '/')).body.toString(), 'from-flag-upstream');
+  await p.stop();
+  await origin.close();
+});
+
+test('several workers share the port (SO_REUSEPORT)', async () => {
+  const origin = await startOrigin((req, res) => res.end('ok'));
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`], { workers: 2 });
+  const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => get(p.port, `/${i}`)));
+  assert.ok(rs.every((r) => r.status === 200));
+  assert.equal((await p.stop()).code, 0);
+  await origin.close();
+});
+
+test('reverse mode without an upstream is a clear error', () => {
+  const r = run('--listen', '127.0.0.1:1');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /upstream: required in reverse mode/);
+});
