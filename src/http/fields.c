@@ -55,26 +55,62 @@ const struct http_field *http_find_field(const struct http_field *f, unsigned n,
     return NULL;
 }
 
-static const char *const hop_names[] = {
-    "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
-    NULL,
-};
-
-bool http_is_hop_by_hop(struct slice name, const struct http_field *fields, unsigned n)
+/* Dispatch on length, then compare: one case-insensitive compare at most. */
+enum http_field_id http_field_classify(struct slice n)
 {
-    for (int i = 0; hop_names[i]; i++)
-        if (slice_case_eq(name, hop_names[i]))
-            return true;
-    /* Proxy-Connection, Proxy-Authorization, ...: meant for this hop. */
-    if (name.len > 6 && slice_case_eq((struct slice){name.p, 6}, "proxy-"))
+    static const struct {
+        const char *name;
+        enum http_field_id id;
+    } by_len[][2] = {
+        [2] = {{"te", HF_TE}},
+        [3] = {{"via", HF_OTHER}},
+        [4] = {{"host", HF_HOST}},
+        [6] = {{"expect", HF_EXPECT}},
+        [7] = {{"trailer", HF_TRAILER}, {"upgrade", HF_UPGRADE}},
+        [9] = {{"forwarded", HF_FORWARDED}},
+        [10] = {{"connection", HF_CONNECTION}, {"keep-alive", HF_KEEP_ALIVE}},
+        [14] = {{"content-length", HF_CONTENT_LENGTH}},
+        [15] = {{"x-forwarded-for", HF_X_FORWARDED_FOR}},
+        [17] = {{"transfer-encoding", HF_TRANSFER_ENCODING}},
+    };
+    if (n.len > 6 && http_lower((unsigned char)n.p[0]) == 'p' &&
+        slice_case_eq((struct slice){n.p, 6}, "proxy-"))
+        return HF_PROXY;
+    if (n.len >= sizeof by_len / sizeof by_len[0])
+        return HF_OTHER;
+    for (int i = 0; i < 2 && by_len[n.len][i].name; i++)
+        if (http_lower((unsigned char)n.p[0]) == by_len[n.len][i].name[0] &&
+            slice_case_eq(n, by_len[n.len][i].name))
+            return by_len[n.len][i].id;
+    return HF_OTHER;
+}
+
+bool http_is_hop_by_hop(const struct http_field *f, const struct http_field *fields, unsigned n,
+                        unsigned conn_flags)
+{
+    switch (f->id) {
+    case HF_CONNECTION:
+    case HF_KEEP_ALIVE:
+    case HF_TE:
+    case HF_TRAILER:
+    case HF_TRANSFER_ENCODING:
+    case HF_UPGRADE:
+    case HF_CONTENT_LENGTH:
+    case HF_PROXY:
         return true;
+    default:
+        break;
+    }
+    /* Only when Connection named something else is a scan needed. */
+    if (!(conn_flags & HTTP_CONN_OTHER))
+        return false;
     for (unsigned i = 0; i < n; i++) {
-        if (!slice_case_eq(fields[i].name, "connection"))
+        if (fields[i].id != HF_CONNECTION)
             continue;
         struct http_list_iter it = http_list_begin(fields[i].value);
         struct slice el;
         while (http_list_next(&it, &el) > 0)
-            if (slice_case_eqs(el, name))
+            if (slice_case_eqs(el, f->name))
                 return true;
     }
     return false;

@@ -20,11 +20,12 @@ int http_list_next(struct http_list_iter *it, struct slice *el);
 
 bool http_is_token(struct slice s);
 
-/* Is this field hop-by-hop for a message whose Connection field values are
- * given? Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
- * Proxy-Connection, Proxy-Authenticate/-Authorization, and every name the
- * Connection fields list. Content-Length is framing and also re-done. */
-bool http_is_hop_by_hop(struct slice name, const struct http_field *fields, unsigned n);
+/* Is field f hop-by-hop in a message with these fields and Connection
+ * flags? Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
+ * Proxy-*, and every name the Connection fields list (RFC 9110 §7.6.1).
+ * Content-Length is framing, re-done by the proxy, so it counts too. */
+bool http_is_hop_by_hop(const struct http_field *f, const struct http_field *fields, unsigned n,
+                        unsigned conn_flags);
 
 /* uri-host [":" port]; with need_port the port is mandatory (CONNECT). */
 bool http_valid_authority(struct slice a, bool need_port);

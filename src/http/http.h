@@ -7,10 +7,30 @@
 
 #define HTTP_FIELDS_MAX 256 /* hard cap; the configured limit is lower */
 
+/* Fields the proxy acts on, recognised once while parsing. */
+enum http_field_id {
+    HF_OTHER,
+    HF_HOST,
+    HF_CONTENT_LENGTH,
+    HF_TRANSFER_ENCODING,
+    HF_CONNECTION,
+    HF_KEEP_ALIVE,
+    HF_TE,
+    HF_TRAILER,
+    HF_UPGRADE,
+    HF_EXPECT,
+    HF_PROXY, /* any Proxy-* field: meant for this hop */
+    HF_X_FORWARDED_FOR,
+    HF_FORWARDED,
+};
+
 struct http_field {
     struct slice name;
     struct slice value;
+    enum http_field_id id;
 };
+
+enum http_field_id http_field_classify(struct slice name);
 
 struct http_limits {
     size_t request_line;   /* bytes, excluding CRLF; over it: 414 */
@@ -37,6 +57,7 @@ enum {
     HTTP_CONN_CLOSE = 1,
     HTTP_CONN_KEEPALIVE = 2,
     HTTP_CONN_UPGRADE = 4,
+    HTTP_CONN_OTHER = 8, /* Connection names other fields: they are hop-by-hop */
 };
 
 struct http_request {

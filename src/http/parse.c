@@ -60,6 +60,7 @@ static int parse_fields(const char *buf, size_t len, size_t pos, const struct ht
             return 431;
         fields[n].name = (struct slice){buf + name_start, name_end - name_start};
         fields[n].value = (struct slice){buf + value_start, value_end - value_start};
+        fields[n].id = http_field_classify(fields[n].name);
         n++;
         pos += 2;
     }
@@ -226,6 +227,8 @@ static unsigned connection_flags(struct slice v, int *bad)
             flags |= HTTP_CONN_KEEPALIVE;
         else if (slice_case_eq(el, "upgrade"))
             flags |= HTTP_CONN_UPGRADE;
+        else
+            flags |= HTTP_CONN_OTHER;
     }
     if (rc < 0)
         *bad = 1;
@@ -240,38 +243,34 @@ static int request_semantics(struct http_request *r)
     struct te_state te = {0};
     for (unsigned i = 0; i < r->nfields; i++) {
         const struct http_field *f = &r->fields[i];
-        switch (http_lower((unsigned char)f->name.p[0])) {
-        case 'h':
-            if (slice_case_eq(f->name, "host")) {
-                if (hosts++)
-                    return 400;
-                r->host = f->value;
-            }
+        switch (f->id) {
+        case HF_HOST:
+            if (hosts++)
+                return 400;
+            r->host = f->value;
             break;
-        case 'c':
-            if (slice_case_eq(f->name, "content-length")) {
-                if (lengths++ || parse_content_length(f->value, &r->content_length) < 0)
-                    return 400;
-            } else if (slice_case_eq(f->name, "connection")) {
-                r->conn_flags |= connection_flags(f->value, &bad);
-            }
+        case HF_CONTENT_LENGTH:
+            if (lengths++ || parse_content_length(f->value, &r->content_length) < 0)
+                return 400;
             break;
-        case 't':
-            if (slice_case_eq(f->name, "transfer-encoding")) {
-                te_seen = 1;
-                te_add(&te, f->value);
-            }
+        case HF_CONNECTION:
+            r->conn_flags |= connection_flags(f->value, &bad);
             break;
-        case 'e':
-            if (slice_case_eq(f->name, "expect") && r->minor >= 1) {
+        case HF_TRANSFER_ENCODING:
+            te_seen = 1;
+            te_add(&te, f->value);
+            break;
+        case HF_EXPECT:
+            if (r->minor >= 1) {
                 if (!slice_case_eq(f->value, "100-continue"))
                     return 417;
                 r->expect_continue = 1;
             }
             break;
-        case 'u':
-            if (slice_case_eq(f->name, "upgrade"))
-                r->has_upgrade = 1;
+        case HF_UPGRADE:
+            r->has_upgrade = 1;
+            break;
+        default:
             break;
         }
     }
@@ -371,13 +370,13 @@ static int response_semantics(struct http_response *r)
     struct te_state te = {0};
     for (unsigned i = 0; i < r->nfields; i++) {
         const struct http_field *f = &r->fields[i];
-        if (slice_case_eq(f->name, "content-length")) {
+        if (f->id == HF_CONTENT_LENGTH) {
             if (lengths++ || parse_content_length(f->value, &r->content_length) < 0)
                 return 502;
-        } else if (slice_case_eq(f->name, "transfer-encoding")) {
+        } else if (f->id == HF_TRANSFER_ENCODING) {
             r->has_transfer_encoding = 1;
             te_add(&te, f->value);
-        } else if (slice_case_eq(f->name, "connection")) {
+        } else if (f->id == HF_CONNECTION) {
             r->conn_flags |= connection_flags(f->value, &bad);
         }
     }

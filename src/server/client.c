@@ -68,8 +68,8 @@ void client_timer(struct client *c, uint64_t ms)
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct client *c = h->data;
-    size_t max = c->state == CS_HEAD ? c->w->cfg->limits.header_section + 4096
-                                     : iobuf_len(&c->in) + READ_CHUNK;
+    size_t max = c->state == CS_BODY ? iobuf_len(&c->in) + READ_CHUNK
+                                     : c->w->cfg->limits.header_section + 4096;
     if (iobuf_reserve(&c->in, c->state == CS_HEAD ? 4096 : READ_CHUNK, max) < 0) {
         *buf = uv_buf_init(NULL, 0);
         return;
@@ -178,7 +178,10 @@ void client_process(struct client *c)
                 return;
             break;
         case CS_WAIT:
-            client_pause_read(c);
+            /* Keep reading (to see an early close) until a pipelined
+             * request is waiting; then let the kernel hold the rest. */
+            if (iobuf_len(&c->in))
+                client_pause_read(c);
             return;
         case CS_TUNNEL:
         case CS_CLOSING:

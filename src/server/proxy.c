@@ -22,6 +22,7 @@ void proxy_exchange_reset(struct client *c)
     free(ex->line);
     free(ex->up_head.p);
     free(ex->retry_head.p);
+    free(ex->resp_head.p);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -102,7 +103,7 @@ static void add_forwarding_fields(struct client *c, const struct http_request *r
     if (cfg->proxy.x_forwarded_for) {
         outbuf_addstr(o, "X-Forwarded-For: ");
         for (unsigned i = 0; i < r->nfields; i++)
-            if (slice_case_eq(r->fields[i].name, "x-forwarded-for") && r->fields[i].value.len) {
+            if (r->fields[i].id == HF_X_FORWARDED_FOR && r->fields[i].value.len) {
                 outbuf_addslice(o, r->fields[i].value);
                 outbuf_addstr(o, ", ");
             }
@@ -112,7 +113,7 @@ static void add_forwarding_fields(struct client *c, const struct http_request *r
     if (cfg->proxy.forwarded) {
         outbuf_addstr(o, "Forwarded: ");
         for (unsigned i = 0; i < r->nfields; i++)
-            if (slice_case_eq(r->fields[i].name, "forwarded") && r->fields[i].value.len) {
+            if (r->fields[i].id == HF_FORWARDED && r->fields[i].value.len) {
                 outbuf_addslice(o, r->fields[i].value);
                 outbuf_addstr(o, ", ");
             }
@@ -123,7 +124,7 @@ static void add_forwarding_fields(struct client *c, const struct http_request *r
             outbuf_printf(o, "for=%s;proto=http\r\n", c->ip);
     }
     if (cfg->proxy.via)
-        outbuf_printf(o, "Via: 1.%d idemcache\r\n", r->minor);
+        outbuf_addstr(o, r->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
 }
 
 static void build_request_head(struct client *c, const struct http_request *r)
@@ -151,11 +152,11 @@ static void build_request_head(struct client *c, const struct http_request *r)
     outbuf_addstr(o, "\r\n");
     for (unsigned i = 0; i < r->nfields; i++) {
         const struct http_field *f = &r->fields[i];
-        if (slice_case_eq(f->name, "host") || slice_case_eq(f->name, "expect") ||
-            http_is_hop_by_hop(f->name, r->fields, r->nfields))
+        if (f->id == HF_HOST || f->id == HF_EXPECT ||
+            http_is_hop_by_hop(f, r->fields, r->nfields, r->conn_flags))
             continue;
-        if ((cfg->proxy.x_forwarded_for && slice_case_eq(f->name, "x-forwarded-for")) ||
-            (cfg->proxy.forwarded && slice_case_eq(f->name, "forwarded")))
+        if ((cfg->proxy.x_forwarded_for && f->id == HF_X_FORWARDED_FOR) ||
+            (cfg->proxy.forwarded && f->id == HF_FORWARDED))
             continue;
         outbuf_addslice(o, f->name);
         outbuf_addstr(o, ": ");
@@ -166,14 +167,17 @@ static void build_request_head(struct client *c, const struct http_request *r)
     if (ex->upgrade) {
         outbuf_addstr(o, "Connection: upgrade\r\n");
         for (unsigned i = 0; i < r->nfields; i++)
-            if (slice_case_eq(r->fields[i].name, "upgrade")) {
+            if (r->fields[i].id == HF_UPGRADE) {
                 outbuf_addstr(o, "Upgrade: ");
                 outbuf_addslice(o, r->fields[i].value);
                 outbuf_addstr(o, "\r\n");
             }
     }
-    if (r->body == HTTP_BODY_LENGTH)
-        outbuf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
+    if (r->body == HTTP_BODY_LENGTH) {
+        outbuf_addstr(o, "Content-Length: ");
+        outbuf_addu64(o, r->content_length);
+        outbuf_addstr(o, "\r\n");
+    }
     else if (r->body == HTTP_BODY_CHUNKED)
         outbuf_addstr(o, "Transfer-Encoding: chunked\r\n");
     outbuf_addstr(o, "\r\n");
@@ -364,7 +368,8 @@ void proxy_on_connected(struct client *c, int status)
                                        : "cannot connect to upstream");
         return;
     }
-    uv_tcp_nodelay(&u->tcp, 1);
+    if (!u->reused)
+        uv_tcp_nodelay(&u->tcp, 1);
     ex->t_up_start = uv_hrtime();
     if (ex->method_connect) {
         struct outbuf o = {0};
@@ -426,8 +431,10 @@ void proxy_pump_request_body(struct client *c)
                 fail(c, 413, "request body exceeds limits.request_body");
                 return;
             }
-            if (ex->req_chunked)
-                outbuf_printf(&o, "%zx\r\n", d.len);
+            if (ex->req_chunked) {
+                outbuf_addhex(&o, d.len);
+                outbuf_addstr(&o, "\r\n");
+            }
             outbuf_addslice(&o, d);
             if (ex->req_chunked)
                 outbuf_addstr(&o, "\r\n");
@@ -510,12 +517,14 @@ static void send_response_head(struct client *c, const struct http_response *res
         c->keepalive = 0;
 
     struct outbuf o = {0};
-    outbuf_printf(&o, "HTTP/1.1 %d ", res->status);
+    outbuf_addstr(&o, "HTTP/1.1 ");
+    outbuf_addu64(&o, (uint64_t)res->status);
+    outbuf_addstr(&o, " ");
     outbuf_addslice(&o, res->reason);
     outbuf_addstr(&o, "\r\n");
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
-        if (http_is_hop_by_hop(f->name, res->fields, res->nfields))
+        if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags))
             continue;
         outbuf_addslice(&o, f->name);
         outbuf_addstr(&o, ": ");
@@ -523,12 +532,14 @@ static void send_response_head(struct client *c, const struct http_response *res
         outbuf_addstr(&o, "\r\n");
     }
     if (cfg->proxy.via)
-        outbuf_printf(&o, "Via: 1.%d idemcache\r\n", res->minor);
+        outbuf_addstr(&o, res->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
     /* Framing is ours (RFC 9112 §6.3); a HEAD or 304 keeps the origin's
      * Content-Length, which describes the representation. */
-    if (res->has_content_length && res->status >= 200 && res->status != 204)
-        outbuf_printf(&o, "Content-Length: %llu\r\n", (unsigned long long)res->content_length);
-    else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
+    if (res->has_content_length && res->status >= 200 && res->status != 204) {
+        outbuf_addstr(&o, "Content-Length: ");
+        outbuf_addu64(&o, res->content_length);
+        outbuf_addstr(&o, "\r\n");
+    } else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
         outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
     if (!c->keepalive)
         outbuf_addstr(&o, "Connection: close\r\n");
@@ -536,7 +547,8 @@ static void send_response_head(struct client *c, const struct http_response *res
         outbuf_addstr(&o, "Connection: keep-alive\r\n");
     outbuf_addstr(&o, "\r\n");
     ex->resp_started = 1;
-    client_write(c, &o);
+    free(ex->resp_head.p);
+    ex->resp_head = o; /* pump_response_body sends it with the body */
 }
 
 /* Relay a 1xx (RFC 9110 §15.2) to an HTTP/1.1 client, or start a tunnel
@@ -553,8 +565,8 @@ static int interim_response(struct client *c, const struct http_response *res)
         outbuf_addstr(&o, "\r\n");
         for (unsigned i = 0; i < res->nfields; i++) {
             const struct http_field *f = &res->fields[i];
-            if (http_is_hop_by_hop(f->name, res->fields, res->nfields) &&
-                !slice_case_eq(f->name, "upgrade"))
+            if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) &&
+                f->id != HF_UPGRADE)
                 continue;
             outbuf_addslice(&o, f->name);
             outbuf_addstr(&o, ": ");
@@ -575,12 +587,41 @@ static int interim_response(struct client *c, const struct http_response *res)
     return 0;
 }
 
+/* Unframed output of a read that holds only body bytes: give the read
+ * buffer itself to the client write instead of copying it. Returns 1 when
+ * it did. */
+static int relay_read_buffer(struct client *c, struct outbuf *o)
+{
+    struct exchange *ex = &c->ex;
+    struct upstream *u = ex->up;
+    if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED || iobuf_len(&u->in) == 0 ||
+        c->write_pending >= WRITE_HIGH_WATER)
+        return 0;
+    size_t used;
+    struct slice d;
+    size_t len = iobuf_len(&u->in);
+    struct http_body_reader probe = ex->resp_body;
+    if (http_body_read(&probe, iobuf_data(&u->in), len, &used, &d) != HTTP_BODY_DATA ||
+        used != len)
+        return 0; /* the read also holds bytes after the body */
+    ex->resp_body = probe;
+    char *block = u->in.base;
+    u->in = (struct iobuf){0};
+    ex->bytes_out += o->len + d.len;
+    srv_write_block((uv_stream_t *)&c->tcp, o, block, d.p, d.len, &c->write_pending,
+                    client_write_done, c);
+    return 1;
+}
+
 static void pump_response_body(struct client *c)
 {
     struct exchange *ex = &c->ex;
     struct upstream *u = ex->up;
-    struct outbuf o = {0};
+    struct outbuf o = ex->resp_head;
+    ex->resp_head = (struct outbuf){0};
     int done = http_body_done(&ex->resp_body);
+    if (!done && relay_read_buffer(c, &o))
+        done = http_body_done(&ex->resp_body);
     while (!done && iobuf_len(&u->in) && c->write_pending + o.len < WRITE_HIGH_WATER) {
         size_t used;
         struct slice d;
@@ -593,8 +634,10 @@ static void pump_response_body(struct client *c)
             return;
         }
         if (rc == HTTP_BODY_DATA) {
-            if (ex->resp_chunked)
-                outbuf_printf(&o, "%zx\r\n", d.len);
+            if (ex->resp_chunked) {
+                outbuf_addhex(&o, d.len);
+                outbuf_addstr(&o, "\r\n");
+            }
             outbuf_addslice(&o, d);
             if (ex->resp_chunked)
                 outbuf_addstr(&o, "\r\n");

@@ -94,6 +94,8 @@ struct outbuf {
 void outbuf_add(struct outbuf *o, const void *p, size_t n);
 void outbuf_addstr(struct outbuf *o, const char *s);
 void outbuf_addslice(struct outbuf *o, struct slice s);
+void outbuf_addu64(struct outbuf *o, uint64_t v);
+void outbuf_addhex(struct outbuf *o, uint64_t v);
 void outbuf_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Queue o's bytes on a stream; o is emptied (its memory moves to the write).
@@ -101,6 +103,10 @@ void outbuf_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format
  * runs. Returns 0 or a uv error. */
 int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(void *, int),
               void *owner);
+/* The same, followed by n bytes at p that live inside `block`, a heap
+ * buffer the write takes over and frees: zero-copy relay of a read buffer. */
+int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p, size_t n,
+                    size_t *pending, void (*done)(void *, int), void *owner);
 
 enum exchange_state {
     EX_NONE,
@@ -139,6 +145,7 @@ struct exchange {
     int up_reusable;
     int client_minor;
     int method_connect;
+    struct outbuf resp_head; /* leaves with the first body bytes: one write */
     struct outbuf retry_head; /* copy of a bodiless request head, for one retry */
     int tun_client_eof, tun_up_eof;
     uint64_t bytes_in, bytes_out;

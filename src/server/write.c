@@ -44,6 +44,29 @@ void outbuf_addslice(struct outbuf *o, struct slice s)
     outbuf_add(o, s.p, s.len);
 }
 
+void outbuf_addu64(struct outbuf *o, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    outbuf_add(o, tmp + i, sizeof tmp - (size_t)i);
+}
+
+void outbuf_addhex(struct outbuf *o, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    outbuf_add(o, tmp + i, sizeof tmp - (size_t)i);
+}
+
 void outbuf_printf(struct outbuf *o, const char *fmt, ...)
 {
     va_list ap;
@@ -60,6 +83,7 @@ void outbuf_printf(struct outbuf *o, const char *fmt, ...)
 struct write_req {
     uv_write_t req;
     char *data;
+    char *block; /* a read buffer given to this write, freed after it */
     size_t len;
     size_t *pending;
     void (*done)(void *, int);
@@ -71,6 +95,7 @@ static void on_written(uv_write_t *req, int status)
     struct write_req *w = (struct write_req *)req;
     *w->pending -= w->len;
     free(w->data);
+    free(w->block);
     void (*done)(void *, int) = w->done;
     void *owner = w->owner;
     free(w);
@@ -78,24 +103,38 @@ static void on_written(uv_write_t *req, int status)
         done(owner, status);
 }
 
-int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(void *, int),
-              void *owner)
+int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p, size_t n,
+                    size_t *pending, void (*done)(void *, int), void *owner)
 {
-    if (o->len == 0)
+    if (o->len == 0 && n == 0) {
+        free(block);
         return 0;
+    }
     struct write_req *w = malloc(sizeof *w);
     if (!w)
         srv_panic(__FILE__, __LINE__, "out of memory");
-    *w = (struct write_req){.data = o->p, .len = o->len, .pending = pending, .done = done,
-                            .owner = owner};
+    *w = (struct write_req){.data = o->p, .block = block, .len = o->len + n, .pending = pending,
+                            .done = done, .owner = owner};
+    uv_buf_t b[2];
+    unsigned nb = 0;
+    if (o->len)
+        b[nb++] = uv_buf_init(o->p, (unsigned)o->len);
+    if (n)
+        b[nb++] = uv_buf_init((char *)p, (unsigned)n);
     *o = (struct outbuf){0};
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
     *pending += w->len;
-    int rc = uv_write(&w->req, s, &b, 1, on_written);
+    int rc = uv_write(&w->req, s, b, nb, on_written);
     if (rc < 0) {
         *pending -= w->len;
         free(w->data);
+        free(w->block);
         free(w);
     }
     return rc;
+}
+
+int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(void *, int),
+              void *owner)
+{
+    return srv_write_block(s, o, NULL, NULL, 0, pending, done, owner);
 }

@@ -29,15 +29,37 @@ static void test_list(void **st)
 
 static void test_hop_by_hop(void **st)
 {
-    struct http_field f[] = {{S("Connection"), S("X-Secret, close")}, {S("X-Secret"), S("1")}};
+    struct http_field f[] = {{S("Connection"), S("X-Secret, close"), HF_CONNECTION},
+                             {S("X-Secret"), S("1"), HF_OTHER}};
     const char *hop[] = {"Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding",
                          "Upgrade", "Proxy-Connection", "Proxy-Authorization", "x-secret",
                          "Content-Length"};
-    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        assert_true(http_is_hop_by_hop(S(hop[i]), f, 2));
-    const char *end[] = {"Host", "Accept", "X-Other", "Proxy", "Cache-Control"};
-    for (size_t i = 0; i < sizeof end / sizeof end[0]; i++)
-        assert_false(http_is_hop_by_hop(S(end[i]), f, 2));
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++) {
+        struct http_field x = {S(hop[i]), S(""), http_field_classify(S(hop[i]))};
+        assert_true(http_is_hop_by_hop(&x, f, 2, HTTP_CONN_CLOSE | HTTP_CONN_OTHER));
+    }
+    const char *end[] = {"Host", "Accept", "X-Other", "Proxy", "Cache-Control", "Via"};
+    for (size_t i = 0; i < sizeof end / sizeof end[0]; i++) {
+        struct http_field x = {S(end[i]), S(""), http_field_classify(S(end[i]))};
+        assert_false(http_is_hop_by_hop(&x, f, 2, HTTP_CONN_CLOSE | HTTP_CONN_OTHER));
+    }
+    /* Without other names in Connection, X-Secret is end-to-end. */
+    struct http_field xs = {S("X-Secret"), S(""), HF_OTHER};
+    assert_false(http_is_hop_by_hop(&xs, f, 2, HTTP_CONN_CLOSE));
+}
+
+static void test_classify(void **st)
+{
+    assert_int_equal(http_field_classify(S("HOST")), HF_HOST);
+    assert_int_equal(http_field_classify(S("content-Length")), HF_CONTENT_LENGTH);
+    assert_int_equal(http_field_classify(S("Transfer-Encoding")), HF_TRANSFER_ENCODING);
+    assert_int_equal(http_field_classify(S("Proxy-Foo")), HF_PROXY);
+    assert_int_equal(http_field_classify(S("Proxy")), HF_OTHER);
+    assert_int_equal(http_field_classify(S("Hosts")), HF_OTHER);
+    assert_int_equal(http_field_classify(S("upgradE")), HF_UPGRADE);
+    assert_int_equal(http_field_classify(S("trailer")), HF_TRAILER);
+    assert_int_equal(http_field_classify(S("x-forwarded-for")), HF_X_FORWARDED_FOR);
+    assert_int_equal(http_field_classify(S("")), HF_OTHER);
 }
 
 static void test_authority(void **st)
@@ -59,6 +81,7 @@ int main(void)
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_hop_by_hop),
         cmocka_unit_test(test_authority),
+        cmocka_unit_test(test_classify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
