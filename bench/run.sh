@@ -63,12 +63,19 @@ taskset -c 1 nginx -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
 taskset -c 0 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" & pids+=($!)
 taskset -c 0 "$BIN" --listen 127.0.0.1:$IDEM --upstream http://127.0.0.1:$ORIGIN --workers 1 \
   --access-log off 2>"$work/idem.log" & pids+=($!)
+IDEM_PID=${pids[2]}
 sleep 1
+NGX_PID=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" nginx | head -1)
 
-run_wrk() { # port path -> "rps p99_ms"
-  taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$1/$2" 2>&1 |
-    awk '/Requests\/sec/ {rps=$2} / 99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v} /Non-2xx/ {bad=1}
-         END {if (bad) print "ERR"; else printf "%.0f %.2f\n", rps, p99}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime
+
+run_wrk() { # port path pid -> "rps p99_ms cpu_us_per_request"
+  local t0 t1
+  t0=$(cpu_ticks "$3")
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$1/$2" > "$work/wrk.out" 2>&1
+  t1=$(cpu_ticks "$3")
+  awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '/requests in/ {n=$1} /Requests\/sec/ {rps=$2} / 99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v} /Non-2xx/ {bad=1}
+       END {if (bad) print "ERR"; else printf "%.0f %.2f %.2f\n", rps, p99, ticks / hz * 1e6 / n}' "$work/wrk.out"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -79,18 +86,20 @@ for s in $SIZES; do
   done
   : > "$work/idem.$s"; : > "$work/nginx.$s"
   for r in $(seq "$RUNS"); do
-    run_wrk $IDEM "$s" >> "$work/idem.$s"
-    run_wrk $NGX "$s" >> "$work/nginx.$s"
+    run_wrk $IDEM "$s" "$IDEM_PID" >> "$work/idem.$s"
+    run_wrk $NGX "$s" "$NGX_PID" >> "$work/nginx.$s"
   done
 done
 
-printf "\n%-6s %-10s %12s %10s   (%s runs x %ss, %s connections, median)\n" size proxy "req/s" "p99 ms" "$RUNS" "$SECS" "$CONNS"
+printf "\n%-6s %-10s %10s %8s %12s   (%s runs x %ss, %s connections, median)\n" size proxy "req/s" "p99 ms" "CPU us/req" "$RUNS" "$SECS" "$CONNS"
 for s in $SIZES; do
   for who in idem nginx; do
     if grep -q ERR "$work/$who.$s"; then echo "$s $who: non-2xx responses"; exit 1; fi
     rps=$(cut -d' ' -f1 "$work/$who.$s" | median); p99=$(cut -d' ' -f2 "$work/$who.$s" | median)
-    eval "${who}_rps=$rps; ${who}_p99=$p99"
-    printf "%-6s %-10s %12s %10s   runs: %s\n" "$s" "$([ $who = idem ] && echo idemcache || echo nginx)" "$rps" "$p99" "$(cut -d' ' -f1 "$work/$who.$s" | tr '\n' ' ')"
+    cpu=$(cut -d' ' -f3 "$work/$who.$s" | median)
+    eval "${who}_rps=$rps; ${who}_p99=$p99; ${who}_cpu=$cpu"
+    printf "%-6s %-10s %10s %8s %12s   runs: %s\n" "$s" "$([ $who = idem ] && echo idemcache || echo nginx)" "$rps" "$p99" "$cpu" "$(cut -d' ' -f1 "$work/$who.$s" | tr '\n' ' ')"
   done
-  awk -v a="$idem_rps" -v b="$nginx_rps" -v s="$s" 'BEGIN {printf "%-6s ratio idemcache/nginx req/s: %.2f\n", s, a/b}'
+  awk -v a="$idem_rps" -v b="$nginx_rps" -v ca="$idem_cpu" -v cb="$nginx_cpu" -v s="$s" \
+    'BEGIN {printf "%-6s idemcache/nginx: req/s %.2f, CPU per request %.2f (lower is better)\n", s, a/b, ca/cb}'
 done

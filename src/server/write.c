@@ -106,21 +106,50 @@ static void on_written(uv_write_t *req, int status)
 int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p, size_t n,
                     size_t *pending, void (*done)(void *, int), void *owner)
 {
-    if (o->len == 0 && n == 0) {
+    size_t total = o->len + n;
+    if (total == 0) {
         free(block);
         return 0;
     }
-    struct write_req *w = malloc(sizeof *w);
-    if (!w)
-        srv_panic(__FILE__, __LINE__, "out of memory");
-    *w = (struct write_req){.data = o->p, .block = block, .len = o->len + n, .pending = pending,
-                            .done = done, .owner = owner};
     uv_buf_t b[2];
     unsigned nb = 0;
     if (o->len)
         b[nb++] = uv_buf_init(o->p, (unsigned)o->len);
     if (n)
         b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+    /* Nothing queued: try to write now. Most writes complete here, which
+     * saves a request, a callback and (in libuv 1.44) an epoll_ctl. */
+    if (*pending == 0) {
+        int w = uv_try_write(s, b, nb);
+        if (w == (int)total) {
+            free(o->p);
+            *o = (struct outbuf){0};
+            free(block);
+            return 0;
+        }
+        if (w > 0) {
+            size_t skip = (size_t)w;
+            unsigned i = 0;
+            while (skip >= b[i].len) {
+                skip -= b[i].len;
+                i++;
+            }
+            b[i].base += skip;
+            b[i].len -= skip;
+            if (i) {
+                b[0] = b[1];
+                nb = 1;
+            }
+            total -= (size_t)w;
+        }
+        /* On an error, uv_write below fails the same way and reports it
+         * through the callback, from the loop, like any other write error. */
+    }
+    struct write_req *w = malloc(sizeof *w);
+    if (!w)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    *w = (struct write_req){.data = o->p, .block = block, .len = total, .pending = pending,
+                            .done = done, .owner = owner};
     *o = (struct outbuf){0};
     *pending += w->len;
     int rc = uv_write(&w->req, s, b, nb, on_written);
