@@ -12,21 +12,29 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: idemcache [options]\n"
-            "  --listen HOST:PORT     address to accept clients on (repeatable)\n"
-            "  --upstream URL         origin for reverse mode, e.g. http://127.0.0.1:9000\n"
-            "  --mode reverse|forward reverse proxy (default) or forward proxy\n"
-            "  --config FILE          YAML configuration (flags override it)\n"
-            "  --workers N            worker threads (default: one per core)\n"
-            "  --access-log DEST      stdout, off or a file path\n"
-            "  --check-config FILE    validate a configuration file and exit\n"
-            "  --version              print the version\n"
-            "  --help                 this text\n");
+    fprintf(out, "usage: idemcache [options]\n"
+                 "  --listen HOST:PORT     address to accept clients on (repeatable)\n"
+                 "  --upstream URL         origin for reverse mode, e.g. http://127.0.0.1:9000\n"
+                 "  --mode reverse|forward reverse proxy (default) or forward proxy\n"
+                 "  --config FILE          YAML configuration (flags override it)\n"
+                 "  --workers N            worker threads (default: one per core)\n"
+                 "  --access-log DEST      stdout, off or a file path\n"
+                 "  --check-config FILE    validate a configuration file and exit\n"
+                 "  --version              print the version\n"
+                 "  --help                 this text\n");
 }
 
-enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_MODE, OPT_CONFIG, OPT_WORKERS, OPT_CHECK, OPT_VERSION,
-       OPT_HELP, OPT_ACCESS };
+enum {
+    OPT_LISTEN = 256,
+    OPT_UPSTREAM,
+    OPT_MODE,
+    OPT_CONFIG,
+    OPT_WORKERS,
+    OPT_CHECK,
+    OPT_VERSION,
+    OPT_HELP,
+    OPT_ACCESS
+};
 
 static const struct option options[] = {
     {"listen", required_argument, 0, OPT_LISTEN},
@@ -96,8 +104,8 @@ int main(int argc, char **argv)
             break;
         case OPT_UPSTREAM:
             if (config_parse_addr(optarg, &cfg.upstream, true) < 0) {
-                snprintf(err, sizeof err, "--upstream: invalid URL '%s' (expected http://HOST[:PORT])",
-                         optarg);
+                snprintf(err, sizeof err,
+                         "--upstream: invalid URL '%s' (expected http://HOST[:PORT])", optarg);
                 return die(err);
             }
             cfg.has_upstream = true;

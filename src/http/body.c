@@ -6,14 +6,14 @@
 #include "http/chars.h"
 
 enum {
-    CH_SIZE,      /* reading hex digits */
-    CH_SIZE_BWS,  /* whitespace after the size: only a ';' may follow */
-    CH_EXT,       /* after ';' up to CR */
-    CH_SIZE_LF,   /* CR seen after the size line */
-    CH_DATA,      /* chunk data */
-    CH_DATA_CR,   /* CRLF after chunk data */
+    CH_SIZE,     /* reading hex digits */
+    CH_SIZE_BWS, /* whitespace after the size: only a ';' may follow */
+    CH_EXT,      /* after ';' up to CR */
+    CH_SIZE_LF,  /* CR seen after the size line */
+    CH_DATA,     /* chunk data */
+    CH_DATA_CR,  /* CRLF after chunk data */
     CH_DATA_LF,
-    CH_TRAILER,   /* at the start of a trailer line or the final CRLF */
+    CH_TRAILER, /* at the start of a trailer line or the final CRLF */
     CH_TRAILER_NAME,
     CH_TRAILER_LINE,
     CH_TRAILER_LF,

@@ -110,7 +110,6 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
 enum http_body_kind http_response_body_kind(const struct http_response *res, int method_head);
 
 /* Field lookup by case-insensitive name: the first match, or NULL. */
-const struct http_field *http_find_field(const struct http_field *f, unsigned n,
-                                         const char *name);
+const struct http_field *http_find_field(const struct http_field *f, unsigned n, const char *name);
 
 #endif

@@ -154,8 +154,8 @@ void client_process(struct client *c)
                 client_timer(c, w->cfg->timeouts.client_header);
                 c->head_timer = 1;
             }
-            int rc = http_parse_request(iobuf_data(&c->in), iobuf_len(&c->in), &w->req_limits,
-                                        &w->req);
+            int rc =
+                http_parse_request(iobuf_data(&c->in), iobuf_len(&c->in), &w->req_limits, &w->req);
             if (rc == HTTP_PARSE_MORE) {
                 if (c->eof) {
                     client_close(c);

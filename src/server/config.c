@@ -207,8 +207,7 @@ static int set_listen(struct loader *l, yaml_node_t *n, const char *path)
     for (int i = 0; i < count; i++) {
         const char *s = scalar(items[i]);
         if (!s || config_parse_addr(s, &l->c->listen[i], false) < 0)
-            return fail(l, items[i], path, "invalid address '%s' (expected HOST:PORT)",
-                        s ? s : "");
+            return fail(l, items[i], path, "invalid address '%s' (expected HOST:PORT)", s ? s : "");
     }
     l->c->nlisten = count;
     return 0;
@@ -288,7 +287,8 @@ static int load_mapping(struct loader *l, yaml_node_t *map, const char *prefix)
 {
     if (map->type != YAML_MAPPING_NODE)
         return fail(l, map, *prefix ? prefix : "(top level)", "expected a mapping%s", "");
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
         const char *key = scalar(k);

@@ -24,16 +24,16 @@ struct config {
     int workers; /* 0: one per core */
 
     struct {
-        uint64_t client_header;       /* whole request head, from its first byte */
-        uint64_t client_body_idle;    /* between reads of a request body */
-        uint64_t client_send_idle;    /* a client that stops reading its response */
-        uint64_t keepalive_idle;      /* between requests */
+        uint64_t client_header;    /* whole request head, from its first byte */
+        uint64_t client_body_idle; /* between reads of a request body */
+        uint64_t client_send_idle; /* a client that stops reading its response */
+        uint64_t keepalive_idle;   /* between requests */
         uint64_t upstream_connect;
         uint64_t upstream_first_byte; /* request sent -> response head starts */
         uint64_t upstream_idle;       /* between reads of a response */
         uint64_t upstream_keepalive;  /* idle pooled connection lifetime */
         uint64_t drain;               /* graceful shutdown bound */
-    } timeouts; /* milliseconds */
+    } timeouts;                       /* milliseconds */
 
     struct {
         uint64_t request_line;

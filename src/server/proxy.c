@@ -38,9 +38,10 @@ static void log_exchange(struct client *c)
         .status = ex->status,
         .bytes_in = ex->bytes_in,
         .bytes_out = ex->bytes_out,
-        .upstream_ms = ex->t_up_start ? (double)((ex->t_up_end ? ex->t_up_end : uv_hrtime()) -
-                                                 ex->t_up_start) / 1e6
-                                      : -1,
+        .upstream_ms =
+            ex->t_up_start
+                ? (double)((ex->t_up_end ? ex->t_up_end : uv_hrtime()) - ex->t_up_start) / 1e6
+                : -1,
         .total_ms = ex->t_start ? (double)(uv_hrtime() - ex->t_start) / 1e6 : 0,
     };
     log_access(&e);
@@ -177,8 +178,7 @@ static void build_request_head(struct client *c, const struct http_request *r)
         outbuf_addstr(o, "Content-Length: ");
         outbuf_addu64(o, r->content_length);
         outbuf_addstr(o, "\r\n");
-    }
-    else if (r->body == HTTP_BODY_CHUNKED)
+    } else if (r->body == HTTP_BODY_CHUNKED)
         outbuf_addstr(o, "Transfer-Encoding: chunked\r\n");
     outbuf_addstr(o, "\r\n");
 }
@@ -240,8 +240,9 @@ void proxy_begin(struct client *c, struct http_request *r)
 
     int rc = route(c, r);
     if (rc) {
-        reply_error(c, rc, rc == 405 ? "CONNECT is not served by a reverse proxy"
-                                     : "request target not proxyable");
+        reply_error(c, rc,
+                    rc == 405 ? "CONNECT is not served by a reverse proxy"
+                              : "request target not proxyable");
         return;
     }
     if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&
@@ -416,8 +417,8 @@ void proxy_pump_request_body(struct client *c)
     while (iobuf_len(&c->in) && u->write_pending + o.len < WRITE_HIGH_WATER) {
         size_t used;
         struct slice d;
-        enum http_body_rc rc = http_body_read(&ex->req_body, iobuf_data(&c->in),
-                                              iobuf_len(&c->in), &used, &d);
+        enum http_body_rc rc =
+            http_body_read(&ex->req_body, iobuf_data(&c->in), iobuf_len(&c->in), &used, &d);
         if (rc == HTTP_BODY_ERROR) {
             free(o.p);
             log_msg(LOG_INFO, "client %s: bad chunked body", c->ip);
@@ -506,7 +507,8 @@ static void send_response_head(struct client *c, const struct http_response *res
     if (res->minor >= 1)
         ex->up_reusable = !(res->conn_flags & HTTP_CONN_CLOSE);
     else
-        ex->up_reusable = (res->conn_flags & HTTP_CONN_KEEPALIVE) && !(res->conn_flags & HTTP_CONN_CLOSE);
+        ex->up_reusable =
+            (res->conn_flags & HTTP_CONN_KEEPALIVE) && !(res->conn_flags & HTTP_CONN_CLOSE);
     if (kind == HTTP_BODY_CLOSE)
         ex->up_reusable = 0;
     int unframed = kind == HTTP_BODY_CHUNKED || kind == HTTP_BODY_CLOSE;
@@ -601,8 +603,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
     struct slice d;
     size_t len = iobuf_len(&u->in);
     struct http_body_reader probe = ex->resp_body;
-    if (http_body_read(&probe, iobuf_data(&u->in), len, &used, &d) != HTTP_BODY_DATA ||
-        used != len)
+    if (http_body_read(&probe, iobuf_data(&u->in), len, &used, &d) != HTTP_BODY_DATA || used != len)
         return 0; /* the read also holds bytes after the body */
     ex->resp_body = probe;
     char *block = u->in.base;
@@ -625,8 +626,8 @@ static void pump_response_body(struct client *c)
     while (!done && iobuf_len(&u->in) && c->write_pending + o.len < WRITE_HIGH_WATER) {
         size_t used;
         struct slice d;
-        enum http_body_rc rc = http_body_read(&ex->resp_body, iobuf_data(&u->in),
-                                              iobuf_len(&u->in), &used, &d);
+        enum http_body_rc rc =
+            http_body_read(&ex->resp_body, iobuf_data(&u->in), iobuf_len(&u->in), &used, &d);
         if (rc == HTTP_BODY_ERROR) {
             client_write(c, &o);
             log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key);
@@ -670,8 +671,8 @@ void proxy_on_upstream_data(struct client *c)
     struct srv_worker *w = c->w;
     while (ex->up && ex->state == EX_RESP_HEAD) {
         struct upstream *u = ex->up;
-        int rc = http_parse_response(iobuf_data(&u->in), iobuf_len(&u->in), &w->resp_limits,
-                                     &w->res);
+        int rc =
+            http_parse_response(iobuf_data(&u->in), iobuf_len(&u->in), &w->resp_limits, &w->res);
         if (rc == HTTP_PARSE_MORE)
             return;
         if (rc != HTTP_PARSE_OK) {
@@ -761,7 +762,9 @@ void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind)
         return;
     }
     log_msg(LOG_WARN, "upstream %s: %s timeout", ex->up_key,
-            kind == UT_CONNECT ? "connect" : kind == UT_FIRST_BYTE ? "first byte" : "idle");
+            kind == UT_CONNECT      ? "connect"
+            : kind == UT_FIRST_BYTE ? "first byte"
+                                    : "idle");
     fail(c, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
 }
 

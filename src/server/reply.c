@@ -8,19 +8,32 @@
 const char *reply_reason(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 400:
+        return "Bad Request";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
     }
 }
 
@@ -47,18 +60,24 @@ void reply_error(struct client *c, int status, const char *detail)
     srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
     if (ex->line && log_access_enabled()) {
         struct access_entry e = {
-            .method = ex->method, .target = ex->target,
-            .client = (struct slice){c->ip, strlen(c->ip)}, .status = status,
-            .bytes_in = ex->bytes_in, .bytes_out = ex->bytes_out,
+            .method = ex->method,
+            .target = ex->target,
+            .client = (struct slice){c->ip, strlen(c->ip)},
+            .status = status,
+            .bytes_in = ex->bytes_in,
+            .bytes_out = ex->bytes_out,
             .upstream_ms = ex->t_up_start ? (double)(uv_hrtime() - ex->t_up_start) / 1e6 : -1,
             .total_ms = (double)(uv_hrtime() - ex->t_start) / 1e6,
         };
         log_access(&e);
     } else if (!ex->line && log_access_enabled()) {
-        struct access_entry e = {.method = SLICE_LIT("-"), .target = SLICE_LIT("-"),
+        struct access_entry e = {.method = SLICE_LIT("-"),
+                                 .target = SLICE_LIT("-"),
                                  .client = (struct slice){c->ip, strlen(c->ip)},
-                                 .status = status, .bytes_in = iobuf_len(&c->in),
-                                 .bytes_out = ex->bytes_out, .upstream_ms = -1};
+                                 .status = status,
+                                 .bytes_in = iobuf_len(&c->in),
+                                 .bytes_out = ex->bytes_out,
+                                 .upstream_ms = -1};
         log_access(&e);
     }
     proxy_exchange_reset(c);

@@ -15,17 +15,17 @@
 #include "server/config.h"
 #include "server/iobuf.h"
 
-#define WORKER_MAGIC 0x574f524bu
-#define CLIENT_MAGIC 0x434c4e54u
+#define WORKER_MAGIC   0x574f524bu
+#define CLIENT_MAGIC   0x434c4e54u
 #define UPSTREAM_MAGIC 0x55505354u
 
 /* Backpressure: stop reading a source once this much is queued on its sink. */
 #define WRITE_HIGH_WATER (256 * 1024)
-#define WRITE_LOW_WATER (64 * 1024)
-#define READ_CHUNK (64 * 1024)
-#define LINGER_MS 2000
+#define WRITE_LOW_WATER  (64 * 1024)
+#define READ_CHUNK       (64 * 1024)
+#define LINGER_MS        2000
 
-#define CHECK_MAGIC(p, m)                                                                         \
+#define CHECK_MAGIC(p, m)                                                                          \
     do {                                                                                           \
         if (!(p) || (p)->magic != (m))                                                             \
             srv_panic(__FILE__, __LINE__, #p " magic");                                            \
@@ -61,7 +61,7 @@ static inline int link_empty(const struct link *l)
 {
     return l->next == l;
 }
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+#define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
 
 struct srv_worker {
     uint32_t magic;
@@ -82,8 +82,8 @@ struct srv_worker {
     unsigned nidle;
     int draining;
     int stopped;
-    struct http_request req;   /* scratch: the head being parsed */
-    struct http_response res;  /* scratch: the response head being parsed */
+    struct http_request req;  /* scratch: the head being parsed */
+    struct http_response res; /* scratch: the response head being parsed */
 };
 
 /* An owned, growable output buffer; handed to a write without copying. */
@@ -126,10 +126,10 @@ struct exchange {
     char *line; /* method SP target, owned, for the log */
     struct slice method, target;
     int method_head;
-    int upgrade;         /* client asked for an Upgrade */
-    int sent_continue;   /* we answered Expect: 100-continue */
+    int upgrade;       /* client asked for an Upgrade */
+    int sent_continue; /* we answered Expect: 100-continue */
     int expect_continue;
-    char up_key[300];    /* host:port of the upstream */
+    char up_key[300]; /* host:port of the upstream */
     int up_port;
     struct outbuf up_head; /* the request head to send */
     struct http_body_reader req_body;
@@ -145,7 +145,7 @@ struct exchange {
     int up_reusable;
     int client_minor;
     int method_connect;
-    struct outbuf resp_head; /* leaves with the first body bytes: one write */
+    struct outbuf resp_head;  /* leaves with the first body bytes: one write */
     struct outbuf retry_head; /* copy of a bodiless request head, for one retry */
     int tun_client_eof, tun_up_eof;
     uint64_t bytes_in, bytes_out;

@@ -196,9 +196,8 @@ int worker_run_all(const struct config *cfg)
             uv_thread_create(&ws[i].thread, worker_main, &ws[i]);
             started++;
         }
-        log_msg(LOG_INFO, "idemcache listening on %s:%d (%d workers, %s mode)",
-                cfg->listen[0].host, cfg->listen[0].port, n,
-                cfg->mode == MODE_FORWARD ? "forward" : "reverse");
+        log_msg(LOG_INFO, "idemcache listening on %s:%d (%d workers, %s mode)", cfg->listen[0].host,
+                cfg->listen[0].port, n, cfg->mode == MODE_FORWARD ? "forward" : "reverse");
         uv_run(main_loop, UV_RUN_DEFAULT);
         for (int i = 0; i < started; i++)
             uv_thread_join(&ws[i].thread);

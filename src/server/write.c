@@ -148,8 +148,12 @@ int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p
     struct write_req *w = malloc(sizeof *w);
     if (!w)
         srv_panic(__FILE__, __LINE__, "out of memory");
-    *w = (struct write_req){.data = o->p, .block = block, .len = total, .pending = pending,
-                            .done = done, .owner = owner};
+    *w = (struct write_req){.data = o->p,
+                            .block = block,
+                            .len = total,
+                            .pending = pending,
+                            .done = done,
+                            .owner = owner};
     *o = (struct outbuf){0};
     *pending += w->len;
     int rc = uv_write(&w->req, s, b, nb, on_written);

@@ -343,3 +343,48 @@ test('CONNECT is refused by a reverse proxy', async () => {
     assert.equal(parseResponses(data)[0].status, 405);
   });
 });
+
+test('a request body that stalls gets 408 after timeouts.client_body_idle', async () => {
+  const cfg = tmpFile('c.yaml', 'timeouts:\n  client_body_idle: 300ms\n');
+  await withProxy(echo, async (p, o) => {
+    const t = Date.now();
+    const { data, closed } = await rawExchange(p.port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf', { idleMs: 3000 });
+    assert.ok(closed);
+    assert.equal(parseResponses(data)[0].status, 408);
+    assert.ok(Date.now() - t < 2500);
+    assert.equal(o.seen.length, 0, 'the origin never saw a complete request');
+  }, ['--config', cfg]);
+});
+
+test('an origin that stalls mid-body: the client connection is closed after upstream_idle', async () => {
+  const cfg = tmpFile('c.yaml', 'timeouts:\n  upstream_idle: 300ms\n');
+  await withRaw((s) => {
+    s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart'));
+  }, async (p) => {
+    const t = Date.now();
+    const { data, closed } = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { idleMs: 3000 });
+    assert.ok(closed);
+    assert.ok(Date.now() - t < 2500);
+    assert.match(data.toString(), /200 OK[\s\S]*start$/);
+  }, ['--config', cfg]);
+});
+
+test('upstream response head over limits.response_header_section -> 502', async () => {
+  const cfg = tmpFile('c.yaml', 'limits:\n  response_header_section: 1KiB\n');
+  await withRaw((s) => {
+    s.once('data', () => s.write(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(2000)}\r\nContent-Length: 2\r\n\r\nok`));
+  }, async (p) => {
+    assert.equal((await get(p.port, '/')).status, 502);
+  }, ['--config', cfg]);
+});
+
+test('access log to a file', async () => {
+  const f = tmpFile('access.log', '');
+  await withProxy(echo, async (p) => {
+    await get(p.port, '/logged');
+    await sleep(50);
+  }, ['--access-log', f]);
+  const lines = (await import('node:fs')).readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0].target, '/logged');
+});

@@ -37,7 +37,8 @@ static enum http_body_rc decode(enum http_body_kind kind, uint64_t len, const ch
 
 static void test_chunked_all_splits(void **st)
 {
-    const char *in = "5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: v\r\n\r\nNEXT";
+    const char *in =
+        "5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: v\r\n\r\nNEXT";
     size_t n = strlen(in);
     for (size_t split = 0; split <= n; split++) {
         char out[64];
@@ -66,21 +67,21 @@ static void test_length(void **st)
 static void test_chunked_errors(void **st)
 {
     static const char *bad[] = {
-        "x\r\n",                      /* junk size */
-        "10000000000000000\r\n",      /* 17 hex digits: overflow */
-        "5\r\nhelloX\r\n",            /* data longer than size */
-        "5\nhello\r\n",               /* bare LF */
-        "5 \r\nhello\r\n",            /* BWS without extension */
-        "5;\x01\r\nhello\r\n",        /* CTL in extension */
-        "0\r\nNoColon\r\n\r\n",       /* trailer without colon */
-        "0\r\n: v\r\n\r\n",           /* empty trailer name */
-        "0\r\nT: v\r\r\n",            /* bare CR in trailer */
+        "x\r\n",                 /* junk size */
+        "10000000000000000\r\n", /* 17 hex digits: overflow */
+        "5\r\nhelloX\r\n",       /* data longer than size */
+        "5\nhello\r\n",          /* bare LF */
+        "5 \r\nhello\r\n",       /* BWS without extension */
+        "5;\x01\r\nhello\r\n",   /* CTL in extension */
+        "0\r\nNoColon\r\n\r\n",  /* trailer without colon */
+        "0\r\n: v\r\n\r\n",      /* empty trailer name */
+        "0\r\nT: v\r\r\n",       /* bare CR in trailer */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char out[64];
         size_t outlen, rest;
-        enum http_body_rc rc =
-            decode(HTTP_BODY_CHUNKED, 0, bad[i], strlen(bad[i]), strlen(bad[i]), out, &outlen, &rest);
+        enum http_body_rc rc = decode(HTTP_BODY_CHUNKED, 0, bad[i], strlen(bad[i]), strlen(bad[i]),
+                                      out, &outlen, &rest);
         if (rc != HTTP_BODY_ERROR)
             fail_msg("bad chunked %zu accepted (rc %d)", i, rc);
     }

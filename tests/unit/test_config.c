@@ -124,8 +124,8 @@ static void test_validate(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_units),      cmocka_unit_test(test_addr),
-        cmocka_unit_test(test_file_ok),    cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_units),    cmocka_unit_test(test_addr),
+        cmocka_unit_test(test_file_ok),  cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

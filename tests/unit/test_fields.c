@@ -6,12 +6,12 @@
 #include <cmocka.h>
 #include "http/fields.h"
 
-static struct slice S(const char *s)
-{
+static struct slice S(const char *s) {
     return (struct slice){s, strlen(s)};
 }
 
-static void test_list(void **st)
+static void
+test_list(void **st)
 {
     struct http_list_iter it = http_list_begin(S(" a , ,b;q=\"x,y\",\tc  ,"));
     struct slice el;
@@ -31,8 +31,9 @@ static void test_hop_by_hop(void **st)
 {
     struct http_field f[] = {{S("Connection"), S("X-Secret, close"), HF_CONNECTION},
                              {S("X-Secret"), S("1"), HF_OTHER}};
-    const char *hop[] = {"Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding",
-                         "Upgrade", "Proxy-Connection", "Proxy-Authorization", "x-secret",
+    const char *hop[] = {"Connection",       "keep-alive",          "TE",
+                         "Trailer",          "Transfer-Encoding",   "Upgrade",
+                         "Proxy-Connection", "Proxy-Authorization", "x-secret",
                          "Content-Length"};
     for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++) {
         struct http_field x = {S(hop[i]), S(""), http_field_classify(S(hop[i]))};

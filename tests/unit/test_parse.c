@@ -87,12 +87,14 @@ static void test_request_limits(void **st)
 static void test_expect_and_upgrade(void **st)
 {
     assert_int_equal(preq("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n"
-                          "Content-Length: 1\r\n\r\n"), 0);
+                          "Content-Length: 1\r\n\r\n"),
+                     0);
     assert_true(req.expect_continue);
     /* RFC 9110 §10.1.1: ignored in HTTP/1.0 */
     assert_int_equal(preq("POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n"), 0);
     assert_false(req.expect_continue);
-    assert_int_equal(preq("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"), 0);
+    assert_int_equal(
+        preq("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"), 0);
     assert_true(req.has_upgrade);
     assert_true(req.conn_flags & HTTP_CONN_UPGRADE);
     assert_int_equal(preq("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"), 0);
@@ -147,7 +149,7 @@ static void test_responses(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_fields),     cmocka_unit_test(test_request_forms),
+        cmocka_unit_test(test_request_fields),      cmocka_unit_test(test_request_forms),
         cmocka_unit_test(test_request_incremental), cmocka_unit_test(test_request_limits),
         cmocka_unit_test(test_expect_and_upgrade),  cmocka_unit_test(test_responses),
     };
