@@ -29,6 +29,13 @@ void config_defaults(struct config *c)
     c->limits.request_body = 0;
     c->limits.response_header_section = 65536;
     c->limits.upstream_idle_per_worker = 64;
+    c->cache.enabled = true;
+    c->cache.memory_size = 256ULL << 20;
+    c->cache.max_object_size = 8ULL << 20;
+    c->cache.max_variants = 16;
+    c->cache.heuristic_percent = 10;
+    c->cache.heuristic_max = 86400000;
+    c->cache.serve_stale_on_error = false;
     c->proxy.via = true;
     c->proxy.x_forwarded_for = true;
     c->proxy.forwarded = false;
@@ -157,6 +164,13 @@ static const struct field schema[] = {
     {"limits.request_body", F_SIZE, OFF(limits.request_body), 0},
     {"limits.response_header_section", F_SIZE, OFF(limits.response_header_section), 0},
     {"limits.upstream_idle_per_worker", F_COUNT, OFF(limits.upstream_idle_per_worker), 0},
+    {"cache.enabled", F_BOOL, OFF(cache.enabled), 0},
+    {"cache.memory_size", F_SIZE, OFF(cache.memory_size), 0},
+    {"cache.max_object_size", F_SIZE, OFF(cache.max_object_size), 0},
+    {"cache.max_variants", F_COUNT, OFF(cache.max_variants), 0},
+    {"cache.heuristic_percent", F_COUNT, OFF(cache.heuristic_percent), 0},
+    {"cache.heuristic_max", F_DURATION, OFF(cache.heuristic_max), 0},
+    {"cache.serve_stale_on_error", F_BOOL, OFF(cache.serve_stale_on_error), 0},
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
@@ -367,6 +381,11 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         c->limits.response_header_section < 64 || c->limits.header_section > (64u << 20) ||
         c->limits.response_header_section > (64u << 20)) {
         snprintf(err, errlen, "limits: request_line >= 16, header sections between 64 and 64MiB");
+        return -1;
+    }
+    if (c->cache.heuristic_percent > 100 || c->cache.max_variants == 0 ||
+        c->cache.max_variants > 1024) {
+        snprintf(err, errlen, "cache: heuristic_percent at most 100, max_variants 1 to 1024");
         return -1;
     }
     if (c->workers < 0 || c->workers > 256) {

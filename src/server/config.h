@@ -51,6 +51,16 @@ struct config {
     } proxy;
 
     struct {
+        bool enabled;
+        uint64_t memory_size;     /* bytes across all shards */
+        uint64_t max_object_size; /* larger responses stream through unstored */
+        uint64_t max_variants;    /* Vary variants kept per URL */
+        uint64_t heuristic_percent;
+        uint64_t heuristic_max;    /* ms, like every duration */
+        bool serve_stale_on_error; /* origin down: serve any stale copy, Warning 111 */
+    } cache;
+
+    struct {
         char access[512]; /* "stdout", "off" or a path */
         char error[512];  /* "stderr" or a path */
         int level;        /* LOG_ERROR .. LOG_DEBUG */

@@ -23,6 +23,7 @@ void proxy_exchange_reset(struct client *c)
     free(ex->up_head.p);
     free(ex->retry_head.p);
     free(ex->resp_head.p);
+    cache_stage_reset(ex);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -55,6 +56,16 @@ static void fail(struct client *c, int status, const char *detail)
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
+    }
+    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(c, status)) {
+        /* stale-if-error (RFC 5861 §4): the stored copy went out instead */
+        ex->t_up_end = uv_hrtime();
+        if (!ex->req_done)
+            c->keepalive = 0;
+        log_exchange(c);
+        proxy_exchange_reset(c);
+        client_request_done(c);
+        return;
     }
     if (ex->resp_started) {
         log_msg(LOG_WARN, "%.*s %.*s: %s after response start; closing", (int)ex->method.len,
@@ -165,6 +176,7 @@ static void build_request_head(struct client *c, const struct http_request *r)
         outbuf_addstr(o, "\r\n");
     }
     add_forwarding_fields(c, r, o);
+    cache_stage_upstream_fields(c, o);
     if (ex->upgrade) {
         outbuf_addstr(o, "Connection: upgrade\r\n");
         for (unsigned i = 0; i < r->nfields; i++)
@@ -249,6 +261,26 @@ void proxy_begin(struct client *c, struct http_request *r)
         r->content_length > cfg->limits.request_body) {
         reply_error(c, 413, "request body exceeds limits.request_body");
         return;
+    }
+    if (r->body == HTTP_BODY_NONE && cache_stage_request(c, r)) {
+        /* Answered from the store (or refused by only-if-cached). */
+        iobuf_consume(&c->in, r->head_len);
+        if (c->state == CS_CLOSING || c->closed)
+            return;
+        log_exchange(c);
+        proxy_exchange_reset(c);
+        if (!c->keepalive || c->w->draining) {
+            client_close_after_write(c);
+            return;
+        }
+        /* Back to CS_HEAD without recursion: client_process's loop goes on
+         * with any pipelined request. */
+        c->state = CS_HEAD;
+        client_timer(c, cfg->timeouts.keepalive_idle);
+        return;
+    }
+    if (r->body != HTTP_BODY_NONE && !ex->fwd && c->w->store) {
+        cache_stage_request(c, r); /* classifies unsafe methods for invalidation */
     }
     http_body_init(&ex->req_body, r->body, r->content_length, cfg->limits.header_section);
     ex->req_chunked = r->body == HTTP_BODY_CHUNKED;
@@ -492,6 +524,7 @@ static void finish(struct client *c)
     }
     if (!ex->req_done)
         c->keepalive = 0; /* the rest of the request body is still unread */
+    cache_stage_finish(c, 1);
     log_exchange(c);
     proxy_exchange_reset(c);
     client_request_done(c);
@@ -543,6 +576,7 @@ static void send_response_head(struct client *c, const struct http_response *res
         outbuf_addstr(&o, "\r\n");
     } else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
         outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
+    cache_stage_status_field(c, res->status, &o);
     if (!c->keepalive)
         outbuf_addstr(&o, "Connection: close\r\n");
     else if (ex->client_minor == 0)
@@ -597,7 +631,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
     struct exchange *ex = &c->ex;
     struct upstream *u = ex->up;
     if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED || iobuf_len(&u->in) == 0 ||
-        c->write_pending >= WRITE_HIGH_WATER)
+        c->write_pending >= WRITE_HIGH_WATER || ex->discard_body)
         return 0;
     size_t used;
     struct slice d;
@@ -606,6 +640,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
     if (http_body_read(&probe, iobuf_data(&u->in), len, &used, &d) != HTTP_BODY_DATA || used != len)
         return 0; /* the read also holds bytes after the body */
     ex->resp_body = probe;
+    cache_stage_body(c, d.p, d.len);
     char *block = u->in.base;
     u->in = (struct iobuf){0};
     ex->bytes_out += o->len + d.len;
@@ -634,7 +669,8 @@ static void pump_response_body(struct client *c)
             fail(c, 502, "malformed response body");
             return;
         }
-        if (rc == HTTP_BODY_DATA) {
+        if (rc == HTTP_BODY_DATA && !ex->discard_body) {
+            cache_stage_body(c, d.p, d.len);
             if (ex->resp_chunked) {
                 outbuf_addhex(&o, d.len);
                 outbuf_addstr(&o, "\r\n");
@@ -648,7 +684,8 @@ static void pump_response_body(struct client *c)
         if (rc == HTTP_BODY_MORE)
             break;
     }
-    if (done && ex->resp_chunked && !ex->method_head && ex->status != 304 && ex->status != 204)
+    if (done && ex->resp_chunked && !ex->discard_body && !ex->method_head && ex->status != 304 &&
+        ex->status != 204)
         outbuf_addstr(&o, "0\r\n\r\n");
     client_write(c, &o);
     if (done) {
@@ -692,7 +729,18 @@ void proxy_on_upstream_data(struct client *c)
             }
             continue;
         }
-        send_response_head(c, &w->res);
+        if (cache_stage_response(c, &w->res)) {
+            /* Served from the store; read the origin's body to the end
+             * (or close) and drop it. */
+            enum http_body_kind kind = http_response_body_kind(&w->res, ex->method_head);
+            http_body_init(&ex->resp_body, kind, w->res.content_length,
+                           w->cfg->limits.response_header_section);
+            ex->discard_body = 1;
+            ex->up_reusable = kind != HTTP_BODY_CLOSE && w->res.minor >= 1 &&
+                              !(w->res.conn_flags & HTTP_CONN_CLOSE);
+        } else {
+            send_response_head(c, &w->res);
+        }
         iobuf_consume(&u->in, w->res.head_len);
         ex->state = EX_RESP_BODY;
         upstream_timer(u, UT_IDLE);

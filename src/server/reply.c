@@ -51,8 +51,10 @@ void reply_error(struct client *c, int status, const char *detail)
     struct outbuf o = {0};
     outbuf_printf(&o,
                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                  "Content-Length: %d\r\nConnection: close\r\n\r\n",
+                  "Content-Length: %d\r\n",
                   status, reply_reason(status), n);
+    cache_stage_status_field(c, 0, &o);
+    outbuf_addstr(&o, "Connection: close\r\n\r\n");
     if (!ex->method_head)
         outbuf_add(&o, body, (size_t)n);
     ex->status = status;

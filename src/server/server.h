@@ -14,6 +14,8 @@
 #include "http/body.h"
 #include "server/config.h"
 #include "server/iobuf.h"
+#include "cache/store.h"
+#include "cache/cache_control.h"
 
 #define WORKER_MAGIC   0x574f524bu
 #define CLIENT_MAGIC   0x434c4e54u
@@ -82,6 +84,7 @@ struct srv_worker {
     unsigned nidle;
     int draining;
     int stopped;
+    struct store *store;      /* shared by all workers; NULL: cache off */
     struct http_request req;  /* scratch: the head being parsed */
     struct http_response res; /* scratch: the response head being parsed */
 };
@@ -107,6 +110,11 @@ int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(vo
  * buffer the write takes over and frees: zero-copy relay of a read buffer. */
 int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p, size_t n,
                     size_t *pending, void (*done)(void *, int), void *owner);
+/* Write o, then the stored head and (with_body) the body of obj, zero copy;
+ * the write holds a reference on obj until it completes. */
+int srv_write_object(uv_stream_t *s, struct outbuf *before, struct cache_object *obj,
+                     struct outbuf *after, int with_body, size_t *pending,
+                     void (*done)(void *, int), void *owner);
 
 enum exchange_state {
     EX_NONE,
@@ -148,6 +156,23 @@ struct exchange {
     struct outbuf resp_head;  /* leaves with the first body bytes: one write */
     struct outbuf retry_head; /* copy of a bodiless request head, for one retry */
     int tun_client_eof, tun_up_eof;
+    /* cache stage (cache_stage.c) */
+    char *cache_key;
+    size_t cache_key_len;
+    const char *fwd;          /* Cache-Status fwd= value; NULL: not via the cache */
+    const char *cache_detail; /* Cache-Status detail= */
+    struct cache_control req_cc;
+    int req_authorization;
+    int cache_candidate;        /* GET/HEAD the cache may answer or store */
+    int invalidates;            /* unsafe method: invalidate on 2xx/3xx (§4.4) */
+    int revalidating;           /* we added validators for ex->stale */
+    struct cache_object *stale; /* stored response being revalidated */
+    struct cache_object *fill;  /* response being stored */
+    int64_t req_time;
+    int discard_body; /* the client was served from the store */
+    char *req_copy;   /* owned copy of the request fields, for Vary */
+    struct http_field *req_fields;
+    unsigned req_nfields;
     uint64_t bytes_in, bytes_out;
     uint64_t t_start, t_up_start, t_up_end; /* ns */
 };
@@ -240,6 +265,16 @@ void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct client *c);
 void proxy_exchange_reset(struct client *c);
+
+/* cache_stage.c: the cache in the pipeline */
+int cache_stage_request(struct client *c, const struct http_request *r);
+void cache_stage_upstream_fields(struct client *c, struct outbuf *o);
+int cache_stage_response(struct client *c, const struct http_response *res);
+void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
+void cache_stage_body(struct client *c, const char *p, size_t n);
+void cache_stage_finish(struct client *c, int complete);
+int cache_stage_serve_stale_on_error(struct client *c, int status);
+void cache_stage_reset(struct exchange *ex);
 
 /* reply.c */
 void reply_error(struct client *c, int status, const char *detail);

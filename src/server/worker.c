@@ -113,9 +113,10 @@ static void worker_main(void *arg)
         log_msg(LOG_WARN, "worker %d: loop closed with handles open", w->id);
 }
 
-static int worker_init(struct srv_worker *w, int id, const struct config *cfg)
+static int worker_init(struct srv_worker *w, int id, const struct config *cfg, struct store *store)
 {
     memset(w, 0, sizeof *w);
+    w->store = store;
     w->magic = WORKER_MAGIC;
     w->id = id;
     w->cfg = cfg;
@@ -176,9 +177,12 @@ int worker_run_all(const struct config *cfg)
     struct srv_worker *ws = calloc((size_t)n, sizeof *ws);
     if (!ws)
         return 1;
+    struct store *store = NULL;
+    if (cfg->cache.enabled)
+        store = store_mem_new(cfg->cache.memory_size, (unsigned)cfg->cache.max_variants);
     int started = 0, rc = 0;
     for (int i = 0; i < n; i++) {
-        if (worker_init(&ws[i], i, cfg) < 0) {
+        if (worker_init(&ws[i], i, cfg, store) < 0) {
             rc = 1;
             n = i + 1;
             break;
@@ -218,6 +222,8 @@ int worker_run_all(const struct config *cfg)
         uv_thread_join(&ws[i].thread);
     uv_loop_close(main_loop);
     free(ws);
+    if (store)
+        store->ops->free(store);
     if (rc == 0)
         log_msg(LOG_INFO, "stopped");
     return rc;

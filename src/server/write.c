@@ -6,6 +6,7 @@
 #include <string.h>
 #include "server/server.h"
 #include "server/log.h"
+#include "cache/object.h"
 
 void srv_panic(const char *file, int line, const char *what)
 {
@@ -83,7 +84,9 @@ void outbuf_printf(struct outbuf *o, const char *fmt, ...)
 struct write_req {
     uv_write_t req;
     char *data;
-    char *block; /* a read buffer given to this write, freed after it */
+    char *block;              /* a read buffer given to this write, freed after it */
+    struct cache_object *obj; /* a stored response being sent, unref'd after */
+    struct outbuf after;
     size_t len;
     size_t *pending;
     void (*done)(void *, int);
@@ -96,6 +99,8 @@ static void on_written(uv_write_t *req, int status)
     *w->pending -= w->len;
     free(w->data);
     free(w->block);
+    free(w->after.p);
+    cache_object_unref(&w->obj);
     void (*done)(void *, int) = w->done;
     void *owner = w->owner;
     free(w);
@@ -170,4 +175,55 @@ int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(vo
               void *owner)
 {
     return srv_write_block(s, o, NULL, NULL, 0, pending, done, owner);
+}
+
+int srv_write_object(uv_stream_t *s, struct outbuf *before, struct cache_object *obj,
+                     struct outbuf *after, int with_body, size_t *pending,
+                     void (*done)(void *, int), void *owner)
+{
+    size_t nseg = 0;
+    if (with_body)
+        for (struct cache_segment *g = obj->body->first; g; g = g->next)
+            nseg++;
+    uv_buf_t stack[16];
+    size_t nb = 3 + nseg;
+    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
+    if (!b)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    size_t k = 0, total = 0;
+    if (before->len)
+        b[k++] = uv_buf_init(before->p, (unsigned)before->len);
+    b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
+    if (after->len)
+        b[k++] = uv_buf_init(after->p, (unsigned)after->len);
+    if (with_body)
+        for (struct cache_segment *g = obj->body->first; g; g = g->next)
+            b[k++] = uv_buf_init(g->data, (unsigned)g->len);
+    for (size_t i = 0; i < k; i++)
+        total += b[i].len;
+    struct write_req *w = malloc(sizeof *w);
+    if (!w)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    *w = (struct write_req){.data = before->p,
+                            .after = *after,
+                            .len = total,
+                            .pending = pending,
+                            .done = done,
+                            .owner = owner};
+    *before = (struct outbuf){0};
+    *after = (struct outbuf){0};
+    cache_object_ref(obj);
+    w->obj = obj;
+    *pending += total;
+    int rc = uv_write(&w->req, s, b, (unsigned)k, on_written);
+    if (b != stack)
+        free(b);
+    if (rc < 0) {
+        *pending -= total;
+        free(w->data);
+        free(w->after.p);
+        cache_object_unref(&w->obj);
+        free(w);
+    }
+    return rc;
 }

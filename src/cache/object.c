@@ -1,0 +1,271 @@
+/* Cached objects: building the stored head, the body segments, Vary
+ * secondary keys (RFC 9111 §4.1) and 304 field merging (§3.2, §4.3.4). */
+#include <stdlib.h>
+#include <string.h>
+#include "cache/object.h"
+#include "http/chars.h"
+#include "http/fields.h"
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* Fields a cache must not store or replay (§3.1): hop-by-hop, framing,
+ * Age (recomputed) and our own Cache-Status. */
+static int field_dropped(const struct http_field *f, const struct http_field *all, unsigned n,
+                         unsigned conn_flags)
+{
+    return http_is_hop_by_hop(f, all, n, conn_flags) || slice_case_eq(f->name, "age") ||
+           slice_case_eq(f->name, "cache-status");
+}
+
+/* Serialize the status line and fields; index the fields. */
+static void build_head(struct cache_object *o, int status, struct slice reason,
+                       const struct http_field *const *fs, unsigned n)
+{
+    size_t len = 9 + 4 + reason.len + 2;
+    for (unsigned i = 0; i < n; i++)
+        len += fs[i]->name.len + 2 + fs[i]->value.len + 2;
+    char *h = xmalloc(len + 1);
+    size_t p = 0;
+    memcpy(h, "HTTP/1.1 ", 9);
+    p = 9;
+    h[p++] = (char)('0' + status / 100);
+    h[p++] = (char)('0' + status / 10 % 10);
+    h[p++] = (char)('0' + status % 10);
+    h[p++] = ' ';
+    memcpy(h + p, reason.p, reason.len);
+    p += reason.len;
+    h[p++] = '\r';
+    h[p++] = '\n';
+    o->fields = xmalloc(sizeof *o->fields * (n ? n : 1));
+    for (unsigned i = 0; i < n; i++) {
+        struct http_field *f = &o->fields[i];
+        memcpy(h + p, fs[i]->name.p, fs[i]->name.len);
+        f->name = (struct slice){h + p, fs[i]->name.len};
+        p += fs[i]->name.len;
+        h[p++] = ':';
+        h[p++] = ' ';
+        memcpy(h + p, fs[i]->value.p, fs[i]->value.len);
+        f->value = (struct slice){h + p, fs[i]->value.len};
+        f->id = fs[i]->id;
+        p += fs[i]->value.len;
+        h[p++] = '\r';
+        h[p++] = '\n';
+    }
+    o->head = h;
+    o->head_len = p;
+    o->nfields = n;
+    o->status = status;
+}
+
+static struct slice vary_of(const struct http_field *f, unsigned n, char *buf, size_t cap)
+{
+    size_t len = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (slice_case_eq(f[i].name, "vary") && f[i].value.len && len + f[i].value.len + 1 < cap) {
+            if (len)
+                buf[len++] = ',';
+            memcpy(buf + len, f[i].value.p, f[i].value.len);
+            len += f[i].value.len;
+        }
+    return (struct slice){buf, len};
+}
+
+char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, size_t *out_len)
+{
+    size_t cap = 256, len = 0;
+    char *k = xmalloc(cap);
+    struct http_list_iter it = http_list_begin(vary);
+    struct slice name;
+    while (http_list_next(&it, &name) > 0) {
+        /* §4.1: all values of the field, combined; whitespace normalized by
+         * the list parser. A missing field and an empty one differ. */
+        size_t need = name.len + 2;
+        for (unsigned i = 0; i < n; i++)
+            if (slice_case_eqs(f[i].name, name))
+                need += f[i].value.len + 2;
+        while (len + need + 1 > cap)
+            k = realloc(k, cap *= 2);
+        for (size_t j = 0; j < name.len; j++)
+            k[len++] = (char)http_lower((unsigned char)name.p[j]);
+        int seen = 0;
+        for (unsigned i = 0; i < n; i++)
+            if (slice_case_eqs(f[i].name, name)) {
+                k[len++] = seen++ ? ',' : ':';
+                memcpy(k + len, f[i].value.p, f[i].value.len);
+                len += f[i].value.len;
+            }
+        if (!seen)
+            k[len++] = '!';
+        k[len++] = '\n';
+    }
+    *out_len = len;
+    return k;
+}
+
+int cache_object_vary_match(const struct cache_object *o, const struct http_field *f, unsigned n)
+{
+    if (!o->vary)
+        return 1;
+    char buf[1024];
+    struct slice vary = vary_of(o->fields, o->nfields, buf, sizeof buf);
+    size_t len;
+    char *k = cache_vary_key(vary, f, n, &len);
+    int ok = len == o->vary_len && memcmp(k, o->vary, len) == 0;
+    free(k);
+    return ok;
+}
+
+static struct cache_object *object_alloc(const char *key, size_t key_len)
+{
+    struct cache_object *o = calloc(1, sizeof *o);
+    if (!o)
+        abort();
+    o->magic = CACHE_OBJECT_MAGIC;
+    atomic_init(&o->refs, 1);
+    o->key = xmalloc(key_len);
+    memcpy(o->key, key, key_len);
+    o->key_len = key_len;
+    return o;
+}
+
+struct cache_object *cache_object_new(const char *key, size_t key_len,
+                                      const struct http_response *res,
+                                      const struct http_field *req_fields, unsigned req_n,
+                                      int64_t request_time, int64_t response_time, int64_t lifetime)
+{
+    struct cache_object *o = object_alloc(key, key_len);
+    const struct http_field *keep[HTTP_FIELDS_MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; i < res->nfields; i++)
+        if (!field_dropped(&res->fields[i], res->fields, res->nfields, res->conn_flags))
+            keep[n++] = &res->fields[i];
+    build_head(o, res->status, res->reason, keep, n);
+    cache_response_facts(o->fields, o->nfields, res->status, &o->facts);
+    char buf[1024];
+    struct slice vary = vary_of(o->fields, o->nfields, buf, sizeof buf);
+    if (vary.len)
+        o->vary = cache_vary_key(vary, req_fields, req_n, &o->vary_len);
+    o->request_time = request_time;
+    o->response_time = response_time;
+    o->lifetime = lifetime;
+    o->body = calloc(1, sizeof *o->body);
+    if (!o->body)
+        abort();
+    atomic_init(&o->body->refs, 1);
+    return o;
+}
+
+struct cache_object *cache_object_revalidated(const struct cache_object *old,
+                                              const struct http_response *r, int64_t request_time,
+                                              int64_t response_time, unsigned heuristic_pct,
+                                              int64_t heuristic_max)
+{
+    struct cache_object *o = object_alloc(old->key, old->key_len);
+    const struct http_field *keep[HTTP_FIELDS_MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; i < old->nfields && n < HTTP_FIELDS_MAX; i++) {
+        int replaced = 0;
+        for (unsigned j = 0; j < r->nfields && !replaced; j++)
+            replaced = slice_case_eqs(old->fields[i].name, r->fields[j].name);
+        if (!replaced)
+            keep[n++] = &old->fields[i];
+    }
+    /* §3.2: Content-Length of a 304 says nothing about the stored body. */
+    for (unsigned j = 0; j < r->nfields && n < HTTP_FIELDS_MAX; j++)
+        if (!field_dropped(&r->fields[j], r->fields, r->nfields, r->conn_flags))
+            keep[n++] = &r->fields[j];
+    const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
+    build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
+               n);
+    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    if (old->vary) {
+        o->vary = xmalloc(old->vary_len);
+        memcpy(o->vary, old->vary, old->vary_len);
+        o->vary_len = old->vary_len;
+    }
+    o->request_time = request_time;
+    o->response_time = response_time;
+    int h;
+    o->lifetime = cache_lifetime(&o->facts, response_time, heuristic_pct, heuristic_max, &h);
+    o->body = old->body;
+    atomic_fetch_add(&o->body->refs, 1);
+    o->complete = 1;
+    return o;
+}
+
+void cache_object_append(struct cache_object *o, const char *p, size_t n)
+{
+    struct cache_body *b = o->body;
+    while (n) {
+        struct cache_segment *s = b->last;
+        if (!s || s->len == CACHE_SEGMENT_SIZE) {
+            s = xmalloc(sizeof *s + CACHE_SEGMENT_SIZE);
+            s->next = NULL;
+            s->len = 0;
+            if (b->last)
+                b->last->next = s;
+            else
+                b->first = s;
+            b->last = s;
+        }
+        size_t k = CACHE_SEGMENT_SIZE - s->len;
+        if (k > n)
+            k = n;
+        memcpy(s->data + s->len, p, k);
+        s->len += k;
+        b->len += k;
+        p += k;
+        n -= k;
+    }
+}
+
+size_t cache_object_size(const struct cache_object *o)
+{
+    size_t segs = (o->body->len + CACHE_SEGMENT_SIZE - 1) / CACHE_SEGMENT_SIZE;
+    return sizeof *o + o->key_len + o->head_len + o->nfields * sizeof *o->fields + o->vary_len +
+           segs * (sizeof(struct cache_segment) + CACHE_SEGMENT_SIZE);
+}
+
+void cache_object_ref(struct cache_object *o)
+{
+    atomic_fetch_add(&o->refs, 1);
+}
+
+void cache_object_unref(struct cache_object **op)
+{
+    struct cache_object *o = *op;
+    *op = NULL;
+    if (!o)
+        return;
+    if (o->magic != CACHE_OBJECT_MAGIC)
+        abort();
+    int left = atomic_fetch_sub(&o->refs, 1) - 1;
+    if (left > 0)
+        return;
+    if (left < 0)
+        abort(); /* a refcount never goes below zero */
+    if (atomic_fetch_sub(&o->body->refs, 1) == 1) {
+        for (struct cache_segment *s = o->body->first, *next; s; s = next) {
+            next = s->next;
+            free(s);
+        }
+        free(o->body);
+    }
+    o->magic = 0;
+    free(o->key);
+    free(o->head);
+    free(o->fields);
+    free(o->vary);
+    free(o);
+}
+
+const struct http_field *cache_object_field(const struct cache_object *o, const char *name)
+{
+    return http_find_field(o->fields, o->nfields, name);
+}

@@ -1,0 +1,81 @@
+/* A cached response: immutable once published, shared by reference.
+ *
+ *   cache_object_new    (filling, owned by one exchange)
+ *   cache_object_append (body bytes as they stream in)
+ *   store insert        (published: immutable from here, any worker may read)
+ *   cache_object_ref / cache_object_unref (last unref frees)
+ *
+ * The body lives in a separately refcounted cache_body so that a 304 can
+ * publish a new object with merged fields over the same bytes (§4.3.4). */
+#ifndef IDEM_CACHE_OBJECT_H
+#define IDEM_CACHE_OBJECT_H
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "cache/policy.h"
+#include "http/http.h"
+
+#define CACHE_OBJECT_MAGIC 0x4f424a43u
+#define CACHE_SEGMENT_SIZE (64 * 1024)
+
+struct cache_segment {
+    struct cache_segment *next;
+    size_t len;
+    char data[];
+};
+
+struct cache_body {
+    atomic_int refs;
+    struct cache_segment *first, *last;
+    size_t len;
+};
+
+struct cache_object {
+    uint32_t magic;
+    atomic_int refs;
+    char *key;
+    size_t key_len;
+    int status;
+    /* "HTTP/1.1 200 OK\r\n" and the stored fields, each ending in CRLF;
+     * no framing, hop-by-hop, Age or Cache-Status fields. */
+    char *head;
+    size_t head_len;
+    struct http_field *fields; /* slices into head */
+    unsigned nfields;
+    struct cache_response_facts facts;
+    int64_t request_time, response_time, lifetime;
+    /* Vary (§4.1): the nominated request field values, "name:value\n"
+     * per name in order, lowercase names; NULL when the response has no Vary. */
+    char *vary;
+    size_t vary_len;
+    struct cache_body *body;
+    int complete;
+};
+
+/* From a response head (fields as received) and the request it answered. */
+struct cache_object *cache_object_new(const char *key, size_t key_len,
+                                      const struct http_response *res,
+                                      const struct http_field *req_fields, unsigned req_n,
+                                      int64_t request_time, int64_t response_time,
+                                      int64_t lifetime);
+
+/* A copy of `old` whose fields are updated from a 304 (§3.2): every field
+ * in the 304 replaces the stored ones of that name; body shared. */
+struct cache_object *cache_object_revalidated(const struct cache_object *old,
+                                              const struct http_response *res304,
+                                              int64_t request_time, int64_t response_time,
+                                              unsigned heuristic_pct, int64_t heuristic_max);
+
+void cache_object_append(struct cache_object *o, const char *p, size_t n);
+size_t cache_object_size(const struct cache_object *o);
+void cache_object_ref(struct cache_object *o);
+void cache_object_unref(struct cache_object **o);
+
+/* The serialized secondary key of a request for a Vary value list. */
+char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, size_t *len);
+/* Does this request select this stored variant? */
+int cache_object_vary_match(const struct cache_object *o, const struct http_field *f, unsigned n);
+
+const struct http_field *cache_object_field(const struct cache_object *o, const char *name);
+
+#endif

@@ -1,0 +1,35 @@
+/* Storage tiers behind one table of functions (Varnish's stevedore): the
+ * memory store now, persistent and Redis tiers later. Thread-safe: every
+ * worker calls in. Objects come back referenced; the caller unrefs. */
+#ifndef IDEM_CACHE_STORE_H
+#define IDEM_CACHE_STORE_H
+#include "cache/object.h"
+
+struct store;
+
+struct store_ops {
+    /* The variant of `key` that this request selects, or NULL; *variants
+     * (if not NULL) tells how many variants of the key exist. */
+    struct cache_object *(*lookup)(struct store *s, const char *key, size_t len,
+                                   const struct http_field *req_fields, unsigned n,
+                                   unsigned *variants);
+    /* Publish (takes the caller's reference); replaces the same variant. */
+    void (*insert)(struct store *s, struct cache_object *o);
+    /* Remove every variant of key; returns how many went. */
+    unsigned (*remove)(struct store *s, const char *key, size_t len);
+    void (*free)(struct store *s);
+};
+
+struct store {
+    const struct store_ops *ops;
+};
+
+struct store_stats {
+    uint64_t objects, bytes, evictions;
+};
+
+/* Sharded, byte-bounded, SIEVE eviction, at most `max_variants` per key. */
+struct store *store_mem_new(size_t bytes, unsigned max_variants);
+void store_mem_stats(struct store *s, struct store_stats *out);
+
+#endif

@@ -1,0 +1,253 @@
+/* The memory store: 16 shards, each a mutex, a chained hash table and a
+ * SIEVE queue (Zhang et al., NSDI '24): new entries go in at the head, a hit
+ * only sets a bit, and the hand walks from the tail clearing bits until it
+ * finds an unvisited entry to evict. Lookups are O(1); no list moves on hits. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cache/store.h"
+
+#define SHARDS 16
+
+struct entry {
+    struct entry *hnext;       /* hash chain */
+    struct entry *prev, *next; /* SIEVE queue: head is newest */
+    struct cache_object *obj;
+    uint64_t hash;
+    size_t size;
+    int visited;
+};
+
+struct shard {
+    pthread_mutex_t lock;
+    struct entry **buckets;
+    size_t nbuckets, count, bytes, limit;
+    struct entry *head, *tail, *hand;
+    uint64_t evictions;
+};
+
+struct store_mem {
+    struct store base;
+    unsigned max_variants;
+    struct shard shards[SHARDS];
+};
+
+static uint64_t hash_key(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static struct shard *shard_of(struct store_mem *m, uint64_t h)
+{
+    return &m->shards[h >> 60];
+}
+
+static void queue_unlink(struct shard *s, struct entry *e)
+{
+    if (s->hand == e)
+        s->hand = e->prev;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        s->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        s->tail = e->prev;
+}
+
+static void entry_drop(struct shard *s, struct entry *e)
+{
+    struct entry **pp = &s->buckets[e->hash & (s->nbuckets - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    queue_unlink(s, e);
+    s->count--;
+    s->bytes -= e->size;
+    cache_object_unref(&e->obj);
+    free(e);
+}
+
+static void sieve_evict(struct shard *s)
+{
+    struct entry *e = s->hand ? s->hand : s->tail;
+    while (e && e->visited) {
+        e->visited = 0;
+        e = e->prev ? e->prev : s->tail;
+    }
+    if (!e)
+        return;
+    s->hand = e->prev;
+    entry_drop(s, e);
+    s->evictions++;
+}
+
+static void grow(struct shard *s)
+{
+    size_t n = s->nbuckets * 2;
+    struct entry **b = calloc(n, sizeof *b);
+    if (!b)
+        return;
+    for (size_t i = 0; i < s->nbuckets; i++)
+        for (struct entry *e = s->buckets[i], *next; e; e = next) {
+            next = e->hnext;
+            e->hnext = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+        }
+    free(s->buckets);
+    s->buckets = b;
+    s->nbuckets = n;
+}
+
+static int same_key(const struct entry *e, uint64_t h, const char *key, size_t len)
+{
+    return e->hash == h && e->obj->key_len == len && !memcmp(e->obj->key, key, len);
+}
+
+static struct cache_object *mem_lookup(struct store *st, const char *key, size_t len,
+                                       const struct http_field *f, unsigned n, unsigned *variants)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    uint64_t h = hash_key(key, len);
+    struct shard *s = shard_of(m, h);
+    struct cache_object *found = NULL;
+    unsigned seen = 0;
+    pthread_mutex_lock(&s->lock);
+    for (struct entry *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->hnext) {
+        if (!same_key(e, h, key, len))
+            continue;
+        seen++;
+        if (!found && cache_object_vary_match(e->obj, f, n)) {
+            e->visited = 1;
+            found = e->obj;
+            cache_object_ref(found);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (variants)
+        *variants = seen;
+    return found;
+}
+
+static void mem_insert(struct store *st, struct cache_object *o)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    uint64_t h = hash_key(o->key, o->key_len);
+    struct shard *s = shard_of(m, h);
+    size_t size = cache_object_size(o);
+    if (size > s->limit) {
+        cache_object_unref(&o);
+        return;
+    }
+    struct entry *e = calloc(1, sizeof *e);
+    if (!e) {
+        cache_object_unref(&o);
+        return;
+    }
+    e->obj = o;
+    e->hash = h;
+    e->size = size;
+    pthread_mutex_lock(&s->lock);
+    /* Replace the same variant; cap the number of variants of one key. */
+    unsigned variants = 0;
+    struct entry *oldest = NULL;
+    for (struct entry *x = s->buckets[h & (s->nbuckets - 1)], *next; x; x = next) {
+        next = x->hnext;
+        if (!same_key(x, h, o->key, o->key_len))
+            continue;
+        if ((!x->obj->vary && !o->vary) ||
+            (x->obj->vary && o->vary && x->obj->vary_len == o->vary_len &&
+             !memcmp(x->obj->vary, o->vary, o->vary_len))) {
+            entry_drop(s, x);
+            continue;
+        }
+        variants++;
+        oldest = x; /* chains are newest first */
+    }
+    if (variants >= m->max_variants && oldest)
+        entry_drop(s, oldest);
+    while (s->bytes + size > s->limit && s->count)
+        sieve_evict(s);
+    if (s->count + 1 > s->nbuckets)
+        grow(s);
+    struct entry **b = &s->buckets[h & (s->nbuckets - 1)];
+    e->hnext = *b;
+    *b = e;
+    e->next = s->head;
+    if (s->head)
+        s->head->prev = e;
+    s->head = e;
+    if (!s->tail)
+        s->tail = e;
+    s->count++;
+    s->bytes += size;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static unsigned mem_remove(struct store *st, const char *key, size_t len)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    uint64_t h = hash_key(key, len);
+    struct shard *s = shard_of(m, h);
+    unsigned n = 0;
+    pthread_mutex_lock(&s->lock);
+    for (struct entry *x = s->buckets[h & (s->nbuckets - 1)], *next; x; x = next) {
+        next = x->hnext;
+        if (same_key(x, h, key, len)) {
+            entry_drop(s, x);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+static void mem_free(struct store *st)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    for (int i = 0; i < SHARDS; i++) {
+        struct shard *s = &m->shards[i];
+        while (s->head)
+            entry_drop(s, s->head);
+        free(s->buckets);
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(m);
+}
+
+static const struct store_ops mem_ops = {mem_lookup, mem_insert, mem_remove, mem_free};
+
+struct store *store_mem_new(size_t bytes, unsigned max_variants)
+{
+    struct store_mem *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->base.ops = &mem_ops;
+    m->max_variants = max_variants ? max_variants : 1;
+    for (int i = 0; i < SHARDS; i++) {
+        struct shard *s = &m->shards[i];
+        pthread_mutex_init(&s->lock, NULL);
+        s->nbuckets = 64;
+        s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+        s->limit = bytes / SHARDS;
+    }
+    return &m->base;
+}
+
+void store_mem_stats(struct store *st, struct store_stats *out)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    *out = (struct store_stats){0};
+    for (int i = 0; i < SHARDS; i++) {
+        struct shard *s = &m->shards[i];
+        pthread_mutex_lock(&s->lock);
+        out->objects += s->count;
+        out->bytes += s->bytes;
+        out->evictions += s->evictions;
+        pthread_mutex_unlock(&s->lock);
+    }
+}

@@ -1,0 +1,438 @@
+/* The cache stage of the request pipeline: lookup and decide before going
+ * upstream, answer hits and conditional requests from the store, add
+ * validators to revalidations, store what may be stored as it streams, and
+ * invalidate after unsafe requests. Decisions come from cache/policy.c;
+ * this file only moves bytes and references.
+ *
+ *   cache_stage_request   hit -> served here (1) | miss/stale -> upstream (0)
+ *   cache_stage_response  304 to our revalidation -> served merged (1);
+ *                         5xx with stale-if-error -> served stale (1);
+ *                         otherwise decides whether to store (0)
+ *   cache_stage_body / _finish   fill and publish the object
+ *
+ * Cache-Status (RFC 9211) describes each outcome: "hit", or fwd=uri-miss,
+ * vary-miss, stale, request (the client's directives refused a fresh
+ * copy) or bypass, with fwd-status, ttl, stored and detail. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "server/server.h"
+#include "server/log.h"
+#include "cache/policy.h"
+#include "cache/validate.h"
+#include "http/chars.h"
+#include "http/date.h"
+#include "http/fields.h"
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+void cache_stage_reset(struct exchange *ex)
+{
+    free(ex->cache_key);
+    free(ex->req_copy);
+    free(ex->req_fields);
+    cache_object_unref(&ex->stale);
+    cache_object_unref(&ex->fill);
+}
+
+/* Primary key (§4): method class, scheme, lowercased authority, target. */
+static void build_key(struct client *c, const struct http_request *r)
+{
+    struct exchange *ex = &c->ex;
+    struct slice host = r->form == HTTP_TARGET_ABSOLUTE ? r->authority : r->host;
+    struct slice path = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
+    size_t len = 2 + 7 + host.len + path.len + 1;
+    char *k = malloc(len);
+    size_t p = 0;
+    memcpy(k, "G http://", 9);
+    p = 9;
+    for (size_t i = 0; i < host.len; i++)
+        k[p++] = (char)http_lower((unsigned char)host.p[i]);
+    if (path.len == 0 || path.p[0] != '/')
+        k[p++] = '/';
+    memcpy(k + p, path.p, path.len);
+    p += path.len;
+    ex->cache_key = k;
+    ex->cache_key_len = p;
+}
+
+/* The request's fields outlive the worker's parse scratch: copy them. */
+static void copy_request_fields(struct exchange *ex, const struct http_request *r)
+{
+    size_t len = 0;
+    for (unsigned i = 0; i < r->nfields; i++)
+        len += r->fields[i].name.len + r->fields[i].value.len;
+    ex->req_copy = malloc(len ? len : 1);
+    ex->req_fields = malloc(sizeof *ex->req_fields * (r->nfields ? r->nfields : 1));
+    size_t p = 0;
+    for (unsigned i = 0; i < r->nfields; i++) {
+        struct http_field *f = &ex->req_fields[i];
+        memcpy(ex->req_copy + p, r->fields[i].name.p, r->fields[i].name.len);
+        f->name = (struct slice){ex->req_copy + p, r->fields[i].name.len};
+        p += f->name.len;
+        memcpy(ex->req_copy + p, r->fields[i].value.p, r->fields[i].value.len);
+        f->value = (struct slice){ex->req_copy + p, r->fields[i].value.len};
+        p += f->value.len;
+        f->id = r->fields[i].id;
+    }
+    ex->req_nfields = r->nfields;
+}
+
+static int64_t object_age(const struct cache_object *o, int64_t now)
+{
+    return cache_age(&o->facts, o->request_time, o->response_time, now);
+}
+
+/* Send a stored response: full, or 304 when the request's preconditions
+ * say the client has it (RFC 9110 §13.2.2, §15.4.5). `warning` is 0, 110
+ * or 111. */
+static void serve_object(struct client *c, struct cache_object *o, const char *status_field,
+                         int warning)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    int64_t age = object_age(o, now_s());
+    struct outbuf after = {0};
+    outbuf_addstr(&after, "Age: ");
+    outbuf_addu64(&after, (uint64_t)age);
+    outbuf_addstr(&after, "\r\n");
+    if (warning == 110)
+        outbuf_addstr(&after, "Warning: 110 - \"Response is Stale\"\r\n");
+    else if (warning == 111)
+        outbuf_addstr(&after, "Warning: 111 - \"Revalidation Failed\"\r\n");
+    if (w->cfg->proxy.via)
+        outbuf_addstr(&after, "Via: 1.1 idemcache\r\n");
+    outbuf_addstr(&after, status_field);
+    ex->status = o->status;
+    int with_body = !ex->method_head && o->status != 204 && o->status != 304;
+    if (o->status != 204 && o->status != 304) {
+        outbuf_addstr(&after, "Content-Length: ");
+        outbuf_addu64(&after, o->body->len);
+        outbuf_addstr(&after, "\r\n");
+    }
+    if (!c->keepalive)
+        outbuf_addstr(&after, "Connection: close\r\n");
+    else if (ex->client_minor == 0)
+        outbuf_addstr(&after, "Connection: keep-alive\r\n");
+    outbuf_addstr(&after, "\r\n");
+    struct outbuf before = {0};
+    ex->bytes_out += o->head_len + after.len + (with_body ? o->body->len : 0);
+    ex->resp_started = 1;
+    srv_write_object((uv_stream_t *)&c->tcp, &before, o, &after, with_body, &c->write_pending,
+                     client_write_done, c);
+}
+
+/* A 304 built from the stored fields that §15.4.5 lists. */
+static void serve_304(struct client *c, struct cache_object *o, const char *status_field)
+{
+    struct exchange *ex = &c->ex;
+    struct outbuf out = {0};
+    outbuf_addstr(&out, "HTTP/1.1 304 Not Modified\r\n");
+    for (unsigned i = 0; i < o->nfields; i++)
+        if (cache_field_in_304(o->fields[i].name)) {
+            outbuf_addslice(&out, o->fields[i].name);
+            outbuf_addstr(&out, ": ");
+            outbuf_addslice(&out, o->fields[i].value);
+            outbuf_addstr(&out, "\r\n");
+        }
+    outbuf_addstr(&out, "Age: ");
+    outbuf_addu64(&out, (uint64_t)object_age(o, now_s()));
+    outbuf_addstr(&out, "\r\n");
+    if (c->w->cfg->proxy.via)
+        outbuf_addstr(&out, "Via: 1.1 idemcache\r\n");
+    outbuf_addstr(&out, status_field);
+    if (!c->keepalive)
+        outbuf_addstr(&out, "Connection: close\r\n");
+    outbuf_addstr(&out, "\r\n");
+    ex->status = 304;
+    ex->resp_started = 1;
+    ex->bytes_out += out.len;
+    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+}
+
+static int request_conditional(const struct http_request *r)
+{
+    return http_find_field(r->fields, r->nfields, "if-none-match") ||
+           http_find_field(r->fields, r->nfields, "if-modified-since");
+}
+
+/* Answer from the stored object, honouring the client's preconditions. */
+static void answer_from_store(struct client *c, const struct http_field *rf, unsigned rn,
+                              struct cache_object *o, const char *status_field, int warning)
+{
+    const struct http_field *etag = cache_object_field(o, "etag");
+    const struct http_field *lm = cache_object_field(o, "last-modified");
+    if (o->status == 200 && cache_not_modified(rf, rn, etag ? etag->value : (struct slice){0},
+                                               lm ? lm->value : (struct slice){0}))
+        serve_304(c, o, status_field);
+    else
+        serve_object(c, o, status_field, warning);
+}
+
+static void status_line(char *buf, size_t cap, const char *fmt, int64_t v)
+{
+    snprintf(buf, cap, fmt, (long long)v);
+}
+
+int cache_stage_request(struct client *c, const struct http_request *r)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    if (!w->store)
+        return 0;
+    int get = slice_eq(r->method, SLICE_LIT("GET"));
+    int head = slice_eq(r->method, SLICE_LIT("HEAD"));
+    if (!get && !head) {
+        /* §4.4: unsafe methods invalidate; safe ones just pass. */
+        static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
+        ex->invalidates = 1;
+        for (int i = 0; safe[i]; i++)
+            if (slice_eq(r->method, (struct slice){safe[i], strlen(safe[i])}))
+                ex->invalidates = 0;
+        ex->fwd = "bypass";
+        ex->cache_detail = "method";
+        if (ex->invalidates)
+            build_key(c, r);
+        return 0;
+    }
+    if (ex->upgrade) {
+        ex->fwd = "bypass";
+        ex->cache_detail = "upgrade";
+        return 0;
+    }
+    cache_control_parse(r->fields, r->nfields, &ex->req_cc);
+    ex->req_authorization = http_find_field(r->fields, r->nfields, "authorization") != NULL;
+    ex->req_time = now_s();
+    build_key(c, r);
+    if (ex->req_cc.flags & CC_NO_STORE) {
+        ex->fwd = "bypass";
+        ex->cache_detail = "no-store";
+        return 0; /* the seed's "no-store bypasses the cache" */
+    }
+    ex->cache_candidate = 1;
+    copy_request_fields(ex, r);
+    unsigned variants = 0;
+    struct cache_object *o = w->store->ops->lookup(w->store, ex->cache_key, ex->cache_key_len,
+                                                   r->fields, r->nfields, &variants);
+    char field[160];
+    if (!o) {
+        ex->fwd = variants ? "vary-miss" : "uri-miss";
+        if (ex->req_cc.flags & CC_ONLY_IF_CACHED) {
+            reply_error(c, 504, "only-if-cached and nothing stored");
+            return 1;
+        }
+        return 0;
+    }
+    int64_t age = object_age(o, ex->req_time);
+    enum cache_decision d = cache_decide(&ex->req_cc, &o->facts, o->lifetime, age);
+    if (d == DECIDE_FRESH || d == DECIDE_STALE_OK) {
+        status_line(field, sizeof field, "Cache-Status: idemcache; hit; ttl=%lld\r\n",
+                    o->lifetime - age);
+        answer_from_store(c, r->fields, r->nfields, o, field, d == DECIDE_STALE_OK ? 110 : 0);
+        cache_object_unref(&o);
+        ex->fwd = NULL;
+        return 1;
+    }
+    if (ex->req_cc.flags & CC_ONLY_IF_CACHED) {
+        cache_object_unref(&o);
+        reply_error(c, 504, "only-if-cached and the stored response is not usable");
+        return 1;
+    }
+    /* Stale (or refused by the request): revalidate when we can. The
+     * stale-while-revalidate window is honoured as a synchronous
+     * revalidation for now (no background fetch yet). */
+    int fresh = o->lifetime > age;
+    ex->fwd = fresh ? "request" : "stale";
+    if (!request_conditional(r) &&
+        (cache_object_field(o, "etag") || cache_object_field(o, "last-modified")))
+        ex->revalidating = 1;
+    ex->stale = o;
+    return 0;
+}
+
+/* Validators for our revalidation of ex->stale (§4.3.1). */
+void cache_stage_upstream_fields(struct client *c, struct outbuf *o)
+{
+    struct exchange *ex = &c->ex;
+    if (!ex->revalidating)
+        return;
+    const struct http_field *etag = cache_object_field(ex->stale, "etag");
+    const struct http_field *lm = cache_object_field(ex->stale, "last-modified");
+    if (etag) {
+        outbuf_addstr(o, "If-None-Match: ");
+        outbuf_addslice(o, etag->value);
+        outbuf_addstr(o, "\r\n");
+    }
+    if (lm) {
+        outbuf_addstr(o, "If-Modified-Since: ");
+        outbuf_addslice(o, lm->value);
+        outbuf_addstr(o, "\r\n");
+    }
+}
+
+static void invalidate(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    struct store *st = c->w->store;
+    st->ops->remove(st, ex->cache_key, ex->cache_key_len);
+    /* §4.4: Location and Content-Location too, when on the same host. */
+    const char *hostpart = ex->cache_key + 2; /* "http://host" */
+    const char *slash = memchr(hostpart + 7, '/', ex->cache_key_len - 9);
+    size_t origin_len = slash ? (size_t)(slash - hostpart) : ex->cache_key_len - 2;
+    for (unsigned i = 0; i < res->nfields; i++) {
+        const struct http_field *f = &res->fields[i];
+        if (!slice_case_eq(f->name, "location") && !slice_case_eq(f->name, "content-location"))
+            continue;
+        struct slice v = f->value;
+        char key[2048];
+        size_t n = 0;
+        if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
+            if (2 + origin_len + v.len > sizeof key)
+                continue;
+            memcpy(key, "G ", 2);
+            memcpy(key + 2, hostpart, origin_len);
+            memcpy(key + 2 + origin_len, v.p, v.len);
+            n = 2 + origin_len + v.len;
+        } else if (v.len > origin_len && !strncasecmp(v.p, hostpart, origin_len) &&
+                   (v.p[origin_len] == '/' || v.p[origin_len] == '?') && v.len + 2 < sizeof key) {
+            memcpy(key, "G ", 2);
+            memcpy(key + 2, hostpart, origin_len);
+            memcpy(key + 2 + origin_len, v.p + origin_len, v.len - origin_len);
+            n = 2 + v.len;
+        } else {
+            continue; /* another host: never invalidated (§4.4) */
+        }
+        st->ops->remove(st, key, n);
+    }
+}
+
+void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
+{
+    struct exchange *ex = &c->ex;
+    if (!ex->fwd)
+        return;
+    outbuf_addstr(o, "Cache-Status: idemcache; fwd=");
+    outbuf_addstr(o, ex->fwd);
+    if (status) {
+        outbuf_addstr(o, "; fwd-status=");
+        outbuf_addu64(o, (uint64_t)status);
+    }
+    if (ex->fill)
+        outbuf_addstr(o, "; stored");
+    if (ex->cache_detail) {
+        outbuf_addstr(o, "; detail=");
+        outbuf_addstr(o, ex->cache_detail);
+    }
+    outbuf_addstr(o, "\r\n");
+}
+
+static void serve_stale(struct client *c, int upstream_status, int warning)
+{
+    struct exchange *ex = &c->ex;
+    char field[160];
+    snprintf(field, sizeof field, "Cache-Status: idemcache; fwd=stale; fwd-status=%d; ttl=%lld\r\n",
+             upstream_status, (long long)(ex->stale->lifetime - object_age(ex->stale, now_s())));
+    serve_object(c, ex->stale, field, warning);
+}
+
+int cache_stage_serve_stale_on_error(struct client *c, int status)
+{
+    struct exchange *ex = &c->ex;
+    if (!ex->stale || ex->resp_started)
+        return 0;
+    int64_t age = object_age(ex->stale, now_s());
+    if (!c->w->cfg->cache.serve_stale_on_error &&
+        !cache_stale_if_error(&ex->req_cc, &ex->stale->facts, ex->stale->lifetime, age))
+        return 0;
+    log_msg(LOG_WARN, "%.*s: origin failed (%d), serving stale", (int)ex->target.len, ex->target.p,
+            status);
+    serve_stale(c, status, 111);
+    return 1;
+}
+
+int cache_stage_response(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    const struct config *cfg = w->cfg;
+    if (!w->store)
+        return 0;
+    if (ex->invalidates) {
+        if (res->status >= 200 && res->status < 400)
+            invalidate(c, res);
+        return 0;
+    }
+    if (!ex->cache_candidate)
+        return 0;
+    int64_t now = now_s();
+    if (ex->stale && ex->revalidating && res->status == 304) {
+        /* §4.3.4: freshen the stored response and serve it. */
+        struct cache_object *fresh = cache_object_revalidated(
+            ex->stale, res, ex->req_time, now, (unsigned)cfg->cache.heuristic_percent,
+            (int64_t)(cfg->cache.heuristic_max / 1000));
+        cache_object_ref(fresh);
+        w->store->ops->insert(w->store, fresh);
+        char field[160];
+        snprintf(field, sizeof field,
+                 "Cache-Status: idemcache; fwd=%s; fwd-status=304; ttl=%lld\r\n", ex->fwd,
+                 (long long)(fresh->lifetime - object_age(fresh, now)));
+        /* we only revalidate for clients that sent no preconditions */
+        answer_from_store(c, NULL, 0, fresh, field, 0);
+        cache_object_unref(&fresh);
+        return 1;
+    }
+    if (res->status >= 500 && cache_stage_serve_stale_on_error(c, res->status))
+        return 1;
+    struct cache_response_facts facts;
+    cache_response_facts(res->fields, res->nfields, res->status, &facts);
+    enum cache_store_verdict v = cache_storable(1, &ex->req_cc, ex->req_authorization, &facts);
+    if (v == STORE_OK && ex->method_head)
+        v = STORE_METHOD; /* a HEAD response has no body to store */
+    if (v == STORE_OK && res->has_content_length &&
+        res->content_length > cfg->cache.max_object_size) {
+        ex->cache_detail = "too-large";
+        return 0;
+    }
+    if (v != STORE_OK) {
+        ex->cache_detail = cache_store_reason(v);
+        if (ex->stale && res->status < 500)
+            w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
+        return 0;
+    }
+    int heuristic;
+    int64_t lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
+                                      (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
+    ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
+                                ex->req_nfields, ex->req_time, now, lifetime);
+    return 0;
+}
+
+void cache_stage_body(struct client *c, const char *p, size_t n)
+{
+    struct exchange *ex = &c->ex;
+    if (!ex->fill)
+        return;
+    if (ex->fill->body->len + n > c->w->cfg->cache.max_object_size) {
+        cache_object_unref(&ex->fill); /* streams on, unstored */
+        return;
+    }
+    cache_object_append(ex->fill, p, n);
+}
+
+void cache_stage_finish(struct client *c, int complete)
+{
+    struct exchange *ex = &c->ex;
+    if (!ex->fill)
+        return;
+    if (complete) {
+        ex->fill->complete = 1;
+        c->w->store->ops->insert(c->w->store, ex->fill);
+        ex->fill = NULL;
+    } else {
+        cache_object_unref(&ex->fill); /* §3: incomplete responses are not stored */
+    }
+}
