@@ -1,0 +1,248 @@
+// The RFC 9111 cache against an origin that counts what reaches it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startProxy, startOrigin, get, freePort, tmpFile, sleep, rawExchange, parseResponses } from './lib.mjs';
+
+// routes: path -> (req, count) => { status, headers, body }
+async function setup(routes, extra = [], workers = 1) {
+  const counts = {};
+  const origin = await startOrigin((req, res, body) => {
+    const p = new URL(req.url, 'http://x').pathname;
+    counts[p] = (counts[p] || 0) + 1;
+    const r = (routes[p] || (() => ({ status: 404, headers: {}, body: 'nope' })))(req, counts[p], body);
+    res.statusCode = r.status || 200;
+    for (const [k, v] of Object.entries(r.headers || {})) res.setHeader(k, v);
+    res.end(r.body ?? '');
+  });
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, ...extra], { workers });
+  return {
+    proxy, origin, counts,
+    get: (path, opts) => get(proxy.port, path, opts),
+    async close() { const r = await proxy.stop(); await origin.close(); assert.equal(r.code, 0); },
+  };
+}
+
+const fresh = (n, extra = {}) => ({ headers: { 'Cache-Control': 'max-age=60', ...extra }, body: `v${n}` });
+
+test('a fresh hit never reaches the origin; Age and Cache-Status are sent', async () => {
+  const t = await setup({ '/a': (req, n) => fresh(n) });
+  const a = await t.get('/a');
+  assert.equal(a.headers['cache-status'], 'idemcache; fwd=uri-miss; fwd-status=200; stored');
+  for (let i = 0; i < 5; i++) {
+    const b = await t.get('/a');
+    assert.equal(b.body.toString(), 'v1');
+    assert.match(b.headers['cache-status'], /^idemcache; hit; ttl=\d+$/);
+    assert.match(b.headers.age, /^\d+$/);
+  }
+  assert.equal(t.counts['/a'], 1);
+  // query strings are part of the key
+  await t.get('/a?x=1');
+  assert.equal(t.counts['/a'], 2);
+  await t.close();
+});
+
+test('not stored: no-store, private, Authorization, Set-Cookie stays per RFC, no freshness on 302', async () => {
+  const t = await setup({
+    '/ns': (req, n) => ({ headers: { 'Cache-Control': 'no-store, max-age=60' }, body: `${n}` }),
+    '/priv': (req, n) => ({ headers: { 'Cache-Control': 'private, max-age=60' }, body: `${n}` }),
+    '/auth': (req, n) => fresh(n),
+    '/redir': (req, n) => ({ status: 302, headers: { Location: '/a' }, body: `${n}` }),
+  });
+  for (const p of ['/ns', '/priv', '/redir']) {
+    const r1 = await t.get(p);
+    await t.get(p);
+    assert.equal(t.counts[p], 2, p);
+    assert.match(r1.headers['cache-status'], /fwd=uri-miss; fwd-status=\d+; detail=/);
+  }
+  await t.get('/auth', { headers: { Authorization: 'Bearer x' } });
+  await t.get('/auth', { headers: { Authorization: 'Bearer x' } });
+  assert.equal(t.counts['/auth'], 2);
+  await t.close();
+});
+
+test('stale entries are revalidated with If-None-Match; a 304 freshens and is merged', async () => {
+  const t = await setup({
+    '/v': (req, n) => {
+      if (req.headers['if-none-match'] === '"e1"') return { status: 304, headers: { 'Cache-Control': 'max-age=60', 'X-New': 'merged', ETag: '"e1"' } };
+      return { headers: { 'Cache-Control': 'max-age=0', ETag: '"e1"', 'X-Old': 'kept' }, body: 'original body' };
+    },
+  });
+  await t.get('/v');
+  const r = await t.get('/v');
+  assert.equal(t.counts['/v'], 2);
+  assert.equal(t.origin.seen[1].headers['if-none-match'], '"e1"');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'original body');
+  assert.equal(r.headers['x-new'], 'merged');
+  assert.equal(r.headers['x-old'], 'kept');
+  assert.match(r.headers['cache-status'], /fwd=stale; fwd-status=304/);
+  const r3 = await t.get('/v'); // now fresh for 60 s
+  assert.match(r3.headers['cache-status'], /hit/);
+  assert.equal(t.counts['/v'], 2);
+  await t.close();
+});
+
+test('conditional requests are answered from the cache with 304', async () => {
+  const lm = 'Tue, 10 Nov 2026 10:00:00 GMT';
+  const t = await setup({ '/c': (req, n) => fresh(n, { ETag: 'W/"tag"', 'Last-Modified': lm, Vary: 'Accept' }) });
+  await t.get('/c');
+  const a = await t.get('/c', { headers: { 'If-None-Match': '"other", "tag"' } });
+  assert.equal(a.status, 304);
+  assert.equal(a.headers.etag, 'W/"tag"');
+  assert.equal(a.headers.vary, 'Accept');
+  assert.equal(a.body.length, 0);
+  const b = await t.get('/c', { headers: { 'If-Modified-Since': 'Tue, 10 Nov 2026 10:00:00 GMT' } });
+  assert.equal(b.status, 304);
+  const c = await t.get('/c', { headers: { 'If-Modified-Since': 'Tue, 10 Nov 2026 09:59:59 GMT' } });
+  assert.equal(c.status, 200);
+  const d = await t.get('/c', { headers: { 'If-None-Match': '"nope"', 'If-Modified-Since': lm } });
+  assert.equal(d.status, 200, 'If-None-Match takes precedence');
+  assert.equal(t.counts['/c'], 1);
+  await t.close();
+});
+
+test('Vary: each variant is stored apart; vary-miss is reported', async () => {
+  const t = await setup({ '/lang': (req, n) => fresh(n, { Vary: 'Accept-Language' }) });
+  const en1 = await t.get('/lang', { headers: { 'Accept-Language': 'en' } });
+  const fr1 = await t.get('/lang', { headers: { 'Accept-Language': 'fr' } });
+  assert.match(fr1.headers['cache-status'], /fwd=vary-miss/);
+  const en2 = await t.get('/lang', { headers: { 'Accept-Language': 'en' } });
+  const fr2 = await t.get('/lang', { headers: { 'Accept-Language': 'fr' } });
+  assert.equal(en2.body.toString(), en1.body.toString());
+  assert.equal(fr2.body.toString(), fr1.body.toString());
+  assert.notEqual(en1.body.toString(), fr1.body.toString());
+  assert.equal(t.counts['/lang'], 2);
+  await t.close();
+});
+
+test('Vary: * is never stored', async () => {
+  const t = await setup({ '/star': (req, n) => fresh(n, { Vary: '*' }) });
+  await t.get('/star');
+  const r = await t.get('/star');
+  assert.match(r.headers['cache-status'], /detail=vary-star/);
+  assert.equal(t.counts['/star'], 2);
+  await t.close();
+});
+
+test('a successful unsafe request invalidates the URI and same-host Location; an error does not', async () => {
+  const t = await setup({
+    '/doc': (req, n) => fresh(n),
+    '/other': (req, n) => fresh(n),
+    '/fail': (req, n) => fresh(n),
+    '/post': (req, n) => ({ status: 201, headers: { Location: '/other' }, body: 'created' }),
+  });
+  for (const p of ['/doc', '/other', '/fail']) await t.get(p);
+  await t.get('/doc', { method: 'PUT', body: 'x', headers: { 'Content-Length': 1 } });
+  await t.get('/post', { method: 'POST', body: 'x', headers: { 'Content-Length': 1 } });
+  await t.get('/doc');
+  await t.get('/other');
+  assert.equal(t.counts['/doc'], 3); // GET, PUT, GET again
+  assert.equal(t.counts['/other'], 2);
+  t.origin.server.removeAllListeners('request');
+  t.origin.server.on('request', (req, res) => { req.resume(); req.on('end', () => { res.statusCode = 500; res.end(); }); });
+  await t.get('/fail', { method: 'DELETE' });
+  const f = await t.get('/fail');
+  assert.match(f.headers['cache-status'], /hit/, 'an error response must not flush the cache');
+  await t.close();
+});
+
+test('only-if-cached: 504 when nothing usable is stored', async () => {
+  const t = await setup({ '/o': (req, n) => fresh(n) });
+  const miss = await t.get('/o', { headers: { 'Cache-Control': 'only-if-cached' } });
+  assert.equal(miss.status, 504);
+  assert.equal(t.counts['/o'], undefined);
+  await t.get('/o');
+  const hit = await t.get('/o', { headers: { 'Cache-Control': 'only-if-cached' } });
+  assert.equal(hit.status, 200);
+  await t.close();
+});
+
+test('request directives: no-cache revalidates, no-store bypasses, max-age=0 refuses a fresh copy', async () => {
+  const t = await setup({ '/d': (req, n) => fresh(n) });
+  await t.get('/d');
+  const nc = await t.get('/d', { headers: { 'Cache-Control': 'no-cache' } });
+  assert.match(nc.headers['cache-status'], /fwd=request/);
+  const ns = await t.get('/d', { headers: { 'Cache-Control': 'no-store' } });
+  assert.match(ns.headers['cache-status'], /fwd=bypass; fwd-status=200; detail=no-store/);
+  const pr = await t.get('/d', { headers: { Pragma: 'no-cache' } });
+  assert.match(pr.headers['cache-status'], /fwd=request/);
+  assert.equal(t.counts['/d'], 4);
+  await t.close();
+});
+
+test('stale-if-error: a stale copy with Warning 111 when the origin fails', async () => {
+  const t = await setup({
+    '/s': (req, n) => (n === 1 ? { headers: { 'Cache-Control': 'max-age=1, stale-if-error=60' }, body: 'good' } : { status: 503, body: 'down' }),
+    '/m': (req, n) => (n === 1 ? { headers: { 'Cache-Control': 'max-age=1, must-revalidate, stale-if-error=60' }, body: 'good' } : { status: 503, body: 'down' }),
+  });
+  await t.get('/s');
+  await t.get('/m');
+  await sleep(2100);
+  const r = await t.get('/s');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'good');
+  assert.match(r.headers.warning, /^111 /);
+  assert.match(r.headers['cache-status'], /fwd=stale; fwd-status=503/);
+  const m = await t.get('/m');
+  assert.equal(m.status, 503, 'must-revalidate forbids serving stale');
+  await t.close();
+});
+
+test('serve_stale_on_error covers an origin that is down', async () => {
+  const cfg = tmpFile('c.yaml', 'cache:\n  serve_stale_on_error: true\n');
+  const t = await setup({ '/x': () => ({ headers: { 'Cache-Control': 'max-age=1' }, body: 'kept' }) }, ['--config', cfg]);
+  await t.get('/x');
+  await sleep(1100);
+  await t.origin.close();
+  const r = await t.get('/x');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'kept');
+  assert.match(r.headers.warning, /^111 /);
+  assert.match(r.headers['cache-status'], /fwd=stale; fwd-status=502/);
+  await t.proxy.stop();
+});
+
+test('HEAD is served from a stored GET', async () => {
+  const t = await setup({ '/h': (req, n) => fresh(n) });
+  await t.get('/h');
+  const { data } = await rawExchange(t.proxy.port, `HEAD /h HTTP/1.1\r\nHost: 127.0.0.1:${t.proxy.port}\r\n\r\n`, { idleMs: 300 });
+  const [r] = parseResponses(data, { head: [0] });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-length'], '2');
+  assert.match(r.headers['cache-status'], /hit/);
+  assert.equal(t.counts['/h'], 1);
+  await t.close();
+});
+
+test('objects over cache.max_object_size stream through unstored', async () => {
+  const cfg = tmpFile('c.yaml', 'cache:\n  max_object_size: 1KiB\n');
+  const big = 'b'.repeat(5000);
+  const t = await setup({ '/big': () => ({ headers: { 'Cache-Control': 'max-age=60' }, body: big }) }, ['--config', cfg]);
+  const r = await t.get('/big');
+  assert.equal(r.body.toString(), big);
+  assert.match(r.headers['cache-status'], /detail=too-large/);
+  await t.get('/big');
+  assert.equal(t.counts['/big'], 2);
+  await t.close();
+});
+
+test('pipelined hits are answered in order', async () => {
+  const t = await setup({ '/p1': (req, n) => fresh(n), '/p2': (req, n) => fresh(n) });
+  await t.get('/p1');
+  await t.get('/p2');
+  const reqs = ['/p1', '/p2', '/p1', '/nope', '/p2'].map((u) => `GET ${u} HTTP/1.1\r\nHost: 127.0.0.1:${t.proxy.port}\r\n\r\n`).join('');
+  const { data } = await rawExchange(t.proxy.port, reqs, { idleMs: 400 });
+  const res = parseResponses(data);
+  assert.deepEqual(res.map((r) => r.status), [200, 200, 200, 404, 200]);
+  assert.deepEqual(res.map((r) => r.body.toString()), ['v1', 'v1', 'v1', 'nope', 'v1']);
+  await t.close();
+});
+
+test('many workers share one cache', async () => {
+  const t = await setup({ '/w': (req, n) => fresh(n) }, [], 2);
+  await t.get('/w');
+  const rs = await Promise.all(Array.from({ length: 40 }, () => t.get('/w')));
+  assert.ok(rs.every((r) => r.body.toString() === 'v1'));
+  assert.equal(t.counts['/w'], 1);
+  await t.close();
+});
