@@ -201,6 +201,28 @@ int srv_write_object(uv_stream_t *s, struct outbuf *before, struct cache_object 
             b[k++] = uv_buf_init(g->data, (unsigned)g->len);
     for (size_t i = 0; i < k; i++)
         total += b[i].len;
+    if (*pending == 0) {
+        /* Most hits fit the socket buffer: one writev, nothing queued. */
+        int n = uv_try_write(s, b, (unsigned)k);
+        if (n == (int)total) {
+            free(before->p);
+            free(after->p);
+            *before = *after = (struct outbuf){0};
+            if (b != stack)
+                free(b);
+            return 0;
+        }
+        if (n > 0) {
+            size_t skip = (size_t)n, i = 0;
+            while (skip >= b[i].len)
+                skip -= b[i++].len;
+            b[i].base += skip;
+            b[i].len -= skip;
+            memmove(b, b + i, (k - i) * sizeof *b);
+            k -= i;
+            total -= (size_t)n;
+        }
+    }
     struct write_req *w = malloc(sizeof *w);
     if (!w)
         srv_panic(__FILE__, __LINE__, "out of memory");

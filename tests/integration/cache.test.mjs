@@ -246,3 +246,18 @@ test('many workers share one cache', async () => {
   assert.equal(t.counts['/w'], 1);
   await t.close();
 });
+
+test('a 4 MiB hit goes out whole (partial writes resume from the stored segments)', async () => {
+  const big = Buffer.alloc(4 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 12)) & 0xff;
+  const t = await setup({ '/4m': () => ({ headers: { 'Cache-Control': 'max-age=60' }, body: big }) });
+  const a = await t.get('/4m');
+  assert.ok(a.body.equals(big));
+  const rs = await Promise.all([t.get('/4m'), t.get('/4m'), t.get('/4m')]);
+  for (const r of rs) {
+    assert.match(r.headers['cache-status'], /hit/);
+    assert.ok(r.body.equals(big));
+  }
+  assert.equal(t.counts['/4m'], 1);
+  await t.close();
+});

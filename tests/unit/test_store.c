@@ -1,0 +1,207 @@
+/* The memory store: lookup/replace/remove, the variant cap, the byte bound,
+ * and SIEVE against LRU on a skewed trace with one-hit wonders. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "cache/store.h"
+
+static struct http_response res;
+static const struct http_limits lim = {8192, 65536, 100};
+
+static struct cache_object *obj(const char *key, const char *fields, const struct http_field *req,
+                                unsigned nreq)
+{
+    static char head[512];
+    snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\n%s\r\n", fields);
+    assert_int_equal(http_parse_response(head, strlen(head), &lim, &res), 0);
+    struct cache_object *o = cache_object_new(key, strlen(key), &res, req, nreq, 0, 0, 60);
+    o->complete = 1;
+    return o;
+}
+
+static struct cache_object *find(struct store *s, const char *key, const struct http_field *f,
+                                 unsigned n)
+{
+    return s->ops->lookup(s, key, strlen(key), f, n, NULL);
+}
+
+static void test_basic(void **st)
+{
+    struct store *s = store_mem_new(1 << 20, 4);
+    assert_null(find(s, "k", NULL, 0));
+    s->ops->insert(s, obj("k", "X: 1\r\n", NULL, 0));
+    struct cache_object *o = find(s, "k", NULL, 0);
+    assert_non_null(o);
+    assert_non_null(strstr(o->head, "X: 1"));
+    /* replace: the old object stays valid for its holder */
+    s->ops->insert(s, obj("k", "X: 2\r\n", NULL, 0));
+    struct cache_object *o2 = find(s, "k", NULL, 0);
+    assert_non_null(strstr(o2->head, "X: 2"));
+    assert_non_null(strstr(o->head, "X: 1"));
+    cache_object_unref(&o);
+    cache_object_unref(&o2);
+    assert_null(o);
+    assert_int_equal(s->ops->remove(s, "k", 1), 1);
+    assert_null(find(s, "k", NULL, 0));
+    s->ops->free(s);
+}
+
+static void test_variants(void **st)
+{
+    struct store *s = store_mem_new(1 << 20, 3);
+    char val[8][4];
+    for (int i = 0; i < 5; i++) {
+        snprintf(val[i], sizeof val[i], "l%d", i);
+        struct http_field f = {{"Accept-Language", 15}, {val[i], 2}, HF_OTHER};
+        s->ops->insert(s, obj("k", "Vary: accept-language\r\n", &f, 1));
+    }
+    unsigned variants = 0;
+    struct http_field f4 = {{"accept-language", 15}, {"l4", 2}, HF_OTHER};
+    struct cache_object *o = s->ops->lookup(s, "k", 1, &f4, 1, &variants);
+    assert_non_null(o);
+    assert_int_equal(variants, 3); /* capped at max_variants, oldest dropped */
+    cache_object_unref(&o);
+    struct http_field f0 = {{"Accept-Language", 15}, {"l0", 2}, HF_OTHER};
+    assert_null(find(s, "k", &f0, 1));
+    assert_null(find(s, "k", NULL, 0)); /* a missing field is its own variant */
+    assert_int_equal(s->ops->remove(s, "k", 1), 3);
+    s->ops->free(s);
+}
+
+static void test_byte_bound(void **st)
+{
+    size_t limit = 16 * 64 * 1024; /* 64 KiB per shard */
+    struct store *s = store_mem_new(limit, 1);
+    char key[32], body[1000];
+    memset(body, 'x', sizeof body);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "key-%d", i);
+        struct cache_object *o = obj(key, "", NULL, 0);
+        s->ops->insert(s, o);
+    }
+    struct store_stats stats;
+    store_mem_stats(s, &stats);
+    assert_true(stats.bytes <= limit);
+    assert_true(stats.evictions > 0);
+    assert_true(stats.objects > 0 && stats.objects < 2000);
+    s->ops->free(s);
+}
+
+/* A plain LRU of `cap` keys, to compare against. */
+struct lru {
+    int *prev, *next, head, tail, count, cap;
+    char *in;
+};
+
+static int lru_access(struct lru *l, int k)
+{
+    int hit = l->in[k];
+    if (hit) {
+        if (l->head == k)
+            return 1;
+        if (l->prev[k] >= 0)
+            l->next[l->prev[k]] = l->next[k];
+        if (l->next[k] >= 0)
+            l->prev[l->next[k]] = l->prev[k];
+        if (l->tail == k)
+            l->tail = l->prev[k];
+    } else {
+        if (l->count == l->cap) {
+            int t = l->tail;
+            l->tail = l->prev[t];
+            l->next[l->tail] = -1;
+            l->in[t] = 0;
+            l->count--;
+        }
+        l->in[k] = 1;
+        l->count++;
+    }
+    l->prev[k] = -1;
+    l->next[k] = l->head;
+    if (l->head >= 0)
+        l->prev[l->head] = k;
+    l->head = k;
+    if (l->tail < 0)
+        l->tail = k;
+    return hit;
+}
+
+static void test_sieve_beats_lru(void **st)
+{
+    enum { KEYS = 20000, REQS = 200000 };
+    /* Zipf(0.9) popular keys mixed with one-hit wonders (a third of requests). */
+    double *cdf = malloc(KEYS * sizeof *cdf), sum = 0;
+    for (int i = 0; i < KEYS; i++)
+        sum += 1.0 / pow(i + 1, 0.9);
+    double acc = 0;
+    for (int i = 0; i < KEYS; i++)
+        cdf[i] = (acc += 1.0 / pow(i + 1, 0.9) / sum);
+    srand(12345);
+    int *trace = malloc(REQS * sizeof *trace);
+    int wonder = KEYS;
+    for (int i = 0; i < REQS; i++) {
+        if (rand() % 3 == 0) {
+            trace[i] = wonder++;
+            continue;
+        }
+        double u = rand() / (double)RAND_MAX;
+        int lo = 0, hi = KEYS - 1;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (cdf[mid] < u)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        trace[i] = lo;
+    }
+    /* Size the store for ~1600 objects; measure its capacity in objects. */
+    struct cache_object *probe = obj("key-00000000", "", NULL, 0);
+    size_t per = cache_object_size(probe);
+    cache_object_unref(&probe);
+    struct store *s = store_mem_new(per * 1600, 1);
+    uint64_t sieve_hits = 0;
+    char key[32];
+    for (int i = 0; i < REQS; i++) {
+        snprintf(key, sizeof key, "key-%08d", trace[i]);
+        struct cache_object *o = find(s, key, NULL, 0);
+        if (o) {
+            sieve_hits++;
+            cache_object_unref(&o);
+        } else {
+            s->ops->insert(s, obj(key, "", NULL, 0));
+        }
+    }
+    struct store_stats stats;
+    store_mem_stats(s, &stats);
+    /* LRU with the same number of objects the store actually held. */
+    int cap = (int)stats.objects;
+    struct lru l = {calloc(wonder, sizeof(int)), calloc(wonder, sizeof(int)), -1, -1, 0, cap,
+                    calloc(wonder, 1)};
+    uint64_t lru_hits = 0;
+    for (int i = 0; i < REQS; i++)
+        lru_hits += lru_access(&l, trace[i]);
+    printf("skewed trace, %d objects: SIEVE %llu hits, LRU %llu hits\n", cap,
+           (unsigned long long)sieve_hits, (unsigned long long)lru_hits);
+    assert_true(sieve_hits > lru_hits);
+    s->ops->free(s);
+    free(l.prev);
+    free(l.next);
+    free(l.in);
+    free(trace);
+    free(cdf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic), cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_byte_bound), cmocka_unit_test(test_sieve_beats_lru),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
