@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Side-by-side proxy benchmark: idemcache and nginx (proxy_pass, upstream
-# keepalive, no cache) in front of the same nginx origin. Each proxy runs one
-# worker pinned to core 0; wrk and the origin share core 1. Runs are repeated
-# and interleaved; the median req/s and p99 of each are printed with the ratio.
-#   bench/run.sh [SIZES] [RUNS] [SECONDS]    e.g. bench/run.sh "1k 64k" 3 10
+# Side-by-side proxy benchmark: idemcache and nginx in front of the same
+# nginx origin. Each proxy runs one worker pinned to core 0; wrk and the
+# origin share core 1. Runs are repeated and interleaved; the median req/s,
+# p99 and proxy CPU time per request of each are printed with the ratios.
+#   bench/run.sh [SIZES] [RUNS] [SECONDS]          proxying, no cache
+#   MODE=cache bench/run.sh "1k 20k 1m" 3 10       cache hits: nginx proxy_cache,
+#                                                  and Varnish when installed
+# In cache mode the origin's access log proves every proxy served hits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${MODE:-proxy}
 SIZES=${1:-"1k 64k"}
 RUNS=${2:-3}
 SECS=${3:-10}
@@ -18,7 +22,12 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ORIGIN=$(port); NGX=$(port); IDEM=$(port)
+ORIGIN=$(port); NGX=$(port); IDEM=$(port); VARN=$(port)
+if [ "$MODE" = cache ]; then
+  ORIGIN_EXTRA="access_log $work/origin/access.log; add_header Cache-Control \"max-age=3600\";"
+  NGX_EXTRA="proxy_cache c; proxy_cache_valid 200 1h; add_header X-Cache \$upstream_cache_status;"
+  NGX_HTTP_EXTRA="proxy_cache_path $work/proxy/cache levels=1:2 keys_zone=c:16m max_size=2g inactive=1h;"
+fi
 
 mkdir -p "$work/www" "$work/origin" "$work/proxy"
 for s in $SIZES; do
@@ -35,7 +44,7 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; root $work/www; }
+  server { listen 127.0.0.1:$ORIGIN; root $work/www; ${ORIGIN_EXTRA:-} }
 }
 CONF
 cat > "$work/proxy/nginx.conf" <<CONF
@@ -48,6 +57,7 @@ http {
   access_log off;
   keepalive_requests 1000000;
   upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
+  ${NGX_HTTP_EXTRA:-}
   server {
     listen 127.0.0.1:$NGX;
     location / {
@@ -55,6 +65,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering on;
+      ${NGX_EXTRA:-}
     }
   }
 }
@@ -64,8 +75,18 @@ taskset -c 0 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" & pids+=($!)
 taskset -c 0 "$BIN" --listen 127.0.0.1:$IDEM --upstream http://127.0.0.1:$ORIGIN --workers 1 \
   --access-log off 2>"$work/idem.log" & pids+=($!)
 IDEM_PID=${pids[2]}
+WHO="idem nginx"
+if [ "$MODE" = cache ] && command -v varnishd >/dev/null; then
+  taskset -c 0 varnishd -F -a 127.0.0.1:$VARN -n "$work/varnish" -s malloc,1g \
+    -p thread_pools=1 -b 127.0.0.1:$ORIGIN >/dev/null 2>&1 & pids+=($!)
+  WHO="idem nginx varnish"
+fi
 sleep 1
 NGX_PID=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" nginx | head -1)
+VARN_PID=$(pgrep -f "varnishd.*$work/varnish" | sort -n | tail -1 || true)  # the cache child
+port_of() { case $1 in idem) echo $IDEM;; nginx) echo $NGX;; varnish) echo $VARN;; esac; }
+pid_of() { case $1 in idem) echo $IDEM_PID;; nginx) echo $NGX_PID;; varnish) echo "$VARN_PID";; esac; }
+name_of() { case $1 in idem) echo idemcache;; *) echo "$1";; esac; }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime
 
@@ -81,25 +102,38 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 for s in $SIZES; do
   # Sanity: both proxies serve the file byte for byte.
-  for p in $NGX $IDEM; do
-    curl -s -o "$work/got" "http://127.0.0.1:$p/$s"; cmp -s "$work/got" "$work/www/$s" || { echo "proxy on $p served a wrong body for $s ($(wc -c <"$work/got") bytes; nginx proxy $NGX, idemcache $IDEM)"; cat "$work/proxy/error.log" "$work/idem.log" | tail -5; exit 1; }
+  for who in $WHO; do
+    p=$(port_of $who)
+    curl -s -o "$work/got" "http://127.0.0.1:$p/$s"
+    curl -s -o "$work/got" -D "$work/hdr.$who.$s" "http://127.0.0.1:$p/$s"
+    cmp -s "$work/got" "$work/www/$s" || { echo "$who served a wrong body for $s"; cat "$work/proxy/error.log" "$work/idem.log" | tail -5; exit 1; }
   done
-  : > "$work/idem.$s"; : > "$work/nginx.$s"
+  [ "$MODE" = cache ] && before=$(wc -l < "$work/origin/access.log")
+  for who in $WHO; do : > "$work/$who.$s"; done
   for r in $(seq "$RUNS"); do
-    run_wrk $IDEM "$s" "$IDEM_PID" >> "$work/idem.$s"
-    run_wrk $NGX "$s" "$NGX_PID" >> "$work/nginx.$s"
+    for who in $WHO; do run_wrk "$(port_of $who)" "$s" "$(pid_of $who)" >> "$work/$who.$s"; done
   done
+  if [ "$MODE" = cache ]; then
+    after=$(wc -l < "$work/origin/access.log")
+    echo "$s: origin requests during the timed runs: $((after - before)) (all hits when 0);" \
+      "idemcache said '$(grep -i '^cache-status' "$work/hdr.idem.$s" | tr -d '\r')'," \
+      "nginx '$(grep -i '^x-cache' "$work/hdr.nginx.$s" | tr -d '\r')'"
+  fi
 done
 
 printf "\n%-6s %-10s %10s %8s %12s   (%s runs x %ss, %s connections, median)\n" size proxy "req/s" "p99 ms" "CPU us/req" "$RUNS" "$SECS" "$CONNS"
 for s in $SIZES; do
-  for who in idem nginx; do
+  for who in $WHO; do
     if grep -q ERR "$work/$who.$s"; then echo "$s $who: non-2xx responses"; exit 1; fi
     rps=$(cut -d' ' -f1 "$work/$who.$s" | median); p99=$(cut -d' ' -f2 "$work/$who.$s" | median)
     cpu=$(cut -d' ' -f3 "$work/$who.$s" | median)
     eval "${who}_rps=$rps; ${who}_p99=$p99; ${who}_cpu=$cpu"
-    printf "%-6s %-10s %10s %8s %12s   runs: %s\n" "$s" "$([ $who = idem ] && echo idemcache || echo nginx)" "$rps" "$p99" "$cpu" "$(cut -d' ' -f1 "$work/$who.$s" | tr '\n' ' ')"
+    printf "%-6s %-10s %10s %8s %12s   runs: %s\n" "$s" "$(name_of $who)" "$rps" "$p99" "$cpu" "$(cut -d' ' -f1 "$work/$who.$s" | tr '\n' ' ')"
   done
-  awk -v a="$idem_rps" -v b="$nginx_rps" -v ca="$idem_cpu" -v cb="$nginx_cpu" -v s="$s" \
-    'BEGIN {printf "%-6s idemcache/nginx: req/s %.2f, CPU per request %.2f (lower is better)\n", s, a/b, ca/cb}'
+  for who in $WHO; do
+    [ $who = idem ] && continue
+    eval "b=\$${who}_rps; cb=\$${who}_cpu"
+    awk -v a="$idem_rps" -v b="$b" -v ca="$idem_cpu" -v cb="$cb" -v s="$s" -v w="$who" \
+      'BEGIN {printf "%-6s idemcache/%s: req/s %.2f, CPU per request %.2f (lower is better)\n", s, w, a/b, ca/cb}'
+  done
 done
