@@ -30,8 +30,16 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-void cache_stage_reset(struct exchange *ex)
+static void notify_waiters(struct srv_worker *w, const char *key, size_t len);
+
+void cache_stage_reset(struct client *c)
 {
+    struct exchange *ex = &c->ex;
+    if (ex->coalesce_leader) {
+        /* The fetch is over, published or not: wake whoever waits. */
+        ex->coalesce_leader = 0;
+        notify_waiters(c->w, ex->cache_key, ex->cache_key_len);
+    }
     free(ex->cache_key);
     free(ex->req_copy);
     free(ex->req_fields);
@@ -178,10 +186,121 @@ static void status_line(char *buf, size_t cap, const char *fmt, int64_t v)
     snprintf(buf, cap, fmt, (long long)v);
 }
 
+/* A miss or stale entry: lead the fetch for this key, or park behind the
+ * one in flight (return 2). A woken request does not coalesce again: it
+ * goes upstream itself if the leader stored nothing. */
+static int coalesce_or_lead(struct client *c, const struct http_request *r, int no_coalesce)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    if (no_coalesce || !w->co)
+        return 0;
+    if (coalesce_join(w->co, ex->cache_key, ex->cache_key_len, w->id)) {
+        ex->coalesce_leader = 1;
+        return 0;
+    }
+    c->park_key = malloc(ex->cache_key_len);
+    memcpy(c->park_key, ex->cache_key, ex->cache_key_len);
+    c->park_key_len = ex->cache_key_len;
+    c->park_head = malloc(r->head_len);
+    memcpy(c->park_head, iobuf_data(&c->in), r->head_len);
+    c->park_head_len = r->head_len;
+    link_insert(&w->parked, &c->park_link);
+    return 2;
+}
+
+static void notify_waiters(struct srv_worker *w, const char *key, size_t len)
+{
+    uint64_t mask[COALESCE_MAX_WORKERS / 64];
+    if (!w->co || coalesce_release(w->co, key, len, mask) == 0)
+        return;
+    for (int i = 0; i < w->npeers; i++) {
+        if (!(mask[i / 64] & (1ULL << (i % 64))))
+            continue;
+        struct srv_worker *peer = &w->peers[i];
+        char *copy = malloc(len + sizeof(size_t));
+        memcpy(copy, &len, sizeof len);
+        memcpy(copy + sizeof len, key, len);
+        pthread_mutex_lock(&peer->inbox_lock);
+        if (!peer->inbox_closed) {
+            if (peer->inbox_len == peer->inbox_cap) {
+                peer->inbox_cap = peer->inbox_cap ? peer->inbox_cap * 2 : 16;
+                peer->inbox = realloc(peer->inbox, peer->inbox_cap * sizeof *peer->inbox);
+            }
+            peer->inbox[peer->inbox_len++] = copy;
+            copy = NULL;
+            uv_async_send(&peer->co_async);
+        }
+        pthread_mutex_unlock(&peer->inbox_lock);
+        free(copy);
+    }
+}
+
+void cache_stage_unpark(struct client *c)
+{
+    if (!c->park_key)
+        return;
+    link_remove(&c->park_link);
+    free(c->park_key);
+    free(c->park_head);
+    c->park_key = c->park_head = NULL;
+}
+
+/* Replay a parked request: its head goes back in front of whatever the
+ * client pipelined after it, and the normal path takes it from there. */
+static void replay(struct client *c)
+{
+    char *head = c->park_head;
+    size_t len = c->park_head_len;
+    c->park_head = NULL;
+    cache_stage_unpark(c);
+    size_t rest = iobuf_len(&c->in);
+    if (iobuf_reserve(&c->in, len, (size_t)-1) < 0) {
+        free(head);
+        client_close(c);
+        return;
+    }
+    char *d = iobuf_data(&c->in);
+    memmove(d + len, d, rest);
+    memcpy(d, head, len);
+    c->in.end += len;
+    free(head);
+    proxy_exchange_reset(c);
+    c->state = CS_HEAD;
+    c->no_coalesce = 1;
+    client_process(c);
+}
+
+void cache_stage_wake(struct srv_worker *w)
+{
+    pthread_mutex_lock(&w->inbox_lock);
+    char **keys = w->inbox;
+    size_t n = w->inbox_len;
+    w->inbox = NULL;
+    w->inbox_len = w->inbox_cap = 0;
+    pthread_mutex_unlock(&w->inbox_lock);
+    for (size_t k = 0; k < n; k++) {
+        size_t len;
+        memcpy(&len, keys[k], sizeof len);
+        const char *key = keys[k] + sizeof len;
+        struct link *l = w->parked.next;
+        while (l != &w->parked) {
+            struct client *c = container_of(l, struct client, park_link);
+            l = l->next;
+            if (c->park_key_len == len && !memcmp(c->park_key, key, len))
+                replay(c);
+        }
+        free(keys[k]);
+    }
+    free(keys);
+}
+
 int cache_stage_request(struct client *c, const struct http_request *r)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
+    int no_coalesce = c->no_coalesce;
+    c->no_coalesce = 0;
     if (!w->store)
         return 0;
     int get = slice_eq(r->method, SLICE_LIT("GET"));
@@ -225,7 +344,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
             reply_error(c, 504, "only-if-cached and nothing stored");
             return 1;
         }
-        return 0;
+        return coalesce_or_lead(c, r, no_coalesce);
     }
     int64_t age = object_age(o, ex->req_time);
     enum cache_decision d = cache_decide(&ex->req_cc, &o->facts, o->lifetime, age);
@@ -251,7 +370,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         (cache_object_field(o, "etag") || cache_object_field(o, "last-modified")))
         ex->revalidating = 1;
     ex->stale = o;
-    return 0;
+    return fresh ? 0 : coalesce_or_lead(c, r, no_coalesce);
 }
 
 /* Validators for our revalidation of ex->stale (§4.3.1). */

@@ -33,6 +33,7 @@ void client_close(struct client *c)
     if (c->closed)
         return;
     c->closed = 1;
+    cache_stage_unpark(c);
     proxy_on_client_gone(c);
     link_remove(&c->link);
     uv_close((uv_handle_t *)&c->tcp, on_client_closed);
@@ -261,6 +262,7 @@ void client_accept(uv_stream_t *listener, int status)
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
     link_init(&c->link);
+    link_init(&c->park_link);
     link_insert(&w->clients, &c->link);
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
         client_close(c);

@@ -23,7 +23,7 @@ void proxy_exchange_reset(struct client *c)
     free(ex->up_head.p);
     free(ex->retry_head.p);
     free(ex->resp_head.p);
-    cache_stage_reset(ex);
+    cache_stage_reset(c);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -262,7 +262,14 @@ void proxy_begin(struct client *c, struct http_request *r)
         reply_error(c, 413, "request body exceeds limits.request_body");
         return;
     }
-    if (r->body == HTTP_BODY_NONE && cache_stage_request(c, r)) {
+    int cached = r->body == HTTP_BODY_NONE ? cache_stage_request(c, r) : 0;
+    if (cached == 2) {
+        /* Parked behind another request's fetch of the same key. */
+        iobuf_consume(&c->in, r->head_len);
+        c->state = CS_WAIT;
+        return;
+    }
+    if (cached) {
         /* Answered from the store (or refused by only-if-cached). */
         iobuf_consume(&c->in, r->head_len);
         if (c->state == CS_CLOSING || c->closed)

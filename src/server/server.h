@@ -16,6 +16,8 @@
 #include "server/iobuf.h"
 #include "cache/store.h"
 #include "cache/cache_control.h"
+#include "cache/coalesce.h"
+#include <pthread.h>
 
 #define WORKER_MAGIC   0x574f524bu
 #define CLIENT_MAGIC   0x434c4e54u
@@ -85,6 +87,15 @@ struct srv_worker {
     int draining;
     int stopped;
     struct store *store;      /* shared by all workers; NULL: cache off */
+    struct coalesce *co;      /* shared in-flight table */
+    struct srv_worker *peers; /* all workers, to wake those with waiters */
+    int npeers;
+    struct link parked;  /* clients waiting on a coalesced fetch */
+    uv_async_t co_async; /* "a fetch you wait on is done" */
+    pthread_mutex_t inbox_lock;
+    char **inbox; /* released keys, NUL-terminated copies */
+    size_t inbox_len, inbox_cap;
+    int inbox_closed;
     struct http_request req;  /* scratch: the head being parsed */
     struct http_response res; /* scratch: the response head being parsed */
 };
@@ -170,7 +181,8 @@ struct exchange {
     struct cache_object *fill;  /* response being stored */
     int64_t req_time;
     int discard_body; /* the client was served from the store */
-    char *req_copy;   /* owned copy of the request fields, for Vary */
+    int coalesce_leader;
+    char *req_copy; /* owned copy of the request fields, for Vary */
     struct http_field *req_fields;
     unsigned req_nfields;
     uint64_t bytes_in, bytes_out;
@@ -202,6 +214,13 @@ struct client {
     size_t write_pending;
     struct iobuf in;
     char ip[64];
+    /* coalescing: a parked request waits for another one's fetch */
+    struct link park_link;
+    char *park_key;
+    size_t park_key_len;
+    char *park_head; /* the request head, replayed when woken */
+    size_t park_head_len;
+    int no_coalesce; /* the replayed request goes upstream itself */
     struct exchange ex;
 };
 
@@ -274,7 +293,9 @@ void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
 void cache_stage_body(struct client *c, const char *p, size_t n);
 void cache_stage_finish(struct client *c, int complete);
 int cache_stage_serve_stale_on_error(struct client *c, int status);
-void cache_stage_reset(struct exchange *ex);
+void cache_stage_reset(struct client *c);
+void cache_stage_wake(struct srv_worker *w);
+void cache_stage_unpark(struct client *c);
 
 /* reply.c */
 void reply_error(struct client *c, int status, const char *detail);

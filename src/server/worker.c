@@ -66,12 +66,21 @@ static void on_drain_timeout(uv_timer_t *t)
         client_close(container_of(w->clients.next, struct client, link));
 }
 
+static void on_co_async(uv_async_t *a)
+{
+    cache_stage_wake(a->data);
+}
+
 static void worker_finish(struct srv_worker *w)
 {
     if (w->stopped)
         return;
     w->stopped = 1;
     upstream_close_idle(w);
+    pthread_mutex_lock(&w->inbox_lock);
+    w->inbox_closed = 1; /* no uv_async_send to a closing handle */
+    pthread_mutex_unlock(&w->inbox_lock);
+    uv_close((uv_handle_t *)&w->co_async, NULL);
     uv_close((uv_handle_t *)&w->wakeup, NULL);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
 }
@@ -113,15 +122,19 @@ static void worker_main(void *arg)
         log_msg(LOG_WARN, "worker %d: loop closed with handles open", w->id);
 }
 
-static int worker_init(struct srv_worker *w, int id, const struct config *cfg, struct store *store)
+static int worker_init(struct srv_worker *w, int id, const struct config *cfg, struct store *store,
+                       struct coalesce *co)
 {
     memset(w, 0, sizeof *w);
     w->store = store;
+    w->co = co;
     w->magic = WORKER_MAGIC;
     w->id = id;
     w->cfg = cfg;
     link_init(&w->clients);
     link_init(&w->idle_upstreams);
+    link_init(&w->parked);
+    pthread_mutex_init(&w->inbox_lock, NULL);
     w->req_limits = (struct http_limits){cfg->limits.request_line, cfg->limits.header_section,
                                          (unsigned)cfg->limits.header_count};
     w->resp_limits = (struct http_limits){cfg->limits.response_header_section,
@@ -129,6 +142,8 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;
+    uv_async_init(&w->loop, &w->co_async, on_co_async);
+    w->co_async.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
     if (cfg->mode == MODE_REVERSE) {
@@ -173,20 +188,29 @@ int worker_run_all(const struct config *cfg)
             n = 1;
         else
             uv_free_cpu_info(ci, n);
+        if (n > COALESCE_MAX_WORKERS)
+            n = COALESCE_MAX_WORKERS;
     }
     struct srv_worker *ws = calloc((size_t)n, sizeof *ws);
     if (!ws)
         return 1;
     struct store *store = NULL;
-    if (cfg->cache.enabled)
+    struct coalesce *co = NULL;
+    if (cfg->cache.enabled) {
         store = store_mem_new(cfg->cache.memory_size, (unsigned)cfg->cache.max_variants);
+        co = coalesce_new();
+    }
     int started = 0, rc = 0;
     for (int i = 0; i < n; i++) {
-        if (worker_init(&ws[i], i, cfg, store) < 0) {
+        if (worker_init(&ws[i], i, cfg, store, co) < 0) {
             rc = 1;
             n = i + 1;
             break;
         }
+    }
+    for (int i = 0; i < n; i++) {
+        ws[i].peers = ws;
+        ws[i].npeers = n;
     }
     uv_loop_t *main_loop = uv_default_loop();
     struct signal_ctx ctx = {.workers = ws, .n = n};
@@ -221,9 +245,16 @@ int worker_run_all(const struct config *cfg)
     for (int i = 0; i < started; i++)
         uv_thread_join(&ws[i].thread);
     uv_loop_close(main_loop);
+    for (int i = 0; i < n; i++) {
+        for (size_t k = 0; k < ws[i].inbox_len; k++)
+            free(ws[i].inbox[k]);
+        free(ws[i].inbox);
+        pthread_mutex_destroy(&ws[i].inbox_lock);
+    }
     free(ws);
     if (store)
         store->ops->free(store);
+    coalesce_free(co);
     if (rc == 0)
         log_msg(LOG_INFO, "stopped");
     return rc;

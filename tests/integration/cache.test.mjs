@@ -261,3 +261,52 @@ test('a 4 MiB hit goes out whole (partial writes resume from the stored segments
   assert.equal(t.counts['/4m'], 1);
   await t.close();
 });
+
+test('coalescing: 100 concurrent misses make one origin request (two workers)', async () => {
+  const t = await setup({ '/slow': (req, n) => fresh(n) }, [], 2);
+  t.origin.server.removeAllListeners('request');
+  let hits = 0;
+  t.origin.server.on('request', (req, res) => {
+    hits++;
+    setTimeout(() => { res.setHeader('Cache-Control', 'max-age=60'); res.end(`one-${hits}`); }, 300);
+  });
+  const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 200 });
+  const rs = await Promise.all(Array.from({ length: 100 }, () => t.get('/slow', { agent })));
+  agent.destroy();
+  assert.equal(hits, 1);
+  assert.ok(rs.every((r) => r.status === 200 && r.body.toString() === 'one-1'));
+  await t.close();
+});
+
+test('coalescing: a private response is never shared; each waiter goes upstream itself', async () => {
+  const t = await setup({}, [], 2);
+  t.origin.server.removeAllListeners('request');
+  let n = 0;
+  t.origin.server.on('request', (req, res) => {
+    const mine = ++n;
+    setTimeout(() => { res.setHeader('Cache-Control', 'private, max-age=60'); res.end(`for-${mine}`); }, 200);
+  });
+  const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 100 });
+  const rs = await Promise.all(Array.from({ length: 20 }, () => t.get('/p', { agent })));
+  agent.destroy();
+  assert.equal(n, 20);
+  assert.equal(new Set(rs.map((r) => r.body.toString())).size, 20, 'every client got its own response');
+  await t.close();
+});
+
+test('coalescing: when the leader fails, waiters are still answered', async () => {
+  const t = await setup({}, []);
+  t.origin.server.removeAllListeners('request');
+  let n = 0;
+  t.origin.server.on('request', (req, res) => {
+    n++;
+    if (n === 1) return setTimeout(() => req.socket.destroy(), 200); // the leader's fetch dies
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end('recovered');
+  });
+  const rs = await Promise.all(Array.from({ length: 10 }, () => t.get('/f')));
+  assert.equal(rs.filter((r) => r.status === 502).length, 1, 'only the leader sees the failure');
+  assert.ok(rs.filter((r) => r.status === 200).every((r) => r.body.toString() === 'recovered'));
+  assert.ok(n >= 2 && n <= 10);
+  await t.close();
+});

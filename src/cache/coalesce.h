@@ -1,0 +1,28 @@
+/* Request coalescing: one fetch per key in flight across all workers.
+ * The first miss on a key leads; later ones join and wait. When the leader's
+ * exchange ends (published or not), release returns the workers that have
+ * waiters, and each re-runs its waiting requests: they hit the new object,
+ * or go upstream themselves when nothing was stored (private, no-store,
+ * Set-Cookie, errors), so nobody receives a response meant for another. */
+#ifndef IDEM_CACHE_COALESCE_H
+#define IDEM_CACHE_COALESCE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define COALESCE_MAX_WORKERS 256
+
+struct coalesce;
+
+struct coalesce *coalesce_new(void);
+void coalesce_free(struct coalesce *co);
+
+/* 1: the caller leads the fetch for key; 0: a fetch is in flight, the
+ * caller (on worker `worker`) waits for release. */
+int coalesce_join(struct coalesce *co, const char *key, size_t len, int worker);
+
+/* The leader is done. Fills `workers` (a bitmap of COALESCE_MAX_WORKERS
+ * bits) with the workers that have waiters; returns their count. */
+int coalesce_release(struct coalesce *co, const char *key, size_t len,
+                     uint64_t workers[COALESCE_MAX_WORKERS / 64]);
+
+#endif
