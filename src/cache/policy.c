@@ -16,7 +16,7 @@ void cache_response_facts(const struct http_field *f, unsigned n, int status,
     cache_control_parse(f, n, &r->cc);
     r->status = status;
     r->date = r->expires = r->last_modified = HTTP_DATE_INVALID;
-    r->has_expires = r->vary_star = r->has_validator = 0;
+    r->has_expires = r->vary_star = r->has_validator = r->set_cookie = 0;
     r->age = 0;
     int dates = 0, expires = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -31,6 +31,8 @@ void cache_response_facts(const struct http_field *f, unsigned n, int status,
         } else if (slice_case_eq(name, "last-modified")) {
             r->last_modified = field_date(v);
             r->has_validator = 1;
+        } else if (slice_case_eq(name, "set-cookie")) {
+            r->set_cookie = 1;
         } else if (slice_case_eq(name, "etag")) {
             r->has_validator = 1;
         } else if (slice_case_eq(name, "age")) {
@@ -97,11 +99,19 @@ static int status_understood(int s)
 }
 
 static const char *const store_reasons[] = {
-    [STORE_OK] = "stored",           [STORE_METHOD] = "method",
-    [STORE_STATUS] = "status",       [STORE_NO_STORE] = "no-store",
-    [STORE_PRIVATE] = "private",     [STORE_AUTHORIZATION] = "authorization",
-    [STORE_VARY_STAR] = "vary-star", [STORE_NO_FRESHNESS] = "no-freshness",
+    [STORE_OK] = "stored",
+    [STORE_METHOD] = "method",
+    [STORE_STATUS] = "status",
+    [STORE_NO_STORE] = "no-store",
+    [STORE_PRIVATE] = "private",
+    [STORE_AUTHORIZATION] = "authorization",
+    [STORE_VARY_STAR] = "vary-star",
+    [STORE_NO_FRESHNESS] = "no-freshness",
+    [STORE_SET_COOKIE] = "set-cookie",
 };
+/* A verdict without a name would index past the table. */
+_Static_assert(sizeof store_reasons / sizeof store_reasons[0] == STORE__COUNT,
+               "every store verdict needs a reason");
 
 const char *cache_store_reason(enum cache_store_verdict v)
 {
@@ -133,6 +143,10 @@ enum cache_store_verdict cache_storable(int get_or_head, const struct cache_cont
         return STORE_AUTHORIZATION;
     if (r->vary_star)
         return STORE_VARY_STAR;
+    /* RFC 9111 allows it, but a shared cache that replays Set-Cookie hands
+     * one client's session to the next; explicit public opts in. */
+    if (r->set_cookie && !(cc->flags & CC_PUBLIC))
+        return STORE_SET_COOKIE;
     if (cc->max_age != CC_UNSET || cc->s_maxage != CC_UNSET || r->has_expires ||
         (cc->flags & CC_PUBLIC) || cache_status_heuristic(r->status))
         return STORE_OK;

@@ -22,6 +22,7 @@ struct cache_response_facts {
     int64_t age;           /* Age field value, 0 when absent */
     int vary_star;
     int has_validator; /* ETag or Last-Modified */
+    int set_cookie;
 };
 
 void cache_response_facts(const struct http_field *f, unsigned n, int status,
@@ -36,6 +37,8 @@ enum cache_store_verdict {
     STORE_AUTHORIZATION, /* §3.5 without public, s-maxage or must-revalidate */
     STORE_VARY_STAR,     /* Vary: * can never be matched (§4.1) */
     STORE_NO_FRESHNESS,  /* not heuristically cacheable and no explicit freshness */
+    STORE_SET_COOKIE,    /* a cookie is meant for one client (as Varnish does by default) */
+    STORE__COUNT,
 };
 
 const char *cache_store_reason(enum cache_store_verdict v);

@@ -294,6 +294,23 @@ test('coalescing: a private response is never shared; each waiter goes upstream 
   await t.close();
 });
 
+test('coalescing: a Set-Cookie response is never handed to a waiter', async () => {
+  const t = await setup({}, [], 2);
+  t.origin.server.removeAllListeners('request');
+  let n = 0;
+  t.origin.server.on('request', (req, res) => {
+    const mine = ++n;
+    setTimeout(() => { res.setHeader('Cache-Control', 'max-age=60'); res.setHeader('Set-Cookie', `session=${mine}`); res.end(`user-${mine}`); }, 200);
+  });
+  const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 100 });
+  const rs = await Promise.all(Array.from({ length: 10 }, () => t.get('/login', { agent })));
+  agent.destroy();
+  assert.equal(n, 10);
+  assert.equal(new Set(rs.map((r) => r.headers['set-cookie'][0])).size, 10);
+  assert.match(rs[0].headers['cache-status'], /detail=set-cookie/);
+  await t.close();
+});
+
 test('coalescing: when the leader fails, waiters are still answered', async () => {
   const t = await setup({}, []);
   t.origin.server.removeAllListeners('request');

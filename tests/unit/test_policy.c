@@ -65,10 +65,16 @@ static const struct {
     {"must-understand unknown status", 1, 0, "", 299,
      "Cache-Control: must-understand, no-store, max-age=9\r\n", STORE_STATUS},
     {"public without freshness", 1, 0, "", 500, "Cache-Control: public\r\n", STORE_OK},
+    {"set-cookie", 1, 0, "", 200, "Cache-Control: max-age=60\r\nSet-Cookie: s=1\r\n",
+     STORE_SET_COOKIE},
+    {"set-cookie public", 1, 0, "", 200, "Cache-Control: public, max-age=60\r\nSet-Cookie: s=1\r\n",
+     STORE_OK},
 };
 
 static void test_storable(void **st)
 {
+    for (int v = 0; v < STORE__COUNT; v++)
+        assert_non_null(cache_store_reason((enum cache_store_verdict)v));
     for (size_t i = 0; i < sizeof store_rows / sizeof store_rows[0]; i++) {
         struct cache_response_facts r;
         struct cache_control rc;
