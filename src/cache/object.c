@@ -199,6 +199,23 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
     return o;
 }
 
+void cache_object_add_field(struct cache_object *o, struct slice name, struct slice value)
+{
+    const struct http_field *keep[HTTP_FIELDS_MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; i < o->nfields && n + 1 < HTTP_FIELDS_MAX; i++)
+        keep[n++] = &o->fields[i];
+    struct http_field added = {name, value, HF_OTHER};
+    keep[n++] = &added;
+    char *old_head = o->head;
+    struct http_field *old_fields = o->fields;
+    const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
+    build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
+    free(old_head);
+    free(old_fields);
+    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+}
+
 void cache_object_append(struct cache_object *o, const char *p, size_t n)
 {
     struct cache_body *b = o->body;

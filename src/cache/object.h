@@ -67,6 +67,8 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
                                               unsigned heuristic_pct, int64_t heuristic_max);
 
 void cache_object_append(struct cache_object *o, const char *p, size_t n);
+/* Add a field to an object not yet published (its head is rebuilt). */
+void cache_object_add_field(struct cache_object *o, struct slice name, struct slice value);
 size_t cache_object_size(const struct cache_object *o);
 void cache_object_ref(struct cache_object *o);
 void cache_object_unref(struct cache_object **o);

@@ -21,6 +21,7 @@
 #include "server/log.h"
 #include "cache/policy.h"
 #include "cache/validate.h"
+#include "cache/etag.h"
 #include "http/chars.h"
 #include "http/date.h"
 #include "http/fields.h"
@@ -160,6 +161,14 @@ static void serve_304(struct client *c, struct cache_object *o, const char *stat
     ex->resp_started = 1;
     ex->bytes_out += out.len;
     srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+}
+
+/* The stored ETag came from the origin (a tag we generated means nothing
+ * to it, so revalidation must not send it). */
+static int origin_etag(const struct cache_object *o)
+{
+    const struct http_field *t = cache_object_field(o, "etag");
+    return t && !(t->value.len == CACHE_ETAG_LEN && !memcmp(t->value.p, "\"i-", 3));
 }
 
 static int request_conditional(const struct http_request *r)
@@ -366,8 +375,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
      * revalidation for now (no background fetch yet). */
     int fresh = o->lifetime > age;
     ex->fwd = fresh ? "request" : "stale";
-    if (!request_conditional(r) &&
-        (cache_object_field(o, "etag") || cache_object_field(o, "last-modified")))
+    if (!request_conditional(r) && (origin_etag(o) || cache_object_field(o, "last-modified")))
         ex->revalidating = 1;
     ex->stale = o;
     return fresh ? 0 : coalesce_or_lead(c, r, no_coalesce);
@@ -381,7 +389,7 @@ void cache_stage_upstream_fields(struct client *c, struct outbuf *o)
         return;
     const struct http_field *etag = cache_object_field(ex->stale, "etag");
     const struct http_field *lm = cache_object_field(ex->stale, "last-modified");
-    if (etag) {
+    if (etag && origin_etag(ex->stale)) {
         outbuf_addstr(o, "If-None-Match: ");
         outbuf_addslice(o, etag->value);
         outbuf_addstr(o, "\r\n");
@@ -549,6 +557,12 @@ void cache_stage_finish(struct client *c, int complete)
         return;
     if (complete) {
         ex->fill->complete = 1;
+        if (ex->fill->status == 200 && c->w->cfg->cache.generate_etag &&
+            !cache_object_field(ex->fill, "etag")) {
+            char tag[CACHE_ETAG_LEN];
+            cache_etag_of_body(ex->fill->body, tag);
+            cache_object_add_field(ex->fill, SLICE_LIT("ETag"), (struct slice){tag, sizeof tag});
+        }
         c->w->store->ops->insert(c->w->store, ex->fill);
         ex->fill = NULL;
     } else {

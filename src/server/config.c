@@ -36,6 +36,7 @@ void config_defaults(struct config *c)
     c->cache.heuristic_percent = 10;
     c->cache.heuristic_max = 86400000;
     c->cache.serve_stale_on_error = false;
+    c->cache.generate_etag = true;
     c->proxy.via = true;
     c->proxy.x_forwarded_for = true;
     c->proxy.forwarded = false;
@@ -171,6 +172,7 @@ static const struct field schema[] = {
     {"cache.heuristic_percent", F_COUNT, OFF(cache.heuristic_percent), 0},
     {"cache.heuristic_max", F_DURATION, OFF(cache.heuristic_max), 0},
     {"cache.serve_stale_on_error", F_BOOL, OFF(cache.serve_stale_on_error), 0},
+    {"cache.generate_etag", F_BOOL, OFF(cache.generate_etag), 0},
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},

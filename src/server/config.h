@@ -58,6 +58,7 @@ struct config {
         uint64_t heuristic_percent;
         uint64_t heuristic_max;    /* ms, like every duration */
         bool serve_stale_on_error; /* origin down: serve any stale copy, Warning 111 */
+        bool generate_etag;        /* stored 200s without ETag get one from a body hash */
     } cache;
 
     struct {

@@ -327,3 +327,21 @@ test('coalescing: when the leader fails, waiters are still answered', async () =
   assert.ok(n >= 2 && n <= 10);
   await t.close();
 });
+
+test('generated ETag: a stored 200 without one gets a body hash; If-None-Match then gets 304', async () => {
+  const t = await setup({ '/g': () => ({ headers: { 'Cache-Control': 'max-age=1' }, body: 'same bytes' }) });
+  await t.get('/g');
+  const hit = await t.get('/g');
+  const tag = hit.headers.etag;
+  assert.match(tag, /^"i-[A-Za-z0-9_-]{43}"$/);
+  const c = await t.get('/g', { headers: { 'If-None-Match': tag } });
+  assert.equal(c.status, 304);
+  // After expiry the origin is asked again (without our tag); the same body gets the same tag.
+  await sleep(1100);
+  const again = await t.get('/g');
+  assert.equal(t.origin.seen.at(-1).headers['if-none-match'], undefined);
+  const hit2 = await t.get('/g');
+  assert.equal(hit2.headers.etag, tag);
+  assert.equal(again.body.toString(), 'same bytes');
+  await t.close();
+});

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "cache/store.h"
+#include "cache/etag.h"
 
 static struct http_response res;
 static const struct http_limits lim = {8192, 65536, 100};
@@ -181,7 +182,12 @@ static void test_sieve_beats_lru(void **st)
     store_mem_stats(s, &stats);
     /* LRU with the same number of objects the store actually held. */
     int cap = (int)stats.objects;
-    struct lru l = {calloc(wonder, sizeof(int)), calloc(wonder, sizeof(int)), -1, -1, 0, cap,
+    struct lru l = {calloc(wonder, sizeof(int)),
+                    calloc(wonder, sizeof(int)),
+                    -1,
+                    -1,
+                    0,
+                    cap,
                     calloc(wonder, 1)};
     uint64_t lru_hits = 0;
     for (int i = 0; i < REQS; i++)
@@ -197,11 +203,28 @@ static void test_sieve_beats_lru(void **st)
     free(cdf);
 }
 
+static void test_generated_etag(void **st)
+{
+    struct cache_object *o = obj("k", "", NULL, 0);
+    cache_object_append(o, "abc", 3);
+    char tag[CACHE_ETAG_LEN];
+    cache_etag_of_body(o->body, tag);
+    /* SHA-256("abc") in base64url */
+    assert_memory_equal(tag, "\"i-ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0\"", CACHE_ETAG_LEN);
+    cache_object_add_field(o, (struct slice){"ETag", 4}, (struct slice){tag, CACHE_ETAG_LEN});
+    const struct http_field *f = cache_object_field(o, "etag");
+    assert_non_null(f);
+    assert_int_equal(f->value.len, CACHE_ETAG_LEN);
+    assert_true(o->facts.has_validator);
+    cache_object_unref(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic), cmocka_unit_test(test_variants),
-        cmocka_unit_test(test_byte_bound), cmocka_unit_test(test_sieve_beats_lru),
+        cmocka_unit_test(test_basic),          cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_byte_bound),     cmocka_unit_test(test_sieve_beats_lru),
+        cmocka_unit_test(test_generated_etag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
