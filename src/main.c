@@ -12,16 +12,18 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: idemcache [options]\n"
-                 "  --listen HOST:PORT     address to accept clients on (repeatable)\n"
-                 "  --upstream URL         origin for reverse mode, e.g. http://127.0.0.1:9000\n"
-                 "  --mode reverse|forward reverse proxy (default) or forward proxy\n"
-                 "  --config FILE          YAML configuration (flags override it)\n"
-                 "  --workers N            worker threads (default: one per core)\n"
-                 "  --access-log DEST      stdout, off or a file path\n"
-                 "  --check-config FILE    validate a configuration file and exit\n"
-                 "  --version              print the version\n"
-                 "  --help                 this text\n");
+    fprintf(out,
+            "usage: idemcache [options]\n"
+            "  --listen HOST:PORT     address to accept clients on (repeatable)\n"
+            "  --upstream URL         origin for reverse mode, e.g. http://127.0.0.1:9000\n"
+            "  --mode reverse|forward reverse proxy (default) or forward proxy\n"
+            "  --config FILE          YAML configuration (flags override it)\n"
+            "  --workers N            worker threads (default: one per core)\n"
+            "  --access-log DEST      stdout, off or a file path\n"
+            "  --admin HOST:PORT      admin listener: /healthz, /stats, PURGE (off by default)\n"
+            "  --check-config FILE    validate a configuration file and exit\n"
+            "  --version              print the version\n"
+            "  --help                 this text\n");
 }
 
 enum {
@@ -33,7 +35,8 @@ enum {
     OPT_CHECK,
     OPT_VERSION,
     OPT_HELP,
-    OPT_ACCESS
+    OPT_ACCESS,
+    OPT_ADMIN,
 };
 
 static const struct option options[] = {
@@ -43,6 +46,7 @@ static const struct option options[] = {
     {"config", required_argument, 0, OPT_CONFIG},
     {"workers", required_argument, 0, OPT_WORKERS},
     {"access-log", required_argument, 0, OPT_ACCESS},
+    {"admin", required_argument, 0, OPT_ADMIN},
     {"check-config", required_argument, 0, OPT_CHECK},
     {"version", no_argument, 0, OPT_VERSION},
     {"help", no_argument, 0, OPT_HELP},
@@ -126,6 +130,13 @@ int main(int argc, char **argv)
             cfg.workers = (int)n;
             break;
         }
+        case OPT_ADMIN:
+            if (config_parse_addr(optarg, &cfg.admin, false) < 0 || cfg.admin.port == 0) {
+                snprintf(err, sizeof err, "--admin: invalid address '%s' (expected HOST:PORT)",
+                         optarg);
+                return die(err);
+            }
+            break;
         case OPT_ACCESS:
             snprintf(cfg.log.access, sizeof cfg.log.access, "%s", optarg);
             break;

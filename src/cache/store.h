@@ -17,6 +17,10 @@ struct store_ops {
     void (*insert)(struct store *s, struct cache_object *o);
     /* Remove every variant of key; returns how many went. */
     unsigned (*remove)(struct store *s, const char *key, size_t len);
+    /* Remove every object for which match(obj, arg) is true (a full scan:
+     * for administrative purges, not the request path). */
+    unsigned (*remove_matching)(struct store *s,
+                                int (*match)(const struct cache_object *, void *), void *arg);
     void (*free)(struct store *s);
 };
 

@@ -206,6 +206,26 @@ static unsigned mem_remove(struct store *st, const char *key, size_t len)
     return n;
 }
 
+static unsigned mem_remove_matching(struct store *st,
+                                    int (*match)(const struct cache_object *, void *), void *arg)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    unsigned n = 0;
+    for (int i = 0; i < SHARDS; i++) {
+        struct shard *s = &m->shards[i];
+        pthread_mutex_lock(&s->lock);
+        for (struct entry *e = s->head, *next; e; e = next) {
+            next = e->next;
+            if (match(e->obj, arg)) {
+                entry_drop(s, e);
+                n++;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    return n;
+}
+
 static void mem_free(struct store *st)
 {
     struct store_mem *m = (struct store_mem *)st;
@@ -219,7 +239,8 @@ static void mem_free(struct store *st)
     free(m);
 }
 
-static const struct store_ops mem_ops = {mem_lookup, mem_insert, mem_remove, mem_free};
+static const struct store_ops mem_ops = {mem_lookup, mem_insert, mem_remove, mem_remove_matching,
+                                         mem_free};
 
 struct store *store_mem_new(size_t bytes, unsigned max_variants)
 {

@@ -278,6 +278,8 @@ void client_accept(uv_stream_t *listener, int status)
         else if (ss.ss_family == AF_INET6)
             uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof c->ip);
     }
+    c->admin =
+        w->admin_listener >= 0 && listener == (uv_stream_t *)&w->listeners[w->admin_listener];
     c->state = CS_HEAD;
     c->keepalive = 1;
     client_timer(c, w->cfg->timeouts.client_header);

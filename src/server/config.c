@@ -135,7 +135,18 @@ int config_parse_addr(const char *s, struct config_addr *a, bool want_url)
 
 /* ---- schema ---------------------------------------------------------- */
 
-enum ftype { F_DURATION, F_SIZE, F_COUNT, F_BOOL, F_STRING, F_MODE, F_LISTEN, F_UPSTREAM, F_LEVEL };
+enum ftype {
+    F_DURATION,
+    F_SIZE,
+    F_COUNT,
+    F_BOOL,
+    F_STRING,
+    F_MODE,
+    F_LISTEN,
+    F_UPSTREAM,
+    F_LEVEL,
+    F_ADMIN,
+};
 
 struct field {
     const char *path;
@@ -149,6 +160,7 @@ static const struct field schema[] = {
     {"mode", F_MODE, OFF(mode), 0},
     {"listen", F_LISTEN, 0, 0},
     {"upstream", F_UPSTREAM, 0, 0},
+    {"admin", F_ADMIN, 0, 0},
     {"workers", F_COUNT, OFF(workers), 0},
     {"timeouts.client_header", F_DURATION, OFF(timeouts.client_header), 0},
     {"timeouts.client_body_idle", F_DURATION, OFF(timeouts.client_body_idle), 0},
@@ -281,6 +293,10 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
             l->c->mode = MODE_FORWARD;
         else
             return fail(l, n, path, "invalid mode '%s' (expected reverse or forward)", s);
+        return 0;
+    case F_ADMIN:
+        if (config_parse_addr(s, &l->c->admin, false) < 0 || l->c->admin.port == 0)
+            return fail(l, n, path, "invalid address '%s' (expected HOST:PORT)", s);
         return 0;
     case F_UPSTREAM:
         if (config_parse_addr(s, &l->c->upstream, true) < 0)

@@ -20,6 +20,7 @@ struct config {
     struct config_addr listen[CONFIG_LISTEN_MAX];
     int nlisten;
     struct config_addr upstream; /* reverse mode: the origin */
+    struct config_addr admin;    /* admin listener; port 0: off */
     bool has_upstream;
     int workers; /* 0: one per core */
 

@@ -27,7 +27,7 @@ void proxy_exchange_reset(struct client *c)
     memset(ex, 0, sizeof *ex);
 }
 
-static void log_exchange(struct client *c)
+void proxy_log_exchange(struct client *c)
 {
     struct exchange *ex = &c->ex;
     if (!log_access_enabled())
@@ -62,7 +62,7 @@ static void fail(struct client *c, int status, const char *detail)
         ex->t_up_end = uv_hrtime();
         if (!ex->req_done)
             c->keepalive = 0;
-        log_exchange(c);
+        proxy_log_exchange(c);
         proxy_exchange_reset(c);
         client_request_done(c);
         return;
@@ -71,7 +71,7 @@ static void fail(struct client *c, int status, const char *detail)
         log_msg(LOG_WARN, "%.*s %.*s: %s after response start; closing", (int)ex->method.len,
                 ex->method.p, (int)ex->target.len, ex->target.p, detail);
         ex->t_up_end = uv_hrtime();
-        log_exchange(c);
+        proxy_log_exchange(c);
         proxy_exchange_reset(c);
         client_close_after_write(c);
         return;
@@ -249,6 +249,10 @@ void proxy_begin(struct client *c, struct http_request *r)
     if (c->w->draining)
         c->keepalive = 0;
     client_timer(c, 0);
+    if (c->admin) {
+        admin_handle(c, r);
+        return;
+    }
 
     int rc = route(c, r);
     if (rc) {
@@ -274,7 +278,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         iobuf_consume(&c->in, r->head_len);
         if (c->state == CS_CLOSING || c->closed)
             return;
-        log_exchange(c);
+        proxy_log_exchange(c);
         proxy_exchange_reset(c);
         if (!c->keepalive || c->w->draining) {
             client_close_after_write(c);
@@ -532,7 +536,7 @@ static void finish(struct client *c)
     if (!ex->req_done)
         c->keepalive = 0; /* the rest of the request body is still unread */
     cache_stage_finish(c, 1);
-    log_exchange(c);
+    proxy_log_exchange(c);
     proxy_exchange_reset(c);
     client_request_done(c);
 }
@@ -833,6 +837,6 @@ void proxy_on_client_gone(struct client *c)
     if (ex->line && ex->status == 0)
         ex->status = 499; /* nginx's "client closed request" */
     if (ex->line)
-        log_exchange(c);
+        proxy_log_exchange(c);
     proxy_exchange_reset(c);
 }

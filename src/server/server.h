@@ -72,7 +72,8 @@ struct srv_worker {
     int id;
     const struct config *cfg;
     uv_loop_t loop;
-    uv_tcp_t listeners[CONFIG_LISTEN_MAX];
+    uv_tcp_t listeners[CONFIG_LISTEN_MAX + 1]; /* the last one may be the admin listener */
+    int admin_listener;                        /* index in listeners, or -1 */
     int nlisteners;
     uv_async_t wakeup;
     uv_timer_t drain_timer;
@@ -221,6 +222,7 @@ struct client {
     char *park_head; /* the request head, replayed when woken */
     size_t park_head_len;
     int no_coalesce; /* the replayed request goes upstream itself */
+    int admin;       /* accepted on the admin listener */
     struct exchange ex;
 };
 
@@ -284,6 +286,7 @@ void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct client *c);
 void proxy_exchange_reset(struct client *c);
+void proxy_log_exchange(struct client *c);
 
 /* cache_stage.c: the cache in the pipeline */
 int cache_stage_request(struct client *c, const struct http_request *r);
@@ -296,6 +299,9 @@ int cache_stage_serve_stale_on_error(struct client *c, int status);
 void cache_stage_reset(struct client *c);
 void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
+
+/* admin.c */
+void admin_handle(struct client *c, const struct http_request *r);
 
 /* reply.c */
 void reply_error(struct client *c, int status, const char *detail);

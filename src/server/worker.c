@@ -159,6 +159,12 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
             return -1;
         w->nlisteners++;
     }
+    w->admin_listener = -1;
+    if (id == 0 && cfg->admin.port) {
+        if (open_listener(w, &cfg->admin, &w->listeners[w->nlisteners]) < 0)
+            return -1;
+        w->admin_listener = w->nlisteners++;
+    }
     return 0;
 }
 

@@ -345,3 +345,32 @@ test('generated ETag: a stored 200 without one gets a body hash; If-None-Match t
   assert.equal(again.body.toString(), 'same bytes');
   await t.close();
 });
+
+test('admin listener: /healthz, /stats, PURGE by URL and by Surrogate-Key', async () => {
+  const adminPort = await freePort();
+  const t = await setup({
+    '/a': (req, n) => fresh(n, { 'Surrogate-Key': 'user-1 list' }),
+    '/b': (req, n) => fresh(n, { 'Surrogate-Key': 'user-2' }),
+    '/c': (req, n) => fresh(n, { 'Surrogate-Key': 'list' }),
+  }, ['--admin', `127.0.0.1:${adminPort}`]);
+  const host = { Host: `127.0.0.1:${t.proxy.port}` };
+  for (const p of ['/a', '/b', '/c']) await t.get(p);
+  assert.equal((await get(adminPort, '/healthz')).status, 200);
+  const stats = JSON.parse((await get(adminPort, '/stats')).body);
+  assert.equal(stats.objects, 3);
+  // PURGE one URL (origin-form + Host, as curl -X PURGE sends it)
+  const p1 = await get(adminPort, '/b', { method: 'PURGE', headers: host });
+  assert.equal(p1.status, 200);
+  assert.deepEqual(JSON.parse(p1.body), { purged: 1 });
+  assert.equal((await get(adminPort, '/b', { method: 'PURGE', headers: host })).status, 404);
+  // PURGE by surrogate key: /a and /c carry "list"
+  const p2 = await get(adminPort, '/', { method: 'PURGE', headers: { ...host, 'Surrogate-Key': 'list' } });
+  assert.deepEqual(JSON.parse(p2.body), { purged: 2 });
+  for (const p of ['/a', '/b', '/c']) await t.get(p);
+  assert.deepEqual([t.counts['/a'], t.counts['/b'], t.counts['/c']], [2, 2, 2]);
+  // the admin port is not a proxy; the proxy port does not purge
+  assert.equal((await get(adminPort, '/a')).status, 404);
+  const viaProxy = await t.get('/a', { method: 'PURGE' });
+  assert.notEqual(viaProxy.headers['content-type'], 'application/json');
+  await t.close();
+});

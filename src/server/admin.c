@@ -1,0 +1,142 @@
+/* The admin listener (off unless --admin/`admin:` is set; bind it to
+ * loopback): GET /healthz, GET /stats, PURGE of one URL (all its variants),
+ * and PURGE by Surrogate-Key (the origin's Surrogate-Key response field,
+ * space-separated keys, as Fastly and Varnish xkey use it). */
+#include <stdio.h>
+#include <string.h>
+#include "server/server.h"
+#include "server/log.h"
+#include "http/chars.h"
+#include "http/fields.h"
+
+static void respond(struct client *c, int status, const char *reason, const char *body)
+{
+    struct exchange *ex = &c->ex;
+    struct outbuf o = {0};
+    size_t n = strlen(body);
+    outbuf_printf(&o, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n",
+                  status, reason, n);
+    if (!c->keepalive)
+        outbuf_addstr(&o, "Connection: close\r\n");
+    outbuf_addstr(&o, "\r\n");
+    if (!ex->method_head)
+        outbuf_add(&o, body, n);
+    ex->status = status;
+    ex->bytes_out += o.len;
+    srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
+}
+
+struct surrogate_match {
+    struct slice keys; /* the keys asked for, space-separated */
+};
+
+/* Does a space-separated list contain word w? */
+static int list_has(struct slice list, struct slice w)
+{
+    size_t i = 0;
+    while (i < list.len) {
+        while (i < list.len && (list.p[i] == ' ' || list.p[i] == '\t'))
+            i++;
+        size_t s = i;
+        while (i < list.len && list.p[i] != ' ' && list.p[i] != '\t')
+            i++;
+        if (i > s && i - s == w.len && !memcmp(list.p + s, w.p, w.len))
+            return 1;
+    }
+    return 0;
+}
+
+static int has_surrogate_key(const struct cache_object *o, void *arg)
+{
+    struct surrogate_match *m = arg;
+    const struct http_field *f = cache_object_field(o, "surrogate-key");
+    if (!f)
+        return 0;
+    size_t i = 0;
+    while (i < m->keys.len) {
+        while (i < m->keys.len && m->keys.p[i] == ' ')
+            i++;
+        size_t s = i;
+        while (i < m->keys.len && m->keys.p[i] != ' ')
+            i++;
+        if (i > s && list_has(f->value, (struct slice){m->keys.p + s, i - s}))
+            return 1;
+    }
+    return 0;
+}
+
+static void purge(struct client *c, const struct http_request *r)
+{
+    struct store *st = c->w->store;
+    char body[128];
+    if (!st) {
+        respond(c, 404, "Not Found", "{\"error\":\"the cache is disabled\"}\n");
+        return;
+    }
+    const struct http_field *sk = http_find_field(r->fields, r->nfields, "surrogate-key");
+    unsigned n;
+    if (sk) {
+        struct surrogate_match m = {sk->value};
+        n = st->ops->remove_matching(st, has_surrogate_key, &m);
+    } else {
+        /* The same key the cache stage builds: "G http://" host path. */
+        struct slice host = r->form == HTTP_TARGET_ABSOLUTE ? r->authority : r->host;
+        struct slice path = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
+        char key[4096];
+        if (9 + host.len + path.len + 1 > sizeof key) {
+            respond(c, 414, "URI Too Long", "{\"error\":\"target too long\"}\n");
+            return;
+        }
+        size_t p = 0;
+        memcpy(key, "G http://", 9);
+        p = 9;
+        for (size_t i = 0; i < host.len; i++)
+            key[p++] = (char)http_lower((unsigned char)host.p[i]);
+        if (path.len == 0 || path.p[0] != '/')
+            key[p++] = '/';
+        memcpy(key + p, path.p, path.len);
+        p += path.len;
+        n = st->ops->remove(st, key, p);
+    }
+    snprintf(body, sizeof body, "{\"purged\":%u}\n", n);
+    log_msg(LOG_INFO, "admin: PURGE %.*s%s: %u objects", (int)r->target.len, r->target.p,
+            sk ? " (surrogate keys)" : "", n);
+    respond(c, n ? 200 : 404, n ? "OK" : "Not Found", body);
+}
+
+void admin_handle(struct client *c, const struct http_request *r)
+{
+    struct exchange *ex = &c->ex;
+    int get = slice_eq(r->method, SLICE_LIT("GET")) || slice_eq(r->method, SLICE_LIT("HEAD"));
+    ex->req_done = 1;
+    if (r->body != HTTP_BODY_NONE) {
+        reply_error(c, 400, "admin requests carry no body");
+        return;
+    }
+    iobuf_consume(&c->in, r->head_len);
+    if (slice_eq(r->method, SLICE_LIT("PURGE"))) {
+        purge(c, r);
+    } else if (get && slice_eq(r->target, SLICE_LIT("/healthz"))) {
+        respond(c, 200, "OK", "{\"status\":\"ok\"}\n");
+    } else if (get && slice_eq(r->target, SLICE_LIT("/stats"))) {
+        struct store_stats s = {0};
+        if (c->w->store)
+            store_mem_stats(c->w->store, &s);
+        char body[256];
+        snprintf(body, sizeof body, "{\"objects\":%llu,\"bytes\":%llu,\"evictions\":%llu}\n",
+                 (unsigned long long)s.objects, (unsigned long long)s.bytes,
+                 (unsigned long long)s.evictions);
+        respond(c, 200, "OK", body);
+    } else {
+        respond(c, 404, "Not Found", "{\"error\":\"unknown admin request\"}\n");
+    }
+    /* Like a hit: finished here; client_process's loop takes the next one. */
+    proxy_log_exchange(c);
+    proxy_exchange_reset(c);
+    if (!c->keepalive || c->w->draining) {
+        client_close_after_write(c);
+        return;
+    }
+    c->state = CS_HEAD;
+    client_timer(c, c->w->cfg->timeouts.keepalive_idle);
+}
