@@ -19,8 +19,8 @@ struct store_ops {
     unsigned (*remove)(struct store *s, const char *key, size_t len);
     /* Remove every object for which match(obj, arg) is true (a full scan:
      * for administrative purges, not the request path). */
-    unsigned (*remove_matching)(struct store *s,
-                                int (*match)(const struct cache_object *, void *), void *arg);
+    unsigned (*remove_matching)(struct store *s, int (*match)(const struct cache_object *, void *),
+                                void *arg);
     void (*free)(struct store *s);
 };
 

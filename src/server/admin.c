@@ -3,11 +3,13 @@
  * and PURGE by Surrogate-Key (the origin's Surrogate-Key response field,
  * space-separated keys, as Fastly and Varnish xkey use it). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "server/server.h"
 #include "server/log.h"
 #include "http/chars.h"
 #include "http/fields.h"
+#include "cache/key.h"
 
 static void respond(struct client *c, int status, const char *reason, const char *body)
 {
@@ -79,24 +81,10 @@ static void purge(struct client *c, const struct http_request *r)
         struct surrogate_match m = {sk->value};
         n = st->ops->remove_matching(st, has_surrogate_key, &m);
     } else {
-        /* The same key the cache stage builds: "G http://" host path. */
-        struct slice host = r->form == HTTP_TARGET_ABSOLUTE ? r->authority : r->host;
-        struct slice path = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
-        char key[4096];
-        if (9 + host.len + path.len + 1 > sizeof key) {
-            respond(c, 414, "URI Too Long", "{\"error\":\"target too long\"}\n");
-            return;
-        }
-        size_t p = 0;
-        memcpy(key, "G http://", 9);
-        p = 9;
-        for (size_t i = 0; i < host.len; i++)
-            key[p++] = (char)http_lower((unsigned char)host.p[i]);
-        if (path.len == 0 || path.p[0] != '/')
-            key[p++] = '/';
-        memcpy(key + p, path.p, path.len);
-        p += path.len;
-        n = st->ops->remove(st, key, p);
+        size_t len;
+        char *key = cache_key_primary(r, &len);
+        n = st->ops->remove(st, key, len);
+        free(key);
     }
     snprintf(body, sizeof body, "{\"purged\":%u}\n", n);
     log_msg(LOG_INFO, "admin: PURGE %.*s%s: %u objects", (int)r->target.len, r->target.p,
@@ -130,13 +118,5 @@ void admin_handle(struct client *c, const struct http_request *r)
     } else {
         respond(c, 404, "Not Found", "{\"error\":\"unknown admin request\"}\n");
     }
-    /* Like a hit: finished here; client_process's loop takes the next one. */
-    proxy_log_exchange(c);
-    proxy_exchange_reset(c);
-    if (!c->keepalive || c->w->draining) {
-        client_close_after_write(c);
-        return;
-    }
-    c->state = CS_HEAD;
-    client_timer(c, c->w->cfg->timeouts.keepalive_idle);
+    proxy_finish_local(c);
 }

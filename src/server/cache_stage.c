@@ -22,6 +22,7 @@
 #include "cache/policy.h"
 #include "cache/validate.h"
 #include "cache/etag.h"
+#include "cache/key.h"
 #include "http/chars.h"
 #include "http/date.h"
 #include "http/fields.h"
@@ -48,25 +49,9 @@ void cache_stage_reset(struct client *c)
     cache_object_unref(&ex->fill);
 }
 
-/* Primary key (§4): method class, scheme, lowercased authority, target. */
 static void build_key(struct client *c, const struct http_request *r)
 {
-    struct exchange *ex = &c->ex;
-    struct slice host = r->form == HTTP_TARGET_ABSOLUTE ? r->authority : r->host;
-    struct slice path = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
-    size_t len = 2 + 7 + host.len + path.len + 1;
-    char *k = malloc(len);
-    size_t p = 0;
-    memcpy(k, "G http://", 9);
-    p = 9;
-    for (size_t i = 0; i < host.len; i++)
-        k[p++] = (char)http_lower((unsigned char)host.p[i]);
-    if (path.len == 0 || path.p[0] != '/')
-        k[p++] = '/';
-    memcpy(k + p, path.p, path.len);
-    p += path.len;
-    ex->cache_key = k;
-    ex->cache_key_len = p;
+    c->ex.cache_key = cache_key_primary(r, &c->ex.cache_key_len);
 }
 
 /* The request's fields outlive the worker's parse scratch: copy them. */
@@ -407,33 +392,28 @@ static void invalidate(struct client *c, const struct http_response *res)
     struct store *st = c->w->store;
     st->ops->remove(st, ex->cache_key, ex->cache_key_len);
     /* §4.4: Location and Content-Location too, when on the same host. */
-    const char *hostpart = ex->cache_key + 2; /* "http://host" */
-    const char *slash = memchr(hostpart + 7, '/', ex->cache_key_len - 9);
-    size_t origin_len = slash ? (size_t)(slash - hostpart) : ex->cache_key_len - 2;
+    struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
+    while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
+        auth.len++;
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (!slice_case_eq(f->name, "location") && !slice_case_eq(f->name, "content-location"))
             continue;
-        struct slice v = f->value;
-        char key[2048];
-        size_t n = 0;
+        struct slice v = f->value, path;
         if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
-            if (2 + origin_len + v.len > sizeof key)
-                continue;
-            memcpy(key, "G ", 2);
-            memcpy(key + 2, hostpart, origin_len);
-            memcpy(key + 2 + origin_len, v.p, v.len);
-            n = 2 + origin_len + v.len;
-        } else if (v.len > origin_len && !strncasecmp(v.p, hostpart, origin_len) &&
-                   (v.p[origin_len] == '/' || v.p[origin_len] == '?') && v.len + 2 < sizeof key) {
-            memcpy(key, "G ", 2);
-            memcpy(key + 2, hostpart, origin_len);
-            memcpy(key + 2 + origin_len, v.p + origin_len, v.len - origin_len);
-            n = 2 + v.len;
+            path = v;
+        } else if (v.len >= 7 + auth.len && !strncasecmp(v.p, "http://", 7) &&
+                   slice_case_eqs((struct slice){v.p + 7, auth.len}, auth) &&
+                   (v.len == 7 + auth.len || v.p[7 + auth.len] == '/' ||
+                    v.p[7 + auth.len] == '?')) {
+            path = (struct slice){v.p + 7 + auth.len, v.len - 7 - auth.len};
         } else {
             continue; /* another host: never invalidated (§4.4) */
         }
-        st->ops->remove(st, key, n);
+        size_t len;
+        char *key = cache_key_for(auth, path, &len);
+        st->ops->remove(st, key, len);
+        free(key);
     }
 }
 

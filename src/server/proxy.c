@@ -225,6 +225,21 @@ static int route(struct client *c, const struct http_request *r)
     return 0;
 }
 
+/* An exchange answered without the origin (a hit, an admin request):
+ * log it and go back to CS_HEAD without recursion, so that client_process's
+ * loop goes on with any pipelined request. */
+void proxy_finish_local(struct client *c)
+{
+    proxy_log_exchange(c);
+    proxy_exchange_reset(c);
+    if (!c->keepalive || c->w->draining) {
+        client_close_after_write(c);
+        return;
+    }
+    c->state = CS_HEAD;
+    client_timer(c, c->w->cfg->timeouts.keepalive_idle);
+}
+
 void proxy_begin(struct client *c, struct http_request *r)
 {
     struct exchange *ex = &c->ex;
@@ -278,16 +293,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         iobuf_consume(&c->in, r->head_len);
         if (c->state == CS_CLOSING || c->closed)
             return;
-        proxy_log_exchange(c);
-        proxy_exchange_reset(c);
-        if (!c->keepalive || c->w->draining) {
-            client_close_after_write(c);
-            return;
-        }
-        /* Back to CS_HEAD without recursion: client_process's loop goes on
-         * with any pipelined request. */
-        c->state = CS_HEAD;
-        client_timer(c, cfg->timeouts.keepalive_idle);
+        proxy_finish_local(c);
         return;
     }
     if (r->body != HTTP_BODY_NONE && !ex->fwd && c->w->store) {

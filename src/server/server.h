@@ -287,6 +287,7 @@ void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct client *c);
 void proxy_exchange_reset(struct client *c);
 void proxy_log_exchange(struct client *c);
+void proxy_finish_local(struct client *c);
 
 /* cache_stage.c: the cache in the pipeline */
 int cache_stage_request(struct client *c, const struct http_request *r);

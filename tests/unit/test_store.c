@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include "cache/store.h"
 #include "cache/etag.h"
+#include "cache/key.h"
 
 static struct http_response res;
 static const struct http_limits lim = {8192, 65536, 100};
@@ -219,12 +220,35 @@ static void test_generated_etag(void **st)
     cache_object_unref(&o);
 }
 
+static void test_keys(void **st)
+{
+    static const struct {
+        const char *head, *key;
+    } rows[] = {
+        {"GET /a?b HTTP/1.1\r\nHost: Example.COM:80\r\n\r\n", "G http://example.com:80/a?b"},
+        {"HEAD /a?b HTTP/1.1\r\nHost: example.com:80\r\n\r\n", "G http://example.com:80/a?b"},
+        {"GET http://EXAMPLE.com:80/a?b HTTP/1.1\r\nHost: x\r\n\r\n",
+         "G http://example.com:80/a?b"},
+        {"GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n", "G http://example.com/"},
+        {"GET /A HTTP/1.1\r\nHost: example.com\r\n\r\n", "G http://example.com/A"},
+    };
+    static struct http_request req;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        assert_int_equal(http_parse_request(rows[i].head, strlen(rows[i].head), &lim, &req), 0);
+        size_t len;
+        char *k = cache_key_primary(&req, &len);
+        if (len != strlen(rows[i].key) || memcmp(k, rows[i].key, len))
+            fail_msg("row %zu: got '%.*s'", i, (int)len, k);
+        free(k);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),          cmocka_unit_test(test_variants),
         cmocka_unit_test(test_byte_bound),     cmocka_unit_test(test_sieve_beats_lru),
-        cmocka_unit_test(test_generated_etag),
+        cmocka_unit_test(test_generated_etag), cmocka_unit_test(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
