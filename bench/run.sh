@@ -72,7 +72,10 @@ http {
 CONF
 taskset -c 1 nginx -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
 taskset -c 0 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" & pids+=($!)
-taskset -c 0 "$BIN" --listen 127.0.0.1:$IDEM --upstream http://127.0.0.1:$ORIGIN --workers 1 \
+# Proxy mode compares proxying: idemcache's cache is off, as nginx has none.
+if [ "$MODE" = cache ]; then echo "cache: { enabled: true }" > "$work/idem.yaml"
+else echo "cache: { enabled: false }" > "$work/idem.yaml"; fi
+taskset -c 0 "$BIN" --config "$work/idem.yaml" --listen 127.0.0.1:$IDEM --upstream http://127.0.0.1:$ORIGIN --workers 1 \
   --access-log off 2>"$work/idem.log" & pids+=($!)
 IDEM_PID=${pids[2]}
 WHO="idem nginx"
