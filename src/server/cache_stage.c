@@ -113,10 +113,9 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
     else if (ex->client_minor == 0)
         outbuf_addstr(&after, "Connection: keep-alive\r\n");
     outbuf_addstr(&after, "\r\n");
-    struct outbuf before = {0};
     ex->bytes_out += o->head_len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
-    srv_write_object((uv_stream_t *)&c->tcp, &before, o, &after, with_body, &c->write_pending,
+    srv_write_object((uv_stream_t *)&c->tcp, o, &after, with_body, &c->write_pending,
                      client_write_done, c);
 }
 
@@ -182,15 +181,19 @@ static void status_line(char *buf, size_t cap, const char *fmt, int64_t v)
 
 /* A miss or stale entry: lead the fetch for this key, or park behind the
  * one in flight (return 2). A woken request does not coalesce again: it
- * goes upstream itself if the leader stored nothing. */
+ * goes upstream itself if the leader stored nothing. Going upstream, the
+ * request's fields are kept for the Vary key of what comes back. */
 static int coalesce_or_lead(struct client *c, const struct http_request *r, int no_coalesce)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
-    if (no_coalesce || !w->co)
+    if (no_coalesce || !w->co) {
+        copy_request_fields(ex, r);
         return 0;
+    }
     if (coalesce_join(w->co, ex->cache_key, ex->cache_key_len, w->id)) {
         ex->coalesce_leader = 1;
+        copy_request_fields(ex, r);
         return 0;
     }
     c->park_key = malloc(ex->cache_key_len);
@@ -312,9 +315,9 @@ int cache_stage_request(struct client *c, const struct http_request *r)
             build_key(c, r);
         return 0;
     }
-    if (ex->upgrade) {
+    if (ex->upgrade || r->body != HTTP_BODY_NONE) {
         ex->fwd = "bypass";
-        ex->cache_detail = "upgrade";
+        ex->cache_detail = ex->upgrade ? "upgrade" : "body";
         return 0;
     }
     cache_control_parse(r->fields, r->nfields, &ex->req_cc);
@@ -327,7 +330,6 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         return 0; /* the seed's "no-store bypasses the cache" */
     }
     ex->cache_candidate = 1;
-    copy_request_fields(ex, r);
     unsigned variants = 0;
     struct cache_object *o = w->store->ops->lookup(w->store, ex->cache_key, ex->cache_key_len,
                                                    r->fields, r->nfields, &variants);
@@ -363,7 +365,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     if (!request_conditional(r) && (origin_etag(o) || cache_object_field(o, "last-modified")))
         ex->revalidating = 1;
     ex->stale = o;
-    return fresh ? 0 : coalesce_or_lead(c, r, no_coalesce);
+    return coalesce_or_lead(c, r, fresh || no_coalesce);
 }
 
 /* Validators for our revalidation of ex->stale (§4.3.1). */

@@ -21,7 +21,7 @@ int log_level_parse(const char *s)
     return -1;
 }
 
-static FILE *open_sink(const char *what, FILE *std, char *err, size_t errlen, const char *name)
+static FILE *open_sink(const char *what, char *err, size_t errlen, const char *name)
 {
     if (!strcmp(what, "stdout"))
         return stdout;
@@ -32,7 +32,6 @@ static FILE *open_sink(const char *what, FILE *std, char *err, size_t errlen, co
         snprintf(err, errlen, "log.%s: cannot open '%s': %s", name, what, strerror(errno));
     else
         setvbuf(fp, NULL, _IOLBF, 0);
-    (void)std;
     return fp;
 }
 
@@ -40,14 +39,14 @@ int log_open(const char *access, const char *error, int level, char *err, size_t
 {
     max_level = level;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    error_fp = open_sink(error, stderr, err, errlen, "error");
+    error_fp = open_sink(error, err, errlen, "error");
     if (!error_fp)
         return -1;
     if (!strcmp(access, "off")) {
         access_fp = NULL;
         return 0;
     }
-    access_fp = open_sink(access, stdout, err, errlen, "access");
+    access_fp = open_sink(access, err, errlen, "access");
     return access_fp ? 0 : -1;
 }
 

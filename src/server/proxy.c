@@ -281,7 +281,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         reply_error(c, 413, "request body exceeds limits.request_body");
         return;
     }
-    int cached = r->body == HTTP_BODY_NONE ? cache_stage_request(c, r) : 0;
+    int cached = cache_stage_request(c, r);
     if (cached == 2) {
         /* Parked behind another request's fetch of the same key. */
         iobuf_consume(&c->in, r->head_len);
@@ -295,9 +295,6 @@ void proxy_begin(struct client *c, struct http_request *r)
             return;
         proxy_finish_local(c);
         return;
-    }
-    if (r->body != HTTP_BODY_NONE && !ex->fwd && c->w->store) {
-        cache_stage_request(c, r); /* classifies unsafe methods for invalidation */
     }
     http_body_init(&ex->req_body, r->body, r->content_length, cfg->limits.header_section);
     ex->req_chunked = r->body == HTTP_BODY_CHUNKED;

@@ -122,11 +122,11 @@ int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(vo
  * buffer the write takes over and frees: zero-copy relay of a read buffer. */
 int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p, size_t n,
                     size_t *pending, void (*done)(void *, int), void *owner);
-/* Write o, then the stored head and (with_body) the body of obj, zero copy;
- * the write holds a reference on obj until it completes. */
-int srv_write_object(uv_stream_t *s, struct outbuf *before, struct cache_object *obj,
-                     struct outbuf *after, int with_body, size_t *pending,
-                     void (*done)(void *, int), void *owner);
+/* Write the stored head of obj, then `after` (our fields and the blank
+ * line), then (with_body) its body, zero copy; the write holds a reference
+ * on obj until it completes. */
+int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct outbuf *after, int with_body,
+                     size_t *pending, void (*done)(void *, int), void *owner);
 
 enum exchange_state {
     EX_NONE,

@@ -4,8 +4,8 @@
 #include "server/server.h"
 #include "server/log.h"
 
-static void relay(struct client *c, struct iobuf *from, uv_stream_t *to, size_t *pending,
-                  void (*done)(void *, int), void *owner)
+static void relay(struct iobuf *from, uv_stream_t *to, size_t *pending, void (*done)(void *, int),
+                  void *owner)
 {
     if (iobuf_len(from) == 0)
         return;
@@ -13,7 +13,6 @@ static void relay(struct client *c, struct iobuf *from, uv_stream_t *to, size_t 
     outbuf_add(&o, iobuf_data(from), iobuf_len(from));
     iobuf_consume(from, iobuf_len(from));
     srv_write(to, &o, pending, done, owner);
-    (void)c;
 }
 
 static void tunnel_write_to_up_done(void *owner, int status)
@@ -34,7 +33,7 @@ void tunnel_on_client_data(struct client *c)
     struct upstream *u = c->ex.up;
     if (!u)
         return;
-    relay(c, &c->in, (uv_stream_t *)&u->tcp, &u->write_pending, tunnel_write_to_up_done, u);
+    relay(&c->in, (uv_stream_t *)&u->tcp, &u->write_pending, tunnel_write_to_up_done, u);
     upstream_timer(u, UT_IDLE);
     if (u->write_pending >= WRITE_HIGH_WATER)
         client_pause_read(c);
@@ -43,7 +42,7 @@ void tunnel_on_client_data(struct client *c)
 void tunnel_on_upstream_data(struct client *c)
 {
     struct upstream *u = c->ex.up;
-    relay(c, &u->in, (uv_stream_t *)&c->tcp, &c->write_pending, client_write_done, c);
+    relay(&u->in, (uv_stream_t *)&c->tcp, &c->write_pending, client_write_done, c);
     upstream_timer(u, UT_IDLE);
     if (c->write_pending >= WRITE_HIGH_WATER)
         upstream_pause_read(u);

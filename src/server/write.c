@@ -86,7 +86,6 @@ struct write_req {
     char *data;
     char *block;              /* a read buffer given to this write, freed after it */
     struct cache_object *obj; /* a stored response being sent, unref'd after */
-    struct outbuf after;
     size_t len;
     size_t *pending;
     void (*done)(void *, int);
@@ -99,7 +98,6 @@ static void on_written(uv_write_t *req, int status)
     *w->pending -= w->len;
     free(w->data);
     free(w->block);
-    free(w->after.p);
     cache_object_unref(&w->obj);
     void (*done)(void *, int) = w->done;
     void *owner = w->owner;
@@ -177,22 +175,19 @@ int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(vo
     return srv_write_block(s, o, NULL, NULL, 0, pending, done, owner);
 }
 
-int srv_write_object(uv_stream_t *s, struct outbuf *before, struct cache_object *obj,
-                     struct outbuf *after, int with_body, size_t *pending,
-                     void (*done)(void *, int), void *owner)
+int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct outbuf *after, int with_body,
+                     size_t *pending, void (*done)(void *, int), void *owner)
 {
     size_t nseg = 0;
     if (with_body)
         for (struct cache_segment *g = obj->body->first; g; g = g->next)
             nseg++;
     uv_buf_t stack[16];
-    size_t nb = 3 + nseg;
+    size_t nb = 2 + nseg;
     uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
     if (!b)
         srv_panic(__FILE__, __LINE__, "out of memory");
     size_t k = 0, total = 0;
-    if (before->len)
-        b[k++] = uv_buf_init(before->p, (unsigned)before->len);
     b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
     if (after->len)
         b[k++] = uv_buf_init(after->p, (unsigned)after->len);
@@ -205,9 +200,8 @@ int srv_write_object(uv_stream_t *s, struct outbuf *before, struct cache_object 
         /* Most hits fit the socket buffer: one writev, nothing queued. */
         int n = uv_try_write(s, b, (unsigned)k);
         if (n == (int)total) {
-            free(before->p);
             free(after->p);
-            *before = *after = (struct outbuf){0};
+            *after = (struct outbuf){0};
             if (b != stack)
                 free(b);
             return 0;
@@ -226,13 +220,8 @@ int srv_write_object(uv_stream_t *s, struct outbuf *before, struct cache_object 
     struct write_req *w = malloc(sizeof *w);
     if (!w)
         srv_panic(__FILE__, __LINE__, "out of memory");
-    *w = (struct write_req){.data = before->p,
-                            .after = *after,
-                            .len = total,
-                            .pending = pending,
-                            .done = done,
-                            .owner = owner};
-    *before = (struct outbuf){0};
+    *w = (struct write_req){
+        .data = after->p, .len = total, .pending = pending, .done = done, .owner = owner};
     *after = (struct outbuf){0};
     cache_object_ref(obj);
     w->obj = obj;
@@ -243,7 +232,6 @@ int srv_write_object(uv_stream_t *s, struct outbuf *before, struct cache_object 
     if (rc < 0) {
         *pending -= total;
         free(w->data);
-        free(w->after.p);
         cache_object_unref(&w->obj);
         free(w);
     }

@@ -374,3 +374,18 @@ test('admin listener: /healthz, /stats, PURGE by URL and by Surrogate-Key', asyn
   assert.notEqual(viaProxy.headers['content-type'], 'application/json');
   await t.close();
 });
+
+test('Vary after a client no-cache: the refetched response is stored under the right variant', async () => {
+  const t = await setup({ '/nv': (req, n) => fresh(n, { Vary: 'Accept-Language' }) });
+  const en = { 'Accept-Language': 'en' };
+  await t.get('/nv', { headers: en });
+  const refetched = await t.get('/nv', { headers: { ...en, 'Cache-Control': 'no-cache' } });
+  assert.match(refetched.headers['cache-status'], /fwd=request; fwd-status=200; stored/);
+  const hit = await t.get('/nv', { headers: en });
+  assert.match(hit.headers['cache-status'], /hit/);
+  assert.equal(hit.body.toString(), refetched.body.toString());
+  const fr = await t.get('/nv', { headers: { 'Accept-Language': 'fr' } });
+  assert.match(fr.headers['cache-status'], /fwd=vary-miss/);
+  assert.equal(t.counts['/nv'], 3);
+  await t.close();
+});
