@@ -49,8 +49,9 @@ bool http_is_token(struct slice s)
 
 const struct http_field *http_find_field(const struct http_field *f, unsigned n, const char *name)
 {
+    struct slice want = {name, strlen(name)};
     for (unsigned i = 0; i < n; i++)
-        if (slice_case_eq(f[i].name, name))
+        if (f[i].name.len == want.len && slice_case_eqs(f[i].name, want))
             return &f[i];
     return NULL;
 }
