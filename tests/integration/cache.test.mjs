@@ -389,3 +389,15 @@ test('Vary after a client no-cache: the refetched response is stored under the r
   assert.equal(t.counts['/nv'], 3);
   await t.close();
 });
+
+test('max-stale serves a stale copy with Warning 110 and a negative ttl', async () => {
+  const t = await setup({ '/ms': (req, n) => ({ headers: { 'Cache-Control': 'max-age=1' }, body: `v${n}` }) });
+  await t.get('/ms');
+  await sleep(2100);
+  const r = await t.get('/ms', { headers: { 'Cache-Control': 'max-stale=30' } });
+  assert.equal(r.body.toString(), 'v1');
+  assert.match(r.headers.warning, /^110 - "Response is Stale"$/);
+  assert.match(r.headers['cache-status'], /^idemcache; hit; ttl=-\d+$/);
+  assert.equal(t.counts['/ms'], 1);
+  await t.close();
+});
