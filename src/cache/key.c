@@ -1,12 +1,19 @@
 /* "G http://" + lowercased authority + path?query. GET and HEAD share the
- * "G" class: a HEAD is answered from a stored GET (RFC 9110 §9.3.2). */
+ * "G" class: a HEAD is answered from a stored GET (RFC 9110 §9.3.2). The
+ * default port and an empty one are dropped (RFC 9110 §4.2.3), so
+ * "host", "host:" and "host:80" name one resource. */
 #include <stdlib.h>
 #include <string.h>
 #include "cache/key.h"
 #include "http/chars.h"
+#include "cache/object.h"
 
 char *cache_key_for(struct slice host, struct slice path, size_t *len)
 {
+    if (host.len >= 3 && !memcmp(host.p + host.len - 3, ":80", 3))
+        host.len -= 3;
+    else if (host.len >= 1 && host.p[host.len - 1] == ':')
+        host.len -= 1;
     char *k = malloc(9 + host.len + 1 + path.len);
     if (!k)
         abort();
@@ -25,4 +32,86 @@ char *cache_key_primary(const struct http_request *r, size_t *len)
 {
     int abs = r->form == HTTP_TARGET_ABSOLUTE;
     return cache_key_for(abs ? r->authority : r->host, abs ? r->path : r->target, len);
+}
+
+/* "Application/JSON ; Charset=UTF-8" -> "application/json;charset=utf-8":
+ * type, subtype, parameter names and charset are case-insensitive (RFC
+ * 9110 §8.3.1, §8.3.2); other parameter values are kept as sent. */
+static size_t media_type_norm(struct slice in, char *out)
+{
+    size_t n = 0, i = 0;
+    int in_value = 0, lower_value = 0;
+    size_t name_start = 0;
+    for (; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.p[i];
+        if (c == ' ' || c == '\t')
+            continue;
+        if (c == ';') {
+            in_value = 0;
+            out[n++] = ';';
+            name_start = n;
+            continue;
+        }
+        if (c == '=' && !in_value) {
+            in_value = 1;
+            lower_value = n - name_start == 7 && !memcmp(out + name_start, "charset", 7);
+            out[n++] = '=';
+            continue;
+        }
+        out[n++] = (char)(!in_value || lower_value ? http_lower(c) : c);
+    }
+    return n;
+}
+
+static void hex32(const unsigned char d[32], char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+}
+
+char *cache_key_body(char cls, const struct http_request *r, const unsigned char digest[32],
+                     struct slice content_type, struct slice coding, struct slice key_headers,
+                     size_t *len)
+{
+    size_t url_len;
+    char *url = cache_key_primary(r, &url_len);
+    size_t hl = 0;
+    char *hk = key_headers.len ? cache_vary_key(key_headers, r->fields, r->nfields, &hl) : NULL;
+    size_t cap = url_len + 1 + 2 + 64 + 1 + 2 + content_type.len + 1 + 2 + coding.len + 1 + hl;
+    char *k = malloc(cap);
+    if (!k)
+        abort();
+    size_t p = 0;
+    memcpy(k, url, url_len);
+    k[0] = cls;
+    p = url_len;
+    memcpy(k + p, "\nb:", 3);
+    p += 3;
+    hex32(digest, k + p);
+    p += 64;
+    memcpy(k + p, "\nt:", 3);
+    p += 3;
+    p += media_type_norm(content_type, k + p);
+    memcpy(k + p, "\ne:", 3);
+    p += 3;
+    for (size_t i = 0; i < coding.len; i++)
+        if (coding.p[i] != ' ' && coding.p[i] != '\t')
+            k[p++] = (char)http_lower((unsigned char)coding.p[i]);
+    k[p++] = '\n';
+    if (hl)
+        memcpy(k + p, hk, hl);
+    p += hl;
+    free(url);
+    free(hk);
+    *len = p;
+    return k;
+}
+
+int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_t url_len)
+{
+    return len > url_len && key[0] != 'G' && key[url_len] == '\n' &&
+           !memcmp(key + 1, url_key + 1, url_len - 1);
 }

@@ -10,4 +10,17 @@ char *cache_key_primary(const struct http_request *r, size_t *len);
 /* The same for an authority and a path given apart (purges, Location). */
 char *cache_key_for(struct slice authority, struct slice path, size_t *len);
 
+/* A request keyed by its body (a POST a rule allows, QUERY): class letter
+ * ('P', 'Q'), the URL as for GET, then one line each for the SHA-256 of
+ * the (normalized) body, the media type (lowercased, spaces dropped), the
+ * content coding when it was not undone (else empty), and the values of
+ * the `key_headers` list (serialized like a Vary key). A target or field
+ * value never holds '\n', so no two different requests share a key. */
+char *cache_key_body(char cls, const struct http_request *r, const unsigned char digest[32],
+                     struct slice content_type, struct slice coding, struct slice key_headers,
+                     size_t *len);
+
+/* Is `key` a body key (any class) of the URL `url_key` (a "G ..." key)? */
+int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_t url_len);
+
 #endif

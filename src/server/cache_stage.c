@@ -7,6 +7,7 @@
  *   cache_stage_request   hit -> served here (1) | miss/stale -> upstream (0)
  *   cache_stage_response  304 to our revalidation -> served merged (1);
  *                         5xx with stale-if-error -> served stale (1);
+ *                         unstorable 200 without ETag -> held (3);
  *                         otherwise decides whether to store (0)
  *   cache_stage_body / _finish   fill and publish the object
  *
@@ -26,6 +27,10 @@
 #include "http/chars.h"
 #include "http/date.h"
 #include "http/fields.h"
+#include "http/digest_field.h"
+#include "rules/rules.h"
+#include "rules/normalize.h"
+#include <openssl/sha.h>
 
 static int64_t now_s(void)
 {
@@ -33,6 +38,11 @@ static int64_t now_s(void)
 }
 
 static void notify_waiters(struct srv_worker *w, const char *key, size_t len);
+
+void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len)
+{
+    notify_waiters(w, key, len);
+}
 
 void cache_stage_reset(struct client *c)
 {
@@ -47,6 +57,7 @@ void cache_stage_reset(struct client *c)
     free(ex->req_fields);
     cache_object_unref(&ex->stale);
     cache_object_unref(&ex->fill);
+    cache_object_unref(&ex->held);
 }
 
 static void build_key(struct client *c, const struct http_request *r)
@@ -89,11 +100,12 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
-    int64_t age = object_age(o, now_s());
     struct outbuf after = {0};
-    outbuf_addstr(&after, "Age: ");
-    outbuf_addu64(&after, (uint64_t)age);
-    outbuf_addstr(&after, "\r\n");
+    if (o != ex->held) { /* a held response comes straight from the origin */
+        outbuf_addstr(&after, "Age: ");
+        outbuf_addu64(&after, (uint64_t)object_age(o, now_s()));
+        outbuf_addstr(&after, "\r\n");
+    }
     if (warning == 110)
         outbuf_addstr(&after, "Warning: 110 - \"Response is Stale\"\r\n");
     else if (warning == 111)
@@ -132,9 +144,11 @@ static void serve_304(struct client *c, struct cache_object *o, const char *stat
             outbuf_addslice(&out, o->fields[i].value);
             outbuf_addstr(&out, "\r\n");
         }
-    outbuf_addstr(&out, "Age: ");
-    outbuf_addu64(&out, (uint64_t)object_age(o, now_s()));
-    outbuf_addstr(&out, "\r\n");
+    if (o != ex->held) {
+        outbuf_addstr(&out, "Age: ");
+        outbuf_addu64(&out, (uint64_t)object_age(o, now_s()));
+        outbuf_addstr(&out, "\r\n");
+    }
     if (c->w->cfg->proxy.via)
         outbuf_addstr(&out, "Via: 1.1 idemcache\r\n");
     outbuf_addstr(&out, status_field);
@@ -174,8 +188,9 @@ static void answer_from_store(struct client *c, const struct http_field *rf, uns
         serve_object(c, o, status_field, warning);
 }
 
-/* "Cache-Status: idemcache; hit; ttl=N\r\n" without printf: hits are hot. */
-static void hit_status(char *buf, int64_t ttl)
+/* "Cache-Status: idemcache; hit; ttl=N[; detail=D]\r\n" without printf:
+ * hits are hot. buf holds 160 bytes. */
+static void hit_status(char *buf, int64_t ttl, const char *detail)
 {
     static const char head[] = "Cache-Status: idemcache; hit; ttl=";
     char digits[24];
@@ -191,6 +206,13 @@ static void hit_status(char *buf, int64_t ttl)
         buf[p++] = '-';
     while (n)
         buf[p++] = digits[--n];
+    if (detail) {
+        memcpy(buf + p, "; detail=", 9);
+        p += 9;
+        size_t dl = strlen(detail);
+        memcpy(buf + p, detail, dl);
+        p += dl;
+    }
     memcpy(buf + p, "\r\n", 3);
 }
 
@@ -202,7 +224,7 @@ static int coalesce_or_lead(struct client *c, const struct http_request *r, int 
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
-    if (no_coalesce || !w->co) {
+    if (no_coalesce || !w->co || ex->coalesce_leader) {
         copy_request_fields(ex, r);
         return 0;
     }
@@ -307,6 +329,142 @@ void cache_stage_wake(struct srv_worker *w)
     free(keys);
 }
 
+/* ---- requests keyed by their body (issue 4, seed 003) ---------------- */
+
+void cache_stage_collect_free(struct client *c)
+{
+    free(c->col.body.p);
+    c->col.body = (struct outbuf){0};
+    c->collected = 0;
+}
+
+void cache_stage_collect(struct client *c)
+{
+    struct body_collect *col = &c->col;
+    uint64_t max = c->w->cfg->body_key.max_bytes;
+    int done = 0, too_large = 0;
+    for (;;) {
+        size_t start = col->head_len + col->scanned;
+        size_t avail = iobuf_len(&c->in) - start;
+        size_t used;
+        struct slice d;
+        enum http_body_rc rc =
+            http_body_read(&col->reader, iobuf_data(&c->in) + start, avail, &used, &d);
+        col->scanned += used;
+        if (rc == HTTP_BODY_ERROR) {
+            reply_error(c, 400, "malformed chunked request body");
+            return;
+        }
+        if (rc == HTTP_BODY_DATA) {
+            if (col->body.len + d.len > max) {
+                too_large = 1;
+                break;
+            }
+            outbuf_add(&col->body, d.p, d.len);
+        }
+        if (rc == HTTP_BODY_DONE || http_body_done(&col->reader)) {
+            done = 1;
+            break;
+        }
+        if (rc == HTTP_BODY_MORE)
+            break;
+    }
+    /* Tiny chunks can make the framing far larger than the content. */
+    if (!done && col->scanned > 2 * max + 65536)
+        too_large = 1;
+    if (done || too_large) {
+        c->collected = done ? 1 : -1;
+        c->state = CS_HEAD; /* parse the head again; its slices have moved */
+        client_timer(c, 0);
+    }
+}
+
+/* What the request body is keyed by; 0, or -1 after a reply of our own. */
+static int body_key(struct client *c, const struct http_request *r, const struct rule *rule,
+                    char cls)
+{
+    struct exchange *ex = &c->ex;
+    struct slice body = {c->col.body.p ? c->col.body.p : "", c->col.body.len};
+    const struct http_field *cd = http_find_field(r->fields, r->nfields, "content-digest");
+    if (cd) {
+        /* RFC 9530 §2: the digest of the content as received. */
+        unsigned char want[64], got[64];
+        int alg = http_digest_field(cd->value, want);
+        if (alg == HTTP_DIGEST_SHA256)
+            SHA256((const unsigned char *)body.p, body.len, got);
+        else if (alg == HTTP_DIGEST_SHA512)
+            SHA512((const unsigned char *)body.p, body.len, got);
+        if (alg < 0 || (alg > 0 && memcmp(want, got, (size_t)alg / 8))) {
+            reply_problem(c, 400, alg < 0 ? "Malformed Content-Digest" : "Content-Digest mismatch",
+                          alg < 0 ? "the Content-Digest field could not be parsed"
+                                  : "the request content does not match its Content-Digest");
+            return -1;
+        }
+    }
+    const struct http_field *ct = http_find_field(r->fields, r->nfields, "content-type");
+    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
+    struct slice type = ct ? ct->value : (struct slice){"", 0};
+    struct slice coding = ce ? ce->value : (struct slice){"", 0};
+    const char *keyed = body.p;
+    size_t keyed_len = body.len;
+    char *to_free = NULL;
+    /* Normalized for the key only; Cache-Control: no-transform keeps the
+     * bytes as they are (RFC 9111 §5.2.1.6 in spirit). */
+    if ((!rule || rule->normalize) && !(ex->req_cc.flags & CC_NO_TRANSFORM)) {
+        int what = body_normalize(type, coding, body.p, body.len, c->w->cfg->body_key.max_bytes,
+                                  &keyed, &keyed_len, &to_free);
+        if (what >= 0 && (what & NORM_DECODED))
+            coding = (struct slice){"", 0};
+        if (what < 0) {
+            keyed = body.p;
+            keyed_len = body.len;
+        }
+    }
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)keyed, keyed_len, digest);
+    free(to_free);
+    struct slice headers =
+        rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)} : (struct slice){"", 0};
+    ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
+    ex->body_keyed = 1;
+    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->col.scanned;
+    ex->rule_ttl = rule ? rule->ttl : 0;
+    return 0;
+}
+
+static struct slice path_of(const struct http_request *r)
+{
+    struct slice p = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
+    const char *q = memchr(p.p, '?', p.len);
+    if (q)
+        p.len = (size_t)(q - p.p);
+    return p;
+}
+
+/* POST with a rule that allows it, QUERY always (RFC 10008 §2: safe, and
+ * the content is part of the key). Naming (seed 003) vetoes a POST. */
+static int body_cacheable(struct client *c, const struct http_request *r, const struct rule *rule,
+                          int query)
+{
+    struct exchange *ex = &c->ex;
+    const struct config *cfg = c->w->cfg;
+    if (rule && !rule->cache) {
+        ex->cache_detail = "rule";
+        return 0;
+    }
+    if (query)
+        return 1;
+    if (!slice_eq(r->method, SLICE_LIT("POST")) || !rule) {
+        ex->cache_detail = "method";
+        return 0;
+    }
+    if (rules_never_cache_name(path_of(r), cfg->naming.never_cache_prefixes, cfg->naming.n)) {
+        ex->cache_detail = "naming";
+        return 0;
+    }
+    return 1;
+}
+
 int cache_stage_request(struct client *c, const struct http_request *r)
 {
     struct exchange *ex = &c->ex;
@@ -317,28 +475,78 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         return 0;
     int get = slice_eq(r->method, SLICE_LIT("GET"));
     int head = slice_eq(r->method, SLICE_LIT("HEAD"));
+    int query = slice_eq(r->method, SLICE_LIT("QUERY"));
+    const struct config *cfg = w->cfg;
+    const struct rule *rule = cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method,
+                                                        path_of(r), r->fields, r->nfields)
+                                          : NULL;
+    int by_body = 0;
     if (!get && !head) {
-        /* §4.4: unsafe methods invalidate; safe ones just pass. */
-        static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
-        ex->invalidates = 1;
-        for (int i = 0; safe[i]; i++)
-            if (slice_eq(r->method, (struct slice){safe[i], strlen(safe[i])}))
-                ex->invalidates = 0;
-        ex->fwd = "bypass";
-        ex->cache_detail = "method";
-        if (ex->invalidates)
-            build_key(c, r);
-        return 0;
-    }
-    if (ex->upgrade || r->body != HTTP_BODY_NONE) {
+        if (ex->upgrade || !body_cacheable(c, r, rule, query)) {
+            /* §4.4: unsafe methods invalidate; safe ones just pass. */
+            static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
+            ex->invalidates = 1;
+            for (int i = 0; safe[i]; i++)
+                if (slice_eq(r->method, (struct slice){safe[i], strlen(safe[i])}))
+                    ex->invalidates = 0;
+            ex->fwd = "bypass";
+            if (!ex->cache_detail)
+                ex->cache_detail = ex->upgrade ? "upgrade" : "method";
+            if (ex->invalidates)
+                build_key(c, r);
+            cache_stage_collect_free(c);
+            return 0;
+        }
+        by_body = 1;
+        if (r->body != HTTP_BODY_NONE && !c->collected) {
+            ex->fwd = "bypass";
+            if (r->body == HTTP_BODY_LENGTH && r->content_length > cfg->body_key.max_bytes) {
+                ex->cache_detail = "body-too-large";
+                return 0;
+            }
+            c->col.head_len = r->head_len;
+            c->col.scanned = 0;
+            c->col.body.len = 0;
+            http_body_init(&c->col.reader, r->body, r->content_length, cfg->limits.header_section);
+            return 4;
+        }
+        if (c->collected < 0) {
+            ex->fwd = "bypass";
+            ex->cache_detail = "body-too-large";
+            cache_stage_collect_free(c);
+            return 0;
+        }
+    } else if (ex->upgrade || r->body != HTTP_BODY_NONE) {
         ex->fwd = "bypass";
         ex->cache_detail = ex->upgrade ? "upgrade" : "body";
+        return 0;
+    } else if (rule && !rule->cache) {
+        ex->fwd = "bypass";
+        ex->cache_detail = "rule";
         return 0;
     }
     cache_control_parse(r->fields, r->nfields, &ex->req_cc);
     ex->req_authorization = http_find_field(r->fields, r->nfields, "authorization") != NULL;
     ex->req_time = now_s();
-    build_key(c, r);
+    if (by_body) {
+        int rc = body_key(c, r, rule, query ? 'Q' : 'P');
+        cache_stage_collect_free(c);
+        if (rc < 0)
+            return 1;
+    } else {
+        build_key(c, r);
+        ex->rule_ttl = rule ? rule->ttl : 0;
+    }
+    if (c->bg_key) {
+        /* An internal refresh: the slot its starter took is now ours. */
+        if (c->bg_key_len == ex->cache_key_len &&
+            !memcmp(c->bg_key, ex->cache_key, ex->cache_key_len))
+            ex->coalesce_leader = 1;
+        else
+            notify_waiters(w, c->bg_key, c->bg_key_len);
+        free(c->bg_key);
+        c->bg_key = NULL;
+    }
     if (ex->req_cc.flags & CC_NO_STORE) {
         ex->fwd = "bypass";
         ex->cache_detail = "no-store";
@@ -360,7 +568,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     int64_t age = object_age(o, ex->req_time);
     enum cache_decision d = cache_decide(&ex->req_cc, &o->facts, o->lifetime, age);
     if (d == DECIDE_FRESH || d == DECIDE_STALE_OK) {
-        hit_status(field, o->lifetime - age);
+        hit_status(field, o->lifetime - age, NULL);
         answer_from_store(c, r->fields, r->nfields, o, field, d == DECIDE_STALE_OK ? 110 : 0);
         cache_object_unref(&o);
         ex->fwd = NULL;
@@ -371,12 +579,22 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         reply_error(c, 504, "only-if-cached and the stored response is not usable");
         return 1;
     }
-    /* Stale (or refused by the request): revalidate when we can. The
-     * stale-while-revalidate window is honoured as a synchronous
-     * revalidation for now (no background fetch yet). */
+    if (d == DECIDE_STALE_SWR && !c->background &&
+        background_revalidate(c, r, ex->cache_key, ex->cache_key_len) == 0) {
+        /* RFC 5861 §3: stale now, fresh for whoever comes next. */
+        hit_status(field, o->lifetime - age, "stale-while-revalidate");
+        answer_from_store(c, r->fields, r->nfields, o, field, 110);
+        cache_object_unref(&o);
+        ex->fwd = NULL;
+        return 1;
+    }
+    /* Stale (or refused by the request): revalidate when we can. */
     int fresh = o->lifetime > age;
     ex->fwd = fresh ? "request" : "stale";
-    if (!request_conditional(r) && (origin_etag(o) || cache_object_field(o, "last-modified")))
+    /* Validators only on GET: a conditional POST means something else
+     * (RFC 9110 §13.1.2: 412 when it fails). */
+    if (!by_body && !request_conditional(r) &&
+        (origin_etag(o) || cache_object_field(o, "last-modified")))
         ex->revalidating = 1;
     ex->stale = o;
     return coalesce_or_lead(c, r, fresh || no_coalesce);
@@ -402,11 +620,26 @@ void cache_stage_upstream_fields(struct client *c, struct outbuf *o)
     }
 }
 
+struct url_key {
+    const char *key;
+    size_t len;
+};
+
+static int body_key_of_url(const struct cache_object *o, void *arg)
+{
+    const struct url_key *u = arg;
+    return cache_key_is_body_of(o->key, o->key_len, u->key, u->len);
+}
+
 static void invalidate(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     struct store *st = c->w->store;
     st->ops->remove(st, ex->cache_key, ex->cache_key_len);
+    /* Entries keyed by a body at this URL go too (issue 4). A full scan:
+     * an index of keys by URL is the better structure once stores grow. */
+    struct url_key u = {ex->cache_key, ex->cache_key_len};
+    st->ops->remove_matching(st, body_key_of_url, &u);
     /* §4.4: Location and Content-Location too, when on the same host. */
     struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
     while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
@@ -477,6 +710,46 @@ int cache_stage_serve_stale_on_error(struct client *c, int status)
     return 1;
 }
 
+/* Seed 004: a 200 that cannot be stored still gets the ETag its body
+ * hashes to, and a client that already holds that body gets a 304 instead
+ * of the download. The body must be complete before the head can carry
+ * the tag, so only responses of a known, bounded size are held. */
+static int hold(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    const struct config *cfg = c->w->cfg;
+    if (!cfg->cache.generate_etag || res->status != 200 || ex->method_head ||
+        !res->has_content_length || res->content_length > cfg->cache.etag_hold_max ||
+        http_find_field(res->fields, res->nfields, "etag"))
+        return 0;
+    ex->held =
+        cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now_s(), 0);
+    return 1;
+}
+
+/* The held response is complete: tag it, then send it, or a 304 when the
+ * client's If-None-Match names that tag (RFC 9110 §13.1.2). Set-Cookie
+ * would be lost in a 304, so such a response always goes out whole. */
+static void release_held(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    char tag[CACHE_ETAG_LEN];
+    cache_etag_of_body(ex->held->body, tag);
+    struct slice etag = {tag, sizeof tag};
+    cache_object_add_field(ex->held, SLICE_LIT("ETag"), etag);
+    struct outbuf status = {0};
+    int match = !cache_object_field(ex->held, "set-cookie") &&
+                cache_not_modified(ex->req_fields, ex->req_nfields, etag, (struct slice){0});
+    cache_stage_status_field(c, 200, &status);
+    outbuf_add(&status, "", 1);
+    if (match)
+        serve_304(c, ex->held, status.p);
+    else
+        serve_object(c, ex->held, status.p, 0);
+    free(status.p);
+    cache_object_unref(&ex->held);
+}
+
 int cache_stage_response(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
@@ -513,6 +786,12 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     struct cache_response_facts facts;
     cache_response_facts(res->fields, res->nfields, res->status, &facts);
     enum cache_store_verdict v = cache_storable(1, &ex->req_cc, ex->req_authorization, &facts);
+    int explicit_freshness = facts.cc.max_age != CC_UNSET || facts.cc.s_maxage != CC_UNSET ||
+                             facts.has_expires || (facts.cc.flags & CC_INVALID);
+    if (v == STORE_NO_FRESHNESS && ex->rule_ttl && cache_status_heuristic(res->status))
+        v = STORE_OK; /* the rule's ttl stands in for the origin's freshness */
+    if (v == STORE_OK && ex->body_keyed && !explicit_freshness && !ex->rule_ttl)
+        v = STORE_NO_FRESHNESS; /* no heuristics for a response to a body */
     if (v == STORE_OK && ex->method_head)
         v = STORE_METHOD; /* a HEAD response has no body to store */
     if (v == STORE_OK && res->has_content_length &&
@@ -524,11 +803,13 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         ex->cache_detail = cache_store_reason(v);
         if (ex->stale && res->status < 500)
             w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
-        return 0;
+        return hold(c, res) ? 3 : 0;
     }
     int heuristic;
     int64_t lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
                                       (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
+    if (!explicit_freshness && ex->rule_ttl)
+        lifetime = (int64_t)(ex->rule_ttl / 1000);
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                 ex->req_nfields, ex->req_time, now, lifetime);
     return 0;
@@ -537,6 +818,10 @@ int cache_stage_response(struct client *c, const struct http_response *res)
 void cache_stage_body(struct client *c, const char *p, size_t n)
 {
     struct exchange *ex = &c->ex;
+    if (ex->held) {
+        cache_object_append(ex->held, p, n);
+        return;
+    }
     if (!ex->fill)
         return;
     if (ex->fill->body->len + n > c->w->cfg->cache.max_object_size) {
@@ -549,6 +834,8 @@ void cache_stage_body(struct client *c, const char *p, size_t n)
 void cache_stage_finish(struct client *c, int complete)
 {
     struct exchange *ex = &c->ex;
+    if (ex->held && complete)
+        release_held(c);
     if (!ex->fill)
         return;
     if (complete) {

@@ -22,6 +22,7 @@ static void on_client_closed(uv_handle_t *h)
         return;
     struct srv_worker *w = c->w;
     iobuf_fini(&c->in);
+    cache_stage_collect_free(c);
     c->magic = 0;
     free(c);
     worker_client_gone(w);
@@ -34,6 +35,14 @@ void client_close(struct client *c)
         return;
     c->closed = 1;
     cache_stage_unpark(c);
+    if (c->background)
+        c->w->background--;
+    if (c->bg_key) {
+        /* an internal refresh that never started: free its key's slot */
+        cache_stage_release_key(c->w, c->bg_key, c->bg_key_len);
+        free(c->bg_key);
+        c->bg_key = NULL;
+    }
     proxy_on_client_gone(c);
     link_remove(&c->link);
     uv_close((uv_handle_t *)&c->tcp, on_client_closed);
@@ -49,7 +58,7 @@ static void on_timer(uv_timer_t *t)
         reply_error(c, 408, "request header timeout");
         return;
     }
-    if (c->state == CS_BODY && !c->ex.resp_started) {
+    if ((c->state == CS_BODY || c->state == CS_COLLECT) && !c->ex.resp_started) {
         log_msg(LOG_INFO, "client %s: request body idle timeout", c->ip);
         reply_error(c, 408, "request body timeout");
         return;
@@ -69,8 +78,9 @@ void client_timer(struct client *c, uint64_t ms)
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct client *c = h->data;
-    size_t max = c->state == CS_BODY ? iobuf_len(&c->in) + READ_CHUNK
-                                     : c->w->cfg->limits.header_section + 4096;
+    size_t max = c->state == CS_BODY || c->state == CS_COLLECT
+                     ? iobuf_len(&c->in) + READ_CHUNK
+                     : c->w->cfg->limits.header_section + 4096;
     if (iobuf_reserve(&c->in, c->state == CS_HEAD ? 4096 : READ_CHUNK, max) < 0) {
         *buf = uv_buf_init(NULL, 0);
         return;
@@ -173,6 +183,17 @@ void client_process(struct client *c)
             proxy_begin(c, &w->req);
             break;
         }
+        case CS_COLLECT:
+            cache_stage_collect(c);
+            if (c->state == CS_COLLECT) {
+                if (c->eof) {
+                    client_close(c); /* the body can never be complete */
+                    return;
+                }
+                client_resume_read(c);
+                return;
+            }
+            break;
         case CS_BODY:
             proxy_pump_request_body(c);
             if (c->state == CS_BODY)
@@ -246,15 +267,11 @@ void client_write_done(void *owner, int status)
         proxy_client_drained(c);
 }
 
-void client_accept(uv_stream_t *listener, int status)
+struct client *client_new(struct srv_worker *w)
 {
-    struct srv_worker *w = listener->data;
-    if (status < 0)
-        return;
-    CHECK_MAGIC(w, WORKER_MAGIC);
     struct client *c = calloc(1, sizeof *c);
     if (!c)
-        return;
+        return NULL;
     c->magic = CLIENT_MAGIC;
     c->w = w;
     uv_tcp_init(&w->loop, &c->tcp);
@@ -264,6 +281,27 @@ void client_accept(uv_stream_t *listener, int status)
     link_init(&c->link);
     link_init(&c->park_link);
     link_insert(&w->clients, &c->link);
+    return c;
+}
+
+void client_start(struct client *c)
+{
+    c->state = CS_HEAD;
+    c->keepalive = 1;
+    client_timer(c, c->w->cfg->timeouts.client_header);
+    c->head_timer = 1;
+    client_resume_read(c);
+}
+
+void client_accept(uv_stream_t *listener, int status)
+{
+    struct srv_worker *w = listener->data;
+    if (status < 0)
+        return;
+    CHECK_MAGIC(w, WORKER_MAGIC);
+    struct client *c = client_new(w);
+    if (!c)
+        return;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
         client_close(c);
         return;
@@ -280,9 +318,5 @@ void client_accept(uv_stream_t *listener, int status)
     }
     c->admin =
         w->admin_listener >= 0 && listener == (uv_stream_t *)&w->listeners[w->admin_listener];
-    c->state = CS_HEAD;
-    c->keepalive = 1;
-    client_timer(c, w->cfg->timeouts.client_header);
-    c->head_timer = 1;
-    client_resume_read(c);
+    client_start(c);
 }

@@ -9,6 +9,7 @@
 #include <yaml.h>
 #include "server/config.h"
 #include "server/log.h"
+#include "http/fields.h"
 
 void config_defaults(struct config *c)
 {
@@ -37,6 +38,14 @@ void config_defaults(struct config *c)
     c->cache.heuristic_max = 86400000;
     c->cache.serve_stale_on_error = false;
     c->cache.generate_etag = true;
+    c->cache.background_fetches = 32;
+    c->cache.etag_hold_max = 1024 * 1024;
+    c->body_key.max_bytes = 1024 * 1024;
+    /* seed 003: "APIs with names that start with set, add, delete ..." */
+    static const char *const mutations[] = {"set",    "add", "create", "update", "delete",
+                                            "remove", "put", "insert", "write",  NULL};
+    for (c->naming.n = 0; mutations[c->naming.n]; c->naming.n++)
+        strcpy(c->naming.never_cache_prefixes[c->naming.n], mutations[c->naming.n]);
     c->proxy.via = true;
     c->proxy.x_forwarded_for = true;
     c->proxy.forwarded = false;
@@ -139,6 +148,8 @@ enum ftype {
     F_DURATION,
     F_SIZE,
     F_COUNT,
+    F_RULES,
+    F_PREFIXES,
     F_BOOL,
     F_STRING,
     F_MODE,
@@ -185,6 +196,11 @@ static const struct field schema[] = {
     {"cache.heuristic_max", F_DURATION, OFF(cache.heuristic_max), 0},
     {"cache.serve_stale_on_error", F_BOOL, OFF(cache.serve_stale_on_error), 0},
     {"cache.generate_etag", F_BOOL, OFF(cache.generate_etag), 0},
+    {"cache.background_fetches", F_COUNT, OFF(cache.background_fetches), 0},
+    {"cache.etag_hold_max", F_SIZE, OFF(cache.etag_hold_max), 0},
+    {"rules", F_RULES, 0, 0},
+    {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},
+    {"naming.never_cache_prefixes", F_PREFIXES, 0, 0},
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
@@ -241,10 +257,184 @@ static int set_listen(struct loader *l, yaml_node_t *n, const char *path)
     return 0;
 }
 
+/* A scalar or a flow/block list of scalars, each checked by `one`. */
+static int for_each_scalar(struct loader *l, yaml_node_t *n, const char *path,
+                           int (*one)(struct loader *, yaml_node_t *, const char *, const char *,
+                                      void *),
+                           void *arg)
+{
+    if (n->type == YAML_SCALAR_NODE)
+        return one(l, n, path, scalar(n), arg);
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(l, n, path, "expected a value or a list of values%s", "");
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(l->doc, *it);
+        if (!scalar(item))
+            return fail(l, item, path, "expected a plain value%s", "");
+        if (one(l, item, path, scalar(item), arg) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int add_prefix(struct loader *l, yaml_node_t *n, const char *path, const char *s, void *arg)
+{
+    if (l->c->naming.n == NAMING_PREFIX_MAX)
+        return fail(l, n, path, "at most %s prefixes", "32");
+    if (!*s || strlen(s) >= NAMING_PREFIX_LEN)
+        return fail(l, n, path, "invalid prefix '%s' (1 to 31 characters)", s);
+    strcpy(l->c->naming.never_cache_prefixes[l->c->naming.n++], s);
+    return 0;
+}
+
+static int add_method(struct loader *l, yaml_node_t *n, const char *path, const char *s, void *arg)
+{
+    unsigned bit = rules_method_bit((struct slice){s, strlen(s)});
+    if (!bit)
+        return fail(l, n, path,
+                    "unknown method '%s' (GET, HEAD, POST, PUT, DELETE, PATCH, QUERY, OPTIONS)", s);
+    ((struct rule *)arg)->methods |= bit;
+    return 0;
+}
+
+static int add_key_header(struct loader *l, yaml_node_t *n, const char *path, const char *s,
+                          void *arg)
+{
+    struct rule *r = arg;
+    size_t have = strlen(r->key_headers);
+    if (!http_is_token((struct slice){s, strlen(s)}))
+        return fail(l, n, path, "invalid field name '%s'", s);
+    if (have + strlen(s) + 2 >= sizeof r->key_headers)
+        return fail(l, n, path, "too many key headers at '%s'", s);
+    if (have)
+        strcat(r->key_headers, ", ");
+    strcat(r->key_headers, s);
+    return 0;
+}
+
+/* "Name: value" or "Name" (present with any value). */
+static int set_rule_header(struct loader *l, yaml_node_t *n, const char *path, const char *s,
+                           struct rule *r)
+{
+    const char *colon = strchr(s, ':');
+    size_t nl = colon ? (size_t)(colon - s) : strlen(s);
+    while (nl && s[nl - 1] == ' ')
+        nl--;
+    const char *v = colon ? colon + 1 : "";
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t vl = strlen(v);
+    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
+    if (!nl || nl >= sizeof r->header_name || !http_is_token((struct slice){s, nl}) ||
+        vl >= sizeof r->header_value)
+        return fail(l, n, path, "invalid header '%s' (expected \"Name: value\" or \"Name\")", s);
+    memcpy(r->header_name, s, nl);
+    r->header_name[nl] = 0;
+    memcpy(r->header_value, v, vl);
+    r->header_value[vl] = 0;
+    return 0;
+}
+
+static int load_rule(struct loader *l, yaml_node_t *map, const char *prefix, struct rule *r)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(l, map, prefix, "expected a mapping (path, methods, cache, ...)%s", "");
+    memset(r, 0, sizeof *r);
+    r->normalize = true;
+    r->line = (unsigned)map->start_mark.line + 1;
+    int has_path = 0, has_cache = 0;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
+        const char *key = scalar(k);
+        char path[256];
+        snprintf(path, sizeof path, "%s.%s", prefix, key ? key : "?");
+        if (!key)
+            return fail(l, k, prefix, "keys must be plain names%s", "");
+        const char *s = scalar(v);
+        uint64_t d;
+        if (!strcmp(key, "methods")) {
+            if (for_each_scalar(l, v, path, add_method, r) < 0)
+                return -1;
+            continue;
+        }
+        if (!strcmp(key, "key_headers")) {
+            if (for_each_scalar(l, v, path, add_key_header, r) < 0)
+                return -1;
+            continue;
+        }
+        if (!s)
+            return fail(l, v, path, "expected a single value%s", "");
+        if (!strcmp(key, "path")) {
+            if (s[0] != '/' && s[0] != '*')
+                return fail(l, v, path, "invalid path '%s' (a glob starting with '/')", s);
+            if (strlen(s) >= sizeof r->path)
+                return fail(l, v, path, "path too long (at most 255 bytes)%s", "");
+            strcpy(r->path, s);
+            has_path = 1;
+        } else if (!strcmp(key, "header")) {
+            if (set_rule_header(l, v, path, s, r) < 0)
+                return -1;
+        } else if (!strcmp(key, "cache") || !strcmp(key, "normalize")) {
+            bool b;
+            if (!strcmp(s, "true"))
+                b = true;
+            else if (!strcmp(s, "false"))
+                b = false;
+            else
+                return fail(l, v, path, "invalid boolean '%s' (expected true or false)", s);
+            if (key[0] == 'c') {
+                r->cache = b;
+                has_cache = 1;
+            } else {
+                r->normalize = b;
+            }
+        } else if (!strcmp(key, "ttl")) {
+            if (config_parse_duration(s, &d) < 0)
+                return fail(l, v, path, "invalid duration '%s' (expected e.g. 500ms, 10s, 2m)", s);
+            r->ttl = d;
+        } else {
+            return fail(l, k, path, "unknown field%s", "");
+        }
+    }
+    if (!has_path)
+        return fail(l, map, prefix, "a rule needs a path%s", "");
+    if (!has_cache)
+        return fail(l, map, prefix, "a rule needs cache: true or false%s", "");
+    return 0;
+}
+
+static int set_rules(struct loader *l, yaml_node_t *n, const char *path)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(l, n, path, "expected a list of rules%s", "");
+    l->c->nrules = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        char p[64];
+        snprintf(p, sizeof p, "rules[%u]", l->c->nrules);
+        if (l->c->nrules == RULES_MAX)
+            return fail(l, n, path, "at most %s rules", "64");
+        if (load_rule(l, yaml_document_get_node(l->doc, *it), p, &l->c->rules[l->c->nrules]) < 0)
+            return -1;
+        l->c->nrules++;
+    }
+    return 0;
+}
+
 static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, const char *path)
 {
     if (f->type == F_LISTEN)
         return set_listen(l, n, path);
+    if (f->type == F_RULES)
+        return set_rules(l, n, path);
+    if (f->type == F_PREFIXES) {
+        l->c->naming.n = 0; /* the file's list replaces the default one */
+        return for_each_scalar(l, n, path, add_prefix, NULL);
+    }
     const char *s = scalar(n);
     if (!s)
         return fail(l, n, path, "expected a single value%s", "");

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "rules/rules.h"
 
 #define CONFIG_LISTEN_MAX 8
 
@@ -57,10 +58,24 @@ struct config {
         uint64_t max_object_size; /* larger responses stream through unstored */
         uint64_t max_variants;    /* Vary variants kept per URL */
         uint64_t heuristic_percent;
-        uint64_t heuristic_max;    /* ms, like every duration */
-        bool serve_stale_on_error; /* origin down: serve any stale copy, Warning 111 */
-        bool generate_etag;        /* stored 200s without ETag get one from a body hash */
+        uint64_t heuristic_max;      /* ms, like every duration */
+        bool serve_stale_on_error;   /* origin down: serve any stale copy, Warning 111 */
+        bool generate_etag;          /* stored 200s without ETag get one from a body hash */
+        uint64_t background_fetches; /* stale-while-revalidate refreshes in flight per worker */
+        uint64_t etag_hold_max;      /* unstored 200s up to this size are held to be tagged */
     } cache;
+
+    struct rule rules[RULES_MAX]; /* first match wins */
+    unsigned nrules;
+
+    struct {
+        uint64_t max_bytes; /* request body read to compute a key; larger: bypass */
+    } body_key;
+
+    struct {
+        char never_cache_prefixes[NAMING_PREFIX_MAX][NAMING_PREFIX_LEN];
+        unsigned n;
+    } naming;
 
     struct {
         char access[512]; /* "stdout", "off" or a path */

@@ -282,6 +282,20 @@ void proxy_begin(struct client *c, struct http_request *r)
         return;
     }
     int cached = cache_stage_request(c, r);
+    if (cached == 4) {
+        /* Read the body ahead to key it; the head stays where it is. */
+        c->state = CS_COLLECT;
+        if (r->expect_continue && r->minor >= 1 && !c->col.sent_continue) {
+            struct outbuf o = {0};
+            outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
+            c->col.sent_continue = 1;
+            client_write(c, &o);
+        }
+        client_timer(c, cfg->timeouts.client_body_idle);
+        return;
+    }
+    ex->sent_continue = c->col.sent_continue;
+    c->col.sent_continue = 0;
     if (cached == 2) {
         /* Parked behind another request's fetch of the same key. */
         iobuf_consume(&c->in, r->head_len);
@@ -289,8 +303,9 @@ void proxy_begin(struct client *c, struct http_request *r)
         return;
     }
     if (cached) {
-        /* Answered from the store (or refused by only-if-cached). */
-        iobuf_consume(&c->in, r->head_len);
+        /* Answered from the store (or refused by only-if-cached); a body
+         * read to key the request goes too. */
+        iobuf_consume(&c->in, r->head_len + ex->body_span);
         if (c->state == CS_CLOSING || c->closed)
             return;
         proxy_finish_local(c);
@@ -645,7 +660,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
     struct exchange *ex = &c->ex;
     struct upstream *u = ex->up;
     if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED || iobuf_len(&u->in) == 0 ||
-        c->write_pending >= WRITE_HIGH_WATER || ex->discard_body)
+        c->write_pending >= WRITE_HIGH_WATER || ex->discard_body || ex->holding)
         return 0;
     size_t used;
     struct slice d;
@@ -683,7 +698,9 @@ static void pump_response_body(struct client *c)
             fail(c, 502, "malformed response body");
             return;
         }
-        if (rc == HTTP_BODY_DATA && !ex->discard_body) {
+        if (rc == HTTP_BODY_DATA && ex->holding) {
+            cache_stage_body(c, d.p, d.len);
+        } else if (rc == HTTP_BODY_DATA && !ex->discard_body) {
             cache_stage_body(c, d.p, d.len);
             if (ex->resp_chunked) {
                 outbuf_addhex(&o, d.len);
@@ -701,7 +718,10 @@ static void pump_response_body(struct client *c)
     if (done && ex->resp_chunked && !ex->discard_body && !ex->method_head && ex->status != 304 &&
         ex->status != 204)
         outbuf_addstr(&o, "0\r\n\r\n");
-    client_write(c, &o);
+    if (o.len)
+        client_write(c, &o);
+    else
+        free(o.p);
     if (done) {
         finish(c);
         return;
@@ -743,7 +763,15 @@ void proxy_on_upstream_data(struct client *c)
             }
             continue;
         }
-        if (cache_stage_response(c, &w->res)) {
+        int staged = cache_stage_response(c, &w->res);
+        if (staged == 3) {
+            /* Held by the cache stage until complete, then sent by it. */
+            send_response_head(c, &w->res);
+            free(ex->resp_head.p);
+            ex->resp_head = (struct outbuf){0};
+            ex->resp_started = 0;
+            ex->holding = 1;
+        } else if (staged) {
             /* Served from the store; read the origin's body to the end
              * (or close) and drop it. */
             enum http_body_kind kind = http_response_body_kind(&w->res, ex->method_head);

@@ -37,7 +37,7 @@ const char *reply_reason(int status)
     }
 }
 
-void reply_error(struct client *c, int status, const char *detail)
+static void reply(struct client *c, int status, const char *type, const char *body, int n)
 {
     struct exchange *ex = &c->ex;
     if (c->closed || c->state == CS_CLOSING)
@@ -46,13 +46,9 @@ void reply_error(struct client *c, int status, const char *detail)
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    char body[256];
-    int n = snprintf(body, sizeof body, "%d %s: %s\n", status, reply_reason(status), detail);
     struct outbuf o = {0};
-    outbuf_printf(&o,
-                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                  "Content-Length: %d\r\n",
-                  status, reply_reason(status), n);
+    outbuf_printf(&o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n", status,
+                  reply_reason(status), type, n);
     cache_stage_status_field(c, 0, &o);
     outbuf_addstr(&o, "Connection: close\r\n\r\n");
     if (!ex->method_head)
@@ -85,4 +81,22 @@ void reply_error(struct client *c, int status, const char *detail)
     proxy_exchange_reset(c);
     c->keepalive = 0;
     client_close_after_write(c);
+}
+
+void reply_error(struct client *c, int status, const char *detail)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body, "%d %s: %s\n", status, reply_reason(status), detail);
+    reply(c, status, "text/plain; charset=utf-8", body, n);
+}
+
+/* RFC 9457. title and detail are our own constant texts: no escaping. */
+void reply_problem(struct client *c, int status, const char *title, const char *detail)
+{
+    char body[512];
+    int n =
+        snprintf(body, sizeof body,
+                 "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}\n",
+                 title, status, detail);
+    reply(c, status, "application/problem+json", body, n);
 }

@@ -97,6 +97,7 @@ struct srv_worker {
     char **inbox; /* released keys, NUL-terminated copies */
     size_t inbox_len, inbox_cap;
     int inbox_closed;
+    uint64_t background;      /* internal refreshes in flight (background.c) */
     struct http_request req;  /* scratch: the head being parsed */
     struct http_response res; /* scratch: the response head being parsed */
 };
@@ -180,8 +181,13 @@ struct exchange {
     int revalidating;           /* we added validators for ex->stale */
     struct cache_object *stale; /* stored response being revalidated */
     struct cache_object *fill;  /* response being stored */
+    struct cache_object *held;  /* unstored 200 held to be tagged (cache.etag_hold_max) */
     int64_t req_time;
-    int discard_body; /* the client was served from the store */
+    int discard_body;  /* the client was served from the store */
+    int body_keyed;    /* keyed by its body (POST by a rule, QUERY) */
+    size_t body_span;  /* bytes of that body in c->in after the head */
+    uint64_t rule_ttl; /* ms: freshness when the origin gives none */
+    int holding;       /* the cache stage holds the response (etag_hold_max) */
     int coalesce_leader;
     char *req_copy; /* owned copy of the request fields, for Vary */
     struct http_field *req_fields;
@@ -190,8 +196,20 @@ struct exchange {
     uint64_t t_start, t_up_start, t_up_end; /* ns */
 };
 
+/* A request body read ahead of the pipeline to compute its cache key. The
+ * raw bytes stay in c->in behind the head, which is parsed again once the
+ * body is complete; on a miss they are forwarded from there as usual. */
+struct body_collect {
+    struct http_body_reader reader;
+    size_t head_len;
+    size_t scanned;     /* raw body bytes of c->in already read */
+    struct outbuf body; /* the body without its framing */
+    int sent_continue;  /* we answered Expect: 100-continue */
+};
+
 enum client_state {
     CS_HEAD,    /* reading a request head (or idle between requests) */
+    CS_COLLECT, /* reading a request body ahead, to key it (cache_stage.c) */
     CS_BODY,    /* forwarding the request body */
     CS_WAIT,    /* request fully read; response in progress */
     CS_TUNNEL,  /* CONNECT or Upgrade: raw bytes both ways */
@@ -223,6 +241,11 @@ struct client {
     size_t park_head_len;
     int no_coalesce; /* the replayed request goes upstream itself */
     int admin;       /* accepted on the admin listener */
+    int background;  /* an internal stale-while-revalidate refresh */
+    struct body_collect col;
+    int collected; /* 1: col.body is complete; -1: it outgrew body_key.max_bytes */
+    char *bg_key;  /* its key's coalescing slot, until the exchange takes it */
+    size_t bg_key_len;
     struct exchange ex;
 };
 
@@ -256,6 +279,8 @@ void worker_client_gone(struct srv_worker *w);
 
 /* client.c */
 void client_accept(uv_stream_t *listener, int status);
+struct client *client_new(struct srv_worker *w);
+void client_start(struct client *c);
 void client_process(struct client *c);
 void client_resume_read(struct client *c);
 void client_pause_read(struct client *c);
@@ -290,8 +315,12 @@ void proxy_log_exchange(struct client *c);
 void proxy_finish_local(struct client *c);
 
 /* cache_stage.c: the cache in the pipeline */
+/* 0: go upstream; 1: answered; 2: parked behind a fetch of the same key;
+ * 4: read the body ahead first (CS_COLLECT), then parse the head again. */
 int cache_stage_request(struct client *c, const struct http_request *r);
 void cache_stage_upstream_fields(struct client *c, struct outbuf *o);
+/* 0: relay the response; 1: answered from the store, drop the origin's
+ * body; 3: send nothing, feed the body in, _finish answers. */
 int cache_stage_response(struct client *c, const struct http_response *res);
 void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
 void cache_stage_body(struct client *c, const char *p, size_t n);
@@ -300,12 +329,23 @@ int cache_stage_serve_stale_on_error(struct client *c, int status);
 void cache_stage_reset(struct client *c);
 void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
+void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
+void cache_stage_collect(struct client *c);
+void cache_stage_collect_free(struct client *c);
+
+/* background.c: serve stale, refresh behind it. 0: the refresh runs (or
+ * one already does) and the stale copy may be served; -1: revalidate in
+ * the foreground instead. */
+int background_revalidate(struct client *c, const struct http_request *r, const char *key,
+                          size_t key_len);
 
 /* admin.c */
 void admin_handle(struct client *c, const struct http_request *r);
 
 /* reply.c */
 void reply_error(struct client *c, int status, const char *detail);
+/* The same as application/problem+json (RFC 9457). */
+void reply_problem(struct client *c, int status, const char *title, const char *detail);
 const char *reply_reason(int status);
 
 /* tunnel.c */

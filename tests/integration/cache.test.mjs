@@ -6,10 +6,10 @@ import { startProxy, startOrigin, get, freePort, tmpFile, sleep, rawExchange, pa
 // routes: path -> (req, count) => { status, headers, body }
 async function setup(routes, extra = [], workers = 1) {
   const counts = {};
-  const origin = await startOrigin((req, res, body) => {
+  const origin = await startOrigin(async (req, res, body) => {
     const p = new URL(req.url, 'http://x').pathname;
     counts[p] = (counts[p] || 0) + 1;
-    const r = (routes[p] || (() => ({ status: 404, headers: {}, body: 'nope' })))(req, counts[p], body);
+    const r = await (routes[p] || (() => ({ status: 404, headers: {}, body: 'nope' })))(req, counts[p], body);
     res.statusCode = r.status || 200;
     for (const [k, v] of Object.entries(r.headers || {})) res.setHeader(k, v);
     res.end(r.body ?? '');
@@ -399,5 +399,87 @@ test('max-stale serves a stale copy with Warning 110 and a negative ttl', async 
   assert.match(r.headers.warning, /^110 - "Response is Stale"$/);
   assert.match(r.headers['cache-status'], /^idemcache; hit; ttl=-\d+$/);
   assert.equal(t.counts['/ms'], 1);
+  await t.close();
+});
+
+test('stale-while-revalidate: the stale copy goes out at once, one background refresh per key', async () => {
+  const swr = { 'Cache-Control': 'max-age=1, stale-while-revalidate=30' };
+  const later = { 'Cache-Control': 'max-age=60' }; // what the refresh brings
+  const t = await setup({
+    // the refresh is slow, so every request below arrives while it runs
+    '/swr': async (req, n) => (n === 1 ? { headers: swr, body: 'v1' } : (await sleep(400), { headers: later, body: `v${n}` })),
+    '/etag': (req, n) => (req.headers['if-none-match'] === '"e1"'
+      ? { status: 304, headers: { ...later, ETag: '"e1"' } }
+      : { headers: { ...swr, ETag: '"e1"' }, body: 'same' }),
+  });
+  await t.get('/swr');
+  await t.get('/etag');
+  await sleep(2100);
+  const stale = await Promise.all(Array.from({ length: 20 }, () => t.get('/swr')));
+  for (const r of stale) {
+    assert.equal(r.body.toString(), 'v1');
+    assert.match(r.headers.warning, /^110 - "Response is Stale"$/);
+    assert.match(r.headers['cache-status'], /^idemcache; hit; ttl=-\d+; detail=stale-while-revalidate$/);
+  }
+  await sleep(800);
+  assert.equal(t.counts['/swr'], 2, 'one refresh for twenty stale requests');
+  const next = await t.get('/swr');
+  assert.equal(next.body.toString(), 'v2');
+  assert.match(next.headers['cache-status'], /^idemcache; hit; ttl=\d+$/);
+  assert.equal(next.headers.warning, undefined);
+  // a refresh with a validator: the origin's 304 freshens the stored copy
+  const e = await t.get('/etag');
+  assert.equal(e.body.toString(), 'same');
+  await sleep(300);
+  assert.equal(t.counts['/etag'], 2);
+  const e2 = await t.get('/etag');
+  assert.match(e2.headers['cache-status'], /^idemcache; hit; ttl=\d+$/);
+  assert.equal(t.origin.seen.at(-1).headers['if-none-match'], '"e1"');
+  await t.close();
+});
+
+test('stale-while-revalidate: with cache.background_fetches 0 the refresh is in the foreground', async () => {
+  const cfg = tmpFile('c.yaml', 'cache:\n  background_fetches: 0\n');
+  const t = await setup({ '/f': (req, n) => ({ headers: { 'Cache-Control': 'max-age=1, stale-while-revalidate=30' }, body: `v${n}` }) }, ['--config', cfg]);
+  await t.get('/f');
+  await sleep(2100);
+  const r = await t.get('/f');
+  assert.equal(r.body.toString(), 'v2');
+  assert.match(r.headers['cache-status'], /fwd=stale; fwd-status=200; stored/);
+  await t.close();
+});
+
+test('generated ETag on an unstorable 200: it is tagged, and a matching If-None-Match gets 304', async () => {
+  const t = await setup({
+    '/p': (req, n) => ({ headers: { 'Cache-Control': 'private' }, body: n < 3 ? 'private bytes' : 'changed' }),
+    '/ck': () => ({ headers: { 'Cache-Control': 'no-store', 'Set-Cookie': 's=1' }, body: 'cookie' }),
+    '/own': () => ({ headers: { 'Cache-Control': 'no-store', ETag: '"o1"' }, body: 'own tag' }),
+    '/big': () => ({ headers: { 'Cache-Control': 'no-store' }, body: 'x'.repeat(2048) }),
+  }, ['--config', tmpFile('c.yaml', 'cache:\n  etag_hold_max: 1KiB\n')]);
+  const a = await t.get('/p');
+  assert.equal(a.status, 200);
+  assert.equal(a.body.toString(), 'private bytes');
+  assert.match(a.headers.etag, /^"i-[A-Za-z0-9_-]{43}"$/);
+  assert.equal(a.headers.age, undefined, 'not from the cache');
+  assert.match(a.headers['cache-status'], /fwd=uri-miss; fwd-status=200; detail=private/);
+  const b = await t.get('/p', { headers: { 'If-None-Match': a.headers.etag } });
+  assert.equal(b.status, 304);
+  assert.equal(b.headers.etag, a.headers.etag);
+  assert.equal(b.headers['cache-control'], 'private');
+  assert.equal(t.counts['/p'], 2, 'the origin is still asked: nothing is stored');
+  const c = await t.get('/p', { headers: { 'If-None-Match': a.headers.etag } });
+  assert.equal(c.status, 200, 'a changed body does not match');
+  assert.equal(c.body.toString(), 'changed');
+  assert.notEqual(c.headers.etag, a.headers.etag);
+  // Set-Cookie would be lost in a 304: always the full response
+  const k = await t.get('/ck');
+  const k2 = await t.get('/ck', { headers: { 'If-None-Match': k.headers.etag } });
+  assert.equal(k2.status, 200);
+  assert.equal(k2.headers['set-cookie'][0], 's=1');
+  // the origin's own tag is left alone; bodies over etag_hold_max stream untagged
+  assert.equal((await t.get('/own')).headers.etag, '"o1"');
+  const big = await t.get('/big');
+  assert.equal(big.body.length, 2048);
+  assert.equal(big.headers.etag, undefined);
   await t.close();
 });

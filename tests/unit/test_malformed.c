@@ -70,8 +70,10 @@ static void test_table(void **state)
             }
             free(both);
         }
-        /* Every prefix: need-more, or already the final verdict. */
-        for (size_t k = 0; k < r->len; k++) {
+        /* Every prefix: need-more, or already the final verdict. Rows of
+         * tens of KiB (limit tests) check both ends in full and a stride in
+         * between: all prefixes would be quadratic, minutes under ASan. */
+        for (size_t k = 0; k < r->len; k += k < 4096 || k + 4096 > r->len ? 1 : 61) {
             int vp = verdict(r->bytes, k);
             if (vp != 1 && vp != r->status && !(r->status == 200 && vp == 200)) {
                 fprintf(stderr, "row %s prefix %zu: got %d\n", r->name, k, vp);

@@ -225,10 +225,13 @@ static void test_keys(void **st)
     static const struct {
         const char *head, *key;
     } rows[] = {
-        {"GET /a?b HTTP/1.1\r\nHost: Example.COM:80\r\n\r\n", "G http://example.com:80/a?b"},
-        {"HEAD /a?b HTTP/1.1\r\nHost: example.com:80\r\n\r\n", "G http://example.com:80/a?b"},
-        {"GET http://EXAMPLE.com:80/a?b HTTP/1.1\r\nHost: x\r\n\r\n",
-         "G http://example.com:80/a?b"},
+        {"GET /a?b HTTP/1.1\r\nHost: Example.COM:80\r\n\r\n", "G http://example.com/a?b"},
+        {"HEAD /a?b HTTP/1.1\r\nHost: example.com\r\n\r\n", "G http://example.com/a?b"},
+        {"GET http://EXAMPLE.com:80/a?b HTTP/1.1\r\nHost: x\r\n\r\n", "G http://example.com/a?b"},
+        {"GET /a HTTP/1.1\r\nHost: example.com:\r\n\r\n", "G http://example.com/a"},
+        {"GET /a HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", "G http://example.com:8080/a"},
+        {"GET /a HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", "G http://[::1]/a"},
+        {"GET /a HTTP/1.1\r\nHost: [::80]\r\n\r\n", "G http://[::80]/a"},
         {"GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n", "G http://example.com/"},
         {"GET /A HTTP/1.1\r\nHost: example.com\r\n\r\n", "G http://example.com/A"},
     };

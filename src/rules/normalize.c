@@ -1,0 +1,193 @@
+/* Key normalization of request bodies: content codings (RFC 9110 §8.4.1)
+ * and canonical JSON. Every decoder stops at max_out, so a small body that
+ * inflates to gigabytes (a zip bomb) costs at most max_out bytes. */
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <zlib.h>
+#include <zstd.h>
+#include "rules/normalize.h"
+#include "http/chars.h"
+#include "http/fields.h"
+
+struct buf {
+    char *p;
+    size_t len, cap, max;
+};
+
+/* Room for at least one more byte; 0 when max is reached. */
+static int buf_room(struct buf *b)
+{
+    if (b->len < b->cap)
+        return 1;
+    if (b->cap >= b->max)
+        return 0;
+    size_t cap = b->cap ? b->cap * 2 : 16384;
+    if (cap > b->max)
+        cap = b->max;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return 0;
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+/* windowBits: 16+15 gzip, 15 zlib ("deflate" as RFC 9110 defines it),
+ * -15 raw deflate (what some clients send as "deflate"). */
+static int inflate_into(const char *in, size_t len, int window_bits, struct buf *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, window_bits) != Z_OK)
+        return -1;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    int rc = Z_OK;
+    while (rc != Z_STREAM_END) {
+        if (!buf_room(out)) {
+            rc = Z_MEM_ERROR;
+            break;
+        }
+        z.next_out = (Bytef *)out->p + out->len;
+        z.avail_out = (uInt)(out->cap - out->len);
+        rc = inflate(&z, Z_NO_FLUSH);
+        out->len = out->cap - z.avail_out;
+        if (rc != Z_OK && rc != Z_STREAM_END)
+            break;
+        if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
+            rc = Z_DATA_ERROR; /* truncated */
+            break;
+        }
+    }
+    inflateEnd(&z);
+    /* trailing garbage after the stream is refused, too */
+    return rc == Z_STREAM_END && z.avail_in == 0 ? 0 : -1;
+}
+
+static int unzstd_into(const char *in, size_t len, struct buf *out)
+{
+    ZSTD_DStream *d = ZSTD_createDStream();
+    if (!d)
+        return -1;
+    ZSTD_inBuffer ib = {in, len, 0};
+    size_t rc = 1;
+    while (ib.pos < ib.size || rc != 0) {
+        if (!buf_room(out)) {
+            rc = 1;
+            break;
+        }
+        ZSTD_outBuffer ob = {out->p, out->cap, out->len};
+        size_t before = ib.pos;
+        rc = ZSTD_decompressStream(d, &ob, &ib);
+        out->len = ob.pos;
+        if (ZSTD_isError(rc))
+            break;
+        if (rc != 0 && ib.pos == before && ob.pos < ob.size)
+            break; /* needs input that is not there: truncated */
+    }
+    ZSTD_freeDStream(d);
+    return rc == 0 && ib.pos == ib.size ? 0 : -1;
+}
+
+static int decode_one(struct slice coding, const char *in, size_t len, struct buf *out)
+{
+    if (slice_case_eq(coding, "gzip") || slice_case_eq(coding, "x-gzip"))
+        return inflate_into(in, len, 16 + MAX_WBITS, out);
+    if (slice_case_eq(coding, "deflate")) {
+        if (inflate_into(in, len, MAX_WBITS, out) == 0)
+            return 0;
+        out->len = 0;
+        return inflate_into(in, len, -MAX_WBITS, out);
+    }
+    if (slice_case_eq(coding, "zstd"))
+        return unzstd_into(in, len, out);
+    return -1;
+}
+
+int body_is_json(struct slice ct)
+{
+    size_t end = 0;
+    while (end < ct.len && ct.p[end] != ';')
+        end++;
+    while (end > 0 && (ct.p[end - 1] == ' ' || ct.p[end - 1] == '\t'))
+        end--;
+    struct slice type = {ct.p, end};
+    if (slice_case_eq(type, "application/json"))
+        return 1;
+    return end > 5 && memchr(ct.p, '/', end) && slice_case_eq((struct slice){ct.p + end - 5, 5}, "+json");
+}
+
+/* Canonical JSON through jansson: sorted keys, compact separators, UTF-8
+ * as is, numbers as jansson prints them (integers exact, reals with 17
+ * significant digits). Duplicate keys are refused: their meaning differs
+ * between parsers, so such a body is keyed by its raw bytes. */
+static int canonical_json(const char *in, size_t len, size_t max, struct buf *out)
+{
+    json_error_t err;
+    json_t *j = json_loadb(in, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                           &err);
+    if (!j)
+        return -1;
+    size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY;
+    size_t need = json_dumpb(j, NULL, 0, flags);
+    int rc = -1;
+    if (need && need <= max && (out->p = malloc(need))) {
+        out->len = json_dumpb(j, out->p, need, flags);
+        out->cap = need;
+        rc = out->len == need ? 0 : -1;
+    }
+    json_decref(j);
+    return rc;
+}
+
+int body_normalize(struct slice content_type, struct slice content_encoding, const char *body,
+                   size_t len, size_t max_out, const char **out, size_t *out_len,
+                   char **to_free)
+{
+    const char *cur = body;
+    size_t cur_len = len;
+    char *owned = NULL;
+    int what = 0;
+    /* Codings are listed in the order applied: undo the last one first. */
+    struct slice codings[8];
+    unsigned nc = 0;
+    struct http_list_iter it = http_list_begin(content_encoding);
+    struct slice el;
+    while (http_list_next(&it, &el) > 0) {
+        if (slice_case_eq(el, "identity"))
+            continue;
+        if (nc == sizeof codings / sizeof codings[0])
+            return -1;
+        codings[nc++] = el;
+    }
+    while (nc > 0) {
+        struct buf b = {.max = max_out};
+        if (decode_one(codings[--nc], cur, cur_len, &b) < 0) {
+            free(b.p);
+            free(owned);
+            return -1;
+        }
+        free(owned);
+        owned = b.p;
+        cur = b.p ? b.p : "";
+        cur_len = b.len;
+        what |= NORM_DECODED;
+    }
+    if (body_is_json(content_type)) {
+        struct buf b = {0};
+        if (canonical_json(cur, cur_len, max_out, &b) == 0) {
+            free(owned);
+            owned = b.p;
+            cur = b.p;
+            cur_len = b.len;
+            what |= NORM_JSON;
+        } else {
+            free(b.p); /* not JSON after all: its bytes are the key */
+        }
+    }
+    *out = cur;
+    *out_len = cur_len;
+    *to_free = owned;
+    return what;
+}

@@ -1,0 +1,244 @@
+// Requests keyed by their body (issue 4): POST by rules, QUERY, against an
+// origin that counts what reaches it and keeps every body it received.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import zlib from 'node:zlib';
+import { startProxy, startOrigin, get, tmpFile, rawExchange, parseResponses, sleep } from './lib.mjs';
+
+const RULES = `
+rules:
+  - path: "/api/write/*"
+    methods: [POST]
+    cache: false
+  - path: "/rpc/*"
+    methods: [POST]
+    header: "X-Request-Kind: query"
+    cache: true
+    ttl: 60s
+  - path: "/api/*"
+    methods: [POST]
+    cache: true
+    ttl: 60s
+    key_headers: [Accept]
+body_key:
+  max_bytes: 1KiB
+naming:
+  never_cache_prefixes: [set, add, create, update, delete, remove, put, insert, write]
+`;
+
+// The origin answers with a digest of what it got, so a wrong replay shows.
+async function setup(extraYaml = '', workers = 1) {
+  const counts = {};
+  const bodies = [];
+  const origin = await startOrigin((req, res, body) => {
+    const k = `${req.method} ${new URL(req.url, 'http://x').pathname}`;
+    counts[k] = (counts[k] || 0) + 1;
+    bodies.push(body);
+    if (req.url.startsWith('/fail')) { res.statusCode = 500; res.end('no'); return; }
+    if (req.url.startsWith('/nofresh')) { res.end(`n${counts[k]}`); return; }
+    res.setHeader('Content-Type', 'application/json');
+    if (req.url.startsWith('/search')) res.setHeader('Cache-Control', 'max-age=60');
+    res.end(JSON.stringify({ n: counts[k], sha: crypto.createHash('sha256').update(body).digest('hex'), len: body.length }));
+  });
+  const cfg = tmpFile('rules.yaml', RULES + extraYaml);
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg], { workers });
+  const post = (path, body, headers = {}, method = 'POST') => get(proxy.port, path, {
+    method, body, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers },
+  });
+  return {
+    proxy, origin, counts, bodies, post,
+    async close() { const r = await proxy.stop(); await origin.close(); assert.equal(r.code, 0); },
+  };
+}
+
+const json = (r) => JSON.parse(r.body.toString());
+
+test('POST by rule: same body hits, another body misses; JSON order and spaces do not matter', async () => {
+  const t = await setup();
+  const a = await t.post('/api/search', '{"q":"x","page":1}');
+  assert.match(a.headers['cache-status'], /^idemcache; fwd=uri-miss; fwd-status=200; stored$/);
+  const b = await t.post('/api/search', '{"q":"x","page":1}');
+  assert.match(b.headers['cache-status'], /^idemcache; hit; ttl=\d+$/);
+  assert.deepEqual(json(b), json(a));
+  const c = await t.post('/api/search', '{ "page": 1,\n  "q": "x" }');
+  assert.match(c.headers['cache-status'], /hit/, 'canonical JSON');
+  assert.equal(t.counts['POST /api/search'], 1);
+  // what reached the origin was the body as sent, never the normalized one
+  assert.equal(t.bodies[0].toString(), '{"q":"x","page":1}');
+  const d = await t.post('/api/search', '{"q":"y","page":1}');
+  assert.match(d.headers['cache-status'], /fwd=uri-miss/);
+  // Content-Type is in the key, and so is Accept (the rule's key_headers)
+  const e = await t.post('/api/search', '{"q":"x","page":1}', { 'Content-Type': 'text/plain' });
+  assert.match(e.headers['cache-status'], /fwd=uri-miss/);
+  const f = await t.post('/api/search', '{"q":"x","page":1}', { Accept: 'text/csv' });
+  assert.match(f.headers['cache-status'], /fwd=uri-miss/);
+  const g = await t.post('/api/search?p=2', '{"q":"x","page":1}');
+  assert.match(g.headers['cache-status'], /fwd=uri-miss/, 'the query string is in the key');
+  assert.equal(t.counts['POST /api/search'], 5);
+  await t.close();
+});
+
+test('Content-Length and chunked, any chunk sizes: one body, one key', async () => {
+  const t = await setup();
+  const body = '{"k":"' + 'v'.repeat(300) + '"}';
+  await t.post('/api/chunks', body);
+  const head = `POST /api/chunks HTTP/1.1\r\nHost: 127.0.0.1:${t.proxy.port}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+  const sizes = [1, 7, 100, 1000];
+  for (const size of sizes) {
+    let framed = '';
+    for (let i = 0; i < body.length; i += size) {
+      const part = body.slice(i, i + size);
+      framed += `${part.length.toString(16)}\r\n${part}\r\n`;
+    }
+    framed += '0\r\n\r\n';
+    const r = await rawExchange(t.proxy.port, null, { chunks: [head, framed.slice(0, 50), framed.slice(50)], idleMs: 300 });
+    const [res] = parseResponses(r.data);
+    assert.equal(res.status, 200);
+    assert.match(res.headers['cache-status'], /hit/, `chunks of ${size}`);
+  }
+  assert.equal(t.counts['POST /api/chunks'], 1);
+  await t.close();
+});
+
+test('over body_key.max_bytes: forwarded whole and uncached, Cache-Status says why', async () => {
+  const t = await setup();
+  const big = JSON.stringify({ blob: 'z'.repeat(2000) });
+  for (let i = 0; i < 2; i++) {
+    const r = await t.post('/api/big', big);
+    assert.match(r.headers['cache-status'], /^idemcache; fwd=bypass; fwd-status=200; detail=body-too-large$/);
+    assert.equal(json(r).sha, crypto.createHash('sha256').update(big).digest('hex'));
+  }
+  // chunked, so the size is only known while reading
+  const r = await get(t.proxy.port, '/api/big', { method: 'POST', body: big, headers: { 'Content-Type': 'application/json' } });
+  assert.match(r.headers['cache-status'], /detail=body-too-large/);
+  assert.equal(json(r).len, big.length);
+  assert.equal(t.counts['POST /api/big'], 3);
+  await t.close();
+});
+
+test('do-not-cache rule, naming convention, context header; a mutating POST invalidates', async () => {
+  const t = await setup();
+  for (let i = 0; i < 2; i++) {
+    const w = await t.post('/api/write/item', '{}');
+    assert.match(w.headers['cache-status'], /fwd=bypass; fwd-status=200; detail=rule/);
+  }
+  assert.equal(t.counts['POST /api/write/item'], 2);
+  for (const p of ['/api/setUser', '/api/delete_item', '/api/AddOne', '/api/update']) {
+    const r = await t.post(p, '{}');
+    await t.post(p, '{}');
+    assert.match(r.headers['cache-status'], /detail=naming/, p);
+    assert.equal(t.counts[`POST ${p}`], 2, p);
+  }
+  await t.post('/api/settings', '{}');
+  assert.match((await t.post('/api/settings', '{}')).headers['cache-status'], /hit/, '"settings" is no mutation');
+  // /rpc/* is cached only with its context header
+  const kind = { 'X-Request-Kind': 'query' };
+  await t.post('/rpc/get', '{"id":1}', kind);
+  assert.match((await t.post('/rpc/get', '{"id":1}', kind)).headers['cache-status'], /hit/);
+  // the same URL without the header is an ordinary POST: it goes through and
+  // invalidates what was stored for that URL, body-keyed entries included
+  const plain = await t.post('/rpc/get', '{"id":2}');
+  assert.match(plain.headers['cache-status'], /fwd=bypass; fwd-status=200; detail=method/);
+  const again = await t.post('/rpc/get', '{"id":1}', kind);
+  assert.match(again.headers['cache-status'], /fwd=uri-miss/);
+  assert.equal(t.counts['POST /rpc/get'], 3);
+  await t.close();
+});
+
+test('Content-Digest is verified: a mismatch is 400 problem+json and reaches no origin', async () => {
+  const t = await setup();
+  const body = '{"a":1}';
+  const good = `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
+  const ok = await t.post('/api/d', body, { 'Content-Digest': good });
+  assert.equal(ok.status, 200);
+  const bad = await t.post('/api/d', '{"a":2}', { 'Content-Digest': good });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.headers['content-type'], 'application/problem+json');
+  const p = JSON.parse(bad.body.toString());
+  assert.equal(p.status, 400);
+  assert.equal(p.title, 'Content-Digest mismatch');
+  const sha512 = `sha-512=:${crypto.createHash('sha512').update('{"a":3}').digest('base64')}:`;
+  assert.equal((await t.post('/api/d', '{"a":3}', { 'Content-Digest': sha512 })).status, 200);
+  const junk = await t.post('/api/d', body, { 'Content-Digest': 'sha-256=:notbase64!:' });
+  assert.equal(junk.status, 400);
+  assert.equal(t.counts['POST /api/d'], 2);
+  await t.close();
+});
+
+test('QUERY is cached by its content without any rule', async () => {
+  const t = await setup();
+  const q = (body) => t.post('/search', body, {}, 'QUERY');
+  const a = await q('{"select":"*"}');
+  assert.match(a.headers['cache-status'], /stored/);
+  assert.match((await q('{"select":"*"}')).headers['cache-status'], /hit/);
+  assert.match((await q('{"select":"id"}')).headers['cache-status'], /fwd=uri-miss/);
+  assert.equal(t.counts['QUERY /search'], 2);
+  // a GET of the same URL is another resource
+  await get(t.proxy.port, '/search');
+  assert.equal(t.counts['GET /search'], 1);
+  await t.close();
+});
+
+test('Content-Encoding is undone for the key; no-transform keys the raw bytes', async () => {
+  const t = await setup();
+  const body = '{"z":1,"a":[1,2,3]}';
+  await t.post('/api/enc', body);
+  for (const [coding, data] of [['gzip', zlib.gzipSync(body)], ['deflate', zlib.deflateSync(body)],
+    ['zstd', zlib.zstdCompressSync ? zlib.zstdCompressSync(body) : null]]) {
+    if (!data) continue;
+    const r = await t.post('/api/enc', data, { 'Content-Encoding': coding });
+    assert.match(r.headers['cache-status'], /hit/, coding);
+  }
+  const nt = await t.post('/api/enc', zlib.gzipSync(body), { 'Content-Encoding': 'gzip', 'Cache-Control': 'no-transform' });
+  assert.match(nt.headers['cache-status'], /fwd=uri-miss/);
+  // the origin got the compressed bytes as sent
+  assert.equal(zlib.gunzipSync(t.bodies.at(-1)).toString(), body);
+  // a broken gzip body is keyed by its raw bytes and still forwarded
+  const broken = await t.post('/api/enc', Buffer.from('not gzip'), { 'Content-Encoding': 'gzip' });
+  assert.equal(broken.status, 200);
+  assert.equal(t.counts['POST /api/enc'], 3);
+  await t.close();
+});
+
+test('Expect: 100-continue while the body is read for the key', async () => {
+  const t = await setup();
+  const body = '{"e":1}';
+  const head = `POST /api/exp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`;
+  for (let i = 0; i < 2; i++) {
+    const r = await rawExchange(t.proxy.port, null, { chunks: [head, body], idleMs: 300 });
+    const res = parseResponses(r.data);
+    assert.equal(res[0].status, 100);
+    assert.equal(res[1].status, 200);
+    assert.equal(res.length, 2, 'one 100, not two');
+  }
+  assert.equal(t.counts['POST /api/exp'], 1);
+  await t.close();
+});
+
+test('body-keyed entries: ETag and 304, coalescing, pipelining, origin freshness wins over ttl', async () => {
+  const t = await setup('', 2);
+  const a = await t.post('/api/etag', '{"x":1}');
+  const hit = await t.post('/api/etag', '{"x":1}');
+  assert.match(hit.headers.etag, /^"i-/);
+  const nm = await t.post('/api/etag', '{"x":1}', { 'If-None-Match': hit.headers.etag });
+  assert.equal(nm.status, 304);
+  assert.equal(a.status, 200);
+  // 50 concurrent identical POSTs: one reaches the origin
+  const all = await Promise.all(Array.from({ length: 50 }, () => t.post('/api/co', '{"c":1}')));
+  for (const r of all) assert.equal(json(r).n, 1);
+  assert.equal(t.counts['POST /api/co'], 1);
+  // two pipelined POSTs on one connection: a hit then a miss, answered in order
+  const p = (b) => `POST /api/pipe HTTP/1.1\r\nHost: 127.0.0.1:${t.proxy.port}\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\n\r\n${b}`;
+  await t.post('/api/pipe', '{"p":1}');
+  const r = await rawExchange(t.proxy.port, p('{"p":1}') + p('{"p":2}'), { idleMs: 300 });
+  const res = parseResponses(r.data);
+  assert.equal(res.length, 2);
+  assert.match(res[0].headers['cache-status'], /hit/);
+  assert.match(res[1].headers['cache-status'], /miss/);
+  assert.equal(JSON.parse(res[1].body).sha, crypto.createHash('sha256').update('{"p":2}').digest('hex'));
+  // no ttl and no freshness from the origin: not stored
+  const cfgRule = await t.post('/nofresh', '{}', {}, 'QUERY');
+  assert.match(cfgRule.headers['cache-status'], /detail=no-freshness/);
+  await t.close();
+});
