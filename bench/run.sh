@@ -6,7 +6,12 @@
 #   bench/run.sh [SIZES] [RUNS] [SECONDS]          proxying, no cache
 #   MODE=cache bench/run.sh "1k 20k 1m" 3 10       cache hits: nginx proxy_cache,
 #                                                  and Varnish when installed
-# In cache mode the origin's access log proves every proxy served hits.
+#   MODE=post bench/run.sh 20k 3 10                POST hits with a 2 KiB JSON body:
+#                                                  idemcache (rule, body digest key),
+#                                                  idemcache GET hits of the same file,
+#                                                  nginx proxy_cache_methods POST with
+#                                                  $request_body in its key
+# In cache and post modes the origin's access log proves every proxy served hits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${MODE:-proxy}
@@ -23,10 +28,33 @@ trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ORIGIN=$(port); NGX=$(port); IDEM=$(port); VARN=$(port)
-if [ "$MODE" = cache ]; then
-  ORIGIN_EXTRA="access_log $work/origin/access.log; add_header Cache-Control \"max-age=3600\";"
+if [ "$MODE" = cache ] || [ "$MODE" = post ]; then
+  ORIGIN_EXTRA="access_log $work/origin/access.log; add_header Cache-Control \"max-age=3600\" always;"
   NGX_EXTRA="proxy_cache c; proxy_cache_valid 200 1h; add_header X-Cache \$upstream_cache_status;"
   NGX_HTTP_EXTRA="proxy_cache_path $work/proxy/cache levels=1:2 keys_zone=c:16m max_size=2g inactive=1h;"
+fi
+if [ "$MODE" = post ]; then
+  # The static origin answers POST with the file (405 turned into a 200).
+  ORIGIN_EXTRA="$ORIGIN_EXTRA error_page 405 =200 \$uri;"
+  # nginx reads the body into memory and keys on it: the nearest it gets.
+  NGX_EXTRA="$NGX_EXTRA proxy_cache_methods POST; proxy_cache_key \"\$request_uri|\$request_body\";
+    client_body_buffer_size 16k;"
+  python3 -c "
+import json, random
+random.seed(7)
+doc = {'query': 'orders', 'filters': [{'field': 'f%d' % i, 'op': 'eq', 'value': 'v%08d' % random.randrange(10**8)} for i in range(40)], 'page': 1}
+s = json.dumps(doc)
+while len(s) < 2048:
+    doc['pad'] = doc.get('pad', '') + 'x'
+    s = json.dumps(doc)
+open('$work/body.json', 'w').write(s[:2048] if len(s) == 2048 else s)
+"
+  BODY_LUA=$(python3 -c "import json; print(json.dumps(open('$work/body.json').read()))")
+  cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = $BODY_LUA
+wrk.headers["Content-Type"] = "application/json"
+LUA
 fi
 
 mkdir -p "$work/www" "$work/origin" "$work/proxy"
@@ -74,11 +102,14 @@ taskset -c 1 nginx -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
 taskset -c 0 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" & pids+=($!)
 # Proxy mode compares proxying: idemcache's cache is off, as nginx has none.
 if [ "$MODE" = cache ]; then echo "cache: { enabled: true }" > "$work/idem.yaml"
+elif [ "$MODE" = post ]; then
+  printf 'cache: { enabled: true }\nrules:\n  - { path: "/*", methods: [POST], cache: true, ttl: 1h }\n' > "$work/idem.yaml"
 else echo "cache: { enabled: false }" > "$work/idem.yaml"; fi
 taskset -c 0 "$BIN" --config "$work/idem.yaml" --listen 127.0.0.1:$IDEM --upstream http://127.0.0.1:$ORIGIN --workers 1 \
   --access-log off 2>"$work/idem.log" & pids+=($!)
 IDEM_PID=${pids[2]}
 WHO="idem nginx"
+[ "$MODE" = post ] && WHO="idem idemget nginx"
 if [ "$MODE" = cache ] && command -v varnishd >/dev/null; then
   taskset -c 0 varnishd -F -a 127.0.0.1:$VARN -n "$work/varnish" -s malloc,1g \
     -p thread_pools=1 -b 127.0.0.1:$ORIGIN >/dev/null 2>&1 & pids+=($!)
@@ -87,16 +118,21 @@ fi
 sleep 1
 NGX_PID=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" nginx | head -1)
 VARN_PID=$(pgrep -f "varnishd.*$work/varnish" | sort -n | tail -1 || true)  # the cache child
-port_of() { case $1 in idem) echo $IDEM;; nginx) echo $NGX;; varnish) echo $VARN;; esac; }
-pid_of() { case $1 in idem) echo $IDEM_PID;; nginx) echo $NGX_PID;; varnish) echo "$VARN_PID";; esac; }
-name_of() { case $1 in idem) echo idemcache;; *) echo "$1";; esac; }
+port_of() { case $1 in idem|idemget) echo $IDEM;; nginx) echo $NGX;; varnish) echo $VARN;; esac; }
+pid_of() { case $1 in idem|idemget) echo $IDEM_PID;; nginx) echo $NGX_PID;; varnish) echo "$VARN_PID";; esac; }
+name_of() { case $1 in idem) [ "$MODE" = post ] && echo idem-POST || echo idemcache;;
+  idemget) echo idem-GET;; nginx) [ "$MODE" = post ] && echo nginx-POST || echo nginx;; *) echo "$1";; esac; }
+# POST mode: every proxy but idemget sends the JSON body.
+script_of() { [ "$MODE" = post ] && [ "$1" != idemget ] && echo "-s $work/post.lua" || true; }
+curl_of() { [ "$MODE" = post ] && [ "$1" != idemget ] && echo "-X POST -H Content-Type:application/json --data-binary @$work/body.json" || true; }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime
 
-run_wrk() { # port path pid -> "rps p99_ms cpu_us_per_request"
+run_wrk() { # port path pid [wrk args] -> "rps p99_ms cpu_us_per_request"
   local t0 t1
   t0=$(cpu_ticks "$3")
-  taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$1/$2" > "$work/wrk.out" 2>&1
+  # shellcheck disable=SC2086
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${4:-} "http://127.0.0.1:$1/$2" > "$work/wrk.out" 2>&1
   t1=$(cpu_ticks "$3")
   awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '/requests in/ {n=$1} /Requests\/sec/ {rps=$2} / 99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v} /Non-2xx/ {bad=1}
        END {if (bad) print "ERR"; else printf "%.0f %.2f %.2f\n", rps, p99, ticks / hz * 1e6 / n}' "$work/wrk.out"
@@ -107,16 +143,18 @@ for s in $SIZES; do
   # Sanity: both proxies serve the file byte for byte.
   for who in $WHO; do
     p=$(port_of $who)
-    curl -s -o "$work/got" "http://127.0.0.1:$p/$s"
-    curl -s -o "$work/got" -D "$work/hdr.$who.$s" "http://127.0.0.1:$p/$s"
+    # shellcheck disable=SC2046
+    curl -s -o "$work/got" $(curl_of $who) "http://127.0.0.1:$p/$s"
+    # shellcheck disable=SC2046
+    curl -s -o "$work/got" -D "$work/hdr.$who.$s" $(curl_of $who) "http://127.0.0.1:$p/$s"
     cmp -s "$work/got" "$work/www/$s" || { echo "$who served a wrong body for $s"; cat "$work/proxy/error.log" "$work/idem.log" | tail -5; exit 1; }
   done
-  [ "$MODE" = cache ] && before=$(wc -l < "$work/origin/access.log")
+  [ "$MODE" != proxy ] && before=$(wc -l < "$work/origin/access.log")
   for who in $WHO; do : > "$work/$who.$s"; done
   for r in $(seq "$RUNS"); do
-    for who in $WHO; do run_wrk "$(port_of $who)" "$s" "$(pid_of $who)" >> "$work/$who.$s"; done
+    for who in $WHO; do run_wrk "$(port_of $who)" "$s" "$(pid_of $who)" "$(script_of $who)" >> "$work/$who.$s"; done
   done
-  if [ "$MODE" = cache ]; then
+  if [ "$MODE" != proxy ]; then
     after=$(wc -l < "$work/origin/access.log")
     echo "$s: origin requests during the timed runs: $((after - before)) (all hits when 0);" \
       "idemcache said '$(grep -i '^cache-status' "$work/hdr.idem.$s" | tr -d '\r')'," \
@@ -136,7 +174,8 @@ for s in $SIZES; do
   for who in $WHO; do
     [ $who = idem ] && continue
     eval "b=\$${who}_rps; cb=\$${who}_cpu"
-    awk -v a="$idem_rps" -v b="$b" -v ca="$idem_cpu" -v cb="$cb" -v s="$s" -v w="$who" \
-      'BEGIN {printf "%-6s idemcache/%s: req/s %.2f, CPU per request %.2f (lower is better)\n", s, w, a/b, ca/cb}'
+    awk -v a="$idem_rps" -v b="$b" -v ca="$idem_cpu" -v cb="$cb" -v s="$s" -v w="$(name_of $who)" \
+      -v me="$(name_of idem)" \
+      'BEGIN {printf "%-6s %s/%s: req/s %.2f, CPU per request %.2f (lower is better)\n", s, me, w, a/b, ca/cb}'
   done
 done

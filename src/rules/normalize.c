@@ -115,7 +115,8 @@ int body_is_json(struct slice ct)
     struct slice type = {ct.p, end};
     if (slice_case_eq(type, "application/json"))
         return 1;
-    return end > 5 && memchr(ct.p, '/', end) && slice_case_eq((struct slice){ct.p + end - 5, 5}, "+json");
+    return end > 5 && memchr(ct.p, '/', end) &&
+           slice_case_eq((struct slice){ct.p + end - 5, 5}, "+json");
 }
 
 /* Canonical JSON through jansson: sorted keys, compact separators, UTF-8
@@ -125,8 +126,8 @@ int body_is_json(struct slice ct)
 static int canonical_json(const char *in, size_t len, size_t max, struct buf *out)
 {
     json_error_t err;
-    json_t *j = json_loadb(in, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL,
-                           &err);
+    json_t *j =
+        json_loadb(in, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
     if (!j)
         return -1;
     size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY;
@@ -142,13 +143,15 @@ static int canonical_json(const char *in, size_t len, size_t max, struct buf *ou
 }
 
 int body_normalize(struct slice content_type, struct slice content_encoding, const char *body,
-                   size_t len, size_t max_out, const char **out, size_t *out_len,
-                   char **to_free)
+                   size_t len, size_t max_out, const char **out, size_t *out_len, char **to_free)
 {
     const char *cur = body;
     size_t cur_len = len;
     char *owned = NULL;
     int what = 0;
+    *out = body;
+    *out_len = len;
+    *to_free = NULL;
     /* Codings are listed in the order applied: undo the last one first. */
     struct slice codings[8];
     unsigned nc = 0;

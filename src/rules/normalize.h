@@ -19,8 +19,7 @@ enum {
  * would exceed max_out bytes: the caller then keys the raw bytes, with the
  * coding named in the key. */
 int body_normalize(struct slice content_type, struct slice content_encoding, const char *body,
-                   size_t len, size_t max_out, const char **out, size_t *out_len,
-                   char **to_free);
+                   size_t len, size_t max_out, const char **out, size_t *out_len, char **to_free);
 
 /* application/json or type/anything+json, parameters ignored. */
 int body_is_json(struct slice content_type);

@@ -10,9 +10,8 @@ unsigned rules_method_bit(struct slice m)
         const char *name;
         unsigned bit;
     } methods[] = {
-        {"GET", RM_GET},       {"HEAD", RM_HEAD},   {"POST", RM_POST},
-        {"PUT", RM_PUT},       {"DELETE", RM_DELETE}, {"PATCH", RM_PATCH},
-        {"QUERY", RM_QUERY},   {"OPTIONS", RM_OPTIONS},
+        {"GET", RM_GET},       {"HEAD", RM_HEAD},   {"POST", RM_POST},   {"PUT", RM_PUT},
+        {"DELETE", RM_DELETE}, {"PATCH", RM_PATCH}, {"QUERY", RM_QUERY}, {"OPTIONS", RM_OPTIONS},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (slice_eq(m, (struct slice){methods[i].name, strlen(methods[i].name)}))
@@ -63,8 +62,7 @@ static int header_present(const struct rule *r, const struct http_field *f, unsi
 }
 
 const struct rule *rules_match(const struct rule *rules, unsigned n, struct slice method,
-                               struct slice path, const struct http_field *fields,
-                               unsigned nfields)
+                               struct slice path, const struct http_field *fields, unsigned nfields)
 {
     unsigned bit = rules_method_bit(method);
     for (unsigned i = 0; i < n; i++) {
@@ -80,8 +78,7 @@ const struct rule *rules_match(const struct rule *rules, unsigned n, struct slic
     return NULL;
 }
 
-int rules_never_cache_name(struct slice path, const char (*prefixes)[NAMING_PREFIX_LEN],
-                           unsigned n)
+int rules_never_cache_name(struct slice path, const char (*prefixes)[NAMING_PREFIX_LEN], unsigned n)
 {
     size_t end = path.len;
     while (end > 0 && path.p[end - 1] == '/')

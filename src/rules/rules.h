@@ -27,15 +27,15 @@ enum {
 };
 
 struct rule {
-    char path[RULE_PATH_MAX];    /* glob on the path: '*' any run, '?' one byte */
-    unsigned methods;            /* RM_* bits; 0: every method */
-    char header_name[RULE_NAME_MAX]; /* context header; "" when none */
+    char path[RULE_PATH_MAX];           /* glob on the path: '*' any run, '?' one byte */
+    unsigned methods;                   /* RM_* bits; 0: every method */
+    char header_name[RULE_NAME_MAX];    /* context header; "" when none */
     char header_value[RULE_HEADER_MAX]; /* "" : present with any value */
     bool cache;
-    uint64_t ttl;                /* ms; 0: only the origin's freshness */
-    bool normalize;              /* decode Content-Encoding, canonical JSON */
+    uint64_t ttl;                      /* ms; 0: only the origin's freshness */
+    bool normalize;                    /* decode Content-Encoding, canonical JSON */
     char key_headers[RULE_HEADER_MAX]; /* "Accept, X-Tenant": a Vary-style list */
-    unsigned line;               /* where it was written, for messages */
+    unsigned line;                     /* where it was written, for messages */
 };
 
 /* RM_* bit of a method name, 0 when it has none. */

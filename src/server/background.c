@@ -46,8 +46,11 @@ static void sink_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static int dropped_field(const struct http_field *f)
 {
     static const char *const names[] = {
-        "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range",
-        "range",         "cache-control",     "pragma",   "expect",              NULL,
+        "if-none-match", "if-modified-since",
+        "if-match",      "if-unmodified-since",
+        "if-range",      "range",
+        "cache-control", "pragma",
+        "expect",        NULL,
     };
     for (int i = 0; names[i]; i++)
         if (slice_case_eq(f->name, names[i]))

@@ -79,6 +79,32 @@ static void test_file_ok(void **st)
     assert_int_equal(c.limits.request_body, 1048576);
     assert_false(c.proxy.via);
     assert_int_equal(c.timeouts.keepalive_idle, 75000); /* default kept */
+    assert_int_equal(c.naming.n, 9);                    /* the seed's list by default */
+    assert_int_equal(c.body_key.max_bytes, 1048576);
+
+    assert_int_equal(load("rules:\n  - path: /api/write/*\n    methods: [POST]\n"
+                          "    cache: false\n"
+                          "  - path: /rpc/*\n    methods: POST\n"
+                          "    header: \"X-Request-Kind: query\"\n    cache: true\n    ttl: 60s\n"
+                          "  - path: /api/*\n    methods: [POST, QUERY]\n    cache: true\n"
+                          "    key_headers: [Accept, X-Tenant]\n    normalize: false\n"
+                          "body_key:\n  max_bytes: 64KiB\nnaming:\n  never_cache_prefixes: []\n",
+                          &c, err),
+                     0);
+    assert_int_equal(c.nrules, 3);
+    assert_string_equal(c.rules[0].path, "/api/write/*");
+    assert_false(c.rules[0].cache);
+    assert_true(c.rules[0].normalize);
+    assert_int_equal(c.rules[1].methods, RM_POST);
+    assert_string_equal(c.rules[1].header_name, "X-Request-Kind");
+    assert_string_equal(c.rules[1].header_value, "query");
+    assert_int_equal(c.rules[1].ttl, 60000);
+    assert_int_equal(c.rules[2].methods, RM_POST | RM_QUERY);
+    assert_string_equal(c.rules[2].key_headers, "Accept, X-Tenant");
+    assert_false(c.rules[2].normalize);
+    assert_int_equal(c.rules[2].line, 10);
+    assert_int_equal(c.body_key.max_bytes, 65536);
+    assert_int_equal(c.naming.n, 0);
 }
 
 static void test_file_errors(void **st)
@@ -97,6 +123,22 @@ static void test_file_errors(void **st)
         {"mode: sideways\n", ":1: mode"},
         {"limits: 5\n", ":1: limits"},
         {"a: [\n", "YAML syntax error"},
+        {"rules: {path: /x}\n", ":1: rules"},
+        {"rules:\n  - path: /x\n", ":2: rules[0]: a rule needs cache"},
+        {"rules:\n  - cache: true\n", ":2: rules[0]: a rule needs a path"},
+        {"rules:\n  - {path: /x, cache: true}\n  - path: x\n    cache: true\n",
+         ":3: rules[1].path"},
+        {"rules:\n  - path: /x\n    cache: true\n    methods: [POST, FETCH]\n",
+         ":4: rules[0].methods: unknown method 'FETCH'"},
+        {"rules:\n  - path: /x\n    cache: yes please\n", ":3: rules[0].cache"},
+        {"rules:\n  - path: /x\n    cache: true\n    ttl: forever\n", ":4: rules[0].ttl"},
+        {"rules:\n  - path: /x\n    cache: true\n    header: \"Bad Name: v\"\n",
+         ":4: rules[0].header"},
+        {"rules:\n  - path: /x\n    cache: true\n    key_headers: [\"a b\"]\n",
+         ":4: rules[0].key_headers"},
+        {"rules:\n  - path: /x\n    cache: true\n    colour: red\n", ":4: rules[0].colour"},
+        {"body_key:\n  max_bytes: huge\n", ":2: body_key.max_bytes"},
+        {"naming:\n  never_cache_prefixes: [\"\"]\n", ":2: naming.never_cache_prefixes"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct config c;

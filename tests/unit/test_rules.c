@@ -1,0 +1,326 @@
+/* Rules, naming, body normalization, Content-Digest and body keys: tables. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <openssl/sha.h>
+#include "rules/rules.h"
+#include "rules/normalize.h"
+#include "http/digest_field.h"
+#include "http/http.h"
+#include "cache/key.h"
+
+static struct slice S(const char *s)
+{
+    return (struct slice){s, strlen(s)};
+}
+
+static void test_glob(void **st)
+{
+    static const struct {
+        const char *pat, *s;
+        int match;
+    } rows[] = {
+        {"/api/*", "/api/users", 1},       {"/api/*", "/api/", 1},
+        {"/api/*", "/api", 0},             {"/api/*", "/api/a/b/c", 1},
+        {"/api/*/get", "/api/x/get", 1},   {"/api/*/get", "/api/x/y/get", 1},
+        {"/api/*/get", "/api/x/got", 0},   {"/a?c", "/abc", 1},
+        {"/a?c", "/ac", 0},                {"*", "", 1},
+        {"/x", "/x", 1},                   {"/x", "/xy", 0},
+        {"*.json", "/a/b.json", 1},        {"/**", "/", 1},
+        {"/a*b*c", "/aXXbYYc", 1},         {"/a*b*c", "/aXXbYY", 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rules_glob(rows[i].pat, S(rows[i].s)) != rows[i].match)
+            fail_msg("glob '%s' on '%s': expected %d", rows[i].pat, rows[i].s, rows[i].match);
+}
+
+static void test_match(void **st)
+{
+    struct rule rules[3];
+    memset(rules, 0, sizeof rules);
+    strcpy(rules[0].path, "/api/write/*");
+    rules[0].methods = RM_POST;
+    strcpy(rules[1].path, "/rpc/*");
+    rules[1].methods = RM_POST;
+    strcpy(rules[1].header_name, "X-Request-Kind");
+    strcpy(rules[1].header_value, "query");
+    rules[1].cache = true;
+    strcpy(rules[2].path, "/api/*");
+    rules[2].methods = RM_POST | RM_QUERY;
+    rules[2].cache = true;
+    struct http_field kind = {S("x-request-kind"), S("Query"), 0};
+    struct http_field other = {S("X-Request-Kind"), S("mutation"), 0};
+    struct http_field list = {S("X-Request-Kind"), S("batch, query"), 0};
+    const struct {
+        const char *method, *path;
+        struct http_field *f;
+        int want; /* rule index or -1 */
+    } rows[] = {
+        {"POST", "/api/write/x", NULL, 0}, {"POST", "/api/read", NULL, 2},
+        {"QUERY", "/api/read", NULL, 2},   {"GET", "/api/read", NULL, -1},
+        {"POST", "/rpc/a", NULL, -1},      {"POST", "/rpc/a", &kind, 1},
+        {"POST", "/rpc/a", &other, -1},    {"POST", "/rpc/a", &list, 1},
+        {"PUT", "/api/write/x", NULL, -1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const struct rule *r =
+            rules_match(rules, 3, S(rows[i].method), S(rows[i].path), rows[i].f, rows[i].f ? 1 : 0);
+        int got = r ? (int)(r - rules) : -1;
+        if (got != rows[i].want)
+            fail_msg("row %zu: %s %s: expected rule %d, got %d", i, rows[i].method, rows[i].path,
+                     rows[i].want, got);
+    }
+    assert_int_equal(rules_method_bit(S("QUERY")), RM_QUERY);
+    assert_int_equal(rules_method_bit(S("post")), 0); /* methods are case-sensitive */
+}
+
+static void test_naming(void **st)
+{
+    static const char prefixes[][NAMING_PREFIX_LEN] = {"set", "add", "delete", "update", "put"};
+    static const struct {
+        const char *path;
+        int never;
+    } rows[] = {
+        {"/api/setUser", 1},      {"/api/SetUser", 1},   {"/api/set_user", 1},
+        {"/api/set-user", 1},     {"/api/set", 1},       {"/api/delete.json", 1},
+        {"/pkg.Svc/AddItem", 1},  {"/api/update/", 1},   {"/api/settings", 0},
+        {"/api/address", 0},      {"/api/getUser", 0},   {"/api/setup", 0},
+        {"/set/getUser", 0},      {"/api/output", 0},    {"/", 0},
+        {"/api/Put2", 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rules_never_cache_name(S(rows[i].path), prefixes, 5) != rows[i].never)
+            fail_msg("naming '%s': expected %d", rows[i].path, rows[i].never);
+}
+
+static char *norm(const char *ct, const char *ce, const void *body, size_t len, size_t max,
+                  int *what, size_t *out_len)
+{
+    const char *out;
+    char *to_free;
+    *what = body_normalize(S(ct), S(ce), body, len, max, &out, out_len, &to_free);
+    char *copy = malloc(*out_len + 1);
+    memcpy(copy, out, *out_len);
+    copy[*out_len] = 0;
+    free(to_free);
+    return copy;
+}
+
+static void test_json(void **st)
+{
+    static const struct {
+        const char *ct, *in, *out;
+        int what;
+    } rows[] = {
+        {"application/json", "{ \"b\": 1, \"a\": [1, 2] }", "{\"a\":[1,2],\"b\":1}", NORM_JSON},
+        {"application/json; charset=utf-8", "{\"a\":{\"y\":1,\"x\":2}}", "{\"a\":{\"x\":2,\"y\":1}}",
+         NORM_JSON},
+        {"application/problem+json", " [3, 1] ", "[3,1]", NORM_JSON},
+        {"Application/JSON", "\"\\u00e9\"", "\"\xc3\xa9\"", NORM_JSON},
+        {"application/json", "1.50", "1.5", NORM_JSON},
+        {"application/json", "{\"a\":1,\"a\":2}", "{\"a\":1,\"a\":2}", 0}, /* duplicates: raw */
+        {"application/json", "{not json", "{not json", 0},
+        {"text/plain", "{ \"b\": 1 }", "{ \"b\": 1 }", 0},
+        {"application/jsonx", "{ }", "{ }", 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int what;
+        size_t n;
+        char *got = norm(rows[i].ct, "", rows[i].in, strlen(rows[i].in), 1 << 20, &what, &n);
+        if (strcmp(got, rows[i].out) || what != rows[i].what)
+            fail_msg("row %zu: got '%s' (%d)", i, got, what);
+        free(got);
+    }
+}
+
+static size_t gzip_of(const char *in, size_t len, unsigned char *out, size_t cap, int bits)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    return n;
+}
+
+static void test_codings(void **st)
+{
+    const char *body = "{\"q\":\"hello\",\"n\":[1,2,3]}";
+    const char *canon = "{\"n\":[1,2,3],\"q\":\"hello\"}";
+    unsigned char buf[4096];
+    int what;
+    size_t n, len;
+    char *got;
+    static const int bits[] = {16 + 15, 15, -15};
+    static const char *const names[] = {"gzip", "deflate", "deflate"};
+    for (int i = 0; i < 3; i++) {
+        len = gzip_of(body, strlen(body), buf, sizeof buf, bits[i]);
+        got = norm("application/json", names[i], buf, len, 1 << 20, &what, &n);
+        assert_string_equal(got, canon);
+        assert_int_equal(what, NORM_DECODED | NORM_JSON);
+        free(got);
+    }
+    len = ZSTD_compress(buf, sizeof buf, body, strlen(body), 3);
+    assert_false(ZSTD_isError(len));
+    got = norm("application/json", "zstd", buf, len, 1 << 20, &what, &n);
+    assert_string_equal(got, canon);
+    free(got);
+    /* a list is undone last first: zstd(gzip(body)) is "gzip, zstd" */
+    unsigned char gz[4096];
+    size_t gzl = gzip_of(body, strlen(body), gz, sizeof gz, 16 + 15);
+    len = ZSTD_compress(buf, sizeof buf, gz, gzl, 3);
+    got = norm("application/json", "gzip, zstd", buf, len, 1 << 20, &what, &n);
+    assert_string_equal(got, canon);
+    free(got);
+    /* unknown, broken, truncated: -1 and the raw bytes */
+    got = norm("application/json", "br", body, strlen(body), 1 << 20, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    len = gzip_of(body, strlen(body), buf, sizeof buf, 16 + 15);
+    got = norm("application/json", "gzip", buf, len - 4, 1 << 20, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    got = norm("application/json", "zstd", "garbage", 7, 1 << 20, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    /* a bomb: 8 MiB of zeros in a few KiB stops at max_out */
+    char *zeros = calloc(1, 8 << 20);
+    unsigned char *bomb = malloc(1 << 16);
+    len = gzip_of(zeros, 8 << 20, bomb, 1 << 16, 16 + 15);
+    got = norm("application/octet-stream", "gzip", bomb, len, 1 << 20, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    got = norm("application/octet-stream", "gzip", bomb, len, 16 << 20, &what, &n);
+    assert_int_equal(what, NORM_DECODED);
+    assert_int_equal(n, 8 << 20);
+    free(got);
+    free(zeros);
+    free(bomb);
+}
+
+static void test_digest_field(void **st)
+{
+    unsigned char sha[32], sha512[64], out[64];
+    SHA256((const unsigned char *)"abc", 3, sha);
+    SHA512((const unsigned char *)"abc", 3, sha512);
+    /* base64 of SHA-256("abc") and SHA-512("abc") */
+    const char *b256 = "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=";
+    const char *b512 = "3a81oZNherrMQXNJriBBMRLm+k6JqX6iCp7u5ktV05ohkpkqJ0/BqDa6PCOj/uu9RU1EI2Q86A4qmslPpUyknw==";
+    char v[300];
+    snprintf(v, sizeof v, "sha-256=:%s:", b256);
+    assert_int_equal(http_digest_field(S(v), out), HTTP_DIGEST_SHA256);
+    assert_memory_equal(out, sha, 32);
+    snprintf(v, sizeof v, "unixsum=:AAAA:, sha-256=:%s:;p=1 , sha-512=:%s:", b256, b512);
+    assert_int_equal(http_digest_field(S(v), out), HTTP_DIGEST_SHA512);
+    assert_memory_equal(out, sha512, 64);
+    assert_int_equal(http_digest_field(S("md5=:AAAA:, crc32c=5"), out), HTTP_DIGEST_NONE);
+    static const char *const bad[] = {
+        "sha-256=:AAAA:",           /* wrong length */
+        "sha-256=:not base64!!:",   /* alphabet */
+        "sha-256=:abc",             /* unterminated */
+        "sha-256=abc",              /* not a byte sequence */
+        "=:AAAA:",                  /* no key */
+        "sha-256=:AAAA: junk",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (http_digest_field(S(bad[i]), out) != -1)
+            fail_msg("'%s' should be malformed", bad[i]);
+}
+
+/* Pairs of requests that must, and must not, share a body key. */
+static void test_body_keys(void **st)
+{
+    static const struct {
+        const char *a, *b; /* request heads; the body digest is the same */
+        const char *ct_a, *ct_b, *ce_a, *ce_b, *headers;
+        int same;
+    } rows[] = {
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: H:80\r\n\r\n",
+         "application/json", "application/json", "", "", "", 1},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
+         "application/json; charset=utf-8", "Application/JSON ;charset=UTF-8", "", "", "", 1},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
+         "text/plain", "application/json", "", "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
+         "multipart/form-data; boundary=A", "multipart/form-data; boundary=a", "", "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x?a HTTP/1.1\r\nHost: h\r\n\r\n", "", "",
+         "", "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h2\r\n\r\n", "", "",
+         "", "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "", "",
+         "gzip", "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\n\r\n",
+         "POST /x HTTP/1.1\r\nHost: h\r\nAccept: a/c\r\n\r\n", "", "", "", "", "Accept", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\n\r\n",
+         "POST /x HTTP/1.1\r\nHost: h\r\nAccept: a/c\r\n\r\n", "", "", "", "", "", 1},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
+         "POST /x HTTP/1.1\r\nHost: h\r\nAccept:\r\n\r\n", "", "", "", "", "Accept", 0},
+        /* the content type cannot smuggle another line into the key */
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
+         "a;e=gzip", "a", "", "", "", 0},
+    };
+    static struct http_request ra, rb;
+    struct http_limits lim = {8192, 65536, 100};
+    unsigned char d[32] = {1, 2, 3};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        assert_int_equal(http_parse_request(rows[i].a, strlen(rows[i].a), &lim, &ra), 0);
+        assert_int_equal(http_parse_request(rows[i].b, strlen(rows[i].b), &lim, &rb), 0);
+        size_t la, lb;
+        char *ka = cache_key_body('P', &ra, d, S(rows[i].ct_a), S(rows[i].ce_a),
+                                  S(rows[i].headers), &la);
+        char *kb = cache_key_body('P', &rb, d, S(rows[i].ct_b), S(rows[i].ce_b),
+                                  S(rows[i].headers), &lb);
+        int same = la == lb && !memcmp(ka, kb, la);
+        if (same != rows[i].same)
+            fail_msg("row %zu: keys '%.*s' and '%.*s'", i, (int)la, ka, (int)lb, kb);
+        free(ka);
+        free(kb);
+    }
+    /* one more digest bit, another key; another class, another key */
+    size_t la, lb, lg;
+    assert_int_equal(http_parse_request(rows[0].a, strlen(rows[0].a), &lim, &ra), 0);
+    char *ka = cache_key_body('P', &ra, d, S(""), S(""), S(""), &la);
+    unsigned char d2[32] = {1, 2, 4};
+    char *kb = cache_key_body('P', &ra, d2, S(""), S(""), S(""), &lb);
+    assert_false(la == lb && !memcmp(ka, kb, la));
+    free(kb);
+    kb = cache_key_body('Q', &ra, d, S(""), S(""), S(""), &lb);
+    assert_false(la == lb && !memcmp(ka, kb, la));
+    /* a body key belongs to its URL for invalidation, and only to it */
+    char *g = cache_key_primary(&ra, &lg);
+    assert_true(cache_key_is_body_of(ka, la, g, lg));
+    assert_true(cache_key_is_body_of(kb, lb, g, lg));
+    assert_false(cache_key_is_body_of(g, lg, g, lg));
+    char *g2 = cache_key_for(S("h"), S("/x2"), &lg);
+    assert_false(cache_key_is_body_of(ka, la, g2, lg));
+    free(g2);
+    char *g3 = cache_key_for(S("h"), S("/"), &lg);
+    assert_false(cache_key_is_body_of(ka, la, g3, lg));
+    free(g3);
+    free(g);
+    free(ka);
+    free(kb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_glob),         cmocka_unit_test(test_match),
+        cmocka_unit_test(test_naming),       cmocka_unit_test(test_json),
+        cmocka_unit_test(test_codings),      cmocka_unit_test(test_digest_field),
+        cmocka_unit_test(test_body_keys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
