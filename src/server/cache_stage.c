@@ -30,6 +30,7 @@
 #include "http/digest_field.h"
 #include "rules/rules.h"
 #include "rules/normalize.h"
+#include "rules/memo.h"
 #include <openssl/sha.h>
 
 static int64_t now_s(void)
@@ -360,7 +361,11 @@ void cache_stage_collect(struct client *c)
                 too_large = 1;
                 break;
             }
-            outbuf_add(&col->body, d.p, d.len);
+            /* A Content-Length body lies in c->in as it is: no copy. */
+            if (col->chunked)
+                outbuf_add(&col->body, d.p, d.len);
+            else
+                col->body.len += d.len;
         }
         if (rc == HTTP_BODY_DONE || http_body_done(&col->reader)) {
             done = 1;
@@ -384,14 +389,20 @@ static int body_key(struct client *c, const struct http_request *r, const struct
                     char cls)
 {
     struct exchange *ex = &c->ex;
-    struct slice body = {c->col.body.p ? c->col.body.p : "", c->col.body.len};
+    struct slice body = {"", 0};
+    if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)
+        body = (struct slice){c->col.body.p, c->col.body.len};
+    else if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
+        body = (struct slice){iobuf_data(&c->in) + r->head_len, (size_t)r->content_length};
+    unsigned char raw[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)body.p, body.len, raw);
     const struct http_field *cd = http_find_field(r->fields, r->nfields, "content-digest");
     if (cd) {
         /* RFC 9530 §2: the digest of the content as received. */
         unsigned char want[64], got[64];
         int alg = http_digest_field(cd->value, want);
         if (alg == HTTP_DIGEST_SHA256)
-            SHA256((const unsigned char *)body.p, body.len, got);
+            memcpy(got, raw, sizeof raw);
         else if (alg == HTTP_DIGEST_SHA512)
             SHA512((const unsigned char *)body.p, body.len, got);
         if (alg < 0 || (alg > 0 && memcmp(want, got, (size_t)alg / 8))) {
@@ -405,24 +416,33 @@ static int body_key(struct client *c, const struct http_request *r, const struct
     const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
     struct slice type = ct ? ct->value : (struct slice){"", 0};
     struct slice coding = ce ? ce->value : (struct slice){"", 0};
-    const char *keyed = body.p;
-    size_t keyed_len = body.len;
-    char *to_free = NULL;
-    /* Normalized for the key only; Cache-Control: no-transform keeps the
-     * bytes as they are (RFC 9111 §5.2.1.6 in spirit). */
-    if ((!rule || rule->normalize) && !(ex->req_cc.flags & CC_NO_TRANSFORM)) {
-        int what = body_normalize(type, coding, body.p, body.len, c->w->cfg->body_key.max_bytes,
-                                  &keyed, &keyed_len, &to_free);
-        if (what >= 0 && (what & NORM_DECODED))
-            coding = (struct slice){"", 0};
-        if (what < 0) {
-            keyed = body.p;
-            keyed_len = body.len;
-        }
-    }
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)keyed, keyed_len, digest);
-    free(to_free);
+    memcpy(digest, raw, sizeof digest);
+    /* Normalized for the key only; Cache-Control: no-transform keeps the
+     * bytes as they are (RFC 9111 §5.2.1.6 in spirit). Only codings and
+     * JSON change anything, so other bodies are keyed by `raw` as is. */
+    int json = body_is_json(type);
+    if ((!rule || rule->normalize) && !(ex->req_cc.flags & CC_NO_TRANSFORM) &&
+        (json || coding.len)) {
+        uint32_t tag = 2166136261u; /* FNV-1a of what else decides the result */
+        for (size_t i = 0; i < coding.len; i++)
+            tag = (tag ^ (unsigned char)coding.p[i]) * 16777619u;
+        tag = (tag ^ (uint32_t)json) * 16777619u;
+        int what;
+        if (!body_memo_get(c->w->memo, raw, tag, digest, &what)) {
+            const char *keyed;
+            size_t keyed_len;
+            char *to_free;
+            what = body_normalize(type, coding, body.p, body.len, c->w->cfg->body_key.max_bytes,
+                                  &keyed, &keyed_len, &to_free);
+            if (what > 0)
+                SHA256((const unsigned char *)keyed, keyed_len, digest);
+            free(to_free);
+            body_memo_put(c->w->memo, raw, tag, digest, what);
+        }
+        if (what > 0 && (what & NORM_DECODED))
+            coding = (struct slice){"", 0};
+    }
     struct slice headers =
         rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)} : (struct slice){"", 0};
     ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
@@ -507,6 +527,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
             c->col.head_len = r->head_len;
             c->col.scanned = 0;
             c->col.body.len = 0;
+            c->col.chunked = r->body == HTTP_BODY_CHUNKED;
             http_body_init(&c->col.reader, r->body, r->content_length, cfg->limits.header_section);
             return 4;
         }

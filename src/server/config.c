@@ -41,6 +41,7 @@ void config_defaults(struct config *c)
     c->cache.background_fetches = 32;
     c->cache.etag_hold_max = 1024 * 1024;
     c->body_key.max_bytes = 1024 * 1024;
+    c->body_key.memo_entries = 4096;
     /* seed 003: "APIs with names that start with set, add, delete ..." */
     static const char *const mutations[] = {"set",    "add", "create", "update", "delete",
                                             "remove", "put", "insert", "write",  NULL};
@@ -200,6 +201,7 @@ static const struct field schema[] = {
     {"cache.etag_hold_max", F_SIZE, OFF(cache.etag_hold_max), 0},
     {"rules", F_RULES, 0, 0},
     {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},
+    {"body_key.memo_entries", F_COUNT, OFF(body_key.memo_entries), 0},
     {"naming.never_cache_prefixes", F_PREFIXES, 0, 0},
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},

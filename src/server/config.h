@@ -69,7 +69,8 @@ struct config {
     unsigned nrules;
 
     struct {
-        uint64_t max_bytes; /* request body read to compute a key; larger: bypass */
+        uint64_t max_bytes;    /* request body read to compute a key; larger: bypass */
+        uint64_t memo_entries; /* per worker: normalized digests by raw digest */
     } body_key;
 
     struct {

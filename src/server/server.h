@@ -88,6 +88,7 @@ struct srv_worker {
     int draining;
     int stopped;
     struct store *store;      /* shared by all workers; NULL: cache off */
+    struct body_memo *memo;   /* this worker's normalized body digests */
     struct coalesce *co;      /* shared in-flight table */
     struct srv_worker *peers; /* all workers, to wake those with waiters */
     int npeers;
@@ -203,8 +204,9 @@ struct body_collect {
     struct http_body_reader reader;
     size_t head_len;
     size_t scanned;     /* raw body bytes of c->in already read */
-    struct outbuf body; /* the body without its framing */
+    struct outbuf body; /* a chunked body without its framing; else only .len */
     int sent_continue;  /* we answered Expect: 100-continue */
+    int chunked;        /* else the body lies in c->in as it is */
 };
 
 enum client_state {

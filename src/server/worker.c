@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "server/server.h"
+#include "rules/memo.h"
 #include "server/log.h"
 
 static int resolve(const char *host, int port, struct sockaddr_storage *out)
@@ -127,6 +128,7 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
 {
     memset(w, 0, sizeof *w);
     w->store = store;
+    w->memo = store ? body_memo_new((unsigned)cfg->body_key.memo_entries) : NULL;
     w->co = co;
     w->magic = WORKER_MAGIC;
     w->id = id;
@@ -255,6 +257,7 @@ int worker_run_all(const struct config *cfg)
         for (size_t k = 0; k < ws[i].inbox_len; k++)
             free(ws[i].inbox[k]);
         free(ws[i].inbox);
+        body_memo_free(ws[i].memo);
         pthread_mutex_destroy(&ws[i].inbox_lock);
     }
     free(ws);

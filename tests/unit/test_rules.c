@@ -16,25 +16,33 @@
 #include "http/http.h"
 #include "cache/key.h"
 
-static struct slice S(const char *s)
-{
+static struct slice S(const char *s) {
     return (struct slice){s, strlen(s)};
 }
 
-static void test_glob(void **st)
+static void
+test_glob(void **st)
 {
     static const struct {
         const char *pat, *s;
         int match;
     } rows[] = {
-        {"/api/*", "/api/users", 1},       {"/api/*", "/api/", 1},
-        {"/api/*", "/api", 0},             {"/api/*", "/api/a/b/c", 1},
-        {"/api/*/get", "/api/x/get", 1},   {"/api/*/get", "/api/x/y/get", 1},
-        {"/api/*/get", "/api/x/got", 0},   {"/a?c", "/abc", 1},
-        {"/a?c", "/ac", 0},                {"*", "", 1},
-        {"/x", "/x", 1},                   {"/x", "/xy", 0},
-        {"*.json", "/a/b.json", 1},        {"/**", "/", 1},
-        {"/a*b*c", "/aXXbYYc", 1},         {"/a*b*c", "/aXXbYY", 0},
+        {"/api/*", "/api/users", 1},
+        {"/api/*", "/api/", 1},
+        {"/api/*", "/api", 0},
+        {"/api/*", "/api/a/b/c", 1},
+        {"/api/*/get", "/api/x/get", 1},
+        {"/api/*/get", "/api/x/y/get", 1},
+        {"/api/*/get", "/api/x/got", 0},
+        {"/a?c", "/abc", 1},
+        {"/a?c", "/ac", 0},
+        {"*", "", 1},
+        {"/x", "/x", 1},
+        {"/x", "/xy", 0},
+        {"*.json", "/a/b.json", 1},
+        {"/**", "/", 1},
+        {"/a*b*c", "/aXXbYYc", 1},
+        {"/a*b*c", "/aXXbYY", 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (rules_glob(rows[i].pat, S(rows[i].s)) != rows[i].match)
@@ -88,11 +96,11 @@ static void test_naming(void **st)
         const char *path;
         int never;
     } rows[] = {
-        {"/api/setUser", 1},      {"/api/SetUser", 1},   {"/api/set_user", 1},
-        {"/api/set-user", 1},     {"/api/set", 1},       {"/api/delete.json", 1},
-        {"/pkg.Svc/AddItem", 1},  {"/api/update/", 1},   {"/api/settings", 0},
-        {"/api/address", 0},      {"/api/getUser", 0},   {"/api/setup", 0},
-        {"/set/getUser", 0},      {"/api/output", 0},    {"/", 0},
+        {"/api/setUser", 1},     {"/api/SetUser", 1}, {"/api/set_user", 1},
+        {"/api/set-user", 1},    {"/api/set", 1},     {"/api/delete.json", 1},
+        {"/pkg.Svc/AddItem", 1}, {"/api/update/", 1}, {"/api/settings", 0},
+        {"/api/address", 0},     {"/api/getUser", 0}, {"/api/setup", 0},
+        {"/set/getUser", 0},     {"/api/output", 0},  {"/", 0},
         {"/api/Put2", 1},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
@@ -120,8 +128,8 @@ static void test_json(void **st)
         int what;
     } rows[] = {
         {"application/json", "{ \"b\": 1, \"a\": [1, 2] }", "{\"a\":[1,2],\"b\":1}", NORM_JSON},
-        {"application/json; charset=utf-8", "{\"a\":{\"y\":1,\"x\":2}}", "{\"a\":{\"x\":2,\"y\":1}}",
-         NORM_JSON},
+        {"application/json; charset=utf-8", "{\"a\":{\"y\":1,\"x\":2}}",
+         "{\"a\":{\"x\":2,\"y\":1}}", NORM_JSON},
         {"application/problem+json", " [3, 1] ", "[3,1]", NORM_JSON},
         {"Application/JSON", "\"\\u00e9\"", "\"\xc3\xa9\"", NORM_JSON},
         {"application/json", "1.50", "1.5", NORM_JSON},
@@ -217,7 +225,8 @@ static void test_digest_field(void **st)
     SHA512((const unsigned char *)"abc", 3, sha512);
     /* base64 of SHA-256("abc") and SHA-512("abc") */
     const char *b256 = "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=";
-    const char *b512 = "3a81oZNherrMQXNJriBBMRLm+k6JqX6iCp7u5ktV05ohkpkqJ0/BqDa6PCOj/uu9RU1EI2Q86A4qmslPpUyknw==";
+    const char *b512 =
+        "3a81oZNherrMQXNJriBBMRLm+k6JqX6iCp7u5ktV05ohkpkqJ0/BqDa6PCOj/uu9RU1EI2Q86A4qmslPpUyknw==";
     char v[300];
     snprintf(v, sizeof v, "sha-256=:%s:", b256);
     assert_int_equal(http_digest_field(S(v), out), HTTP_DIGEST_SHA256);
@@ -227,11 +236,11 @@ static void test_digest_field(void **st)
     assert_memory_equal(out, sha512, 64);
     assert_int_equal(http_digest_field(S("md5=:AAAA:, crc32c=5"), out), HTTP_DIGEST_NONE);
     static const char *const bad[] = {
-        "sha-256=:AAAA:",           /* wrong length */
-        "sha-256=:not base64!!:",   /* alphabet */
-        "sha-256=:abc",             /* unterminated */
-        "sha-256=abc",              /* not a byte sequence */
-        "=:AAAA:",                  /* no key */
+        "sha-256=:AAAA:",         /* wrong length */
+        "sha-256=:not base64!!:", /* alphabet */
+        "sha-256=:abc",           /* unterminated */
+        "sha-256=abc",            /* not a byte sequence */
+        "=:AAAA:",                /* no key */
         "sha-256=:AAAA: junk",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -251,25 +260,25 @@ static void test_body_keys(void **st)
          "application/json", "application/json", "", "", "", 1},
         {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
          "application/json; charset=utf-8", "Application/JSON ;charset=UTF-8", "", "", "", 1},
-        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
-         "text/plain", "application/json", "", "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "text/plain",
+         "application/json", "", "", "", 0},
         {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
          "multipart/form-data; boundary=A", "multipart/form-data; boundary=a", "", "", "", 0},
-        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x?a HTTP/1.1\r\nHost: h\r\n\r\n", "", "",
-         "", "", "", 0},
-        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h2\r\n\r\n", "", "",
-         "", "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x?a HTTP/1.1\r\nHost: h\r\n\r\n", "", "", "",
+         "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h2\r\n\r\n", "", "", "",
+         "", "", 0},
         {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "", "",
          "gzip", "", "", 0},
         {"POST /x HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\n\r\n",
          "POST /x HTTP/1.1\r\nHost: h\r\nAccept: a/c\r\n\r\n", "", "", "", "", "Accept", 0},
         {"POST /x HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\n\r\n",
          "POST /x HTTP/1.1\r\nHost: h\r\nAccept: a/c\r\n\r\n", "", "", "", "", "", 1},
-        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
-         "POST /x HTTP/1.1\r\nHost: h\r\nAccept:\r\n\r\n", "", "", "", "", "Accept", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\nAccept:\r\n\r\n",
+         "", "", "", "", "Accept", 0},
         /* the content type cannot smuggle another line into the key */
-        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n",
-         "a;e=gzip", "a", "", "", "", 0},
+        {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "a;e=gzip",
+         "a", "", "", "", 0},
     };
     static struct http_request ra, rb;
     struct http_limits lim = {8192, 65536, 100};
@@ -278,10 +287,10 @@ static void test_body_keys(void **st)
         assert_int_equal(http_parse_request(rows[i].a, strlen(rows[i].a), &lim, &ra), 0);
         assert_int_equal(http_parse_request(rows[i].b, strlen(rows[i].b), &lim, &rb), 0);
         size_t la, lb;
-        char *ka = cache_key_body('P', &ra, d, S(rows[i].ct_a), S(rows[i].ce_a),
-                                  S(rows[i].headers), &la);
-        char *kb = cache_key_body('P', &rb, d, S(rows[i].ct_b), S(rows[i].ce_b),
-                                  S(rows[i].headers), &lb);
+        char *ka =
+            cache_key_body('P', &ra, d, S(rows[i].ct_a), S(rows[i].ce_a), S(rows[i].headers), &la);
+        char *kb =
+            cache_key_body('P', &rb, d, S(rows[i].ct_b), S(rows[i].ce_b), S(rows[i].headers), &lb);
         int same = la == lb && !memcmp(ka, kb, la);
         if (same != rows[i].same)
             fail_msg("row %zu: keys '%.*s' and '%.*s'", i, (int)la, ka, (int)lb, kb);
@@ -317,9 +326,9 @@ static void test_body_keys(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_glob),         cmocka_unit_test(test_match),
-        cmocka_unit_test(test_naming),       cmocka_unit_test(test_json),
-        cmocka_unit_test(test_codings),      cmocka_unit_test(test_digest_field),
+        cmocka_unit_test(test_glob),      cmocka_unit_test(test_match),
+        cmocka_unit_test(test_naming),    cmocka_unit_test(test_json),
+        cmocka_unit_test(test_codings),   cmocka_unit_test(test_digest_field),
         cmocka_unit_test(test_body_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
