@@ -339,7 +339,9 @@ void cache_stage_collect_free(struct client *c)
     c->collected = 0;
 }
 
-void cache_stage_collect(struct client *c)
+/* Read the body in c->in as far as it goes: 1 complete, -1 over
+ * body_key.max_bytes, 0 more to come, -2 malformed (answered). */
+static int collect_scan(struct client *c)
 {
     struct body_collect *col = &c->col;
     uint64_t max = c->w->cfg->body_key.max_bytes;
@@ -354,7 +356,7 @@ void cache_stage_collect(struct client *c)
         col->scanned += used;
         if (rc == HTTP_BODY_ERROR) {
             reply_error(c, 400, "malformed chunked request body");
-            return;
+            return -2;
         }
         if (rc == HTTP_BODY_DATA) {
             if (col->body.len + d.len > max) {
@@ -377,8 +379,14 @@ void cache_stage_collect(struct client *c)
     /* Tiny chunks can make the framing far larger than the content. */
     if (!done && col->scanned > 2 * max + 65536)
         too_large = 1;
-    if (done || too_large) {
-        c->collected = done ? 1 : -1;
+    return done ? 1 : too_large ? -1 : 0;
+}
+
+void cache_stage_collect(struct client *c)
+{
+    int k = collect_scan(c);
+    if (k == 1 || k == -1) {
+        c->collected = k;
         c->state = CS_HEAD; /* parse the head again; its slices have moved */
         client_timer(c, 0);
     }
@@ -529,7 +537,13 @@ int cache_stage_request(struct client *c, const struct http_request *r)
             c->col.body.len = 0;
             c->col.chunked = r->body == HTTP_BODY_CHUNKED;
             http_body_init(&c->col.reader, r->body, r->content_length, cfg->limits.header_section);
-            return 4;
+            /* Usually the whole body came with the head: key it now. */
+            int k = collect_scan(c);
+            if (k == -2)
+                return 1;
+            if (k == 0)
+                return 4;
+            c->collected = k;
         }
         if (c->collected < 0) {
             ex->fwd = "bypass";
