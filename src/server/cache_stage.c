@@ -460,6 +460,18 @@ static int body_key(struct client *c, const struct http_request *r, const struct
     return 0;
 }
 
+static int has_bypass_field(const struct config *cfg, const struct http_request *r)
+{
+    struct slice list = {cfg->cache.bypass_fields, strlen(cfg->cache.bypass_fields)};
+    struct http_list_iter it = http_list_begin(list);
+    struct slice name;
+    while (http_list_next(&it, &name) > 0)
+        for (unsigned i = 0; i < r->nfields; i++)
+            if (slice_case_eqs(r->fields[i].name, name))
+                return 1;
+    return 0;
+}
+
 static struct slice path_of(const struct http_request *r)
 {
     struct slice p = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
@@ -509,6 +521,16 @@ int cache_stage_request(struct client *c, const struct http_request *r)
                                                         path_of(r), r->fields, r->nfields)
                                           : NULL;
     int by_body = 0;
+    if (cfg->cache.bypass_fields[0] && has_bypass_field(cfg, r)) {
+        /* Seed 003: the client's own way around the cache. */
+        ex->fwd = "bypass";
+        /* an unsafe request still invalidates; an idempotent one need not */
+        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, rule, 0);
+        ex->cache_detail = "bypass-field";
+        if (ex->invalidates)
+            build_key(c, r);
+        return 0;
+    }
     if (!get && !head) {
         if (ex->upgrade || !body_cacheable(c, r, rule, query)) {
             /* §4.4: unsafe methods invalidate; safe ones just pass. */

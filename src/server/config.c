@@ -151,6 +151,7 @@ enum ftype {
     F_COUNT,
     F_RULES,
     F_PREFIXES,
+    F_FIELD_NAMES,
     F_BOOL,
     F_STRING,
     F_MODE,
@@ -199,6 +200,7 @@ static const struct field schema[] = {
     {"cache.generate_etag", F_BOOL, OFF(cache.generate_etag), 0},
     {"cache.background_fetches", F_COUNT, OFF(cache.background_fetches), 0},
     {"cache.etag_hold_max", F_SIZE, OFF(cache.etag_hold_max), 0},
+    {"cache.bypass_fields", F_FIELD_NAMES, OFF(cache.bypass_fields), 0},
     {"rules", F_RULES, 0, 0},
     {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},
     {"body_key.memo_entries", F_COUNT, OFF(body_key.memo_entries), 0},
@@ -300,18 +302,20 @@ static int add_method(struct loader *l, yaml_node_t *n, const char *path, const 
     return 0;
 }
 
-static int add_key_header(struct loader *l, yaml_node_t *n, const char *path, const char *s,
+/* Field names joined as a list ("Accept, X-Tenant") in a buffer of
+ * RULE_HEADER_MAX bytes. */
+static int add_field_name(struct loader *l, yaml_node_t *n, const char *path, const char *s,
                           void *arg)
 {
-    struct rule *r = arg;
-    size_t have = strlen(r->key_headers);
+    char *list = arg;
+    size_t have = strlen(list);
     if (!http_is_token((struct slice){s, strlen(s)}))
         return fail(l, n, path, "invalid field name '%s'", s);
-    if (have + strlen(s) + 2 >= sizeof r->key_headers)
-        return fail(l, n, path, "too many key headers at '%s'", s);
+    if (have + strlen(s) + 2 >= RULE_HEADER_MAX)
+        return fail(l, n, path, "too many field names at '%s'", s);
     if (have)
-        strcat(r->key_headers, ", ");
-    strcat(r->key_headers, s);
+        strcat(list, ", ");
+    strcat(list, s);
     return 0;
 }
 
@@ -364,7 +368,7 @@ static int load_rule(struct loader *l, yaml_node_t *map, const char *prefix, str
             continue;
         }
         if (!strcmp(key, "key_headers")) {
-            if (for_each_scalar(l, v, path, add_key_header, r) < 0)
+            if (for_each_scalar(l, v, path, add_field_name, r->key_headers) < 0)
                 return -1;
             continue;
         }
@@ -433,6 +437,11 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
         return set_listen(l, n, path);
     if (f->type == F_RULES)
         return set_rules(l, n, path);
+    if (f->type == F_FIELD_NAMES) {
+        char *list = (char *)l->c + f->off;
+        list[0] = 0;
+        return for_each_scalar(l, n, path, add_field_name, list);
+    }
     if (f->type == F_PREFIXES) {
         l->c->naming.n = 0; /* the file's list replaces the default one */
         return for_each_scalar(l, n, path, add_prefix, NULL);

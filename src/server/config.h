@@ -63,6 +63,7 @@ struct config {
         bool generate_etag;          /* stored 200s without ETag get one from a body hash */
         uint64_t background_fetches; /* stale-while-revalidate refreshes in flight per worker */
         uint64_t etag_hold_max;      /* unstored 200s up to this size are held to be tagged */
+        char bypass_fields[RULE_HEADER_MAX]; /* a request with one of these skips the cache */
     } cache;
 
     struct rule rules[RULES_MAX]; /* first match wins */

@@ -242,3 +242,37 @@ test('body-keyed entries: ETag and 304, coalescing, pipelining, origin freshness
   assert.match(cfgRule.headers['cache-status'], /detail=no-freshness/);
   await t.close();
 });
+
+test('cache.bypass_fields: the client goes around the cache; stale-if-error covers body keys', async () => {
+  const t = await setup('cache:\n  bypass_fields: [X-Idem-Bypass]\n');
+  await t.post('/api/by', '{"b":1}');
+  const by = await t.post('/api/by', '{"b":1}', { 'X-Idem-Bypass': '1' });
+  assert.match(by.headers['cache-status'], /fwd=bypass; fwd-status=200; detail=bypass-field/);
+  assert.match((await t.post('/api/by', '{"b":1}')).headers['cache-status'], /hit/, 'an idempotent bypass does not invalidate');
+  const g = await get(t.proxy.port, '/api/by', { headers: { 'x-idem-bypass': 'yes' } });
+  assert.match(g.headers['cache-status'], /detail=bypass-field/);
+  assert.equal(t.counts['POST /api/by'], 2);
+  await t.close();
+});
+
+test('a stale body-keyed entry is served with Warning 111 when the origin fails', async () => {
+  let down = false;
+  const origin = await startOrigin((req, res) => {
+    if (down) { res.statusCode = 503; res.end('down'); return; }
+    res.setHeader('Cache-Control', 'max-age=1, stale-if-error=60');
+    res.end('kept');
+  });
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', tmpFile('r.yaml', RULES)]);
+  const post = () => get(proxy.port, '/api/s', { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json', 'Content-Length': 2 } });
+  await post();
+  await sleep(2100);
+  down = true;
+  const r = await post();
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'kept');
+  assert.match(r.headers.warning, /^111 /);
+  assert.match(r.headers['cache-status'], /fwd=stale; fwd-status=503/);
+  assert.equal(origin.seen.at(-1).headers['if-none-match'], undefined, 'never a conditional POST');
+  assert.equal((await proxy.stop()).code, 0);
+  await origin.close();
+});
