@@ -10,13 +10,20 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "deps: installing ${missing[*]}" >&2
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nginx's package starts a system instance; the bench runs its own.
-if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
-  $SUDO systemctl stop nginx >/dev/null 2>&1 || $SUDO pkill -x nginx || true
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # nginx's package starts a system instance; the bench runs its own.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+    $SUDO systemctl stop nginx >/dev/null 2>&1 || $SUDO pkill -x nginx || true
+  fi
+fi
+# npm packages (real Connect clients and servers) from the committed lock file.
+cd "$(dirname "$0")/.."
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "deps: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi

@@ -149,14 +149,18 @@ int main(int argc, char **argv)
         if (cfg.mode == MODE_REVERSE && !cfg.has_upstream)
             cfg.has_upstream = true, strcpy(cfg.upstream.host, "127.0.0.1"), cfg.upstream.port = 80;
     }
-    if (config_validate(&cfg, err, sizeof err) < 0)
+    if (config_validate(&cfg, err, sizeof err) < 0 ||
+        config_connect_finish(&cfg, err, sizeof err) < 0)
         return die(err);
     if (check_only) {
         printf("%s: ok\n", config_file);
+        connect_procedures_free(&cfg.connect.procs);
         return 0;
     }
     if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
         return die(err);
     signal(SIGPIPE, SIG_IGN);
-    return worker_run_all(&cfg);
+    int rc = worker_run_all(&cfg);
+    connect_procedures_free(&cfg.connect.procs);
+    return rc;
 }

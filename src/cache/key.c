@@ -115,3 +115,34 @@ int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_
     return len > url_len && key[0] != 'G' && key[url_len] == '\n' &&
            !memcmp(key + 1, url_key + 1, url_len - 1);
 }
+
+char *cache_key_rpc(const struct http_request *r, struct slice path, struct slice codec,
+                    struct slice coding, const unsigned char digest[32], size_t *len)
+{
+    int abs = r->form == HTTP_TARGET_ABSOLUTE;
+    size_t url_len;
+    char *url = cache_key_for(abs ? r->authority : r->host, path, &url_len);
+    char *k = malloc(url_len + 3 + codec.len + 3 + coding.len + 3 + 64 + 1);
+    if (!k)
+        abort();
+    memcpy(k, url, url_len);
+    k[0] = 'C';
+    size_t p = url_len;
+    memcpy(k + p, "\nc:", 3);
+    p += 3;
+    for (size_t i = 0; i < codec.len; i++)
+        k[p++] = (char)http_lower((unsigned char)codec.p[i]);
+    memcpy(k + p, "\ne:", 3);
+    p += 3;
+    for (size_t i = 0; i < coding.len; i++)
+        if (coding.p[i] != ' ' && coding.p[i] != '\t')
+            k[p++] = (char)http_lower((unsigned char)coding.p[i]);
+    memcpy(k + p, "\nb:", 3);
+    p += 3;
+    hex32(digest, k + p);
+    p += 64;
+    k[p++] = '\n';
+    free(url);
+    *len = p;
+    return k;
+}

@@ -20,6 +20,13 @@ char *cache_key_body(char cls, const struct http_request *r, const unsigned char
                      struct slice content_type, struct slice coding, struct slice key_headers,
                      size_t *len);
 
+/* A Connect unary call, as a POST or a GET (connect-protocol.md): "C",
+ * the URL without its query, the codec, the content coding when it was
+ * not undone (else empty) and the SHA-256 of the (decoded) message. A GET
+ * and a POST carrying one message with one codec share the key. */
+char *cache_key_rpc(const struct http_request *r, struct slice path, struct slice codec,
+                    struct slice coding, const unsigned char digest[32], size_t *len);
+
 /* Is `key` a body key (any class) of the URL `url_key` (a "G ..." key)? */
 int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_t url_len);
 

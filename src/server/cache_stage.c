@@ -31,6 +31,7 @@
 #include "rules/rules.h"
 #include "rules/normalize.h"
 #include "rules/memo.h"
+#include "connect/connect.h"
 #include <openssl/sha.h>
 
 static int64_t now_s(void)
@@ -72,11 +73,16 @@ static void copy_request_fields(struct exchange *ex, const struct http_request *
     size_t len = 0;
     for (unsigned i = 0; i < r->nfields; i++)
         len += r->fields[i].name.len + r->fields[i].value.len;
+    /* See the lookup: a Connect call's Accept-Encoding is not varied on. */
+    int skip_ae = ex->rpc;
     ex->req_copy = malloc(len ? len : 1);
     ex->req_fields = malloc(sizeof *ex->req_fields * (r->nfields ? r->nfields : 1));
     size_t p = 0;
+    unsigned n = 0;
     for (unsigned i = 0; i < r->nfields; i++) {
-        struct http_field *f = &ex->req_fields[i];
+        if (skip_ae && slice_case_eq(r->fields[i].name, "accept-encoding"))
+            continue;
+        struct http_field *f = &ex->req_fields[n++];
         memcpy(ex->req_copy + p, r->fields[i].name.p, r->fields[i].name.len);
         f->name = (struct slice){ex->req_copy + p, r->fields[i].name.len};
         p += f->name.len;
@@ -85,7 +91,7 @@ static void copy_request_fields(struct exchange *ex, const struct http_request *
         p += f->value.len;
         f->id = r->fields[i].id;
     }
-    ex->req_nfields = r->nfields;
+    ex->req_nfields = n;
 }
 
 static int64_t object_age(const struct cache_object *o, int64_t now)
@@ -332,6 +338,22 @@ void cache_stage_wake(struct srv_worker *w)
 
 /* ---- requests keyed by their body (issue 4, seed 003) ---------------- */
 
+static struct slice path_of(const struct http_request *r)
+{
+    struct slice p = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
+    const char *q = memchr(p.p, '?', p.len);
+    if (q)
+        p.len = (size_t)(q - p.p);
+    return p;
+}
+
+static struct slice query_of(const struct http_request *r)
+{
+    struct slice t = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
+    const char *q = memchr(t.p, '?', t.len);
+    return q ? (struct slice){q + 1, (size_t)(t.p + t.len - q - 1)} : (struct slice){t.p, 0};
+}
+
 void cache_stage_collect_free(struct client *c)
 {
     free(c->col.body.p);
@@ -392,9 +414,42 @@ void cache_stage_collect(struct client *c)
     }
 }
 
-/* What the request body is keyed by; 0, or -1 after a reply of our own. */
+/* The digest a body is keyed by: `raw` (its SHA-256) unless its coding is
+ * undone or its JSON made canonical, for the key only. Request
+ * Cache-Control: no-transform keeps the bytes as they are (RFC 9111
+ * §5.2.1.6 in spirit). *coding is emptied when it was undone. */
+static void normalized_digest(struct client *c, struct slice type, struct slice *coding,
+                              struct slice body, const unsigned char raw[32], int normalize,
+                              unsigned char digest[32])
+{
+    memcpy(digest, raw, 32);
+    int json = body_is_json(type);
+    if (!normalize || (c->ex.req_cc.flags & CC_NO_TRANSFORM) || !(json || coding->len))
+        return;
+    uint32_t tag = 2166136261u; /* FNV-1a of what else decides the result */
+    for (size_t i = 0; i < coding->len; i++)
+        tag = (tag ^ (unsigned char)coding->p[i]) * 16777619u;
+    tag = (tag ^ (uint32_t)json) * 16777619u;
+    int what;
+    if (!body_memo_get(c->w->memo, raw, tag, digest, &what)) {
+        const char *keyed;
+        size_t keyed_len;
+        char *to_free;
+        what = body_normalize(type, *coding, body.p, body.len, c->w->cfg->body_key.max_bytes,
+                              &keyed, &keyed_len, &to_free);
+        if (what > 0)
+            SHA256((const unsigned char *)keyed, keyed_len, digest);
+        free(to_free);
+        body_memo_put(c->w->memo, raw, tag, digest, what);
+    }
+    if (what > 0 && (what & NORM_DECODED))
+        *coding = (struct slice){"", 0};
+}
+
+/* What the request body is keyed by; 0, or -1 after a reply of our own.
+ * cls 'C' is a Connect unary call with codec rpc_codec. */
 static int body_key(struct client *c, const struct http_request *r, const struct rule *rule,
-                    char cls)
+                    char cls, struct slice rpc_codec)
 {
     struct exchange *ex = &c->ex;
     struct slice body = {"", 0};
@@ -425,38 +480,41 @@ static int body_key(struct client *c, const struct http_request *r, const struct
     struct slice type = ct ? ct->value : (struct slice){"", 0};
     struct slice coding = ce ? ce->value : (struct slice){"", 0};
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    memcpy(digest, raw, sizeof digest);
-    /* Normalized for the key only; Cache-Control: no-transform keeps the
-     * bytes as they are (RFC 9111 §5.2.1.6 in spirit). Only codings and
-     * JSON change anything, so other bodies are keyed by `raw` as is. */
-    int json = body_is_json(type);
-    if ((!rule || rule->normalize) && !(ex->req_cc.flags & CC_NO_TRANSFORM) &&
-        (json || coding.len)) {
-        uint32_t tag = 2166136261u; /* FNV-1a of what else decides the result */
-        for (size_t i = 0; i < coding.len; i++)
-            tag = (tag ^ (unsigned char)coding.p[i]) * 16777619u;
-        tag = (tag ^ (uint32_t)json) * 16777619u;
-        int what;
-        if (!body_memo_get(c->w->memo, raw, tag, digest, &what)) {
-            const char *keyed;
-            size_t keyed_len;
-            char *to_free;
-            what = body_normalize(type, coding, body.p, body.len, c->w->cfg->body_key.max_bytes,
-                                  &keyed, &keyed_len, &to_free);
-            if (what > 0)
-                SHA256((const unsigned char *)keyed, keyed_len, digest);
-            free(to_free);
-            body_memo_put(c->w->memo, raw, tag, digest, what);
-        }
-        if (what > 0 && (what & NORM_DECODED))
-            coding = (struct slice){"", 0};
+    normalized_digest(c, type, &coding, body, raw, !rule || rule->normalize, digest);
+    if (cls == 'C') {
+        ex->cache_key = cache_key_rpc(r, path_of(r), rpc_codec, coding, digest, &ex->cache_key_len);
+    } else {
+        struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
+                                    : (struct slice){"", 0};
+        ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
     }
-    struct slice headers =
-        rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)} : (struct slice){"", 0};
-    ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
     ex->body_keyed = 1;
     ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->col.scanned;
     ex->rule_ttl = rule ? rule->ttl : 0;
+    return 0;
+}
+
+/* A Connect GET: the message from the query, keyed as its POST would be.
+ * -1 when the query does not decode (then it is an ordinary GET). */
+static int rpc_get_key(struct client *c, const struct http_request *r, struct slice codec)
+{
+    struct connect_get g;
+    if (connect_get_parse(query_of(r), &g) < 0)
+        return -1;
+    size_t len;
+    char *msg = connect_get_message(&g, c->w->cfg->body_key.max_bytes, &len);
+    if (!msg)
+        return -1;
+    char type[64];
+    int tl = snprintf(type, sizeof type, "application/%.*s", (int)codec.len, codec.p);
+    unsigned char raw[SHA256_DIGEST_LENGTH], digest[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)msg, len, raw);
+    struct slice coding =
+        slice_eq(g.compression, SLICE_LIT("identity")) ? (struct slice){"", 0} : g.compression;
+    normalized_digest(c, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
+                      &coding, (struct slice){msg, len}, raw, 1, digest);
+    free(msg);
+    c->ex.cache_key = cache_key_rpc(r, path_of(r), codec, coding, digest, &c->ex.cache_key_len);
     return 0;
 }
 
@@ -470,15 +528,6 @@ static int has_bypass_field(const struct config *cfg, const struct http_request 
             if (slice_case_eqs(r->fields[i].name, name))
                 return 1;
     return 0;
-}
-
-static struct slice path_of(const struct http_request *r)
-{
-    struct slice p = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
-    const char *q = memchr(p.p, '?', p.len);
-    if (q)
-        p.len = (size_t)(q - p.p);
-    return p;
 }
 
 /* POST with a rule that allows it, QUERY always (RFC 10008 §2: safe, and
@@ -521,6 +570,26 @@ int cache_stage_request(struct client *c, const struct http_request *r)
                                                         path_of(r), r->fields, r->nfields)
                                           : NULL;
     int by_body = 0;
+    struct slice rpc_codec = {0};
+    enum connect_call_kind rpc = CONNECT_NONE;
+    if (!head) {
+        const struct http_field *ctf = http_find_field(r->fields, r->nfields, "content-type");
+        rpc = connect_classify(r->method, ctf ? ctf->value : (struct slice){"", 0}, query_of(r),
+                               &rpc_codec);
+    }
+    if (rpc == CONNECT_STREAM) {
+        /* Connect streams, gRPC and gRPC-Web pass untouched, unbuffered. */
+        ex->fwd = "bypass";
+        ex->cache_detail = "streaming";
+        return 0;
+    }
+    if (rpc == CONNECT_UNARY) {
+        struct slice proc = connect_procedure_of(path_of(r));
+        if (!connect_procedure_cacheable(&cfg->connect.procs, proc))
+            rpc = CONNECT_NONE;
+        else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
+            rpc = CONNECT_NONE, ex->cache_detail = "naming";
+    }
     if (cfg->cache.bypass_fields[0] && has_bypass_field(cfg, r)) {
         /* Seed 003: the client's own way around the cache. */
         ex->fwd = "bypass";
@@ -532,7 +601,8 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         return 0;
     }
     if (!get && !head) {
-        if (ex->upgrade || !body_cacheable(c, r, rule, query)) {
+        if (ex->upgrade || ex->cache_detail ||
+            (rpc != CONNECT_UNARY && !body_cacheable(c, r, rule, query))) {
             /* §4.4: unsafe methods invalidate; safe ones just pass. */
             static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
             ex->invalidates = 1;
@@ -547,7 +617,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
             cache_stage_collect_free(c);
             return 0;
         }
-        by_body = 1;
+        by_body = rpc == CONNECT_UNARY ? 2 : 1;
         if (r->body != HTTP_BODY_NONE && !c->collected) {
             ex->fwd = "bypass";
             if (r->body == HTTP_BODY_LENGTH && r->content_length > cfg->body_key.max_bytes) {
@@ -586,13 +656,22 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     ex->req_authorization = http_find_field(r->fields, r->nfields, "authorization") != NULL;
     ex->req_time = now_s();
     if (by_body) {
-        int rc = body_key(c, r, rule, query ? 'Q' : 'P');
+        int rc = by_body == 2 ? body_key(c, r, NULL, 'C', rpc_codec)
+                              : body_key(c, r, rule, query ? 'Q' : 'P', rpc_codec);
         cache_stage_collect_free(c);
         if (rc < 0)
             return 1;
+    } else if (rpc == CONNECT_GET && rpc_get_key(c, r, rpc_codec) == 0) {
+        /* A Connect GET is cacheable in any case: servers accept GET only
+         * for side-effect-free procedures. */
     } else {
+        rpc = CONNECT_NONE;
         build_key(c, r);
         ex->rule_ttl = rule ? rule->ttl : 0;
+    }
+    if (rpc != CONNECT_NONE) {
+        ex->rpc = 1;
+        ex->rule_ttl = cfg->connect.ttl;
     }
     if (c->bg_key) {
         /* An internal refresh: the slot its starter took is now ours. */
@@ -611,8 +690,20 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     }
     ex->cache_candidate = 1;
     unsigned variants = 0;
-    struct cache_object *o = w->store->ops->lookup(w->store, ex->cache_key, ex->cache_key_len,
-                                                   r->fields, r->nfields, &variants);
+    /* A Connect call's Accept-Encoding is not ours to vary on: the origin is
+     * asked for identity, which every Connect client accepts. */
+    struct http_field rpc_fields[256];
+    const struct http_field *lf = r->fields;
+    unsigned ln = r->nfields;
+    if (ex->rpc) {
+        ln = 0;
+        for (unsigned i = 0; i < r->nfields && ln < 256; i++)
+            if (!slice_case_eq(r->fields[i].name, "accept-encoding"))
+                rpc_fields[ln++] = r->fields[i];
+        lf = rpc_fields;
+    }
+    struct cache_object *o =
+        w->store->ops->lookup(w->store, ex->cache_key, ex->cache_key_len, lf, ln, &variants);
     char field[160];
     if (!o) {
         ex->fwd = variants ? "vary-miss" : "uri-miss";
@@ -845,10 +936,13 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     enum cache_store_verdict v = cache_storable(1, &ex->req_cc, ex->req_authorization, &facts);
     int explicit_freshness = facts.cc.max_age != CC_UNSET || facts.cc.s_maxage != CC_UNSET ||
                              facts.has_expires || (facts.cc.flags & CC_INVALID);
-    if (v == STORE_NO_FRESHNESS && ex->rule_ttl && cache_status_heuristic(res->status))
-        v = STORE_OK; /* the rule's ttl stands in for the origin's freshness */
-    if (v == STORE_OK && ex->body_keyed && !explicit_freshness && !ex->rule_ttl)
-        v = STORE_NO_FRESHNESS; /* no heuristics for a response to a body */
+    /* A rule's ttl (or connect.ttl, for a 200 only: a Connect error is
+     * stored only when its handler says so) stands in for freshness. */
+    int ttl_applies = ex->rule_ttl && (!ex->rpc || res->status == 200);
+    if (v == STORE_NO_FRESHNESS && ttl_applies && cache_status_heuristic(res->status))
+        v = STORE_OK;
+    if (v == STORE_OK && (ex->body_keyed || ex->rpc) && !explicit_freshness && !ttl_applies)
+        v = STORE_NO_FRESHNESS; /* no heuristics for a response to a body or a call */
     if (v == STORE_OK && ex->method_head)
         v = STORE_METHOD; /* a HEAD response has no body to store */
     if (v == STORE_OK && res->has_content_length &&
@@ -865,7 +959,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     int heuristic;
     int64_t lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
                                       (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
-    if (!explicit_freshness && ex->rule_ttl)
+    if (!explicit_freshness && ttl_applies)
         lifetime = (int64_t)(ex->rule_ttl / 1000);
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                 ex->req_nfields, ex->req_time, now, lifetime);

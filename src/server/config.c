@@ -152,6 +152,8 @@ enum ftype {
     F_RULES,
     F_PREFIXES,
     F_FIELD_NAMES,
+    F_PROCEDURES,
+    F_PATH,
     F_BOOL,
     F_STRING,
     F_MODE,
@@ -205,6 +207,13 @@ static const struct field schema[] = {
     {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},
     {"body_key.memo_entries", F_COUNT, OFF(body_key.memo_entries), 0},
     {"naming.never_cache_prefixes", F_PREFIXES, 0, 0},
+    {"connect.descriptors", F_PATH, OFF(connect.descriptors),
+     sizeof(((struct config *)0)->connect.descriptors)},
+    {"connect.cacheable", F_PROCEDURES, OFF(connect.cacheable),
+     sizeof(((struct config *)0)->connect.cacheable)},
+    {"connect.not_cacheable", F_PROCEDURES, OFF(connect.not_cacheable),
+     sizeof(((struct config *)0)->connect.not_cacheable)},
+    {"connect.ttl", F_DURATION, OFF(connect.ttl), 0},
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
@@ -299,6 +308,28 @@ static int add_method(struct loader *l, yaml_node_t *n, const char *path, const 
         return fail(l, n, path,
                     "unknown method '%s' (GET, HEAD, POST, PUT, DELETE, PATCH, QUERY, OPTIONS)", s);
     ((struct rule *)arg)->methods |= bit;
+    return 0;
+}
+
+struct proc_list {
+    char *buf;
+    size_t cap;
+};
+
+/* "/pkg.Service/Method", joined with commas. */
+static int add_procedure(struct loader *l, yaml_node_t *n, const char *path, const char *s,
+                         void *arg)
+{
+    struct proc_list *pl = arg;
+    size_t have = strlen(pl->buf), len = strlen(s);
+    struct slice proc = connect_procedure_of((struct slice){s, len});
+    if (proc.len != len || strchr(s, ','))
+        return fail(l, n, path, "invalid procedure '%s' (expected /package.Service/Method)", s);
+    if (have + len + 2 >= pl->cap)
+        return fail(l, n, path, "too many procedures at '%s'", s);
+    if (have)
+        strcat(pl->buf, ",");
+    strcat(pl->buf, s);
     return 0;
 }
 
@@ -437,6 +468,25 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
         return set_listen(l, n, path);
     if (f->type == F_RULES)
         return set_rules(l, n, path);
+    if (f->type == F_PROCEDURES) {
+        struct proc_list pl = {(char *)l->c + f->off, f->len};
+        pl.buf[0] = 0;
+        return for_each_scalar(l, n, path, add_procedure, &pl);
+    }
+    if (f->type == F_PATH) {
+        const char *s = scalar(n);
+        char *dst = (char *)l->c + f->off;
+        const char *slash = strrchr(l->file, '/');
+        int dir = s && s[0] != '/' && slash ? (int)(slash - l->file) + 1 : 0;
+        if (!s || !*s || (size_t)dir + strlen(s) >= f->len)
+            return fail(l, n, path, "invalid path '%s'", s ? s : "");
+        snprintf(dst, f->len, "%.*s%s", dir, l->file, s);
+        FILE *fp = fopen(dst, "rb");
+        if (!fp)
+            return fail(l, n, path, "cannot open '%s'", dst);
+        fclose(fp);
+        return 0;
+    }
     if (f->type == F_FIELD_NAMES) {
         char *list = (char *)l->c + f->off;
         list[0] = 0;
@@ -611,5 +661,50 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "workers: must be between 0 (one per core) and 256");
         return -1;
     }
+    return 0;
+}
+
+static void each_procedure(const char *list, struct connect_procedures *p, int add)
+{
+    while (*list) {
+        const char *end = strchr(list, ',');
+        size_t len = end ? (size_t)(end - list) : strlen(list);
+        if (add)
+            connect_procedure_add(p, list, len);
+        else
+            connect_procedure_remove(p, list, len);
+        list += len + (end ? 1 : 0);
+    }
+}
+
+int config_connect_finish(struct config *c, char *err, size_t errlen)
+{
+    if (c->connect.descriptors[0]) {
+        FILE *fp = fopen(c->connect.descriptors, "rb");
+        if (!fp) {
+            snprintf(err, errlen, "connect.descriptors: cannot open '%s': %s",
+                     c->connect.descriptors, strerror(errno));
+            return -1;
+        }
+        size_t cap = 1 << 16, len = 0;
+        unsigned char *buf = malloc(cap);
+        size_t got;
+        while (buf && (got = fread(buf + len, 1, cap - len, fp)) > 0) {
+            len += got;
+            if (len == cap && cap < (64u << 20))
+                buf = realloc(buf, cap *= 2);
+        }
+        fclose(fp);
+        char why[128];
+        if (!buf || connect_descriptors_add(&c->connect.procs, buf, len, why, sizeof why) < 0) {
+            snprintf(err, errlen, "connect.descriptors: '%s': %s", c->connect.descriptors,
+                     buf ? why : "out of memory");
+            free(buf);
+            return -1;
+        }
+        free(buf);
+    }
+    each_procedure(c->connect.cacheable, &c->connect.procs, 1);
+    each_procedure(c->connect.not_cacheable, &c->connect.procs, 0);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "rules/rules.h"
+#include "connect/connect.h"
 
 #define CONFIG_LISTEN_MAX 8
 
@@ -80,6 +81,14 @@ struct config {
     } naming;
 
     struct {
+        char descriptors[512];           /* FileDescriptorSet path, relative to the config file */
+        char cacheable[4096];            /* more procedures, comma-separated */
+        char not_cacheable[4096];        /* procedures never cached */
+        uint64_t ttl;                    /* ms: freshness of a 200 when the handler sets none */
+        struct connect_procedures procs; /* built by config_connect_finish */
+    } connect;
+
+    struct {
         char access[512]; /* "stdout", "off" or a path */
         char error[512];  /* "stderr" or a path */
         int level;        /* LOG_ERROR .. LOG_DEBUG */
@@ -99,5 +108,8 @@ int config_parse_size(const char *s, uint64_t *bytes);
 
 /* Cross-field checks once everything is merged. */
 int config_validate(const struct config *c, char *err, size_t errlen);
+
+/* Read connect.descriptors and apply connect.cacheable / not_cacheable. */
+int config_connect_finish(struct config *c, char *err, size_t errlen);
 
 #endif

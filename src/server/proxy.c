@@ -170,6 +170,10 @@ static void build_request_head(struct client *c, const struct http_request *r)
         if ((cfg->proxy.x_forwarded_for && f->id == HF_X_FORWARDED_FOR) ||
             (cfg->proxy.forwarded && f->id == HF_FORWARDED))
             continue;
+        /* A cached Connect call is stored as identity and served to any
+         * client (all accept identity, connect-protocol.md): ask for it. */
+        if (ex->rpc && slice_case_eq(f->name, "accept-encoding"))
+            continue;
         outbuf_addslice(o, f->name);
         outbuf_addstr(o, ": ");
         outbuf_addslice(o, f->value);

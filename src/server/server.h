@@ -186,6 +186,7 @@ struct exchange {
     int64_t req_time;
     int discard_body;  /* the client was served from the store */
     int body_keyed;    /* keyed by its body (POST by a rule, QUERY) */
+    int rpc;           /* a cacheable Connect unary call, GET or POST */
     size_t body_span;  /* bytes of that body in c->in after the head */
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
