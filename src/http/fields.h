@@ -11,7 +11,8 @@ struct http_list_iter {
 
 static inline struct http_list_iter http_list_begin(struct slice v)
 {
-    return (struct http_list_iter){v.p, v.p + v.len};
+    /* an empty slice may have no pointer at all: NULL + 0 is undefined */
+    return v.len ? (struct http_list_iter){v.p, v.p + v.len} : (struct http_list_iter){"", ""};
 }
 
 /* Next non-empty element, trimmed of OWS; quoted strings are kept whole.

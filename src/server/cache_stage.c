@@ -509,8 +509,9 @@ static int rpc_get_key(struct client *c, const struct http_request *r, struct sl
     int tl = snprintf(type, sizeof type, "application/%.*s", (int)codec.len, codec.p);
     unsigned char raw[SHA256_DIGEST_LENGTH], digest[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)msg, len, raw);
-    struct slice coding =
-        slice_eq(g.compression, SLICE_LIT("identity")) ? (struct slice){"", 0} : g.compression;
+    struct slice coding = !g.compression.len || slice_eq(g.compression, SLICE_LIT("identity"))
+                              ? (struct slice){"", 0}
+                              : g.compression;
     normalized_digest(c, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
                       &coding, (struct slice){msg, len}, raw, 1, digest);
     free(msg);
@@ -585,8 +586,8 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     }
     if (rpc == CONNECT_UNARY) {
         struct slice proc = connect_procedure_of(path_of(r));
-        if (!connect_procedure_cacheable(&cfg->connect.procs, proc))
-            rpc = CONNECT_NONE;
+        if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
+            rpc = CONNECT_NONE; /* a do-not-cache rule wins over the descriptors */
         else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
             rpc = CONNECT_NONE, ex->cache_detail = "naming";
     }
