@@ -1,0 +1,103 @@
+/* Peer authentication: an HMAC over what the request asks for, with a
+ * timestamp so a captured request goes stale within a minute. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include "peer/peer.h"
+#include "http/chars.h"
+#include "http/digest_field.h"
+
+void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
+               struct slice target, int64_t ts, struct slice digest, char sig[PEER_SIG_LEN + 1])
+{
+    char tsbuf[24];
+    int tl = snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
+    size_t len = method.len + 1 + target.len + 1 + (size_t)tl + 1 + digest.len;
+    unsigned char *msg = malloc(len);
+    if (!msg)
+        abort();
+    size_t p = 0;
+    memcpy(msg + p, method.p, method.len);
+    p += method.len;
+    msg[p++] = '\n';
+    memcpy(msg + p, target.p, target.len);
+    p += target.len;
+    msg[p++] = '\n';
+    memcpy(msg + p, tsbuf, (size_t)tl);
+    p += (size_t)tl;
+    msg[p++] = '\n';
+    memcpy(msg + p, digest.p, digest.len);
+    unsigned char mac[32];
+    unsigned int ml = 0;
+    HMAC(EVP_sha256(), secret, (int)secret_len, msg, len, mac, &ml);
+    free(msg);
+    EVP_EncodeBlock((unsigned char *)sig, mac, 32);
+}
+
+int peer_parse(struct slice v, struct peer_claim *out)
+{
+    memset(out, 0, sizeof *out);
+    int have_ts = 0;
+    size_t i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+            i++;
+        size_t k = i;
+        while (i < v.len && v.p[i] != '=' && v.p[i] != ',')
+            i++;
+        if (i == v.len || v.p[i] != '=')
+            return -1;
+        struct slice key = {v.p + k, i - k};
+        size_t s = ++i;
+        while (i < v.len && v.p[i] != ',' && v.p[i] != ' ')
+            i++;
+        struct slice val = {v.p + s, i - s};
+        if (!val.len)
+            return -1;
+        if (slice_eq(key, SLICE_LIT("id")))
+            out->id = val;
+        else if (slice_eq(key, SLICE_LIT("sig")))
+            out->sig = val;
+        else if (slice_eq(key, SLICE_LIT("ts"))) {
+            int64_t ts = 0;
+            for (size_t j = 0; j < val.len; j++) {
+                if (val.p[j] < '0' || val.p[j] > '9' || ts > (INT64_MAX - 9) / 10)
+                    return -1;
+                ts = ts * 10 + (val.p[j] - '0');
+            }
+            out->ts = ts;
+            have_ts = 1;
+        }
+    }
+    return out->id.len && out->sig.len && have_ts ? 0 : -1;
+}
+
+int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t secret_len,
+                struct slice method, struct slice target, struct slice digest, int64_t now)
+{
+    if (c->ts > now + PEER_SKEW_MAX || c->ts < now - PEER_SKEW_MAX)
+        return 0;
+    char want[PEER_SIG_LEN + 1];
+    peer_sign(secret, secret_len, method, target, c->ts, digest, want);
+    return c->sig.len == PEER_SIG_LEN && CRYPTO_memcmp(c->sig.p, want, PEER_SIG_LEN) == 0;
+}
+
+void peer_digest_field(const unsigned char digest[32], char out[64])
+{
+    memcpy(out, "sha-256=:", 9);
+    EVP_EncodeBlock((unsigned char *)out + 9, digest, 32); /* 44 chars + NUL */
+    out[53] = ':';
+    out[54] = 0;
+}
+
+int peer_digest_parse(struct slice v, unsigned char digest[32])
+{
+    unsigned char d[64];
+    if (http_digest_field(v, d) != HTTP_DIGEST_SHA256)
+        return -1;
+    memcpy(digest, d, 32);
+    return 0;
+}

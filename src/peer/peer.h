@@ -1,0 +1,62 @@
+/* The digest handshake between a forward and a reverse idemcache (DESIGN.md,
+ * "Peer protocol"): authentication, the byte-bounded FIFO of bodies that
+ * each side keeps in step, and the dcz coding. Pure: no I/O, no clock. */
+#ifndef IDEM_PEER_H
+#define IDEM_PEER_H
+#include <stddef.h>
+#include <stdint.h>
+#include "http/http.h"
+
+#define PEER_SECRET_MAX 256
+#define PEER_SIG_LEN    44 /* base64 of 32 bytes */
+#define PEER_SKEW_MAX   60 /* seconds a signature stays good */
+
+/* sig = base64(HMAC-SHA-256(secret, method "\n" target "\n" ts "\n" digest)),
+ * digest being the request's Idem-Digest value or empty. */
+void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
+               struct slice target, int64_t ts, struct slice digest, char sig[PEER_SIG_LEN + 1]);
+
+/* Idem-Peer: id=<name>, ts=<unix seconds>, sig=<base64>. 0 or -1. */
+struct peer_claim {
+    struct slice id, sig;
+    int64_t ts;
+};
+int peer_parse(struct slice value, struct peer_claim *out);
+
+/* 1 when the claim is signed with `secret` and within PEER_SKEW_MAX of now. */
+int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t secret_len,
+                struct slice method, struct slice target, struct slice digest, int64_t now);
+
+/* A FIFO of bodies by SHA-256, bounded in bytes. The reverse side keeps
+ * the bodies; the forward side keeps only the digests and sizes, and runs
+ * the same insertions, so both agree on what is held. Inserting a digest
+ * already held changes nothing; a body larger than the capacity is never
+ * held. */
+struct peer_fifo;
+struct peer_fifo *peer_fifo_new(uint64_t capacity, int keep_bodies);
+void peer_fifo_free(struct peer_fifo *f);
+void peer_fifo_reset(struct peer_fifo *f, uint64_t capacity);
+uint64_t peer_fifo_capacity(const struct peer_fifo *f);
+void peer_fifo_insert(struct peer_fifo *f, const unsigned char digest[32], const void *body,
+                      size_t len);
+/* 1 and (keep_bodies) a pointer to the held body, valid until the next
+ * insert or reset; 0 when not held. */
+int peer_fifo_find(const struct peer_fifo *f, const unsigned char digest[32], const void **body,
+                   size_t *len);
+
+/* dcz (RFC 9842 §4): the 8-byte magic, the SHA-256 of the dictionary, then
+ * a zstd frame made with the dictionary as raw content. */
+#define DCZ_HEADER_LEN 40
+/* malloc'd, *out_len; NULL on failure. */
+unsigned char *peer_dcz_encode(const void *body, size_t len, const void *dict, size_t dict_len,
+                               const unsigned char dict_digest[32], size_t *out_len);
+/* The body, malloc'd; NULL when the header names another dictionary, the
+ * frame is broken or the result would exceed max. */
+unsigned char *peer_dcz_decode(const void *in, size_t len, const void *dict, size_t dict_len,
+                               const unsigned char dict_digest[32], size_t max, size_t *out_len);
+
+/* "sha-256=:<base64>:" for a digest, and back. */
+void peer_digest_field(const unsigned char digest[32], char out[64]);
+int peer_digest_parse(struct slice v, unsigned char digest[32]);
+
+#endif

@@ -1,0 +1,150 @@
+/* The peer handshake's pure parts: signatures, the FIFO both sides run in
+ * step, dcz. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <openssl/sha.h>
+#include "peer/peer.h"
+
+static struct slice S(const char *s)
+{
+    return (struct slice){s, strlen(s)};
+}
+
+static void test_sign_verify(void **st)
+{
+    const unsigned char *key = (const unsigned char *)"s3cret";
+    char sig[PEER_SIG_LEN + 1], hdr[200];
+    peer_sign(key, 6, S("POST"), S("/api/x?q=1"), 1000, S("sha-256=:AAAA:"), sig);
+    assert_int_equal(strlen(sig), PEER_SIG_LEN);
+    snprintf(hdr, sizeof hdr, "id=edge-1, ts=1000, sig=%s", sig);
+    struct peer_claim c;
+    assert_int_equal(peer_parse(S(hdr), &c), 0);
+    assert_int_equal(c.ts, 1000);
+    assert_true(c.id.len == 6 && !memcmp(c.id.p, "edge-1", 6));
+    assert_true(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
+    /* anything changed and it fails */
+    assert_false(peer_verify(&c, key, 6, S("GET"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
+    assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=2"), S("sha-256=:AAAA:"), 1030));
+    assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAB:"), 1030));
+    assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S(""), 1030));
+    assert_false(peer_verify(&c, (const unsigned char *)"s3creT", 6, S("POST"), S("/api/x?q=1"),
+                             S("sha-256=:AAAA:"), 1030));
+    /* a minute either way, not more */
+    assert_true(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 940));
+    assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1061));
+    assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 939));
+    static const char *const bad[] = {"", "id=a, ts=1", "id=a, sig=x", "ts=1, sig=x",
+                                      "id=a, ts=1x, sig=x", "id=, ts=1, sig=x", "garbage"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (peer_parse(S(bad[i]), &c) == 0)
+            fail_msg("'%s' parsed", bad[i]);
+}
+
+static void digest_of(int n, unsigned char d[32])
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", n);
+    SHA256((const unsigned char *)s, strlen(s), d);
+}
+
+static void test_fifo(void **st)
+{
+    struct peer_fifo *bodies = peer_fifo_new(100, 1), *mirror = peer_fifo_new(100, 0);
+    unsigned char d[32];
+    char body[60];
+    /* the same insertions on both sides: the same verdicts, always */
+    for (int i = 0; i < 500; i++) {
+        int n = (i * 7919) % 37, len = (n * 13) % 60;
+        digest_of(n, d);
+        memset(body, 'a' + n % 26, (size_t)len);
+        peer_fifo_insert(bodies, d, body, (size_t)len);
+        peer_fifo_insert(mirror, d, NULL, (size_t)len);
+        for (int k = 0; k < 37; k++) {
+            unsigned char q[32];
+            digest_of(k, q);
+            const void *b;
+            size_t bl;
+            int held = peer_fifo_find(bodies, q, &b, &bl);
+            if (held != peer_fifo_find(mirror, q, NULL, NULL))
+                fail_msg("step %d: the mirror disagrees on %d", i, k);
+            if (held && (bl != (size_t)((k * 13) % 60) || (bl && ((const char *)b)[0] != 'a' + k % 26)))
+                fail_msg("step %d: wrong body for %d", i, k);
+        }
+    }
+    /* FIFO order and the byte bound */
+    peer_fifo_reset(bodies, 100);
+    for (int n = 0; n < 5; n++) {
+        digest_of(n, d);
+        peer_fifo_insert(bodies, d, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 30);
+    }
+    for (int n = 0; n < 5; n++) {
+        digest_of(n, d);
+        assert_int_equal(peer_fifo_find(bodies, d, NULL, NULL), n >= 2); /* 3 x 30 <= 100 */
+    }
+    digest_of(99, d);
+    peer_fifo_insert(bodies, d, NULL, 101); /* larger than the store: never held */
+    assert_false(peer_fifo_find(bodies, d, NULL, NULL));
+    digest_of(2, d);
+    assert_true(peer_fifo_find(bodies, d, NULL, NULL));
+    peer_fifo_free(bodies);
+    peer_fifo_free(mirror);
+    /* many entries: the index grows */
+    struct peer_fifo *big = peer_fifo_new(1 << 30, 0);
+    for (int n = 0; n < 5000; n++) {
+        digest_of(n, d);
+        peer_fifo_insert(big, d, NULL, 10);
+    }
+    for (int n = 0; n < 5000; n += 97) {
+        digest_of(n, d);
+        assert_true(peer_fifo_find(big, d, NULL, NULL));
+    }
+    peer_fifo_free(big);
+}
+
+static void test_dcz(void **st)
+{
+    char dict[20000], body[20000];
+    for (size_t i = 0; i < sizeof dict; i++)
+        dict[i] = (char)('a' + (i * 7 + i / 100) % 26);
+    memcpy(body, dict, sizeof body);
+    memcpy(body + 5000, "CHANGED", 7);
+    memcpy(body + 15000, "ALSO", 4);
+    unsigned char dd[32], other[32];
+    SHA256((const unsigned char *)dict, sizeof dict, dd);
+    memset(other, 1, 32);
+    size_t n, m;
+    unsigned char *z = peer_dcz_encode(body, sizeof body, dict, sizeof dict, dd, &n);
+    assert_non_null(z);
+    assert_true(n < 200); /* two small edits of a 20 KB body */
+    unsigned char *back = peer_dcz_decode(z, n, dict, sizeof dict, dd, 1 << 20, &m);
+    assert_non_null(back);
+    assert_int_equal(m, sizeof body);
+    assert_memory_equal(back, body, m);
+    free(back);
+    assert_null(peer_dcz_decode(z, n, dict, sizeof dict, other, 1 << 20, &m)); /* other dict */
+    assert_null(peer_dcz_decode(z, n - 1, dict, sizeof dict, dd, 1 << 20, &m)); /* truncated */
+    assert_null(peer_dcz_decode(z, n, dict, sizeof dict, dd, 1000, &m));        /* over max */
+    assert_null(peer_dcz_decode(z, 20, dict, sizeof dict, dd, 1 << 20, &m));
+    free(z);
+    char field[64];
+    peer_digest_field(dd, field);
+    unsigned char back_d[32];
+    assert_int_equal(peer_digest_parse(S(field), back_d), 0);
+    assert_memory_equal(back_d, dd, 32);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sign_verify),
+        cmocka_unit_test(test_fifo),
+        cmocka_unit_test(test_dcz),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
