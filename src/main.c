@@ -21,6 +21,10 @@ static void usage(FILE *out)
             "  --workers N            worker threads (default: one per core)\n"
             "  --access-log DEST      stdout, off or a file path\n"
             "  --admin HOST:PORT      admin listener: /healthz, /stats, PURGE (off by default)\n"
+            "  --peer URL             forward mode: the reverse idemcache to speak the digest\n"
+            "                         handshake with, e.g. http://10.0.0.2:8080\n"
+            "  --peer-id NAME         our name at that peer\n"
+            "  --peer-secret FILE     the secret shared with it\n"
             "  --check-config FILE    validate a configuration file and exit\n"
             "  --version              print the version\n"
             "  --help                 this text\n");
@@ -37,6 +41,9 @@ enum {
     OPT_HELP,
     OPT_ACCESS,
     OPT_ADMIN,
+    OPT_PEER,
+    OPT_PEER_ID,
+    OPT_PEER_SECRET,
 };
 
 static const struct option options[] = {
@@ -47,6 +54,9 @@ static const struct option options[] = {
     {"workers", required_argument, 0, OPT_WORKERS},
     {"access-log", required_argument, 0, OPT_ACCESS},
     {"admin", required_argument, 0, OPT_ADMIN},
+    {"peer", required_argument, 0, OPT_PEER},
+    {"peer-id", required_argument, 0, OPT_PEER_ID},
+    {"peer-secret", required_argument, 0, OPT_PEER_SECRET},
     {"check-config", required_argument, 0, OPT_CHECK},
     {"version", no_argument, 0, OPT_VERSION},
     {"help", no_argument, 0, OPT_HELP},
@@ -137,6 +147,22 @@ int main(int argc, char **argv)
                 return die(err);
             }
             break;
+        case OPT_PEER:
+            if (config_parse_addr(optarg, &cfg.peer.url, true) < 0) {
+                snprintf(err, sizeof err, "--peer: invalid URL '%s' (expected http://HOST:PORT)",
+                         optarg);
+                return die(err);
+            }
+            cfg.peer.forward = true;
+            break;
+        case OPT_PEER_ID:
+            if (!*optarg || strlen(optarg) >= sizeof cfg.peer.id || strpbrk(optarg, " ,=\t"))
+                return die("--peer-id: expected a name without spaces, ',' or '='");
+            strcpy(cfg.peer.id, optarg);
+            break;
+        case OPT_PEER_SECRET:
+            snprintf(cfg.peer.secret_file, sizeof cfg.peer.secret_file, "%s", optarg);
+            break;
         case OPT_ACCESS:
             snprintf(cfg.log.access, sizeof cfg.log.access, "%s", optarg);
             break;
@@ -150,7 +176,8 @@ int main(int argc, char **argv)
             cfg.has_upstream = true, strcpy(cfg.upstream.host, "127.0.0.1"), cfg.upstream.port = 80;
     }
     if (config_validate(&cfg, err, sizeof err) < 0 ||
-        config_connect_finish(&cfg, err, sizeof err) < 0)
+        config_connect_finish(&cfg, err, sizeof err) < 0 ||
+        config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
     if (check_only) {
         printf("%s: ok\n", config_file);

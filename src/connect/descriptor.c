@@ -23,7 +23,7 @@ struct reader {
 struct field {
     uint32_t number;
     int type;
-    uint64_t varint;       /* type 0 */
+    uint64_t varint;      /* type 0 */
     struct reader nested; /* type 2 */
 };
 

@@ -77,6 +77,9 @@ enum http_field_id http_field_classify(struct slice n)
     if (n.len > 6 && http_lower((unsigned char)n.p[0]) == 'p' &&
         slice_case_eq((struct slice){n.p, 6}, "proxy-"))
         return HF_PROXY;
+    if (n.len > 5 && http_lower((unsigned char)n.p[0]) == 'i' &&
+        slice_case_eq((struct slice){n.p, 5}, "idem-"))
+        return HF_IDEM;
     if (n.len >= sizeof by_len / sizeof by_len[0])
         return HF_OTHER;
     for (int i = 0; i < 2 && by_len[n.len][i].name; i++)
@@ -98,6 +101,7 @@ bool http_is_hop_by_hop(const struct http_field *f, const struct http_field *fie
     case HF_UPGRADE:
     case HF_CONTENT_LENGTH:
     case HF_PROXY:
+    case HF_IDEM:
         return true;
     default:
         break;

@@ -20,6 +20,7 @@ enum http_field_id {
     HF_UPGRADE,
     HF_EXPECT,
     HF_PROXY, /* any Proxy-* field: meant for this hop */
+    HF_IDEM,  /* any Idem-* field: the peer handshake, between two idemcaches only */
     HF_X_FORWARDED_FOR,
     HF_FORWARDED,
 };

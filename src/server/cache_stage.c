@@ -122,6 +122,12 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
     outbuf_addstr(&after, status_field);
     ex->status = o->status;
     int with_body = !ex->method_head && o->status != 204 && o->status != 304;
+    if (ex->peer && with_body) {
+        peer_stage_send(c, o, &after); /* coded for the peer, if it helps */
+        free(after.p);
+        return;
+    }
+    peer_stage_fields(c, &after);
     if (o->status != 204 && o->status != 304) {
         outbuf_addstr(&after, "Content-Length: ");
         outbuf_addu64(&after, o->body->len);
@@ -159,6 +165,7 @@ static void serve_304(struct client *c, struct cache_object *o, const char *stat
     if (c->w->cfg->proxy.via)
         outbuf_addstr(&out, "Via: 1.1 idemcache\r\n");
     outbuf_addstr(&out, status_field);
+    peer_stage_fields(c, &out);
     if (!c->keepalive)
         outbuf_addstr(&out, "Connection: close\r\n");
     outbuf_addstr(&out, "\r\n");
@@ -404,6 +411,25 @@ static int collect_scan(struct client *c)
     return done ? 1 : too_large ? -1 : 0;
 }
 
+int cache_stage_collect_start(struct client *c, const struct http_request *r)
+{
+    c->col.head_len = r->head_len;
+    c->col.scanned = 0;
+    c->col.body.len = 0;
+    c->col.chunked = r->body == HTTP_BODY_CHUNKED;
+    http_body_init(&c->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
+    return collect_scan(c);
+}
+
+struct slice cache_stage_collected_body(struct client *c, const struct http_request *r)
+{
+    if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)
+        return (struct slice){c->col.body.p, c->col.body.len};
+    if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
+        return (struct slice){iobuf_data(&c->in) + r->head_len, (size_t)r->content_length};
+    return (struct slice){"", 0};
+}
+
 void cache_stage_collect(struct client *c)
 {
     int k = collect_scan(c);
@@ -452,11 +478,7 @@ static int body_key(struct client *c, const struct http_request *r, const struct
                     char cls, struct slice rpc_codec)
 {
     struct exchange *ex = &c->ex;
-    struct slice body = {"", 0};
-    if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)
-        body = (struct slice){c->col.body.p, c->col.body.len};
-    else if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
-        body = (struct slice){iobuf_data(&c->in) + r->head_len, (size_t)r->content_length};
+    struct slice body = cache_stage_collected_body(c, r);
     unsigned char raw[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)body.p, body.len, raw);
     const struct http_field *cd = http_find_field(r->fields, r->nfields, "content-digest");
@@ -625,13 +647,8 @@ int cache_stage_request(struct client *c, const struct http_request *r)
                 ex->cache_detail = "body-too-large";
                 return 0;
             }
-            c->col.head_len = r->head_len;
-            c->col.scanned = 0;
-            c->col.body.len = 0;
-            c->col.chunked = r->body == HTTP_BODY_CHUNKED;
-            http_body_init(&c->col.reader, r->body, r->content_length, cfg->limits.header_section);
             /* Usually the whole body came with the head: key it now. */
-            int k = collect_scan(c);
+            int k = cache_stage_collect_start(c, r);
             if (k == -2)
                 return 1;
             if (k == 0)
@@ -882,14 +899,19 @@ static int hold(struct client *c, const struct http_response *res)
 static void release_held(struct client *c)
 {
     struct exchange *ex = &c->ex;
-    char tag[CACHE_ETAG_LEN];
-    cache_etag_of_body(ex->held->body, tag);
-    struct slice etag = {tag, sizeof tag};
-    cache_object_add_field(ex->held, SLICE_LIT("ETag"), etag);
-    struct outbuf status = {0};
-    int match = !cache_object_field(ex->held, "set-cookie") &&
+    int match = 0;
+    /* held for its tag (above), or to be coded for a peer (peer_stage.c) */
+    if (c->w->cfg->cache.generate_etag && ex->held->status == 200 &&
+        !cache_object_field(ex->held, "etag")) {
+        char tag[CACHE_ETAG_LEN];
+        cache_etag_of_body(ex->held->body, tag);
+        struct slice etag = {tag, sizeof tag};
+        cache_object_add_field(ex->held, SLICE_LIT("ETag"), etag);
+        match = !cache_object_field(ex->held, "set-cookie") &&
                 cache_not_modified(ex->req_fields, ex->req_nfields, etag, (struct slice){0});
-    cache_stage_status_field(c, 200, &status);
+    }
+    struct outbuf status = {0};
+    cache_stage_status_field(c, ex->held->status, &status);
     outbuf_add(&status, "", 1);
     if (match)
         serve_304(c, ex->held, status.p);
@@ -970,10 +992,8 @@ int cache_stage_response(struct client *c, const struct http_response *res)
 void cache_stage_body(struct client *c, const char *p, size_t n)
 {
     struct exchange *ex = &c->ex;
-    if (ex->held) {
+    if (ex->held)
         cache_object_append(ex->held, p, n);
-        return;
-    }
     if (!ex->fill)
         return;
     if (ex->fill->body->len + n > c->w->cfg->cache.max_object_size) {

@@ -42,6 +42,9 @@ void config_defaults(struct config *c)
     c->cache.etag_hold_max = 1024 * 1024;
     c->body_key.max_bytes = 1024 * 1024;
     c->body_key.memo_entries = 4096;
+    c->peer.request_store = 64u << 20;
+    c->peer.response_store = 64u << 20;
+    c->peer.max_body = 1u << 20;
     /* seed 003: "APIs with names that start with set, add, delete ..." */
     static const char *const mutations[] = {"set",    "add", "create", "update", "delete",
                                             "remove", "put", "insert", "write",  NULL};
@@ -154,6 +157,8 @@ enum ftype {
     F_FIELD_NAMES,
     F_PROCEDURES,
     F_PATH,
+    F_PEERS,
+    F_PEER_URL,
     F_BOOL,
     F_STRING,
     F_MODE,
@@ -207,6 +212,14 @@ static const struct field schema[] = {
     {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},
     {"body_key.memo_entries", F_COUNT, OFF(body_key.memo_entries), 0},
     {"naming.never_cache_prefixes", F_PREFIXES, 0, 0},
+    {"peers", F_PEERS, 0, 0},
+    {"peer.url", F_PEER_URL, 0, 0},
+    {"peer.id", F_STRING, OFF(peer.id), sizeof(((struct config *)0)->peer.id)},
+    {"peer.secret_file", F_PATH, OFF(peer.secret_file),
+     sizeof(((struct config *)0)->peer.secret_file)},
+    {"peer.request_store", F_SIZE, OFF(peer.request_store), 0},
+    {"peer.response_store", F_SIZE, OFF(peer.response_store), 0},
+    {"peer.max_body", F_SIZE, OFF(peer.max_body), 0},
     {"connect.descriptors", F_PATH, OFF(connect.descriptors),
      sizeof(((struct config *)0)->connect.descriptors)},
     {"connect.cacheable", F_PROCEDURES, OFF(connect.cacheable),
@@ -233,7 +246,7 @@ struct loader {
 
 static int fail(struct loader *l, yaml_node_t *n, const char *path, const char *fmt, const char *v)
 {
-    char msg[256];
+    char msg[1024];
     snprintf(msg, sizeof msg, fmt, v);
     snprintf(l->err, l->errlen, "%s:%lu: %s: %s", l->file, (unsigned long)n->start_mark.line + 1,
              path, msg);
@@ -462,12 +475,93 @@ static int set_rules(struct loader *l, yaml_node_t *n, const char *path)
     return 0;
 }
 
+int config_read_secret(const char *path, unsigned char *out, size_t *len, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = fread(out, 1, PEER_SECRET_MAX, fp);
+    int more = fgetc(fp) != EOF;
+    fclose(fp);
+    while (n &&
+           (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
+        n--;
+    if (more || n < 16) {
+        snprintf(err, errlen, "'%s': a secret is 16 to %d bytes", path, PEER_SECRET_MAX);
+        return -1;
+    }
+    *len = n;
+    return 0;
+}
+
+/* peers: [{ id: edge-1, secret_file: PATH }, ...] */
+static int set_peers(struct loader *l, yaml_node_t *n, const char *path)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(l, n, path, "expected a list of { id, secret_file }%s", "");
+    l->c->peer.n = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *m = yaml_document_get_node(l->doc, *it);
+        char p[64];
+        snprintf(p, sizeof p, "peers[%u]", l->c->peer.n);
+        if (l->c->peer.n == CONFIG_PEERS_MAX)
+            return fail(l, m, path, "at most %s peers", "16");
+        if (m->type != YAML_MAPPING_NODE)
+            return fail(l, m, p, "expected { id, secret_file }%s", "");
+        struct config_peer *peer = &l->c->peer.list[l->c->peer.n];
+        memset(peer, 0, sizeof *peer);
+        for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < m->data.mapping.pairs.top;
+             q++) {
+            const char *k = scalar(yaml_document_get_node(l->doc, q->key));
+            yaml_node_t *vn = yaml_document_get_node(l->doc, q->value);
+            const char *v = scalar(vn);
+            char fp[96];
+            snprintf(fp, sizeof fp, "%s.%s", p, k ? k : "?");
+            if (!k || !v)
+                return fail(l, vn, fp, "expected a single value%s", "");
+            if (!strcmp(k, "id")) {
+                if (!*v || strlen(v) >= sizeof peer->id || strpbrk(v, " ,=\t"))
+                    return fail(l, vn, fp, "invalid id '%s'", v);
+                strcpy(peer->id, v);
+            } else if (!strcmp(k, "secret_file")) {
+                char file[512], why[200];
+                const char *slash = strrchr(l->file, '/');
+                int dir = v[0] != '/' && slash ? (int)(slash - l->file) + 1 : 0;
+                snprintf(file, sizeof file, "%.*s%s", dir, l->file, v);
+                if (config_read_secret(file, peer->secret, &peer->secret_len, why, sizeof why) < 0)
+                    return fail(l, vn, fp, "%s", why);
+            } else {
+                return fail(l, vn, fp, "unknown field%s", "");
+            }
+        }
+        if (!peer->id[0] || !peer->secret_len)
+            return fail(l, m, p, "a peer needs an id and a secret_file%s", "");
+        for (unsigned i = 0; i < l->c->peer.n; i++)
+            if (!strcmp(l->c->peer.list[i].id, peer->id))
+                return fail(l, m, p, "peer id '%s' is listed twice", peer->id);
+        l->c->peer.n++;
+    }
+    return 0;
+}
+
 static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, const char *path)
 {
     if (f->type == F_LISTEN)
         return set_listen(l, n, path);
     if (f->type == F_RULES)
         return set_rules(l, n, path);
+    if (f->type == F_PEERS)
+        return set_peers(l, n, path);
+    if (f->type == F_PEER_URL) {
+        const char *s = scalar(n);
+        if (!s || config_parse_addr(s, &l->c->peer.url, true) < 0)
+            return fail(l, n, path, "invalid URL '%s' (expected http://HOST:PORT)", s ? s : "");
+        l->c->peer.forward = true;
+        return 0;
+    }
     if (f->type == F_PROCEDURES) {
         struct proc_list pl = {(char *)l->c + f->off, f->len};
         pl.buf[0] = 0;
@@ -707,4 +801,23 @@ int config_connect_finish(struct config *c, char *err, size_t errlen)
     each_procedure(c->connect.cacheable, &c->connect.procs, 1);
     each_procedure(c->connect.not_cacheable, &c->connect.procs, 0);
     return 0;
+}
+
+int config_peer_finish(struct config *c, char *err, size_t errlen)
+{
+    if (!c->peer.forward)
+        return 0;
+    char why[600];
+    if (c->mode != MODE_FORWARD)
+        snprintf(err, errlen, "peer: --peer is for forward mode (--mode forward)");
+    else if (!c->peer.id[0])
+        snprintf(err, errlen, "peer.id: required with --peer (--peer-id NAME)");
+    else if (!c->peer.secret_file[0])
+        snprintf(err, errlen, "peer.secret_file: required with --peer (--peer-secret FILE)");
+    else if (config_read_secret(c->peer.secret_file, c->peer.secret, &c->peer.secret_len, why,
+                                sizeof why) < 0)
+        snprintf(err, errlen, "peer.secret_file: %s", why);
+    else
+        return 0;
+    return -1;
 }

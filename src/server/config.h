@@ -7,8 +7,10 @@
 #include <stdint.h>
 #include "rules/rules.h"
 #include "connect/connect.h"
+#include "peer/peer.h"
 
 #define CONFIG_LISTEN_MAX 8
+#define CONFIG_PEERS_MAX  16
 
 enum config_mode { MODE_REVERSE, MODE_FORWARD };
 
@@ -80,6 +82,25 @@ struct config {
         unsigned n;
     } naming;
 
+    /* The digest handshake (DESIGN.md, "Peer protocol"). */
+    struct {
+        struct config_peer {
+            char id[64];
+            unsigned char secret[PEER_SECRET_MAX];
+            size_t secret_len;
+        } list[CONFIG_PEERS_MAX]; /* reverse side: who may speak it */
+        unsigned n;
+        struct config_addr url; /* forward side: the reverse idemcache */
+        bool forward;           /* --peer given */
+        char id[64];            /* forward side: our name */
+        unsigned char secret[PEER_SECRET_MAX];
+        size_t secret_len;
+        char secret_file[512];
+        uint64_t request_store;  /* reverse: request bodies kept per peer */
+        uint64_t response_store; /* reverse: response bodies kept per peer */
+        uint64_t max_body;       /* larger bodies stream past the handshake */
+    } peer;
+
     struct {
         char descriptors[512];           /* FileDescriptorSet path, relative to the config file */
         char cacheable[4096];            /* more procedures, comma-separated */
@@ -108,6 +129,12 @@ int config_parse_size(const char *s, uint64_t *bytes);
 
 /* Cross-field checks once everything is merged. */
 int config_validate(const struct config *c, char *err, size_t errlen);
+
+/* The secret in a file: its bytes without trailing whitespace. */
+int config_read_secret(const char *path, unsigned char *out, size_t *len, char *err, size_t errlen);
+
+/* Forward side: --peer needs forward mode, an id and a secret (read here). */
+int config_peer_finish(struct config *c, char *err, size_t errlen);
 
 /* Read connect.descriptors and apply connect.cacheable / not_cacheable. */
 int config_connect_finish(struct config *c, char *err, size_t errlen);

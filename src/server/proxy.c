@@ -23,6 +23,7 @@ void proxy_exchange_reset(struct client *c)
     free(ex->up_head.p);
     free(ex->retry_head.p);
     free(ex->resp_head.p);
+    free(ex->peer_body.p);
     cache_stage_reset(c);
     memset(ex, 0, sizeof *ex);
 }
@@ -174,6 +175,8 @@ static void build_request_head(struct client *c, const struct http_request *r)
          * client (all accept identity, connect-protocol.md): ask for it. */
         if (ex->rpc && slice_case_eq(f->name, "accept-encoding"))
             continue;
+        if (peer_stage_skip_field(c, f))
+            continue;
         outbuf_addslice(o, f->name);
         outbuf_addstr(o, ": ");
         outbuf_addslice(o, f->value);
@@ -181,6 +184,8 @@ static void build_request_head(struct client *c, const struct http_request *r)
     }
     add_forwarding_fields(c, r, o);
     cache_stage_upstream_fields(c, o);
+    if (peer_stage_upstream_fields(c, r, o))
+        return; /* the peer handshake wrote the framing and the body */
     if (ex->upgrade) {
         outbuf_addstr(o, "Connection: upgrade\r\n");
         for (unsigned i = 0; i < r->nfields; i++)
@@ -208,6 +213,14 @@ static int route(struct client *c, const struct http_request *r)
         if (ex->method_connect)
             return 405;
         snprintf(ex->up_key, sizeof ex->up_key, "%s", c->w->upstream_key);
+        return 0;
+    }
+    if (c->w->cfg->peer.forward && !ex->method_connect) {
+        if (r->form != HTTP_TARGET_ABSOLUTE)
+            return 400;
+        /* everything we cannot answer goes to the reverse idemcache */
+        snprintf(ex->up_key, sizeof ex->up_key, "%s:%d", c->w->cfg->peer.url.host,
+                 c->w->cfg->peer.url.port);
         return 0;
     }
     if (ex->method_connect) {
@@ -285,7 +298,20 @@ void proxy_begin(struct client *c, struct http_request *r)
         reply_error(c, 413, "request body exceeds limits.request_body");
         return;
     }
-    int cached = cache_stage_request(c, r);
+    int peer = peer_stage_request(c, r);
+    if (peer == 1)
+        return;
+    if (peer == 3) {
+        /* answered with the connection kept: nothing of the request is left */
+        iobuf_consume(&c->in, r->head_len + (r->body == HTTP_BODY_LENGTH ? r->content_length : 0));
+        proxy_finish_local(c);
+        return;
+    }
+    if (peer == 5) {
+        c->state = CS_HEAD; /* client_process parses the expanded request */
+        return;
+    }
+    int cached = peer == 4 ? 4 : cache_stage_request(c, r);
     if (cached == 4) {
         /* Read the body ahead to key it; the head stays where it is. */
         c->state = CS_COLLECT;
@@ -298,6 +324,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
+    cache_stage_collect_free(c); /* whoever read the body ahead is done with it */
     ex->sent_continue = c->col.sent_continue;
     c->col.sent_continue = 0;
     if (cached == 2) {
@@ -320,10 +347,11 @@ void proxy_begin(struct client *c, struct http_request *r)
     ex->expect_continue = r->expect_continue && r->body != HTTP_BODY_NONE;
     if (!ex->method_connect)
         build_request_head(c, r);
-    ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect;
-    if (ex->req_done && !ex->method_connect && !ex->upgrade)
+    ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || ex->peer_inline;
+    if (ex->req_done && !ex->method_connect && !ex->upgrade && !ex->peer_inline)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
-    iobuf_consume(&c->in, r->head_len); /* r's slices are dead from here */
+    /* r's slices are dead from here; a body sent from memory goes too */
+    iobuf_consume(&c->in, r->head_len + (ex->peer_inline ? ex->body_span : 0));
     c->state = ex->req_done ? CS_WAIT : CS_BODY;
     start_upstream(c);
 }
@@ -610,6 +638,7 @@ static void send_response_head(struct client *c, const struct http_response *res
     } else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
         outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
     cache_stage_status_field(c, res->status, &o);
+    peer_stage_fields(c, &o);
     if (!c->keepalive)
         outbuf_addstr(&o, "Connection: close\r\n");
     else if (ex->client_minor == 0)
@@ -767,7 +796,30 @@ void proxy_on_upstream_data(struct client *c)
             }
             continue;
         }
+        int pr = peer_stage_response(c, &w->res);
+        if (pr == PEER_WAIT)
+            return; /* the coded body is read whole before anything goes on */
+        if (pr == PEER_REBUILT)
+            continue; /* u->in holds the origin's response now: parse it */
+        if (pr == PEER_FAIL) {
+            log_msg(LOG_WARN, "peer %s: response failed verification", u->key);
+            fail(c, 502, "peer response failed verification");
+            return;
+        }
+        if (pr == PEER_RETRY) {
+            /* RFC 9110 §15.5.16: our reference was not understood; the whole
+             * body goes again, at once, on a fresh connection. */
+            upstream_close(u);
+            ex->up = NULL;
+            free(ex->up_head.p);
+            ex->up_head = (struct outbuf){0};
+            ex->peer_ref = 0;
+            start_upstream(c);
+            return;
+        }
         int staged = cache_stage_response(c, &w->res);
+        if (staged == 0 && peer_stage_hold(c, &w->res))
+            staged = 3;
         if (staged == 3) {
             /* Held by the cache stage until complete, then sent by it. */
             send_response_head(c, &w->res);

@@ -50,6 +50,7 @@ static void reply(struct client *c, int status, const char *type, const char *bo
     outbuf_printf(&o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n", status,
                   reply_reason(status), type, n);
     cache_stage_status_field(c, 0, &o);
+    peer_stage_fields(c, &o);
     outbuf_addstr(&o, "Connection: close\r\n\r\n");
     if (!ex->method_head)
         outbuf_add(&o, body, (size_t)n);

@@ -87,10 +87,11 @@ struct srv_worker {
     unsigned nidle;
     int draining;
     int stopped;
-    struct store *store;      /* shared by all workers; NULL: cache off */
-    struct body_memo *memo;   /* this worker's normalized body digests */
-    struct coalesce *co;      /* shared in-flight table */
-    struct srv_worker *peers; /* all workers, to wake those with waiters */
+    struct store *store;          /* shared by all workers; NULL: cache off */
+    struct body_memo *memo;       /* this worker's normalized body digests */
+    struct peer_state *handshake; /* the peer handshake's stores, shared; NULL: none */
+    struct coalesce *co;          /* shared in-flight table */
+    struct srv_worker *peers;     /* all workers, to wake those with waiters */
     int npeers;
     struct link parked;  /* clients waiting on a coalesced fetch */
     uv_async_t co_async; /* "a fetch you wait on is done" */
@@ -184,9 +185,20 @@ struct exchange {
     struct cache_object *fill;  /* response being stored */
     struct cache_object *held;  /* unstored 200 held to be tagged (cache.etag_hold_max) */
     int64_t req_time;
-    int discard_body;  /* the client was served from the store */
-    int body_keyed;    /* keyed by its body (POST by a rule, QUERY) */
-    int rpc;           /* a cacheable Connect unary call, GET or POST */
+    int discard_body; /* the client was served from the store */
+    int body_keyed;   /* keyed by its body (POST by a rule, QUERY) */
+    int rpc;          /* a cacheable Connect unary call, GET or POST */
+    /* the peer handshake (peer_stage.c) */
+    struct peer_side *peer;      /* reverse: the verified peer this came from */
+    unsigned char peer_dict[32]; /* the dictionary offered (reverse) or sent (forward) */
+    int peer_has_dict, peer_accept_ref, peer_accept_dcz;
+    struct outbuf peer_body; /* forward: the request body, sent from memory */
+    unsigned char peer_body_digest[32];
+    int peer_inline;   /* forward: the body goes from peer_body */
+    int peer_ref;      /* forward: sent as a reference */
+    int peer_fallback; /* forward: the reference was refused; resent whole */
+    int peer_done;     /* forward: the response was checked (and rebuilt) */
+    int peer_seen;     /* forward: its Idem-Store was read */
     size_t body_span;  /* bytes of that body in c->in after the head */
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
@@ -333,6 +345,11 @@ void cache_stage_reset(struct client *c);
 void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
+/* Read a request body ahead (the head stays in c->in): 1 complete, 0 more
+ * to come (then CS_COLLECT), -1 over body_key.max_bytes, -2 answered 400. */
+int cache_stage_collect_start(struct client *c, const struct http_request *r);
+/* The complete body read ahead, without its framing. */
+struct slice cache_stage_collected_body(struct client *c, const struct http_request *r);
 void cache_stage_collect(struct client *c);
 void cache_stage_collect_free(struct client *c);
 
@@ -341,6 +358,28 @@ void cache_stage_collect_free(struct client *c);
  * the foreground instead. */
 int background_revalidate(struct client *c, const struct http_request *r, const char *key,
                           size_t key_len);
+
+/* peer_stage.c: the forward/reverse digest handshake */
+enum { PEER_FAIL = -1, PEER_NONE, PEER_WAIT, PEER_REBUILT, PEER_RETRY };
+struct peer_state;
+struct peer_side;
+struct peer_state *peer_state_new(const struct config *cfg);
+void peer_state_free(struct peer_state *s);
+void peer_state_stats(const struct peer_state *s, uint64_t *refs, uint64_t *fulls,
+                      uint64_t *fallbacks);
+/* proxy_begin: 0 go on; 1 answered (closing); 3 answered, keep-alive;
+ * 4 read the body ahead first; 5 c->in holds a new request: parse again. */
+int peer_stage_request(struct client *c, const struct http_request *r);
+int peer_stage_skip_field(struct client *c, const struct http_field *f);
+/* 1: the head is complete, body included (sent from memory). */
+int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct outbuf *o);
+/* Forward: PEER_NONE, _WAIT (the whole body first), _REBUILT (parse u->in
+ * again), _RETRY (resend whole), _FAIL. */
+int peer_stage_response(struct client *c, const struct http_response *res);
+/* Reverse: hold a response to a peer, send it coded. */
+int peer_stage_hold(struct client *c, const struct http_response *res);
+void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *after);
+void peer_stage_fields(struct client *c, struct outbuf *o);
 
 /* admin.c */
 void admin_handle(struct client *c, const struct http_request *r);

@@ -208,6 +208,7 @@ int worker_run_all(const struct config *cfg)
         store = store_mem_new(cfg->cache.memory_size, (unsigned)cfg->cache.max_variants);
         co = coalesce_new();
     }
+    struct peer_state *handshake = peer_state_new(cfg);
     int started = 0, rc = 0;
     for (int i = 0; i < n; i++) {
         if (worker_init(&ws[i], i, cfg, store, co) < 0) {
@@ -219,6 +220,7 @@ int worker_run_all(const struct config *cfg)
     for (int i = 0; i < n; i++) {
         ws[i].peers = ws;
         ws[i].npeers = n;
+        ws[i].handshake = handshake;
     }
     uv_loop_t *main_loop = uv_default_loop();
     struct signal_ctx ctx = {.workers = ws, .n = n};
@@ -264,6 +266,7 @@ int worker_run_all(const struct config *cfg)
     if (store)
         store->ops->free(store);
     coalesce_free(co);
+    peer_state_free(handshake);
     if (rc == 0)
         log_msg(LOG_INFO, "stopped");
     return rc;

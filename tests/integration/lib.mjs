@@ -45,8 +45,8 @@ async function waitForPort(port, proc, ms = 10000) {
 }
 
 // Start idemcache; `args` are extra flags. Returns { port, proc, logs(), stop() }.
-export async function startProxy(args = [], { workers = 1 } = {}) {
-  const port = await freePort();
+export async function startProxy(args = [], { workers = 1, port: fixed } = {}) {
+  const port = fixed || await freePort();
   const out = [];
   const err = [];
   const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--workers', String(workers), ...args], {
@@ -201,3 +201,29 @@ export function get(port, pathName, { method = 'GET', headers = {}, body, agent 
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A TCP relay that counts the bytes crossing it each way: the "link"
+// between a forward and a reverse idemcache.
+export async function startRelay(targetPort) {
+  const counts = { up: 0, down: 0 };
+  const sockets = new Set();
+  const server = net.createServer((a) => {
+    const b = net.connect(targetPort, '127.0.0.1');
+    sockets.add(a); sockets.add(b);
+    a.on('data', (d) => { counts.up += d.length; b.write(d); });
+    b.on('data', (d) => { counts.down += d.length; a.write(d); });
+    a.on('end', () => b.end());
+    b.on('end', () => a.end());
+    a.on('error', () => b.destroy());
+    b.on('error', () => a.destroy());
+    a.on('close', () => { sockets.delete(a); b.destroy(); });
+    b.on('close', () => { sockets.delete(b); a.destroy(); });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    counts,
+    reset() { counts.up = 0; counts.down = 0; },
+    async close() { for (const s of sockets) s.destroy(); await new Promise((r) => server.close(r)); },
+  };
+}

@@ -9,12 +9,12 @@
 #include <cmocka.h>
 #include "connect/connect.h"
 
-static struct slice S(const char *s)
-{
+static struct slice S(const char *s) {
     return (struct slice){s, strlen(s)};
 }
 
-static unsigned char *read_file(const char *path, size_t *len)
+static unsigned char *
+read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
@@ -52,8 +52,10 @@ static void test_descriptor(void **st)
         connect_procedures_free(&q);
     }
     struct connect_procedures q = {0};
-    assert_int_equal(connect_descriptors_add(&q, (const unsigned char *)"\x0a\x05" "ab", 4, err,
-                                             sizeof err),
+    assert_int_equal(connect_descriptors_add(&q,
+                                             (const unsigned char *)"\x0a\x05"
+                                                                    "ab",
+                                             4, err, sizeof err),
                      -1);
     assert_int_equal(connect_descriptors_add(&q, (const unsigned char *)"", 0, err, sizeof err),
                      -1);
@@ -118,9 +120,18 @@ static void test_get_message(void **st)
     } rows[] = {
         {"encoding=json&message=%7B%22name%22%3A%22Buf%22%7D", "{\"name\":\"Buf\"}", 14},
         {"encoding=json&message=%7B%22a%22:%22x+y%22%7D", "{\"a\":\"x y\"}", 11},
-        {"encoding=proto&base64=1&message=CgNCdWY", "\x0a\x03" "Buf", 5},
-        {"encoding=proto&base64=1&message=CgNCdWY%3D", "\x0a\x03" "Buf", 5},
-        {"encoding=proto&base64=1&message=CgNCdWY=", "\x0a\x03" "Buf", 5},
+        {"encoding=proto&base64=1&message=CgNCdWY",
+         "\x0a\x03"
+         "Buf",
+         5},
+        {"encoding=proto&base64=1&message=CgNCdWY%3D",
+         "\x0a\x03"
+         "Buf",
+         5},
+        {"encoding=proto&base64=1&message=CgNCdWY=",
+         "\x0a\x03"
+         "Buf",
+         5},
         {"encoding=proto&base64=1&message=-_8", "\xfb\xff", 2},
         {"encoding=proto&base64=1&message=C", NULL, 0},
         {"encoding=proto&base64=1&message=Cg+=", NULL, 0},

@@ -11,12 +11,12 @@
 #include <openssl/sha.h>
 #include "peer/peer.h"
 
-static struct slice S(const char *s)
-{
+static struct slice S(const char *s) {
     return (struct slice){s, strlen(s)};
 }
 
-static void test_sign_verify(void **st)
+static void
+test_sign_verify(void **st)
 {
     const unsigned char *key = (const unsigned char *)"s3cret";
     char sig[PEER_SIG_LEN + 1], hdr[200];
@@ -39,8 +39,13 @@ static void test_sign_verify(void **st)
     assert_true(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 940));
     assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1061));
     assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 939));
-    static const char *const bad[] = {"", "id=a, ts=1", "id=a, sig=x", "ts=1, sig=x",
-                                      "id=a, ts=1x, sig=x", "id=, ts=1, sig=x", "garbage"};
+    static const char *const bad[] = {"",
+                                      "id=a, ts=1",
+                                      "id=a, sig=x",
+                                      "ts=1, sig=x",
+                                      "id=a, ts=1x, sig=x",
+                                      "id=, ts=1, sig=x",
+                                      "garbage"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (peer_parse(S(bad[i]), &c) == 0)
             fail_msg("'%s' parsed", bad[i]);
@@ -73,7 +78,8 @@ static void test_fifo(void **st)
             int held = peer_fifo_find(bodies, q, &b, &bl);
             if (held != peer_fifo_find(mirror, q, NULL, NULL))
                 fail_msg("step %d: the mirror disagrees on %d", i, k);
-            if (held && (bl != (size_t)((k * 13) % 60) || (bl && ((const char *)b)[0] != 'a' + k % 26)))
+            if (held &&
+                (bl != (size_t)((k * 13) % 60) || (bl && ((const char *)b)[0] != 'a' + k % 26)))
                 fail_msg("step %d: wrong body for %d", i, k);
         }
     }
@@ -127,7 +133,7 @@ static void test_dcz(void **st)
     assert_int_equal(m, sizeof body);
     assert_memory_equal(back, body, m);
     free(back);
-    assert_null(peer_dcz_decode(z, n, dict, sizeof dict, other, 1 << 20, &m)); /* other dict */
+    assert_null(peer_dcz_decode(z, n, dict, sizeof dict, other, 1 << 20, &m));  /* other dict */
     assert_null(peer_dcz_decode(z, n - 1, dict, sizeof dict, dd, 1 << 20, &m)); /* truncated */
     assert_null(peer_dcz_decode(z, n, dict, sizeof dict, dd, 1000, &m));        /* over max */
     assert_null(peer_dcz_decode(z, 20, dict, sizeof dict, dd, 1 << 20, &m));

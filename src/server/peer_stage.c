@@ -1,0 +1,710 @@
+/* The digest handshake in the pipeline (DESIGN.md, "Peer protocol").
+ *
+ * Forward side (--peer): every request that goes upstream goes to the
+ * reverse idemcache, signed. A request body the mirror says the reverse
+ * side holds is sent as a reference; the body we hold for the key is
+ * offered as a dictionary. A referenced or dictionary-coded response is
+ * rebuilt in the upstream buffer and verified, and the rest of the
+ * pipeline sees the origin's response as it was.
+ *
+ * Reverse side (peers:): a verified peer's reference is expanded into the
+ * full request in the client buffer, then parsed as if it had arrived so.
+ * A response to a peer is held, then sent as a reference, dcz or whole.
+ *
+ * Wire fields, all hop-by-hop (stripped at both ends: clients and origins
+ * never see them):
+ *   Idem-Peer: id=<name>, ts=<unix s>, sig=<base64 HMAC>   request
+ *   Idem-Digest: sha-256=:<base64>:   the body's own digest, both ways
+ *   Idem-Store: epoch=<hex>, capacity=<bytes>              every response
+ *   Content-Encoding: ..., idem-ref | dcz     Available-Dictionary: :<b64>:
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include "server/server.h"
+#include "server/log.h"
+#include "http/chars.h"
+#include "http/fields.h"
+
+struct peer_side {
+    const struct config_peer *cfg;
+    pthread_mutex_t lock;
+    struct peer_fifo *requests;  /* bodies this peer sent us in full */
+    struct peer_fifo *responses; /* bodies we sent this peer */
+};
+
+struct peer_state {
+    char epoch[17];
+    struct peer_side *sides;
+    unsigned n;
+    pthread_mutex_t lock; /* forward: the mirror */
+    struct peer_fifo *mirror;
+    char mirror_epoch[17];
+    _Atomic uint64_t refs, fulls, fallbacks;
+};
+
+struct peer_state *peer_state_new(const struct config *cfg)
+{
+    if (!cfg->peer.n && !cfg->peer.forward)
+        return NULL;
+    struct peer_state *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    unsigned char r[8];
+    if (RAND_bytes(r, sizeof r) != 1)
+        abort();
+    for (int i = 0; i < 8; i++)
+        snprintf(s->epoch + 2 * i, 3, "%02x", r[i]);
+    s->n = cfg->peer.n;
+    s->sides = calloc(s->n ? s->n : 1, sizeof *s->sides);
+    for (unsigned i = 0; i < s->n; i++) {
+        s->sides[i].cfg = &cfg->peer.list[i];
+        pthread_mutex_init(&s->sides[i].lock, NULL);
+        s->sides[i].requests = peer_fifo_new(cfg->peer.request_store, 1);
+        s->sides[i].responses = peer_fifo_new(cfg->peer.response_store, 1);
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->mirror = peer_fifo_new(0, 0); /* capacity learned from Idem-Store */
+    return s;
+}
+
+void peer_state_free(struct peer_state *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->n; i++) {
+        peer_fifo_free(s->sides[i].requests);
+        peer_fifo_free(s->sides[i].responses);
+        pthread_mutex_destroy(&s->sides[i].lock);
+    }
+    free(s->sides);
+    peer_fifo_free(s->mirror);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void peer_state_stats(const struct peer_state *s, uint64_t *refs, uint64_t *fulls,
+                      uint64_t *fallbacks)
+{
+    *refs = s ? s->refs : 0;
+    *fulls = s ? s->fulls : 0;
+    *fallbacks = s ? s->fallbacks : 0;
+}
+
+static int forward_side(const struct client *c)
+{
+    return c->w->cfg->peer.forward && c->w->handshake;
+}
+
+/* The last token of a Content-Encoding list, and the list without it. */
+static struct slice last_coding(struct slice ce, struct slice *rest)
+{
+    size_t end = ce.len;
+    while (end && (ce.p[end - 1] == ' ' || ce.p[end - 1] == '\t'))
+        end--;
+    size_t start = end;
+    while (start && ce.p[start - 1] != ',')
+        start--;
+    size_t tok = start;
+    while (tok < end && (ce.p[tok] == ' ' || ce.p[tok] == '\t'))
+        tok++;
+    size_t keep = start ? start - 1 : 0;
+    while (keep && (ce.p[keep - 1] == ' ' || ce.p[keep - 1] == '\t'))
+        keep--;
+    if (rest)
+        *rest = (struct slice){ce.p, keep};
+    return (struct slice){ce.p + tok, end - tok};
+}
+
+static int list_has(struct slice list, const char *token)
+{
+    struct http_list_iter it = http_list_begin(list);
+    struct slice el;
+    while (http_list_next(&it, &el) > 0) {
+        const char *semi = memchr(el.p, ';', el.len);
+        if (semi)
+            el.len = (size_t)(semi - el.p);
+        while (el.len && (el.p[el.len - 1] == ' ' || el.p[el.len - 1] == '\t'))
+            el.len--;
+        if (slice_case_eq(el, token))
+            return 1;
+    }
+    return 0;
+}
+
+static void body_digest(const struct cache_body *b, unsigned char d[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (const struct cache_segment *s = b->first; s; s = s->next)
+        EVP_DigestUpdate(ctx, s->data, s->len);
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx, d, &n);
+    EVP_MD_CTX_free(ctx);
+}
+
+/* A stored body as one buffer (dictionaries and encoders want that). */
+static unsigned char *body_flat(const struct cache_body *b)
+{
+    unsigned char *p = malloc(b->len ? b->len : 1);
+    if (!p)
+        abort();
+    size_t n = 0;
+    for (const struct cache_segment *s = b->first; s; s = s->next) {
+        memcpy(p + n, s->data, s->len);
+        n += s->len;
+    }
+    return p;
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ---- reverse side: requests ------------------------------------------ */
+
+/* Replace the request at the front of c->in (head plus `old_body` bytes)
+ * by `with`, so that it is parsed again as if it had arrived so. */
+static int replace_request(struct client *c, size_t old_len, const struct outbuf *with)
+{
+    iobuf_consume(&c->in, old_len);
+    size_t rest = iobuf_len(&c->in);
+    if (iobuf_reserve(&c->in, with->len, (size_t)-1) < 0)
+        return -1;
+    char *d = iobuf_data(&c->in);
+    memmove(d + with->len, d, rest);
+    memcpy(d, with->p, with->len);
+    c->in.end += with->len;
+    return 0;
+}
+
+static void idem_store_field(struct client *c, struct outbuf *o)
+{
+    outbuf_addstr(o, "Idem-Store: epoch=");
+    outbuf_addstr(o, c->w->handshake->epoch);
+    outbuf_addstr(o, ", capacity=");
+    outbuf_addu64(o, c->w->cfg->peer.request_store);
+    outbuf_addstr(o, "\r\n");
+}
+
+void peer_stage_fields(struct client *c, struct outbuf *o)
+{
+    if (c->ex.peer)
+        idem_store_field(c, o);
+}
+
+/* 415 to a reference we cannot resolve: the peer resends the body at once.
+ * The request had no body, so the connection stays usable. */
+static void reply_unknown_ref(struct client *c)
+{
+    struct outbuf o = {0};
+    outbuf_addstr(&o, "HTTP/1.1 415 Unsupported Media Type\r\nAccept-Encoding: identity\r\n");
+    idem_store_field(c, &o);
+    outbuf_addstr(&o, "Content-Length: 0\r\n\r\n");
+    c->ex.status = 415;
+    c->ex.bytes_out += o.len;
+    srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
+}
+
+static int reverse_request(struct client *c, const struct http_request *r)
+{
+    struct exchange *ex = &c->ex;
+    struct peer_state *ps = c->w->handshake;
+    const struct http_field *hp = http_find_field(r->fields, r->nfields, "idem-peer");
+    if (!hp)
+        return 0; /* an ordinary client: Idem-* and Available-Dictionary are dropped */
+    const struct http_field *hd = http_find_field(r->fields, r->nfields, "idem-digest");
+    struct slice digest_v = hd ? hd->value : (struct slice){"", 0};
+    struct peer_claim claim;
+    struct peer_side *side = NULL;
+    if (ps && peer_parse(hp->value, &claim) == 0)
+        for (unsigned i = 0; i < ps->n; i++)
+            if (slice_eq(claim.id, (struct slice){ps->sides[i].cfg->id,
+                                                  strlen(ps->sides[i].cfg->id)}))
+                side = &ps->sides[i];
+    if (!side || !peer_verify(&claim, side->cfg->secret, side->cfg->secret_len, r->method,
+                              r->target, digest_v, now_s())) {
+        log_msg(LOG_WARN, "client %s: Idem-Peer refused (unknown peer, bad or old signature)",
+                c->ip);
+        reply_error(c, 401, "peer authentication failed");
+        return 1;
+    }
+    ex->peer = side;
+    const struct http_field *ad = http_find_field(r->fields, r->nfields, "available-dictionary");
+    const struct http_field *ae = http_find_field(r->fields, r->nfields, "accept-encoding");
+    if (ad && ae) {
+        /* RFC 9842 §2.2: a structured-field byte sequence, :base64: */
+        struct slice v = ad->value;
+        unsigned char tmp[48];
+        if (v.len == 46 && v.p[0] == ':' && v.p[45] == ':' &&
+            EVP_DecodeBlock(tmp, (const unsigned char *)v.p + 1, 44) == 33) {
+            memcpy(ex->peer_dict, tmp, 32);
+            ex->peer_has_dict = 1;
+        }
+        ex->peer_accept_ref = list_has(ae->value, "idem-ref");
+        ex->peer_accept_dcz = list_has(ae->value, "dcz");
+    }
+    unsigned char want[32];
+    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
+    struct slice rest;
+    if (ce && slice_case_eq(last_coding(ce->value, &rest), "idem-ref")) {
+        /* A reference: expand it into the full request, or ask for it. */
+        const void *body = NULL;
+        size_t len = 0;
+        int held = 0;
+        if (hd && peer_digest_parse(hd->value, want) == 0) {
+            pthread_mutex_lock(&side->lock);
+            held = peer_fifo_find(side->requests, want, &body, &len);
+            struct outbuf req = {0};
+            if (held) {
+                outbuf_add(&req, r->method.p, r->method.len);
+                outbuf_addstr(&req, " ");
+                outbuf_addslice(&req, r->target);
+                outbuf_addstr(&req, " HTTP/1.1\r\n");
+                for (unsigned i = 0; i < r->nfields; i++) {
+                    const struct http_field *f = &r->fields[i];
+                    if (f == ce || f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING)
+                        continue;
+                    outbuf_addslice(&req, f->name);
+                    outbuf_addstr(&req, ": ");
+                    outbuf_addslice(&req, f->value);
+                    outbuf_addstr(&req, "\r\n");
+                }
+                if (rest.len) {
+                    outbuf_addstr(&req, "Content-Encoding: ");
+                    outbuf_addslice(&req, rest);
+                    outbuf_addstr(&req, "\r\n");
+                }
+                outbuf_addstr(&req, "Content-Length: ");
+                outbuf_addu64(&req, len);
+                outbuf_addstr(&req, "\r\n\r\n");
+                outbuf_add(&req, body, len);
+            }
+            pthread_mutex_unlock(&side->lock);
+            if (held) {
+                size_t old = r->head_len + (r->body == HTTP_BODY_LENGTH ? r->content_length : 0);
+                int rc = iobuf_len(&c->in) >= old ? replace_request(c, old, &req) : -1;
+                free(req.p);
+                if (rc < 0) {
+                    reply_error(c, 400, "a reference must carry no body");
+                    return 1;
+                }
+                return 5;
+            }
+        }
+        reply_unknown_ref(c);
+        return 3;
+    }
+    if (hd && r->body != HTTP_BODY_NONE) {
+        /* A body in full: check it, and hold it for the next reference. */
+        if (!c->collected) {
+            int k = cache_stage_collect_start(c, r);
+            if (k == -2)
+                return 1;
+            if (k == 0)
+                return 4;
+            c->collected = k;
+        }
+        if (c->collected > 0 && peer_digest_parse(hd->value, want) == 0) {
+            struct slice body = cache_stage_collected_body(c, r);
+            unsigned char got[32];
+            SHA256((const unsigned char *)body.p, body.len, got);
+            if (memcmp(got, want, 32)) {
+                reply_error(c, 400, "the body does not match its Idem-Digest");
+                return 1;
+            }
+            pthread_mutex_lock(&side->lock);
+            peer_fifo_insert(side->requests, want, body.p, body.len);
+            pthread_mutex_unlock(&side->lock);
+        }
+    }
+    return 0;
+}
+
+/* ---- reverse side: responses ----------------------------------------- */
+
+int peer_stage_hold(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    if (!ex->peer || ex->held || ex->method_head || !res->has_content_length ||
+        res->content_length > c->w->cfg->peer.max_body || res->status < 200 ||
+        res->status == 204 || res->status == 304)
+        return 0;
+    ex->held = cache_object_new(ex->cache_key ? ex->cache_key : "", ex->cache_key_len, res, NULL,
+                                0, 0, now_s(), 0);
+    return 1;
+}
+
+/* Send `o` to the peer: a reference when its body is the dictionary the
+ * peer offered, dcz against that dictionary when smaller, else whole;
+ * always with Idem-Digest. `after` holds our fields (Age, Via,
+ * Cache-Status) without the blank line. */
+void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *after)
+{
+    struct exchange *ex = &c->ex;
+    struct peer_side *side = ex->peer;
+    unsigned char d[32];
+    body_digest(o->body, d);
+    unsigned char *flat = body_flat(o->body);
+    unsigned char *coded = NULL;
+    size_t coded_len = 0;
+    const char *coding = NULL;
+    pthread_mutex_lock(&side->lock);
+    if (ex->peer_has_dict && !memcmp(d, ex->peer_dict, 32) && ex->peer_accept_ref) {
+        coding = "idem-ref";
+    } else if (ex->peer_has_dict && ex->peer_accept_dcz) {
+        const void *dict;
+        size_t dict_len;
+        if (peer_fifo_find(side->responses, ex->peer_dict, &dict, &dict_len)) {
+            coded = peer_dcz_encode(flat, o->body->len, dict, dict_len, ex->peer_dict, &coded_len);
+            if (coded && coded_len < o->body->len)
+                coding = "dcz";
+        }
+    }
+    peer_fifo_insert(side->responses, d, flat, o->body->len);
+    pthread_mutex_unlock(&side->lock);
+
+    struct outbuf h = {0};
+    /* the stored head, with the coding appended to Content-Encoding */
+    const struct http_field *ce = cache_object_field(o, "content-encoding");
+    if (!coding) {
+        outbuf_add(&h, o->head, o->head_len);
+    } else {
+        size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
+        outbuf_add(&h, o->head, status_end);
+        for (unsigned i = 0; i < o->nfields; i++) {
+            if (&o->fields[i] == ce)
+                continue;
+            outbuf_addslice(&h, o->fields[i].name);
+            outbuf_addstr(&h, ": ");
+            outbuf_addslice(&h, o->fields[i].value);
+            outbuf_addstr(&h, "\r\n");
+        }
+        outbuf_addstr(&h, "Content-Encoding: ");
+        if (ce) {
+            outbuf_addslice(&h, ce->value);
+            outbuf_addstr(&h, ", ");
+        }
+        outbuf_addstr(&h, coding);
+        outbuf_addstr(&h, "\r\n");
+    }
+    outbuf_add(&h, after->p, after->len);
+    char field[64];
+    peer_digest_field(d, field);
+    outbuf_addstr(&h, "Idem-Digest: ");
+    outbuf_addstr(&h, field);
+    outbuf_addstr(&h, "\r\n");
+    idem_store_field(c, &h);
+    size_t body_len = !coding ? o->body->len : coding[0] == 'd' ? coded_len : 0;
+    outbuf_addstr(&h, "Content-Length: ");
+    outbuf_addu64(&h, body_len);
+    outbuf_addstr(&h, "\r\n");
+    if (!c->keepalive)
+        outbuf_addstr(&h, "Connection: close\r\n");
+    outbuf_addstr(&h, "\r\n");
+    if (!coding)
+        outbuf_add(&h, flat, o->body->len);
+    else if (coding[0] == 'd')
+        outbuf_add(&h, coded, coded_len);
+    free(flat);
+    free(coded);
+    ex->status = o->status;
+    ex->resp_started = 1;
+    ex->bytes_out += h.len;
+    srv_write((uv_stream_t *)&c->tcp, &h, &c->write_pending, client_write_done, c);
+}
+
+/* ---- forward side: requests ------------------------------------------ */
+
+static int forward_request(struct client *c, const struct http_request *r)
+{
+    struct exchange *ex = &c->ex;
+    if (r->body == HTTP_BODY_NONE || ex->method_connect || ex->upgrade)
+        return 0;
+    if (r->body == HTTP_BODY_LENGTH && r->content_length > c->w->cfg->body_key.max_bytes)
+        return 0; /* streams past the handshake */
+    if (!c->collected) {
+        int k = cache_stage_collect_start(c, r);
+        if (k == -2)
+            return 1;
+        if (k == 0)
+            return 4;
+        c->collected = k;
+    }
+    if (c->collected < 0)
+        return 0;
+    struct slice body = cache_stage_collected_body(c, r);
+    SHA256((const unsigned char *)body.p, body.len, ex->peer_body_digest);
+    ex->peer_body = (struct outbuf){0};
+    outbuf_add(&ex->peer_body, body.p, body.len);
+    ex->peer_inline = 1;
+    ex->body_span = c->col.scanned;
+    struct peer_state *ps = c->w->handshake;
+    pthread_mutex_lock(&ps->lock);
+    ex->peer_ref = ps->mirror_epoch[0] && peer_fifo_find(ps->mirror, ex->peer_body_digest, NULL,
+                                                         NULL);
+    pthread_mutex_unlock(&ps->lock);
+    return 0;
+}
+
+int peer_stage_request(struct client *c, const struct http_request *r)
+{
+    if (forward_side(c))
+        return forward_request(c, r);
+    if (c->w->cfg->peer.n)
+        return reverse_request(c, r);
+    return 0;
+}
+
+int peer_stage_skip_field(struct client *c, const struct http_field *f)
+{
+    struct exchange *ex = &c->ex;
+    if (slice_case_eq(f->name, "available-dictionary"))
+        return 1; /* ours to send (forward) or to consume (reverse), never the origin's */
+    if ((ex->peer || forward_side(c)) && slice_case_eq(f->name, "accept-encoding"))
+        return 1; /* rewritten below */
+    if (ex->peer_inline && slice_case_eq(f->name, "content-encoding"))
+        return 1;
+    return 0;
+}
+
+/* The rest of a request head: Accept-Encoding as rewritten, and on the
+ * forward side the handshake fields. With the body in memory (peer_inline)
+ * this writes the framing, the blank line and the body as well, and
+ * returns 1; the full form is kept in retry_head for a 415 or a retry. */
+int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct outbuf *o)
+{
+    struct exchange *ex = &c->ex;
+    const struct http_field *ae = http_find_field(r->fields, r->nfields, "accept-encoding");
+    if (ex->peer && ae) {
+        /* reverse: the origin never sees our codings */
+        struct outbuf v = {0};
+        struct http_list_iter it = http_list_begin(ae->value);
+        struct slice el;
+        while (http_list_next(&it, &el) > 0) {
+            if (list_has(el, "idem-ref") || list_has(el, "dcz"))
+                continue;
+            if (v.len)
+                outbuf_addstr(&v, ", ");
+            outbuf_addslice(&v, el);
+        }
+        if (v.len) {
+            outbuf_addstr(o, "Accept-Encoding: ");
+            outbuf_add(o, v.p, v.len);
+            outbuf_addstr(o, "\r\n");
+        }
+        free(v.p);
+    }
+    if (!forward_side(c))
+        return 0;
+    const struct config *cfg = c->w->cfg;
+    outbuf_addstr(o, "Accept-Encoding: ");
+    if (ae && ae->value.len) {
+        outbuf_addslice(o, ae->value);
+        outbuf_addstr(o, ", ");
+    }
+    outbuf_addstr(o, "idem-ref, dcz\r\n");
+    if (ex->stale && ex->stale->complete && ex->stale->body->len) {
+        /* RFC 9842 §2.2: the body we hold for this key, even stale */
+        body_digest(ex->stale->body, ex->peer_dict);
+        ex->peer_has_dict = 1;
+        char b64[48];
+        EVP_EncodeBlock((unsigned char *)b64, ex->peer_dict, 32);
+        outbuf_addstr(o, "Available-Dictionary: :");
+        outbuf_addstr(o, b64);
+        outbuf_addstr(o, ":\r\n");
+    }
+    char digest[64] = "";
+    if (ex->peer_inline)
+        peer_digest_field(ex->peer_body_digest, digest);
+    struct slice target = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
+    if (!target.len)
+        target = SLICE_LIT("/");
+    char sig[PEER_SIG_LEN + 1];
+    int64_t ts = now_s();
+    peer_sign(cfg->peer.secret, cfg->peer.secret_len, r->method, target, ts,
+              (struct slice){digest, strlen(digest)}, sig);
+    outbuf_printf(o, "Idem-Peer: id=%s, ts=%lld, sig=%s\r\n", cfg->peer.id, (long long)ts, sig);
+    if (!ex->peer_inline)
+        return 0;
+    outbuf_printf(o, "Idem-Digest: %s\r\n", digest);
+    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
+    /* the full form, for a 415 and for retries */
+    struct outbuf full = {0};
+    outbuf_add(&full, o->p, o->len);
+    if (ce) {
+        outbuf_addstr(&full, "Content-Encoding: ");
+        outbuf_addslice(&full, ce->value);
+        outbuf_addstr(&full, "\r\n");
+    }
+    outbuf_addstr(&full, "Content-Length: ");
+    outbuf_addu64(&full, ex->peer_body.len);
+    outbuf_addstr(&full, "\r\n\r\n");
+    outbuf_add(&full, ex->peer_body.p, ex->peer_body.len);
+    if (ex->peer_ref) {
+        outbuf_addstr(o, "Content-Encoding: ");
+        if (ce) {
+            outbuf_addslice(o, ce->value);
+            outbuf_addstr(o, ", ");
+        }
+        outbuf_addstr(o, "idem-ref\r\nContent-Length: 0\r\n\r\n");
+    } else {
+        o->len = 0;
+        outbuf_add(o, full.p, full.len);
+    }
+    free(ex->retry_head.p);
+    ex->retry_head = full; /* a 415 or a dead pooled connection: resend whole */
+    return 1;
+}
+
+/* ---- forward side: responses ----------------------------------------- */
+
+static void learn_store(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    struct peer_state *ps = c->w->handshake;
+    const struct http_field *st = http_find_field(res->fields, res->nfields, "idem-store");
+    if (!st)
+        return;
+    char epoch[17] = "";
+    uint64_t cap = 0;
+    struct http_list_iter it = http_list_begin(st->value);
+    struct slice el;
+    while (http_list_next(&it, &el) > 0) {
+        if (el.len > 6 && !memcmp(el.p, "epoch=", 6) && el.len - 6 < sizeof epoch) {
+            memcpy(epoch, el.p + 6, el.len - 6);
+            epoch[el.len - 6] = 0;
+        } else if (el.len > 9 && !memcmp(el.p, "capacity=", 9)) {
+            for (size_t i = 9; i < el.len && el.p[i] >= '0' && el.p[i] <= '9'; i++)
+                cap = cap * 10 + (uint64_t)(el.p[i] - '0');
+        }
+    }
+    if (!epoch[0])
+        return;
+    pthread_mutex_lock(&ps->lock);
+    if (strcmp(epoch, ps->mirror_epoch) || cap != peer_fifo_capacity(ps->mirror)) {
+        /* the reverse side lost its store (or is new to us): start over */
+        peer_fifo_reset(ps->mirror, cap);
+        memcpy(ps->mirror_epoch, epoch, sizeof epoch);
+    }
+    if (ex->peer_inline && !ex->peer_ref && res->status != 415)
+        peer_fifo_insert(ps->mirror, ex->peer_body_digest, NULL, ex->peer_body.len);
+    pthread_mutex_unlock(&ps->lock);
+}
+
+/* Rebuild the response at the front of u->in from `body`, without the
+ * handshake's fields and coding, as the origin sent it. */
+static int rebuild(struct upstream *u, const struct http_response *res, size_t old_len,
+                   struct slice coding_rest, int recode, const void *body, size_t len)
+{
+    struct outbuf o = {0};
+    outbuf_addstr(&o, "HTTP/1.1 ");
+    outbuf_addu64(&o, (uint64_t)res->status);
+    outbuf_addstr(&o, " ");
+    outbuf_addslice(&o, res->reason);
+    outbuf_addstr(&o, "\r\n");
+    for (unsigned i = 0; i < res->nfields; i++) {
+        const struct http_field *f = &res->fields[i];
+        if (f->id == HF_IDEM || f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING ||
+            (recode && slice_case_eq(f->name, "content-encoding")))
+            continue;
+        outbuf_addslice(&o, f->name);
+        outbuf_addstr(&o, ": ");
+        outbuf_addslice(&o, f->value);
+        outbuf_addstr(&o, "\r\n");
+    }
+    if (recode && coding_rest.len) {
+        outbuf_addstr(&o, "Content-Encoding: ");
+        outbuf_addslice(&o, coding_rest);
+        outbuf_addstr(&o, "\r\n");
+    }
+    outbuf_addstr(&o, "Content-Length: ");
+    outbuf_addu64(&o, len);
+    outbuf_addstr(&o, "\r\n\r\n");
+    outbuf_add(&o, body, len);
+    iobuf_consume(&u->in, old_len);
+    size_t rest = iobuf_len(&u->in);
+    int rc = iobuf_reserve(&u->in, o.len, (size_t)-1);
+    if (rc == 0) {
+        char *d = iobuf_data(&u->in);
+        memmove(d + o.len, d, rest);
+        memcpy(d, o.p, o.len);
+        u->in.end += o.len;
+    }
+    free(o.p);
+    return rc;
+}
+
+int peer_stage_response(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    if (!forward_side(c) || ex->peer_done)
+        return PEER_NONE;
+    struct peer_state *ps = c->w->handshake;
+    if (!ex->peer_seen) { /* once per response, however often its head is parsed */
+        ex->peer_seen = 1;
+        learn_store(c, res);
+        if (res->status == 401)
+            log_msg(LOG_ERROR, "peer %s refused our signature: check --peer-id and --peer-secret",
+                    ex->up_key);
+        if (ex->peer_ref && res->status == 415 && !ex->peer_fallback) {
+            ex->peer_fallback = 1;
+            ex->peer_seen = 0;
+            ps->fallbacks++;
+            return PEER_RETRY;
+        }
+        if (ex->peer_inline)
+            ex->peer_ref ? ps->refs++ : ps->fulls++;
+    }
+    const struct http_field *hd = http_find_field(res->fields, res->nfields, "idem-digest");
+    if (!hd) {
+        ex->peer_done = 1;
+        return PEER_NONE; /* streamed past the handshake; Idem-* are hop-by-hop */
+    }
+    unsigned char want[32];
+    if (peer_digest_parse(hd->value, want) < 0 || !res->has_content_length ||
+        res->content_length > c->w->cfg->peer.max_body)
+        return PEER_FAIL;
+    struct upstream *u = ex->up;
+    size_t whole = res->head_len + (size_t)res->content_length;
+    if (iobuf_len(&u->in) < whole)
+        return PEER_WAIT;
+    const char *enc = iobuf_data(&u->in) + res->head_len;
+    size_t enc_len = (size_t)res->content_length;
+    const struct http_field *ce = http_find_field(res->fields, res->nfields, "content-encoding");
+    struct slice rest = {0}, last = ce ? last_coding(ce->value, &rest) : (struct slice){0};
+    int ref = ce && slice_case_eq(last, "idem-ref");
+    int dcz = ce && slice_case_eq(last, "dcz");
+    unsigned char *dict = NULL, *decoded = NULL;
+    const void *body = enc;
+    size_t len = enc_len;
+    if (ref || dcz) {
+        if (!ex->peer_has_dict || !ex->stale)
+            return PEER_FAIL; /* we offered nothing to refer to */
+        dict = body_flat(ex->stale->body);
+        if (ref) {
+            body = dict;
+            len = ex->stale->body->len;
+        } else {
+            decoded = peer_dcz_decode(enc, enc_len, dict, ex->stale->body->len, ex->peer_dict,
+                                      c->w->cfg->peer.max_body, &len);
+            body = decoded;
+        }
+    }
+    unsigned char got[32];
+    if (body)
+        SHA256(body, len, got);
+    int ok = body && !memcmp(got, want, 32) &&
+             rebuild(u, res, whole, rest, ref || dcz, body, len) == 0;
+    free(dict);
+    free(decoded);
+    if (!ok)
+        return PEER_FAIL;
+    ex->peer_done = 1;
+    return PEER_REBUILT;
+}
