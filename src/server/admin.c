@@ -110,10 +110,15 @@ void admin_handle(struct client *c, const struct http_request *r)
         struct store_stats s = {0};
         if (c->w->store)
             store_mem_stats(c->w->store, &s);
-        char body[256];
-        snprintf(body, sizeof body, "{\"objects\":%llu,\"bytes\":%llu,\"evictions\":%llu}\n",
+        uint64_t refs, fulls, fallbacks;
+        peer_state_stats(c->w->handshake, &refs, &fulls, &fallbacks);
+        char body[384];
+        snprintf(body, sizeof body,
+                 "{\"objects\":%llu,\"bytes\":%llu,\"evictions\":%llu,"
+                 "\"peer_body_refs\":%llu,\"peer_body_full\":%llu,\"peer_fallbacks\":%llu}\n",
                  (unsigned long long)s.objects, (unsigned long long)s.bytes,
-                 (unsigned long long)s.evictions);
+                 (unsigned long long)s.evictions, (unsigned long long)refs,
+                 (unsigned long long)fulls, (unsigned long long)fallbacks);
         respond(c, 200, "OK", body);
     } else {
         respond(c, 404, "Not Found", "{\"error\":\"unknown admin request\"}\n");

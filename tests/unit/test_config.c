@@ -139,6 +139,15 @@ static void test_file_errors(void **st)
         {"rules:\n  - path: /x\n    cache: true\n    colour: red\n", ":4: rules[0].colour"},
         {"body_key:\n  max_bytes: huge\n", ":2: body_key.max_bytes"},
         {"naming:\n  never_cache_prefixes: [\"\"]\n", ":2: naming.never_cache_prefixes"},
+        {"peers: {id: a}\n", ":1: peers"},
+        {"peers:\n  - id: a\n", ":2: peers[0]: a peer needs an id and a secret_file"},
+        {"peers:\n  - id: a\n    secret_file: /nonexistent/s\n", ":3: peers[0].secret_file: cannot open"},
+        {"peers:\n  - id: a\n    secret_file: /etc/hostname\n", ":3: peers[0].secret_file: '/etc/hostname': a secret is 16"},
+        {"peers:\n  - id: \"a b\"\n", ":2: peers[0].id: invalid id"},
+        {"peers:\n  - id: a\n    colour: red\n", ":3: peers[0].colour: unknown field"},
+        {"peer:\n  url: ftp://x\n", ":2: peer.url"},
+        {"connect:\n  descriptors: /nonexistent.binpb\n", ":2: connect.descriptors: cannot open"},
+        {"connect:\n  cacheable: [Method]\n", ":2: connect.cacheable: invalid procedure"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct config c;
