@@ -54,7 +54,7 @@ wait_port infw 127.0.0.1 9301; wait_port infw 127.0.0.1 9302
 origin_pid=
 origin() { # same | change
   [ -n "$origin_pid" ] && kill "$origin_pid" && wait "$origin_pid" 2>/dev/null || true
-  inrv node bench/peer/origin.mjs 9100 "$1" & origin_pid=$!
+  ip netns exec $RV node bench/peer/origin.mjs 9100 "$1" & origin_pid=$!
   wait_port inrv 127.0.0.1 9100
 }
 
