@@ -5,6 +5,7 @@
 #include <string.h>
 #include "connect/connect.h"
 #include "http/chars.h"
+#include "http/base64.h"
 
 static struct slice media_type(struct slice ct)
 {
@@ -91,21 +92,6 @@ static int hex(unsigned char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static int b64url(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 char *connect_get_message(const struct connect_get *g, size_t max, size_t *len)
 {
     struct slice m = g->message;
@@ -130,30 +116,12 @@ char *connect_get_message(const struct connect_get *g, size_t max, size_t *len)
     }
     if (g->base64) {
         /* RFC 4648 §5, padding optional; decoded in place (it shrinks) */
-        size_t in = n;
-        while (in && out[in - 1] == '=')
-            in--;
-        uint32_t acc = 0;
-        int bits = 0;
-        size_t w = 0;
-        for (size_t i = 0; i < in; i++) {
-            int v = b64url((unsigned char)out[i]);
-            if (v < 0) {
-                free(out);
-                return NULL;
-            }
-            acc = acc << 6 | (uint32_t)v;
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                out[w++] = (char)(acc >> bits);
-            }
-        }
-        if (bits >= 6) { /* a lone trailing symbol carries no byte */
+        int d = http_base64_decode((struct slice){out, n}, (unsigned char *)out, n, 1);
+        if (d < 0) {
             free(out);
             return NULL;
         }
-        n = w;
+        n = (size_t)d;
     }
     if (n > max) {
         free(out);

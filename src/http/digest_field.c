@@ -2,49 +2,7 @@
 #include <string.h>
 #include "http/digest_field.h"
 #include "http/chars.h"
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* RFC 8941 §3.3.5 byte sequence content; padding optional. Returns the
- * decoded length, or -1. */
-static int b64_decode(struct slice in, unsigned char *out, size_t cap)
-{
-    size_t len = in.len;
-    while (len && in.p[len - 1] == '=')
-        len--;
-    if (in.len - len > 2)
-        return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)in.p[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n == cap)
-                return -1;
-            out[n++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (int)n;
-}
+#include "http/base64.h"
 
 static int is_key_char(unsigned char c)
 {
@@ -94,7 +52,7 @@ int http_digest_field(struct slice v, unsigned char out[64])
                   : slice_eq(key, SLICE_LIT("sha-512")) ? HTTP_DIGEST_SHA512
                                                         : HTTP_DIGEST_NONE;
         if (alg) {
-            int n = is_bytes ? b64_decode(bytes, buf, sizeof buf) : -1;
+            int n = is_bytes ? http_base64_decode(bytes, buf, sizeof buf, 0) : -1;
             if (n != alg / 8)
                 return -1;
             if (alg > best) {

@@ -67,10 +67,7 @@ static void build_head(struct outbuf *o, const struct http_request *r)
         const struct http_field *f = &r->fields[i];
         if (dropped_field(f) || http_is_hop_by_hop(f, r->fields, r->nfields, r->conn_flags))
             continue;
-        outbuf_addslice(o, f->name);
-        outbuf_addstr(o, ": ");
-        outbuf_addslice(o, f->value);
-        outbuf_addstr(o, "\r\n");
+        outbuf_addfield(o, f->name, f->value);
     }
     outbuf_addstr(o, "Connection: close\r\n\r\n");
 }

@@ -27,12 +27,8 @@
 #include "http/chars.h"
 #include "http/date.h"
 #include "http/fields.h"
-#include "http/digest_field.h"
 #include "rules/rules.h"
-#include "rules/normalize.h"
-#include "rules/memo.h"
 #include "connect/connect.h"
-#include <openssl/sha.h>
 
 static int64_t now_s(void)
 {
@@ -152,10 +148,7 @@ static void serve_304(struct client *c, struct cache_object *o, const char *stat
     outbuf_addstr(&out, "HTTP/1.1 304 Not Modified\r\n");
     for (unsigned i = 0; i < o->nfields; i++)
         if (cache_field_in_304(o->fields[i].name)) {
-            outbuf_addslice(&out, o->fields[i].name);
-            outbuf_addstr(&out, ": ");
-            outbuf_addslice(&out, o->fields[i].value);
-            outbuf_addstr(&out, "\r\n");
+            outbuf_addfield(&out, o->fields[i].name, o->fields[i].value);
         }
     if (o != ex->held) {
         outbuf_addstr(&out, "Age: ");
@@ -343,204 +336,6 @@ void cache_stage_wake(struct srv_worker *w)
     free(keys);
 }
 
-/* ---- requests keyed by their body (issue 4, seed 003) ---------------- */
-
-static struct slice path_of(const struct http_request *r)
-{
-    struct slice p = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
-    const char *q = memchr(p.p, '?', p.len);
-    if (q)
-        p.len = (size_t)(q - p.p);
-    return p;
-}
-
-static struct slice query_of(const struct http_request *r)
-{
-    struct slice t = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
-    const char *q = memchr(t.p, '?', t.len);
-    return q ? (struct slice){q + 1, (size_t)(t.p + t.len - q - 1)} : (struct slice){t.p, 0};
-}
-
-void cache_stage_collect_free(struct client *c)
-{
-    free(c->col.body.p);
-    c->col.body = (struct outbuf){0};
-    c->collected = 0;
-}
-
-/* Read the body in c->in as far as it goes: 1 complete, -1 over
- * body_key.max_bytes, 0 more to come, -2 malformed (answered). */
-static int collect_scan(struct client *c)
-{
-    struct body_collect *col = &c->col;
-    uint64_t max = c->w->cfg->body_key.max_bytes;
-    int done = 0, too_large = 0;
-    for (;;) {
-        size_t start = col->head_len + col->scanned;
-        size_t avail = iobuf_len(&c->in) - start;
-        size_t used;
-        struct slice d;
-        enum http_body_rc rc =
-            http_body_read(&col->reader, iobuf_data(&c->in) + start, avail, &used, &d);
-        col->scanned += used;
-        if (rc == HTTP_BODY_ERROR) {
-            reply_error(c, 400, "malformed chunked request body");
-            return -2;
-        }
-        if (rc == HTTP_BODY_DATA) {
-            if (col->body.len + d.len > max) {
-                too_large = 1;
-                break;
-            }
-            /* A Content-Length body lies in c->in as it is: no copy. */
-            if (col->chunked)
-                outbuf_add(&col->body, d.p, d.len);
-            else
-                col->body.len += d.len;
-        }
-        if (rc == HTTP_BODY_DONE || http_body_done(&col->reader)) {
-            done = 1;
-            break;
-        }
-        if (rc == HTTP_BODY_MORE)
-            break;
-    }
-    /* Tiny chunks can make the framing far larger than the content. */
-    if (!done && col->scanned > 2 * max + 65536)
-        too_large = 1;
-    return done ? 1 : too_large ? -1 : 0;
-}
-
-int cache_stage_collect_start(struct client *c, const struct http_request *r)
-{
-    c->col.head_len = r->head_len;
-    c->col.scanned = 0;
-    c->col.body.len = 0;
-    c->col.chunked = r->body == HTTP_BODY_CHUNKED;
-    http_body_init(&c->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
-    return collect_scan(c);
-}
-
-struct slice cache_stage_collected_body(struct client *c, const struct http_request *r)
-{
-    if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)
-        return (struct slice){c->col.body.p, c->col.body.len};
-    if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
-        return (struct slice){iobuf_data(&c->in) + r->head_len, (size_t)r->content_length};
-    return (struct slice){"", 0};
-}
-
-void cache_stage_collect(struct client *c)
-{
-    int k = collect_scan(c);
-    if (k == 1 || k == -1) {
-        c->collected = k;
-        c->state = CS_HEAD; /* parse the head again; its slices have moved */
-        client_timer(c, 0);
-    }
-}
-
-/* The digest a body is keyed by: `raw` (its SHA-256) unless its coding is
- * undone or its JSON made canonical, for the key only. Request
- * Cache-Control: no-transform keeps the bytes as they are (RFC 9111
- * §5.2.1.6 in spirit). *coding is emptied when it was undone. */
-static void normalized_digest(struct client *c, struct slice type, struct slice *coding,
-                              struct slice body, const unsigned char raw[32], int normalize,
-                              unsigned char digest[32])
-{
-    memcpy(digest, raw, 32);
-    int json = body_is_json(type);
-    if (!normalize || (c->ex.req_cc.flags & CC_NO_TRANSFORM) || !(json || coding->len))
-        return;
-    uint32_t tag = 2166136261u; /* FNV-1a of what else decides the result */
-    for (size_t i = 0; i < coding->len; i++)
-        tag = (tag ^ (unsigned char)coding->p[i]) * 16777619u;
-    tag = (tag ^ (uint32_t)json) * 16777619u;
-    int what;
-    if (!body_memo_get(c->w->memo, raw, tag, digest, &what)) {
-        const char *keyed;
-        size_t keyed_len;
-        char *to_free;
-        what = body_normalize(type, *coding, body.p, body.len, c->w->cfg->body_key.max_bytes,
-                              &keyed, &keyed_len, &to_free);
-        if (what > 0)
-            SHA256((const unsigned char *)keyed, keyed_len, digest);
-        free(to_free);
-        body_memo_put(c->w->memo, raw, tag, digest, what);
-    }
-    if (what > 0 && (what & NORM_DECODED))
-        *coding = (struct slice){"", 0};
-}
-
-/* What the request body is keyed by; 0, or -1 after a reply of our own.
- * cls 'C' is a Connect unary call with codec rpc_codec. */
-static int body_key(struct client *c, const struct http_request *r, const struct rule *rule,
-                    char cls, struct slice rpc_codec)
-{
-    struct exchange *ex = &c->ex;
-    struct slice body = cache_stage_collected_body(c, r);
-    unsigned char raw[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)body.p, body.len, raw);
-    const struct http_field *cd = http_find_field(r->fields, r->nfields, "content-digest");
-    if (cd) {
-        /* RFC 9530 §2: the digest of the content as received. */
-        unsigned char want[64], got[64];
-        int alg = http_digest_field(cd->value, want);
-        if (alg == HTTP_DIGEST_SHA256)
-            memcpy(got, raw, sizeof raw);
-        else if (alg == HTTP_DIGEST_SHA512)
-            SHA512((const unsigned char *)body.p, body.len, got);
-        if (alg < 0 || (alg > 0 && memcmp(want, got, (size_t)alg / 8))) {
-            reply_problem(c, 400, alg < 0 ? "Malformed Content-Digest" : "Content-Digest mismatch",
-                          alg < 0 ? "the Content-Digest field could not be parsed"
-                                  : "the request content does not match its Content-Digest");
-            return -1;
-        }
-    }
-    const struct http_field *ct = http_find_field(r->fields, r->nfields, "content-type");
-    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
-    struct slice type = ct ? ct->value : (struct slice){"", 0};
-    struct slice coding = ce ? ce->value : (struct slice){"", 0};
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    normalized_digest(c, type, &coding, body, raw, !rule || rule->normalize, digest);
-    if (cls == 'C') {
-        ex->cache_key = cache_key_rpc(r, path_of(r), rpc_codec, coding, digest, &ex->cache_key_len);
-    } else {
-        struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
-                                    : (struct slice){"", 0};
-        ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
-    }
-    ex->body_keyed = 1;
-    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->col.scanned;
-    ex->rule_ttl = rule ? rule->ttl : 0;
-    return 0;
-}
-
-/* A Connect GET: the message from the query, keyed as its POST would be.
- * -1 when the query does not decode (then it is an ordinary GET). */
-static int rpc_get_key(struct client *c, const struct http_request *r, struct slice codec)
-{
-    struct connect_get g;
-    if (connect_get_parse(query_of(r), &g) < 0)
-        return -1;
-    size_t len;
-    char *msg = connect_get_message(&g, c->w->cfg->body_key.max_bytes, &len);
-    if (!msg)
-        return -1;
-    char type[64];
-    int tl = snprintf(type, sizeof type, "application/%.*s", (int)codec.len, codec.p);
-    unsigned char raw[SHA256_DIGEST_LENGTH], digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)msg, len, raw);
-    struct slice coding = !g.compression.len || slice_eq(g.compression, SLICE_LIT("identity"))
-                              ? (struct slice){"", 0}
-                              : g.compression;
-    normalized_digest(c, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
-                      &coding, (struct slice){msg, len}, raw, 1, digest);
-    free(msg);
-    c->ex.cache_key = cache_key_rpc(r, path_of(r), codec, coding, digest, &c->ex.cache_key_len);
-    return 0;
-}
-
 static int has_bypass_field(const struct config *cfg, const struct http_request *r)
 {
     struct slice list = {cfg->cache.bypass_fields, strlen(cfg->cache.bypass_fields)};
@@ -570,7 +365,7 @@ static int body_cacheable(struct client *c, const struct http_request *r, const 
         ex->cache_detail = "method";
         return 0;
     }
-    if (rules_never_cache_name(path_of(r), cfg->naming.never_cache_prefixes, cfg->naming.n)) {
+    if (rules_never_cache_name(request_path(r), cfg->naming.never_cache_prefixes, cfg->naming.n)) {
         ex->cache_detail = "naming";
         return 0;
     }
@@ -590,15 +385,15 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     int query = slice_eq(r->method, SLICE_LIT("QUERY"));
     const struct config *cfg = w->cfg;
     const struct rule *rule = cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method,
-                                                        path_of(r), r->fields, r->nfields)
+                                                        request_path(r), r->fields, r->nfields)
                                           : NULL;
     int by_body = 0;
     struct slice rpc_codec = {0};
     enum connect_call_kind rpc = CONNECT_NONE;
     if (!head) {
         const struct http_field *ctf = http_find_field(r->fields, r->nfields, "content-type");
-        rpc = connect_classify(r->method, ctf ? ctf->value : (struct slice){"", 0}, query_of(r),
-                               &rpc_codec);
+        rpc = connect_classify(r->method, ctf ? ctf->value : (struct slice){"", 0},
+                               request_query(r), &rpc_codec);
     }
     if (rpc == CONNECT_STREAM) {
         /* Connect streams, gRPC and gRPC-Web pass untouched, unbuffered. */
@@ -607,7 +402,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         return 0;
     }
     if (rpc == CONNECT_UNARY) {
-        struct slice proc = connect_procedure_of(path_of(r));
+        struct slice proc = connect_procedure_of(request_path(r));
         if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
             rpc = CONNECT_NONE; /* a do-not-cache rule wins over the descriptors */
         else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
@@ -637,7 +432,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
                 ex->cache_detail = ex->upgrade ? "upgrade" : "method";
             if (ex->invalidates)
                 build_key(c, r);
-            cache_stage_collect_free(c);
+            collect_free(c);
             return 0;
         }
         by_body = rpc == CONNECT_UNARY ? 2 : 1;
@@ -648,17 +443,16 @@ int cache_stage_request(struct client *c, const struct http_request *r)
                 return 0;
             }
             /* Usually the whole body came with the head: key it now. */
-            int k = cache_stage_collect_start(c, r);
+            int k = collect_start(c, r);
             if (k == -2)
                 return 1;
             if (k == 0)
                 return 4;
-            c->collected = k;
         }
         if (c->collected < 0) {
             ex->fwd = "bypass";
             ex->cache_detail = "body-too-large";
-            cache_stage_collect_free(c);
+            collect_free(c);
             return 0;
         }
     } else if (ex->upgrade || r->body != HTTP_BODY_NONE) {
@@ -674,12 +468,12 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     ex->req_authorization = http_find_field(r->fields, r->nfields, "authorization") != NULL;
     ex->req_time = now_s();
     if (by_body) {
-        int rc = by_body == 2 ? body_key(c, r, NULL, 'C', rpc_codec)
-                              : body_key(c, r, rule, query ? 'Q' : 'P', rpc_codec);
-        cache_stage_collect_free(c);
+        int rc = by_body == 2 ? key_body(c, r, NULL, 'C', rpc_codec)
+                              : key_body(c, r, rule, query ? 'Q' : 'P', rpc_codec);
+        collect_free(c);
         if (rc < 0)
             return 1;
-    } else if (rpc == CONNECT_GET && rpc_get_key(c, r, rpc_codec) == 0) {
+    } else if (rpc == CONNECT_GET && key_rpc_get(c, r, rpc_codec) == 0) {
         /* A Connect GET is cacheable in any case: servers accept GET only
          * for side-effect-free procedures. */
     } else {

@@ -22,7 +22,7 @@ static void on_client_closed(uv_handle_t *h)
         return;
     struct srv_worker *w = c->w;
     iobuf_fini(&c->in);
-    cache_stage_collect_free(c);
+    collect_free(c);
     c->magic = 0;
     free(c);
     worker_client_gone(w);
@@ -184,7 +184,7 @@ void client_process(struct client *c)
             break;
         }
         case CS_COLLECT:
-            cache_stage_collect(c);
+            collect_continue(c);
             if (c->state == CS_COLLECT) {
                 if (c->eof) {
                     client_close(c); /* the body can never be complete */

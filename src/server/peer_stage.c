@@ -224,8 +224,8 @@ static int reverse_request(struct client *c, const struct http_request *r)
     struct peer_side *side = NULL;
     if (ps && peer_parse(hp->value, &claim) == 0)
         for (unsigned i = 0; i < ps->n; i++)
-            if (slice_eq(claim.id, (struct slice){ps->sides[i].cfg->id,
-                                                  strlen(ps->sides[i].cfg->id)}))
+            if (slice_eq(claim.id,
+                         (struct slice){ps->sides[i].cfg->id, strlen(ps->sides[i].cfg->id)}))
                 side = &ps->sides[i];
     if (!side || !peer_verify(&claim, side->cfg->secret, side->cfg->secret_len, r->method,
                               r->target, digest_v, now_s())) {
@@ -270,10 +270,7 @@ static int reverse_request(struct client *c, const struct http_request *r)
                     const struct http_field *f = &r->fields[i];
                     if (f == ce || f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING)
                         continue;
-                    outbuf_addslice(&req, f->name);
-                    outbuf_addstr(&req, ": ");
-                    outbuf_addslice(&req, f->value);
-                    outbuf_addstr(&req, "\r\n");
+                    outbuf_addfield(&req, f->name, f->value);
                 }
                 if (rest.len) {
                     outbuf_addstr(&req, "Content-Encoding: ");
@@ -303,15 +300,14 @@ static int reverse_request(struct client *c, const struct http_request *r)
     if (hd && r->body != HTTP_BODY_NONE) {
         /* A body in full: check it, and hold it for the next reference. */
         if (!c->collected) {
-            int k = cache_stage_collect_start(c, r);
+            int k = collect_start(c, r);
             if (k == -2)
                 return 1;
             if (k == 0)
                 return 4;
-            c->collected = k;
         }
         if (c->collected > 0 && peer_digest_parse(hd->value, want) == 0) {
-            struct slice body = cache_stage_collected_body(c, r);
+            struct slice body = collect_body(c, r);
             unsigned char got[32];
             SHA256((const unsigned char *)body.p, body.len, got);
             if (memcmp(got, want, 32)) {
@@ -332,11 +328,11 @@ int peer_stage_hold(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     if (!ex->peer || ex->held || ex->method_head || !res->has_content_length ||
-        res->content_length > c->w->cfg->peer.max_body || res->status < 200 ||
-        res->status == 204 || res->status == 304)
+        res->content_length > c->w->cfg->peer.max_body || res->status < 200 || res->status == 204 ||
+        res->status == 304)
         return 0;
-    ex->held = cache_object_new(ex->cache_key ? ex->cache_key : "", ex->cache_key_len, res, NULL,
-                                0, 0, now_s(), 0);
+    ex->held = cache_object_new(ex->cache_key ? ex->cache_key : "", ex->cache_key_len, res, NULL, 0,
+                                0, now_s(), 0);
     return 1;
 }
 
@@ -375,15 +371,13 @@ void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *af
     if (!coding) {
         outbuf_add(&h, o->head, o->head_len);
     } else {
-        size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
+        size_t status_end =
+            (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
         outbuf_add(&h, o->head, status_end);
         for (unsigned i = 0; i < o->nfields; i++) {
             if (&o->fields[i] == ce)
                 continue;
-            outbuf_addslice(&h, o->fields[i].name);
-            outbuf_addstr(&h, ": ");
-            outbuf_addslice(&h, o->fields[i].value);
-            outbuf_addstr(&h, "\r\n");
+            outbuf_addfield(&h, o->fields[i].name, o->fields[i].value);
         }
         outbuf_addstr(&h, "Content-Encoding: ");
         if (ce) {
@@ -429,16 +423,15 @@ static int forward_request(struct client *c, const struct http_request *r)
     if (r->body == HTTP_BODY_LENGTH && r->content_length > c->w->cfg->body_key.max_bytes)
         return 0; /* streams past the handshake */
     if (!c->collected) {
-        int k = cache_stage_collect_start(c, r);
+        int k = collect_start(c, r);
         if (k == -2)
             return 1;
         if (k == 0)
             return 4;
-        c->collected = k;
     }
     if (c->collected < 0)
         return 0;
-    struct slice body = cache_stage_collected_body(c, r);
+    struct slice body = collect_body(c, r);
     SHA256((const unsigned char *)body.p, body.len, ex->peer_body_digest);
     ex->peer_body = (struct outbuf){0};
     outbuf_add(&ex->peer_body, body.p, body.len);
@@ -446,8 +439,8 @@ static int forward_request(struct client *c, const struct http_request *r)
     ex->body_span = c->col.scanned;
     struct peer_state *ps = c->w->handshake;
     pthread_mutex_lock(&ps->lock);
-    ex->peer_ref = ps->mirror_epoch[0] && peer_fifo_find(ps->mirror, ex->peer_body_digest, NULL,
-                                                         NULL);
+    ex->peer_ref =
+        ps->mirror_epoch[0] && peer_fifo_find(ps->mirror, ex->peer_body_digest, NULL, NULL);
     pthread_mutex_unlock(&ps->lock);
     return 0;
 }
@@ -613,10 +606,7 @@ static int rebuild(struct upstream *u, const struct http_response *res, size_t o
         if (f->id == HF_IDEM || f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING ||
             (recode && slice_case_eq(f->name, "content-encoding")))
             continue;
-        outbuf_addslice(&o, f->name);
-        outbuf_addstr(&o, ": ");
-        outbuf_addslice(&o, f->value);
-        outbuf_addstr(&o, "\r\n");
+        outbuf_addfield(&o, f->name, f->value);
     }
     if (recode && coding_rest.len) {
         outbuf_addstr(&o, "Content-Encoding: ");
@@ -699,8 +689,8 @@ int peer_stage_response(struct client *c, const struct http_response *res)
     unsigned char got[32];
     if (body)
         SHA256(body, len, got);
-    int ok = body && !memcmp(got, want, 32) &&
-             rebuild(u, res, whole, rest, ref || dcz, body, len) == 0;
+    int ok =
+        body && !memcmp(got, want, 32) && rebuild(u, res, whole, rest, ref || dcz, body, len) == 0;
     free(dict);
     free(decoded);
     if (!ok)

@@ -177,10 +177,7 @@ static void build_request_head(struct client *c, const struct http_request *r)
             continue;
         if (peer_stage_skip_field(c, f))
             continue;
-        outbuf_addslice(o, f->name);
-        outbuf_addstr(o, ": ");
-        outbuf_addslice(o, f->value);
-        outbuf_addstr(o, "\r\n");
+        outbuf_addfield(o, f->name, f->value);
     }
     add_forwarding_fields(c, r, o);
     cache_stage_upstream_fields(c, o);
@@ -324,7 +321,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
-    cache_stage_collect_free(c); /* whoever read the body ahead is done with it */
+    collect_free(c); /* whoever read the body ahead is done with it */
     ex->sent_continue = c->col.sent_continue;
     c->col.sent_continue = 0;
     if (cached == 2) {
@@ -622,10 +619,7 @@ static void send_response_head(struct client *c, const struct http_response *res
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags))
             continue;
-        outbuf_addslice(&o, f->name);
-        outbuf_addstr(&o, ": ");
-        outbuf_addslice(&o, f->value);
-        outbuf_addstr(&o, "\r\n");
+        outbuf_addfield(&o, f->name, f->value);
     }
     if (cfg->proxy.via)
         outbuf_addstr(&o, res->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
@@ -666,10 +660,7 @@ static int interim_response(struct client *c, const struct http_response *res)
             if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) &&
                 f->id != HF_UPGRADE)
                 continue;
-            outbuf_addslice(&o, f->name);
-            outbuf_addstr(&o, ": ");
-            outbuf_addslice(&o, f->value);
-            outbuf_addstr(&o, "\r\n");
+            outbuf_addfield(&o, f->name, f->value);
         }
         outbuf_addstr(&o, "Connection: upgrade\r\n\r\n");
         ex->status = 101;

@@ -114,6 +114,8 @@ void outbuf_addstr(struct outbuf *o, const char *s);
 void outbuf_addslice(struct outbuf *o, struct slice s);
 void outbuf_addu64(struct outbuf *o, uint64_t v);
 void outbuf_addhex(struct outbuf *o, uint64_t v);
+/* "name: value\r\n" */
+void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value);
 void outbuf_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Queue o's bytes on a stream; o is emptied (its memory moves to the write).
@@ -345,13 +347,28 @@ void cache_stage_reset(struct client *c);
 void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
+
+/* body_key.c: requests keyed by their body, and Connect calls */
+struct rule;
 /* Read a request body ahead (the head stays in c->in): 1 complete, 0 more
- * to come (then CS_COLLECT), -1 over body_key.max_bytes, -2 answered 400. */
-int cache_stage_collect_start(struct client *c, const struct http_request *r);
+ * to come (then CS_COLLECT), -1 over body_key.max_bytes, -2 answered 400.
+ * 1 and -1 are kept in c->collected. */
+int collect_start(struct client *c, const struct http_request *r);
 /* The complete body read ahead, without its framing. */
-struct slice cache_stage_collected_body(struct client *c, const struct http_request *r);
-void cache_stage_collect(struct client *c);
-void cache_stage_collect_free(struct client *c);
+struct slice collect_body(struct client *c, const struct http_request *r);
+void collect_continue(struct client *c);
+void collect_free(struct client *c);
+/* Key a request by its body read ahead: ex->cache_key (class 'P', 'Q', or
+ * 'C' for a Connect call with codec rpc_codec). 0, or -1 after a 400 of our
+ * own (Content-Digest). */
+int key_body(struct client *c, const struct http_request *r, const struct rule *rule, char cls,
+             struct slice rpc_codec);
+/* Key a Connect GET by the message in its query, as its POST would be.
+ * -1 when the query does not decode (then it is an ordinary GET). */
+int key_rpc_get(struct client *c, const struct http_request *r, struct slice codec);
+/* The target's path without the query, and the query. */
+struct slice request_path(const struct http_request *r);
+struct slice request_query(const struct http_request *r);
 
 /* background.c: serve stale, refresh behind it. 0: the refresh runs (or
  * one already does) and the stale copy may be served; -1: revalidate in

@@ -56,6 +56,14 @@ void outbuf_addu64(struct outbuf *o, uint64_t v)
     outbuf_add(o, tmp + i, sizeof tmp - (size_t)i);
 }
 
+void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value)
+{
+    outbuf_addslice(o, name);
+    outbuf_addstr(o, ": ");
+    outbuf_addslice(o, value);
+    outbuf_addstr(o, "\r\n");
+}
+
 void outbuf_addhex(struct outbuf *o, uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";

@@ -1,0 +1,217 @@
+/* Keys for requests the cache reads the body of: a POST a rule allows,
+ * QUERY (issue 4, seed 003), and Connect unary calls as POST or GET
+ * (issue 5). The body is read ahead into c->in behind its head (CS_COLLECT),
+ * normalized for the key only (content codings undone, JSON canonical,
+ * remembered per worker by raw digest), and digested. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/sha.h>
+#include "server/server.h"
+#include "cache/key.h"
+#include "http/chars.h"
+#include "http/fields.h"
+#include "http/digest_field.h"
+#include "rules/normalize.h"
+#include "rules/memo.h"
+#include "connect/connect.h"
+
+struct slice request_path(const struct http_request *r)
+{
+    struct slice p = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
+    const char *q = memchr(p.p, '?', p.len);
+    if (q)
+        p.len = (size_t)(q - p.p);
+    return p;
+}
+
+struct slice request_query(const struct http_request *r)
+{
+    struct slice t = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
+    const char *q = memchr(t.p, '?', t.len);
+    return q ? (struct slice){q + 1, (size_t)(t.p + t.len - q - 1)} : (struct slice){t.p, 0};
+}
+
+void collect_free(struct client *c)
+{
+    free(c->col.body.p);
+    c->col.body = (struct outbuf){0};
+    c->collected = 0;
+}
+
+/* Read the body in c->in as far as it goes: 1 complete, -1 over
+ * body_key.max_bytes, 0 more to come, -2 malformed (answered). */
+static int collect_scan(struct client *c)
+{
+    struct body_collect *col = &c->col;
+    uint64_t max = c->w->cfg->body_key.max_bytes;
+    int done = 0, too_large = 0;
+    for (;;) {
+        size_t start = col->head_len + col->scanned;
+        size_t avail = iobuf_len(&c->in) - start;
+        size_t used;
+        struct slice d;
+        enum http_body_rc rc =
+            http_body_read(&col->reader, iobuf_data(&c->in) + start, avail, &used, &d);
+        col->scanned += used;
+        if (rc == HTTP_BODY_ERROR) {
+            reply_error(c, 400, "malformed chunked request body");
+            return -2;
+        }
+        if (rc == HTTP_BODY_DATA) {
+            if (col->body.len + d.len > max) {
+                too_large = 1;
+                break;
+            }
+            /* A Content-Length body lies in c->in as it is: no copy. */
+            if (col->chunked)
+                outbuf_add(&col->body, d.p, d.len);
+            else
+                col->body.len += d.len;
+        }
+        if (rc == HTTP_BODY_DONE || http_body_done(&col->reader)) {
+            done = 1;
+            break;
+        }
+        if (rc == HTTP_BODY_MORE)
+            break;
+    }
+    /* Tiny chunks can make the framing far larger than the content. */
+    if (!done && col->scanned > 2 * max + 65536)
+        too_large = 1;
+    return done ? 1 : too_large ? -1 : 0;
+}
+
+int collect_start(struct client *c, const struct http_request *r)
+{
+    c->col.head_len = r->head_len;
+    c->col.scanned = 0;
+    c->col.body.len = 0;
+    c->col.chunked = r->body == HTTP_BODY_CHUNKED;
+    http_body_init(&c->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
+    int k = collect_scan(c);
+    if (k == 1 || k == -1)
+        c->collected = k;
+    return k;
+}
+
+struct slice collect_body(struct client *c, const struct http_request *r)
+{
+    if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)
+        return (struct slice){c->col.body.p, c->col.body.len};
+    if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
+        return (struct slice){iobuf_data(&c->in) + r->head_len, (size_t)r->content_length};
+    return (struct slice){"", 0};
+}
+
+void collect_continue(struct client *c)
+{
+    int k = collect_scan(c);
+    if (k == 1 || k == -1) {
+        c->collected = k;
+        c->state = CS_HEAD; /* parse the head again; its slices have moved */
+        client_timer(c, 0);
+    }
+}
+
+/* The digest a body is keyed by: `raw` (its SHA-256) unless its coding is
+ * undone or its JSON made canonical, for the key only. Request
+ * Cache-Control: no-transform keeps the bytes as they are (RFC 9111
+ * §5.2.1.6 in spirit). *coding is emptied when it was undone. */
+static void normalized_digest(struct client *c, struct slice type, struct slice *coding,
+                              struct slice body, const unsigned char raw[32], int normalize,
+                              unsigned char digest[32])
+{
+    memcpy(digest, raw, 32);
+    int json = body_is_json(type);
+    if (!normalize || (c->ex.req_cc.flags & CC_NO_TRANSFORM) || !(json || coding->len))
+        return;
+    uint32_t tag = 2166136261u; /* FNV-1a of what else decides the result */
+    for (size_t i = 0; i < coding->len; i++)
+        tag = (tag ^ (unsigned char)coding->p[i]) * 16777619u;
+    tag = (tag ^ (uint32_t)json) * 16777619u;
+    int what;
+    if (!body_memo_get(c->w->memo, raw, tag, digest, &what)) {
+        const char *keyed;
+        size_t keyed_len;
+        char *to_free;
+        what = body_normalize(type, *coding, body.p, body.len, c->w->cfg->body_key.max_bytes,
+                              &keyed, &keyed_len, &to_free);
+        if (what > 0)
+            SHA256((const unsigned char *)keyed, keyed_len, digest);
+        free(to_free);
+        body_memo_put(c->w->memo, raw, tag, digest, what);
+    }
+    if (what > 0 && (what & NORM_DECODED))
+        *coding = (struct slice){"", 0};
+}
+
+/* What the request body is keyed by; 0, or -1 after a reply of our own.
+ * cls 'C' is a Connect unary call with codec rpc_codec. */
+int key_body(struct client *c, const struct http_request *r, const struct rule *rule,
+                    char cls, struct slice rpc_codec)
+{
+    struct exchange *ex = &c->ex;
+    struct slice body = collect_body(c, r);
+    unsigned char raw[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)body.p, body.len, raw);
+    const struct http_field *cd = http_find_field(r->fields, r->nfields, "content-digest");
+    if (cd) {
+        /* RFC 9530 §2: the digest of the content as received. */
+        unsigned char want[64], got[64];
+        int alg = http_digest_field(cd->value, want);
+        if (alg == HTTP_DIGEST_SHA256)
+            memcpy(got, raw, sizeof raw);
+        else if (alg == HTTP_DIGEST_SHA512)
+            SHA512((const unsigned char *)body.p, body.len, got);
+        if (alg < 0 || (alg > 0 && memcmp(want, got, (size_t)alg / 8))) {
+            reply_problem(c, 400, alg < 0 ? "Malformed Content-Digest" : "Content-Digest mismatch",
+                          alg < 0 ? "the Content-Digest field could not be parsed"
+                                  : "the request content does not match its Content-Digest");
+            return -1;
+        }
+    }
+    const struct http_field *ct = http_find_field(r->fields, r->nfields, "content-type");
+    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
+    struct slice type = ct ? ct->value : (struct slice){"", 0};
+    struct slice coding = ce ? ce->value : (struct slice){"", 0};
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    normalized_digest(c, type, &coding, body, raw, !rule || rule->normalize, digest);
+    if (cls == 'C') {
+        ex->cache_key = cache_key_rpc(r, request_path(r), rpc_codec, coding, digest, &ex->cache_key_len);
+    } else {
+        struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
+                                    : (struct slice){"", 0};
+        ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
+    }
+    ex->body_keyed = 1;
+    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->col.scanned;
+    ex->rule_ttl = rule ? rule->ttl : 0;
+    return 0;
+}
+
+/* A Connect GET: the message from the query, keyed as its POST would be.
+ * -1 when the query does not decode (then it is an ordinary GET). */
+int key_rpc_get(struct client *c, const struct http_request *r, struct slice codec)
+{
+    struct connect_get g;
+    if (connect_get_parse(request_query(r), &g) < 0)
+        return -1;
+    size_t len;
+    char *msg = connect_get_message(&g, c->w->cfg->body_key.max_bytes, &len);
+    if (!msg)
+        return -1;
+    char type[64];
+    int tl = snprintf(type, sizeof type, "application/%.*s", (int)codec.len, codec.p);
+    unsigned char raw[SHA256_DIGEST_LENGTH], digest[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)msg, len, raw);
+    struct slice coding = !g.compression.len || slice_eq(g.compression, SLICE_LIT("identity"))
+                              ? (struct slice){"", 0}
+                              : g.compression;
+    normalized_digest(c, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
+                      &coding, (struct slice){msg, len}, raw, 1, digest);
+    free(msg);
+    c->ex.cache_key = cache_key_rpc(r, request_path(r), codec, coding, digest, &c->ex.cache_key_len);
+    return 0;
+}
+
