@@ -21,6 +21,9 @@ struct store_ops {
      * for administrative purges, not the request path). */
     unsigned (*remove_matching)(struct store *s, int (*match)(const struct cache_object *, void *),
                                 void *arg);
+    /* Might any body key of this URL be stored? `url_key` is its "G ..."
+     * key. Never a false no; a yes may be false (a counting filter). */
+    int (*may_hold_body_keys)(struct store *s, const char *url_key, size_t len);
     void (*free)(struct store *s);
 };
 

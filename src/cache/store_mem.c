@@ -7,7 +7,8 @@
 #include <string.h>
 #include "cache/store.h"
 
-#define SHARDS 16
+#define SHARDS     16
+#define URL_FILTER 4096
 
 struct entry {
     struct entry *hnext;       /* hash chain */
@@ -24,12 +25,16 @@ struct shard {
     size_t nbuckets, count, bytes, limit;
     struct entry *head, *tail, *hand;
     uint64_t evictions;
+    _Atomic uint32_t *url_filter; /* the store's, shared by all shards */
 };
 
 struct store_mem {
     struct store base;
     unsigned max_variants;
     struct shard shards[SHARDS];
+    /* Body keys ("P|Q|C http://host/path\n...") counted under their URL,
+     * so that invalidating a URL skips the scan when none exist for it. */
+    _Atomic uint32_t url_filter[URL_FILTER];
 };
 
 static uint64_t hash_key(const char *p, size_t n)
@@ -38,6 +43,13 @@ static uint64_t hash_key(const char *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
     return h;
+}
+
+/* The URL slot of a key: body keys only (not "G" ones), or -1. */
+static long url_slot(const char *key, size_t len)
+{
+    const char *nl = len && key[0] != 'G' ? memchr(key, '\n', len) : NULL;
+    return nl ? (long)(hash_key(key + 1, (size_t)(nl - key - 1)) % URL_FILTER) : -1;
 }
 
 static struct shard *shard_of(struct store_mem *m, uint64_t h)
@@ -68,6 +80,9 @@ static void entry_drop(struct shard *s, struct entry *e)
     queue_unlink(s, e);
     s->count--;
     s->bytes -= e->size;
+    long slot = url_slot(e->obj->key, e->obj->key_len);
+    if (slot >= 0)
+        s->url_filter[slot]--;
     cache_object_unref(&e->obj);
     free(e);
 }
@@ -177,6 +192,9 @@ static void mem_insert(struct store *st, struct cache_object *o)
     struct entry **b = &s->buckets[h & (s->nbuckets - 1)];
     e->hnext = *b;
     *b = e;
+    long slot = url_slot(o->key, o->key_len);
+    if (slot >= 0)
+        s->url_filter[slot]++;
     e->next = s->head;
     if (s->head)
         s->head->prev = e;
@@ -239,8 +257,14 @@ static void mem_free(struct store *st)
     free(m);
 }
 
-static const struct store_ops mem_ops = {mem_lookup, mem_insert, mem_remove, mem_remove_matching,
-                                         mem_free};
+static int mem_may_hold_body_keys(struct store *st, const char *url_key, size_t len)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    return len > 1 && m->url_filter[hash_key(url_key + 1, len - 1) % URL_FILTER] != 0;
+}
+
+static const struct store_ops mem_ops = {
+    mem_lookup, mem_insert, mem_remove, mem_remove_matching, mem_may_hold_body_keys, mem_free};
 
 struct store *store_mem_new(size_t bytes, unsigned max_variants)
 {
@@ -255,6 +279,7 @@ struct store *store_mem_new(size_t bytes, unsigned max_variants)
         s->nbuckets = 64;
         s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
         s->limit = bytes / SHARDS;
+        s->url_filter = m->url_filter;
     }
     return &m->base;
 }

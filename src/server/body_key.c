@@ -148,8 +148,8 @@ static void normalized_digest(struct client *c, struct slice type, struct slice 
 
 /* What the request body is keyed by; 0, or -1 after a reply of our own.
  * cls 'C' is a Connect unary call with codec rpc_codec. */
-int key_body(struct client *c, const struct http_request *r, const struct rule *rule,
-                    char cls, struct slice rpc_codec)
+int key_body(struct client *c, const struct http_request *r, const struct rule *rule, char cls,
+             struct slice rpc_codec)
 {
     struct exchange *ex = &c->ex;
     struct slice body = collect_body(c, r);
@@ -178,7 +178,8 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
     unsigned char digest[SHA256_DIGEST_LENGTH];
     normalized_digest(c, type, &coding, body, raw, !rule || rule->normalize, digest);
     if (cls == 'C') {
-        ex->cache_key = cache_key_rpc(r, request_path(r), rpc_codec, coding, digest, &ex->cache_key_len);
+        ex->cache_key =
+            cache_key_rpc(r, request_path(r), rpc_codec, coding, digest, &ex->cache_key_len);
     } else {
         struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
                                     : (struct slice){"", 0};
@@ -211,7 +212,7 @@ int key_rpc_get(struct client *c, const struct http_request *r, struct slice cod
     normalized_digest(c, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
                       &coding, (struct slice){msg, len}, raw, 1, digest);
     free(msg);
-    c->ex.cache_key = cache_key_rpc(r, request_path(r), codec, coding, digest, &c->ex.cache_key_len);
+    c->ex.cache_key =
+        cache_key_rpc(r, request_path(r), codec, coding, digest, &c->ex.cache_key_len);
     return 0;
 }
-

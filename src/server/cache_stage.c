@@ -599,7 +599,8 @@ static void invalidate(struct client *c, const struct http_response *res)
     /* Entries keyed by a body at this URL go too (issue 4). A full scan:
      * an index of keys by URL is the better structure once stores grow. */
     struct url_key u = {ex->cache_key, ex->cache_key_len};
-    st->ops->remove_matching(st, body_key_of_url, &u);
+    if (st->ops->may_hold_body_keys(st, ex->cache_key, ex->cache_key_len))
+        st->ops->remove_matching(st, body_key_of_url, &u);
     /* §4.4: Location and Content-Location too, when on the same host. */
     struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
     while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')

@@ -246,12 +246,33 @@ static void test_keys(void **st)
     }
 }
 
+/* Invalidating a URL scans for its body keys only when some may exist. */
+static void test_body_key_filter(void **st)
+{
+    struct store *s = store_mem_new(1 << 20, 4);
+    const char *url = "G http://h/x", *other = "G http://h/y";
+    assert_false(s->ops->may_hold_body_keys(s, url, strlen(url)));
+    s->ops->insert(s, obj("P http://h/x\nb:00\nt:\ne:\n", "X: 1\r\n", NULL, 0));
+    s->ops->insert(s, obj("Q http://h/x\nb:01\nt:\ne:\n", "X: 1\r\n", NULL, 0));
+    s->ops->insert(s, obj("G http://h/y", "X: 1\r\n", NULL, 0)); /* not a body key */
+    assert_true(s->ops->may_hold_body_keys(s, url, strlen(url)));
+    assert_false(s->ops->may_hold_body_keys(s, other, strlen(other)));
+    const char *p = "P http://h/x\nb:00\nt:\ne:\n";
+    assert_int_equal(s->ops->remove(s, p, strlen(p)), 1);
+    assert_true(s->ops->may_hold_body_keys(s, url, strlen(url)));
+    const char *q = "Q http://h/x\nb:01\nt:\ne:\n";
+    assert_int_equal(s->ops->remove(s, q, strlen(q)), 1);
+    assert_false(s->ops->may_hold_body_keys(s, url, strlen(url)));
+    s->ops->free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),          cmocka_unit_test(test_variants),
-        cmocka_unit_test(test_byte_bound),     cmocka_unit_test(test_sieve_beats_lru),
-        cmocka_unit_test(test_generated_etag), cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_basic),           cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_byte_bound),      cmocka_unit_test(test_sieve_beats_lru),
+        cmocka_unit_test(test_generated_etag),  cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_body_key_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
