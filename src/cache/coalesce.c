@@ -9,6 +9,7 @@
 
 struct flight {
     struct flight *next;
+    struct cache_object *partial; /* the leader's object while it fills */
     uint64_t hash;
     uint64_t waiters[COALESCE_MAX_WORKERS / 64];
     size_t len;
@@ -43,6 +44,7 @@ void coalesce_free(struct coalesce *co)
     for (int i = 0; i < BUCKETS; i++)
         for (struct flight *f = co->buckets[i], *next; f; f = next) {
             next = f->next;
+            cache_object_unref(&f->partial);
             free(f);
         }
     pthread_mutex_destroy(&co->lock);
@@ -79,6 +81,50 @@ int coalesce_join(struct coalesce *co, const char *key, size_t len, int worker)
     return leader;
 }
 
+void coalesce_set_partial(struct coalesce *co, const char *key, size_t len, struct cache_object *o)
+{
+    uint64_t h = hash_key(key, len);
+    pthread_mutex_lock(&co->lock);
+    struct flight *f = *find(co, h, key, len);
+    if (f && !f->partial) {
+        cache_object_ref(o);
+        o->shared = 1;
+        f->partial = o;
+    }
+    pthread_mutex_unlock(&co->lock);
+}
+
+struct cache_object *coalesce_partial(struct coalesce *co, const char *key, size_t len,
+                                      int *in_flight)
+{
+    uint64_t h = hash_key(key, len);
+    pthread_mutex_lock(&co->lock);
+    struct flight *f = *find(co, h, key, len);
+    struct cache_object *o = f ? f->partial : NULL;
+    if (o)
+        cache_object_ref(o);
+    *in_flight = f != NULL;
+    pthread_mutex_unlock(&co->lock);
+    return o;
+}
+
+int coalesce_waiters(struct coalesce *co, const char *key, size_t len,
+                     uint64_t workers[COALESCE_MAX_WORKERS / 64])
+{
+    uint64_t h = hash_key(key, len);
+    int n = 0;
+    pthread_mutex_lock(&co->lock);
+    struct flight *f = *find(co, h, key, len);
+    if (f)
+        memcpy(workers, f->waiters, sizeof f->waiters);
+    else
+        memset(workers, 0, sizeof(uint64_t) * (COALESCE_MAX_WORKERS / 64));
+    pthread_mutex_unlock(&co->lock);
+    for (int i = 0; i < COALESCE_MAX_WORKERS / 64; i++)
+        n += __builtin_popcountll(workers[i]);
+    return n;
+}
+
 int coalesce_release(struct coalesce *co, const char *key, size_t len,
                      uint64_t workers[COALESCE_MAX_WORKERS / 64])
 {
@@ -95,6 +141,7 @@ int coalesce_release(struct coalesce *co, const char *key, size_t len,
     pthread_mutex_unlock(&co->lock);
     if (!f)
         return 0;
+    cache_object_unref(&f->partial);
     free(f);
     for (int i = 0; i < COALESCE_MAX_WORKERS / 64; i++)
         n += __builtin_popcountll(workers[i]);

@@ -8,6 +8,7 @@
 #define IDEM_CACHE_COALESCE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "cache/object.h"
 
 #define COALESCE_MAX_WORKERS 256
 
@@ -19,6 +20,17 @@ void coalesce_free(struct coalesce *co);
 /* 1: the caller leads the fetch for key; 0: a fetch is in flight, the
  * caller (on worker `worker`) waits for release. */
 int coalesce_join(struct coalesce *co, const char *key, size_t len, int worker);
+
+/* The leader stores its response as it arrives: waiters may stream `o`
+ * while it fills. The flight takes a reference until release. */
+void coalesce_set_partial(struct coalesce *co, const char *key, size_t len, struct cache_object *o);
+/* The partial object of a fetch in flight, referenced; NULL when there is
+ * none (yet). *in_flight tells whether the fetch is still going. */
+struct cache_object *coalesce_partial(struct coalesce *co, const char *key, size_t len,
+                                      int *in_flight);
+/* The workers with waiters on key, without ending anything. */
+int coalesce_waiters(struct coalesce *co, const char *key, size_t len,
+                     uint64_t workers[COALESCE_MAX_WORKERS / 64]);
 
 /* The leader is done. Fills `workers` (a bitmap of COALESCE_MAX_WORKERS
  * bits) with the workers that have waiters; returns their count. */

@@ -128,6 +128,8 @@ static struct cache_object *object_alloc(const char *key, size_t key_len)
         abort();
     o->magic = CACHE_OBJECT_MAGIC;
     atomic_init(&o->refs, 1);
+    atomic_init(&o->fill, FILL_OPEN);
+    o->expected_len = -1;
     o->key = xmalloc(key_len);
     memcpy(o->key, key, key_len);
     o->key_len = key_len;
@@ -196,6 +198,36 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
     o->body = old->body;
     atomic_fetch_add(&o->body->refs, 1);
     o->complete = 1;
+    return o;
+}
+
+struct cache_object *cache_object_with_field(const struct cache_object *old, struct slice name,
+                                             struct slice value)
+{
+    struct cache_object *o = object_alloc(old->key, old->key_len);
+    const struct http_field *keep[HTTP_FIELDS_MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; i < old->nfields && n + 1 < HTTP_FIELDS_MAX; i++)
+        keep[n++] = &old->fields[i];
+    struct http_field added = {name, value, HF_OTHER};
+    keep[n++] = &added;
+    const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
+    build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
+               n);
+    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    if (old->vary) {
+        o->vary = xmalloc(old->vary_len);
+        memcpy(o->vary, old->vary, old->vary_len);
+        o->vary_len = old->vary_len;
+    }
+    o->request_time = old->request_time;
+    o->response_time = old->response_time;
+    o->lifetime = old->lifetime;
+    o->expected_len = old->expected_len;
+    o->body = old->body;
+    atomic_fetch_add(&o->body->refs, 1);
+    o->complete = old->complete;
+    atomic_store(&o->fill, atomic_load(&old->fill));
     return o;
 }
 

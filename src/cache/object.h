@@ -18,17 +18,24 @@
 #define CACHE_OBJECT_MAGIC 0x4f424a43u
 #define CACHE_SEGMENT_SIZE (64 * 1024)
 
+/* A body may be read by coalesced waiters on other workers while its one
+ * writer appends to it: the links and lengths are atomic, and the bytes
+ * below a length never change once it is published. */
 struct cache_segment {
-    struct cache_segment *next;
-    size_t len;
+    struct cache_segment *_Atomic next;
+    _Atomic size_t len;
     char data[];
 };
 
 struct cache_body {
     atomic_int refs;
-    struct cache_segment *first, *last;
-    size_t len;
+    struct cache_segment *_Atomic first;
+    struct cache_segment *last; /* the writer's own */
+    _Atomic size_t len;
 };
+
+/* While an object fills, waiters may stream it (cache_stage.c). */
+enum cache_fill { FILL_OPEN, FILL_DONE, FILL_ABORTED };
 
 struct cache_object {
     uint32_t magic;
@@ -50,6 +57,9 @@ struct cache_object {
     size_t vary_len;
     struct cache_body *body;
     int complete;
+    atomic_int fill;      /* enum cache_fill */
+    int64_t expected_len; /* the response's Content-Length, or -1 */
+    int shared;           /* waiters stream it: its head must not change */
 };
 
 /* From a response head (fields as received) and the request it answered. */
@@ -67,6 +77,10 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
                                               unsigned heuristic_pct, int64_t heuristic_max);
 
 void cache_object_append(struct cache_object *o, const char *p, size_t n);
+/* A copy of `old` with one more field, over the same body: for an object
+ * others already read, whose head must not change. */
+struct cache_object *cache_object_with_field(const struct cache_object *old, struct slice name,
+                                             struct slice value);
 /* Add a field to an object not yet published (its head is rebuilt). */
 void cache_object_add_field(struct cache_object *o, struct slice name, struct slice value);
 size_t cache_object_size(const struct cache_object *o);

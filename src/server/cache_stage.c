@@ -36,6 +36,8 @@ static int64_t now_s(void)
 }
 
 static void notify_waiters(struct srv_worker *w, const char *key, size_t len);
+static void post_key(struct srv_worker *w, const uint64_t *mask, const char *key, size_t len);
+static void stream_progress(struct srv_worker *w, const char *key, size_t len);
 
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len)
 {
@@ -45,6 +47,10 @@ void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len)
 void cache_stage_reset(struct client *c)
 {
     struct exchange *ex = &c->ex;
+    /* An unfinished fill here means the fetch failed: its streamers close.
+     * Set before the wake-up below, which is what they act on. */
+    if (ex->fill && ex->fill->shared && atomic_load(&ex->fill->fill) == FILL_OPEN)
+        atomic_store(&ex->fill->fill, FILL_ABORTED);
     if (ex->coalesce_leader) {
         /* The fetch is over, published or not: wake whoever waits. */
         ex->coalesce_leader = 0;
@@ -247,14 +253,21 @@ static int coalesce_or_lead(struct client *c, const struct http_request *r, int 
     memcpy(c->park_head, iobuf_data(&c->in), r->head_len);
     c->park_head_len = r->head_len;
     link_insert(&w->parked, &c->park_link);
+    int in_flight;
+    struct cache_object *o = coalesce_partial(w->co, c->park_key, c->park_key_len, &in_flight);
+    if (o) {
+        /* already streaming to others: join in, from our own loop turn */
+        uint64_t self[COALESCE_MAX_WORKERS / 64] = {0};
+        self[w->id / 64] = 1ULL << (w->id % 64);
+        post_key(w, self, c->park_key, c->park_key_len);
+        cache_object_unref(&o);
+    }
     return 2;
 }
 
-static void notify_waiters(struct srv_worker *w, const char *key, size_t len)
+/* Tell the workers in `mask` that something happened on key. */
+static void post_key(struct srv_worker *w, const uint64_t *mask, const char *key, size_t len)
 {
-    uint64_t mask[COALESCE_MAX_WORKERS / 64];
-    if (!w->co || coalesce_release(w->co, key, len, mask) == 0)
-        return;
     for (int i = 0; i < w->npeers; i++) {
         if (!(mask[i / 64] & (1ULL << (i % 64))))
             continue;
@@ -277,14 +290,152 @@ static void notify_waiters(struct srv_worker *w, const char *key, size_t len)
     }
 }
 
+static void notify_waiters(struct srv_worker *w, const char *key, size_t len)
+{
+    uint64_t mask[COALESCE_MAX_WORKERS / 64];
+    if (w->co && coalesce_release(w->co, key, len, mask) > 0)
+        post_key(w, mask, key, len);
+}
+
+/* The leader's object grew (or ended): wake whoever streams it. */
+static void stream_progress(struct srv_worker *w, const char *key, size_t len)
+{
+    uint64_t mask[COALESCE_MAX_WORKERS / 64];
+    if (w->co && coalesce_waiters(w->co, key, len, mask) > 0)
+        post_key(w, mask, key, len);
+}
+
 void cache_stage_unpark(struct client *c)
 {
     if (!c->park_key)
         return;
     link_remove(&c->park_link);
+    link_remove(&c->stream_link);
+    cache_object_unref(&c->stream);
     free(c->park_key);
     free(c->park_head);
     c->park_key = c->park_head = NULL;
+}
+
+/* ---- streaming a fetch in flight to the requests that wait on it ----- */
+
+/* The response ended for this waiter: next request, or close. */
+static void stream_end(struct client *c)
+{
+    cache_stage_unpark(c);
+    proxy_finish_local(c);
+    if (c->state == CS_HEAD)
+        client_process(c); /* a pipelined request may be waiting */
+}
+
+void cache_stage_stream_pump(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    struct cache_object *o = c->stream;
+    /* the state first: when it says done, every byte is already there */
+    int state = atomic_load(&o->fill);
+    struct outbuf out = {0};
+    int drained = 0;
+    for (;;) {
+        struct cache_segment *s = c->stream_seg ? c->stream_seg : o->body->first;
+        if (!s) {
+            drained = 1;
+            break;
+        }
+        c->stream_seg = s;
+        size_t len = s->len;
+        if (c->stream_off < len) {
+            if (c->write_pending + out.len >= WRITE_HIGH_WATER)
+                break; /* proxy_client_drained brings us back */
+            size_t n = len - c->stream_off;
+            if (c->stream_chunked) {
+                outbuf_addhex(&out, n);
+                outbuf_addstr(&out, "\r\n");
+            }
+            outbuf_add(&out, s->data + c->stream_off, n);
+            if (c->stream_chunked)
+                outbuf_addstr(&out, "\r\n");
+            c->stream_off = len;
+            continue;
+        }
+        struct cache_segment *next = s->next;
+        if (!next) {
+            drained = 1;
+            break;
+        }
+        c->stream_seg = next;
+        c->stream_off = 0;
+    }
+    if (state == FILL_ABORTED) {
+        /* the leader's response broke off: so does ours (RFC 9112 §9.6) */
+        free(out.p);
+        c->keepalive = 0;
+        cache_stage_unpark(c);
+        client_close(c);
+        return;
+    }
+    int done = state == FILL_DONE && drained;
+    if (done && c->stream_chunked)
+        outbuf_addstr(&out, "0\r\n\r\n");
+    if (out.len) {
+        ex->bytes_out += out.len;
+        srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+    }
+    if (done)
+        stream_end(c);
+}
+
+/* A waiter whose request the leader's object answers as it fills: a plain
+ * GET (no preconditions: those are answered from the store after the
+ * fetch) that selects the same Vary variant. */
+static int stream_start(struct client *c, struct cache_object *o)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    struct http_request *r = &w->req; /* scratch: free between parses */
+    if (http_parse_request(c->park_head, c->park_head_len, &w->req_limits, r) != 0 ||
+        !slice_eq(r->method, SLICE_LIT("GET")) || request_conditional(r) ||
+        !cache_object_vary_match(o, r->fields, r->nfields))
+        return 0;
+    link_remove(&c->park_link);
+    link_insert(&w->streamers, &c->stream_link);
+    free(c->park_head);
+    c->park_head = NULL;
+    c->stream = o;
+    c->stream_seg = NULL;
+    c->stream_off = 0;
+    struct outbuf h = {0};
+    outbuf_add(&h, o->head, o->head_len);
+    outbuf_addstr(&h, "Age: 0\r\n");
+    if (w->cfg->proxy.via)
+        outbuf_addstr(&h, "Via: 1.1 idemcache\r\n");
+    /* RFC 9211 §2.7: collapsed into another request's fetch */
+    outbuf_addstr(&h, "Cache-Status: idemcache; fwd=");
+    outbuf_addstr(&h, ex->fwd ? ex->fwd : "uri-miss");
+    outbuf_addstr(&h, "; fwd-status=");
+    outbuf_addu64(&h, (uint64_t)o->status);
+    outbuf_addstr(&h, "; collapsed\r\n");
+    if (o->expected_len >= 0) {
+        outbuf_addstr(&h, "Content-Length: ");
+        outbuf_addu64(&h, (uint64_t)o->expected_len);
+        outbuf_addstr(&h, "\r\n");
+    } else if (ex->client_minor >= 1) {
+        c->stream_chunked = 1;
+        outbuf_addstr(&h, "Transfer-Encoding: chunked\r\n");
+    } else {
+        c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
+    }
+    if (!c->keepalive)
+        outbuf_addstr(&h, "Connection: close\r\n");
+    else if (ex->client_minor == 0)
+        outbuf_addstr(&h, "Connection: keep-alive\r\n");
+    outbuf_addstr(&h, "\r\n");
+    ex->status = o->status;
+    ex->resp_started = 1;
+    ex->bytes_out += h.len;
+    srv_write((uv_stream_t *)&c->tcp, &h, &c->write_pending, client_write_done, c);
+    cache_stage_stream_pump(c);
+    return 1;
 }
 
 /* Replay a parked request: its head goes back in front of whatever the
@@ -324,12 +475,29 @@ void cache_stage_wake(struct srv_worker *w)
         size_t len;
         memcpy(&len, keys[k], sizeof len);
         const char *key = keys[k] + sizeof len;
+        /* Waiters: stream the leader's object if it fills, wait if the
+         * fetch goes on without one, else run the request again. */
         struct link *l = w->parked.next;
         while (l != &w->parked) {
             struct client *c = container_of(l, struct client, park_link);
             l = l->next;
-            if (c->park_key_len == len && !memcmp(c->park_key, key, len))
+            if (c->park_key_len != len || memcmp(c->park_key, key, len))
+                continue;
+            int in_flight;
+            struct cache_object *o = coalesce_partial(w->co, key, len, &in_flight);
+            if (o && stream_start(c, o))
+                continue;
+            cache_object_unref(&o);
+            if (!in_flight)
                 replay(c);
+        }
+        /* streamers: more bytes, or the end */
+        l = w->streamers.next;
+        while (l != &w->streamers) {
+            struct client *c = container_of(l, struct client, stream_link);
+            l = l->next;
+            if (c->park_key_len == len && !memcmp(c->park_key, key, len))
+                cache_stage_stream_pump(c);
         }
         free(keys[k]);
     }
@@ -781,6 +949,12 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         lifetime = (int64_t)(ex->rule_ttl / 1000);
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                 ex->req_nfields, ex->req_time, now, lifetime);
+    ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
+    if (ex->coalesce_leader && !ex->method_head && !ex->held) {
+        /* Waiters get this response as it arrives, not after. */
+        coalesce_set_partial(w->co, ex->cache_key, ex->cache_key_len, ex->fill);
+        stream_progress(w, ex->cache_key, ex->cache_key_len);
+    }
     return 0;
 }
 
@@ -792,10 +966,16 @@ void cache_stage_body(struct client *c, const char *p, size_t n)
     if (!ex->fill)
         return;
     if (ex->fill->body->len + n > c->w->cfg->cache.max_object_size) {
+        if (ex->fill->shared) { /* its streamers cannot have the rest */
+            atomic_store(&ex->fill->fill, FILL_ABORTED);
+            stream_progress(c->w, ex->cache_key, ex->cache_key_len);
+        }
         cache_object_unref(&ex->fill); /* streams on, unstored */
         return;
     }
     cache_object_append(ex->fill, p, n);
+    if (ex->fill->shared)
+        stream_progress(c->w, ex->cache_key, ex->cache_key_len);
 }
 
 void cache_stage_finish(struct client *c, int complete)
@@ -807,11 +987,21 @@ void cache_stage_finish(struct client *c, int complete)
         return;
     if (complete) {
         ex->fill->complete = 1;
+        atomic_store(&ex->fill->fill, FILL_DONE); /* before the wake-up that ends streams */
         if (ex->fill->status == 200 && c->w->cfg->cache.generate_etag &&
             !cache_object_field(ex->fill, "etag")) {
             char tag[CACHE_ETAG_LEN];
             cache_etag_of_body(ex->fill->body, tag);
-            cache_object_add_field(ex->fill, SLICE_LIT("ETag"), (struct slice){tag, sizeof tag});
+            struct slice etag = {tag, sizeof tag};
+            if (ex->fill->shared) {
+                /* streamers read its head: store a tagged copy instead */
+                struct cache_object *tagged =
+                    cache_object_with_field(ex->fill, SLICE_LIT("ETag"), etag);
+                cache_object_unref(&ex->fill);
+                ex->fill = tagged;
+            } else {
+                cache_object_add_field(ex->fill, SLICE_LIT("ETag"), etag);
+            }
         }
         c->w->store->ops->insert(c->w->store, ex->fill);
         ex->fill = NULL;

@@ -280,6 +280,7 @@ struct client *client_new(struct srv_worker *w)
     c->handles = 2;
     link_init(&c->link);
     link_init(&c->park_link);
+    link_init(&c->stream_link);
     link_insert(&w->clients, &c->link);
     return c;
 }

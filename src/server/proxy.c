@@ -843,6 +843,10 @@ void proxy_on_upstream_data(struct client *c)
 void proxy_client_drained(struct client *c)
 {
     struct exchange *ex = &c->ex;
+    if (c->stream) {
+        cache_stage_stream_pump(c);
+        return;
+    }
     if (ex->state == EX_RESP_BODY && ex->up) {
         client_timer(c, 0);
         pump_response_body(c);

@@ -93,8 +93,9 @@ struct srv_worker {
     struct coalesce *co;          /* shared in-flight table */
     struct srv_worker *peers;     /* all workers, to wake those with waiters */
     int npeers;
-    struct link parked;  /* clients waiting on a coalesced fetch */
-    uv_async_t co_async; /* "a fetch you wait on is done" */
+    struct link parked;    /* clients waiting on a coalesced fetch */
+    struct link streamers; /* clients streaming one as it arrives */
+    uv_async_t co_async;   /* "a fetch you wait on is done" */
     pthread_mutex_t inbox_lock;
     char **inbox; /* released keys, NUL-terminated copies */
     size_t inbox_len, inbox_cap;
@@ -257,8 +258,14 @@ struct client {
     char *park_head; /* the request head, replayed when woken */
     size_t park_head_len;
     int no_coalesce; /* the replayed request goes upstream itself */
-    int admin;       /* accepted on the admin listener */
-    int background;  /* an internal stale-while-revalidate refresh */
+    /* streaming a fetch in flight that another request leads */
+    struct link stream_link; /* in the worker's streamers */
+    struct cache_object *stream;
+    struct cache_segment *stream_seg; /* where we are in its body */
+    size_t stream_off;
+    int stream_chunked;
+    int admin;      /* accepted on the admin listener */
+    int background; /* an internal stale-while-revalidate refresh */
     struct body_collect col;
     int collected; /* 1: col.body is complete; -1: it outgrew body_key.max_bytes */
     char *bg_key;  /* its key's coalescing slot, until the exchange takes it */
@@ -347,6 +354,7 @@ void cache_stage_reset(struct client *c);
 void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
+void cache_stage_stream_pump(struct client *c);
 
 /* body_key.c: requests keyed by their body, and Connect calls */
 struct rule;

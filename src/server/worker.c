@@ -136,6 +136,7 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
     link_init(&w->clients);
     link_init(&w->idle_upstreams);
     link_init(&w->parked);
+    link_init(&w->streamers);
     pthread_mutex_init(&w->inbox_lock, NULL);
     w->req_limits = (struct http_limits){cfg->limits.request_line, cfg->limits.header_section,
                                          (unsigned)cfg->limits.header_count};

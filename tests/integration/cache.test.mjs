@@ -483,3 +483,84 @@ test('generated ETag on an unstorable 200: it is tagged, and a matching If-None-
   assert.equal(big.headers.etag, undefined);
   await t.close();
 });
+
+// Waiters are served from the leader's response as it streams in. Causal,
+// not timed: the origin holds back the rest of its body until every client
+// has received the first part, which only streaming can bring about.
+for (const framing of ['chunked', 'content-length']) {
+  test(`coalescing streams to waiters as the response arrives (${framing}, two workers)`, async () => {
+    const t = await setup({}, [], 2);
+    t.origin.server.removeAllListeners('request');
+    const N = 12;
+    let hits = 0, open;
+    const gate = new Promise((r) => (open = r));
+    const first = 'first-part.'.repeat(3000), rest = 'and-the-rest.'.repeat(5000);
+    t.origin.server.on('request', async (req, res) => {
+      hits++;
+      const headers = { 'Cache-Control': 'max-age=60' };
+      if (framing === 'content-length') headers['Content-Length'] = first.length + rest.length;
+      res.writeHead(200, headers);
+      res.write(first);
+      await gate;
+      res.end(rest);
+    });
+    const http = await import('node:http');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
+    let started = 0;
+    const one = () => new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: t.proxy.port, path: '/stream', agent }, (res) => {
+        const chunks = [];
+        let counted = false;
+        res.on('data', (d) => {
+          chunks.push(d);
+          if (!counted && Buffer.concat(chunks).length >= first.length) {
+            counted = true;
+            if (++started === N) open();
+          }
+        });
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    const rs = await Promise.all(Array.from({ length: N }, one));
+    agent.destroy();
+    assert.equal(hits, 1, 'one origin request');
+    for (const r of rs) assert.equal(r.body, first + rest);
+    const collapsed = rs.filter((r) => /; collapsed/.test(r.headers['cache-status']));
+    assert.ok(collapsed.length >= 1, 'waiters say they were collapsed (RFC 9211)');
+    // and the stored object is whole, with its generated ETag
+    const hit = await t.get('/stream');
+    assert.match(hit.headers['cache-status'], /^idemcache; hit/);
+    assert.equal(hit.body.toString(), first + rest);
+    assert.match(hit.headers.etag, /^"i-/);
+    await t.close();
+  });
+}
+
+test('coalescing: when the streamed response breaks off, its waiters are cut off too (never a short body as whole)', async () => {
+  const t = await setup({}, []);
+  t.origin.server.removeAllListeners('request');
+  let hits = 0;
+  t.origin.server.on('request', (req, res) => {
+    hits++;
+    res.writeHead(200, { 'Cache-Control': 'max-age=60', 'Content-Length': 100000 });
+    res.write('x'.repeat(1000));
+    setTimeout(() => req.socket.destroy(), 300);
+  });
+  const http = await import('node:http');
+  const one = () => new Promise((resolve) => {
+    http.get({ host: '127.0.0.1', port: t.proxy.port, path: '/broken' }, (res) => {
+      let n = 0;
+      res.on('data', (d) => (n += d.length));
+      res.on('end', () => resolve({ complete: res.complete, n }));
+      res.on('aborted', () => resolve({ complete: false, n }));
+      res.on('error', () => resolve({ complete: false, n }));
+    }).on('error', () => resolve({ complete: false, n: 0 }));
+  });
+  const rs = await Promise.all(Array.from({ length: 6 }, one));
+  assert.equal(hits, 1);
+  for (const r of rs) assert.equal(r.complete, false, 'a cut response is never taken as whole');
+  await one(); // nothing was stored: the origin is asked again
+  assert.equal(hits, 2);
+  await t.close();
+});
