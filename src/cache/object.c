@@ -76,6 +76,18 @@ static struct slice vary_of(const struct http_field *f, unsigned n, char *buf, s
     return (struct slice){buf, len};
 }
 
+/* List fields we know (RFC 9110 §12.5), whose members can be compared
+ * without the space around them; 2 when they are case-insensitive tokens
+ * too (§12.5.3, and language tags, RFC 5646 §2.1.1). Other fields are
+ * compared as sent: a comma in a User-Agent is no list separator. */
+static int known_list(struct slice name)
+{
+    if (slice_case_eq(name, "accept-encoding") || slice_case_eq(name, "accept-language") ||
+        slice_case_eq(name, "accept-charset"))
+        return 2;
+    return slice_case_eq(name, "accept");
+}
+
 char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, size_t *out_len)
 {
     size_t cap = 256, len = 0;
@@ -83,8 +95,11 @@ char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, 
     struct http_list_iter it = http_list_begin(vary);
     struct slice name;
     while (http_list_next(&it, &name) > 0) {
-        /* §4.1: all values of the field, combined; whitespace normalized by
-         * the list parser. A missing field and an empty one differ. */
+        /* §4.1: all values of the field, combined, normalized where that
+         * keeps their meaning: the members of each line without the space
+         * around them, lowercased where the field is case-insensitive. So
+         * "gzip, br", "gzip,br" and two lines "gzip" and "br" are one
+         * variant. A missing field and an empty one differ. */
         size_t need = name.len + 2;
         for (unsigned i = 0; i < n; i++)
             if (slice_case_eqs(f[i].name, name))
@@ -93,12 +108,26 @@ char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, 
             k = realloc(k, cap *= 2);
         for (size_t j = 0; j < name.len; j++)
             k[len++] = (char)http_lower((unsigned char)name.p[j]);
-        int seen = 0;
+        int seen = 0, list = known_list(name), lower = list == 2;
         for (unsigned i = 0; i < n; i++)
             if (slice_case_eqs(f[i].name, name)) {
-                k[len++] = seen++ ? ',' : ':';
-                memcpy(k + len, f[i].value.p, f[i].value.len);
-                len += f[i].value.len;
+                if (!list) {
+                    k[len++] = seen++ ? ',' : ':';
+                    memcpy(k + len, f[i].value.p, f[i].value.len);
+                    len += f[i].value.len;
+                    continue;
+                }
+                struct http_list_iter vi = http_list_begin(f[i].value);
+                struct slice el;
+                int members = 0;
+                while (http_list_next(&vi, &el) > 0) {
+                    k[len++] = seen++ ? ',' : ':';
+                    for (size_t j = 0; j < el.len; j++)
+                        k[len++] = lower ? (char)http_lower((unsigned char)el.p[j]) : el.p[j];
+                    members++;
+                }
+                if (!members) /* an empty line still counts as present */
+                    k[len++] = seen++ ? ',' : ':';
             }
         if (!seen)
             k[len++] = '!';

@@ -802,7 +802,8 @@ void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
         return;
     outbuf_addstr(o, "Cache-Status: idemcache; fwd=");
     outbuf_addstr(o, ex->fwd);
-    if (status) {
+    /* A bypass says why and nothing more: the cache took no part in it. */
+    if (status && strcmp(ex->fwd, "bypass")) {
         outbuf_addstr(o, "; fwd-status=");
         outbuf_addu64(o, (uint64_t)status);
     }

@@ -106,7 +106,7 @@ test('over body_key.max_bytes: forwarded whole and uncached, Cache-Status says w
   const big = JSON.stringify({ blob: 'z'.repeat(2000) });
   for (let i = 0; i < 2; i++) {
     const r = await t.post('/api/big', big);
-    assert.match(r.headers['cache-status'], /^idemcache; fwd=bypass; fwd-status=200; detail=body-too-large$/);
+    assert.match(r.headers['cache-status'], /^idemcache; fwd=bypass; detail=body-too-large$/);
     assert.equal(json(r).sha, crypto.createHash('sha256').update(big).digest('hex'));
   }
   // chunked, so the size is only known while reading
@@ -121,7 +121,7 @@ test('do-not-cache rule, naming convention, context header; a mutating POST inva
   const t = await setup();
   for (let i = 0; i < 2; i++) {
     const w = await t.post('/api/write/item', '{}');
-    assert.match(w.headers['cache-status'], /fwd=bypass; fwd-status=200; detail=rule/);
+    assert.match(w.headers['cache-status'], /fwd=bypass; detail=rule/);
   }
   assert.equal(t.counts['POST /api/write/item'], 2);
   for (const p of ['/api/setUser', '/api/delete_item', '/api/AddOne', '/api/update']) {
@@ -139,7 +139,7 @@ test('do-not-cache rule, naming convention, context header; a mutating POST inva
   // the same URL without the header is an ordinary POST: it goes through and
   // invalidates what was stored for that URL, body-keyed entries included
   const plain = await t.post('/rpc/get', '{"id":2}');
-  assert.match(plain.headers['cache-status'], /fwd=bypass; fwd-status=200; detail=method/);
+  assert.match(plain.headers['cache-status'], /fwd=bypass; detail=method/);
   const again = await t.post('/rpc/get', '{"id":1}', kind);
   assert.match(again.headers['cache-status'], /fwd=uri-miss/);
   assert.equal(t.counts['POST /rpc/get'], 3);
@@ -247,7 +247,7 @@ test('cache.bypass_fields: the client goes around the cache; stale-if-error cove
   const t = await setup('cache:\n  bypass_fields: [X-Idem-Bypass]\n');
   await t.post('/api/by', '{"b":1}');
   const by = await t.post('/api/by', '{"b":1}', { 'X-Idem-Bypass': '1' });
-  assert.match(by.headers['cache-status'], /fwd=bypass; fwd-status=200; detail=bypass-field/);
+  assert.match(by.headers['cache-status'], /fwd=bypass; detail=bypass-field/);
   assert.match((await t.post('/api/by', '{"b":1}')).headers['cache-status'], /hit/, 'an idempotent bypass does not invalidate');
   const g = await get(t.proxy.port, '/api/by', { headers: { 'x-idem-bypass': 'yes' } });
   assert.match(g.headers['cache-status'], /detail=bypass-field/);

@@ -75,6 +75,56 @@ static void test_variants(void **st)
     s->ops->free(s);
 }
 
+/* §4.1: values are compared normalized where that keeps their meaning. */
+static void test_vary_normalized(void **st)
+{
+    static const struct {
+        const char *vary, *a, *b; /* "Name: value" lines, \n-separated */
+        int same;
+    } rows[] = {
+        {"accept-encoding", "Accept-Encoding: gzip, br", "accept-encoding: gzip,br", 1},
+        {"accept-encoding", "Accept-Encoding: GZIP", "Accept-Encoding: gzip", 1},
+        {"accept-encoding", "Accept-Encoding: gzip\nAccept-Encoding: br",
+         "Accept-Encoding: gzip, br", 1},
+        {"accept-encoding", "Accept-Encoding: br, gzip", "Accept-Encoding: gzip, br", 0},
+        {"accept-language", "Accept-Language: en-US , fr", "Accept-Language: en-us,fr", 1},
+        {"accept", "Accept: text/html, */*", "Accept: text/html,*/*", 1},
+        {"accept", "Accept: Text/HTML", "Accept: text/html", 0}, /* not lowered: params may care */
+        {"user-agent", "User-Agent: a (x, y)", "User-Agent: a (x,y)", 0},
+        {"x-tenant", "X-Tenant: A", "X-Tenant: a", 0},
+        {"accept-encoding", "", "Accept-Encoding:", 0}, /* missing vs empty */
+        {"accept-encoding, x-a", "X-A: 1\nAccept-Encoding: gzip", "Accept-Encoding: gzip\nX-A: 1",
+         1},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        struct http_field fa[4], fb[4];
+        char ba[256], bb[256];
+        unsigned na = 0, nb = 0;
+        const char *src[2] = {rows[r].a, rows[r].b};
+        char *buf[2] = {ba, bb};
+        struct http_field *fs[2] = {fa, fb};
+        unsigned *ns[2] = {&na, &nb};
+        for (int side = 0; side < 2; side++) {
+            strcpy(buf[side], src[side]);
+            for (char *line = strtok(buf[side], "\n"); line; line = strtok(NULL, "\n")) {
+                char *colon = strchr(line, ':');
+                char *v = colon + 1;
+                while (*v == ' ')
+                    v++;
+                fs[side][(*ns[side])++] =
+                    (struct http_field){{line, (size_t)(colon - line)}, {v, strlen(v)}, HF_OTHER};
+            }
+        }
+        size_t la, lb;
+        struct slice vary = {rows[r].vary, strlen(rows[r].vary)};
+        char *ka = cache_vary_key(vary, fa, na, &la), *kb = cache_vary_key(vary, fb, nb, &lb);
+        if ((la == lb && !memcmp(ka, kb, la)) != rows[r].same)
+            fail_msg("row %zu: '%.*s' vs '%.*s'", r, (int)la, ka, (int)lb, kb);
+        free(ka);
+        free(kb);
+    }
+}
+
 static void test_byte_bound(void **st)
 {
     size_t limit = 16 * 64 * 1024; /* 64 KiB per shard */
@@ -272,7 +322,7 @@ int main(void)
         cmocka_unit_test(test_basic),           cmocka_unit_test(test_variants),
         cmocka_unit_test(test_byte_bound),      cmocka_unit_test(test_sieve_beats_lru),
         cmocka_unit_test(test_generated_etag),  cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_body_key_filter),
+        cmocka_unit_test(test_body_key_filter), cmocka_unit_test(test_vary_normalized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
