@@ -201,11 +201,10 @@ static void answer_from_store(struct client *c, const struct http_field *rf, uns
         serve_object(c, o, status_field, warning);
 }
 
-/* "Cache-Status: idemcache; hit; ttl=N[; detail=D]\r\n" without printf:
- * hits are hot. buf holds 160 bytes. */
-static void hit_status(char *buf, int64_t ttl, const char *detail)
+/* "Cache-Status: <name>; hit; ttl=N[; detail=D]\r\n" without printf:
+ * hits are hot. buf holds 160 bytes; the name is at most 63. */
+static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const char *detail)
 {
-    static const char head[] = "Cache-Status: idemcache; hit; ttl=";
     char digits[24];
     int n = 0, neg = ttl < 0;
     uint64_t v = neg ? (uint64_t)-ttl : (uint64_t)ttl;
@@ -213,8 +212,10 @@ static void hit_status(char *buf, int64_t ttl, const char *detail)
         digits[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    memcpy(buf, head, sizeof head - 1);
-    size_t p = sizeof head - 1;
+    size_t p = 14 + strlen(cfg->cache.name) + 11;
+    memcpy(buf, "Cache-Status: ", 14);
+    memcpy(buf + 14, cfg->cache.name, p - 25);
+    memcpy(buf + p - 11, "; hit; ttl=", 11);
     if (neg)
         buf[p++] = '-';
     while (n)
@@ -410,7 +411,9 @@ static int stream_start(struct client *c, struct cache_object *o)
     if (w->cfg->proxy.via)
         outbuf_addstr(&h, "Via: 1.1 idemcache\r\n");
     /* RFC 9211 §2.7: collapsed into another request's fetch */
-    outbuf_addstr(&h, "Cache-Status: idemcache; fwd=");
+    outbuf_addstr(&h, "Cache-Status: ");
+    outbuf_addstr(&h, w->cfg->cache.name);
+    outbuf_addstr(&h, "; fwd=");
     outbuf_addstr(&h, ex->fwd ? ex->fwd : "uri-miss");
     outbuf_addstr(&h, "; fwd-status=");
     outbuf_addu64(&h, (uint64_t)o->status);
@@ -696,7 +699,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     int64_t age = object_age(o, ex->req_time);
     enum cache_decision d = cache_decide(&ex->req_cc, &o->facts, o->lifetime, age);
     if (d == DECIDE_FRESH || d == DECIDE_STALE_OK) {
-        hit_status(field, o->lifetime - age, NULL);
+        hit_status(cfg, field, o->lifetime - age, NULL);
         answer_from_store(c, r->fields, r->nfields, o, field, d == DECIDE_STALE_OK ? 110 : 0);
         cache_object_unref(&o);
         ex->fwd = NULL;
@@ -710,7 +713,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     if (d == DECIDE_STALE_SWR && !c->background &&
         background_revalidate(c, r, ex->cache_key, ex->cache_key_len) == 0) {
         /* RFC 5861 §3: stale now, fresh for whoever comes next. */
-        hit_status(field, o->lifetime - age, "stale-while-revalidate");
+        hit_status(cfg, field, o->lifetime - age, "stale-while-revalidate");
         answer_from_store(c, r->fields, r->nfields, o, field, 110);
         cache_object_unref(&o);
         ex->fwd = NULL;
@@ -800,7 +803,9 @@ void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
     struct exchange *ex = &c->ex;
     if (!ex->fwd)
         return;
-    outbuf_addstr(o, "Cache-Status: idemcache; fwd=");
+    outbuf_addstr(o, "Cache-Status: ");
+    outbuf_addstr(o, c->w->cfg->cache.name);
+    outbuf_addstr(o, "; fwd=");
     outbuf_addstr(o, ex->fwd);
     /* A bypass says why and nothing more: the cache took no part in it. */
     if (status && strcmp(ex->fwd, "bypass")) {
@@ -820,8 +825,9 @@ static void serve_stale(struct client *c, int upstream_status, int warning)
 {
     struct exchange *ex = &c->ex;
     char field[160];
-    snprintf(field, sizeof field, "Cache-Status: idemcache; fwd=stale; fwd-status=%d; ttl=%lld\r\n",
-             upstream_status, (long long)(ex->stale->lifetime - object_age(ex->stale, now_s())));
+    snprintf(field, sizeof field, "Cache-Status: %s; fwd=stale; fwd-status=%d; ttl=%lld\r\n",
+             c->w->cfg->cache.name, upstream_status,
+             (long long)(ex->stale->lifetime - object_age(ex->stale, now_s())));
     serve_object(c, ex->stale, field, warning);
 }
 
@@ -908,9 +914,8 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         cache_object_ref(fresh);
         w->store->ops->insert(w->store, fresh);
         char field[160];
-        snprintf(field, sizeof field,
-                 "Cache-Status: idemcache; fwd=%s; fwd-status=304; ttl=%lld\r\n", ex->fwd,
-                 (long long)(fresh->lifetime - object_age(fresh, now)));
+        snprintf(field, sizeof field, "Cache-Status: %s; fwd=%s; fwd-status=304; ttl=%lld\r\n",
+                 cfg->cache.name, ex->fwd, (long long)(fresh->lifetime - object_age(fresh, now)));
         /* we only revalidate for clients that sent no preconditions */
         answer_from_store(c, NULL, 0, fresh, field, 0);
         cache_object_unref(&fresh);

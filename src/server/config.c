@@ -40,6 +40,7 @@ void config_defaults(struct config *c)
     c->cache.generate_etag = true;
     c->cache.background_fetches = 32;
     c->cache.etag_hold_max = 1024 * 1024;
+    strcpy(c->cache.name, "idemcache");
     c->body_key.max_bytes = 1024 * 1024;
     c->body_key.memo_entries = 4096;
     c->peer.request_store = 64u << 20;
@@ -155,6 +156,7 @@ enum ftype {
     F_RULES,
     F_PREFIXES,
     F_FIELD_NAMES,
+    F_CACHE_NAME,
     F_PROCEDURES,
     F_PATH,
     F_PEERS,
@@ -208,6 +210,7 @@ static const struct field schema[] = {
     {"cache.background_fetches", F_COUNT, OFF(cache.background_fetches), 0},
     {"cache.etag_hold_max", F_SIZE, OFF(cache.etag_hold_max), 0},
     {"cache.bypass_fields", F_FIELD_NAMES, OFF(cache.bypass_fields), 0},
+    {"cache.name", F_CACHE_NAME, OFF(cache.name), sizeof(((struct config *)0)->cache.name)},
     {"rules", F_RULES, 0, 0},
     {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},
     {"body_key.memo_entries", F_COUNT, OFF(body_key.memo_entries), 0},
@@ -555,6 +558,21 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
         return set_rules(l, n, path);
     if (f->type == F_PEERS)
         return set_peers(l, n, path);
+    if (f->type == F_CACHE_NAME) {
+        /* an sf-token (RFC 8941 §3.3.4), as Cache-Status wants */
+        const char *s = scalar(n);
+        size_t len = s ? strlen(s) : 0;
+        int ok = len && len < f->len &&
+                 ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '*');
+        for (size_t i = 0; ok && i < len; i++)
+            ok = http_is_token((struct slice){s + i, 1}) || s[i] == ':' || s[i] == '/';
+        if (!ok)
+            return fail(l, n, path,
+                        "invalid name '%s' (a token starting with a letter, at most 63)",
+                        s ? s : "");
+        strcpy((char *)l->c + f->off, s);
+        return 0;
+    }
     if (f->type == F_PEER_URL) {
         const char *s = scalar(n);
         if (!s || config_parse_addr(s, &l->c->peer.url, true) < 0)

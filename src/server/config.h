@@ -67,6 +67,7 @@ struct config {
         uint64_t background_fetches; /* stale-while-revalidate refreshes in flight per worker */
         uint64_t etag_hold_max;      /* unstored 200s up to this size are held to be tagged */
         char bypass_fields[RULE_HEADER_MAX]; /* a request with one of these skips the cache */
+        char name[64];                       /* our name in Cache-Status (RFC 9211 §2) */
     } cache;
 
     struct rule rules[RULES_MAX]; /* first match wins */

@@ -564,3 +564,10 @@ test('coalescing: when the streamed response breaks off, its waiters are cut off
   assert.equal(hits, 2);
   await t.close();
 });
+
+test('cache.name names this cache in Cache-Status (RFC 9211), so a forward and a reverse idemcache differ', async () => {
+  const t = await setup({ '/n': (req, n) => fresh(n) }, ['--config', tmpFile('n.yaml', 'cache:\n  name: edge-7\n')]);
+  assert.equal((await t.get('/n')).headers['cache-status'], 'edge-7; fwd=uri-miss; fwd-status=200; stored');
+  assert.match((await t.get('/n')).headers['cache-status'], /^edge-7; hit; ttl=\d+$/);
+  await t.close();
+});

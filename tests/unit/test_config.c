@@ -138,6 +138,8 @@ static void test_file_errors(void **st)
          ":4: rules[0].key_headers"},
         {"rules:\n  - path: /x\n    cache: true\n    colour: red\n", ":4: rules[0].colour"},
         {"body_key:\n  max_bytes: huge\n", ":2: body_key.max_bytes"},
+        {"cache:\n  name: \"has space\"\n", ":2: cache.name: invalid name"},
+        {"cache:\n  name: 9lives\n", ":2: cache.name: invalid name"},
         {"naming:\n  never_cache_prefixes: [\"\"]\n", ":2: naming.never_cache_prefixes"},
         {"peers: {id: a}\n", ":1: peers"},
         {"peers:\n  - id: a\n", ":2: peers[0]: a peer needs an id and a secret_file"},
