@@ -192,6 +192,18 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
     return o;
 }
 
+/* What a copy with new fields keeps of the old object: its facts (read
+ * again from the new fields) and Vary key. */
+static void copy_of(struct cache_object *o, const struct cache_object *old)
+{
+    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    if (old->vary) {
+        o->vary = xmalloc(old->vary_len);
+        memcpy(o->vary, old->vary, old->vary_len);
+        o->vary_len = old->vary_len;
+    }
+}
+
 struct cache_object *cache_object_revalidated(const struct cache_object *old,
                                               const struct http_response *r, int64_t request_time,
                                               int64_t response_time, unsigned heuristic_pct,
@@ -214,12 +226,7 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
     const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
     build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
                n);
-    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
-    if (old->vary) {
-        o->vary = xmalloc(old->vary_len);
-        memcpy(o->vary, old->vary, old->vary_len);
-        o->vary_len = old->vary_len;
-    }
+    copy_of(o, old);
     o->request_time = request_time;
     o->response_time = response_time;
     int h;
@@ -243,12 +250,7 @@ struct cache_object *cache_object_with_field(const struct cache_object *old, str
     const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
     build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
                n);
-    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
-    if (old->vary) {
-        o->vary = xmalloc(old->vary_len);
-        memcpy(o->vary, old->vary, old->vary_len);
-        o->vary_len = old->vary_len;
-    }
+    copy_of(o, old);
     o->request_time = old->request_time;
     o->response_time = old->response_time;
     o->lifetime = old->lifetime;

@@ -166,6 +166,18 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
+/* The end of a rebuilt message: its remaining content coding (if any),
+ * its length, the blank line and the body. */
+static void end_head(struct outbuf *o, struct slice coding, const void *body, size_t len)
+{
+    if (coding.len)
+        outbuf_addfield(o, SLICE_LIT("Content-Encoding"), coding);
+    outbuf_addstr(o, "Content-Length: ");
+    outbuf_addu64(o, len);
+    outbuf_addstr(o, "\r\n\r\n");
+    outbuf_add(o, body, len);
+}
+
 /* ---- reverse side: requests ------------------------------------------ */
 
 /* Replace the request at the front of c->in (head plus `old_body` bytes)
@@ -272,15 +284,7 @@ static int reverse_request(struct client *c, const struct http_request *r)
                         continue;
                     outbuf_addfield(&req, f->name, f->value);
                 }
-                if (rest.len) {
-                    outbuf_addstr(&req, "Content-Encoding: ");
-                    outbuf_addslice(&req, rest);
-                    outbuf_addstr(&req, "\r\n");
-                }
-                outbuf_addstr(&req, "Content-Length: ");
-                outbuf_addu64(&req, len);
-                outbuf_addstr(&req, "\r\n\r\n");
-                outbuf_add(&req, body, len);
+                end_head(&req, rest, body, len);
             }
             pthread_mutex_unlock(&side->lock);
             if (held) {
@@ -596,11 +600,7 @@ static int rebuild(struct upstream *u, const struct http_response *res, size_t o
                    struct slice coding_rest, int recode, const void *body, size_t len)
 {
     struct outbuf o = {0};
-    outbuf_addstr(&o, "HTTP/1.1 ");
-    outbuf_addu64(&o, (uint64_t)res->status);
-    outbuf_addstr(&o, " ");
-    outbuf_addslice(&o, res->reason);
-    outbuf_addstr(&o, "\r\n");
+    outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (f->id == HF_IDEM || f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING ||
@@ -608,15 +608,7 @@ static int rebuild(struct upstream *u, const struct http_response *res, size_t o
             continue;
         outbuf_addfield(&o, f->name, f->value);
     }
-    if (recode && coding_rest.len) {
-        outbuf_addstr(&o, "Content-Encoding: ");
-        outbuf_addslice(&o, coding_rest);
-        outbuf_addstr(&o, "\r\n");
-    }
-    outbuf_addstr(&o, "Content-Length: ");
-    outbuf_addu64(&o, len);
-    outbuf_addstr(&o, "\r\n\r\n");
-    outbuf_add(&o, body, len);
+    end_head(&o, recode ? coding_rest : (struct slice){"", 0}, body, len);
     iobuf_consume(&u->in, old_len);
     size_t rest = iobuf_len(&u->in);
     int rc = iobuf_reserve(&u->in, o.len, (size_t)-1);

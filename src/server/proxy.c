@@ -610,11 +610,7 @@ static void send_response_head(struct client *c, const struct http_response *res
         c->keepalive = 0;
 
     struct outbuf o = {0};
-    outbuf_addstr(&o, "HTTP/1.1 ");
-    outbuf_addu64(&o, (uint64_t)res->status);
-    outbuf_addstr(&o, " ");
-    outbuf_addslice(&o, res->reason);
-    outbuf_addstr(&o, "\r\n");
+    outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags))

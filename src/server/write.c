@@ -64,6 +64,15 @@ void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value)
     outbuf_addstr(o, "\r\n");
 }
 
+void outbuf_addstatus(struct outbuf *o, int status, struct slice reason)
+{
+    outbuf_addstr(o, "HTTP/1.1 ");
+    outbuf_addu64(o, (uint64_t)status);
+    outbuf_addstr(o, " ");
+    outbuf_addslice(o, reason);
+    outbuf_addstr(o, "\r\n");
+}
+
 void outbuf_addhex(struct outbuf *o, uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";
