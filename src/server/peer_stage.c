@@ -422,6 +422,12 @@ void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *af
 static int forward_request(struct client *c, const struct http_request *r)
 {
     struct exchange *ex = &c->ex;
+    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
+    if (ce && list_has(ce->value, "idem-ref")) {
+        /* the handshake's own coding: the peer would take it for a reference */
+        reply_error(c, 415, "idem-ref is a coding between idemcache peers only");
+        return 1;
+    }
     if (r->body == HTTP_BODY_NONE || ex->method_connect || ex->upgrade)
         return 0;
     if (r->body == HTTP_BODY_LENGTH && r->content_length > c->w->cfg->body_key.max_bytes)

@@ -136,6 +136,11 @@ test('only verified peers get peer treatment; clients cannot inject the handshak
   // a client of the forward side cannot pass its own handshake fields along
   await t.get('/doc', { headers: { 'Idem-Peer': 'id=evil, ts=1, sig=x', 'Available-Dictionary': ':AAAA:' } });
   assert.equal(t.state.seen.at(-1).headers['idem-peer'], undefined);
+  // nor the handshake's coding: a body it calls a reference is refused
+  const n = t.state.seen.length;
+  const ref = await t.post('/api/x', '{}', { 'Content-Encoding': 'idem-ref' });
+  assert.equal(ref.status, 415);
+  assert.equal(t.state.seen.length, n, 'nothing reached the origin');
   await t.close();
 });
 
