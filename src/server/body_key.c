@@ -95,6 +95,14 @@ int collect_start(struct client *c, const struct http_request *r)
     return k;
 }
 
+int collect_ensure(struct client *c, const struct http_request *r)
+{
+    if (c->collected)
+        return 0;
+    int k = collect_start(c, r);
+    return k == -2 ? 1 : k == 0 ? 4 : 0;
+}
+
 struct slice collect_body(struct client *c, const struct http_request *r)
 {
     if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)

@@ -614,11 +614,9 @@ int cache_stage_request(struct client *c, const struct http_request *r)
                 return 0;
             }
             /* Usually the whole body came with the head: key it now. */
-            int k = collect_start(c, r);
-            if (k == -2)
-                return 1;
-            if (k == 0)
-                return 4;
+            int k = collect_ensure(c, r);
+            if (k)
+                return k;
         }
         if (c->collected < 0) {
             ex->fwd = "bypass";

@@ -303,13 +303,9 @@ static int reverse_request(struct client *c, const struct http_request *r)
     }
     if (hd && r->body != HTTP_BODY_NONE) {
         /* A body in full: check it, and hold it for the next reference. */
-        if (!c->collected) {
-            int k = collect_start(c, r);
-            if (k == -2)
-                return 1;
-            if (k == 0)
-                return 4;
-        }
+        int k = collect_ensure(c, r);
+        if (k)
+            return k;
         if (c->collected > 0 && peer_digest_parse(hd->value, want) == 0) {
             struct slice body = collect_body(c, r);
             unsigned char got[32];
@@ -432,13 +428,9 @@ static int forward_request(struct client *c, const struct http_request *r)
         return 0;
     if (r->body == HTTP_BODY_LENGTH && r->content_length > c->w->cfg->body_key.max_bytes)
         return 0; /* streams past the handshake */
-    if (!c->collected) {
-        int k = collect_start(c, r);
-        if (k == -2)
-            return 1;
-        if (k == 0)
-            return 4;
-    }
+    int k = collect_ensure(c, r);
+    if (k)
+        return k;
     if (c->collected < 0)
         return 0;
     struct slice body = collect_body(c, r);

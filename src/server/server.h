@@ -364,6 +364,10 @@ struct rule;
  * to come (then CS_COLLECT), -1 over body_key.max_bytes, -2 answered 400.
  * 1 and -1 are kept in c->collected. */
 int collect_start(struct client *c, const struct http_request *r);
+/* The body read ahead, or the way there, in proxy_begin's terms: 0 when
+ * c->collected tells how it went, 4 when more must be read first
+ * (CS_COLLECT), 1 when it was malformed and answered 400. */
+int collect_ensure(struct client *c, const struct http_request *r);
 /* The complete body read ahead, without its framing. */
 struct slice collect_body(struct client *c, const struct http_request *r);
 void collect_continue(struct client *c);
