@@ -7,6 +7,13 @@ FUZZERS     := fuzz_request_head fuzz_response_head fuzz_chunked fuzz_body_key f
                fuzz_peer
 STAMP       := build/.configured
 CMAKE_Q     := cmake -Wno-dev --log-level=WARNING
+# A failed compile must fail the target: bash with pipefail, so the filter
+# that hides make's progress lines does not hide make's exit status.
+SHELL       := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# One stuck test cannot hold the run: each test has a deadline, and a test
+# file's process exits when its tests end even if something is left open.
+NODE_TEST   := node --test --test-concurrency=1 --test-timeout=180000 --test-force-exit
 
 .PHONY: all deps build asan fuzz-build test unit unit-asan integration integration-asan \
         fuzz-smoke fuzz run bench format clean
@@ -18,35 +25,35 @@ deps:
 
 build: deps
 	@$(CMAKE_Q) -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@$(MAKE) -s -C build -j$(JOBS) 2>&1 | grep -v "^\[" || true
+	@$(MAKE) -s -C build -j$(JOBS) 2>&1 | { grep -v "^\[" || true; }
 	@test -x build/idemcache
 
 asan: deps
 	@CC=clang $(CMAKE_Q) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIDEM_SANITIZE=ON >/dev/null
-	@$(MAKE) -s -C build-asan -j$(JOBS) 2>&1 | grep -v "^\[" || true
+	@$(MAKE) -s -C build-asan -j$(JOBS) 2>&1 | { grep -v "^\[" || true; }
 	@test -x build-asan/idemcache
 
 fuzz-build: deps
 	@CC=clang $(CMAKE_Q) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DIDEM_SANITIZE=ON -DIDEM_FUZZ=ON >/dev/null
-	@$(MAKE) -s -C build-fuzz -j$(JOBS) $(FUZZERS) 2>&1 | grep -v "^\[" || true
+	@$(MAKE) -s -C build-fuzz -j$(JOBS) $(FUZZERS) 2>&1 | { grep -v "^\[" || true; }
 
 unit: build
 	@echo "== unit tests (release)"
-	@cd build && ctest --output-on-failure
+	@cd build && ctest --output-on-failure --no-tests=error
 
 unit-asan: asan
 	@echo "== unit tests (ASan+UBSan)"
-	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --no-tests=error
 
 integration: build
 	@echo "== integration tests (release)"
-	@IDEMCACHE_BIN=$(CURDIR)/build/idemcache node --test --test-concurrency=1 tests/integration/*.test.mjs
+	@IDEMCACHE_BIN=$(CURDIR)/build/idemcache $(NODE_TEST) tests/integration/*.test.mjs
 
 integration-asan: asan
 	@echo "== integration tests (ASan+UBSan)"
 	@IDEMCACHE_BIN=$(CURDIR)/build-asan/idemcache IDEMCACHE_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  node --test --test-concurrency=1 tests/integration/*.test.mjs
+	  $(NODE_TEST) tests/integration/*.test.mjs
 
 # Each fuzzer runs briefly over the committed corpus; new inputs go to a
 # scratch directory so the committed corpus only changes on purpose.

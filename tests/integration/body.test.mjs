@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { startProxy, startOrigin, get, tmpFile, rawExchange, parseResponses, sleep } from './lib.mjs';
 
 const RULES = `
@@ -180,13 +181,21 @@ test('QUERY is cached by its content without any rule', async () => {
   await t.close();
 });
 
+// Node 20 has no zlib.zstdCompressSync: the zstd command (installed by
+// scripts/deps.sh) makes the frame, so the zstd case always runs.
+function zstdCompress(text) {
+  if (zlib.zstdCompressSync) return zlib.zstdCompressSync(text);
+  const r = spawnSync('zstd', ['-q', '-c'], { input: Buffer.from(text) });
+  if (r.status !== 0) throw new Error(`zstd failed: ${r.stderr}`);
+  return r.stdout;
+}
+
 test('Content-Encoding is undone for the key; no-transform keys the raw bytes', async () => {
   const t = await setup();
   const body = '{"z":1,"a":[1,2,3]}';
   await t.post('/api/enc', body);
   for (const [coding, data] of [['gzip', zlib.gzipSync(body)], ['deflate', zlib.deflateSync(body)],
-    ['zstd', zlib.zstdCompressSync ? zlib.zstdCompressSync(body) : null]]) {
-    if (!data) continue;
+    ['zstd', zstdCompress(body)]]) {
     const r = await t.post('/api/enc', data, { 'Content-Encoding': coding });
     assert.match(r.headers['cache-status'], /hit/, coding);
   }

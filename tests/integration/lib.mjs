@@ -11,6 +11,22 @@ export const BIN = process.env.IDEMCACHE_BIN || new URL('../../build/idemcache',
 export const SANITIZED = !!process.env.IDEMCACHE_SANITIZED;
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
+// Every process a test starts is killed when the test file's process ends,
+// whatever the outcome: a failed assertion that skips a test's stop() must
+// not leave idemcache or an origin alive (the runner, started with
+// --test-force-exit, then exits instead of waiting on them).
+const children = new Set();
+process.on('exit', () => {
+  for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
+export function spawnTracked(cmd, args, opts) {
+  const p = spawn(cmd, args, opts);
+  children.add(p);
+  p.on('exit', () => children.delete(p));
+  return p;
+}
+
 export async function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -49,7 +65,7 @@ export async function startProxy(args = [], { workers = 1, port: fixed } = {}) {
   const port = fixed || await freePort();
   const out = [];
   const err = [];
-  const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--workers', String(workers), ...args], {
+  const proc = spawnTracked(BIN, ['--listen', `127.0.0.1:${port}`, '--workers', String(workers), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout.on('data', (d) => out.push(d));
