@@ -23,8 +23,9 @@ async function withRaw(onConn, fn, extra = []) {
   try {
     await fn(proxy, origin);
   } finally {
-    await proxy.stop();
+    const r = await proxy.stop();
     await origin.close();
+    assert.equal(r.code, 0, 'idemcache must exit 0 on SIGTERM');
   }
 }
 
@@ -235,7 +236,7 @@ test('truncated upstream body closes the client connection', async () => {
   });
 });
 
-test('stale pooled connection is retried once on a fresh one', async () => {
+test('a pooled connection the origin closed while idle is not reused', async () => {
   let n = 0;
   await withRaw((s) => {
     n++;
@@ -248,6 +249,30 @@ test('stale pooled connection is retried once on a fresh one', async () => {
     assert.equal((await get(p.port, '/2', { agent })).status, 200);
     agent.destroy();
     assert.equal(n, 2);
+  });
+});
+
+// The race the retry exists for: the pooled connection looks alive, the
+// request goes out on it, and only then does the origin close (RFC 9112 §9.3.1:
+// a bodiless request may be retried on a new connection).
+test('a pooled connection closed as the next request is written: retried once, fresh', async () => {
+  const perConn = [];
+  await withRaw((s) => {
+    const i = perConn.push(0) - 1;
+    s.on('data', () => {
+      perConn[i]++;
+      if (i === 0 && perConn[i] === 2) { s.destroy(); return; } // close instead of answering
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${2 + String(i).length}\r\n\r\nok${i}`);
+    });
+  }, async (p) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const a = await get(p.port, '/1', { agent });
+    assert.equal(a.body.toString(), 'ok0');
+    const b = await get(p.port, '/2', { agent });
+    agent.destroy();
+    assert.equal(b.status, 200);
+    assert.equal(b.body.toString(), 'ok1', 'answered on a second, fresh connection');
+    assert.deepEqual(perConn, [2, 1], 'the request reached the dead connection, then one retry');
   });
 });
 
