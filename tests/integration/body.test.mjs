@@ -161,6 +161,9 @@ test('Content-Digest is verified: a mismatch is 400 problem+json and reaches no 
   assert.equal(p.title, 'Content-Digest mismatch');
   const sha512 = `sha-512=:${crypto.createHash('sha512').update('{"a":3}').digest('base64')}:`;
   assert.equal((await t.post('/api/d', '{"a":3}', { 'Content-Digest': sha512 })).status, 200);
+  const bad512 = await t.post('/api/d', '{"a":4}', { 'Content-Digest': sha512 });
+  assert.equal(bad512.status, 400, 'a sha-512 that does not match is refused too');
+  assert.equal(JSON.parse(bad512.body.toString()).title, 'Content-Digest mismatch');
   const junk = await t.post('/api/d', body, { 'Content-Digest': 'sha-256=:notbase64!:' });
   assert.equal(junk.status, 400);
   assert.equal(t.counts['POST /api/d'], 2);
@@ -269,6 +272,9 @@ test('a stale body-keyed entry is served with Warning 111 when the origin fails'
   const origin = await startOrigin((req, res) => {
     if (down) { res.statusCode = 503; res.end('down'); return; }
     res.setHeader('Cache-Control', 'max-age=1, stale-if-error=60');
+    // Validators a GET would revalidate with: a POST must never use them.
+    res.setHeader('ETag', '"v1"');
+    res.setHeader('Last-Modified', new Date(Date.now() - 3600e3).toUTCString());
     res.end('kept');
   });
   const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', tmpFile('r.yaml', RULES)]);
@@ -281,7 +287,10 @@ test('a stale body-keyed entry is served with Warning 111 when the origin fails'
   assert.equal(r.body.toString(), 'kept');
   assert.match(r.headers.warning, /^111 /);
   assert.match(r.headers['cache-status'], /fwd=stale; fwd-status=503/);
+  assert.equal(origin.seen.length, 2);
+  assert.equal(origin.seen.at(-1).method, 'POST');
   assert.equal(origin.seen.at(-1).headers['if-none-match'], undefined, 'never a conditional POST');
+  assert.equal(origin.seen.at(-1).headers['if-modified-since'], undefined, 'never a conditional POST');
   assert.equal((await proxy.stop()).code, 0);
   await origin.close();
 });
