@@ -66,6 +66,17 @@ for (const row of rows) {
     if (row.status === 200) {
       assert.equal(origin.seen.length, before + 1);
       assert.equal(res[0].body.toString(), 'ok');
+      // the origin got the request intact: method, target, body, odd bytes
+      const got = origin.seen.at(-1);
+      const line = row.bytes.toString('latin1').replace(/^\r\n/, '').split('\r\n')[0];
+      assert.equal(got.method, line.split(' ')[0], row.name);
+      assert.equal(got.url, '/ok', row.name);
+      const sent = row.bytes.toString('latin1');
+      assert.equal(got.body.toString(), sent.includes('hello') ? 'hello' : '', row.name);
+      const sentX = [...sent.matchAll(/\r\nX: ([^\r]*)/g)].map((m) => m[1]);
+      const gotX = [];
+      for (let i = 0; i < got.rawHeaders.length; i += 2) if (got.rawHeaders[i] === 'X') gotX.push(got.rawHeaders[i + 1]);
+      assert.deepEqual(gotX, sentX, `${row.name}: X field lines`);
       return;
     }
     assert.equal(res.length, 1);

@@ -92,8 +92,18 @@ test('Forwarded is appended when configured', async () => {
 test('keep-alive on both sides: one client and one upstream connection for many requests', async () => {
   await withProxy(echo, async (p, o) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    for (let i = 0; i < 5; i++) assert.equal((await get(p.port, `/${i}`, { agent })).status, 200);
+    const clientPorts = new Set();
+    for (let i = 0; i < 5; i++) {
+      const req = http.get({ host: '127.0.0.1', port: p.port, path: `/${i}`, agent });
+      const res = await new Promise((resolve, reject) => { req.on('response', resolve); req.on('error', reject); });
+      clientPorts.add(req.socket.localPort);
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers.connection, undefined, 'no Connection: close');
+      res.resume();
+      await new Promise((r) => res.on('end', r));
+    }
     agent.destroy();
+    assert.equal(clientPorts.size, 1, 'client connection kept alive');
     assert.equal(new Set(o.seen.map((s) => s.socket)).size, 1, 'upstream connection reused');
   });
 });
