@@ -40,7 +40,11 @@ async function setup(extraYaml = '', workers = 1) {
     if (req.url.startsWith('/nofresh')) { res.end(`n${counts[k]}`); return; }
     res.setHeader('Content-Type', 'application/json');
     if (req.url.startsWith('/search')) res.setHeader('Cache-Control', 'max-age=60');
-    res.end(JSON.stringify({ n: counts[k], sha: crypto.createHash('sha256').update(body).digest('hex'), len: body.length }));
+    if (req.url.startsWith('/api/short')) res.setHeader('Cache-Control', 'max-age=1'); // shorter than the rule's ttl
+    const answer = JSON.stringify({ n: counts[k], sha: crypto.createHash('sha256').update(body).digest('hex'), len: body.length });
+    // a slow origin, so concurrent requests overlap the fetch and must coalesce
+    if (req.url.startsWith('/api/co')) setTimeout(() => res.end(answer), 300);
+    else res.end(answer);
   });
   const cfg = tmpFile('rules.yaml', RULES + extraYaml);
   const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg], { workers });
@@ -252,6 +256,15 @@ test('body-keyed entries: ETag and 304, coalescing, pipelining, origin freshness
   // no ttl and no freshness from the origin: not stored
   const cfgRule = await t.post('/nofresh', '{}', {}, 'QUERY');
   assert.match(cfgRule.headers['cache-status'], /detail=no-freshness/);
+  assert.equal((await t.post('/nofresh', '{}', {}, 'QUERY')).body.toString(), 'n2', 'nothing was stored');
+  // the origin's max-age=1 wins over the rule's ttl: 60s
+  await t.post('/api/short', '{"s":1}');
+  const shortHit = await t.post('/api/short', '{"s":1}');
+  assert.match(shortHit.headers['cache-status'], /^idemcache; hit; ttl=[01]$/);
+  await sleep(1100);
+  const expired = await t.post('/api/short', '{"s":1}');
+  assert.doesNotMatch(expired.headers['cache-status'], /hit/);
+  assert.equal(json(expired).n, 2);
   await t.close();
 });
 
