@@ -16,7 +16,7 @@ SHELL       := /bin/bash
 NODE_TEST   := node --test --test-concurrency=1 --test-timeout=180000 --test-force-exit
 
 .PHONY: all deps build asan fuzz-build test unit unit-asan integration integration-asan \
-        fuzz-smoke fuzz run bench format clean
+        fuzz-smoke fuzz mutants run bench format clean
 
 all: build
 
@@ -75,6 +75,11 @@ fuzz: fuzz-build
 
 test: unit unit-asan integration integration-asan fuzz-smoke
 	@echo "== all suites passed"
+
+# Planted bugs from tests/mutants.json, one at a time: each must be caught.
+# Not part of `make test` (one rebuild and suite run per mutant).
+mutants: build
+	@node scripts/mutants.mjs $(MUTANTS)
 
 run: build
 	@node examples/run.mjs
