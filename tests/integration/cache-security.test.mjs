@@ -1,0 +1,66 @@
+// Attacks on the shared cache (issue 10, findings 2, 7 and 8), each run
+// against the real binary and a real origin: one user's response must never
+// reach another, and one request must never stall a worker.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startProxy, startOrigin, get, tmpFile, sleep, rawExchange, parseResponses } from './lib.mjs';
+
+// routes: path -> (req, count) => { status, headers, body }
+async function setup(routes, extra = []) {
+  const counts = {};
+  const origin = await startOrigin(async (req, res) => {
+    const p = new URL(req.url, 'http://x').pathname;
+    counts[p] = (counts[p] || 0) + 1;
+    const r = await (routes[p] || (() => ({ status: 404, body: 'nope' })))(req, counts[p]);
+    res.statusCode = r.status || 200;
+    for (const [k, v] of Object.entries(r.headers || {})) res.setHeader(k, v);
+    res.end(r.body ?? '');
+  });
+  let proxy;
+  try {
+    proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, ...extra]);
+  } catch (e) {
+    await origin.close();
+    throw e;
+  }
+  return {
+    proxy, origin, counts,
+    get: (path, opts) => get(proxy.port, path, opts),
+    async close() {
+      // A worker stuck in a blocking call never drains: do not wait for it forever.
+      const killer = setTimeout(() => proxy.proc.kill('SIGKILL'), 10000);
+      try {
+        const r = await proxy.stop();
+        assert.equal(r.code, 0);
+      } finally {
+        clearTimeout(killer);
+        await origin.close();
+      }
+    },
+  };
+}
+
+test('stale-while-revalidate: a huge request head on a stale entry does not stall the worker', async (tt) => {
+  // Over the ~208 KiB a socketpair buffers: the handover to the internal
+  // request must not wait for a reader on the same thread.
+  const cfg = tmpFile('c.yaml', 'limits:\n  header_section: 2097152\n');
+  const t = await setup({
+    '/h': () => ({ headers: { 'Cache-Control': 'max-age=0, stale-while-revalidate=600' }, body: 'stale but fine' }),
+    '/other': () => ({ headers: { 'Cache-Control': 'max-age=60' }, body: 'other' }),
+  }, ['--config', cfg]);
+  tt.after(() => t.close());
+  const small = (path) => rawExchange(t.proxy.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { idleMs: 5000 });
+  assert.equal(parseResponses((await small('/h')).data)[0]?.status, 200);
+  const big = Array.from({ length: 8 }, (_, i) => `X-Big-${i}: ${'b'.repeat(100 * 1024)}\r\n`).join('');
+  const head = `GET /h HTTP/1.1\r\nHost: x\r\n${big}Connection: close\r\n\r\n`;
+  assert.ok(head.length > 800 * 1024);
+  const r = await rawExchange(t.proxy.port, head);
+  const [res] = parseResponses(r.data);
+  assert.equal(res?.status, 200);
+  assert.match(res.headers['cache-status'], /detail=stale-while-revalidate/);
+  // The worker (there is one) still answers.
+  const [other] = parseResponses((await small('/other')).data);
+  assert.equal(other?.status, 200, 'the worker is stuck');
+  assert.equal(other.body.toString(), 'other');
+  assert.equal(parseResponses((await small('/h')).data)[0]?.status, 200);
+});
