@@ -40,6 +40,46 @@ async function setup(routes, extra = []) {
   };
 }
 
+// Who the origin is talking to: the `user` cookie of the request.
+const userOf = (req) => /user=(\w+)/.exec(req.headers.cookie || '')?.[1] || 'nobody';
+const A = { Cookie: 'user=alice' };
+const B = { Cookie: 'user=bob' };
+
+// A Vary line of about 3 KB whose last member is Cookie.
+const longVary = Array.from({ length: 260 }, (_, i) => `X-Pad-${String(i).padStart(4, '0')}`).join(', ') + ', Cookie';
+
+test('Vary: a 3 KB Vary line ending in Cookie keeps Cookie in the variant key', async (tt) => {
+  assert.ok(longVary.length > 3000);
+  const t = await setup({
+    '/v': (req) => ({ headers: { 'Cache-Control': 'max-age=60', Vary: longVary }, body: `for ${userOf(req)}` }),
+  });
+  tt.after(() => t.close());
+  const a1 = await t.get('/v', { headers: A });
+  assert.match(a1.headers['cache-status'], /; stored/);
+  const b = await t.get('/v', { headers: B });
+  assert.equal(b.body.toString(), 'for bob', "alice's variant must not answer bob");
+  assert.match(b.headers['cache-status'], /fwd=vary-miss/);
+  const a2 = await t.get('/v', { headers: A });
+  assert.equal(a2.body.toString(), 'for alice');
+  assert.match(a2.headers['cache-status'], /; hit/);
+  assert.equal(t.counts['/v'], 2);
+});
+
+test('Vary: a line that cannot be read (unterminated quote, not a field name) is never stored, as Vary: *', async (tt) => {
+  const t = await setup({
+    '/q': (req) => ({ headers: { 'Cache-Control': 'max-age=60', Vary: 'Accept, "x, Cookie' }, body: `for ${userOf(req)}` }),
+    '/n': (req) => ({ headers: { 'Cache-Control': 'max-age=60', Vary: 'Accept, Cookie;q=1' }, body: `for ${userOf(req)}` }),
+  });
+  tt.after(() => t.close());
+  for (const p of ['/q', '/n']) {
+    const a = await t.get(p, { headers: A });
+    const b = await t.get(p, { headers: B });
+    assert.equal(b.body.toString(), 'for bob', p);
+    assert.equal(t.counts[p], 2, p);
+    assert.match(a.headers['cache-status'], /detail=vary-invalid/, p);
+  }
+});
+
 test('stale-while-revalidate: a huge request head on a stale entry does not stall the worker', async (tt) => {
   // Over the ~208 KiB a socketpair buffers: the handover to the internal
   // request must not wait for a reader on the same thread.

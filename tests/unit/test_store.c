@@ -316,6 +316,28 @@ static void test_body_key_filter(void **st)
     s->ops->free(s);
 }
 
+/* Issue 10: a Vary line of any length keeps every name in the key; the
+ * old fixed buffer dropped a line over ~1 KB, so a long "..., Cookie"
+ * answered every cookie with one user's variant. */
+static void test_vary_long(void **st)
+{
+    static char head[8192];
+    size_t p = (size_t)snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nVary: ");
+    for (int i = 0; i < 260; i++)
+        p += (size_t)snprintf(head + p, sizeof head - p, "X-Pad-%04d, ", i);
+    p += (size_t)snprintf(head + p, sizeof head - p, "Cookie\r\n\r\n");
+    assert_true(p > 3000);
+    assert_int_equal(http_parse_response(head, p, &lim, &res), 0);
+    struct http_field alice = {{"Cookie", 6}, {"user=alice", 10}, HF_OTHER};
+    struct http_field bob = {{"Cookie", 6}, {"user=bob", 8}, HF_OTHER};
+    struct cache_object *o = cache_object_new("k", 1, &res, &alice, 1, 0, 0, 60);
+    assert_non_null(o->vary);
+    assert_true(cache_object_vary_match(o, &alice, 1));
+    assert_false(cache_object_vary_match(o, &bob, 1));
+    assert_false(cache_object_vary_match(o, NULL, 0));
+    cache_object_unref(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_byte_bound),      cmocka_unit_test(test_sieve_beats_lru),
         cmocka_unit_test(test_generated_etag),  cmocka_unit_test(test_keys),
         cmocka_unit_test(test_body_key_filter), cmocka_unit_test(test_vary_normalized),
+        cmocka_unit_test(test_vary_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
