@@ -232,29 +232,48 @@ static void copy_of(struct cache_object *o, const struct cache_object *old)
     }
 }
 
+/* A Set-Cookie in a 304 is meant for the client that revalidated (the
+ * origin refreshing its session), not for everyone the entry serves: it
+ * neither enters the stored fields nor replaces the stored ones. The
+ * caller relays it to that client. */
+static int set_cookie(struct slice name)
+{
+    return slice_case_eq(name, "set-cookie") || slice_case_eq(name, "set-cookie2");
+}
+
 struct cache_object *cache_object_revalidated(const struct cache_object *old,
-                                              const struct http_response *r, int64_t request_time,
-                                              int64_t response_time, unsigned heuristic_pct,
-                                              int64_t heuristic_max)
+                                              const struct http_response *r,
+                                              const struct http_field *req_fields, unsigned req_n,
+                                              int64_t request_time, int64_t response_time,
+                                              unsigned heuristic_pct, int64_t heuristic_max)
 {
     struct cache_object *o = object_alloc(old->key, old->key_len);
     const struct http_field *keep[HTTP_FIELDS_MAX];
     unsigned n = 0;
+    int new_vary = 0;
     for (unsigned i = 0; i < old->nfields && n < HTTP_FIELDS_MAX; i++) {
         int replaced = 0;
         for (unsigned j = 0; j < r->nfields && !replaced; j++)
-            replaced = slice_case_eqs(old->fields[i].name, r->fields[j].name);
+            replaced = !set_cookie(r->fields[j].name) &&
+                       slice_case_eqs(old->fields[i].name, r->fields[j].name);
         if (!replaced)
             keep[n++] = &old->fields[i];
     }
     /* §3.2: Content-Length of a 304 says nothing about the stored body. */
     for (unsigned j = 0; j < r->nfields && n < HTTP_FIELDS_MAX; j++)
-        if (!field_dropped(&r->fields[j], r->fields, r->nfields, r->conn_flags))
+        if (!field_dropped(&r->fields[j], r->fields, r->nfields, r->conn_flags) &&
+            !set_cookie(r->fields[j].name)) {
             keep[n++] = &r->fields[j];
+            new_vary |= slice_case_eq(r->fields[j].name, "vary");
+        }
     const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
     build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
                n);
     copy_of(o, old);
+    /* A 304 may name other Vary fields: the merged response then answers
+     * the requests that match the one revalidating on those (§4.1). */
+    if (new_vary)
+        object_vary_key(o, req_fields, req_n);
     o->request_time = request_time;
     o->response_time = response_time;
     int h;

@@ -45,6 +45,85 @@ const userOf = (req) => /user=(\w+)/.exec(req.headers.cookie || '')?.[1] || 'nob
 const A = { Cookie: 'user=alice' };
 const B = { Cookie: 'user=bob' };
 
+// Ask until `done(response)` says the background refresh has landed (it runs
+// after the stale answer goes out); bounded, so a refresh that never lands
+// fails the test instead of hanging it.
+async function until(t, path, headers, done) {
+  let r;
+  for (let i = 0; i < 100; i++) {
+    r = await t.get(path, { headers });
+    if (done(r)) return r;
+    await sleep(30);
+  }
+  return r;
+}
+
+test('304 with Set-Cookie: the revalidating user gets the cookie, the next user never does', async (tt) => {
+  const t = await setup({
+    '/s': (req) => (req.headers['if-none-match'] === '"e1"'
+      ? { status: 304, headers: { 'Cache-Control': 'max-age=60', ETag: '"e1"', 'Set-Cookie': `session=${userOf(req)}` } }
+      : { headers: { 'Cache-Control': 'max-age=0', ETag: '"e1"' }, body: 'shared page' }),
+  });
+  tt.after(() => t.close());
+  await t.get('/s', { headers: A });
+  const a = await t.get('/s', { headers: A }); // stale: revalidated, the 304 refreshes alice's session
+  assert.equal(t.counts['/s'], 2);
+  assert.match(a.headers['cache-status'], /fwd=stale; fwd-status=304/);
+  assert.deepEqual(a.headers['set-cookie'], ['session=alice'], 'relayed to the client that revalidated');
+  assert.equal(a.body.toString(), 'shared page');
+  const b = await t.get('/s', { headers: B });
+  assert.match(b.headers['cache-status'], /; hit; /, 'the merge itself is stored');
+  assert.equal(b.headers['set-cookie'], undefined, "alice's session must not reach bob");
+  assert.equal(t.counts['/s'], 2);
+});
+
+for (const cc of ['private, max-age=60', 'no-store, max-age=60']) {
+  test(`304 with Cache-Control: ${cc}: the merged response is not shared, the entry goes`, async (tt) => {
+    const t = await setup({
+      '/p': (req) => (req.headers['if-none-match'] === '"e1"'
+        ? { status: 304, headers: { 'Cache-Control': cc, ETag: '"e1"' } }
+        : { headers: { 'Cache-Control': 'max-age=0', ETag: '"e1"' }, body: `for ${userOf(req)}` }),
+    });
+    tt.after(() => t.close());
+    await t.get('/p', { headers: A });
+    const a = await t.get('/p', { headers: A });
+    assert.equal(a.status, 200);
+    assert.equal(a.body.toString(), 'for alice');
+    const b = await t.get('/p', { headers: B });
+    assert.doesNotMatch(b.headers['cache-status'], /; hit/, 'the merge must not answer bob');
+    assert.equal(b.body.toString(), 'for bob');
+    assert.equal(t.counts['/p'], 3);
+    assert.match(a.headers['cache-status'], new RegExp(`fwd=stale; fwd-status=304; ttl=-?\\d+; detail=${cc.split(',')[0]}$`));
+  });
+}
+
+test('stale-while-revalidate: a background 304 with Set-Cookie or private is never stored for everyone', async (tt) => {
+  const swr = { 'Cache-Control': 'max-age=0, stale-while-revalidate=60', ETag: '"e1"' };
+  const t = await setup({
+    '/bc': (req) => (req.headers['if-none-match'] === '"e1"'
+      ? { status: 304, headers: { 'Cache-Control': 'max-age=60', ETag: '"e1"', 'Set-Cookie': `session=${userOf(req)}` } }
+      : { headers: swr, body: 'page' }),
+    '/bp': (req) => (req.headers['if-none-match'] === '"e1"'
+      ? { status: 304, headers: { 'Cache-Control': 'private, max-age=60', ETag: '"e1"' } }
+      : { headers: swr, body: `for ${userOf(req)}` }),
+  });
+  tt.after(() => t.close());
+  for (const p of ['/bc', '/bp']) {
+    await t.get(p, { headers: A });
+    const a = await t.get(p, { headers: A }); // stale at once; alice's refresh runs behind it
+    assert.match(a.headers['cache-status'], /detail=stale-while-revalidate/, p);
+  }
+  // /bc: once the refresh landed the entry is fresh, and carries no cookie
+  const bc = await until(t, '/bc', B, (r) => /; hit; ttl=\d+$/.test(r.headers['cache-status']));
+  assert.match(bc.headers['cache-status'], /; hit; ttl=\d+$/);
+  assert.equal(bc.headers['set-cookie'], undefined, "alice's session must not reach bob");
+  assert.equal(t.counts['/bc'], 2);
+  // /bp: the refresh said private, so the entry went; bob gets his own page
+  const bp = await until(t, '/bp', B, (r) => !/stale-while-revalidate/.test(r.headers['cache-status']));
+  assert.doesNotMatch(bp.headers['cache-status'], /; hit/);
+  assert.equal(bp.body.toString(), 'for bob');
+});
+
 // A Vary line of about 3 KB whose last member is Cookie.
 const longVary = Array.from({ length: 260 }, (_, i) => `X-Pad-${String(i).padStart(4, '0')}`).join(', ') + ', Cookie';
 
