@@ -21,7 +21,7 @@ struct cache_response_facts {
     int64_t last_modified; /* HTTP_DATE_INVALID when absent */
     int64_t age;           /* Age field value, 0 when absent */
     int vary_star;
-    int vary_invalid; /* a Vary member that is not a field name (§4.1): no key can hold it */
+    int vary_invalid;  /* a Vary member that is not a field name (§4.1): no key can hold it */
     int has_validator; /* ETag or Last-Modified */
     int set_cookie;
 };

@@ -19,8 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *buf = malloc(size ? size : 1);
     memcpy(buf, data, size);
     if (http_parse_response(buf, size, &lim, &res) == HTTP_PARSE_OK && res.status != 304) {
-        struct cache_object *o =
-            cache_object_new("k", 1, &res, res.fields, res.nfields, 0, 0, 60);
+        struct cache_object *o = cache_object_new("k", 1, &res, res.fields, res.nfields, 0, 0, 60);
         int keyable = !o->facts.vary_star && !o->facts.vary_invalid;
         if (cache_object_vary_match(o, res.fields, res.nfields) != keyable)
             abort();

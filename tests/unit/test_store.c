@@ -348,8 +348,8 @@ static void test_revalidated_merge(void **st)
         enum cache_store_verdict want;
     } rows[] = {
         {"set-cookie never merged", "Cache-Control: max-age=0\r\nETag: \"e\"\r\n",
-         "Cache-Control: max-age=60\r\nSet-Cookie: session=alice\r\nETag: \"e\"\r\n",
-         "max-age=60", "session=alice", STORE_OK},
+         "Cache-Control: max-age=60\r\nSet-Cookie: session=alice\r\nETag: \"e\"\r\n", "max-age=60",
+         "session=alice", STORE_OK},
         {"set-cookie2 never merged", "Cache-Control: max-age=0\r\n", "Set-Cookie2: s=a\r\n",
          "max-age=0", "s=a", STORE_OK},
         {"stored public cookie is not replaced by the 304's",
@@ -423,11 +423,16 @@ static void test_revalidated_vary(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),           cmocka_unit_test(test_variants),
-        cmocka_unit_test(test_byte_bound),      cmocka_unit_test(test_sieve_beats_lru),
-        cmocka_unit_test(test_generated_etag),  cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_body_key_filter), cmocka_unit_test(test_vary_normalized),
-        cmocka_unit_test(test_vary_long),       cmocka_unit_test(test_revalidated_merge),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_byte_bound),
+        cmocka_unit_test(test_sieve_beats_lru),
+        cmocka_unit_test(test_generated_etag),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_body_key_filter),
+        cmocka_unit_test(test_vary_normalized),
+        cmocka_unit_test(test_vary_long),
+        cmocka_unit_test(test_revalidated_merge),
         cmocka_unit_test(test_revalidated_vary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
