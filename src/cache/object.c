@@ -63,17 +63,28 @@ static void build_head(struct cache_object *o, int status, struct slice reason,
     o->status = status;
 }
 
-static struct slice vary_of(const struct http_field *f, unsigned n, char *buf, size_t cap)
+/* All Vary lines as one list (RFC 9110 §5.3: lines combine with commas),
+ * sized to fit: a name dropped here would drop out of the variant key and
+ * let one variant answer every request. malloc'd; NULL when there is none. */
+static char *vary_names_dup(const struct http_field *f, unsigned n, size_t *out_len)
 {
     size_t len = 0;
     for (unsigned i = 0; i < n; i++)
-        if (slice_case_eq(f[i].name, "vary") && f[i].value.len && len + f[i].value.len + 1 < cap) {
-            if (len)
-                buf[len++] = ',';
-            memcpy(buf + len, f[i].value.p, f[i].value.len);
-            len += f[i].value.len;
+        if (slice_case_eq(f[i].name, "vary") && f[i].value.len)
+            len += f[i].value.len + 1;
+    *out_len = 0;
+    if (!len)
+        return NULL;
+    char *buf = xmalloc(len), *p = buf;
+    for (unsigned i = 0; i < n; i++)
+        if (slice_case_eq(f[i].name, "vary") && f[i].value.len) {
+            if (p != buf)
+                *p++ = ',';
+            memcpy(p, f[i].value.p, f[i].value.len);
+            p += f[i].value.len;
         }
-    return (struct slice){buf, len};
+    *out_len = (size_t)(p - buf);
+    return buf;
 }
 
 /* List fields we know (RFC 9110 §12.5), whose members can be compared
@@ -104,8 +115,11 @@ char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, 
         for (unsigned i = 0; i < n; i++)
             if (slice_case_eqs(f[i].name, name))
                 need += f[i].value.len + 2;
-        while (len + need + 1 > cap)
+        while (len + need + 1 > cap) {
             k = realloc(k, cap *= 2);
+            if (!k)
+                abort();
+        }
         for (size_t j = 0; j < name.len; j++)
             k[len++] = (char)http_lower((unsigned char)name.p[j]);
         int seen = 0, list = known_list(name), lower = list == 2;
@@ -139,14 +153,17 @@ char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, 
 
 int cache_object_vary_match(const struct cache_object *o, const struct http_field *f, unsigned n)
 {
+    /* never stored (policy.c), but never matched either should one be */
+    if (o->facts.vary_star || o->facts.vary_invalid)
+        return 0;
     if (!o->vary)
         return 1;
-    char buf[1024];
-    struct slice vary = vary_of(o->fields, o->nfields, buf, sizeof buf);
-    size_t len;
-    char *k = cache_vary_key(vary, f, n, &len);
+    size_t names_len, len;
+    char *names = vary_names_dup(o->fields, o->nfields, &names_len);
+    char *k = cache_vary_key((struct slice){names ? names : "", names_len}, f, n, &len);
     int ok = len == o->vary_len && memcmp(k, o->vary, len) == 0;
     free(k);
+    free(names);
     return ok;
 }
 
@@ -165,6 +182,20 @@ static struct cache_object *object_alloc(const char *key, size_t key_len)
     return o;
 }
 
+/* The secondary key (§4.1) of the request this object answers. */
+static void object_vary_key(struct cache_object *o, const struct http_field *req_fields,
+                            unsigned req_n)
+{
+    free(o->vary);
+    o->vary = NULL;
+    o->vary_len = 0;
+    size_t names_len;
+    char *names = vary_names_dup(o->fields, o->nfields, &names_len);
+    if (names)
+        o->vary = cache_vary_key((struct slice){names, names_len}, req_fields, req_n, &o->vary_len);
+    free(names);
+}
+
 struct cache_object *cache_object_new(const char *key, size_t key_len,
                                       const struct http_response *res,
                                       const struct http_field *req_fields, unsigned req_n,
@@ -178,10 +209,7 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
             keep[n++] = &res->fields[i];
     build_head(o, res->status, res->reason, keep, n);
     cache_response_facts(o->fields, o->nfields, res->status, &o->facts);
-    char buf[1024];
-    struct slice vary = vary_of(o->fields, o->nfields, buf, sizeof buf);
-    if (vary.len)
-        o->vary = cache_vary_key(vary, req_fields, req_n, &o->vary_len);
+    object_vary_key(o, req_fields, req_n);
     o->request_time = request_time;
     o->response_time = response_time;
     o->lifetime = lifetime;
@@ -204,29 +232,48 @@ static void copy_of(struct cache_object *o, const struct cache_object *old)
     }
 }
 
+/* A Set-Cookie in a 304 is meant for the client that revalidated (the
+ * origin refreshing its session), not for everyone the entry serves: it
+ * neither enters the stored fields nor replaces the stored ones. The
+ * caller relays it to that client. */
+static int set_cookie(struct slice name)
+{
+    return slice_case_eq(name, "set-cookie") || slice_case_eq(name, "set-cookie2");
+}
+
 struct cache_object *cache_object_revalidated(const struct cache_object *old,
-                                              const struct http_response *r, int64_t request_time,
-                                              int64_t response_time, unsigned heuristic_pct,
-                                              int64_t heuristic_max)
+                                              const struct http_response *r,
+                                              const struct http_field *req_fields, unsigned req_n,
+                                              int64_t request_time, int64_t response_time,
+                                              unsigned heuristic_pct, int64_t heuristic_max)
 {
     struct cache_object *o = object_alloc(old->key, old->key_len);
     const struct http_field *keep[HTTP_FIELDS_MAX];
     unsigned n = 0;
+    int new_vary = 0;
     for (unsigned i = 0; i < old->nfields && n < HTTP_FIELDS_MAX; i++) {
         int replaced = 0;
         for (unsigned j = 0; j < r->nfields && !replaced; j++)
-            replaced = slice_case_eqs(old->fields[i].name, r->fields[j].name);
+            replaced = !set_cookie(r->fields[j].name) &&
+                       slice_case_eqs(old->fields[i].name, r->fields[j].name);
         if (!replaced)
             keep[n++] = &old->fields[i];
     }
     /* §3.2: Content-Length of a 304 says nothing about the stored body. */
     for (unsigned j = 0; j < r->nfields && n < HTTP_FIELDS_MAX; j++)
-        if (!field_dropped(&r->fields[j], r->fields, r->nfields, r->conn_flags))
+        if (!field_dropped(&r->fields[j], r->fields, r->nfields, r->conn_flags) &&
+            !set_cookie(r->fields[j].name)) {
             keep[n++] = &r->fields[j];
+            new_vary |= slice_case_eq(r->fields[j].name, "vary");
+        }
     const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
     build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
                n);
     copy_of(o, old);
+    /* A 304 may name other Vary fields: the merged response then answers
+     * the requests that match the one revalidating on those (§4.1). */
+    if (new_vary)
+        object_vary_key(o, req_fields, req_n);
     o->request_time = request_time;
     o->response_time = response_time;
     int h;

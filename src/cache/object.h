@@ -69,10 +69,16 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
                                       int64_t request_time, int64_t response_time,
                                       int64_t lifetime);
 
-/* A copy of `old` whose fields are updated from a 304 (§3.2): every field
- * in the 304 replaces the stored ones of that name; body shared. */
+/* A copy of `old` whose fields are updated from a 304 (§3.2, §4.3.4):
+ * every field in the 304 replaces the stored ones of that name, except
+ * Set-Cookie, which is never merged (it belongs to the revalidating client
+ * alone); body shared. `req_fields` are the revalidating request's, for
+ * the Vary key when the 304 carries Vary. The merge is a new response: the
+ * caller decides again whether it may be stored (cache_storable on its
+ * facts) before publishing it. */
 struct cache_object *cache_object_revalidated(const struct cache_object *old,
                                               const struct http_response *res304,
+                                              const struct http_field *req_fields, unsigned req_n,
                                               int64_t request_time, int64_t response_time,
                                               unsigned heuristic_pct, int64_t heuristic_max);
 

@@ -16,7 +16,7 @@ void cache_response_facts(const struct http_field *f, unsigned n, int status,
     cache_control_parse(f, n, &r->cc);
     r->status = status;
     r->date = r->expires = r->last_modified = HTTP_DATE_INVALID;
-    r->has_expires = r->vary_star = r->has_validator = r->set_cookie = 0;
+    r->has_expires = r->vary_star = r->vary_invalid = r->has_validator = r->set_cookie = 0;
     r->age = 0;
     int dates = 0, expires = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -43,11 +43,20 @@ void cache_response_facts(const struct http_field *f, unsigned n, int status,
                     a = a * 10 + (v.p[k] - '0');
             r->age = k == v.len && k ? (a > CC_DELTA_MAX ? CC_DELTA_MAX : a) : 0;
         } else if (slice_case_eq(name, "vary")) {
+            /* §12.5.5 of RFC 9110: "*" or field names. Anything else (an
+             * unterminated quote, a parameter) would drop out of the
+             * variant key and let one variant answer every request. */
             struct http_list_iter it = http_list_begin(v);
             struct slice el;
-            while (http_list_next(&it, &el) > 0)
+            int rc;
+            while ((rc = http_list_next(&it, &el)) > 0) {
                 if (el.len == 1 && el.p[0] == '*')
                     r->vary_star = 1;
+                else if (!http_is_token(el))
+                    r->vary_invalid = 1;
+            }
+            if (rc < 0)
+                r->vary_invalid = 1;
         }
     }
 }
@@ -106,6 +115,7 @@ static const char *const store_reasons[] = {
     [STORE_PRIVATE] = "private",
     [STORE_AUTHORIZATION] = "authorization",
     [STORE_VARY_STAR] = "vary-star",
+    [STORE_VARY_INVALID] = "vary-invalid",
     [STORE_NO_FRESHNESS] = "no-freshness",
     [STORE_SET_COOKIE] = "set-cookie",
 };
@@ -143,6 +153,8 @@ enum cache_store_verdict cache_storable(int get_or_head, const struct cache_cont
         return STORE_AUTHORIZATION;
     if (r->vary_star)
         return STORE_VARY_STAR;
+    if (r->vary_invalid)
+        return STORE_VARY_INVALID;
     /* RFC 9111 allows it, but a shared cache that replays Set-Cookie hands
      * one client's session to the next; explicit public opts in. */
     if (r->set_cookie && !(cc->flags & CC_PUBLIC))

@@ -21,6 +21,7 @@ struct cache_response_facts {
     int64_t last_modified; /* HTTP_DATE_INVALID when absent */
     int64_t age;           /* Age field value, 0 when absent */
     int vary_star;
+    int vary_invalid;  /* a Vary member that is not a field name (§4.1): no key can hold it */
     int has_validator; /* ETag or Last-Modified */
     int set_cookie;
 };
@@ -36,6 +37,7 @@ enum cache_store_verdict {
     STORE_PRIVATE,       /* private: never in a shared cache */
     STORE_AUTHORIZATION, /* §3.5 without public, s-maxage or must-revalidate */
     STORE_VARY_STAR,     /* Vary: * can never be matched (§4.1) */
+    STORE_VARY_INVALID,  /* a Vary we cannot read is treated as Vary: * */
     STORE_NO_FRESHNESS,  /* not heuristically cacheable and no explicit freshness */
     STORE_SET_COOKIE,    /* a cookie is meant for one client (as Varnish does by default) */
     STORE__COUNT,

@@ -20,13 +20,36 @@
 #include "http/chars.h"
 #include "http/fields.h"
 
+/* The sink end of the socketpair: it writes the internal request's head
+ * and drops whatever comes back. */
 struct sink {
     uv_pipe_t pipe;
+    uv_write_t write;
+    char *head; /* owned until the write completes */
 };
 
 static void sink_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct sink *s = h->data;
+    free(s->head);
+    free(s);
+}
+
+static void sink_close(struct sink *s)
+{
+    if (!uv_is_closing((uv_handle_t *)&s->pipe))
+        uv_close((uv_handle_t *)&s->pipe, sink_closed);
+}
+
+/* The head went in (or the internal client closed first: the read side
+ * sees that as EOF). Runs before sink_closed when the close cancels it. */
+static void sink_written(uv_write_t *req, int status)
+{
+    struct sink *s = req->data;
+    free(s->head);
+    s->head = NULL;
+    if (status < 0 && status != UV_ECANCELED)
+        sink_close(s);
 }
 
 static void sink_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -38,7 +61,7 @@ static void sink_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void sink_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     if (n < 0)
-        uv_close((uv_handle_t *)s, sink_closed);
+        sink_close(s->data);
 }
 
 /* Request fields that must not reach the refresh: the client's own
@@ -87,19 +110,23 @@ int background_revalidate(struct client *c, const struct http_request *r, const 
     struct sink *sink = NULL;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
         goto fail;
-    /* A fresh socket buffer holds any head within our limits. */
-    if (write(fds[1], head.p, head.len) != (ssize_t)head.len)
-        goto fail;
     if (!(sink = calloc(1, sizeof *sink)) || !(bg = client_new(w)))
         goto fail;
     uv_pipe_init(&w->loop, &sink->pipe, 0);
     sink->pipe.data = sink;
-    if (uv_pipe_open(&sink->pipe, fds[1]) < 0) {
-        uv_close((uv_handle_t *)&sink->pipe, sink_closed);
-        sink = NULL;
-        goto fail;
-    }
+    sink->head = head.p; /* the sink owns it from here */
+    head.p = NULL;
+    if (uv_pipe_open(&sink->pipe, fds[1]) < 0)
+        goto fail_sink;
     fds[1] = -1;
+    /* Non-blocking (uv_pipe_open made it so): a head larger than the
+     * socket buffer (limits.header_section allows 64 MiB) goes in as the
+     * internal client reads it, on this same loop. A blocking write here
+     * would wait for a reader that can never run. */
+    sink->write.data = sink;
+    uv_buf_t buf = uv_buf_init(sink->head, (unsigned)head.len);
+    if (uv_write(&sink->write, (uv_stream_t *)&sink->pipe, &buf, 1, sink_written) < 0)
+        goto fail_sink;
     uv_read_start((uv_stream_t *)&sink->pipe, sink_alloc, sink_read);
     if (uv_tcp_open(&bg->tcp, fds[0]) < 0) {
         client_close(bg); /* the sink sees EOF when fds[0] closes below */
@@ -112,9 +139,11 @@ int background_revalidate(struct client *c, const struct http_request *r, const 
     memcpy(bg->bg_key, key, key_len);
     bg->bg_key_len = key_len;
     w->background++;
-    free(head.p);
     client_start(bg);
     return 0;
+fail_sink:
+    sink_close(sink);
+    sink = NULL;
 fail:
     free(sink);
     if (bg)

@@ -889,6 +889,73 @@ static void release_held(struct client *c)
     cache_object_unref(&ex->held);
 }
 
+/* §3: may this exchange store a response with these facts? The RFC's
+ * verdict, with a rule's ttl (or connect.ttl, for a 200 only: a Connect
+ * error is stored only when its handler says so) standing in for
+ * freshness; *rule_lifetime is that ttl in seconds when it applies, else
+ * -1. The same decision for a fresh response and for a 304 merge. */
+static enum cache_store_verdict store_verdict(const struct exchange *ex,
+                                              const struct cache_response_facts *facts,
+                                              int64_t *rule_lifetime)
+{
+    enum cache_store_verdict v = cache_storable(1, &ex->req_cc, ex->req_authorization, facts);
+    int explicit_freshness = facts->cc.max_age != CC_UNSET || facts->cc.s_maxage != CC_UNSET ||
+                             facts->has_expires || (facts->cc.flags & CC_INVALID);
+    int ttl_applies = ex->rule_ttl && (!ex->rpc || facts->status == 200);
+    if (v == STORE_NO_FRESHNESS && ttl_applies && cache_status_heuristic(facts->status))
+        v = STORE_OK;
+    if (v == STORE_OK && (ex->body_keyed || ex->rpc) && !explicit_freshness && !ttl_applies)
+        v = STORE_NO_FRESHNESS; /* no heuristics for a response to a body or a call */
+    *rule_lifetime = !explicit_freshness && ttl_applies ? (int64_t)(ex->rule_ttl / 1000) : -1;
+    return v;
+}
+
+/* §4.3.4: a 304 to our revalidation freshens the stored response, and the
+ * merge is served. The merge is a new response, so it is stored only if
+ * it may be (a 304 can say private or no-store: then the entry goes, as it
+ * would for a 200 saying so). A Set-Cookie in the 304 goes to this client
+ * only (object.c never merges it). */
+static int serve_revalidated(struct client *c, const struct http_response *res, int64_t now)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    const struct config *cfg = w->cfg;
+    struct cache_object *fresh = cache_object_revalidated(
+        ex->stale, res, ex->req_fields, ex->req_nfields, ex->req_time, now,
+        (unsigned)cfg->cache.heuristic_percent, (int64_t)(cfg->cache.heuristic_max / 1000));
+    int64_t rule_lifetime;
+    enum cache_store_verdict v = store_verdict(ex, &fresh->facts, &rule_lifetime);
+    if (rule_lifetime >= 0)
+        fresh->lifetime = rule_lifetime;
+    if (v == STORE_OK) {
+        cache_object_ref(fresh);
+        w->store->ops->insert(w->store, fresh);
+    } else {
+        w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
+        ex->cache_detail = cache_store_reason(v);
+    }
+    struct outbuf after = {0};
+    char field[160];
+    snprintf(field, sizeof field, "Cache-Status: %s; fwd=%s; fwd-status=304; ttl=%lld",
+             cfg->cache.name, ex->fwd, (long long)(fresh->lifetime - object_age(fresh, now)));
+    outbuf_addstr(&after, field);
+    if (v != STORE_OK) {
+        outbuf_addstr(&after, "; detail=");
+        outbuf_addstr(&after, ex->cache_detail);
+    }
+    outbuf_addstr(&after, "\r\n");
+    for (unsigned i = 0; i < res->nfields; i++)
+        if (slice_case_eq(res->fields[i].name, "set-cookie") ||
+            slice_case_eq(res->fields[i].name, "set-cookie2"))
+            outbuf_addfield(&after, res->fields[i].name, res->fields[i].value);
+    outbuf_add(&after, "", 1);
+    /* we only revalidate for clients that sent no preconditions */
+    answer_from_store(c, NULL, 0, fresh, after.p, 0);
+    free(after.p);
+    cache_object_unref(&fresh);
+    return 1;
+}
+
 int cache_stage_response(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
@@ -904,35 +971,14 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     if (!ex->cache_candidate)
         return 0;
     int64_t now = now_s();
-    if (ex->stale && ex->revalidating && res->status == 304) {
-        /* §4.3.4: freshen the stored response and serve it. */
-        struct cache_object *fresh = cache_object_revalidated(
-            ex->stale, res, ex->req_time, now, (unsigned)cfg->cache.heuristic_percent,
-            (int64_t)(cfg->cache.heuristic_max / 1000));
-        cache_object_ref(fresh);
-        w->store->ops->insert(w->store, fresh);
-        char field[160];
-        snprintf(field, sizeof field, "Cache-Status: %s; fwd=%s; fwd-status=304; ttl=%lld\r\n",
-                 cfg->cache.name, ex->fwd, (long long)(fresh->lifetime - object_age(fresh, now)));
-        /* we only revalidate for clients that sent no preconditions */
-        answer_from_store(c, NULL, 0, fresh, field, 0);
-        cache_object_unref(&fresh);
-        return 1;
-    }
+    if (ex->stale && ex->revalidating && res->status == 304)
+        return serve_revalidated(c, res, now);
     if (res->status >= 500 && cache_stage_serve_stale_on_error(c, res->status))
         return 1;
     struct cache_response_facts facts;
     cache_response_facts(res->fields, res->nfields, res->status, &facts);
-    enum cache_store_verdict v = cache_storable(1, &ex->req_cc, ex->req_authorization, &facts);
-    int explicit_freshness = facts.cc.max_age != CC_UNSET || facts.cc.s_maxage != CC_UNSET ||
-                             facts.has_expires || (facts.cc.flags & CC_INVALID);
-    /* A rule's ttl (or connect.ttl, for a 200 only: a Connect error is
-     * stored only when its handler says so) stands in for freshness. */
-    int ttl_applies = ex->rule_ttl && (!ex->rpc || res->status == 200);
-    if (v == STORE_NO_FRESHNESS && ttl_applies && cache_status_heuristic(res->status))
-        v = STORE_OK;
-    if (v == STORE_OK && (ex->body_keyed || ex->rpc) && !explicit_freshness && !ttl_applies)
-        v = STORE_NO_FRESHNESS; /* no heuristics for a response to a body or a call */
+    int64_t rule_lifetime;
+    enum cache_store_verdict v = store_verdict(ex, &facts, &rule_lifetime);
     if (v == STORE_OK && ex->method_head)
         v = STORE_METHOD; /* a HEAD response has no body to store */
     if (v == STORE_OK && res->has_content_length &&
@@ -949,8 +995,8 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     int heuristic;
     int64_t lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
                                       (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
-    if (!explicit_freshness && ttl_applies)
-        lifetime = (int64_t)(ex->rule_ttl / 1000);
+    if (rule_lifetime >= 0)
+        lifetime = rule_lifetime;
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                 ex->req_nfields, ex->req_time, now, lifetime);
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;

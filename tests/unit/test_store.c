@@ -316,13 +316,124 @@ static void test_body_key_filter(void **st)
     s->ops->free(s);
 }
 
+/* Issue 10: a Vary line of any length keeps every name in the key; the
+ * old fixed buffer dropped a line over ~1 KB, so a long "..., Cookie"
+ * answered every cookie with one user's variant. */
+static void test_vary_long(void **st)
+{
+    static char head[8192];
+    size_t p = (size_t)snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nVary: ");
+    for (int i = 0; i < 260; i++)
+        p += (size_t)snprintf(head + p, sizeof head - p, "X-Pad-%04d, ", i);
+    p += (size_t)snprintf(head + p, sizeof head - p, "Cookie\r\n\r\n");
+    assert_true(p > 3000);
+    assert_int_equal(http_parse_response(head, p, &lim, &res), 0);
+    struct http_field alice = {{"Cookie", 6}, {"user=alice", 10}, HF_OTHER};
+    struct http_field bob = {{"Cookie", 6}, {"user=bob", 8}, HF_OTHER};
+    struct cache_object *o = cache_object_new("k", 1, &res, &alice, 1, 0, 0, 60);
+    assert_non_null(o->vary);
+    assert_true(cache_object_vary_match(o, &alice, 1));
+    assert_false(cache_object_vary_match(o, &bob, 1));
+    assert_false(cache_object_vary_match(o, NULL, 0));
+    cache_object_unref(&o);
+}
+
+/* §4.3.4 merge tables: what a 304 may change in the shared entry. The
+ * merged facts go through cache_storable again, as cache_stage.c does. */
+static void test_revalidated_merge(void **st)
+{
+    static const struct {
+        const char *name, *stored, *r304;
+        const char *present, *absent; /* substrings of the merged head */
+        enum cache_store_verdict want;
+    } rows[] = {
+        {"set-cookie never merged", "Cache-Control: max-age=0\r\nETag: \"e\"\r\n",
+         "Cache-Control: max-age=60\r\nSet-Cookie: session=alice\r\nETag: \"e\"\r\n", "max-age=60",
+         "session=alice", STORE_OK},
+        {"set-cookie2 never merged", "Cache-Control: max-age=0\r\n", "Set-Cookie2: s=a\r\n",
+         "max-age=0", "s=a", STORE_OK},
+        {"stored public cookie is not replaced by the 304's",
+         "Cache-Control: public, max-age=0\r\nSet-Cookie: pub=1\r\n",
+         "Set-Cookie: session=alice\r\n", "pub=1", "session=alice", STORE_OK},
+        {"private", "Cache-Control: max-age=0\r\n", "Cache-Control: private, max-age=60\r\n",
+         "private", NULL, STORE_PRIVATE},
+        {"no-store", "Cache-Control: max-age=0\r\n", "Cache-Control: no-store, max-age=60\r\n",
+         "no-store", NULL, STORE_NO_STORE},
+        {"vary star", "Cache-Control: max-age=0\r\n", "Vary: *\r\n", "Vary: *", NULL,
+         STORE_VARY_STAR},
+        {"vary unreadable", "Cache-Control: max-age=0\r\n", "Vary: \"x, Cookie\r\n", NULL, NULL,
+         STORE_VARY_INVALID},
+        {"no cache-control keeps the stored one", "Cache-Control: max-age=0\r\n", "X-New: 1\r\n",
+         "X-New: 1", NULL, STORE_OK},
+        {"stored private stays private", "Cache-Control: private, max-age=0\r\n", "X-New: 1\r\n",
+         NULL, NULL, STORE_PRIVATE},
+    };
+    static struct http_response r304;
+    static char h304[512];
+    struct cache_control none;
+    cache_control_parse(NULL, 0, &none);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct cache_object *old = obj("k", rows[i].stored, NULL, 0);
+        snprintf(h304, sizeof h304, "HTTP/1.1 304 Not Modified\r\n%s\r\n", rows[i].r304);
+        assert_int_equal(http_parse_response(h304, strlen(h304), &lim, &r304), 0);
+        struct cache_object *o = cache_object_revalidated(old, &r304, NULL, 0, 0, 0, 10, 3600);
+        /* NUL-terminate a copy to search it */
+        char *head = strndup(o->head, o->head_len);
+        if (rows[i].present && !strstr(head, rows[i].present))
+            fail_msg("%s: '%s' missing from %s", rows[i].name, rows[i].present, head);
+        if (rows[i].absent && strstr(head, rows[i].absent))
+            fail_msg("%s: '%s' merged into %s", rows[i].name, rows[i].absent, head);
+        enum cache_store_verdict v = cache_storable(1, &none, 0, &o->facts);
+        if (v != rows[i].want)
+            fail_msg("%s: %s, want %s", rows[i].name, cache_store_reason(v),
+                     cache_store_reason(rows[i].want));
+        free(head);
+        cache_object_unref(&o);
+        cache_object_unref(&old);
+    }
+}
+
+/* A 304 naming other Vary fields re-keys the merge by the request that
+ * revalidated (it is the one the origin answered). */
+static void test_revalidated_vary(void **st)
+{
+    struct http_field alice[2] = {{{"Cookie", 6}, {"user=alice", 10}, HF_OTHER},
+                                  {{"Accept", 6}, {"text/html", 9}, HF_OTHER}};
+    struct http_field bob[2] = {{{"Cookie", 6}, {"user=bob", 8}, HF_OTHER},
+                                {{"Accept", 6}, {"text/html", 9}, HF_OTHER}};
+    struct cache_object *old = obj("k", "Vary: Accept\r\n", alice, 2);
+    assert_true(cache_object_vary_match(old, bob, 2));
+    static struct http_response r304;
+    static char h304[] = "HTTP/1.1 304 Not Modified\r\nVary: Accept, Cookie\r\n\r\n";
+    assert_int_equal(http_parse_response(h304, strlen(h304), &lim, &r304), 0);
+    struct cache_object *o = cache_object_revalidated(old, &r304, alice, 2, 0, 0, 10, 3600);
+    assert_true(cache_object_vary_match(o, alice, 2));
+    assert_false(cache_object_vary_match(o, bob, 2));
+    cache_object_unref(&o);
+    /* without Vary in the 304, the stored key stays */
+    static char plain[] = "HTTP/1.1 304 Not Modified\r\nX-New: 1\r\n\r\n";
+    assert_int_equal(http_parse_response(plain, strlen(plain), &lim, &r304), 0);
+    o = cache_object_revalidated(old, &r304, bob, 2, 0, 0, 10, 3600);
+    assert_true(cache_object_vary_match(o, alice, 2));
+    assert_int_equal(o->vary_len, old->vary_len);
+    cache_object_unref(&o);
+    cache_object_unref(&old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),           cmocka_unit_test(test_variants),
-        cmocka_unit_test(test_byte_bound),      cmocka_unit_test(test_sieve_beats_lru),
-        cmocka_unit_test(test_generated_etag),  cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_body_key_filter), cmocka_unit_test(test_vary_normalized),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_byte_bound),
+        cmocka_unit_test(test_sieve_beats_lru),
+        cmocka_unit_test(test_generated_etag),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_body_key_filter),
+        cmocka_unit_test(test_vary_normalized),
+        cmocka_unit_test(test_vary_long),
+        cmocka_unit_test(test_revalidated_merge),
+        cmocka_unit_test(test_revalidated_vary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
