@@ -299,8 +299,11 @@ void proxy_begin(struct client *c, struct http_request *r)
     if (peer == 1)
         return;
     if (peer == 3) {
-        /* answered with the connection kept: nothing of the request is left */
-        iobuf_consume(&c->in, r->head_len + (r->body == HTTP_BODY_LENGTH ? r->content_length : 0));
+        /* Answered. Only a request without a body may keep the connection:
+         * an unread body would be parsed as the next request. */
+        iobuf_consume(&c->in, r->head_len);
+        if (r->body != HTTP_BODY_NONE)
+            c->keepalive = 0;
         proxy_finish_local(c);
         return;
     }
@@ -336,6 +339,8 @@ void proxy_begin(struct client *c, struct http_request *r)
         iobuf_consume(&c->in, r->head_len + ex->body_span);
         if (c->state == CS_CLOSING || c->closed)
             return;
+        if (r->body != HTTP_BODY_NONE && !ex->body_span)
+            c->keepalive = 0; /* a body never read: not the next request */
         proxy_finish_local(c);
         return;
     }
@@ -575,7 +580,7 @@ static void finish(struct client *c)
     ex->t_up_end = uv_hrtime();
     ex->up = NULL;
     if (u) {
-        if (ex->up_reusable && ex->req_done && iobuf_len(&u->in) == 0)
+        if (ex->up_reusable && ex->req_done && !ex->up_answered_early && iobuf_len(&u->in) == 0)
             upstream_release(u);
         else
             upstream_close(u);
@@ -783,6 +788,12 @@ void proxy_on_upstream_data(struct client *c)
             }
             continue;
         }
+        /* An answer before our request was all written: the upstream did
+         * not read it the way we sent it, so the connection is not reused
+         * (issue 10, finding 1; the bytes still queued may be read as the
+         * next request). */
+        if (!ex->req_done || u->write_pending)
+            ex->up_answered_early = 1;
         int pr = peer_stage_response(c, &w->res);
         if (pr == PEER_WAIT)
             return; /* the coded body is read whole before anything goes on */
@@ -801,6 +812,7 @@ void proxy_on_upstream_data(struct client *c)
             free(ex->up_head.p);
             ex->up_head = (struct outbuf){0};
             ex->peer_ref = 0;
+            ex->up_answered_early = 0;
             start_upstream(c);
             return;
         }

@@ -171,6 +171,7 @@ struct exchange {
     int resp_chunked; /* re-frame the response body as chunked */
     int resp_close_delimited;
     int up_reusable;
+    int up_answered_early; /* a response head came before the request was written */
     int client_minor;
     int method_connect;
     struct outbuf resp_head;  /* leaves with the first body bytes: one write */
@@ -272,6 +273,7 @@ struct client {
     int collected; /* 1: col.body is complete; -1: it outgrew body_key.max_bytes */
     char *bg_key;  /* its key's coalescing slot, until the exchange takes it */
     size_t bg_key_len;
+    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
     struct exchange ex;
 };
 

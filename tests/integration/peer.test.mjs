@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { startProxy, startOrigin, startRelay, get, tmpFile, freePort } from './lib.mjs';
+import { startProxy, startOrigin, startRawOrigin, startRelay, rawExchange, parseResponses, get, sleep, tmpFile, freePort } from './lib.mjs';
 
 const SECRET = tmpFile('peer.secret', 'a-long-shared-secret-for-the-tests\n');
 const ORIGIN = 'http://origin.test';
@@ -154,4 +154,173 @@ test('a wrong secret is refused, and the forward side says so', async () => {
   assert.match(forward.errors(), /refused our signature/);
   for (const p of [forward, reverse]) assert.equal((await p.stop()).code, 0);
   await origin.close();
+});
+
+// ---- issue 10, finding 1: forward/reverse desync through Content-Encoding ----
+
+// A raw origin that answers every request head it reads, in order, one
+// response per request (no request bodies reach it in these tests). A
+// request for /poison is answered late, as a slow endpoint would be.
+async function startSmuggleOrigin() {
+  const seen = [];
+  const origin = await startRawOrigin((s) => {
+    let buf = Buffer.alloc(0);
+    let queue = Promise.resolve();
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString('latin1');
+        const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
+        const need = end + 4 + (cl ? Number(cl[1]) : 0);
+        if (buf.length < need) return;
+        buf = buf.subarray(need);
+        const [method, target] = head.split('\r\n')[0].split(' ');
+        const path = target.replace(/^http:\/\/[^/]*/, '');
+        seen.push({ method: method.length > 16 ? `${method.slice(0, 8)}...(${method.length})` : method, path });
+        const body = path === '/poison' ? 'POISONED' : `fresh ${path}`;
+        queue = queue.then(async () => {
+          if (path === '/poison') await sleep(300);
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: max-age=300\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        });
+      }
+    });
+  });
+  origin.seen = seen;
+  return origin;
+}
+
+async function smuggleTopology(reverseYaml = '') {
+  const origin = await startSmuggleOrigin();
+  const procs = [];
+  const cleanup = async () => {
+    for (const p of procs.reverse()) await p.stop();
+    await origin.close();
+  };
+  try {
+    const reverseCfg = tmpFile('reverse.yaml', `peers:\n  - id: edge-1\n    secret_file: ${SECRET}\n${reverseYaml}`);
+    const reverse = await startProxy(['--config', reverseCfg, '--upstream', `http://127.0.0.1:${origin.port}`]);
+    procs.push(reverse);
+    const forwardCfg = tmpFile('forward.yaml', 'rules:\n  - { path: "/api/*", methods: [POST], cache: true }\n');
+    const forward = await startProxy(['--mode', 'forward', '--config', forwardCfg, '--peer', `http://127.0.0.1:${reverse.port}`,
+      '--peer-id', 'edge-1', '--peer-secret', SECRET]);
+    procs.push(forward);
+    return { origin, reverse, forward, cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+const SECRET_BYTES = Buffer.from('a-long-shared-secret-for-the-tests');
+
+// What a verified forward side sends: Idem-Peer signed over method, target, ts, digest.
+function peerFields(method, target, digest = '') {
+  const ts = Math.floor(Date.now() / 1000);
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${digest}`).digest('base64');
+  return `Idem-Peer: id=edge-1, ts=${ts}, sig=${sig}\r\n` + (digest ? `Idem-Digest: ${digest}\r\n` : '');
+}
+const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
+
+test('smuggling through "x, idem-ref: the attacker gets 400, the next user gets their own response', async () => {
+  const t = await smuggleTopology();
+  try {
+    // The body is a request for /poison behind a run of tchars: wherever the
+    // reverse side would have stopped reading, the rest parses as a request.
+    const body = 'X'.repeat(6000) + ' /poison HTTP/1.1\r\nHost: origin.test\r\n\r\n';
+    const attack = await get(t.forward.port, `${ORIGIN}/api/x`, {
+      method: 'POST', body,
+      headers: { 'Content-Type': 'application/json', 'Content-Encoding': '"x, idem-ref', 'Content-Length': Buffer.byteLength(body) },
+    });
+    const victim = await get(t.forward.port, `${ORIGIN}/victim`);
+    const later = await get(t.forward.port, `${ORIGIN}/victim`);
+    assert.equal(victim.body.toString(), 'fresh /victim', 'the next user gets the response to their own request');
+    assert.equal(later.body.toString(), 'fresh /victim', 'and nothing else is stored under their URL');
+    assert.equal(attack.status, 400, 'a Content-Encoding with an unterminated quote is malformed');
+    await sleep(400); // a late smuggled response, if any, would have reached the origin log by now
+    assert.ok(!t.origin.seen.some((s) => s.path === '/poison'), `no smuggled request reached the origin: ${JSON.stringify(t.origin.seen)}`);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a client cannot send idem-ref or dcz in any spelling, position or field line; malformed codings are 400', async () => {
+  const t = await smuggleTopology();
+  try {
+    const post = (ce) => get(t.forward.port, `${ORIGIN}/api/y`, {
+      method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json', 'Content-Encoding': ce, 'Content-Length': 2 },
+    });
+    for (const ce of ['idem-ref', 'IDEM-REF', 'Idem-Ref', 'gzip, idem-ref', 'idem-ref, gzip', 'dcz', 'DCZ', 'gzip,dcz',
+      ['gzip', 'idem-ref'], ['idem-ref', 'identity'], ['gzip', 'Dcz'], 'idem-ref, '.repeat(2000) + 'idem-ref']) {
+      const r = await post(ce);
+      assert.equal(r.status, 415, `Content-Encoding ${JSON.stringify(ce).slice(0, 60)}`);
+    }
+    for (const ce of ['"x, idem-ref', 'gzip, "idem-ref"', 'idem-ref;x', 'gzip, id em-ref', '"', 'gzip, "x", dcz']) {
+      const r = await post(ce);
+      assert.equal(r.status, 400, `Content-Encoding ${JSON.stringify(ce)}`);
+    }
+    assert.equal(t.origin.seen.length, 0, `none reached the origin: ${JSON.stringify(t.origin.seen)}`);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('reverse side: a reference with a body is 400 and the connection closes; nothing in the body is parsed', async () => {
+  const t = await smuggleTopology();
+  try {
+    const smuggled = 'GET /poison HTTP/1.1\r\nHost: origin.test\r\n\r\n';
+    const lead = 'A'.repeat(10);
+    const body = lead + smuggled;
+    const digest = digestOf('never sent before');
+    const head = `POST /api/x HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/x', digest)}` +
+      'Content-Encoding: idem-ref\r\n';
+    // Content-Length, the body arriving after the head
+    const cl = await rawExchange(t.reverse.port, null, {
+      chunks: [`${head}Content-Length: ${body.length}\r\n\r\n${lead}`, smuggled],
+    });
+    let rs = parseResponses(cl.data);
+    assert.deepEqual(rs.map((r) => r.status), [400]);
+    assert.ok(cl.closed, 'the connection is closed');
+    // chunked
+    const ch = await rawExchange(t.reverse.port, null, {
+      chunks: [`${head}Transfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${lead}`, `${smuggled}\r\n0\r\n\r\n`],
+    });
+    rs = parseResponses(ch.data);
+    assert.deepEqual(rs.map((r) => r.status), [400]);
+    assert.ok(ch.closed, 'the connection is closed');
+    // without a body, an unknown reference is a 415 and the connection stays
+    const nb = await rawExchange(t.reverse.port,
+      `${head}Content-Length: 0\r\n\r\nGET /after HTTP/1.1\r\nHost: origin.test\r\n\r\n`);
+    rs = parseResponses(nb.data);
+    assert.deepEqual(rs.map((r) => r.status), [415, 200]);
+    assert.deepEqual(t.origin.seen.map((s) => s.path), ['/after']);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('reverse side: a reference is expanded once; idem-ref repeated, or not last, is 400', async () => {
+  const t = await smuggleTopology();
+  try {
+    const stored = JSON.stringify({ q: 'z'.repeat(60000) });
+    const digest = digestOf(stored);
+    // the body in full first: the reverse side holds it
+    const full = await rawExchange(t.reverse.port,
+      `POST /api/a HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/a', digest)}Content-Length: ${stored.length}\r\n\r\n${stored}`);
+    assert.deepEqual(parseResponses(full.data).map((r) => r.status), [200]);
+    const ref = (ce) => rawExchange(t.reverse.port,
+      `POST /api/a HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/a', digest)}Content-Encoding: ${ce}\r\nContent-Length: 0\r\n\r\n`);
+    // one reference: expanded, and the origin gets the body
+    assert.deepEqual(parseResponses((await ref('idem-ref')).data).map((r) => r.status), [200]);
+    const n = t.origin.seen.length;
+    for (const ce of ['idem-ref, '.repeat(500) + 'idem-ref', 'idem-ref, idem-ref', 'idem-ref, gzip', 'IDEM-REF, Idem-Ref', '"x, idem-ref']) {
+      const r = await ref(ce);
+      assert.deepEqual(parseResponses(r.data).map((x) => x.status), [400], `Content-Encoding ${ce.slice(0, 40)}`);
+      assert.ok(r.closed);
+    }
+    assert.equal(t.origin.seen.length, n, 'none of them reached the origin');
+  } finally {
+    await t.cleanup();
+  }
 });
