@@ -512,7 +512,8 @@ int peer_stage_skip_field(struct client *c, const struct http_field *f)
  * forward side the handshake fields. With the body in memory (peer_inline)
  * this writes the framing, the blank line and the body as well, and
  * returns 1; the full form is kept in retry_head for a 415 or a retry. */
-int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct outbuf *o)
+int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,
+                               struct outbuf *o)
 {
     struct exchange *ex = &c->ex;
     const struct http_field *ae = http_find_field(r->fields, r->nfields, "accept-encoding");
@@ -557,9 +558,6 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
     char digest[64] = "";
     if (ex->peer_inline)
         peer_digest_field(ex->peer_body_digest, digest);
-    struct slice target = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
-    if (!target.len)
-        target = SLICE_LIT("/");
     char sig[PEER_SIG_LEN + 1];
     int64_t ts = now_s();
     peer_sign(cfg->peer.secret, cfg->peer.secret_len, r->method, target, ts,

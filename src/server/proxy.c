@@ -145,16 +145,21 @@ static void build_request_head(struct client *c, const struct http_request *r)
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
     struct outbuf *o = &ex->up_head;
+    /* The target as sent, computed once: the peer handshake signs exactly
+     * these bytes (issue 10, finding 12). */
+    struct outbuf target = {0};
+    if (r->form == HTTP_TARGET_ABSOLUTE) {
+        /* RFC 9112 §3.2.2: origin-form toward the origin, Host from the URI;
+         * an empty path is "/" (RFC 9112 §3.2.1), so http://h?x=1 is /?x=1. */
+        if (r->path.len == 0 || r->path.p[0] != '/')
+            outbuf_addstr(&target, "/");
+        outbuf_addslice(&target, r->path);
+    } else {
+        outbuf_addslice(&target, r->target);
+    }
     outbuf_addslice(o, r->method);
     outbuf_addstr(o, " ");
-    if (r->form == HTTP_TARGET_ABSOLUTE) {
-        /* RFC 9112 §3.2.2: origin-form toward the origin, Host from the URI. */
-        if (r->path.len == 0 || r->path.p[0] != '/')
-            outbuf_addstr(o, "/");
-        outbuf_addslice(o, r->path);
-    } else {
-        outbuf_addslice(o, r->target);
-    }
+    outbuf_add(o, target.p, target.len);
     outbuf_addstr(o, " HTTP/1.1\r\nHost: ");
     if (r->form == HTTP_TARGET_ABSOLUTE)
         outbuf_addslice(o, r->authority);
@@ -181,7 +186,9 @@ static void build_request_head(struct client *c, const struct http_request *r)
     }
     add_forwarding_fields(c, r, o);
     cache_stage_upstream_fields(c, o);
-    if (peer_stage_upstream_fields(c, r, o))
+    int framed = peer_stage_upstream_fields(c, r, (struct slice){target.p, target.len}, o);
+    free(target.p);
+    if (framed)
         return; /* the peer handshake wrote the framing and the body */
     if (ex->upgrade) {
         outbuf_addstr(o, "Connection: upgrade\r\n");

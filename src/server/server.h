@@ -404,8 +404,10 @@ void peer_state_stats(const struct peer_state *s, uint64_t *refs, uint64_t *full
  * 4 read the body ahead first; 5 c->in holds a new request: parse again. */
 int peer_stage_request(struct client *c, const struct http_request *r);
 int peer_stage_skip_field(struct client *c, const struct http_field *f);
-/* 1: the head is complete, body included (sent from memory). */
-int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct outbuf *o);
+/* `target` is the request target exactly as sent (signed as it is).
+ * 1: the head is complete, body included (sent from memory). */
+int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,
+                               struct outbuf *o);
 /* Forward: PEER_NONE, _WAIT (the whole body first), _REBUILT (parse u->in
  * again), _RETRY (resend whole), _FAIL. */
 int peer_stage_response(struct client *c, const struct http_response *res);

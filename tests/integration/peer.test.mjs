@@ -324,3 +324,18 @@ test('reverse side: a reference is expanded once; idem-ref repeated, or not last
     await t.cleanup();
   }
 });
+
+// ---- issue 10, finding 12: the target signed is the target sent ----
+
+test('an absolute-form target with an empty path and a query is signed as sent (200, not 401)', async () => {
+  const t = await topology();
+  try {
+    for (const url of [`${ORIGIN}?x=1`, `${ORIGIN}/?x=1`, ORIGIN, `${ORIGIN}/doc?a=1&b=2`]) {
+      const r = await get(t.forward.port, url);
+      assert.equal(r.status, 200, url);
+    }
+    assert.deepEqual(t.state.seen.map((s) => s.url), ['/?x=1', '/?x=1', '/', '/doc?a=1&b=2']);
+  } finally {
+    await t.close();
+  }
+});
