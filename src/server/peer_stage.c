@@ -88,12 +88,27 @@ void peer_state_free(struct peer_state *s)
     free(s);
 }
 
-void peer_state_stats(const struct peer_state *s, uint64_t *refs, uint64_t *fulls,
-                      uint64_t *fallbacks)
+void peer_state_stats(struct peer_state *s, struct peer_stats *out)
 {
-    *refs = s ? s->refs : 0;
-    *fulls = s ? s->fulls : 0;
-    *fallbacks = s ? s->fallbacks : 0;
+    *out = (struct peer_stats){0};
+    if (!s)
+        return;
+    out->refs = s->refs;
+    out->fulls = s->fulls;
+    out->fallbacks = s->fallbacks;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct peer_side *side = &s->sides[i];
+        pthread_mutex_lock(&side->lock);
+        out->request_store_bytes += peer_fifo_used(side->requests);
+        out->request_store_entries += peer_fifo_count(side->requests);
+        out->response_store_bytes += peer_fifo_used(side->responses);
+        out->response_store_entries += peer_fifo_count(side->responses);
+        pthread_mutex_unlock(&side->lock);
+    }
+    pthread_mutex_lock(&s->lock);
+    out->mirror_bytes = peer_fifo_used(s->mirror);
+    out->mirror_entries = peer_fifo_count(s->mirror);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static int forward_side(const struct client *c)

@@ -398,8 +398,16 @@ struct peer_state;
 struct peer_side;
 struct peer_state *peer_state_new(const struct config *cfg);
 void peer_state_free(struct peer_state *s);
-void peer_state_stats(const struct peer_state *s, uint64_t *refs, uint64_t *fulls,
-                      uint64_t *fallbacks);
+/* /stats: the handshake's counters, and what its stores hold (bytes as
+ * charged by peer_fifo_cost; reverse: summed over peers; forward: the
+ * mirror of the reverse side's request store). */
+struct peer_stats {
+    uint64_t refs, fulls, fallbacks;
+    uint64_t request_store_bytes, request_store_entries;
+    uint64_t response_store_bytes, response_store_entries;
+    uint64_t mirror_bytes, mirror_entries;
+};
+void peer_state_stats(struct peer_state *s, struct peer_stats *out);
 /* proxy_begin: 0 go on; 1 answered (closing); 3 answered, keep-alive;
  * 4 read the body ahead first; 5 c->in holds a new request: parse again. */
 int peer_stage_request(struct client *c, const struct http_request *r);

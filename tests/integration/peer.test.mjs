@@ -339,3 +339,48 @@ test('an absolute-form target with an empty path and a query is signed as sent (
     await t.close();
   }
 });
+
+// ---- issue 10, finding 6: the peer stores stay within their size ----
+
+test('many tiny distinct bodies keep both peer stores within their size, and the mirror in step', async () => {
+  const STORE = 16384;
+  const origin = await startOrigin((req, res, body) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(crypto.createHash('sha256').update(body).digest('hex')); // a tiny response per body
+  });
+  const procs = [];
+  try {
+    const reverseAdmin = await freePort();
+    const forwardAdmin = await freePort();
+    const reverseCfg = tmpFile('reverse.yaml',
+      `peers:\n  - id: edge-1\n    secret_file: ${SECRET}\npeer:\n  request_store: ${STORE}\n  response_store: ${STORE}\n`);
+    const reverse = await startProxy(['--config', reverseCfg, '--upstream', `http://127.0.0.1:${origin.port}`, '--admin', `127.0.0.1:${reverseAdmin}`]);
+    procs.push(reverse);
+    const forwardCfg = tmpFile('forward.yaml', 'rules:\n  - { path: "/api/*", methods: [POST], cache: true }\n');
+    const forward = await startProxy(['--mode', 'forward', '--config', forwardCfg, '--peer', `http://127.0.0.1:${reverse.port}`,
+      '--peer-id', 'edge-1', '--peer-secret', SECRET, '--admin', `127.0.0.1:${forwardAdmin}`]);
+    procs.push(forward);
+    const N = 400; // a few bytes each: counted by their bodies only, 400 would all be held
+    for (let i = 0; i < N; i++) {
+      const body = String(i);
+      const r = await get(forward.port, `${ORIGIN}/api/tiny`, { method: 'POST', body, headers: { 'Content-Length': body.length } });
+      assert.equal(r.status, 200);
+    }
+    const rs = JSON.parse((await get(reverseAdmin, '/stats')).body);
+    const fs = JSON.parse((await get(forwardAdmin, '/stats')).body);
+    for (const k of ['request_store', 'response_store']) {
+      const bytes = rs[`peer_${k}_bytes`];
+      const entries = rs[`peer_${k}_entries`];
+      assert.ok(entries > 0 && bytes > 0, `${k}: ${JSON.stringify(rs)}`);
+      assert.ok(bytes <= STORE, `${k}: ${bytes} bytes charged for a ${STORE}-byte store`);
+      // each entry is charged what it costs, not its few body bytes
+      assert.ok(entries <= STORE / 128, `${k}: ${entries} entries in a ${STORE}-byte store`);
+    }
+    assert.equal(fs.peer_mirror_entries, rs.peer_request_store_entries, 'the mirror holds what the store holds');
+    assert.equal(fs.peer_mirror_bytes, rs.peer_request_store_bytes);
+    assert.ok(fs.peer_body_full >= N);
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+    await origin.close();
+  }
+});
