@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { startProxy, startOrigin, startRawOrigin, startRelay, rawExchange, parseResponses, get, sleep, tmpFile, freePort } from './lib.mjs';
 
 const SECRET = tmpFile('peer.secret', 'a-long-shared-secret-for-the-tests\n');
@@ -291,7 +292,7 @@ test('reverse side: a reference with a body is 400 and the connection closes; no
     assert.ok(ch.closed, 'the connection is closed');
     // without a body, an unknown reference is a 415 and the connection stays
     const nb = await rawExchange(t.reverse.port,
-      `${head}Content-Length: 0\r\n\r\nGET /after HTTP/1.1\r\nHost: origin.test\r\n\r\n`);
+      `${head}Content-Length: 0\r\n\r\nGET /after HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n`);
     rs = parseResponses(nb.data);
     assert.deepEqual(rs.map((r) => r.status), [415, 200]);
     assert.deepEqual(t.origin.seen.map((s) => s.path), ['/after']);
@@ -307,10 +308,10 @@ test('reverse side: a reference is expanded once; idem-ref repeated, or not last
     const digest = digestOf(stored);
     // the body in full first: the reverse side holds it
     const full = await rawExchange(t.reverse.port,
-      `POST /api/a HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/a', digest)}Content-Length: ${stored.length}\r\n\r\n${stored}`);
+      `POST /api/a HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n${peerFields('POST', '/api/a', digest)}Content-Length: ${stored.length}\r\n\r\n${stored}`);
     assert.deepEqual(parseResponses(full.data).map((r) => r.status), [200]);
     const ref = (ce) => rawExchange(t.reverse.port,
-      `POST /api/a HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/a', digest)}Content-Encoding: ${ce}\r\nContent-Length: 0\r\n\r\n`);
+      `POST /api/a HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n${peerFields('POST', '/api/a', digest)}Content-Encoding: ${ce}\r\nContent-Length: 0\r\n\r\n`);
     // one reference: expanded, and the origin gets the body
     assert.deepEqual(parseResponses((await ref('idem-ref')).data).map((r) => r.status), [200]);
     const n = t.origin.seen.length;
@@ -381,6 +382,62 @@ test('many tiny distinct bodies keep both peer stores within their size, and the
     assert.ok(fs.peer_body_full >= N);
   } finally {
     for (const p of procs.reverse()) await p.stop();
+    await origin.close();
+  }
+});
+
+// Finding 1, defence in depth: an upstream connection whose response began
+// before the request was fully written is not reused.
+test('an upstream that answered before the request body was written is not pooled', async () => {
+  let connections = 0;
+  const origin = await startRawOrigin((s) => {
+    connections++;
+    let buf = Buffer.alloc(0);
+    let state = 'head';
+    let need = 0;
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        if (state === 'head') {
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const cl = /\r\ncontent-length: *(\d+)/i.exec(buf.subarray(0, end).toString('latin1'));
+          need = cl ? Number(cl[1]) : 0;
+          buf = buf.subarray(end + 4);
+          // the head of the answer at once, before reading the body
+          s.write('HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 4\r\n\r\n');
+          state = 'body';
+        }
+        if (buf.length < need) return;
+        buf = buf.subarray(need);
+        s.write('done');
+        state = 'head';
+      }
+    });
+  });
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  try {
+    const got = await new Promise((resolve, reject) => {
+      const s = net.connect(proxy.port, '127.0.0.1');
+      let data = Buffer.alloc(0);
+      let sentRest = false;
+      s.on('error', reject);
+      s.on('data', (d) => {
+        data = Buffer.concat([data, d]);
+        if (!sentRest && data.includes('200 OK')) {
+          sentRest = true; // the response has begun: now the rest of the body
+          s.write('y'.repeat(500));
+        }
+        if (data.toString().endsWith('done')) { s.destroy(); resolve(data.toString()); }
+      });
+      s.write(`POST /up HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 1000\r\n\r\n${'x'.repeat(500)}`);
+    });
+    assert.match(got, /^HTTP\/1\.1 200/);
+    const again = await get(proxy.port, '/again');
+    assert.equal(again.body.toString(), 'done');
+    assert.equal(connections, 2, 'the second request went on a new connection');
+  } finally {
+    await proxy.stop();
     await origin.close();
   }
 });
