@@ -73,6 +73,16 @@ uint64_t peer_fifo_capacity(const struct peer_fifo *f)
     return f->capacity;
 }
 
+uint64_t peer_fifo_used(const struct peer_fifo *f)
+{
+    return f->used;
+}
+
+uint64_t peer_fifo_count(const struct peer_fifo *f)
+{
+    return f->count;
+}
+
 static struct entry *lookup(const struct peer_fifo *f, const unsigned char d[32])
 {
     for (struct entry *e = f->buckets[bucket(f, d)]; e; e = e->next_hash)
@@ -91,7 +101,7 @@ static void evict_oldest(struct peer_fifo *f)
     while (*pp != e)
         pp = &(*pp)->next_hash;
     *pp = e->next_hash;
-    f->used -= e->len;
+    f->used -= peer_fifo_cost(e->len);
     f->count--;
     free(e->body);
     free(e);
@@ -116,9 +126,10 @@ static void grow(struct peer_fifo *f)
 void peer_fifo_insert(struct peer_fifo *f, const unsigned char digest[32], const void *body,
                       size_t len)
 {
-    if (len > f->capacity || lookup(f, digest))
+    uint64_t cost = peer_fifo_cost(len);
+    if (cost > f->capacity || lookup(f, digest))
         return;
-    while (f->used + len > f->capacity)
+    while (f->used + cost > f->capacity)
         evict_oldest(f);
     struct entry *e = calloc(1, sizeof *e);
     if (!e)
@@ -136,7 +147,7 @@ void peer_fifo_insert(struct peer_fifo *f, const unsigned char digest[32], const
     else
         f->head = e;
     f->tail = e;
-    f->used += len;
+    f->used += cost;
     size_t i = bucket(f, digest);
     e->next_hash = f->buckets[i];
     f->buckets[i] = e;

@@ -30,13 +30,28 @@ int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t 
 /* A FIFO of bodies by SHA-256, bounded in bytes. The reverse side keeps
  * the bodies; the forward side keeps only the digests and sizes, and runs
  * the same insertions, so both agree on what is held. Inserting a digest
- * already held changes nothing; a body larger than the capacity is never
- * held. */
+ * already held changes nothing; a body whose cost exceeds the capacity is
+ * never held.
+ *
+ * Each entry is charged peer_fifo_cost(len): its body and a fixed
+ * PEER_FIFO_ENTRY_COST for the entry, its index slot and the allocator's
+ * share, so that many tiny bodies cannot grow the store far past its
+ * capacity (issue 10, finding 6). Both sides use this one formula, a
+ * protocol constant rather than sizeof, so the mirror stays in step
+ * whatever each side's build. */
+#define PEER_FIFO_ENTRY_COST 128
+static inline uint64_t peer_fifo_cost(uint64_t len)
+{
+    return len > UINT64_MAX - PEER_FIFO_ENTRY_COST ? UINT64_MAX : len + PEER_FIFO_ENTRY_COST;
+}
 struct peer_fifo;
 struct peer_fifo *peer_fifo_new(uint64_t capacity, int keep_bodies);
 void peer_fifo_free(struct peer_fifo *f);
 void peer_fifo_reset(struct peer_fifo *f, uint64_t capacity);
 uint64_t peer_fifo_capacity(const struct peer_fifo *f);
+/* What the held entries are charged (never above the capacity), and how many. */
+uint64_t peer_fifo_used(const struct peer_fifo *f);
+uint64_t peer_fifo_count(const struct peer_fifo *f);
 void peer_fifo_insert(struct peer_fifo *f, const unsigned char digest[32], const void *body,
                       size_t len);
 /* 1 and (keep_bodies) a pointer to the held body, valid until the next

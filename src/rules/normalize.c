@@ -8,7 +8,7 @@
 #include <zstd.h>
 #include "rules/normalize.h"
 #include "http/chars.h"
-#include "http/fields.h"
+#include "http/coding.h"
 
 struct buf {
     char *p;
@@ -155,15 +155,18 @@ int body_normalize(struct slice content_type, struct slice content_encoding, con
     /* Codings are listed in the order applied: undo the last one first. */
     struct slice codings[8];
     unsigned nc = 0;
-    struct http_list_iter it = http_list_begin(content_encoding);
+    struct http_coding_iter it = http_codings_of(content_encoding);
     struct slice el;
-    while (http_list_next(&it, &el) > 0) {
+    enum http_coding_rc crc;
+    while ((crc = http_coding_next(&it, &el)) == HTTP_CODING_NEXT) {
         if (slice_case_eq(el, "identity"))
             continue;
         if (nc == sizeof codings / sizeof codings[0])
             return -1;
         codings[nc++] = el;
     }
+    if (crc == HTTP_CODING_MALFORMED)
+        return -1; /* the same reading as the peer sides: keyed by its raw bytes */
     while (nc > 0) {
         struct buf b = {.max = max_out};
         if (decode_one(codings[--nc], cur, cur_len, &b) < 0) {

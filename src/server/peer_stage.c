@@ -29,6 +29,7 @@
 #include "server/log.h"
 #include "http/chars.h"
 #include "http/fields.h"
+#include "http/coding.h"
 
 struct peer_side {
     const struct config_peer *cfg;
@@ -87,12 +88,27 @@ void peer_state_free(struct peer_state *s)
     free(s);
 }
 
-void peer_state_stats(const struct peer_state *s, uint64_t *refs, uint64_t *fulls,
-                      uint64_t *fallbacks)
+void peer_state_stats(struct peer_state *s, struct peer_stats *out)
 {
-    *refs = s ? s->refs : 0;
-    *fulls = s ? s->fulls : 0;
-    *fallbacks = s ? s->fallbacks : 0;
+    *out = (struct peer_stats){0};
+    if (!s)
+        return;
+    out->refs = s->refs;
+    out->fulls = s->fulls;
+    out->fallbacks = s->fallbacks;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct peer_side *side = &s->sides[i];
+        pthread_mutex_lock(&side->lock);
+        out->request_store_bytes += peer_fifo_used(side->requests);
+        out->request_store_entries += peer_fifo_count(side->requests);
+        out->response_store_bytes += peer_fifo_used(side->responses);
+        out->response_store_entries += peer_fifo_count(side->responses);
+        pthread_mutex_unlock(&side->lock);
+    }
+    pthread_mutex_lock(&s->lock);
+    out->mirror_bytes = peer_fifo_used(s->mirror);
+    out->mirror_entries = peer_fifo_count(s->mirror);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static int forward_side(const struct client *c)
@@ -100,24 +116,36 @@ static int forward_side(const struct client *c)
     return c->w->cfg->peer.forward && c->w->handshake;
 }
 
-/* The last token of a Content-Encoding list, and the list without it. */
-static struct slice last_coding(struct slice ce, struct slice *rest)
+/* A message's Content-Encoding as the one reader (http/coding.h) reads
+ * it: how many codings, how often each of the handshake's own appears,
+ * the last one, and (when `rest` is given) the list without the last.
+ * Both sides decide on this, so a value cannot mean a reference to one
+ * and something else to the other. */
+struct coding_scan {
+    unsigned n, refs, dczs;
+    struct slice last;
+    int malformed;
+};
+
+static struct coding_scan scan_codings(const struct http_field *f, unsigned nf, struct outbuf *rest)
 {
-    size_t end = ce.len;
-    while (end && (ce.p[end - 1] == ' ' || ce.p[end - 1] == '\t'))
-        end--;
-    size_t start = end;
-    while (start && ce.p[start - 1] != ',')
-        start--;
-    size_t tok = start;
-    while (tok < end && (ce.p[tok] == ' ' || ce.p[tok] == '\t'))
-        tok++;
-    size_t keep = start ? start - 1 : 0;
-    while (keep && (ce.p[keep - 1] == ' ' || ce.p[keep - 1] == '\t'))
-        keep--;
-    if (rest)
-        *rest = (struct slice){ce.p, keep};
-    return (struct slice){ce.p + tok, end - tok};
+    struct coding_scan s = {0};
+    struct http_coding_iter it = http_codings_begin(f, nf);
+    struct slice cd;
+    enum http_coding_rc rc;
+    while ((rc = http_coding_next(&it, &cd)) == HTTP_CODING_NEXT) {
+        if (rest && s.n) {
+            if (rest->len)
+                outbuf_addstr(rest, ", ");
+            outbuf_addslice(rest, s.last);
+        }
+        s.n++;
+        s.refs += slice_case_eq(cd, "idem-ref");
+        s.dczs += slice_case_eq(cd, "dcz");
+        s.last = cd;
+    }
+    s.malformed = rc == HTTP_CODING_MALFORMED;
+    return s;
 }
 
 static int list_has(struct slice list, const char *token)
@@ -227,6 +255,8 @@ static int reverse_request(struct client *c, const struct http_request *r)
 {
     struct exchange *ex = &c->ex;
     struct peer_state *ps = c->w->handshake;
+    int expanded = c->peer_expanded; /* this request is a reference we expanded */
+    c->peer_expanded = 0;
     const struct http_field *hp = http_find_field(r->fields, r->nfields, "idem-peer");
     if (!hp)
         return 0; /* an ordinary client: Idem-* and Available-Dictionary are dropped */
@@ -262,9 +292,24 @@ static int reverse_request(struct client *c, const struct http_request *r)
         ex->peer_accept_dcz = list_has(ae->value, "dcz");
     }
     unsigned char want[32];
-    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
-    struct slice rest;
-    if (ce && slice_case_eq(last_coding(ce->value, &rest), "idem-ref")) {
+    struct outbuf rest = {0};
+    struct coding_scan cs = scan_codings(r->fields, r->nfields, &rest);
+    if (cs.malformed ||
+        (cs.refs && (expanded || cs.refs > 1 || !slice_case_eq(cs.last, "idem-ref")))) {
+        /* A reference is the last coding, once, and is expanded once: any
+         * other form could be read two ways (issue 10, finding 1). */
+        free(rest.p);
+        reply_error(c, 400, "malformed Content-Encoding, or idem-ref not once and last");
+        return 1;
+    }
+    if (cs.refs && r->body != HTTP_BODY_NONE) {
+        /* A reference has no body. Answering and reading on would parse
+         * whatever follows the head as the next request: close. */
+        free(rest.p);
+        reply_error(c, 400, "a reference must carry no body");
+        return 1;
+    }
+    if (cs.refs) {
         /* A reference: expand it into the full request, or ask for it. */
         const void *body = NULL;
         size_t len = 0;
@@ -280,27 +325,32 @@ static int reverse_request(struct client *c, const struct http_request *r)
                 outbuf_addstr(&req, " HTTP/1.1\r\n");
                 for (unsigned i = 0; i < r->nfields; i++) {
                     const struct http_field *f = &r->fields[i];
-                    if (f == ce || f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING)
+                    if (slice_case_eq(f->name, "content-encoding") || f->id == HF_CONTENT_LENGTH ||
+                        f->id == HF_TRANSFER_ENCODING)
                         continue;
                     outbuf_addfield(&req, f->name, f->value);
                 }
-                end_head(&req, rest, body, len);
+                end_head(&req, (struct slice){rest.p, rest.len}, body, len);
             }
             pthread_mutex_unlock(&side->lock);
+            free(rest.p);
+            rest = (struct outbuf){0};
             if (held) {
-                size_t old = r->head_len + (r->body == HTTP_BODY_LENGTH ? r->content_length : 0);
-                int rc = iobuf_len(&c->in) >= old ? replace_request(c, old, &req) : -1;
+                int rc = replace_request(c, r->head_len, &req);
                 free(req.p);
                 if (rc < 0) {
-                    reply_error(c, 400, "a reference must carry no body");
+                    reply_error(c, 503, "out of memory");
                     return 1;
                 }
+                c->peer_expanded = 1;
                 return 5;
             }
         }
-        reply_unknown_ref(c);
+        free(rest.p);
+        reply_unknown_ref(c); /* no body: the connection stays in step */
         return 3;
     }
+    free(rest.p);
     if (hd && r->body != HTTP_BODY_NONE) {
         /* A body in full: check it, and hold it for the next reference. */
         int k = collect_ensure(c, r);
@@ -418,10 +468,15 @@ void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *af
 static int forward_request(struct client *c, const struct http_request *r)
 {
     struct exchange *ex = &c->ex;
-    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
-    if (ce && list_has(ce->value, "idem-ref")) {
-        /* the handshake's own coding: the peer would take it for a reference */
-        reply_error(c, 415, "idem-ref is a coding between idemcache peers only");
+    struct coding_scan cs = scan_codings(r->fields, r->nfields, NULL);
+    if (cs.malformed) {
+        /* read one way here and another there, it could name a reference */
+        reply_error(c, 400, "malformed Content-Encoding");
+        return 1;
+    }
+    if (cs.refs || cs.dczs) {
+        /* the handshake's own codings: the peer would take them for ours */
+        reply_error(c, 415, "idem-ref and dcz are codings between idemcache peers only");
         return 1;
     }
     if (r->body == HTTP_BODY_NONE || ex->method_connect || ex->upgrade)
@@ -472,7 +527,8 @@ int peer_stage_skip_field(struct client *c, const struct http_field *f)
  * forward side the handshake fields. With the body in memory (peer_inline)
  * this writes the framing, the blank line and the body as well, and
  * returns 1; the full form is kept in retry_head for a 415 or a retry. */
-int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct outbuf *o)
+int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,
+                               struct outbuf *o)
 {
     struct exchange *ex = &c->ex;
     const struct http_field *ae = http_find_field(r->fields, r->nfields, "accept-encoding");
@@ -517,9 +573,6 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
     char digest[64] = "";
     if (ex->peer_inline)
         peer_digest_field(ex->peer_body_digest, digest);
-    struct slice target = r->form == HTTP_TARGET_ABSOLUTE ? r->path : r->target;
-    if (!target.len)
-        target = SLICE_LIT("/");
     char sig[PEER_SIG_LEN + 1];
     int64_t ts = now_s();
     peer_sign(cfg->peer.secret, cfg->peer.secret_len, r->method, target, ts,
@@ -528,13 +581,21 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
     if (!ex->peer_inline)
         return 0;
     outbuf_printf(o, "Idem-Digest: %s\r\n", digest);
-    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
+    /* the client's codings, every field line as one list (checked in
+     * forward_request: well-formed, none of the handshake's own) */
+    struct outbuf codings = {0};
+    struct coding_scan cs = scan_codings(r->fields, r->nfields, &codings);
+    if (cs.n) {
+        if (codings.len)
+            outbuf_addstr(&codings, ", ");
+        outbuf_addslice(&codings, cs.last);
+    }
     /* the full form, for a 415 and for retries */
     struct outbuf full = {0};
     outbuf_add(&full, o->p, o->len);
-    if (ce) {
+    if (codings.len) {
         outbuf_addstr(&full, "Content-Encoding: ");
-        outbuf_addslice(&full, ce->value);
+        outbuf_add(&full, codings.p, codings.len);
         outbuf_addstr(&full, "\r\n");
     }
     outbuf_addstr(&full, "Content-Length: ");
@@ -543,8 +604,8 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
     outbuf_add(&full, ex->peer_body.p, ex->peer_body.len);
     if (ex->peer_ref) {
         outbuf_addstr(o, "Content-Encoding: ");
-        if (ce) {
-            outbuf_addslice(o, ce->value);
+        if (codings.len) {
+            outbuf_add(o, codings.p, codings.len);
             outbuf_addstr(o, ", ");
         }
         outbuf_addstr(o, "idem-ref\r\nContent-Length: 0\r\n\r\n");
@@ -552,6 +613,7 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
         o->len = 0;
         outbuf_add(o, full.p, full.len);
     }
+    free(codings.p);
     free(ex->retry_head.p);
     ex->retry_head = full; /* a 415 or a dead pooled connection: resend whole */
     return 1;
@@ -656,16 +718,22 @@ int peer_stage_response(struct client *c, const struct http_response *res)
         return PEER_WAIT;
     const char *enc = iobuf_data(&u->in) + res->head_len;
     size_t enc_len = (size_t)res->content_length;
-    const struct http_field *ce = http_find_field(res->fields, res->nfields, "content-encoding");
-    struct slice rest = {0}, last = ce ? last_coding(ce->value, &rest) : (struct slice){0};
-    int ref = ce && slice_case_eq(last, "idem-ref");
-    int dcz = ce && slice_case_eq(last, "dcz");
+    struct outbuf rest = {0};
+    struct coding_scan cs = scan_codings(res->fields, res->nfields, &rest);
+    int ref = cs.n && slice_case_eq(cs.last, "idem-ref");
+    int dcz = cs.n && slice_case_eq(cs.last, "dcz");
+    if (cs.malformed || cs.refs + cs.dczs > (unsigned)(ref || dcz)) {
+        free(rest.p); /* ours are the last coding, once: anything else is broken */
+        return PEER_FAIL;
+    }
     unsigned char *dict = NULL, *decoded = NULL;
     const void *body = enc;
     size_t len = enc_len;
     if (ref || dcz) {
-        if (!ex->peer_has_dict || !ex->stale)
+        if (!ex->peer_has_dict || !ex->stale) {
+            free(rest.p);
             return PEER_FAIL; /* we offered nothing to refer to */
+        }
         dict = body_flat(ex->stale->body);
         if (ref) {
             body = dict;
@@ -679,8 +747,9 @@ int peer_stage_response(struct client *c, const struct http_response *res)
     unsigned char got[32];
     if (body)
         SHA256(body, len, got);
-    int ok =
-        body && !memcmp(got, want, 32) && rebuild(u, res, whole, rest, ref || dcz, body, len) == 0;
+    int ok = body && !memcmp(got, want, 32) &&
+             rebuild(u, res, whole, (struct slice){rest.p, rest.len}, ref || dcz, body, len) == 0;
+    free(rest.p);
     free(dict);
     free(decoded);
     if (!ok)

@@ -145,16 +145,21 @@ static void build_request_head(struct client *c, const struct http_request *r)
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
     struct outbuf *o = &ex->up_head;
+    /* The target as sent, computed once: the peer handshake signs exactly
+     * these bytes (issue 10, finding 12). */
+    struct outbuf target = {0};
+    if (r->form == HTTP_TARGET_ABSOLUTE) {
+        /* RFC 9112 §3.2.2: origin-form toward the origin, Host from the URI;
+         * an empty path is "/" (RFC 9112 §3.2.1), so http://h?x=1 is /?x=1. */
+        if (r->path.len == 0 || r->path.p[0] != '/')
+            outbuf_addstr(&target, "/");
+        outbuf_addslice(&target, r->path);
+    } else {
+        outbuf_addslice(&target, r->target);
+    }
     outbuf_addslice(o, r->method);
     outbuf_addstr(o, " ");
-    if (r->form == HTTP_TARGET_ABSOLUTE) {
-        /* RFC 9112 §3.2.2: origin-form toward the origin, Host from the URI. */
-        if (r->path.len == 0 || r->path.p[0] != '/')
-            outbuf_addstr(o, "/");
-        outbuf_addslice(o, r->path);
-    } else {
-        outbuf_addslice(o, r->target);
-    }
+    outbuf_add(o, target.p, target.len);
     outbuf_addstr(o, " HTTP/1.1\r\nHost: ");
     if (r->form == HTTP_TARGET_ABSOLUTE)
         outbuf_addslice(o, r->authority);
@@ -181,7 +186,9 @@ static void build_request_head(struct client *c, const struct http_request *r)
     }
     add_forwarding_fields(c, r, o);
     cache_stage_upstream_fields(c, o);
-    if (peer_stage_upstream_fields(c, r, o))
+    int framed = peer_stage_upstream_fields(c, r, (struct slice){target.p, target.len}, o);
+    free(target.p);
+    if (framed)
         return; /* the peer handshake wrote the framing and the body */
     if (ex->upgrade) {
         outbuf_addstr(o, "Connection: upgrade\r\n");
@@ -299,8 +306,11 @@ void proxy_begin(struct client *c, struct http_request *r)
     if (peer == 1)
         return;
     if (peer == 3) {
-        /* answered with the connection kept: nothing of the request is left */
-        iobuf_consume(&c->in, r->head_len + (r->body == HTTP_BODY_LENGTH ? r->content_length : 0));
+        /* Answered. Only a request without a body may keep the connection:
+         * an unread body would be parsed as the next request. */
+        iobuf_consume(&c->in, r->head_len);
+        if (r->body != HTTP_BODY_NONE)
+            c->keepalive = 0;
         proxy_finish_local(c);
         return;
     }
@@ -336,6 +346,8 @@ void proxy_begin(struct client *c, struct http_request *r)
         iobuf_consume(&c->in, r->head_len + ex->body_span);
         if (c->state == CS_CLOSING || c->closed)
             return;
+        if (r->body != HTTP_BODY_NONE && !ex->body_span)
+            c->keepalive = 0; /* a body never read: not the next request */
         proxy_finish_local(c);
         return;
     }
@@ -575,7 +587,7 @@ static void finish(struct client *c)
     ex->t_up_end = uv_hrtime();
     ex->up = NULL;
     if (u) {
-        if (ex->up_reusable && ex->req_done && iobuf_len(&u->in) == 0)
+        if (ex->up_reusable && ex->req_done && !ex->up_answered_early && iobuf_len(&u->in) == 0)
             upstream_release(u);
         else
             upstream_close(u);
@@ -783,6 +795,12 @@ void proxy_on_upstream_data(struct client *c)
             }
             continue;
         }
+        /* An answer before our request was all written: the upstream did
+         * not read it the way we sent it, so the connection is not reused
+         * (issue 10, finding 1; the bytes still queued may be read as the
+         * next request). */
+        if (!ex->req_done || u->write_pending)
+            ex->up_answered_early = 1;
         int pr = peer_stage_response(c, &w->res);
         if (pr == PEER_WAIT)
             return; /* the coded body is read whole before anything goes on */
@@ -801,6 +819,7 @@ void proxy_on_upstream_data(struct client *c)
             free(ex->up_head.p);
             ex->up_head = (struct outbuf){0};
             ex->peer_ref = 0;
+            ex->up_answered_early = 0;
             start_upstream(c);
             return;
         }

@@ -171,6 +171,7 @@ struct exchange {
     int resp_chunked; /* re-frame the response body as chunked */
     int resp_close_delimited;
     int up_reusable;
+    int up_answered_early; /* a response head came before the request was written */
     int client_minor;
     int method_connect;
     struct outbuf resp_head;  /* leaves with the first body bytes: one write */
@@ -272,6 +273,7 @@ struct client {
     int collected; /* 1: col.body is complete; -1: it outgrew body_key.max_bytes */
     char *bg_key;  /* its key's coalescing slot, until the exchange takes it */
     size_t bg_key_len;
+    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
     struct exchange ex;
 };
 
@@ -396,14 +398,24 @@ struct peer_state;
 struct peer_side;
 struct peer_state *peer_state_new(const struct config *cfg);
 void peer_state_free(struct peer_state *s);
-void peer_state_stats(const struct peer_state *s, uint64_t *refs, uint64_t *fulls,
-                      uint64_t *fallbacks);
+/* /stats: the handshake's counters, and what its stores hold (bytes as
+ * charged by peer_fifo_cost; reverse: summed over peers; forward: the
+ * mirror of the reverse side's request store). */
+struct peer_stats {
+    uint64_t refs, fulls, fallbacks;
+    uint64_t request_store_bytes, request_store_entries;
+    uint64_t response_store_bytes, response_store_entries;
+    uint64_t mirror_bytes, mirror_entries;
+};
+void peer_state_stats(struct peer_state *s, struct peer_stats *out);
 /* proxy_begin: 0 go on; 1 answered (closing); 3 answered, keep-alive;
  * 4 read the body ahead first; 5 c->in holds a new request: parse again. */
 int peer_stage_request(struct client *c, const struct http_request *r);
 int peer_stage_skip_field(struct client *c, const struct http_field *f);
-/* 1: the head is complete, body included (sent from memory). */
-int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct outbuf *o);
+/* `target` is the request target exactly as sent (signed as it is).
+ * 1: the head is complete, body included (sent from memory). */
+int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,
+                               struct outbuf *o);
 /* Forward: PEER_NONE, _WAIT (the whole body first), _REBUILT (parse u->in
  * again), _RETRY (resend whole), _FAIL. */
 int peer_stage_response(struct client *c, const struct http_response *res);

@@ -6,10 +6,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include "peer/peer.h"
+#include "http/coding.h"
+#include "http/chars.h"
+
+/* The input as Content-Encoding: the whole as one line, and split at the
+ * first LF into two lines. Every coding read is a token inside the input,
+ * and the walk ends. */
+static void codings(const uint8_t *data, size_t size)
+{
+    const char *p = (const char *)data;
+    const char *lf = memchr(p, '\n', size);
+    size_t first = lf ? (size_t)(lf - p) : size;
+    struct http_field f[3] = {
+        {{"Content-Encoding", 16}, {p, first}, HF_OTHER},
+        {{"Content-Type", 12}, {p, size}, HF_OTHER},
+        {{"content-encoding", 16}, {lf ? lf + 1 : p + size, lf ? size - first - 1 : 0}, HF_OTHER},
+    };
+    struct http_coding_iter its[2] = {http_codings_of((struct slice){p, size}),
+                                      http_codings_begin(f, 3)};
+    for (int k = 0; k < 2; k++) {
+        struct slice cd;
+        size_t n = 0;
+        while (http_coding_next(&its[k], &cd) == HTTP_CODING_NEXT) {
+            if (!cd.len || cd.p < p || cd.p + cd.len > p + size || ++n > size)
+                abort();
+            for (size_t i = 0; i < cd.len; i++)
+                if (!http_is((unsigned char)cd.p[i], CH_TCHAR))
+                    abort();
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct slice v = {(const char *)data, size};
+    codings(data, size);
     struct peer_claim c;
     if (peer_parse(v, &c) == 0 && (!c.id.len || !c.sig.len))
         abort();

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { startProxy, startOrigin, startRelay, get, tmpFile, freePort } from './lib.mjs';
+import net from 'node:net';
+import { startProxy, startOrigin, startRawOrigin, startRelay, rawExchange, parseResponses, get, sleep, tmpFile, freePort } from './lib.mjs';
 
 const SECRET = tmpFile('peer.secret', 'a-long-shared-secret-for-the-tests\n');
 const ORIGIN = 'http://origin.test';
@@ -154,4 +155,289 @@ test('a wrong secret is refused, and the forward side says so', async () => {
   assert.match(forward.errors(), /refused our signature/);
   for (const p of [forward, reverse]) assert.equal((await p.stop()).code, 0);
   await origin.close();
+});
+
+// ---- issue 10, finding 1: forward/reverse desync through Content-Encoding ----
+
+// A raw origin that answers every request head it reads, in order, one
+// response per request (no request bodies reach it in these tests). A
+// request for /poison is answered late, as a slow endpoint would be.
+async function startSmuggleOrigin() {
+  const seen = [];
+  const origin = await startRawOrigin((s) => {
+    let buf = Buffer.alloc(0);
+    let queue = Promise.resolve();
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString('latin1');
+        const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
+        const need = end + 4 + (cl ? Number(cl[1]) : 0);
+        if (buf.length < need) return;
+        buf = buf.subarray(need);
+        const [method, target] = head.split('\r\n')[0].split(' ');
+        const path = target.replace(/^http:\/\/[^/]*/, '');
+        seen.push({ method: method.length > 16 ? `${method.slice(0, 8)}...(${method.length})` : method, path });
+        const body = path === '/poison' ? 'POISONED' : `fresh ${path}`;
+        queue = queue.then(async () => {
+          if (path === '/poison') await sleep(300);
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: max-age=300\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        });
+      }
+    });
+  });
+  origin.seen = seen;
+  return origin;
+}
+
+async function smuggleTopology(reverseYaml = '') {
+  const origin = await startSmuggleOrigin();
+  const procs = [];
+  const cleanup = async () => {
+    for (const p of procs.reverse()) await p.stop();
+    await origin.close();
+  };
+  try {
+    const reverseCfg = tmpFile('reverse.yaml', `peers:\n  - id: edge-1\n    secret_file: ${SECRET}\n${reverseYaml}`);
+    const reverse = await startProxy(['--config', reverseCfg, '--upstream', `http://127.0.0.1:${origin.port}`]);
+    procs.push(reverse);
+    const forwardCfg = tmpFile('forward.yaml', 'rules:\n  - { path: "/api/*", methods: [POST], cache: true }\n');
+    const forward = await startProxy(['--mode', 'forward', '--config', forwardCfg, '--peer', `http://127.0.0.1:${reverse.port}`,
+      '--peer-id', 'edge-1', '--peer-secret', SECRET]);
+    procs.push(forward);
+    return { origin, reverse, forward, cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+const SECRET_BYTES = Buffer.from('a-long-shared-secret-for-the-tests');
+
+// What a verified forward side sends: Idem-Peer signed over method, target, ts, digest.
+function peerFields(method, target, digest = '') {
+  const ts = Math.floor(Date.now() / 1000);
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${digest}`).digest('base64');
+  return `Idem-Peer: id=edge-1, ts=${ts}, sig=${sig}\r\n` + (digest ? `Idem-Digest: ${digest}\r\n` : '');
+}
+const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
+
+test('smuggling through "x, idem-ref: the attacker gets 400, the next user gets their own response', async () => {
+  const t = await smuggleTopology();
+  try {
+    // The body is a request for /poison behind a run of tchars: wherever the
+    // reverse side would have stopped reading, the rest parses as a request.
+    const body = 'X'.repeat(6000) + ' /poison HTTP/1.1\r\nHost: origin.test\r\n\r\n';
+    const attack = await get(t.forward.port, `${ORIGIN}/api/x`, {
+      method: 'POST', body,
+      headers: { 'Content-Type': 'application/json', 'Content-Encoding': '"x, idem-ref', 'Content-Length': Buffer.byteLength(body) },
+    });
+    const victim = await get(t.forward.port, `${ORIGIN}/victim`);
+    const later = await get(t.forward.port, `${ORIGIN}/victim`);
+    assert.equal(victim.body.toString(), 'fresh /victim', 'the next user gets the response to their own request');
+    assert.equal(later.body.toString(), 'fresh /victim', 'and nothing else is stored under their URL');
+    assert.equal(attack.status, 400, 'a Content-Encoding with an unterminated quote is malformed');
+    await sleep(400); // a late smuggled response, if any, would have reached the origin log by now
+    assert.ok(!t.origin.seen.some((s) => s.path === '/poison'), `no smuggled request reached the origin: ${JSON.stringify(t.origin.seen)}`);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a client cannot send idem-ref or dcz in any spelling, position or field line; malformed codings are 400', async () => {
+  const t = await smuggleTopology();
+  try {
+    const post = (ce) => get(t.forward.port, `${ORIGIN}/api/y`, {
+      method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json', 'Content-Encoding': ce, 'Content-Length': 2 },
+    });
+    for (const ce of ['idem-ref', 'IDEM-REF', 'Idem-Ref', 'gzip, idem-ref', 'idem-ref, gzip', 'dcz', 'DCZ', 'gzip,dcz',
+      ['gzip', 'idem-ref'], ['idem-ref', 'identity'], ['gzip', 'Dcz'], 'idem-ref, '.repeat(2000) + 'idem-ref']) {
+      const r = await post(ce);
+      assert.equal(r.status, 415, `Content-Encoding ${JSON.stringify(ce).slice(0, 60)}`);
+    }
+    for (const ce of ['"x, idem-ref', 'gzip, "idem-ref"', 'idem-ref;x', 'gzip, id em-ref', '"', 'gzip, "x", dcz']) {
+      const r = await post(ce);
+      assert.equal(r.status, 400, `Content-Encoding ${JSON.stringify(ce)}`);
+    }
+    assert.equal(t.origin.seen.length, 0, `none reached the origin: ${JSON.stringify(t.origin.seen)}`);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('reverse side: a reference with a body is 400 and the connection closes; nothing in the body is parsed', async () => {
+  const t = await smuggleTopology();
+  try {
+    const smuggled = 'GET /poison HTTP/1.1\r\nHost: origin.test\r\n\r\n';
+    const lead = 'A'.repeat(10);
+    const body = lead + smuggled;
+    const digest = digestOf('never sent before');
+    const head = `POST /api/x HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/x', digest)}` +
+      'Content-Encoding: idem-ref\r\n';
+    // Content-Length, the body arriving after the head
+    const cl = await rawExchange(t.reverse.port, null, {
+      chunks: [`${head}Content-Length: ${body.length}\r\n\r\n${lead}`, smuggled],
+    });
+    let rs = parseResponses(cl.data);
+    assert.deepEqual(rs.map((r) => r.status), [400]);
+    assert.ok(cl.closed, 'the connection is closed');
+    // chunked
+    const ch = await rawExchange(t.reverse.port, null, {
+      chunks: [`${head}Transfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${lead}`, `${smuggled}\r\n0\r\n\r\n`],
+    });
+    rs = parseResponses(ch.data);
+    assert.deepEqual(rs.map((r) => r.status), [400]);
+    assert.ok(ch.closed, 'the connection is closed');
+    // without a body, an unknown reference is a 415 and the connection stays
+    const nb = await rawExchange(t.reverse.port,
+      `${head}Content-Length: 0\r\n\r\nGET /after HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n`);
+    rs = parseResponses(nb.data);
+    assert.deepEqual(rs.map((r) => r.status), [415, 200]);
+    assert.deepEqual(t.origin.seen.map((s) => s.path), ['/after']);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('reverse side: a reference is expanded once; idem-ref repeated, or not last, is 400', async () => {
+  const t = await smuggleTopology();
+  try {
+    const stored = JSON.stringify({ q: 'z'.repeat(60000) });
+    const digest = digestOf(stored);
+    // the body in full first: the reverse side holds it
+    const full = await rawExchange(t.reverse.port,
+      `POST /api/a HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n${peerFields('POST', '/api/a', digest)}Content-Length: ${stored.length}\r\n\r\n${stored}`);
+    assert.deepEqual(parseResponses(full.data).map((r) => r.status), [200]);
+    const ref = (ce) => rawExchange(t.reverse.port,
+      `POST /api/a HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n${peerFields('POST', '/api/a', digest)}Content-Encoding: ${ce}\r\nContent-Length: 0\r\n\r\n`);
+    // one reference: expanded, and the origin gets the body
+    assert.deepEqual(parseResponses((await ref('idem-ref')).data).map((r) => r.status), [200]);
+    const n = t.origin.seen.length;
+    for (const ce of ['idem-ref, '.repeat(500) + 'idem-ref', 'idem-ref, idem-ref', 'idem-ref, gzip', 'IDEM-REF, Idem-Ref', '"x, idem-ref']) {
+      const r = await ref(ce);
+      assert.deepEqual(parseResponses(r.data).map((x) => x.status), [400], `Content-Encoding ${ce.slice(0, 40)}`);
+      assert.ok(r.closed);
+    }
+    assert.equal(t.origin.seen.length, n, 'none of them reached the origin');
+  } finally {
+    await t.cleanup();
+  }
+});
+
+// ---- issue 10, finding 12: the target signed is the target sent ----
+
+test('an absolute-form target with an empty path and a query is signed as sent (200, not 401)', async () => {
+  const t = await topology();
+  try {
+    for (const url of [`${ORIGIN}?x=1`, `${ORIGIN}/?x=1`, ORIGIN, `${ORIGIN}/doc?a=1&b=2`]) {
+      const r = await get(t.forward.port, url);
+      assert.equal(r.status, 200, url);
+    }
+    assert.deepEqual(t.state.seen.map((s) => s.url), ['/?x=1', '/?x=1', '/', '/doc?a=1&b=2']);
+  } finally {
+    await t.close();
+  }
+});
+
+// ---- issue 10, finding 6: the peer stores stay within their size ----
+
+test('many tiny distinct bodies keep both peer stores within their size, and the mirror in step', async () => {
+  const STORE = 16384;
+  const origin = await startOrigin((req, res, body) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(crypto.createHash('sha256').update(body).digest('hex')); // a tiny response per body
+  });
+  const procs = [];
+  try {
+    const reverseAdmin = await freePort();
+    const forwardAdmin = await freePort();
+    const reverseCfg = tmpFile('reverse.yaml',
+      `peers:\n  - id: edge-1\n    secret_file: ${SECRET}\npeer:\n  request_store: ${STORE}\n  response_store: ${STORE}\n`);
+    const reverse = await startProxy(['--config', reverseCfg, '--upstream', `http://127.0.0.1:${origin.port}`, '--admin', `127.0.0.1:${reverseAdmin}`]);
+    procs.push(reverse);
+    const forwardCfg = tmpFile('forward.yaml', 'rules:\n  - { path: "/api/*", methods: [POST], cache: true }\n');
+    const forward = await startProxy(['--mode', 'forward', '--config', forwardCfg, '--peer', `http://127.0.0.1:${reverse.port}`,
+      '--peer-id', 'edge-1', '--peer-secret', SECRET, '--admin', `127.0.0.1:${forwardAdmin}`]);
+    procs.push(forward);
+    const N = 400; // a few bytes each: counted by their bodies only, 400 would all be held
+    for (let i = 0; i < N; i++) {
+      const body = String(i);
+      const r = await get(forward.port, `${ORIGIN}/api/tiny`, { method: 'POST', body, headers: { 'Content-Length': body.length } });
+      assert.equal(r.status, 200);
+    }
+    const rs = JSON.parse((await get(reverseAdmin, '/stats')).body);
+    const fs = JSON.parse((await get(forwardAdmin, '/stats')).body);
+    for (const k of ['request_store', 'response_store']) {
+      const bytes = rs[`peer_${k}_bytes`];
+      const entries = rs[`peer_${k}_entries`];
+      assert.ok(entries > 0 && bytes > 0, `${k}: ${JSON.stringify(rs)}`);
+      assert.ok(bytes <= STORE, `${k}: ${bytes} bytes charged for a ${STORE}-byte store`);
+      // each entry is charged what it costs, not its few body bytes
+      assert.ok(entries <= STORE / 128, `${k}: ${entries} entries in a ${STORE}-byte store`);
+    }
+    assert.equal(fs.peer_mirror_entries, rs.peer_request_store_entries, 'the mirror holds what the store holds');
+    assert.equal(fs.peer_mirror_bytes, rs.peer_request_store_bytes);
+    assert.ok(fs.peer_body_full >= N);
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+    await origin.close();
+  }
+});
+
+// Finding 1, defence in depth: an upstream connection whose response began
+// before the request was fully written is not reused.
+test('an upstream that answered before the request body was written is not pooled', async () => {
+  let connections = 0;
+  const origin = await startRawOrigin((s) => {
+    connections++;
+    let buf = Buffer.alloc(0);
+    let state = 'head';
+    let need = 0;
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        if (state === 'head') {
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const cl = /\r\ncontent-length: *(\d+)/i.exec(buf.subarray(0, end).toString('latin1'));
+          need = cl ? Number(cl[1]) : 0;
+          buf = buf.subarray(end + 4);
+          // the head of the answer at once, before reading the body
+          s.write('HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 4\r\n\r\n');
+          state = 'body';
+        }
+        if (buf.length < need) return;
+        buf = buf.subarray(need);
+        s.write('done');
+        state = 'head';
+      }
+    });
+  });
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  try {
+    const got = await new Promise((resolve, reject) => {
+      const s = net.connect(proxy.port, '127.0.0.1');
+      let data = Buffer.alloc(0);
+      let sentRest = false;
+      s.on('error', reject);
+      s.on('data', (d) => {
+        data = Buffer.concat([data, d]);
+        if (!sentRest && data.includes('200 OK')) {
+          sentRest = true; // the response has begun: now the rest of the body
+          s.write('y'.repeat(500));
+        }
+        if (data.toString().endsWith('done')) { s.destroy(); resolve(data.toString()); }
+      });
+      s.write(`POST /up HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 1000\r\n\r\n${'x'.repeat(500)}`);
+    });
+    assert.match(got, /^HTTP\/1\.1 200/);
+    const again = await get(proxy.port, '/again');
+    assert.equal(again.body.toString(), 'done');
+    assert.equal(connections, 2, 'the second request went on a new connection');
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
 });

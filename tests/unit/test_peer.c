@@ -60,7 +60,8 @@ static void digest_of(int n, unsigned char d[32])
 
 static void test_fifo(void **st)
 {
-    struct peer_fifo *bodies = peer_fifo_new(100, 1), *mirror = peer_fifo_new(100, 0);
+    const uint64_t cap = 100 + 3 * PEER_FIFO_ENTRY_COST;
+    struct peer_fifo *bodies = peer_fifo_new(cap, 1), *mirror = peer_fifo_new(cap, 0);
     unsigned char d[32];
     char body[60];
     /* the same insertions on both sides: the same verdicts, always */
@@ -83,21 +84,41 @@ static void test_fifo(void **st)
                 fail_msg("step %d: wrong body for %d", i, k);
         }
     }
-    /* FIFO order and the byte bound */
-    peer_fifo_reset(bodies, 100);
+    /* FIFO order and the byte bound: each entry costs 30 + the entry cost */
+    const uint64_t three = 3 * peer_fifo_cost(30) + 10;
+    peer_fifo_reset(bodies, three);
     for (int n = 0; n < 5; n++) {
         digest_of(n, d);
         peer_fifo_insert(bodies, d, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 30);
     }
     for (int n = 0; n < 5; n++) {
         digest_of(n, d);
-        assert_int_equal(peer_fifo_find(bodies, d, NULL, NULL), n >= 2); /* 3 x 30 <= 100 */
+        assert_int_equal(peer_fifo_find(bodies, d, NULL, NULL), n >= 2); /* 3 fit */
     }
+    assert_int_equal(peer_fifo_count(bodies), 3);
+    assert_int_equal(peer_fifo_used(bodies), 3 * peer_fifo_cost(30));
     digest_of(99, d);
-    peer_fifo_insert(bodies, d, NULL, 101); /* larger than the store: never held */
+    /* a body that fits but whose cost does not: never held */
+    peer_fifo_insert(bodies, d, NULL, three - PEER_FIFO_ENTRY_COST + 1);
     assert_false(peer_fifo_find(bodies, d, NULL, NULL));
     digest_of(2, d);
     assert_true(peer_fifo_find(bodies, d, NULL, NULL));
+    peer_fifo_free(bodies);
+    peer_fifo_free(mirror);
+    /* issue 10, finding 6: many tiny distinct bodies stay within the
+     * capacity, counted with the entries' own cost, on both sides alike */
+    bodies = peer_fifo_new(16384, 1);
+    mirror = peer_fifo_new(16384, 0);
+    for (int n = 0; n < 5000; n++) {
+        digest_of(n, d);
+        peer_fifo_insert(bodies, d, "x", 1);
+        peer_fifo_insert(mirror, d, NULL, 1);
+        assert_true(peer_fifo_used(bodies) <= 16384);
+    }
+    assert_int_equal(peer_fifo_count(bodies), 16384 / peer_fifo_cost(1));
+    assert_int_equal(peer_fifo_count(mirror), peer_fifo_count(bodies));
+    assert_int_equal(peer_fifo_used(mirror), peer_fifo_used(bodies));
+    assert_int_equal(peer_fifo_cost(UINT64_MAX - 1), UINT64_MAX); /* no wrap */
     peer_fifo_free(bodies);
     peer_fifo_free(mirror);
     /* many entries: the index grows */
