@@ -38,6 +38,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < out_len; i++)
         sum += (unsigned char)out[i];
     (void)sum;
+    if (what > 0 && (what & NORM_JSON)) {
+        /* canonical twice is canonical once: same bytes, same key */
+        const char *again;
+        size_t again_len;
+        char *again_free;
+        struct slice none = {"", 0};
+        int w2 = body_normalize(type, none, out, out_len, &lim, &again, &again_len, &again_free);
+        if (w2 != NORM_JSON || again_len != out_len || memcmp(again, out, out_len))
+            abort();
+        free(again_free);
+    }
     free(to_free);
     unsigned char d[64];
     int alg = http_digest_field((struct slice){body, len}, d);
