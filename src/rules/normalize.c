@@ -84,7 +84,8 @@ static int unzstd_into(const char *in, size_t len, struct buf *out)
     ZSTD_DCtx *d = ZSTD_createDCtx();
     if (!d)
         return -1;
-    if (ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, zstd_window_log_for(out->max)))) {
+    if (ZSTD_isError(
+            ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, zstd_window_log_for(out->max)))) {
         ZSTD_freeDCtx(d);
         return -1;
     }
