@@ -3,7 +3,7 @@
 # idempotent: does nothing when everything is already present.
 set -euo pipefail
 want=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      libuv1-dev libyaml-dev libssl-dev libcmocka-dev libjansson-dev zlib1g-dev
+      libuv1-dev libyaml-dev libssl-dev libcmocka-dev zlib1g-dev
       libzstd-dev zstd nodejs)
 [ "${1:-}" = "--bench" ] && want+=(nginx-light wrk)
 missing=()

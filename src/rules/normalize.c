@@ -1,12 +1,13 @@
 /* Key normalization of request bodies: content codings (RFC 9110 §8.4.1)
- * and canonical JSON. Every decoder stops at max_out, so a small body that
- * inflates to gigabytes (a zip bomb) costs at most max_out bytes. */
+ * and canonical JSON. Every decoder stops at lim->max_bytes, so a small
+ * body that inflates to gigabytes (a zip bomb) costs at most that many
+ * bytes of work and memory, all freed before returning. */
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
 #include <zlib.h>
 #include <zstd.h>
 #include "rules/normalize.h"
+#include "rules/json_canon.h"
 #include "http/chars.h"
 #include "http/coding.h"
 
@@ -65,11 +66,29 @@ static int inflate_into(const char *in, size_t len, int window_bits, struct buf 
     return rc == Z_STREAM_END && z.avail_in == 0 ? 0 : -1;
 }
 
+/* The largest zstd window worth accepting: one that covers max bytes. A
+ * frame may ask for up to 2^31 (RFC 8878 §3.1.1.1.2), and the decoder
+ * reserves the whole window for a frame that does not state its size; one
+ * asking for more than the output we keep is refused (keyed raw). */
+static int zstd_window_log_for(size_t max)
+{
+    ZSTD_bounds b = ZSTD_dParam_getBounds(ZSTD_d_windowLogMax);
+    int log = b.lowerBound;
+    while (log < b.upperBound && ((size_t)1 << log) < max && log < 62)
+        log++;
+    return log;
+}
+
 static int unzstd_into(const char *in, size_t len, struct buf *out)
 {
-    ZSTD_DStream *d = ZSTD_createDStream();
+    ZSTD_DCtx *d = ZSTD_createDCtx();
     if (!d)
         return -1;
+    if (ZSTD_isError(
+            ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, zstd_window_log_for(out->max)))) {
+        ZSTD_freeDCtx(d);
+        return -1;
+    }
     ZSTD_inBuffer ib = {in, len, 0};
     size_t rc = 1;
     while (ib.pos < ib.size || rc != 0) {
@@ -86,7 +105,7 @@ static int unzstd_into(const char *in, size_t len, struct buf *out)
         if (rc != 0 && ib.pos == before && ob.pos < ob.size)
             break; /* needs input that is not there: truncated */
     }
-    ZSTD_freeDStream(d);
+    ZSTD_freeDCtx(d);
     return rc == 0 && ib.pos == ib.size ? 0 : -1;
 }
 
@@ -119,31 +138,9 @@ int body_is_json(struct slice ct)
            slice_case_eq((struct slice){ct.p + end - 5, 5}, "+json");
 }
 
-/* Canonical JSON through jansson: sorted keys, compact separators, UTF-8
- * as is, numbers as jansson prints them (integers exact, reals with 17
- * significant digits). Duplicate keys are refused: their meaning differs
- * between parsers, so such a body is keyed by its raw bytes. */
-static int canonical_json(const char *in, size_t len, size_t max, struct buf *out)
-{
-    json_error_t err;
-    json_t *j =
-        json_loadb(in, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-    if (!j)
-        return -1;
-    size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY;
-    size_t need = json_dumpb(j, NULL, 0, flags);
-    int rc = -1;
-    if (need && need <= max && (out->p = malloc(need))) {
-        out->len = json_dumpb(j, out->p, need, flags);
-        out->cap = need;
-        rc = out->len == need ? 0 : -1;
-    }
-    json_decref(j);
-    return rc;
-}
-
 int body_normalize(struct slice content_type, struct slice content_encoding, const char *body,
-                   size_t len, size_t max_out, const char **out, size_t *out_len, char **to_free)
+                   size_t len, const struct norm_limits *lim, const char **out, size_t *out_len,
+                   char **to_free)
 {
     const char *cur = body;
     size_t cur_len = len;
@@ -168,7 +165,7 @@ int body_normalize(struct slice content_type, struct slice content_encoding, con
     if (crc == HTTP_CODING_MALFORMED)
         return -1; /* the same reading as the peer sides: keyed by its raw bytes */
     while (nc > 0) {
-        struct buf b = {.max = max_out};
+        struct buf b = {.max = lim->max_bytes};
         if (decode_one(codings[--nc], cur, cur_len, &b) < 0) {
             free(b.p);
             free(owned);
@@ -181,16 +178,25 @@ int body_normalize(struct slice content_type, struct slice content_encoding, con
         what |= NORM_DECODED;
     }
     if (body_is_json(content_type)) {
-        struct buf b = {0};
-        if (canonical_json(cur, cur_len, max_out, &b) == 0) {
+        /* Over the limits the raw bytes are keyed, as sent: the work spent
+         * on a body stays bounded whatever it inflates or nests to. */
+        struct json_canon_limits jl = {lim->max_values, lim->max_depth};
+        char *canon = NULL;
+        size_t canon_len = 0;
+        enum json_canon_result r = cur_len > lim->max_bytes
+                                       ? JSON_CANON_OVER_LIMIT
+                                       : json_canonicalize(cur, cur_len, &jl, &canon, &canon_len);
+        if (r == JSON_CANON_OVER_LIMIT || r == JSON_CANON_NO_MEMORY) {
             free(owned);
-            owned = b.p;
-            cur = b.p;
-            cur_len = b.len;
-            what |= NORM_JSON;
-        } else {
-            free(b.p); /* not JSON after all: its bytes are the key */
+            return -1;
         }
+        if (r == JSON_CANON_OK) {
+            free(owned);
+            owned = canon;
+            cur = canon;
+            cur_len = canon_len;
+            what |= NORM_JSON;
+        } /* not JSON after all: its (decoded) bytes are the key */
     }
     *out = cur;
     *out_len = cur_len;

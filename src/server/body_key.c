@@ -143,8 +143,13 @@ static void normalized_digest(struct client *c, struct slice type, struct slice 
         const char *keyed;
         size_t keyed_len;
         char *to_free;
-        what = body_normalize(type, *coding, body.p, body.len, c->w->cfg->body_key.max_bytes,
-                              &keyed, &keyed_len, &to_free);
+        const struct config *cfg = c->w->cfg;
+        struct norm_limits lim = {
+            .max_bytes = (size_t)cfg->body_key.normalize_max_bytes,
+            .max_values = (unsigned)cfg->body_key.normalize_max_values,
+            .max_depth = (unsigned)cfg->body_key.normalize_max_depth,
+        };
+        what = body_normalize(type, *coding, body.p, body.len, &lim, &keyed, &keyed_len, &to_free);
         if (what > 0)
             SHA256((const unsigned char *)keyed, keyed_len, digest);
         free(to_free);
@@ -184,7 +189,11 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
     struct slice type = ct ? ct->value : (struct slice){"", 0};
     struct slice coding = ce ? ce->value : (struct slice){"", 0};
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    normalized_digest(c, type, &coding, body, raw, !rule || rule->normalize, digest);
+    /* Normalizing costs work a client chooses, so it is opt-in, for QUERY
+     * as for POST: a rule with normalize (its default). Connect calls are
+     * configured procedures; their messages are normalized. */
+    int normalize = cls == 'C' || (rule && rule->normalize);
+    normalized_digest(c, type, &coding, body, raw, normalize, digest);
     if (cls == 'C') {
         ex->cache_key =
             cache_key_rpc(r, request_path(r), rpc_codec, coding, digest, &ex->cache_key_len);

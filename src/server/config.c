@@ -43,6 +43,9 @@ void config_defaults(struct config *c)
     strcpy(c->cache.name, "idemcache");
     c->body_key.max_bytes = 1024 * 1024;
     c->body_key.memo_entries = 4096;
+    c->body_key.normalize_max_bytes = 64 * 1024;
+    c->body_key.normalize_max_values = 8192;
+    c->body_key.normalize_max_depth = 64;
     c->peer.request_store = 64u << 20;
     c->peer.response_store = 64u << 20;
     c->peer.max_body = 1u << 20;
@@ -174,7 +177,7 @@ struct field {
     const char *path;
     enum ftype type;
     size_t off;
-    size_t len; /* F_STRING capacity */
+    size_t len; /* F_STRING capacity; F_COUNT: the largest value, 0 for 1000000 */
 };
 
 #define OFF(m) offsetof(struct config, m)
@@ -214,6 +217,10 @@ static const struct field schema[] = {
     {"rules", F_RULES, 0, 0},
     {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},
     {"body_key.memo_entries", F_COUNT, OFF(body_key.memo_entries), 0},
+    {"body_key.normalize_max_bytes", F_SIZE, OFF(body_key.normalize_max_bytes), 0},
+    {"body_key.normalize_max_values", F_COUNT, OFF(body_key.normalize_max_values), 0},
+    /* the canonicalizer recurses once per level: keep the stack small */
+    {"body_key.normalize_max_depth", F_COUNT, OFF(body_key.normalize_max_depth), 512},
     {"naming.never_cache_prefixes", F_PREFIXES, 0, 0},
     {"peers", F_PEERS, 0, 0},
     {"peer.url", F_PEER_URL, 0, 0},
@@ -630,6 +637,11 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
         unsigned long long x = strtoull(s, &end, 10);
         if (*s < '0' || *s > '9' || *end || errno || x > 1000000)
             return fail(l, n, path, "invalid number '%s'", s);
+        if (f->len && x > f->len) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "%.40s is over %zu", s, f->len);
+            return fail(l, n, path, "invalid number: %s", msg);
+        }
         if (f->off == OFF(workers))
             *(int *)(base + f->off) = (int)x;
         else

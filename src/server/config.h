@@ -76,6 +76,11 @@ struct config {
     struct {
         uint64_t max_bytes;    /* request body read to compute a key; larger: bypass */
         uint64_t memo_entries; /* per worker: normalized digests by raw digest */
+        /* Bounds on normalizing one body for its key (issue 10, finding 4);
+         * past any of them the raw bytes are keyed. */
+        uint64_t normalize_max_bytes;  /* decoded size, JSON text included */
+        uint64_t normalize_max_values; /* JSON values */
+        uint64_t normalize_max_depth;  /* JSON nesting */
     } body_key;
 
     struct {

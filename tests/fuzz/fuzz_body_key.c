@@ -1,5 +1,6 @@
 /* libFuzzer: what a client's body and fields reach before any origin does:
- * body normalization (codings, JSON) and the Content-Digest parser. The
+ * body normalization (codings, canonical JSON and its limits) and the
+ * Content-Digest parser. The
  * first byte picks the coding and the media type; the rest is the body
  * and, read again as text, a Content-Digest value. */
 #include <stdint.h>
@@ -21,11 +22,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *out;
     size_t out_len;
     char *to_free;
-    int what = body_normalize(type, coding, body, len, 1 << 16, &out, &out_len, &to_free);
+    /* small limits, so deep nesting and many values reach them quickly */
+    struct norm_limits lim = {1 << 16, 4096, 32};
+    int what = body_normalize(type, coding, body, len, &lim, &out, &out_len, &to_free);
     if (what < 0 && (out != body || out_len != len || to_free))
         abort(); /* a failure keys the raw bytes */
     if (out_len > (1 << 16) && to_free)
         abort(); /* the bound holds */
+    if (what > 0 && (what & NORM_JSON) && !(what & NORM_DECODED) && out_len > len)
+        abort(); /* canonical JSON is never longer than the text */
     if (out_len && !out)
         abort();
     /* touch every byte so ASan checks the span */
@@ -33,6 +38,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < out_len; i++)
         sum += (unsigned char)out[i];
     (void)sum;
+    if (what > 0 && (what & NORM_JSON)) {
+        /* canonical twice is canonical once: same bytes, same key */
+        const char *again;
+        size_t again_len;
+        char *again_free;
+        struct slice none = {"", 0};
+        int w2 = body_normalize(type, none, out, out_len, &lim, &again, &again_len, &again_free);
+        if (w2 != NORM_JSON || again_len != out_len || memcmp(again, out, out_len))
+            abort();
+        free(again_free);
+    }
     free(to_free);
     unsigned char d[64];
     int alg = http_digest_field((struct slice){body, len}, d);

@@ -3,9 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { startProxy, startOrigin, get, tmpFile, rawExchange, parseResponses, sleep } from './lib.mjs';
+import { startProxy, startOrigin, get, tmpFile, rawExchange, parseResponses, sleep, SANITIZED } from './lib.mjs';
 
 const RULES = `
 rules:
@@ -29,7 +30,7 @@ naming:
 `;
 
 // The origin answers with a digest of what it got, so a wrong replay shows.
-async function setup(extraYaml = '', workers = 1) {
+async function setup(extraYaml = '', workers = 1, rules = RULES) {
   const counts = {};
   const bodies = [];
   const origin = await startOrigin((req, res, body) => {
@@ -46,7 +47,7 @@ async function setup(extraYaml = '', workers = 1) {
     if (req.url.startsWith('/api/co')) setTimeout(() => res.end(answer), 300);
     else res.end(answer);
   });
-  const cfg = tmpFile('rules.yaml', RULES + extraYaml);
+  const cfg = tmpFile('rules.yaml', rules + extraYaml);
   const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg], { workers });
   const post = (path, body, headers = {}, method = 'POST') => get(proxy.port, path, {
     method, body, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers },
@@ -306,4 +307,157 @@ test('a stale body-keyed entry is served with Warning 111 when the origin fails'
   assert.equal(origin.seen.at(-1).headers['if-modified-since'], undefined, 'never a conditional POST');
   assert.equal((await proxy.stop()).code, 0);
   await origin.close();
+});
+
+// Issue 10, finding 4: normalizing is work a client chooses, so it is
+// bounded and opt-in. The attack: a 1 KB gzip QUERY inflating to ~1 MiB of
+// [{},{},...], ~350k JSON values, every request a different body.
+const QUERY_RULES = `
+rules:
+  - path: "/search*"
+    methods: [QUERY]
+    cache: true
+    ttl: 60s
+`;
+
+const emptyObjects = (n, lead = '') => `${lead}[${'{},'.repeat(n - 1)}{}]`;
+
+function procStatus(pid, field) {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) * 1024;
+}
+
+test('a QUERY gzip bomb of [{},{},...] is keyed by its raw bytes over normalize_max_bytes; memory stays bounded', async () => {
+  const t = await setup('', 1, QUERY_RULES);
+  try {
+    const q = (body) => t.post('/search', body, { 'Content-Encoding': 'gzip' }, 'QUERY');
+    const n = 349000; // 1,047,003 bytes once inflated: under body_key.max_bytes
+    const a = zlib.gzipSync(emptyObjects(n), { level: 9 });
+    assert.ok(a.length < 2048, `the attack body is small (${a.length} bytes)`);
+    assert.match((await q(a)).headers['cache-status'], /fwd=uri-miss; fwd-status=200; stored/);
+    assert.match((await q(a)).headers['cache-status'], /hit/, 'the same bytes are the same key');
+    // the same JSON spelt with one more space: equal once canonical, but it
+    // is over the limit, so it is not canonicalized and has its own entry
+    const b = zlib.gzipSync(emptyObjects(n, ' '), { level: 9 });
+    assert.match((await q(b)).headers['cache-status'], /fwd=uri-miss/);
+    assert.equal(t.counts['QUERY /search'], 2);
+    // 50 more, all different, so the per-worker memo cannot help
+    for (let i = 1; i <= 50; i++) {
+      const r = await q(zlib.gzipSync(emptyObjects(n - i), { level: 9 }));
+      assert.equal(r.status, 200);
+      assert.match(r.headers['cache-status'], /fwd=uri-miss/);
+    }
+    const pid = t.proxy.proc.pid;
+    const rss = procStatus(pid, 'VmRSS');
+    const peak = procStatus(pid, 'VmHWM');
+    console.log(`after 52 bombs: VmRSS ${(rss / 1048576).toFixed(1)} MiB, VmHWM ${(peak / 1048576).toFixed(1)} MiB`);
+    // Under ASan, shadow memory and the quarantine make RSS meaningless.
+    if (!SANITIZED) {
+      assert.ok(peak < 48 << 20, `peak RSS ${(peak / 1048576).toFixed(1)} MiB`);
+      assert.ok(rss < 48 << 20, `RSS ${(rss / 1048576).toFixed(1)} MiB`);
+    }
+  } finally {
+    await t.close();
+  }
+});
+
+test('QUERY without a rule is keyed by its bytes as sent: normalizing is opt-in, as for POST', async () => {
+  const t = await setup();
+  try {
+    const q = (body, headers = {}) => t.post('/search', body, headers, 'QUERY');
+    assert.match((await q('{"a":1,"b":2}')).headers['cache-status'], /stored/);
+    assert.match((await q('{"a":1,"b":2}')).headers['cache-status'], /hit/);
+    assert.match((await q('{"b":2, "a":1}')).headers['cache-status'], /fwd=uri-miss/);
+    // nor is its coding undone: the gzip bytes and their coding are the key
+    const gz = zlib.gzipSync('{"a":1,"b":2}');
+    assert.match((await q(gz, { 'Content-Encoding': 'gzip' })).headers['cache-status'], /fwd=uri-miss/);
+    assert.match((await q(gz, { 'Content-Encoding': 'gzip' })).headers['cache-status'], /hit/);
+    assert.equal(t.counts['QUERY /search'], 3);
+  } finally {
+    await t.close();
+  }
+});
+
+// Issue 10, finding 11: jansson read numbers as doubles, so two amounts
+// that differ past 17 digits shared one entry and one answer.
+test('JSON numbers that differ beyond double precision have their own entries', async () => {
+  const t = await setup();
+  try {
+    const a = await t.post('/api/pay', '{"amount":0.1}');
+    assert.match(a.headers['cache-status'], /stored/);
+    const b = await t.post('/api/pay', '{"amount":0.1000000000000000055511151231257827}');
+    assert.match(b.headers['cache-status'], /fwd=uri-miss/);
+    assert.equal(json(b).sha, crypto.createHash('sha256').update('{"amount":0.1000000000000000055511151231257827}').digest('hex'));
+    for (const [x, y] of [['[9007199254740993]', '[9007199254740992]'], ['{"n":1.0}', '{"n":1}'], ['{"n":1e400}', '{"n":1e401}']]) {
+      await t.post('/api/num', x);
+      assert.match((await t.post('/api/num', y)).headers['cache-status'], /fwd=uri-miss/, `${x} and ${y}`);
+    }
+    // whitespace, key order and escapes are still canonical
+    assert.match((await t.post('/api/pay', '{ "amount" : 0.1 }')).headers['cache-status'], /hit/);
+    assert.match((await t.post('/api/pay', '{"\\u0061mount":0.1}')).headers['cache-status'], /hit/);
+    assert.equal(t.counts['POST /api/pay'], 2);
+  } finally {
+    await t.close();
+  }
+});
+
+// Each normalize limit at the limit (two spellings share an entry) and one
+// past it (they do not; the body is still cached by its raw bytes).
+test('body_key.normalize_max_bytes, _max_values and _max_depth at limit and limit + 1', async () => {
+  const t = await setup(`body_key:
+  max_bytes: 1MiB
+  normalize_max_bytes: 64
+  normalize_max_values: 10
+  normalize_max_depth: 4
+`, 1, QUERY_RULES);
+  try {
+    const q = (path, body) => t.post(path, body, {}, 'QUERY');
+    const pair = async (path, x, y) => {
+      assert.match((await q(path, x)).headers['cache-status'], /stored/, x);
+      return (await q(path, y)).headers['cache-status'];
+    };
+    const obj = (pad) => [`{"b":1,"a":"${'x'.repeat(pad)}"}`, `{"a":"${'x'.repeat(pad)}","b":1}`];
+    const [x64, y64] = obj(64 - 14);
+    assert.equal(Buffer.byteLength(x64), 64);
+    assert.match(await pair('/search/bytes', x64, y64), /hit/);
+    const [x65, y65] = obj(65 - 14);
+    assert.match(await pair('/search/bytes', x65, y65), /fwd=uri-miss/);
+    assert.match((await q('/search/bytes', x65)).headers['cache-status'], /hit/, 'still cached, by its bytes');
+    // 10 values: an array and 9 numbers
+    assert.match(await pair('/search/values', '[1,2,3,4,5,6,7,8,9]', '[1, 2,3,4,5,6,7,8,9]'), /hit/);
+    assert.match(await pair('/search/values', '[1,2,3,4,5,6,7,8,9,0]', '[1, 2,3,4,5,6,7,8,9,0]'), /fwd=uri-miss/);
+    assert.match(await pair('/search/depth', '[[[[1]]]]', '[ [[[1]]]]'), /hit/);
+    assert.match(await pair('/search/depth', '[[[[[1]]]]]', '[ [[[[1]]]]]'), /fwd=uri-miss/);
+  } finally {
+    await t.close();
+  }
+});
+
+test('deep nesting, long numbers and a zstd frame asking for a huge window: keyed raw, never a crash', async () => {
+  const t = await setup('body_key:\n  max_bytes: 1MiB\n', 1, QUERY_RULES);
+  try {
+    const q = (body, headers = {}) => t.post('/search', body, headers, 'QUERY');
+    for (const body of ['['.repeat(60000), '['.repeat(30000) + ']'.repeat(30000),
+      '{"a":'.repeat(12000) + '1' + '}'.repeat(12000), `[${'9'.repeat(60000)}]`]) {
+      const r = await q(body);
+      assert.equal(r.status, 200);
+      assert.equal(json(r).len, body.length);
+      assert.match((await q(body)).headers['cache-status'], /hit/);
+    }
+    // A zstd frame made by hand (RFC 8878 §3.1.1): no content size, a
+    // window of 2^(10 + exponent), one raw block. The decoder reserves the
+    // whole window, so one past what normalizing keeps is refused.
+    const zstdFrame = (exponent, content) => Buffer.concat([
+      Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, exponent << 3]),
+      Buffer.from([(content.length << 3) | 1, 0, 0]), // last block, raw
+      Buffer.from(content)]);
+    assert.match((await q('{"w":1}')).headers['cache-status'], /stored/);
+    const small = await q(zstdFrame(0, '{"w":1}'), { 'Content-Encoding': 'zstd' });
+    assert.match(small.headers['cache-status'], /hit/, 'a 1 KiB window is decoded and shares the entry');
+    const huge = await q(zstdFrame(17, '{"w":1}'), { 'Content-Encoding': 'zstd' });
+    assert.equal(huge.status, 200);
+    assert.match(huge.headers['cache-status'], /fwd=uri-miss/, 'a 128 MiB window is not decoded');
+  } finally {
+    await t.close();
+  }
 });

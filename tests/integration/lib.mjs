@@ -218,16 +218,41 @@ export function get(port, pathName, { method = 'GET', headers = {}, body, agent 
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// A TCP relay that counts the bytes crossing it each way: the "link"
-// between a forward and a reverse idemcache.
+// A TCP relay that counts (and keeps) the bytes crossing it each way: the
+// "link" between a forward and a reverse idemcache. `tamper(dir, from, to)`
+// arms a one-time rewrite of the next `from` bytes seen going `dir` ('up' or
+// 'down') into `to` (same length), as a faulty or hostile link would; bytes
+// that could start a match are held back until the match is decided or the
+// stream goes quiet, so a match split across reads is still found.
 export async function startRelay(targetPort) {
   const counts = { up: 0, down: 0 };
+  const seen = { up: [], down: [] };
+  const armed = { up: null, down: null };
+  const tampered = { up: 0, down: 0 };
   const sockets = new Set();
+  function pass(dir, d, out) {
+    const t = armed[dir];
+    if (!t) { out.write(d); return; }
+    clearTimeout(t.timer);
+    const buf = Buffer.concat([t.held, d]);
+    const i = buf.indexOf(t.from);
+    if (i >= 0) {
+      t.to.copy(buf, i);
+      armed[dir] = null;
+      tampered[dir]++;
+      out.write(buf);
+      return;
+    }
+    const keep = Math.min(t.from.length - 1, buf.length);
+    out.write(buf.subarray(0, buf.length - keep));
+    t.held = Buffer.from(buf.subarray(buf.length - keep));
+    t.timer = setTimeout(() => { if (armed[dir] === t && t.held.length) { out.write(t.held); t.held = Buffer.alloc(0); } }, 50);
+  }
   const server = net.createServer((a) => {
     const b = net.connect(targetPort, '127.0.0.1');
     sockets.add(a); sockets.add(b);
-    a.on('data', (d) => { counts.up += d.length; b.write(d); });
-    b.on('data', (d) => { counts.down += d.length; a.write(d); });
+    a.on('data', (d) => { counts.up += d.length; seen.up.push(d); pass('up', d, b); });
+    b.on('data', (d) => { counts.down += d.length; seen.down.push(d); pass('down', d, a); });
     a.on('end', () => b.end());
     b.on('end', () => a.end());
     a.on('error', () => b.destroy());
@@ -239,7 +264,16 @@ export async function startRelay(targetPort) {
   return {
     port: server.address().port,
     counts,
-    reset() { counts.up = 0; counts.down = 0; },
+    tampered,
+    reset() { counts.up = 0; counts.down = 0; seen.up = []; seen.down = []; },
+    // everything that crossed since the last reset, as one buffer per direction
+    bytes() { return { up: Buffer.concat(seen.up), down: Buffer.concat(seen.down) }; },
+    tamper(dir, from, to) {
+      const f = Buffer.from(from);
+      const t = Buffer.from(to);
+      if (f.length !== t.length || !f.length) throw new Error('tamper: same length, not empty');
+      armed[dir] = { from: f, to: t, held: Buffer.alloc(0), timer: null };
+    },
     async close() { for (const s of sockets) s.destroy(); await new Promise((r) => server.close(r)); },
   };
 }

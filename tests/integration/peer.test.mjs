@@ -29,10 +29,12 @@ async function topology({ reverseArgs = [], forwardYaml = '' } = {}) {
   let reverse = await startReverse();
   const link = await startRelay(reverse.port);
   const forwardCfg = tmpFile('forward.yaml', `rules:\n  - { path: "/api/*", methods: [POST], cache: true }\n${forwardYaml}`);
+  const adminPort = await freePort();
   const forward = await startProxy(['--mode', 'forward', '--config', forwardCfg, '--peer', `http://127.0.0.1:${link.port}`,
-    '--peer-id', 'edge-1', '--peer-secret', SECRET]);
+    '--peer-id', 'edge-1', '--peer-secret', SECRET, '--admin', `127.0.0.1:${adminPort}`]);
   const t = {
     state, origin, link, forward,
+    async forwardStats() { return JSON.parse((await get(adminPort, '/stats')).body); },
     get reverse() { return reverse; },
     get: (path, opts) => get(forward.port, `${ORIGIN}${path}`, opts),
     post: (path, body, headers = {}) => get(forward.port, `${ORIGIN}${path}`, { method: 'POST', body, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers } }),
@@ -51,6 +53,18 @@ async function topology({ reverseArgs = [], forwardYaml = '' } = {}) {
   return t;
 }
 
+// The Content-Encoding of the one message that crossed the link `dir`
+// since the last reset ('' when none): what the handshake chose, read off
+// the wire rather than guessed from a byte count.
+function linkCoding(link, dir) {
+  const bytes = link.bytes()[dir];
+  const end = bytes.indexOf('\r\n\r\n');
+  assert.ok(end > 0, `a message crossed the link ${dir}`);
+  const head = bytes.subarray(0, end).toString('latin1');
+  const lines = head.split('\r\n').filter((l) => /^content-encoding:/i.test(l));
+  return lines.map((l) => l.slice(l.indexOf(':') + 1).trim()).join(', ');
+}
+
 test('an identical response crosses the link as a reference; a changed one as dcz', async () => {
   const t = await topology();
   const first = await t.get('/doc');
@@ -62,6 +76,7 @@ test('an identical response crosses the link as a reference; a changed one as dc
     assert.equal(r.status, 200);
     assert.equal(r.body.toString(), doc(0), 'byte for byte what the origin sent');
     assert.ok(t.link.counts.down < 1000, `reference: ${t.link.counts.down} bytes came back`);
+    assert.equal(linkCoding(t.link, 'down'), 'idem-ref', 'an unchanged body comes back as a reference');
     assert.equal(r.headers['content-encoding'], undefined);
     assert.equal(r.headers['idem-digest'], undefined, 'clients never see the handshake');
   }
@@ -70,6 +85,7 @@ test('an identical response crosses the link as a reference; a changed one as dc
   const changed = await t.get('/doc');
   assert.equal(changed.body.toString(), doc(1));
   assert.ok(t.link.counts.down < 1500, `dcz: ${t.link.counts.down} bytes for a 20 KiB body with two fields changed`);
+  assert.equal(linkCoding(t.link, 'down'), 'dcz', 'a changed body comes back as dcz against the stored one');
   // the origin saw none of it
   for (const s of t.state.seen) {
     assert.equal(s.headers['available-dictionary'], undefined);
@@ -92,6 +108,7 @@ test('a repeated request body crosses the link as a reference; the origin gets i
     assert.equal(r.status, 200);
     assert.ok(r.body.toString().endsWith(sha), 'the origin got the body byte for byte');
     assert.ok(t.link.counts.up < 1200, `reference: ${t.link.counts.up} bytes went up for a 2 KiB body`);
+    assert.equal(linkCoding(t.link, 'up'), 'idem-ref', 'a repeated body goes up as a reference');
     assert.ok(t.link.counts.down < 1200, `and ${t.link.counts.down} came down`);
   }
   for (const s of t.state.seen) {
@@ -108,9 +125,14 @@ test('a restarted reverse side: references are refused once (415), resent whole,
   await t.post('/api/r', body);
   await t.get('/doc');
   await t.restartReverse();
+  t.link.reset();
   const r = await t.post('/api/r', body);
   assert.equal(r.status, 200);
   assert.equal(t.state.seen.at(-1).body.toString(), body);
+  // on the link: the reference, its 415, then the body whole
+  const down = parseResponses(t.link.bytes().down);
+  assert.deepEqual(down.map((x) => x.status), [415, 200]);
+  assert.equal((await t.forwardStats()).peer_fallbacks, 1, 'one fallback, counted');
   const g = await t.get('/doc');
   assert.equal(g.status, 200);
   assert.equal(g.body.toString(), doc(0));
@@ -125,8 +147,12 @@ test('a restarted reverse side: references are refused once (415), resent whole,
 test('only verified peers get peer treatment; clients cannot inject the handshake', async () => {
   const t = await topology();
   // straight to the reverse side, with a forged signature: 401
-  const forged = await get(t.reverse.port, '/doc', { headers: { 'Idem-Peer': 'id=edge-1, ts=1, sig=AAAA' } });
+  // a current timestamp, so it is the HMAC (not the clock) that refuses it
+  const now = Math.floor(Date.now() / 1000);
+  const forged = await get(t.reverse.port, '/doc', { headers: { 'Idem-Peer': `id=edge-1, ts=${now}, sig=${Buffer.alloc(32, 7).toString('base64')}` } });
   assert.equal(forged.status, 401);
+  const stale = await get(t.reverse.port, '/doc', { headers: { 'Idem-Peer': 'id=edge-1, ts=1, sig=AAAA' } });
+  assert.equal(stale.status, 401);
   const unknown = await get(t.reverse.port, '/doc', { headers: { 'Idem-Peer': `id=nobody, ts=${Math.floor(Date.now() / 1000)}, sig=x` } });
   assert.equal(unknown.status, 401);
   // an ordinary client of the reverse side: Available-Dictionary and Idem-* never reach the origin
@@ -155,6 +181,34 @@ test('a wrong secret is refused, and the forward side says so', async () => {
   assert.match(forward.errors(), /refused our signature/);
   for (const p of [forward, reverse]) assert.equal((await p.stop()).code, 0);
   await origin.close();
+});
+
+// A relay that changes one byte: "every body is checked" (README). The
+// answer is a refusal, never the changed body.
+test('a response body changed on the link is refused by the forward side, never passed on', async () => {
+  const t = await topology();
+  t.link.tamper('down', 'item number 150', 'item numbeX 150');
+  const r = await t.get('/doc');
+  assert.equal(t.link.tampered.down, 1, 'the link changed a byte');
+  assert.equal(r.status, 502);
+  assert.ok(!r.body.toString().includes('numbeX'), 'the changed body never reaches the client');
+  // nothing was stored from it: the next request gets the real document
+  const again = await t.get('/doc');
+  assert.equal(again.status, 200);
+  assert.equal(again.body.toString(), doc(0));
+  await t.close();
+});
+
+test('a request body changed on the link is refused by the reverse side and reaches no origin', async () => {
+  const t = await topology();
+  const body = JSON.stringify({ query: 'orders', filter: 'x'.repeat(2000) });
+  t.link.tamper('up', '"query":"orders"', '"query":"ordexs"');
+  const r = await t.post('/api/tampered', body);
+  assert.equal(t.link.tampered.up, 1, 'the link changed a byte');
+  assert.notEqual(r.status, 200);
+  assert.ok(r.status >= 400, `refused: ${r.status}`);
+  assert.ok(!t.state.seen.some((s) => s.body.toString().includes('ordexs')), 'the changed body reached no origin');
+  await t.close();
 });
 
 // ---- issue 10, finding 1: forward/reverse desync through Content-Encoding ----

@@ -81,6 +81,16 @@ static void test_file_ok(void **st)
     assert_int_equal(c.timeouts.keepalive_idle, 75000); /* default kept */
     assert_int_equal(c.naming.n, 9);                    /* the seed's list by default */
     assert_int_equal(c.body_key.max_bytes, 1048576);
+    assert_int_equal(c.body_key.normalize_max_bytes, 65536);
+    assert_int_equal(c.body_key.normalize_max_values, 8192);
+    assert_int_equal(c.body_key.normalize_max_depth, 64);
+    assert_int_equal(load("body_key:\n  normalize_max_bytes: 1KiB\n  normalize_max_values: 10\n"
+                          "  normalize_max_depth: 512\n",
+                          &c, err),
+                     0);
+    assert_int_equal(c.body_key.normalize_max_bytes, 1024);
+    assert_int_equal(c.body_key.normalize_max_values, 10);
+    assert_int_equal(c.body_key.normalize_max_depth, 512);
 
     assert_int_equal(load("rules:\n  - path: /api/write/*\n    methods: [POST]\n"
                           "    cache: false\n"
@@ -138,6 +148,10 @@ static void test_file_errors(void **st)
          ":4: rules[0].key_headers"},
         {"rules:\n  - path: /x\n    cache: true\n    colour: red\n", ":4: rules[0].colour"},
         {"body_key:\n  max_bytes: huge\n", ":2: body_key.max_bytes"},
+        {"body_key:\n  normalize_max_bytes: lots\n", ":2: body_key.normalize_max_bytes"},
+        {"body_key:\n  normalize_max_values: -1\n", ":2: body_key.normalize_max_values"},
+        {"body_key:\n  normalize_max_depth: 513\n",
+         ":2: body_key.normalize_max_depth: invalid number: 513 is over 512"},
         {"cache:\n  name: \"has space\"\n", ":2: cache.name: invalid name"},
         {"cache:\n  name: 9lives\n", ":2: cache.name: invalid name"},
         {"naming:\n  never_cache_prefixes: [\"\"]\n", ":2: naming.never_cache_prefixes"},

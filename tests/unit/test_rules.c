@@ -108,17 +108,28 @@ static void test_naming(void **st)
             fail_msg("naming '%s': expected %d", rows[i].path, rows[i].never);
 }
 
-static char *norm(const char *ct, const char *ce, const void *body, size_t len, size_t max,
-                  int *what, size_t *out_len)
+static char *norm_lim(const char *ct, const char *ce, const void *body, size_t len,
+                      const struct norm_limits *lim, int *what, size_t *out_len)
 {
     const char *out;
     char *to_free;
-    *what = body_normalize(S(ct), S(ce), body, len, max, &out, out_len, &to_free);
+    *what = body_normalize(S(ct), S(ce), body, len, lim, &out, out_len, &to_free);
+    if (*what < 0 && (out != body || *out_len != len || to_free))
+        fail_msg("a body over a limit or undecodable is keyed raw, as sent");
     char *copy = malloc(*out_len + 1);
     memcpy(copy, out, *out_len);
     copy[*out_len] = 0;
     free(to_free);
     return copy;
+}
+
+/* Limits on bytes only, like the tests written before values and depth
+ * were bounded. */
+static char *norm(const char *ct, const char *ce, const void *body, size_t len, size_t max,
+                  int *what, size_t *out_len)
+{
+    struct norm_limits lim = {max, 1u << 24, 64};
+    return norm_lim(ct, ce, body, len, &lim, what, out_len);
 }
 
 static void test_json(void **st)
@@ -132,8 +143,50 @@ static void test_json(void **st)
          "{\"a\":{\"x\":2,\"y\":1}}", NORM_JSON},
         {"application/problem+json", " [3, 1] ", "[3,1]", NORM_JSON},
         {"Application/JSON", "\"\\u00e9\"", "\"\xc3\xa9\"", NORM_JSON},
-        {"application/json", "1.50", "1.5", NORM_JSON},
+        /* numbers as written (finding 11): no rounding through a double */
+        {"application/json", "1.50", "1.50", NORM_JSON},
+        {"application/json", "{ \"amount\" : 0.1000000000000000055511151231257827 }",
+         "{\"amount\":0.1000000000000000055511151231257827}", NORM_JSON},
+        {"application/json", "[123456789012345678901234567890, -0, 1E+2, 1e-7, 0.0]",
+         "[123456789012345678901234567890,-0,1E+2,1e-7,0.0]", NORM_JSON},
+        {"application/json", "[01]", "[01]", 0},
+        {"application/json", "[1.]", "[1.]", 0},
+        {"application/json", "[.5]", "[.5]", 0},
+        {"application/json", "[-]", "[-]", 0},
+        {"application/json", "[1e]", "[1e]", 0},
+        {"application/json", "[+1]", "[+1]", 0},
+        /* strings: one escape per character, everything else as UTF-8 */
+        {"application/json", "\"\\/\\u0041\\u001F\\b\\u0008\\\"\"", "\"/A\\u001f\\b\\b\\\"\"",
+         NORM_JSON},
+        {"application/json", "\"\\ud83d\\ude00\\u0000\"", "\"\xf0\x9f\x98\x80\\u0000\"", NORM_JSON},
+        {"application/json", "\"\\ud800\"", "\"\\ud800\"", 0}, /* lone high surrogate */
+        {"application/json", "\"\\udc00\"", "\"\\udc00\"", 0}, /* lone low surrogate */
+        {"application/json", "\"\\ud800\\u0041\"", "\"\\ud800\\u0041\"", 0},
+        {"application/json", "\"a\tb\"", "\"a\tb\"", 0},                 /* raw control */
+        {"application/json", "\"\xff\"", "\"\xff\"", 0},                 /* not UTF-8 */
+        {"application/json", "\"\xc0\xaf\"", "\"\xc0\xaf\"", 0},         /* overlong */
+        {"application/json", "\"\xed\xa0\x80\"", "\"\xed\xa0\x80\"", 0}, /* surrogate */
+        {"application/json", "\"\\x\"", "\"\\x\"", 0},
+        {"application/json", "\"abc", "\"abc", 0},
+        /* members sorted at every level, by key bytes */
+        {"application/json", "{\"b\":{\"d\":1,\"c\":[{\"z\":0,\"y\":1}]},\"a\":[]}",
+         "{\"a\":[],\"b\":{\"c\":[{\"y\":1,\"z\":0}],\"d\":1}}", NORM_JSON},
+        {"application/json", "{\"ab\":1,\"a\":2,\"\":3}", "{\"\":3,\"a\":2,\"ab\":1}", NORM_JSON},
         {"application/json", "{\"a\":1,\"a\":2}", "{\"a\":1,\"a\":2}", 0}, /* duplicates: raw */
+        {"application/json", "{\"b\":1,\"a\":1,\"b\":2}", "{\"b\":1,\"a\":1,\"b\":2}", 0},
+        {"application/json", "{\"a\":1,\"\\u0061\":2}", "{\"a\":1,\"\\u0061\":2}", 0},
+        /* grammar */
+        {"application/json", " \t\r\n true \n", "true", NORM_JSON},
+        {"application/json", "\fnull", "\fnull", 0},
+        {"application/json", "nul", "nul", 0},
+        {"application/json", "[1,]", "[1,]", 0},
+        {"application/json", "{\"a\":1,}", "{\"a\":1,}", 0},
+        {"application/json", "{\"a\" 1}", "{\"a\" 1}", 0},
+        {"application/json", "{1:2}", "{1:2}", 0},
+        {"application/json", "[] []", "[] []", 0},
+        {"application/json", "[", "[", 0},
+        {"application/json", "{", "{", 0},
+        {"application/json", "", "", 0},
         {"application/json", "{not json", "{not json", 0},
         {"text/plain", "{ \"b\": 1 }", "{ \"b\": 1 }", 0},
         {"application/jsonx", "{ }", "{ }", 0},
@@ -146,6 +199,128 @@ static void test_json(void **st)
             fail_msg("row %zu: got '%s' (%d)", i, got, what);
         free(got);
     }
+}
+
+static size_t gzip_of(const char *in, size_t len, unsigned char *out, size_t cap, int bits);
+
+/* Bodies that must, and must not, share a key once canonical. */
+static void test_json_pairs(void **st)
+{
+    static const struct {
+        const char *a, *b;
+        int same;
+    } rows[] = {
+        /* finding 11: equal as doubles, different as numbers */
+        {"{\"amount\":0.1000000000000000055511151231257827}", "{\"amount\":0.1}", 0},
+        {"[9007199254740993]", "[9007199254740992]", 0},
+        {"[1e400]", "[1e401]", 0},
+        {"[1.0]", "[1]", 0},
+        {"{\"a\":1, \"b\":[true,null]}", "{ \"b\" : [ true , null ] , \"a\" : 1 }", 1},
+        {"\"\\u00e9\\/\"", "\"\xc3\xa9/\"", 1},
+        {"\"\\u00E9\"", "\"\\u00e9\"", 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int wa, wb;
+        size_t na, nb;
+        char *a = norm("application/json", "", rows[i].a, strlen(rows[i].a), 1 << 20, &wa, &na);
+        char *b = norm("application/json", "", rows[i].b, strlen(rows[i].b), 1 << 20, &wb, &nb);
+        assert_int_equal(wa, NORM_JSON);
+        assert_int_equal(wb, NORM_JSON);
+        if ((na == nb && !memcmp(a, b, na)) != rows[i].same)
+            fail_msg("row %zu: '%s' and '%s'", i, a, b);
+        free(a);
+        free(b);
+    }
+}
+
+static char *repeat(const char *unit, size_t n, const char *open, const char *close)
+{
+    size_t u = strlen(unit), o = strlen(open), c = strlen(close);
+    char *s = malloc(o + u * n + c + 1);
+    memcpy(s, open, o);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + o + i * u, unit, u);
+    memcpy(s + o + u * n, close, c + 1);
+    return s;
+}
+
+/* Issue 10 finding 4: every limit at limit and limit + 1; past one the
+ * body is keyed raw, as sent. */
+static void test_json_limits(void **st)
+{
+    int what;
+    size_t n;
+    char *got;
+    /* values: "[0,0,0]" is four */
+    struct norm_limits lim = {1 << 20, 4, 64};
+    got = norm_lim("application/json", "", "[0, 0, 0]", 9, &lim, &what, &n);
+    assert_int_equal(what, NORM_JSON);
+    assert_string_equal(got, "[0,0,0]");
+    free(got);
+    lim.max_values = 3;
+    got = norm_lim("application/json", "", "[0, 0, 0]", 9, &lim, &what, &n);
+    assert_int_equal(what, -1);
+    assert_string_equal(got, "[0, 0, 0]");
+    free(got);
+    /* the attack's shape, [{},{},...]: one value per object, one array */
+    char *objs = repeat("{},", 1000, "[", "{}]");
+    lim = (struct norm_limits){1 << 20, 1002, 64};
+    got = norm_lim("application/json", "", objs, strlen(objs), &lim, &what, &n);
+    assert_int_equal(what, NORM_JSON);
+    free(got);
+    lim.max_values = 1001;
+    got = norm_lim("application/json", "", objs, strlen(objs), &lim, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    /* bytes: the JSON text itself, identity coding */
+    lim = (struct norm_limits){strlen(objs), 1u << 20, 64};
+    got = norm_lim("application/json", "", objs, strlen(objs), &lim, &what, &n);
+    assert_int_equal(what, NORM_JSON);
+    free(got);
+    lim.max_bytes--;
+    got = norm_lim("application/json", "", objs, strlen(objs), &lim, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    /* bytes: decoded size; over it the gzip bytes as sent are the key */
+    unsigned char gz[8192];
+    size_t gzl = gzip_of(objs, strlen(objs), gz, sizeof gz, 16 + 15);
+    lim = (struct norm_limits){strlen(objs), 1u << 20, 64};
+    got = norm_lim("application/json", "gzip", gz, gzl, &lim, &what, &n);
+    assert_int_equal(what, NORM_DECODED | NORM_JSON);
+    free(got);
+    lim.max_bytes--;
+    got = norm_lim("application/json", "gzip", gz, gzl, &lim, &what, &n);
+    assert_int_equal(what, -1);
+    assert_int_equal(n, gzl);
+    free(got);
+    free(objs);
+    /* depth: "[[[]]]" is three */
+    lim = (struct norm_limits){1 << 20, 1u << 20, 3};
+    got = norm_lim("application/json", "", "[[[]]]", 6, &lim, &what, &n);
+    assert_int_equal(what, NORM_JSON);
+    free(got);
+    got = norm_lim("application/json", "", "{\"a\":[{}]}", 10, &lim, &what, &n);
+    assert_int_equal(what, NORM_JSON);
+    free(got);
+    lim.max_depth = 2;
+    got = norm_lim("application/json", "", "[[[]]]", 6, &lim, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    got = norm_lim("application/json", "", "{\"a\":[{}]}", 10, &lim, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    /* far deeper than any stack allows: refused at the limit, no crash */
+    char *deep = repeat("[", 200000, "", "");
+    lim = (struct norm_limits){1 << 20, 1u << 24, 64};
+    got = norm_lim("application/json", "", deep, strlen(deep), &lim, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    free(deep);
+    deep = repeat("{\"a\":", 100000, "", "");
+    got = norm_lim("application/json", "", deep, strlen(deep), &lim, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    free(deep);
 }
 
 static size_t gzip_of(const char *in, size_t len, unsigned char *out, size_t cap, int bits)
@@ -216,6 +391,36 @@ static void test_codings(void **st)
     free(got);
     free(zeros);
     free(bomb);
+}
+
+/* A zstd frame that does not state its size makes the decoder reserve its
+ * whole window: one larger than the bytes we would keep is refused. */
+static void test_zstd_window(void **st)
+{
+    const char *body = "{\"w\":1}";
+    unsigned char frame[256];
+    ZSTD_CCtx *z = ZSTD_createCCtx();
+    assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_windowLog, 20)));
+    assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_contentSizeFlag, 0)));
+    ZSTD_outBuffer ob = {frame, sizeof frame, 0};
+    ZSTD_inBuffer ib = {body, strlen(body), 0};
+    /* streamed, so the compressor does not shrink the window to the input */
+    assert_false(ZSTD_isError(ZSTD_compressStream2(z, &ob, &ib, ZSTD_e_continue)));
+    assert_int_equal(ZSTD_compressStream2(z, &ob, &ib, ZSTD_e_end), 0);
+    ZSTD_freeCCtx(z);
+    assert_int_equal(ZSTD_getFrameContentSize(frame, ob.pos), ZSTD_CONTENTSIZE_UNKNOWN);
+    int what;
+    size_t n;
+    char *got = norm("application/json", "zstd", frame, ob.pos, 1 << 20, &what, &n);
+    assert_int_equal(what, NORM_DECODED | NORM_JSON);
+    assert_string_equal(got, body);
+    free(got);
+    got = norm("application/json", "zstd", frame, ob.pos, 1 << 19, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    got = norm("application/json", "zstd", frame, ob.pos, 64 << 10, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
 }
 
 static void test_digest_field(void **st)
@@ -326,10 +531,11 @@ static void test_body_keys(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_glob),      cmocka_unit_test(test_match),
-        cmocka_unit_test(test_naming),    cmocka_unit_test(test_json),
-        cmocka_unit_test(test_codings),   cmocka_unit_test(test_digest_field),
-        cmocka_unit_test(test_body_keys),
+        cmocka_unit_test(test_glob),        cmocka_unit_test(test_match),
+        cmocka_unit_test(test_naming),      cmocka_unit_test(test_json),
+        cmocka_unit_test(test_codings),     cmocka_unit_test(test_digest_field),
+        cmocka_unit_test(test_body_keys),   cmocka_unit_test(test_json_pairs),
+        cmocka_unit_test(test_json_limits), cmocka_unit_test(test_zstd_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
