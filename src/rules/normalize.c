@@ -66,47 +66,30 @@ static int inflate_into(const char *in, size_t len, int window_bits, struct buf 
     return rc == Z_STREAM_END && z.avail_in == 0 ? 0 : -1;
 }
 
-/* The largest zstd window worth accepting: one that covers max bytes. A
- * frame may ask for up to 2^31 (RFC 8878 §3.1.1.1.2), and the decoder
- * reserves the whole window for a frame that does not state its size; one
- * asking for more than the output we keep is refused (keyed raw). */
-static int zstd_window_log_for(size_t max)
-{
-    ZSTD_bounds b = ZSTD_dParam_getBounds(ZSTD_d_windowLogMax);
-    int log = b.lowerBound;
-    while (log < b.upperBound && ((size_t)1 << log) < max && log < 62)
-        log++;
-    return log;
-}
-
+/* One call into a buffer of the whole limit: a single-shot decode writes
+ * straight into the output, so the frame's window size (up to 2^31, RFC
+ * 8878 §3.1.1.1.2) costs no memory of its own, and a frame made by a
+ * streaming compressor (window 2^21 and no content size, as `zstd` writes
+ * from a pipe) still decodes. Output past the limit, a truncated frame or
+ * trailing bytes fail, and the body is keyed raw. */
 static int unzstd_into(const char *in, size_t len, struct buf *out)
 {
+    if (out->cap < out->max) {
+        char *p = realloc(out->p, out->max ? out->max : 1);
+        if (!p)
+            return -1;
+        out->p = p;
+        out->cap = out->max;
+    }
     ZSTD_DCtx *d = ZSTD_createDCtx();
     if (!d)
         return -1;
-    if (ZSTD_isError(
-            ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, zstd_window_log_for(out->max)))) {
-        ZSTD_freeDCtx(d);
-        return -1;
-    }
-    ZSTD_inBuffer ib = {in, len, 0};
-    size_t rc = 1;
-    while (ib.pos < ib.size || rc != 0) {
-        if (!buf_room(out)) {
-            rc = 1;
-            break;
-        }
-        ZSTD_outBuffer ob = {out->p, out->cap, out->len};
-        size_t before = ib.pos;
-        rc = ZSTD_decompressStream(d, &ob, &ib);
-        out->len = ob.pos;
-        if (ZSTD_isError(rc))
-            break;
-        if (rc != 0 && ib.pos == before && ob.pos < ob.size)
-            break; /* needs input that is not there: truncated */
-    }
+    size_t rc = ZSTD_decompressDCtx(d, out->p, out->max, in, len);
     ZSTD_freeDCtx(d);
-    return rc == 0 && ib.pos == ib.size ? 0 : -1;
+    if (ZSTD_isError(rc))
+        return -1;
+    out->len = rc;
+    return 0;
 }
 
 static int decode_one(struct slice coding, const char *in, size_t len, struct buf *out)

@@ -393,14 +393,16 @@ static void test_codings(void **st)
     free(bomb);
 }
 
-/* A zstd frame that does not state its size makes the decoder reserve its
- * whole window: one larger than the bytes we would keep is refused. */
+/* A zstd frame that does not state its size and asks for a large window
+ * (as a streaming compressor writes one) decodes into the output alone: a
+ * single-shot decode needs no window of its own. Output past the limit
+ * fails, whatever the window. */
 static void test_zstd_window(void **st)
 {
     const char *body = "{\"w\":1}";
     unsigned char frame[256];
     ZSTD_CCtx *z = ZSTD_createCCtx();
-    assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_windowLog, 20)));
+    assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_windowLog, 27)));
     assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_contentSizeFlag, 0)));
     ZSTD_outBuffer ob = {frame, sizeof frame, 0};
     ZSTD_inBuffer ib = {body, strlen(body), 0};
@@ -415,12 +417,32 @@ static void test_zstd_window(void **st)
     assert_int_equal(what, NORM_DECODED | NORM_JSON);
     assert_string_equal(got, body);
     free(got);
-    got = norm("application/json", "zstd", frame, ob.pos, 1 << 19, &what, &n);
+    got = norm("application/json", "zstd", frame, ob.pos, 64, &what, &n);
+    assert_int_equal(what, NORM_DECODED | NORM_JSON);
+    free(got);
+    /* 8 MiB of zeros in a few hundred bytes: past the limit, keyed raw */
+    char *zeros = calloc(1, 8 << 20);
+    size_t cap = ZSTD_compressBound(8 << 20);
+    unsigned char *bomb = malloc(cap);
+    size_t blen = ZSTD_compress(bomb, cap, zeros, 8 << 20, 3);
+    assert_false(ZSTD_isError(blen));
+    got = norm("application/octet-stream", "zstd", bomb, blen, 1 << 20, &what, &n);
     assert_int_equal(what, -1);
     free(got);
-    got = norm("application/json", "zstd", frame, ob.pos, 64 << 10, &what, &n);
+    got = norm("application/octet-stream", "zstd", bomb, blen, 8 << 20, &what, &n);
+    assert_int_equal(what, NORM_DECODED);
+    assert_int_equal(n, 8 << 20);
+    free(got);
+    /* truncated, and trailing bytes after the frame */
+    got = norm("application/octet-stream", "zstd", bomb, blen - 1, 8 << 20, &what, &n);
     assert_int_equal(what, -1);
     free(got);
+    memcpy(frame + ob.pos, "xy", 2);
+    got = norm("application/json", "zstd", frame, ob.pos + 2, 1 << 20, &what, &n);
+    assert_int_equal(what, -1);
+    free(got);
+    free(zeros);
+    free(bomb);
 }
 
 static void test_digest_field(void **st)
