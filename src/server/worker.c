@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -284,6 +285,15 @@ int worker_run_all(const struct config *cfg)
             break;
         }
     }
+    /* A cap the descriptor limit cannot honour fails as EMFILE instead. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        2 * cfg->limits.max_connections + 64 > nofile.rlim_cur)
+        log_msg(LOG_WARN,
+                "limits.max_connections %llu needs about %llu descriptors; ulimit -n is %llu",
+                (unsigned long long)cfg->limits.max_connections,
+                (unsigned long long)(2 * cfg->limits.max_connections + 64),
+                (unsigned long long)nofile.rlim_cur);
     struct srv_shared *shared = shared_new(cfg, ws, n);
     if (!shared)
         rc = 1;
