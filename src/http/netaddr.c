@@ -171,7 +171,11 @@ enum net_egress net_egress_decide(const struct net_egress_policy *p,
     for (size_t i = 0; i < p->nself; i++)
         if (p->self[i].port == dst->port && is_this_host(p, &dst->addr))
             return NET_EGRESS_SELF;
-    if (p->allow_private || net_addr_classify(&dst->addr) == NET_ADDR_GLOBAL)
+    if (p->allow_private)
+        return NET_EGRESS_ALLOWED;
+    /* This host's own LAN address is loopback in all but name: the kernel
+     * delivers it locally, past any firewall rule on the wire. */
+    if (net_addr_classify(&dst->addr) == NET_ADDR_GLOBAL && !is_this_host(p, &dst->addr))
         return NET_EGRESS_ALLOWED;
     for (size_t i = 0; i < p->nallow; i++)
         if (net_cidr_contains(&p->allow[i], &dst->addr))

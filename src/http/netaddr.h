@@ -63,7 +63,8 @@ struct net_egress_policy {
     size_t nself;
     const struct net_addr *local; /* this host's interface addresses */
     size_t nlocal;
-    bool allow_private;          /* loopback, link-local, unspecified allowed */
+    bool allow_private;           /* loopback, link-local, unspecified and this
+                                     host's own addresses allowed */
     const struct net_cidr *allow; /* allowed even when private */
     size_t nallow;
 };
@@ -71,7 +72,7 @@ struct net_egress_policy {
 enum net_egress {
     NET_EGRESS_ALLOWED,
     NET_EGRESS_SELF,    /* one of our own sockets: never, whatever allow says */
-    NET_EGRESS_PRIVATE, /* a refused range, in no allow block */
+    NET_EGRESS_PRIVATE, /* a refused range or this host, in no allow block */
 };
 enum net_egress net_egress_decide(const struct net_egress_policy *p,
                                   const struct net_endpoint *dst);

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { BIN, startProxy, startOrigin, startRawOrigin, rawExchange, parseResponses, freePort, sleep, tmpFile } from './lib.mjs';
 
@@ -108,6 +109,9 @@ test('forward: loopback origins are refused by default, allowed by allow_private
   for (const host of ['127.0.0.1', 'localhost', '[::ffff:127.0.0.1]', '127.0.0.2']) {
     assert.equal(await getVia(byDefault.port, `http://${host}:${o.port}/`), 403, host);
   }
+  // This host by its own LAN address is refused too (nothing listens there: 403, not 502).
+  const lan = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+  if (lan) assert.equal(await getVia(byDefault.port, `http://${lan.address}:${await freePort()}/`), 403, lan.address);
   const notInBlock = await forwardProxy(t, 'forward:\n  allow: [10.0.0.0/8, "fe80::/10"]\n');
   assert.equal(await getVia(notInBlock.port, `http://127.0.0.1:${o.port}/`), 403);
   assert.equal(o.seen.length, 0, 'nothing reached the loopback origin');

@@ -154,6 +154,8 @@ static void test_egress(void **st)
         {"127.0.0.7", 9090, NET_EGRESS_SELF, NET_EGRESS_SELF, NET_EGRESS_SELF},
         {"192.0.2.10", 9090, NET_EGRESS_SELF, NET_EGRESS_SELF, NET_EGRESS_SELF},
         {"fe80::5", 8080, NET_EGRESS_SELF, NET_EGRESS_SELF, NET_EGRESS_SELF},
+        /* this host by its LAN address, another port: private */
+        {"192.0.2.10", 22, NET_EGRESS_PRIVATE, NET_EGRESS_ALLOWED, NET_EGRESS_PRIVATE},
         /* the same port elsewhere is someone else */
         {"192.0.2.11", 9090, NET_EGRESS_ALLOWED, NET_EGRESS_ALLOWED, NET_EGRESS_ALLOWED},
         /* private ranges: by class, unless allowed */
