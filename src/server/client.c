@@ -341,7 +341,6 @@ void client_accept(uv_stream_t *listener, int status)
     if (!c->admin && !take_connection_slot(c)) {
         log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
                 (unsigned long long)w->cfg->limits.max_connections);
-        c->state = CS_HEAD;
         reply_error(c, 503, "too many connections (limits.max_connections)");
         return;
     }
