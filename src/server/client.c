@@ -21,6 +21,8 @@ static void on_client_closed(uv_handle_t *h)
     if (--c->handles > 0)
         return;
     struct srv_worker *w = c->w;
+    if (c->counted)
+        atomic_fetch_sub(&w->shared->connections, 1);
     iobuf_fini(&c->in);
     collect_free(c);
     c->magic = 0;
@@ -294,6 +296,23 @@ void client_start(struct client *c)
     client_resume_read(c);
 }
 
+/* limits.max_connections counts accepted client connections across all
+ * workers; the admin listener stays reachable past it so an operator can
+ * still look. A slot is held until the connection's memory goes. */
+static int take_connection_slot(struct client *c)
+{
+    struct srv_shared *sh = c->w->shared;
+    if (!sh)
+        return 0;
+    unsigned long had = atomic_fetch_add(&sh->connections, 1);
+    if (had >= c->w->cfg->limits.max_connections) {
+        atomic_fetch_sub(&sh->connections, 1);
+        return 0;
+    }
+    c->counted = 1;
+    return 1;
+}
+
 void client_accept(uv_stream_t *listener, int status)
 {
     struct srv_worker *w = listener->data;
@@ -319,5 +338,11 @@ void client_accept(uv_stream_t *listener, int status)
     }
     c->admin =
         w->admin_listener >= 0 && listener == (uv_stream_t *)&w->listeners[w->admin_listener];
+    if (!c->admin && !take_connection_slot(c)) {
+        log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
+                (unsigned long long)w->cfg->limits.max_connections);
+        reply_error(c, 503, "too many connections (limits.max_connections)");
+        return;
+    }
     client_start(c);
 }

@@ -30,6 +30,13 @@ void config_defaults(struct config *c)
     c->limits.request_body = 0;
     c->limits.response_header_section = 65536;
     c->limits.upstream_idle_per_worker = 64;
+    /* Each proxied client holds two descriptors and up to a header section
+     * of buffer: 10000 fits a raised nofile limit (65536) with room for
+     * the pool, and bounds head buffers near 640 MiB at the default 64 KiB. */
+    c->limits.max_connections = 10000;
+    c->forward.allow_private = false;
+    c->forward.connect_ports[0] = 443; /* CONNECT is for TLS (RFC 9110 §9.3.6) */
+    c->forward.nconnect_ports = 1;
     c->cache.enabled = true;
     c->cache.memory_size = 256ULL << 20;
     c->cache.max_object_size = 8ULL << 20;
@@ -171,6 +178,8 @@ enum ftype {
     F_UPSTREAM,
     F_LEVEL,
     F_ADMIN,
+    F_CIDRS,
+    F_PORTS,
 };
 
 struct field {
@@ -202,6 +211,10 @@ static const struct field schema[] = {
     {"limits.request_body", F_SIZE, OFF(limits.request_body), 0},
     {"limits.response_header_section", F_SIZE, OFF(limits.response_header_section), 0},
     {"limits.upstream_idle_per_worker", F_COUNT, OFF(limits.upstream_idle_per_worker), 0},
+    {"limits.max_connections", F_COUNT, OFF(limits.max_connections), 0},
+    {"forward.allow_private", F_BOOL, OFF(forward.allow_private), 0},
+    {"forward.allow", F_CIDRS, 0, 0},
+    {"forward.connect_ports", F_PORTS, 0, 0},
     {"cache.enabled", F_BOOL, OFF(cache.enabled), 0},
     {"cache.memory_size", F_SIZE, OFF(cache.memory_size), 0},
     {"cache.max_object_size", F_SIZE, OFF(cache.max_object_size), 0},
@@ -557,8 +570,46 @@ static int set_peers(struct loader *l, yaml_node_t *n, const char *path)
     return 0;
 }
 
+/* forward.allow: one CIDR block per item; the file's list replaces the default (empty). */
+static int add_cidr(struct loader *l, yaml_node_t *n, const char *path, const char *s, void *arg)
+{
+    if (l->c->forward.nallow == CONFIG_FORWARD_ALLOW_MAX)
+        return fail(l, n, path, "at most %s blocks", "64");
+    enum net_cidr_parse rc =
+        net_cidr_parse((struct slice){s, strlen(s)}, &l->c->forward.allow[l->c->forward.nallow]);
+    if (rc != NET_CIDR_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "invalid CIDR '%.64s': %s", s, net_cidr_parse_reason(rc));
+        return fail(l, n, path, "%s", msg);
+    }
+    l->c->forward.nallow++;
+    return 0;
+}
+
+/* forward.connect_ports: TCP ports 1..65535; the file's list replaces [443]. */
+static int add_port(struct loader *l, yaml_node_t *n, const char *path, const char *s, void *arg)
+{
+    if (l->c->forward.nconnect_ports == CONFIG_CONNECT_PORTS_MAX)
+        return fail(l, n, path, "at most %s ports", "32");
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*s < '1' || *s > '9' || *end || errno || v > 65535)
+        return fail(l, n, path, "invalid port '%s' (expected 1 to 65535)", s);
+    l->c->forward.connect_ports[l->c->forward.nconnect_ports++] = (uint16_t)v;
+    return 0;
+}
+
 static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, const char *path)
 {
+    if (f->type == F_CIDRS) {
+        l->c->forward.nallow = 0;
+        return for_each_scalar(l, n, path, add_cidr, NULL);
+    }
+    if (f->type == F_PORTS) {
+        l->c->forward.nconnect_ports = 0;
+        return for_each_scalar(l, n, path, add_port, NULL);
+    }
     if (f->type == F_LISTEN)
         return set_listen(l, n, path);
     if (f->type == F_RULES)
@@ -764,6 +815,10 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     }
     if (c->nlisten == 0) {
         snprintf(err, errlen, "listen: at least one address is required (--listen HOST:PORT)");
+        return -1;
+    }
+    if (c->limits.max_connections == 0) {
+        snprintf(err, errlen, "limits.max_connections: must be at least 1");
         return -1;
     }
     if (c->limits.header_count == 0 || c->limits.header_count > 256) {

@@ -8,9 +8,12 @@
 #include "rules/rules.h"
 #include "connect/connect.h"
 #include "peer/peer.h"
+#include "http/netaddr.h"
 
 #define CONFIG_LISTEN_MAX 8
 #define CONFIG_PEERS_MAX  16
+#define CONFIG_FORWARD_ALLOW_MAX 64
+#define CONFIG_CONNECT_PORTS_MAX 32
 
 enum config_mode { MODE_REVERSE, MODE_FORWARD };
 
@@ -47,7 +50,18 @@ struct config {
         uint64_t request_body; /* 0: unlimited */
         uint64_t response_header_section;
         uint64_t upstream_idle_per_worker; /* pooled connections kept */
+        uint64_t max_connections;          /* client connections, all workers; admin apart */
     } limits;
+
+    /* Forward mode: where a client may make us connect (README, "Forward
+     * proxy"). Our own sockets are refused whatever these say. */
+    struct {
+        bool allow_private; /* loopback, link-local, unspecified destinations */
+        struct net_cidr allow[CONFIG_FORWARD_ALLOW_MAX]; /* allowed even when private */
+        unsigned nallow;
+        uint16_t connect_ports[CONFIG_CONNECT_PORTS_MAX]; /* CONNECT only to these */
+        unsigned nconnect_ports;
+    } forward;
 
     struct {
         bool via;

@@ -208,6 +208,25 @@ static void build_request_head(struct client *c, const struct http_request *r)
     outbuf_addstr(o, "\r\n");
 }
 
+/* The port of a CONNECT authority-form "host:port" or "[v6]:port"
+ * (RFC 9112 §3.2.3: the port is required); -1 when absent or not 1..65535. */
+static int authority_port(struct slice a)
+{
+    const char *colon = a.len ? memrchr(a.p, ':', a.len) : NULL;
+    if (!colon || colon == a.p || (memchr(a.p, ']', a.len) && colon[-1] != ']'))
+        return -1;
+    size_t n = a.len - (size_t)(colon + 1 - a.p);
+    if (n == 0 || n > 5)
+        return -1;
+    int port = 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (colon[i] < '0' || colon[i] > '9')
+            return -1;
+        port = port * 10 + (colon[i] - '0');
+    }
+    return port >= 1 && port <= 65535 ? port : -1;
+}
+
 /* Which upstream serves this request: "host:port" into ex->up_key.
  * Returns 0 or an HTTP status. */
 static int route(struct client *c, const struct http_request *r)
@@ -228,6 +247,17 @@ static int route(struct client *c, const struct http_request *r)
         return 0;
     }
     if (ex->method_connect) {
+        /* RFC 9110 §9.3.6: a proxy may restrict the ports it tunnels to;
+         * anything but TLS on 443 reaches services we have no business with */
+        int port = authority_port(r->authority);
+        if (port <= 0)
+            return 400;
+        const struct config *cfg = c->w->cfg;
+        unsigned i = 0;
+        while (i < cfg->forward.nconnect_ports && cfg->forward.connect_ports[i] != port)
+            i++;
+        if (i == cfg->forward.nconnect_ports)
+            return 403;
         snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)r->authority.len, r->authority.p);
         return 0;
     }
@@ -293,8 +323,9 @@ void proxy_begin(struct client *c, struct http_request *r)
     int rc = route(c, r);
     if (rc) {
         reply_error(c, rc,
-                    rc == 405 ? "CONNECT is not served by a reverse proxy"
-                              : "request target not proxyable");
+                    rc == 405   ? "CONNECT is not served by a reverse proxy"
+                    : rc == 403 ? "CONNECT to this port is not allowed (forward.connect_ports)"
+                                : "request target not proxyable");
         return;
     }
     if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&
@@ -403,7 +434,24 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         fail(c, 502, "upstream host not found");
         return;
     }
-    int rc = uv_tcp_connect(&u->connect_req, &u->tcp, res->ai_addr, on_connect);
+    /* The reverse idemcache behind --peer is ours to name; any other
+     * destination is the client's, checked on what it resolved to. */
+    struct client *c = u->c;
+    const struct sockaddr *to = res->ai_addr;
+    if (!c->w->cfg->peer.forward || c->ex.method_connect) {
+        enum net_egress v = upstream_pick_address(c->w, res, &to);
+        if (v != NET_EGRESS_ALLOWED) {
+            uv_freeaddrinfo(res);
+            log_msg(LOG_INFO, "upstream %s: refused, %s", u->key,
+                    v == NET_EGRESS_SELF ? "one of our own sockets" : "a private address");
+            fail(c, 403,
+                 v == NET_EGRESS_SELF
+                     ? "destination is this proxy"
+                     : "destination address not allowed (forward.allow_private, forward.allow)");
+            return;
+        }
+    }
+    int rc = uv_tcp_connect(&u->connect_req, &u->tcp, to, on_connect);
     uv_freeaddrinfo(res);
     if (rc < 0)
         proxy_on_connected(u->c, rc);

@@ -10,6 +10,8 @@ const char *reply_reason(int status)
     switch (status) {
     case 400:
         return "Bad Request";
+    case 403:
+        return "Forbidden";
     case 405:
         return "Method Not Allowed";
     case 408:

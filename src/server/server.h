@@ -18,6 +18,7 @@
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define WORKER_MAGIC   0x574f524bu
 #define CLIENT_MAGIC   0x434c4e54u
@@ -67,6 +68,17 @@ static inline int link_empty(const struct link *l)
 }
 #define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
 
+/* What every worker shares besides the store: built before the threads
+ * start and read-only afterwards, but for the connection count. */
+struct srv_shared {
+    atomic_ulong connections; /* accepted client connections open, all workers */
+    /* forward mode: our sockets and this host's addresses, for the egress
+     * check (http/netaddr.h) on every address about to be connected */
+    struct net_endpoint *self; /* owned */
+    struct net_addr *local;    /* owned */
+    struct net_egress_policy egress;
+};
+
 struct srv_worker {
     uint32_t magic;
     int id;
@@ -91,6 +103,7 @@ struct srv_worker {
     struct body_memo *memo;       /* this worker's normalized body digests */
     struct peer_state *handshake; /* the peer handshake's stores, shared; NULL: none */
     struct coalesce *co;          /* shared in-flight table */
+    struct srv_shared *shared;
     struct srv_worker *peers;     /* all workers, to wake those with waiters */
     int npeers;
     struct link parked;    /* clients waiting on a coalesced fetch */
@@ -268,6 +281,7 @@ struct client {
     size_t stream_off;
     int stream_chunked;
     int admin;      /* accepted on the admin listener */
+    int counted;    /* holds a place in limits.max_connections */
     int background; /* an internal stale-while-revalidate refresh */
     struct body_collect col;
     int collected; /* 1: col.body is complete; -1: it outgrew body_key.max_bytes */
@@ -327,6 +341,12 @@ void upstream_close_idle(struct srv_worker *w);
 void upstream_timer(struct upstream *u, enum upstream_timer kind);
 void upstream_resume_read(struct upstream *u);
 void upstream_pause_read(struct upstream *u);
+/* A sockaddr as http/netaddr.h sees it: 0, or -1 if neither IPv4 nor IPv6. */
+int srv_endpoint_of(const struct sockaddr *sa, struct net_endpoint *e);
+/* Forward mode: the first of the resolved addresses a client may make us
+ * connect to (NET_EGRESS_ALLOWED, *out points into res), or why none is. */
+enum net_egress upstream_pick_address(const struct srv_worker *w, const struct addrinfo *res,
+                                      const struct sockaddr **out);
 
 /* proxy.c: the request pipeline */
 void proxy_begin(struct client *c, struct http_request *req);

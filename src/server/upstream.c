@@ -6,6 +6,7 @@
  * A connection goes back to the pool only when its response was read to
  * the exact end, the request was sent in full, and neither side said close.
  * An idle pooled connection that reads anything or EOF is closed. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include "server/server.h"
@@ -179,4 +180,43 @@ void upstream_release(struct upstream *u)
     upstream_timer(u, UT_POOL);
     /* Keep reading so an origin-side close is noticed while idle. */
     upstream_resume_read(u);
+}
+
+int srv_endpoint_of(const struct sockaddr *sa, struct net_endpoint *e)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        net_addr_from_ipv4(&e->addr, (const uint8_t *)&in->sin_addr);
+        e->port = ntohs(in->sin_port);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        net_addr_from_ipv6(&e->addr, in6->sin6_addr.s6_addr);
+        e->port = ntohs(in6->sin6_port);
+        return 0;
+    }
+    return -1;
+}
+
+/* Judged on the resolved address, never on the name: "localhost", a DNS
+ * name pointing at 127.0.0.1, "127.1" or "[::ffff:127.0.0.1]" all end
+ * here as the loopback address they are. */
+enum net_egress upstream_pick_address(const struct srv_worker *w, const struct addrinfo *res,
+                                      const struct sockaddr **out)
+{
+    enum net_egress why = NET_EGRESS_PRIVATE;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        struct net_endpoint dst;
+        if (srv_endpoint_of(ai->ai_addr, &dst) < 0)
+            continue;
+        enum net_egress v = net_egress_decide(&w->shared->egress, &dst);
+        if (v == NET_EGRESS_ALLOWED) {
+            *out = ai->ai_addr;
+            return v;
+        }
+        if (v == NET_EGRESS_SELF)
+            why = v;
+    }
+    return why;
 }

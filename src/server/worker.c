@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -171,6 +172,72 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
     return 0;
 }
 
+/* Our own sockets as bound (the kernel's view, port 0 resolved), every
+ * worker's, and this host's interface addresses: what the forward-mode
+ * egress check refuses to connect to. Interfaces added after start are
+ * not seen; loopback and unspecified addresses are refused by class. */
+static struct srv_shared *shared_new(const struct config *cfg, struct srv_worker *ws, int n)
+{
+    struct srv_shared *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return NULL;
+    atomic_init(&sh->connections, 0);
+    sh->self = calloc((size_t)n * (CONFIG_LISTEN_MAX + 1), sizeof *sh->self);
+    size_t nself = 0;
+    for (int i = 0; sh->self && i < n; i++)
+        for (int k = 0; k < ws[i].nlisteners; k++) {
+            struct sockaddr_storage ss;
+            int len = sizeof ss;
+            struct net_endpoint e;
+            if (uv_tcp_getsockname(&ws[i].listeners[k], (struct sockaddr *)&ss, &len) < 0 ||
+                srv_endpoint_of((struct sockaddr *)&ss, &e) < 0)
+                continue;
+            size_t j = 0;
+            while (j < nself && !(sh->self[j].port == e.port &&
+                                  net_addr_eq(&sh->self[j].addr, &e.addr)))
+                j++;
+            if (j == nself)
+                sh->self[nself++] = e;
+        }
+    uv_interface_address_t *ifs = NULL;
+    int nifs = 0;
+    size_t nlocal = 0;
+    if (uv_interface_addresses(&ifs, &nifs) == 0 && nifs > 0) {
+        sh->local = calloc((size_t)nifs, sizeof *sh->local);
+        for (int i = 0; sh->local && i < nifs; i++) {
+            struct net_endpoint e;
+            if (srv_endpoint_of((struct sockaddr *)&ifs[i].address.address4, &e) == 0)
+                sh->local[nlocal++] = e.addr;
+        }
+        uv_free_interface_addresses(ifs, nifs);
+    }
+    if (!sh->self) {
+        free(sh->local);
+        free(sh);
+        return NULL;
+    }
+    sh->egress = (struct net_egress_policy){
+        .self = sh->self,
+        .nself = nself,
+        .local = sh->local,
+        .nlocal = nlocal,
+        .allow_private = cfg->forward.allow_private,
+        .allow = cfg->forward.allow,
+        .nallow = cfg->forward.nallow,
+    };
+    return sh;
+}
+
+static void shared_free(struct srv_shared **sh)
+{
+    if (!*sh)
+        return;
+    free((*sh)->self);
+    free((*sh)->local);
+    free(*sh);
+    *sh = NULL;
+}
+
 struct signal_ctx {
     struct srv_worker *workers;
     int n;
@@ -218,7 +285,20 @@ int worker_run_all(const struct config *cfg)
             break;
         }
     }
+    /* A cap the descriptor limit cannot honour fails as EMFILE instead. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        2 * cfg->limits.max_connections + 64 > nofile.rlim_cur)
+        log_msg(LOG_WARN,
+                "limits.max_connections %llu needs about %llu descriptors; ulimit -n is %llu",
+                (unsigned long long)cfg->limits.max_connections,
+                (unsigned long long)(2 * cfg->limits.max_connections + 64),
+                (unsigned long long)nofile.rlim_cur);
+    struct srv_shared *shared = shared_new(cfg, ws, n);
+    if (!shared)
+        rc = 1;
     for (int i = 0; i < n; i++) {
+        ws[i].shared = shared;
         ws[i].peers = ws;
         ws[i].npeers = n;
         ws[i].handshake = handshake;
@@ -268,6 +348,7 @@ int worker_run_all(const struct config *cfg)
         store->ops->free(store);
     coalesce_free(co);
     peer_state_free(handshake);
+    shared_free(&shared);
     if (rc == 0)
         log_msg(LOG_INFO, "stopped");
     return rc;

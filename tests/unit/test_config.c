@@ -190,12 +190,66 @@ static void test_validate(void **st)
     assert_non_null(strstr(err, "limits.header_count"));
 }
 
+/* forward.* and limits.max_connections (issue 10, finding 3 and hardening) */
+static void test_forward_fields(void **st)
+{
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    assert_false(c.forward.allow_private);
+    assert_int_equal(c.forward.nallow, 0);
+    assert_int_equal(c.forward.nconnect_ports, 1);
+    assert_int_equal(c.forward.connect_ports[0], 443);
+    assert_int_equal(c.limits.max_connections, 10000);
+    assert_int_equal(load("forward:\n  allow_private: true\n  allow: [10.0.0.0/8, \"fe80::/10\"]\n"
+                          "  connect_ports: [443, 8443]\nlimits:\n  max_connections: 3\n",
+                          &c, err),
+                     0);
+    assert_true(c.forward.allow_private);
+    assert_int_equal(c.forward.nallow, 2);
+    assert_int_equal(c.forward.allow[0].prefix, 104);
+    assert_int_equal(c.forward.allow[1].prefix, 10);
+    assert_int_equal(c.forward.nconnect_ports, 2);
+    assert_int_equal(c.forward.connect_ports[1], 8443);
+    assert_int_equal(c.limits.max_connections, 3);
+    assert_int_equal(load("forward:\n  connect_ports: []\n", &c, err), 0);
+    assert_int_equal(c.forward.nconnect_ports, 0); /* CONNECT off */
+
+    static const struct {
+        const char *yaml;
+        const char *want;
+    } bad[] = {
+        {"forward:\n  allow: [10.0.0.1/8]\n", ":2: forward.allow: invalid CIDR '10.0.0.1/8'"},
+        {"forward:\n  allow:\n    - ::/0\n    - 1.2.3.4/40\n", ":4: forward.allow: invalid CIDR"},
+        {"forward:\n  allow: [\"%n%s\"]\n", ":2: forward.allow: invalid CIDR '%n%s'"},
+        {"forward:\n  allow: localhost\n", ":2: forward.allow: invalid CIDR 'localhost'"},
+        {"forward:\n  connect_ports: [65536]\n", ":2: forward.connect_ports: invalid port"},
+        {"forward:\n  connect_ports: [-1]\n", ":2: forward.connect_ports: invalid port"},
+        {"forward:\n  connect_ports: {a: 1}\n", ":2: forward.connect_ports"},
+        {"forward:\n  allow_private: sometimes\n", ":2: forward.allow_private"},
+        {"forward:\n  deny: [10.0.0.0/8]\n", ":2: forward.deny: unknown field"},
+        {"limits:\n  max_connections: many\n", ":2: limits.max_connections"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char e[512] = "";
+        assert_int_equal(load(bad[i].yaml, &c, e), -1);
+        if (!strstr(e, bad[i].want) || !strstr(e, "/tmp/idem-config-"))
+            fail_msg("case %zu: '%s' lacks '%s'", i, e, bad[i].want);
+    }
+    config_defaults(&c);
+    c.nlisten = 1;
+    c.has_upstream = true;
+    c.limits.max_connections = 0;
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "limits.max_connections"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_units),    cmocka_unit_test(test_addr),
         cmocka_unit_test(test_file_ok),  cmocka_unit_test(test_file_errors),
-        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_validate), cmocka_unit_test(test_forward_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
