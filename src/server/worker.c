@@ -285,10 +285,21 @@ int worker_run_all(const struct config *cfg)
             break;
         }
     }
-    /* A cap the descriptor limit cannot honour fails as EMFILE instead. */
-    struct rlimit nofile;
+    /* A cap the descriptor limit cannot honour fails as EMFILE instead:
+     * raise the soft limit toward the hard one first (as HAProxy does),
+     * and warn only when even that is short. */
+    struct rlimit nofile = {RLIM_INFINITY, RLIM_INFINITY};
+    rlim_t needed = (rlim_t)(2 * cfg->limits.max_connections + 64);
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
-        2 * cfg->limits.max_connections + 64 > nofile.rlim_cur)
+        nofile.rlim_cur < needed) {
+        struct rlimit raised = nofile;
+        raised.rlim_cur = nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > needed
+                              ? needed
+                              : nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            nofile = raised;
+    }
+    if (nofile.rlim_cur != RLIM_INFINITY && needed > nofile.rlim_cur)
         log_msg(LOG_WARN,
                 "limits.max_connections %llu needs about %llu descriptors; ulimit -n is %llu",
                 (unsigned long long)cfg->limits.max_connections,
