@@ -122,6 +122,28 @@ void collect_continue(struct client *c)
     }
 }
 
+/* Every line of a field as one list (RFC 9110 §5.3): Content-Encoding
+ * sent as two lines is both codings, for the key as for the origin. Points
+ * into the request when there is one line; else joined into *buf. */
+static struct slice all_lines(const struct http_request *r, const char *name, struct outbuf *buf)
+{
+    const struct http_field *first = NULL;
+    unsigned lines = 0;
+    for (unsigned i = 0; i < r->nfields; i++)
+        if (slice_case_eq(r->fields[i].name, name) && lines++ == 0)
+            first = &r->fields[i];
+    if (lines <= 1)
+        return first ? first->value : (struct slice){"", 0};
+    for (unsigned i = 0; i < r->nfields; i++) {
+        if (!slice_case_eq(r->fields[i].name, name))
+            continue;
+        if (buf->len)
+            outbuf_add(buf, ", ", 2);
+        outbuf_add(buf, r->fields[i].value.p, r->fields[i].value.len);
+    }
+    return (struct slice){buf->p, buf->len};
+}
+
 /* The digest a body is keyed by: `raw` (its SHA-256) unless its coding is
  * undone or its JSON made canonical, for the key only. Request
  * Cache-Control: no-transform keeps the bytes as they are (RFC 9111
@@ -185,9 +207,9 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
         }
     }
     const struct http_field *ct = http_find_field(r->fields, r->nfields, "content-type");
-    const struct http_field *ce = http_find_field(r->fields, r->nfields, "content-encoding");
+    struct outbuf joined = {0};
     struct slice type = ct ? ct->value : (struct slice){"", 0};
-    struct slice coding = ce ? ce->value : (struct slice){"", 0};
+    struct slice coding = all_lines(r, "content-encoding", &joined);
     unsigned char digest[SHA256_DIGEST_LENGTH];
     /* Normalizing costs work a client chooses, so it is opt-in, for QUERY
      * as for POST: a rule with normalize (its default). Connect calls are
@@ -202,6 +224,7 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
                                     : (struct slice){"", 0};
         ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
     }
+    free(joined.p);
     ex->body_keyed = 1;
     ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->col.scanned;
     ex->rule_ttl = rule ? rule->ttl : 0;

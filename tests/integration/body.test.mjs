@@ -218,6 +218,23 @@ test('Content-Encoding is undone for the key; no-transform keys the raw bytes', 
   await t.close();
 });
 
+test('Content-Encoding on two lines is one list, for the key as for the origin', async () => {
+  const t = await setup();
+  const body = '{"two":"lines"}';
+  await t.post('/api/lines', zlib.gzipSync(body), { 'Content-Encoding': 'gzip' });
+  // gzip applied twice, named on two lines: both are undone, same entry
+  const twice = await t.post('/api/lines', zlib.gzipSync(zlib.gzipSync(body)), { 'Content-Encoding': ['gzip', 'gzip'] });
+  assert.match(twice.headers['cache-status'], /hit/);
+  // bytes that only the second line explains never share the first line's entry
+  const opaque = Buffer.from('not gzip at all');
+  const one = await t.post('/api/lines2', opaque, { 'Content-Encoding': 'gzip' });
+  assert.match(one.headers['cache-status'], /fwd=uri-miss/);
+  const two = await t.post('/api/lines2', opaque, { 'Content-Encoding': ['gzip', 'br'] });
+  assert.match(two.headers['cache-status'], /fwd=uri-miss/, 'gzip, br is not gzip');
+  assert.equal(t.counts['POST /api/lines2'], 2);
+  await t.close();
+});
+
 test('Expect: 100-continue while the body is read for the key', async () => {
   const t = await setup();
   const body = '{"e":1}';
