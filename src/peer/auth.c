@@ -9,6 +9,7 @@
 #include "peer/peer.h"
 #include "http/chars.h"
 #include "http/digest_field.h"
+#include "http/fields.h"
 
 void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
                struct slice target, int64_t ts, struct slice digest, char sig[PEER_SIG_LEN + 1])
@@ -100,4 +101,34 @@ int peer_digest_parse(struct slice v, unsigned char digest[32])
         return -1;
     memcpy(digest, d, 32);
     return 0;
+}
+
+int peer_store_parse(struct slice value, char epoch[PEER_EPOCH_MAX + 1], uint64_t *capacity)
+{
+    int have_epoch = 0, have_capacity = 0;
+    struct http_list_iter it = http_list_begin(value);
+    struct slice el;
+    while (http_list_next(&it, &el) > 0) {
+        if (el.len > 6 && !memcmp(el.p, "epoch=", 6)) {
+            if (el.len - 6 > PEER_EPOCH_MAX)
+                return -1;
+            for (size_t i = 6; i < el.len; i++)
+                if (!http_is((unsigned char)el.p[i], CH_TCHAR))
+                    return -1;
+            memcpy(epoch, el.p + 6, el.len - 6);
+            epoch[el.len - 6] = 0;
+            have_epoch = 1;
+        } else if (el.len > 9 && !memcmp(el.p, "capacity=", 9)) {
+            uint64_t cap = 0;
+            for (size_t i = 9; i < el.len; i++) {
+                if (el.p[i] < '0' || el.p[i] > '9')
+                    return -1;
+                cap = cap > (UINT64_C(1) << 63) / 10 ? UINT64_C(1) << 63
+                                                      : cap * 10 + (uint64_t)(el.p[i] - '0');
+            }
+            *capacity = cap > UINT64_C(1) << 63 ? UINT64_C(1) << 63 : cap;
+            have_capacity = 1;
+        }
+    }
+    return have_epoch && have_capacity ? 0 : -1;
 }

@@ -27,6 +27,13 @@ int peer_parse(struct slice value, struct peer_claim *out);
 int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t secret_len,
                 struct slice method, struct slice target, struct slice digest, int64_t now);
 
+/* Idem-Store: epoch=<1..16 chars>, capacity=<decimal bytes>, sent by the
+ * reverse side on every response to a peer. 0 with both filled in (the
+ * epoch NUL-terminated; a capacity past 2^63 saturates there), -1 when
+ * either is missing or malformed: then nothing is learned from it. */
+#define PEER_EPOCH_MAX 16
+int peer_store_parse(struct slice value, char epoch[PEER_EPOCH_MAX + 1], uint64_t *capacity);
+
 /* A FIFO of bodies by SHA-256, bounded in bytes. The reverse side keeps
  * the bodies; the forward side keeps only the digests and sizes, and runs
  * the same insertions, so both agree on what is held. Inserting a digest

@@ -39,12 +39,12 @@ struct peer_side {
 };
 
 struct peer_state {
-    char epoch[17];
+    char epoch[PEER_EPOCH_MAX + 1];
     struct peer_side *sides;
     unsigned n;
     pthread_mutex_t lock; /* forward: the mirror */
     struct peer_fifo *mirror;
-    char mirror_epoch[17];
+    char mirror_epoch[PEER_EPOCH_MAX + 1];
     _Atomic uint64_t refs, fulls, fallbacks;
 };
 
@@ -628,20 +628,9 @@ static void learn_store(struct client *c, const struct http_response *res)
     const struct http_field *st = http_find_field(res->fields, res->nfields, "idem-store");
     if (!st)
         return;
-    char epoch[17] = "";
-    uint64_t cap = 0;
-    struct http_list_iter it = http_list_begin(st->value);
-    struct slice el;
-    while (http_list_next(&it, &el) > 0) {
-        if (el.len > 6 && !memcmp(el.p, "epoch=", 6) && el.len - 6 < sizeof epoch) {
-            memcpy(epoch, el.p + 6, el.len - 6);
-            epoch[el.len - 6] = 0;
-        } else if (el.len > 9 && !memcmp(el.p, "capacity=", 9)) {
-            for (size_t i = 9; i < el.len && el.p[i] >= '0' && el.p[i] <= '9'; i++)
-                cap = cap * 10 + (uint64_t)(el.p[i] - '0');
-        }
-    }
-    if (!epoch[0])
+    char epoch[PEER_EPOCH_MAX + 1];
+    uint64_t cap;
+    if (peer_store_parse(st->value, epoch, &cap) < 0)
         return;
     pthread_mutex_lock(&ps->lock);
     if (strcmp(epoch, ps->mirror_epoch) || cap != peer_fifo_capacity(ps->mirror)) {

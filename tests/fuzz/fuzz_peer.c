@@ -1,5 +1,5 @@
 /* libFuzzer: what the peer handshake parses from the wire. Idem-Peer comes
- * from anyone who can reach the reverse side; Idem-Digest and a dcz body
+ * from anyone who can reach the reverse side; Idem-Digest, Idem-Store and a dcz body
  * from a verified peer (still never trusted: a broken one must fail
  * cleanly). The input is used as each. */
 #include <stdint.h>
@@ -49,6 +49,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (struct slice){"/", 1}, (struct slice){"", 0}, c.ts);
     unsigned char d[32];
     peer_digest_parse(v, d);
+    char epoch[PEER_EPOCH_MAX + 1];
+    uint64_t cap;
+    if (peer_store_parse(v, epoch, &cap) == 0 && (strlen(epoch) > PEER_EPOCH_MAX || cap > (UINT64_C(1) << 63)))
+        abort();
     static const unsigned char dict[] = "a dictionary of a few words, as a stored body would be";
     unsigned char dd[32] = {0};
     size_t n;

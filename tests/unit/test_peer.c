@@ -134,6 +134,37 @@ static void test_fifo(void **st)
     peer_fifo_free(big);
 }
 
+/* Idem-Store from the reverse side: both members or nothing learned. */
+static void test_store_field(void **st)
+{
+    static const struct {
+        const char *value, *epoch;
+        uint64_t capacity;
+        int rc;
+    } rows[] = {
+        {"epoch=0123456789abcdef, capacity=67108864", "0123456789abcdef", 67108864, 0},
+        {"capacity=5,epoch=e1", "e1", 5, 0},
+        {"epoch=e1", "", 0, -1},
+        {"capacity=5", "", 0, -1},
+        {"epoch=0123456789abcdef0, capacity=5", "", 0, -1}, /* 17 chars */
+        {"epoch=a b, capacity=5", "", 0, -1},
+        {"epoch=e, capacity=5x", "", 0, -1},
+        {"epoch=e, capacity=-5", "", 0, -1},
+        {"epoch=e, capacity=99999999999999999999999", "e", UINT64_C(1) << 63, 0},
+        {"epoch=e, capacity=18446744073709551616", "e", UINT64_C(1) << 63, 0},
+        {"", "", 0, -1},
+        {"\"epoch=e, capacity=5", "", 0, -1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char epoch[PEER_EPOCH_MAX + 1] = "";
+        uint64_t cap = 0;
+        int rc = peer_store_parse((struct slice){rows[i].value, strlen(rows[i].value)}, epoch, &cap);
+        if (rc != rows[i].rc || (rc == 0 && (strcmp(epoch, rows[i].epoch) || cap != rows[i].capacity)))
+            fail_msg("row %zu '%s': rc %d epoch '%s' capacity %llu", i, rows[i].value, rc, epoch,
+                     (unsigned long long)cap);
+    }
+}
+
 static void test_dcz(void **st)
 {
     char dict[20000], body[20000];
@@ -172,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_sign_verify),
         cmocka_unit_test(test_fifo),
         cmocka_unit_test(test_dcz),
+        cmocka_unit_test(test_store_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
