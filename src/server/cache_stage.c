@@ -760,16 +760,24 @@ static int body_key_of_url(const struct cache_object *o, void *arg)
     return cache_key_is_body_of(o->key, o->key_len, u->key, u->len);
 }
 
+unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t len)
+{
+    unsigned n = st->ops->remove(st, url_key, len);
+    /* Entries keyed by a body at this URL go too (issue 4): POST, QUERY and
+     * Connect calls. A full scan, skipped when the store's counting filter
+     * says there are none; an index of keys by URL is the better structure
+     * once stores grow. */
+    struct url_key u = {url_key, len};
+    if (st->ops->may_hold_body_keys(st, url_key, len))
+        n += st->ops->remove_matching(st, body_key_of_url, &u);
+    return n;
+}
+
 static void invalidate(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     struct store *st = c->w->store;
-    st->ops->remove(st, ex->cache_key, ex->cache_key_len);
-    /* Entries keyed by a body at this URL go too (issue 4). A full scan:
-     * an index of keys by URL is the better structure once stores grow. */
-    struct url_key u = {ex->cache_key, ex->cache_key_len};
-    if (st->ops->may_hold_body_keys(st, ex->cache_key, ex->cache_key_len))
-        st->ops->remove_matching(st, body_key_of_url, &u);
+    cache_stage_remove_url(st, ex->cache_key, ex->cache_key_len);
     /* §4.4: Location and Content-Location too, when on the same host. */
     struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
     while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
