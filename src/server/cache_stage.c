@@ -29,6 +29,7 @@
 #include "http/fields.h"
 #include "rules/rules.h"
 #include "connect/connect.h"
+#include "http/path.h"
 
 static int64_t now_s(void)
 {
@@ -520,9 +521,10 @@ static int has_bypass_field(const struct config *cfg, const struct http_request 
 }
 
 /* POST with a rule that allows it, QUERY always (RFC 10008 §2: safe, and
- * the content is part of the key). Naming (seed 003) vetoes a POST. */
-static int body_cacheable(struct client *c, const struct http_request *r, const struct rule *rule,
-                          int query)
+ * the content is part of the key). Naming (seed 003) vetoes a POST; it
+ * reads `path`, the normal form of the request's (issue 10, finding 9). */
+static int body_cacheable(struct client *c, const struct http_request *r, struct slice path,
+                          const struct rule *rule, int query)
 {
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
@@ -536,28 +538,31 @@ static int body_cacheable(struct client *c, const struct http_request *r, const 
         ex->cache_detail = "method";
         return 0;
     }
-    if (rules_never_cache_name(request_path(r), cfg->naming.never_cache_prefixes, cfg->naming.n)) {
+    if (rules_never_cache_name(path, cfg->naming.never_cache_prefixes, cfg->naming.n)) {
         ex->cache_detail = "naming";
         return 0;
     }
     return 1;
 }
 
-int cache_stage_request(struct client *c, const struct http_request *r)
+/* The cache stage proper; `path` is the normal form of the request's path
+ * (RFC 3986 §6.2.2), which every rule, naming and procedure decision reads,
+ * so that "/%61ccount" meets the rule for "/account" (issue 10, finding 9).
+ * The key keeps the target as received: two spellings the origin might tell
+ * apart never share an entry, and the decisions can only get stricter. */
+static int request_stage(struct client *c, const struct http_request *r, struct slice path)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
     int no_coalesce = c->no_coalesce;
     c->no_coalesce = 0;
-    if (!w->store)
-        return 0;
     int get = slice_eq(r->method, SLICE_LIT("GET"));
     int head = slice_eq(r->method, SLICE_LIT("HEAD"));
     int query = slice_eq(r->method, SLICE_LIT("QUERY"));
     const struct config *cfg = w->cfg;
-    const struct rule *rule = cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method,
-                                                        request_path(r), r->fields, r->nfields)
-                                          : NULL;
+    const struct rule *rule =
+        cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method, path, r->fields, r->nfields)
+                    : NULL;
     int by_body = 0;
     struct slice rpc_codec = {0};
     enum connect_call_kind rpc = CONNECT_NONE;
@@ -573,7 +578,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         return 0;
     }
     if (rpc == CONNECT_UNARY) {
-        struct slice proc = connect_procedure_of(request_path(r));
+        struct slice proc = connect_procedure_of(path);
         if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
             rpc = CONNECT_NONE; /* a do-not-cache rule wins over the descriptors */
         else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
@@ -583,7 +588,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         /* Seed 003: the client's own way around the cache. */
         ex->fwd = "bypass";
         /* an unsafe request still invalidates; an idempotent one need not */
-        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, rule, 0);
+        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, path, rule, 0);
         ex->cache_detail = "bypass-field";
         if (ex->invalidates)
             build_key(c, r);
@@ -591,7 +596,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     }
     if (!get && !head) {
         if (ex->upgrade || ex->cache_detail ||
-            (rpc != CONNECT_UNARY && !body_cacheable(c, r, rule, query))) {
+            (rpc != CONNECT_UNARY && !body_cacheable(c, r, path, rule, query))) {
             /* §4.4: unsafe methods invalidate; safe ones just pass. */
             static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
             ex->invalidates = 1;
@@ -727,6 +732,34 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         ex->revalidating = 1;
     ex->stale = o;
     return coalesce_or_lead(c, r, fresh || no_coalesce);
+}
+
+int cache_stage_request(struct client *c, const struct http_request *r)
+{
+    if (!c->w->store) {
+        c->no_coalesce = 0;
+        return 0;
+    }
+    struct slice raw = request_path(r);
+    char small[512];
+    char *buf = raw.len <= sizeof small ? small : malloc(raw.len);
+    if (!buf)
+        abort();
+    size_t len;
+    int k;
+    if (http_path_normalize(raw, buf, &len) != HTTP_PATH_OK) {
+        /* the parser refuses a bad escape; should one get here, no rule
+         * could be trusted to see the path, so nothing is cached */
+        c->no_coalesce = 0;
+        c->ex.fwd = "bypass";
+        c->ex.cache_detail = "path";
+        k = 0;
+    } else {
+        k = request_stage(c, r, (struct slice){buf, len});
+    }
+    if (buf != small)
+        free(buf);
+    return k;
 }
 
 /* Validators for our revalidation of ex->stale (§4.3.1). */

@@ -61,3 +61,39 @@ test('PURGE of a URL removes its GET, QUERY, POST (rule) and Connect entries', a
   }
   assert.deepEqual(s.counts, { [`GET ${PROC}`]: 2, [`QUERY ${PROC}`]: 2, [`POST ${PROC}`]: 4 });
 });
+
+test('web cache deception: an escaped or dotted spelling of /account/* meets its cache: false rule', async (t) => {
+  const s = await setup('rules:\n  - path: "/account/*"\n    cache: false\n');
+  t.after(() => s.close());
+  const victim = { Cookie: 'session=alice' };
+  for (const path of ['/%61ccount/profile', '/x/../account/profile', '/x/%2e%2E/account/profile', '/./%61ccount/profile']) {
+    const a = await s.get(path, { headers: victim });
+    assert.match(a.headers['cache-status'], /fwd=bypass; .*detail=rule/, path);
+    const b = await s.get(path); // the attacker, with no cookie
+    assert.doesNotMatch(b.headers['cache-status'], /hit/, `${path}: the victim's answer was not stored`);
+  }
+  // the origin saw every request, with the target as it was sent
+  assert.deepEqual(s.origin.seen.map((r) => r.url), [
+    '/%61ccount/profile', '/%61ccount/profile', '/x/../account/profile', '/x/../account/profile',
+    '/x/%2e%2E/account/profile', '/x/%2e%2E/account/profile', '/./%61ccount/profile', '/./%61ccount/profile',
+  ]);
+  // a path outside the rule is still cached
+  await s.get('/%61bout');
+  assert.match((await s.get('/%61bout')).headers['cache-status'], /hit/);
+});
+
+test('naming veto: POST /api/%73etUser is a mutation like /api/setUser', async (t) => {
+  const s = await setup('rules:\n  - path: "/api/*"\n    methods: [POST]\n    cache: true\n');
+  t.after(() => s.close());
+  const post = (path) => s.get(path, { method: 'POST', body: '{"name":"x"}', headers: { 'Content-Type': 'application/json', 'Content-Length': 12 } });
+  for (const path of ['/api/%73etUser', '/api/%53et%55ser', '/api/x/..%2f../%73etUser']) {
+    const a = await post(path);
+    assert.match(a.headers['cache-status'], /fwd=bypass; .*detail=naming/, path);
+    const b = await post(path);
+    assert.doesNotMatch(b.headers['cache-status'], /hit/, path);
+  }
+  assert.equal(s.counts['POST /api/%73etUser'], 2);
+  // a read by its name is cached as the rule says
+  await post('/api/%67etUser');
+  assert.match((await post('/api/%67etUser')).headers['cache-status'], /hit/);
+});
