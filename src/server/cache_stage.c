@@ -577,9 +577,17 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
         ex->cache_detail = "streaming";
         return 0;
     }
-    if (rpc == CONNECT_UNARY) {
+    if (rpc == CONNECT_UNARY || rpc == CONNECT_GET) {
+        /* The same checks for both forms (issue 10, finding 5). A GET is a
+         * Connect call only when its procedure is known to be cacheable:
+         * any GET may carry encoding= and message=, and keying one by its
+         * message alone would let a crafted query answer for another URL.
+         * Otherwise it is an ordinary GET, keyed by its whole target,
+         * stored only as the origin's freshness allows, never connect.ttl. */
         struct slice proc = connect_procedure_of(path);
-        if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
+        if (connect_procedure_cacheable(&cfg->connect.never, proc))
+            rpc = CONNECT_NONE, ex->cache_detail = "procedure"; /* connect.not_cacheable */
+        else if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
             rpc = CONNECT_NONE; /* a do-not-cache rule wins over the descriptors */
         else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
             rpc = CONNECT_NONE, ex->cache_detail = "naming";
@@ -637,6 +645,9 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
         ex->fwd = "bypass";
         ex->cache_detail = "rule";
         return 0;
+    } else if (ex->cache_detail) {
+        ex->fwd = "bypass"; /* a Connect GET of a procedure never cached */
+        return 0;
     }
     cache_control_parse(r->fields, r->nfields, &ex->req_cc);
     ex->req_authorization = http_find_field(r->fields, r->nfields, "authorization") != NULL;
@@ -648,8 +659,7 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
         if (rc < 0)
             return 1;
     } else if (rpc == CONNECT_GET && key_rpc_get(c, r, rpc_codec) == 0) {
-        /* A Connect GET is cacheable in any case: servers accept GET only
-         * for side-effect-free procedures. */
+        /* keyed as its POST would be, the query's other parameters too */
     } else {
         rpc = CONNECT_NONE;
         build_key(c, r);
