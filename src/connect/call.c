@@ -140,9 +140,10 @@ size_t connect_query_rest(struct slice q, char *out)
         struct query_param p;
         size_t start = i;
         i = next_param(q, i, &p);
-        if (param_kind(p.name) != PARAM_OTHER)
-            continue;
         size_t len = i - 1 - start; /* i is one past the '&' or the end */
+        /* an empty one ("a&&b") is no parameter to a form decoder */
+        if (!len || param_kind(p.name) != PARAM_OTHER)
+            continue;
         if (n)
             out[n++] = '&';
         memcpy(out + n, q.p + start, len);

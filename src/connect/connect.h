@@ -57,7 +57,8 @@ struct connect_get {
 int connect_get_parse(struct slice query, struct connect_get *out);
 
 /* The query without its Connect parameters (connect, encoding, message,
- * base64, compression): the others as sent, in their order, joined by '&'.
+ * base64, compression): the others as sent, in their order, joined by '&'
+ * (empty ones, "a&&b", dropped: a form decoder skips them).
  * They are the application's (a user, a tenant ...), so a key keeps them.
  * out holds query.len bytes; returns the length written. */
 size_t connect_query_rest(struct slice query, char *out);

@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = connect_query_rest(q, rest);
         if (n > size || (n && rest[0] == '&'))
             abort();
-        size_t m = connect_query_rest((struct slice){rest, n}, again);
-        if (m != n || memcmp(rest, again, n))
+        size_t n2 = connect_query_rest((struct slice){rest, n}, again);
+        if (n2 != n || memcmp(rest, again, n))
             abort();
         free(rest);
         free(again);

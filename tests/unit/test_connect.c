@@ -195,6 +195,7 @@ static void test_query_rest(void **st)
         {"a", "a"},
         {"encoding=json&message=x&", ""},
         {"=&a=1", "=&a=1"},
+        {"&a=1&&encoding=json&&b&", "a=1&b"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct slice q = S(rows[i].query);
