@@ -267,3 +267,29 @@ test('a GET with encoding= and message= on any path is no Connect call without a
   assert.equal(d.body.toString(), 'data of dave');
   assert.equal(origin.seen.length, 4);
 });
+
+test('the naming veto applies to a Connect GET of a procedure declared cacheable', async (t) => {
+  const { startOrigin, startProxy: start } = await import('./lib.mjs');
+  let n = 0;
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ call: ++n }));
+  });
+  t.after(() => origin.close());
+  const cfg = tmpFile('naming.yaml', 'connect:\n  cacheable: [/pkg.Svc/SetThing, /pkg.Svc/GetThing]\n  ttl: 60s\n');
+  const proxy = await start(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  t.after(() => proxy.stop());
+  const q = jsonQuery({ id: 'x' });
+  const a = await get(proxy.port, `/pkg.Svc/SetThing?${q}`);
+  assert.match(a.headers['cache-status'], /fwd=bypass; .*detail=naming/);
+  const b = await get(proxy.port, `/pkg.Svc/SetThing?${q}`);
+  assert.doesNotMatch(b.headers['cache-status'], /hit/);
+  // the same spelled with an escape (the naming reads the normalized path)
+  const c = await get(proxy.port, `/pkg.Svc/%53etThing?${q}`);
+  assert.match(c.headers['cache-status'], /fwd=bypass; .*detail=naming/);
+  // a read by its name is a Connect GET and is cached
+  await get(proxy.port, `/pkg.Svc/GetThing?${q}`);
+  assert.match((await get(proxy.port, `/pkg.Svc/GetThing?${q}`)).headers['cache-status'], /^idemcache; hit/);
+  assert.equal(n, 4);
+});
