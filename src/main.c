@@ -182,6 +182,7 @@ int main(int argc, char **argv)
     if (check_only) {
         printf("%s: ok\n", config_file);
         connect_procedures_free(&cfg.connect.procs);
+        connect_procedures_free(&cfg.connect.never);
         return 0;
     }
     if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
@@ -189,5 +190,6 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int rc = worker_run_all(&cfg);
     connect_procedures_free(&cfg.connect.procs);
+    connect_procedures_free(&cfg.connect.never);
     return rc;
 }

@@ -117,12 +117,13 @@ int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_
 }
 
 char *cache_key_rpc(const struct http_request *r, struct slice path, struct slice codec,
-                    struct slice coding, const unsigned char digest[32], size_t *len)
+                    struct slice coding, const unsigned char digest[32], struct slice rest,
+                    size_t *len)
 {
     int abs = r->form == HTTP_TARGET_ABSOLUTE;
     size_t url_len;
     char *url = cache_key_for(abs ? r->authority : r->host, path, &url_len);
-    char *k = malloc(url_len + 3 + codec.len + 3 + coding.len + 3 + 64 + 1);
+    char *k = malloc(url_len + 3 + codec.len + 3 + coding.len + 3 + 64 + 3 + rest.len + 1);
     if (!k)
         abort();
     memcpy(k, url, url_len);
@@ -141,6 +142,11 @@ char *cache_key_rpc(const struct http_request *r, struct slice path, struct slic
     p += 3;
     hex32(digest, k + p);
     p += 64;
+    memcpy(k + p, "\nq:", 3);
+    p += 3;
+    if (rest.len)
+        memcpy(k + p, rest.p, rest.len);
+    p += rest.len;
     k[p++] = '\n';
     free(url);
     *len = p;

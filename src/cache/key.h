@@ -22,10 +22,14 @@ char *cache_key_body(char cls, const struct http_request *r, const unsigned char
 
 /* A Connect unary call, as a POST or a GET (connect-protocol.md): "C",
  * the URL without its query, the codec, the content coding when it was
- * not undone (else empty) and the SHA-256 of the (decoded) message. A GET
- * and a POST carrying one message with one codec share the key. */
+ * not undone (else empty), the SHA-256 of the (decoded) message, and the
+ * rest of the query: a GET's parameters other than Connect's, a POST's
+ * whole query (issue 10, finding 5: they are the application's and may
+ * change the answer). A GET and a POST carrying one message with one codec
+ * and the same other parameters share the key. */
 char *cache_key_rpc(const struct http_request *r, struct slice path, struct slice codec,
-                    struct slice coding, const unsigned char digest[32], size_t *len);
+                    struct slice coding, const unsigned char digest[32], struct slice rest,
+                    size_t *len);
 
 /* Is `key` a body key (any class) of the URL `url_key` (a "G ..." key)? */
 int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_t url_len);

@@ -49,39 +49,107 @@ enum connect_call_kind connect_classify(struct slice method, struct slice conten
     return CONNECT_NONE;
 }
 
+/* One "name=value" of a query, and where the next one starts. */
+struct query_param {
+    struct slice name, value;
+};
+
+static size_t next_param(struct slice q, size_t i, struct query_param *p)
+{
+    size_t j = i;
+    while (j < q.len && q.p[j] != '&')
+        j++;
+    struct slice param = {q.p + i, j - i};
+    const char *eq = memchr(param.p, '=', param.len);
+    p->name = (struct slice){param.p, eq ? (size_t)(eq - param.p) : param.len};
+    p->value = eq ? (struct slice){eq + 1, param.len - p->name.len - 1}
+                  : (struct slice){param.p + param.len, 0};
+    return j + 1;
+}
+
+enum connect_param {
+    PARAM_OTHER,
+    PARAM_CONNECT,
+    PARAM_ENCODING,
+    PARAM_MESSAGE,
+    PARAM_BASE64,
+    PARAM_COMPRESSION,
+};
+
+static enum connect_param param_kind(struct slice name)
+{
+    static const char *const names[] = {NULL,      "connect", "encoding",
+                                        "message", "base64",  "compression"};
+    for (unsigned k = PARAM_CONNECT; k <= PARAM_COMPRESSION; k++)
+        if (slice_eq(name, (struct slice){names[k], strlen(names[k])}))
+            return (enum connect_param)k;
+    return PARAM_OTHER;
+}
+
 int connect_get_parse(struct slice q, struct connect_get *out)
 {
     memset(out, 0, sizeof *out);
-    int seen_message = 0;
-    size_t i = 0;
-    while (i <= q.len) {
-        size_t j = i;
-        while (j < q.len && q.p[j] != '&')
-            j++;
-        struct slice param = {q.p + i, j - i};
-        const char *eq = memchr(param.p, '=', param.len);
-        struct slice name = {param.p, eq ? (size_t)(eq - param.p) : param.len};
-        struct slice value = eq ? (struct slice){eq + 1, param.len - name.len - 1}
-                                : (struct slice){param.p + param.len, 0};
-        struct slice *slot = NULL;
-        if (slice_eq(name, SLICE_LIT("encoding")))
-            slot = &out->encoding;
-        else if (slice_eq(name, SLICE_LIT("compression")))
-            slot = &out->compression;
-        else if (slice_eq(name, SLICE_LIT("message"))) {
-            if (seen_message++)
+    unsigned seen = 0;
+    for (size_t i = 0; i <= q.len;) {
+        struct query_param p;
+        i = next_param(q, i, &p);
+        enum connect_param k = param_kind(p.name);
+        if (k == PARAM_OTHER) {
+            /* "%65ncoding" is "encoding" to the server */
+            if (memchr(p.name.p, '%', p.name.len))
                 return -1;
-            out->message = value;
-        } else if (slice_eq(name, SLICE_LIT("base64")))
-            out->base64 = slice_eq(value, SLICE_LIT("1"));
-        if (slot) {
-            if (slot->len) /* one call, one meaning */
-                return -1;
-            *slot = value;
+            continue;
         }
-        i = j + 1;
+        if (seen & (1u << k)) /* one call, one meaning */
+            return -1;
+        seen |= 1u << k;
+        switch (k) {
+        case PARAM_CONNECT:
+            if (!slice_eq(p.value, SLICE_LIT("v1")))
+                return -1;
+            break;
+        case PARAM_ENCODING:
+            if (!slice_eq(p.value, SLICE_LIT("proto")) && !slice_eq(p.value, SLICE_LIT("json")))
+                return -1;
+            out->encoding = p.value;
+            break;
+        case PARAM_MESSAGE:
+            out->message = p.value;
+            break;
+        case PARAM_BASE64:
+            if (!slice_eq(p.value, SLICE_LIT("1")))
+                return -1;
+            out->base64 = 1;
+            break;
+        case PARAM_COMPRESSION:
+            if (memchr(p.value.p, '%', p.value.len) || memchr(p.value.p, '+', p.value.len))
+                return -1;
+            out->compression = p.value;
+            break;
+        default:
+            break;
+        }
     }
-    return out->encoding.len && seen_message ? 0 : -1;
+    return (seen & (1u << PARAM_ENCODING)) && (seen & (1u << PARAM_MESSAGE)) ? 0 : -1;
+}
+
+size_t connect_query_rest(struct slice q, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < q.len;) {
+        struct query_param p;
+        size_t start = i;
+        i = next_param(q, i, &p);
+        size_t len = i - 1 - start; /* i is one past the '&' or the end */
+        /* an empty one ("a&&b") is no parameter to a form decoder */
+        if (!len || param_kind(p.name) != PARAM_OTHER)
+            continue;
+        if (n)
+            out[n++] = '&';
+        memcpy(out + n, q.p + start, len);
+        n += len;
+    }
+    return n;
 }
 
 static int hex(unsigned char c)

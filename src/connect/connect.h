@@ -32,7 +32,7 @@ int connect_procedure_cacheable(const struct connect_procedures *p, struct slice
 enum connect_call_kind {
     CONNECT_NONE,   /* not Connect, as far as a cache can tell */
     CONNECT_UNARY,  /* POST application/proto or application/json */
-    CONNECT_GET,    /* GET with encoding= and message= */
+    CONNECT_GET,    /* GET whose query connect_get_parse accepts */
     CONNECT_STREAM, /* application/connect+*, application/grpc*: pass through */
 };
 
@@ -42,12 +42,26 @@ enum connect_call_kind connect_classify(struct slice method, struct slice conten
                                         struct slice query, struct slice *codec);
 
 /* The query of a Connect GET: parameters in any order, unknown ones
- * allowed; a repeated Connect parameter is refused. */
+ * allowed (connect_query_rest keeps them for the key). 0, or -1 when it is
+ * no Connect GET a cache can key by its message: encoding or message
+ * missing, a Connect parameter repeated, or spelled so that the server
+ * might read it otherwise than we do (a percent-encoded parameter name,
+ * encoding other than "proto"/"json", base64 other than "1", connect other
+ * than "v1", an escape in encoding or compression). The server decodes the
+ * query form-style and takes a parameter's first value; a cache that reads
+ * it another way would key one call and store the answer to another. */
 struct connect_get {
     struct slice encoding, message, compression;
     int base64;
 };
 int connect_get_parse(struct slice query, struct connect_get *out);
+
+/* The query without its Connect parameters (connect, encoding, message,
+ * base64, compression): the others as sent, in their order, joined by '&'
+ * (empty ones, "a&&b", dropped: a form decoder skips them).
+ * They are the application's (a user, a tenant ...), so a key keeps them.
+ * out holds query.len bytes; returns the length written. */
+size_t connect_query_rest(struct slice query, char *out);
 
 /* The message bytes of a GET: percent-decoding (and '+' as space), then
  * base64url with or without padding when base64=1. malloc'd; NULL when

@@ -1,5 +1,6 @@
 /* The admin listener (off unless --admin/`admin:` is set; bind it to
- * loopback): GET /healthz, GET /stats, PURGE of one URL (all its variants),
+ * loopback): GET /healthz, GET /stats, PURGE of one URL (all its variants,
+ * and its POST, QUERY and Connect entries),
  * and PURGE by Surrogate-Key (the origin's Surrogate-Key response field,
  * space-separated keys, as Fastly and Varnish xkey use it). */
 #include <stdio.h>
@@ -83,7 +84,7 @@ static void purge(struct client *c, const struct http_request *r)
     } else {
         size_t len;
         char *key = cache_key_primary(r, &len);
-        n = st->ops->remove(st, key, len);
+        n = cache_stage_remove_url(st, key, len); /* what invalidation removes */
         free(key);
     }
     snprintf(body, sizeof body, "{\"purged\":%u}\n", n);

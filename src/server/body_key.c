@@ -217,8 +217,9 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
     int normalize = cls == 'C' || (rule && rule->normalize);
     normalized_digest(c, type, &coding, body, raw, normalize, digest);
     if (cls == 'C') {
-        ex->cache_key =
-            cache_key_rpc(r, request_path(r), rpc_codec, coding, digest, &ex->cache_key_len);
+        /* a POST's query is the application's: all of it is keyed */
+        ex->cache_key = cache_key_rpc(r, request_path(r), rpc_codec, coding, digest,
+                                      request_query(r), &ex->cache_key_len);
     } else {
         struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
                                     : (struct slice){"", 0};
@@ -231,12 +232,15 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
     return 0;
 }
 
-/* A Connect GET: the message from the query, keyed as its POST would be.
- * -1 when the query does not decode (then it is an ordinary GET). */
+/* A Connect GET: the message from the query, keyed as its POST would be,
+ * with the query's other parameters (issue 10, finding 5: dropping them
+ * let one user's `?user=alice` answer another's `?user=bob`). -1 when the
+ * query does not decode (then it is an ordinary GET). */
 int key_rpc_get(struct client *c, const struct http_request *r, struct slice codec)
 {
     struct connect_get g;
-    if (connect_get_parse(request_query(r), &g) < 0)
+    struct slice query = request_query(r);
+    if (connect_get_parse(query, &g) < 0)
         return -1;
     size_t len;
     char *msg = connect_get_message(&g, c->w->cfg->body_key.max_bytes, &len);
@@ -252,7 +256,12 @@ int key_rpc_get(struct client *c, const struct http_request *r, struct slice cod
     normalized_digest(c, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
                       &coding, (struct slice){msg, len}, raw, 1, digest);
     free(msg);
+    char *rest = malloc(query.len + 1);
+    if (!rest)
+        abort();
+    struct slice others = {rest, connect_query_rest(query, rest)};
     c->ex.cache_key =
-        cache_key_rpc(r, request_path(r), codec, coding, digest, &c->ex.cache_key_len);
+        cache_key_rpc(r, request_path(r), codec, coding, digest, others, &c->ex.cache_key_len);
+    free(rest);
     return 0;
 }

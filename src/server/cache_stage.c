@@ -29,6 +29,7 @@
 #include "http/fields.h"
 #include "rules/rules.h"
 #include "connect/connect.h"
+#include "http/path.h"
 
 static int64_t now_s(void)
 {
@@ -520,9 +521,10 @@ static int has_bypass_field(const struct config *cfg, const struct http_request 
 }
 
 /* POST with a rule that allows it, QUERY always (RFC 10008 §2: safe, and
- * the content is part of the key). Naming (seed 003) vetoes a POST. */
-static int body_cacheable(struct client *c, const struct http_request *r, const struct rule *rule,
-                          int query)
+ * the content is part of the key). Naming (seed 003) vetoes a POST; it
+ * reads `path`, the normal form of the request's (issue 10, finding 9). */
+static int body_cacheable(struct client *c, const struct http_request *r, struct slice path,
+                          const struct rule *rule, int query)
 {
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
@@ -536,28 +538,31 @@ static int body_cacheable(struct client *c, const struct http_request *r, const 
         ex->cache_detail = "method";
         return 0;
     }
-    if (rules_never_cache_name(request_path(r), cfg->naming.never_cache_prefixes, cfg->naming.n)) {
+    if (rules_never_cache_name(path, cfg->naming.never_cache_prefixes, cfg->naming.n)) {
         ex->cache_detail = "naming";
         return 0;
     }
     return 1;
 }
 
-int cache_stage_request(struct client *c, const struct http_request *r)
+/* The cache stage proper; `path` is the normal form of the request's path
+ * (RFC 3986 §6.2.2), which every rule, naming and procedure decision reads,
+ * so that "/%61ccount" meets the rule for "/account" (issue 10, finding 9).
+ * The key keeps the target as received: two spellings the origin might tell
+ * apart never share an entry, and the decisions can only get stricter. */
+static int request_stage(struct client *c, const struct http_request *r, struct slice path)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
     int no_coalesce = c->no_coalesce;
     c->no_coalesce = 0;
-    if (!w->store)
-        return 0;
     int get = slice_eq(r->method, SLICE_LIT("GET"));
     int head = slice_eq(r->method, SLICE_LIT("HEAD"));
     int query = slice_eq(r->method, SLICE_LIT("QUERY"));
     const struct config *cfg = w->cfg;
-    const struct rule *rule = cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method,
-                                                        request_path(r), r->fields, r->nfields)
-                                          : NULL;
+    const struct rule *rule =
+        cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method, path, r->fields, r->nfields)
+                    : NULL;
     int by_body = 0;
     struct slice rpc_codec = {0};
     enum connect_call_kind rpc = CONNECT_NONE;
@@ -572,9 +577,17 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         ex->cache_detail = "streaming";
         return 0;
     }
-    if (rpc == CONNECT_UNARY) {
-        struct slice proc = connect_procedure_of(request_path(r));
-        if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
+    if (rpc == CONNECT_UNARY || rpc == CONNECT_GET) {
+        /* The same checks for both forms (issue 10, finding 5). A GET is a
+         * Connect call only when its procedure is known to be cacheable:
+         * any GET may carry encoding= and message=, and keying one by its
+         * message alone would let a crafted query answer for another URL.
+         * Otherwise it is an ordinary GET, keyed by its whole target,
+         * stored only as the origin's freshness allows, never connect.ttl. */
+        struct slice proc = connect_procedure_of(path);
+        if (connect_procedure_cacheable(&cfg->connect.never, proc))
+            rpc = CONNECT_NONE, ex->cache_detail = "procedure"; /* connect.not_cacheable */
+        else if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
             rpc = CONNECT_NONE; /* a do-not-cache rule wins over the descriptors */
         else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
             rpc = CONNECT_NONE, ex->cache_detail = "naming";
@@ -583,7 +596,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         /* Seed 003: the client's own way around the cache. */
         ex->fwd = "bypass";
         /* an unsafe request still invalidates; an idempotent one need not */
-        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, rule, 0);
+        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, path, rule, 0);
         ex->cache_detail = "bypass-field";
         if (ex->invalidates)
             build_key(c, r);
@@ -591,7 +604,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     }
     if (!get && !head) {
         if (ex->upgrade || ex->cache_detail ||
-            (rpc != CONNECT_UNARY && !body_cacheable(c, r, rule, query))) {
+            (rpc != CONNECT_UNARY && !body_cacheable(c, r, path, rule, query))) {
             /* §4.4: unsafe methods invalidate; safe ones just pass. */
             static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
             ex->invalidates = 1;
@@ -632,6 +645,9 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         ex->fwd = "bypass";
         ex->cache_detail = "rule";
         return 0;
+    } else if (ex->cache_detail) {
+        ex->fwd = "bypass"; /* a Connect GET of a procedure never cached */
+        return 0;
     }
     cache_control_parse(r->fields, r->nfields, &ex->req_cc);
     ex->req_authorization = http_find_field(r->fields, r->nfields, "authorization") != NULL;
@@ -643,8 +659,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         if (rc < 0)
             return 1;
     } else if (rpc == CONNECT_GET && key_rpc_get(c, r, rpc_codec) == 0) {
-        /* A Connect GET is cacheable in any case: servers accept GET only
-         * for side-effect-free procedures. */
+        /* keyed as its POST would be, the query's other parameters too */
     } else {
         rpc = CONNECT_NONE;
         build_key(c, r);
@@ -729,6 +744,34 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     return coalesce_or_lead(c, r, fresh || no_coalesce);
 }
 
+int cache_stage_request(struct client *c, const struct http_request *r)
+{
+    if (!c->w->store) {
+        c->no_coalesce = 0;
+        return 0;
+    }
+    struct slice raw = request_path(r);
+    char small[512];
+    char *buf = raw.len <= sizeof small ? small : malloc(raw.len);
+    if (!buf)
+        abort();
+    size_t len;
+    int k;
+    if (http_path_normalize(raw, buf, &len) != HTTP_PATH_OK) {
+        /* the parser refuses a bad escape; should one get here, no rule
+         * could be trusted to see the path, so nothing is cached */
+        c->no_coalesce = 0;
+        c->ex.fwd = "bypass";
+        c->ex.cache_detail = "path";
+        k = 0;
+    } else {
+        k = request_stage(c, r, (struct slice){buf, len});
+    }
+    if (buf != small)
+        free(buf);
+    return k;
+}
+
 /* Validators for our revalidation of ex->stale (§4.3.1). */
 void cache_stage_upstream_fields(struct client *c, struct outbuf *o)
 {
@@ -760,16 +803,24 @@ static int body_key_of_url(const struct cache_object *o, void *arg)
     return cache_key_is_body_of(o->key, o->key_len, u->key, u->len);
 }
 
+unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t len)
+{
+    unsigned n = st->ops->remove(st, url_key, len);
+    /* Entries keyed by a body at this URL go too (issue 4): POST, QUERY and
+     * Connect calls. A full scan, skipped when the store's counting filter
+     * says there are none; an index of keys by URL is the better structure
+     * once stores grow. */
+    struct url_key u = {url_key, len};
+    if (st->ops->may_hold_body_keys(st, url_key, len))
+        n += st->ops->remove_matching(st, body_key_of_url, &u);
+    return n;
+}
+
 static void invalidate(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     struct store *st = c->w->store;
-    st->ops->remove(st, ex->cache_key, ex->cache_key_len);
-    /* Entries keyed by a body at this URL go too (issue 4). A full scan:
-     * an index of keys by URL is the better structure once stores grow. */
-    struct url_key u = {ex->cache_key, ex->cache_key_len};
-    if (st->ops->may_hold_body_keys(st, ex->cache_key, ex->cache_key_len))
-        st->ops->remove_matching(st, body_key_of_url, &u);
+    cache_stage_remove_url(st, ex->cache_key, ex->cache_key_len);
     /* §4.4: Location and Content-Location too, when on the same host. */
     struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
     while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')

@@ -885,6 +885,7 @@ int config_connect_finish(struct config *c, char *err, size_t errlen)
     }
     each_procedure(c->connect.cacheable, &c->connect.procs, 1);
     each_procedure(c->connect.not_cacheable, &c->connect.procs, 0);
+    each_procedure(c->connect.not_cacheable, &c->connect.never, 1);
     return 0;
 }
 

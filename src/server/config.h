@@ -127,6 +127,7 @@ struct config {
         char not_cacheable[4096];        /* procedures never cached */
         uint64_t ttl;                    /* ms: freshness of a 200 when the handler sets none */
         struct connect_procedures procs; /* built by config_connect_finish */
+        struct connect_procedures never; /* not_cacheable, in any form or rule */
     } connect;
 
     struct {

@@ -379,6 +379,10 @@ void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
 void cache_stage_stream_pump(struct client *c);
+/* Remove what is stored for a URL (a "G ..." key): its GET/HEAD entry and
+ * every body key at it (POST, QUERY, Connect). Invalidation (RFC 9111
+ * §4.4) and the admin PURGE share it. Returns the number removed. */
+unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t len);
 
 /* body_key.c: requests keyed by their body, and Connect calls */
 struct rule;

@@ -1,6 +1,7 @@
 /* libFuzzer: what reaches idemcache's Connect code from outside: a GET
  * query (parameters, percent and base64 decoding) and a descriptor set
- * (the protobuf wire reader). The same input is used as both. */
+ * (the protobuf wire reader). The same input is used as both. A query
+ * read as a Connect GET also gives the rest that its key keeps. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (m && len > g.message.len)
             abort(); /* decoding only ever shrinks */
         free(m);
+        /* the rest of the query holds no Connect parameter: its own rest
+         * is itself, and it is never longer than the query */
+        char *rest = malloc(size + 1), *again = malloc(size + 1);
+        size_t n = connect_query_rest(q, rest);
+        if (n > size || (n && rest[0] == '&'))
+            abort();
+        size_t n2 = connect_query_rest((struct slice){rest, n}, again);
+        if (n2 != n || memcmp(rest, again, n))
+            abort();
+        free(rest);
+        free(again);
     }
     struct slice codec;
     connect_classify((struct slice){"GET", 3}, (struct slice){"", 0}, q, &codec);

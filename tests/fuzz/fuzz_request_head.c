@@ -1,12 +1,32 @@
 /* libFuzzer: the request head parser. Invariants: never reads past len,
  * returns OK/MORE/an HTTP error status, and an OK head's slices lie inside
- * the input; parsing any prefix never succeeds with a longer head. */
+ * the input; parsing any prefix never succeeds with a longer head. The
+ * target's path then goes through the normalizer the rules match on: its
+ * normal form is no longer and is its own normal form (a fixed point). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "http/http.h"
+#include "http/path.h"
 
 static struct http_request req;
+
+static void check_path(struct slice target)
+{
+    const char *q = memchr(target.p, '?', target.len);
+    struct slice path = {target.p, q ? (size_t)(q - target.p) : target.len};
+    char *a = malloc(path.len + 1), *b = malloc(path.len + 1);
+    size_t n, m;
+    if (http_path_normalize(path, a, &n) == HTTP_PATH_OK) {
+        if (n > path.len)
+            abort();
+        if (http_path_normalize((struct slice){a, n}, b, &m) != HTTP_PATH_OK || m != n ||
+            memcmp(a, b, n))
+            abort();
+    }
+    free(a);
+    free(b);
+}
 
 static void inside(const uint8_t *buf, size_t len, struct slice s)
 {
@@ -27,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         inside(buf, size, req.method);
         inside(buf, size, req.target);
         inside(buf, size, req.host);
+        check_path(req.target);
         for (unsigned i = 0; i < req.nfields; i++) {
             inside(buf, size, req.fields[i].name);
             inside(buf, size, req.fields[i].value);

@@ -120,15 +120,21 @@ test('errors pass through and are cached only with explicit freshness', async ()
   await t.close();
 });
 
-test('Connect GET: any query order, unknown parameters, ETag and If-None-Match', async () => {
+test('Connect GET: any query order, unknown parameters keyed, ETag and If-None-Match', async () => {
   const t = await setup();
   const path = '/idem.example.v1.CatalogService/GetItem';
   const msg = encodeURIComponent(JSON.stringify({ id: 'q' }));
   const a = await get(t.proxy.port, `${path}?encoding=json&message=${msg}&connect=v1`);
   assert.equal(a.status, 200);
   assert.match(a.headers['cache-status'], /fwd=uri-miss; fwd-status=200; stored/);
-  const b = await get(t.proxy.port, `${path}?connect=v1&utm=x&message=${msg}&encoding=json`);
+  const b = await get(t.proxy.port, `${path}?connect=v1&message=${msg}&encoding=json`);
   assert.match(b.headers['cache-status'], /^idemcache; hit/);
+  // a parameter that is not Connect's is the application's: it is keyed
+  const u1 = await get(t.proxy.port, `${path}?utm=x&message=${msg}&encoding=json`);
+  assert.match(u1.headers['cache-status'], /fwd=uri-miss/);
+  const u2 = await get(t.proxy.port, `${path}?encoding=json&utm=x&message=${msg}`);
+  assert.match(u2.headers['cache-status'], /^idemcache; hit/, 'Connect parameters in any order around it');
+  assert.equal(t.calls.getItem, 2);
   assert.equal(b.headers['content-type'], 'application/json');
   assert.deepEqual(JSON.parse(b.body), JSON.parse(a.body));
   const tag = b.headers.etag;
@@ -145,7 +151,7 @@ test('Connect GET: any query order, unknown parameters, ETag and If-None-Match',
   const e = await get(t.proxy.port, path, { method: 'POST', body: bin, headers: { 'Content-Type': 'application/proto', 'Content-Length': bin.length, 'Accept-Encoding': 'gzip' } });
   assert.match(e.headers['cache-status'], /hit/);
   assert.equal(e.headers['content-encoding'], undefined, 'served as identity');
-  assert.equal(t.calls.getItem, 2);
+  assert.equal(t.calls.getItem, 3);
   await t.close();
 });
 
@@ -188,4 +194,102 @@ test('pipelined Connect POSTs on one connection: a hit and a miss, in order', as
   assert.match(res[0].headers['cache-status'], /hit/);
   assert.equal(JSON.parse(res[1].body).id, 'p2');
   await t.close();
+});
+
+// Issue 10, finding 5: a Connect GET gets the checks a Connect POST gets,
+// and a query is keyed as a Connect call only where one can be.
+const GET_ITEM = '/idem.example.v1.CatalogService/GetItem';
+const jsonQuery = (obj, extra = '') => `encoding=json&message=${encodeURIComponent(JSON.stringify(obj))}${extra}`;
+
+test('connect.not_cacheable and a cache: false rule apply to a Connect GET as to its POST', async (t) => {
+  const s = await setup(`  not_cacheable: [${GET_ITEM}]\n  ttl: 60s\n`);
+  t.after(() => s.close());
+  for (const v of VARIANTS) {
+    const c = s.client(v.opts);
+    const a = await c.getItem({ id: 'me' }); // one user ...
+    const b = await c.getItem({ id: 'me' }); // ... and the next
+    assert.notEqual(b.servedBy, a.servedBy, `${v.name}: never served from the cache`);
+  }
+  assert.equal(s.calls.getItem, 8);
+  const r = await get(s.proxy.port, `${GET_ITEM}?${jsonQuery({ id: 'me' })}`);
+  assert.match(r.headers['cache-status'], /fwd=bypass; .*detail=procedure/);
+
+  const s2 = await setup(`rules:\n  - path: "/idem.example.v1.CatalogService/*"\n    cache: false\n`);
+  t.after(() => s2.close());
+  const g = s2.client({ useHttpGet: true, useBinaryFormat: false });
+  const x = await g.getItem({ id: 'me' });
+  const y = await g.getItem({ id: 'me' });
+  assert.notEqual(y.servedBy, x.servedBy, 'the rule wins over the descriptors for a GET too');
+  const r2 = await get(s2.proxy.port, `${GET_ITEM}?${jsonQuery({ id: 'me' })}`);
+  assert.match(r2.headers['cache-status'], /fwd=bypass; .*detail=rule/);
+});
+
+test('Connect GET: parameters that are not Connect\'s stay in the key', async (t) => {
+  const s = await setup();
+  t.after(() => s.close());
+  const ask = (user) => get(s.proxy.port, `${GET_ITEM}?${jsonQuery({ id: 'x' }, `&user=${user}`)}`);
+  const alice = JSON.parse((await ask('alice')).body);
+  const bob = await ask('bob');
+  assert.doesNotMatch(bob.headers['cache-status'], /hit/, 'bob is not served alice\'s entry');
+  assert.notEqual(JSON.parse(bob.body).servedBy, alice.servedBy);
+  assert.match((await ask('alice')).headers['cache-status'], /^idemcache; hit/);
+  assert.equal(s.calls.getItem, 2);
+  // spellings the server reads otherwise than a cache would are no Connect
+  // key: a percent-encoded parameter name, a second encoding, base64=%31
+  for (const q of [`%65ncoding=proto&${jsonQuery({ id: 'x' })}`, `${jsonQuery({ id: 'x' })}&base64=%31`]) {
+    const r = await get(s.proxy.port, `${GET_ITEM}?${q}`);
+    assert.doesNotMatch(r.headers['cache-status'], /hit/, q);
+  }
+});
+
+test('a GET with encoding= and message= on any path is no Connect call without a cacheable procedure', async (t) => {
+  const { startOrigin, startProxy: start } = await import('./lib.mjs');
+  const origin = await startOrigin((req, res) => {
+    const user = new URL(req.url, 'http://x').searchParams.get('user');
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end(`data of ${user}`);
+  });
+  t.after(() => origin.close());
+  const proxy = await start(['--upstream', `http://127.0.0.1:${origin.port}`]); // no connect: config
+  t.after(() => proxy.stop());
+  const q = jsonQuery({ id: 'x' });
+  const a = await get(proxy.port, `/any/path?${q}&user=alice`);
+  assert.equal(a.body.toString(), 'data of alice');
+  const b = await get(proxy.port, `/any/path?${q}&user=bob`);
+  assert.equal(b.body.toString(), 'data of bob', 'bob never gets alice\'s entry');
+  assert.doesNotMatch(b.headers['cache-status'], /hit/);
+  // an ordinary GET: cached by its whole target, as the origin allows
+  assert.match((await get(proxy.port, `/any/path?${q}&user=alice`)).headers['cache-status'], /^idemcache; hit/);
+  // the same on a procedure-shaped path nothing declares cacheable
+  const c = await get(proxy.port, `/pkg.Svc/Get?${q}&user=carol`);
+  const d = await get(proxy.port, `/pkg.Svc/Get?${q}&user=dave`);
+  assert.equal(c.body.toString(), 'data of carol');
+  assert.equal(d.body.toString(), 'data of dave');
+  assert.equal(origin.seen.length, 4);
+});
+
+test('the naming veto applies to a Connect GET of a procedure declared cacheable', async (t) => {
+  const { startOrigin, startProxy: start } = await import('./lib.mjs');
+  let n = 0;
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ call: ++n }));
+  });
+  t.after(() => origin.close());
+  const cfg = tmpFile('naming.yaml', 'connect:\n  cacheable: [/pkg.Svc/SetThing, /pkg.Svc/GetThing]\n  ttl: 60s\n');
+  const proxy = await start(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  t.after(() => proxy.stop());
+  const q = jsonQuery({ id: 'x' });
+  const a = await get(proxy.port, `/pkg.Svc/SetThing?${q}`);
+  assert.match(a.headers['cache-status'], /fwd=bypass; .*detail=naming/);
+  const b = await get(proxy.port, `/pkg.Svc/SetThing?${q}`);
+  assert.doesNotMatch(b.headers['cache-status'], /hit/);
+  // the same spelled with an escape (the naming reads the normalized path)
+  const c = await get(proxy.port, `/pkg.Svc/%53etThing?${q}`);
+  assert.match(c.headers['cache-status'], /fwd=bypass; .*detail=naming/);
+  // a read by its name is a Connect GET and is cached
+  await get(proxy.port, `/pkg.Svc/GetThing?${q}`);
+  assert.match((await get(proxy.port, `/pkg.Svc/GetThing?${q}`)).headers['cache-status'], /^idemcache; hit/);
+  assert.equal(n, 4);
 });

@@ -100,6 +100,23 @@ static void test_classify(void **st)
         {"GET", "", "message=x", "", CONNECT_NONE},
         {"GET", "", "encoding=json&encoding=proto&message=x", "", CONNECT_NONE},
         {"GET", "", "x=1&encoding=json&message=&y", "json", CONNECT_GET},
+        /* issue 10, finding 5: read otherwise by the server, so no Connect
+         * call a cache can key: form decoding of names, first value wins */
+        {"GET", "", "%65ncoding=proto&encoding=json&message=x", "", CONNECT_NONE},
+        {"GET", "", "encoding=json&m%65ssage=y&message=x", "", CONNECT_NONE},
+        {"GET", "", "encoding=js%6Fn&message=x", "", CONNECT_NONE},
+        {"GET", "", "encoding=JSON&message=x", "", CONNECT_NONE},
+        {"GET", "", "encoding=text&message=x", "", CONNECT_NONE},
+        {"GET", "", "encoding=json&message=x&message=y", "", CONNECT_NONE},
+        {"GET", "", "encoding=proto&message=AA&base64=%31", "", CONNECT_NONE},
+        {"GET", "", "encoding=proto&message=AA&base64=1&base64=1", "", CONNECT_NONE},
+        {"GET", "", "encoding=proto&message=AA&base64=0", "", CONNECT_NONE},
+        {"GET", "", "encoding=proto&message=AA&base64", "", CONNECT_NONE},
+        {"GET", "", "encoding=json&message=x&connect=v2", "", CONNECT_NONE},
+        {"GET", "", "encoding=json&message=x&connect=v1&connect=v1", "", CONNECT_NONE},
+        {"GET", "", "encoding=json&message=x&compression=%67zip", "", CONNECT_NONE},
+        {"GET", "", "encoding=json&message=x&compression=gzip&compression=br", "", CONNECT_NONE},
+        {"GET", "", "encoding=json&message=x&compression=gzip&user=%61lice", "json", CONNECT_GET},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct slice codec = {0};
@@ -159,6 +176,37 @@ static void test_get_message(void **st)
     assert_null(connect_get_message(&g, 5, &len)); /* over the bound */
 }
 
+/* What a Connect GET keeps in its key beside the message (issue 10,
+ * finding 5): every parameter that is not Connect's, as sent, in order. */
+static void test_query_rest(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *query, *rest;
+    } rows[] = {
+        {"encoding=json&message=x", ""},
+        {"encoding=json&message=x&user=alice", "user=alice"},
+        {"user=bob&encoding=json&message=x", "user=bob"},
+        {"a=1&connect=v1&b&encoding=proto&base64=1&c=%20&message=AA&compression=gzip&d=",
+         "a=1&b&c=%20&d="},
+        {"encoding=json&message=x&user=a&user=b", "user=a&user=b"},
+        {"%75ser=x&encoding=json&message=x", "%75ser=x"},
+        {"", ""},
+        {"a", "a"},
+        {"encoding=json&message=x&", ""},
+        {"=&a=1", "=&a=1"},
+        {"&a=1&&encoding=json&&b&", "a=1&b"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct slice q = S(rows[i].query);
+        char *out = malloc(q.len + 1);
+        size_t n = connect_query_rest(q, out);
+        if (n != strlen(rows[i].rest) || memcmp(out, rows[i].rest, n))
+            fail_msg("row %zu: '%.*s', want '%s'", i, (int)n, out, rows[i].rest);
+        free(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_procedure_of),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_get_message),
+        cmocka_unit_test(test_query_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -545,6 +545,20 @@ static void test_body_keys(void **st)
     char *g3 = cache_key_for(S("h"), S("/"), &lg);
     assert_false(cache_key_is_body_of(ka, la, g3, lg));
     free(g3);
+    /* Connect keys: the other query parameters are in it (issue 10,
+     * finding 5), and a Connect key is a body key of its path for PURGE */
+    char *r1 = cache_key_rpc(&ra, S("/p.S/M"), S("json"), S(""), d, S("user=alice"), &la);
+    char *r2 = cache_key_rpc(&ra, S("/p.S/M"), S("json"), S(""), d, S("user=bob"), &lb);
+    assert_false(la == lb && !memcmp(r1, r2, la));
+    free(r2);
+    r2 = cache_key_rpc(&ra, S("/p.S/M"), S("json"), S(""), d, S(""), &lb);
+    assert_false(la == lb && !memcmp(r1, r2, la));
+    char *gp = cache_key_for(S("h"), S("/p.S/M"), &lg);
+    assert_true(cache_key_is_body_of(r1, la, gp, lg));
+    assert_true(cache_key_is_body_of(r2, lb, gp, lg));
+    free(gp);
+    free(r1);
+    free(r2);
     free(g);
     free(ka);
     free(kb);
