@@ -215,6 +215,12 @@ test('Content-Encoding is undone for the key; no-transform keys the raw bytes', 
   const broken = await t.post('/api/enc', Buffer.from('not gzip'), { 'Content-Encoding': 'gzip' });
   assert.equal(broken.status, 200);
   assert.equal(t.counts['POST /api/enc'], 3);
+  assert.equal(t.bodies.at(-1).toString(), 'not gzip');
+  const broken2 = await t.post('/api/enc', Buffer.from('not gzip'), { 'Content-Encoding': 'gzip' });
+  assert.match(broken2.headers['cache-status'], /hit/, 'the same raw bytes: the same key');
+  const other = await t.post('/api/enc', Buffer.from('not gzip!'), { 'Content-Encoding': 'gzip' });
+  assert.match(other.headers['cache-status'], /fwd=uri-miss/, 'other raw bytes: another key');
+  assert.equal(t.counts['POST /api/enc'], 4);
   await t.close();
 });
 

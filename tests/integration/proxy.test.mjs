@@ -44,8 +44,9 @@ test('GET and POST pass through, with Via and an access log line', async () => {
     const r2 = await get(p.port, '/p', { method: 'POST', body: 'payload', headers: { 'Content-Length': 7 } });
     assert.equal(r2.body.toString(), 'payload');
     assert.equal(o.seen[1].headers['content-length'], '7');
-    await sleep(50);
-    const log = p.access();
+    // the line is written when the response ends: wait for it, not a time
+    let log = p.access();
+    for (let i = 0; i < 100 && log.length < 2; i++) { await sleep(20); log = p.access(); }
     assert.equal(log.length, 2);
     assert.equal(log[0].method, 'GET');
     assert.equal(log[0].target, '/abc?x=1');
@@ -348,10 +349,12 @@ test('keep-alive idle connections are closed after timeouts.keepalive_idle', asy
 });
 
 test('SIGTERM drains: an in-flight request finishes, then exit 0', async () => {
-  const origin = await startOrigin(async (req, res) => { await sleep(400); res.end('late but whole'); });
+  let arrived;
+  const inFlight = new Promise((r) => (arrived = r));
+  const origin = await startOrigin(async (req, res) => { arrived(); await sleep(400); res.end('late but whole'); });
   const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
   const pending = get(p.port, '/slow');
-  await sleep(100);
+  await inFlight; // the request has reached the origin: it is in flight
   p.proc.kill('SIGTERM');
   const r = await pending;
   assert.equal(r.status, 200);
