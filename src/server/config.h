@@ -20,9 +20,11 @@ enum config_mode { MODE_REVERSE, MODE_FORWARD };
 struct config_addr {
     char host[256];
     int port;
+    unsigned line; /* where the file set it, for errors found later; 0: not from the file */
 };
 
 struct config {
+    char file[512]; /* the file loaded, "" if none: errors found after loading name it */
     enum config_mode mode;
     struct config_addr listen[CONFIG_LISTEN_MAX];
     int nlisten;
@@ -148,7 +150,13 @@ int config_parse_addr(const char *s, struct config_addr *a, bool want_url);
 int config_parse_duration(const char *s, uint64_t *ms);
 int config_parse_size(const char *s, uint64_t *bytes);
 
-/* Cross-field checks once everything is merged. */
+/* "host:port", "[v6]:port"; without ":port" when it is omit_port
+ * (RFC 9110 §7.2: the Host of a URI with its scheme's default port). */
+void config_addr_authority(const struct config_addr *a, int omit_port, char *out, size_t len);
+
+/* Cross-field checks once everything is merged. Listen and admin
+ * addresses are resolved as the listeners will be, to find two that
+ * would take each other's connections. */
 int config_validate(const struct config *c, char *err, size_t errlen);
 
 /* The secret in a file: its bytes without trailing whitespace. */

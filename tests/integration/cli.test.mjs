@@ -124,3 +124,26 @@ test('a second instance on an admin address another process holds exits 1', asyn
     await origin.close();
   }
 });
+
+test('--admin on a --listen address is refused naming the field', async () => {
+  const port = await freePort();
+  const up = ['--upstream', 'http://127.0.0.1:1', '--workers', '1'];
+  const cases = [
+    [['--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${port}`], `admin: 127.0.0.1:${port} overlaps listen 127.0.0.1:${port}`],
+    [['--listen', `0.0.0.0:${port}`, '--admin', `127.0.0.1:${port}`], `admin: 127.0.0.1:${port} overlaps listen 0.0.0.0:${port}`],
+    [['--listen', `127.0.0.1:${port}`, '--admin', `0.0.0.0:${port}`], `admin: 0.0.0.0:${port} overlaps listen 127.0.0.1:${port}`],
+    [['--listen', `127.0.0.1:${port}`, '--listen', `127.0.0.1:${port}`], `listen: 127.0.0.1:${port} and 127.0.0.1:${port} overlap`],
+    [['--listen', `127.0.0.1:${port}`, '--listen', `0.0.0.0:${port}`], `listen: 127.0.0.1:${port} and 0.0.0.0:${port} overlap`],
+  ];
+  for (const [args, want] of cases) {
+    const r = await runUntilExit([...args, ...up]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(want), r.stderr);
+  }
+  // from the file: file, line and field
+  const f = tmpFile('admin.yaml', `upstream: http://127.0.0.1:1\nlisten: 127.0.0.1:${port}\nadmin: 127.0.0.1:${port}\n`);
+  const r = run('--check-config', f);
+  assert.equal(r.status, 2);
+  assert.ok(r.stderr.includes(`${f}:3: admin: 127.0.0.1:${port} overlaps listen 127.0.0.1:${port}`), r.stderr);
+  assert.match(r.stderr, /PURGE/);
+});

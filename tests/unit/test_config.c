@@ -244,12 +244,56 @@ static void test_forward_fields(void **st)
     assert_non_null(strstr(err, "limits.max_connections"));
 }
 
+/* Listen and admin addresses that would take each other's connections
+ * (issue 12, part 2): refused, naming the field, and the file line when
+ * the file set it. */
+static void test_listener_overlap(void **st)
+{
+    static const struct {
+        const char *yaml;
+        const char *want; /* NULL: accepted */
+    } rows[] = {
+        {"listen: 127.0.0.1:8080\nadmin: 127.0.0.1:8080\n", ":2: admin: 127.0.0.1:8080 overlaps listen"},
+        {"listen: 0.0.0.0:8080\nadmin: 127.0.0.1:8080\n", ":2: admin: 127.0.0.1:8080 overlaps listen 0.0.0.0:8080"},
+        {"listen: 127.0.0.1:8080\nadmin: \"[::]:8080\"\n", ":2: admin: [::]:8080 overlaps"},
+        {"listen: localhost:8080\nadmin: LOCALHOST:8080\n", ":2: admin"},
+        {"listen:\n  - 127.0.0.1:8080\n  - 127.0.0.1:9000\nadmin: 0.0.0.0:9000\n",
+         ":4: admin: 0.0.0.0:9000 overlaps listen 127.0.0.1:9000"},
+        {"listen:\n  - 127.0.0.1:8080\n  - 127.0.0.1:8080\n", ":3: listen: 127.0.0.1:8080 and 127.0.0.1:8080 overlap"},
+        {"listen:\n  - 127.0.0.1:8080\n  - 0.0.0.0:8080\n", ":3: listen: 127.0.0.1:8080 and 0.0.0.0:8080 overlap"},
+        {"listen: 127.0.0.1:8080\nadmin: 127.0.0.1:8081\n", NULL},
+        {"listen: 127.0.0.1:8080\nadmin: 127.0.0.2:8080\n", NULL},
+        {"listen: [\"127.0.0.1:8080\", \"[::1]:8080\"]\n", NULL},
+        {"listen: [\"127.0.0.1:0\", \"127.0.0.1:0\"]\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct config c;
+        char err[512] = "";
+        assert_int_equal(load(rows[i].yaml, &c, err), 0);
+        c.has_upstream = true;
+        int rc = config_validate(&c, err, sizeof err);
+        if (!rows[i].want ? rc != 0 : rc != -1 || !strstr(err, rows[i].want) || !strstr(err, "/tmp/idem-config-"))
+            fail_msg("row %zu: rc %d, '%s' (want '%s')", i, rc, err, rows[i].want ? rows[i].want : "ok");
+    }
+    /* from flags: no file line, the field still named */
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    c.has_upstream = true;
+    c.nlisten = 1;
+    assert_int_equal(config_parse_addr("127.0.0.1:7000", &c.listen[0], false), 0);
+    assert_int_equal(config_parse_addr("127.0.0.1:7000", &c.admin, false), 0);
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    assert_true(!strncmp(err, "admin: 127.0.0.1:7000 overlaps listen 127.0.0.1:7000", 52));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_units),    cmocka_unit_test(test_addr),
         cmocka_unit_test(test_file_ok),  cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_validate), cmocka_unit_test(test_forward_fields),
+        cmocka_unit_test(test_listener_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
