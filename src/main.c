@@ -63,6 +63,18 @@ static const struct option options[] = {
     {0, 0, 0, 0},
 };
 
+static void warn_stderr(const char *line, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "idemcache: warning: %s\n", line);
+}
+
+static void warn_log(const char *line, void *arg)
+{
+    (void)arg;
+    log_msg(LOG_WARN, "%s", line);
+}
+
 static int die(const char *msg)
 {
     fprintf(stderr, "idemcache: %s\n", msg);
@@ -180,6 +192,7 @@ int main(int argc, char **argv)
         config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
     if (check_only) {
+        config_warnings(&cfg, warn_stderr, NULL);
         printf("%s: ok\n", config_file);
         connect_procedures_free(&cfg.connect.procs);
         connect_procedures_free(&cfg.connect.never);
@@ -187,6 +200,7 @@ int main(int argc, char **argv)
     }
     if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
         return die(err);
+    config_warnings(&cfg, warn_log, NULL);
     signal(SIGPIPE, SIG_IGN);
     int rc = worker_run_all(&cfg);
     connect_procedures_free(&cfg.connect.procs);

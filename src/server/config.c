@@ -194,6 +194,7 @@ enum ftype {
     F_ADMIN,
     F_CIDRS,
     F_PORTS,
+    F_ORIGIN_HOST,
 };
 
 struct field {
@@ -267,6 +268,7 @@ static const struct field schema[] = {
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
+    {"proxy.host", F_ORIGIN_HOST, 0, 0},
     {"log.access", F_STRING, OFF(log.access), sizeof(((struct config *)0)->log.access)},
     {"log.error", F_STRING, OFF(log.error), sizeof(((struct config *)0)->log.error)},
     {"log.level", F_LEVEL, OFF(log.level), 0},
@@ -615,8 +617,35 @@ static int add_port(struct loader *l, yaml_node_t *n, const char *path, const ch
     return 0;
 }
 
+/* proxy.host: client, upstream, or the Host to send, a uri-host[":"port]
+ * (RFC 9110 §7.2) that the origin's name-based hosting expects. */
+static int set_origin_host(struct loader *l, yaml_node_t *n, const char *path)
+{
+    const char *s = scalar(n);
+    if (!s)
+        return fail(l, n, path, "expected client, upstream or a HOST[:PORT]%s", "");
+    size_t len = strlen(s);
+    l->c->proxy.host_line = (unsigned)n->start_mark.line + 1;
+    if (!strcmp(s, "client")) {
+        l->c->proxy.host = ORIGIN_HOST_CLIENT;
+    } else if (!strcmp(s, "upstream")) {
+        l->c->proxy.host = ORIGIN_HOST_UPSTREAM;
+    } else {
+        /* an empty port ("host:") is valid ABNF but surely a slip */
+        if (len >= sizeof l->c->proxy.host_value || s[len - 1] == ':' ||
+            !http_valid_authority((struct slice){s, len}, false))
+            return fail(l, n, path,
+                        "invalid host '%.200s' (expected client, upstream or a HOST[:PORT])", s);
+        l->c->proxy.host = ORIGIN_HOST_FIXED;
+        memcpy(l->c->proxy.host_value, s, len + 1);
+    }
+    return 0;
+}
+
 static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, const char *path)
 {
+    if (f->type == F_ORIGIN_HOST)
+        return set_origin_host(l, n, path);
     if (f->type == F_CIDRS) {
         l->c->forward.nallow = 0;
         return for_each_scalar(l, n, path, add_cidr, NULL);
@@ -936,6 +965,18 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (check_listeners(c, err, errlen) < 0)
         return -1;
     return 0;
+}
+
+void config_warnings(const struct config *c, void (*say)(const char *line, void *arg), void *arg)
+{
+    char line[800];
+    if (c->mode == MODE_FORWARD && c->proxy.host_line) {
+        snprintf(line, sizeof line,
+                 "%s:%u: proxy.host: ignored in forward mode, where the origin gets the Host of "
+                 "the request's URI (RFC 9112 §3.2.2)",
+                 c->file, c->proxy.host_line);
+        say(line, arg);
+    }
 }
 
 static void each_procedure(const char *list, struct connect_procedures *p, int add)

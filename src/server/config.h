@@ -17,6 +17,13 @@
 
 enum config_mode { MODE_REVERSE, MODE_FORWARD };
 
+/* The Host a reverse proxy sends its origin (proxy.host). */
+enum config_origin_host {
+    ORIGIN_HOST_CLIENT,   /* the client's, as Varnish does */
+    ORIGIN_HOST_UPSTREAM, /* the upstream URL's authority, as nginx's $proxy_host */
+    ORIGIN_HOST_FIXED,    /* proxy.host_value */
+};
+
 struct config_addr {
     char host[256];
     int port;
@@ -69,6 +76,12 @@ struct config {
         bool via;
         bool x_forwarded_for;
         bool forwarded;
+        /* Reverse mode only: a forward proxy sends the authority of the
+         * request's URI (RFC 9112 §3.2.2). The cache key keeps the
+         * client's authority whatever this says. */
+        enum config_origin_host host;
+        char host_value[256]; /* ORIGIN_HOST_FIXED: a valid host[:port] */
+        unsigned host_line;   /* where the file set proxy.host; 0: default */
     } proxy;
 
     struct {
@@ -149,6 +162,10 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 int config_parse_addr(const char *s, struct config_addr *a, bool want_url);
 int config_parse_duration(const char *s, uint64_t *ms);
 int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Values that are valid yet have no effect, one "FIELD: why" line each
+ * through say(): what --check-config prints as warnings and startup logs. */
+void config_warnings(const struct config *c, void (*say)(const char *line, void *arg), void *arg);
 
 /* "host:port", "[v6]:port"; without ":port" when it is omit_port
  * (RFC 9110 §7.2: the Host of a URI with its scheme's default port). */
