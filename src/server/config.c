@@ -632,7 +632,7 @@ static int set_origin_host(struct loader *l, yaml_node_t *n, const char *path)
         l->c->proxy.host = ORIGIN_HOST_UPSTREAM;
     } else {
         /* an empty port ("host:") is valid ABNF but surely a slip */
-        if (len >= sizeof l->c->proxy.host_value || s[len - 1] == ':' ||
+        if (len == 0 || len >= sizeof l->c->proxy.host_value || s[len - 1] == ':' ||
             !http_valid_authority((struct slice){s, len}, false))
             return fail(l, n, path,
                         "invalid host '%.200s' (expected client, upstream or a HOST[:PORT])", s);
