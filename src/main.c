@@ -181,9 +181,10 @@ int main(int argc, char **argv)
         }
     }
     if (check_only) {
-        /* A file alone may leave listen/upstream to the command line. */
+        /* A file alone may leave listen/upstream to the command line. The
+         * stand-in listens on port 0, which clashes with no admin address. */
         if (cfg.nlisten == 0)
-            cfg.nlisten = 1, strcpy(cfg.listen[0].host, "127.0.0.1"), cfg.listen[0].port = 8080;
+            cfg.nlisten = 1, strcpy(cfg.listen[0].host, "127.0.0.1"), cfg.listen[0].port = 0;
         if (cfg.mode == MODE_REVERSE && !cfg.has_upstream)
             cfg.has_upstream = true, strcpy(cfg.upstream.host, "127.0.0.1"), cfg.upstream.port = 80;
     }

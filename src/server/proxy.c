@@ -148,8 +148,7 @@ static void add_forwarding_fields(struct client *c, const struct http_request *r
 static void add_origin_host(const struct config *cfg, const struct http_request *r,
                             struct outbuf *o)
 {
-    enum config_origin_host mode =
-        cfg->mode == MODE_REVERSE ? cfg->proxy.host : ORIGIN_HOST_CLIENT;
+    enum config_origin_host mode = cfg->mode == MODE_REVERSE ? cfg->proxy.host : ORIGIN_HOST_CLIENT;
     if (mode == ORIGIN_HOST_FIXED) {
         outbuf_addstr(o, cfg->proxy.host_value);
     } else if (mode == ORIGIN_HOST_CLIENT && r->form == HTTP_TARGET_ABSOLUTE) {

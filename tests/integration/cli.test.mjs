@@ -146,4 +146,7 @@ test('--admin on a --listen address is refused naming the field', async () => {
   assert.equal(r.status, 2);
   assert.ok(r.stderr.includes(`${f}:3: admin: 127.0.0.1:${port} overlaps listen 127.0.0.1:${port}`), r.stderr);
   assert.match(r.stderr, /PURGE/);
+  // a file that leaves listen to the command line is checked on its own
+  const alone = tmpFile('admin.yaml', 'upstream: http://127.0.0.1:1\nadmin: 127.0.0.1:8080\n');
+  assert.equal(run('--check-config', alone).status, 0);
 });

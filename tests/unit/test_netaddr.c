@@ -217,10 +217,8 @@ static void test_endpoints_overlap(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_cidr_parse),
-        cmocka_unit_test(test_cidr_contains),
-        cmocka_unit_test(test_egress),
+        cmocka_unit_test(test_classify),          cmocka_unit_test(test_cidr_parse),
+        cmocka_unit_test(test_cidr_contains),     cmocka_unit_test(test_egress),
         cmocka_unit_test(test_endpoints_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
