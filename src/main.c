@@ -63,6 +63,18 @@ static const struct option options[] = {
     {0, 0, 0, 0},
 };
 
+static void warn_stderr(const char *line, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "idemcache: warning: %s\n", line);
+}
+
+static void warn_log(const char *line, void *arg)
+{
+    (void)arg;
+    log_msg(LOG_WARN, "%s", line);
+}
+
 static int die(const char *msg)
 {
     fprintf(stderr, "idemcache: %s\n", msg);
@@ -169,9 +181,10 @@ int main(int argc, char **argv)
         }
     }
     if (check_only) {
-        /* A file alone may leave listen/upstream to the command line. */
+        /* A file alone may leave listen/upstream to the command line. The
+         * stand-in listens on port 0, which clashes with no admin address. */
         if (cfg.nlisten == 0)
-            cfg.nlisten = 1, strcpy(cfg.listen[0].host, "127.0.0.1"), cfg.listen[0].port = 8080;
+            cfg.nlisten = 1, strcpy(cfg.listen[0].host, "127.0.0.1"), cfg.listen[0].port = 0;
         if (cfg.mode == MODE_REVERSE && !cfg.has_upstream)
             cfg.has_upstream = true, strcpy(cfg.upstream.host, "127.0.0.1"), cfg.upstream.port = 80;
     }
@@ -180,6 +193,7 @@ int main(int argc, char **argv)
         config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
     if (check_only) {
+        config_warnings(&cfg, warn_stderr, NULL);
         printf("%s: ok\n", config_file);
         connect_procedures_free(&cfg.connect.procs);
         connect_procedures_free(&cfg.connect.never);
@@ -187,6 +201,7 @@ int main(int argc, char **argv)
     }
     if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
         return die(err);
+    config_warnings(&cfg, warn_log, NULL);
     signal(SIGPIPE, SIG_IGN);
     int rc = worker_run_all(&cfg);
     connect_procedures_free(&cfg.connect.procs);

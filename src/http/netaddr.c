@@ -28,6 +28,22 @@ bool net_addr_eq(const struct net_addr *a, const struct net_addr *b)
     return memcmp(a->b, b->b, 16) == 0;
 }
 
+static bool covers(const struct net_addr *wild, const struct net_addr *a)
+{
+    static const uint8_t zero[16];
+    if (memcmp(wild->b, zero, 16) == 0)
+        return true; /* :: */
+    return net_addr_is_ipv4(wild) && memcmp(wild->b + 12, zero, 4) == 0 && net_addr_is_ipv4(a);
+}
+
+bool net_endpoints_overlap(const struct net_endpoint *a, const struct net_endpoint *b)
+{
+    if (a->port == 0 || a->port != b->port)
+        return false;
+    return net_addr_eq(&a->addr, &b->addr) || covers(&a->addr, &b->addr) ||
+           covers(&b->addr, &a->addr);
+}
+
 static enum net_addr_class classify_v4(const uint8_t *q)
 {
     if (q[0] == 127)

@@ -34,6 +34,13 @@ void net_addr_from_ipv6(struct net_addr *a, const uint8_t v6[16]);
 bool net_addr_is_ipv4(const struct net_addr *a);
 bool net_addr_eq(const struct net_addr *a, const struct net_addr *b);
 
+/* Would two listening sockets on these endpoints take each other's
+ * connections? The same port (0, "any free port", never clashes) and the
+ * same address, or one of them the wildcard that covers the other:
+ * 0.0.0.0 covers every IPv4 address, :: every address (a dual-stack
+ * socket, Linux's default, also takes IPv4). */
+bool net_endpoints_overlap(const struct net_endpoint *a, const struct net_endpoint *b);
+
 /* The ranges a proxy reachable by untrusted clients refuses by default:
  * they lead to this host or its link, not to "the Internet". */
 enum net_addr_class {

@@ -3,6 +3,10 @@
  * bad file must be refused naming file, line and field. The schema is a
  * table: each known field has a path, a type and a place in struct config. */
 #include <errno.h>
+#include <netdb.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +158,17 @@ int config_parse_addr(const char *s, struct config_addr *a, bool want_url)
     memcpy(a->host, hs, (size_t)(he - hs));
     a->host[he - hs] = 0;
     a->port = port;
+    a->line = 0;
     return 0;
+}
+
+void config_addr_authority(const struct config_addr *a, int omit_port, char *out, size_t len)
+{
+    const char *open = strchr(a->host, ':') ? "[" : "", *close = *open ? "]" : "";
+    if (a->port == omit_port)
+        snprintf(out, len, "%s%s%s", open, a->host, close);
+    else
+        snprintf(out, len, "%s%s%s:%d", open, a->host, close, a->port);
 }
 
 /* ---- schema ---------------------------------------------------------- */
@@ -180,6 +194,7 @@ enum ftype {
     F_ADMIN,
     F_CIDRS,
     F_PORTS,
+    F_ORIGIN_HOST,
 };
 
 struct field {
@@ -253,6 +268,7 @@ static const struct field schema[] = {
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
+    {"proxy.host", F_ORIGIN_HOST, 0, 0},
     {"log.access", F_STRING, OFF(log.access), sizeof(((struct config *)0)->log.access)},
     {"log.error", F_STRING, OFF(log.error), sizeof(((struct config *)0)->log.error)},
     {"log.level", F_LEVEL, OFF(log.level), 0},
@@ -301,6 +317,7 @@ static int set_listen(struct loader *l, yaml_node_t *n, const char *path)
         const char *s = scalar(items[i]);
         if (!s || config_parse_addr(s, &l->c->listen[i], false) < 0)
             return fail(l, items[i], path, "invalid address '%s' (expected HOST:PORT)", s ? s : "");
+        l->c->listen[i].line = (unsigned)items[i]->start_mark.line + 1;
     }
     l->c->nlisten = count;
     return 0;
@@ -600,8 +617,35 @@ static int add_port(struct loader *l, yaml_node_t *n, const char *path, const ch
     return 0;
 }
 
+/* proxy.host: client, upstream, or the Host to send, a uri-host[":"port]
+ * (RFC 9110 §7.2) that the origin's name-based hosting expects. */
+static int set_origin_host(struct loader *l, yaml_node_t *n, const char *path)
+{
+    const char *s = scalar(n);
+    if (!s)
+        return fail(l, n, path, "expected client, upstream or a HOST[:PORT]%s", "");
+    size_t len = strlen(s);
+    l->c->proxy.host_line = (unsigned)n->start_mark.line + 1;
+    if (!strcmp(s, "client")) {
+        l->c->proxy.host = ORIGIN_HOST_CLIENT;
+    } else if (!strcmp(s, "upstream")) {
+        l->c->proxy.host = ORIGIN_HOST_UPSTREAM;
+    } else {
+        /* an empty port ("host:") is valid ABNF but surely a slip */
+        if (len == 0 || len >= sizeof l->c->proxy.host_value || s[len - 1] == ':' ||
+            !http_valid_authority((struct slice){s, len}, false))
+            return fail(l, n, path,
+                        "invalid host '%.200s' (expected client, upstream or a HOST[:PORT])", s);
+        l->c->proxy.host = ORIGIN_HOST_FIXED;
+        memcpy(l->c->proxy.host_value, s, len + 1);
+    }
+    return 0;
+}
+
 static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, const char *path)
 {
+    if (f->type == F_ORIGIN_HOST)
+        return set_origin_host(l, n, path);
     if (f->type == F_CIDRS) {
         l->c->forward.nallow = 0;
         return for_each_scalar(l, n, path, add_cidr, NULL);
@@ -723,6 +767,7 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
     case F_ADMIN:
         if (config_parse_addr(s, &l->c->admin, false) < 0 || l->c->admin.port == 0)
             return fail(l, n, path, "invalid address '%s' (expected HOST:PORT)", s);
+        l->c->admin.line = (unsigned)n->start_mark.line + 1;
         return 0;
     case F_UPSTREAM:
         if (config_parse_addr(s, &l->c->upstream, true) < 0)
@@ -787,6 +832,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
     yaml_document_t doc;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_file(&parser, fp);
+    snprintf(c->file, sizeof c->file, "%s", path);
     int rc = -1;
     if (!yaml_parser_load(&parser, &doc)) {
         snprintf(err, errlen, "%s:%lu: YAML syntax error: %s", path,
@@ -805,6 +851,82 @@ out:
     yaml_parser_delete(&parser);
     fclose(fp);
     return rc;
+}
+
+/* ---- listeners that would share connections (issue 12, part 2) ------ */
+
+/* The address a listener on `a` binds: the first getaddrinfo answer, as
+ * the worker takes it. -1 when it does not resolve (the worker will say). */
+static int listen_endpoint(const struct config_addr *a, struct net_endpoint *e)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    char port[16];
+    snprintf(port, sizeof port, "%d", a->port);
+    if (getaddrinfo(a->host, port, &hints, &res) != 0)
+        return -1;
+    int rc = 0;
+    if (res->ai_family == AF_INET)
+        net_addr_from_ipv4(&e->addr,
+                           (const uint8_t *)&((struct sockaddr_in *)res->ai_addr)->sin_addr);
+    else if (res->ai_family == AF_INET6)
+        net_addr_from_ipv6(&e->addr,
+                           (const uint8_t *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr);
+    else
+        rc = -1;
+    e->port = (uint16_t)a->port;
+    freeaddrinfo(res);
+    return rc;
+}
+
+static bool addrs_overlap(const struct config_addr *a, const struct config_addr *b)
+{
+    if (a->port == 0 || a->port != b->port)
+        return false;
+    if (!strcasecmp(a->host, b->host))
+        return true;
+    struct net_endpoint ea, eb;
+    return listen_endpoint(a, &ea) == 0 && listen_endpoint(b, &eb) == 0 &&
+           net_endpoints_overlap(&ea, &eb);
+}
+
+/* "FILE:LINE: " when the file set this address, "" for a flag. */
+static void addr_origin(const struct config *c, const struct config_addr *a, char *out, size_t len)
+{
+    if (a->line && c->file[0])
+        snprintf(out, len, "%s:%u: ", c->file, a->line);
+    else
+        out[0] = 0;
+}
+
+static int check_listeners(const struct config *c, char *err, size_t errlen)
+{
+    char where[600], x[300], y[300];
+    for (int i = 0; i < c->nlisten; i++)
+        for (int j = i + 1; j < c->nlisten; j++)
+            if (addrs_overlap(&c->listen[i], &c->listen[j])) {
+                addr_origin(c, &c->listen[j], where, sizeof where);
+                config_addr_authority(&c->listen[i], -1, x, sizeof x);
+                config_addr_authority(&c->listen[j], -1, y, sizeof y);
+                snprintf(err, errlen,
+                         "%slisten: %s and %s overlap (the same port, and the same address or "
+                         "a wildcard covering it); list each address once",
+                         where, x, y);
+                return -1;
+            }
+    for (int i = 0; c->admin.port && i < c->nlisten; i++)
+        if (addrs_overlap(&c->admin, &c->listen[i])) {
+            addr_origin(c, &c->admin, where, sizeof where);
+            config_addr_authority(&c->admin, -1, x, sizeof x);
+            config_addr_authority(&c->listen[i], -1, y, sizeof y);
+            snprintf(err, errlen,
+                     "%sadmin: %s overlaps listen %s: the kernel would split connections between "
+                     "the proxy and the admin listener, opening PURGE and /stats to clients; "
+                     "give admin a port of its own",
+                     where, x, y);
+            return -1;
+        }
+    return 0;
 }
 
 int config_validate(const struct config *c, char *err, size_t errlen)
@@ -840,7 +962,21 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "workers: must be between 0 (one per core) and 256");
         return -1;
     }
+    if (check_listeners(c, err, errlen) < 0)
+        return -1;
     return 0;
+}
+
+void config_warnings(const struct config *c, void (*say)(const char *line, void *arg), void *arg)
+{
+    char line[800];
+    if (c->mode == MODE_FORWARD && c->proxy.host_line) {
+        snprintf(line, sizeof line,
+                 "%s:%u: proxy.host: ignored in forward mode, where the origin gets the Host of "
+                 "the request's URI (RFC 9112 §3.2.2)",
+                 c->file, c->proxy.host_line);
+        say(line, arg);
+    }
 }
 
 static void each_procedure(const char *list, struct connect_procedures *p, int add)

@@ -17,12 +17,21 @@
 
 enum config_mode { MODE_REVERSE, MODE_FORWARD };
 
+/* The Host a reverse proxy sends its origin (proxy.host). */
+enum config_origin_host {
+    ORIGIN_HOST_CLIENT,   /* the client's, as Varnish does */
+    ORIGIN_HOST_UPSTREAM, /* the upstream URL's authority, as nginx's $proxy_host */
+    ORIGIN_HOST_FIXED,    /* proxy.host_value */
+};
+
 struct config_addr {
     char host[256];
     int port;
+    unsigned line; /* where the file set it, for errors found later; 0: not from the file */
 };
 
 struct config {
+    char file[512]; /* the file loaded, "" if none: errors found after loading name it */
     enum config_mode mode;
     struct config_addr listen[CONFIG_LISTEN_MAX];
     int nlisten;
@@ -67,6 +76,12 @@ struct config {
         bool via;
         bool x_forwarded_for;
         bool forwarded;
+        /* Reverse mode only: a forward proxy sends the authority of the
+         * request's URI (RFC 9112 §3.2.2). The cache key keeps the
+         * client's authority whatever this says. */
+        enum config_origin_host host;
+        char host_value[256]; /* ORIGIN_HOST_FIXED: a valid host[:port] */
+        unsigned host_line;   /* where the file set proxy.host; 0: default */
     } proxy;
 
     struct {
@@ -148,7 +163,17 @@ int config_parse_addr(const char *s, struct config_addr *a, bool want_url);
 int config_parse_duration(const char *s, uint64_t *ms);
 int config_parse_size(const char *s, uint64_t *bytes);
 
-/* Cross-field checks once everything is merged. */
+/* Values that are valid yet have no effect, one "FIELD: why" line each
+ * through say(): what --check-config prints as warnings and startup logs. */
+void config_warnings(const struct config *c, void (*say)(const char *line, void *arg), void *arg);
+
+/* "host:port", "[v6]:port"; without ":port" when it is omit_port
+ * (RFC 9110 §7.2: the Host of a URI with its scheme's default port). */
+void config_addr_authority(const struct config_addr *a, int omit_port, char *out, size_t len);
+
+/* Cross-field checks once everything is merged. Listen and admin
+ * addresses are resolved as the listeners will be, to find two that
+ * would take each other's connections. */
 int config_validate(const struct config *c, char *err, size_t errlen);
 
 /* The secret in a file: its bytes without trailing whitespace. */

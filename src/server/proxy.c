@@ -140,6 +140,29 @@ static void add_forwarding_fields(struct client *c, const struct http_request *r
         outbuf_addstr(o, r->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
 }
 
+/* The Host the origin gets (README, "Configuration": proxy.host). A
+ * reverse proxy chooses: the client's (Varnish), the upstream's (nginx's
+ * default), or a fixed name for an origin behind name-based hosting. A
+ * forward proxy has no choice: RFC 9112 §3.2.2 wants the authority of the
+ * absolute URI. Only the wire changes; the cache key keeps the client's. */
+static void add_origin_host(const struct config *cfg, const struct http_request *r,
+                            struct outbuf *o)
+{
+    enum config_origin_host mode = cfg->mode == MODE_REVERSE ? cfg->proxy.host : ORIGIN_HOST_CLIENT;
+    if (mode == ORIGIN_HOST_FIXED) {
+        outbuf_addstr(o, cfg->proxy.host_value);
+    } else if (mode == ORIGIN_HOST_CLIENT && r->form == HTTP_TARGET_ABSOLUTE) {
+        outbuf_addslice(o, r->authority);
+    } else if (mode == ORIGIN_HOST_CLIENT && r->host.len) {
+        outbuf_addslice(o, r->host);
+    } else {
+        /* upstream, and an HTTP/1.0 client that sent no Host */
+        char up[300];
+        config_addr_authority(&cfg->upstream, 80, up, sizeof up);
+        outbuf_addstr(o, up);
+    }
+}
+
 static void build_request_head(struct client *c, const struct http_request *r)
 {
     struct exchange *ex = &c->ex;
@@ -161,12 +184,7 @@ static void build_request_head(struct client *c, const struct http_request *r)
     outbuf_addstr(o, " ");
     outbuf_add(o, target.p, target.len);
     outbuf_addstr(o, " HTTP/1.1\r\nHost: ");
-    if (r->form == HTTP_TARGET_ABSOLUTE)
-        outbuf_addslice(o, r->authority);
-    else if (r->host.len)
-        outbuf_addslice(o, r->host);
-    else
-        outbuf_printf(o, "%s:%d", cfg->upstream.host, cfg->upstream.port);
+    add_origin_host(cfg, r, o);
     outbuf_addstr(o, "\r\n");
     for (unsigned i = 0; i < r->nfields; i++) {
         const struct http_field *f = &r->fields[i];

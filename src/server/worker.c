@@ -1,9 +1,12 @@
 /* Workers: one thread and one libuv loop each, with their own SO_REUSEPORT
- * listeners so the kernel spreads connections. The main thread only waits
+ * listeners so the kernel spreads connections. Before any of them binds,
+ * each address is probed without SO_REUSEPORT, so that a port another
+ * process holds is refused instead of shared. The main thread only waits
  * for SIGTERM/SIGINT and tells every worker to drain.
  *
  * Drain: close listeners, close idle clients, let busy ones finish their
  * response with keep-alive off; after timeouts.drain, close the rest. */
+#include <errno.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,53 @@ static int open_listener(struct srv_worker *w, const struct config_addr *a, uv_t
         log_msg(LOG_ERROR, "listen %s:%d: %s", a->host, a->port, uv_strerror(rc));
         return -1;
     }
+    return 0;
+}
+
+/* SO_REUSEPORT lets any process of our uid join a listener's group, and
+ * the kernel then splits connections between two configs and two
+ * origins (issue 12, part 2). A bind without it fails with EADDRINUSE
+ * while anyone listens on the address (or on the wildcard of its port),
+ * so one such bind, closed at once, tells whether the address is free.
+ * SO_REUSEADDR keeps TIME_WAIT leftovers of a previous run from failing
+ * it. Why not one socket shared by the workers: libuv accepts until
+ * EAGAIN, so a burst would go to whichever worker wakes first, where the
+ * kernel's SO_REUSEPORT hash spreads it. What this leaves open: two
+ * instances started within the same few system calls, and a program that
+ * itself binds with SO_REUSEPORT after us; a restart that keeps the port
+ * will hand the listening sockets over rather than bind beside them. */
+static int probe_address(const char *what, const struct config_addr *a)
+{
+    struct sockaddr_storage ss;
+    if (resolve(a->host, a->port, &ss) < 0) {
+        log_msg(LOG_ERROR, "%s %s:%d: cannot resolve", what, a->host, a->port);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&ss,
+             ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) <
+            0) {
+        int e = errno;
+        log_msg(LOG_ERROR, "%s %s:%d: %s%s", what, a->host, a->port, strerror(e),
+                e == EADDRINUSE ? " (another process listens there; idemcache does not share it)"
+                                : "");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static int probe_addresses(const struct config *cfg)
+{
+    for (int i = 0; i < cfg->nlisten; i++)
+        if (probe_address("listen", &cfg->listen[i]) < 0)
+            return -1;
+    if (cfg->admin.port && probe_address("admin", &cfg->admin) < 0)
+        return -1;
     return 0;
 }
 
@@ -267,6 +317,8 @@ int worker_run_all(const struct config *cfg)
         if (n > COALESCE_MAX_WORKERS)
             n = COALESCE_MAX_WORKERS;
     }
+    if (probe_addresses(cfg) < 0)
+        return 1;
     struct srv_worker *ws = calloc((size_t)n, sizeof *ws);
     if (!ws)
         return 1;

@@ -1,6 +1,7 @@
 /* libFuzzer: CIDR text as forward.allow gives it. A parsed block must hold
  * its own address, keep its prefix in range and have no bits past it; the
- * classification and the egress decision must take any address. */
+ * classification and the egress decision must take any address, and a
+ * listener address must clash with itself and with the wildcard. */
 #include <stdint.h>
 #include <stdlib.h>
 #include "http/netaddr.h"
@@ -25,5 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (v != NET_EGRESS_ALLOWED)
         abort(); /* in an allowed block, on another port */
     (void)net_addr_class_name(net_addr_classify(&c.addr));
+    /* listeners: an address clashes with itself and under ::, never on port 0 */
+    struct net_endpoint any6 = {{{0}}, 443};
+    if (!net_endpoints_overlap(&self, &self) || !net_endpoints_overlap(&self, &any6) ||
+        !net_endpoints_overlap(&any6, &self) ||
+        net_endpoints_overlap(&self, &dst) != net_endpoints_overlap(&dst, &self))
+        abort();
+    self.port = dst.port = 0;
+    if (net_endpoints_overlap(&self, &dst))
+        abort();
     return 0;
 }

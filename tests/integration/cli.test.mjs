@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { BIN, ROOT, tmpFile, startProxy, startOrigin, get } from './lib.mjs';
+import { BIN, ROOT, tmpFile, startProxy, startOrigin, get, freePort, spawnTracked } from './lib.mjs';
 
 const run = (...args) => spawnSync(BIN, args, { encoding: 'utf8' });
 
@@ -62,4 +62,91 @@ test('reverse mode without an upstream is a clear error', () => {
   const r = run('--listen', '127.0.0.1:1');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /upstream: required in reverse mode/);
+});
+
+// A second instance that should refuse to start: its exit and stderr. One
+// that starts instead (the bug) is killed after a while so the test fails
+// on the exit code rather than hanging.
+function runUntilExit(args) {
+  return new Promise((resolve) => {
+    const p = spawnTracked(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const err = [];
+    p.stderr.on('data', (d) => err.push(d));
+    const guard = setTimeout(() => p.kill('SIGKILL'), 5000);
+    p.on('exit', (code, sig) => {
+      clearTimeout(guard);
+      const stderr = Buffer.concat(err).toString();
+      assert.doesNotMatch(stderr, /AddressSanitizer|LeakSanitizer|runtime error:/);
+      resolve({ code, sig, stderr });
+    });
+  });
+}
+
+test('a second instance on a listen address another process holds exits 1', async () => {
+  const first = await startOrigin((req, res) => res.end('first'));
+  const second = await startOrigin((req, res) => res.end('second'));
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${first.port}`], { workers: 2 });
+  try {
+    // the same address, and the wildcard of the same port
+    for (const host of ['127.0.0.1', '0.0.0.0']) {
+      const r = await runUntilExit(['--listen', `${host}:${p.port}`, '--workers', '2',
+        '--upstream', `http://127.0.0.1:${second.port}`]);
+      assert.equal(r.code, 1, `${host}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`listen ${host.replace(/\./g, '\\.')}:${p.port}: Address already in use`));
+    }
+    // the first still serves, and serves alone
+    for (let i = 0; i < 10; i++) {
+      const r = await get(p.port, `/${i}`, { headers: { Connection: 'close' } });
+      assert.equal(r.body.toString(), 'first');
+    }
+    assert.equal(second.seen.length, 0);
+  } finally {
+    assert.equal((await p.stop()).code, 0);
+    await first.close();
+    await second.close();
+  }
+});
+
+test('a second instance on an admin address another process holds exits 1', async () => {
+  const origin = await startOrigin((req, res) => res.end('ok'));
+  const admin = await freePort();
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--admin', `127.0.0.1:${admin}`]);
+  try {
+    const other = await freePort();
+    const r = await runUntilExit(['--listen', `127.0.0.1:${other}`, '--admin', `127.0.0.1:${admin}`,
+      '--upstream', `http://127.0.0.1:${origin.port}`, '--workers', '1']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`admin 127\\.0\\.0\\.1:${admin}: Address already in use`));
+    assert.equal((await get(admin, '/healthz')).status, 200);
+    assert.equal((await get(p.port, '/')).body.toString(), 'ok');
+  } finally {
+    assert.equal((await p.stop()).code, 0);
+    await origin.close();
+  }
+});
+
+test('--admin on a --listen address is refused naming the field', async () => {
+  const port = await freePort();
+  const up = ['--upstream', 'http://127.0.0.1:1', '--workers', '1'];
+  const cases = [
+    [['--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${port}`], `admin: 127.0.0.1:${port} overlaps listen 127.0.0.1:${port}`],
+    [['--listen', `0.0.0.0:${port}`, '--admin', `127.0.0.1:${port}`], `admin: 127.0.0.1:${port} overlaps listen 0.0.0.0:${port}`],
+    [['--listen', `127.0.0.1:${port}`, '--admin', `0.0.0.0:${port}`], `admin: 0.0.0.0:${port} overlaps listen 127.0.0.1:${port}`],
+    [['--listen', `127.0.0.1:${port}`, '--listen', `127.0.0.1:${port}`], `listen: 127.0.0.1:${port} and 127.0.0.1:${port} overlap`],
+    [['--listen', `127.0.0.1:${port}`, '--listen', `0.0.0.0:${port}`], `listen: 127.0.0.1:${port} and 0.0.0.0:${port} overlap`],
+  ];
+  for (const [args, want] of cases) {
+    const r = await runUntilExit([...args, ...up]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(want), r.stderr);
+  }
+  // from the file: file, line and field
+  const f = tmpFile('admin.yaml', `upstream: http://127.0.0.1:1\nlisten: 127.0.0.1:${port}\nadmin: 127.0.0.1:${port}\n`);
+  const r = run('--check-config', f);
+  assert.equal(r.status, 2);
+  assert.ok(r.stderr.includes(`${f}:3: admin: 127.0.0.1:${port} overlaps listen 127.0.0.1:${port}`), r.stderr);
+  assert.match(r.stderr, /PURGE/);
+  // a file that leaves listen to the command line is checked on its own
+  const alone = tmpFile('admin.yaml', 'upstream: http://127.0.0.1:1\nadmin: 127.0.0.1:8080\n');
+  assert.equal(run('--check-config', alone).status, 0);
 });

@@ -91,14 +91,16 @@ test('forward: the admin listener is not reachable through the proxy (GET and CO
   assert.equal(await connectVia(p.port, `127.0.0.1:${admin}`), 403);
   // Even with loopback allowed and the admin port open to CONNECT, our own
   // sockets stay out of reach, whatever name or form leads to them.
-  const q = await forwardProxy(t, `forward:\n  allow_private: true\n  connect_ports: [${admin}, 443]\n`, ['--admin', `127.0.0.1:${admin}`]);
+  // (An admin address of its own: the first proxy holds that one, issue 12.)
+  const adminQ = await freePort();
+  const q = await forwardProxy(t, `forward:\n  allow_private: true\n  connect_ports: [${adminQ}, 443]\n`, ['--admin', `127.0.0.1:${adminQ}`]);
   for (const host of ['127.0.0.1', 'localhost', '[::ffff:127.0.0.1]', '127.1', '2130706433', '0.0.0.0']) {
-    assert.equal(await getVia(q.port, `http://${host}:${admin}/stats`), 403, host);
-    assert.equal(await connectVia(q.port, `${host}:${admin}`), 403, host);
+    assert.equal(await getVia(q.port, `http://${host}:${adminQ}/stats`), 403, host);
+    assert.equal(await connectVia(q.port, `${host}:${adminQ}`), 403, host);
   }
   // ... and so is the proxy's own listener (a request loop).
   assert.equal(await getVia(q.port, `http://127.0.0.1:${q.port}/`), 403);
-  const { data } = await rawExchange(q.port, `GET http://127.0.0.1:${admin}/stats HTTP/1.1\r\nHost: x\r\n\r\n`, { idleMs: 1000 });
+  const { data } = await rawExchange(q.port, `GET http://127.0.0.1:${adminQ}/stats HTTP/1.1\r\nHost: x\r\n\r\n`, { idleMs: 1000 });
   assert.match(data.toString(), /destination is this proxy/);
   assert.doesNotMatch(data.toString(), /"hits"|entries/);
 });

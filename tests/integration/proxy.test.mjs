@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { startProxy, startOrigin, startRawOrigin, rawExchange, parseResponses, get, freePort, tmpFile, sleep } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
+import { BIN, startProxy, startOrigin, startRawOrigin, rawExchange, parseResponses, get, freePort, tmpFile, sleep } from './lib.mjs';
 
 async function withProxy(handler, fn, extra = []) {
   const origin = await startOrigin(handler);
@@ -425,4 +426,83 @@ test('access log to a file', async () => {
   const lines = (await import('node:fs')).readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.length, 1);
   assert.equal(lines[0].target, '/logged');
+});
+
+// ---- proxy.host: the Host the origin gets (issue 12, part 3) ----
+
+// One request on its own connection; the response.
+async function ask(port, head) {
+  const { data } = await rawExchange(port, `${head}Connection: close\r\n\r\n`, { idleMs: 2000 });
+  return parseResponses(data)[0];
+}
+
+test('proxy.host: client (default), upstream and a fixed name reach the origin', async () => {
+  const hostOf = (req, res) => res.end(`host=${req.headers.host}`);
+  const modes = [
+    [null, () => 'api.example'],
+    ['client', () => 'api.example'],
+    ['upstream', (o) => `127.0.0.1:${o.port}`],
+    ['backend.internal', () => 'backend.internal'],
+    ['"backend.internal:8443"', () => 'backend.internal:8443'],
+  ];
+  for (const [mode, want] of modes) {
+    const extra = mode === null ? [] : ['--config', tmpFile('h.yaml', `proxy:\n  host: ${mode}\n`)];
+    await withProxy(hostOf, async (p, o) => {
+      const r = await ask(p.port, 'GET /h HTTP/1.1\r\nHost: api.example\r\n');
+      assert.equal(r.body.toString(), `host=${want(o)}`, `proxy.host: ${mode}`);
+      assert.deepEqual(o.seen[0].rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'host'), ['Host']);
+      // an absolute-form target: its authority is the client's Host
+      const a = await ask(p.port, 'GET http://other.example/h HTTP/1.1\r\nHost: other.example\r\n');
+      assert.equal(a.body.toString(), `host=${mode === null || mode === 'client' ? 'other.example' : want(o)}`);
+    }, extra);
+  }
+});
+
+test('proxy.host: upstream still keys the cache by the client\'s Host', async () => {
+  for (const mode of ['upstream', 'backend.internal']) {
+    let n = 0;
+    const cfg = tmpFile('h.yaml', `proxy:\n  host: ${mode}\n`);
+    await withProxy((req, res) => {
+      res.setHeader('Cache-Control', 'max-age=60');
+      res.end(`body ${++n}`);
+    }, async (p, o) => {
+      const a1 = await ask(p.port, 'GET /k HTTP/1.1\r\nHost: a.example\r\n');
+      const b1 = await ask(p.port, 'GET /k HTTP/1.1\r\nHost: b.example\r\n');
+      const a2 = await ask(p.port, 'GET /k HTTP/1.1\r\nHost: a.example\r\n');
+      const b2 = await ask(p.port, 'GET /k HTTP/1.1\r\nHost: b.example\r\n');
+      assert.equal(a1.body.toString(), 'body 1');
+      assert.equal(b1.body.toString(), 'body 2', `${mode}: b.example is an entry of its own`);
+      assert.equal(a2.body.toString(), 'body 1');
+      assert.equal(b2.body.toString(), 'body 2');
+      assert.match(a2.headers['cache-status'], /hit/);
+      assert.equal(o.seen.length, 2);
+    }, ['--config', cfg]);
+  }
+});
+
+test('proxy.host: an invalid value is refused naming file, line and field', () => {
+  for (const v of ['"a b"', '"host:"', '"host:99999"', '"user@host"', '"[::1"', '[a, b]', '""']) {
+    const f = tmpFile('h.yaml', `mode: reverse\nproxy:\n  via: true\n  host: ${v}\n`);
+    const r = spawnSync(BIN, ['--check-config', f], { encoding: 'utf8' });
+    assert.equal(r.status, 2, `${v}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(`${f}:4: proxy.host: `), r.stderr);
+  }
+  const ok = tmpFile('h.yaml', 'proxy:\n  host: "[::1]:8080"\n');
+  const r = spawnSync(BIN, ['--check-config', ok], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '');
+});
+
+test('proxy.host in forward mode: ignored, and --check-config says so', async (t) => {
+  const f = tmpFile('fwd.yaml', 'mode: forward\nforward:\n  allow_private: true\nproxy:\n  host: backend.internal\n');
+  const r = spawnSync(BIN, ['--check-config', f], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.stderr.includes(`warning: ${f}:5: proxy.host: ignored in forward mode`), r.stderr);
+  const o = await startOrigin((req, res) => res.end(`host=${req.headers.host}`));
+  t.after(() => o.close());
+  const p = await startProxy(['--config', f]);
+  t.after(() => p.stop());
+  const res = await ask(p.port, `GET http://127.0.0.1:${o.port}/f HTTP/1.1\r\nHost: wrong.example\r\n`);
+  assert.equal(res.body.toString(), `host=127.0.0.1:${o.port}`);
+  assert.match(p.errors(), /proxy\.host: ignored in forward mode/);
 });

@@ -244,12 +244,143 @@ static void test_forward_fields(void **st)
     assert_non_null(strstr(err, "limits.max_connections"));
 }
 
+/* Listen and admin addresses that would take each other's connections
+ * (issue 12, part 2): refused, naming the field, and the file line when
+ * the file set it. */
+static void test_listener_overlap(void **st)
+{
+    static const struct {
+        const char *yaml;
+        const char *want; /* NULL: accepted */
+    } rows[] = {
+        {"listen: 127.0.0.1:8080\nadmin: 127.0.0.1:8080\n",
+         ":2: admin: 127.0.0.1:8080 overlaps listen"},
+        {"listen: 0.0.0.0:8080\nadmin: 127.0.0.1:8080\n",
+         ":2: admin: 127.0.0.1:8080 overlaps listen 0.0.0.0:8080"},
+        {"listen: 127.0.0.1:8080\nadmin: \"[::]:8080\"\n", ":2: admin: [::]:8080 overlaps"},
+        {"listen: localhost:8080\nadmin: LOCALHOST:8080\n", ":2: admin"},
+        {"listen:\n  - 127.0.0.1:8080\n  - 127.0.0.1:9000\nadmin: 0.0.0.0:9000\n",
+         ":4: admin: 0.0.0.0:9000 overlaps listen 127.0.0.1:9000"},
+        {"listen:\n  - 127.0.0.1:8080\n  - 127.0.0.1:8080\n",
+         ":3: listen: 127.0.0.1:8080 and 127.0.0.1:8080 overlap"},
+        {"listen:\n  - 127.0.0.1:8080\n  - 0.0.0.0:8080\n",
+         ":3: listen: 127.0.0.1:8080 and 0.0.0.0:8080 overlap"},
+        {"listen: 127.0.0.1:8080\nadmin: 127.0.0.1:8081\n", NULL},
+        {"listen: 127.0.0.1:8080\nadmin: 127.0.0.2:8080\n", NULL},
+        {"listen: [\"127.0.0.1:8080\", \"[::1]:8080\"]\n", NULL},
+        {"listen: [\"127.0.0.1:0\", \"127.0.0.1:0\"]\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct config c;
+        char err[512] = "";
+        assert_int_equal(load(rows[i].yaml, &c, err), 0);
+        c.has_upstream = true;
+        int rc = config_validate(&c, err, sizeof err);
+        int ok = rows[i].want
+                     ? rc == -1 && strstr(err, rows[i].want) && strstr(err, "/tmp/idem-config-")
+                     : rc == 0;
+        if (!ok)
+            fail_msg("row %zu: rc %d, '%s' (want '%s')", i, rc, err,
+                     rows[i].want ? rows[i].want : "ok");
+    }
+    /* from flags: no file line, the field still named */
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    c.has_upstream = true;
+    c.nlisten = 1;
+    assert_int_equal(config_parse_addr("127.0.0.1:7000", &c.listen[0], false), 0);
+    assert_int_equal(config_parse_addr("127.0.0.1:7000", &c.admin, false), 0);
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    assert_true(!strncmp(err, "admin: 127.0.0.1:7000 overlaps listen 127.0.0.1:7000", 52));
+}
+
+/* proxy.host (issue 12, part 3) */
+static void test_origin_host(void **st)
+{
+    struct config c;
+    char err[512] = "";
+    config_defaults(&c);
+    assert_int_equal(c.proxy.host, ORIGIN_HOST_CLIENT);
+    static const struct {
+        const char *value;
+        enum config_origin_host mode;
+        const char *fixed;
+    } ok[] = {
+        {"client", ORIGIN_HOST_CLIENT, ""},
+        {"upstream", ORIGIN_HOST_UPSTREAM, ""},
+        {"api.internal", ORIGIN_HOST_FIXED, "api.internal"},
+        {"\"api.internal:8443\"", ORIGIN_HOST_FIXED, "api.internal:8443"},
+        {"\"[::1]:80\"", ORIGIN_HOST_FIXED, "[::1]:80"},
+        {"10.0.0.1", ORIGIN_HOST_FIXED, "10.0.0.1"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof yaml, "proxy:\n  host: %s\n", ok[i].value);
+        if (load(yaml, &c, err) != 0)
+            fail_msg("%s: %s", ok[i].value, err);
+        assert_int_equal(c.proxy.host, ok[i].mode);
+        assert_int_equal(c.proxy.host_line, 2);
+        if (ok[i].mode == ORIGIN_HOST_FIXED)
+            assert_string_equal(c.proxy.host_value, ok[i].fixed);
+    }
+    static const char *const bad[] = {
+        "\"\"",     "\"a b\"", "\"host:\"", "\"host:65536\"", "\"user@host\"",
+        "\"[::1\"", "\"h/p\"", "[a, b]",    "{a: b}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof yaml, "mode: reverse\nproxy:\n  host: %s\n", bad[i]);
+        err[0] = 0;
+        assert_int_equal(load(yaml, &c, err), -1);
+        if (!strstr(err, ":3: proxy.host: ") || !strstr(err, "/tmp/idem-config-"))
+            fail_msg("%s: '%s'", bad[i], err);
+    }
+    char host[300];
+    struct config_addr a = {"origin.example", 80, 0};
+    config_addr_authority(&a, 80, host, sizeof host);
+    assert_string_equal(host, "origin.example");
+    a.port = 8080;
+    config_addr_authority(&a, 80, host, sizeof host);
+    assert_string_equal(host, "origin.example:8080");
+    strcpy(a.host, "::1");
+    config_addr_authority(&a, 80, host, sizeof host);
+    assert_string_equal(host, "[::1]:8080");
+}
+
+/* Forward mode ignores proxy.host, and says so once. */
+static void count_line(const char *line, void *arg)
+{
+    if (strstr(line, ":3: proxy.host: ignored in forward mode"))
+        ++*(int *)arg;
+}
+
+static void test_warnings(void **st)
+{
+    struct config c;
+    char err[512];
+    int n = 0;
+    assert_int_equal(load("mode: forward\nproxy:\n  host: upstream\n", &c, err), 0);
+    config_warnings(&c, count_line, &n);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(load("mode: reverse\nproxy:\n  host: upstream\n", &c, err), 0);
+    config_warnings(&c, count_line, &n);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_units),    cmocka_unit_test(test_addr),
-        cmocka_unit_test(test_file_ok),  cmocka_unit_test(test_file_errors),
-        cmocka_unit_test(test_validate), cmocka_unit_test(test_forward_fields),
+        cmocka_unit_test(test_units),
+        cmocka_unit_test(test_addr),
+        cmocka_unit_test(test_file_ok),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_forward_fields),
+        cmocka_unit_test(test_listener_overlap),
+        cmocka_unit_test(test_origin_host),
+        cmocka_unit_test(test_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

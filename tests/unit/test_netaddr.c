@@ -178,13 +178,48 @@ static void test_egress(void **st)
     assert_int_equal(net_egress_decide(&empty, &anywhere), NET_EGRESS_ALLOWED);
 }
 
+/* listen and admin addresses that would share connections (issue 12, part 2) */
+static void test_endpoints_overlap(void **st)
+{
+    static const struct {
+        const char *a;
+        uint16_t pa;
+        const char *b;
+        uint16_t pb;
+        bool overlap;
+    } rows[] = {
+        {"127.0.0.1", 8080, "127.0.0.1", 8080, true},
+        {"127.0.0.1", 8080, "::ffff:127.0.0.1", 8080, true},
+        {"0.0.0.0", 8080, "127.0.0.1", 8080, true},
+        {"127.0.0.1", 8080, "0.0.0.0", 8080, true},
+        {"::", 8080, "127.0.0.1", 8080, true},
+        {"::", 8080, "::1", 8080, true},
+        {"0.0.0.0", 8080, "::", 8080, true},
+        {"::1", 8080, "::1", 8080, true},
+        /* a different port, or an address the other does not cover */
+        {"127.0.0.1", 8080, "127.0.0.1", 8081, false},
+        {"127.0.0.1", 8080, "127.0.0.2", 8080, false},
+        {"0.0.0.0", 8080, "::1", 8080, false},
+        {"::1", 8080, "127.0.0.1", 8080, false},
+        {"0.0.0.1", 8080, "127.0.0.1", 8080, false},
+        /* port 0 is a fresh port each time */
+        {"127.0.0.1", 0, "127.0.0.1", 0, false},
+        {"0.0.0.0", 0, "127.0.0.1", 0, false},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct net_endpoint a = {A(rows[i].a), rows[i].pa}, b = {A(rows[i].b), rows[i].pb};
+        if (net_endpoints_overlap(&a, &b) != rows[i].overlap ||
+            net_endpoints_overlap(&b, &a) != rows[i].overlap)
+            fail_msg("row %zu: %s:%u vs %s:%u", i, rows[i].a, rows[i].pa, rows[i].b, rows[i].pb);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_cidr_parse),
-        cmocka_unit_test(test_cidr_contains),
-        cmocka_unit_test(test_egress),
+        cmocka_unit_test(test_classify),          cmocka_unit_test(test_cidr_parse),
+        cmocka_unit_test(test_cidr_contains),     cmocka_unit_test(test_egress),
+        cmocka_unit_test(test_endpoints_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
