@@ -1,6 +1,9 @@
-# idemcache: `make` builds build/idemcache; `make test` installs what is
-# missing, builds, and runs every suite (unit, ASan+UBSan, integration, fuzz).
+# idemcache: `make` builds build/idemcache; `make deps` installs the Debian
+# and npm packages it needs; `make test` and `make run` call deps first, then
+# run every suite (unit, ASan+UBSan, integration, fuzz) or the demo.
 JOBS        ?= 2
+PORT        ?= 8080
+ORIGIN_PORT ?= 9000
 FUZZ_SECONDS ?= 15
 FUZZ_LONG   ?= 600
 FUZZERS     := fuzz_request_head fuzz_response_head fuzz_chunked fuzz_body_key fuzz_connect \
@@ -23,33 +26,33 @@ all: build
 deps:
 	@scripts/deps.sh
 
-build: deps
+build:
 	@$(CMAKE_Q) -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@$(MAKE) -s -C build -j$(JOBS) 2>&1 | { grep -v "^\[" || true; }
 	@test -x build/idemcache
 
-asan: deps
+asan:
 	@CC=clang $(CMAKE_Q) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIDEM_SANITIZE=ON >/dev/null
 	@$(MAKE) -s -C build-asan -j$(JOBS) 2>&1 | { grep -v "^\[" || true; }
 	@test -x build-asan/idemcache
 
-fuzz-build: deps
+fuzz-build:
 	@CC=clang $(CMAKE_Q) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DIDEM_SANITIZE=ON -DIDEM_FUZZ=ON >/dev/null
 	@$(MAKE) -s -C build-fuzz -j$(JOBS) $(FUZZERS) 2>&1 | { grep -v "^\[" || true; }
 
-unit: build
+unit: deps build
 	@echo "== unit tests (release)"
 	@cd build && ctest --output-on-failure --no-tests=error
 
-unit-asan: asan
+unit-asan: deps asan
 	@echo "== unit tests (ASan+UBSan)"
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --no-tests=error
 
-integration: build
+integration: deps build
 	@echo "== integration tests (release)"
 	@IDEMCACHE_BIN=$(CURDIR)/build/idemcache $(NODE_TEST) tests/integration/*.test.mjs
 
-integration-asan: asan
+integration-asan: deps asan
 	@echo "== integration tests (ASan+UBSan)"
 	@IDEMCACHE_BIN=$(CURDIR)/build-asan/idemcache IDEMCACHE_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -57,7 +60,7 @@ integration-asan: asan
 
 # Each fuzzer runs briefly over the committed corpus; new inputs go to a
 # scratch directory so the committed corpus only changes on purpose.
-fuzz-smoke: fuzz-build
+fuzz-smoke: deps fuzz-build
 	@echo "== fuzz smoke ($(FUZZ_SECONDS)s per target)"
 	@set -e; for f in $(FUZZERS); do \
 	  d=$$(mktemp -d); \
@@ -67,7 +70,7 @@ fuzz-smoke: fuzz-build
 	  rm -rf $$d; \
 	done
 
-fuzz: fuzz-build
+fuzz: deps fuzz-build
 	@for f in $(FUZZERS); do \
 	  build-fuzz/$$f -max_total_time=$(FUZZ_LONG) -dict=tests/fuzz/http.dict \
 	    -artifact_prefix=tests/fuzz/corpus/$$f/ tests/fuzz/corpus/$$f; \
@@ -81,10 +84,11 @@ test: unit unit-asan integration integration-asan fuzz-smoke
 mutants: build
 	@node scripts/mutants.mjs $(MUTANTS)
 
-run: build
-	@node examples/run.mjs
+# PORT (8080) for idemcache, ORIGIN_PORT (9000) for the demo Connect service.
+run: deps build
+	@PORT=$(PORT) ORIGIN_PORT=$(ORIGIN_PORT) node examples/run.mjs
 
-bench: build
+bench: deps build
 	@scripts/deps.sh --bench
 	@bench/run.sh
 

@@ -16,10 +16,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq >/dev/null
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # nginx's package starts a system instance; the bench runs its own.
-  if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
-    $SUDO systemctl stop nginx >/dev/null 2>&1 || $SUDO pkill -x nginx || true
-  fi
+  # nginx's package may start a system instance: it is left alone. The
+  # bench runs its own nginx with its own prefix, config and ports.
 fi
 # npm packages (real Connect clients and servers) from the committed lock file.
 cd "$(dirname "$0")/.."

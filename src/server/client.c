@@ -305,7 +305,7 @@ static int take_connection_slot(struct client *c)
     if (!sh)
         return 0;
     unsigned long had = atomic_fetch_add(&sh->connections, 1);
-    if (had >= c->w->cfg->limits.max_connections) {
+    if (had >= sh->max_connections) {
         atomic_fetch_sub(&sh->connections, 1);
         return 0;
     }
@@ -340,7 +340,7 @@ void client_accept(uv_stream_t *listener, int status)
         w->admin_listener >= 0 && listener == (uv_stream_t *)&w->listeners[w->admin_listener];
     if (!c->admin && !take_connection_slot(c)) {
         log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
-                (unsigned long long)w->cfg->limits.max_connections);
+                (unsigned long long)w->shared->max_connections);
         reply_error(c, 503, "too many connections (limits.max_connections)");
         return;
     }

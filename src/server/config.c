@@ -37,7 +37,7 @@ void config_defaults(struct config *c)
     /* Each proxied client holds two descriptors and up to a header section
      * of buffer: 10000 fits a raised nofile limit (65536) with room for
      * the pool, and bounds head buffers near 640 MiB at the default 64 KiB. */
-    c->limits.max_connections = 10000;
+    c->limits.max_connections = CONFIG_MAX_CONNECTIONS_DEFAULT;
     c->forward.allow_private = false;
     c->forward.connect_ports[0] = 443; /* CONNECT is for TLS (RFC 9110 §9.3.6) */
     c->forward.nconnect_ports = 1;

@@ -30,6 +30,10 @@ struct config_addr {
     unsigned line; /* where the file set it, for errors found later; 0: not from the file */
 };
 
+/* limits.max_connections when not set: lowered at startup to what the
+ * descriptor limit allows (a configured value is kept, with a warning). */
+#define CONFIG_MAX_CONNECTIONS_DEFAULT 10000
+
 struct config {
     char file[512]; /* the file loaded, "" if none: errors found after loading name it */
     enum config_mode mode;

@@ -71,7 +71,8 @@ static inline int link_empty(const struct link *l)
 /* What every worker shares besides the store: built before the threads
  * start and read-only afterwards, but for the connection count. */
 struct srv_shared {
-    atomic_ulong connections; /* accepted client connections open, all workers */
+    atomic_ulong connections;      /* accepted client connections open, all workers */
+    unsigned long max_connections; /* the cap in force (limits.max_connections, see worker.c) */
     /* forward mode: our sockets and this host's addresses, for the egress
      * check (http/netaddr.h) on every address about to be connected */
     struct net_endpoint *self; /* owned */

@@ -226,6 +226,39 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
  * worker's, and this host's interface addresses: what the forward-mode
  * egress check refuses to connect to. Interfaces added after start are
  * not seen; loopback and unspecified addresses are refused by class. */
+/* Each client connection may hold two descriptors (itself and an origin
+ * connection). The soft limit is raised toward the hard one first (as
+ * HAProxy does); a cap that still does not fit fails as EMFILE instead, so
+ * the default is lowered to fit, and a configured value is kept with a
+ * warning. Returns the cap in force. */
+static unsigned long connection_cap(const struct config *cfg)
+{
+    unsigned long cap = (unsigned long)cfg->limits.max_connections;
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) < 0 || nofile.rlim_cur == RLIM_INFINITY)
+        return cap;
+    rlim_t needed = (rlim_t)(2 * cap + 64);
+    if (nofile.rlim_cur < needed) {
+        struct rlimit raised = nofile;
+        raised.rlim_cur = nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > needed
+                              ? needed
+                              : nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            nofile = raised;
+    }
+    if (nofile.rlim_cur >= needed)
+        return cap;
+    unsigned long fits = nofile.rlim_cur > 66 ? (unsigned long)(nofile.rlim_cur - 64) / 2 : 1;
+    if (cap == CONFIG_MAX_CONNECTIONS_DEFAULT) {
+        log_msg(LOG_INFO, "limits.max_connections: %lu (ulimit -n is %llu)", fits,
+                (unsigned long long)nofile.rlim_cur);
+        return fits;
+    }
+    log_msg(LOG_WARN, "limits.max_connections %lu needs about %llu descriptors; ulimit -n is %llu",
+            cap, (unsigned long long)needed, (unsigned long long)nofile.rlim_cur);
+    return cap;
+}
+
 static struct srv_shared *shared_new(const struct config *cfg, struct srv_worker *ws, int n)
 {
     struct srv_shared *sh = calloc(1, sizeof *sh);
@@ -337,29 +370,12 @@ int worker_run_all(const struct config *cfg)
             break;
         }
     }
-    /* A cap the descriptor limit cannot honour fails as EMFILE instead:
-     * raise the soft limit toward the hard one first (as HAProxy does),
-     * and warn only when even that is short. */
-    struct rlimit nofile = {RLIM_INFINITY, RLIM_INFINITY};
-    rlim_t needed = (rlim_t)(2 * cfg->limits.max_connections + 64);
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
-        nofile.rlim_cur < needed) {
-        struct rlimit raised = nofile;
-        raised.rlim_cur = nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > needed
-                              ? needed
-                              : nofile.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
-            nofile = raised;
-    }
-    if (nofile.rlim_cur != RLIM_INFINITY && needed > nofile.rlim_cur)
-        log_msg(LOG_WARN,
-                "limits.max_connections %llu needs about %llu descriptors; ulimit -n is %llu",
-                (unsigned long long)cfg->limits.max_connections,
-                (unsigned long long)(2 * cfg->limits.max_connections + 64),
-                (unsigned long long)nofile.rlim_cur);
+    unsigned long max_connections = connection_cap(cfg);
     struct srv_shared *shared = shared_new(cfg, ws, n);
     if (!shared)
         rc = 1;
+    else
+        shared->max_connections = max_connections;
     for (int i = 0; i < n; i++) {
         ws[i].shared = shared;
         ws[i].peers = ws;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
-import { BIN, startProxy, startOrigin, parseResponses, freePort, sleep, tmpFile, get } from './lib.mjs';
+import { BIN, startProxy, startOrigin, parseResponses, freePort, sleep, tmpFile, get, spawnTracked } from './lib.mjs';
 
 // A client connection that sends requests and reads whole responses.
 function client(t, port) {
@@ -86,4 +86,29 @@ test('limits.max_connections must be at least 1', () => {
   const r = spawnSync(BIN, ['--check-config', f], { encoding: 'utf8' });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /limits\.max_connections: must be at least 1/);
+});
+
+// Under a low descriptor limit the default cap is lowered to what fits (two
+// descriptors a connection), so the cap answers 503 before accept() fails
+// with EMFILE; a configured cap is kept, with a warning.
+async function startUnderUlimit(t, nofile, extra = []) {
+  const port = await freePort();
+  const origin = await startOrigin((req, res) => res.end('ok'));
+  t.after(() => origin.close());
+  const p = spawnTracked('sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, BIN,
+    '--listen', `127.0.0.1:${port}`, '--workers', '1', '--upstream', `http://127.0.0.1:${origin.port}`, ...extra]);
+  t.after(() => p.kill('SIGKILL'));
+  let err = '';
+  p.stderr.on('data', (d) => { err += d; });
+  for (let i = 0; i < 200 && !/listening/.test(err) && p.exitCode === null; i++) await sleep(25);
+  assert.match(err, /listening/);
+  return { port, errors: () => err };
+}
+
+test('limits.max_connections: the default is lowered to what ulimit -n allows; a configured cap is kept with a warning', async (t) => {
+  const low = await startUnderUlimit(t, 200);
+  assert.match(low.errors(), /\[info\] limits\.max_connections: 68 \(ulimit -n is 200\)/);
+  assert.equal((await get(low.port, '/')).status, 200);
+  const set = await startUnderUlimit(t, 200, ['--config', tmpFile('cap.yaml', 'limits:\n  max_connections: 500\n')]);
+  assert.match(set.errors(), /\[warn\] limits\.max_connections 500 needs about 1064 descriptors; ulimit -n is 200/);
 });
