@@ -108,7 +108,24 @@ async function startUnderUlimit(t, nofile, extra = []) {
 test('limits.max_connections: the default is lowered to what ulimit -n allows; a configured cap is kept with a warning', async (t) => {
   const low = await startUnderUlimit(t, 200);
   assert.match(low.errors(), /\[info\] limits\.max_connections: 68 \(ulimit -n is 200\)/);
-  assert.equal((await get(low.port, '/')).status, 200);
+  // the cap in force is 68: 68 kept-alive connections, then a 503
+  const held = [];
+  t.after(() => held.forEach((s) => s.destroy()));
+  const answer = (s) => new Promise((resolve) => {
+    let buf = '';
+    s.on('data', (d) => { buf += d; if (buf.includes('\r\n\r\n')) resolve(buf); });
+    s.on('close', () => resolve(buf));
+    s.on('error', () => resolve(buf));
+    s.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+  });
+  for (let i = 0; i < 68; i++) {
+    const s = net.connect(low.port, '127.0.0.1');
+    held.push(s);
+    assert.match(await answer(s), /^HTTP\/1\.1 200/, `connection ${i + 1}`);
+  }
+  const over = net.connect(low.port, '127.0.0.1');
+  held.push(over);
+  assert.match(await answer(over), /^HTTP\/1\.1 503/, 'connection 69');
   const set = await startUnderUlimit(t, 200, ['--config', tmpFile('cap.yaml', 'limits:\n  max_connections: 500\n')]);
   assert.match(set.errors(), /\[warn\] limits\.max_connections 500 needs about 1064 descriptors; ulimit -n is 200/);
 });
