@@ -94,8 +94,11 @@ void cache_control_parse(const struct http_field *f, unsigned n, struct cache_co
             has_cc = 1;
             struct http_list_iter it = http_list_begin(f[i].value);
             struct slice el;
-            while (http_list_next(&it, &el) > 0)
+            int rc;
+            while ((rc = http_list_next(&it, &el)) > 0)
                 directive(cc, el);
+            if (rc < 0)
+                cc->flags |= CC_UNREADABLE;
         } else if (f[i].name.len == 6 && slice_case_eq(f[i].name, "pragma")) {
             struct http_list_iter it = http_list_begin(f[i].value);
             struct slice el;

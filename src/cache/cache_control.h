@@ -18,6 +18,9 @@ enum {
     CC_IMMUTABLE = 1 << 9,
     CC_INVALID = 1 << 10, /* a freshness directive was malformed or repeated with another value */
     CC_PRAGMA_NO_CACHE = 1 << 11,
+    /* a field line could not be read to its end (an unterminated quote):
+     * what follows may be no-store or private, so nothing is stored */
+    CC_UNREADABLE = 1 << 12,
 };
 
 #define CC_UNSET     (-1)

@@ -113,6 +113,7 @@ static const char *const store_reasons[] = {
     [STORE_STATUS] = "status",
     [STORE_NO_STORE] = "no-store",
     [STORE_PRIVATE] = "private",
+    [STORE_CC_INVALID] = "cache-control-invalid",
     [STORE_AUTHORIZATION] = "authorization",
     [STORE_VARY_STAR] = "vary-star",
     [STORE_VARY_INVALID] = "vary-invalid",
@@ -145,6 +146,10 @@ enum cache_store_verdict cache_storable(int get_or_head, const struct cache_cont
     }
     if (req->flags & CC_NO_STORE)
         return STORE_NO_STORE; /* §5.2.1.5 */
+    /* A line cut short by an unterminated quote is read no further: what
+     * it hides (no-store, private) must not be stored for everyone. */
+    if ((cc->flags | req->flags) & CC_UNREADABLE)
+        return STORE_CC_INVALID;
     if (cc->flags & CC_PRIVATE)
         return STORE_PRIVATE;
     /* §3.5: public, s-maxage and must-revalidate allow shared caching. */

@@ -40,6 +40,7 @@ enum cache_store_verdict {
     STORE_VARY_INVALID,  /* a Vary we cannot read is treated as Vary: * */
     STORE_NO_FRESHNESS,  /* not heuristically cacheable and no explicit freshness */
     STORE_SET_COOKIE,    /* a cookie is meant for one client (as Varnish does by default) */
+    STORE_CC_INVALID,    /* a Cache-Control we cannot read to its end may hide no-store */
     STORE__COUNT,
 };
 

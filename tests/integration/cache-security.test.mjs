@@ -183,3 +183,21 @@ test('stale-while-revalidate: a huge request head on a stale entry does not stal
   assert.equal(other.body.toString(), 'other');
   assert.equal(parseResponses((await small('/h')).data)[0]?.status, 200);
 });
+
+// Found by the re-attack of issue 10: an unterminated quote in the origin's
+// Cache-Control hid the private (or no-store) after it, and alice's
+// private response was served to bob.
+test('Cache-Control cut short by an unterminated quote is never stored: it may hide private or no-store', async (tt) => {
+  const t = await setup({
+    '/p': (req) => ({ headers: { 'Cache-Control': 'max-age=60, ext="unterminated, private' }, body: `private data of ${userOf(req)}` }),
+    '/s': (req) => ({ headers: { 'Cache-Control': 'max-age=60, ext="x, no-store' }, body: `private data of ${userOf(req)}` }),
+  });
+  tt.after(() => t.close());
+  for (const p of ['/p', '/s']) {
+    const a = await t.get(p, { headers: A });
+    assert.match(a.headers['cache-status'], /detail=cache-control-invalid/, p);
+    const b = await t.get(p, { headers: B });
+    assert.equal(b.body.toString(), 'private data of bob', p);
+    assert.equal(t.counts[p], 2, p);
+  }
+});

@@ -66,6 +66,13 @@ static const struct {
      STORE_VARY_INVALID},
     {"vary names over two lines", 1, 0, "", 200,
      "Cache-Control: max-age=60\r\nVary: Accept\r\nVary: , Cookie,\r\n", STORE_OK},
+    /* an unterminated quote hides the rest of the line: never stored */
+    {"cache-control unterminated quote hides private", 1, 0, "", 200,
+     "Cache-Control: max-age=60, ext=\"unterminated, private\r\n", STORE_CC_INVALID},
+    {"cache-control unterminated quote, no-store on it", 1, 0, "", 200,
+     "Cache-Control: max-age=60, ext=\"a, no-store\r\n", STORE_CC_INVALID},
+    {"cache-control quoted comma is fine", 1, 0, "", 200,
+     "Cache-Control: max-age=60, ext=\"a, b\"\r\n", STORE_OK},
     {"206", 1, 0, "", 206, "Cache-Control: max-age=60\r\n", STORE_STATUS},
     {"304", 1, 0, "", 304, "Cache-Control: max-age=60\r\n", STORE_STATUS},
     {"POST", 0, 0, "", 200, "Cache-Control: max-age=60\r\n", STORE_METHOD},
