@@ -14,10 +14,12 @@ test('--version and --help', () => {
   assert.equal(run('--bogus').status, 2);
 });
 
-test('--check-config accepts the example file', () => {
-  const r = run('--check-config', `${ROOT}/examples/idemcache.yaml`);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /ok/);
+test('--check-config accepts the example files', () => {
+  for (const f of ['defaults.yaml', 'json-api.yaml', 'demo.yaml']) {
+    const r = run('--check-config', `${ROOT}/examples/${f}`);
+    assert.equal(r.status, 0, `${f}: ${r.stderr}`);
+    assert.match(r.stdout, /ok/, f);
+  }
 });
 
 test('a bad file is refused naming file, line and field', () => {
