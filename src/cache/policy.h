@@ -40,6 +40,7 @@ enum cache_store_verdict {
     STORE_VARY_INVALID,  /* a Vary we cannot read is treated as Vary: * */
     STORE_NO_FRESHNESS,  /* not heuristically cacheable and no explicit freshness */
     STORE_SET_COOKIE,    /* a cookie is meant for one client (as Varnish does by default) */
+    STORE_HEAD,          /* a HEAD response has no body to store */
     STORE__COUNT,
 };
 

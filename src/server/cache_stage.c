@@ -522,9 +522,11 @@ static int has_bypass_field(const struct config *cfg, const struct http_request 
 
 /* POST with a rule that allows it, QUERY always (RFC 10008 §2: safe, and
  * the content is part of the key). Naming (seed 003) vetoes a POST; it
- * reads `path`, the normal form of the request's (issue 10, finding 9). */
+ * reads `path`, the normal form of the request's (issue 10, finding 9).
+ * `side_effects`: a Connect call whose procedure is not known to be free of
+ * them; without a rule that says so, that is the reason it is not cached. */
 static int body_cacheable(struct client *c, const struct http_request *r, struct slice path,
-                          const struct rule *rule, int query)
+                          const struct rule *rule, int query, int side_effects)
 {
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
@@ -534,8 +536,12 @@ static int body_cacheable(struct client *c, const struct http_request *r, struct
     }
     if (query)
         return 1;
-    if (!slice_eq(r->method, SLICE_LIT("POST")) || !rule) {
+    if (!slice_eq(r->method, SLICE_LIT("POST"))) {
         ex->cache_detail = "method";
+        return 0;
+    }
+    if (!rule) {
+        ex->cache_detail = side_effects ? "side-effects" : "no-rule";
         return 0;
     }
     if (rules_never_cache_name(path, cfg->naming.never_cache_prefixes, cfg->naming.n)) {
@@ -566,6 +572,7 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
     int by_body = 0;
     struct slice rpc_codec = {0};
     enum connect_call_kind rpc = CONNECT_NONE;
+    int side_effects = 0;
     if (!head) {
         const struct http_field *ctf = http_find_field(r->fields, r->nfields, "content-type");
         rpc = connect_classify(r->method, ctf ? ctf->value : (struct slice){"", 0},
@@ -587,8 +594,13 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
         struct slice proc = connect_procedure_of(path);
         if (connect_procedure_cacheable(&cfg->connect.never, proc))
             rpc = CONNECT_NONE, ex->cache_detail = "procedure"; /* connect.not_cacheable */
-        else if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
+        else if (rule && !rule->cache)
             rpc = CONNECT_NONE; /* a do-not-cache rule wins over the descriptors */
+        else if (!connect_procedure_cacheable(&cfg->connect.procs, proc))
+            /* not marked NO_SIDE_EFFECTS; any JSON POST classifies as a
+             * unary call, so only one that says it is Connect is told so */
+            rpc = CONNECT_NONE, side_effects = proc.len && http_find_field(r->fields, r->nfields,
+                                                                             "connect-protocol-version");
         else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
             rpc = CONNECT_NONE, ex->cache_detail = "naming";
     }
@@ -596,7 +608,7 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
         /* Seed 003: the client's own way around the cache. */
         ex->fwd = "bypass";
         /* an unsafe request still invalidates; an idempotent one need not */
-        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, path, rule, 0);
+        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, path, rule, 0, side_effects);
         ex->cache_detail = "bypass-field";
         if (ex->invalidates)
             build_key(c, r);
@@ -604,7 +616,7 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
     }
     if (!get && !head) {
         if (ex->upgrade || ex->cache_detail ||
-            (rpc != CONNECT_UNARY && !body_cacheable(c, r, path, rule, query))) {
+            (rpc != CONNECT_UNARY && !body_cacheable(c, r, path, rule, query, side_effects))) {
             /* §4.4: unsafe methods invalidate; safe ones just pass. */
             static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
             ex->invalidates = 1;
@@ -1031,7 +1043,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     int64_t rule_lifetime;
     enum cache_store_verdict v = store_verdict(ex, &facts, &rule_lifetime);
     if (v == STORE_OK && ex->method_head)
-        v = STORE_METHOD; /* a HEAD response has no body to store */
+        v = STORE_HEAD;
     if (v == STORE_OK && res->has_content_length &&
         res->content_length > cfg->cache.max_object_size) {
         ex->cache_detail = "too-large";

@@ -1,0 +1,65 @@
+// Answers that say what happened (issue 12, part 4): Cache-Status details,
+// the reason of a bad request, the log lines an operator reads, log
+// reopening, Surrogate-Key delivery and PURGE's answer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, tmpFile, startProxy, startOrigin, get, rawExchange, parseResponses, sleep } from './lib.mjs';
+
+const RULES = `rules:
+  - path: "/api/*"
+    methods: [POST]
+    cache: true
+    ttl: 60s
+`;
+
+async function setup(yaml = RULES, extra = []) {
+  const origin = await startOrigin((req, res, body) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.setHeader('Content-Type', req.headers['content-type'] || 'text/plain');
+    res.end(req.method === 'HEAD' ? undefined : `${req.method} ${req.url} ${body}`);
+  });
+  const cfg = tmpFile('c.yaml', yaml);
+  const proxy = await startProxy(['--config', cfg, '--upstream', `http://127.0.0.1:${origin.port}`, ...extra]);
+  return { origin, proxy, async close() { await proxy.stop(); await origin.close(); } };
+}
+
+test('Cache-Status names the reason: no-rule, side-effects, head, method', async (t) => {
+  const s = await setup();
+  t.after(() => s.close());
+  const cs = (r) => r.headers['cache-status'];
+  // a POST no rule allows
+  assert.match(cs(await get(s.proxy.port, '/other', { method: 'POST', body: '{}' })), /fwd=bypass; detail=no-rule/);
+  // a POST a rule allows is cached
+  await get(s.proxy.port, '/api/x', { method: 'POST', body: '{}' });
+  assert.match(cs(await get(s.proxy.port, '/api/x', { method: 'POST', body: '{}' })), /; hit/);
+  // a Connect unary call whose procedure is not marked NO_SIDE_EFFECTS
+  const rpc = await get(s.proxy.port, '/acme.v1.Users/Get', {
+    method: 'POST', body: '{"id":1}', headers: { 'Content-Type': 'application/json', 'Connect-Protocol-Version': '1' },
+  });
+  assert.match(cs(rpc), /fwd=bypass; detail=side-effects/);
+  // a HEAD miss is not stored, and says so
+  const head = await get(s.proxy.port, '/h', { method: 'HEAD' });
+  assert.match(cs(head), /fwd=uri-miss; fwd-status=200; detail=head/);
+  // another method
+  assert.match(cs(await get(s.proxy.port, '/d', { method: 'DELETE' })), /fwd=bypass; detail=method/);
+});
+
+test('README lists every Cache-Status detail the code can send', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Cache-Status'));
+  const found = new Set();
+  for (const f of ['src/server/cache_stage.c', 'src/server/body_key.c', 'src/server/peer_stage.c']) {
+    const src = fs.readFileSync(path.join(ROOT, f), 'utf8');
+    for (const m of src.matchAll(/cache_detail\s*=\s*(?:[^;"]*\?\s*)?"([a-z-]+)"(?:\s*:\s*"([a-z-]+)")?/g)) {
+      found.add(m[1]);
+      if (m[2]) found.add(m[2]);
+    }
+    for (const m of src.matchAll(/hit_status\([^)]*"([a-z-]+)"\)/g)) found.add(m[1]);
+  }
+  const policy = fs.readFileSync(path.join(ROOT, 'src/cache/policy.c'), 'utf8');
+  for (const m of policy.matchAll(/\[STORE_(?!OK)\w+\] = "([a-z-]+)"/g)) found.add(m[1]);
+  for (const d of ['no-rule', 'side-effects', 'head', 'too-large']) assert.ok(found.has(d), `scan found ${d}`);
+  for (const d of found) assert.ok(section.includes(`| \`${d}\` |`), `README's Cache-Status section lists detail ${d}`);
+});
