@@ -228,16 +228,18 @@ static int authority_port(struct slice a)
 }
 
 /* Which upstream serves this request: "host:port" into ex->up_key.
- * Returns 0 or an HTTP status. */
-static int route(struct client *c, const struct http_request *r)
+ * Returns 0, or an HTTP status with the reason in *why (README "Errors"). */
+static int route(struct client *c, const struct http_request *r, const char **why)
 {
     struct exchange *ex = &c->ex;
     if (c->w->cfg->mode == MODE_REVERSE) {
+        *why = "CONNECT sent to a reverse proxy";
         if (ex->method_connect)
             return 405;
         snprintf(ex->up_key, sizeof ex->up_key, "%s", c->w->upstream_key);
         return 0;
     }
+    *why = "a forward proxy needs an absolute target (http://host/path)";
     if (c->w->cfg->peer.forward && !ex->method_connect) {
         if (r->form != HTTP_TARGET_ABSOLUTE)
             return 400;
@@ -250,12 +252,14 @@ static int route(struct client *c, const struct http_request *r)
         /* RFC 9110 §9.3.6: a proxy may restrict the ports it tunnels to;
          * anything but TLS on 443 reaches services we have no business with */
         int port = authority_port(r->authority);
+        *why = "CONNECT target without a valid port";
         if (port <= 0)
             return 400;
         const struct config *cfg = c->w->cfg;
         unsigned i = 0;
         while (i < cfg->forward.nconnect_ports && cfg->forward.connect_ports[i] != port)
             i++;
+        *why = "CONNECT port not in forward.connect_ports";
         if (i == cfg->forward.nconnect_ports)
             return 403;
         snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)r->authority.len, r->authority.p);
@@ -263,8 +267,9 @@ static int route(struct client *c, const struct http_request *r)
     }
     if (r->form != HTTP_TARGET_ABSOLUTE)
         return 400; /* a forward proxy needs to know where to go */
+    *why = "https:// target (use CONNECT)";
     if (!slice_case_eq(r->scheme, "http"))
-        return 501; /* https goes through CONNECT */
+        return 501;
     struct slice a = r->authority;
     const char *colon = a.len && a.p[a.len - 1] != ']' ? memrchr(a.p, ':', a.len) : NULL;
     if (colon && colon[-1] != ']' && memchr(a.p, ']', a.len))
@@ -320,12 +325,11 @@ void proxy_begin(struct client *c, struct http_request *r)
         return;
     }
 
-    int rc = route(c, r);
+    const char *why = NULL;
+    int rc = route(c, r, &why);
     if (rc) {
-        reply_error(c, rc,
-                    rc == 405   ? "CONNECT is not served by a reverse proxy"
-                    : rc == 403 ? "CONNECT to this port is not allowed (forward.connect_ports)"
-                                : "request target not proxyable");
+        log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
+        reply_error(c, rc, why);
         return;
     }
     if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&

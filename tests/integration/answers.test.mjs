@@ -63,3 +63,34 @@ test('README lists every Cache-Status detail the code can send', () => {
   for (const d of ['no-rule', 'side-effects', 'head', 'too-large']) assert.ok(found.has(d), `scan found ${d}`);
   for (const d of found) assert.ok(section.includes(`| \`${d}\` |`), `README's Cache-Status section lists detail ${d}`);
 });
+
+test('a bad request gets its reason in the body and in the error log', async (t) => {
+  const s = await setup('');
+  t.after(() => s.close());
+  const cases = [
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'Content-Length with Transfer-Encoding'],
+    ['GET / HTTP/1.1\r\n\r\n', 400, 'missing Host'],
+    ['GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n', 400, 'obs-fold'],
+    ['GET / HTTP/1.1\r\nHost : a\r\n\r\n', 400, 'whitespace before a colon'],
+    ['GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505, 'HTTP major version other than 1'],
+    ['GET / HTTP/1.1\r\nHost: a\r\nExpect: later\r\n\r\n', 417, 'Expect other than 100-continue'],
+    ['CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n', 405, 'CONNECT sent to a reverse proxy'],
+  ];
+  for (const [bytes, status, why] of cases) {
+    const { data } = await rawExchange(s.proxy.port, bytes);
+    const [r] = parseResponses(data);
+    assert.equal(r.status, status, why);
+    assert.match(r.body.toString(), new RegExp(`^${status} [A-Za-z ]+: ${why.replace(/[.()/]/g, '\\$&')}\\n$`));
+    assert.ok(s.proxy.errors().includes(`: ${status} `) && s.proxy.errors().includes(`: ${why}\n`), `error log names ${why}`);
+  }
+  assert.equal(s.origin.seen.length, 0);
+});
+
+test('README words every parser refusal', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const errors = readme.slice(readme.indexOf('## Errors idemcache answers itself'), readme.indexOf('## Cache-Status'));
+  const src = fs.readFileSync(path.join(ROOT, 'src/http/parse.c'), 'utf8');
+  const texts = [...src.matchAll(/\[HTTP_ERR_(?!NONE)\w+\] = "([^"]+)"/g)].map((m) => m[1]);
+  assert.ok(texts.length >= 25);
+  for (const t of texts) assert.ok(errors.includes(`"${t}"`), `README Errors table lists "${t}"`);
+});
