@@ -10,26 +10,8 @@
 
 #define IDEMCACHE_VERSION "0.1.0"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: idemcache [options]\n"
-            "  --listen HOST:PORT     address to accept clients on (repeatable)\n"
-            "  --upstream URL         origin for reverse mode, e.g. http://127.0.0.1:9000\n"
-            "  --mode reverse|forward reverse proxy (default) or forward proxy\n"
-            "  --config FILE          YAML configuration (flags override it)\n"
-            "  --workers N            worker threads (default: one per core)\n"
-            "  --access-log DEST      stdout, off or a file path\n"
-            "  --admin HOST:PORT      admin listener: /healthz, /stats, PURGE (off by default)\n"
-            "  --peer URL             forward mode: the reverse idemcache to speak the digest\n"
-            "                         handshake with, e.g. http://10.0.0.2:8080\n"
-            "  --peer-id NAME         our name at that peer\n"
-            "  --peer-secret FILE     the secret shared with it\n"
-            "  --check-config FILE    validate a configuration file and exit\n"
-            "  --version              print the version\n"
-            "  --help                 this text\n");
-}
-
+/* One table for getopt, the usage text and the messages about a missing
+ * argument, so that the three never disagree. */
 enum {
     OPT_LISTEN = 256,
     OPT_UPSTREAM,
@@ -46,22 +28,111 @@ enum {
     OPT_PEER_SECRET,
 };
 
-static const struct option options[] = {
-    {"listen", required_argument, 0, OPT_LISTEN},
-    {"upstream", required_argument, 0, OPT_UPSTREAM},
-    {"mode", required_argument, 0, OPT_MODE},
-    {"config", required_argument, 0, OPT_CONFIG},
-    {"workers", required_argument, 0, OPT_WORKERS},
-    {"access-log", required_argument, 0, OPT_ACCESS},
-    {"admin", required_argument, 0, OPT_ADMIN},
-    {"peer", required_argument, 0, OPT_PEER},
-    {"peer-id", required_argument, 0, OPT_PEER_ID},
-    {"peer-secret", required_argument, 0, OPT_PEER_SECRET},
-    {"check-config", required_argument, 0, OPT_CHECK},
-    {"version", no_argument, 0, OPT_VERSION},
-    {"help", no_argument, 0, OPT_HELP},
-    {0, 0, 0, 0},
+static const struct cli_option {
+    const char *name;
+    int id;
+    const char *arg; /* NULL: a flag without argument */
+    const char *help;
+} cli_options[] = {
+    {"listen", OPT_LISTEN, "HOST:PORT", "address to accept clients on (repeatable)"},
+    {"upstream", OPT_UPSTREAM, "URL", "origin for reverse mode, e.g. http://127.0.0.1:9000"},
+    {"mode", OPT_MODE, "reverse|forward", "reverse proxy (default) or forward proxy"},
+    {"config", OPT_CONFIG, "FILE", "YAML configuration (flags override it)"},
+    {"workers", OPT_WORKERS, "N", "worker threads (default: one per core)"},
+    {"access-log", OPT_ACCESS, "DEST", "stdout, off or a file path"},
+    {"admin", OPT_ADMIN, "HOST:PORT", "admin listener: /healthz, /stats, PURGE (off by default)"},
+    {"peer", OPT_PEER, "URL",
+     "forward mode: the reverse idemcache to speak the digest handshake with"},
+    {"peer-id", OPT_PEER_ID, "NAME", "our name at that peer"},
+    {"peer-secret", OPT_PEER_SECRET, "FILE", "the secret shared with it"},
+    {"check-config", OPT_CHECK, "FILE", "validate a configuration file, open its logs, and exit"},
+    {"version", OPT_VERSION, NULL, "print the version (-v)"},
+    {"help", OPT_HELP, NULL, "this text (-h)"},
 };
+#define NOPTIONS (sizeof cli_options / sizeof cli_options[0])
+
+static struct option options[NOPTIONS + 1];
+static const char short_options[] = ":hv"; /* ':' first: a missing argument is told apart */
+
+static void options_init(void)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        options[i] = (struct option){cli_options[i].name,
+                                     cli_options[i].arg ? required_argument : no_argument, 0,
+                                     cli_options[i].id};
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: idemcache [options]\n");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", cli_options[i].name, cli_options[i].arg ? " " : "",
+                 cli_options[i].arg ? cli_options[i].arg : "");
+        fprintf(out, "  %-26s %s\n", left, cli_options[i].help);
+    }
+}
+
+/* Levenshtein distance of two short names, for "did you mean". */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    size_t row[41];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* What was wrong with argv[optind - 1], then the usage: exit status 2. */
+static int bad_option(int opt, char **argv)
+{
+    const char *word = argv[optind - 1];
+    if (opt == ':') {
+        /* the option as typed may be an unambiguous prefix of its name */
+        const char *name = word[0] == '-' && word[1] == '-' ? word + 2 : word;
+        const struct cli_option *o = NULL;
+        for (size_t i = 0; i < NOPTIONS && !(o && !strcmp(o->name, name)); i++)
+            if (cli_options[i].arg && !strncmp(cli_options[i].name, name, strlen(name)))
+                o = &cli_options[i];
+        if (o)
+            fprintf(stderr, "idemcache: --%s needs %s\n", o->name, o->arg);
+    } else if (word[0] == '-' && word[1] == '-') {
+        char name[64];
+        snprintf(name, sizeof name, "%s", word + 2);
+        name[strcspn(name, "=")] = 0;
+        const char *best = NULL;
+        size_t best_d = 3; /* suggest only a near miss */
+        for (size_t i = 0; i < NOPTIONS; i++) {
+            size_t d = edit_distance(name, cli_options[i].name);
+            if (d < best_d)
+                best = cli_options[i].name, best_d = d;
+        }
+        if (best)
+            fprintf(stderr, "idemcache: unknown option '--%s' (did you mean --%s?)\n", name, best);
+        else
+            fprintf(stderr, "idemcache: unknown option '--%s'\n", name);
+    } else {
+        fprintf(stderr, "idemcache: unknown option '-%c'\n", optopt ? optopt : '?');
+    }
+    usage(stderr);
+    return 2;
+}
 
 static int die(const char *msg)
 {
@@ -74,27 +145,28 @@ int main(int argc, char **argv)
     static struct config cfg;
     char err[1024];
     config_defaults(&cfg);
+    options_init();
     const char *config_file = NULL;
     int check_only = 0;
     int opt;
     /* Pass 1: the file, so that flags can override it in pass 2. */
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, short_options, options, NULL)) != -1) {
         if (opt == OPT_CONFIG || opt == OPT_CHECK) {
             config_file = optarg;
             check_only |= opt == OPT_CHECK;
-        } else if (opt == OPT_HELP) {
+        } else if (opt == OPT_HELP || opt == 'h') {
             usage(stdout);
             return 0;
-        } else if (opt == OPT_VERSION) {
+        } else if (opt == OPT_VERSION || opt == 'v') {
             printf("idemcache %s\n", IDEMCACHE_VERSION);
             return 0;
-        } else if (opt == '?') {
-            usage(stderr);
-            return 2;
+        } else if (opt == '?' || opt == ':') {
+            return bad_option(opt, argv);
         }
     }
     if (optind < argc) {
+        fprintf(stderr, "idemcache: unexpected argument '%s' (use --config FILE)\n", argv[optind]);
         usage(stderr);
         return 2;
     }
@@ -102,7 +174,7 @@ int main(int argc, char **argv)
         return die(err);
     optind = 1;
     int cli_listen = 0;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, short_options, options, NULL)) != -1) {
         switch (opt) {
         case OPT_LISTEN:
             if (cli_listen == 0)

@@ -63,3 +63,31 @@ test('reverse mode without an upstream is a clear error', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /upstream: required in reverse mode/);
 });
+
+test('a wrong command line says what was wrong, then the usage, exit 2', () => {
+  const cases = [
+    [['--listne', '127.0.0.1:1'], "unknown option '--listne' (did you mean --listen?)"],
+    [['--upstream', 'http://127.0.0.1:1', '--listen'], '--listen needs HOST:PORT'],
+    [['--config'], '--config needs FILE'],
+    [['idem.yaml'], "unexpected argument 'idem.yaml' (use --config FILE)"],
+    [['--frobnicate'], "unknown option '--frobnicate'"],
+  ];
+  for (const [args, msg] of cases) {
+    const r = run(...args);
+    assert.equal(r.status, 2, args.join(' '));
+    const [first, ...rest] = r.stderr.split('\n');
+    assert.equal(first, `idemcache: ${msg}`);
+    assert.match(rest.join('\n'), /^usage: idemcache \[options\]\n(.|\n)*--listen HOST:PORT/);
+    assert.equal(r.stdout, '');
+  }
+  assert.doesNotMatch(run('--frobnicate').stderr, /did you mean/, 'no far-fetched suggestion');
+});
+
+test('-h and -v', () => {
+  const h = run('-h');
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /^usage: idemcache/);
+  const v = run('-v');
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, /^idemcache \d+\.\d+\.\d+\n$/);
+});
