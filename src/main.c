@@ -1,5 +1,6 @@
 /* idemcache: command line. Defaults, then the config file, then flags. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "cache/store.h"
 
 #define IDEMCACHE_VERSION "0.1.0"
 
@@ -134,6 +136,73 @@ static int bad_option(int opt, char **argv)
     return 2;
 }
 
+/* "256 MiB", "1536 KiB", "100 B": exact, as an operator would write it. */
+static const char *size_text(uint64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && n >= 1024 && n % 1024 == 0)
+        n /= 1024, u++;
+    snprintf(buf, len, "%llu %s", (unsigned long long)n, units[u]);
+    return buf;
+}
+
+static void __attribute__((format(printf, 2, 3))) warn(const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "idemcache: warning: %s: ", file);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* --check-config: values that are accepted but ignored or cannot work. */
+static void check_warnings(const struct config *cfg, const char *file, int had_listen)
+{
+    char a[32], b[32];
+    if (cfg->mode == MODE_FORWARD && cfg->has_upstream)
+        warn(file, "upstream: ignored in forward mode (each request names its destination)");
+    if (!had_listen)
+        warn(file, "listen: none set; --listen HOST:PORT is needed at startup");
+    if (cfg->mode == MODE_REVERSE && !cfg->has_upstream)
+        warn(file, "upstream: none set; --upstream URL is needed at startup");
+    uint64_t shard = cfg->cache.memory_size / STORE_MEM_SHARDS;
+    if (cfg->cache.enabled && cfg->cache.max_object_size > shard)
+        warn(file,
+             "cache.max_object_size %s is more than one cache shard holds (cache.memory_size/16 "
+             "= %s): larger objects are never stored",
+             size_text(cfg->cache.max_object_size, a, sizeof a), size_text(shard, b, sizeof b));
+}
+
+/* What an operator wants to see first in the log: what runs, from where. */
+static void log_startup(const struct config *cfg, const char *file)
+{
+    char a[32], b[32];
+    log_msg(LOG_INFO, "idemcache %s starting: config %s, %s mode", IDEMCACHE_VERSION,
+            file ? file : "none (defaults and flags)",
+            cfg->mode == MODE_FORWARD ? "forward" : "reverse");
+    for (int i = 0; i < cfg->nlisten; i++)
+        log_msg(LOG_INFO, "listener %s:%d", cfg->listen[i].host, cfg->listen[i].port);
+    if (cfg->mode == MODE_REVERSE)
+        log_msg(LOG_INFO, "upstream http://%s:%d", cfg->upstream.host, cfg->upstream.port);
+    else if (cfg->peer.forward)
+        log_msg(LOG_INFO, "upstream: each request's destination, through peer http://%s:%d",
+                cfg->peer.url.host, cfg->peer.url.port);
+    else
+        log_msg(LOG_INFO, "upstream: each request's destination (forward mode)");
+    if (cfg->admin.port)
+        log_msg(LOG_INFO, "admin %s:%d", cfg->admin.host, cfg->admin.port);
+    else
+        log_msg(LOG_INFO, "admin off");
+    if (cfg->cache.enabled)
+        log_msg(LOG_INFO, "cache %s in memory, objects up to %s",
+                size_text(cfg->cache.memory_size, a, sizeof a),
+                size_text(cfg->cache.max_object_size, b, sizeof b));
+    else
+        log_msg(LOG_INFO, "cache off");
+}
+
 static int die(const char *msg)
 {
     fprintf(stderr, "idemcache: %s\n", msg);
@@ -240,6 +309,9 @@ int main(int argc, char **argv)
             break;
         }
     }
+    int had_listen = cfg.nlisten > 0;
+    if (check_only)
+        check_warnings(&cfg, config_file, had_listen);
     if (check_only) {
         /* A file alone may leave listen/upstream to the command line. */
         if (cfg.nlisten == 0)
@@ -251,6 +323,12 @@ int main(int argc, char **argv)
         config_connect_finish(&cfg, err, sizeof err) < 0 ||
         config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
+    if (check_only && log_check(cfg.log.access, cfg.log.error, err, sizeof err) < 0) {
+        connect_procedures_free(&cfg.connect.procs);
+        connect_procedures_free(&cfg.connect.never);
+        fprintf(stderr, "idemcache: %s: %s\n", config_file, err);
+        return 2;
+    }
     if (check_only) {
         printf("%s: ok\n", config_file);
         connect_procedures_free(&cfg.connect.procs);
@@ -259,6 +337,7 @@ int main(int argc, char **argv)
     }
     if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
         return die(err);
+    log_startup(&cfg, config_file);
     signal(SIGPIPE, SIG_IGN);
     int rc = worker_run_all(&cfg);
     connect_procedures_free(&cfg.connect.procs);

@@ -191,7 +191,8 @@ static int classify_target(struct http_request *r)
     }
     if (t.len == 1 && t.p[0] == '*') {
         r->form = HTTP_TARGET_ASTERISK;
-        return slice_eq(r->method, SLICE_LIT("OPTIONS")) ? 0 : refuse(&r->error, HTTP_ERR_TARGET, 400);
+        return slice_eq(r->method, SLICE_LIT("OPTIONS")) ? 0
+                                                         : refuse(&r->error, HTTP_ERR_TARGET, 400);
     }
     size_t i = 0;
     while (i < t.len && (http_is((unsigned char)t.p[i], CH_TCHAR) && t.p[i] != '%'))
@@ -410,7 +411,7 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
         /* "GET /\r\n" is HTTP/0.9; anything else is a bad byte */
         return refuse(why,
                       r->target.len && (buf[pos] == '\r' || buf[pos] == '\n') ? HTTP_ERR_HTTP09
-                                                                             : HTTP_ERR_TARGET,
+                                                                              : HTTP_ERR_TARGET,
                       400);
     }
     pos++;

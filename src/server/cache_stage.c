@@ -596,19 +596,21 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
             rpc = CONNECT_NONE, ex->cache_detail = "procedure"; /* connect.not_cacheable */
         else if (rule && !rule->cache)
             rpc = CONNECT_NONE; /* a do-not-cache rule wins over the descriptors */
-        else if (!connect_procedure_cacheable(&cfg->connect.procs, proc))
+        else if (!connect_procedure_cacheable(&cfg->connect.procs, proc)) {
             /* not marked NO_SIDE_EFFECTS; any JSON POST classifies as a
              * unary call, so only one that says it is Connect is told so */
-            rpc = CONNECT_NONE, side_effects = proc.len && http_find_field(r->fields, r->nfields,
-                                                                             "connect-protocol-version");
-        else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
+            rpc = CONNECT_NONE;
+            side_effects = proc.len && http_find_field(r->fields, r->nfields,
+                                                       "connect-protocol-version");
+        } else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
             rpc = CONNECT_NONE, ex->cache_detail = "naming";
     }
     if (cfg->cache.bypass_fields[0] && has_bypass_field(cfg, r)) {
         /* Seed 003: the client's own way around the cache. */
         ex->fwd = "bypass";
         /* an unsafe request still invalidates; an idempotent one need not */
-        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, path, rule, 0, side_effects);
+        ex->invalidates =
+            !get && !head && !query && !body_cacheable(c, r, path, rule, 0, side_effects);
         ex->cache_detail = "bypass-field";
         if (ex->invalidates)
             build_key(c, r);

@@ -50,6 +50,22 @@ int log_open(const char *access, const char *error, int level, char *err, size_t
     return access_fp ? 0 : -1;
 }
 
+int log_check(const char *access, const char *error, char *err, size_t errlen)
+{
+    const char *paths[2] = {error, access};
+    const char *names[2] = {"error", "access"};
+    for (int i = 0; i < 2; i++) {
+        if (!strcmp(paths[i], "off"))
+            continue;
+        FILE *fp = open_sink(paths[i], err, errlen, names[i]);
+        if (!fp)
+            return -1;
+        if (fp != stdout && fp != stderr)
+            fclose(fp);
+    }
+    return 0;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
     if (level > max_level)

@@ -10,6 +10,9 @@ enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 int log_level_parse(const char *s);
 /* Open sinks: access "stdout" | "off" | path; error "stderr" | path. */
 int log_open(const char *access, const char *error, int level, char *err, size_t errlen);
+/* --check-config: can the sinks be opened (files are created, as nginx -t
+ * does)? 0, or -1 with "log.X: cannot open 'path': why" in err. */
+int log_check(const char *access, const char *error, char *err, size_t errlen);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 struct access_entry {

@@ -247,7 +247,7 @@ struct signal_ctx {
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct signal_ctx *ctx = s->data;
-    log_msg(LOG_INFO, "signal %d: draining", signum);
+    log_msg(LOG_INFO, "%s: draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     for (int i = 0; i < ctx->n; i++)
         uv_async_send(&ctx->workers[i].wakeup);
     /* The handlers stay installed while workers drain, so a second signal

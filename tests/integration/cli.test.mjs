@@ -2,7 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { BIN, ROOT, tmpFile, startProxy, startOrigin, get } from './lib.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, ROOT, tmpFile, startProxy, startOrigin, get, freePort } from './lib.mjs';
 
 const run = (...args) => spawnSync(BIN, args, { encoding: 'utf8' });
 
@@ -90,4 +93,43 @@ test('-h and -v', () => {
   const v = run('-v');
   assert.equal(v.status, 0);
   assert.match(v.stdout, /^idemcache \d+\.\d+\.\d+\n$/);
+});
+
+test('--check-config warns about ignored or ineffective values and opens the log paths', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idem-chk-'));
+  const access = path.join(dir, 'access.log');
+  const f = tmpFile('w.yaml', `mode: forward\nupstream: http://127.0.0.1:9\ncache:\n  memory_size: 1MiB\nlog:\n  access: ${access}\n`);
+  const r = run('--check-config', f);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /: ok\n$/);
+  assert.match(r.stderr, new RegExp(`warning: ${f}: upstream: ignored in forward mode`));
+  assert.match(r.stderr, /warning: .*: listen: none set; --listen HOST:PORT is needed at startup/);
+  assert.match(r.stderr, /warning: .*: cache\.max_object_size 8 MiB is more than one cache shard holds \(cache\.memory_size\/16 = 64 KiB\)/);
+  assert.ok(fs.existsSync(access), 'the access log was created, as nginx -t does');
+  // a clean file warns about nothing
+  const clean = tmpFile('c.yaml', 'listen: ["127.0.0.1:8080"]\nupstream: http://127.0.0.1:9000\n');
+  assert.equal(run('--check-config', clean).stderr, '');
+  // a log path that cannot be opened fails the check
+  const bad = tmpFile('b.yaml', `listen: ["127.0.0.1:8080"]\nupstream: http://127.0.0.1:9000\nlog:\n  error: ${dir}/no/such/dir/error.log\n`);
+  const b = run('--check-config', bad);
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, new RegExp(`${bad}: log\\.error: cannot open '${dir}/no/such/dir/error\\.log'`));
+});
+
+test('startup logs listeners, upstream, admin, cache size, config file and version; shutdown names the signal', async (t) => {
+  const origin = await startOrigin((req, res) => res.end('ok'));
+  const f = tmpFile('s.yaml', 'cache:\n  memory_size: 64MiB\n  max_object_size: 1MiB\n');
+  const admin = await freePort();
+  const p = await startProxy(['--config', f, '--upstream', `http://127.0.0.1:${origin.port}`, '--admin', `127.0.0.1:${admin}`]);
+  t.after(() => origin.close());
+  const { code } = await p.stop();
+  assert.equal(code, 0);
+  const log = p.errors();
+  const version = run('--version').stdout.trim().split(' ')[1];
+  assert.match(log, new RegExp(`\\[info\\] idemcache ${version.replace(/\./g, '\\.')} starting: config ${f}, reverse mode`));
+  assert.match(log, new RegExp(`\\[info\\] listener 127\\.0\\.0\\.1:${p.port}\n`));
+  assert.match(log, new RegExp(`\\[info\\] upstream http://127\\.0\\.0\\.1:${origin.port}\n`));
+  assert.match(log, new RegExp(`\\[info\\] admin 127\\.0\\.0\\.1:${admin}\n`));
+  assert.match(log, /\[info\] cache 64 MiB in memory, objects up to 1 MiB\n/);
+  assert.match(log, /\[info\] SIGTERM: draining\n/);
 });
