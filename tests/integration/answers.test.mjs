@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { ROOT, tmpFile, startProxy, startOrigin, get, rawExchange, parseResponses, sleep } from './lib.mjs';
 
 const RULES = `rules:
@@ -93,4 +94,29 @@ test('README words every parser refusal', () => {
   const texts = [...src.matchAll(/\[HTTP_ERR_(?!NONE)\w+\] = "([^"]+)"/g)].map((m) => m[1]);
   assert.ok(texts.length >= 25);
   for (const t of texts) assert.ok(errors.includes(`"${t}"`), `README Errors table lists "${t}"`);
+});
+
+test('SIGUSR1 reopens the log files: after a rename, new lines go to a new file', async (t) => {
+  const origin = await startOrigin((req, res) => res.end('ok'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idem-rot-'));
+  const access = path.join(dir, 'access.log');
+  const error = path.join(dir, 'error.log');
+  const cfg = tmpFile('r.yaml', `log:\n  access: ${access}\n  error: ${error}\n`);
+  const p = await startProxy(['--config', cfg, '--upstream', `http://127.0.0.1:${origin.port}`]);
+  t.after(async () => { await p.stop(); await origin.close(); });
+  await get(p.port, '/before');
+  fs.renameSync(access, `${access}.1`);
+  fs.renameSync(error, `${error}.1`);
+  p.proc.kill('SIGUSR1');
+  for (let i = 0; i < 200 && !(fs.existsSync(error) && fs.readFileSync(error, 'utf8').includes('SIGUSR1: log files reopened')); i++) await sleep(20);
+  await get(p.port, '/after');
+  for (let i = 0; i < 200 && !(fs.existsSync(access) && fs.readFileSync(access, 'utf8').includes('/after')); i++) await sleep(20);
+  const rotated = fs.readFileSync(`${access}.1`, 'utf8');
+  const fresh = fs.readFileSync(access, 'utf8');
+  assert.match(rotated, /"target":"\/before"/);
+  assert.doesNotMatch(rotated, /\/after/);
+  assert.match(fresh, /"target":"\/after"/);
+  assert.doesNotMatch(fresh, /\/before/);
+  assert.match(fs.readFileSync(error, 'utf8'), /\[info\] SIGUSR1: log files reopened/);
+  assert.match(fs.readFileSync(`${error}.1`, 'utf8'), /\[info\] listener 127\.0\.0\.1:/);
 });
