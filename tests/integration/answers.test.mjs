@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { ROOT, tmpFile, startProxy, startOrigin, get, rawExchange, parseResponses, sleep } from './lib.mjs';
+import { ROOT, tmpFile, startProxy, startOrigin, get, rawExchange, parseResponses, sleep, freePort } from './lib.mjs';
 
 const RULES = `rules:
   - path: "/api/*"
@@ -14,6 +14,12 @@ const RULES = `rules:
     cache: true
     ttl: 60s
 `;
+
+// stderr reaches the test through a pipe: wait for a line rather than race it
+async function logged(proxy, re) {
+  for (let i = 0; i < 250 && !re.test(proxy.errors()); i++) await sleep(20);
+  assert.match(proxy.errors(), re);
+}
 
 async function setup(yaml = RULES, extra = []) {
   const origin = await startOrigin((req, res, body) => {
@@ -82,7 +88,8 @@ test('a bad request gets its reason in the body and in the error log', async (t)
     const [r] = parseResponses(data);
     assert.equal(r.status, status, why);
     assert.match(r.body.toString(), new RegExp(`^${status} [A-Za-z ]+: ${why.replace(/[.()/]/g, '\\$&')}\\n$`));
-    assert.ok(s.proxy.errors().includes(`: ${status} `) && s.proxy.errors().includes(`: ${why}\n`), `error log names ${why}`);
+    const esc = why.replace(/[.()/]/g, '\\$&');
+    await logged(s.proxy, new RegExp(`client 127\\.0\\.0\\.1: ${status} [A-Za-z ]+: ${esc}\n`));
   }
   assert.equal(s.origin.seen.length, 0);
 });
@@ -119,4 +126,25 @@ test('SIGUSR1 reopens the log files: after a rename, new lines go to a new file'
   assert.doesNotMatch(fresh, /\/before/);
   assert.match(fs.readFileSync(error, 'utf8'), /\[info\] SIGUSR1: log files reopened/);
   assert.match(fs.readFileSync(`${error}.1`, 'utf8'), /\[info\] listener 127\.0\.0\.1:/);
+});
+
+test('PURGE accepts absolute-form; its answer and log line name the key looked up', async (t) => {
+  const admin = await freePort();
+  const s = await setup('', ['--admin', `127.0.0.1:${admin}`]);
+  t.after(() => s.close());
+  const host = `127.0.0.1:${s.proxy.port}`;
+  await get(s.proxy.port, '/p?x=1');
+  assert.match((await get(s.proxy.port, '/p?x=1')).headers['cache-status'], /; hit/);
+  // absolute-form, with the admin listener's own Host
+  const { data } = await rawExchange(admin, `PURGE http://${host}/p?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${admin}\r\nConnection: close\r\n\r\n`);
+  const [r] = parseResponses(data);
+  assert.equal(r.status, 200);
+  assert.deepEqual(JSON.parse(r.body), { purged: 1, key: `http://${host}/p?x=1` });
+  await logged(s.proxy, new RegExp(`admin: PURGE key http://${host.replace(/\./g, '\\.')}/p\\?x=1: 1 purged`));
+  assert.match((await get(s.proxy.port, '/p?x=1')).headers['cache-status'], /fwd=uri-miss/);
+  // a miss names the key it missed, with the default port dropped as the key does
+  const miss = await get(admin, 'http://Example.COM:80/nothing', { method: 'PURGE' });
+  assert.equal(miss.status, 404);
+  assert.deepEqual(JSON.parse(miss.body), { purged: 0, key: 'http://example.com/nothing' });
+  await logged(s.proxy, /admin: PURGE key http:\/\/example\.com\/nothing: 0 purged/);
 });

@@ -124,6 +124,8 @@ test('startup logs listeners, upstream, admin, cache size, config file and versi
   t.after(() => origin.close());
   const { code } = await p.stop();
   assert.equal(code, 0);
+  // the last lines may still be in the pipe when the exit is seen
+  for (let i = 0; i < 250 && !p.errors().includes('SIGTERM: draining'); i++) await new Promise((r) => setTimeout(r, 20));
   const log = p.errors();
   const version = run('--version').stdout.trim().split(' ')[1];
   assert.match(log, new RegExp(`\\[info\\] idemcache ${version.replace(/\./g, '\\.')} starting: config ${f}, reverse mode`));
