@@ -49,21 +49,24 @@ static int list_has(struct slice list, struct slice w)
     return 0;
 }
 
+/* Every Surrogate-Key line counts: an origin may send several. */
 static int has_surrogate_key(const struct cache_object *o, void *arg)
 {
     struct surrogate_match *m = arg;
-    const struct http_field *f = cache_object_field(o, "surrogate-key");
-    if (!f)
-        return 0;
-    size_t i = 0;
-    while (i < m->keys.len) {
-        while (i < m->keys.len && m->keys.p[i] == ' ')
-            i++;
-        size_t s = i;
-        while (i < m->keys.len && m->keys.p[i] != ' ')
-            i++;
-        if (i > s && list_has(f->value, (struct slice){m->keys.p + s, i - s}))
-            return 1;
+    for (unsigned k = 0; k < o->nfields; k++) {
+        const struct http_field *f = &o->fields[k];
+        if (!slice_case_eq(f->name, "surrogate-key"))
+            continue;
+        size_t i = 0;
+        while (i < m->keys.len) {
+            while (i < m->keys.len && m->keys.p[i] == ' ')
+                i++;
+            size_t s = i;
+            while (i < m->keys.len && m->keys.p[i] != ' ')
+                i++;
+            if (i > s && list_has(f->value, (struct slice){m->keys.p + s, i - s}))
+                return 1;
+        }
     }
     return 0;
 }

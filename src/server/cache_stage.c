@@ -102,6 +102,37 @@ static int64_t object_age(const struct cache_object *o, int64_t now)
     return cache_age(&o->facts, o->request_time, o->response_time, now);
 }
 
+/* Surrogate-Key names the origin's purge groups (Fastly, Varnish xkey): it
+ * is meant for caches, so clients do not see it unless
+ * proxy.pass_surrogate_key says so; a verified peer is a cache and does. */
+int cache_stage_strips_surrogate_key(const struct client *c)
+{
+    return !c->w->cfg->proxy.pass_surrogate_key && !c->ex.peer;
+}
+
+/* The range of o->head from its first Surrogate-Key line to the end of its
+ * last, to be left out of a client's copy; empty when there is none. Other
+ * fields inside the range (only when they sit between two Surrogate-Key
+ * lines) are copied to `keep`. Field lines are "name: value\r\n" there. */
+static struct slice surrogate_key_hole(const struct cache_object *o, struct outbuf *keep)
+{
+    int first = -1, last = -1;
+    for (unsigned i = 0; i < o->nfields; i++)
+        if (slice_case_eq(o->fields[i].name, "surrogate-key")) {
+            if (first < 0)
+                first = (int)i;
+            last = (int)i;
+        }
+    if (first < 0)
+        return (struct slice){0};
+    for (int i = first + 1; i < last; i++)
+        if (!slice_case_eq(o->fields[i].name, "surrogate-key"))
+            outbuf_addfield(keep, o->fields[i].name, o->fields[i].value);
+    const char *start = o->fields[first].name.p;
+    const char *end = o->fields[last].value.p + o->fields[last].value.len + 2;
+    return (struct slice){start, (size_t)(end - start)};
+}
+
 /* Send a stored response: full, or 304 when the request's preconditions
  * say the client has it (RFC 9110 §13.2.2, §15.4.5). `warning` is 0, 110
  * or 111. */
@@ -111,6 +142,9 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
     struct outbuf after = {0};
+    struct slice hole = {0};
+    if (cache_stage_strips_surrogate_key(c))
+        hole = surrogate_key_hole(o, &after);
     if (o != ex->held) { /* a held response comes straight from the origin */
         outbuf_addstr(&after, "Age: ");
         outbuf_addu64(&after, (uint64_t)object_age(o, now_s()));
@@ -141,9 +175,9 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
     else if (ex->client_minor == 0)
         outbuf_addstr(&after, "Connection: keep-alive\r\n");
     outbuf_addstr(&after, "\r\n");
-    ex->bytes_out += o->head_len + after.len + (with_body ? o->body->len : 0);
+    ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
-    srv_write_object((uv_stream_t *)&c->tcp, o, &after, with_body, &c->write_pending,
+    srv_write_object((uv_stream_t *)&c->tcp, o, hole, &after, with_body, &c->write_pending,
                      client_write_done, c);
 }
 
@@ -407,7 +441,19 @@ static int stream_start(struct client *c, struct cache_object *o)
     c->stream_seg = NULL;
     c->stream_off = 0;
     struct outbuf h = {0};
-    outbuf_add(&h, o->head, o->head_len);
+    struct slice hole = {0};
+    struct outbuf kept = {0};
+    if (cache_stage_strips_surrogate_key(c))
+        hole = surrogate_key_hole(o, &kept);
+    if (hole.len) {
+        outbuf_add(&h, o->head, (size_t)(hole.p - o->head));
+        if (kept.len)
+            outbuf_add(&h, kept.p, kept.len);
+        outbuf_add(&h, hole.p + hole.len, o->head_len - (size_t)(hole.p - o->head) - hole.len);
+        free(kept.p);
+    } else {
+        outbuf_add(&h, o->head, o->head_len);
+    }
     outbuf_addstr(&h, "Age: 0\r\n");
     if (w->cfg->proxy.via)
         outbuf_addstr(&h, "Via: 1.1 idemcache\r\n");

@@ -67,6 +67,7 @@ struct config {
         bool via;
         bool x_forwarded_for;
         bool forwarded;
+        bool pass_surrogate_key; /* false: Surrogate-Key reaches no client (a verified peer apart) */
     } proxy;
 
     struct {

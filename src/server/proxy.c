@@ -674,10 +674,13 @@ static void send_response_head(struct client *c, const struct http_response *res
         c->keepalive = 0;
 
     struct outbuf o = {0};
+    int strip_sk = cache_stage_strips_surrogate_key(c);
     outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags))
+            continue;
+        if (strip_sk && slice_case_eq(f->name, "surrogate-key"))
             continue;
         outbuf_addfield(&o, f->name, f->value);
     }

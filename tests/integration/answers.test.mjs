@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { ROOT, tmpFile, startProxy, startOrigin, get, rawExchange, parseResponses, sleep, freePort } from './lib.mjs';
+import { ROOT, tmpFile, startProxy, startOrigin, startRelay, get, rawExchange, parseResponses, sleep, freePort } from './lib.mjs';
+
+const SECRET = tmpFile('peer.secret', 'a-long-shared-secret-for-the-tests\n');
 
 const RULES = `rules:
   - path: "/api/*"
@@ -147,4 +149,65 @@ test('PURGE accepts absolute-form; its answer and log line name the key looked u
   assert.equal(miss.status, 404);
   assert.deepEqual(JSON.parse(miss.body), { purged: 0, key: 'http://example.com/nothing' });
   await logged(s.proxy, /admin: PURGE key http:\/\/example\.com\/nothing: 0 purged/);
+});
+
+// An origin that tags its responses for purging.
+async function taggedSetup(yaml = '', extra = []) {
+  const admin = await freePort();
+  const origin = await startOrigin((req, res) => {
+    const body = `body of ${req.url}`;
+    // two Surrogate-Key lines with another field between them
+    res.writeHead(200, ['Cache-Control', 'max-age=60', 'Surrogate-Key', 'user-7 list', 'X-Between', 'kept',
+      'surrogate-key', 'more', 'Content-Length', String(body.length)]);
+    res.end(body);
+  });
+  const cfg = tmpFile('sk.yaml', yaml);
+  const proxy = await startProxy(['--config', cfg, '--upstream', `http://127.0.0.1:${origin.port}`, '--admin', `127.0.0.1:${admin}`, ...extra]);
+  return { admin, origin, proxy, async close() { await proxy.stop(); await origin.close(); } };
+}
+
+test('Surrogate-Key is stripped before delivery by default, still used by PURGE', async (t) => {
+  const s = await taggedSetup();
+  t.after(() => s.close());
+  const miss = await get(s.proxy.port, '/sk');
+  assert.match(miss.headers['cache-status'], /stored/);
+  assert.equal(miss.headers['surrogate-key'], undefined, 'a miss does not show it');
+  assert.equal(miss.headers['x-between'], 'kept');
+  const hit = await get(s.proxy.port, '/sk');
+  assert.match(hit.headers['cache-status'], /; hit/);
+  assert.equal(hit.headers['surrogate-key'], undefined, 'a hit does not show it');
+  assert.equal(hit.headers['x-between'], 'kept', 'a field between two Surrogate-Key lines stays');
+  assert.equal(hit.body.toString(), 'body of /sk');
+  // raw bytes: no trace of it, and the head is well formed
+  const { data } = await rawExchange(s.proxy.port, 'GET /sk HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.doesNotMatch(data.toString('latin1'), /surrogate-key/i);
+  // the stored copy keeps it for PURGE by surrogate key
+  const p = await get(s.admin, '/', { method: 'PURGE', headers: { 'Surrogate-Key': 'more' } });
+  assert.deepEqual(JSON.parse(p.body), { purged: 2, surrogate_key: 'more' }, 'two hosts, two entries, both tagged by the second line');
+});
+
+test('proxy.pass_surrogate_key: true lets clients see Surrogate-Key', async (t) => {
+  const s = await taggedSetup('proxy:\n  pass_surrogate_key: true\n');
+  t.after(() => s.close());
+  assert.equal((await get(s.proxy.port, '/sk')).headers['surrogate-key'], 'user-7 list, more');
+  assert.equal((await get(s.proxy.port, '/sk')).headers['surrogate-key'], 'user-7 list, more');
+});
+
+test('a verified peer still receives Surrogate-Key; the clients of either idemcache do not', async (t) => {
+  const s = await taggedSetup(`peers:\n  - id: edge-1\n    secret_file: ${SECRET}\n`);
+  const link = await startRelay(s.proxy.port);
+  const forward = await startProxy(['--mode', 'forward', '--peer', `http://127.0.0.1:${link.port}`,
+    '--peer-id', 'edge-1', '--peer-secret', SECRET]);
+  t.after(async () => { await forward.stop(); await link.close(); await s.close(); });
+  const r = await get(forward.port, 'http://origin.test/peer');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'body of /peer');
+  assert.equal(r.headers['surrogate-key'], undefined, "the forward idemcache's client does not see it");
+  const down = link.bytes().down.toString('latin1');
+  assert.match(down, /\r\nSurrogate-Key: user-7 list\r\n/, 'the verified peer received it');
+  assert.match(down, /\r\nsurrogate-key: more\r\n/);
+  const again = await get(forward.port, 'http://origin.test/peer');
+  assert.equal(again.headers['surrogate-key'], undefined);
+  // an ordinary client of the reverse idemcache does not see it either
+  assert.equal((await get(s.proxy.port, '/peer', { headers: { Host: 'origin.test' } })).headers['surrogate-key'], undefined);
 });
