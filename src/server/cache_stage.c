@@ -615,6 +615,7 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
     const struct rule *rule =
         cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method, path, r->fields, r->nfields)
                     : NULL;
+    ex->rule_no = rule ? (int)(rule - cfg->rules) + 1 : 0;
     int by_body = 0;
     struct slice rpc_codec = {0};
     enum connect_call_kind rpc = CONNECT_NONE;
@@ -921,8 +922,10 @@ void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
         outbuf_addstr(o, "; fwd-status=");
         outbuf_addu64(o, (uint64_t)status);
     }
-    if (ex->fill)
+    if (ex->fill) {
         outbuf_addstr(o, "; stored");
+        ex->said_stored = 1;
+    }
     if (ex->cache_detail) {
         outbuf_addstr(o, "; detail=");
         outbuf_addstr(o, ex->cache_detail);

@@ -28,9 +28,34 @@ void proxy_exchange_reset(struct client *c)
     memset(ex, 0, sizeof *ex);
 }
 
+/* log.level: debug: what the cache decided for this exchange and why,
+ * one line each; the key as a hash, so a line can be matched to a PURGE
+ * without printing what clients asked for twice. */
+static void log_decision(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (size_t i = 0; i < ex->cache_key_len; i++)
+        h = (h ^ (unsigned char)ex->cache_key[i]) * 1099511628211ULL;
+    char key[20] = "-", rule[16] = "none";
+    if (ex->cache_key)
+        snprintf(key, sizeof key, "%016llx", (unsigned long long)h);
+    if (ex->rule_no)
+        snprintf(rule, sizeof rule, "%d", ex->rule_no);
+    const char *verdict = ex->fwd ? ex->fwd : ex->cache_key ? "hit" : "none";
+    static const char *const conn[] = {"not contacted", "new connection", "reused connection"};
+    log_msg(LOG_DEBUG, "%.*s %.*s: key %s, rule %s, cache %s%s%s%s%s, status %d, upstream %s",
+            (int)ex->method.len, ex->method.p, (int)ex->target.len, ex->target.p, key, rule,
+            ex->fwd ? "fwd=" : "", verdict, ex->said_stored ? " stored" : "",
+            ex->cache_detail ? " detail=" : "", ex->cache_detail ? ex->cache_detail : "",
+            ex->status, conn[ex->up_conn]);
+}
+
 void proxy_log_exchange(struct client *c)
 {
     struct exchange *ex = &c->ex;
+    if (log_debug_enabled())
+        log_decision(c);
     if (!log_access_enabled())
         return;
     struct access_entry e = {
@@ -525,6 +550,7 @@ void proxy_on_connected(struct client *c, int status)
     }
     if (!u->reused)
         uv_tcp_nodelay(&u->tcp, 1);
+    ex->up_conn = u->reused ? 2 : 1;
     ex->t_up_start = uv_hrtime();
     if (ex->method_connect) {
         struct outbuf o = {0};

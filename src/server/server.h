@@ -196,6 +196,10 @@ struct exchange {
     size_t cache_key_len;
     const char *fwd;          /* Cache-Status fwd= value; NULL: not via the cache */
     const char *cache_detail; /* Cache-Status detail= */
+    /* for the debug line of each exchange (log.level: debug) */
+    int rule_no;      /* the rule that matched, from 1; 0: none */
+    int said_stored;  /* Cache-Status said stored */
+    int up_conn;      /* 0: origin not contacted; 1: a new connection; 2: a pooled one */
     struct cache_control req_cc;
     int req_authorization;
     int cache_candidate;        /* GET/HEAD the cache may answer or store */

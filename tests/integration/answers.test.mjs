@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
+import http from 'node:http';
 import { ROOT, tmpFile, startProxy, startOrigin, startRelay, get, rawExchange, parseResponses, sleep, freePort } from './lib.mjs';
 
 const SECRET = tmpFile('peer.secret', 'a-long-shared-secret-for-the-tests\n');
@@ -210,4 +211,32 @@ test('a verified peer still receives Surrogate-Key; the clients of either idemca
   assert.equal(again.headers['surrogate-key'], undefined);
   // an ordinary client of the reverse idemcache does not see it either
   assert.equal((await get(s.proxy.port, '/peer', { headers: { Host: 'origin.test' } })).headers['surrogate-key'], undefined);
+});
+
+test('log.level: debug logs each request\'s cache decision: key hash, rule, verdict, upstream connection', async (t) => {
+  const s = await setup(`${RULES}log:\n  level: debug\n`);
+  t.after(() => s.close());
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  await get(s.proxy.port, '/d1', { agent });
+  await get(s.proxy.port, '/d1', { agent });
+  await get(s.proxy.port, '/api/q', { method: 'POST', body: '{}', agent });
+  await get(s.proxy.port, '/other', { method: 'POST', body: '{}', agent });
+  await logged(s.proxy, /POST \/other: /);
+  const lines = s.proxy.errors().split('\n').filter((l) => l.includes('[debug]'));
+  const miss = lines.find((l) => l.includes('GET /d1:'));
+  assert.match(miss, /\[debug\] GET \/d1: key [0-9a-f]{16}, rule none, cache fwd=uri-miss stored, status 200, upstream new connection$/);
+  const hit = lines.filter((l) => l.includes('GET /d1:'))[1];
+  assert.match(hit, /key [0-9a-f]{16}, rule none, cache hit, status 200, upstream not contacted$/);
+  assert.equal(hit.match(/key (\w+)/)[1], miss.match(/key (\w+)/)[1], 'the same key hash for the same URL');
+  assert.match(lines.find((l) => l.includes('POST /api/q:')), /rule 1, cache fwd=uri-miss stored, status 200, upstream reused connection$/);
+  assert.match(lines.find((l) => l.includes('POST /other:')), /rule none, cache fwd=bypass detail=no-rule, status 200, upstream reused connection$/);
+});
+
+test('log.level info logs no per-request decision', async (t) => {
+  const s = await setup();
+  t.after(() => s.close());
+  await get(s.proxy.port, '/i');
+  await s.proxy.stop();
+  assert.doesNotMatch(s.proxy.errors(), /\[debug\]/);
 });
