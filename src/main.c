@@ -1,5 +1,6 @@
 /* idemcache: command line. Defaults, then the config file, then flags. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,29 +8,12 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "cache/store.h"
 
 #define IDEMCACHE_VERSION "0.1.0"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: idemcache [options]\n"
-            "  --listen HOST:PORT     address to accept clients on (repeatable)\n"
-            "  --upstream URL         origin for reverse mode, e.g. http://127.0.0.1:9000\n"
-            "  --mode reverse|forward reverse proxy (default) or forward proxy\n"
-            "  --config FILE          YAML configuration (flags override it)\n"
-            "  --workers N            worker threads (default: one per core)\n"
-            "  --access-log DEST      stdout, off or a file path\n"
-            "  --admin HOST:PORT      admin listener: /healthz, /stats, PURGE (off by default)\n"
-            "  --peer URL             forward mode: the reverse idemcache to speak the digest\n"
-            "                         handshake with, e.g. http://10.0.0.2:8080\n"
-            "  --peer-id NAME         our name at that peer\n"
-            "  --peer-secret FILE     the secret shared with it\n"
-            "  --check-config FILE    validate a configuration file and exit\n"
-            "  --version              print the version\n"
-            "  --help                 this text\n");
-}
-
+/* One table for getopt, the usage text and the messages about a missing
+ * argument, so that the three never disagree. */
 enum {
     OPT_LISTEN = 256,
     OPT_UPSTREAM,
@@ -46,22 +30,178 @@ enum {
     OPT_PEER_SECRET,
 };
 
-static const struct option options[] = {
-    {"listen", required_argument, 0, OPT_LISTEN},
-    {"upstream", required_argument, 0, OPT_UPSTREAM},
-    {"mode", required_argument, 0, OPT_MODE},
-    {"config", required_argument, 0, OPT_CONFIG},
-    {"workers", required_argument, 0, OPT_WORKERS},
-    {"access-log", required_argument, 0, OPT_ACCESS},
-    {"admin", required_argument, 0, OPT_ADMIN},
-    {"peer", required_argument, 0, OPT_PEER},
-    {"peer-id", required_argument, 0, OPT_PEER_ID},
-    {"peer-secret", required_argument, 0, OPT_PEER_SECRET},
-    {"check-config", required_argument, 0, OPT_CHECK},
-    {"version", no_argument, 0, OPT_VERSION},
-    {"help", no_argument, 0, OPT_HELP},
-    {0, 0, 0, 0},
+static const struct cli_option {
+    const char *name;
+    int id;
+    const char *arg; /* NULL: a flag without argument */
+    const char *help;
+} cli_options[] = {
+    {"listen", OPT_LISTEN, "HOST:PORT", "address to accept clients on (repeatable)"},
+    {"upstream", OPT_UPSTREAM, "URL", "origin for reverse mode, e.g. http://127.0.0.1:9000"},
+    {"mode", OPT_MODE, "reverse|forward", "reverse proxy (default) or forward proxy"},
+    {"config", OPT_CONFIG, "FILE", "YAML configuration (flags override it)"},
+    {"workers", OPT_WORKERS, "N", "worker threads (default: one per core)"},
+    {"access-log", OPT_ACCESS, "DEST", "stdout, off or a file path"},
+    {"admin", OPT_ADMIN, "HOST:PORT", "admin listener: /healthz, /stats, PURGE (off by default)"},
+    {"peer", OPT_PEER, "URL",
+     "forward mode: the reverse idemcache to speak the digest handshake with"},
+    {"peer-id", OPT_PEER_ID, "NAME", "our name at that peer"},
+    {"peer-secret", OPT_PEER_SECRET, "FILE", "the secret shared with it"},
+    {"check-config", OPT_CHECK, "FILE", "validate a configuration file, open its logs, and exit"},
+    {"version", OPT_VERSION, NULL, "print the version (-v)"},
+    {"help", OPT_HELP, NULL, "this text (-h)"},
 };
+#define NOPTIONS (sizeof cli_options / sizeof cli_options[0])
+
+static struct option options[NOPTIONS + 1];
+static const char short_options[] = ":hv"; /* ':' first: a missing argument is told apart */
+
+static void options_init(void)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        options[i] = (struct option){cli_options[i].name,
+                                     cli_options[i].arg ? required_argument : no_argument, 0,
+                                     cli_options[i].id};
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: idemcache [options]\n");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", cli_options[i].name, cli_options[i].arg ? " " : "",
+                 cli_options[i].arg ? cli_options[i].arg : "");
+        fprintf(out, "  %-26s %s\n", left, cli_options[i].help);
+    }
+}
+
+/* Levenshtein distance of two short names, for "did you mean". */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    size_t row[41];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* What was wrong with argv[optind - 1], then the usage: exit status 2. */
+static int bad_option(int opt, char **argv)
+{
+    const char *word = argv[optind - 1];
+    if (opt == ':') {
+        /* the option as typed may be an unambiguous prefix of its name */
+        const char *name = word[0] == '-' && word[1] == '-' ? word + 2 : word;
+        const struct cli_option *o = NULL;
+        for (size_t i = 0; i < NOPTIONS && !(o && !strcmp(o->name, name)); i++)
+            if (cli_options[i].arg && !strncmp(cli_options[i].name, name, strlen(name)))
+                o = &cli_options[i];
+        if (o)
+            fprintf(stderr, "idemcache: --%s needs %s\n", o->name, o->arg);
+    } else if (word[0] == '-' && word[1] == '-') {
+        char name[64];
+        snprintf(name, sizeof name, "%s", word + 2);
+        name[strcspn(name, "=")] = 0;
+        const char *best = NULL;
+        size_t best_d = 3; /* suggest only a near miss */
+        for (size_t i = 0; i < NOPTIONS; i++) {
+            size_t d = edit_distance(name, cli_options[i].name);
+            if (d < best_d)
+                best = cli_options[i].name, best_d = d;
+        }
+        if (best)
+            fprintf(stderr, "idemcache: unknown option '--%s' (did you mean --%s?)\n", name, best);
+        else
+            fprintf(stderr, "idemcache: unknown option '--%s'\n", name);
+    } else {
+        fprintf(stderr, "idemcache: unknown option '-%c'\n", optopt ? optopt : '?');
+    }
+    usage(stderr);
+    return 2;
+}
+
+/* "256 MiB", "1536 KiB", "100 B": exact, as an operator would write it. */
+static const char *size_text(uint64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && n >= 1024 && n % 1024 == 0)
+        n /= 1024, u++;
+    snprintf(buf, len, "%llu %s", (unsigned long long)n, units[u]);
+    return buf;
+}
+
+static void __attribute__((format(printf, 2, 3))) warn(const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "idemcache: warning: %s: ", file);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* --check-config: values that are accepted but ignored or cannot work. */
+static void check_warnings(const struct config *cfg, const char *file, int had_listen)
+{
+    char a[32], b[32];
+    if (cfg->mode == MODE_FORWARD && cfg->has_upstream)
+        warn(file, "upstream: ignored in forward mode (each request names its destination)");
+    if (!had_listen)
+        warn(file, "listen: none set; --listen HOST:PORT is needed at startup");
+    if (cfg->mode == MODE_REVERSE && !cfg->has_upstream)
+        warn(file, "upstream: none set; --upstream URL is needed at startup");
+    uint64_t shard = cfg->cache.memory_size / STORE_MEM_SHARDS;
+    if (cfg->cache.enabled && cfg->cache.max_object_size > shard)
+        warn(file,
+             "cache.max_object_size %s is more than one cache shard holds (cache.memory_size/16 "
+             "= %s): larger objects are never stored",
+             size_text(cfg->cache.max_object_size, a, sizeof a), size_text(shard, b, sizeof b));
+}
+
+/* What an operator wants to see first in the log: what runs, from where. */
+static void log_startup(const struct config *cfg, const char *file)
+{
+    char a[32], b[32];
+    log_msg(LOG_INFO, "idemcache %s starting: config %s, %s mode", IDEMCACHE_VERSION,
+            file ? file : "none (defaults and flags)",
+            cfg->mode == MODE_FORWARD ? "forward" : "reverse");
+    for (int i = 0; i < cfg->nlisten; i++)
+        log_msg(LOG_INFO, "listener %s:%d", cfg->listen[i].host, cfg->listen[i].port);
+    if (cfg->mode == MODE_REVERSE)
+        log_msg(LOG_INFO, "upstream http://%s:%d", cfg->upstream.host, cfg->upstream.port);
+    else if (cfg->peer.forward)
+        log_msg(LOG_INFO, "upstream: each request's destination, through peer http://%s:%d",
+                cfg->peer.url.host, cfg->peer.url.port);
+    else
+        log_msg(LOG_INFO, "upstream: each request's destination (forward mode)");
+    if (cfg->admin.port)
+        log_msg(LOG_INFO, "admin %s:%d", cfg->admin.host, cfg->admin.port);
+    else
+        log_msg(LOG_INFO, "admin off");
+    if (cfg->cache.enabled)
+        log_msg(LOG_INFO, "cache %s in memory, objects up to %s",
+                size_text(cfg->cache.memory_size, a, sizeof a),
+                size_text(cfg->cache.max_object_size, b, sizeof b));
+    else
+        log_msg(LOG_INFO, "cache off");
+}
 
 static void warn_stderr(const char *line, void *arg)
 {
@@ -86,27 +226,28 @@ int main(int argc, char **argv)
     static struct config cfg;
     char err[1024];
     config_defaults(&cfg);
+    options_init();
     const char *config_file = NULL;
     int check_only = 0;
     int opt;
     /* Pass 1: the file, so that flags can override it in pass 2. */
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, short_options, options, NULL)) != -1) {
         if (opt == OPT_CONFIG || opt == OPT_CHECK) {
             config_file = optarg;
             check_only |= opt == OPT_CHECK;
-        } else if (opt == OPT_HELP) {
+        } else if (opt == OPT_HELP || opt == 'h') {
             usage(stdout);
             return 0;
-        } else if (opt == OPT_VERSION) {
+        } else if (opt == OPT_VERSION || opt == 'v') {
             printf("idemcache %s\n", IDEMCACHE_VERSION);
             return 0;
-        } else if (opt == '?') {
-            usage(stderr);
-            return 2;
+        } else if (opt == '?' || opt == ':') {
+            return bad_option(opt, argv);
         }
     }
     if (optind < argc) {
+        fprintf(stderr, "idemcache: unexpected argument '%s' (use --config FILE)\n", argv[optind]);
         usage(stderr);
         return 2;
     }
@@ -114,7 +255,7 @@ int main(int argc, char **argv)
         return die(err);
     optind = 1;
     int cli_listen = 0;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, short_options, options, NULL)) != -1) {
         switch (opt) {
         case OPT_LISTEN:
             if (cli_listen == 0)
@@ -180,6 +321,9 @@ int main(int argc, char **argv)
             break;
         }
     }
+    int had_listen = cfg.nlisten > 0;
+    if (check_only)
+        check_warnings(&cfg, config_file, had_listen);
     if (check_only) {
         /* A file alone may leave listen/upstream to the command line. The
          * stand-in listens on port 0, which clashes with no admin address. */
@@ -192,6 +336,12 @@ int main(int argc, char **argv)
         config_connect_finish(&cfg, err, sizeof err) < 0 ||
         config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
+    if (check_only && log_check(cfg.log.access, cfg.log.error, err, sizeof err) < 0) {
+        connect_procedures_free(&cfg.connect.procs);
+        connect_procedures_free(&cfg.connect.never);
+        fprintf(stderr, "idemcache: %s: %s\n", config_file, err);
+        return 2;
+    }
     if (check_only) {
         config_warnings(&cfg, warn_stderr, NULL);
         printf("%s: ok\n", config_file);
@@ -201,6 +351,7 @@ int main(int argc, char **argv)
     }
     if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
         return die(err);
+    log_startup(&cfg, config_file);
     config_warnings(&cfg, warn_log, NULL);
     signal(SIGPIPE, SIG_IGN);
     int rc = worker_run_all(&cfg);

@@ -119,6 +119,7 @@ static const char *const store_reasons[] = {
     [STORE_VARY_INVALID] = "vary-invalid",
     [STORE_NO_FRESHNESS] = "no-freshness",
     [STORE_SET_COOKIE] = "set-cookie",
+    [STORE_HEAD] = "head",
 };
 /* A verdict without a name would index past the table. */
 _Static_assert(sizeof store_reasons / sizeof store_reasons[0] == STORE__COUNT,

@@ -41,6 +41,7 @@ enum cache_store_verdict {
     STORE_NO_FRESHNESS,  /* not heuristically cacheable and no explicit freshness */
     STORE_SET_COOKIE,    /* a cookie is meant for one client (as Varnish does by default) */
     STORE_CC_INVALID,    /* a Cache-Control we cannot read to its end may hide no-store */
+    STORE_HEAD,          /* a HEAD response has no body to store */
     STORE__COUNT,
 };
 

@@ -35,6 +35,9 @@ struct store_stats {
     uint64_t objects, bytes, evictions;
 };
 
+/* The memory store's shards: one holds at most memory_size / STORE_MEM_SHARDS. */
+#define STORE_MEM_SHARDS 16
+
 /* Sharded, byte-bounded, SIEVE eviction, at most `max_variants` per key. */
 struct store *store_mem_new(size_t bytes, unsigned max_variants);
 void store_mem_stats(struct store *s, struct store_stats *out);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include "cache/store.h"
 
-#define SHARDS     16
+#define SHARDS     STORE_MEM_SHARDS
 #define URL_FILTER 4096
 
 struct entry {

@@ -61,7 +61,46 @@ enum {
     HTTP_CONN_OTHER = 8, /* Connection names other fields: they are hop-by-hop */
 };
 
+/* Why a head was refused, alongside the status the parser returns. The
+ * texts (http_error_text) are the README's Errors table, word for word. */
+enum http_error {
+    HTTP_ERR_NONE,
+    HTTP_ERR_CL_WITH_TE,         /* Content-Length with Transfer-Encoding (§6.3) */
+    HTTP_ERR_CL_DUPLICATE,       /* two Content-Length lines */
+    HTTP_ERR_CL_INVALID,         /* not 1*DIGIT, or too large */
+    HTTP_ERR_TE_NOT_CHUNKED,     /* Transfer-Encoding not ending in chunked (§6.3) */
+    HTTP_ERR_TE_INVALID,         /* not a list of codings, chunked twice or with parameters */
+    HTTP_ERR_TE_HTTP10,          /* Transfer-Encoding in HTTP/1.0 (§6.1) */
+    HTTP_ERR_TE_UNSUPPORTED,     /* 501: a coding other than chunked */
+    HTTP_ERR_BARE_CR,            /* CR not followed by LF */
+    HTTP_ERR_BARE_LF,            /* LF without CR */
+    HTTP_ERR_OBS_FOLD,           /* a line that continues the previous field (§5.2) */
+    HTTP_ERR_SPACE_BEFORE_NAME,  /* whitespace before the first field (§2.2) */
+    HTTP_ERR_SPACE_BEFORE_COLON, /* (§5.1) */
+    HTTP_ERR_FIELD_NAME,         /* empty, or a byte that is not a tchar */
+    HTTP_ERR_FIELD_VALUE,        /* NUL or another control byte */
+    HTTP_ERR_METHOD,             /* empty, or a byte that is not a tchar */
+    HTTP_ERR_TARGET,             /* a byte or a form not allowed in the target */
+    HTTP_ERR_TARGET_USERINFO,    /* user@host in an absolute target (RFC 9110 §4.2.4) */
+    HTTP_ERR_HTTP09,             /* a request line without a version */
+    HTTP_ERR_VERSION,            /* not HTTP/DIGIT.DIGIT */
+    HTTP_ERR_VERSION_MAJOR,      /* 505: HTTP/2 or another major version */
+    HTTP_ERR_HOST_MISSING,       /* HTTP/1.1 without Host (§3.2) */
+    HTTP_ERR_HOST_DUPLICATE,
+    HTTP_ERR_HOST_INVALID,
+    HTTP_ERR_CONNECTION,     /* Connection not a list of tokens */
+    HTTP_ERR_EXPECT,         /* 417 */
+    HTTP_ERR_REQUEST_LINE,   /* 414: over limits.request_line */
+    HTTP_ERR_HEADER_SECTION, /* 431: over limits.header_section */
+    HTTP_ERR_HEADER_COUNT,   /* 431: over limits.header_count */
+    HTTP_ERR__COUNT,
+};
+
+/* A short English reason for the client's body and the error log. */
+const char *http_error_text(enum http_error e);
+
 struct http_request {
+    enum http_error error; /* set when the parser returns a status */
     struct slice method;
     struct slice target;
     struct slice host;      /* the Host field value */
@@ -81,6 +120,7 @@ struct http_request {
 };
 
 struct http_response {
+    enum http_error error; /* set when the parser returns 502 */
     int status;
     struct slice reason;
     int minor;
@@ -96,7 +136,8 @@ struct http_response {
 
 /* Return values of the parsers: 0 is a complete head (head_len set),
  * HTTP_PARSE_MORE means the buffer holds a valid prefix; any other value is
- * the HTTP status that answers the bad message (400, 414, 431, 501, 505...). */
+ * the HTTP status that answers the bad message (400, 414, 431, 501, 505...),
+ * and the head's `error` says why. */
 enum { HTTP_PARSE_OK = 0, HTTP_PARSE_MORE = 1 };
 
 int http_parse_request(const char *buf, size_t len, const struct http_limits *lim,

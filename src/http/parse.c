@@ -9,15 +9,62 @@
 
 #define CL_MAX ((uint64_t)1 << 62)
 
+static const char *const error_texts[] = {
+    [HTTP_ERR_NONE] = "",
+    [HTTP_ERR_CL_WITH_TE] = "Content-Length with Transfer-Encoding",
+    [HTTP_ERR_CL_DUPLICATE] = "duplicate Content-Length",
+    [HTTP_ERR_CL_INVALID] = "invalid Content-Length",
+    [HTTP_ERR_TE_NOT_CHUNKED] = "Transfer-Encoding not ending in chunked",
+    [HTTP_ERR_TE_INVALID] = "invalid Transfer-Encoding",
+    [HTTP_ERR_TE_HTTP10] = "Transfer-Encoding in HTTP/1.0",
+    [HTTP_ERR_TE_UNSUPPORTED] = "transfer coding other than chunked",
+    [HTTP_ERR_BARE_CR] = "bare CR",
+    [HTTP_ERR_BARE_LF] = "bare LF",
+    [HTTP_ERR_OBS_FOLD] = "obs-fold",
+    [HTTP_ERR_SPACE_BEFORE_NAME] = "whitespace before the first field",
+    [HTTP_ERR_SPACE_BEFORE_COLON] = "whitespace before a colon",
+    [HTTP_ERR_FIELD_NAME] = "invalid field name",
+    [HTTP_ERR_FIELD_VALUE] = "invalid byte in a field value",
+    [HTTP_ERR_METHOD] = "invalid method",
+    [HTTP_ERR_TARGET] = "invalid request target",
+    [HTTP_ERR_TARGET_USERINFO] = "userinfo in the request target",
+    [HTTP_ERR_HTTP09] = "HTTP/0.9",
+    [HTTP_ERR_VERSION] = "invalid HTTP version",
+    [HTTP_ERR_VERSION_MAJOR] = "HTTP major version other than 1",
+    [HTTP_ERR_HOST_MISSING] = "missing Host",
+    [HTTP_ERR_HOST_DUPLICATE] = "duplicate Host",
+    [HTTP_ERR_HOST_INVALID] = "invalid Host",
+    [HTTP_ERR_CONNECTION] = "invalid Connection",
+    [HTTP_ERR_EXPECT] = "Expect other than 100-continue",
+    [HTTP_ERR_REQUEST_LINE] = "request line over limits.request_line",
+    [HTTP_ERR_HEADER_SECTION] = "header section over limits.header_section",
+    [HTTP_ERR_HEADER_COUNT] = "header count over limits.header_count",
+};
+_Static_assert(sizeof error_texts / sizeof error_texts[0] == HTTP_ERR__COUNT,
+               "every parse error needs a text");
+
+const char *http_error_text(enum http_error e)
+{
+    return (unsigned)e < HTTP_ERR__COUNT ? error_texts[e] : "";
+}
+
+/* Record why, answer with status: every refusal carries its reason. */
+static int refuse(enum http_error *why, enum http_error e, int status)
+{
+    *why = e;
+    return status;
+}
+
 /* Field lines from `pos` to the blank line. Errors are request statuses;
  * the response parser maps them all to 502. */
 static int parse_fields(const char *buf, size_t len, size_t pos, const struct http_limits *lim,
-                        struct http_field *fields, unsigned *nfields, size_t *head_len)
+                        struct http_field *fields, unsigned *nfields, size_t *head_len,
+                        enum http_error *why)
 {
     unsigned n = 0;
     for (;;) {
         if (pos > lim->header_section)
-            return 431;
+            return refuse(why, HTTP_ERR_HEADER_SECTION, 431);
         if (pos >= len)
             goto more;
         unsigned char c = (unsigned char)buf[pos];
@@ -25,20 +72,28 @@ static int parse_fields(const char *buf, size_t len, size_t pos, const struct ht
             if (pos + 1 >= len)
                 goto more;
             if (buf[pos + 1] != '\n')
-                return 400;
+                return refuse(why, HTTP_ERR_BARE_CR, 400);
             *head_len = pos + 2;
             *nfields = n;
-            return *head_len > lim->header_section ? 431 : HTTP_PARSE_OK;
+            return *head_len > lim->header_section ? refuse(why, HTTP_ERR_HEADER_SECTION, 431)
+                                                   : HTTP_PARSE_OK;
         }
         /* obs-fold and whitespace before the first field are rejected
          * (RFC 9112 §5.2, §2.2). */
+        if (c == ' ' || c == '\t')
+            return refuse(why, n ? HTTP_ERR_OBS_FOLD : HTTP_ERR_SPACE_BEFORE_NAME, 400);
+        if (c == '\n')
+            return refuse(why, HTTP_ERR_BARE_LF, 400);
         size_t name_start = pos;
         while (pos < len && http_is((unsigned char)buf[pos], CH_TCHAR))
             pos++;
         if (pos >= len)
             goto more;
+        if (buf[pos] == ' ' || buf[pos] == '\t')
+            return refuse(why, pos > name_start ? HTTP_ERR_SPACE_BEFORE_COLON : HTTP_ERR_FIELD_NAME,
+                          400); /* §5.1 */
         if (buf[pos] != ':' || pos == name_start)
-            return 400; /* whitespace before colon (§5.1), bad byte, empty name */
+            return refuse(why, HTTP_ERR_FIELD_NAME, 400); /* a bad byte, an empty name */
         size_t name_end = pos++;
         while (pos < len && (buf[pos] == ' ' || buf[pos] == '\t'))
             pos++;
@@ -48,16 +103,16 @@ static int parse_fields(const char *buf, size_t len, size_t pos, const struct ht
         if (pos >= len)
             goto more;
         if (buf[pos] != '\r')
-            return 400; /* bare LF, NUL, CTL */
+            return refuse(why, buf[pos] == '\n' ? HTTP_ERR_BARE_LF : HTTP_ERR_FIELD_VALUE, 400);
         if (pos + 1 >= len)
             goto more;
         if (buf[pos + 1] != '\n')
-            return 400; /* bare CR */
+            return refuse(why, HTTP_ERR_BARE_CR, 400);
         size_t value_end = pos;
         while (value_end > value_start && (buf[value_end - 1] == ' ' || buf[value_end - 1] == '\t'))
             value_end--;
         if (n >= lim->header_count || n >= HTTP_FIELDS_MAX)
-            return 431;
+            return refuse(why, HTTP_ERR_HEADER_COUNT, 431);
         fields[n].name = (struct slice){buf + name_start, name_end - name_start};
         fields[n].value = (struct slice){buf + value_start, value_end - value_start};
         fields[n].id = http_field_classify(fields[n].name);
@@ -65,7 +120,7 @@ static int parse_fields(const char *buf, size_t len, size_t pos, const struct ht
         pos += 2;
     }
 more:
-    return len > lim->header_section ? 431 : HTTP_PARSE_MORE;
+    return len > lim->header_section ? refuse(why, HTTP_ERR_HEADER_SECTION, 431) : HTTP_PARSE_MORE;
 }
 
 /* "HTTP/1.1" at p (8 bytes available). Returns the minor version (0/1), or
@@ -128,7 +183,7 @@ static int classify_target(struct http_request *r)
         r->form = HTTP_TARGET_AUTHORITY;
         r->authority = t;
         r->path = (struct slice){0};
-        return http_valid_authority(t, true) ? 0 : 400;
+        return http_valid_authority(t, true) ? 0 : refuse(&r->error, HTTP_ERR_TARGET, 400);
     }
     if (t.p[0] == '/') {
         r->form = HTTP_TARGET_ORIGIN;
@@ -136,23 +191,26 @@ static int classify_target(struct http_request *r)
     }
     if (t.len == 1 && t.p[0] == '*') {
         r->form = HTTP_TARGET_ASTERISK;
-        return slice_eq(r->method, SLICE_LIT("OPTIONS")) ? 0 : 400;
+        return slice_eq(r->method, SLICE_LIT("OPTIONS")) ? 0
+                                                         : refuse(&r->error, HTTP_ERR_TARGET, 400);
     }
     size_t i = 0;
     while (i < t.len && (http_is((unsigned char)t.p[i], CH_TCHAR) && t.p[i] != '%'))
         i++;
     if (i == 0 || i + 3 > t.len || memcmp(t.p + i, "://", 3) != 0)
-        return 400;
+        return refuse(&r->error, HTTP_ERR_TARGET, 400);
     r->scheme = (struct slice){t.p, i};
     if (!slice_case_eq(r->scheme, "http") && !slice_case_eq(r->scheme, "https"))
-        return 400;
+        return refuse(&r->error, HTTP_ERR_TARGET, 400);
     size_t a = i + 3, e = a;
     while (e < t.len && t.p[e] != '/' && t.p[e] != '?')
         e++;
     r->authority = (struct slice){t.p + a, e - a};
     /* userinfo is deprecated and a phishing vector (RFC 9110 §4.2.4). */
-    if (memchr(r->authority.p, '@', r->authority.len) || !http_valid_authority(r->authority, false))
-        return 400;
+    if (memchr(r->authority.p, '@', r->authority.len))
+        return refuse(&r->error, HTTP_ERR_TARGET_USERINFO, 400);
+    if (!http_valid_authority(r->authority, false))
+        return refuse(&r->error, HTTP_ERR_TARGET, 400);
     r->path = (struct slice){t.p + e, t.len - e};
     r->form = HTTP_TARGET_ABSOLUTE;
     return 0;
@@ -246,12 +304,14 @@ static int request_semantics(struct http_request *r)
         switch (f->id) {
         case HF_HOST:
             if (hosts++)
-                return 400;
+                return refuse(&r->error, HTTP_ERR_HOST_DUPLICATE, 400);
             r->host = f->value;
             break;
         case HF_CONTENT_LENGTH:
-            if (lengths++ || parse_content_length(f->value, &r->content_length) < 0)
-                return 400;
+            if (lengths++)
+                return refuse(&r->error, HTTP_ERR_CL_DUPLICATE, 400);
+            if (parse_content_length(f->value, &r->content_length) < 0)
+                return refuse(&r->error, HTTP_ERR_CL_INVALID, 400);
             break;
         case HF_CONNECTION:
             r->conn_flags |= connection_flags(f->value, &bad);
@@ -263,7 +323,7 @@ static int request_semantics(struct http_request *r)
         case HF_EXPECT:
             if (r->minor >= 1) {
                 if (!slice_case_eq(f->value, "100-continue"))
-                    return 417;
+                    return refuse(&r->error, HTTP_ERR_EXPECT, 417);
                 r->expect_continue = 1;
             }
             break;
@@ -275,20 +335,24 @@ static int request_semantics(struct http_request *r)
         }
     }
     if (bad)
-        return 400;
+        return refuse(&r->error, HTTP_ERR_CONNECTION, 400);
     /* RFC 9112 §3.2: exactly one valid Host in every HTTP/1.1 request. */
     if (r->minor >= 1 && hosts == 0)
-        return 400;
+        return refuse(&r->error, HTTP_ERR_HOST_MISSING, 400);
     if (hosts && !http_valid_authority(r->host, false))
-        return 400;
+        return refuse(&r->error, HTTP_ERR_HOST_INVALID, 400);
     if (te_seen) {
         /* §6.1: TE in 1.0 is faulty framing; §6.3: TE with CL is smuggling. */
-        if (r->minor == 0 || lengths || te.bad || te.chunked_count > 1)
-            return 400;
+        if (lengths)
+            return refuse(&r->error, HTTP_ERR_CL_WITH_TE, 400);
+        if (r->minor == 0)
+            return refuse(&r->error, HTTP_ERR_TE_HTTP10, 400);
+        if (te.bad || te.chunked_count > 1)
+            return refuse(&r->error, HTTP_ERR_TE_INVALID, 400);
         if (!te.last_chunked)
-            return 400;
+            return refuse(&r->error, HTTP_ERR_TE_NOT_CHUNKED, 400);
         if (te.other)
-            return 501;
+            return refuse(&r->error, HTTP_ERR_TE_UNSUPPORTED, 501);
         r->body = HTTP_BODY_CHUNKED;
     } else if (lengths) {
         r->body = r->content_length ? HTTP_BODY_LENGTH : HTTP_BODY_NONE;
@@ -308,12 +372,14 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
     r->has_upgrade = 0;
     r->content_length = 0;
     r->host = r->authority = r->scheme = (struct slice){0};
+    r->error = HTTP_ERR_NONE;
+    enum http_error *why = &r->error;
     /* RFC 9112 §2.2: ignore at least one empty line before the request. */
     for (int skipped = 0; pos < len && buf[pos] == '\r' && skipped < 2; skipped++) {
         if (pos + 1 >= len)
             return HTTP_PARSE_MORE;
         if (buf[pos + 1] != '\n')
-            return 400;
+            return refuse(why, HTTP_ERR_BARE_CR, 400);
         pos += 2;
     }
     size_t line = pos;
@@ -323,7 +389,7 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
     if (pos >= len)
         goto more;
     if (buf[pos] != ' ' || r->method.len == 0)
-        return 400;
+        return refuse(why, HTTP_ERR_METHOD, 400);
     size_t t = ++pos;
     while (pos < len && http_is((unsigned char)buf[pos], CH_TARGET)) {
         if (buf[pos] == '%') {
@@ -331,7 +397,7 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
                 goto more;
             if (!http_is((unsigned char)buf[pos + 1], CH_HEX) ||
                 !http_is((unsigned char)buf[pos + 2], CH_HEX))
-                return 400;
+                return refuse(why, HTTP_ERR_TARGET, 400);
             pos += 2;
         }
         pos++;
@@ -339,29 +405,41 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
     r->target = (struct slice){buf + t, pos - t};
     if (pos >= len)
         goto more;
-    if (buf[pos] != ' ' || r->target.len == 0)
-        return pos - line > lim->request_line ? 414 : 400; /* HTTP/0.9, bad byte */
+    if (buf[pos] != ' ' || r->target.len == 0) {
+        if (pos - line > lim->request_line)
+            return refuse(why, HTTP_ERR_REQUEST_LINE, 414);
+        /* "GET /\r\n" is HTTP/0.9; anything else is a bad byte */
+        return refuse(why,
+                      r->target.len && (buf[pos] == '\r' || buf[pos] == '\n') ? HTTP_ERR_HTTP09
+                                                                              : HTTP_ERR_TARGET,
+                      400);
+    }
     pos++;
     if (len - pos < 10)
         goto more;
     int v = parse_version(buf + pos);
     if (v < 0)
-        return -v;
+        return refuse(why, v == -505 ? HTTP_ERR_VERSION_MAJOR : HTTP_ERR_VERSION, -v);
     r->minor = v;
     pos += 8;
     if (buf[pos] != '\r' || buf[pos + 1] != '\n')
-        return 400;
+        return refuse(why,
+                      buf[pos] == '\n'   ? HTTP_ERR_BARE_LF
+                      : buf[pos] == '\r' ? HTTP_ERR_BARE_CR
+                                         : HTTP_ERR_VERSION,
+                      400);
     if (pos - line > lim->request_line)
-        return 414;
+        return refuse(why, HTTP_ERR_REQUEST_LINE, 414);
     int rc = classify_target(r);
     if (rc)
         return rc;
-    rc = parse_fields(buf, len, pos + 2, lim, r->fields, &r->nfields, &r->head_len);
+    rc = parse_fields(buf, len, pos + 2, lim, r->fields, &r->nfields, &r->head_len, why);
     if (rc != HTTP_PARSE_OK)
         return rc;
     return request_semantics(r);
 more:
-    return len - line > lim->request_line + 2 ? 414 : HTTP_PARSE_MORE;
+    return len - line > lim->request_line + 2 ? refuse(why, HTTP_ERR_REQUEST_LINE, 414)
+                                              : HTTP_PARSE_MORE;
 }
 
 static int response_semantics(struct http_response *r)
@@ -371,8 +449,10 @@ static int response_semantics(struct http_response *r)
     for (unsigned i = 0; i < r->nfields; i++) {
         const struct http_field *f = &r->fields[i];
         if (f->id == HF_CONTENT_LENGTH) {
-            if (lengths++ || parse_content_length(f->value, &r->content_length) < 0)
-                return 502;
+            if (lengths++)
+                return refuse(&r->error, HTTP_ERR_CL_DUPLICATE, 502);
+            if (parse_content_length(f->value, &r->content_length) < 0)
+                return refuse(&r->error, HTTP_ERR_CL_INVALID, 502);
         } else if (f->id == HF_TRANSFER_ENCODING) {
             r->has_transfer_encoding = 1;
             te_add(&te, f->value);
@@ -380,10 +460,12 @@ static int response_semantics(struct http_response *r)
             r->conn_flags |= connection_flags(f->value, &bad);
         }
     }
-    if (bad || te.bad || te.chunked_count > 1)
-        return 502;
-    if (r->has_transfer_encoding && lengths)
-        return 502; /* RFC 9112 §6.3: smuggling attempt or broken origin */
+    if (bad)
+        return refuse(&r->error, HTTP_ERR_CONNECTION, 502);
+    if (te.bad || te.chunked_count > 1)
+        return refuse(&r->error, HTTP_ERR_TE_INVALID, 502);
+    if (r->has_transfer_encoding && lengths) /* RFC 9112 §6.3: smuggling or a broken origin */
+        return refuse(&r->error, HTTP_ERR_CL_WITH_TE, 502);
     r->has_content_length = lengths;
     r->te_chunked = te.last_chunked;
     return 0;
@@ -396,6 +478,7 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
     r->conn_flags = 0;
     r->has_content_length = r->has_transfer_encoding = r->te_chunked = 0;
     r->content_length = 0;
+    r->error = HTTP_ERR_NONE;
     if (len < 12) {
         /* Reject garbage early rather than waiting for more of it. */
         if (len && memcmp(buf, "HTTP/1.", len < 7 ? len : 7) != 0)
@@ -430,7 +513,7 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
     if (buf[pos] != '\r' || buf[pos + 1] != '\n')
         return 502;
     r->reason = (struct slice){buf + rs, pos - rs};
-    int rc = parse_fields(buf, len, pos + 2, lim, r->fields, &r->nfields, &r->head_len);
+    int rc = parse_fields(buf, len, pos + 2, lim, r->fields, &r->nfields, &r->head_len, &r->error);
     if (rc == HTTP_PARSE_MORE)
         return rc;
     if (rc != HTTP_PARSE_OK)

@@ -49,47 +49,81 @@ static int list_has(struct slice list, struct slice w)
     return 0;
 }
 
+/* Every Surrogate-Key line counts: an origin may send several. */
 static int has_surrogate_key(const struct cache_object *o, void *arg)
 {
     struct surrogate_match *m = arg;
-    const struct http_field *f = cache_object_field(o, "surrogate-key");
-    if (!f)
-        return 0;
-    size_t i = 0;
-    while (i < m->keys.len) {
-        while (i < m->keys.len && m->keys.p[i] == ' ')
-            i++;
-        size_t s = i;
-        while (i < m->keys.len && m->keys.p[i] != ' ')
-            i++;
-        if (i > s && list_has(f->value, (struct slice){m->keys.p + s, i - s}))
-            return 1;
+    for (unsigned k = 0; k < o->nfields; k++) {
+        const struct http_field *f = &o->fields[k];
+        if (!slice_case_eq(f->name, "surrogate-key"))
+            continue;
+        size_t i = 0;
+        while (i < m->keys.len) {
+            while (i < m->keys.len && m->keys.p[i] == ' ')
+                i++;
+            size_t s = i;
+            while (i < m->keys.len && m->keys.p[i] != ' ')
+                i++;
+            if (i > s && list_has(f->value, (struct slice){m->keys.p + s, i - s}))
+                return 1;
+        }
     }
     return 0;
 }
 
+/* A JSON string's content: quotes, backslashes and control bytes escaped.
+ * Stops short rather than overflow; returns the bytes written. */
+static size_t json_escape(char *out, size_t cap, struct slice s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < s.len && n + 7 < cap; i++) {
+        unsigned char ch = (unsigned char)s.p[i];
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u00%c%c", hex[ch >> 4], hex[ch & 15]);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = 0;
+    return n;
+}
+
+/* PURGE of one URL, origin-form with Host as curl -X PURGE sends it, or
+ * absolute-form (PURGE http://host/path): both name the same key. The
+ * answer and the log line name what was looked up, so that a purge that
+ * found nothing shows which key it missed. */
 static void purge(struct client *c, const struct http_request *r)
 {
     struct store *st = c->w->store;
-    char body[128];
     if (!st) {
         respond(c, 404, "Not Found", "{\"error\":\"the cache is disabled\"}\n");
         return;
     }
     const struct http_field *sk = http_find_field(r->fields, r->nfields, "surrogate-key");
     unsigned n;
+    char what[2048];
+    const char *label;
     if (sk) {
         struct surrogate_match m = {sk->value};
         n = st->ops->remove_matching(st, has_surrogate_key, &m);
+        label = "surrogate_key";
+        json_escape(what, sizeof what, sk->value);
     } else {
         size_t len;
         char *key = cache_key_primary(r, &len);
         n = cache_stage_remove_url(st, key, len); /* what invalidation removes */
+        label = "key";
+        /* the key's "G " class says nothing to an operator: show the URL */
+        json_escape(what, sizeof what, (struct slice){key + 2, len - 2});
         free(key);
     }
-    snprintf(body, sizeof body, "{\"purged\":%u}\n", n);
-    log_msg(LOG_INFO, "admin: PURGE %.*s%s: %u objects", (int)r->target.len, r->target.p,
-            sk ? " (surrogate keys)" : "", n);
+    char body[2200];
+    snprintf(body, sizeof body, "{\"purged\":%u,\"%s\":\"%s\"}\n", n, label, what);
+    log_msg(LOG_INFO, "admin: PURGE %s %s: %u purged", sk ? "surrogate key" : "key", what, n);
     respond(c, n ? 200 : 404, n ? "OK" : "Not Found", body);
 }
 

@@ -102,6 +102,37 @@ static int64_t object_age(const struct cache_object *o, int64_t now)
     return cache_age(&o->facts, o->request_time, o->response_time, now);
 }
 
+/* Surrogate-Key names the origin's purge groups (Fastly, Varnish xkey): it
+ * is meant for caches, so clients do not see it unless
+ * proxy.pass_surrogate_key says so; a verified peer is a cache and does. */
+int cache_stage_strips_surrogate_key(const struct client *c)
+{
+    return !c->w->cfg->proxy.pass_surrogate_key && !c->ex.peer;
+}
+
+/* The range of o->head from its first Surrogate-Key line to the end of its
+ * last, to be left out of a client's copy; empty when there is none. Other
+ * fields inside the range (only when they sit between two Surrogate-Key
+ * lines) are copied to `keep`. Field lines are "name: value\r\n" there. */
+static struct slice surrogate_key_hole(const struct cache_object *o, struct outbuf *keep)
+{
+    int first = -1, last = -1;
+    for (unsigned i = 0; i < o->nfields; i++)
+        if (slice_case_eq(o->fields[i].name, "surrogate-key")) {
+            if (first < 0)
+                first = (int)i;
+            last = (int)i;
+        }
+    if (first < 0)
+        return (struct slice){0};
+    for (int i = first + 1; i < last; i++)
+        if (!slice_case_eq(o->fields[i].name, "surrogate-key"))
+            outbuf_addfield(keep, o->fields[i].name, o->fields[i].value);
+    const char *start = o->fields[first].name.p;
+    const char *end = o->fields[last].value.p + o->fields[last].value.len + 2;
+    return (struct slice){start, (size_t)(end - start)};
+}
+
 /* Send a stored response: full, or 304 when the request's preconditions
  * say the client has it (RFC 9110 §13.2.2, §15.4.5). `warning` is 0, 110
  * or 111. */
@@ -111,6 +142,9 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
     struct outbuf after = {0};
+    struct slice hole = {0};
+    if (cache_stage_strips_surrogate_key(c))
+        hole = surrogate_key_hole(o, &after);
     if (o != ex->held) { /* a held response comes straight from the origin */
         outbuf_addstr(&after, "Age: ");
         outbuf_addu64(&after, (uint64_t)object_age(o, now_s()));
@@ -141,9 +175,9 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
     else if (ex->client_minor == 0)
         outbuf_addstr(&after, "Connection: keep-alive\r\n");
     outbuf_addstr(&after, "\r\n");
-    ex->bytes_out += o->head_len + after.len + (with_body ? o->body->len : 0);
+    ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
-    srv_write_object((uv_stream_t *)&c->tcp, o, &after, with_body, &c->write_pending,
+    srv_write_object((uv_stream_t *)&c->tcp, o, hole, &after, with_body, &c->write_pending,
                      client_write_done, c);
 }
 
@@ -407,7 +441,19 @@ static int stream_start(struct client *c, struct cache_object *o)
     c->stream_seg = NULL;
     c->stream_off = 0;
     struct outbuf h = {0};
-    outbuf_add(&h, o->head, o->head_len);
+    struct slice hole = {0};
+    struct outbuf kept = {0};
+    if (cache_stage_strips_surrogate_key(c))
+        hole = surrogate_key_hole(o, &kept);
+    if (hole.len) {
+        outbuf_add(&h, o->head, (size_t)(hole.p - o->head));
+        if (kept.len)
+            outbuf_add(&h, kept.p, kept.len);
+        outbuf_add(&h, hole.p + hole.len, o->head_len - (size_t)(hole.p - o->head) - hole.len);
+        free(kept.p);
+    } else {
+        outbuf_add(&h, o->head, o->head_len);
+    }
     outbuf_addstr(&h, "Age: 0\r\n");
     if (w->cfg->proxy.via)
         outbuf_addstr(&h, "Via: 1.1 idemcache\r\n");
@@ -522,9 +568,11 @@ static int has_bypass_field(const struct config *cfg, const struct http_request 
 
 /* POST with a rule that allows it, QUERY always (RFC 10008 §2: safe, and
  * the content is part of the key). Naming (seed 003) vetoes a POST; it
- * reads `path`, the normal form of the request's (issue 10, finding 9). */
+ * reads `path`, the normal form of the request's (issue 10, finding 9).
+ * `side_effects`: a Connect call whose procedure is not known to be free of
+ * them; without a rule that says so, that is the reason it is not cached. */
 static int body_cacheable(struct client *c, const struct http_request *r, struct slice path,
-                          const struct rule *rule, int query)
+                          const struct rule *rule, int query, int side_effects)
 {
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
@@ -534,8 +582,12 @@ static int body_cacheable(struct client *c, const struct http_request *r, struct
     }
     if (query)
         return 1;
-    if (!slice_eq(r->method, SLICE_LIT("POST")) || !rule) {
+    if (!slice_eq(r->method, SLICE_LIT("POST"))) {
         ex->cache_detail = "method";
+        return 0;
+    }
+    if (!rule) {
+        ex->cache_detail = side_effects ? "side-effects" : "no-rule";
         return 0;
     }
     if (rules_never_cache_name(path, cfg->naming.never_cache_prefixes, cfg->naming.n)) {
@@ -563,9 +615,11 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
     const struct rule *rule =
         cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method, path, r->fields, r->nfields)
                     : NULL;
+    ex->rule_no = rule ? (int)(rule - cfg->rules) + 1 : 0;
     int by_body = 0;
     struct slice rpc_codec = {0};
     enum connect_call_kind rpc = CONNECT_NONE;
+    int side_effects = 0;
     if (!head) {
         const struct http_field *ctf = http_find_field(r->fields, r->nfields, "content-type");
         rpc = connect_classify(r->method, ctf ? ctf->value : (struct slice){"", 0},
@@ -587,16 +641,23 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
         struct slice proc = connect_procedure_of(path);
         if (connect_procedure_cacheable(&cfg->connect.never, proc))
             rpc = CONNECT_NONE, ex->cache_detail = "procedure"; /* connect.not_cacheable */
-        else if (!connect_procedure_cacheable(&cfg->connect.procs, proc) || (rule && !rule->cache))
+        else if (rule && !rule->cache)
             rpc = CONNECT_NONE; /* a do-not-cache rule wins over the descriptors */
-        else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
+        else if (!connect_procedure_cacheable(&cfg->connect.procs, proc)) {
+            /* not marked NO_SIDE_EFFECTS; any JSON POST classifies as a
+             * unary call, so only one that says it is Connect is told so */
+            rpc = CONNECT_NONE;
+            side_effects = proc.len && http_find_field(r->fields, r->nfields,
+                                                       "connect-protocol-version");
+        } else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
             rpc = CONNECT_NONE, ex->cache_detail = "naming";
     }
     if (cfg->cache.bypass_fields[0] && has_bypass_field(cfg, r)) {
         /* Seed 003: the client's own way around the cache. */
         ex->fwd = "bypass";
         /* an unsafe request still invalidates; an idempotent one need not */
-        ex->invalidates = !get && !head && !query && !body_cacheable(c, r, path, rule, 0);
+        ex->invalidates =
+            !get && !head && !query && !body_cacheable(c, r, path, rule, 0, side_effects);
         ex->cache_detail = "bypass-field";
         if (ex->invalidates)
             build_key(c, r);
@@ -604,7 +665,7 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
     }
     if (!get && !head) {
         if (ex->upgrade || ex->cache_detail ||
-            (rpc != CONNECT_UNARY && !body_cacheable(c, r, path, rule, query))) {
+            (rpc != CONNECT_UNARY && !body_cacheable(c, r, path, rule, query, side_effects))) {
             /* §4.4: unsafe methods invalidate; safe ones just pass. */
             static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
             ex->invalidates = 1;
@@ -861,8 +922,10 @@ void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
         outbuf_addstr(o, "; fwd-status=");
         outbuf_addu64(o, (uint64_t)status);
     }
-    if (ex->fill)
+    if (ex->fill) {
         outbuf_addstr(o, "; stored");
+        ex->said_stored = 1;
+    }
     if (ex->cache_detail) {
         outbuf_addstr(o, "; detail=");
         outbuf_addstr(o, ex->cache_detail);
@@ -1031,7 +1094,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     int64_t rule_lifetime;
     enum cache_store_verdict v = store_verdict(ex, &facts, &rule_lifetime);
     if (v == STORE_OK && ex->method_head)
-        v = STORE_METHOD; /* a HEAD response has no body to store */
+        v = STORE_HEAD;
     if (v == STORE_OK && res->has_content_length &&
         res->content_length > cfg->cache.max_object_size) {
         ex->cache_detail = "too-large";

@@ -178,8 +178,9 @@ void client_process(struct client *c)
                 return;
             }
             if (rc != HTTP_PARSE_OK) {
-                log_msg(LOG_INFO, "client %s: bad request head: %d", c->ip, rc);
-                reply_error(c, rc, "malformed or oversized request");
+                const char *why = http_error_text(w->req.error);
+                log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
+                reply_error(c, rc, why);
                 return;
             }
             proxy_begin(c, &w->req);

@@ -68,6 +68,7 @@ void config_defaults(struct config *c)
     c->proxy.via = true;
     c->proxy.x_forwarded_for = true;
     c->proxy.forwarded = false;
+    c->proxy.pass_surrogate_key = false;
     strcpy(c->log.access, "stdout");
     strcpy(c->log.error, "stderr");
     c->log.level = LOG_INFO;
@@ -269,6 +270,7 @@ static const struct field schema[] = {
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
     {"proxy.host", F_ORIGIN_HOST, 0, 0},
+    {"proxy.pass_surrogate_key", F_BOOL, OFF(proxy.pass_surrogate_key), 0},
     {"log.access", F_STRING, OFF(log.access), sizeof(((struct config *)0)->log.access)},
     {"log.error", F_STRING, OFF(log.error), sizeof(((struct config *)0)->log.error)},
     {"log.level", F_LEVEL, OFF(log.level), 0},

@@ -86,6 +86,7 @@ struct config {
         enum config_origin_host host;
         char host_value[256]; /* ORIGIN_HOST_FIXED: a valid host[:port] */
         unsigned host_line;   /* where the file set proxy.host; 0: default */
+        bool pass_surrogate_key; /* false: Surrogate-Key reaches no client (a verified peer apart) */
     } proxy;
 
     struct {

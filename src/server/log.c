@@ -4,12 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <time.h>
 #include "server/log.h"
 
 static FILE *access_fp;
 static FILE *error_fp;
 static int max_level = LOG_INFO;
+/* The paths of file sinks ("" for stdout/stderr), for log_reopen. */
+static char access_path[512];
+static char error_path[512];
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -35,9 +40,19 @@ static FILE *open_sink(const char *what, char *err, size_t errlen, const char *n
     return fp;
 }
 
+static void remember(char *slot, size_t cap, const char *what)
+{
+    if (!strcmp(what, "stdout") || !strcmp(what, "stderr") || !strcmp(what, "off"))
+        slot[0] = 0;
+    else
+        snprintf(slot, cap, "%s", what);
+}
+
 int log_open(const char *access, const char *error, int level, char *err, size_t errlen)
 {
     max_level = level;
+    remember(access_path, sizeof access_path, access);
+    remember(error_path, sizeof error_path, error);
     setvbuf(stdout, NULL, _IOLBF, 0);
     error_fp = open_sink(error, err, errlen, "error");
     if (!error_fp)
@@ -48,6 +63,51 @@ int log_open(const char *access, const char *error, int level, char *err, size_t
     }
     access_fp = open_sink(access, err, errlen, "access");
     return access_fp ? 0 : -1;
+}
+
+int log_check(const char *access, const char *error, char *err, size_t errlen)
+{
+    const char *paths[2] = {error, access};
+    const char *names[2] = {"error", "access"};
+    for (int i = 0; i < 2; i++) {
+        if (!strcmp(paths[i], "off"))
+            continue;
+        FILE *fp = open_sink(paths[i], err, errlen, names[i]);
+        if (!fp)
+            return -1;
+        if (fp != stdout && fp != stderr)
+            fclose(fp);
+    }
+    return 0;
+}
+
+/* Point fp at a fresh open of path. dup2 swaps the descriptor under the
+ * FILE in one step, so workers writing at that moment never see a closed
+ * stream: each line lands whole in the old file or the new one. */
+static int reopen_one(FILE *fp, const char *path)
+{
+    if (!fp || !path[0])
+        return 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    fflush(fp);
+    int rc = dup2(fd, fileno(fp)) < 0 ? -1 : 0;
+    close(fd);
+    return rc;
+}
+
+int log_reopen(void)
+{
+    int rc = reopen_one(access_fp, access_path);
+    if (reopen_one(error_fp, error_path) < 0)
+        rc = -1;
+    return rc;
+}
+
+int log_debug_enabled(void)
+{
+    return max_level >= LOG_DEBUG;
 }
 
 void log_msg(int level, const char *fmt, ...)

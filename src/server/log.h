@@ -1,5 +1,6 @@
 /* Error log with levels, and the JSON access log (one line per request).
- * Sinks are opened once before workers start and never change after. */
+ * Sinks are opened once before workers start; log_reopen (SIGUSR1) points
+ * the file sinks at their paths again, for logrotate. */
 #ifndef IDEM_LOG_H
 #define IDEM_LOG_H
 #include <stdint.h>
@@ -10,7 +11,15 @@ enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 int log_level_parse(const char *s);
 /* Open sinks: access "stdout" | "off" | path; error "stderr" | path. */
 int log_open(const char *access, const char *error, int level, char *err, size_t errlen);
+/* --check-config: can the sinks be opened (files are created, as nginx -t
+ * does)? 0, or -1 with "log.X: cannot open 'path': why" in err. */
+int log_check(const char *access, const char *error, char *err, size_t errlen);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reopen the file sinks at their paths (a rotated file is left behind).
+ * Safe while workers log. 0, or -1 when a path cannot be opened (that
+ * sink keeps its old file). */
+int log_reopen(void);
+int log_debug_enabled(void);
 
 struct access_entry {
     struct slice method;

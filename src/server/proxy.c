@@ -28,9 +28,34 @@ void proxy_exchange_reset(struct client *c)
     memset(ex, 0, sizeof *ex);
 }
 
+/* log.level: debug: what the cache decided for this exchange and why,
+ * one line each; the key as a hash, so a line can be matched to a PURGE
+ * without printing what clients asked for twice. */
+static void log_decision(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (size_t i = 0; i < ex->cache_key_len; i++)
+        h = (h ^ (unsigned char)ex->cache_key[i]) * 1099511628211ULL;
+    char key[20] = "-", rule[16] = "none";
+    if (ex->cache_key)
+        snprintf(key, sizeof key, "%016llx", (unsigned long long)h);
+    if (ex->rule_no)
+        snprintf(rule, sizeof rule, "%d", ex->rule_no);
+    const char *verdict = ex->fwd ? ex->fwd : ex->cache_key ? "hit" : "none";
+    static const char *const conn[] = {"not contacted", "new connection", "reused connection"};
+    log_msg(LOG_DEBUG, "%.*s %.*s: key %s, rule %s, cache %s%s%s%s%s, status %d, upstream %s",
+            (int)ex->method.len, ex->method.p, (int)ex->target.len, ex->target.p, key, rule,
+            ex->fwd ? "fwd=" : "", verdict, ex->said_stored ? " stored" : "",
+            ex->cache_detail ? " detail=" : "", ex->cache_detail ? ex->cache_detail : "",
+            ex->status, conn[ex->up_conn]);
+}
+
 void proxy_log_exchange(struct client *c)
 {
     struct exchange *ex = &c->ex;
+    if (log_debug_enabled())
+        log_decision(c);
     if (!log_access_enabled())
         return;
     struct access_entry e = {
@@ -246,16 +271,18 @@ static int authority_port(struct slice a)
 }
 
 /* Which upstream serves this request: "host:port" into ex->up_key.
- * Returns 0 or an HTTP status. */
-static int route(struct client *c, const struct http_request *r)
+ * Returns 0, or an HTTP status with the reason in *why (README "Errors"). */
+static int route(struct client *c, const struct http_request *r, const char **why)
 {
     struct exchange *ex = &c->ex;
     if (c->w->cfg->mode == MODE_REVERSE) {
+        *why = "CONNECT sent to a reverse proxy";
         if (ex->method_connect)
             return 405;
         snprintf(ex->up_key, sizeof ex->up_key, "%s", c->w->upstream_key);
         return 0;
     }
+    *why = "a forward proxy needs an absolute target (http://host/path)";
     if (c->w->cfg->peer.forward && !ex->method_connect) {
         if (r->form != HTTP_TARGET_ABSOLUTE)
             return 400;
@@ -268,12 +295,14 @@ static int route(struct client *c, const struct http_request *r)
         /* RFC 9110 §9.3.6: a proxy may restrict the ports it tunnels to;
          * anything but TLS on 443 reaches services we have no business with */
         int port = authority_port(r->authority);
+        *why = "CONNECT target without a valid port";
         if (port <= 0)
             return 400;
         const struct config *cfg = c->w->cfg;
         unsigned i = 0;
         while (i < cfg->forward.nconnect_ports && cfg->forward.connect_ports[i] != port)
             i++;
+        *why = "CONNECT port not in forward.connect_ports";
         if (i == cfg->forward.nconnect_ports)
             return 403;
         snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)r->authority.len, r->authority.p);
@@ -281,8 +310,9 @@ static int route(struct client *c, const struct http_request *r)
     }
     if (r->form != HTTP_TARGET_ABSOLUTE)
         return 400; /* a forward proxy needs to know where to go */
+    *why = "https:// target (use CONNECT)";
     if (!slice_case_eq(r->scheme, "http"))
-        return 501; /* https goes through CONNECT */
+        return 501;
     struct slice a = r->authority;
     const char *colon = a.len && a.p[a.len - 1] != ']' ? memrchr(a.p, ':', a.len) : NULL;
     if (colon && colon[-1] != ']' && memchr(a.p, ']', a.len))
@@ -338,12 +368,11 @@ void proxy_begin(struct client *c, struct http_request *r)
         return;
     }
 
-    int rc = route(c, r);
+    const char *why = NULL;
+    int rc = route(c, r, &why);
     if (rc) {
-        reply_error(c, rc,
-                    rc == 405   ? "CONNECT is not served by a reverse proxy"
-                    : rc == 403 ? "CONNECT to this port is not allowed (forward.connect_ports)"
-                                : "request target not proxyable");
+        log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
+        reply_error(c, rc, why);
         return;
     }
     if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&
@@ -539,6 +568,7 @@ void proxy_on_connected(struct client *c, int status)
     }
     if (!u->reused)
         uv_tcp_nodelay(&u->tcp, 1);
+    ex->up_conn = u->reused ? 2 : 1;
     ex->t_up_start = uv_hrtime();
     if (ex->method_connect) {
         struct outbuf o = {0};
@@ -688,10 +718,13 @@ static void send_response_head(struct client *c, const struct http_response *res
         c->keepalive = 0;
 
     struct outbuf o = {0};
+    int strip_sk = cache_stage_strips_surrogate_key(c);
     outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags))
+            continue;
+        if (strip_sk && slice_case_eq(f->name, "surrogate-key"))
             continue;
         outbuf_addfield(&o, f->name, f->value);
     }

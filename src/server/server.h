@@ -144,11 +144,12 @@ int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(vo
  * buffer the write takes over and frees: zero-copy relay of a read buffer. */
 int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p, size_t n,
                     size_t *pending, void (*done)(void *, int), void *owner);
-/* Write the stored head of obj, then `after` (our fields and the blank
- * line), then (with_body) its body, zero copy; the write holds a reference
- * on obj until it completes. */
-int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct outbuf *after, int with_body,
-                     size_t *pending, void (*done)(void *, int), void *owner);
+/* Write the stored head of obj but the bytes of `hole` (a range inside it,
+ * or empty), then `after` (our fields and the blank line), then (with_body)
+ * its body, zero copy; the write holds a reference on obj until it completes. */
+int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct slice hole,
+                     struct outbuf *after, int with_body, size_t *pending,
+                     void (*done)(void *, int), void *owner);
 
 enum exchange_state {
     EX_NONE,
@@ -196,6 +197,10 @@ struct exchange {
     size_t cache_key_len;
     const char *fwd;          /* Cache-Status fwd= value; NULL: not via the cache */
     const char *cache_detail; /* Cache-Status detail= */
+    /* for the debug line of each exchange (log.level: debug) */
+    int rule_no;      /* the rule that matched, from 1; 0: none */
+    int said_stored;  /* Cache-Status said stored */
+    int up_conn;      /* 0: origin not contacted; 1: a new connection; 2: a pooled one */
     struct cache_control req_cc;
     int req_authorization;
     int cache_candidate;        /* GET/HEAD the cache may answer or store */
@@ -372,6 +377,8 @@ void cache_stage_upstream_fields(struct client *c, struct outbuf *o);
  * body; 3: send nothing, feed the body in, _finish answers. */
 int cache_stage_response(struct client *c, const struct http_response *res);
 void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
+/* Does this client's answer leave Surrogate-Key out (proxy.pass_surrogate_key)? */
+int cache_stage_strips_surrogate_key(const struct client *c);
 void cache_stage_body(struct client *c, const char *p, size_t n);
 void cache_stage_finish(struct client *c, int complete);
 int cache_stage_serve_stale_on_error(struct client *c, int status);

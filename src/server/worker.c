@@ -324,13 +324,24 @@ static void shared_free(struct srv_shared **sh)
 struct signal_ctx {
     struct srv_worker *workers;
     int n;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sigusr1;
 };
+
+/* SIGUSR1: logrotate has moved the files; write to new ones (as nginx). */
+static void on_reopen(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    if (log_reopen() < 0)
+        log_msg(LOG_ERROR, "SIGUSR1: cannot reopen the log files: %s", strerror(errno));
+    else
+        log_msg(LOG_INFO, "SIGUSR1: log files reopened");
+}
 
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct signal_ctx *ctx = s->data;
-    log_msg(LOG_INFO, "signal %d: draining", signum);
+    log_msg(LOG_INFO, "%s: draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     for (int i = 0; i < ctx->n; i++)
         uv_async_send(&ctx->workers[i].wakeup);
     /* The handlers stay installed while workers drain, so a second signal
@@ -386,10 +397,12 @@ int worker_run_all(const struct config *cfg)
     struct signal_ctx ctx = {.workers = ws, .n = n};
     uv_signal_init(main_loop, &ctx.sigterm);
     uv_signal_init(main_loop, &ctx.sigint);
-    ctx.sigterm.data = ctx.sigint.data = &ctx;
+    uv_signal_init(main_loop, &ctx.sigusr1);
+    ctx.sigterm.data = ctx.sigint.data = ctx.sigusr1.data = &ctx;
     if (rc == 0) {
         uv_signal_start(&ctx.sigterm, on_signal, SIGTERM);
         uv_signal_start(&ctx.sigint, on_signal, SIGINT);
+        uv_signal_start(&ctx.sigusr1, on_reopen, SIGUSR1);
         for (int i = 0; i < n; i++) {
             uv_thread_create(&ws[i].thread, worker_main, &ws[i]);
             started++;
@@ -402,10 +415,12 @@ int worker_run_all(const struct config *cfg)
         started = 0;
         uv_close((uv_handle_t *)&ctx.sigterm, NULL);
         uv_close((uv_handle_t *)&ctx.sigint, NULL);
+        uv_close((uv_handle_t *)&ctx.sigusr1, NULL);
         uv_run(main_loop, UV_RUN_DEFAULT);
     } else {
         uv_close((uv_handle_t *)&ctx.sigterm, NULL);
         uv_close((uv_handle_t *)&ctx.sigint, NULL);
+        uv_close((uv_handle_t *)&ctx.sigusr1, NULL);
         for (int i = 0; i < n; i++)
             uv_async_send(&ws[i].wakeup);
         for (int i = 0; i < n; i++)

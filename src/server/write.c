@@ -192,20 +192,27 @@ int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(vo
     return srv_write_block(s, o, NULL, NULL, 0, pending, done, owner);
 }
 
-int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct outbuf *after, int with_body,
-                     size_t *pending, void (*done)(void *, int), void *owner)
+int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct slice hole,
+                     struct outbuf *after, int with_body, size_t *pending,
+                     void (*done)(void *, int), void *owner)
 {
     size_t nseg = 0;
     if (with_body)
         for (struct cache_segment *g = obj->body->first; g; g = g->next)
             nseg++;
     uv_buf_t stack[16];
-    size_t nb = 2 + nseg;
+    size_t nb = 3 + nseg;
     uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
     if (!b)
         srv_panic(__FILE__, __LINE__, "out of memory");
     size_t k = 0, total = 0;
-    b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
+    if (hole.len) {
+        size_t cut = (size_t)(hole.p - obj->head);
+        b[k++] = uv_buf_init(obj->head, (unsigned)cut);
+        b[k++] = uv_buf_init(obj->head + cut + hole.len, (unsigned)(obj->head_len - cut - hole.len));
+    } else {
+        b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
+    }
     if (after->len)
         b[k++] = uv_buf_init(after->p, (unsigned)after->len);
     if (with_body)

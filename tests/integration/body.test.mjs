@@ -145,7 +145,7 @@ test('do-not-cache rule, naming convention, context header; a mutating POST inva
   // the same URL without the header is an ordinary POST: it goes through and
   // invalidates what was stored for that URL, body-keyed entries included
   const plain = await t.post('/rpc/get', '{"id":2}');
-  assert.match(plain.headers['cache-status'], /fwd=bypass; detail=method/);
+  assert.match(plain.headers['cache-status'], /fwd=bypass; detail=no-rule/);
   const again = await t.post('/rpc/get', '{"id":1}', kind);
   assert.match(again.headers['cache-status'], /fwd=uri-miss/);
   assert.equal(t.counts['POST /rpc/get'], 3);

@@ -385,11 +385,11 @@ test('admin listener: /healthz, /stats, PURGE by URL and by Surrogate-Key', asyn
   // PURGE one URL (origin-form + Host, as curl -X PURGE sends it)
   const p1 = await get(adminPort, '/b', { method: 'PURGE', headers: host });
   assert.equal(p1.status, 200);
-  assert.deepEqual(JSON.parse(p1.body), { purged: 1 });
+  assert.deepEqual(JSON.parse(p1.body), { purged: 1, key: `http://127.0.0.1:${t.proxy.port}/b` });
   assert.equal((await get(adminPort, '/b', { method: 'PURGE', headers: host })).status, 404);
   // PURGE by surrogate key: /a and /c carry "list"
   const p2 = await get(adminPort, '/', { method: 'PURGE', headers: { ...host, 'Surrogate-Key': 'list' } });
-  assert.deepEqual(JSON.parse(p2.body), { purged: 2 });
+  assert.deepEqual(JSON.parse(p2.body), { purged: 2, surrogate_key: 'list' });
   for (const p of ['/a', '/b', '/c']) await t.get(p);
   assert.deepEqual([t.counts['/a'], t.counts['/b'], t.counts['/c']], [2, 2, 2]);
   // the admin port is not a proxy; the proxy port does not purge

@@ -52,6 +52,10 @@ after(async () => {
 
 const GOOD = Buffer.from('GET /good HTTP/1.1\r\nHost: a\r\n\r\n');
 
+// Every refusal says why, in words the README's Errors table lists.
+const readme = fs.readFileSync(`${ROOT}/README.md`, 'utf8');
+const errorsTable = readme.slice(readme.indexOf('## Errors idemcache answers itself'), readme.indexOf('## Cache-Status'));
+
 test(`malformed table has at least 50 bad rows (${rows.length} rows)`, () => {
   assert.ok(rows.filter((r) => r.status !== 200).length >= 50);
 });
@@ -80,6 +84,9 @@ for (const row of rows) {
       return;
     }
     assert.equal(res.length, 1);
+    const m = /^(\d{3}) [A-Za-z ]+: (.+)\n$/.exec(res[0].body.toString());
+    assert.ok(m, `${row.name}: the body says why: ${JSON.stringify(res[0].body.toString())}`);
+    assert.ok(errorsTable.includes(`"${m[2]}"`), `${row.name}: "${m[2]}" is in the README's Errors table`);
     assert.ok(closed, 'connection must close after an error');
     assert.equal(origin.seen.length, before, 'a bad request must not reach the origin');
 

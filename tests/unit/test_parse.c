@@ -101,6 +101,80 @@ static void test_expect_and_upgrade(void **st)
     assert_int_equal(req.body, HTTP_BODY_CHUNKED);
 }
 
+/* Why a request is refused: bytes, status, reason (README "Errors"). */
+static const struct {
+    const char *head;
+    int rc;
+    enum http_error why;
+} refusals[] = {
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+     HTTP_ERR_CL_WITH_TE},
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400,
+     HTTP_ERR_CL_DUPLICATE},
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400, HTTP_ERR_CL_INVALID},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400,
+     HTTP_ERR_TE_NOT_CHUNKED},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400,
+     HTTP_ERR_TE_INVALID},
+    {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, HTTP_ERR_TE_HTTP10},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+     HTTP_ERR_TE_UNSUPPORTED},
+    {"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400, HTTP_ERR_BARE_CR},
+    {"GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", 400, HTTP_ERR_BARE_LF},
+    {"GET / HTTP/1.1\r\nHost: a\r\n\nX: b\r\n\r\n", 400, HTTP_ERR_BARE_LF},
+    {"GET / HTTP/1.1\nHost: a\r\n\r\n", 400, HTTP_ERR_BARE_LF},
+    {"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_BARE_CR},
+    {"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n", 400, HTTP_ERR_OBS_FOLD},
+    {"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400, HTTP_ERR_SPACE_BEFORE_NAME},
+    {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, HTTP_ERR_SPACE_BEFORE_COLON},
+    {"GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", 400, HTTP_ERR_FIELD_NAME},
+    {"GET / HTTP/1.1\r\nHost: a\r\nX(y): b\r\n\r\n", 400, HTTP_ERR_FIELD_NAME},
+    {"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400, HTTP_ERR_FIELD_VALUE},
+    {"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_METHOD},
+    {" / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_METHOD},
+    {"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_TARGET},
+    {"GET /a\"b HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_TARGET},
+    {"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_TARGET},
+    {"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_TARGET},
+    {"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_TARGET_USERINFO},
+    {"GET /\r\n\r\n", 400, HTTP_ERR_HTTP09},
+    {"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400, HTTP_ERR_VERSION},
+    {"GET / HTTP/1.1x\r\nHost: a\r\n\r\n", 400, HTTP_ERR_VERSION},
+    {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, HTTP_ERR_VERSION_MAJOR},
+    {"GET / HTTP/1.1\r\n\r\n", 400, HTTP_ERR_HOST_MISSING},
+    {"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400, HTTP_ERR_HOST_DUPLICATE},
+    {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, HTTP_ERR_HOST_INVALID},
+    {"GET / HTTP/1.1\r\nHost: a\r\nConnection: a b\r\n\r\n", 400, HTTP_ERR_CONNECTION},
+    {"GET / HTTP/1.1\r\nHost: a\r\nExpect: later\r\n\r\n", 417, HTTP_ERR_EXPECT},
+};
+
+static void test_refusal_reasons(void **st)
+{
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        int rc = preq(refusals[i].head);
+        if (rc != refusals[i].rc || req.error != refusals[i].why)
+            fail_msg("refusal %zu: rc %d why %d (%s), want %d why %d", i, rc, req.error,
+                     http_error_text(req.error), refusals[i].rc, refusals[i].why);
+    }
+    struct http_limits small = {32, 128, 3};
+    const char *line = "GET /0123456789012345678 HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(http_parse_request(line, strlen(line), &small, &req), 414);
+    assert_int_equal(req.error, HTTP_ERR_REQUEST_LINE);
+    const char *four = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+    assert_int_equal(http_parse_request(four, strlen(four), &small, &req), 431);
+    assert_int_equal(req.error, HTTP_ERR_HEADER_COUNT);
+    char big[200];
+    memset(big, 'x', sizeof big);
+    memcpy(big, "GET / HTTP/1.1\r\nHost: a\r\nX: ", 28);
+    assert_int_equal(http_parse_request(big, sizeof big, &small, &req), 431);
+    assert_int_equal(req.error, HTTP_ERR_HEADER_SECTION);
+    /* a head that parses leaves no reason behind from the last one */
+    assert_int_equal(preq("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    assert_int_equal(req.error, HTTP_ERR_NONE);
+    for (int e = 1; e < HTTP_ERR__COUNT; e++)
+        assert_true(strlen(http_error_text((enum http_error)e)) > 0);
+}
+
 /* Response table: head bytes, HEAD request?, parse status, body kind. */
 static const struct {
     const char *head;
@@ -152,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_request_fields),      cmocka_unit_test(test_request_forms),
         cmocka_unit_test(test_request_incremental), cmocka_unit_test(test_request_limits),
         cmocka_unit_test(test_expect_and_upgrade),  cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_refusal_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
