@@ -154,6 +154,7 @@ test('--admin on a --listen address is refused naming the field', async () => {
   // a file that leaves listen to the command line is checked on its own
   const alone = tmpFile('admin.yaml', 'upstream: http://127.0.0.1:1\nadmin: 127.0.0.1:8080\n');
   assert.equal(run('--check-config', alone).status, 0);
+});
 
 test('a wrong command line says what was wrong, then the usage, exit 2', () => {
   const cases = [

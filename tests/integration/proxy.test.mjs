@@ -487,7 +487,7 @@ test('proxy.host: an invalid value is refused naming file, line and field', () =
     assert.equal(r.status, 2, `${v}: ${r.stderr}`);
     assert.ok(r.stderr.includes(`${f}:4: proxy.host: `), r.stderr);
   }
-  const ok = tmpFile('h.yaml', 'proxy:\n  host: "[::1]:8080"\n');
+  const ok = tmpFile('h.yaml', 'listen: 127.0.0.1:8080\nupstream: http://127.0.0.1:9000\nproxy:\n  host: "[::1]:8080"\n');
   const r = spawnSync(BIN, ['--check-config', ok], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
