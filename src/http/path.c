@@ -89,3 +89,64 @@ enum http_path_rc http_path_normalize(struct slice path, char *out, size_t *len)
     *len = n > 0 && out[0] == '/' ? remove_dot_segments(out, (size_t)n) : (size_t)n;
     return HTTP_PATH_OK;
 }
+
+/* Decode every escape until none is left, in one pass: `out` is a stack
+ * that never holds a complete escape, so a decoded byte can only complete
+ * one ending at the top ("%2561" -> "%61" -> "a"). Linear time, where
+ * decoding the whole path again per level would be quadratic in a long
+ * "%252525..." chain. */
+static size_t percent_decode_all(struct slice in, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        out[n++] = in.p[i];
+        while (n >= 3 && out[n - 3] == '%') {
+            int hi = http_hexval((unsigned char)out[n - 2]);
+            int lo = http_hexval((unsigned char)out[n - 1]);
+            if (hi < 0 || lo < 0)
+                break;
+            out[n - 3] = (char)(hi * 16 + lo);
+            n -= 2;
+        }
+    }
+    return n;
+}
+
+/* The segment steps of http_path_loose on buf[0, len), which begins with
+ * '/', in place: w never passes the '/' before the segment being read. */
+static size_t loose_segments(char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '\\')
+            buf[i] = '/';
+    size_t w = 0, r = 0;
+    int trailing = 0;
+    while (r < len) {
+        size_t s = r + 1, e = s;
+        while (e < len && buf[e] != '/')
+            e++;
+        const char *semi = memchr(buf + s, ';', e - s);
+        size_t k = semi ? (size_t)(semi - (buf + s)) : e - s;
+        trailing = k == 0 || is_dot(buf + s, k) || is_dot_dot(buf + s, k);
+        if (is_dot_dot(buf + s, k)) {
+            while (w > 0 && buf[w - 1] != '/')
+                w--;
+            if (w > 0)
+                w--;
+        } else if (k && !is_dot(buf + s, k)) {
+            buf[w++] = '/';
+            memmove(buf + w, buf + s, k);
+            w += k;
+        }
+        r = e;
+    }
+    if (trailing || w == 0)
+        buf[w++] = '/';
+    return w;
+}
+
+void http_path_loose(struct slice path, char *out, size_t *len)
+{
+    size_t n = percent_decode_all(path, out);
+    *len = n > 0 && (out[0] == '/' || out[0] == '\\') ? loose_segments(out, n) : n;
+}

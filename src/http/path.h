@@ -25,4 +25,26 @@ enum http_path_rc {
  * form of a normal form is itself. */
 enum http_path_rc http_path_normalize(struct slice path, char *out, size_t *len);
 
+/* The loose form of `path`: the broadest reading an origin may give it,
+ * for do-not-cache decisions only (issue 10, re-attack C). Origins route
+ * more spellings to one handler than RFC 3986 says are equal: nginx merges
+ * slashes by default, Tomcat and Jetty drop ";params" from segments (and
+ * read "..;" as ".."), IIS takes '\' for '/', some frameworks decode
+ * twice, Express routes case-insensitively. A rule that says "never cache
+ * under /account/" must also see "//account/profile", "/account;x/profile" and
+ * "/%2561ccount/profile"; a rule that allows caching must not be widened,
+ * so it keeps the strict normal form above. Steps, in this order:
+ *  - every escape decoded, again and again until none is left (one pass:
+ *    a decoded byte that completes an escape with the bytes before it is
+ *    decoded at once); a '%' that starts no escape stays as it is;
+ *  - in a path that begins with '/' (or '\'): '\' read as '/', each
+ *    segment cut at its first ';', empty segments dropped (slashes
+ *    merged), dot segments removed (RFC 3986 §5.2.4); a trailing '/' or
+ *    dot segment leaves one trailing '/'.
+ * Case is kept (the naming convention needs "setUser"'s word boundary);
+ * callers compare it case-insensitively. `out` holds at least path.len
+ * bytes; *len is never more than path.len. Never fails: any bytes have a
+ * loose form, and the loose form of a loose form is itself. */
+void http_path_loose(struct slice path, char *out, size_t *len);
+
 #endif

@@ -20,13 +20,16 @@ unsigned rules_method_bit(struct slice m)
 }
 
 /* Linear-time in practice: on a mismatch, retry from the last '*' one byte
- * further along (the classic two-pointer glob; no recursion). */
-int rules_glob(const char *pat, struct slice s)
+ * further along (the classic two-pointer glob; no recursion). `fold`
+ * compares ASCII letters without case. */
+static int glob(const char *pat, struct slice s, int fold)
 {
     size_t p = 0, i = 0, star_p = (size_t)-1, star_i = 0;
     size_t plen = strlen(pat);
     while (i < s.len) {
-        if (p < plen && (pat[p] == '?' || pat[p] == s.p[i])) {
+        if (p < plen &&
+            (pat[p] == '?' || pat[p] == s.p[i] ||
+             (fold && http_lower((unsigned char)pat[p]) == http_lower((unsigned char)s.p[i])))) {
             p++;
             i++;
         } else if (p < plen && pat[p] == '*') {
@@ -42,6 +45,11 @@ int rules_glob(const char *pat, struct slice s)
     while (p < plen && pat[p] == '*')
         p++;
     return p == plen;
+}
+
+int rules_glob(const char *pat, struct slice s)
+{
+    return glob(pat, s, 0);
 }
 
 static int header_present(const struct rule *r, const struct http_field *f, unsigned n)
@@ -61,15 +69,32 @@ static int header_present(const struct rule *r, const struct http_field *f, unsi
     return 0;
 }
 
+/* Issue 10, re-attack C: the origin may read the path as its loose form
+ * (slashes merged, ";params" dropped, decoded twice, any case), so a
+ * do-not-cache rule matches either form: caching less is always safe.
+ * Caching more is not, so an allowing rule needs both: the strict form
+ * alone would let "/public/..%2faccount" (loosely "/account") use an
+ * exception written for /public before a do-not-cache rule on /account;
+ * the loose form alone would widen it to spellings the origin may serve
+ * differently. Order still decides between rules that match. */
+static int path_matches(const struct rule *r, struct slice path, struct slice loose)
+{
+    int strict = rules_glob(r->path, path);
+    if (!r->cache)
+        return strict || glob(r->path, loose, 1);
+    return strict && glob(r->path, loose, 1);
+}
+
 const struct rule *rules_match(const struct rule *rules, unsigned n, struct slice method,
-                               struct slice path, const struct http_field *fields, unsigned nfields)
+                               struct slice path, struct slice loose,
+                               const struct http_field *fields, unsigned nfields)
 {
     unsigned bit = rules_method_bit(method);
     for (unsigned i = 0; i < n; i++) {
         const struct rule *r = &rules[i];
         if (r->methods && !(r->methods & bit))
             continue;
-        if (!rules_glob(r->path, path))
+        if (!path_matches(r, path, loose))
             continue;
         if (r->header_name[0] && !header_present(r, fields, nfields))
             continue;

@@ -45,10 +45,13 @@ unsigned rules_method_bit(struct slice method);
 int rules_glob(const char *pattern, struct slice s);
 
 /* The first rule that applies to this request, or NULL. `path` is the
- * target's path without the query. */
+ * normal form of the target's path without the query (http_path_normalize),
+ * `loose` its loose form (http_path_loose). A `cache: false` rule applies
+ * when its glob matches `path` or, without case, `loose`; a `cache: true`
+ * rule only when it matches both, so the loose form never widens it. */
 const struct rule *rules_match(const struct rule *rules, unsigned n, struct slice method,
-                               struct slice path, const struct http_field *fields,
-                               unsigned nfields);
+                               struct slice path, struct slice loose,
+                               const struct http_field *fields, unsigned nfields);
 
 /* Does the last path segment name a mutation ("setUser", "delete_item",
  * "AddOne")? A prefix counts when the name ends there or goes on with a

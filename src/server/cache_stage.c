@@ -566,13 +566,30 @@ static int has_bypass_field(const struct config *cfg, const struct http_request 
     return 0;
 }
 
+/* The two readings of a request path every decision is made on: `strict`,
+ * its RFC 3986 §6.2.2 normal form (issue 10, finding 9), and `loose`, what
+ * an origin that routes loosely may take it for (http_path_loose; issue
+ * 10, re-attack C). A "do not cache" reads both, an "allowed" only strict. */
+struct request_paths {
+    struct slice strict, loose;
+};
+
+/* Naming (seed 003) on the last segment of either reading: "/api/setUser;x"
+ * or "/api/%2573etUser" reach setUser at a loose origin. */
+static int named_mutation(const struct config *cfg, struct slice strict, struct slice loose)
+{
+    return rules_never_cache_name(strict, cfg->naming.never_cache_prefixes, cfg->naming.n) ||
+           rules_never_cache_name(loose, cfg->naming.never_cache_prefixes, cfg->naming.n);
+}
+
 /* POST with a rule that allows it, QUERY always (RFC 10008 §2: safe, and
- * the content is part of the key). Naming (seed 003) vetoes a POST; it
- * reads `path`, the normal form of the request's (issue 10, finding 9).
- * `side_effects`: a Connect call whose procedure is not known to be free of
- * them; without a rule that says so, that is the reason it is not cached. */
-static int body_cacheable(struct client *c, const struct http_request *r, struct slice path,
-                          const struct rule *rule, int query, int side_effects)
+ * the content is part of the key). Naming (seed 003) vetoes a POST, on
+ * both readings of the path. `side_effects`: a Connect call whose
+ * procedure is not known to be free of them; without a rule that says so,
+ * that is the reason it is not cached. */
+static int body_cacheable(struct client *c, const struct http_request *r,
+                          const struct request_paths *path, const struct rule *rule, int query,
+                          int side_effects)
 {
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
@@ -590,19 +607,21 @@ static int body_cacheable(struct client *c, const struct http_request *r, struct
         ex->cache_detail = side_effects ? "side-effects" : "no-rule";
         return 0;
     }
-    if (rules_never_cache_name(path, cfg->naming.never_cache_prefixes, cfg->naming.n)) {
+    if (named_mutation(cfg, path->strict, path->loose)) {
         ex->cache_detail = "naming";
         return 0;
     }
     return 1;
 }
 
-/* The cache stage proper; `path` is the normal form of the request's path
- * (RFC 3986 §6.2.2), which every rule, naming and procedure decision reads,
- * so that "/%61ccount" meets the rule for "/account" (issue 10, finding 9).
- * The key keeps the target as received: two spellings the origin might tell
- * apart never share an entry, and the decisions can only get stricter. */
-static int request_stage(struct client *c, const struct http_request *r, struct slice path)
+/* The cache stage proper; `path` holds the readings of the request's path
+ * every rule, naming and procedure decision reads, so that "/%61ccount"
+ * and "//account" meet the rule for "/account" (issue 10, finding 9 and
+ * re-attack C). The key keeps the target as received: two spellings the
+ * origin might tell apart never share an entry, and the decisions can only
+ * get stricter. */
+static int request_stage(struct client *c, const struct http_request *r,
+                         const struct request_paths *path)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
@@ -612,9 +631,10 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
     int head = slice_eq(r->method, SLICE_LIT("HEAD"));
     int query = slice_eq(r->method, SLICE_LIT("QUERY"));
     const struct config *cfg = w->cfg;
-    const struct rule *rule =
-        cfg->nrules ? rules_match(cfg->rules, cfg->nrules, r->method, path, r->fields, r->nfields)
-                    : NULL;
+    const struct rule *rule = cfg->nrules
+                                  ? rules_match(cfg->rules, cfg->nrules, r->method, path->strict,
+                                                path->loose, r->fields, r->nfields)
+                                  : NULL;
     ex->rule_no = rule ? (int)(rule - cfg->rules) + 1 : 0;
     int by_body = 0;
     struct slice rpc_codec = {0};
@@ -638,7 +658,9 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
          * message alone would let a crafted query answer for another URL.
          * Otherwise it is an ordinary GET, keyed by its whole target,
          * stored only as the origin's freshness allows, never connect.ttl. */
-        struct slice proc = connect_procedure_of(path);
+        /* Procedures are named exactly (connect.cacheable is an allow
+         * list), so a loose spelling is no Connect call: the strict form. */
+        struct slice proc = connect_procedure_of(path->strict);
         if (connect_procedure_cacheable(&cfg->connect.never, proc))
             rpc = CONNECT_NONE, ex->cache_detail = "procedure"; /* connect.not_cacheable */
         else if (rule && !rule->cache)
@@ -812,12 +834,14 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         return 0;
     }
     struct slice raw = request_path(r);
-    char small[512];
-    char *buf = raw.len <= sizeof small ? small : malloc(raw.len);
+    /* both readings side by side: each is no longer than the path */
+    char small[1024];
+    char *buf = 2 * raw.len <= sizeof small ? small : malloc(2 * raw.len);
     if (!buf)
         abort();
-    size_t len;
+    size_t len, loose_len;
     int k;
+    http_path_loose(raw, buf + raw.len, &loose_len);
     if (http_path_normalize(raw, buf, &len) != HTTP_PATH_OK) {
         /* the parser refuses a bad escape; should one get here, no rule
          * could be trusted to see the path, so nothing is cached */
@@ -826,7 +850,8 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         c->ex.cache_detail = "path";
         k = 0;
     } else {
-        k = request_stage(c, r, (struct slice){buf, len});
+        struct request_paths paths = {{buf, len}, {buf + raw.len, loose_len}};
+        k = request_stage(c, r, &paths);
     }
     if (buf != small)
         free(buf);

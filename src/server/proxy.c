@@ -612,7 +612,17 @@ void proxy_pump_request_body(struct client *c)
     }
     struct outbuf o = ex->up_head;
     ex->up_head = (struct outbuf){0};
-    while (iobuf_len(&c->in) && u->write_pending + o.len < WRITE_HIGH_WATER) {
+    while (iobuf_len(&c->in)) {
+        if (u->write_pending + o.len >= WRITE_HIGH_WATER) {
+            /* Send what is ready and go on with the bytes already buffered
+             * while the socket takes them: no read will come to announce
+             * them (a body read ahead to key it lies here whole, and its
+             * last chunk was left behind; issue 10, re-attack B). Only a
+             * write still pending past high water waits for its drain. */
+            if (!o.len || up_write(c, &o) < 0 || u->write_pending >= WRITE_HIGH_WATER)
+                break;
+            continue;
+        }
         size_t used;
         struct slice d;
         enum http_body_rc rc =

@@ -1,8 +1,9 @@
 /* libFuzzer: the request head parser. Invariants: never reads past len,
  * returns OK/MORE/an HTTP error status, and an OK head's slices lie inside
  * the input; parsing any prefix never succeeds with a longer head. The
- * target's path then goes through the normalizer the rules match on: its
- * normal form is no longer and is its own normal form (a fixed point). */
+ * target's path then goes through the normalizers the rules match on: its
+ * normal form and its loose form are each no longer than it and their own
+ * normal or loose form (fixed points). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,12 @@ static void check_path(struct slice target)
             memcmp(a, b, n))
             abort();
     }
+    http_path_loose(path, a, &n);
+    if (n > path.len)
+        abort();
+    http_path_loose((struct slice){a, n}, b, &m);
+    if (m != n || memcmp(a, b, n))
+        abort();
     free(a);
     free(b);
 }

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { startProxy, startOrigin, get, tmpFile, rawExchange, parseResponses, sleep, SANITIZED } from './lib.mjs';
 
 const RULES = `
@@ -484,5 +485,71 @@ test('deep nesting, long numbers and a zstd frame asking for a huge window: keye
     assert.match(garbage.headers['cache-status'], /fwd=uri-miss/, 'trailing bytes: keyed raw');
   } finally {
     await t.close();
+  }
+});
+
+// Issue 10, re-attack B: a body read ahead to key it lies in the client
+// buffer whole. Chunked and over 256 KiB (the upstream write high water),
+// its last chunk stayed behind once the first write fit the socket: no
+// read came to announce it, the origin waited for the end of the body and
+// the client got 504 after upstream_first_byte (2 s here, so the old code
+// fails fast). Content-Length and a warm pooled connection are covered too.
+test('a chunked body over 256 KiB read ahead to key it reaches the origin whole (fresh pool, warm pool, Content-Length)', async () => {
+  const got = [];
+  const origin = await startOrigin((req, res, body) => {
+    got.push({ url: req.url, body });
+    // X-Close: the origin closes, so the next request finds no pooled connection
+    if (req.headers['x-close']) res.setHeader('Connection', 'close');
+    res.end(`${body.length} ${crypto.createHash('sha256').update(body).digest('hex')}`);
+  });
+  const cfg = tmpFile('big.yaml', `timeouts:\n  upstream_first_byte: 2s\nrules:\n  - { path: "/api/*", methods: [POST], cache: true, ttl: 60s }\n`);
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  try {
+    // Send bytes and read one response framed by Content-Length (a guard
+    // timer only stops a hung case from stalling the run).
+    const exchange = (bytes) => new Promise((resolve) => {
+      const s = net.connect(proxy.port, '127.0.0.1', () => s.write(bytes));
+      let buf = Buffer.alloc(0);
+      const done = () => { clearTimeout(guard); s.destroy(); resolve(buf.length ? parseResponses(buf)[0] : { status: 0 }); };
+      const guard = setTimeout(done, 15000);
+      s.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        const end = buf.indexOf('\r\n\r\n');
+        const m = end >= 0 && /content-length: (\d+)/i.exec(buf.subarray(0, end).toString('latin1'));
+        if (m && buf.length >= end + 4 + Number(m[1])) done();
+      });
+      s.on('error', done);
+      s.on('end', done);
+    });
+    const chunked = (n, size) => {
+      const body = crypto.randomBytes(n / 2).toString('hex');
+      let wire = '';
+      for (let i = 0; i < n; i += size) wire += `${Math.min(size, n - i).toString(16)}\r\n${body.slice(i, i + size)}\r\n`;
+      return { body, wire: `Transfer-Encoding: chunked\r\n\r\n${wire}0\r\n\r\n` };
+    };
+    const length = (n) => {
+      const body = crypto.randomBytes(n / 2).toString('hex');
+      return { body, wire: `Content-Length: ${n}\r\n\r\n${body}` };
+    };
+    const cases = [
+      ['QUERY', '/search', 'X-Close: 1\r\n', chunked(300000, 300000), 'chunked, one chunk, fresh pool'],
+      ['QUERY', '/search', 'X-Close: 1\r\n', chunked(262200, 262200), 'chunked just over 256 KiB, fresh pool'],
+      ['QUERY', '/search', 'X-Close: 1\r\n', chunked(300000, 65536), 'chunked in 64 KiB chunks, fresh pool'],
+      ['POST', '/api/big', 'X-Close: 1\r\n', chunked(300000, 300000), 'POST under a caching rule, fresh pool'],
+      ['QUERY', '/search', 'X-Close: 1\r\n', length(300000), 'Content-Length, fresh pool'],
+      ['QUERY', '/search', '', chunked(300000, 300000), 'chunked, warms the pool'],
+      ['QUERY', '/search', '', chunked(300000, 300000), 'chunked, warm pool'],
+    ];
+    for (const [method, path, extra, { body, wire }, what] of cases) {
+      const before = got.length;
+      const r = await exchange(`${method} ${path} HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n${extra}${wire}`);
+      assert.equal(r.status, 200, what);
+      assert.equal(got.length, before + 1, what);
+      assert.equal(got[before].body.toString(), body, `${what}: the origin got the whole body`);
+      assert.equal(r.body.toString(), `${body.length} ${crypto.createHash('sha256').update(body).digest('hex')}`, what);
+    }
+  } finally {
+    await proxy.stop();
+    await origin.close();
   }
 });

@@ -78,8 +78,8 @@ static void test_match(void **st)
         {"PUT", "/api/write/x", NULL, -1},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        const struct rule *r =
-            rules_match(rules, 3, S(rows[i].method), S(rows[i].path), rows[i].f, rows[i].f ? 1 : 0);
+        const struct rule *r = rules_match(rules, 3, S(rows[i].method), S(rows[i].path),
+                                           S(rows[i].path), rows[i].f, rows[i].f ? 1 : 0);
         int got = r ? (int)(r - rules) : -1;
         if (got != rows[i].want)
             fail_msg("row %zu: %s %s: expected rule %d, got %d", i, rows[i].method, rows[i].path,
@@ -87,6 +87,46 @@ static void test_match(void **st)
     }
     assert_int_equal(rules_method_bit(S("QUERY")), RM_QUERY);
     assert_int_equal(rules_method_bit(S("post")), 0); /* methods are case-sensitive */
+}
+
+/* Issue 10, re-attack C: a do-not-cache rule matches the strict or (without
+ * case) the loose form; an allowing rule needs both; order still decides. */
+static void test_match_loose(void **st)
+{
+    (void)st;
+    struct rule rules[3];
+    memset(rules, 0, sizeof rules);
+    strcpy(rules[0].path, "/public/*");
+    rules[0].cache = true;
+    strcpy(rules[1].path, "/account/*");
+    strcpy(rules[2].path, "/Api/*");
+    rules[2].cache = true;
+    const struct {
+        const char *strict, *loose;
+        int want; /* rule index or -1 */
+    } rows[] = {
+        {"/account/profile", "/account/profile", 1},
+        {"//account/profile", "/account/profile", 1},    /* merged slashes */
+        {"/account;x/profile", "/account/profile", 1},   /* ;params */
+        {"/ACCOUNT/profile", "/ACCOUNT/profile", 1},     /* case */
+        {"/%2561ccount/profile", "/account/profile", 1}, /* decoded twice */
+        {"/public/x", "/public/x", 0},                   /* the exception, written first */
+        {"/public/..%2Faccount/x", "/account/x", 1},     /* escapes it loosely: denied */
+        {"//public/x", "/public/x", -1},                 /* loose alone never allows */
+        {"/PUBLIC/x", "/PUBLIC/x", -1},
+        {"/Api/x", "/Api/x", 2},
+        {"/Api/x;v=1", "/Api/x", 2},
+        {"/api/x", "/api/x", -1}, /* strict keeps its case */
+        {"/other", "/other", -1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const struct rule *r =
+            rules_match(rules, 3, S("GET"), S(rows[i].strict), S(rows[i].loose), NULL, 0);
+        int got = r ? (int)(r - rules) : -1;
+        if (got != rows[i].want)
+            fail_msg("row %zu: %s (loosely %s): expected rule %d, got %d", i, rows[i].strict,
+                     rows[i].loose, rows[i].want, got);
+    }
 }
 
 static void test_naming(void **st)
@@ -567,11 +607,12 @@ static void test_body_keys(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_glob),        cmocka_unit_test(test_match),
-        cmocka_unit_test(test_naming),      cmocka_unit_test(test_json),
-        cmocka_unit_test(test_codings),     cmocka_unit_test(test_digest_field),
-        cmocka_unit_test(test_body_keys),   cmocka_unit_test(test_json_pairs),
-        cmocka_unit_test(test_json_limits), cmocka_unit_test(test_zstd_window),
+        cmocka_unit_test(test_glob),         cmocka_unit_test(test_match),
+        cmocka_unit_test(test_match_loose),  cmocka_unit_test(test_naming),
+        cmocka_unit_test(test_json),         cmocka_unit_test(test_codings),
+        cmocka_unit_test(test_digest_field), cmocka_unit_test(test_body_keys),
+        cmocka_unit_test(test_json_pairs),   cmocka_unit_test(test_json_limits),
+        cmocka_unit_test(test_zstd_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
