@@ -209,6 +209,7 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
             keep[n++] = &res->fields[i];
     build_head(o, res->status, res->reason, keep, n);
     cache_response_facts(o->fields, o->nfields, res->status, &o->facts);
+    o->facts.age = cache_age_value(res->fields, res->nfields); /* Age is not stored */
     object_vary_key(o, req_fields, req_n);
     o->request_time = request_time;
     o->response_time = response_time;
@@ -220,11 +221,28 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
     return o;
 }
 
+/* Facts read again from the stored fields, keeping what those fields no
+ * longer say: the Age received (never stored, §4.2.3) and the directives
+ * of a targeted field (RFC 9213: the caller, which knows the target list,
+ * applied them). */
+static void refresh_facts(struct cache_object *o, const struct cache_response_facts *prev)
+{
+    struct cache_response_facts was = *prev; /* prev may be o's own */
+    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    o->facts.age = was.age;
+    if (was.targeted) {
+        o->facts.cc = was.cc;
+        o->facts.has_expires = was.has_expires;
+        o->facts.expires = was.expires;
+        o->facts.targeted = 1;
+    }
+}
+
 /* What a copy with new fields keeps of the old object: its facts (read
  * again from the new fields) and Vary key. */
 static void copy_of(struct cache_object *o, const struct cache_object *old)
 {
-    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    refresh_facts(o, &old->facts);
     if (old->vary) {
         o->vary = xmalloc(old->vary_len);
         memcpy(o->vary, old->vary, old->vary_len);
@@ -270,6 +288,7 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
     build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
                n);
     copy_of(o, old);
+    o->facts.age = cache_age_value(r->fields, r->nfields); /* the 304 is the new response */
     /* A 304 may name other Vary fields: the merged response then answers
      * the requests that match the one revalidating on those (§4.1). */
     if (new_vary)
@@ -323,7 +342,7 @@ void cache_object_add_field(struct cache_object *o, struct slice name, struct sl
     build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
     free(old_head);
     free(old_fields);
-    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    refresh_facts(o, &o->facts);
 }
 
 void cache_object_append(struct cache_object *o, const char *p, size_t n)

@@ -408,7 +408,10 @@ static int stream_start(struct client *c, struct cache_object *o)
     c->stream_off = 0;
     struct outbuf h = {0};
     outbuf_add(&h, o->head, o->head_len);
-    outbuf_addstr(&h, "Age: 0\r\n");
+    /* the age it arrived with (§4.2.3), a parent's Age included */
+    outbuf_addstr(&h, "Age: ");
+    outbuf_addu64(&h, (uint64_t)object_age(o, now_s()));
+    outbuf_addstr(&h, "\r\n");
     if (w->cfg->proxy.via)
         outbuf_addstr(&h, "Via: 1.1 idemcache\r\n");
     /* RFC 9211 §2.7: collapsed into another request's fetch */
