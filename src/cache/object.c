@@ -345,6 +345,30 @@ void cache_object_add_field(struct cache_object *o, struct slice name, struct sl
     refresh_facts(o, &o->facts);
 }
 
+void cache_object_remove_fields(struct cache_object *o, struct slice names)
+{
+    const struct http_field *keep[HTTP_FIELDS_MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; i < o->nfields; i++) {
+        struct http_list_iter it = http_list_begin(names);
+        struct slice name;
+        int named = 0;
+        while (!named && http_list_next(&it, &name) > 0)
+            named = slice_case_eqs(o->fields[i].name, name);
+        if (!named)
+            keep[n++] = &o->fields[i];
+    }
+    if (n == o->nfields)
+        return;
+    char *old_head = o->head;
+    struct http_field *old_fields = o->fields;
+    const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
+    build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
+    free(old_head);
+    free(old_fields);
+    refresh_facts(o, &o->facts);
+}
+
 void cache_object_append(struct cache_object *o, const char *p, size_t n)
 {
     struct cache_body *b = o->body;

@@ -88,6 +88,19 @@ void cache_response_facts(const struct http_field *f, unsigned n, int status,
     }
 }
 
+int cache_facts_targeted(const struct http_field *f, unsigned n, struct slice targets,
+                         struct cache_response_facts *r)
+{
+    struct cache_control cc;
+    if (!cache_control_targeted(f, n, targets, &cc))
+        return 0;
+    r->cc = cc;
+    r->has_expires = 0; /* "MUST ignore the Cache-Control and Expires" */
+    r->expires = HTTP_DATE_INVALID;
+    r->targeted = 1;
+    return 1;
+}
+
 int cache_status_heuristic(int s)
 {
     switch (s) {

@@ -33,6 +33,12 @@ int64_t cache_age_value(const struct http_field *f, unsigned n);
 void cache_response_facts(const struct http_field *f, unsigned n, int status,
                           struct cache_response_facts *out);
 
+/* RFC 9213 §2.2: when a field on `targets` is valid and non-empty, its
+ * directives replace Cache-Control and Expires in *r (r->targeted set);
+ * returns whether one did. */
+int cache_facts_targeted(const struct http_field *f, unsigned n, struct slice targets,
+                         struct cache_response_facts *r);
+
 enum cache_store_verdict {
     STORE_OK,
     STORE_METHOD,        /* only GET and HEAD are stored */

@@ -97,6 +97,33 @@ static void copy_request_fields(struct exchange *ex, const struct http_request *
     ex->req_nfields = n;
 }
 
+/* RFC 9213: this cache's target list (cache.targeted_fields). */
+static struct slice targets_of(const struct config *cfg)
+{
+    return (struct slice){cfg->cache.targeted_fields, strlen(cfg->cache.targeted_fields)};
+}
+
+int cache_stage_strips_field(const struct client *c, struct slice name)
+{
+    const struct config *cfg = c->w->cfg;
+    if (!cfg->cache.strip_targeted)
+        return 0;
+    struct http_list_iter it = http_list_begin(targets_of(cfg));
+    struct slice t;
+    while (http_list_next(&it, &t) > 0)
+        if (slice_case_eqs(name, t))
+            return 1;
+    return 0;
+}
+
+/* A response this cache keeps or answers with: the listed targeted fields
+ * go when cache.strip_targeted says so (RFC 9213 §2.3 allows it). */
+static void strip_targeted(const struct config *cfg, struct cache_object *o)
+{
+    if (cfg->cache.strip_targeted)
+        cache_object_remove_fields(o, targets_of(cfg));
+}
+
 static int64_t object_age(const struct cache_object *o, int64_t now)
 {
     return cache_age(&o->facts, o->request_time, o->response_time, now);
@@ -912,6 +939,7 @@ static int hold(struct client *c, const struct http_response *res)
         return 0;
     ex->held =
         cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now_s(), 0);
+    strip_targeted(cfg, ex->held);
     return 1;
 }
 
@@ -977,6 +1005,15 @@ static int serve_revalidated(struct client *c, const struct http_response *res, 
     struct cache_object *fresh = cache_object_revalidated(
         ex->stale, res, ex->req_fields, ex->req_nfields, ex->req_time, now,
         (unsigned)cfg->cache.heuristic_percent, (int64_t)(cfg->cache.heuristic_max / 1000));
+    /* RFC 9213: a targeted field in the merge (the 304's, or the stored
+     * one) decides; a stripped one was applied when first stored. */
+    if (cache_facts_targeted(fresh->fields, fresh->nfields, targets_of(cfg), &fresh->facts) ||
+        fresh->facts.targeted) {
+        int h;
+        fresh->lifetime = cache_lifetime(&fresh->facts, now, (unsigned)cfg->cache.heuristic_percent,
+                                         (int64_t)(cfg->cache.heuristic_max / 1000), &h);
+    }
+    strip_targeted(cfg, fresh);
     int64_t rule_lifetime;
     enum cache_store_verdict v = store_verdict(ex, &fresh->facts, &rule_lifetime);
     if (rule_lifetime >= 0)
@@ -1031,6 +1068,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         return 1;
     struct cache_response_facts facts;
     cache_response_facts(res->fields, res->nfields, res->status, &facts);
+    cache_facts_targeted(res->fields, res->nfields, targets_of(cfg), &facts);
     int64_t rule_lifetime;
     enum cache_store_verdict v = store_verdict(ex, &facts, &rule_lifetime);
     if (v == STORE_OK && ex->method_head)
@@ -1054,6 +1092,9 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                 ex->req_nfields, ex->req_time, now, lifetime);
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
+    if (facts.targeted)
+        cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg), &ex->fill->facts);
+    strip_targeted(cfg, ex->fill);
     if (ex->coalesce_leader && !ex->method_head && !ex->held) {
         /* Waiters get this response as it arrives, not after. */
         coalesce_set_partial(w->co, ex->cache_key, ex->cache_key_len, ex->fill);

@@ -48,6 +48,7 @@ void config_defaults(struct config *c)
     c->cache.background_fetches = 32;
     c->cache.etag_hold_max = 1024 * 1024;
     strcpy(c->cache.name, "idemcache");
+    strcpy(c->cache.targeted_fields, "CDN-Cache-Control");
     c->body_key.max_bytes = 1024 * 1024;
     c->body_key.memo_entries = 4096;
     c->body_key.normalize_max_bytes = 64 * 1024;
@@ -226,6 +227,8 @@ static const struct field schema[] = {
     {"cache.background_fetches", F_COUNT, OFF(cache.background_fetches), 0},
     {"cache.etag_hold_max", F_SIZE, OFF(cache.etag_hold_max), 0},
     {"cache.bypass_fields", F_FIELD_NAMES, OFF(cache.bypass_fields), 0},
+    {"cache.targeted_fields", F_FIELD_NAMES, OFF(cache.targeted_fields), 0},
+    {"cache.strip_targeted", F_BOOL, OFF(cache.strip_targeted), 0},
     {"cache.name", F_CACHE_NAME, OFF(cache.name), sizeof(((struct config *)0)->cache.name)},
     {"rules", F_RULES, 0, 0},
     {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},

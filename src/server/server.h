@@ -371,6 +371,8 @@ void cache_stage_upstream_fields(struct client *c, struct outbuf *o);
  * body; 3: send nothing, feed the body in, _finish answers. */
 int cache_stage_response(struct client *c, const struct http_response *res);
 void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
+/* cache.strip_targeted: is this response field one to remove (RFC 9213)? */
+int cache_stage_strips_field(const struct client *c, struct slice name);
 void cache_stage_body(struct client *c, const char *p, size_t n);
 void cache_stage_finish(struct client *c, int complete);
 int cache_stage_serve_stale_on_error(struct client *c, int status);

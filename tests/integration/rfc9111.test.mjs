@@ -109,3 +109,68 @@ test('Age on a stale response served under max-stale, and on a merged 304', asyn
   assert.equal(s.counts['/r'], 2);
   assert.ok(Number(hit.headers.age) >= 50, `hit after the 304: Age ${hit.headers.age}`);
 });
+
+// ---- 2. Targeted cache control (RFC 9213) ----
+
+test('CDN-Cache-Control replaces Cache-Control and Expires for this cache, and is forwarded', async (t) => {
+  const s = await setup(t, {
+    // the browser may not keep it; this cache may, for 600 s
+    '/cdn': (req, n) => ({ headers: { 'Cache-Control': 'no-store', 'CDN-Cache-Control': 'max-age=600' }, body: `c${n}` }),
+    // Cache-Control would store it; the targeted field says no
+    '/nocdn': (req, n) => ({ headers: { 'Cache-Control': 'max-age=600', 'CDN-Cache-Control': 'no-store' }, body: `n${n}` }),
+    // Expires ignored too: max-age=0 in the targeted field wins
+    '/exp': (req, n) => ({ headers: { Expires: new Date(Date.now() + 3600e3).toUTCString(), 'CDN-Cache-Control': 'max-age=0' }, body: `e${n}` }),
+    // invalid (a trailing comma) or empty: ignored, Cache-Control applies
+    '/bad': (req, n) => ({ headers: { 'Cache-Control': 'max-age=600', 'CDN-Cache-Control': 'no-store,' }, body: `b${n}` }),
+    '/empty': (req, n) => ({ headers: { 'Cache-Control': 'max-age=600', 'CDN-Cache-Control': '' }, body: `m${n}` }),
+    // not on the list: no effect, passed through
+    '/other': (req, n) => ({ headers: { 'Cache-Control': 'max-age=600', 'Other-Cache-Control': 'no-store' }, body: `o${n}` }),
+  });
+  const miss = await s.get('/cdn');
+  assert.equal(miss.headers['cdn-cache-control'], 'max-age=600', 'forwarded by default');
+  assert.equal(miss.headers['cache-control'], 'no-store');
+  const hit = await s.get('/cdn');
+  assert.equal(s.counts['/cdn'], 1);
+  assert.equal(hit.body.toString(), 'c1');
+  assert.match(hit.headers['cache-status'], /; hit; ttl=(59\d|600)$/, 'ttl is the targeted lifetime');
+  assert.equal(hit.headers['cdn-cache-control'], 'max-age=600');
+  const n1 = await s.get('/nocdn');
+  await s.get('/nocdn');
+  assert.equal(s.counts['/nocdn'], 2);
+  assert.match(n1.headers['cache-status'], /detail=no-store/);
+  await s.get('/exp');
+  await s.get('/exp');
+  assert.equal(s.counts['/exp'], 2, 'Expires is ignored when a targeted field applies');
+  for (const p of ['/bad', '/empty']) {
+    await s.get(p);
+    const h = await s.get(p);
+    assert.equal(s.counts[p], 1, `${p}: Cache-Control applies`);
+    assert.match(h.headers['cache-status'], /hit/);
+  }
+  await s.get('/other');
+  const o = await s.get('/other');
+  assert.equal(s.counts['/other'], 1);
+  assert.equal(o.headers['other-cache-control'], 'no-store');
+});
+
+test('cache.targeted_fields: an operator field first; cache.strip_targeted removes the listed ones', async (t) => {
+  const cfg = tmpFile('targeted.yaml',
+    'cache:\n  targeted_fields: [Idemcache-Cache-Control, CDN-Cache-Control]\n  strip_targeted: true\n');
+  const s = await setup(t, {
+    '/ours': (req, n) => ({ headers: { 'Idemcache-Cache-Control': 'max-age=300', 'CDN-Cache-Control': 'no-store', 'Other-Cache-Control': 'x' }, body: `u${n}` }),
+    '/cdnonly': (req, n) => ({ headers: { 'Idemcache-Cache-Control': 'max-age=(', 'CDN-Cache-Control': 'max-age=120', 'Cache-Control': 'no-store' }, body: `d${n}` }),
+  }, ['--config', cfg]);
+  const miss = await s.get('/ours');
+  assert.equal(miss.headers['idemcache-cache-control'], undefined, 'stripped on the miss');
+  assert.equal(miss.headers['cdn-cache-control'], undefined);
+  assert.equal(miss.headers['other-cache-control'], 'x', 'a field not on the list passes');
+  const hit = await s.get('/ours');
+  assert.equal(s.counts['/ours'], 1, 'the first field on the list wins');
+  assert.match(hit.headers['cache-status'], /; hit; ttl=(29\d|300)$/);
+  assert.equal(hit.headers['idemcache-cache-control'], undefined, 'stripped on the hit');
+  assert.equal(hit.headers['cdn-cache-control'], undefined);
+  await s.get('/cdnonly');
+  const h2 = await s.get('/cdnonly');
+  assert.equal(s.counts['/cdnonly'], 1, 'an invalid first field falls to the next');
+  assert.match(h2.headers['cache-status'], /; hit; ttl=(11\d|120)$/);
+});

@@ -229,6 +229,38 @@ static void test_age_value(void **st)
     }
 }
 
+/* RFC 9213 §2.2: a valid targeted field replaces Cache-Control and Expires. */
+static void test_targeted(void **st)
+{
+    struct cache_response_facts r;
+    struct cache_control rc;
+    const struct slice cdn = SLICE_LIT("CDN-Cache-Control");
+    int h;
+    req_cc("", &rc);
+    facts(200, "Cache-Control: no-store\r\nCDN-Cache-Control: max-age=600\r\nDate: " D0 "\r\n", &r);
+    assert_int_equal(cache_storable(1, &rc, 0, &r), STORE_NO_STORE);
+    assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_true(r.targeted);
+    assert_int_equal(cache_storable(1, &rc, 0, &r), STORE_OK);
+    assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 600);
+    facts(200, "Expires: Tue, 24 Nov 2026 13:00:00 GMT\r\nCDN-Cache-Control: no-cache\r\nDate: " D0
+               "\r\n", &r);
+    assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 0); /* Expires ignored too */
+    assert_int_equal(cache_decide(&rc, &r, 600, 0), DECIDE_REVALIDATE);
+    facts(200, "Cache-Control: max-age=60\r\nCDN-Cache-Control: no-store\r\n", &r);
+    assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_int_equal(cache_storable(1, &rc, 0, &r), STORE_NO_STORE);
+    facts(200, "Cache-Control: max-age=60\r\nCDN-Cache-Control: max-age=1.5\r\n", &r);
+    /* valid, so it still replaces Cache-Control: no explicit freshness left */
+    assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 0);
+    facts(200, "Cache-Control: max-age=60\r\nCDN-Cache-Control: max-age=10,\r\n", &r);
+    assert_false(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_false(r.targeted);
+    assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 60);
+}
+
 static const struct {
     const char *name;
     const char *req;
@@ -308,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_lifetime),
         cmocka_unit_test(test_age),
         cmocka_unit_test(test_age_value),
+        cmocka_unit_test(test_targeted),
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_stale_if_error),
     };
