@@ -30,6 +30,7 @@
 #include "rules/rules.h"
 #include "connect/connect.h"
 #include "http/path.h"
+#include "http/range.h"
 
 static int64_t now_s(void)
 {
@@ -216,7 +217,121 @@ static int request_conditional(const struct http_request *r)
            http_find_field(r->fields, r->nfields, "if-modified-since");
 }
 
-/* Answer from the stored object, honouring the client's preconditions. */
+/* If-Range (RFC 9110 §13.1.5): absent, or a strong validator of `o`.
+ * An entity-tag compares strongly (a weak one never matches); a date
+ * matches an equal Last-Modified only when that is strong (§8.8.2.2: at
+ * least a second before the response's Date). */
+static int if_range_holds(const struct http_field *rf, unsigned rn, const struct cache_object *o)
+{
+    const struct http_field *ir = http_find_field(rf, rn, "if-range");
+    if (!ir)
+        return 1;
+    struct slice v = ir->value;
+    if (v.len && (v.p[0] == '"' || v.p[0] == 'W')) {
+        const struct http_field *etag = cache_object_field(o, "etag");
+        return v.p[0] == '"' && etag && etag->value.len && etag->value.p[0] == '"' &&
+               slice_eq(etag->value, v);
+    }
+    const struct http_field *lm = cache_object_field(o, "last-modified");
+    int64_t when = http_date_parse(v);
+    if (!lm || when == HTTP_DATE_INVALID)
+        return 0;
+    int64_t modified = http_date_parse(lm->value);
+    return modified == when && o->facts.date != HTTP_DATE_INVALID && o->facts.date - modified >= 1;
+}
+
+/* 206 with one range of the stored body (§14.4, §15.3.7), sent as slices
+ * of the stored segments. */
+static void serve_partial(struct client *c, struct cache_object *o, const char *status_field,
+                          uint64_t first, uint64_t last)
+{
+    struct exchange *ex = &c->ex;
+    struct outbuf after = {0};
+    outbuf_addstr(&after, "Age: ");
+    outbuf_addu64(&after, (uint64_t)object_age(o, now_s()));
+    outbuf_addstr(&after, "\r\n");
+    if (c->w->cfg->proxy.via)
+        outbuf_addstr(&after, "Via: 1.1 idemcache\r\n");
+    outbuf_addstr(&after, status_field);
+    peer_stage_fields(c, &after);
+    outbuf_addstr(&after, "Content-Range: bytes ");
+    outbuf_addu64(&after, first);
+    outbuf_addstr(&after, "-");
+    outbuf_addu64(&after, last);
+    outbuf_addstr(&after, "/");
+    outbuf_addu64(&after, o->body->len);
+    outbuf_addstr(&after, "\r\nContent-Length: ");
+    outbuf_addu64(&after, last - first + 1);
+    outbuf_addstr(&after, "\r\n");
+    if (!c->keepalive)
+        outbuf_addstr(&after, "Connection: close\r\n");
+    else if (ex->client_minor == 0)
+        outbuf_addstr(&after, "Connection: keep-alive\r\n");
+    outbuf_addstr(&after, "\r\n");
+    static const char status_line[] = "HTTP/1.1 206 Partial Content\r\n";
+    ex->status = 206;
+    ex->bytes_out += sizeof status_line - 1 + o->head_len + after.len + (last - first + 1);
+    ex->resp_started = 1;
+    srv_write_object_range((uv_stream_t *)&c->tcp, o, status_line, &after, first,
+                           last - first + 1, &c->write_pending, client_write_done, c);
+}
+
+/* 416 (§15.5.17): no range of the stored body is satisfiable. */
+static void serve_unsatisfiable(struct client *c, struct cache_object *o, const char *status_field)
+{
+    struct exchange *ex = &c->ex;
+    struct outbuf out = {0};
+    outbuf_addstr(&out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */");
+    outbuf_addu64(&out, o->body->len);
+    outbuf_addstr(&out, "\r\n");
+    if (c->w->cfg->proxy.via)
+        outbuf_addstr(&out, "Via: 1.1 idemcache\r\n");
+    outbuf_addstr(&out, status_field);
+    peer_stage_fields(c, &out);
+    outbuf_addstr(&out, "Content-Length: 0\r\n");
+    if (!c->keepalive)
+        outbuf_addstr(&out, "Connection: close\r\n");
+    outbuf_addstr(&out, "\r\n");
+    ex->status = 416;
+    ex->resp_started = 1;
+    ex->bytes_out += out.len;
+    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+}
+
+/* A GET with Range on a complete stored 200 (RFC 9110 §14.2): one range ->
+ * 206, none satisfiable -> 416; several ranges, an invalid Range, another
+ * unit, more than limits.ranges, or an If-Range that does not hold -> the
+ * whole 200 (return 0). A peer exchange has its own coding: whole too. */
+static int answer_range(struct client *c, const struct http_field *rf, unsigned rn,
+                        struct cache_object *o, const char *status_field)
+{
+    if (c->ex.method_head || c->ex.peer || o->status != 200 || !o->complete)
+        return 0;
+    const struct http_field *range = NULL;
+    for (unsigned i = 0; i < rn; i++)
+        if (slice_case_eq(rf[i].name, "range")) {
+            if (range)
+                return 0; /* Range is a singleton: two lines are invalid */
+            range = &rf[i];
+        }
+    if (!range || !if_range_holds(rf, rn, o))
+        return 0;
+    uint64_t first, last;
+    switch (http_range_parse(range->value, o->body->len, (unsigned)c->w->cfg->limits.ranges,
+                             &first, &last)) {
+    case HTTP_RANGE_SINGLE:
+        serve_partial(c, o, status_field, first, last);
+        return 1;
+    case HTTP_RANGE_UNSATISFIABLE:
+        serve_unsatisfiable(c, o, status_field);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Answer from the stored object, honouring the client's preconditions
+ * (If-None-Match's 304 wins over Range, §13.2.2) and its Range. */
 static void answer_from_store(struct client *c, const struct http_field *rf, unsigned rn,
                               struct cache_object *o, const char *status_field, int warning)
 {
@@ -225,7 +340,7 @@ static void answer_from_store(struct client *c, const struct http_field *rf, uns
     if (o->status == 200 && cache_not_modified(rf, rn, etag ? etag->value : (struct slice){0},
                                                lm ? lm->value : (struct slice){0}))
         serve_304(c, o, status_field);
-    else
+    else if (!answer_range(c, rf, rn, o, status_field))
         serve_object(c, o, status_field, warning);
 }
 
@@ -929,13 +1044,19 @@ int cache_stage_serve_stale_on_error(struct client *c, int status)
  * hashes to, and a client that already holds that body gets a 304 instead
  * of the download. The body must be complete before the head can carry
  * the tag, so only responses of a known, bounded size are held. */
+static int holdable(const struct client *c, const struct http_response *res)
+{
+    const struct config *cfg = c->w->cfg;
+    return cfg->cache.generate_etag && res->status == 200 && !c->ex.method_head &&
+           res->has_content_length && res->content_length <= cfg->cache.etag_hold_max &&
+           !http_find_field(res->fields, res->nfields, "etag");
+}
+
 static int hold(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
-    if (!cfg->cache.generate_etag || res->status != 200 || ex->method_head ||
-        !res->has_content_length || res->content_length > cfg->cache.etag_hold_max ||
-        http_find_field(res->fields, res->nfields, "etag"))
+    if (!holdable(c, res))
         return 0;
     ex->held =
         cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now_s(), 0);
@@ -1040,8 +1161,9 @@ static int serve_revalidated(struct client *c, const struct http_response *res, 
             slice_case_eq(res->fields[i].name, "set-cookie2"))
             outbuf_addfield(&after, res->fields[i].name, res->fields[i].value);
     outbuf_add(&after, "", 1);
-    /* we only revalidate for clients that sent no preconditions */
-    answer_from_store(c, NULL, 0, fresh, after.p, 0);
+    /* we only revalidate for clients that sent no preconditions; a Range
+     * is answered from the merge */
+    answer_from_store(c, ex->req_fields, ex->req_nfields, fresh, after.p, 0);
     free(after.p);
     cache_object_unref(&fresh);
     return 1;
@@ -1092,6 +1214,15 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                 ex->req_nfields, ex->req_time, now, lifetime);
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
+    if (holdable(c, res)) {
+        /* Seed 004 on the first response too: the client whose request
+         * stores it gets the tag hits will carry, so it can revalidate.
+         * The object being filled is the one held (release_held tags it,
+         * cache_stage_finish stores it); waiters are not streamed a head
+         * that is about to change, they are answered from the store. */
+        cache_object_ref(ex->fill);
+        ex->held = ex->fill;
+    }
     if (facts.targeted)
         cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg), &ex->fill->facts);
     strip_targeted(cfg, ex->fill);
@@ -1100,17 +1231,19 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         coalesce_set_partial(w->co, ex->cache_key, ex->cache_key_len, ex->fill);
         stream_progress(w, ex->cache_key, ex->cache_key_len);
     }
-    return 0;
+    return ex->held ? 3 : 0;
 }
 
 void cache_stage_body(struct client *c, const char *p, size_t n)
 {
     struct exchange *ex = &c->ex;
-    if (ex->held)
+    if (ex->held && ex->held != ex->fill)
         cache_object_append(ex->held, p, n);
     if (!ex->fill)
         return;
     if (ex->fill->body->len + n > c->w->cfg->cache.max_object_size) {
+        if (ex->held == ex->fill)
+            cache_object_append(ex->held, p, n); /* held keeps its own reference */
         if (ex->fill->shared) { /* its streamers cannot have the rest */
             atomic_store(&ex->fill->fill, FILL_ABORTED);
             stream_progress(c->w, ex->cache_key, ex->cache_key_len);

@@ -34,6 +34,7 @@ void config_defaults(struct config *c)
      * of buffer: 10000 fits a raised nofile limit (65536) with room for
      * the pool, and bounds head buffers near 640 MiB at the default 64 KiB. */
     c->limits.max_connections = 10000;
+    c->limits.ranges = 16;
     c->forward.allow_private = false;
     c->forward.connect_ports[0] = 443; /* CONNECT is for TLS (RFC 9110 §9.3.6) */
     c->forward.nconnect_ports = 1;
@@ -213,6 +214,7 @@ static const struct field schema[] = {
     {"limits.response_header_section", F_SIZE, OFF(limits.response_header_section), 0},
     {"limits.upstream_idle_per_worker", F_COUNT, OFF(limits.upstream_idle_per_worker), 0},
     {"limits.max_connections", F_COUNT, OFF(limits.max_connections), 0},
+    {"limits.ranges", F_COUNT, OFF(limits.ranges), 0},
     {"forward.allow_private", F_BOOL, OFF(forward.allow_private), 0},
     {"forward.allow", F_CIDRS, 0, 0},
     {"forward.connect_ports", F_PORTS, 0, 0},

@@ -51,6 +51,7 @@ struct config {
         uint64_t response_header_section;
         uint64_t upstream_idle_per_worker; /* pooled connections kept */
         uint64_t max_connections;          /* client connections, all workers; admin apart */
+        uint64_t ranges; /* range-specs in a Range served as 206/416; more: the whole 200 */
     } limits;
 
     /* Forward mode: where a client may make us connect (README, "Forward

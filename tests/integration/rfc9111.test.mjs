@@ -14,7 +14,8 @@ async function setup(t, routes, extra = []) {
     const r = await (routes[p] || (() => ({ status: 404, headers: {}, body: 'nope' })))(req, counts[p]);
     res.statusCode = r.status || 200;
     for (const [k, v] of Object.entries(r.headers || {})) res.setHeader(k, v);
-    res.end(r.body ?? '');
+    if (r.chunked) res.write(r.body); // no Content-Length: node frames it chunked
+    res.end(r.chunked ? undefined : (r.body ?? ''));
   });
   let proxy;
   t.after(async () => {
@@ -173,4 +174,134 @@ test('cache.targeted_fields: an operator field first; cache.strip_targeted remov
   const h2 = await s.get('/cdnonly');
   assert.equal(s.counts['/cdnonly'], 1, 'an invalid first field falls to the next');
   assert.match(h2.headers['cache-status'], /; hit; ttl=(11\d|120)$/);
+});
+
+// ---- 4. The generated ETag on the first response (seed 004) ----
+
+test('a stored 200 without ETag carries its generated tag on the first response; that client revalidates to a 304', async (t) => {
+  const body = 'the same bytes for everyone';
+  const s = await setup(t, {
+    '/tag': () => ({ headers: { 'Cache-Control': 'max-age=600', 'Content-Length': String(body.length) }, body }),
+  });
+  const first = await s.get('/tag');
+  assert.match(first.headers.etag || '', /^"i-[A-Za-z0-9_-]+"$/, 'the first client gets a validator');
+  assert.match(first.headers['cache-status'], /fwd=uri-miss; fwd-status=200; stored/);
+  assert.equal(first.body.toString(), body);
+  const hit = await s.get('/tag');
+  assert.equal(hit.headers.etag, first.headers.etag, 'the same tag as hits carry');
+  const again = await s.get('/tag', { headers: { 'If-None-Match': first.headers.etag } });
+  assert.equal(again.status, 304);
+  assert.equal(again.headers.etag, first.headers.etag);
+  assert.equal(s.counts['/tag'], 1);
+});
+
+test('the first-response tag: coalesced waiters get the same head; large or chunked responses stream untagged', async (t) => {
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  const big = 'x'.repeat(4096);
+  const cfg = tmpFile('hold.yaml', 'cache:\n  etag_hold_max: 1000\n');
+  const s = await setup(t, {
+    '/slow': async () => { await gate; return { headers: { 'Cache-Control': 'max-age=600', 'Content-Length': '4' }, body: 'slow' }; },
+    '/big': () => ({ headers: { 'Cache-Control': 'max-age=600', 'Content-Length': String(big.length) }, body: big }),
+    '/chunked': () => ({ headers: { 'Cache-Control': 'max-age=600' }, body: 'chunky', chunked: true }),
+  }, ['--config', cfg]);
+  const all = [s.get('/slow'), s.get('/slow'), s.get('/slow')];
+  while (!s.counts['/slow']) await new Promise((r) => setTimeout(r, 20));
+  release();
+  const got = await Promise.all(all);
+  assert.equal(s.counts['/slow'], 1, 'one fetch');
+  for (const r of got) {
+    assert.equal(r.body.toString(), 'slow');
+    assert.equal(r.headers.etag, got[0].headers.etag);
+  }
+  assert.match(got[0].headers.etag || '', /^"i-/);
+  const b1 = await s.get('/big');
+  assert.equal(b1.headers.etag, undefined, 'over cache.etag_hold_max: streamed untagged');
+  assert.equal(b1.body.length, big.length);
+  const b2 = await s.get('/big');
+  assert.match(b2.headers.etag || '', /^"i-/, 'the hit carries the tag');
+  const c1 = await s.get('/chunked');
+  assert.equal(c1.headers.etag, undefined, 'no Content-Length: streamed untagged');
+  const c2 = await s.get('/chunked');
+  assert.match(c2.headers.etag || '', /^"i-/);
+});
+
+// ---- 3. Range requests from the cache (RFC 9110 §14) ----
+
+const ALPHA = 'abcdefghijklmnopqrstuvwxyz';
+
+test('Range from the cache: one range is a 206 with Content-Range; none satisfiable is a 416; others get the whole 200', async (t) => {
+  const big = Buffer.alloc(200000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 9)) & 0xff;
+  const s = await setup(t, {
+    '/r': () => ({ headers: { 'Cache-Control': 'max-age=600', ETag: '"r1"' }, body: ALPHA }),
+    '/big': () => ({ headers: { 'Cache-Control': 'max-age=600' }, body: big }),
+  });
+  // the miss goes upstream with its Range; the origin's whole 200 is stored
+  const miss = await s.get('/r', { headers: { Range: 'bytes=2-5' } });
+  assert.equal(s.origin.seen[0].headers.range, 'bytes=2-5');
+  assert.equal(miss.status, 200);
+  const one = await s.get('/r', { headers: { Range: 'bytes=2-5' } });
+  assert.equal(one.status, 206);
+  assert.equal(one.headers['content-range'], 'bytes 2-5/26');
+  assert.equal(one.headers['content-length'], '4');
+  assert.equal(one.body.toString(), 'cdef');
+  assert.equal(one.headers.etag, '"r1"');
+  assert.match(one.headers['cache-status'], /hit/);
+  assert.match(one.headers.age, /^\d+$/);
+  const cases = [
+    ['bytes=20-', 206, 'bytes 20-25/26', 'uvwxyz'],
+    ['bytes=-3', 206, 'bytes 23-25/26', 'xyz'],
+    ['bytes=24-1000', 206, 'bytes 24-25/26', 'yz'],
+    ['bytes=0-1,4-5', 200, undefined, ALPHA], // several ranges: the whole 200 (README)
+    ['bytes=26-', 416, 'bytes */26', ''],
+    ['bytes=-0', 416, 'bytes */26', ''],
+    ['bytes=5-4', 200, undefined, ALPHA], // invalid: ignored
+    ['items=0-4', 200, undefined, ALPHA], // another unit: ignored
+    ['bytes=x', 200, undefined, ALPHA],
+  ];
+  for (const [range, status, cr, body] of cases) {
+    const r = await s.get('/r', { headers: { Range: range } });
+    assert.equal(r.status, status, range);
+    assert.equal(r.headers['content-range'], cr, range);
+    assert.equal(r.body.toString(), body, range);
+  }
+  assert.equal(s.counts['/r'], 1, 'all from the cache');
+  // slices across the stored 64 KiB segments
+  await s.get('/big');
+  for (const [a, b] of [[65530, 131080], [0, 65535], [65536, 65536], [131072, 199999]]) {
+    const r = await s.get('/big', { headers: { Range: `bytes=${a}-${b}` } });
+    assert.equal(r.status, 206);
+    assert.equal(r.headers['content-range'], `bytes ${a}-${b}/200000`);
+    assert.ok(r.body.equals(big.subarray(a, b + 1)), `bytes ${a}-${b}`);
+  }
+  assert.equal(s.counts['/big'], 1);
+});
+
+test('Range from the cache: If-Range, If-None-Match, HEAD, and limits.ranges at the limit and past it', async (t) => {
+  const lm = 'Tue, 24 Nov 2026 10:00:00 GMT';
+  const cfg = tmpFile('ranges.yaml', 'limits:\n  ranges: 2\n');
+  const s = await setup(t, {
+    '/r': () => ({ headers: { 'Cache-Control': 'max-age=600', ETag: '"r1"', 'Last-Modified': lm }, body: ALPHA }),
+  }, ['--config', cfg]);
+  await s.get('/r');
+  const ifr = async (v) => s.get('/r', { headers: { Range: 'bytes=0-2', 'If-Range': v } });
+  assert.equal((await ifr('"r1"')).status, 206, 'strong ETag matches');
+  assert.equal((await ifr('"r2"')).status, 200, 'another ETag: the whole 200');
+  assert.equal((await ifr('W/"r1"')).status, 200, 'a weak tag never matches');
+  assert.equal((await ifr(lm)).status, 206, 'the Last-Modified date, strong (before Date)');
+  assert.equal((await ifr('Tue, 24 Nov 2026 10:00:01 GMT')).status, 200, 'another date');
+  assert.equal((await ifr('garbage')).status, 200);
+  const nm = await s.get('/r', { headers: { Range: 'bytes=0-2', 'If-None-Match': '"r1"' } });
+  assert.equal(nm.status, 304, 'If-None-Match wins over Range (RFC 9110 §13.2.2)');
+  const head = await s.get('/r', { method: 'HEAD', headers: { Range: 'bytes=0-2' } });
+  assert.equal(head.status, 200, 'Range applies to GET only');
+  assert.equal(head.headers['content-range'], undefined);
+  // limits.ranges: 2 specs are read (both unsatisfiable: 416), 3 are not (whole 200)
+  const at = await s.get('/r', { headers: { Range: 'bytes=100-,200-' } });
+  assert.equal(at.status, 416);
+  const over = await s.get('/r', { headers: { Range: 'bytes=100-,200-,300-' } });
+  assert.equal(over.status, 200);
+  assert.equal(over.body.toString(), ALPHA);
+  assert.equal(s.counts['/r'], 1);
 });
