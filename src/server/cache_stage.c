@@ -337,6 +337,8 @@ static void answer_from_store(struct client *c, const struct http_field *rf, uns
 {
     const struct http_field *etag = cache_object_field(o, "etag");
     const struct http_field *lm = cache_object_field(o, "last-modified");
+    if (!lm) /* RFC 9111 §4.3.2: without Last-Modified, the Date compares */
+        lm = cache_object_field(o, "date");
     if (o->status == 200 && cache_not_modified(rf, rn, etag ? etag->value : (struct slice){0},
                                                lm ? lm->value : (struct slice){0}))
         serve_304(c, o, status_field);

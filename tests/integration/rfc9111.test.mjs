@@ -305,3 +305,37 @@ test('Range from the cache: If-Range, If-None-Match, HEAD, and limits.ranges at 
   assert.equal(over.body.toString(), ALPHA);
   assert.equal(s.counts['/r'], 1);
 });
+
+// ---- 5. Smaller points ----
+
+test('If-Modified-Since against a stored response without Last-Modified compares its Date', async (t) => {
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  const date = new Date(now).toUTCString();
+  const s = await setup(t, {
+    '/d': () => ({ headers: { 'Cache-Control': 'max-age=600', Date: date }, body: 'dated' }),
+  });
+  await s.get('/d');
+  const same = await s.get('/d', { headers: { 'If-Modified-Since': date } });
+  assert.equal(same.status, 304);
+  const later = await s.get('/d', { headers: { 'If-Modified-Since': new Date(now + 3600e3).toUTCString() } });
+  assert.equal(later.status, 304);
+  const earlier = await s.get('/d', { headers: { 'If-Modified-Since': new Date(now - 1000).toUTCString() } });
+  assert.equal(earlier.status, 200);
+  assert.equal(earlier.body.toString(), 'dated');
+  assert.equal(s.counts['/d'], 1);
+});
+
+test('Expires in the wrong letter case is read; one that does not parse means already expired', async (t) => {
+  const future = new Date(Date.now() + 3600e3).toUTCString(); // "Tue, 24 Nov 2026 13:00:00 GMT"
+  const s = await setup(t, {
+    '/lower': (req, n) => ({ headers: { Expires: future.toLowerCase() }, body: `l${n}` }),
+    '/bad': (req, n) => ({ headers: { Expires: 'tomorrow' }, body: `b${n}` }),
+  });
+  await s.get('/lower');
+  const hit = await s.get('/lower');
+  assert.equal(s.counts['/lower'], 1, `"${future.toLowerCase()}" is a date`);
+  assert.match(hit.headers['cache-status'], /hit/);
+  await s.get('/bad');
+  await s.get('/bad');
+  assert.equal(s.counts['/bad'], 2);
+});
