@@ -66,3 +66,16 @@ enum http_range_verdict http_range_parse(struct slice value, uint64_t size, unsi
         return HTTP_RANGE_UNSATISFIABLE;
     return satisfiable == 1 ? HTTP_RANGE_SINGLE : HTTP_RANGE_MULTIPLE;
 }
+
+int http_content_range_parse(struct slice v, uint64_t *first, uint64_t *last, uint64_t *complete)
+{
+    if (v.len < 6 || !slice_case_eq((struct slice){v.p, 6}, "bytes "))
+        return -1;
+    size_t i = 6;
+    if (!parse_pos(v, &i, first) || i >= v.len || v.p[i++] != '-' || !parse_pos(v, &i, last) ||
+        i >= v.len || v.p[i++] != '/' || !parse_pos(v, &i, complete) || i != v.len)
+        return -1;
+    if (*first > *last || *last >= *complete || *complete == UINT64_MAX)
+        return -1;
+    return 0;
+}

@@ -19,4 +19,10 @@ enum http_range_verdict {
 enum http_range_verdict http_range_parse(struct slice value, uint64_t size, unsigned max_ranges,
                                          uint64_t *first, uint64_t *last);
 
+/* Content-Range of a 206 (§14.4): "bytes first-last/complete" with a
+ * known complete length and first <= last < complete; 0, or -1 for
+ * anything else (an unknown length "*" included: such a part is not kept). */
+int http_content_range_parse(struct slice value, uint64_t *first, uint64_t *last,
+                             uint64_t *complete);
+
 #endif

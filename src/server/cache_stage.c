@@ -243,7 +243,8 @@ static int if_range_holds(const struct http_field *rf, unsigned rn, const struct
 /* 206 with one range of the stored body (§14.4, §15.3.7), sent as slices
  * of the stored segments. */
 static void serve_partial(struct client *c, struct cache_object *o, const char *status_field,
-                          uint64_t first, uint64_t last)
+                          uint64_t first, uint64_t last, uint64_t complete, uint64_t part_first,
+                          struct slice omit)
 {
     struct exchange *ex = &c->ex;
     struct outbuf after = {0};
@@ -259,7 +260,7 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
     outbuf_addstr(&after, "-");
     outbuf_addu64(&after, last);
     outbuf_addstr(&after, "/");
-    outbuf_addu64(&after, o->body->len);
+    outbuf_addu64(&after, complete);
     outbuf_addstr(&after, "\r\nContent-Length: ");
     outbuf_addu64(&after, last - first + 1);
     outbuf_addstr(&after, "\r\n");
@@ -270,9 +271,9 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
     outbuf_addstr(&after, "\r\n");
     static const char status_line[] = "HTTP/1.1 206 Partial Content\r\n";
     ex->status = 206;
-    ex->bytes_out += sizeof status_line - 1 + o->head_len + after.len + (last - first + 1);
+    ex->bytes_out += sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
     ex->resp_started = 1;
-    srv_write_object_range((uv_stream_t *)&c->tcp, o, status_line, &after, first,
+    srv_write_object_range((uv_stream_t *)&c->tcp, o, status_line, omit, &after, first - part_first,
                            last - first + 1, &c->write_pending, client_write_done, c);
 }
 
@@ -302,25 +303,33 @@ static void serve_unsatisfiable(struct client *c, struct cache_object *o, const 
  * 206, none satisfiable -> 416; several ranges, an invalid Range, another
  * unit, more than limits.ranges, or an If-Range that does not hold -> the
  * whole 200 (return 0). A peer exchange has its own coding: whole too. */
+/* The request's Range field; NULL when absent, or sent twice (Range is a
+ * singleton: two lines are invalid and ignored). */
+static const struct http_field *request_range(const struct http_field *rf, unsigned rn)
+{
+    const struct http_field *range = NULL;
+    for (unsigned i = 0; i < rn; i++)
+        if (slice_case_eq(rf[i].name, "range")) {
+            if (range)
+                return NULL;
+            range = &rf[i];
+        }
+    return range;
+}
+
 static int answer_range(struct client *c, const struct http_field *rf, unsigned rn,
                         struct cache_object *o, const char *status_field)
 {
     if (c->ex.method_head || c->ex.peer || o->status != 200 || !o->complete)
         return 0;
-    const struct http_field *range = NULL;
-    for (unsigned i = 0; i < rn; i++)
-        if (slice_case_eq(rf[i].name, "range")) {
-            if (range)
-                return 0; /* Range is a singleton: two lines are invalid */
-            range = &rf[i];
-        }
+    const struct http_field *range = request_range(rf, rn);
     if (!range || !if_range_holds(rf, rn, o))
         return 0;
     uint64_t first, last;
     switch (http_range_parse(range->value, o->body->len, (unsigned)c->w->cfg->limits.ranges,
                              &first, &last)) {
     case HTTP_RANGE_SINGLE:
-        serve_partial(c, o, status_field, first, last);
+        serve_partial(c, o, status_field, first, last, o->body->len, 0, (struct slice){0});
         return 1;
     case HTTP_RANGE_UNSATISFIABLE:
         serve_unsatisfiable(c, o, status_field);
@@ -328,6 +337,72 @@ static int answer_range(struct client *c, const struct http_field *rf, unsigned 
     default:
         return 0;
     }
+}
+
+/* The part a stored 206 holds (RFC 9111 §3.3): its Content-Range, and
+ * whether the body is exactly that long. */
+static const struct http_field *stored_part(const struct cache_object *p, uint64_t *first,
+                                            uint64_t *last, uint64_t *complete)
+{
+    const struct http_field *cr = cache_object_field(p, "content-range");
+    if (!cr || http_content_range_parse(cr->value, first, last, complete) < 0 ||
+        p->body->len != *last - *first + 1)
+        return NULL;
+    return cr;
+}
+
+/* §3.3: a stored part answers a request for one range wholly inside it
+ * (and nothing else). Its own Content-Range line is left out of the head
+ * sent. Returns 1 when it answered. */
+static int answer_from_part(struct client *c, const struct http_request *r,
+                            struct cache_object *p, const char *status_field)
+{
+    uint64_t a, b, n, first, last;
+    const struct http_field *cr;
+    if (c->ex.method_head || c->ex.peer || !p->complete || request_conditional(r) ||
+        !(cr = stored_part(p, &a, &b, &n)))
+        return 0;
+    const struct http_field *range = request_range(r->fields, r->nfields);
+    if (!range || !if_range_holds(r->fields, r->nfields, p) ||
+        http_range_parse(range->value, n, (unsigned)c->w->cfg->limits.ranges, &first, &last) !=
+            HTTP_RANGE_SINGLE ||
+        first < a || last > b)
+        return 0;
+    /* the stored line is "Content-Range: value\r\n" (object.c build_head) */
+    struct slice omit = {cr->name.p, (size_t)(cr->value.p + cr->value.len + 2 - cr->name.p)};
+    serve_partial(c, p, status_field, first, last, n, a, omit);
+    return 1;
+}
+
+static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const char *detail);
+
+/* A GET with Range that found no complete response: a fresh stored part
+ * may answer it. */
+static int lookup_part(struct client *c, const struct http_request *r, const struct http_field *lf,
+                       unsigned ln)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    if (ex->method_head || !request_range(r->fields, r->nfields))
+        return 0;
+    size_t len;
+    char *key = cache_key_partial(ex->cache_key, ex->cache_key_len, &len);
+    unsigned variants;
+    struct cache_object *p = w->store->ops->lookup(w->store, key, len, lf, ln, &variants);
+    free(key);
+    if (!p)
+        return 0;
+    int64_t age = object_age(p, ex->req_time);
+    int served = 0;
+    if (cache_decide(&ex->req_cc, &p->facts, p->lifetime, age) == DECIDE_FRESH) {
+        char field[160];
+        hit_status(w->cfg, field, p->lifetime - age, NULL);
+        served = answer_from_part(c, r, p, field);
+    }
+    cache_object_unref(&p);
+    if (served)
+        ex->fwd = NULL;
+    return served;
 }
 
 /* Answer from the stored object, honouring the client's preconditions
@@ -849,6 +924,8 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
         w->store->ops->lookup(w->store, ex->cache_key, ex->cache_key_len, lf, ln, &variants);
     char field[160];
     if (!o) {
+        if (get && lookup_part(c, r, lf, ln))
+            return 1;
         ex->fwd = variants ? "vary-miss" : "uri-miss";
         if (ex->req_cc.flags & CC_ONLY_IF_CACHED) {
             reply_error(c, 504, "only-if-cached and nothing stored");
@@ -1094,6 +1171,25 @@ static void release_held(struct client *c)
     cache_object_unref(&ex->held);
 }
 
+/* A 206 this cache can keep as a part: the request was a GET with one
+ * Range, the response has one Content-Range with a known complete length
+ * (a multipart/byteranges has none), and a Content-Length, if any, that
+ * agrees with it. */
+static int storable_part(const struct exchange *ex, const struct http_response *res)
+{
+    uint64_t a, b, n;
+    const struct http_field *cr = NULL;
+    for (unsigned i = 0; i < res->nfields; i++)
+        if (slice_case_eq(res->fields[i].name, "content-range")) {
+            if (cr)
+                return 0;
+            cr = &res->fields[i];
+        }
+    return !ex->method_head && request_range(ex->req_fields, ex->req_nfields) && cr &&
+           http_content_range_parse(cr->value, &a, &b, &n) == 0 &&
+           (!res->has_content_length || res->content_length == b - a + 1);
+}
+
 /* §3: may this exchange store a response with these facts? The RFC's
  * verdict, with a rule's ttl (or connect.ttl, for a 200 only: a Connect
  * error is stored only when its handler says so) standing in for
@@ -1194,7 +1290,13 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     cache_response_facts(res->fields, res->nfields, res->status, &facts);
     cache_facts_targeted(res->fields, res->nfields, targets_of(cfg), &facts);
     int64_t rule_lifetime;
-    enum cache_store_verdict v = store_verdict(ex, &facts, &rule_lifetime);
+    /* §3.3: a 206 with one Content-Range, to a GET with Range, is kept as
+     * a part, judged as the 200 it is part of; stored apart (key.h). */
+    int part = res->status == 206 && storable_part(ex, res);
+    struct cache_response_facts judged = facts;
+    if (part)
+        judged.status = 200;
+    enum cache_store_verdict v = store_verdict(ex, &judged, &rule_lifetime);
     if (v == STORE_OK && ex->method_head)
         v = STORE_METHOD; /* a HEAD response has no body to store */
     if (v == STORE_OK && res->has_content_length &&
@@ -1213,8 +1315,16 @@ int cache_stage_response(struct client *c, const struct http_response *res)
                                       (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
     if (rule_lifetime >= 0)
         lifetime = rule_lifetime;
-    ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
-                                ex->req_nfields, ex->req_time, now, lifetime);
+    if (part) {
+        size_t plen;
+        char *pkey = cache_key_partial(ex->cache_key, ex->cache_key_len, &plen);
+        ex->fill = cache_object_new(pkey, plen, res, ex->req_fields, ex->req_nfields, ex->req_time,
+                                    now, lifetime);
+        free(pkey);
+    } else {
+        ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
+                                    ex->req_nfields, ex->req_time, now, lifetime);
+    }
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
     if (holdable(c, res)) {
         /* Seed 004 on the first response too: the client whose request
@@ -1228,7 +1338,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     if (facts.targeted)
         cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg), &ex->fill->facts);
     strip_targeted(cfg, ex->fill);
-    if (ex->coalesce_leader && !ex->method_head && !ex->held) {
+    if (ex->coalesce_leader && !ex->method_head && !ex->held && !part) {
         /* Waiters get this response as it arrives, not after. */
         coalesce_set_partial(w->co, ex->cache_key, ex->cache_key_len, ex->fill);
         stream_progress(w, ex->cache_key, ex->cache_key_len);
@@ -1281,6 +1391,21 @@ void cache_stage_finish(struct client *c, int complete)
                 ex->fill = tagged;
             } else {
                 cache_object_add_field(ex->fill, SLICE_LIT("ETag"), etag);
+            }
+        }
+        uint64_t a, b, n;
+        if (ex->fill->status == 206 && !stored_part(ex->fill, &a, &b, &n)) {
+            cache_object_unref(&ex->fill); /* not the part it said it was */
+            return;
+        }
+        if (ex->fill->status == 200 && ex->fill->key[0] == 'G') {
+            /* a complete response replaces the parts of it (§3.3) */
+            struct store *st = c->w->store;
+            if (st->ops->may_hold_body_keys(st, ex->fill->key, ex->fill->key_len)) {
+                size_t plen;
+                char *pkey = cache_key_partial(ex->fill->key, ex->fill->key_len, &plen);
+                st->ops->remove(st, pkey, plen);
+                free(pkey);
             }
         }
         c->w->store->ops->insert(c->w->store, ex->fill);

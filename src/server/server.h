@@ -150,11 +150,12 @@ int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct outbuf *af
                      size_t *pending, void (*done)(void *, int), void *owner);
 /* Like srv_write_object, for a 206 (RFC 9110 §15.3.7): `status_line` (a
  * string that outlives the write) instead of the stored one, then the
- * stored fields, `after`, and bytes first..first+len-1 of the body as
- * slices of the stored segments, without copying. */
+ * stored fields but the bytes `omit` covers in obj->head (empty: none),
+ * `after`, and bytes first..first+len-1 of the body as slices of the
+ * stored segments, without copying. */
 int srv_write_object_range(uv_stream_t *s, struct cache_object *obj, const char *status_line,
-                           struct outbuf *after, uint64_t first, uint64_t len, size_t *pending,
-                           void (*done)(void *, int), void *owner);
+                           struct slice omit, struct outbuf *after, uint64_t first, uint64_t len,
+                           size_t *pending, void (*done)(void *, int), void *owner);
 
 enum exchange_state {
     EX_NONE,

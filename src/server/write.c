@@ -267,23 +267,31 @@ int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct outbuf *af
 }
 
 int srv_write_object_range(uv_stream_t *s, struct cache_object *obj, const char *status_line,
-                           struct outbuf *after, uint64_t first, uint64_t len, size_t *pending,
-                           void (*done)(void *, int), void *owner)
+                           struct slice omit, struct outbuf *after, uint64_t first, uint64_t len,
+                           size_t *pending, void (*done)(void *, int), void *owner)
 {
     size_t nseg = 0;
     for (struct cache_segment *g = obj->body->first; g; g = g->next)
         nseg++;
     uv_buf_t stack[16];
-    size_t nb = 3 + nseg;
+    size_t nb = 4 + nseg;
     uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
     if (!b)
         srv_panic(__FILE__, __LINE__, "out of memory");
     size_t k = 0;
-    /* the stored status line replaced, the stored fields as they are */
+    /* the stored status line replaced, the stored fields as they are but
+     * for `omit` (a stored part's own Content-Range) */
     const char *eol = memchr(obj->head, '\n', obj->head_len);
     size_t line = eol ? (size_t)(eol - obj->head) + 1 : 0;
     b[k++] = uv_buf_init((char *)status_line, (unsigned)strlen(status_line));
-    b[k++] = uv_buf_init(obj->head + line, (unsigned)(obj->head_len - line));
+    if (omit.len && omit.p >= obj->head + line && omit.p + omit.len <= obj->head + obj->head_len) {
+        size_t at = (size_t)(omit.p - obj->head);
+        b[k++] = uv_buf_init(obj->head + line, (unsigned)(at - line));
+        b[k++] = uv_buf_init(obj->head + at + omit.len,
+                             (unsigned)(obj->head_len - at - omit.len));
+    } else {
+        b[k++] = uv_buf_init(obj->head + line, (unsigned)(obj->head_len - line));
+    }
     if (after->len)
         b[k++] = uv_buf_init(after->p, (unsigned)after->len);
     uint64_t at = 0, end = first + len;

@@ -1,5 +1,6 @@
 /* libFuzzer: a client's Range field (RFC 9110 §14.1.1) against stored
- * bodies of a few sizes. A single range always lies inside the body. */
+ * bodies of a few sizes, and an origin's Content-Range. A single range
+ * always lies inside the body; a part read always lies inside its whole. */
 #include <stdint.h>
 #include <stdlib.h>
 #include "http/range.h"
@@ -16,5 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r != HTTP_RANGE_IGNORE && (size < 7))
             abort(); /* "bytes=" and at least one spec */
     }
+    uint64_t a, b, n;
+    if (http_content_range_parse(v, &a, &b, &n) == 0 && (a > b || b >= n))
+        abort();
     return 0;
 }

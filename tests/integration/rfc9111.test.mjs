@@ -339,3 +339,57 @@ test('Expires in the wrong letter case is read; one that does not parse means al
   await s.get('/bad');
   assert.equal(s.counts['/bad'], 2);
 });
+
+test('a 206 from the origin is kept as a part: it answers ranges inside it, never a whole request; a 200 replaces it', async (t) => {
+  const s = await setup(t, {
+    '/p': (req) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range || '');
+      if (!m) return { headers: { 'Cache-Control': 'max-age=600', ETag: '"p1"' }, body: ALPHA };
+      const [a, b] = [Number(m[1]), Math.min(Number(m[2]), 25)];
+      return { status: 206, headers: { 'Cache-Control': 'max-age=600', ETag: '"p1"', 'Content-Range': `bytes ${a}-${b}/26` }, body: ALPHA.slice(a, b + 1) };
+    },
+  });
+  const miss = await s.get('/p', { headers: { Range: 'bytes=0-9' } });
+  assert.equal(miss.status, 206);
+  assert.match(miss.headers['cache-status'], /stored/);
+  const inside = await s.get('/p', { headers: { Range: 'bytes=2-5' } });
+  assert.equal(s.counts['/p'], 1, 'answered from the part');
+  assert.equal(inside.status, 206);
+  assert.equal(inside.headers['content-range'], 'bytes 2-5/26', 'its own Content-Range, once');
+  assert.equal(inside.body.toString(), 'cdef');
+  assert.match(inside.headers['cache-status'], /hit/);
+  assert.equal(inside.headers.etag, '"p1"');
+  const outside = await s.get('/p', { headers: { Range: 'bytes=5-15' } });
+  assert.equal(s.counts['/p'], 2, 'not inside the part: upstream');
+  assert.equal(outside.headers['content-range'], 'bytes 5-15/26');
+  const again = await s.get('/p', { headers: { Range: 'bytes=6-7' } });
+  assert.equal(s.counts['/p'], 2, 'inside the part that replaced the first');
+  assert.equal(again.body.toString(), 'gh');
+  const whole = await s.get('/p');
+  assert.equal(s.counts['/p'], 3, 'a part never answers a request without Range');
+  assert.equal(whole.status, 200);
+  assert.equal(whole.body.toString(), ALPHA);
+  // the stored 200 replaced the part: every range comes from it now
+  const after = await s.get('/p', { headers: { Range: 'bytes=20-25' } });
+  assert.equal(after.status, 206);
+  assert.equal(after.headers['content-range'], 'bytes 20-25/26');
+  assert.equal(after.body.toString(), 'uvwxyz');
+  const inPart = await s.get('/p', { headers: { Range: 'bytes=6-7' } });
+  assert.equal(inPart.body.toString(), 'gh');
+  assert.equal(s.counts['/p'], 3);
+});
+
+test('a stored part goes with its URL when an unsafe request invalidates it', async (t) => {
+  const s = await setup(t, {
+    '/p': (req) => {
+      if (req.method !== 'GET') return { status: 204 };
+      return { status: 206, headers: { 'Cache-Control': 'max-age=600', 'Content-Range': 'bytes 0-9/26' }, body: ALPHA.slice(0, 10) };
+    },
+  });
+  await s.get('/p', { headers: { Range: 'bytes=0-9' } });
+  await s.get('/p', { headers: { Range: 'bytes=1-2' } });
+  assert.equal(s.counts['/p'], 1);
+  await s.get('/p', { method: 'POST', body: 'x', headers: { 'Content-Length': 1 } });
+  await s.get('/p', { headers: { Range: 'bytes=1-2' } });
+  assert.equal(s.counts['/p'], 3, 'invalidated (RFC 9111 §4.4)');
+});

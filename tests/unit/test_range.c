@@ -71,11 +71,42 @@ static void test_limit(void **st)
     assert_int_equal(http_range_parse(v, 10, 3, &first, &last), HTTP_RANGE_IGNORE);
 }
 
+static void test_content_range(void **st)
+{
+    static const struct {
+        const char *v;
+        int ok;
+        uint64_t first, last, complete;
+    } cr[] = {
+        {"bytes 0-4/10", 0, 0, 4, 10},
+        {"bytes 9-9/10", 0, 9, 9, 10},
+        {"BYTES 1-2/3", 0, 1, 2, 3},
+        {"bytes 5-4/10", -1, 0, 0, 0},
+        {"bytes 0-10/10", -1, 0, 0, 0},
+        {"bytes 0-4/*", -1, 0, 0, 0},
+        {"bytes */10", -1, 0, 0, 0},
+        {"bytes 0-4/10 ", -1, 0, 0, 0},
+        {"bytes 0-4", -1, 0, 0, 0},
+        {"items 0-4/10", -1, 0, 0, 0},
+        {"bytes 0-99999999999999999999999/99999999999999999999999", -1, 0, 0, 0},
+        {"", -1, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cr / sizeof cr[0]; i++) {
+        uint64_t a = 0, b = 0, n = 0;
+        int rc = http_content_range_parse((struct slice){cr[i].v, strlen(cr[i].v)}, &a, &b, &n);
+        if (rc != cr[i].ok || (rc == 0 && (a != cr[i].first || b != cr[i].last ||
+                                           n != cr[i].complete)))
+            fail_msg("%s: %d %llu-%llu/%llu", cr[i].v, rc, (unsigned long long)a,
+                     (unsigned long long)b, (unsigned long long)n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_content_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
