@@ -194,6 +194,13 @@ static void test_targeted_fields(void **st)
     assert_true(c.cache.strip_targeted);
     assert_int_equal(load("cache:\n  targeted_fields: []\n", &c, err), 0);
     assert_string_equal(c.cache.targeted_fields, "");
+    /* limits.ranges (RFC 9110 §14.2) */
+    config_defaults(&c);
+    assert_int_equal(c.limits.ranges, 16);
+    assert_int_equal(load("limits:\n  ranges: 3\n", &c, err), 0);
+    assert_int_equal(c.limits.ranges, 3);
+    assert_int_equal(load("limits:\n  ranges: many\n", &c, err), -1);
+    assert_non_null(strstr(err, ":2: limits.ranges"));
 }
 
 static void test_validate(void **st)
