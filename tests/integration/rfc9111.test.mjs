@@ -393,3 +393,17 @@ test('a stored part goes with its URL when an unsafe request invalidates it', as
   await s.get('/p', { headers: { Range: 'bytes=1-2' } });
   assert.equal(s.counts['/p'], 3, 'invalidated (RFC 9111 §4.4)');
 });
+
+test('Vary: Accept-Language members compare as a set with their weights', async (t) => {
+  const s = await setup(t, {
+    '/lang': (req, n) => ({ headers: { 'Cache-Control': 'max-age=600', Vary: 'Accept-Language' }, body: `l${n}` }),
+  });
+  const lang = (v) => s.get('/lang', { headers: { 'Accept-Language': v } });
+  await lang('fr;q=0.5, en');
+  assert.equal((await lang('en,fr; q=0.50')).body.toString(), 'l1', 'same set, other order and spelling');
+  assert.equal((await lang('EN;q=1, fr;q=0.5')).body.toString(), 'l1');
+  assert.equal(s.counts['/lang'], 1);
+  assert.equal((await lang('en, fr;q=0.6')).body.toString(), 'l2', 'another weight is another variant');
+  assert.equal((await lang('en')).body.toString(), 'l3');
+  assert.equal(s.counts['/lang'], 3);
+});
