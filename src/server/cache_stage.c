@@ -836,8 +836,14 @@ static int request_stage(struct client *c, const struct http_request *r, struct 
             ex->fwd = "bypass";
             if (!ex->cache_detail)
                 ex->cache_detail = ex->upgrade ? "upgrade" : "method";
-            if (ex->invalidates)
+            if (ex->invalidates) {
                 build_key(c, r);
+                /* its response may be kept for GET (store_post_answer) */
+                ex->post_may_store = slice_eq(r->method, SLICE_LIT("POST")) && !ex->upgrade;
+                ex->req_authorization =
+                    http_find_field(r->fields, r->nfields, "authorization") != NULL;
+                ex->req_time = now_s();
+            }
             collect_free(c);
             return 0;
         }
@@ -1040,35 +1046,86 @@ unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t le
     return n;
 }
 
+/* The GET key of a Location or Content-Location value on the request's
+ * own host (a path, or an http URI with our authority); NULL for another
+ * host. malloc'd. */
+static char *same_host_key(const struct exchange *ex, struct slice v, size_t *len)
+{
+    struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
+    while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
+        auth.len++;
+    struct slice path;
+    if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
+        path = v;
+    } else if (v.len >= 7 + auth.len && !strncasecmp(v.p, "http://", 7) &&
+               slice_case_eqs((struct slice){v.p + 7, auth.len}, auth) &&
+               (v.len == 7 + auth.len || v.p[7 + auth.len] == '/' || v.p[7 + auth.len] == '?')) {
+        path = (struct slice){v.p + 7 + auth.len, v.len - 7 - auth.len};
+    } else {
+        return NULL;
+    }
+    return cache_key_for(auth, path, len);
+}
+
 static void invalidate(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     struct store *st = c->w->store;
     cache_stage_remove_url(st, ex->cache_key, ex->cache_key_len);
     /* §4.4: Location and Content-Location too, when on the same host. */
-    struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
-    while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
-        auth.len++;
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (!slice_case_eq(f->name, "location") && !slice_case_eq(f->name, "content-location"))
             continue;
-        struct slice v = f->value, path;
-        if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
-            path = v;
-        } else if (v.len >= 7 + auth.len && !strncasecmp(v.p, "http://", 7) &&
-                   slice_case_eqs((struct slice){v.p + 7, auth.len}, auth) &&
-                   (v.len == 7 + auth.len || v.p[7 + auth.len] == '/' ||
-                    v.p[7 + auth.len] == '?')) {
-            path = (struct slice){v.p + 7 + auth.len, v.len - 7 - auth.len};
-        } else {
-            continue; /* another host: never invalidated (§4.4) */
-        }
         size_t len;
-        char *key = cache_key_for(auth, path, &len);
+        char *key = same_host_key(ex, f->value, &len);
+        if (!key)
+            continue; /* another host: never invalidated (§4.4) */
         st->ops->remove(st, key, len);
         free(key);
     }
+}
+
+/* RFC 9110 §9.3.3, RFC 9111 §4: a 200 to a POST whose Content-Location is
+ * the POST's own target, with explicit freshness, is a representation of
+ * that resource and may answer a later GET of it. It is judged as a GET's
+ * response would be; a Vary cannot be keyed (the request's fields are not
+ * kept for a POST), so such a response is not kept. */
+static void store_post_answer(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    const struct config *cfg = c->w->cfg;
+    const struct http_field *cl = http_find_field(res->fields, res->nfields, "content-location");
+    if (!ex->post_may_store || res->status != 200 || !cl ||
+        http_find_field(res->fields, res->nfields, "vary") ||
+        (res->has_content_length && res->content_length > cfg->cache.max_object_size))
+        return;
+    size_t len;
+    char *key = same_host_key(ex, cl->value, &len);
+    int own = key && len == ex->cache_key_len && !memcmp(key, ex->cache_key, len);
+    free(key);
+    if (!own)
+        return;
+    struct cache_response_facts facts;
+    cache_response_facts(res->fields, res->nfields, res->status, &facts);
+    cache_facts_targeted(res->fields, res->nfields, targets_of(cfg), &facts);
+    struct cache_control none;
+    cache_control_parse(NULL, 0, &none);
+    int explicit_freshness = facts.cc.max_age != CC_UNSET || facts.cc.s_maxage != CC_UNSET ||
+                             (facts.has_expires && facts.expires != HTTP_DATE_INVALID);
+    if (!explicit_freshness || (facts.cc.flags & CC_INVALID) ||
+        cache_storable(1, &none, ex->req_authorization, &facts) != STORE_OK)
+        return;
+    int64_t now = now_s(), lifetime;
+    int heuristic;
+    lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
+                              (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
+    ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now,
+                                lifetime);
+    if (facts.targeted)
+        cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg), &ex->fill->facts);
+    strip_targeted(cfg, ex->fill);
+    ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
 }
 
 void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
@@ -1275,8 +1332,10 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     if (!w->store)
         return 0;
     if (ex->invalidates) {
-        if (res->status >= 200 && res->status < 400)
+        if (res->status >= 200 && res->status < 400) {
             invalidate(c, res);
+            store_post_answer(c, res);
+        }
         return 0;
     }
     if (!ex->cache_candidate)

@@ -207,6 +207,7 @@ struct exchange {
     int req_authorization;
     int cache_candidate;        /* GET/HEAD the cache may answer or store */
     int invalidates;            /* unsafe method: invalidate on 2xx/3xx (§4.4) */
+    int post_may_store;         /* a POST whose response may answer GETs (RFC 9110 §9.3.3) */
     int revalidating;           /* we added validators for ex->stale */
     struct cache_object *stale; /* stored response being revalidated */
     struct cache_object *fill;  /* response being stored */

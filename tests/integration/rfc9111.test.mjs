@@ -410,3 +410,34 @@ test('Vary: Accept-Language members compare as a set with their weights', async 
   assert.equal((await lang('en')).body.toString(), 'l3');
   assert.equal(s.counts['/lang'], 3);
 });
+
+test('a POST response with Content-Location of its own target and explicit freshness answers a later GET', async (t) => {
+  const s = await setup(t, {
+    '/doc': (req, n) => req.method === 'POST'
+      ? { headers: { 'Content-Location': '/doc', 'Cache-Control': 'max-age=600' }, body: 'posted' }
+      : { headers: { 'Cache-Control': 'max-age=600' }, body: `got${n}` },
+    '/other': (req, n) => req.method === 'POST'
+      ? { headers: { 'Content-Location': '/elsewhere', 'Cache-Control': 'max-age=600' }, body: 'posted' }
+      : { body: `got${n}` },
+    '/nofresh': (req, n) => req.method === 'POST'
+      ? { headers: { 'Content-Location': '/nofresh' }, body: 'posted' }
+      : { body: `got${n}` },
+    '/auth': (req, n) => req.method === 'POST'
+      ? { headers: { 'Content-Location': '/auth', 'Cache-Control': 'max-age=600' }, body: 'posted' }
+      : { body: `got${n}` },
+  });
+  const post = (p, headers = {}) => s.get(p, { method: 'POST', body: 'x', headers: { 'Content-Length': 1, ...headers } });
+  const p1 = await post('/doc');
+  assert.match(p1.headers['cache-status'], /stored/);
+  const g = await s.get('/doc');
+  assert.equal(g.body.toString(), 'posted');
+  assert.match(g.headers['cache-status'], /hit/);
+  assert.equal(s.counts['/doc'], 1);
+  for (const p of ['/other', '/nofresh']) {
+    await post(p);
+    const r = await s.get(p);
+    assert.equal(r.body.toString(), 'got2', `${p}: not kept`);
+  }
+  await post('/auth', { Authorization: 'Bearer x' });
+  assert.equal((await s.get('/auth')).body.toString(), 'got2', 'Authorization without public: not kept (§3.5)');
+});
