@@ -137,13 +137,12 @@ static void targeted_directive(struct cache_control *cc, const struct sf_member 
 {
     const struct sf_item *v = &m->value;
     for (size_t i = 0; i < sizeof flag_directives / sizeof flag_directives[0]; i++)
-        if (slice_eq(m->key, (struct slice){flag_directives[i].name,
-                                            strlen(flag_directives[i].name)})) {
+        if (slice_eq(m->key,
+                     (struct slice){flag_directives[i].name, strlen(flag_directives[i].name)})) {
             cc->flags &= ~flag_directives[i].flag;
             int on = v->type == SF_BOOLEAN && v->integer == 1;
             /* no-cache="field" and private="field" are Strings (§2.1) */
-            if (v->type == SF_STRING &&
-                (flag_directives[i].flag & (CC_NO_CACHE | CC_PRIVATE)))
+            if (v->type == SF_STRING && (flag_directives[i].flag & (CC_NO_CACHE | CC_PRIVATE)))
                 on = 1;
             if (on)
                 cc->flags |= flag_directives[i].flag;
@@ -172,8 +171,7 @@ int cache_control_targeted(const struct http_field *f, unsigned n, struct slice 
     while (http_list_next(&names, &name) > 0) {
         if (!targeted_valid(f, n, name))
             continue;
-        *cc = (struct cache_control){0, CC_UNSET, CC_UNSET, CC_UNSET,
-                                     CC_UNSET, CC_UNSET, CC_UNSET};
+        *cc = (struct cache_control){0, CC_UNSET, CC_UNSET, CC_UNSET, CC_UNSET, CC_UNSET, CC_UNSET};
         for (unsigned i = 0; i < n; i++) {
             if (!slice_case_eqs(f[i].name, name))
                 continue;

@@ -308,8 +308,8 @@ enum sf_next sf_dict_next(struct sf_dict_iter *it, struct sf_member *m)
         goto fail;
     if (peek(&in) == '=') {
         in.pos++;
-        int rc = peek(&in) == '(' ? parse_inner_list(&in, &m->value)
-                                  : parse_bare_item(&in, &m->value);
+        int rc =
+            peek(&in) == '(' ? parse_inner_list(&in, &m->value) : parse_bare_item(&in, &m->value);
         if (rc < 0)
             goto fail;
     } else {

@@ -7,15 +7,15 @@
 #include "http/slice.h"
 
 enum sf_type {
-    SF_INTEGER,      /* .integer */
-    SF_DECIMAL,      /* .integer holds the value times 1000 */
-    SF_STRING,       /* .raw: the content between the quotes, escapes as sent */
-    SF_TOKEN,        /* .raw */
-    SF_BYTES,        /* .raw: the base64 between the colons */
-    SF_BOOLEAN,      /* .integer 0 or 1 */
-    SF_DATE,         /* .integer: seconds since the epoch (RFC 9651 §3.3.7) */
-    SF_DISPLAY,      /* .raw: the content between the quotes, %xx as sent */
-    SF_INNER_LIST,   /* .raw: the whole "( ... )", already checked */
+    SF_INTEGER,    /* .integer */
+    SF_DECIMAL,    /* .integer holds the value times 1000 */
+    SF_STRING,     /* .raw: the content between the quotes, escapes as sent */
+    SF_TOKEN,      /* .raw */
+    SF_BYTES,      /* .raw: the base64 between the colons */
+    SF_BOOLEAN,    /* .integer 0 or 1 */
+    SF_DATE,       /* .integer: seconds since the epoch (RFC 9651 §3.3.7) */
+    SF_DISPLAY,    /* .raw: the content between the quotes, %xx as sent */
+    SF_INNER_LIST, /* .raw: the whole "( ... )", already checked */
 };
 
 struct sf_item {

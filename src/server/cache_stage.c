@@ -271,7 +271,8 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
     outbuf_addstr(&after, "\r\n");
     static const char status_line[] = "HTTP/1.1 206 Partial Content\r\n";
     ex->status = 206;
-    ex->bytes_out += sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
+    ex->bytes_out +=
+        sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
     ex->resp_started = 1;
     srv_write_object_range((uv_stream_t *)&c->tcp, o, status_line, omit, &after, first - part_first,
                            last - first + 1, &c->write_pending, client_write_done, c);
@@ -326,8 +327,8 @@ static int answer_range(struct client *c, const struct http_field *rf, unsigned 
     if (!range || !if_range_holds(rf, rn, o))
         return 0;
     uint64_t first, last;
-    switch (http_range_parse(range->value, o->body->len, (unsigned)c->w->cfg->limits.ranges,
-                             &first, &last)) {
+    switch (http_range_parse(range->value, o->body->len, (unsigned)c->w->cfg->limits.ranges, &first,
+                             &last)) {
     case HTTP_RANGE_SINGLE:
         serve_partial(c, o, status_field, first, last, o->body->len, 0, (struct slice){0});
         return 1;
@@ -354,8 +355,8 @@ static const struct http_field *stored_part(const struct cache_object *p, uint64
 /* §3.3: a stored part answers a request for one range wholly inside it
  * (and nothing else). Its own Content-Range line is left out of the head
  * sent. Returns 1 when it answered. */
-static int answer_from_part(struct client *c, const struct http_request *r,
-                            struct cache_object *p, const char *status_field)
+static int answer_from_part(struct client *c, const struct http_request *r, struct cache_object *p,
+                            const char *status_field)
 {
     uint64_t a, b, n, first, last;
     const struct http_field *cr;
@@ -1123,7 +1124,8 @@ static void store_post_answer(struct client *c, const struct http_response *res)
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now,
                                 lifetime);
     if (facts.targeted)
-        cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg), &ex->fill->facts);
+        cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg),
+                             &ex->fill->facts);
     strip_targeted(cfg, ex->fill);
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
 }
@@ -1395,7 +1397,8 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         ex->held = ex->fill;
     }
     if (facts.targeted)
-        cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg), &ex->fill->facts);
+        cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg),
+                             &ex->fill->facts);
     strip_targeted(cfg, ex->fill);
     if (ex->coalesce_leader && !ex->method_head && !ex->held && !part) {
         /* Waiters get this response as it arrives, not after. */
@@ -1415,7 +1418,7 @@ void cache_stage_body(struct client *c, const char *p, size_t n)
     if (ex->fill->body->len + n > c->w->cfg->cache.max_object_size) {
         if (ex->held == ex->fill)
             cache_object_append(ex->held, p, n); /* held keeps its own reference */
-        if (ex->fill->shared) { /* its streamers cannot have the rest */
+        if (ex->fill->shared) {                  /* its streamers cannot have the rest */
             atomic_store(&ex->fill->fill, FILL_ABORTED);
             stream_progress(c->w, ex->cache_key, ex->cache_key_len);
         }

@@ -287,8 +287,7 @@ int srv_write_object_range(uv_stream_t *s, struct cache_object *obj, const char 
     if (omit.len && omit.p >= obj->head + line && omit.p + omit.len <= obj->head + obj->head_len) {
         size_t at = (size_t)(omit.p - obj->head);
         b[k++] = uv_buf_init(obj->head + line, (unsigned)(at - line));
-        b[k++] = uv_buf_init(obj->head + at + omit.len,
-                             (unsigned)(obj->head_len - at - omit.len));
+        b[k++] = uv_buf_init(obj->head + at + omit.len, (unsigned)(obj->head_len - at - omit.len));
     } else {
         b[k++] = uv_buf_init(obj->head + line, (unsigned)(obj->head_len - line));
     }

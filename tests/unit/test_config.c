@@ -154,7 +154,8 @@ static void test_file_errors(void **st)
          ":2: body_key.normalize_max_depth: invalid number: 513 is over 512"},
         {"cache:\n  name: \"has space\"\n", ":2: cache.name: invalid name"},
         {"cache:\n  name: 9lives\n", ":2: cache.name: invalid name"},
-        {"cache:\n  targeted_fields: [\"CDN Cache\"]\n", ":2: cache.targeted_fields: invalid field name"},
+        {"cache:\n  targeted_fields: [\"CDN Cache\"]\n",
+         ":2: cache.targeted_fields: invalid field name"},
         {"cache:\n  strip_targeted: sometimes\n", ":2: cache.strip_targeted"},
         {"naming:\n  never_cache_prefixes: [\"\"]\n", ":2: naming.never_cache_prefixes"},
         {"peers: {id: a}\n", ":1: peers"},
@@ -186,10 +187,11 @@ static void test_targeted_fields(void **st)
     config_defaults(&c);
     assert_string_equal(c.cache.targeted_fields, "CDN-Cache-Control");
     assert_false(c.cache.strip_targeted);
-    assert_int_equal(load("cache:\n  targeted_fields: [Idemcache-Cache-Control, CDN-Cache-Control]\n"
-                          "  strip_targeted: true\n",
-                          &c, err),
-                     0);
+    assert_int_equal(
+        load("cache:\n  targeted_fields: [Idemcache-Cache-Control, CDN-Cache-Control]\n"
+             "  strip_targeted: true\n",
+             &c, err),
+        0);
     assert_string_equal(c.cache.targeted_fields, "Idemcache-Cache-Control, CDN-Cache-Control");
     assert_true(c.cache.strip_targeted);
     assert_int_equal(load("cache:\n  targeted_fields: []\n", &c, err), 0);
@@ -274,10 +276,10 @@ static void test_forward_fields(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_units),    cmocka_unit_test(test_addr),
-        cmocka_unit_test(test_file_ok),  cmocka_unit_test(test_file_errors),
-        cmocka_unit_test(test_validate),
-        cmocka_unit_test(test_targeted_fields), cmocka_unit_test(test_forward_fields),
+        cmocka_unit_test(test_units),          cmocka_unit_test(test_addr),
+        cmocka_unit_test(test_file_ok),        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_validate),       cmocka_unit_test(test_targeted_fields),
+        cmocka_unit_test(test_forward_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

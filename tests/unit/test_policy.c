@@ -216,16 +216,14 @@ static void test_age_value(void **st)
     assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0)), DECIDE_REVALIDATE);
     facts(200, "Date: " D0 "\r\nCache-Control: max-age=60\r\nAge: 59\r\n", &r);
     assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0)), DECIDE_FRESH);
-    assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0 + 1)),
-                     DECIDE_REVALIDATE);
+    assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0 + 1)), DECIDE_REVALIDATE);
     static const char *const huge[] = {"2147483647", "2147483648", "2147483649"};
     for (int k = 0; k < 3; k++) {
         char f[128];
         snprintf(f, sizeof f, "Cache-Control: max-age=2147483646\r\nAge: %s\r\n", huge[k]);
         facts(200, f, &r);
         life = cache_lifetime(&r, T0, 10, 86400, &h);
-        assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0)),
-                         DECIDE_REVALIDATE);
+        assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0)), DECIDE_REVALIDATE);
     }
 }
 
@@ -243,8 +241,10 @@ static void test_targeted(void **st)
     assert_true(r.targeted);
     assert_int_equal(cache_storable(1, &rc, 0, &r), STORE_OK);
     assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 600);
-    facts(200, "Expires: Tue, 24 Nov 2026 13:00:00 GMT\r\nCDN-Cache-Control: no-cache\r\nDate: " D0
-               "\r\n", &r);
+    facts(200,
+          "Expires: Tue, 24 Nov 2026 13:00:00 GMT\r\nCDN-Cache-Control: no-cache\r\nDate: " D0
+          "\r\n",
+          &r);
     assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
     assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 0); /* Expires ignored too */
     assert_int_equal(cache_decide(&rc, &r, 600, 0), DECIDE_REVALIDATE);

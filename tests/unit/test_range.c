@@ -94,8 +94,8 @@ static void test_content_range(void **st)
     for (size_t i = 0; i < sizeof cr / sizeof cr[0]; i++) {
         uint64_t a = 0, b = 0, n = 0;
         int rc = http_content_range_parse((struct slice){cr[i].v, strlen(cr[i].v)}, &a, &b, &n);
-        if (rc != cr[i].ok || (rc == 0 && (a != cr[i].first || b != cr[i].last ||
-                                           n != cr[i].complete)))
+        if (rc != cr[i].ok ||
+            (rc == 0 && (a != cr[i].first || b != cr[i].last || n != cr[i].complete)))
             fail_msg("%s: %d %llu-%llu/%llu", cr[i].v, rc, (unsigned long long)a,
                      (unsigned long long)b, (unsigned long long)n);
     }

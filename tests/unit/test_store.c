@@ -90,8 +90,8 @@ static void test_vary_normalized(void **st)
         {"accept-language", "Accept-Language: en-US , fr", "Accept-Language: en-us,fr", 1},
         /* Accept-Language is a set of weighted ranges (issue 13) */
         {"accept-language", "Accept-Language: fr;q=0.5, en", "Accept-Language: en,fr;q=0.5", 1},
-        {"accept-language", "Accept-Language: fr; q=0.50, en;q=1",
-         "Accept-Language: en, fr;q=0.5", 1},
+        {"accept-language", "Accept-Language: fr; q=0.50, en;q=1", "Accept-Language: en, fr;q=0.5",
+         1},
         {"accept-language", "Accept-Language: en\nAccept-Language: fr;q=0.5",
          "Accept-Language: fr;q=0.500, EN;q=1.000", 1},
         {"accept-language", "Accept-Language: fr;q=0.5, en", "Accept-Language: fr;q=0.6, en", 0},
