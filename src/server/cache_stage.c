@@ -1144,7 +1144,8 @@ void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
         outbuf_addstr(o, "; fwd-status=");
         outbuf_addu64(o, (uint64_t)status);
     }
-    if (ex->fill)
+    /* not on an error we answer instead (a held fetch that broke off) */
+    if (ex->fill && status == ex->fill->status)
         outbuf_addstr(o, "; stored");
     if (ex->cache_detail) {
         outbuf_addstr(o, "; detail=");

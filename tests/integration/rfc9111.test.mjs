@@ -441,3 +441,18 @@ test('a POST response with Content-Location of its own target and explicit fresh
   await post('/auth', { Authorization: 'Bearer x' });
   assert.equal((await s.get('/auth')).body.toString(), 'got2', 'Authorization without public: not kept (§3.5)');
 });
+
+test('a response held for its tag that breaks off: 502, the connection closed, nothing claimed stored', async (t) => {
+  const { startRawOrigin, rawExchange } = await import('./lib.mjs');
+  const origin = await startRawOrigin((sock) => {
+    sock.once('data', () => { sock.write('HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 100\r\n\r\nonly-part'); setTimeout(() => sock.destroy(), 50); });
+  });
+  let proxy;
+  t.after(async () => { if (proxy) await proxy.stop(); await origin.close(); });
+  proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  const { data, closed } = await rawExchange(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { idleMs: 2000 });
+  assert.ok(closed);
+  const text = data.toString();
+  assert.match(text, /^HTTP\/1\.1 502 /);
+  assert.doesNotMatch(text, /; stored/);
+});
