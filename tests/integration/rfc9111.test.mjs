@@ -456,3 +456,17 @@ test('a response held for its tag that breaks off: 502, the connection closed, n
   assert.match(text, /^HTTP\/1\.1 502 /);
   assert.doesNotMatch(text, /; stored/);
 });
+
+test('Range from the cache picks the Vary variant first', async (t) => {
+  const s = await setup(t, {
+    '/v': (req) => ({ headers: { 'Cache-Control': 'max-age=600', Vary: 'Accept-Language' }, body: req.headers['accept-language'] === 'fr' ? 'bonjour-tout' : 'hello-world!' }),
+  });
+  await s.get('/v', { headers: { 'Accept-Language': 'fr' } });
+  await s.get('/v', { headers: { 'Accept-Language': 'en' } });
+  const fr = await s.get('/v', { headers: { 'Accept-Language': 'fr', Range: 'bytes=0-6' } });
+  const en = await s.get('/v', { headers: { 'Accept-Language': 'en', Range: 'bytes=0-4' } });
+  assert.equal(fr.status, 206);
+  assert.equal(fr.body.toString(), 'bonjour');
+  assert.equal(en.body.toString(), 'hello');
+  assert.equal(s.counts['/v'], 2);
+});
