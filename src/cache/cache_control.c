@@ -5,6 +5,7 @@
 #include "cache/cache_control.h"
 #include "http/chars.h"
 #include "http/fields.h"
+#include "http/sf.h"
 
 /* delta-seconds, optionally quoted (senders must not, recipients may accept). */
 static int64_t delta_seconds(struct slice v)
@@ -110,4 +111,79 @@ void cache_control_parse(const struct http_field *f, unsigned n, struct cache_co
     /* §5.4: Pragma counts only when Cache-Control is absent. */
     if (pragma && !has_cc)
         cc->flags |= CC_PRAGMA_NO_CACHE;
+}
+
+/* ---- targeted fields (RFC 9213) ---- */
+
+/* Every line of one targeted field parses, and they hold at least one
+ * member (§2.1: an empty or invalid field is ignored). Lines combine with
+ * commas (RFC 9110 §5.3), which is the same as reading them one by one. */
+static int targeted_valid(const struct http_field *f, unsigned n, struct slice name)
+{
+    int members = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!slice_case_eqs(f[i].name, name))
+            continue;
+        struct sf_dict_iter it = sf_dict_begin(f[i].value);
+        struct sf_member m;
+        enum sf_next rc;
+        while ((rc = sf_dict_next(&it, &m)) == SF_MEMBER)
+            members++;
+        if (rc == SF_ERROR)
+            return 0;
+    }
+    return members > 0;
+}
+
+/* One member, overwriting what an earlier one with the same key said. */
+static void targeted_directive(struct cache_control *cc, const struct sf_member *m)
+{
+    const struct sf_item *v = &m->value;
+    for (size_t i = 0; i < sizeof flag_directives / sizeof flag_directives[0]; i++)
+        if (slice_eq(m->key,
+                     (struct slice){flag_directives[i].name, strlen(flag_directives[i].name)})) {
+            cc->flags &= ~flag_directives[i].flag;
+            int on = v->type == SF_BOOLEAN && v->integer == 1;
+            /* no-cache="field" and private="field" are Strings (§2.1) */
+            if (v->type == SF_STRING && (flag_directives[i].flag & (CC_NO_CACHE | CC_PRIVATE)))
+                on = 1;
+            if (on)
+                cc->flags |= flag_directives[i].flag;
+            return;
+        }
+    static const char *const deltas[] = {"max-age", "s-maxage", "stale-while-revalidate",
+                                         "stale-if-error"};
+    int64_t *slots[] = {&cc->max_age, &cc->s_maxage, &cc->stale_while_revalidate,
+                        &cc->stale_if_error};
+    for (int i = 0; i < 4; i++)
+        if (slice_eq(m->key, (struct slice){deltas[i], strlen(deltas[i])})) {
+            /* delta-seconds are Integers; anything else is not consumed */
+            if (v->type == SF_INTEGER && v->integer >= 0)
+                *slots[i] = v->integer > CC_DELTA_MAX ? CC_DELTA_MAX : v->integer;
+            else
+                *slots[i] = CC_UNSET;
+            return;
+        }
+}
+
+int cache_control_targeted(const struct http_field *f, unsigned n, struct slice targets,
+                           struct cache_control *cc)
+{
+    struct http_list_iter names = http_list_begin(targets);
+    struct slice name;
+    while (http_list_next(&names, &name) > 0) {
+        if (!targeted_valid(f, n, name))
+            continue;
+        *cc = (struct cache_control){0, CC_UNSET, CC_UNSET, CC_UNSET, CC_UNSET, CC_UNSET, CC_UNSET};
+        for (unsigned i = 0; i < n; i++) {
+            if (!slice_case_eqs(f[i].name, name))
+                continue;
+            struct sf_dict_iter it = sf_dict_begin(f[i].value);
+            struct sf_member m;
+            while (sf_dict_next(&it, &m) == SF_MEMBER)
+                targeted_directive(cc, &m);
+        }
+        return 1;
+    }
+    return 0;
 }

@@ -4,6 +4,7 @@
 #define IDEM_CACHE_CONTROL_H
 #include <stdint.h>
 #include "http/http.h"
+#include "http/slice.h"
 
 enum {
     CC_NO_STORE = 1 << 0,
@@ -34,6 +35,16 @@ struct cache_control {
 };
 
 void cache_control_parse(const struct http_field *f, unsigned n, struct cache_control *cc);
+
+/* RFC 9213 §2.1-2.2: `targets` is the cache's target list (field names,
+ * comma-separated, most applicable first). The first of them present with
+ * a valid, non-empty Structured Fields Dictionary value (all its lines
+ * together) is read into *cc and 1 returned; else 0 and *cc is untouched.
+ * Directives keep their Cache-Control meaning; a value of the wrong type
+ * (max-age=1.5, no-store="x") drops that directive; a repeated key: the
+ * last wins (RFC 9651 §3.2); unknown keys and all parameters are ignored. */
+int cache_control_targeted(const struct http_field *f, unsigned n, struct slice targets,
+                           struct cache_control *cc);
 
 /* Request no-cache, including Pragma: no-cache when Cache-Control is absent. */
 static inline int cache_control_req_no_cache(const struct cache_control *cc)

@@ -110,6 +110,19 @@ char *cache_key_body(char cls, const struct http_request *r, const unsigned char
     return k;
 }
 
+char *cache_key_partial(const char *url_key, size_t url_len, size_t *len)
+{
+    static const char tail[] = "\nrange";
+    char *k = malloc(url_len + sizeof tail - 1);
+    if (!k)
+        abort();
+    memcpy(k, url_key, url_len);
+    k[0] = 'R';
+    memcpy(k + url_len, tail, sizeof tail - 1);
+    *len = url_len + sizeof tail - 1;
+    return k;
+}
+
 int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_t url_len)
 {
     return len > url_len && key[0] != 'G' && key[url_len] == '\n' &&

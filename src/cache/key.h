@@ -31,6 +31,12 @@ char *cache_key_rpc(const struct http_request *r, struct slice path, struct slic
                     struct slice coding, const unsigned char digest[32], struct slice rest,
                     size_t *len);
 
+/* Where a 206 for the URL `url_key` (a "G ..." key) is stored (RFC 9111
+ * §3.3): "R" and the URL, then "\nrange". It reads as a body key of that
+ * URL, so whatever removes those (invalidation, PURGE) removes it too, and
+ * no request without a Range ever looks it up. malloc'd. */
+char *cache_key_partial(const char *url_key, size_t url_len, size_t *len);
+
 /* Is `key` a body key (any class) of the URL `url_key` (a "G ..." key)? */
 int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_t url_len);
 

@@ -99,6 +99,101 @@ static int known_list(struct slice name)
     return slice_case_eq(name, "accept");
 }
 
+/* A weight (RFC 9110 §12.4.2): "0" ["." 0*3DIGIT] / "1" ["." 0*3"0"], in
+ * thousandths; -1 when it is not one. */
+static int qvalue(const char *p, size_t len)
+{
+    if (!len || (p[0] != '0' && p[0] != '1') || (len > 1 && (p[1] != '.' || len > 5)))
+        return -1;
+    int w = (p[0] - '0') * 1000, scale = 100;
+    for (size_t i = 2; i < len; i++, scale /= 10) {
+        if (!http_is((unsigned char)p[i], CH_DIGIT) || (p[0] == '1' && p[i] != '0'))
+            return -1;
+        w += (p[i] - '0') * scale;
+    }
+    return w;
+}
+
+/* One Accept-Language member in a canonical spelling, written at `out`
+ * (never longer than the member): lowercase, no whitespace, and a weight
+ * as its shortest decimal, dropped when it is the default 1. A member
+ * whose parameters are not a single q is kept as it is otherwise. */
+static size_t language_member(struct slice el, char *out)
+{
+    size_t len = 0;
+    for (size_t j = 0; j < el.len; j++)
+        if (el.p[j] != ' ' && el.p[j] != '\t')
+            out[len++] = (char)http_lower((unsigned char)el.p[j]);
+    char *semi = memchr(out, ';', len);
+    if (!semi || (size_t)(out + len - semi) < 4 || semi[1] != 'q' || semi[2] != '=')
+        return len;
+    int w = qvalue(semi + 3, (size_t)(out + len - semi - 3));
+    if (w < 0)
+        return len;
+    size_t tag = (size_t)(semi - out);
+    if (w == 1000)
+        return tag;
+    char *q = out + tag;
+    memcpy(q, ";q=0", 4);
+    q += 4;
+    if (w) {
+        *q++ = '.';
+        for (int scale = 100; w; scale /= 10) {
+            *q++ = (char)('0' + w / scale);
+            w %= scale;
+        }
+    }
+    return (size_t)(q - out);
+}
+
+static int slice_cmp(const void *a, const void *b)
+{
+    const struct slice *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->p, y->p, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Accept-Language (RFC 9110 §12.5.4) is a set of weighted language
+ * ranges: "fr;q=0.5, en" and "en,fr;q=0.50" ask for the same thing, so
+ * they select the same variant (RFC 9111 §4.1 allows normalizing). The
+ * members of every line, canonical and sorted, go to k; returns how many. */
+static int language_set(struct slice name, const struct http_field *f, unsigned n, char *k,
+                        size_t *len, int seen)
+{
+    size_t total = 0, count = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (slice_case_eqs(f[i].name, name))
+            total += f[i].value.len + 1;
+    char *scratch = xmalloc(total);
+    struct slice *members = xmalloc(sizeof *members * (total ? total : 1));
+    size_t used = 0;
+    int lines = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!slice_case_eqs(f[i].name, name))
+            continue;
+        lines++;
+        struct http_list_iter vi = http_list_begin(f[i].value);
+        struct slice el;
+        while (http_list_next(&vi, &el) > 0) {
+            size_t m = language_member(el, scratch + used);
+            members[count++] = (struct slice){scratch + used, m};
+            used += m;
+        }
+    }
+    qsort(members, count, sizeof *members, slice_cmp);
+    for (size_t i = 0; i < count; i++) {
+        k[(*len)++] = seen++ ? ',' : ':';
+        memcpy(k + *len, members[i].p, members[i].len);
+        *len += members[i].len;
+    }
+    if (lines && !count) /* an empty line still counts as present */
+        k[(*len)++] = seen++ ? ',' : ':';
+    free(members);
+    free(scratch);
+    return seen;
+}
+
 char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, size_t *out_len)
 {
     size_t cap = 256, len = 0;
@@ -123,7 +218,10 @@ char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, 
         for (size_t j = 0; j < name.len; j++)
             k[len++] = (char)http_lower((unsigned char)name.p[j]);
         int seen = 0, list = known_list(name), lower = list == 2;
-        for (unsigned i = 0; i < n; i++)
+        int language = slice_case_eq(name, "accept-language");
+        if (language)
+            seen = language_set(name, f, n, k, &len, 0);
+        for (unsigned i = 0; i < n && !language; i++)
             if (slice_case_eqs(f[i].name, name)) {
                 if (!list) {
                     k[len++] = seen++ ? ',' : ':';
@@ -209,6 +307,7 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
             keep[n++] = &res->fields[i];
     build_head(o, res->status, res->reason, keep, n);
     cache_response_facts(o->fields, o->nfields, res->status, &o->facts);
+    o->facts.age = cache_age_value(res->fields, res->nfields); /* Age is not stored */
     object_vary_key(o, req_fields, req_n);
     o->request_time = request_time;
     o->response_time = response_time;
@@ -220,11 +319,28 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
     return o;
 }
 
+/* Facts read again from the stored fields, keeping what those fields no
+ * longer say: the Age received (never stored, §4.2.3) and the directives
+ * of a targeted field (RFC 9213: the caller, which knows the target list,
+ * applied them). */
+static void refresh_facts(struct cache_object *o, const struct cache_response_facts *prev)
+{
+    struct cache_response_facts was = *prev; /* prev may be o's own */
+    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    o->facts.age = was.age;
+    if (was.targeted) {
+        o->facts.cc = was.cc;
+        o->facts.has_expires = was.has_expires;
+        o->facts.expires = was.expires;
+        o->facts.targeted = 1;
+    }
+}
+
 /* What a copy with new fields keeps of the old object: its facts (read
  * again from the new fields) and Vary key. */
 static void copy_of(struct cache_object *o, const struct cache_object *old)
 {
-    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    refresh_facts(o, &old->facts);
     if (old->vary) {
         o->vary = xmalloc(old->vary_len);
         memcpy(o->vary, old->vary, old->vary_len);
@@ -270,6 +386,7 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
     build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
                n);
     copy_of(o, old);
+    o->facts.age = cache_age_value(r->fields, r->nfields); /* the 304 is the new response */
     /* A 304 may name other Vary fields: the merged response then answers
      * the requests that match the one revalidating on those (§4.1). */
     if (new_vary)
@@ -323,7 +440,31 @@ void cache_object_add_field(struct cache_object *o, struct slice name, struct sl
     build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
     free(old_head);
     free(old_fields);
-    cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+    refresh_facts(o, &o->facts);
+}
+
+void cache_object_remove_fields(struct cache_object *o, struct slice names)
+{
+    const struct http_field *keep[HTTP_FIELDS_MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; i < o->nfields; i++) {
+        struct http_list_iter it = http_list_begin(names);
+        struct slice name;
+        int named = 0;
+        while (!named && http_list_next(&it, &name) > 0)
+            named = slice_case_eqs(o->fields[i].name, name);
+        if (!named)
+            keep[n++] = &o->fields[i];
+    }
+    if (n == o->nfields)
+        return;
+    char *old_head = o->head;
+    struct http_field *old_fields = o->fields;
+    const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
+    build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
+    free(old_head);
+    free(old_fields);
+    refresh_facts(o, &o->facts);
 }
 
 void cache_object_append(struct cache_object *o, const char *p, size_t n)

@@ -89,6 +89,10 @@ struct cache_object *cache_object_with_field(const struct cache_object *old, str
                                              struct slice value);
 /* Add a field to an object not yet published (its head is rebuilt). */
 void cache_object_add_field(struct cache_object *o, struct slice name, struct slice value);
+/* Remove every field named in `names` (a comma list) from an object not
+ * yet published; its facts keep what was read from them (object.c
+ * refresh_facts). */
+void cache_object_remove_fields(struct cache_object *o, struct slice names);
 size_t cache_object_size(const struct cache_object *o);
 void cache_object_ref(struct cache_object *o);
 void cache_object_unref(struct cache_object **o);

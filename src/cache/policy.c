@@ -10,6 +10,39 @@ static int64_t field_date(struct slice v)
     return http_date_parse(v);
 }
 
+/* §5.1: Age = delta-seconds (§1.2.2). Only the first line counts, and of
+ * a list on it only the first member (a sender that repeats Age, or a
+ * proxy that joins lines, has it first); a value that is not all digits is
+ * ignored as if absent; one too large saturates at 2^31, which makes any
+ * response stale (§1.2.2 lets a recipient read it so). */
+int64_t cache_age_value(const struct http_field *f, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (!slice_case_eq(f[i].name, "age"))
+            continue;
+        struct slice v = f[i].value;
+        size_t end = 0;
+        while (end < v.len && v.p[end] != ',')
+            end++;
+        while (end && (v.p[end - 1] == ' ' || v.p[end - 1] == '\t'))
+            end--;
+        size_t k = 0;
+        while (k < end && (v.p[k] == ' ' || v.p[k] == '\t'))
+            k++;
+        if (k == end)
+            return 0;
+        int64_t a = 0;
+        for (; k < end; k++) {
+            if (!http_is((unsigned char)v.p[k], CH_DIGIT))
+                return 0;
+            if (a < CC_DELTA_MAX)
+                a = a * 10 + (v.p[k] - '0');
+        }
+        return a > CC_DELTA_MAX ? CC_DELTA_MAX : a;
+    }
+    return 0;
+}
+
 void cache_response_facts(const struct http_field *f, unsigned n, int status,
                           struct cache_response_facts *r)
 {
@@ -17,7 +50,8 @@ void cache_response_facts(const struct http_field *f, unsigned n, int status,
     r->status = status;
     r->date = r->expires = r->last_modified = HTTP_DATE_INVALID;
     r->has_expires = r->vary_star = r->vary_invalid = r->has_validator = r->set_cookie = 0;
-    r->age = 0;
+    r->age = cache_age_value(f, n);
+    r->targeted = 0;
     int dates = 0, expires = 0;
     for (unsigned i = 0; i < n; i++) {
         struct slice name = f[i].name, v = f[i].value;
@@ -35,13 +69,6 @@ void cache_response_facts(const struct http_field *f, unsigned n, int status,
             r->set_cookie = 1;
         } else if (slice_case_eq(name, "etag")) {
             r->has_validator = 1;
-        } else if (slice_case_eq(name, "age")) {
-            int64_t a = 0;
-            size_t k = 0;
-            for (; k < v.len && http_is((unsigned char)v.p[k], CH_DIGIT); k++)
-                if (a < CC_DELTA_MAX)
-                    a = a * 10 + (v.p[k] - '0');
-            r->age = k == v.len && k ? (a > CC_DELTA_MAX ? CC_DELTA_MAX : a) : 0;
         } else if (slice_case_eq(name, "vary")) {
             /* §12.5.5 of RFC 9110: "*" or field names. Anything else (an
              * unterminated quote, a parameter) would drop out of the
@@ -59,6 +86,19 @@ void cache_response_facts(const struct http_field *f, unsigned n, int status,
                 r->vary_invalid = 1;
         }
     }
+}
+
+int cache_facts_targeted(const struct http_field *f, unsigned n, struct slice targets,
+                         struct cache_response_facts *r)
+{
+    struct cache_control cc;
+    if (!cache_control_targeted(f, n, targets, &cc))
+        return 0;
+    r->cc = cc;
+    r->has_expires = 0; /* "MUST ignore the Cache-Control and Expires" */
+    r->expires = HTTP_DATE_INVALID;
+    r->targeted = 1;
+    return 1;
 }
 
 int cache_status_heuristic(int s)
@@ -201,14 +241,16 @@ int64_t cache_lifetime(const struct cache_response_facts *r, int64_t response_ti
 int64_t cache_age(const struct cache_response_facts *r, int64_t request_time, int64_t response_time,
                   int64_t now)
 {
-    int64_t apparent = 0;
+    /* §4.2.3, in its own terms; a clock that runs backwards counts 0. */
+    int64_t apparent_age = 0;
     if (r->date != HTTP_DATE_INVALID && response_time > r->date)
-        apparent = response_time - r->date;
-    int64_t delay = response_time > request_time ? response_time - request_time : 0;
-    int64_t corrected = r->age + delay;
-    int64_t initial = apparent > corrected ? apparent : corrected;
-    int64_t resident = now > response_time ? now - response_time : 0;
-    return initial + resident;
+        apparent_age = response_time - r->date;
+    int64_t response_delay = response_time > request_time ? response_time - request_time : 0;
+    int64_t corrected_age_value = r->age + response_delay;
+    int64_t corrected_initial_age =
+        apparent_age > corrected_age_value ? apparent_age : corrected_age_value;
+    int64_t resident_time = now > response_time ? now - response_time : 0;
+    return corrected_initial_age + resident_time;
 }
 
 static const char *const decision_names[] = {

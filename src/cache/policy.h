@@ -19,15 +19,25 @@ struct cache_response_facts {
     int64_t expires; /* when has_expires: HTTP_DATE_INVALID means "already expired" */
     int has_expires;
     int64_t last_modified; /* HTTP_DATE_INVALID when absent */
-    int64_t age;           /* Age field value, 0 when absent */
+    int64_t age;           /* age_value (§4.2.3): the Age received, 0 when absent */
     int vary_star;
     int vary_invalid;  /* a Vary member that is not a field name (§4.1): no key can hold it */
     int has_validator; /* ETag or Last-Modified */
     int set_cookie;
+    int targeted; /* cc came from a targeted field (RFC 9213), Expires ignored */
 };
+
+/* The Age field's value (§5.1, rules at the definition). */
+int64_t cache_age_value(const struct http_field *f, unsigned n);
 
 void cache_response_facts(const struct http_field *f, unsigned n, int status,
                           struct cache_response_facts *out);
+
+/* RFC 9213 §2.2: when a field on `targets` is valid and non-empty, its
+ * directives replace Cache-Control and Expires in *r (r->targeted set);
+ * returns whether one did. */
+int cache_facts_targeted(const struct http_field *f, unsigned n, struct slice targets,
+                         struct cache_response_facts *r);
 
 enum cache_store_verdict {
     STORE_OK,
@@ -62,6 +72,10 @@ int cache_status_heuristic(int status);
 int64_t cache_lifetime(const struct cache_response_facts *r, int64_t response_time,
                        unsigned heuristic_pct, int64_t heuristic_max, int *heuristic);
 
+/* §4.2.3 current_age at `now`: apparent_age = max(0, response_time -
+ * date_value), corrected_age_value = age_value + (response_time -
+ * request_time), corrected_initial_age = the larger, plus resident_time =
+ * now - response_time. Every time is a parameter, in epoch seconds. */
 int64_t cache_age(const struct cache_response_facts *r, int64_t request_time, int64_t response_time,
                   int64_t now);
 

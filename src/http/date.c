@@ -30,12 +30,22 @@ static int num(const char *p, int n)
     return v;
 }
 
+/* Letter case is not held against a sender (§5.6.7: recipients ought to
+ * be lenient with dates): "nov" and "NOV" are November. */
 static int month(const char *p)
 {
     for (int i = 0; i < 12; i++)
-        if (p[0] == months[i * 3] && p[1] == months[i * 3 + 1] && p[2] == months[i * 3 + 2])
+        if (http_lower((unsigned char)p[0]) == http_lower((unsigned char)months[i * 3]) &&
+            http_lower((unsigned char)p[1]) == months[i * 3 + 1] &&
+            http_lower((unsigned char)p[2]) == months[i * 3 + 2])
             return i + 1;
     return -1;
+}
+
+static int is_gmt(const char *p)
+{
+    return http_lower((unsigned char)p[0]) == 'g' && http_lower((unsigned char)p[1]) == 'm' &&
+           http_lower((unsigned char)p[2]) == 't';
 }
 
 /* "HH:MM:SS" */
@@ -62,7 +72,7 @@ int64_t http_date_parse(struct slice s)
     const char *p = s.p;
     /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
     if (s.len == 29 && p[3] == ',' && p[4] == ' ' && p[7] == ' ' && p[11] == ' ' && p[16] == ' ' &&
-        p[25] == ' ' && !memcmp(p + 26, "GMT", 3))
+        p[25] == ' ' && is_gmt(p + 26))
         return assemble(num(p + 12, 4), month(p + 8), num(p + 5, 2), clock_time(p + 17));
     /* asctime: "Sun Nov  6 08:49:37 1994" */
     if (s.len == 24 && p[3] == ' ' && p[7] == ' ' && p[10] == ' ' && p[19] == ' ') {
@@ -74,7 +84,7 @@ int64_t http_date_parse(struct slice s)
     if (comma && (size_t)(p + s.len - comma) == 24) {
         const char *q = comma + 2;
         if (comma[1] != ' ' || q[2] != '-' || q[6] != '-' || q[9] != ' ' || q[18] != ' ' ||
-            memcmp(q + 19, "GMT", 3) != 0)
+            !is_gmt(q + 19))
             return HTTP_DATE_INVALID;
         int yy = num(q + 7, 2);
         if (yy < 0)

@@ -30,6 +30,7 @@
 #include "rules/rules.h"
 #include "connect/connect.h"
 #include "http/path.h"
+#include "http/range.h"
 
 static int64_t now_s(void)
 {
@@ -95,6 +96,33 @@ static void copy_request_fields(struct exchange *ex, const struct http_request *
         f->id = r->fields[i].id;
     }
     ex->req_nfields = n;
+}
+
+/* RFC 9213: this cache's target list (cache.targeted_fields). */
+static struct slice targets_of(const struct config *cfg)
+{
+    return (struct slice){cfg->cache.targeted_fields, strlen(cfg->cache.targeted_fields)};
+}
+
+int cache_stage_strips_field(const struct client *c, struct slice name)
+{
+    const struct config *cfg = c->w->cfg;
+    if (!cfg->cache.strip_targeted)
+        return 0;
+    struct http_list_iter it = http_list_begin(targets_of(cfg));
+    struct slice t;
+    while (http_list_next(&it, &t) > 0)
+        if (slice_case_eqs(name, t))
+            return 1;
+    return 0;
+}
+
+/* A response this cache keeps or answers with: the listed targeted fields
+ * go when cache.strip_targeted says so (RFC 9213 §2.3 allows it). */
+static void strip_targeted(const struct config *cfg, struct cache_object *o)
+{
+    if (cfg->cache.strip_targeted)
+        cache_object_remove_fields(o, targets_of(cfg));
 }
 
 static int64_t object_age(const struct cache_object *o, int64_t now)
@@ -223,16 +251,213 @@ static int request_conditional(const struct http_request *r)
            http_find_field(r->fields, r->nfields, "if-modified-since");
 }
 
-/* Answer from the stored object, honouring the client's preconditions. */
+/* If-Range (RFC 9110 §13.1.5): absent, or a strong validator of `o`.
+ * An entity-tag compares strongly (a weak one never matches); a date
+ * matches an equal Last-Modified only when that is strong (§8.8.2.2: at
+ * least a second before the response's Date). */
+static int if_range_holds(const struct http_field *rf, unsigned rn, const struct cache_object *o)
+{
+    const struct http_field *ir = http_find_field(rf, rn, "if-range");
+    if (!ir)
+        return 1;
+    struct slice v = ir->value;
+    if (v.len && (v.p[0] == '"' || v.p[0] == 'W')) {
+        const struct http_field *etag = cache_object_field(o, "etag");
+        return v.p[0] == '"' && etag && etag->value.len && etag->value.p[0] == '"' &&
+               slice_eq(etag->value, v);
+    }
+    const struct http_field *lm = cache_object_field(o, "last-modified");
+    int64_t when = http_date_parse(v);
+    if (!lm || when == HTTP_DATE_INVALID)
+        return 0;
+    int64_t modified = http_date_parse(lm->value);
+    return modified == when && o->facts.date != HTTP_DATE_INVALID && o->facts.date - modified >= 1;
+}
+
+/* 206 with one range of the stored body (§14.4, §15.3.7), sent as slices
+ * of the stored segments. */
+static void serve_partial(struct client *c, struct cache_object *o, const char *status_field,
+                          uint64_t first, uint64_t last, uint64_t complete, uint64_t part_first,
+                          struct slice omit)
+{
+    struct exchange *ex = &c->ex;
+    struct outbuf after = {0};
+    /* Surrogate-Key stays out of a 206 as out of a 200; a stored part
+     * already leaves its own Content-Range out, and then keeps it (rare:
+     * a 206 from an origin that also names purge groups). */
+    if (!omit.len && cache_stage_strips_surrogate_key(c))
+        omit = surrogate_key_hole(o, &after);
+    outbuf_addstr(&after, "Age: ");
+    outbuf_addu64(&after, (uint64_t)object_age(o, now_s()));
+    outbuf_addstr(&after, "\r\n");
+    if (c->w->cfg->proxy.via)
+        outbuf_addstr(&after, "Via: 1.1 idemcache\r\n");
+    outbuf_addstr(&after, status_field);
+    peer_stage_fields(c, &after);
+    outbuf_addstr(&after, "Content-Range: bytes ");
+    outbuf_addu64(&after, first);
+    outbuf_addstr(&after, "-");
+    outbuf_addu64(&after, last);
+    outbuf_addstr(&after, "/");
+    outbuf_addu64(&after, complete);
+    outbuf_addstr(&after, "\r\nContent-Length: ");
+    outbuf_addu64(&after, last - first + 1);
+    outbuf_addstr(&after, "\r\n");
+    if (!c->keepalive)
+        outbuf_addstr(&after, "Connection: close\r\n");
+    else if (ex->client_minor == 0)
+        outbuf_addstr(&after, "Connection: keep-alive\r\n");
+    outbuf_addstr(&after, "\r\n");
+    static const char status_line[] = "HTTP/1.1 206 Partial Content\r\n";
+    ex->status = 206;
+    ex->bytes_out +=
+        sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
+    ex->resp_started = 1;
+    srv_write_object_range((uv_stream_t *)&c->tcp, o, status_line, omit, &after, first - part_first,
+                           last - first + 1, &c->write_pending, client_write_done, c);
+}
+
+/* 416 (§15.5.17): no range of the stored body is satisfiable. */
+static void serve_unsatisfiable(struct client *c, struct cache_object *o, const char *status_field)
+{
+    struct exchange *ex = &c->ex;
+    struct outbuf out = {0};
+    outbuf_addstr(&out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */");
+    outbuf_addu64(&out, o->body->len);
+    outbuf_addstr(&out, "\r\n");
+    if (c->w->cfg->proxy.via)
+        outbuf_addstr(&out, "Via: 1.1 idemcache\r\n");
+    outbuf_addstr(&out, status_field);
+    peer_stage_fields(c, &out);
+    outbuf_addstr(&out, "Content-Length: 0\r\n");
+    if (!c->keepalive)
+        outbuf_addstr(&out, "Connection: close\r\n");
+    outbuf_addstr(&out, "\r\n");
+    ex->status = 416;
+    ex->resp_started = 1;
+    ex->bytes_out += out.len;
+    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+}
+
+/* A GET with Range on a complete stored 200 (RFC 9110 §14.2): one range ->
+ * 206, none satisfiable -> 416; several ranges, an invalid Range, another
+ * unit, more than limits.ranges, or an If-Range that does not hold -> the
+ * whole 200 (return 0). A peer exchange has its own coding: whole too. */
+/* The request's Range field; NULL when absent, or sent twice (Range is a
+ * singleton: two lines are invalid and ignored). */
+static const struct http_field *request_range(const struct http_field *rf, unsigned rn)
+{
+    const struct http_field *range = NULL;
+    for (unsigned i = 0; i < rn; i++)
+        if (slice_case_eq(rf[i].name, "range")) {
+            if (range)
+                return NULL;
+            range = &rf[i];
+        }
+    return range;
+}
+
+static int answer_range(struct client *c, const struct http_field *rf, unsigned rn,
+                        struct cache_object *o, const char *status_field)
+{
+    if (c->ex.method_head || c->ex.peer || o->status != 200 || !o->complete)
+        return 0;
+    const struct http_field *range = request_range(rf, rn);
+    if (!range || !if_range_holds(rf, rn, o))
+        return 0;
+    uint64_t first, last;
+    switch (http_range_parse(range->value, o->body->len, (unsigned)c->w->cfg->limits.ranges, &first,
+                             &last)) {
+    case HTTP_RANGE_SINGLE:
+        serve_partial(c, o, status_field, first, last, o->body->len, 0, (struct slice){0});
+        return 1;
+    case HTTP_RANGE_UNSATISFIABLE:
+        serve_unsatisfiable(c, o, status_field);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The part a stored 206 holds (RFC 9111 §3.3): its Content-Range, and
+ * whether the body is exactly that long. */
+static const struct http_field *stored_part(const struct cache_object *p, uint64_t *first,
+                                            uint64_t *last, uint64_t *complete)
+{
+    const struct http_field *cr = cache_object_field(p, "content-range");
+    if (!cr || http_content_range_parse(cr->value, first, last, complete) < 0 ||
+        p->body->len != *last - *first + 1)
+        return NULL;
+    return cr;
+}
+
+/* §3.3: a stored part answers a request for one range wholly inside it
+ * (and nothing else). Its own Content-Range line is left out of the head
+ * sent. Returns 1 when it answered. */
+static int answer_from_part(struct client *c, const struct http_request *r, struct cache_object *p,
+                            const char *status_field)
+{
+    uint64_t a, b, n, first, last;
+    const struct http_field *cr;
+    if (c->ex.method_head || c->ex.peer || !p->complete || request_conditional(r) ||
+        !(cr = stored_part(p, &a, &b, &n)))
+        return 0;
+    const struct http_field *range = request_range(r->fields, r->nfields);
+    if (!range || !if_range_holds(r->fields, r->nfields, p) ||
+        http_range_parse(range->value, n, (unsigned)c->w->cfg->limits.ranges, &first, &last) !=
+            HTTP_RANGE_SINGLE ||
+        first < a || last > b)
+        return 0;
+    /* the stored line is "Content-Range: value\r\n" (object.c build_head) */
+    struct slice omit = {cr->name.p, (size_t)(cr->value.p + cr->value.len + 2 - cr->name.p)};
+    serve_partial(c, p, status_field, first, last, n, a, omit);
+    return 1;
+}
+
+static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const char *detail);
+
+/* A GET with Range that found no complete response: a fresh stored part
+ * may answer it. */
+static int lookup_part(struct client *c, const struct http_request *r, const struct http_field *lf,
+                       unsigned ln)
+{
+    struct exchange *ex = &c->ex;
+    struct srv_worker *w = c->w;
+    if (ex->method_head || !request_range(r->fields, r->nfields))
+        return 0;
+    size_t len;
+    char *key = cache_key_partial(ex->cache_key, ex->cache_key_len, &len);
+    unsigned variants;
+    struct cache_object *p = w->store->ops->lookup(w->store, key, len, lf, ln, &variants);
+    free(key);
+    if (!p)
+        return 0;
+    int64_t age = object_age(p, ex->req_time);
+    int served = 0;
+    if (cache_decide(&ex->req_cc, &p->facts, p->lifetime, age) == DECIDE_FRESH) {
+        char field[160];
+        hit_status(w->cfg, field, p->lifetime - age, NULL);
+        served = answer_from_part(c, r, p, field);
+    }
+    cache_object_unref(&p);
+    if (served)
+        ex->fwd = NULL;
+    return served;
+}
+
+/* Answer from the stored object, honouring the client's preconditions
+ * (If-None-Match's 304 wins over Range, §13.2.2) and its Range. */
 static void answer_from_store(struct client *c, const struct http_field *rf, unsigned rn,
                               struct cache_object *o, const char *status_field, int warning)
 {
     const struct http_field *etag = cache_object_field(o, "etag");
     const struct http_field *lm = cache_object_field(o, "last-modified");
+    if (!lm) /* RFC 9111 §4.3.2: without Last-Modified, the Date compares */
+        lm = cache_object_field(o, "date");
     if (o->status == 200 && cache_not_modified(rf, rn, etag ? etag->value : (struct slice){0},
                                                lm ? lm->value : (struct slice){0}))
         serve_304(c, o, status_field);
-    else
+    else if (!answer_range(c, rf, rn, o, status_field))
         serve_object(c, o, status_field, warning);
 }
 
@@ -454,7 +679,10 @@ static int stream_start(struct client *c, struct cache_object *o)
     } else {
         outbuf_add(&h, o->head, o->head_len);
     }
-    outbuf_addstr(&h, "Age: 0\r\n");
+    /* the age it arrived with (§4.2.3), a parent's Age included */
+    outbuf_addstr(&h, "Age: ");
+    outbuf_addu64(&h, (uint64_t)object_age(o, now_s()));
+    outbuf_addstr(&h, "\r\n");
     if (w->cfg->proxy.via)
         outbuf_addstr(&h, "Via: 1.1 idemcache\r\n");
     /* RFC 9211 §2.7: collapsed into another request's fetch */
@@ -697,8 +925,14 @@ static int request_stage(struct client *c, const struct http_request *r,
             ex->fwd = "bypass";
             if (!ex->cache_detail)
                 ex->cache_detail = ex->upgrade ? "upgrade" : "method";
-            if (ex->invalidates)
+            if (ex->invalidates) {
                 build_key(c, r);
+                /* its response may be kept for GET (store_post_answer) */
+                ex->post_may_store = slice_eq(r->method, SLICE_LIT("POST")) && !ex->upgrade;
+                ex->req_authorization =
+                    http_find_field(r->fields, r->nfields, "authorization") != NULL;
+                ex->req_time = now_s();
+            }
             collect_free(c);
             return 0;
         }
@@ -785,6 +1019,8 @@ static int request_stage(struct client *c, const struct http_request *r,
         w->store->ops->lookup(w->store, ex->cache_key, ex->cache_key_len, lf, ln, &variants);
     char field[160];
     if (!o) {
+        if (get && lookup_part(c, r, lf, ln))
+            return 1;
         ex->fwd = variants ? "vary-miss" : "uri-miss";
         if (ex->req_cc.flags & CC_ONLY_IF_CACHED) {
             reply_error(c, 504, "only-if-cached and nothing stored");
@@ -902,35 +1138,87 @@ unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t le
     return n;
 }
 
+/* The GET key of a Location or Content-Location value on the request's
+ * own host (a path, or an http URI with our authority); NULL for another
+ * host. malloc'd. */
+static char *same_host_key(const struct exchange *ex, struct slice v, size_t *len)
+{
+    struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
+    while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
+        auth.len++;
+    struct slice path;
+    if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
+        path = v;
+    } else if (v.len >= 7 + auth.len && !strncasecmp(v.p, "http://", 7) &&
+               slice_case_eqs((struct slice){v.p + 7, auth.len}, auth) &&
+               (v.len == 7 + auth.len || v.p[7 + auth.len] == '/' || v.p[7 + auth.len] == '?')) {
+        path = (struct slice){v.p + 7 + auth.len, v.len - 7 - auth.len};
+    } else {
+        return NULL;
+    }
+    return cache_key_for(auth, path, len);
+}
+
 static void invalidate(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     struct store *st = c->w->store;
     cache_stage_remove_url(st, ex->cache_key, ex->cache_key_len);
     /* §4.4: Location and Content-Location too, when on the same host. */
-    struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
-    while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
-        auth.len++;
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (!slice_case_eq(f->name, "location") && !slice_case_eq(f->name, "content-location"))
             continue;
-        struct slice v = f->value, path;
-        if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
-            path = v;
-        } else if (v.len >= 7 + auth.len && !strncasecmp(v.p, "http://", 7) &&
-                   slice_case_eqs((struct slice){v.p + 7, auth.len}, auth) &&
-                   (v.len == 7 + auth.len || v.p[7 + auth.len] == '/' ||
-                    v.p[7 + auth.len] == '?')) {
-            path = (struct slice){v.p + 7 + auth.len, v.len - 7 - auth.len};
-        } else {
-            continue; /* another host: never invalidated (§4.4) */
-        }
         size_t len;
-        char *key = cache_key_for(auth, path, &len);
+        char *key = same_host_key(ex, f->value, &len);
+        if (!key)
+            continue; /* another host: never invalidated (§4.4) */
         st->ops->remove(st, key, len);
         free(key);
     }
+}
+
+/* RFC 9110 §9.3.3, RFC 9111 §4: a 200 to a POST whose Content-Location is
+ * the POST's own target, with explicit freshness, is a representation of
+ * that resource and may answer a later GET of it. It is judged as a GET's
+ * response would be; a Vary cannot be keyed (the request's fields are not
+ * kept for a POST), so such a response is not kept. */
+static void store_post_answer(struct client *c, const struct http_response *res)
+{
+    struct exchange *ex = &c->ex;
+    const struct config *cfg = c->w->cfg;
+    const struct http_field *cl = http_find_field(res->fields, res->nfields, "content-location");
+    if (!ex->post_may_store || res->status != 200 || !cl ||
+        http_find_field(res->fields, res->nfields, "vary") ||
+        (res->has_content_length && res->content_length > cfg->cache.max_object_size))
+        return;
+    size_t len;
+    char *key = same_host_key(ex, cl->value, &len);
+    int own = key && len == ex->cache_key_len && !memcmp(key, ex->cache_key, len);
+    free(key);
+    if (!own)
+        return;
+    struct cache_response_facts facts;
+    cache_response_facts(res->fields, res->nfields, res->status, &facts);
+    cache_facts_targeted(res->fields, res->nfields, targets_of(cfg), &facts);
+    struct cache_control none;
+    cache_control_parse(NULL, 0, &none);
+    int explicit_freshness = facts.cc.max_age != CC_UNSET || facts.cc.s_maxage != CC_UNSET ||
+                             (facts.has_expires && facts.expires != HTTP_DATE_INVALID);
+    if (!explicit_freshness || (facts.cc.flags & CC_INVALID) ||
+        cache_storable(1, &none, ex->req_authorization, &facts) != STORE_OK)
+        return;
+    int64_t now = now_s(), lifetime;
+    int heuristic;
+    lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
+                              (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
+    ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now,
+                                lifetime);
+    if (facts.targeted)
+        cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg),
+                             &ex->fill->facts);
+    strip_targeted(cfg, ex->fill);
+    ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
 }
 
 void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
@@ -947,7 +1235,8 @@ void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
         outbuf_addstr(o, "; fwd-status=");
         outbuf_addu64(o, (uint64_t)status);
     }
-    if (ex->fill) {
+    /* not on an error we answer instead (a held fetch that broke off) */
+    if (ex->fill && status == ex->fill->status) {
         outbuf_addstr(o, "; stored");
         ex->said_stored = 1;
     }
@@ -987,16 +1276,23 @@ int cache_stage_serve_stale_on_error(struct client *c, int status)
  * hashes to, and a client that already holds that body gets a 304 instead
  * of the download. The body must be complete before the head can carry
  * the tag, so only responses of a known, bounded size are held. */
+static int holdable(const struct client *c, const struct http_response *res)
+{
+    const struct config *cfg = c->w->cfg;
+    return cfg->cache.generate_etag && res->status == 200 && !c->ex.method_head &&
+           res->has_content_length && res->content_length <= cfg->cache.etag_hold_max &&
+           !http_find_field(res->fields, res->nfields, "etag");
+}
+
 static int hold(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     const struct config *cfg = c->w->cfg;
-    if (!cfg->cache.generate_etag || res->status != 200 || ex->method_head ||
-        !res->has_content_length || res->content_length > cfg->cache.etag_hold_max ||
-        http_find_field(res->fields, res->nfields, "etag"))
+    if (!holdable(c, res))
         return 0;
     ex->held =
         cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now_s(), 0);
+    strip_targeted(cfg, ex->held);
     return 1;
 }
 
@@ -1026,6 +1322,25 @@ static void release_held(struct client *c)
         serve_object(c, ex->held, status.p, 0);
     free(status.p);
     cache_object_unref(&ex->held);
+}
+
+/* A 206 this cache can keep as a part: the request was a GET with one
+ * Range, the response has one Content-Range with a known complete length
+ * (a multipart/byteranges has none), and a Content-Length, if any, that
+ * agrees with it. */
+static int storable_part(const struct exchange *ex, const struct http_response *res)
+{
+    uint64_t a, b, n;
+    const struct http_field *cr = NULL;
+    for (unsigned i = 0; i < res->nfields; i++)
+        if (slice_case_eq(res->fields[i].name, "content-range")) {
+            if (cr)
+                return 0;
+            cr = &res->fields[i];
+        }
+    return !ex->method_head && request_range(ex->req_fields, ex->req_nfields) && cr &&
+           http_content_range_parse(cr->value, &a, &b, &n) == 0 &&
+           (!res->has_content_length || res->content_length == b - a + 1);
 }
 
 /* §3: may this exchange store a response with these facts? The RFC's
@@ -1062,6 +1377,15 @@ static int serve_revalidated(struct client *c, const struct http_response *res, 
     struct cache_object *fresh = cache_object_revalidated(
         ex->stale, res, ex->req_fields, ex->req_nfields, ex->req_time, now,
         (unsigned)cfg->cache.heuristic_percent, (int64_t)(cfg->cache.heuristic_max / 1000));
+    /* RFC 9213: a targeted field in the merge (the 304's, or the stored
+     * one) decides; a stripped one was applied when first stored. */
+    if (cache_facts_targeted(fresh->fields, fresh->nfields, targets_of(cfg), &fresh->facts) ||
+        fresh->facts.targeted) {
+        int h;
+        fresh->lifetime = cache_lifetime(&fresh->facts, now, (unsigned)cfg->cache.heuristic_percent,
+                                         (int64_t)(cfg->cache.heuristic_max / 1000), &h);
+    }
+    strip_targeted(cfg, fresh);
     int64_t rule_lifetime;
     enum cache_store_verdict v = store_verdict(ex, &fresh->facts, &rule_lifetime);
     if (rule_lifetime >= 0)
@@ -1088,8 +1412,9 @@ static int serve_revalidated(struct client *c, const struct http_response *res, 
             slice_case_eq(res->fields[i].name, "set-cookie2"))
             outbuf_addfield(&after, res->fields[i].name, res->fields[i].value);
     outbuf_add(&after, "", 1);
-    /* we only revalidate for clients that sent no preconditions */
-    answer_from_store(c, NULL, 0, fresh, after.p, 0);
+    /* we only revalidate for clients that sent no preconditions; a Range
+     * is answered from the merge */
+    answer_from_store(c, ex->req_fields, ex->req_nfields, fresh, after.p, 0);
     free(after.p);
     cache_object_unref(&fresh);
     return 1;
@@ -1103,8 +1428,10 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     if (!w->store)
         return 0;
     if (ex->invalidates) {
-        if (res->status >= 200 && res->status < 400)
+        if (res->status >= 200 && res->status < 400) {
             invalidate(c, res);
+            store_post_answer(c, res);
+        }
         return 0;
     }
     if (!ex->cache_candidate)
@@ -1116,8 +1443,15 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         return 1;
     struct cache_response_facts facts;
     cache_response_facts(res->fields, res->nfields, res->status, &facts);
+    cache_facts_targeted(res->fields, res->nfields, targets_of(cfg), &facts);
     int64_t rule_lifetime;
-    enum cache_store_verdict v = store_verdict(ex, &facts, &rule_lifetime);
+    /* §3.3: a 206 with one Content-Range, to a GET with Range, is kept as
+     * a part, judged as the 200 it is part of; stored apart (key.h). */
+    int part = res->status == 206 && storable_part(ex, res);
+    struct cache_response_facts judged = facts;
+    if (part)
+        judged.status = 200;
+    enum cache_store_verdict v = store_verdict(ex, &judged, &rule_lifetime);
     if (v == STORE_OK && ex->method_head)
         v = STORE_HEAD;
     if (v == STORE_OK && res->has_content_length &&
@@ -1136,26 +1470,49 @@ int cache_stage_response(struct client *c, const struct http_response *res)
                                       (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
     if (rule_lifetime >= 0)
         lifetime = rule_lifetime;
-    ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
-                                ex->req_nfields, ex->req_time, now, lifetime);
+    if (part) {
+        size_t plen;
+        char *pkey = cache_key_partial(ex->cache_key, ex->cache_key_len, &plen);
+        ex->fill = cache_object_new(pkey, plen, res, ex->req_fields, ex->req_nfields, ex->req_time,
+                                    now, lifetime);
+        free(pkey);
+    } else {
+        ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
+                                    ex->req_nfields, ex->req_time, now, lifetime);
+    }
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
-    if (ex->coalesce_leader && !ex->method_head && !ex->held) {
+    if (holdable(c, res)) {
+        /* Seed 004 on the first response too: the client whose request
+         * stores it gets the tag hits will carry, so it can revalidate.
+         * The object being filled is the one held (release_held tags it,
+         * cache_stage_finish stores it); waiters are not streamed a head
+         * that is about to change, they are answered from the store. */
+        cache_object_ref(ex->fill);
+        ex->held = ex->fill;
+    }
+    if (facts.targeted)
+        cache_facts_targeted(ex->fill->fields, ex->fill->nfields, targets_of(cfg),
+                             &ex->fill->facts);
+    strip_targeted(cfg, ex->fill);
+    if (ex->coalesce_leader && !ex->method_head && !ex->held && !part) {
         /* Waiters get this response as it arrives, not after. */
         coalesce_set_partial(w->co, ex->cache_key, ex->cache_key_len, ex->fill);
         stream_progress(w, ex->cache_key, ex->cache_key_len);
     }
-    return 0;
+    return ex->held ? 3 : 0;
 }
 
 void cache_stage_body(struct client *c, const char *p, size_t n)
 {
     struct exchange *ex = &c->ex;
-    if (ex->held)
+    if (ex->held && ex->held != ex->fill)
         cache_object_append(ex->held, p, n);
     if (!ex->fill)
         return;
     if (ex->fill->body->len + n > c->w->cfg->cache.max_object_size) {
-        if (ex->fill->shared) { /* its streamers cannot have the rest */
+        if (ex->held == ex->fill)
+            cache_object_append(ex->held, p, n); /* held keeps its own reference */
+        if (ex->fill->shared) {                  /* its streamers cannot have the rest */
             atomic_store(&ex->fill->fill, FILL_ABORTED);
             stream_progress(c->w, ex->cache_key, ex->cache_key_len);
         }
@@ -1190,6 +1547,21 @@ void cache_stage_finish(struct client *c, int complete)
                 ex->fill = tagged;
             } else {
                 cache_object_add_field(ex->fill, SLICE_LIT("ETag"), etag);
+            }
+        }
+        uint64_t a, b, n;
+        if (ex->fill->status == 206 && !stored_part(ex->fill, &a, &b, &n)) {
+            cache_object_unref(&ex->fill); /* not the part it said it was */
+            return;
+        }
+        if (ex->fill->status == 200 && ex->fill->key[0] == 'G') {
+            /* a complete response replaces the parts of it (§3.3) */
+            struct store *st = c->w->store;
+            if (st->ops->may_hold_body_keys(st, ex->fill->key, ex->fill->key_len)) {
+                size_t plen;
+                char *pkey = cache_key_partial(ex->fill->key, ex->fill->key_len, &plen);
+                st->ops->remove(st, pkey, plen);
+                free(pkey);
             }
         }
         c->w->store->ops->insert(c->w->store, ex->fill);

@@ -38,6 +38,7 @@ void config_defaults(struct config *c)
      * of buffer: 10000 fits a raised nofile limit (65536) with room for
      * the pool, and bounds head buffers near 640 MiB at the default 64 KiB. */
     c->limits.max_connections = CONFIG_MAX_CONNECTIONS_DEFAULT;
+    c->limits.ranges = 16;
     c->forward.allow_private = false;
     c->forward.connect_ports[0] = 443; /* CONNECT is for TLS (RFC 9110 §9.3.6) */
     c->forward.nconnect_ports = 1;
@@ -52,6 +53,7 @@ void config_defaults(struct config *c)
     c->cache.background_fetches = 32;
     c->cache.etag_hold_max = 1024 * 1024;
     strcpy(c->cache.name, "idemcache");
+    strcpy(c->cache.targeted_fields, "CDN-Cache-Control");
     c->body_key.max_bytes = 1024 * 1024;
     c->body_key.memo_entries = 4096;
     c->body_key.normalize_max_bytes = 64 * 1024;
@@ -228,6 +230,7 @@ static const struct field schema[] = {
     {"limits.response_header_section", F_SIZE, OFF(limits.response_header_section), 0},
     {"limits.upstream_idle_per_worker", F_COUNT, OFF(limits.upstream_idle_per_worker), 0},
     {"limits.max_connections", F_COUNT, OFF(limits.max_connections), 0},
+    {"limits.ranges", F_COUNT, OFF(limits.ranges), 0},
     {"forward.allow_private", F_BOOL, OFF(forward.allow_private), 0},
     {"forward.allow", F_CIDRS, 0, 0},
     {"forward.connect_ports", F_PORTS, 0, 0},
@@ -242,6 +245,8 @@ static const struct field schema[] = {
     {"cache.background_fetches", F_COUNT, OFF(cache.background_fetches), 0},
     {"cache.etag_hold_max", F_SIZE, OFF(cache.etag_hold_max), 0},
     {"cache.bypass_fields", F_FIELD_NAMES, OFF(cache.bypass_fields), 0},
+    {"cache.targeted_fields", F_FIELD_NAMES, OFF(cache.targeted_fields), 0},
+    {"cache.strip_targeted", F_BOOL, OFF(cache.strip_targeted), 0},
     {"cache.name", F_CACHE_NAME, OFF(cache.name), sizeof(((struct config *)0)->cache.name)},
     {"rules", F_RULES, 0, 0},
     {"body_key.max_bytes", F_SIZE, OFF(body_key.max_bytes), 0},

@@ -64,6 +64,7 @@ struct config {
         uint64_t response_header_section;
         uint64_t upstream_idle_per_worker; /* pooled connections kept */
         uint64_t max_connections;          /* client connections, all workers; admin apart */
+        uint64_t ranges; /* range-specs in a Range served as 206/416; more: the whole 200 */
     } limits;
 
     /* Forward mode: where a client may make us connect (README, "Forward
@@ -101,6 +102,9 @@ struct config {
         uint64_t background_fetches; /* stale-while-revalidate refreshes in flight per worker */
         uint64_t etag_hold_max;      /* unstored 200s up to this size are held to be tagged */
         char bypass_fields[RULE_HEADER_MAX]; /* a request with one of these skips the cache */
+        /* RFC 9213 target list, most applicable first ("A, B"); "" = none */
+        char targeted_fields[RULE_HEADER_MAX];
+        bool strip_targeted; /* remove the listed targeted fields from responses (§2.3) */
         char name[64];                       /* our name in Cache-Status (RFC 9211 §2) */
     } cache;
 

@@ -732,7 +732,8 @@ static void send_response_head(struct client *c, const struct http_response *res
     outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
-        if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags))
+        if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) ||
+            cache_stage_strips_field(c, f->name))
             continue;
         if (strip_sk && slice_case_eq(f->name, "surrogate-key"))
             continue;

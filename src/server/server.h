@@ -150,6 +150,14 @@ int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p
 int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct slice hole,
                      struct outbuf *after, int with_body, size_t *pending,
                      void (*done)(void *, int), void *owner);
+/* Like srv_write_object, for a 206 (RFC 9110 §15.3.7): `status_line` (a
+ * string that outlives the write) instead of the stored one, then the
+ * stored fields but the bytes `omit` covers in obj->head (empty: none),
+ * `after`, and bytes first..first+len-1 of the body as slices of the
+ * stored segments, without copying. */
+int srv_write_object_range(uv_stream_t *s, struct cache_object *obj, const char *status_line,
+                           struct slice omit, struct outbuf *after, uint64_t first, uint64_t len,
+                           size_t *pending, void (*done)(void *, int), void *owner);
 
 enum exchange_state {
     EX_NONE,
@@ -205,6 +213,7 @@ struct exchange {
     int req_authorization;
     int cache_candidate;        /* GET/HEAD the cache may answer or store */
     int invalidates;            /* unsafe method: invalidate on 2xx/3xx (§4.4) */
+    int post_may_store;         /* a POST whose response may answer GETs (RFC 9110 §9.3.3) */
     int revalidating;           /* we added validators for ex->stale */
     struct cache_object *stale; /* stored response being revalidated */
     struct cache_object *fill;  /* response being stored */
@@ -379,6 +388,8 @@ int cache_stage_response(struct client *c, const struct http_response *res);
 void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
 /* Does this client's answer leave Surrogate-Key out (proxy.pass_surrogate_key)? */
 int cache_stage_strips_surrogate_key(const struct client *c);
+/* cache.strip_targeted: is this response field one to remove (RFC 9213)? */
+int cache_stage_strips_field(const struct client *c, struct slice name);
 void cache_stage_body(struct client *c, const char *p, size_t n);
 void cache_stage_finish(struct client *c, int complete);
 int cache_stage_serve_stale_on_error(struct client *c, int status);

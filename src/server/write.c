@@ -192,32 +192,14 @@ int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(vo
     return srv_write_block(s, o, NULL, NULL, 0, pending, done, owner);
 }
 
-int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct slice hole,
-                     struct outbuf *after, int with_body, size_t *pending,
-                     void (*done)(void *, int), void *owner)
+/* Write b[0..k) (slices of `obj` and of `after`): at once when the socket
+ * takes it all, else queued holding a reference to `obj` and `after`'s
+ * bytes until written. Frees b when it is not `stack`. */
+static int write_object_bufs(uv_stream_t *s, struct cache_object *obj, struct outbuf *after,
+                             uv_buf_t *b, uv_buf_t *stack, size_t k, size_t *pending,
+                             void (*done)(void *, int), void *owner)
 {
-    size_t nseg = 0;
-    if (with_body)
-        for (struct cache_segment *g = obj->body->first; g; g = g->next)
-            nseg++;
-    uv_buf_t stack[16];
-    size_t nb = 3 + nseg;
-    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
-    if (!b)
-        srv_panic(__FILE__, __LINE__, "out of memory");
-    size_t k = 0, total = 0;
-    if (hole.len) {
-        size_t cut = (size_t)(hole.p - obj->head);
-        b[k++] = uv_buf_init(obj->head, (unsigned)cut);
-        b[k++] = uv_buf_init(obj->head + cut + hole.len, (unsigned)(obj->head_len - cut - hole.len));
-    } else {
-        b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
-    }
-    if (after->len)
-        b[k++] = uv_buf_init(after->p, (unsigned)after->len);
-    if (with_body)
-        for (struct cache_segment *g = obj->body->first; g; g = g->next)
-            b[k++] = uv_buf_init(g->data, (unsigned)g->len);
+    size_t total = 0;
     for (size_t i = 0; i < k; i++)
         total += b[i].len;
     if (*pending == 0) {
@@ -260,4 +242,72 @@ int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct slice hole
         free(w);
     }
     return rc;
+}
+
+int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct slice hole,
+                     struct outbuf *after, int with_body, size_t *pending,
+                     void (*done)(void *, int), void *owner)
+{
+    size_t nseg = 0;
+    if (with_body)
+        for (struct cache_segment *g = obj->body->first; g; g = g->next)
+            nseg++;
+    uv_buf_t stack[16];
+    size_t nb = 3 + nseg;
+    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
+    if (!b)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    size_t k = 0;
+    if (hole.len) {
+        size_t cut = (size_t)(hole.p - obj->head);
+        b[k++] = uv_buf_init(obj->head, (unsigned)cut);
+        b[k++] = uv_buf_init(obj->head + cut + hole.len, (unsigned)(obj->head_len - cut - hole.len));
+    } else {
+        b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
+    }
+    if (after->len)
+        b[k++] = uv_buf_init(after->p, (unsigned)after->len);
+    if (with_body)
+        for (struct cache_segment *g = obj->body->first; g; g = g->next)
+            b[k++] = uv_buf_init(g->data, (unsigned)g->len);
+    return write_object_bufs(s, obj, after, b, stack, k, pending, done, owner);
+}
+
+int srv_write_object_range(uv_stream_t *s, struct cache_object *obj, const char *status_line,
+                           struct slice omit, struct outbuf *after, uint64_t first, uint64_t len,
+                           size_t *pending, void (*done)(void *, int), void *owner)
+{
+    size_t nseg = 0;
+    for (struct cache_segment *g = obj->body->first; g; g = g->next)
+        nseg++;
+    uv_buf_t stack[16];
+    size_t nb = 4 + nseg;
+    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
+    if (!b)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    size_t k = 0;
+    /* the stored status line replaced, the stored fields as they are but
+     * for `omit` (a stored part's own Content-Range) */
+    const char *eol = memchr(obj->head, '\n', obj->head_len);
+    size_t line = eol ? (size_t)(eol - obj->head) + 1 : 0;
+    b[k++] = uv_buf_init((char *)status_line, (unsigned)strlen(status_line));
+    if (omit.len && omit.p >= obj->head + line && omit.p + omit.len <= obj->head + obj->head_len) {
+        size_t at = (size_t)(omit.p - obj->head);
+        b[k++] = uv_buf_init(obj->head + line, (unsigned)(at - line));
+        b[k++] = uv_buf_init(obj->head + at + omit.len, (unsigned)(obj->head_len - at - omit.len));
+    } else {
+        b[k++] = uv_buf_init(obj->head + line, (unsigned)(obj->head_len - line));
+    }
+    if (after->len)
+        b[k++] = uv_buf_init(after->p, (unsigned)after->len);
+    uint64_t at = 0, end = first + len;
+    for (struct cache_segment *g = obj->body->first; g && at < end; g = g->next) {
+        uint64_t glen = g->len, lo = first > at ? first - at : 0;
+        if (lo < glen) {
+            uint64_t hi = end - at < glen ? end - at : glen;
+            b[k++] = uv_buf_init(g->data + lo, (unsigned)(hi - lo));
+        }
+        at += glen;
+    }
+    return write_object_bufs(s, obj, after, b, stack, k, pending, done, owner);
 }

@@ -154,6 +154,9 @@ static void test_file_errors(void **st)
          ":2: body_key.normalize_max_depth: invalid number: 513 is over 512"},
         {"cache:\n  name: \"has space\"\n", ":2: cache.name: invalid name"},
         {"cache:\n  name: 9lives\n", ":2: cache.name: invalid name"},
+        {"cache:\n  targeted_fields: [\"CDN Cache\"]\n",
+         ":2: cache.targeted_fields: invalid field name"},
+        {"cache:\n  strip_targeted: sometimes\n", ":2: cache.strip_targeted"},
         {"naming:\n  never_cache_prefixes: [\"\"]\n", ":2: naming.never_cache_prefixes"},
         {"peers: {id: a}\n", ":1: peers"},
         {"peers:\n  - id: a\n", ":2: peers[0]: a peer needs an id and a secret_file"},
@@ -174,6 +177,32 @@ static void test_file_errors(void **st)
         if (!strstr(err, bad[i].want) || !strstr(err, "/tmp/idem-config-"))
             fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].want);
     }
+}
+
+/* cache.targeted_fields and cache.strip_targeted (RFC 9213, issue 13) */
+static void test_targeted_fields(void **st)
+{
+    struct config c;
+    char err[512] = "";
+    config_defaults(&c);
+    assert_string_equal(c.cache.targeted_fields, "CDN-Cache-Control");
+    assert_false(c.cache.strip_targeted);
+    assert_int_equal(
+        load("cache:\n  targeted_fields: [Idemcache-Cache-Control, CDN-Cache-Control]\n"
+             "  strip_targeted: true\n",
+             &c, err),
+        0);
+    assert_string_equal(c.cache.targeted_fields, "Idemcache-Cache-Control, CDN-Cache-Control");
+    assert_true(c.cache.strip_targeted);
+    assert_int_equal(load("cache:\n  targeted_fields: []\n", &c, err), 0);
+    assert_string_equal(c.cache.targeted_fields, "");
+    /* limits.ranges (RFC 9110 §14.2) */
+    config_defaults(&c);
+    assert_int_equal(c.limits.ranges, 16);
+    assert_int_equal(load("limits:\n  ranges: 3\n", &c, err), 0);
+    assert_int_equal(c.limits.ranges, 3);
+    assert_int_equal(load("limits:\n  ranges: many\n", &c, err), -1);
+    assert_non_null(strstr(err, ":2: limits.ranges"));
 }
 
 static void test_validate(void **st)
@@ -381,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_listener_overlap),
         cmocka_unit_test(test_origin_host),
         cmocka_unit_test(test_warnings),
+        cmocka_unit_test(test_targeted_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,11 @@ static void test_forms(void **st)
     assert_int_equal(P("Sun Nov  6 08:49:37 1994"), 784111777);
     assert_int_equal(P("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
     assert_int_equal(P("Tue, 29 Feb 2028 23:59:59 GMT"), 1835481599);
+    /* wrong letter case in the day name, month and GMT (issue 13) */
+    assert_int_equal(P("sun, 06 nov 1994 08:49:37 gmt"), 784111777);
+    assert_int_equal(P("SUN, 06 NOV 1994 08:49:37 GMT"), 784111777);
+    assert_int_equal(P("SUNDAY, 06-nOV-94 08:49:37 Gmt"), 784111777);
+    assert_int_equal(P("sun NOV  6 08:49:37 1994"), 784111777);
 }
 
 static void test_invalid(void **st)

@@ -163,6 +163,109 @@ static void test_age(void **st)
     assert_int_equal(cache_age(&r, T0, T0, T0), 0);
     facts(200, "Age: junk\r\n", &r);
     assert_int_equal(cache_age(&r, T0, T0, T0 + 3), 3);
+    /* §4.2.3 step by step: apparent 0 (no Date), response_delay 4,
+     * corrected_age_value 100 + 4, resident 6. */
+    facts(200, "Age: 100\r\n", &r);
+    assert_int_equal(cache_age(&r, T0 - 4, T0, T0 + 6), 110);
+    /* apparent_age 50 wins over corrected_age_value 20 + 0 */
+    facts(200, "Date: Tue, 24 Nov 2026 11:59:10 GMT\r\nAge: 20\r\n", &r);
+    assert_int_equal(cache_age(&r, T0, T0, T0), 50);
+}
+
+/* §5.1 Age: delta-seconds, first line, first member; anything else is
+ * as if absent; too large saturates at 2^31 (§1.2.2). */
+static const struct {
+    const char *fields;
+    int64_t want;
+} age_rows[] = {
+    {"", 0},
+    {"Age: 3600\r\n", 3600},
+    {"Age: 0\r\n", 0},
+    {"Age: -1\r\n", 0},
+    {"Age: 1.5\r\n", 0},
+    {"Age: abc\r\n", 0},
+    {"Age: \r\n", 0},
+    {"Age: 12abc\r\n", 0},
+    {"Age: +5\r\n", 0},
+    {"Age: old, 0\r\n", 0},
+    {"Age: 0\r\nAge: old\r\n", 0},
+    {"Age: 0, 0\r\n", 0},
+    {"Age: 7, 3\r\n", 7},
+    {"Age: 7 , 3\r\n", 7},
+    {"Age: 7\r\nAge: 3\r\n", 7},
+    {"Age: old\r\nAge: 9\r\n", 0},
+    {"age: 42\r\n", 42},
+    {"Age: \"5\"\r\n", 0},
+    {"Age: 2147483647\r\n", 2147483647},
+    {"Age: 2147483648\r\n", 2147483648LL},
+    {"Age: 2147483649\r\n", 2147483648LL},
+    {"Age: 99999999999999999999999999\r\n", 2147483648LL},
+    {"Age: 000000000000000000000000000012\r\n", 12},
+};
+
+static void test_age_value(void **st)
+{
+    for (size_t i = 0; i < sizeof age_rows / sizeof age_rows[0]; i++) {
+        struct cache_response_facts r;
+        facts(200, age_rows[i].fields, &r);
+        if (r.age != age_rows[i].want)
+            fail_msg("%s: age_value %lld, want %lld", age_rows[i].fields, (long long)r.age,
+                     (long long)age_rows[i].want);
+    }
+    /* An origin or parent saying Age 3600 with max-age=60: stale on arrival. */
+    struct cache_response_facts r;
+    struct cache_control rc;
+    req_cc("", &rc);
+    facts(200, "Date: " D0 "\r\nCache-Control: max-age=60\r\nAge: 3600\r\n", &r);
+    int h;
+    int64_t life = cache_lifetime(&r, T0, 10, 86400, &h);
+    assert_int_equal(cache_age(&r, T0, T0, T0), 3600);
+    assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0)), DECIDE_REVALIDATE);
+    facts(200, "Date: " D0 "\r\nCache-Control: max-age=60\r\nAge: 59\r\n", &r);
+    assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0)), DECIDE_FRESH);
+    assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0 + 1)), DECIDE_REVALIDATE);
+    static const char *const huge[] = {"2147483647", "2147483648", "2147483649"};
+    for (int k = 0; k < 3; k++) {
+        char f[128];
+        snprintf(f, sizeof f, "Cache-Control: max-age=2147483646\r\nAge: %s\r\n", huge[k]);
+        facts(200, f, &r);
+        life = cache_lifetime(&r, T0, 10, 86400, &h);
+        assert_int_equal(cache_decide(&rc, &r, life, cache_age(&r, T0, T0, T0)), DECIDE_REVALIDATE);
+    }
+}
+
+/* RFC 9213 §2.2: a valid targeted field replaces Cache-Control and Expires. */
+static void test_targeted(void **st)
+{
+    struct cache_response_facts r;
+    struct cache_control rc;
+    const struct slice cdn = SLICE_LIT("CDN-Cache-Control");
+    int h;
+    req_cc("", &rc);
+    facts(200, "Cache-Control: no-store\r\nCDN-Cache-Control: max-age=600\r\nDate: " D0 "\r\n", &r);
+    assert_int_equal(cache_storable(1, &rc, 0, &r), STORE_NO_STORE);
+    assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_true(r.targeted);
+    assert_int_equal(cache_storable(1, &rc, 0, &r), STORE_OK);
+    assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 600);
+    facts(200,
+          "Expires: Tue, 24 Nov 2026 13:00:00 GMT\r\nCDN-Cache-Control: no-cache\r\nDate: " D0
+          "\r\n",
+          &r);
+    assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 0); /* Expires ignored too */
+    assert_int_equal(cache_decide(&rc, &r, 600, 0), DECIDE_REVALIDATE);
+    facts(200, "Cache-Control: max-age=60\r\nCDN-Cache-Control: no-store\r\n", &r);
+    assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_int_equal(cache_storable(1, &rc, 0, &r), STORE_NO_STORE);
+    facts(200, "Cache-Control: max-age=60\r\nCDN-Cache-Control: max-age=1.5\r\n", &r);
+    /* valid, so it still replaces Cache-Control: no explicit freshness left */
+    assert_true(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 0);
+    facts(200, "Cache-Control: max-age=60\r\nCDN-Cache-Control: max-age=10,\r\n", &r);
+    assert_false(cache_facts_targeted(res.fields, res.nfields, cdn, &r));
+    assert_false(r.targeted);
+    assert_int_equal(cache_lifetime(&r, T0, 10, 86400, &h), 60);
 }
 
 static const struct {
@@ -243,6 +346,8 @@ int main(void)
         cmocka_unit_test(test_storable),
         cmocka_unit_test(test_lifetime),
         cmocka_unit_test(test_age),
+        cmocka_unit_test(test_age_value),
+        cmocka_unit_test(test_targeted),
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_stale_if_error),
     };

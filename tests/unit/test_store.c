@@ -88,6 +88,20 @@ static void test_vary_normalized(void **st)
          "Accept-Encoding: gzip, br", 1},
         {"accept-encoding", "Accept-Encoding: br, gzip", "Accept-Encoding: gzip, br", 0},
         {"accept-language", "Accept-Language: en-US , fr", "Accept-Language: en-us,fr", 1},
+        /* Accept-Language is a set of weighted ranges (issue 13) */
+        {"accept-language", "Accept-Language: fr;q=0.5, en", "Accept-Language: en,fr;q=0.5", 1},
+        {"accept-language", "Accept-Language: fr; q=0.50, en;q=1", "Accept-Language: en, fr;q=0.5",
+         1},
+        {"accept-language", "Accept-Language: en\nAccept-Language: fr;q=0.5",
+         "Accept-Language: fr;q=0.500, EN;q=1.000", 1},
+        {"accept-language", "Accept-Language: fr;q=0.5, en", "Accept-Language: fr;q=0.6, en", 0},
+        {"accept-language", "Accept-Language: fr;q=0, en", "Accept-Language: en", 0},
+        {"accept-language", "Accept-Language: fr;q=0", "Accept-Language: fr;q=0.000", 1},
+        {"accept-language", "Accept-Language: fr, en", "Accept-Language: fr", 0},
+        {"accept-language", "Accept-Language: fr;q=2", "Accept-Language: fr", 0}, /* not a weight */
+        {"accept-language", "Accept-Language: fr;q=1.5", "Accept-Language: fr;q=1.5", 1},
+        {"accept-language", "", "Accept-Language:", 0}, /* missing vs empty */
+        {"accept-language", "Accept-Language:", "Accept-Language: ,", 1},
         {"accept", "Accept: text/html, */*", "Accept: text/html,*/*", 1},
         {"accept", "Accept: Text/HTML", "Accept: text/html", 0}, /* not lowered: params may care */
         {"user-agent", "User-Agent: a (x, y)", "User-Agent: a (x,y)", 0},
