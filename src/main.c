@@ -179,7 +179,11 @@ int main(int argc, char **argv)
         config_connect_finish(&cfg, err, sizeof err) < 0 ||
         config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
+    char cache_warning[256];
+    int clamped = config_cache_finish(&cfg, cache_warning, sizeof cache_warning);
     if (check_only) {
+        if (clamped)
+            fprintf(stderr, "idemcache: warning: %s\n", cache_warning);
         printf("%s: ok\n", config_file);
         connect_procedures_free(&cfg.connect.procs);
         connect_procedures_free(&cfg.connect.never);
@@ -187,6 +191,8 @@ int main(int argc, char **argv)
     }
     if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
         return die(err);
+    if (clamped)
+        log_msg(LOG_WARN, "%s", cache_warning);
     signal(SIGPIPE, SIG_IGN);
     int rc = worker_run_all(&cfg);
     connect_procedures_free(&cfg.connect.procs);

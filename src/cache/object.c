@@ -30,7 +30,9 @@ static void build_head(struct cache_object *o, int status, struct slice reason,
     size_t len = 9 + 4 + reason.len + 2;
     for (unsigned i = 0; i < n; i++)
         len += fs[i]->name.len + 2 + fs[i]->value.len + 2;
-    char *h = xmalloc(len + 1);
+    /* one block: the fields, then the head they point into */
+    struct http_field *fields = xmalloc(sizeof *fields * n + len);
+    char *h = (char *)(fields + n);
     size_t p = 0;
     memcpy(h, "HTTP/1.1 ", 9);
     p = 9;
@@ -42,7 +44,7 @@ static void build_head(struct cache_object *o, int status, struct slice reason,
     p += reason.len;
     h[p++] = '\r';
     h[p++] = '\n';
-    o->fields = xmalloc(sizeof *o->fields * (n ? n : 1));
+    o->fields = fields;
     for (unsigned i = 0; i < n; i++) {
         struct http_field *f = &o->fields[i];
         memcpy(h + p, fs[i]->name.p, fs[i]->name.len);
@@ -169,14 +171,14 @@ int cache_object_vary_match(const struct cache_object *o, const struct http_fiel
 
 static struct cache_object *object_alloc(const char *key, size_t key_len)
 {
-    struct cache_object *o = calloc(1, sizeof *o);
-    if (!o)
-        abort();
+    /* one block: the object, then its key */
+    struct cache_object *o = xmalloc(sizeof *o + key_len);
+    memset(o, 0, sizeof *o);
     o->magic = CACHE_OBJECT_MAGIC;
     atomic_init(&o->refs, 1);
     atomic_init(&o->fill, FILL_OPEN);
     o->expected_len = -1;
-    o->key = xmalloc(key_len);
+    o->key = (char *)(o + 1);
     memcpy(o->key, key, key_len);
     o->key_len = key_len;
     return o;
@@ -318,12 +320,58 @@ void cache_object_add_field(struct cache_object *o, struct slice name, struct sl
     struct http_field added = {name, value, HF_OTHER};
     keep[n++] = &added;
     char *old_head = o->head;
-    struct http_field *old_fields = o->fields;
+    struct http_field *old_block = o->fields; /* the head lives in it too */
     const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
     build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
-    free(old_head);
-    free(old_fields);
+    free(old_block);
     cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
+}
+
+size_t cache_alloc_cost(size_t n)
+{
+    size_t chunk = (n + 8 + 15) & ~(size_t)15;
+    return chunk < 32 ? 32 : chunk;
+}
+
+/* The capacity of the next segment: what remains of a known length (up
+ * to a segment), else doubling from 1 KiB so that a body of unknown
+ * length wastes at most half of its last segment until it is trimmed. */
+static size_t next_segment_cap(const struct cache_body *b, int64_t expected, size_t want)
+{
+    size_t len = b->len;
+    if (expected >= 0 && (uint64_t)expected > len) {
+        uint64_t rest = (uint64_t)expected - len;
+        return rest < CACHE_SEGMENT_SIZE ? (size_t)rest : CACHE_SEGMENT_SIZE;
+    }
+    size_t cap = b->last ? b->last_cap * 2 : 1024;
+    if (cap < want)
+        cap = want;
+    return cap < CACHE_SEGMENT_SIZE ? cap : CACHE_SEGMENT_SIZE;
+}
+
+static struct cache_segment *inline_segment(const struct cache_body *b)
+{
+    return (struct cache_segment *)(uintptr_t)(b + 1);
+}
+
+void cache_object_expect(struct cache_object *o, int64_t len)
+{
+    o->expected_len = len;
+    struct cache_body *b = o->body;
+    if (len <= 0 || b->first || atomic_load(&b->refs) != 1 || o->shared)
+        return;
+    size_t cap = next_segment_cap(b, len, 0);
+    b = realloc(b, sizeof *b + sizeof(struct cache_segment) + cap);
+    if (!b)
+        abort();
+    struct cache_segment *s = inline_segment(b);
+    s->next = NULL;
+    s->len = 0;
+    b->first_inline = 1;
+    b->first = s;
+    b->last = s;
+    b->last_cap = cap;
+    o->body = b;
 }
 
 void cache_object_append(struct cache_object *o, const char *p, size_t n)
@@ -331,17 +379,19 @@ void cache_object_append(struct cache_object *o, const char *p, size_t n)
     struct cache_body *b = o->body;
     while (n) {
         struct cache_segment *s = b->last;
-        if (!s || s->len == CACHE_SEGMENT_SIZE) {
-            s = xmalloc(sizeof *s + CACHE_SEGMENT_SIZE);
+        if (!s || s->len == b->last_cap) {
+            size_t cap = next_segment_cap(b, o->expected_len, n);
+            s = xmalloc(sizeof *s + cap);
             s->next = NULL;
             s->len = 0;
             if (b->last)
-                b->last->next = s;
+                b->last->next = s; /* published after its fields: readers may follow */
             else
                 b->first = s;
             b->last = s;
+            b->last_cap = cap;
         }
-        size_t k = CACHE_SEGMENT_SIZE - s->len;
+        size_t k = b->last_cap - s->len;
         if (k > n)
             k = n;
         memcpy(s->data + s->len, p, k);
@@ -352,11 +402,75 @@ void cache_object_append(struct cache_object *o, const char *p, size_t n)
     }
 }
 
+void cache_object_trim(struct cache_object *o)
+{
+    struct cache_body *b = o->body;
+    struct cache_segment *s = b->last;
+    if (!s || s->len == b->last_cap || o->shared || atomic_load(&b->refs) != 1)
+        return;
+    size_t len = s->len;
+    if (b->first_inline && s == b->first) {
+        struct cache_body *nb = realloc(b, sizeof *b + sizeof *s + len);
+        if (!nb)
+            return; /* keeps the slack, and says so in its size */
+        nb->first = nb->last = inline_segment(nb);
+        o->body = nb;
+    } else {
+        struct cache_segment *prev = NULL;
+        for (struct cache_segment *x = b->first; x != s; x = x->next)
+            prev = x;
+        struct cache_segment *ns = realloc(s, sizeof *s + len);
+        if (!ns)
+            return;
+        if (prev)
+            prev->next = ns;
+        else
+            b->first = ns;
+        b->last = ns;
+    }
+    o->body->last_cap = len;
+}
+
+/* The body block alone, with its first segment when that lives in it. */
+static size_t body_cost(const struct cache_body *b)
+{
+    size_t cost = 0;
+    for (const struct cache_segment *s = b->first; s; s = s->next) {
+        size_t cap = s == b->last ? b->last_cap : s->len;
+        if (b->first_inline && s == b->first)
+            cost += cache_alloc_cost(sizeof *b + sizeof *s + cap);
+        else
+            cost += cache_alloc_cost(sizeof *s + cap);
+    }
+    return b->first_inline ? cost : cost + cache_alloc_cost(sizeof *b);
+}
+
+static size_t head_cost(const struct cache_object *o)
+{
+    return cache_alloc_cost(sizeof *o + o->key_len) +
+           cache_alloc_cost(o->nfields * sizeof *o->fields + o->head_len) +
+           (o->vary ? cache_alloc_cost(o->vary_len) : 0);
+}
+
 size_t cache_object_size(const struct cache_object *o)
 {
-    size_t segs = (o->body->len + CACHE_SEGMENT_SIZE - 1) / CACHE_SEGMENT_SIZE;
-    return sizeof *o + o->key_len + o->head_len + o->nfields * sizeof *o->fields + o->vary_len +
-           segs * (sizeof(struct cache_segment) + CACHE_SEGMENT_SIZE);
+    return head_cost(o) + body_cost(o->body);
+}
+
+size_t cache_object_size_with_body(const struct cache_object *o, uint64_t body_len)
+{
+    const size_t seg = sizeof(struct cache_segment), hdr = sizeof(struct cache_body);
+    if (body_len == 0)
+        return head_cost(o) + cache_alloc_cost(hdr);
+    /* as cache_object_expect lays it out: the first segment in the body's
+     * block, then full segments, the last sized to what remains */
+    size_t first = body_len < CACHE_SEGMENT_SIZE ? (size_t)body_len : CACHE_SEGMENT_SIZE;
+    uint64_t rest = body_len - first, full = rest / CACHE_SEGMENT_SIZE;
+    size_t tail = (size_t)(rest % CACHE_SEGMENT_SIZE);
+    uint64_t cost = head_cost(o) + cache_alloc_cost(hdr + seg + first) +
+                    full * cache_alloc_cost(seg + CACHE_SEGMENT_SIZE) +
+                    (tail ? cache_alloc_cost(seg + tail) : 0);
+    return cost > SIZE_MAX ? SIZE_MAX : (size_t)cost;
 }
 
 void cache_object_ref(struct cache_object *o)
@@ -380,16 +494,15 @@ void cache_object_unref(struct cache_object **op)
     if (atomic_fetch_sub(&o->body->refs, 1) == 1) {
         for (struct cache_segment *s = o->body->first, *next; s; s = next) {
             next = s->next;
-            free(s);
+            if (!(o->body->first_inline && s == o->body->first))
+                free(s);
         }
         free(o->body);
     }
     o->magic = 0;
-    free(o->key);
-    free(o->head);
-    free(o->fields);
+    free(o->fields); /* and the head, in the same block */
     free(o->vary);
-    free(o);
+    free(o); /* and the key */
 }
 
 const struct http_field *cache_object_field(const struct cache_object *o, const char *name)

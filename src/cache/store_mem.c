@@ -7,7 +7,7 @@
 #include <string.h>
 #include "cache/store.h"
 
-#define SHARDS     16
+#define SHARDS     STORE_MEM_SHARDS
 #define URL_FILTER 4096
 
 struct entry {
@@ -45,6 +45,25 @@ static uint64_t hash_key(const char *p, size_t n)
     return h;
 }
 
+/* FNV-1a's high bits barely move when only the last bytes of a key differ
+ * ("/item/1" ... "/item/400" landed in 6 of 16 shards): the 64-bit
+ * finalizer of MurmurHash3 spreads every input bit over the whole word
+ * before shard and bucket bits are taken. */
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t entry_hash(const char *key, size_t len)
+{
+    return mix64(hash_key(key, len));
+}
+
 /* The URL slot of a key: body keys only (not "G" ones), or -1. */
 static long url_slot(const char *key, size_t len)
 {
@@ -52,9 +71,28 @@ static long url_slot(const char *key, size_t len)
     return nl ? (long)(hash_key(key + 1, (size_t)(nl - key - 1)) % URL_FILTER) : -1;
 }
 
+static unsigned shard_index(uint64_t h)
+{
+    return (unsigned)(h >> 60); /* the top 4 bits: SHARDS is 16 */
+}
+_Static_assert(SHARDS == 16, "shard_index takes 4 bits");
+
 static struct shard *shard_of(struct store_mem *m, uint64_t h)
 {
-    return &m->shards[h >> 60];
+    return &m->shards[shard_index(h)];
+}
+
+unsigned store_mem_shard_of(const char *key, size_t len)
+{
+    return shard_index(entry_hash(key, len));
+}
+
+/* An object's cost in the shard: the object, its entry, and its share of
+ * the bucket array (which grows to at most two slots per entry). */
+static size_t entry_cost(const struct cache_object *o)
+{
+    return cache_object_size(o) + cache_alloc_cost(sizeof(struct entry)) +
+           2 * sizeof(struct entry *);
 }
 
 static void queue_unlink(struct shard *s, struct entry *e)
@@ -127,7 +165,7 @@ static struct cache_object *mem_lookup(struct store *st, const char *key, size_t
                                        const struct http_field *f, unsigned n, unsigned *variants)
 {
     struct store_mem *m = (struct store_mem *)st;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = entry_hash(key, len);
     struct shard *s = shard_of(m, h);
     struct cache_object *found = NULL;
     unsigned seen = 0;
@@ -151,9 +189,9 @@ static struct cache_object *mem_lookup(struct store *st, const char *key, size_t
 static void mem_insert(struct store *st, struct cache_object *o)
 {
     struct store_mem *m = (struct store_mem *)st;
-    uint64_t h = hash_key(o->key, o->key_len);
+    uint64_t h = entry_hash(o->key, o->key_len);
     struct shard *s = shard_of(m, h);
-    size_t size = cache_object_size(o);
+    size_t size = entry_cost(o);
     if (size > s->limit) {
         cache_object_unref(&o);
         return;
@@ -209,7 +247,7 @@ static void mem_insert(struct store *st, struct cache_object *o)
 static unsigned mem_remove(struct store *st, const char *key, size_t len)
 {
     struct store_mem *m = (struct store_mem *)st;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = entry_hash(key, len);
     struct shard *s = shard_of(m, h);
     unsigned n = 0;
     pthread_mutex_lock(&s->lock);
@@ -263,8 +301,18 @@ static int mem_may_hold_body_keys(struct store *st, const char *url_key, size_t 
     return len > 1 && m->url_filter[hash_key(url_key + 1, len - 1) % URL_FILTER] != 0;
 }
 
-static const struct store_ops mem_ops = {
-    mem_lookup, mem_insert, mem_remove, mem_remove_matching, mem_may_hold_body_keys, mem_free};
+/* Every shard has the same limit; the entry's own cost comes off it. */
+static size_t mem_object_limit(struct store *st)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    size_t own = cache_alloc_cost(sizeof(struct entry)) + 2 * sizeof(struct entry *);
+    return m->shards[0].limit > own ? m->shards[0].limit - own : 0;
+}
+
+static const struct store_ops mem_ops = {mem_lookup,         mem_insert,
+                                         mem_remove,         mem_remove_matching,
+                                         mem_may_hold_body_keys, mem_object_limit,
+                                         mem_free};
 
 struct store *store_mem_new(size_t bytes, unsigned max_variants)
 {
@@ -294,6 +342,7 @@ void store_mem_stats(struct store *st, struct store_stats *out)
         out->objects += s->count;
         out->bytes += s->bytes;
         out->evictions += s->evictions;
+        out->capacity += s->limit;
         pthread_mutex_unlock(&s->lock);
     }
 }
