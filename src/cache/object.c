@@ -169,32 +169,53 @@ int cache_object_vary_match(const struct cache_object *o, const struct http_fiel
     return ok;
 }
 
-static struct cache_object *object_alloc(const char *key, size_t key_len)
+/* One block: the object, its key, and its Vary key (`vary`, may be NULL):
+ * a small object pays one allocation's overhead instead of three. */
+static struct cache_object *object_alloc(const char *key, size_t key_len, const char *vary,
+                                         size_t vary_len)
 {
-    /* one block: the object, then its key */
-    struct cache_object *o = xmalloc(sizeof *o + key_len);
+    struct cache_object *o = xmalloc(sizeof *o + key_len + vary_len);
     memset(o, 0, sizeof *o);
     o->magic = CACHE_OBJECT_MAGIC;
     atomic_init(&o->refs, 1);
     atomic_init(&o->fill, FILL_OPEN);
     o->expected_len = -1;
-    o->key = (char *)(o + 1);
     memcpy(o->key, key, key_len);
     o->key_len = key_len;
+    if (vary) {
+        o->vary = o->key + key_len;
+        memcpy(o->vary, vary, vary_len);
+        o->vary_len = (uint32_t)vary_len;
+        o->vary_inline = 1;
+    }
     return o;
+}
+
+static void vary_free(struct cache_object *o)
+{
+    if (!o->vary_inline)
+        free(o->vary);
+    o->vary = NULL;
+    o->vary_len = 0;
+    o->vary_inline = 0;
 }
 
 /* The secondary key (§4.1) of the request this object answers. */
 static void object_vary_key(struct cache_object *o, const struct http_field *req_fields,
                             unsigned req_n)
 {
-    free(o->vary);
-    o->vary = NULL;
-    o->vary_len = 0;
-    size_t names_len;
+    vary_free(o);
+    size_t names_len, len;
     char *names = vary_names_dup(o->fields, o->nfields, &names_len);
-    if (names)
-        o->vary = cache_vary_key((struct slice){names, names_len}, req_fields, req_n, &o->vary_len);
+    if (names) {
+        char *k = cache_vary_key((struct slice){names, names_len}, req_fields, req_n, &len);
+        /* kept at its size: the key is built in a larger buffer, and the
+         * object is charged for exactly what it holds */
+        o->vary = xmalloc(len);
+        memcpy(o->vary, k, len);
+        o->vary_len = (uint32_t)len;
+        free(k);
+    }
     free(names);
 }
 
@@ -203,15 +224,32 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
                                       const struct http_field *req_fields, unsigned req_n,
                                       int64_t request_time, int64_t response_time, int64_t lifetime)
 {
-    struct cache_object *o = object_alloc(key, key_len);
     const struct http_field *keep[HTTP_FIELDS_MAX];
-    unsigned n = 0;
+    unsigned n = 0, nvary = 0;
     for (unsigned i = 0; i < res->nfields; i++)
-        if (!field_dropped(&res->fields[i], res->fields, res->nfields, res->conn_flags))
+        if (!field_dropped(&res->fields[i], res->fields, res->nfields, res->conn_flags)) {
             keep[n++] = &res->fields[i];
+            nvary += slice_case_eq(res->fields[i].name, "vary");
+        }
+    /* the Vary key first, so that it can share the object's block */
+    char *vary = NULL;
+    size_t vary_len = 0;
+    if (nvary) {
+        struct http_field *vf = xmalloc(nvary * sizeof *vf);
+        for (unsigned i = 0, j = 0; i < n; i++)
+            if (slice_case_eq(keep[i]->name, "vary"))
+                vf[j++] = *keep[i];
+        size_t names_len;
+        char *names = vary_names_dup(vf, nvary, &names_len);
+        if (names)
+            vary = cache_vary_key((struct slice){names, names_len}, req_fields, req_n, &vary_len);
+        free(names);
+        free(vf);
+    }
+    struct cache_object *o = object_alloc(key, key_len, vary, vary_len);
+    free(vary);
     build_head(o, res->status, res->reason, keep, n);
     cache_response_facts(o->fields, o->nfields, res->status, &o->facts);
-    object_vary_key(o, req_fields, req_n);
     o->request_time = request_time;
     o->response_time = response_time;
     o->lifetime = lifetime;
@@ -227,7 +265,7 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
 static void copy_of(struct cache_object *o, const struct cache_object *old)
 {
     cache_response_facts(o->fields, o->nfields, o->status, &o->facts);
-    if (old->vary) {
+    if (old->vary && !o->vary) {
         o->vary = xmalloc(old->vary_len);
         memcpy(o->vary, old->vary, old->vary_len);
         o->vary_len = old->vary_len;
@@ -249,7 +287,7 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
                                               int64_t request_time, int64_t response_time,
                                               unsigned heuristic_pct, int64_t heuristic_max)
 {
-    struct cache_object *o = object_alloc(old->key, old->key_len);
+    struct cache_object *o = object_alloc(old->key, old->key_len, NULL, 0); /* Vary may change */
     const struct http_field *keep[HTTP_FIELDS_MAX];
     unsigned n = 0;
     int new_vary = 0;
@@ -289,7 +327,7 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
 struct cache_object *cache_object_with_field(const struct cache_object *old, struct slice name,
                                              struct slice value)
 {
-    struct cache_object *o = object_alloc(old->key, old->key_len);
+    struct cache_object *o = object_alloc(old->key, old->key_len, old->vary, old->vary_len);
     const struct http_field *keep[HTTP_FIELDS_MAX];
     unsigned n = 0;
     for (unsigned i = 0; i < old->nfields && n + 1 < HTTP_FIELDS_MAX; i++)
@@ -402,12 +440,51 @@ void cache_object_append(struct cache_object *o, const char *p, size_t n)
     }
 }
 
-void cache_object_trim(struct cache_object *o)
+/* A copy of a complete object whose body is laid out anew at its size:
+ * others may still stream the old one's segments. */
+static struct cache_object *compacted(const struct cache_object *old)
 {
+    struct cache_object *o = object_alloc(old->key, old->key_len, old->vary, old->vary_len);
+    const struct http_field *keep[HTTP_FIELDS_MAX];
+    for (unsigned i = 0; i < old->nfields; i++)
+        keep[i] = &old->fields[i];
+    const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
+    build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
+               old->nfields);
+    copy_of(o, old);
+    o->request_time = old->request_time;
+    o->response_time = old->response_time;
+    o->lifetime = old->lifetime;
+    o->body = calloc(1, sizeof *o->body);
+    if (!o->body)
+        abort();
+    atomic_init(&o->body->refs, 1);
+    cache_object_expect(o, (int64_t)old->body->len);
+    for (const struct cache_segment *g = old->body->first; g; g = g->next)
+        cache_object_append(o, g->data, g->len);
+    o->complete = old->complete;
+    atomic_store(&o->fill, atomic_load(&old->fill));
+    return o;
+}
+
+void cache_object_trim(struct cache_object **op)
+{
+    struct cache_object *o = *op;
     struct cache_body *b = o->body;
     struct cache_segment *s = b->last;
-    if (!s || s->len == b->last_cap || o->shared || atomic_load(&b->refs) != 1)
+    if (!s || s->len == b->last_cap)
         return;
+    if (o->shared || atomic_load(&b->refs) != 1) {
+        /* Streamers may be reading these segments: a small body is copied
+         * to its size instead; a large one keeps at most one segment's
+         * slack (and its size says so). */
+        if (b->len <= CACHE_BODY_ONE_PIECE_MAX) {
+            struct cache_object *c = compacted(o);
+            cache_object_unref(op);
+            *op = c;
+        }
+        return;
+    }
     size_t len = s->len;
     if (b->first_inline && s == b->first) {
         struct cache_body *nb = realloc(b, sizeof *b + sizeof *s + len);
@@ -447,9 +524,10 @@ static size_t body_cost(const struct cache_body *b)
 
 static size_t head_cost(const struct cache_object *o)
 {
-    return cache_alloc_cost(sizeof *o + o->key_len) +
+    size_t inline_vary = o->vary_inline ? o->vary_len : 0;
+    return cache_alloc_cost(sizeof *o + o->key_len + inline_vary) +
            cache_alloc_cost(o->nfields * sizeof *o->fields + o->head_len) +
-           (o->vary ? cache_alloc_cost(o->vary_len) : 0);
+           (o->vary && !o->vary_inline ? cache_alloc_cost(o->vary_len) : 0);
 }
 
 size_t cache_object_size(const struct cache_object *o)
@@ -501,7 +579,7 @@ void cache_object_unref(struct cache_object **op)
     }
     o->magic = 0;
     free(o->fields); /* and the head, in the same block */
-    free(o->vary);
+    vary_free(o);
     free(o); /* and the key */
 }
 

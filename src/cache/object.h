@@ -51,31 +51,34 @@ struct cache_body {
 /* While an object fills, waiters may stream it (cache_stage.c). */
 enum cache_fill { FILL_OPEN, FILL_DONE, FILL_ABORTED };
 
-/* One block holds the object and its key; another its fields and head
- * (the fields array first, then the head text they point into). */
+/* One block holds the object, its key and (for a new response) its Vary
+ * key; another its fields and head (the fields array first, then the head
+ * text they point into). */
 struct cache_object {
     uint32_t magic;
     atomic_int refs;
-    char *key; /* inside the object's block */
-    size_t key_len;
     int status;
+    unsigned nfields;
+    size_t key_len;
     /* "HTTP/1.1 200 OK\r\n" and the stored fields, each ending in CRLF;
      * no framing, hop-by-hop, Age or Cache-Status fields. */
     char *head;
     size_t head_len;
     struct http_field *fields; /* slices into head */
-    unsigned nfields;
     struct cache_response_facts facts;
     int64_t request_time, response_time, lifetime;
     /* Vary (§4.1): the nominated request field values, "name:value\n"
      * per name in order, lowercase names; NULL when the response has no Vary. */
-    char *vary;
-    size_t vary_len;
+    char *vary; /* after the key in the object's block when vary_inline */
+
     struct cache_body *body;
-    int complete;
-    atomic_int fill;      /* enum cache_fill */
     int64_t expected_len; /* the response's Content-Length, or -1 */
-    int shared;           /* waiters stream it: its head must not change */
+    int complete;
+    atomic_int fill; /* enum cache_fill */
+    uint32_t vary_len;
+    unsigned char shared; /* waiters stream it: its head must not change */
+    unsigned char vary_inline;
+    char key[]; /* key_len bytes, then the Vary key when vary_inline */
 };
 
 /* From a response head (fields as received) and the request it answered. */
@@ -103,9 +106,11 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
  * CACHE_BODY_ONE_PIECE_MAX). Call before anyone else reads the object. */
 void cache_object_expect(struct cache_object *o, int64_t len);
 void cache_object_append(struct cache_object *o, const char *p, size_t n);
-/* The body is complete and nobody else reads it yet: give back the slack
- * of its last segment (a body of unknown length grows by doubling). */
-void cache_object_trim(struct cache_object *o);
+/* The body is complete: give back the slack of its last segment (a body of
+ * unknown length grows by doubling). An object others may be streaming is
+ * left alone, or for a small body replaced in *o by a compact copy (the
+ * caller's reference moves to it). */
+void cache_object_trim(struct cache_object **o);
 /* A copy of `old` with one more field, over the same body: for an object
  * others already read, whose head must not change. */
 struct cache_object *cache_object_with_field(const struct cache_object *old, struct slice name,

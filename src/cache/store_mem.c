@@ -14,8 +14,9 @@ struct entry {
     struct entry *hnext;       /* hash chain */
     struct entry *prev, *next; /* SIEVE queue: head is newest */
     struct cache_object *obj;
-    uint64_t hash;
-    size_t size;
+    /* no hash kept: 16 bytes less per object; chains are short, and
+     * compare key lengths before bytes */
+    uint32_t size; /* at most a shard's limit, checked on insert */
     int visited;
 };
 
@@ -111,7 +112,8 @@ static void queue_unlink(struct shard *s, struct entry *e)
 
 static void entry_drop(struct shard *s, struct entry *e)
 {
-    struct entry **pp = &s->buckets[e->hash & (s->nbuckets - 1)];
+    uint64_t h = entry_hash(e->obj->key, e->obj->key_len);
+    struct entry **pp = &s->buckets[h & (s->nbuckets - 1)];
     while (*pp != e)
         pp = &(*pp)->hnext;
     *pp = e->hnext;
@@ -148,17 +150,18 @@ static void grow(struct shard *s)
     for (size_t i = 0; i < s->nbuckets; i++)
         for (struct entry *e = s->buckets[i], *next; e; e = next) {
             next = e->hnext;
-            e->hnext = b[e->hash & (n - 1)];
-            b[e->hash & (n - 1)] = e;
+            uint64_t h = entry_hash(e->obj->key, e->obj->key_len);
+            e->hnext = b[h & (n - 1)];
+            b[h & (n - 1)] = e;
         }
     free(s->buckets);
     s->buckets = b;
     s->nbuckets = n;
 }
 
-static int same_key(const struct entry *e, uint64_t h, const char *key, size_t len)
+static int same_key(const struct entry *e, const char *key, size_t len)
 {
-    return e->hash == h && e->obj->key_len == len && !memcmp(e->obj->key, key, len);
+    return e->obj->key_len == len && !memcmp(e->obj->key, key, len);
 }
 
 static struct cache_object *mem_lookup(struct store *st, const char *key, size_t len,
@@ -171,7 +174,7 @@ static struct cache_object *mem_lookup(struct store *st, const char *key, size_t
     unsigned seen = 0;
     pthread_mutex_lock(&s->lock);
     for (struct entry *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->hnext) {
-        if (!same_key(e, h, key, len))
+        if (!same_key(e, key, len))
             continue;
         seen++;
         if (!found && cache_object_vary_match(e->obj, f, n)) {
@@ -192,7 +195,7 @@ static void mem_insert(struct store *st, struct cache_object *o)
     uint64_t h = entry_hash(o->key, o->key_len);
     struct shard *s = shard_of(m, h);
     size_t size = entry_cost(o);
-    if (size > s->limit) {
+    if (size > s->limit || size > UINT32_MAX) {
         cache_object_unref(&o);
         return;
     }
@@ -202,7 +205,6 @@ static void mem_insert(struct store *st, struct cache_object *o)
         return;
     }
     e->obj = o;
-    e->hash = h;
     e->size = size;
     pthread_mutex_lock(&s->lock);
     /* Replace the same variant; cap the number of variants of one key. */
@@ -210,7 +212,7 @@ static void mem_insert(struct store *st, struct cache_object *o)
     struct entry *oldest = NULL;
     for (struct entry *x = s->buckets[h & (s->nbuckets - 1)], *next; x; x = next) {
         next = x->hnext;
-        if (!same_key(x, h, o->key, o->key_len))
+        if (!same_key(x, o->key, o->key_len))
             continue;
         if ((!x->obj->vary && !o->vary) ||
             (x->obj->vary && o->vary && x->obj->vary_len == o->vary_len &&
@@ -253,7 +255,7 @@ static unsigned mem_remove(struct store *st, const char *key, size_t len)
     pthread_mutex_lock(&s->lock);
     for (struct entry *x = s->buckets[h & (s->nbuckets - 1)], *next; x; x = next) {
         next = x->hnext;
-        if (same_key(x, h, key, len)) {
+        if (same_key(x, key, len)) {
             entry_drop(s, x);
             n++;
         }

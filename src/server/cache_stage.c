@@ -1128,7 +1128,7 @@ void cache_stage_finish(struct client *c, int complete)
                 cache_object_add_field(ex->fill, SLICE_LIT("ETag"), etag);
             }
         }
-        cache_object_trim(ex->fill);
+        cache_object_trim(&ex->fill);
         c->w->store->ops->insert(c->w->store, ex->fill);
         ex->fill = NULL;
     } else {
