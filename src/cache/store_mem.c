@@ -311,10 +311,9 @@ static size_t mem_object_limit(struct store *st)
     return m->shards[0].limit > own ? m->shards[0].limit - own : 0;
 }
 
-static const struct store_ops mem_ops = {mem_lookup,         mem_insert,
-                                         mem_remove,         mem_remove_matching,
-                                         mem_may_hold_body_keys, mem_object_limit,
-                                         mem_free};
+static const struct store_ops mem_ops = {
+    mem_lookup,       mem_insert, mem_remove, mem_remove_matching, mem_may_hold_body_keys,
+    mem_object_limit, mem_free};
 
 struct store *store_mem_new(size_t bytes, unsigned max_variants)
 {

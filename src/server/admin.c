@@ -121,9 +121,9 @@ void admin_handle(struct client *c, const struct http_request *r)
                  "\"peer_response_store_bytes\":%llu,\"peer_response_store_entries\":%llu,"
                  "\"peer_mirror_bytes\":%llu,\"peer_mirror_entries\":%llu}\n",
                  (unsigned long long)s.objects, (unsigned long long)s.bytes,
-                 (unsigned long long)s.capacity, (unsigned long long)s.evictions, (unsigned long long)ps.refs,
-                 (unsigned long long)ps.fulls, (unsigned long long)ps.fallbacks,
-                 (unsigned long long)ps.request_store_bytes,
+                 (unsigned long long)s.capacity, (unsigned long long)s.evictions,
+                 (unsigned long long)ps.refs, (unsigned long long)ps.fulls,
+                 (unsigned long long)ps.fallbacks, (unsigned long long)ps.request_store_bytes,
                  (unsigned long long)ps.request_store_entries,
                  (unsigned long long)ps.response_store_bytes,
                  (unsigned long long)ps.response_store_entries, (unsigned long long)ps.mirror_bytes,

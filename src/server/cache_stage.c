@@ -964,11 +964,12 @@ static enum cache_store_verdict store_verdict(const struct exchange *ex,
 /* A response stored with no lifetime is stale at once (§4.2), and without
  * a validator (§4.3.1) it cannot be revalidated either: storing it gains
  * nothing, unless it may be served stale on error (cache.serve_stale_on_error,
- * or RFC 5861 stale-if-error) or while revalidating, or a validator lets a client's conditional request be
- * answered. */
+ * or RFC 5861 stale-if-error) or while revalidating, or a validator lets a client's conditional
+ * request be answered. */
 static int no_gain_exception(const struct cache_response_facts *f, bool serve_stale_on_error)
 {
-    return f->has_validator || serve_stale_on_error || (f->cc.stale_if_error != CC_UNSET && f->cc.stale_if_error > 0) ||
+    return f->has_validator || serve_stale_on_error ||
+           (f->cc.stale_if_error != CC_UNSET && f->cc.stale_if_error > 0) ||
            (f->cc.stale_while_revalidate != CC_UNSET && f->cc.stale_while_revalidate > 0);
 }
 
@@ -1053,7 +1054,8 @@ int cache_stage_response(struct client *c, const struct http_response *res)
                                       (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
     if (rule_lifetime >= 0)
         lifetime = rule_lifetime;
-    if (v == STORE_OK && lifetime <= 0 && !no_gain_exception(&facts, cfg->cache.serve_stale_on_error))
+    if (v == STORE_OK && lifetime <= 0 &&
+        !no_gain_exception(&facts, cfg->cache.serve_stale_on_error))
         v = STORE_NO_FRESHNESS; /* never fresh, never revalidated: nothing to gain */
     if (v != STORE_OK) {
         ex->cache_detail = cache_store_reason(v);
@@ -1064,9 +1066,8 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                 ex->req_nfields, ex->req_time, now, lifetime);
     cache_object_expect(ex->fill, res->has_content_length ? (int64_t)res->content_length : -1);
-    if (res->has_content_length &&
-        cache_object_size_with_body(ex->fill, res->content_length) >
-            w->store->ops->object_limit(w->store)) {
+    if (res->has_content_length && cache_object_size_with_body(ex->fill, res->content_length) >
+                                       w->store->ops->object_limit(w->store)) {
         /* decided before the head goes out: it would not fit a shard */
         cache_object_unref(&ex->fill);
         ex->cache_detail = "too-large";
