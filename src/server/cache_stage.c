@@ -1054,14 +1054,17 @@ int cache_stage_response(struct client *c, const struct http_response *res)
                                       (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
     if (rule_lifetime >= 0)
         lifetime = rule_lifetime;
-    if (v == STORE_OK && lifetime <= 0 &&
-        !no_gain_exception(&facts, cfg->cache.serve_stale_on_error))
-        v = STORE_NO_FRESHNESS; /* never fresh, never revalidated: nothing to gain */
+    /* never fresh, never revalidated: nothing to gain. It streams through
+     * as it did when it was stored (not held for a generated ETag). */
+    int no_gain = v == STORE_OK && lifetime <= 0 &&
+                  !no_gain_exception(&facts, cfg->cache.serve_stale_on_error);
+    if (no_gain)
+        v = STORE_NO_FRESHNESS;
     if (v != STORE_OK) {
         ex->cache_detail = cache_store_reason(v);
         if (ex->stale && res->status < 500)
             w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
-        return hold(c, res) ? 3 : 0;
+        return !no_gain && hold(c, res) ? 3 : 0;
     }
     ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                 ex->req_nfields, ex->req_time, now, lifetime);

@@ -116,6 +116,7 @@ test('a 200 with no freshness and no validator is not stored: nothing to gain', 
     const a = await s.get(p);
     assert.doesNotMatch(a.headers['cache-status'], /stored/, p);
     assert.match(a.headers['cache-status'], /detail=no-freshness/, p);
+    assert.equal(a.headers.etag, undefined, 'streamed through, not held for a generated ETag');
   }
   // a validator lets the next request revalidate: that one is kept
   assert.match((await s.get('/etag')).headers['cache-status'], /stored/);
