@@ -12,6 +12,9 @@
 #                                                  nginx proxy_cache_methods POST with
 #                                                  $request_body in its key
 # In cache and post modes the origin's access log proves every proxy served hits.
+#   OLD=/path/to/old/idemcache ...                 also runs that binary, same config,
+#                                                  interleaved: new/old ratios
+#                                                  (a change to the hit path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${MODE:-proxy}
@@ -27,7 +30,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ORIGIN=$(port); NGX=$(port); IDEM=$(port); VARN=$(port)
+ORIGIN=$(port); NGX=$(port); IDEM=$(port); VARN=$(port); IDEMOLD=$(port)
 if [ "$MODE" = cache ] || [ "$MODE" = post ]; then
   ORIGIN_EXTRA="access_log $work/origin/access.log; add_header Cache-Control \"max-age=3600\" always;"
   NGX_EXTRA="proxy_cache c; proxy_cache_valid 200 1h; add_header X-Cache \$upstream_cache_status;"
@@ -110,6 +113,12 @@ taskset -c 0 "$BIN" --config "$work/idem.yaml" --listen 127.0.0.1:$IDEM --upstre
 IDEM_PID=${pids[2]}
 WHO="idem nginx"
 [ "$MODE" = post ] && WHO="idem idemget nginx"
+if [ -n "${OLD:-}" ]; then
+  taskset -c 0 "$OLD" --config "$work/idem.yaml" --listen 127.0.0.1:$IDEMOLD --upstream http://127.0.0.1:$ORIGIN \
+    --workers 1 --access-log off 2>"$work/idemold.log" & pids+=($!)
+  IDEMOLD_PID=$!
+  WHO="$WHO idemold"
+fi
 if [ "$MODE" = cache ] && command -v varnishd >/dev/null; then
   taskset -c 0 varnishd -F -a 127.0.0.1:$VARN -n "$work/varnish" -s malloc,1g \
     -p thread_pools=1 -b 127.0.0.1:$ORIGIN >/dev/null 2>&1 & pids+=($!)
@@ -118,9 +127,9 @@ fi
 sleep 1
 NGX_PID=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" nginx | head -1)
 VARN_PID=$(pgrep -f "varnishd.*$work/varnish" | sort -n | tail -1 || true)  # the cache child
-port_of() { case $1 in idem|idemget) echo $IDEM;; nginx) echo $NGX;; varnish) echo $VARN;; esac; }
-pid_of() { case $1 in idem|idemget) echo $IDEM_PID;; nginx) echo $NGX_PID;; varnish) echo "$VARN_PID";; esac; }
-name_of() { case $1 in idem) [ "$MODE" = post ] && echo idem-POST || echo idemcache;;
+port_of() { case $1 in idem|idemget) echo $IDEM;; nginx) echo $NGX;; varnish) echo $VARN;; idemold) echo $IDEMOLD;; esac; }
+pid_of() { case $1 in idem|idemget) echo $IDEM_PID;; nginx) echo $NGX_PID;; varnish) echo "$VARN_PID";; idemold) echo $IDEMOLD_PID;; esac; }
+name_of() { case $1 in idem) [ "$MODE" = post ] && echo idem-POST || echo idemcache;; idemold) echo idem-old;;
   idemget) echo idem-GET;; nginx) [ "$MODE" = post ] && echo nginx-POST || echo nginx;; *) echo "$1";; esac; }
 # POST mode: every proxy but idemget sends the JSON body.
 script_of() { [ "$MODE" = post ] && [ "$1" != idemget ] && echo "-s $work/post.lua" || true; }

@@ -160,19 +160,12 @@ static void __attribute__((format(printf, 2, 3))) warn(const char *file, const c
 /* --check-config: values that are accepted but ignored or cannot work. */
 static void check_warnings(const struct config *cfg, const char *file, int had_listen)
 {
-    char a[32], b[32];
     if (cfg->mode == MODE_FORWARD && cfg->has_upstream)
         warn(file, "upstream: ignored in forward mode (each request names its destination)");
     if (!had_listen)
         warn(file, "listen: none set; --listen HOST:PORT is needed at startup");
     if (cfg->mode == MODE_REVERSE && !cfg->has_upstream)
         warn(file, "upstream: none set; --upstream URL is needed at startup");
-    uint64_t shard = cfg->cache.memory_size / STORE_MEM_SHARDS;
-    if (cfg->cache.enabled && cfg->cache.max_object_size > shard)
-        warn(file,
-             "cache.max_object_size %s is more than one cache shard holds (cache.memory_size/16 "
-             "= %s): larger objects are never stored",
-             size_text(cfg->cache.max_object_size, a, sizeof a), size_text(shard, b, sizeof b));
 }
 
 /* What an operator wants to see first in the log: what runs, from where. */
@@ -336,6 +329,8 @@ int main(int argc, char **argv)
         config_connect_finish(&cfg, err, sizeof err) < 0 ||
         config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
+    char cache_warning[256];
+    int clamped = config_cache_finish(&cfg, cache_warning, sizeof cache_warning);
     if (check_only && log_check(cfg.log.access, cfg.log.error, err, sizeof err) < 0) {
         connect_procedures_free(&cfg.connect.procs);
         connect_procedures_free(&cfg.connect.never);
@@ -343,6 +338,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check_only) {
+        if (clamped)
+            warn(config_file, "%s", cache_warning);
         config_warnings(&cfg, warn_stderr, NULL);
         printf("%s: ok\n", config_file);
         connect_procedures_free(&cfg.connect.procs);
@@ -352,6 +349,8 @@ int main(int argc, char **argv)
     if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
         return die(err);
     log_startup(&cfg, config_file);
+    if (clamped)
+        log_msg(LOG_WARN, "%s", cache_warning);
     config_warnings(&cfg, warn_log, NULL);
     signal(SIGPIPE, SIG_IGN);
     int rc = worker_run_all(&cfg);

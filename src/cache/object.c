@@ -30,7 +30,9 @@ static void build_head(struct cache_object *o, int status, struct slice reason,
     size_t len = 9 + 4 + reason.len + 2;
     for (unsigned i = 0; i < n; i++)
         len += fs[i]->name.len + 2 + fs[i]->value.len + 2;
-    char *h = xmalloc(len + 1);
+    /* one block: the fields, then the head they point into */
+    struct http_field *fields = xmalloc(sizeof *fields * n + len);
+    char *h = (char *)(fields + n);
     size_t p = 0;
     memcpy(h, "HTTP/1.1 ", 9);
     p = 9;
@@ -42,7 +44,7 @@ static void build_head(struct cache_object *o, int status, struct slice reason,
     p += reason.len;
     h[p++] = '\r';
     h[p++] = '\n';
-    o->fields = xmalloc(sizeof *o->fields * (n ? n : 1));
+    o->fields = fields;
     for (unsigned i = 0; i < n; i++) {
         struct http_field *f = &o->fields[i];
         memcpy(h + p, fs[i]->name.p, fs[i]->name.len);
@@ -265,32 +267,53 @@ int cache_object_vary_match(const struct cache_object *o, const struct http_fiel
     return ok;
 }
 
-static struct cache_object *object_alloc(const char *key, size_t key_len)
+/* One block: the object, its key, and its Vary key (`vary`, may be NULL):
+ * a small object pays one allocation's overhead instead of three. */
+static struct cache_object *object_alloc(const char *key, size_t key_len, const char *vary,
+                                         size_t vary_len)
 {
-    struct cache_object *o = calloc(1, sizeof *o);
-    if (!o)
-        abort();
+    struct cache_object *o = xmalloc(sizeof *o + key_len + vary_len);
+    memset(o, 0, sizeof *o);
     o->magic = CACHE_OBJECT_MAGIC;
     atomic_init(&o->refs, 1);
     atomic_init(&o->fill, FILL_OPEN);
     o->expected_len = -1;
-    o->key = xmalloc(key_len);
     memcpy(o->key, key, key_len);
     o->key_len = key_len;
+    if (vary) {
+        o->vary = o->key + key_len;
+        memcpy(o->vary, vary, vary_len);
+        o->vary_len = (uint32_t)vary_len;
+        o->vary_inline = 1;
+    }
     return o;
+}
+
+static void vary_free(struct cache_object *o)
+{
+    if (!o->vary_inline)
+        free(o->vary);
+    o->vary = NULL;
+    o->vary_len = 0;
+    o->vary_inline = 0;
 }
 
 /* The secondary key (§4.1) of the request this object answers. */
 static void object_vary_key(struct cache_object *o, const struct http_field *req_fields,
                             unsigned req_n)
 {
-    free(o->vary);
-    o->vary = NULL;
-    o->vary_len = 0;
-    size_t names_len;
+    vary_free(o);
+    size_t names_len, len;
     char *names = vary_names_dup(o->fields, o->nfields, &names_len);
-    if (names)
-        o->vary = cache_vary_key((struct slice){names, names_len}, req_fields, req_n, &o->vary_len);
+    if (names) {
+        char *k = cache_vary_key((struct slice){names, names_len}, req_fields, req_n, &len);
+        /* kept at its size: the key is built in a larger buffer, and the
+         * object is charged for exactly what it holds */
+        o->vary = xmalloc(len);
+        memcpy(o->vary, k, len);
+        o->vary_len = (uint32_t)len;
+        free(k);
+    }
     free(names);
 }
 
@@ -299,16 +322,33 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
                                       const struct http_field *req_fields, unsigned req_n,
                                       int64_t request_time, int64_t response_time, int64_t lifetime)
 {
-    struct cache_object *o = object_alloc(key, key_len);
     const struct http_field *keep[HTTP_FIELDS_MAX];
-    unsigned n = 0;
+    unsigned n = 0, nvary = 0;
     for (unsigned i = 0; i < res->nfields; i++)
-        if (!field_dropped(&res->fields[i], res->fields, res->nfields, res->conn_flags))
+        if (!field_dropped(&res->fields[i], res->fields, res->nfields, res->conn_flags)) {
             keep[n++] = &res->fields[i];
+            nvary += slice_case_eq(res->fields[i].name, "vary");
+        }
+    /* the Vary key first, so that it can share the object's block */
+    char *vary = NULL;
+    size_t vary_len = 0;
+    if (nvary) {
+        struct http_field *vf = xmalloc(nvary * sizeof *vf);
+        for (unsigned i = 0, j = 0; i < n; i++)
+            if (slice_case_eq(keep[i]->name, "vary"))
+                vf[j++] = *keep[i];
+        size_t names_len;
+        char *names = vary_names_dup(vf, nvary, &names_len);
+        if (names)
+            vary = cache_vary_key((struct slice){names, names_len}, req_fields, req_n, &vary_len);
+        free(names);
+        free(vf);
+    }
+    struct cache_object *o = object_alloc(key, key_len, vary, vary_len);
+    free(vary);
     build_head(o, res->status, res->reason, keep, n);
     cache_response_facts(o->fields, o->nfields, res->status, &o->facts);
     o->facts.age = cache_age_value(res->fields, res->nfields); /* Age is not stored */
-    object_vary_key(o, req_fields, req_n);
     o->request_time = request_time;
     o->response_time = response_time;
     o->lifetime = lifetime;
@@ -341,7 +381,7 @@ static void refresh_facts(struct cache_object *o, const struct cache_response_fa
 static void copy_of(struct cache_object *o, const struct cache_object *old)
 {
     refresh_facts(o, &old->facts);
-    if (old->vary) {
+    if (old->vary && !o->vary) {
         o->vary = xmalloc(old->vary_len);
         memcpy(o->vary, old->vary, old->vary_len);
         o->vary_len = old->vary_len;
@@ -363,7 +403,7 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
                                               int64_t request_time, int64_t response_time,
                                               unsigned heuristic_pct, int64_t heuristic_max)
 {
-    struct cache_object *o = object_alloc(old->key, old->key_len);
+    struct cache_object *o = object_alloc(old->key, old->key_len, NULL, 0); /* Vary may change */
     const struct http_field *keep[HTTP_FIELDS_MAX];
     unsigned n = 0;
     int new_vary = 0;
@@ -404,7 +444,7 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
 struct cache_object *cache_object_with_field(const struct cache_object *old, struct slice name,
                                              struct slice value)
 {
-    struct cache_object *o = object_alloc(old->key, old->key_len);
+    struct cache_object *o = object_alloc(old->key, old->key_len, old->vary, old->vary_len);
     const struct http_field *keep[HTTP_FIELDS_MAX];
     unsigned n = 0;
     for (unsigned i = 0; i < old->nfields && n + 1 < HTTP_FIELDS_MAX; i++)
@@ -435,11 +475,10 @@ void cache_object_add_field(struct cache_object *o, struct slice name, struct sl
     struct http_field added = {name, value, HF_OTHER};
     keep[n++] = &added;
     char *old_head = o->head;
-    struct http_field *old_fields = o->fields;
+    struct http_field *old_block = o->fields; /* the head lives in it too */
     const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
     build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
-    free(old_head);
-    free(old_fields);
+    free(old_block);
     refresh_facts(o, &o->facts);
 }
 
@@ -459,12 +498,58 @@ void cache_object_remove_fields(struct cache_object *o, struct slice names)
     if (n == o->nfields)
         return;
     char *old_head = o->head;
-    struct http_field *old_fields = o->fields;
+    struct http_field *old_block = o->fields; /* the head lives in it too */
     const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
     build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
-    free(old_head);
-    free(old_fields);
+    free(old_block);
     refresh_facts(o, &o->facts);
+}
+
+size_t cache_alloc_cost(size_t n)
+{
+    size_t chunk = (n + 8 + 15) & ~(size_t)15;
+    return chunk < 32 ? 32 : chunk;
+}
+
+/* The capacity of the next segment: what remains of a known length (up
+ * to a segment), else doubling from 1 KiB so that a body of unknown
+ * length wastes at most half of its last segment until it is trimmed. */
+static size_t next_segment_cap(const struct cache_body *b, int64_t expected, size_t want)
+{
+    size_t len = b->len;
+    if (expected >= 0 && (uint64_t)expected > len) {
+        uint64_t rest = (uint64_t)expected - len;
+        return rest < CACHE_SEGMENT_SIZE ? (size_t)rest : CACHE_SEGMENT_SIZE;
+    }
+    size_t cap = b->last ? b->last_cap * 2 : 1024;
+    if (cap < want)
+        cap = want;
+    return cap < CACHE_SEGMENT_SIZE ? cap : CACHE_SEGMENT_SIZE;
+}
+
+static struct cache_segment *inline_segment(const struct cache_body *b)
+{
+    return (struct cache_segment *)(uintptr_t)(b + 1);
+}
+
+void cache_object_expect(struct cache_object *o, int64_t len)
+{
+    o->expected_len = len;
+    struct cache_body *b = o->body;
+    if (len <= 0 || b->first || atomic_load(&b->refs) != 1 || o->shared)
+        return;
+    size_t cap = next_segment_cap(b, len, 0);
+    b = realloc(b, sizeof *b + sizeof(struct cache_segment) + cap);
+    if (!b)
+        abort();
+    struct cache_segment *s = inline_segment(b);
+    s->next = NULL;
+    s->len = 0;
+    b->first_inline = 1;
+    b->first = s;
+    b->last = s;
+    b->last_cap = cap;
+    o->body = b;
 }
 
 void cache_object_append(struct cache_object *o, const char *p, size_t n)
@@ -472,17 +557,19 @@ void cache_object_append(struct cache_object *o, const char *p, size_t n)
     struct cache_body *b = o->body;
     while (n) {
         struct cache_segment *s = b->last;
-        if (!s || s->len == CACHE_SEGMENT_SIZE) {
-            s = xmalloc(sizeof *s + CACHE_SEGMENT_SIZE);
+        if (!s || s->len == b->last_cap) {
+            size_t cap = next_segment_cap(b, o->expected_len, n);
+            s = xmalloc(sizeof *s + cap);
             s->next = NULL;
             s->len = 0;
             if (b->last)
-                b->last->next = s;
+                b->last->next = s; /* published after its fields: readers may follow */
             else
                 b->first = s;
             b->last = s;
+            b->last_cap = cap;
         }
-        size_t k = CACHE_SEGMENT_SIZE - s->len;
+        size_t k = b->last_cap - s->len;
         if (k > n)
             k = n;
         memcpy(s->data + s->len, p, k);
@@ -493,11 +580,115 @@ void cache_object_append(struct cache_object *o, const char *p, size_t n)
     }
 }
 
+/* A copy of a complete object whose body is laid out anew at its size:
+ * others may still stream the old one's segments. */
+static struct cache_object *compacted(const struct cache_object *old)
+{
+    struct cache_object *o = object_alloc(old->key, old->key_len, old->vary, old->vary_len);
+    const struct http_field *keep[HTTP_FIELDS_MAX];
+    for (unsigned i = 0; i < old->nfields; i++)
+        keep[i] = &old->fields[i];
+    const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
+    build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
+               old->nfields);
+    copy_of(o, old);
+    o->request_time = old->request_time;
+    o->response_time = old->response_time;
+    o->lifetime = old->lifetime;
+    o->body = calloc(1, sizeof *o->body);
+    if (!o->body)
+        abort();
+    atomic_init(&o->body->refs, 1);
+    cache_object_expect(o, (int64_t)old->body->len);
+    for (const struct cache_segment *g = old->body->first; g; g = g->next)
+        cache_object_append(o, g->data, g->len);
+    o->complete = old->complete;
+    atomic_store(&o->fill, atomic_load(&old->fill));
+    return o;
+}
+
+void cache_object_trim(struct cache_object **op)
+{
+    struct cache_object *o = *op;
+    struct cache_body *b = o->body;
+    struct cache_segment *s = b->last;
+    if (!s || s->len == b->last_cap)
+        return;
+    if (o->shared || atomic_load(&b->refs) != 1) {
+        /* Streamers may be reading these segments: a small body is copied
+         * to its size instead; a large one keeps at most one segment's
+         * slack (and its size says so). */
+        if (b->len <= CACHE_BODY_ONE_PIECE_MAX) {
+            struct cache_object *c = compacted(o);
+            cache_object_unref(op);
+            *op = c;
+        }
+        return;
+    }
+    size_t len = s->len;
+    if (b->first_inline && s == b->first) {
+        struct cache_body *nb = realloc(b, sizeof *b + sizeof *s + len);
+        if (!nb)
+            return; /* keeps the slack, and says so in its size */
+        nb->first = nb->last = inline_segment(nb);
+        o->body = nb;
+    } else {
+        struct cache_segment *prev = NULL;
+        for (struct cache_segment *x = b->first; x != s; x = x->next)
+            prev = x;
+        struct cache_segment *ns = realloc(s, sizeof *s + len);
+        if (!ns)
+            return;
+        if (prev)
+            prev->next = ns;
+        else
+            b->first = ns;
+        b->last = ns;
+    }
+    o->body->last_cap = len;
+}
+
+/* The body block alone, with its first segment when that lives in it. */
+static size_t body_cost(const struct cache_body *b)
+{
+    size_t cost = 0;
+    for (const struct cache_segment *s = b->first; s; s = s->next) {
+        size_t cap = s == b->last ? b->last_cap : s->len;
+        if (b->first_inline && s == b->first)
+            cost += cache_alloc_cost(sizeof *b + sizeof *s + cap);
+        else
+            cost += cache_alloc_cost(sizeof *s + cap);
+    }
+    return b->first_inline ? cost : cost + cache_alloc_cost(sizeof *b);
+}
+
+static size_t head_cost(const struct cache_object *o)
+{
+    size_t inline_vary = o->vary_inline ? o->vary_len : 0;
+    return cache_alloc_cost(sizeof *o + o->key_len + inline_vary) +
+           cache_alloc_cost(o->nfields * sizeof *o->fields + o->head_len) +
+           (o->vary && !o->vary_inline ? cache_alloc_cost(o->vary_len) : 0);
+}
+
 size_t cache_object_size(const struct cache_object *o)
 {
-    size_t segs = (o->body->len + CACHE_SEGMENT_SIZE - 1) / CACHE_SEGMENT_SIZE;
-    return sizeof *o + o->key_len + o->head_len + o->nfields * sizeof *o->fields + o->vary_len +
-           segs * (sizeof(struct cache_segment) + CACHE_SEGMENT_SIZE);
+    return head_cost(o) + body_cost(o->body);
+}
+
+size_t cache_object_size_with_body(const struct cache_object *o, uint64_t body_len)
+{
+    const size_t seg = sizeof(struct cache_segment), hdr = sizeof(struct cache_body);
+    if (body_len == 0)
+        return head_cost(o) + cache_alloc_cost(hdr);
+    /* as cache_object_expect lays it out: the first segment in the body's
+     * block, then full segments, the last sized to what remains */
+    size_t first = body_len < CACHE_SEGMENT_SIZE ? (size_t)body_len : CACHE_SEGMENT_SIZE;
+    uint64_t rest = body_len - first, full = rest / CACHE_SEGMENT_SIZE;
+    size_t tail = (size_t)(rest % CACHE_SEGMENT_SIZE);
+    uint64_t cost = head_cost(o) + cache_alloc_cost(hdr + seg + first) +
+                    full * cache_alloc_cost(seg + CACHE_SEGMENT_SIZE) +
+                    (tail ? cache_alloc_cost(seg + tail) : 0);
+    return cost > SIZE_MAX ? SIZE_MAX : (size_t)cost;
 }
 
 void cache_object_ref(struct cache_object *o)
@@ -521,16 +712,15 @@ void cache_object_unref(struct cache_object **op)
     if (atomic_fetch_sub(&o->body->refs, 1) == 1) {
         for (struct cache_segment *s = o->body->first, *next; s; s = next) {
             next = s->next;
-            free(s);
+            if (!(o->body->first_inline && s == o->body->first))
+                free(s);
         }
         free(o->body);
     }
     o->magic = 0;
-    free(o->key);
-    free(o->head);
-    free(o->fields);
-    free(o->vary);
-    free(o);
+    free(o->fields); /* and the head, in the same block */
+    vary_free(o);
+    free(o); /* and the key */
 }
 
 const struct http_field *cache_object_field(const struct cache_object *o, const char *name)

@@ -16,7 +16,16 @@
 #include "http/http.h"
 
 #define CACHE_OBJECT_MAGIC 0x4f424a43u
+/* Large bodies are kept in segments of this size, so that no body needs
+ * one large contiguous block and an origin's Content-Length commits memory
+ * only as its bytes arrive. */
 #define CACHE_SEGMENT_SIZE (64 * 1024)
+/* A body whose length is known and at most this is one allocation of
+ * exactly its size, in the same block as its bookkeeping: an API cache
+ * lives on bodies of a few hundred bytes, which a 64 KiB segment would
+ * charge 100 times over. Beyond it, segments (the last one sized to what
+ * remains). */
+#define CACHE_BODY_ONE_PIECE_MAX CACHE_SEGMENT_SIZE
 
 /* A body may be read by coalesced waiters on other workers while its one
  * writer appends to it: the links and lengths are atomic, and the bytes
@@ -27,39 +36,49 @@ struct cache_segment {
     char data[];
 };
 
+/* The first segment may live in the same block, right after this header
+ * (cache_object_expect). Every segment but the last is full; the last
+ * holds `last_cap` bytes. */
 struct cache_body {
     atomic_int refs;
+    int first_inline; /* the first segment is in this block */
     struct cache_segment *_Atomic first;
     struct cache_segment *last; /* the writer's own */
+    size_t last_cap;            /* the writer's own */
     _Atomic size_t len;
 };
 
 /* While an object fills, waiters may stream it (cache_stage.c). */
 enum cache_fill { FILL_OPEN, FILL_DONE, FILL_ABORTED };
 
+/* One block holds the object, its key and (for a new response) its Vary
+ * key; another its fields and head (the fields array first, then the head
+ * text they point into). */
 struct cache_object {
     uint32_t magic;
     atomic_int refs;
-    char *key;
-    size_t key_len;
     int status;
+    unsigned nfields;
+    size_t key_len;
     /* "HTTP/1.1 200 OK\r\n" and the stored fields, each ending in CRLF;
      * no framing, hop-by-hop, Age or Cache-Status fields. */
     char *head;
     size_t head_len;
     struct http_field *fields; /* slices into head */
-    unsigned nfields;
     struct cache_response_facts facts;
     int64_t request_time, response_time, lifetime;
     /* Vary (§4.1): the nominated request field values, "name:value\n"
      * per name in order, lowercase names; NULL when the response has no Vary. */
-    char *vary;
-    size_t vary_len;
+    char *vary; /* after the key in the object's block when vary_inline */
+
     struct cache_body *body;
-    int complete;
-    atomic_int fill;      /* enum cache_fill */
     int64_t expected_len; /* the response's Content-Length, or -1 */
-    int shared;           /* waiters stream it: its head must not change */
+    int complete;
+    atomic_int fill; /* enum cache_fill */
+    uint32_t vary_len;
+    unsigned char shared; /* waiters stream it: its head must not change */
+    unsigned char vary_inline;
+    char key[]; /* key_len bytes, then the Vary key when vary_inline */
 };
 
 /* From a response head (fields as received) and the request it answered. */
@@ -82,7 +101,16 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
                                               int64_t request_time, int64_t response_time,
                                               unsigned heuristic_pct, int64_t heuristic_max);
 
+/* The response says its body is `len` bytes: set expected_len and, while
+ * the body is empty and unshared, allocate it to that size (one block up to
+ * CACHE_BODY_ONE_PIECE_MAX). Call before anyone else reads the object. */
+void cache_object_expect(struct cache_object *o, int64_t len);
 void cache_object_append(struct cache_object *o, const char *p, size_t n);
+/* The body is complete: give back the slack of its last segment (a body of
+ * unknown length grows by doubling). An object others may be streaming is
+ * left alone, or for a small body replaced in *o by a compact copy (the
+ * caller's reference moves to it). */
+void cache_object_trim(struct cache_object **o);
 /* A copy of `old` with one more field, over the same body: for an object
  * others already read, whose head must not change. */
 struct cache_object *cache_object_with_field(const struct cache_object *old, struct slice name,
@@ -93,7 +121,18 @@ void cache_object_add_field(struct cache_object *o, struct slice name, struct sl
  * yet published; its facts keep what was read from them (object.c
  * refresh_facts). */
 void cache_object_remove_fields(struct cache_object *o, struct slice names);
+/* What the object costs in memory, all in: every block it owns at what
+ * the allocator charges for it (cache_alloc_cost). */
 size_t cache_object_size(const struct cache_object *o);
+/* The cost it would have with a body of `body_len` bytes of known length
+ * (its head as it is now): to decide before the head goes out whether the
+ * store can hold it. */
+size_t cache_object_size_with_body(const struct cache_object *o, uint64_t body_len);
+/* What a malloc of n bytes takes from the heap: glibc's chunk, the size
+ * plus an 8-byte header rounded up to 16, at least 32 (other allocators
+ * are near it). The store's accounting is in these units, so that its
+ * bytes are close to the process's resident memory. */
+size_t cache_alloc_cost(size_t n);
 void cache_object_ref(struct cache_object *o);
 void cache_object_unref(struct cache_object **o);
 

@@ -24,6 +24,9 @@ struct store_ops {
     /* Might any body key of this URL be stored? `url_key` is its "G ..."
      * key. Never a false no; a yes may be false (a counting filter). */
     int (*may_hold_body_keys)(struct store *s, const char *url_key, size_t len);
+    /* The largest object (cache_object_size) an insert can keep: ask before
+     * promising `stored` to a client. */
+    size_t (*object_limit)(struct store *s);
     void (*free)(struct store *s);
 };
 
@@ -31,15 +34,20 @@ struct store {
     const struct store_ops *ops;
 };
 
+/* `bytes`: what the objects cost, all in (cache_object_size and the
+ * store's own entry for each); `capacity`: the most it will hold. */
 struct store_stats {
-    uint64_t objects, bytes, evictions;
+    uint64_t objects, bytes, evictions, capacity;
 };
 
-/* The memory store's shards: one holds at most memory_size / STORE_MEM_SHARDS. */
+/* The memory store splits its bytes evenly over this many shards, each
+ * with its own lock: one object is never larger than bytes / shards. */
 #define STORE_MEM_SHARDS 16
 
 /* Sharded, byte-bounded, SIEVE eviction, at most `max_variants` per key. */
 struct store *store_mem_new(size_t bytes, unsigned max_variants);
 void store_mem_stats(struct store *s, struct store_stats *out);
+/* The shard a key goes to (for tests of the spread). */
+unsigned store_mem_shard_of(const char *key, size_t len);
 
 #endif

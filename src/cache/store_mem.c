@@ -14,8 +14,9 @@ struct entry {
     struct entry *hnext;       /* hash chain */
     struct entry *prev, *next; /* SIEVE queue: head is newest */
     struct cache_object *obj;
-    uint64_t hash;
-    size_t size;
+    /* no hash kept: 16 bytes less per object; chains are short, and
+     * compare key lengths before bytes */
+    uint32_t size; /* at most a shard's limit, checked on insert */
     int visited;
 };
 
@@ -45,6 +46,25 @@ static uint64_t hash_key(const char *p, size_t n)
     return h;
 }
 
+/* FNV-1a's high bits barely move when only the last bytes of a key differ
+ * ("/item/1" ... "/item/400" landed in 6 of 16 shards): the 64-bit
+ * finalizer of MurmurHash3 spreads every input bit over the whole word
+ * before shard and bucket bits are taken. */
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t entry_hash(const char *key, size_t len)
+{
+    return mix64(hash_key(key, len));
+}
+
 /* The URL slot of a key: body keys only (not "G" ones), or -1. */
 static long url_slot(const char *key, size_t len)
 {
@@ -52,9 +72,28 @@ static long url_slot(const char *key, size_t len)
     return nl ? (long)(hash_key(key + 1, (size_t)(nl - key - 1)) % URL_FILTER) : -1;
 }
 
+static unsigned shard_index(uint64_t h)
+{
+    return (unsigned)(h >> 60); /* the top 4 bits: SHARDS is 16 */
+}
+_Static_assert(SHARDS == 16, "shard_index takes 4 bits");
+
 static struct shard *shard_of(struct store_mem *m, uint64_t h)
 {
-    return &m->shards[h >> 60];
+    return &m->shards[shard_index(h)];
+}
+
+unsigned store_mem_shard_of(const char *key, size_t len)
+{
+    return shard_index(entry_hash(key, len));
+}
+
+/* An object's cost in the shard: the object, its entry, and its share of
+ * the bucket array (which grows to at most two slots per entry). */
+static size_t entry_cost(const struct cache_object *o)
+{
+    return cache_object_size(o) + cache_alloc_cost(sizeof(struct entry)) +
+           2 * sizeof(struct entry *);
 }
 
 static void queue_unlink(struct shard *s, struct entry *e)
@@ -73,7 +112,8 @@ static void queue_unlink(struct shard *s, struct entry *e)
 
 static void entry_drop(struct shard *s, struct entry *e)
 {
-    struct entry **pp = &s->buckets[e->hash & (s->nbuckets - 1)];
+    uint64_t h = entry_hash(e->obj->key, e->obj->key_len);
+    struct entry **pp = &s->buckets[h & (s->nbuckets - 1)];
     while (*pp != e)
         pp = &(*pp)->hnext;
     *pp = e->hnext;
@@ -110,30 +150,31 @@ static void grow(struct shard *s)
     for (size_t i = 0; i < s->nbuckets; i++)
         for (struct entry *e = s->buckets[i], *next; e; e = next) {
             next = e->hnext;
-            e->hnext = b[e->hash & (n - 1)];
-            b[e->hash & (n - 1)] = e;
+            uint64_t h = entry_hash(e->obj->key, e->obj->key_len);
+            e->hnext = b[h & (n - 1)];
+            b[h & (n - 1)] = e;
         }
     free(s->buckets);
     s->buckets = b;
     s->nbuckets = n;
 }
 
-static int same_key(const struct entry *e, uint64_t h, const char *key, size_t len)
+static int same_key(const struct entry *e, const char *key, size_t len)
 {
-    return e->hash == h && e->obj->key_len == len && !memcmp(e->obj->key, key, len);
+    return e->obj->key_len == len && !memcmp(e->obj->key, key, len);
 }
 
 static struct cache_object *mem_lookup(struct store *st, const char *key, size_t len,
                                        const struct http_field *f, unsigned n, unsigned *variants)
 {
     struct store_mem *m = (struct store_mem *)st;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = entry_hash(key, len);
     struct shard *s = shard_of(m, h);
     struct cache_object *found = NULL;
     unsigned seen = 0;
     pthread_mutex_lock(&s->lock);
     for (struct entry *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->hnext) {
-        if (!same_key(e, h, key, len))
+        if (!same_key(e, key, len))
             continue;
         seen++;
         if (!found && cache_object_vary_match(e->obj, f, n)) {
@@ -151,10 +192,10 @@ static struct cache_object *mem_lookup(struct store *st, const char *key, size_t
 static void mem_insert(struct store *st, struct cache_object *o)
 {
     struct store_mem *m = (struct store_mem *)st;
-    uint64_t h = hash_key(o->key, o->key_len);
+    uint64_t h = entry_hash(o->key, o->key_len);
     struct shard *s = shard_of(m, h);
-    size_t size = cache_object_size(o);
-    if (size > s->limit) {
+    size_t size = entry_cost(o);
+    if (size > s->limit || size > UINT32_MAX) {
         cache_object_unref(&o);
         return;
     }
@@ -164,7 +205,6 @@ static void mem_insert(struct store *st, struct cache_object *o)
         return;
     }
     e->obj = o;
-    e->hash = h;
     e->size = size;
     pthread_mutex_lock(&s->lock);
     /* Replace the same variant; cap the number of variants of one key. */
@@ -172,7 +212,7 @@ static void mem_insert(struct store *st, struct cache_object *o)
     struct entry *oldest = NULL;
     for (struct entry *x = s->buckets[h & (s->nbuckets - 1)], *next; x; x = next) {
         next = x->hnext;
-        if (!same_key(x, h, o->key, o->key_len))
+        if (!same_key(x, o->key, o->key_len))
             continue;
         if ((!x->obj->vary && !o->vary) ||
             (x->obj->vary && o->vary && x->obj->vary_len == o->vary_len &&
@@ -209,13 +249,13 @@ static void mem_insert(struct store *st, struct cache_object *o)
 static unsigned mem_remove(struct store *st, const char *key, size_t len)
 {
     struct store_mem *m = (struct store_mem *)st;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = entry_hash(key, len);
     struct shard *s = shard_of(m, h);
     unsigned n = 0;
     pthread_mutex_lock(&s->lock);
     for (struct entry *x = s->buckets[h & (s->nbuckets - 1)], *next; x; x = next) {
         next = x->hnext;
-        if (same_key(x, h, key, len)) {
+        if (same_key(x, key, len)) {
             entry_drop(s, x);
             n++;
         }
@@ -263,8 +303,17 @@ static int mem_may_hold_body_keys(struct store *st, const char *url_key, size_t 
     return len > 1 && m->url_filter[hash_key(url_key + 1, len - 1) % URL_FILTER] != 0;
 }
 
+/* Every shard has the same limit; the entry's own cost comes off it. */
+static size_t mem_object_limit(struct store *st)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    size_t own = cache_alloc_cost(sizeof(struct entry)) + 2 * sizeof(struct entry *);
+    return m->shards[0].limit > own ? m->shards[0].limit - own : 0;
+}
+
 static const struct store_ops mem_ops = {
-    mem_lookup, mem_insert, mem_remove, mem_remove_matching, mem_may_hold_body_keys, mem_free};
+    mem_lookup,       mem_insert, mem_remove, mem_remove_matching, mem_may_hold_body_keys,
+    mem_object_limit, mem_free};
 
 struct store *store_mem_new(size_t bytes, unsigned max_variants)
 {
@@ -294,6 +343,7 @@ void store_mem_stats(struct store *st, struct store_stats *out)
         out->objects += s->count;
         out->bytes += s->bytes;
         out->evictions += s->evictions;
+        out->capacity += s->limit;
         pthread_mutex_unlock(&s->lock);
     }
 }

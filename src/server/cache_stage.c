@@ -1364,6 +1364,18 @@ static enum cache_store_verdict store_verdict(const struct exchange *ex,
     return v;
 }
 
+/* A response stored with no lifetime is stale at once (§4.2), and without
+ * a validator (§4.3.1) it cannot be revalidated either: storing it gains
+ * nothing, unless it may be served stale on error (cache.serve_stale_on_error,
+ * or RFC 5861 stale-if-error) or while revalidating, or a validator lets a client's conditional
+ * request be answered. */
+static int no_gain_exception(const struct cache_response_facts *f, bool serve_stale_on_error)
+{
+    return f->has_validator || serve_stale_on_error ||
+           (f->cc.stale_if_error != CC_UNSET && f->cc.stale_if_error > 0) ||
+           (f->cc.stale_while_revalidate != CC_UNSET && f->cc.stale_while_revalidate > 0);
+}
+
 /* §4.3.4: a 304 to our revalidation freshens the stored response, and the
  * merge is served. The merge is a new response, so it is stored only if
  * it may be (a 304 can say private or no-store: then the entry goes, as it
@@ -1459,17 +1471,23 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         ex->cache_detail = "too-large";
         return 0;
     }
-    if (v != STORE_OK) {
-        ex->cache_detail = cache_store_reason(v);
-        if (ex->stale && res->status < 500)
-            w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
-        return hold(c, res) ? 3 : 0;
-    }
     int heuristic;
     int64_t lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
                                       (int64_t)(cfg->cache.heuristic_max / 1000), &heuristic);
     if (rule_lifetime >= 0)
         lifetime = rule_lifetime;
+    /* never fresh, never revalidated: nothing to gain. It streams through
+     * as it did when it was stored (not held for a generated ETag). */
+    int no_gain = v == STORE_OK && lifetime <= 0 &&
+                  !no_gain_exception(&facts, cfg->cache.serve_stale_on_error);
+    if (no_gain)
+        v = STORE_NO_FRESHNESS;
+    if (v != STORE_OK) {
+        ex->cache_detail = cache_store_reason(v);
+        if (ex->stale && res->status < 500)
+            w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
+        return !no_gain && hold(c, res) ? 3 : 0;
+    }
     if (part) {
         size_t plen;
         char *pkey = cache_key_partial(ex->cache_key, ex->cache_key_len, &plen);
@@ -1480,7 +1498,14 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         ex->fill = cache_object_new(ex->cache_key, ex->cache_key_len, res, ex->req_fields,
                                     ex->req_nfields, ex->req_time, now, lifetime);
     }
-    ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
+    cache_object_expect(ex->fill, res->has_content_length ? (int64_t)res->content_length : -1);
+    if (res->has_content_length && cache_object_size_with_body(ex->fill, res->content_length) >
+                                       w->store->ops->object_limit(w->store)) {
+        /* decided before the head goes out: it would not fit a shard */
+        cache_object_unref(&ex->fill);
+        ex->cache_detail = "too-large";
+        return 0;
+    }
     if (holdable(c, res)) {
         /* Seed 004 on the first response too: the client whose request
          * stores it gets the tag hits will carry, so it can revalidate.
@@ -1509,7 +1534,10 @@ void cache_stage_body(struct client *c, const char *p, size_t n)
         cache_object_append(ex->held, p, n);
     if (!ex->fill)
         return;
-    if (ex->fill->body->len + n > c->w->cfg->cache.max_object_size) {
+    size_t len = ex->fill->body->len;
+    if (len + n > c->w->cfg->cache.max_object_size ||
+        (ex->fill->expected_len < 0 && cache_object_size_with_body(ex->fill, len + n) >
+                                           c->w->store->ops->object_limit(c->w->store))) {
         if (ex->held == ex->fill)
             cache_object_append(ex->held, p, n); /* held keeps its own reference */
         if (ex->fill->shared) {                  /* its streamers cannot have the rest */
@@ -1564,6 +1592,7 @@ void cache_stage_finish(struct client *c, int complete)
                 free(pkey);
             }
         }
+        cache_object_trim(&ex->fill);
         c->w->store->ops->insert(c->w->store, ex->fill);
         ex->fill = NULL;
     } else {

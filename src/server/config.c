@@ -12,6 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 #include "server/config.h"
+#include "cache/store.h"
 #include "server/log.h"
 #include "http/fields.h"
 
@@ -984,6 +985,20 @@ void config_warnings(const struct config *c, void (*say)(const char *line, void 
                  c->file, c->proxy.host_line);
         say(line, arg);
     }
+}
+
+int config_cache_finish(struct config *c, char *warn, size_t warnlen)
+{
+    uint64_t shard = c->cache.memory_size / STORE_MEM_SHARDS;
+    if (!c->cache.enabled || c->cache.max_object_size <= shard)
+        return 0;
+    snprintf(warn, warnlen,
+             "cache.max_object_size: %llu bytes is more than one shard holds "
+             "(cache.memory_size / %d = %llu bytes): clamped to %llu",
+             (unsigned long long)c->cache.max_object_size, STORE_MEM_SHARDS,
+             (unsigned long long)shard, (unsigned long long)shard);
+    c->cache.max_object_size = shard;
+    return 1;
 }
 
 static void each_procedure(const char *list, struct connect_procedures *p, int add)

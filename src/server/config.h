@@ -184,6 +184,11 @@ void config_addr_authority(const struct config_addr *a, int omit_port, char *out
  * addresses are resolved as the listeners will be, to find two that
  * would take each other's connections. */
 int config_validate(const struct config *c, char *err, size_t errlen);
+/* No object larger than one store shard (cache.memory_size / the shard
+ * count) can be kept: clamp cache.max_object_size to it, so that a larger
+ * response is known unstorable before its head goes out. Returns 1 with
+ * the warning in `warn` when it clamped, else 0. */
+int config_cache_finish(struct config *c, char *warn, size_t warnlen);
 
 /* The secret in a file: its bytes without trailing whitespace. */
 int config_read_secret(const char *path, unsigned char *out, size_t *len, char *err, size_t errlen);

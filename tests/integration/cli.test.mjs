@@ -193,7 +193,7 @@ test('--check-config warns about ignored or ineffective values and opens the log
   assert.match(r.stdout, /: ok\n$/);
   assert.match(r.stderr, new RegExp(`warning: ${f}: upstream: ignored in forward mode`));
   assert.match(r.stderr, /warning: .*: listen: none set; --listen HOST:PORT is needed at startup/);
-  assert.match(r.stderr, /warning: .*: cache\.max_object_size 8 MiB is more than one cache shard holds \(cache\.memory_size\/16 = 64 KiB\)/);
+  assert.match(r.stderr, new RegExp(`warning: ${f}: cache\\.max_object_size: 8388608 bytes is more than one shard holds \\(cache\\.memory_size / 16 = 65536 bytes\\): clamped to 65536`));
   assert.ok(fs.existsSync(access), 'the access log was created, as nginx -t does');
   // a clean file warns about nothing
   const clean = tmpFile('c.yaml', 'listen: ["127.0.0.1:8080"]\nupstream: http://127.0.0.1:9000\n');

@@ -145,7 +145,7 @@ static void test_byte_bound(void **st)
     struct store *s = store_mem_new(limit, 1);
     char key[32], body[1000];
     memset(body, 'x', sizeof body);
-    for (int i = 0; i < 2000; i++) {
+    for (int i = 0; i < 5000; i++) {
         snprintf(key, sizeof key, "key-%d", i);
         struct cache_object *o = obj(key, "", NULL, 0);
         s->ops->insert(s, o);
@@ -154,7 +154,159 @@ static void test_byte_bound(void **st)
     store_mem_stats(s, &stats);
     assert_true(stats.bytes <= limit);
     assert_true(stats.evictions > 0);
-    assert_true(stats.objects > 0 && stats.objects < 2000);
+    assert_true(stats.objects > 0 && stats.objects < 5000);
+    s->ops->free(s);
+}
+
+/* Keys that differ only in a trailing number (an API's /items/1..400)
+ * spread over every shard: FNV-1a's top bits alone put 400 of them in 6
+ * of 16. Binomial(400, 1/16) has mean 25 and sd 4.8: each shard within
+ * 25 +- 3 sd. */
+static void test_shard_spread(void **st)
+{
+    static const char *const forms[] = {"G http://api.example/items/%d\n", "key-%d",
+                                        "G http://h/?page=%d\n"};
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        unsigned count[STORE_MEM_SHARDS] = {0};
+        char key[64];
+        for (int i = 1; i <= 400; i++) {
+            int n = snprintf(key, sizeof key, forms[f], i);
+            unsigned sh = store_mem_shard_of(key, (size_t)n);
+            assert_true(sh < STORE_MEM_SHARDS);
+            count[sh]++;
+        }
+        for (int i = 0; i < STORE_MEM_SHARDS; i++) {
+            assert_true(count[i] >= 11);
+            assert_true(count[i] <= 40);
+        }
+    }
+}
+
+static struct cache_object *obj_body(const char *key, int64_t expected, size_t body_len)
+{
+    struct cache_object *o = obj(key, "Content-Type: application/json\r\n", NULL, 0);
+    cache_object_expect(o, expected);
+    char chunk[1000];
+    memset(chunk, 'b', sizeof chunk);
+    for (size_t done = 0; done < body_len;) {
+        size_t n = body_len - done < sizeof chunk ? body_len - done : sizeof chunk;
+        cache_object_append(o, chunk, n);
+        done += n;
+    }
+    return o;
+}
+
+static size_t segments(const struct cache_object *o)
+{
+    size_t n = 0;
+    for (const struct cache_segment *g = o->body->first; g; g = g->next)
+        n++;
+    return n;
+}
+
+/* A small body of known length is one block with its bookkeeping, at its
+ * size; the object costs what its blocks cost, predicted before the body. */
+static void test_small_object_cost(void **st)
+{
+    struct cache_object *o = obj_body("G http://api/items/1\n", 100, 100);
+    assert_int_equal(o->body->len, 100);
+    assert_int_equal(segments(o), 1);
+    assert_true(o->body->first_inline);
+    size_t cost = cache_object_size(o);
+    assert_int_equal(cost, cache_object_size_with_body(o, 100));
+    assert_true(cost < 1024); /* it was over 64 KiB */
+    assert_true(cost >= sizeof *o + o->head_len + 100 + o->key_len);
+    cache_object_unref(&o);
+
+    /* larger known lengths: segments, the last one exact */
+    size_t lens[] = {0, 1, 65536, 65537, 200000};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        o = obj_body("k", (int64_t)lens[i], lens[i]);
+        assert_int_equal(o->body->len, lens[i]);
+        assert_int_equal(segments(o), (lens[i] + 65535) / 65536);
+        assert_int_equal(cache_object_size(o), cache_object_size_with_body(o, lens[i]));
+        cache_object_unref(&o);
+    }
+}
+
+/* A body of unknown length grows by doubling, and is trimmed to its size
+ * once complete; its bytes read back in order. */
+static void test_unknown_length_trim(void **st)
+{
+    size_t lens[] = {100, 1024, 5000, 70000, 300000};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        struct cache_object *o = obj("k", "", NULL, 0);
+        for (size_t k = 0; k < lens[i]; k++) {
+            char c = (char)('a' + k % 26);
+            cache_object_append(o, &c, 1);
+        }
+        cache_object_trim(&o);
+        assert_int_equal(o->body->len, lens[i]);
+        size_t k = 0;
+        for (const struct cache_segment *g = o->body->first; g; g = g->next)
+            for (size_t j = 0; j < g->len; j++, k++)
+                assert_int_equal(g->data[j], 'a' + k % 26);
+        assert_int_equal(k, lens[i]);
+        assert_int_equal(o->body->last_cap, o->body->last->len);
+        if (lens[i] < 1024)
+            assert_true(cache_object_size(o) < 1024);
+        cache_object_unref(&o);
+    }
+}
+
+/* A filling object others stream is not trimmed in place: a small body
+ * becomes a compact copy, and the streamers' object stays whole. */
+static void test_shared_trim_copies(void **st)
+{
+    struct cache_object *o = obj("k", "ETag: \"x\"\r\n", NULL, 0);
+    o->shared = 1;
+    cache_object_append(o, "hello, ", 7);
+    cache_object_append(o, "world", 5);
+    struct cache_object *streamer = o;
+    cache_object_ref(streamer);
+    cache_object_trim(&o);
+    assert_ptr_not_equal(o, streamer);
+    assert_int_equal(o->body->len, 12);
+    assert_true(o->body->first_inline);
+    assert_int_equal(o->body->last_cap, 12);
+    assert_memory_equal(o->body->first->data, "hello, world", 12);
+    assert_memory_equal(o->head, streamer->head, streamer->head_len);
+    assert_true(cache_object_size(o) < cache_object_size(streamer));
+    assert_memory_equal(streamer->body->first->data, "hello, world", 12);
+    cache_object_unref(&streamer);
+    cache_object_unref(&o);
+}
+
+/* The store charges each object its cost plus its entry, reports what it
+ * holds and its capacity, and refuses an object larger than a shard. */
+static void test_accounting(void **st)
+{
+    struct store *s = store_mem_new(16 << 20, 1);
+    struct cache_object *o = obj_body("G http://api/items/1\n", 100, 100);
+    size_t cost = cache_object_size(o);
+    s->ops->insert(s, o);
+    struct store_stats stats;
+    store_mem_stats(s, &stats);
+    assert_int_equal(stats.objects, 1);
+    assert_true(stats.bytes > cost && stats.bytes < cost + 128);
+    assert_int_equal(stats.capacity, 16 << 20);
+    size_t limit = s->ops->object_limit(s);
+    assert_true(limit < (1 << 20) && limit > (1 << 20) - 128);
+    s->ops->free(s);
+
+    /* 1 MiB in 16 shards: 64 KiB each, so a 64 KiB body does not fit */
+    s = store_mem_new(1 << 20, 1);
+    o = obj_body("big", 65536, 65536);
+    assert_true(cache_object_size(o) > s->ops->object_limit(s));
+    s->ops->insert(s, o);
+    for (int i = 0; i < 100; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "small-%d", i);
+        s->ops->insert(s, obj_body(key, 100, 100));
+    }
+    store_mem_stats(s, &stats);
+    assert_int_equal(stats.objects, 100); /* small ones all fit */
+    assert_null(find(s, "big", NULL, 0));
     s->ops->free(s);
 }
 
@@ -438,6 +590,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_shard_spread),
+        cmocka_unit_test(test_small_object_cost),
+        cmocka_unit_test(test_unknown_length_trim),
+        cmocka_unit_test(test_accounting),
+        cmocka_unit_test(test_shared_trim_copies),
         cmocka_unit_test(test_variants),
         cmocka_unit_test(test_byte_bound),
         cmocka_unit_test(test_sieve_beats_lru),
