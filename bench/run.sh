@@ -122,7 +122,7 @@ fi
 if [ "$MODE" = cache ] && command -v varnishd >/dev/null; then
   taskset -c 0 varnishd -F -a 127.0.0.1:$VARN -n "$work/varnish" -s malloc,1g \
     -p thread_pools=1 -b 127.0.0.1:$ORIGIN >/dev/null 2>&1 & pids+=($!)
-  WHO="idem nginx varnish"
+  WHO="$WHO varnish"
 fi
 sleep 1
 NGX_PID=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" nginx | head -1)
