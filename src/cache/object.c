@@ -63,6 +63,9 @@ static void build_head(struct cache_object *o, int status, struct slice reason,
     o->head_len = p;
     o->nfields = n;
     o->status = status;
+    o->etag = http_find_field(o->fields, n, "etag");
+    o->last_modified = http_find_field(o->fields, n, "last-modified");
+    o->surrogate_key = http_find_field(o->fields, n, "surrogate-key");
 }
 
 /* All Vary lines as one list (RFC 9110 §5.3: lines combine with commas),
@@ -725,5 +728,12 @@ void cache_object_unref(struct cache_object **op)
 
 const struct http_field *cache_object_field(const struct cache_object *o, const char *name)
 {
+    /* the three every hit asks for were found when the head was built */
+    if (name[0] == 'e' && !strcmp(name, "etag"))
+        return o->etag;
+    if (name[0] == 'l' && !strcmp(name, "last-modified"))
+        return o->last_modified;
+    if (name[0] == 's' && !strcmp(name, "surrogate-key"))
+        return o->surrogate_key;
     return http_find_field(o->fields, o->nfields, name);
 }

@@ -59,6 +59,9 @@ struct cache_object {
     atomic_int refs;
     int status;
     unsigned nfields;
+    /* the first ETag, Last-Modified and Surrogate-Key of `fields` (NULL:
+     * none), found when the head is built: every hit asks for them */
+    const struct http_field *etag, *last_modified, *surrogate_key;
     size_t key_len;
     /* "HTTP/1.1 200 OK\r\n" and the stored fields, each ending in CRLF;
      * no framing, hop-by-hop, Age or Cache-Status fields. */

@@ -49,9 +49,11 @@ bool http_is_token(struct slice s)
 
 const struct http_field *http_find_field(const struct http_field *f, unsigned n, const char *name)
 {
-    struct slice want = {name, strlen(name)};
+    size_t len = strlen(name);
+    unsigned char first = len ? http_lower((unsigned char)name[0]) : 0;
     for (unsigned i = 0; i < n; i++)
-        if (f[i].name.len == want.len && slice_case_eqs(f[i].name, want))
+        if (f[i].name.len == len && http_lower((unsigned char)f[i].name.p[0]) == first &&
+            slice_case_eqs(f[i].name, (struct slice){name, len}))
             return &f[i];
     return NULL;
 }

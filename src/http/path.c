@@ -150,3 +150,17 @@ void http_path_loose(struct slice path, char *out, size_t *len)
     size_t n = percent_decode_all(path, out);
     *len = n > 0 && (out[0] == '/' || out[0] == '\\') ? loose_segments(out, n) : n;
 }
+
+int http_path_is_plain(struct slice path)
+{
+    if (!path.len || path.p[0] != '/')
+        return 0;
+    for (size_t i = 0; i < path.len; i++) {
+        char ch = path.p[i];
+        if (ch == '%' || ch == ';' || ch == '\\')
+            return 0;
+        if (ch == '/' && i + 1 < path.len && (path.p[i + 1] == '/' || path.p[i + 1] == '.'))
+            return 0;
+    }
+    return 1;
+}

@@ -47,4 +47,10 @@ enum http_path_rc http_path_normalize(struct slice path, char *out, size_t *len)
  * loose form, and the loose form of a loose form is itself. */
 void http_path_loose(struct slice path, char *out, size_t *len);
 
+/* 1 when `path` is already both its normal and its loose form, so neither
+ * needs computing: it begins with '/', holds no '%', ';' or '\', no empty
+ * segment ("//") and no segment that begins with '.'. Most API paths are
+ * such; the check is one pass over the bytes, on every request. */
+int http_path_is_plain(struct slice path);
+
 #endif

@@ -144,6 +144,8 @@ int cache_stage_strips_surrogate_key(const struct client *c)
  * lines) are copied to `keep`. Field lines are "name: value\r\n" there. */
 static struct slice surrogate_key_hole(const struct cache_object *o, struct outbuf *keep)
 {
+    if (!o->surrogate_key)
+        return (struct slice){0}; /* the usual case, known since the head was built */
     int first = -1, last = -1;
     for (unsigned i = 0; i < o->nfields; i++)
         if (slice_case_eq(o->fields[i].name, "surrogate-key")) {
@@ -1070,6 +1072,11 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         return 0;
     }
     struct slice raw = request_path(r);
+    if (http_path_is_plain(raw)) {
+        /* the usual API path: both readings are the path as sent */
+        struct request_paths paths = {raw, raw};
+        return request_stage(c, r, &paths);
+    }
     /* both readings side by side: each is no longer than the path */
     char small[1024];
     char *buf = 2 * raw.len <= sizeof small ? small : malloc(2 * raw.len);

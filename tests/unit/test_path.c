@@ -205,10 +205,24 @@ static void check_loose(const char *in, size_t len)
     }
 }
 
+/* A path said to be plain is its own normal form and its own loose form. */
+static void check_plain(const char *in, size_t len)
+{
+    struct slice p = {in, len};
+    if (!http_path_is_plain(p))
+        return;
+    char norm[16], loose[16];
+    size_t nl, ll;
+    assert_int_equal(http_path_normalize(p, norm, &nl), HTTP_PATH_OK);
+    http_path_loose(p, loose, &ll);
+    if (nl != len || memcmp(norm, in, len) || ll != len || memcmp(loose, in, len))
+        fail_msg("plain path '%.*s' is not its own normal and loose form", (int)len, in);
+}
+
 static void test_loose_properties(void **st)
 {
     (void)st;
-    static const char alphabet[] = "/.%25a;\\f";
+    static const char alphabet[] = "/.%25a;\\fA";
     const size_t k = sizeof alphabet - 1;
     char in[6];
     for (size_t len = 0; len <= 6; len++) {
@@ -220,6 +234,7 @@ static void test_loose_properties(void **st)
             for (size_t i = 0; i < len; i++, c /= k)
                 in[i] = alphabet[c % k];
             check_loose(in, len);
+            check_plain(in, len);
         }
     }
 }
