@@ -469,6 +469,18 @@ struct cache_object *cache_object_with_field(const struct cache_object *old, str
     return o;
 }
 
+/* Rebuild the head of an object not yet published from `keep` (pointers
+ * into its own fields), keeping its status line; its facts are read again. */
+static void rebuild_head(struct cache_object *o, const struct http_field *const *keep, unsigned n)
+{
+    char *old_head = o->head;
+    struct http_field *old_block = o->fields; /* the head lives in it too */
+    const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
+    build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
+    free(old_block);
+    refresh_facts(o, &o->facts);
+}
+
 void cache_object_add_field(struct cache_object *o, struct slice name, struct slice value)
 {
     const struct http_field *keep[HTTP_FIELDS_MAX];
@@ -477,12 +489,7 @@ void cache_object_add_field(struct cache_object *o, struct slice name, struct sl
         keep[n++] = &o->fields[i];
     struct http_field added = {name, value, HF_OTHER};
     keep[n++] = &added;
-    char *old_head = o->head;
-    struct http_field *old_block = o->fields; /* the head lives in it too */
-    const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
-    build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
-    free(old_block);
-    refresh_facts(o, &o->facts);
+    rebuild_head(o, keep, n);
 }
 
 void cache_object_remove_fields(struct cache_object *o, struct slice names)
@@ -500,12 +507,7 @@ void cache_object_remove_fields(struct cache_object *o, struct slice names)
     }
     if (n == o->nfields)
         return;
-    char *old_head = o->head;
-    struct http_field *old_block = o->fields; /* the head lives in it too */
-    const char *sp = memchr(old_head + 13, '\r', o->head_len - 13);
-    build_head(o, o->status, (struct slice){old_head + 13, (size_t)(sp - old_head - 13)}, keep, n);
-    free(old_block);
-    refresh_facts(o, &o->facts);
+    rebuild_head(o, keep, n);
 }
 
 size_t cache_alloc_cost(size_t n)
