@@ -78,9 +78,9 @@ enum connect_param {
 
 static enum connect_param param_kind(struct slice name)
 {
-    static const struct slice names[] = {{NULL, 0},          SLICE_LIT("connect"),
-                                         SLICE_LIT("encoding"), SLICE_LIT("message"),
-                                         SLICE_LIT("base64"),   SLICE_LIT("compression")};
+    static const struct slice names[] = {
+        {NULL, 0},           SLICE_LIT("connect"),    SLICE_LIT("encoding"), SLICE_LIT("message"),
+        SLICE_LIT("base64"), SLICE_LIT("compression")};
     for (unsigned k = PARAM_CONNECT; k <= PARAM_COMPRESSION; k++)
         if (name.len == names[k].len && slice_eq(name, names[k]))
             return (enum connect_param)k;

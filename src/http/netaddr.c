@@ -181,8 +181,7 @@ static bool is_this_host(const struct net_egress_policy *p, const struct net_add
     return false;
 }
 
-enum net_egress net_egress_decide(const struct net_egress_policy *p,
-                                  const struct net_endpoint *dst)
+enum net_egress net_egress_decide(const struct net_egress_policy *p, const struct net_endpoint *dst)
 {
     for (size_t i = 0; i < p->nself; i++)
         if (p->self[i].port == dst->port && is_this_host(p, &dst->addr))

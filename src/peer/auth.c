@@ -124,7 +124,7 @@ int peer_store_parse(struct slice value, char epoch[PEER_EPOCH_MAX + 1], uint64_
                 if (el.p[i] < '0' || el.p[i] > '9')
                     return -1;
                 cap = cap > (UINT64_C(1) << 63) / 10 ? UINT64_C(1) << 63
-                                                      : cap * 10 + (uint64_t)(el.p[i] - '0');
+                                                     : cap * 10 + (uint64_t)(el.p[i] - '0');
             }
             *capacity = cap > UINT64_C(1) << 63 ? UINT64_C(1) << 63 : cap;
             have_capacity = 1;

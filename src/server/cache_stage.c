@@ -899,8 +899,8 @@ static int request_stage(struct client *c, const struct http_request *r,
             /* not marked NO_SIDE_EFFECTS; any JSON POST classifies as a
              * unary call, so only one that says it is Connect is told so */
             rpc = CONNECT_NONE;
-            side_effects = proc.len && http_find_field(r->fields, r->nfields,
-                                                       "connect-protocol-version");
+            side_effects =
+                proc.len && http_find_field(r->fields, r->nfields, "connect-protocol-version");
         } else if (rules_never_cache_name(proc, cfg->naming.never_cache_prefixes, cfg->naming.n))
             rpc = CONNECT_NONE, ex->cache_detail = "naming";
     }

@@ -10,8 +10,8 @@
 #include "peer/peer.h"
 #include "http/netaddr.h"
 
-#define CONFIG_LISTEN_MAX 8
-#define CONFIG_PEERS_MAX  16
+#define CONFIG_LISTEN_MAX        8
+#define CONFIG_PEERS_MAX         16
 #define CONFIG_FORWARD_ALLOW_MAX 64
 #define CONFIG_CONNECT_PORTS_MAX 32
 
@@ -87,7 +87,8 @@ struct config {
         enum config_origin_host host;
         char host_value[256]; /* ORIGIN_HOST_FIXED: a valid host[:port] */
         unsigned host_line;   /* where the file set proxy.host; 0: default */
-        bool pass_surrogate_key; /* false: Surrogate-Key reaches no client (a verified peer apart) */
+        bool
+            pass_surrogate_key; /* false: Surrogate-Key reaches no client (a verified peer apart) */
     } proxy;
 
     struct {
@@ -105,7 +106,7 @@ struct config {
         /* RFC 9213 target list, most applicable first ("A, B"); "" = none */
         char targeted_fields[RULE_HEADER_MAX];
         bool strip_targeted; /* remove the listed targeted fields from responses (§2.3) */
-        char name[64];                       /* our name in Cache-Status (RFC 9211 §2) */
+        char name[64];       /* our name in Cache-Status (RFC 9211 §2) */
     } cache;
 
     struct rule rules[RULES_MAX]; /* first match wins */

@@ -105,7 +105,7 @@ struct srv_worker {
     struct peer_state *handshake; /* the peer handshake's stores, shared; NULL: none */
     struct coalesce *co;          /* shared in-flight table */
     struct srv_shared *shared;
-    struct srv_worker *peers;     /* all workers, to wake those with waiters */
+    struct srv_worker *peers; /* all workers, to wake those with waiters */
     int npeers;
     struct link parked;    /* clients waiting on a coalesced fetch */
     struct link streamers; /* clients streaming one as it arrives */
@@ -206,9 +206,9 @@ struct exchange {
     const char *fwd;          /* Cache-Status fwd= value; NULL: not via the cache */
     const char *cache_detail; /* Cache-Status detail= */
     /* for the debug line of each exchange (log.level: debug) */
-    int rule_no;      /* the rule that matched, from 1; 0: none */
-    int said_stored;  /* Cache-Status said stored */
-    int up_conn;      /* 0: origin not contacted; 1: a new connection; 2: a pooled one */
+    int rule_no;     /* the rule that matched, from 1; 0: none */
+    int said_stored; /* Cache-Status said stored */
+    int up_conn;     /* 0: origin not contacted; 1: a new connection; 2: a pooled one */
     struct cache_control req_cc;
     int req_authorization;
     int cache_candidate;        /* GET/HEAD the cache may answer or store */

@@ -240,9 +240,8 @@ static unsigned long connection_cap(const struct config *cfg)
     rlim_t needed = (rlim_t)(2 * cap + 64);
     if (nofile.rlim_cur < needed) {
         struct rlimit raised = nofile;
-        raised.rlim_cur = nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > needed
-                              ? needed
-                              : nofile.rlim_max;
+        raised.rlim_cur =
+            nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > needed ? needed : nofile.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
             nofile = raised;
     }
@@ -276,8 +275,8 @@ static struct srv_shared *shared_new(const struct config *cfg, struct srv_worker
                 srv_endpoint_of((struct sockaddr *)&ss, &e) < 0)
                 continue;
             size_t j = 0;
-            while (j < nself && !(sh->self[j].port == e.port &&
-                                  net_addr_eq(&sh->self[j].addr, &e.addr)))
+            while (j < nself &&
+                   !(sh->self[j].port == e.port && net_addr_eq(&sh->self[j].addr, &e.addr)))
                 j++;
             if (j == nself)
                 sh->self[nself++] = e;

@@ -261,7 +261,8 @@ int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct slice hole
     if (hole.len) {
         size_t cut = (size_t)(hole.p - obj->head);
         b[k++] = uv_buf_init(obj->head, (unsigned)cut);
-        b[k++] = uv_buf_init(obj->head + cut + hole.len, (unsigned)(obj->head_len - cut - hole.len));
+        b[k++] =
+            uv_buf_init(obj->head + cut + hole.len, (unsigned)(obj->head_len - cut - hole.len));
     } else {
         b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
     }

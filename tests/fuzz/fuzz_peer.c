@@ -51,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     peer_digest_parse(v, d);
     char epoch[PEER_EPOCH_MAX + 1];
     uint64_t cap;
-    if (peer_store_parse(v, epoch, &cap) == 0 && (strlen(epoch) > PEER_EPOCH_MAX || cap > (UINT64_C(1) << 63)))
+    if (peer_store_parse(v, epoch, &cap) == 0 &&
+        (strlen(epoch) > PEER_EPOCH_MAX || cap > (UINT64_C(1) << 63)))
         abort();
     static const unsigned char dict[] = "a dictionary of a few words, as a stored body would be";
     unsigned char dd[32] = {0};

@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     } else if (rc != HTTP_PARSE_MORE && (rc < 400 || rc > 505)) {
         abort();
-    } else if (rc != HTTP_PARSE_MORE && (req.error == HTTP_ERR_NONE || !*http_error_text(req.error))) {
+    } else if (rc != HTTP_PARSE_MORE &&
+               (req.error == HTTP_ERR_NONE || !*http_error_text(req.error))) {
         abort(); /* every refusal says why */
     }
     free(buf);

@@ -210,10 +210,8 @@ static void test_query_rest(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_descriptor),
-        cmocka_unit_test(test_procedure_of),
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_get_message),
+        cmocka_unit_test(test_descriptor), cmocka_unit_test(test_procedure_of),
+        cmocka_unit_test(test_classify),   cmocka_unit_test(test_get_message),
         cmocka_unit_test(test_query_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,8 +6,7 @@
 #include <cmocka.h>
 #include "http/netaddr.h"
 
-static struct net_addr A(const char *text)
-{
+static struct net_addr A(const char *text) {
     struct net_cidr c;
     enum net_cidr_parse rc = net_cidr_parse((struct slice){text, strlen(text)}, &c);
     if (rc != NET_CIDR_OK)
@@ -15,7 +14,8 @@ static struct net_addr A(const char *text)
     return c.addr;
 }
 
-static void test_classify(void **st)
+static void
+test_classify(void **st)
 {
     static const struct {
         const char *addr;
@@ -47,8 +47,7 @@ static void test_classify(void **st)
         struct net_addr a = A(rows[i].addr);
         if (net_addr_classify(&a) != rows[i].want)
             fail_msg("%s: got %s, want %s", rows[i].addr,
-                     net_addr_class_name(net_addr_classify(&a)),
-                     net_addr_class_name(rows[i].want));
+                     net_addr_class_name(net_addr_classify(&a)), net_addr_class_name(rows[i].want));
     }
 }
 
@@ -88,7 +87,8 @@ static void test_cidr_parse(void **st)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct net_cidr c;
-        enum net_cidr_parse rc = net_cidr_parse((struct slice){rows[i].text, strlen(rows[i].text)}, &c);
+        enum net_cidr_parse rc =
+            net_cidr_parse((struct slice){rows[i].text, strlen(rows[i].text)}, &c);
         if (rc != rows[i].want)
             fail_msg("'%s': got %s, want %s", rows[i].text, net_cidr_parse_reason(rc),
                      net_cidr_parse_reason(rows[i].want));

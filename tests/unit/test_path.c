@@ -9,8 +9,7 @@
 #include <cmocka.h>
 #include "http/path.h"
 
-static struct slice S(const char *s)
-{
+static struct slice S(const char *s) {
     return (struct slice){s, strlen(s)};
 }
 
@@ -71,8 +70,7 @@ static void test_table(void **st)
         if (!rows[i].want) {
             if (rc != HTTP_PATH_BAD_ESCAPE)
                 fail_msg("row %zu: '%s' has no normal form", i, rows[i].in);
-        } else if (rc != HTTP_PATH_OK || n != strlen(rows[i].want) ||
-                   memcmp(out, rows[i].want, n))
+        } else if (rc != HTTP_PATH_OK || n != strlen(rows[i].want) || memcmp(out, rows[i].want, n))
             fail_msg("row %zu: '%s' -> '%.*s', want '%s'", i, rows[i].in, (int)n, out,
                      rows[i].want);
         free(out);
@@ -101,8 +99,8 @@ static void test_fixed_point(void **st)
             assert_true(n <= len);
             assert_int_equal(http_path_normalize((struct slice){a, n}, b, &m), HTTP_PATH_OK);
             if (m != n || memcmp(a, b, n))
-                fail_msg("not a fixed point: '%.*s' -> '%.*s' -> '%.*s'", (int)len, in, (int)n,
-                         a, (int)m, b);
+                fail_msg("not a fixed point: '%.*s' -> '%.*s' -> '%.*s'", (int)len, in, (int)n, a,
+                         (int)m, b);
         }
     }
 }
@@ -197,9 +195,9 @@ static void check_loose(const char *in, size_t len)
     for (size_t i = 0; i < n; i++) {
         int escape = a[i] == '%' && i + 2 < n && is_hex(a[i + 1]) && is_hex(a[i + 2]);
         int empty = a[i] == '/' && i + 1 < n && a[i + 1] == '/';
-        int dot = a[i] == '/' && i + 1 < n && a[i + 1] == '.' &&
-                  (i + 2 == n || a[i + 2] == '/' ||
-                   (a[i + 2] == '.' && (i + 3 == n || a[i + 3] == '/')));
+        int dot =
+            a[i] == '/' && i + 1 < n && a[i + 1] == '.' &&
+            (i + 2 == n || a[i + 2] == '/' || (a[i + 2] == '.' && (i + 3 == n || a[i + 3] == '/')));
         if (escape || empty || dot || a[i] == ';' || a[i] == '\\')
             fail_msg("loose form of '%.*s' is '%.*s'", (int)len, in, (int)n, a);
     }

@@ -158,8 +158,10 @@ static void test_store_field(void **st)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char epoch[PEER_EPOCH_MAX + 1] = "";
         uint64_t cap = 0;
-        int rc = peer_store_parse((struct slice){rows[i].value, strlen(rows[i].value)}, epoch, &cap);
-        if (rc != rows[i].rc || (rc == 0 && (strcmp(epoch, rows[i].epoch) || cap != rows[i].capacity)))
+        int rc =
+            peer_store_parse((struct slice){rows[i].value, strlen(rows[i].value)}, epoch, &cap);
+        if (rc != rows[i].rc ||
+            (rc == 0 && (strcmp(epoch, rows[i].epoch) || cap != rows[i].capacity)))
             fail_msg("row %zu '%s': rc %d epoch '%s' capacity %llu", i, rows[i].value, rc, epoch,
                      (unsigned long long)cap);
     }

@@ -36,9 +36,9 @@ static const struct precondition_row rows[] = {
     {"W/\"a\"", NULL, NULL, "W/\"b\"", "", 0},
     {"\"A\"", NULL, NULL, "\"a\"", "", 0}, /* opaque tags compare octet by octet */
     {"*", NULL, NULL, "\"a\"", "", 1},
-    {"*", NULL, NULL, "", LM, 0},         /* "*" needs a current representation with a tag */
-    {"a", NULL, NULL, "a", "", 0},        /* not entity-tags: never a match */
-    {"\"a", NULL, NULL, "\"a\"", "", 0},  /* unterminated */
+    {"*", NULL, NULL, "", LM, 0},        /* "*" needs a current representation with a tag */
+    {"a", NULL, NULL, "a", "", 0},       /* not entity-tags: never a match */
+    {"\"a", NULL, NULL, "\"a\"", "", 0}, /* unterminated */
     {"", NULL, NULL, "\"a\"", "", 0},
     /* §13.1.3: If-Modified-Since */
     {NULL, NULL, LM, "", LM, 1},
@@ -63,13 +63,14 @@ static void test_preconditions(void **st)
         if (r->inm2)
             f[n++] = (struct http_field){S("If-None-Match"), {r->inm2, strlen(r->inm2)}, HF_OTHER};
         if (r->ims)
-            f[n++] = (struct http_field){S("If-Modified-Since"), {r->ims, strlen(r->ims)}, HF_OTHER};
+            f[n++] =
+                (struct http_field){S("If-Modified-Since"), {r->ims, strlen(r->ims)}, HF_OTHER};
         int got = cache_not_modified(f, n, (struct slice){r->etag, strlen(r->etag)},
                                      (struct slice){r->lm, strlen(r->lm)});
         if (got != r->not_modified)
             fail_msg("row %zu (INM %s / %s, IMS %s, stored %s %s): got %d", i,
-                     r->inm ? r->inm : "-", r->inm2 ? r->inm2 : "-", r->ims ? r->ims : "-",
-                     r->etag, r->lm, got);
+                     r->inm ? r->inm : "-", r->inm2 ? r->inm2 : "-", r->ims ? r->ims : "-", r->etag,
+                     r->lm, got);
     }
 }
 
@@ -84,8 +85,8 @@ static void test_weak_eq(void **st)
 
 static void test_fields_in_304(void **st)
 {
-    static const char *const kept[] = {"ETag", "date", "Vary", "Cache-Control", "Expires",
-                                       "Content-Location", "Last-Modified"};
+    static const char *const kept[] = {
+        "ETag", "date", "Vary", "Cache-Control", "Expires", "Content-Location", "Last-Modified"};
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
         assert_true(cache_field_in_304((struct slice){kept[i], strlen(kept[i])}));
     assert_false(cache_field_in_304(S("Content-Length")));
