@@ -163,6 +163,37 @@ static struct slice surrogate_key_hole(const struct cache_object *o, struct outb
     return (struct slice){start, (size_t)(end - start)};
 }
 
+/* Our fields on an answer from the store: Age (§4.2.3; not on a response
+ * held straight from the origin, nor on a 416 of our own), Warning 110 or
+ * 111 (0: none), Via, Cache-Status, then the peer's fields. */
+static void add_our_fields(struct client *c, const struct cache_object *o, struct outbuf *out,
+                           const char *status_field, int with_age, int warning)
+{
+    if (with_age && o != c->ex.held) {
+        outbuf_addstr(out, "Age: ");
+        outbuf_addu64(out, (uint64_t)object_age(o, now_s()));
+        outbuf_addstr(out, "\r\n");
+    }
+    if (warning == 110)
+        outbuf_addstr(out, "Warning: 110 - \"Response is Stale\"\r\n");
+    else if (warning == 111)
+        outbuf_addstr(out, "Warning: 111 - \"Revalidation Failed\"\r\n");
+    if (c->w->cfg->proxy.via)
+        outbuf_addstr(out, "Via: 1.1 idemcache\r\n");
+    outbuf_addstr(out, status_field);
+}
+
+/* Connection as this client needs it (RFC 9112 §9.3), and the blank line
+ * that ends the head. */
+static void end_client_head(struct client *c, struct outbuf *out)
+{
+    if (!c->keepalive)
+        outbuf_addstr(out, "Connection: close\r\n");
+    else if (c->ex.client_minor == 0)
+        outbuf_addstr(out, "Connection: keep-alive\r\n");
+    outbuf_addstr(out, "\r\n");
+}
+
 /* Send a stored response: full, or 304 when the request's preconditions
  * say the client has it (RFC 9110 §13.2.2, §15.4.5). `warning` is 0, 110
  * or 111. */
@@ -170,23 +201,11 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
                          int warning)
 {
     struct exchange *ex = &c->ex;
-    struct srv_worker *w = c->w;
     struct outbuf after = {0};
     struct slice hole = {0};
     if (cache_stage_strips_surrogate_key(c))
         hole = surrogate_key_hole(o, &after);
-    if (o != ex->held) { /* a held response comes straight from the origin */
-        outbuf_addstr(&after, "Age: ");
-        outbuf_addu64(&after, (uint64_t)object_age(o, now_s()));
-        outbuf_addstr(&after, "\r\n");
-    }
-    if (warning == 110)
-        outbuf_addstr(&after, "Warning: 110 - \"Response is Stale\"\r\n");
-    else if (warning == 111)
-        outbuf_addstr(&after, "Warning: 111 - \"Revalidation Failed\"\r\n");
-    if (w->cfg->proxy.via)
-        outbuf_addstr(&after, "Via: 1.1 idemcache\r\n");
-    outbuf_addstr(&after, status_field);
+    add_our_fields(c, o, &after, status_field, 1, warning);
     ex->status = o->status;
     int with_body = !ex->method_head && o->status != 204 && o->status != 304;
     if (ex->peer && with_body) {
@@ -200,11 +219,7 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
         outbuf_addu64(&after, o->body->len);
         outbuf_addstr(&after, "\r\n");
     }
-    if (!c->keepalive)
-        outbuf_addstr(&after, "Connection: close\r\n");
-    else if (ex->client_minor == 0)
-        outbuf_addstr(&after, "Connection: keep-alive\r\n");
-    outbuf_addstr(&after, "\r\n");
+    end_client_head(c, &after);
     ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
     srv_write_object((uv_stream_t *)&c->tcp, o, hole, &after, with_body, &c->write_pending,
@@ -221,18 +236,9 @@ static void serve_304(struct client *c, struct cache_object *o, const char *stat
         if (cache_field_in_304(o->fields[i].name)) {
             outbuf_addfield(&out, o->fields[i].name, o->fields[i].value);
         }
-    if (o != ex->held) {
-        outbuf_addstr(&out, "Age: ");
-        outbuf_addu64(&out, (uint64_t)object_age(o, now_s()));
-        outbuf_addstr(&out, "\r\n");
-    }
-    if (c->w->cfg->proxy.via)
-        outbuf_addstr(&out, "Via: 1.1 idemcache\r\n");
-    outbuf_addstr(&out, status_field);
+    add_our_fields(c, o, &out, status_field, 1, 0);
     peer_stage_fields(c, &out);
-    if (!c->keepalive)
-        outbuf_addstr(&out, "Connection: close\r\n");
-    outbuf_addstr(&out, "\r\n");
+    end_client_head(c, &out);
     ex->status = 304;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
@@ -289,12 +295,7 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
      * a 206 from an origin that also names purge groups). */
     if (!omit.len && cache_stage_strips_surrogate_key(c))
         omit = surrogate_key_hole(o, &after);
-    outbuf_addstr(&after, "Age: ");
-    outbuf_addu64(&after, (uint64_t)object_age(o, now_s()));
-    outbuf_addstr(&after, "\r\n");
-    if (c->w->cfg->proxy.via)
-        outbuf_addstr(&after, "Via: 1.1 idemcache\r\n");
-    outbuf_addstr(&after, status_field);
+    add_our_fields(c, o, &after, status_field, 1, 0);
     peer_stage_fields(c, &after);
     outbuf_addstr(&after, "Content-Range: bytes ");
     outbuf_addu64(&after, first);
@@ -305,11 +306,7 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
     outbuf_addstr(&after, "\r\nContent-Length: ");
     outbuf_addu64(&after, last - first + 1);
     outbuf_addstr(&after, "\r\n");
-    if (!c->keepalive)
-        outbuf_addstr(&after, "Connection: close\r\n");
-    else if (ex->client_minor == 0)
-        outbuf_addstr(&after, "Connection: keep-alive\r\n");
-    outbuf_addstr(&after, "\r\n");
+    end_client_head(c, &after);
     static const char status_line[] = "HTTP/1.1 206 Partial Content\r\n";
     ex->status = 206;
     ex->bytes_out +=
@@ -327,14 +324,10 @@ static void serve_unsatisfiable(struct client *c, struct cache_object *o, const 
     outbuf_addstr(&out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */");
     outbuf_addu64(&out, o->body->len);
     outbuf_addstr(&out, "\r\n");
-    if (c->w->cfg->proxy.via)
-        outbuf_addstr(&out, "Via: 1.1 idemcache\r\n");
-    outbuf_addstr(&out, status_field);
+    add_our_fields(c, o, &out, status_field, 0, 0);
     peer_stage_fields(c, &out);
     outbuf_addstr(&out, "Content-Length: 0\r\n");
-    if (!c->keepalive)
-        outbuf_addstr(&out, "Connection: close\r\n");
-    outbuf_addstr(&out, "\r\n");
+    end_client_head(c, &out);
     ex->status = 416;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
@@ -705,11 +698,7 @@ static int stream_start(struct client *c, struct cache_object *o)
     } else {
         c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
     }
-    if (!c->keepalive)
-        outbuf_addstr(&h, "Connection: close\r\n");
-    else if (ex->client_minor == 0)
-        outbuf_addstr(&h, "Connection: keep-alive\r\n");
-    outbuf_addstr(&h, "\r\n");
+    end_client_head(c, &h);
     ex->status = o->status;
     ex->resp_started = 1;
     ex->bytes_out += h.len;
