@@ -615,3 +615,17 @@ test('cache.name names this cache in Cache-Status (RFC 9211), so a forward and a
   assert.match((await t.get('/n')).headers['cache-status'], /^edge-7; hit; ttl=\d+$/);
   await t.close();
 });
+
+test('an HTTP/1.0 keep-alive client keeps its connection after a 304 from the cache', async () => {
+  const t = await setup({ '/k': () => ({ headers: { 'Cache-Control': 'max-age=60', ETag: '"k1"' }, body: 'kept' }) });
+  await t.get('/k');
+  const req = (extra) => `GET /k HTTP/1.0\r\nHost: 127.0.0.1:${t.proxy.port}\r\nConnection: keep-alive\r\n${extra}\r\n`;
+  const { data, closed } = await rawExchange(t.proxy.port, req('If-None-Match: "k1"\r\n') + req(''), { idleMs: 500 });
+  const [a, b] = parseResponses(data);
+  assert.equal(a.status, 304);
+  assert.equal(a.headers.connection, 'keep-alive', 'said, or an HTTP/1.0 client takes the close');
+  assert.equal(b.status, 200);
+  assert.equal(b.body.toString(), 'kept');
+  assert.equal(closed, false);
+  await t.close();
+});
