@@ -6,6 +6,7 @@
 #include <string.h>
 #include <signal.h>
 #include "server/config.h"
+#include "server/tls_ctx.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "cache/store.h"
@@ -353,7 +354,9 @@ int main(int argc, char **argv)
         log_msg(LOG_WARN, "%s", cache_warning);
     config_warnings(&cfg, warn_log, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = worker_run_all(&cfg);
+    /* tls_contexts_build (tls_ctx.c) fills this once TLS is configured */
+    struct tls_contexts tls = {0};
+    int rc = worker_run_all(&cfg, &tls);
     connect_procedures_free(&cfg.connect.procs);
     connect_procedures_free(&cfg.connect.never);
     return rc;

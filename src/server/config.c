@@ -29,6 +29,10 @@ void config_defaults(struct config *c)
     c->timeouts.upstream_idle = 60000;
     c->timeouts.upstream_keepalive = 30000;
     c->timeouts.drain = 10000;
+    c->timeouts.tls_handshake = 10000;
+    c->tls.min_version = 0x0303; /* TLS1_2_VERSION */
+    c->upstream_tls.verify = true;
+    c->peer_tls.verify = true;
     c->limits.request_line = 8192;
     c->limits.header_section = 65536;
     c->limits.header_count = 100;

@@ -14,6 +14,8 @@
 #define CONFIG_PEERS_MAX         16
 #define CONFIG_FORWARD_ALLOW_MAX 64
 #define CONFIG_CONNECT_PORTS_MAX 32
+#define CONFIG_TLS_CERTS_MAX     16
+#define CONFIG_PATH_MAX          512
 
 enum config_mode { MODE_REVERSE, MODE_FORWARD };
 
@@ -28,6 +30,23 @@ struct config_addr {
     char host[256];
     int port;
     unsigned line; /* where the file set it, for errors found later; 0: not from the file */
+    bool tls;      /* an https:// URL (upstream, peer): TLS to it */
+};
+
+/* A certificate and its private key (PEM files). */
+struct config_tls_cert {
+    char cert[CONFIG_PATH_MAX];
+    char key[CONFIG_PATH_MAX];
+    unsigned line; /* where the file set it; 0: not from the file */
+};
+
+/* TLS toward an origin (upstream_tls) or the reverse idemcache (peer_tls). */
+struct config_tls_client {
+    char ca[CONFIG_PATH_MAX];      /* PEM bundle; "": the system store */
+    bool verify;                   /* false only when set so: logged at startup */
+    char sni[256];                 /* "": the URL's host (upstream_tls only) */
+    struct config_tls_cert client; /* our certificate, optional: cert "" = none */
+    unsigned line;
 };
 
 /* limits.max_connections when not set: lowered at startup to what the
@@ -41,6 +60,19 @@ struct config {
     int nlisten;
     struct config_addr upstream; /* reverse mode: the origin */
     struct config_addr admin;    /* admin listener; port 0: off */
+
+    /* Client TLS termination (tls:, --tls-listen/--tls-cert/--tls-key). */
+    struct {
+        struct config_addr listen[CONFIG_LISTEN_MAX];
+        int nlisten;
+        /* certs[0] is tls.cert/tls.key, the default; the others from
+         * tls.certs are chosen by SNI against their names */
+        struct config_tls_cert certs[CONFIG_TLS_CERTS_MAX];
+        unsigned ncerts;
+        int min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
+    } tls;
+    struct config_tls_client upstream_tls; /* --upstream https://... */
+    struct config_tls_client peer_tls;     /* --peer https://... */
     bool has_upstream;
     int workers; /* 0: one per core */
 
@@ -54,6 +86,7 @@ struct config {
         uint64_t upstream_idle;       /* between reads of a response */
         uint64_t upstream_keepalive;  /* idle pooled connection lifetime */
         uint64_t drain;               /* graceful shutdown bound */
+        uint64_t tls_handshake;       /* a TLS handshake, client or origin side */
     } timeouts;                       /* milliseconds */
 
     struct {

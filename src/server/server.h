@@ -14,6 +14,7 @@
 #include "http/body.h"
 #include "server/config.h"
 #include "server/iobuf.h"
+#include "server/tls_ctx.h"
 #include "cache/store.h"
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
@@ -78,6 +79,7 @@ struct srv_shared {
     struct net_endpoint *self; /* owned */
     struct net_addr *local;    /* owned */
     struct net_egress_policy egress;
+    const struct tls_contexts *tls; /* the TLS contexts (members NULL: not used) */
 };
 
 struct srv_worker {
@@ -296,6 +298,7 @@ struct client {
     size_t stream_off;
     int stream_chunked;
     int admin;      /* accepted on the admin listener */
+    int tls;        /* accepted on a TLS listener: the request's scheme is https */
     int counted;    /* holds a place in limits.max_connections */
     int background; /* an internal stale-while-revalidate refresh */
     struct body_collect col;
@@ -331,7 +334,7 @@ struct upstream {
 };
 
 /* worker.c */
-int worker_run_all(const struct config *cfg);
+int worker_run_all(const struct config *cfg, const struct tls_contexts *tls);
 void worker_client_gone(struct srv_worker *w);
 
 /* client.c */

@@ -348,7 +348,7 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_stop(s->loop);
 }
 
-int worker_run_all(const struct config *cfg)
+int worker_run_all(const struct config *cfg, const struct tls_contexts *tls)
 {
     int n = cfg->workers;
     if (n <= 0) {
@@ -384,8 +384,10 @@ int worker_run_all(const struct config *cfg)
     struct srv_shared *shared = shared_new(cfg, ws, n);
     if (!shared)
         rc = 1;
-    else
+    else {
         shared->max_connections = max_connections;
+        shared->tls = tls;
+    }
     for (int i = 0; i < n; i++) {
         ws[i].shared = shared;
         ws[i].peers = ws;
