@@ -366,7 +366,7 @@ static void test_origin_host(void **st)
             fail_msg("%s: '%s'", bad[i], err);
     }
     char host[300];
-    struct config_addr a = {"origin.example", 80, 0};
+    struct config_addr a = {.host = "origin.example", .port = 80};
     config_addr_authority(&a, 80, host, sizeof host);
     assert_string_equal(host, "origin.example");
     a.port = 8080;
