@@ -59,8 +59,7 @@ void cache_stage_reset(struct client *c)
         notify_waiters(c->w, ex->cache_key, ex->cache_key_len);
     }
     free(ex->cache_key);
-    free(ex->req_copy);
-    free(ex->req_fields);
+    free(ex->req_fields_owned);
     cache_object_unref(&ex->stale);
     cache_object_unref(&ex->fill);
     cache_object_unref(&ex->held);
@@ -71,30 +70,22 @@ static void build_key(struct client *c, const struct http_request *r)
     c->ex.cache_key = cache_key_primary(r, &c->ex.cache_key_len);
 }
 
-/* The request's fields outlive the worker's parse scratch: copy them. */
-static void copy_request_fields(struct exchange *ex, const struct http_request *r)
+/* The request fields the response's Vary is matched on, kept for when it
+ * arrives: the exchange's own request's, which outlive the parse. */
+static void keep_vary_fields(struct exchange *ex)
 {
-    size_t len = 0;
-    for (unsigned i = 0; i < r->nfields; i++)
-        len += r->fields[i].name.len + r->fields[i].value.len;
+    const struct http_request *r = &ex->req;
+    ex->req_fields = r->fields;
+    ex->req_nfields = r->nfields;
     /* See the lookup: a Connect call's Accept-Encoding is not varied on. */
-    int skip_ae = ex->rpc;
-    ex->req_copy = malloc(len ? len : 1);
-    ex->req_fields = malloc(sizeof *ex->req_fields * (r->nfields ? r->nfields : 1));
-    size_t p = 0;
+    if (!ex->rpc || ex->req_fields_owned)
+        return;
+    struct http_field *f = malloc(sizeof *f * (r->nfields ? r->nfields : 1));
     unsigned n = 0;
-    for (unsigned i = 0; i < r->nfields; i++) {
-        if (skip_ae && slice_case_eq(r->fields[i].name, "accept-encoding"))
-            continue;
-        struct http_field *f = &ex->req_fields[n++];
-        memcpy(ex->req_copy + p, r->fields[i].name.p, r->fields[i].name.len);
-        f->name = (struct slice){ex->req_copy + p, r->fields[i].name.len};
-        p += f->name.len;
-        memcpy(ex->req_copy + p, r->fields[i].value.p, r->fields[i].value.len);
-        f->value = (struct slice){ex->req_copy + p, r->fields[i].value.len};
-        p += f->value.len;
-        f->id = r->fields[i].id;
-    }
+    for (unsigned i = 0; i < r->nfields; i++)
+        if (!slice_case_eq(r->fields[i].name, "accept-encoding"))
+            f[n++] = r->fields[i];
+    ex->req_fields = ex->req_fields_owned = f;
     ex->req_nfields = n;
 }
 
@@ -494,12 +485,12 @@ static int coalesce_or_lead(struct client *c, const struct http_request *r, int 
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
     if (no_coalesce || !w->co || ex->coalesce_leader) {
-        copy_request_fields(ex, r);
+        keep_vary_fields(ex);
         return 0;
     }
     if (coalesce_join(w->co, ex->cache_key, ex->cache_key_len, w->id)) {
         ex->coalesce_leader = 1;
-        copy_request_fields(ex, r);
+        keep_vary_fields(ex);
         return 0;
     }
     c->park_key = malloc(ex->cache_key_len);

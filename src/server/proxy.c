@@ -19,7 +19,7 @@ static void start_upstream(struct client *c);
 void proxy_exchange_reset(struct client *c)
 {
     struct exchange *ex = &c->ex;
-    free(ex->line);
+    exchange_free_request(ex);
     free(ex->up_head.p);
     free(ex->retry_head.p);
     free(ex->resp_head.p);
@@ -345,12 +345,11 @@ void proxy_begin(struct client *c, struct http_request *r)
     const struct config *cfg = c->w->cfg;
     proxy_exchange_reset(c);
     ex->t_start = uv_hrtime();
-    ex->line = malloc(r->method.len + r->target.len + 2);
-    memcpy(ex->line, r->method.p, r->method.len);
-    ex->line[r->method.len] = ' ';
-    memcpy(ex->line + r->method.len + 1, r->target.p, r->target.len);
-    ex->method = (struct slice){ex->line, r->method.len};
-    ex->target = (struct slice){ex->line + r->method.len + 1, r->target.len};
+    if (exchange_own_request(ex, r, iobuf_data(&c->in)) < 0) {
+        reply_error(c, 503, "out of memory");
+        return;
+    }
+    r = &ex->req; /* the stages read the exchange's own copy */
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
@@ -1041,9 +1040,9 @@ void proxy_on_client_gone(struct client *c)
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    if (ex->line && ex->status == 0)
+    if (ex->req_arena && ex->status == 0)
         ex->status = 499; /* nginx's "client closed request" */
-    if (ex->line)
+    if (ex->req_arena)
         proxy_log_exchange(c);
     proxy_exchange_reset(c);
 }

@@ -59,7 +59,7 @@ static void reply(struct client *c, int status, const char *type, const char *bo
     ex->status = status;
     ex->bytes_out += o.len;
     srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
-    if (ex->line && log_access_enabled()) {
+    if (ex->req_arena && log_access_enabled()) {
         struct access_entry e = {
             .method = ex->method,
             .target = ex->target,
@@ -71,7 +71,7 @@ static void reply(struct client *c, int status, const char *type, const char *bo
             .total_ms = (double)(uv_hrtime() - ex->t_start) / 1e6,
         };
         log_access(&e);
-    } else if (!ex->line && log_access_enabled()) {
+    } else if (!ex->req_arena && log_access_enabled()) {
         struct access_entry e = {.method = SLICE_LIT("-"),
                                  .target = SLICE_LIT("-"),
                                  .client = (struct slice){c->ip, strlen(c->ip)},

@@ -116,8 +116,9 @@ struct srv_worker {
     char **inbox; /* released keys, NUL-terminated copies */
     size_t inbox_len, inbox_cap;
     int inbox_closed;
-    uint64_t background;      /* internal refreshes in flight (background.c) */
-    struct http_request req;  /* scratch: the head being parsed */
+    uint64_t background;     /* internal refreshes in flight (background.c) */
+    struct http_request req; /* scratch: the head being parsed, into req_fields */
+    struct http_field req_fields[HTTP_FIELDS_MAX];
     struct http_response res; /* scratch: the response head being parsed */
 };
 
@@ -176,8 +177,12 @@ struct client;
 struct exchange {
     enum exchange_state state;
     struct upstream *up;
-    char *line; /* method SP target, owned, for the log */
-    struct slice method, target;
+    /* The request, owned (exchange_own_request): its slices point into
+     * req_arena, not into the connection's buffer. NULL arena: no request
+     * began (an error before the head parsed). */
+    struct http_request req;
+    char *req_arena;
+    struct slice method, target; /* req's, for the log */
     int method_head;
     int upgrade;       /* client asked for an Upgrade */
     int sent_continue; /* we answered Expect: 100-continue */
@@ -239,8 +244,10 @@ struct exchange {
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
     int coalesce_leader;
-    char *req_copy; /* owned copy of the request fields, for Vary */
-    struct http_field *req_fields;
+    /* the request's fields for Vary: req's own, or (a Connect call) an
+     * owned array of them less Accept-Encoding */
+    const struct http_field *req_fields;
+    struct http_field *req_fields_owned;
     unsigned req_nfields;
     uint64_t bytes_in, bytes_out;
     uint64_t t_start, t_up_start, t_up_end; /* ns */
@@ -349,6 +356,13 @@ void client_close_after_write(struct client *c);
 void client_timer(struct client *c, uint64_t ms);
 void client_request_done(struct client *c);
 void client_write_done(void *owner, int status);
+
+/* exchange.c */
+/* Give ex its own copy of r, parsed from the bytes at `head`: ex->req
+ * (and ex->method, ex->target) outlive the connection's buffer. 0, or -1
+ * out of memory. */
+int exchange_own_request(struct exchange *ex, const struct http_request *r, const char *head);
+void exchange_free_request(struct exchange *ex);
 
 /* upstream.c */
 struct upstream *upstream_acquire(struct srv_worker *w, const char *key);
