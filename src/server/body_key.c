@@ -36,12 +36,11 @@ void collect_free(struct client *c)
 {
     free(c->col.body.p);
     c->col.body = (struct outbuf){0};
-    c->collected = 0;
+    c->collected = COLLECT_NONE;
 }
 
-/* Read the body in c->in as far as it goes: 1 complete, -1 over
- * body_key.max_bytes, 0 more to come, -2 malformed (answered). */
-static int collect_scan(struct client *c)
+/* Read the body in c->in as far as it goes. */
+static enum collect_state collect_scan(struct client *c)
 {
     struct body_collect *col = &c->col;
     uint64_t max = c->w->cfg->body_key.max_bytes;
@@ -56,7 +55,7 @@ static int collect_scan(struct client *c)
         col->scanned += used;
         if (rc == HTTP_BODY_ERROR) {
             reply_error(c, 400, "malformed chunked request body");
-            return -2;
+            return COLLECT_MALFORMED;
         }
         if (rc == HTTP_BODY_DATA) {
             if (col->body.len + d.len > max) {
@@ -79,28 +78,34 @@ static int collect_scan(struct client *c)
     /* Tiny chunks can make the framing far larger than the content. */
     if (!done && col->scanned > 2 * max + 65536)
         too_large = 1;
-    return done ? 1 : too_large ? -1 : 0;
+    return done ? COLLECT_COMPLETE : too_large ? COLLECT_TOO_LARGE : COLLECT_NONE;
 }
 
-int collect_start(struct client *c, const struct http_request *r)
+enum collect_state collect_start(struct client *c, const struct http_request *r)
 {
     c->col.head_len = r->head_len;
     c->col.scanned = 0;
     c->col.body.len = 0;
     c->col.chunked = r->body == HTTP_BODY_CHUNKED;
     http_body_init(&c->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
-    int k = collect_scan(c);
-    if (k == 1 || k == -1)
+    enum collect_state k = collect_scan(c);
+    if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE)
         c->collected = k;
     return k;
 }
 
-int collect_ensure(struct client *c, const struct http_request *r)
+enum collect_need collect_ensure(struct client *c, const struct http_request *r)
 {
-    if (c->collected)
-        return 0;
-    int k = collect_start(c, r);
-    return k == -2 ? 1 : k == 0 ? 4 : 0;
+    if (c->collected != COLLECT_NONE)
+        return COLLECT_READY;
+    switch (collect_start(c, r)) {
+    case COLLECT_MALFORMED:
+        return COLLECT_ANSWERED;
+    case COLLECT_NONE:
+        return COLLECT_READ_MORE;
+    default:
+        return COLLECT_READY;
+    }
 }
 
 struct slice collect_body(struct client *c, const struct http_request *r)
@@ -114,8 +119,8 @@ struct slice collect_body(struct client *c, const struct http_request *r)
 
 void collect_continue(struct client *c)
 {
-    int k = collect_scan(c);
-    if (k == 1 || k == -1) {
+    enum collect_state k = collect_scan(c);
+    if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE) {
         c->collected = k;
         c->state = CS_HEAD; /* parse the head again; its slices have moved */
         client_timer(c, 0);

@@ -4,11 +4,12 @@
  * invalidate after unsafe requests. Decisions come from cache/policy.c;
  * this file only moves bytes and references.
  *
- *   cache_stage_request   hit -> served here (1) | miss/stale -> upstream (0)
- *   cache_stage_response  304 to our revalidation -> served merged (1);
- *                         5xx with stale-if-error -> served stale (1);
- *                         unstorable 200 without ETag -> held (3);
- *                         otherwise decides whether to store (0)
+ *   cache_stage_request   hit -> served here (ANSWERED) | miss/stale -> upstream
+ *                         (FORWARD) | a fetch of the key in flight (PARKED)
+ *   cache_stage_response  304 to our revalidation -> served merged (ANSWERED);
+ *                         5xx with stale-if-error -> served stale (ANSWERED);
+ *                         unstorable 200 without ETag -> held (HOLD);
+ *                         otherwise decides whether to store (RELAY)
  *   cache_stage_body / _finish   fill and publish the object
  *
  * Cache-Status (RFC 9211) describes each outcome: "hit", or fwd=uri-miss,
@@ -480,18 +481,19 @@ static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const c
  * one in flight (return 2). A woken request does not coalesce again: it
  * goes upstream itself if the leader stored nothing. Going upstream, the
  * request's fields are kept for the Vary key of what comes back. */
-static int coalesce_or_lead(struct client *c, const struct http_request *r, int no_coalesce)
+static enum cache_request_verdict coalesce_or_lead(struct client *c, const struct http_request *r,
+                                                   int no_coalesce)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
     if (no_coalesce || !w->co || ex->coalesce_leader) {
         keep_vary_fields(ex);
-        return 0;
+        return CACHE_REQ_FORWARD;
     }
     if (coalesce_join(w->co, ex->cache_key, ex->cache_key_len, w->id)) {
         ex->coalesce_leader = 1;
         keep_vary_fields(ex);
-        return 0;
+        return CACHE_REQ_FORWARD;
     }
     c->park_key = malloc(ex->cache_key_len);
     memcpy(c->park_key, ex->cache_key, ex->cache_key_len);
@@ -509,7 +511,7 @@ static int coalesce_or_lead(struct client *c, const struct http_request *r, int 
         post_key(w, self, c->park_key, c->park_key_len);
         cache_object_unref(&o);
     }
-    return 2;
+    return CACHE_REQ_PARKED;
 }
 
 /* Tell the workers in `mask` that something happened on key. */
@@ -830,8 +832,8 @@ static int body_cacheable(struct client *c, const struct http_request *r,
  * re-attack C). The key keeps the target as received: two spellings the
  * origin might tell apart never share an entry, and the decisions can only
  * get stricter. */
-static int request_stage(struct client *c, const struct http_request *r,
-                         const struct request_paths *path)
+static enum cache_request_verdict request_stage(struct client *c, const struct http_request *r,
+                                                const struct request_paths *path)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
@@ -859,7 +861,7 @@ static int request_stage(struct client *c, const struct http_request *r,
         /* Connect streams, gRPC and gRPC-Web pass untouched, unbuffered. */
         ex->fwd = "bypass";
         ex->cache_detail = "streaming";
-        return 0;
+        return CACHE_REQ_FORWARD;
     }
     if (rpc == CONNECT_UNARY || rpc == CONNECT_GET) {
         /* The same checks for both forms (issue 10, finding 5). A GET is a
@@ -893,7 +895,7 @@ static int request_stage(struct client *c, const struct http_request *r,
         ex->cache_detail = "bypass-field";
         if (ex->invalidates)
             build_key(c, r);
-        return 0;
+        return CACHE_REQ_FORWARD;
     }
     if (!get && !head) {
         if (ex->upgrade || ex->cache_detail ||
@@ -916,37 +918,39 @@ static int request_stage(struct client *c, const struct http_request *r,
                 ex->req_time = now_s();
             }
             collect_free(c);
-            return 0;
+            return CACHE_REQ_FORWARD;
         }
         by_body = rpc == CONNECT_UNARY ? 2 : 1;
-        if (r->body != HTTP_BODY_NONE && !c->collected) {
+        if (r->body != HTTP_BODY_NONE && c->collected == COLLECT_NONE) {
             ex->fwd = "bypass";
             if (r->body == HTTP_BODY_LENGTH && r->content_length > cfg->body_key.max_bytes) {
                 ex->cache_detail = "body-too-large";
-                return 0;
+                return CACHE_REQ_FORWARD;
             }
             /* Usually the whole body came with the head: key it now. */
-            int k = collect_ensure(c, r);
-            if (k)
-                return k;
+            enum collect_need k = collect_ensure(c, r);
+            if (k == COLLECT_READ_MORE)
+                return CACHE_REQ_READ_BODY;
+            if (k == COLLECT_ANSWERED)
+                return CACHE_REQ_ANSWERED;
         }
-        if (c->collected < 0) {
+        if (c->collected == COLLECT_TOO_LARGE) {
             ex->fwd = "bypass";
             ex->cache_detail = "body-too-large";
             collect_free(c);
-            return 0;
+            return CACHE_REQ_FORWARD;
         }
     } else if (ex->upgrade || r->body != HTTP_BODY_NONE) {
         ex->fwd = "bypass";
         ex->cache_detail = ex->upgrade ? "upgrade" : "body";
-        return 0;
+        return CACHE_REQ_FORWARD;
     } else if (rule && !rule->cache) {
         ex->fwd = "bypass";
         ex->cache_detail = "rule";
-        return 0;
+        return CACHE_REQ_FORWARD;
     } else if (ex->cache_detail) {
         ex->fwd = "bypass"; /* a Connect GET of a procedure never cached */
-        return 0;
+        return CACHE_REQ_FORWARD;
     }
     cache_control_parse(r->fields, r->nfields, &ex->req_cc);
     ex->req_authorization = http_find_field(r->fields, r->nfields, "authorization") != NULL;
@@ -956,7 +960,7 @@ static int request_stage(struct client *c, const struct http_request *r,
                               : key_body(c, r, rule, query ? 'Q' : 'P', rpc_codec);
         collect_free(c);
         if (rc < 0)
-            return 1;
+            return CACHE_REQ_ANSWERED;
     } else if (rpc == CONNECT_GET && key_rpc_get(c, r, rpc_codec) == 0) {
         /* keyed as its POST would be, the query's other parameters too */
     } else {
@@ -981,7 +985,7 @@ static int request_stage(struct client *c, const struct http_request *r,
     if (ex->req_cc.flags & CC_NO_STORE) {
         ex->fwd = "bypass";
         ex->cache_detail = "no-store";
-        return 0; /* the seed's "no-store bypasses the cache" */
+        return CACHE_REQ_FORWARD; /* the seed's "no-store bypasses the cache" */
     }
     ex->cache_candidate = 1;
     unsigned variants = 0;
@@ -1002,11 +1006,11 @@ static int request_stage(struct client *c, const struct http_request *r,
     char field[160];
     if (!o) {
         if (get && lookup_part(c, r, lf, ln))
-            return 1;
+            return CACHE_REQ_ANSWERED;
         ex->fwd = variants ? "vary-miss" : "uri-miss";
         if (ex->req_cc.flags & CC_ONLY_IF_CACHED) {
             reply_error(c, 504, "only-if-cached and nothing stored");
-            return 1;
+            return CACHE_REQ_ANSWERED;
         }
         return coalesce_or_lead(c, r, no_coalesce);
     }
@@ -1017,12 +1021,12 @@ static int request_stage(struct client *c, const struct http_request *r,
         answer_from_store(c, r->fields, r->nfields, o, field, d == DECIDE_STALE_OK ? 110 : 0);
         cache_object_unref(&o);
         ex->fwd = NULL;
-        return 1;
+        return CACHE_REQ_ANSWERED;
     }
     if (ex->req_cc.flags & CC_ONLY_IF_CACHED) {
         cache_object_unref(&o);
         reply_error(c, 504, "only-if-cached and the stored response is not usable");
-        return 1;
+        return CACHE_REQ_ANSWERED;
     }
     if (d == DECIDE_STALE_SWR && !c->background &&
         background_revalidate(c, r, ex->cache_key, ex->cache_key_len) == 0) {
@@ -1031,7 +1035,7 @@ static int request_stage(struct client *c, const struct http_request *r,
         answer_from_store(c, r->fields, r->nfields, o, field, 110);
         cache_object_unref(&o);
         ex->fwd = NULL;
-        return 1;
+        return CACHE_REQ_ANSWERED;
     }
     /* Stale (or refused by the request): revalidate when we can. */
     int fresh = o->lifetime > age;
@@ -1045,11 +1049,11 @@ static int request_stage(struct client *c, const struct http_request *r,
     return coalesce_or_lead(c, r, fresh || no_coalesce);
 }
 
-int cache_stage_request(struct client *c, const struct http_request *r)
+enum cache_request_verdict cache_stage_request(struct client *c, const struct http_request *r)
 {
     if (!c->w->store) {
         c->no_coalesce = 0;
-        return 0;
+        return CACHE_REQ_FORWARD;
     }
     struct slice raw = request_path(r);
     if (http_path_is_plain(raw)) {
@@ -1063,7 +1067,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     if (!buf)
         abort();
     size_t len, loose_len;
-    int k;
+    enum cache_request_verdict k;
     http_path_loose(raw, buf + raw.len, &loose_len);
     if (http_path_normalize(raw, buf, &len) != HTTP_PATH_OK) {
         /* the parser refuses a bad escape; should one get here, no rule
@@ -1071,7 +1075,7 @@ int cache_stage_request(struct client *c, const struct http_request *r)
         c->no_coalesce = 0;
         c->ex.fwd = "bypass";
         c->ex.cache_detail = "path";
-        k = 0;
+        k = CACHE_REQ_FORWARD;
     } else {
         struct request_paths paths = {{buf, len}, {buf + raw.len, loose_len}};
         k = request_stage(c, r, &paths);
@@ -1368,7 +1372,8 @@ static int no_gain_exception(const struct cache_response_facts *f, bool serve_st
  * it may be (a 304 can say private or no-store: then the entry goes, as it
  * would for a 200 saying so). A Set-Cookie in the 304 goes to this client
  * only (object.c never merges it). */
-static int serve_revalidated(struct client *c, const struct http_response *res, int64_t now)
+static enum cache_response_verdict serve_revalidated(struct client *c,
+                                                     const struct http_response *res, int64_t now)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
@@ -1416,30 +1421,30 @@ static int serve_revalidated(struct client *c, const struct http_response *res, 
     answer_from_store(c, ex->req_fields, ex->req_nfields, fresh, after.p, 0);
     free(after.p);
     cache_object_unref(&fresh);
-    return 1;
+    return CACHE_RESP_ANSWERED;
 }
 
-int cache_stage_response(struct client *c, const struct http_response *res)
+enum cache_response_verdict cache_stage_response(struct client *c, const struct http_response *res)
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
     const struct config *cfg = w->cfg;
     if (!w->store)
-        return 0;
+        return CACHE_RESP_RELAY;
     if (ex->invalidates) {
         if (res->status >= 200 && res->status < 400) {
             invalidate(c, res);
             store_post_answer(c, res);
         }
-        return 0;
+        return CACHE_RESP_RELAY;
     }
     if (!ex->cache_candidate)
-        return 0;
+        return CACHE_RESP_RELAY;
     int64_t now = now_s();
     if (ex->stale && ex->revalidating && res->status == 304)
         return serve_revalidated(c, res, now);
     if (res->status >= 500 && cache_stage_serve_stale_on_error(c, res->status))
-        return 1;
+        return CACHE_RESP_ANSWERED;
     struct cache_response_facts facts;
     cache_response_facts(res->fields, res->nfields, res->status, &facts);
     cache_facts_targeted(res->fields, res->nfields, targets_of(cfg), &facts);
@@ -1456,7 +1461,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     if (v == STORE_OK && res->has_content_length &&
         res->content_length > cfg->cache.max_object_size) {
         ex->cache_detail = "too-large";
-        return 0;
+        return CACHE_RESP_RELAY;
     }
     int heuristic;
     int64_t lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
@@ -1473,7 +1478,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         ex->cache_detail = cache_store_reason(v);
         if (ex->stale && res->status < 500)
             w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
-        return !no_gain && hold(c, res) ? 3 : 0;
+        return !no_gain && hold(c, res) ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
     }
     if (part) {
         size_t plen;
@@ -1491,7 +1496,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         /* decided before the head goes out: it would not fit a shard */
         cache_object_unref(&ex->fill);
         ex->cache_detail = "too-large";
-        return 0;
+        return CACHE_RESP_RELAY;
     }
     if (holdable(c, res)) {
         /* Seed 004 on the first response too: the client whose request
@@ -1511,7 +1516,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         coalesce_set_partial(w->co, ex->cache_key, ex->cache_key_len, ex->fill);
         stream_progress(w, ex->cache_key, ex->cache_key_len);
     }
-    return ex->held ? 3 : 0;
+    return ex->held ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
 }
 
 void cache_stage_body(struct client *c, const char *p, size_t n)

@@ -251,7 +251,7 @@ static void reply_unknown_ref(struct client *c)
     srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
 }
 
-static int reverse_request(struct client *c, const struct http_request *r)
+static enum peer_request_verdict reverse_request(struct client *c, const struct http_request *r)
 {
     struct exchange *ex = &c->ex;
     struct peer_state *ps = c->w->handshake;
@@ -259,7 +259,7 @@ static int reverse_request(struct client *c, const struct http_request *r)
     c->peer_expanded = 0;
     const struct http_field *hp = http_find_field(r->fields, r->nfields, "idem-peer");
     if (!hp)
-        return 0; /* an ordinary client: Idem-* and Available-Dictionary are dropped */
+        return PEER_REQ_GO_ON; /* an ordinary client: Idem-* and Available-Dictionary are dropped */
     const struct http_field *hd = http_find_field(r->fields, r->nfields, "idem-digest");
     struct slice digest_v = hd ? hd->value : (struct slice){"", 0};
     struct peer_claim claim;
@@ -274,7 +274,7 @@ static int reverse_request(struct client *c, const struct http_request *r)
         log_msg(LOG_WARN, "client %s: Idem-Peer refused (unknown peer, bad or old signature)",
                 c->ip);
         reply_error(c, 401, "peer authentication failed");
-        return 1;
+        return PEER_REQ_ANSWERED;
     }
     ex->peer = side;
     const struct http_field *ad = http_find_field(r->fields, r->nfields, "available-dictionary");
@@ -300,14 +300,14 @@ static int reverse_request(struct client *c, const struct http_request *r)
          * other form could be read two ways (issue 10, finding 1). */
         free(rest.p);
         reply_error(c, 400, "malformed Content-Encoding, or idem-ref not once and last");
-        return 1;
+        return PEER_REQ_ANSWERED;
     }
     if (cs.refs && r->body != HTTP_BODY_NONE) {
         /* A reference has no body. Answering and reading on would parse
          * whatever follows the head as the next request: close. */
         free(rest.p);
         reply_error(c, 400, "a reference must carry no body");
-        return 1;
+        return PEER_REQ_ANSWERED;
     }
     if (cs.refs) {
         /* A reference: expand it into the full request, or ask for it. */
@@ -340,36 +340,36 @@ static int reverse_request(struct client *c, const struct http_request *r)
                 free(req.p);
                 if (rc < 0) {
                     reply_error(c, 503, "out of memory");
-                    return 1;
+                    return PEER_REQ_ANSWERED;
                 }
                 c->peer_expanded = 1;
-                return 5;
+                return PEER_REQ_PARSE_AGAIN;
             }
         }
         free(rest.p);
         reply_unknown_ref(c); /* no body: the connection stays in step */
-        return 3;
+        return PEER_REQ_ANSWERED_KEEP;
     }
     free(rest.p);
     if (hd && r->body != HTTP_BODY_NONE) {
         /* A body in full: check it, and hold it for the next reference. */
-        int k = collect_ensure(c, r);
-        if (k)
-            return k;
-        if (c->collected > 0 && peer_digest_parse(hd->value, want) == 0) {
+        enum collect_need k = collect_ensure(c, r);
+        if (k != COLLECT_READY)
+            return k == COLLECT_READ_MORE ? PEER_REQ_READ_BODY : PEER_REQ_ANSWERED;
+        if (c->collected == COLLECT_COMPLETE && peer_digest_parse(hd->value, want) == 0) {
             struct slice body = collect_body(c, r);
             unsigned char got[32];
             SHA256((const unsigned char *)body.p, body.len, got);
             if (memcmp(got, want, 32)) {
                 reply_error(c, 400, "the body does not match its Idem-Digest");
-                return 1;
+                return PEER_REQ_ANSWERED;
             }
             pthread_mutex_lock(&side->lock);
             peer_fifo_insert(side->requests, want, body.p, body.len);
             pthread_mutex_unlock(&side->lock);
         }
     }
-    return 0;
+    return PEER_REQ_GO_ON;
 }
 
 /* ---- reverse side: responses ----------------------------------------- */
@@ -465,29 +465,29 @@ void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *af
 
 /* ---- forward side: requests ------------------------------------------ */
 
-static int forward_request(struct client *c, const struct http_request *r)
+static enum peer_request_verdict forward_request(struct client *c, const struct http_request *r)
 {
     struct exchange *ex = &c->ex;
     struct coding_scan cs = scan_codings(r->fields, r->nfields, NULL);
     if (cs.malformed) {
         /* read one way here and another there, it could name a reference */
         reply_error(c, 400, "malformed Content-Encoding");
-        return 1;
+        return PEER_REQ_ANSWERED;
     }
     if (cs.refs || cs.dczs) {
         /* the handshake's own codings: the peer would take them for ours */
         reply_error(c, 415, "idem-ref and dcz are codings between idemcache peers only");
-        return 1;
+        return PEER_REQ_ANSWERED;
     }
     if (r->body == HTTP_BODY_NONE || ex->method_connect || ex->upgrade)
-        return 0;
+        return PEER_REQ_GO_ON;
     if (r->body == HTTP_BODY_LENGTH && r->content_length > c->w->cfg->body_key.max_bytes)
-        return 0; /* streams past the handshake */
-    int k = collect_ensure(c, r);
-    if (k)
-        return k;
-    if (c->collected < 0)
-        return 0;
+        return PEER_REQ_GO_ON; /* streams past the handshake */
+    enum collect_need k = collect_ensure(c, r);
+    if (k != COLLECT_READY)
+        return k == COLLECT_READ_MORE ? PEER_REQ_READ_BODY : PEER_REQ_ANSWERED;
+    if (c->collected == COLLECT_TOO_LARGE)
+        return PEER_REQ_GO_ON;
     struct slice body = collect_body(c, r);
     SHA256((const unsigned char *)body.p, body.len, ex->peer_body_digest);
     ex->peer_body = (struct outbuf){0};
@@ -499,16 +499,16 @@ static int forward_request(struct client *c, const struct http_request *r)
     ex->peer_ref =
         ps->mirror_epoch[0] && peer_fifo_find(ps->mirror, ex->peer_body_digest, NULL, NULL);
     pthread_mutex_unlock(&ps->lock);
-    return 0;
+    return PEER_REQ_GO_ON;
 }
 
-int peer_stage_request(struct client *c, const struct http_request *r)
+enum peer_request_verdict peer_stage_request(struct client *c, const struct http_request *r)
 {
     if (forward_side(c))
         return forward_request(c, r);
     if (c->w->cfg->peer.n)
         return reverse_request(c, r);
-    return 0;
+    return PEER_REQ_GO_ON;
 }
 
 int peer_stage_skip_field(struct client *c, const struct http_field *f)

@@ -379,10 +379,10 @@ void proxy_begin(struct client *c, struct http_request *r)
         reply_error(c, 413, "request body exceeds limits.request_body");
         return;
     }
-    int peer = peer_stage_request(c, r);
-    if (peer == 1)
+    enum peer_request_verdict peer = peer_stage_request(c, r);
+    if (peer == PEER_REQ_ANSWERED)
         return;
-    if (peer == 3) {
+    if (peer == PEER_REQ_ANSWERED_KEEP) {
         /* Answered. Only a request without a body may keep the connection:
          * an unread body would be parsed as the next request. */
         iobuf_consume(&c->in, r->head_len);
@@ -391,12 +391,13 @@ void proxy_begin(struct client *c, struct http_request *r)
         proxy_finish_local(c);
         return;
     }
-    if (peer == 5) {
+    if (peer == PEER_REQ_PARSE_AGAIN) {
         c->state = CS_HEAD; /* client_process parses the expanded request */
         return;
     }
-    int cached = peer == 4 ? 4 : cache_stage_request(c, r);
-    if (cached == 4) {
+    enum cache_request_verdict cached =
+        peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(c, r);
+    if (cached == CACHE_REQ_READ_BODY) {
         /* Read the body ahead to key it; the head stays where it is. */
         c->state = CS_COLLECT;
         if (r->expect_continue && r->minor >= 1 && !c->col.sent_continue) {
@@ -411,13 +412,13 @@ void proxy_begin(struct client *c, struct http_request *r)
     collect_free(c); /* whoever read the body ahead is done with it */
     ex->sent_continue = c->col.sent_continue;
     c->col.sent_continue = 0;
-    if (cached == 2) {
+    if (cached == CACHE_REQ_PARKED) {
         /* Parked behind another request's fetch of the same key. */
         iobuf_consume(&c->in, r->head_len);
         c->state = CS_WAIT;
         return;
     }
-    if (cached) {
+    if (cached == CACHE_REQ_ANSWERED) {
         /* Answered from the store (or refused by only-if-cached); a body
          * read to key the request goes too. */
         iobuf_consume(&c->in, r->head_len + ex->body_span);
@@ -932,17 +933,17 @@ void proxy_on_upstream_data(struct client *c)
             start_upstream(c);
             return;
         }
-        int staged = cache_stage_response(c, &w->res);
-        if (staged == 0 && peer_stage_hold(c, &w->res))
-            staged = 3;
-        if (staged == 3) {
+        enum cache_response_verdict staged = cache_stage_response(c, &w->res);
+        if (staged == CACHE_RESP_RELAY && peer_stage_hold(c, &w->res))
+            staged = CACHE_RESP_HOLD;
+        if (staged == CACHE_RESP_HOLD) {
             /* Held by the cache stage until complete, then sent by it. */
             send_response_head(c, &w->res);
             free(ex->resp_head.p);
             ex->resp_head = (struct outbuf){0};
             ex->resp_started = 0;
             ex->holding = 1;
-        } else if (staged) {
+        } else if (staged == CACHE_RESP_ANSWERED) {
             /* Served from the store; read the origin's body to the end
              * (or close) and drop it. */
             enum http_body_kind kind = http_response_body_kind(&w->res, ex->method_head);

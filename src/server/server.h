@@ -253,6 +253,15 @@ struct exchange {
     uint64_t t_start, t_up_start, t_up_end; /* ns */
 };
 
+/* Where reading a request body ahead (the head stays in c->in) stands.
+ * COMPLETE and TOO_LARGE are kept in c->collected (else NONE). */
+enum collect_state {
+    COLLECT_MALFORMED = -2, /* a bad chunked body: answered 400 */
+    COLLECT_TOO_LARGE = -1, /* outgrew body_key.max_bytes: it streams instead */
+    COLLECT_NONE = 0,       /* more to come (then CS_COLLECT); in c->collected: not yet */
+    COLLECT_COMPLETE = 1,
+};
+
 /* A request body read ahead of the pipeline to compute its cache key. The
  * raw bytes stay in c->in behind the head, which is parsed again once the
  * body is complete; on a miss they are forwarded from there as usual. */
@@ -309,8 +318,8 @@ struct client {
     int counted;    /* holds a place in limits.max_connections */
     int background; /* an internal stale-while-revalidate refresh */
     struct body_collect col;
-    int collected; /* 1: col.body is complete; -1: it outgrew body_key.max_bytes */
-    char *bg_key;  /* its key's coalescing slot, until the exchange takes it */
+    enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
+    char *bg_key;                 /* its key's coalescing slot, until the exchange takes it */
     size_t bg_key_len;
     int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
     struct exchange ex;
@@ -395,13 +404,22 @@ void proxy_log_exchange(struct client *c);
 void proxy_finish_local(struct client *c);
 
 /* cache_stage.c: the cache in the pipeline */
-/* 0: go upstream; 1: answered; 2: parked behind a fetch of the same key;
- * 4: read the body ahead first (CS_COLLECT), then parse the head again. */
-int cache_stage_request(struct client *c, const struct http_request *r);
+/* What proxy_begin does after the cache stage saw the request. */
+enum cache_request_verdict {
+    CACHE_REQ_FORWARD,   /* go upstream: a miss, a revalidation, or not for the cache */
+    CACHE_REQ_ANSWERED,  /* answered: from the store, or refused (only-if-cached, 400) */
+    CACHE_REQ_PARKED,    /* waits behind another request's fetch of the same key */
+    CACHE_REQ_READ_BODY, /* read the body ahead first (CS_COLLECT), then parse again */
+};
+enum cache_request_verdict cache_stage_request(struct client *c, const struct http_request *r);
 void cache_stage_upstream_fields(struct client *c, struct outbuf *o);
-/* 0: relay the response; 1: answered from the store, drop the origin's
- * body; 3: send nothing, feed the body in, _finish answers. */
-int cache_stage_response(struct client *c, const struct http_response *res);
+/* What the origin's response head becomes. */
+enum cache_response_verdict {
+    CACHE_RESP_RELAY,    /* relay it (stored as it streams, or not) */
+    CACHE_RESP_ANSWERED, /* answered from the store: read the origin's body and drop it */
+    CACHE_RESP_HOLD,     /* send nothing yet: the body is fed in and _finish answers */
+};
+enum cache_response_verdict cache_stage_response(struct client *c, const struct http_response *res);
 void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
 /* Does this client's answer leave Surrogate-Key out (proxy.pass_surrogate_key)? */
 int cache_stage_strips_surrogate_key(const struct client *c);
@@ -422,14 +440,14 @@ unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t le
 
 /* body_key.c: requests keyed by their body, and Connect calls */
 struct rule;
-/* Read a request body ahead (the head stays in c->in): 1 complete, 0 more
- * to come (then CS_COLLECT), -1 over body_key.max_bytes, -2 answered 400.
- * 1 and -1 are kept in c->collected. */
-int collect_start(struct client *c, const struct http_request *r);
-/* The body read ahead, or the way there, in proxy_begin's terms: 0 when
- * c->collected tells how it went, 4 when more must be read first
- * (CS_COLLECT), 1 when it was malformed and answered 400. */
-int collect_ensure(struct client *c, const struct http_request *r);
+enum collect_state collect_start(struct client *c, const struct http_request *r);
+/* The body read ahead, or the way there, for a request stage. */
+enum collect_need {
+    COLLECT_READY,     /* c->collected tells how it went */
+    COLLECT_READ_MORE, /* more must be read first (CS_COLLECT) */
+    COLLECT_ANSWERED,  /* it was malformed and answered 400 */
+};
+enum collect_need collect_ensure(struct client *c, const struct http_request *r);
 /* The complete body read ahead, without its framing. */
 struct slice collect_body(struct client *c, const struct http_request *r);
 void collect_continue(struct client *c);
@@ -468,9 +486,15 @@ struct peer_stats {
     uint64_t mirror_bytes, mirror_entries;
 };
 void peer_state_stats(struct peer_state *s, struct peer_stats *out);
-/* proxy_begin: 0 go on; 1 answered (closing); 3 answered, keep-alive;
- * 4 read the body ahead first; 5 c->in holds a new request: parse again. */
-int peer_stage_request(struct client *c, const struct http_request *r);
+/* What proxy_begin does after the peer stage saw the request. */
+enum peer_request_verdict {
+    PEER_REQ_GO_ON,         /* on to the cache stage */
+    PEER_REQ_ANSWERED,      /* refused with an error; the connection closes */
+    PEER_REQ_ANSWERED_KEEP, /* answered (415 to an unknown reference): keep-alive */
+    PEER_REQ_READ_BODY,     /* read the body ahead first (CS_COLLECT), then parse again */
+    PEER_REQ_PARSE_AGAIN,   /* c->in now holds the expanded request: parse it */
+};
+enum peer_request_verdict peer_stage_request(struct client *c, const struct http_request *r);
 int peer_stage_skip_field(struct client *c, const struct http_field *f);
 /* `target` is the request target exactly as sent (signed as it is).
  * 1: the head is complete, body included (sent from memory). */
