@@ -135,9 +135,9 @@ int background_revalidate(struct client *c, const struct http_request *r, const 
     fds[0] = -1;
     snprintf(bg->ip, sizeof bg->ip, "%s", c->ip);
     bg->background = 1;
-    bg->bg_key = malloc(key_len);
-    memcpy(bg->bg_key, key, key_len);
-    bg->bg_key_len = key_len;
+    bg->ex.bg_key = malloc(key_len);
+    memcpy(bg->ex.bg_key, key, key_len);
+    bg->ex.bg_key_len = key_len;
     w->background++;
     client_start(bg);
     return 0;

@@ -34,15 +34,15 @@ struct slice request_query(const struct http_request *r)
 
 void collect_free(struct client *c)
 {
-    free(c->col.body.p);
-    c->col.body = (struct outbuf){0};
-    c->collected = COLLECT_NONE;
+    free(c->ex.col.body.p);
+    c->ex.col.body = (struct outbuf){0};
+    c->ex.collected = COLLECT_NONE;
 }
 
 /* Read the body in c->in as far as it goes. */
 static enum collect_state collect_scan(struct client *c)
 {
-    struct body_collect *col = &c->col;
+    struct body_collect *col = &c->ex.col;
     uint64_t max = c->w->cfg->body_key.max_bytes;
     int done = 0, too_large = 0;
     for (;;) {
@@ -83,20 +83,20 @@ static enum collect_state collect_scan(struct client *c)
 
 enum collect_state collect_start(struct client *c, const struct http_request *r)
 {
-    c->col.head_len = r->head_len;
-    c->col.scanned = 0;
-    c->col.body.len = 0;
-    c->col.chunked = r->body == HTTP_BODY_CHUNKED;
-    http_body_init(&c->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
+    c->ex.col.head_len = r->head_len;
+    c->ex.col.scanned = 0;
+    c->ex.col.body.len = 0;
+    c->ex.col.chunked = r->body == HTTP_BODY_CHUNKED;
+    http_body_init(&c->ex.col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
     enum collect_state k = collect_scan(c);
     if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE)
-        c->collected = k;
+        c->ex.collected = k;
     return k;
 }
 
 enum collect_need collect_ensure(struct client *c, const struct http_request *r)
 {
-    if (c->collected != COLLECT_NONE)
+    if (c->ex.collected != COLLECT_NONE)
         return COLLECT_READY;
     switch (collect_start(c, r)) {
     case COLLECT_MALFORMED:
@@ -110,8 +110,8 @@ enum collect_need collect_ensure(struct client *c, const struct http_request *r)
 
 struct slice collect_body(struct client *c, const struct http_request *r)
 {
-    if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)
-        return (struct slice){c->col.body.p, c->col.body.len};
+    if (r->body == HTTP_BODY_CHUNKED && c->ex.col.body.p)
+        return (struct slice){c->ex.col.body.p, c->ex.col.body.len};
     if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
         return (struct slice){iobuf_data(&c->in) + r->head_len, (size_t)r->content_length};
     return (struct slice){"", 0};
@@ -121,7 +121,7 @@ void collect_continue(struct client *c)
 {
     enum collect_state k = collect_scan(c);
     if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE) {
-        c->collected = k;
+        c->ex.collected = k;
         c->state = CS_HEAD; /* parse the head again; its slices have moved */
         client_timer(c, 0);
     }
@@ -232,7 +232,7 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
     }
     free(joined.p);
     ex->body_keyed = 1;
-    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->col.scanned;
+    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->ex.col.scanned;
     ex->rule_ttl = rule ? rule->ttl : 0;
     return 0;
 }

@@ -495,20 +495,21 @@ static enum cache_request_verdict coalesce_or_lead(struct client *c, const struc
         keep_vary_fields(ex);
         return CACHE_REQ_FORWARD;
     }
-    c->park_key = malloc(ex->cache_key_len);
-    memcpy(c->park_key, ex->cache_key, ex->cache_key_len);
-    c->park_key_len = ex->cache_key_len;
-    c->park_head = malloc(r->head_len);
-    memcpy(c->park_head, iobuf_data(&c->in), r->head_len);
-    c->park_head_len = r->head_len;
-    link_insert(&w->parked, &c->park_link);
+    c->ex.park_key = malloc(ex->cache_key_len);
+    memcpy(c->ex.park_key, ex->cache_key, ex->cache_key_len);
+    c->ex.park_key_len = ex->cache_key_len;
+    c->ex.park_head = malloc(r->head_len);
+    memcpy(c->ex.park_head, iobuf_data(&c->in), r->head_len);
+    c->ex.park_head_len = r->head_len;
+    link_insert(&w->parked, &c->ex.park_link);
     int in_flight;
-    struct cache_object *o = coalesce_partial(w->co, c->park_key, c->park_key_len, &in_flight);
+    struct cache_object *o =
+        coalesce_partial(w->co, c->ex.park_key, c->ex.park_key_len, &in_flight);
     if (o) {
         /* already streaming to others: join in, from our own loop turn */
         uint64_t self[COALESCE_MAX_WORKERS / 64] = {0};
         self[w->id / 64] = 1ULL << (w->id % 64);
-        post_key(w, self, c->park_key, c->park_key_len);
+        post_key(w, self, c->ex.park_key, c->ex.park_key_len);
         cache_object_unref(&o);
     }
     return CACHE_REQ_PARKED;
@@ -556,14 +557,14 @@ static void stream_progress(struct srv_worker *w, const char *key, size_t len)
 
 void cache_stage_unpark(struct client *c)
 {
-    if (!c->park_key)
+    if (!c->ex.park_key)
         return;
-    link_remove(&c->park_link);
-    link_remove(&c->stream_link);
-    cache_object_unref(&c->stream);
-    free(c->park_key);
-    free(c->park_head);
-    c->park_key = c->park_head = NULL;
+    link_remove(&c->ex.park_link);
+    link_remove(&c->ex.stream_link);
+    cache_object_unref(&c->ex.stream);
+    free(c->ex.park_key);
+    free(c->ex.park_head);
+    c->ex.park_key = c->ex.park_head = NULL;
 }
 
 /* ---- streaming a fetch in flight to the requests that wait on it ----- */
@@ -580,31 +581,31 @@ static void stream_end(struct client *c)
 void cache_stage_stream_pump(struct client *c)
 {
     struct exchange *ex = &c->ex;
-    struct cache_object *o = c->stream;
+    struct cache_object *o = c->ex.stream;
     /* the state first: when it says done, every byte is already there */
     int state = atomic_load(&o->fill);
     struct outbuf out = {0};
     int drained = 0;
     for (;;) {
-        struct cache_segment *s = c->stream_seg ? c->stream_seg : o->body->first;
+        struct cache_segment *s = c->ex.stream_seg ? c->ex.stream_seg : o->body->first;
         if (!s) {
             drained = 1;
             break;
         }
-        c->stream_seg = s;
+        c->ex.stream_seg = s;
         size_t len = s->len;
-        if (c->stream_off < len) {
+        if (c->ex.stream_off < len) {
             if (c->write_pending + out.len >= WRITE_HIGH_WATER)
                 break; /* proxy_client_drained brings us back */
-            size_t n = len - c->stream_off;
-            if (c->stream_chunked) {
+            size_t n = len - c->ex.stream_off;
+            if (c->ex.stream_chunked) {
                 outbuf_addhex(&out, n);
                 outbuf_addstr(&out, "\r\n");
             }
-            outbuf_add(&out, s->data + c->stream_off, n);
-            if (c->stream_chunked)
+            outbuf_add(&out, s->data + c->ex.stream_off, n);
+            if (c->ex.stream_chunked)
                 outbuf_addstr(&out, "\r\n");
-            c->stream_off = len;
+            c->ex.stream_off = len;
             continue;
         }
         struct cache_segment *next = s->next;
@@ -612,8 +613,8 @@ void cache_stage_stream_pump(struct client *c)
             drained = 1;
             break;
         }
-        c->stream_seg = next;
-        c->stream_off = 0;
+        c->ex.stream_seg = next;
+        c->ex.stream_off = 0;
     }
     if (state == FILL_ABORTED) {
         /* the leader's response broke off: so does ours (RFC 9112 §9.6) */
@@ -624,7 +625,7 @@ void cache_stage_stream_pump(struct client *c)
         return;
     }
     int done = state == FILL_DONE && drained;
-    if (done && c->stream_chunked)
+    if (done && c->ex.stream_chunked)
         outbuf_addstr(&out, "0\r\n\r\n");
     if (out.len) {
         ex->bytes_out += out.len;
@@ -642,17 +643,17 @@ static int stream_start(struct client *c, struct cache_object *o)
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
     struct http_request *r = &w->req; /* scratch: free between parses */
-    if (http_parse_request(c->park_head, c->park_head_len, &w->req_limits, r) != 0 ||
+    if (http_parse_request(c->ex.park_head, c->ex.park_head_len, &w->req_limits, r) != 0 ||
         !slice_eq(r->method, SLICE_LIT("GET")) || request_conditional(r) ||
         !cache_object_vary_match(o, r->fields, r->nfields))
         return 0;
-    link_remove(&c->park_link);
-    link_insert(&w->streamers, &c->stream_link);
-    free(c->park_head);
-    c->park_head = NULL;
-    c->stream = o;
-    c->stream_seg = NULL;
-    c->stream_off = 0;
+    link_remove(&c->ex.park_link);
+    link_insert(&w->streamers, &c->ex.stream_link);
+    free(c->ex.park_head);
+    c->ex.park_head = NULL;
+    c->ex.stream = o;
+    c->ex.stream_seg = NULL;
+    c->ex.stream_off = 0;
     struct outbuf h = {0};
     struct slice hole = {0};
     struct outbuf kept = {0};
@@ -686,7 +687,7 @@ static int stream_start(struct client *c, struct cache_object *o)
         outbuf_addu64(&h, (uint64_t)o->expected_len);
         outbuf_addstr(&h, "\r\n");
     } else if (ex->client_minor >= 1) {
-        c->stream_chunked = 1;
+        c->ex.stream_chunked = 1;
         outbuf_addstr(&h, "Transfer-Encoding: chunked\r\n");
     } else {
         c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
@@ -704,9 +705,9 @@ static int stream_start(struct client *c, struct cache_object *o)
  * client pipelined after it, and the normal path takes it from there. */
 static void replay(struct client *c)
 {
-    char *head = c->park_head;
-    size_t len = c->park_head_len;
-    c->park_head = NULL;
+    char *head = c->ex.park_head;
+    size_t len = c->ex.park_head_len;
+    c->ex.park_head = NULL;
     cache_stage_unpark(c);
     size_t rest = iobuf_len(&c->in);
     if (iobuf_reserve(&c->in, len, (size_t)-1) < 0) {
@@ -721,7 +722,7 @@ static void replay(struct client *c)
     free(head);
     proxy_exchange_reset(c);
     c->state = CS_HEAD;
-    c->no_coalesce = 1;
+    c->ex.no_coalesce = 1;
     client_process(c);
 }
 
@@ -741,9 +742,9 @@ void cache_stage_wake(struct srv_worker *w)
          * fetch goes on without one, else run the request again. */
         struct link *l = w->parked.next;
         while (l != &w->parked) {
-            struct client *c = container_of(l, struct client, park_link);
+            struct client *c = container_of(l, struct client, ex.park_link);
             l = l->next;
-            if (c->park_key_len != len || memcmp(c->park_key, key, len))
+            if (c->ex.park_key_len != len || memcmp(c->ex.park_key, key, len))
                 continue;
             int in_flight;
             struct cache_object *o = coalesce_partial(w->co, key, len, &in_flight);
@@ -756,9 +757,9 @@ void cache_stage_wake(struct srv_worker *w)
         /* streamers: more bytes, or the end */
         l = w->streamers.next;
         while (l != &w->streamers) {
-            struct client *c = container_of(l, struct client, stream_link);
+            struct client *c = container_of(l, struct client, ex.stream_link);
             l = l->next;
-            if (c->park_key_len == len && !memcmp(c->park_key, key, len))
+            if (c->ex.park_key_len == len && !memcmp(c->ex.park_key, key, len))
                 cache_stage_stream_pump(c);
         }
         free(keys[k]);
@@ -837,8 +838,8 @@ static enum cache_request_verdict request_stage(struct client *c, const struct h
 {
     struct exchange *ex = &c->ex;
     struct srv_worker *w = c->w;
-    int no_coalesce = c->no_coalesce;
-    c->no_coalesce = 0;
+    int no_coalesce = c->ex.no_coalesce;
+    c->ex.no_coalesce = 0;
     int get = slice_eq(r->method, SLICE_LIT("GET"));
     int head = slice_eq(r->method, SLICE_LIT("HEAD"));
     int query = slice_eq(r->method, SLICE_LIT("QUERY"));
@@ -921,7 +922,7 @@ static enum cache_request_verdict request_stage(struct client *c, const struct h
             return CACHE_REQ_FORWARD;
         }
         by_body = rpc == CONNECT_UNARY ? 2 : 1;
-        if (r->body != HTTP_BODY_NONE && c->collected == COLLECT_NONE) {
+        if (r->body != HTTP_BODY_NONE && c->ex.collected == COLLECT_NONE) {
             ex->fwd = "bypass";
             if (r->body == HTTP_BODY_LENGTH && r->content_length > cfg->body_key.max_bytes) {
                 ex->cache_detail = "body-too-large";
@@ -934,7 +935,7 @@ static enum cache_request_verdict request_stage(struct client *c, const struct h
             if (k == COLLECT_ANSWERED)
                 return CACHE_REQ_ANSWERED;
         }
-        if (c->collected == COLLECT_TOO_LARGE) {
+        if (c->ex.collected == COLLECT_TOO_LARGE) {
             ex->fwd = "bypass";
             ex->cache_detail = "body-too-large";
             collect_free(c);
@@ -972,15 +973,15 @@ static enum cache_request_verdict request_stage(struct client *c, const struct h
         ex->rpc = 1;
         ex->rule_ttl = cfg->connect.ttl;
     }
-    if (c->bg_key) {
+    if (c->ex.bg_key) {
         /* An internal refresh: the slot its starter took is now ours. */
-        if (c->bg_key_len == ex->cache_key_len &&
-            !memcmp(c->bg_key, ex->cache_key, ex->cache_key_len))
+        if (c->ex.bg_key_len == ex->cache_key_len &&
+            !memcmp(c->ex.bg_key, ex->cache_key, ex->cache_key_len))
             ex->coalesce_leader = 1;
         else
-            notify_waiters(w, c->bg_key, c->bg_key_len);
-        free(c->bg_key);
-        c->bg_key = NULL;
+            notify_waiters(w, c->ex.bg_key, c->ex.bg_key_len);
+        free(c->ex.bg_key);
+        c->ex.bg_key = NULL;
     }
     if (ex->req_cc.flags & CC_NO_STORE) {
         ex->fwd = "bypass";
@@ -1052,7 +1053,7 @@ static enum cache_request_verdict request_stage(struct client *c, const struct h
 enum cache_request_verdict cache_stage_request(struct client *c, const struct http_request *r)
 {
     if (!c->w->store) {
-        c->no_coalesce = 0;
+        c->ex.no_coalesce = 0;
         return CACHE_REQ_FORWARD;
     }
     struct slice raw = request_path(r);
@@ -1072,7 +1073,7 @@ enum cache_request_verdict cache_stage_request(struct client *c, const struct ht
     if (http_path_normalize(raw, buf, &len) != HTTP_PATH_OK) {
         /* the parser refuses a bad escape; should one get here, no rule
          * could be trusted to see the path, so nothing is cached */
-        c->no_coalesce = 0;
+        c->ex.no_coalesce = 0;
         c->ex.fwd = "bypass";
         c->ex.cache_detail = "path";
         k = CACHE_REQ_FORWARD;

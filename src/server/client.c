@@ -39,11 +39,11 @@ void client_close(struct client *c)
     cache_stage_unpark(c);
     if (c->background)
         c->w->background--;
-    if (c->bg_key) {
+    if (c->ex.bg_key) {
         /* an internal refresh that never started: free its key's slot */
-        cache_stage_release_key(c->w, c->bg_key, c->bg_key_len);
-        free(c->bg_key);
-        c->bg_key = NULL;
+        cache_stage_release_key(c->w, c->ex.bg_key, c->ex.bg_key_len);
+        free(c->ex.bg_key);
+        c->ex.bg_key = NULL;
     }
     proxy_on_client_gone(c);
     link_remove(&c->link);
@@ -282,8 +282,11 @@ struct client *client_new(struct srv_worker *w)
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
     link_init(&c->link);
-    link_init(&c->park_link);
-    link_init(&c->stream_link);
+    c->ex.magic = EXCHANGE_MAGIC;
+    c->ex.c = c;
+    c->ex.w = w;
+    link_init(&c->ex.park_link);
+    link_init(&c->ex.stream_link);
     link_insert(&w->clients, &c->link);
     return c;
 }

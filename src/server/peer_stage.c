@@ -255,8 +255,8 @@ static enum peer_request_verdict reverse_request(struct client *c, const struct 
 {
     struct exchange *ex = &c->ex;
     struct peer_state *ps = c->w->handshake;
-    int expanded = c->peer_expanded; /* this request is a reference we expanded */
-    c->peer_expanded = 0;
+    int expanded = c->ex.peer_expanded; /* this request is a reference we expanded */
+    c->ex.peer_expanded = 0;
     const struct http_field *hp = http_find_field(r->fields, r->nfields, "idem-peer");
     if (!hp)
         return PEER_REQ_GO_ON; /* an ordinary client: Idem-* and Available-Dictionary are dropped */
@@ -342,7 +342,7 @@ static enum peer_request_verdict reverse_request(struct client *c, const struct 
                     reply_error(c, 503, "out of memory");
                     return PEER_REQ_ANSWERED;
                 }
-                c->peer_expanded = 1;
+                c->ex.peer_expanded = 1;
                 return PEER_REQ_PARSE_AGAIN;
             }
         }
@@ -356,7 +356,7 @@ static enum peer_request_verdict reverse_request(struct client *c, const struct 
         enum collect_need k = collect_ensure(c, r);
         if (k != COLLECT_READY)
             return k == COLLECT_READ_MORE ? PEER_REQ_READ_BODY : PEER_REQ_ANSWERED;
-        if (c->collected == COLLECT_COMPLETE && peer_digest_parse(hd->value, want) == 0) {
+        if (c->ex.collected == COLLECT_COMPLETE && peer_digest_parse(hd->value, want) == 0) {
             struct slice body = collect_body(c, r);
             unsigned char got[32];
             SHA256((const unsigned char *)body.p, body.len, got);
@@ -486,14 +486,14 @@ static enum peer_request_verdict forward_request(struct client *c, const struct 
     enum collect_need k = collect_ensure(c, r);
     if (k != COLLECT_READY)
         return k == COLLECT_READ_MORE ? PEER_REQ_READ_BODY : PEER_REQ_ANSWERED;
-    if (c->collected == COLLECT_TOO_LARGE)
+    if (c->ex.collected == COLLECT_TOO_LARGE)
         return PEER_REQ_GO_ON;
     struct slice body = collect_body(c, r);
     SHA256((const unsigned char *)body.p, body.len, ex->peer_body_digest);
     ex->peer_body = (struct outbuf){0};
     outbuf_add(&ex->peer_body, body.p, body.len);
     ex->peer_inline = 1;
-    ex->body_span = c->col.scanned;
+    ex->body_span = c->ex.col.scanned;
     struct peer_state *ps = c->w->handshake;
     pthread_mutex_lock(&ps->lock);
     ex->peer_ref =

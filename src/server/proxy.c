@@ -25,7 +25,8 @@ void proxy_exchange_reset(struct client *c)
     free(ex->resp_head.p);
     free(ex->peer_body.p);
     cache_stage_reset(c);
-    memset(ex, 0, sizeof *ex);
+    /* the head of the exchange is kept: see struct exchange */
+    memset(&ex->state, 0, sizeof *ex - offsetof(struct exchange, state));
 }
 
 /* log.level: debug: what the cache decided for this exchange and why,
@@ -400,18 +401,18 @@ void proxy_begin(struct client *c, struct http_request *r)
     if (cached == CACHE_REQ_READ_BODY) {
         /* Read the body ahead to key it; the head stays where it is. */
         c->state = CS_COLLECT;
-        if (r->expect_continue && r->minor >= 1 && !c->col.sent_continue) {
+        if (r->expect_continue && r->minor >= 1 && !c->ex.col.sent_continue) {
             struct outbuf o = {0};
             outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
-            c->col.sent_continue = 1;
+            c->ex.col.sent_continue = 1;
             client_write(c, &o);
         }
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
     collect_free(c); /* whoever read the body ahead is done with it */
-    ex->sent_continue = c->col.sent_continue;
-    c->col.sent_continue = 0;
+    ex->sent_continue = c->ex.col.sent_continue;
+    c->ex.col.sent_continue = 0;
     if (cached == CACHE_REQ_PARKED) {
         /* Parked behind another request's fetch of the same key. */
         iobuf_consume(&c->in, r->head_len);
@@ -968,7 +969,7 @@ void proxy_on_upstream_data(struct client *c)
 void proxy_client_drained(struct client *c)
 {
     struct exchange *ex = &c->ex;
-    if (c->stream) {
+    if (c->ex.stream) {
         cache_stage_stream_pump(c);
         return;
     }

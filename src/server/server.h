@@ -174,7 +174,56 @@ enum exchange_state {
 struct upstream;
 struct client;
 
+/* Where reading a request body ahead (the head stays in c->in) stands.
+ * COMPLETE and TOO_LARGE are kept in c->collected (else NONE). */
+enum collect_state {
+    COLLECT_MALFORMED = -2, /* a bad chunked body: answered 400 */
+    COLLECT_TOO_LARGE = -1, /* outgrew body_key.max_bytes: it streams instead */
+    COLLECT_NONE = 0,       /* more to come (then CS_COLLECT); in c->collected: not yet */
+    COLLECT_COMPLETE = 1,
+};
+
+/* A request body read ahead of the pipeline to compute its cache key. The
+ * raw bytes stay in c->in behind the head, which is parsed again once the
+ * body is complete; on a miss they are forwarded from there as usual. */
+struct body_collect {
+    struct http_body_reader reader;
+    size_t head_len;
+    size_t scanned;     /* raw body bytes of c->in already read */
+    struct outbuf body; /* a chunked body without its framing; else only .len */
+    int sent_continue;  /* we answered Expect: 100-continue */
+    int chunked;        /* else the body lies in c->in as it is */
+};
+
+#define EXCHANGE_MAGIC 0x45584348u
+
+/* One request on its way through the pipeline. The head of the struct
+ * survives exchange_reset, which runs when the same request starts over
+ * (its head parsed again after a body read ahead, a replay, or a peer
+ * reference expanded); everything from `state` on is per attempt. */
 struct exchange {
+    uint32_t magic;
+    struct client *c; /* the connection it came on: its writes still go there */
+    struct srv_worker *w;
+    /* coalescing: a parked request waits for another one's fetch */
+    struct link park_link; /* in the worker's parked */
+    char *park_key;
+    size_t park_key_len;
+    char *park_head; /* the request head, replayed when woken */
+    size_t park_head_len;
+    int no_coalesce; /* the replayed request goes upstream itself */
+    /* streaming a fetch in flight that another request leads */
+    struct link stream_link; /* in the worker's streamers */
+    struct cache_object *stream;
+    struct cache_segment *stream_seg; /* where we are in its body */
+    size_t stream_off;
+    int stream_chunked;
+    struct body_collect col;
+    enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
+    char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
+    size_t bg_key_len;
+    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
+
     enum exchange_state state;
     struct upstream *up;
     /* The request, owned (exchange_own_request): its slices point into
@@ -253,27 +302,6 @@ struct exchange {
     uint64_t t_start, t_up_start, t_up_end; /* ns */
 };
 
-/* Where reading a request body ahead (the head stays in c->in) stands.
- * COMPLETE and TOO_LARGE are kept in c->collected (else NONE). */
-enum collect_state {
-    COLLECT_MALFORMED = -2, /* a bad chunked body: answered 400 */
-    COLLECT_TOO_LARGE = -1, /* outgrew body_key.max_bytes: it streams instead */
-    COLLECT_NONE = 0,       /* more to come (then CS_COLLECT); in c->collected: not yet */
-    COLLECT_COMPLETE = 1,
-};
-
-/* A request body read ahead of the pipeline to compute its cache key. The
- * raw bytes stay in c->in behind the head, which is parsed again once the
- * body is complete; on a miss they are forwarded from there as usual. */
-struct body_collect {
-    struct http_body_reader reader;
-    size_t head_len;
-    size_t scanned;     /* raw body bytes of c->in already read */
-    struct outbuf body; /* a chunked body without its framing; else only .len */
-    int sent_continue;  /* we answered Expect: 100-continue */
-    int chunked;        /* else the body lies in c->in as it is */
-};
-
 enum client_state {
     CS_HEAD,    /* reading a request head (or idle between requests) */
     CS_COLLECT, /* reading a request body ahead, to key it (cache_stage.c) */
@@ -300,28 +328,10 @@ struct client {
     size_t write_pending;
     struct iobuf in;
     char ip[64];
-    /* coalescing: a parked request waits for another one's fetch */
-    struct link park_link;
-    char *park_key;
-    size_t park_key_len;
-    char *park_head; /* the request head, replayed when woken */
-    size_t park_head_len;
-    int no_coalesce; /* the replayed request goes upstream itself */
-    /* streaming a fetch in flight that another request leads */
-    struct link stream_link; /* in the worker's streamers */
-    struct cache_object *stream;
-    struct cache_segment *stream_seg; /* where we are in its body */
-    size_t stream_off;
-    int stream_chunked;
     int admin;      /* accepted on the admin listener */
     int tls;        /* accepted on a TLS listener: the request's scheme is https */
     int counted;    /* holds a place in limits.max_connections */
     int background; /* an internal stale-while-revalidate refresh */
-    struct body_collect col;
-    enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
-    char *bg_key;                 /* its key's coalescing slot, until the exchange takes it */
-    size_t bg_key_len;
-    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
     struct exchange ex;
 };
 
