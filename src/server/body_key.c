@@ -32,17 +32,18 @@ struct slice request_query(const struct http_request *r)
     return q ? (struct slice){q + 1, (size_t)(t.p + t.len - q - 1)} : (struct slice){t.p, 0};
 }
 
-void collect_free(struct client *c)
+void collect_free(struct exchange *ex)
 {
-    free(c->ex.col.body.p);
-    c->ex.col.body = (struct outbuf){0};
-    c->ex.collected = COLLECT_NONE;
+    free(ex->col.body.p);
+    ex->col.body = (struct outbuf){0};
+    ex->collected = COLLECT_NONE;
 }
 
 /* Read the body in c->in as far as it goes. */
-static enum collect_state collect_scan(struct client *c)
+static enum collect_state collect_scan(struct exchange *ex)
 {
-    struct body_collect *col = &c->ex.col;
+    struct client *c = ex->c;
+    struct body_collect *col = &ex->col;
     uint64_t max = c->w->cfg->body_key.max_bytes;
     int done = 0, too_large = 0;
     for (;;) {
@@ -54,7 +55,7 @@ static enum collect_state collect_scan(struct client *c)
             http_body_read(&col->reader, iobuf_data(&c->in) + start, avail, &used, &d);
         col->scanned += used;
         if (rc == HTTP_BODY_ERROR) {
-            reply_error(c, 400, "malformed chunked request body");
+            reply_error(ex, 400, "malformed chunked request body");
             return COLLECT_MALFORMED;
         }
         if (rc == HTTP_BODY_DATA) {
@@ -81,24 +82,25 @@ static enum collect_state collect_scan(struct client *c)
     return done ? COLLECT_COMPLETE : too_large ? COLLECT_TOO_LARGE : COLLECT_NONE;
 }
 
-enum collect_state collect_start(struct client *c, const struct http_request *r)
+enum collect_state collect_start(struct exchange *ex, const struct http_request *r)
 {
-    c->ex.col.head_len = r->head_len;
-    c->ex.col.scanned = 0;
-    c->ex.col.body.len = 0;
-    c->ex.col.chunked = r->body == HTTP_BODY_CHUNKED;
-    http_body_init(&c->ex.col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
-    enum collect_state k = collect_scan(c);
+    struct client *c = ex->c;
+    ex->col.head_len = r->head_len;
+    ex->col.scanned = 0;
+    ex->col.body.len = 0;
+    ex->col.chunked = r->body == HTTP_BODY_CHUNKED;
+    http_body_init(&ex->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
+    enum collect_state k = collect_scan(ex);
     if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE)
-        c->ex.collected = k;
+        ex->collected = k;
     return k;
 }
 
-enum collect_need collect_ensure(struct client *c, const struct http_request *r)
+enum collect_need collect_ensure(struct exchange *ex, const struct http_request *r)
 {
-    if (c->ex.collected != COLLECT_NONE)
+    if (ex->collected != COLLECT_NONE)
         return COLLECT_READY;
-    switch (collect_start(c, r)) {
+    switch (collect_start(ex, r)) {
     case COLLECT_MALFORMED:
         return COLLECT_ANSWERED;
     case COLLECT_NONE:
@@ -108,20 +110,22 @@ enum collect_need collect_ensure(struct client *c, const struct http_request *r)
     }
 }
 
-struct slice collect_body(struct client *c, const struct http_request *r)
+struct slice collect_body(struct exchange *ex, const struct http_request *r)
 {
-    if (r->body == HTTP_BODY_CHUNKED && c->ex.col.body.p)
-        return (struct slice){c->ex.col.body.p, c->ex.col.body.len};
+    struct client *c = ex->c;
+    if (r->body == HTTP_BODY_CHUNKED && ex->col.body.p)
+        return (struct slice){ex->col.body.p, ex->col.body.len};
     if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
         return (struct slice){iobuf_data(&c->in) + r->head_len, (size_t)r->content_length};
     return (struct slice){"", 0};
 }
 
-void collect_continue(struct client *c)
+void collect_continue(struct exchange *ex)
 {
-    enum collect_state k = collect_scan(c);
+    struct client *c = ex->c;
+    enum collect_state k = collect_scan(ex);
     if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE) {
-        c->ex.collected = k;
+        ex->collected = k;
         c->state = CS_HEAD; /* parse the head again; its slices have moved */
         client_timer(c, 0);
     }
@@ -153,13 +157,14 @@ static struct slice all_lines(const struct http_request *r, const char *name, st
  * undone or its JSON made canonical, for the key only. Request
  * Cache-Control: no-transform keeps the bytes as they are (RFC 9111
  * §5.2.1.6 in spirit). *coding is emptied when it was undone. */
-static void normalized_digest(struct client *c, struct slice type, struct slice *coding,
+static void normalized_digest(struct exchange *ex, struct slice type, struct slice *coding,
                               struct slice body, const unsigned char raw[32], int normalize,
                               unsigned char digest[32])
 {
+    struct client *c = ex->c;
     memcpy(digest, raw, 32);
     int json = body_is_json(type);
-    if (!normalize || (c->ex.req_cc.flags & CC_NO_TRANSFORM) || !(json || coding->len))
+    if (!normalize || (ex->req_cc.flags & CC_NO_TRANSFORM) || !(json || coding->len))
         return;
     uint32_t tag = 2166136261u; /* FNV-1a of what else decides the result */
     for (size_t i = 0; i < coding->len; i++)
@@ -188,11 +193,10 @@ static void normalized_digest(struct client *c, struct slice type, struct slice 
 
 /* What the request body is keyed by; 0, or -1 after a reply of our own.
  * cls 'C' is a Connect unary call with codec rpc_codec. */
-int key_body(struct client *c, const struct http_request *r, const struct rule *rule, char cls,
+int key_body(struct exchange *ex, const struct http_request *r, const struct rule *rule, char cls,
              struct slice rpc_codec)
 {
-    struct exchange *ex = &c->ex;
-    struct slice body = collect_body(c, r);
+    struct slice body = collect_body(ex, r);
     unsigned char raw[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)body.p, body.len, raw);
     const struct http_field *cd = http_find_field(r->fields, r->nfields, "content-digest");
@@ -205,7 +209,7 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
         else if (alg == HTTP_DIGEST_SHA512)
             SHA512((const unsigned char *)body.p, body.len, got);
         if (alg < 0 || (alg > 0 && memcmp(want, got, (size_t)alg / 8))) {
-            reply_problem(c, 400, alg < 0 ? "Malformed Content-Digest" : "Content-Digest mismatch",
+            reply_problem(ex, 400, alg < 0 ? "Malformed Content-Digest" : "Content-Digest mismatch",
                           alg < 0 ? "the Content-Digest field could not be parsed"
                                   : "the request content does not match its Content-Digest");
             return -1;
@@ -220,7 +224,7 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
      * as for POST: a rule with normalize (its default). Connect calls are
      * configured procedures; their messages are normalized. */
     int normalize = cls == 'C' || (rule && rule->normalize);
-    normalized_digest(c, type, &coding, body, raw, normalize, digest);
+    normalized_digest(ex, type, &coding, body, raw, normalize, digest);
     if (cls == 'C') {
         /* a POST's query is the application's: all of it is keyed */
         ex->cache_key = cache_key_rpc(r, request_path(r), rpc_codec, coding, digest,
@@ -232,7 +236,7 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
     }
     free(joined.p);
     ex->body_keyed = 1;
-    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->ex.col.scanned;
+    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : ex->col.scanned;
     ex->rule_ttl = rule ? rule->ttl : 0;
     return 0;
 }
@@ -241,8 +245,9 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
  * with the query's other parameters (issue 10, finding 5: dropping them
  * let one user's `?user=alice` answer another's `?user=bob`). -1 when the
  * query does not decode (then it is an ordinary GET). */
-int key_rpc_get(struct client *c, const struct http_request *r, struct slice codec)
+int key_rpc_get(struct exchange *ex, const struct http_request *r, struct slice codec)
 {
+    struct client *c = ex->c;
     struct connect_get g;
     struct slice query = request_query(r);
     if (connect_get_parse(query, &g) < 0)
@@ -258,15 +263,15 @@ int key_rpc_get(struct client *c, const struct http_request *r, struct slice cod
     struct slice coding = !g.compression.len || slice_eq(g.compression, SLICE_LIT("identity"))
                               ? (struct slice){"", 0}
                               : g.compression;
-    normalized_digest(c, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
+    normalized_digest(ex, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
                       &coding, (struct slice){msg, len}, raw, 1, digest);
     free(msg);
     char *rest = malloc(query.len + 1);
     if (!rest)
         abort();
     struct slice others = {rest, connect_query_rest(query, rest)};
-    c->ex.cache_key =
-        cache_key_rpc(r, request_path(r), codec, coding, digest, others, &c->ex.cache_key_len);
+    ex->cache_key =
+        cache_key_rpc(r, request_path(r), codec, coding, digest, others, &ex->cache_key_len);
     free(rest);
     return 0;
 }

@@ -24,7 +24,7 @@ static void on_client_closed(uv_handle_t *h)
     if (c->counted)
         atomic_fetch_sub(&w->shared->connections, 1);
     iobuf_fini(&c->in);
-    collect_free(c);
+    collect_free(&c->ex);
     c->magic = 0;
     free(c);
     worker_client_gone(w);
@@ -36,7 +36,7 @@ void client_close(struct client *c)
     if (c->closed)
         return;
     c->closed = 1;
-    cache_stage_unpark(c);
+    cache_stage_unpark(&c->ex);
     if (c->background)
         c->w->background--;
     if (c->ex.bg_key) {
@@ -57,12 +57,12 @@ static void on_timer(uv_timer_t *t)
     CHECK_MAGIC(c, CLIENT_MAGIC);
     if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->in) > 0 && !c->ex.req_arena) {
         log_msg(LOG_INFO, "client %s: request head timeout", c->ip);
-        reply_error(c, 408, "request header timeout");
+        reply_error(&c->ex, 408, "request header timeout");
         return;
     }
     if ((c->state == CS_BODY || c->state == CS_COLLECT) && !c->ex.resp_started) {
         log_msg(LOG_INFO, "client %s: request body idle timeout", c->ip);
-        reply_error(c, 408, "request body timeout");
+        reply_error(&c->ex, 408, "request body timeout");
         return;
     }
     client_close(c);
@@ -180,14 +180,14 @@ void client_process(struct client *c)
             if (rc != HTTP_PARSE_OK) {
                 const char *why = http_error_text(w->req.error);
                 log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
-                reply_error(c, rc, why);
+                reply_error(&c->ex, rc, why);
                 return;
             }
             proxy_begin(c, &w->req);
             break;
         }
         case CS_COLLECT:
-            collect_continue(c);
+            collect_continue(&c->ex);
             if (c->state == CS_COLLECT) {
                 if (c->eof) {
                     client_close(c); /* the body can never be complete */
@@ -345,7 +345,7 @@ void client_accept(uv_stream_t *listener, int status)
     if (!c->admin && !take_connection_slot(c)) {
         log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
                 (unsigned long long)w->shared->max_connections);
-        reply_error(c, 503, "too many connections (limits.max_connections)");
+        reply_error(&c->ex, 503, "too many connections (limits.max_connections)");
         return;
     }
     client_start(c);

@@ -24,7 +24,7 @@ void proxy_exchange_reset(struct client *c)
     free(ex->retry_head.p);
     free(ex->resp_head.p);
     free(ex->peer_body.p);
-    cache_stage_reset(c);
+    cache_stage_reset(&c->ex);
     /* the head of the exchange is kept: see struct exchange */
     memset(&ex->state, 0, sizeof *ex - offsetof(struct exchange, state));
 }
@@ -84,7 +84,7 @@ static void fail(struct client *c, int status, const char *detail)
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(c, status)) {
+    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(&c->ex, status)) {
         /* stale-if-error (RFC 5861 §4): the stored copy went out instead */
         ex->t_up_end = uv_hrtime();
         if (!ex->req_done)
@@ -103,7 +103,7 @@ static void fail(struct client *c, int status, const char *detail)
         client_close_after_write(c);
         return;
     }
-    reply_error(c, status, detail);
+    reply_error(&c->ex, status, detail);
 }
 
 static void upstream_write_done(void *owner, int status)
@@ -224,13 +224,13 @@ static void build_request_head(struct client *c, const struct http_request *r)
          * client (all accept identity, connect-protocol.md): ask for it. */
         if (ex->rpc && slice_case_eq(f->name, "accept-encoding"))
             continue;
-        if (peer_stage_skip_field(c, f))
+        if (peer_stage_skip_field(&c->ex, f))
             continue;
         outbuf_addfield(o, f->name, f->value);
     }
     add_forwarding_fields(c, r, o);
-    cache_stage_upstream_fields(c, o);
-    int framed = peer_stage_upstream_fields(c, r, (struct slice){target.p, target.len}, o);
+    cache_stage_upstream_fields(&c->ex, o);
+    int framed = peer_stage_upstream_fields(&c->ex, r, (struct slice){target.p, target.len}, o);
     free(target.p);
     if (framed)
         return; /* the peer handshake wrote the framing and the body */
@@ -347,7 +347,7 @@ void proxy_begin(struct client *c, struct http_request *r)
     proxy_exchange_reset(c);
     ex->t_start = uv_hrtime();
     if (exchange_own_request(ex, r, iobuf_data(&c->in)) < 0) {
-        reply_error(c, 503, "out of memory");
+        reply_error(&c->ex, 503, "out of memory");
         return;
     }
     r = &ex->req; /* the stages read the exchange's own copy */
@@ -364,7 +364,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         c->keepalive = 0;
     client_timer(c, 0);
     if (c->admin) {
-        admin_handle(c, r);
+        admin_handle(&c->ex, r);
         return;
     }
 
@@ -372,15 +372,15 @@ void proxy_begin(struct client *c, struct http_request *r)
     int rc = route(c, r, &why);
     if (rc) {
         log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
-        reply_error(c, rc, why);
+        reply_error(&c->ex, rc, why);
         return;
     }
     if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&
         r->content_length > cfg->limits.request_body) {
-        reply_error(c, 413, "request body exceeds limits.request_body");
+        reply_error(&c->ex, 413, "request body exceeds limits.request_body");
         return;
     }
-    enum peer_request_verdict peer = peer_stage_request(c, r);
+    enum peer_request_verdict peer = peer_stage_request(&c->ex, r);
     if (peer == PEER_REQ_ANSWERED)
         return;
     if (peer == PEER_REQ_ANSWERED_KEEP) {
@@ -397,7 +397,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         return;
     }
     enum cache_request_verdict cached =
-        peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(c, r);
+        peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(&c->ex, r);
     if (cached == CACHE_REQ_READ_BODY) {
         /* Read the body ahead to key it; the head stays where it is. */
         c->state = CS_COLLECT;
@@ -410,7 +410,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
-    collect_free(c); /* whoever read the body ahead is done with it */
+    collect_free(&c->ex); /* whoever read the body ahead is done with it */
     ex->sent_continue = c->ex.col.sent_continue;
     c->ex.col.sent_continue = 0;
     if (cached == CACHE_REQ_PARKED) {
@@ -518,7 +518,7 @@ static void start_upstream(struct client *c)
     }
     u = upstream_new(w, ex->up_key);
     if (!u) {
-        reply_error(c, 503, "out of memory");
+        reply_error(&c->ex, 503, "out of memory");
         return;
     }
     u->c = c;
@@ -701,7 +701,7 @@ static void finish(struct client *c)
     }
     if (!ex->req_done)
         c->keepalive = 0; /* the rest of the request body is still unread */
-    cache_stage_finish(c, 1);
+    cache_stage_finish(&c->ex, 1);
     proxy_log_exchange(c);
     proxy_exchange_reset(c);
     client_request_done(c);
@@ -729,12 +729,12 @@ static void send_response_head(struct client *c, const struct http_response *res
         c->keepalive = 0;
 
     struct outbuf o = {0};
-    int strip_sk = cache_stage_strips_surrogate_key(c);
+    int strip_sk = cache_stage_strips_surrogate_key(&c->ex);
     outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) ||
-            cache_stage_strips_field(c, f->name))
+            cache_stage_strips_field(&c->ex, f->name))
             continue;
         if (strip_sk && slice_case_eq(f->name, "surrogate-key"))
             continue;
@@ -750,8 +750,8 @@ static void send_response_head(struct client *c, const struct http_response *res
         outbuf_addstr(&o, "\r\n");
     } else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
         outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
-    cache_stage_status_field(c, res->status, &o);
-    peer_stage_fields(c, &o);
+    cache_stage_status_field(&c->ex, res->status, &o);
+    peer_stage_fields(&c->ex, &o);
     if (!c->keepalive)
         outbuf_addstr(&o, "Connection: close\r\n");
     else if (ex->client_minor == 0)
@@ -812,7 +812,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
     if (http_body_read(&probe, iobuf_data(&u->in), len, &used, &d) != HTTP_BODY_DATA || used != len)
         return 0; /* the read also holds bytes after the body */
     ex->resp_body = probe;
-    cache_stage_body(c, d.p, d.len);
+    cache_stage_body(&c->ex, d.p, d.len);
     char *block = u->in.base;
     u->in = (struct iobuf){0};
     ex->bytes_out += o->len + d.len;
@@ -842,9 +842,9 @@ static void pump_response_body(struct client *c)
             return;
         }
         if (rc == HTTP_BODY_DATA && ex->holding) {
-            cache_stage_body(c, d.p, d.len);
+            cache_stage_body(&c->ex, d.p, d.len);
         } else if (rc == HTTP_BODY_DATA && !ex->discard_body) {
-            cache_stage_body(c, d.p, d.len);
+            cache_stage_body(&c->ex, d.p, d.len);
             if (ex->resp_chunked) {
                 outbuf_addhex(&o, d.len);
                 outbuf_addstr(&o, "\r\n");
@@ -912,7 +912,7 @@ void proxy_on_upstream_data(struct client *c)
          * next request). */
         if (!ex->req_done || u->write_pending)
             ex->up_answered_early = 1;
-        int pr = peer_stage_response(c, &w->res);
+        int pr = peer_stage_response(&c->ex, &w->res);
         if (pr == PEER_WAIT)
             return; /* the coded body is read whole before anything goes on */
         if (pr == PEER_REBUILT)
@@ -934,8 +934,8 @@ void proxy_on_upstream_data(struct client *c)
             start_upstream(c);
             return;
         }
-        enum cache_response_verdict staged = cache_stage_response(c, &w->res);
-        if (staged == CACHE_RESP_RELAY && peer_stage_hold(c, &w->res))
+        enum cache_response_verdict staged = cache_stage_response(&c->ex, &w->res);
+        if (staged == CACHE_RESP_RELAY && peer_stage_hold(&c->ex, &w->res))
             staged = CACHE_RESP_HOLD;
         if (staged == CACHE_RESP_HOLD) {
             /* Held by the cache stage until complete, then sent by it. */
@@ -970,7 +970,7 @@ void proxy_client_drained(struct client *c)
 {
     struct exchange *ex = &c->ex;
     if (c->ex.stream) {
-        cache_stage_stream_pump(c);
+        cache_stage_stream_pump(&c->ex);
         return;
     }
     if (ex->state == EX_RESP_BODY && ex->up) {

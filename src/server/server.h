@@ -421,28 +421,29 @@ enum cache_request_verdict {
     CACHE_REQ_PARKED,    /* waits behind another request's fetch of the same key */
     CACHE_REQ_READ_BODY, /* read the body ahead first (CS_COLLECT), then parse again */
 };
-enum cache_request_verdict cache_stage_request(struct client *c, const struct http_request *r);
-void cache_stage_upstream_fields(struct client *c, struct outbuf *o);
+enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct http_request *r);
+void cache_stage_upstream_fields(struct exchange *ex, struct outbuf *o);
 /* What the origin's response head becomes. */
 enum cache_response_verdict {
     CACHE_RESP_RELAY,    /* relay it (stored as it streams, or not) */
     CACHE_RESP_ANSWERED, /* answered from the store: read the origin's body and drop it */
     CACHE_RESP_HOLD,     /* send nothing yet: the body is fed in and _finish answers */
 };
-enum cache_response_verdict cache_stage_response(struct client *c, const struct http_response *res);
-void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
+enum cache_response_verdict cache_stage_response(struct exchange *ex,
+                                                 const struct http_response *res);
+void cache_stage_status_field(struct exchange *ex, int status, struct outbuf *o);
 /* Does this client's answer leave Surrogate-Key out (proxy.pass_surrogate_key)? */
-int cache_stage_strips_surrogate_key(const struct client *c);
+int cache_stage_strips_surrogate_key(const struct exchange *ex);
 /* cache.strip_targeted: is this response field one to remove (RFC 9213)? */
-int cache_stage_strips_field(const struct client *c, struct slice name);
-void cache_stage_body(struct client *c, const char *p, size_t n);
-void cache_stage_finish(struct client *c, int complete);
-int cache_stage_serve_stale_on_error(struct client *c, int status);
-void cache_stage_reset(struct client *c);
+int cache_stage_strips_field(const struct exchange *ex, struct slice name);
+void cache_stage_body(struct exchange *ex, const char *p, size_t n);
+void cache_stage_finish(struct exchange *ex, int complete);
+int cache_stage_serve_stale_on_error(struct exchange *ex, int status);
+void cache_stage_reset(struct exchange *ex);
 void cache_stage_wake(struct srv_worker *w);
-void cache_stage_unpark(struct client *c);
+void cache_stage_unpark(struct exchange *ex);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
-void cache_stage_stream_pump(struct client *c);
+void cache_stage_stream_pump(struct exchange *ex);
 /* Remove what is stored for a URL (a "G ..." key): its GET/HEAD entry and
  * every body key at it (POST, QUERY, Connect). Invalidation (RFC 9111
  * §4.4) and the admin PURGE share it. Returns the number removed. */
@@ -450,26 +451,26 @@ unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t le
 
 /* body_key.c: requests keyed by their body, and Connect calls */
 struct rule;
-enum collect_state collect_start(struct client *c, const struct http_request *r);
+enum collect_state collect_start(struct exchange *ex, const struct http_request *r);
 /* The body read ahead, or the way there, for a request stage. */
 enum collect_need {
     COLLECT_READY,     /* c->collected tells how it went */
     COLLECT_READ_MORE, /* more must be read first (CS_COLLECT) */
     COLLECT_ANSWERED,  /* it was malformed and answered 400 */
 };
-enum collect_need collect_ensure(struct client *c, const struct http_request *r);
+enum collect_need collect_ensure(struct exchange *ex, const struct http_request *r);
 /* The complete body read ahead, without its framing. */
-struct slice collect_body(struct client *c, const struct http_request *r);
-void collect_continue(struct client *c);
-void collect_free(struct client *c);
+struct slice collect_body(struct exchange *ex, const struct http_request *r);
+void collect_continue(struct exchange *ex);
+void collect_free(struct exchange *ex);
 /* Key a request by its body read ahead: ex->cache_key (class 'P', 'Q', or
  * 'C' for a Connect call with codec rpc_codec). 0, or -1 after a 400 of our
  * own (Content-Digest). */
-int key_body(struct client *c, const struct http_request *r, const struct rule *rule, char cls,
+int key_body(struct exchange *ex, const struct http_request *r, const struct rule *rule, char cls,
              struct slice rpc_codec);
 /* Key a Connect GET by the message in its query, as its POST would be.
  * -1 when the query does not decode (then it is an ordinary GET). */
-int key_rpc_get(struct client *c, const struct http_request *r, struct slice codec);
+int key_rpc_get(struct exchange *ex, const struct http_request *r, struct slice codec);
 /* The target's path without the query, and the query. */
 struct slice request_path(const struct http_request *r);
 struct slice request_query(const struct http_request *r);
@@ -477,7 +478,7 @@ struct slice request_query(const struct http_request *r);
 /* background.c: serve stale, refresh behind it. 0: the refresh runs (or
  * one already does) and the stale copy may be served; -1: revalidate in
  * the foreground instead. */
-int background_revalidate(struct client *c, const struct http_request *r, const char *key,
+int background_revalidate(struct exchange *ex, const struct http_request *r, const char *key,
                           size_t key_len);
 
 /* peer_stage.c: the forward/reverse digest handshake */
@@ -504,27 +505,27 @@ enum peer_request_verdict {
     PEER_REQ_READ_BODY,     /* read the body ahead first (CS_COLLECT), then parse again */
     PEER_REQ_PARSE_AGAIN,   /* c->in now holds the expanded request: parse it */
 };
-enum peer_request_verdict peer_stage_request(struct client *c, const struct http_request *r);
-int peer_stage_skip_field(struct client *c, const struct http_field *f);
+enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r);
+int peer_stage_skip_field(struct exchange *ex, const struct http_field *f);
 /* `target` is the request target exactly as sent (signed as it is).
  * 1: the head is complete, body included (sent from memory). */
-int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,
-                               struct outbuf *o);
+int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r,
+                               struct slice target, struct outbuf *o);
 /* Forward: PEER_NONE, _WAIT (the whole body first), _REBUILT (parse u->in
  * again), _RETRY (resend whole), _FAIL. */
-int peer_stage_response(struct client *c, const struct http_response *res);
+int peer_stage_response(struct exchange *ex, const struct http_response *res);
 /* Reverse: hold a response to a peer, send it coded. */
-int peer_stage_hold(struct client *c, const struct http_response *res);
-void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *after);
-void peer_stage_fields(struct client *c, struct outbuf *o);
+int peer_stage_hold(struct exchange *ex, const struct http_response *res);
+void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf *after);
+void peer_stage_fields(struct exchange *ex, struct outbuf *o);
 
 /* admin.c */
-void admin_handle(struct client *c, const struct http_request *r);
+void admin_handle(struct exchange *ex, const struct http_request *r);
 
 /* reply.c */
-void reply_error(struct client *c, int status, const char *detail);
+void reply_error(struct exchange *ex, int status, const char *detail);
 /* The same as application/problem+json (RFC 9457). */
-void reply_problem(struct client *c, int status, const char *title, const char *detail);
+void reply_problem(struct exchange *ex, int status, const char *title, const char *detail);
 const char *reply_reason(int status);
 
 /* tunnel.c */
