@@ -136,9 +136,9 @@ int background_revalidate(struct exchange *ex, const struct http_request *r, con
     fds[0] = -1;
     snprintf(bg->ip, sizeof bg->ip, "%s", c->ip);
     bg->background = 1;
-    bg->ex.bg_key = malloc(key_len);
-    memcpy(bg->ex.bg_key, key, key_len);
-    bg->ex.bg_key_len = key_len;
+    bg->ex->bg_key = malloc(key_len);
+    memcpy(bg->ex->bg_key, key, key_len);
+    bg->ex->bg_key_len = key_len;
     w->background++;
     client_start(bg);
     return 0;

@@ -728,7 +728,7 @@ static void replay(struct exchange *ex)
     memcpy(d, head, len);
     c->in.end += len;
     free(head);
-    proxy_exchange_reset(c);
+    exchange_reset(ex);
     c->state = CS_HEAD;
     ex->no_coalesce = 1;
     client_process(c);

@@ -24,7 +24,8 @@ static void on_client_closed(uv_handle_t *h)
     if (c->counted)
         atomic_fetch_sub(&w->shared->connections, 1);
     iobuf_fini(&c->in);
-    collect_free(&c->ex);
+    exchange_free_retired(c);
+    exchange_free(&c->ex);
     c->magic = 0;
     free(c);
     worker_client_gone(w);
@@ -36,14 +37,14 @@ void client_close(struct client *c)
     if (c->closed)
         return;
     c->closed = 1;
-    cache_stage_unpark(&c->ex);
+    cache_stage_unpark(c->ex);
     if (c->background)
         c->w->background--;
-    if (c->ex.bg_key) {
+    if (c->ex->bg_key) {
         /* an internal refresh that never started: free its key's slot */
-        cache_stage_release_key(c->w, c->ex.bg_key, c->ex.bg_key_len);
-        free(c->ex.bg_key);
-        c->ex.bg_key = NULL;
+        cache_stage_release_key(c->w, c->ex->bg_key, c->ex->bg_key_len);
+        free(c->ex->bg_key);
+        c->ex->bg_key = NULL;
     }
     proxy_on_client_gone(c);
     link_remove(&c->link);
@@ -55,14 +56,14 @@ static void on_timer(uv_timer_t *t)
 {
     struct client *c = t->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
-    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->in) > 0 && !c->ex.req_arena) {
+    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->in) > 0 && !c->ex->req_arena) {
         log_msg(LOG_INFO, "client %s: request head timeout", c->ip);
-        reply_error(&c->ex, 408, "request header timeout");
+        reply_error(c->ex, 408, "request header timeout");
         return;
     }
-    if ((c->state == CS_BODY || c->state == CS_COLLECT) && !c->ex.resp_started) {
+    if ((c->state == CS_BODY || c->state == CS_COLLECT) && !c->ex->resp_started) {
         log_msg(LOG_INFO, "client %s: request body idle timeout", c->ip);
-        reply_error(&c->ex, 408, "request body timeout");
+        reply_error(c->ex, 408, "request body timeout");
         return;
     }
     client_close(c);
@@ -94,6 +95,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct client *c = s->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
+    exchange_free_retired(c);
     if (n == UV_ENOBUFS) {
         /* The head outgrew the buffer limit: the parser answers 431. */
         client_pause_read(c);
@@ -107,7 +109,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             tunnel_on_eof(c, 1);
         } else if (c->state == CS_CLOSING) {
             client_close(c);
-        } else if (c->state == CS_WAIT && n == UV_EOF && c->ex.state != EX_NONE) {
+        } else if (c->state == CS_WAIT && n == UV_EOF && c->ex->state != EX_NONE) {
             c->keepalive = 0; /* half-close: still answer this request */
         } else {
             client_close(c);
@@ -180,14 +182,14 @@ void client_process(struct client *c)
             if (rc != HTTP_PARSE_OK) {
                 const char *why = http_error_text(w->req.error);
                 log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
-                reply_error(&c->ex, rc, why);
+                reply_error(c->ex, rc, why);
                 return;
             }
             proxy_begin(c, &w->req);
             break;
         }
         case CS_COLLECT:
-            collect_continue(&c->ex);
+            collect_continue(c->ex);
             if (c->state == CS_COLLECT) {
                 if (c->eof) {
                     client_close(c); /* the body can never be complete */
@@ -277,16 +279,18 @@ struct client *client_new(struct srv_worker *w)
         return NULL;
     c->magic = CLIENT_MAGIC;
     c->w = w;
+    /* the exchange for its first request, so that an error before any
+     * request began has one to answer through */
+    if (!(c->ex = exchange_new(c))) {
+        free(c);
+        return NULL;
+    }
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
     link_init(&c->link);
-    c->ex.magic = EXCHANGE_MAGIC;
-    c->ex.c = c;
-    c->ex.w = w;
-    link_init(&c->ex.park_link);
-    link_init(&c->ex.stream_link);
+    link_init(&c->retired);
     link_insert(&w->clients, &c->link);
     return c;
 }
@@ -345,7 +349,7 @@ void client_accept(uv_stream_t *listener, int status)
     if (!c->admin && !take_connection_slot(c)) {
         log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
                 (unsigned long long)w->shared->max_connections);
-        reply_error(&c->ex, 503, "too many connections (limits.max_connections)");
+        reply_error(c->ex, 503, "too many connections (limits.max_connections)");
         return;
     }
     client_start(c);

@@ -16,25 +16,12 @@
 
 static void start_upstream(struct client *c);
 
-void proxy_exchange_reset(struct client *c)
-{
-    struct exchange *ex = &c->ex;
-    exchange_free_request(ex);
-    free(ex->up_head.p);
-    free(ex->retry_head.p);
-    free(ex->resp_head.p);
-    free(ex->peer_body.p);
-    cache_stage_reset(&c->ex);
-    /* the head of the exchange is kept: see struct exchange */
-    memset(&ex->state, 0, sizeof *ex - offsetof(struct exchange, state));
-}
-
 /* log.level: debug: what the cache decided for this exchange and why,
  * one line each; the key as a hash, so a line can be matched to a PURGE
  * without printing what clients asked for twice. */
 static void log_decision(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     uint64_t h = 14695981039346656037ULL; /* FNV-1a */
     for (size_t i = 0; i < ex->cache_key_len; i++)
         h = (h ^ (unsigned char)ex->cache_key[i]) * 1099511628211ULL;
@@ -54,7 +41,7 @@ static void log_decision(struct client *c)
 
 void proxy_log_exchange(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     if (log_debug_enabled())
         log_decision(c);
     if (!log_access_enabled())
@@ -79,18 +66,18 @@ void proxy_log_exchange(struct client *c)
  * the request body may be unread, and the state of the peer is unknown. */
 static void fail(struct client *c, int status, const char *detail)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(&c->ex, status)) {
+    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(c->ex, status)) {
         /* stale-if-error (RFC 5861 §4): the stored copy went out instead */
         ex->t_up_end = uv_hrtime();
         if (!ex->req_done)
             c->keepalive = 0;
         proxy_log_exchange(c);
-        proxy_exchange_reset(c);
+        exchange_done(c->ex);
         client_request_done(c);
         return;
     }
@@ -99,11 +86,11 @@ static void fail(struct client *c, int status, const char *detail)
                 ex->method.p, (int)ex->target.len, ex->target.p, detail);
         ex->t_up_end = uv_hrtime();
         proxy_log_exchange(c);
-        proxy_exchange_reset(c);
+        exchange_done(c->ex);
         client_close_after_write(c);
         return;
     }
-    reply_error(&c->ex, status, detail);
+    reply_error(c->ex, status, detail);
 }
 
 static void upstream_write_done(void *owner, int status)
@@ -124,13 +111,13 @@ static void upstream_write_done(void *owner, int status)
 
 static int up_write(struct client *c, struct outbuf *o)
 {
-    struct upstream *u = c->ex.up;
+    struct upstream *u = c->ex->up;
     return srv_write((uv_stream_t *)&u->tcp, o, &u->write_pending, upstream_write_done, u);
 }
 
 static int client_write(struct client *c, struct outbuf *o)
 {
-    c->ex.bytes_out += o->len;
+    c->ex->bytes_out += o->len;
     return srv_write((uv_stream_t *)&c->tcp, o, &c->write_pending, client_write_done, c);
 }
 
@@ -191,7 +178,7 @@ static void add_origin_host(const struct config *cfg, const struct http_request 
 
 static void build_request_head(struct client *c, const struct http_request *r)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     const struct config *cfg = c->w->cfg;
     struct outbuf *o = &ex->up_head;
     /* The target as sent, computed once: the peer handshake signs exactly
@@ -224,13 +211,13 @@ static void build_request_head(struct client *c, const struct http_request *r)
          * client (all accept identity, connect-protocol.md): ask for it. */
         if (ex->rpc && slice_case_eq(f->name, "accept-encoding"))
             continue;
-        if (peer_stage_skip_field(&c->ex, f))
+        if (peer_stage_skip_field(c->ex, f))
             continue;
         outbuf_addfield(o, f->name, f->value);
     }
     add_forwarding_fields(c, r, o);
-    cache_stage_upstream_fields(&c->ex, o);
-    int framed = peer_stage_upstream_fields(&c->ex, r, (struct slice){target.p, target.len}, o);
+    cache_stage_upstream_fields(c->ex, o);
+    int framed = peer_stage_upstream_fields(c->ex, r, (struct slice){target.p, target.len}, o);
     free(target.p);
     if (framed)
         return; /* the peer handshake wrote the framing and the body */
@@ -275,7 +262,7 @@ static int authority_port(struct slice a)
  * Returns 0, or an HTTP status with the reason in *why (README "Errors"). */
 static int route(struct client *c, const struct http_request *r, const char **why)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     if (c->w->cfg->mode == MODE_REVERSE) {
         *why = "CONNECT sent to a reverse proxy";
         if (ex->method_connect)
@@ -331,7 +318,7 @@ static int route(struct client *c, const struct http_request *r, const char **wh
 void proxy_finish_local(struct client *c)
 {
     proxy_log_exchange(c);
-    proxy_exchange_reset(c);
+    exchange_done(c->ex);
     if (!c->keepalive || c->w->draining) {
         client_close_after_write(c);
         return;
@@ -342,12 +329,22 @@ void proxy_finish_local(struct client *c)
 
 void proxy_begin(struct client *c, struct http_request *r)
 {
-    struct exchange *ex = &c->ex;
+    if (c->ex->finished) {
+        /* a new request: a new exchange */
+        struct exchange *x = exchange_new(c);
+        if (!x) {
+            reply_error(c->ex, 503, "out of memory");
+            return;
+        }
+        exchange_retire(c, x);
+    } else {
+        exchange_reset(c->ex); /* the connection's first request, or this one again */
+    }
+    struct exchange *ex = c->ex;
     const struct config *cfg = c->w->cfg;
-    proxy_exchange_reset(c);
     ex->t_start = uv_hrtime();
     if (exchange_own_request(ex, r, iobuf_data(&c->in)) < 0) {
-        reply_error(&c->ex, 503, "out of memory");
+        reply_error(c->ex, 503, "out of memory");
         return;
     }
     r = &ex->req; /* the stages read the exchange's own copy */
@@ -364,7 +361,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         c->keepalive = 0;
     client_timer(c, 0);
     if (c->admin) {
-        admin_handle(&c->ex, r);
+        admin_handle(c->ex, r);
         return;
     }
 
@@ -372,15 +369,15 @@ void proxy_begin(struct client *c, struct http_request *r)
     int rc = route(c, r, &why);
     if (rc) {
         log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
-        reply_error(&c->ex, rc, why);
+        reply_error(c->ex, rc, why);
         return;
     }
     if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&
         r->content_length > cfg->limits.request_body) {
-        reply_error(&c->ex, 413, "request body exceeds limits.request_body");
+        reply_error(c->ex, 413, "request body exceeds limits.request_body");
         return;
     }
-    enum peer_request_verdict peer = peer_stage_request(&c->ex, r);
+    enum peer_request_verdict peer = peer_stage_request(c->ex, r);
     if (peer == PEER_REQ_ANSWERED)
         return;
     if (peer == PEER_REQ_ANSWERED_KEEP) {
@@ -397,22 +394,22 @@ void proxy_begin(struct client *c, struct http_request *r)
         return;
     }
     enum cache_request_verdict cached =
-        peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(&c->ex, r);
+        peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(c->ex, r);
     if (cached == CACHE_REQ_READ_BODY) {
         /* Read the body ahead to key it; the head stays where it is. */
         c->state = CS_COLLECT;
-        if (r->expect_continue && r->minor >= 1 && !c->ex.col.sent_continue) {
+        if (r->expect_continue && r->minor >= 1 && !c->ex->col.sent_continue) {
             struct outbuf o = {0};
             outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
-            c->ex.col.sent_continue = 1;
+            c->ex->col.sent_continue = 1;
             client_write(c, &o);
         }
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
-    collect_free(&c->ex); /* whoever read the body ahead is done with it */
-    ex->sent_continue = c->ex.col.sent_continue;
-    c->ex.col.sent_continue = 0;
+    collect_free(c->ex); /* whoever read the body ahead is done with it */
+    ex->sent_continue = c->ex->col.sent_continue;
+    c->ex->col.sent_continue = 0;
     if (cached == CACHE_REQ_PARKED) {
         /* Parked behind another request's fetch of the same key. */
         iobuf_consume(&c->in, r->head_len);
@@ -486,7 +483,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
      * destination is the client's, checked on what it resolved to. */
     struct client *c = u->c;
     const struct sockaddr *to = res->ai_addr;
-    if (!c->w->cfg->peer.forward || c->ex.method_connect) {
+    if (!c->w->cfg->peer.forward || c->ex->method_connect) {
         enum net_egress v = upstream_pick_address(c->w, res, &to);
         if (v != NET_EGRESS_ALLOWED) {
             uv_freeaddrinfo(res);
@@ -507,7 +504,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 static void start_upstream(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct srv_worker *w = c->w;
     struct upstream *u = ex->method_connect || ex->upgrade ? NULL : upstream_acquire(w, ex->up_key);
     if (u) {
@@ -518,7 +515,7 @@ static void start_upstream(struct client *c)
     }
     u = upstream_new(w, ex->up_key);
     if (!u) {
-        reply_error(&c->ex, 503, "out of memory");
+        reply_error(c->ex, 503, "out of memory");
         return;
     }
     u->c = c;
@@ -558,7 +555,7 @@ static void start_upstream(struct client *c)
 
 void proxy_on_connected(struct client *c, int status)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     if (status < 0) {
         log_msg(LOG_WARN, "upstream %s: connect failed: %s", ex->up_key, uv_strerror(status));
@@ -604,7 +601,7 @@ void proxy_on_connected(struct client *c, int status)
 
 void proxy_pump_request_body(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     const struct config *cfg = c->w->cfg;
     if (!u || (ex->state != EX_RESP_HEAD && ex->state != EX_RESP_BODY)) {
@@ -689,7 +686,7 @@ void proxy_upstream_drained(struct client *c)
 
 static void finish(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     ex->t_up_end = uv_hrtime();
     ex->up = NULL;
@@ -701,15 +698,15 @@ static void finish(struct client *c)
     }
     if (!ex->req_done)
         c->keepalive = 0; /* the rest of the request body is still unread */
-    cache_stage_finish(&c->ex, 1);
+    cache_stage_finish(c->ex, 1);
     proxy_log_exchange(c);
-    proxy_exchange_reset(c);
+    exchange_done(c->ex);
     client_request_done(c);
 }
 
 static void send_response_head(struct client *c, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     const struct config *cfg = c->w->cfg;
     enum http_body_kind kind = http_response_body_kind(res, ex->method_head);
     http_body_init(&ex->resp_body, kind, res->content_length, cfg->limits.response_header_section);
@@ -729,12 +726,12 @@ static void send_response_head(struct client *c, const struct http_response *res
         c->keepalive = 0;
 
     struct outbuf o = {0};
-    int strip_sk = cache_stage_strips_surrogate_key(&c->ex);
+    int strip_sk = cache_stage_strips_surrogate_key(c->ex);
     outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) ||
-            cache_stage_strips_field(&c->ex, f->name))
+            cache_stage_strips_field(c->ex, f->name))
             continue;
         if (strip_sk && slice_case_eq(f->name, "surrogate-key"))
             continue;
@@ -750,8 +747,8 @@ static void send_response_head(struct client *c, const struct http_response *res
         outbuf_addstr(&o, "\r\n");
     } else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
         outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
-    cache_stage_status_field(&c->ex, res->status, &o);
-    peer_stage_fields(&c->ex, &o);
+    cache_stage_status_field(c->ex, res->status, &o);
+    peer_stage_fields(c->ex, &o);
     if (!c->keepalive)
         outbuf_addstr(&o, "Connection: close\r\n");
     else if (ex->client_minor == 0)
@@ -766,7 +763,7 @@ static void send_response_head(struct client *c, const struct http_response *res
  * after 101 to a request that asked for the upgrade. 0 or -1 on error. */
 static int interim_response(struct client *c, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     if (res->status == 101) {
         if (!ex->upgrade)
             return -1;
@@ -800,7 +797,7 @@ static int interim_response(struct client *c, const struct http_response *res)
  * it did. */
 static int relay_read_buffer(struct client *c, struct outbuf *o)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED || iobuf_len(&u->in) == 0 ||
         c->write_pending >= WRITE_HIGH_WATER || ex->discard_body || ex->holding)
@@ -812,7 +809,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
     if (http_body_read(&probe, iobuf_data(&u->in), len, &used, &d) != HTTP_BODY_DATA || used != len)
         return 0; /* the read also holds bytes after the body */
     ex->resp_body = probe;
-    cache_stage_body(&c->ex, d.p, d.len);
+    cache_stage_body(c->ex, d.p, d.len);
     char *block = u->in.base;
     u->in = (struct iobuf){0};
     ex->bytes_out += o->len + d.len;
@@ -823,7 +820,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
 
 static void pump_response_body(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     struct outbuf o = ex->resp_head;
     ex->resp_head = (struct outbuf){0};
@@ -842,9 +839,9 @@ static void pump_response_body(struct client *c)
             return;
         }
         if (rc == HTTP_BODY_DATA && ex->holding) {
-            cache_stage_body(&c->ex, d.p, d.len);
+            cache_stage_body(c->ex, d.p, d.len);
         } else if (rc == HTTP_BODY_DATA && !ex->discard_body) {
-            cache_stage_body(&c->ex, d.p, d.len);
+            cache_stage_body(c->ex, d.p, d.len);
             if (ex->resp_chunked) {
                 outbuf_addhex(&o, d.len);
                 outbuf_addstr(&o, "\r\n");
@@ -881,7 +878,7 @@ static void pump_response_body(struct client *c)
 
 void proxy_on_upstream_data(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct srv_worker *w = c->w;
     while (ex->up && ex->state == EX_RESP_HEAD) {
         struct upstream *u = ex->up;
@@ -912,7 +909,7 @@ void proxy_on_upstream_data(struct client *c)
          * next request). */
         if (!ex->req_done || u->write_pending)
             ex->up_answered_early = 1;
-        int pr = peer_stage_response(&c->ex, &w->res);
+        int pr = peer_stage_response(c->ex, &w->res);
         if (pr == PEER_WAIT)
             return; /* the coded body is read whole before anything goes on */
         if (pr == PEER_REBUILT)
@@ -934,8 +931,8 @@ void proxy_on_upstream_data(struct client *c)
             start_upstream(c);
             return;
         }
-        enum cache_response_verdict staged = cache_stage_response(&c->ex, &w->res);
-        if (staged == CACHE_RESP_RELAY && peer_stage_hold(&c->ex, &w->res))
+        enum cache_response_verdict staged = cache_stage_response(c->ex, &w->res);
+        if (staged == CACHE_RESP_RELAY && peer_stage_hold(c->ex, &w->res))
             staged = CACHE_RESP_HOLD;
         if (staged == CACHE_RESP_HOLD) {
             /* Held by the cache stage until complete, then sent by it. */
@@ -968,9 +965,9 @@ void proxy_on_upstream_data(struct client *c)
 
 void proxy_client_drained(struct client *c)
 {
-    struct exchange *ex = &c->ex;
-    if (c->ex.stream) {
-        cache_stage_stream_pump(&c->ex);
+    struct exchange *ex = c->ex;
+    if (c->ex->stream) {
+        cache_stage_stream_pump(c->ex);
         return;
     }
     if (ex->state == EX_RESP_BODY && ex->up) {
@@ -983,7 +980,7 @@ void proxy_client_drained(struct client *c)
 
 void proxy_on_upstream_eof(struct client *c, int status)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     if (ex->state == EX_TUNNEL) {
         if (status == UV_EOF)
@@ -1023,7 +1020,7 @@ void proxy_on_upstream_eof(struct client *c, int status)
 
 void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     if (ex->state == EX_TUNNEL) {
         client_close(c);
         return;
@@ -1037,7 +1034,7 @@ void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind)
 
 void proxy_on_client_gone(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
@@ -1046,5 +1043,5 @@ void proxy_on_client_gone(struct client *c)
         ex->status = 499; /* nginx's "client closed request" */
     if (ex->req_arena)
         proxy_log_exchange(c);
-    proxy_exchange_reset(c);
+    exchange_done(c->ex);
 }

@@ -81,7 +81,7 @@ static void reply(struct exchange *ex, int status, const char *type, const char 
                                  .upstream_ms = -1};
         log_access(&e);
     }
-    proxy_exchange_reset(c);
+    exchange_done(ex);
     c->keepalive = 0;
     client_close_after_write(c);
 }

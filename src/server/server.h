@@ -222,9 +222,11 @@ struct exchange {
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
     char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
     size_t bg_key_len;
-    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
+    int peer_expanded;        /* c->in holds a reference expanded by peer_stage: never again */
+    struct link retired_link; /* in its client's retired, once the next request began */
 
     enum exchange_state state;
+    int finished; /* done: the next request gets a new exchange */
     struct upstream *up;
     /* The request, owned (exchange_own_request): its slices point into
      * req_arena, not into the connection's buffer. NULL arena: no request
@@ -332,7 +334,12 @@ struct client {
     int tls;        /* accepted on a TLS listener: the request's scheme is https */
     int counted;    /* holds a place in limits.max_connections */
     int background; /* an internal stale-while-revalidate refresh */
-    struct exchange ex;
+    /* the request in progress, or the last one (finished) until the next
+     * begins; never NULL while the client is open */
+    struct exchange *ex;
+    /* finished exchanges replaced by a newer one: freed when no call chain
+     * can hold them (the next read callback, or the close) */
+    struct link retired;
 };
 
 enum upstream_timer { UT_NONE, UT_CONNECT, UT_FIRST_BYTE, UT_IDLE, UT_POOL };
@@ -382,6 +389,24 @@ void client_write_done(void *owner, int status);
  * out of memory. */
 int exchange_own_request(struct exchange *ex, const struct http_request *r, const char *head);
 void exchange_free_request(struct exchange *ex);
+/* A new exchange on c (NULL: out of memory); it is c->ex once the caller
+ * puts it there. */
+struct exchange *exchange_new(struct client *c);
+/* The same request starts over (its head parsed again): free what the
+ * last attempt held, keep what carries over (see struct exchange). */
+void exchange_reset(struct exchange *ex);
+/* The request is answered (or given up): reset, and the next request on
+ * the connection gets a new exchange. The memory stays until then, so the
+ * code that answered may still read its (now empty) fields. */
+void exchange_done(struct exchange *ex);
+/* Free ex and all it holds; *xp becomes NULL. */
+void exchange_free(struct exchange **xp);
+/* A new request begins on c: c->ex, finished, goes to c->retired and x
+ * takes its place. A pipelined request can begin deep inside the call
+ * chain that finished the last one, which may still read it. */
+void exchange_retire(struct client *c, struct exchange *x);
+/* Free c's retired exchanges: only from the top of a callback. */
+void exchange_free_retired(struct client *c);
 
 /* upstream.c */
 struct upstream *upstream_acquire(struct srv_worker *w, const char *key);
@@ -409,7 +434,6 @@ void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind);
 void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct client *c);
-void proxy_exchange_reset(struct client *c);
 void proxy_log_exchange(struct client *c);
 void proxy_finish_local(struct client *c);
 

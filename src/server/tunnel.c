@@ -30,7 +30,7 @@ static void tunnel_write_to_up_done(void *owner, int status)
 
 void tunnel_on_client_data(struct client *c)
 {
-    struct upstream *u = c->ex.up;
+    struct upstream *u = c->ex->up;
     if (!u)
         return;
     relay(&c->in, (uv_stream_t *)&u->tcp, &u->write_pending, tunnel_write_to_up_done, u);
@@ -41,7 +41,7 @@ void tunnel_on_client_data(struct client *c)
 
 void tunnel_on_upstream_data(struct client *c)
 {
-    struct upstream *u = c->ex.up;
+    struct upstream *u = c->ex->up;
     relay(&u->in, (uv_stream_t *)&c->tcp, &c->write_pending, client_write_done, c);
     upstream_timer(u, UT_IDLE);
     if (c->write_pending >= WRITE_HIGH_WATER)
@@ -50,7 +50,7 @@ void tunnel_on_upstream_data(struct client *c)
 
 void tunnel_begin(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     ex->state = EX_TUNNEL;
     c->state = CS_TUNNEL;
     client_timer(c, 0);
@@ -77,7 +77,7 @@ static void on_client_shutdown(uv_shutdown_t *req, int status)
 
 void tunnel_on_eof(struct client *c, int from_client)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     if (!u) {
         client_close(c);
