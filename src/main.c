@@ -386,9 +386,18 @@ int main(int argc, char **argv)
         config_connect_finish(&cfg, err, sizeof err) < 0 ||
         config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
+    /* Certificates, keys and CAs are read now, --check-config included, so
+     * that a bad file stops the start naming its field. */
+    struct tls_contexts tls;
+    if (tls_contexts_build(&cfg, &tls, err, sizeof err) < 0) {
+        connect_procedures_free(&cfg.connect.procs);
+        connect_procedures_free(&cfg.connect.never);
+        return die(err);
+    }
     char cache_warning[256];
     int clamped = config_cache_finish(&cfg, cache_warning, sizeof cache_warning);
     if (check_only && log_check(cfg.log.access, cfg.log.error, err, sizeof err) < 0) {
+        tls_contexts_free(&tls);
         connect_procedures_free(&cfg.connect.procs);
         connect_procedures_free(&cfg.connect.never);
         fprintf(stderr, "idemcache: %s: %s\n", config_file, err);
@@ -399,20 +408,22 @@ int main(int argc, char **argv)
             warn(config_file, "%s", cache_warning);
         config_warnings(&cfg, warn_stderr, NULL);
         printf("%s: ok\n", config_file);
+        tls_contexts_free(&tls);
         connect_procedures_free(&cfg.connect.procs);
         connect_procedures_free(&cfg.connect.never);
         return 0;
     }
-    if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
+    if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0) {
+        tls_contexts_free(&tls);
         return die(err);
+    }
     log_startup(&cfg, config_file);
     if (clamped)
         log_msg(LOG_WARN, "%s", cache_warning);
     config_warnings(&cfg, warn_log, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* tls_contexts_build (tls_ctx.c) fills this once TLS is configured */
-    struct tls_contexts tls = {0};
     int rc = worker_run_all(&cfg, &tls);
+    tls_contexts_free(&tls);
     connect_procedures_free(&cfg.connect.procs);
     connect_procedures_free(&cfg.connect.never);
     return rc;
