@@ -103,3 +103,32 @@ test('a forward proxy never answers https://a/x from the http://a/x entry', asyn
   assert.equal(s.status, 501);
   assert.doesNotMatch(s.headers['cache-status'] ?? '', /hit/);
 });
+
+// ---- forwarding fields ---------------------------------------------------
+
+async function seenBy(t, yaml, requestHead) {
+  const origin = await startOrigin((req, res) => res.end('ok'));
+  t.after(() => origin.close());
+  const args = ['--upstream', `http://127.0.0.1:${origin.port}`];
+  if (yaml) args.push('--config', tmpFile('f.yaml', yaml));
+  const proxy = await startProxy(args);
+  t.after(() => proxy.stop());
+  const { data } = await rawExchange(proxy.port, requestHead);
+  assert.equal(parseResponses(data)[0].status, 200);
+  return origin.seen[0];
+}
+
+test('cleartext: Forwarded proto=http and X-Forwarded-Proto: http; a spoofed X-Forwarded-Proto is replaced', async (t) => {
+  const seen = await seenBy(t, 'proxy:\n  forwarded: true\n',
+    'GET /f HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\nx-forwarded-proto: https, https\r\nForwarded: proto=https\r\nConnection: close\r\n\r\n');
+  assert.equal(seen.headers['x-forwarded-proto'], 'http');
+  assert.equal(seen.rawHeaders.filter((h) => /^x-forwarded-proto$/i.test(h)).length, 1, 'one X-Forwarded-Proto, ours');
+  // Forwarded is a list: the client's element stays, ours is the last (RFC 7239 §4)
+  assert.equal(seen.headers.forwarded, 'proto=https, for=127.0.0.1;proto=http');
+});
+
+test('proxy.x_forwarded_proto: false sends none, and still drops the client\'s', async (t) => {
+  const seen = await seenBy(t, 'proxy:\n  x_forwarded_proto: false\n',
+    'GET /f HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n');
+  assert.equal(seen.headers['x-forwarded-proto'], undefined);
+});
