@@ -74,6 +74,7 @@ void config_defaults(struct config *c)
         strcpy(c->naming.never_cache_prefixes[c->naming.n], mutations[c->naming.n]);
     c->proxy.via = true;
     c->proxy.x_forwarded_for = true;
+    c->proxy.x_forwarded_proto = true;
     c->proxy.forwarded = false;
     c->proxy.pass_surrogate_key = false;
     strcpy(c->log.access, "stdout");
@@ -306,6 +307,7 @@ static const struct field schema[] = {
     {"connect.ttl", F_DURATION, OFF(connect.ttl), 0},
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
+    {"proxy.x_forwarded_proto", F_BOOL, OFF(proxy.x_forwarded_proto), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
     {"proxy.host", F_ORIGIN_HOST, 0, 0},
     {"proxy.pass_surrogate_key", F_BOOL, OFF(proxy.pass_surrogate_key), 0},

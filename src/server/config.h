@@ -122,6 +122,9 @@ struct config {
     struct {
         bool via;
         bool x_forwarded_for;
+        /* X-Forwarded-Proto: the scheme the client used (ours, never the
+         * client's: a client-sent one is removed either way). */
+        bool x_forwarded_proto;
         bool forwarded;
         /* Reverse mode only: a forward proxy sends the authority of the
          * request's URI (RFC 9112 §3.2.2). The cache key keeps the

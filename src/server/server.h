@@ -19,6 +19,7 @@
 #include "cache/store.h"
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
+#include "cache/key.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -370,6 +371,13 @@ void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
 void cache_stage_stream_pump(struct client *c);
+/* The scheme this request is keyed under (cache/key.h
+ * cache_request_scheme): https when it came over TLS, or a forward
+ * proxy's absolute-form target's own. */
+enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r);
+/* Did the request come over TLS (a background refresh: the request that
+ * started it)? What Forwarded proto= and X-Forwarded-Proto say. */
+int srv_over_tls(const struct client *c);
 /* Remove what is stored for a URL (a "G ..." key): its GET/HEAD entry and
  * every body key at it (POST, QUERY, Connect). Invalidation (RFC 9111
  * §4.4) and the admin PURGE share it. Returns the number removed. */
