@@ -66,9 +66,25 @@ void cache_stage_reset(struct exchange *ex)
     cache_object_unref(&ex->held);
 }
 
+int srv_over_tls(const struct client *c)
+{
+    /* A background refresh runs on a socketpair, not on the client's
+     * connection: it stands in for the request that started it, whose
+     * scheme is in the key it refreshes. */
+    struct cache_key_url u;
+    if (c->ex->bg_key && cache_key_parse(c->ex->bg_key, c->ex->bg_key_len, &u) == CACHE_KEY_PARSED)
+        return u.scheme == CACHE_SCHEME_HTTPS;
+    return c->tls;
+}
+
+enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r)
+{
+    return cache_request_scheme(r, srv_over_tls(c), c->w->cfg->mode == MODE_FORWARD);
+}
+
 static void build_key(struct exchange *ex, const struct http_request *r)
 {
-    ex->cache_key = cache_key_primary(r, &ex->cache_key_len);
+    ex->cache_key = cache_key_primary(r, srv_request_scheme(ex->c, r), &ex->cache_key_len);
 }
 
 /* The request fields the response's Vary is matched on, kept for when it
@@ -218,8 +234,7 @@ static void serve_object(struct exchange *ex, struct cache_object *o, const char
     end_client_head(ex, &after);
     ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
-    srv_write_object((uv_stream_t *)&c->tcp, o, hole, &after, with_body, &c->write_pending,
-                     client_write_done, c);
+    conn_write_object(&c->conn, o, hole, &after, with_body);
 }
 
 /* A 304 built from the stored fields that §15.4.5 lists. */
@@ -238,7 +253,7 @@ static void serve_304(struct exchange *ex, struct cache_object *o, const char *s
     ex->status = 304;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
-    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &out);
 }
 
 /* The stored ETag came from the origin (a tag we generated means nothing
@@ -308,8 +323,8 @@ static void serve_partial(struct exchange *ex, struct cache_object *o, const cha
     ex->bytes_out +=
         sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
     ex->resp_started = 1;
-    srv_write_object_range((uv_stream_t *)&c->tcp, o, status_line, omit, &after, first - part_first,
-                           last - first + 1, &c->write_pending, client_write_done, c);
+    conn_write_object_range(&c->conn, o, status_line, omit, &after, first - part_first,
+                            last - first + 1);
 }
 
 /* 416 (§15.5.17): no range of the stored body is satisfiable. */
@@ -328,7 +343,7 @@ static void serve_unsatisfiable(struct exchange *ex, struct cache_object *o,
     ex->status = 416;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
-    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &out);
 }
 
 /* A GET with Range on a complete stored 200 (RFC 9110 §14.2): one range ->
@@ -506,7 +521,7 @@ static enum cache_request_verdict coalesce_or_lead(struct exchange *ex,
     memcpy(ex->park_key, ex->cache_key, ex->cache_key_len);
     ex->park_key_len = ex->cache_key_len;
     ex->park_head = malloc(r->head_len);
-    memcpy(ex->park_head, iobuf_data(&c->in), r->head_len);
+    memcpy(ex->park_head, iobuf_data(&c->conn.in), r->head_len);
     ex->park_head_len = r->head_len;
     link_insert(&w->parked, &ex->park_link);
     int in_flight;
@@ -602,7 +617,7 @@ void cache_stage_stream_pump(struct exchange *ex)
         ex->stream_seg = s;
         size_t len = s->len;
         if (ex->stream_off < len) {
-            if (c->write_pending + out.len >= WRITE_HIGH_WATER)
+            if (c->conn.write_pending + out.len >= WRITE_HIGH_WATER)
                 break; /* proxy_client_drained brings us back */
             size_t n = len - ex->stream_off;
             if (ex->stream_chunked) {
@@ -636,7 +651,7 @@ void cache_stage_stream_pump(struct exchange *ex)
         outbuf_addstr(&out, "0\r\n\r\n");
     if (out.len) {
         ex->bytes_out += out.len;
-        srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+        conn_write(&c->conn, &out);
     }
     if (done)
         stream_end(ex);
@@ -703,7 +718,7 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     ex->status = o->status;
     ex->resp_started = 1;
     ex->bytes_out += h.len;
-    srv_write((uv_stream_t *)&c->tcp, &h, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &h);
     cache_stage_stream_pump(ex);
     return 1;
 }
@@ -717,16 +732,16 @@ static void replay(struct exchange *ex)
     size_t len = ex->park_head_len;
     ex->park_head = NULL;
     cache_stage_unpark(ex);
-    size_t rest = iobuf_len(&c->in);
-    if (iobuf_reserve(&c->in, len, (size_t)-1) < 0) {
+    size_t rest = iobuf_len(&c->conn.in);
+    if (iobuf_reserve(&c->conn.in, len, (size_t)-1) < 0) {
         free(head);
         client_close(c);
         return;
     }
-    char *d = iobuf_data(&c->in);
+    char *d = iobuf_data(&c->conn.in);
     memmove(d + len, d, rest);
     memcpy(d, head, len);
-    c->in.end += len;
+    c->conn.in.end += len;
     free(head);
     exchange_reset(ex);
     c->state = CS_HEAD;
@@ -1139,24 +1154,30 @@ unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t le
 }
 
 /* The GET key of a Location or Content-Location value on the request's
- * own host (a path, or an http URI with our authority); NULL for another
- * host. malloc'd. */
+ * own origin (RFC 9111 §4.4: same scheme and authority): a path, or an
+ * absolute URI with our scheme and authority; NULL for another origin.
+ * malloc'd. */
 static char *same_host_key(const struct exchange *ex, struct slice v, size_t *len)
 {
-    struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
-    while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
-        auth.len++;
+    struct cache_key_url own;
+    if (cache_key_parse(ex->cache_key, ex->cache_key_len, &own) != CACHE_KEY_PARSED)
+        return NULL;
+    struct slice auth = own.authority;
+    const char *scheme = cache_scheme_name(own.scheme);
+    size_t pre = strlen(scheme) + 3; /* "scheme://" */
     struct slice path;
     if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
         path = v;
-    } else if (v.len >= 7 + auth.len && !strncasecmp(v.p, "http://", 7) &&
-               slice_case_eqs((struct slice){v.p + 7, auth.len}, auth) &&
-               (v.len == 7 + auth.len || v.p[7 + auth.len] == '/' || v.p[7 + auth.len] == '?')) {
-        path = (struct slice){v.p + 7 + auth.len, v.len - 7 - auth.len};
+    } else if (v.len >= pre + auth.len && !strncasecmp(v.p, scheme, pre - 3) &&
+               !memcmp(v.p + pre - 3, "://", 3) &&
+               slice_case_eqs((struct slice){v.p + pre, auth.len}, auth) &&
+               (v.len == pre + auth.len || v.p[pre + auth.len] == '/' ||
+                v.p[pre + auth.len] == '?')) {
+        path = (struct slice){v.p + pre + auth.len, v.len - pre - auth.len};
     } else {
         return NULL;
     }
-    return cache_key_for(auth, path, len);
+    return cache_key_for(own.scheme, auth, path, len);
 }
 
 static void invalidate(struct exchange *ex, const struct http_response *res)
