@@ -42,6 +42,12 @@ struct exchange *exchange_new(struct client *c)
 void exchange_reset(struct exchange *ex)
 {
     CHECK_MAGIC(ex, EXCHANGE_MAGIC);
+    if (ex->up) {
+        /* every path that ends an exchange lets its upstream go first; one
+         * left here would call back into a freed exchange */
+        upstream_close(ex->up);
+        ex->up = NULL;
+    }
     exchange_free_request(ex);
     free(ex->up_head.p);
     free(ex->retry_head.p);

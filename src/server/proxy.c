@@ -14,14 +14,13 @@
 #include "server/log.h"
 #include "http/fields.h"
 
-static void start_upstream(struct client *c);
+static void start_upstream(struct exchange *ex);
 
 /* log.level: debug: what the cache decided for this exchange and why,
  * one line each; the key as a hash, so a line can be matched to a PURGE
  * without printing what clients asked for twice. */
-static void log_decision(struct client *c)
+static void log_decision(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
     uint64_t h = 14695981039346656037ULL; /* FNV-1a */
     for (size_t i = 0; i < ex->cache_key_len; i++)
         h = (h ^ (unsigned char)ex->cache_key[i]) * 1099511628211ULL;
@@ -39,11 +38,11 @@ static void log_decision(struct client *c)
             ex->status, conn[ex->up_conn]);
 }
 
-void proxy_log_exchange(struct client *c)
+void proxy_log_exchange(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     if (log_debug_enabled())
-        log_decision(c);
+        log_decision(ex);
     if (!log_access_enabled())
         return;
     struct access_entry e = {
@@ -64,20 +63,20 @@ void proxy_log_exchange(struct client *c)
 
 /* Answer with an error of our own. Always closes the client afterwards:
  * the request body may be unread, and the state of the peer is unknown. */
-static void fail(struct client *c, int status, const char *detail)
+static void fail(struct exchange *ex, int status, const char *detail)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(c->ex, status)) {
+    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(ex, status)) {
         /* stale-if-error (RFC 5861 §4): the stored copy went out instead */
         ex->t_up_end = uv_hrtime();
         if (!ex->req_done)
             c->keepalive = 0;
-        proxy_log_exchange(c);
-        exchange_done(c->ex);
+        proxy_log_exchange(ex);
+        exchange_done(ex);
         client_request_done(c);
         return;
     }
@@ -85,41 +84,42 @@ static void fail(struct client *c, int status, const char *detail)
         log_msg(LOG_WARN, "%.*s %.*s: %s after response start; closing", (int)ex->method.len,
                 ex->method.p, (int)ex->target.len, ex->target.p, detail);
         ex->t_up_end = uv_hrtime();
-        proxy_log_exchange(c);
-        exchange_done(c->ex);
+        proxy_log_exchange(ex);
+        exchange_done(ex);
         client_close_after_write(c);
         return;
     }
-    reply_error(c->ex, status, detail);
+    reply_error(ex, status, detail);
 }
 
 void proxy_upstream_written(void *owner, int status)
 {
     struct upstream *u = owner;
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
-    struct client *c = u->c;
-    if (!c || u->closed)
+    struct exchange *ex = u->ex;
+    if (!ex || u->closed)
         return;
     if (status < 0) {
         /* The origin went away while we sent; its response (if any) or the
          * EOF will arrive on the read side. A tunnel has nothing to wait for. */
-        if (c->ex->state == EX_TUNNEL)
-            client_close(c);
+        if (ex->state == EX_TUNNEL)
+            client_close(ex->c);
         return;
     }
     if (u->conn.write_pending <= WRITE_LOW_WATER)
-        proxy_upstream_drained(c);
+        proxy_upstream_drained(ex);
 }
 
-static int up_write(struct client *c, struct outbuf *o)
+static int up_write(struct exchange *ex, struct outbuf *o)
 {
-    struct upstream *u = c->ex->up;
+    struct upstream *u = ex->up;
     return conn_write(&u->conn, o);
 }
 
-static int client_write(struct client *c, struct outbuf *o)
+static int client_write(struct exchange *ex, struct outbuf *o)
 {
-    c->ex->bytes_out += o->len;
+    struct client *c = ex->c;
+    ex->bytes_out += o->len;
     return conn_write(&c->conn, o);
 }
 
@@ -132,8 +132,10 @@ static int client_write(struct client *c, struct outbuf *o)
  * that decides redirects or cookie flags by it. The proto we send is the
  * scheme the request is keyed under on a reverse proxy, so a stored answer
  * always matches the proto the origin was told. */
-static void add_forwarding_fields(struct client *c, const struct http_request *r, struct outbuf *o)
+static void add_forwarding_fields(struct exchange *ex, const struct http_request *r,
+                                  struct outbuf *o)
 {
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     const char *proto = srv_over_tls(c) ? "https" : "http";
     if (cfg->proxy.x_forwarded_for) {
@@ -188,9 +190,9 @@ static void add_origin_host(const struct config *cfg, const struct http_request 
     }
 }
 
-static void build_request_head(struct client *c, const struct http_request *r)
+static void build_request_head(struct exchange *ex, const struct http_request *r)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     struct outbuf *o = &ex->up_head;
     /* The target as sent, computed once: the peer handshake signs exactly
@@ -224,13 +226,13 @@ static void build_request_head(struct client *c, const struct http_request *r)
          * client (all accept identity, connect-protocol.md): ask for it. */
         if (ex->rpc && slice_case_eq(f->name, "accept-encoding"))
             continue;
-        if (peer_stage_skip_field(c->ex, f))
+        if (peer_stage_skip_field(ex, f))
             continue;
         outbuf_addfield(o, f->name, f->value);
     }
-    add_forwarding_fields(c, r, o);
-    cache_stage_upstream_fields(c->ex, o);
-    int framed = peer_stage_upstream_fields(c->ex, r, (struct slice){target.p, target.len}, o);
+    add_forwarding_fields(ex, r, o);
+    cache_stage_upstream_fields(ex, o);
+    int framed = peer_stage_upstream_fields(ex, r, (struct slice){target.p, target.len}, o);
     free(target.p);
     if (framed)
         return; /* the peer handshake wrote the framing and the body */
@@ -273,9 +275,9 @@ static int authority_port(struct slice a)
 
 /* Which upstream serves this request: "host:port" into ex->up_key.
  * Returns 0, or an HTTP status with the reason in *why (README "Errors"). */
-static int route(struct client *c, const struct http_request *r, const char **why)
+static int route(struct exchange *ex, const struct http_request *r, const char **why)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     if (c->w->cfg->mode == MODE_REVERSE) {
         *why = "CONNECT sent to a reverse proxy";
         if (ex->method_connect)
@@ -330,7 +332,7 @@ static int route(struct client *c, const struct http_request *r, const char **wh
  * loop goes on with any pipelined request. */
 void proxy_finish_local(struct client *c)
 {
-    proxy_log_exchange(c);
+    proxy_log_exchange(c->ex);
     exchange_done(c->ex);
     if (!c->keepalive || c->w->draining) {
         client_close_after_write(c);
@@ -379,7 +381,7 @@ void proxy_begin(struct client *c, struct http_request *r)
     }
 
     const char *why = NULL;
-    int rc = route(c, r, &why);
+    int rc = route(c->ex, r, &why);
     if (rc) {
         log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
         reply_error(c->ex, rc, why);
@@ -415,7 +417,7 @@ void proxy_begin(struct client *c, struct http_request *r)
             struct outbuf o = {0};
             outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
             c->ex->col.sent_continue = 1;
-            client_write(c, &o);
+            client_write(c->ex, &o);
         }
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
@@ -444,14 +446,14 @@ void proxy_begin(struct client *c, struct http_request *r)
     ex->req_chunked = r->body == HTTP_BODY_CHUNKED;
     ex->expect_continue = r->expect_continue && r->body != HTTP_BODY_NONE;
     if (!ex->method_connect)
-        build_request_head(c, r);
+        build_request_head(c->ex, r);
     ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || ex->peer_inline;
     if (ex->req_done && !ex->method_connect && !ex->upgrade && !ex->peer_inline)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
     /* r's slices are dead from here; a body sent from memory goes too */
     iobuf_consume(&c->conn.in, r->head_len + (ex->peer_inline ? ex->body_span : 0));
     c->state = ex->req_done ? CS_WAIT : CS_BODY;
-    start_upstream(c);
+    start_upstream(c->ex);
 }
 
 /* ---- connecting ------------------------------------------------------ */
@@ -461,19 +463,19 @@ static void on_connect(uv_connect_t *req, int status)
     struct upstream *u = req->data;
     if (u->closed)
         return;
-    if (!u->c) {
+    if (!u->ex) {
         upstream_close(u);
         return;
     }
     if (status == 0)
         u->conn.connected = 1;
-    proxy_on_connected(u->c, status);
+    proxy_on_connected(u->ex, status);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct upstream *u = req->data;
-    if (u->closed || !u->c) {
+    if (u->closed || !u->ex) {
         if (res)
             uv_freeaddrinfo(res);
         if (!u->closed)
@@ -487,22 +489,21 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     u->handles--;
     if (status < 0 || !res) {
-        struct client *c = u->c;
         log_msg(LOG_WARN, "upstream %s: cannot resolve: %s", u->key, uv_strerror(status));
-        fail(c, 502, "upstream host not found");
+        fail(u->ex, 502, "upstream host not found");
         return;
     }
     /* The reverse idemcache behind --peer is ours to name; any other
      * destination is the client's, checked on what it resolved to. */
-    struct client *c = u->c;
+    struct exchange *ex = u->ex;
     const struct sockaddr *to = res->ai_addr;
-    if (!c->w->cfg->peer.forward || c->ex->method_connect) {
-        enum net_egress v = upstream_pick_address(c->w, res, &to);
+    if (!ex->w->cfg->peer.forward || ex->method_connect) {
+        enum net_egress v = upstream_pick_address(ex->w, res, &to);
         if (v != NET_EGRESS_ALLOWED) {
             uv_freeaddrinfo(res);
             log_msg(LOG_INFO, "upstream %s: refused, %s", u->key,
                     v == NET_EGRESS_SELF ? "one of our own sockets" : "a private address");
-            fail(c, 403,
+            fail(ex, 403,
                  v == NET_EGRESS_SELF
                      ? "destination is this proxy"
                      : "destination address not allowed (forward.allow_private, forward.allow)");
@@ -512,26 +513,26 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, to, on_connect);
     uv_freeaddrinfo(res);
     if (rc < 0)
-        proxy_on_connected(u->c, rc);
+        proxy_on_connected(u->ex, rc);
 }
 
-static void start_upstream(struct client *c)
+static void start_upstream(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     struct upstream *u = ex->method_connect || ex->upgrade ? NULL : upstream_acquire(w, ex->up_key);
     if (u) {
-        u->c = c;
+        u->ex = ex;
         ex->up = u;
-        proxy_on_connected(c, 0);
+        proxy_on_connected(ex, 0);
         return;
     }
     u = upstream_new(w, ex->up_key);
     if (!u) {
-        reply_error(c->ex, 503, "out of memory");
+        reply_error(ex, 503, "out of memory");
         return;
     }
-    u->c = c;
+    u->ex = ex;
     ex->up = u;
     ex->state = EX_CONNECTING;
     upstream_timer(u, UT_CONNECT);
@@ -539,7 +540,7 @@ static void start_upstream(struct client *c)
         int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, (struct sockaddr *)&w->upstream_addr,
                                 on_connect);
         if (rc < 0)
-            proxy_on_connected(c, rc);
+            proxy_on_connected(ex, rc);
         return;
     }
     /* Forward mode: resolve host of "host:port" asynchronously. */
@@ -562,17 +563,17 @@ static void start_upstream(struct client *c)
     int rc = uv_getaddrinfo(&w->loop, &u->resolve_req, on_resolved, h, port, &hints);
     if (rc < 0) {
         u->handles--;
-        fail(c, 502, "upstream host not found");
+        fail(ex, 502, "upstream host not found");
     }
 }
 
-void proxy_on_connected(struct client *c, int status)
+void proxy_on_connected(struct exchange *ex, int status)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (status < 0) {
         log_msg(LOG_WARN, "upstream %s: connect failed: %s", ex->up_key, uv_strerror(status));
-        fail(c, status == UV_ETIMEDOUT ? 504 : 502,
+        fail(ex, status == UV_ETIMEDOUT ? 504 : 502,
              status == UV_ECONNREFUSED ? "upstream refused the connection"
                                        : "cannot connect to upstream");
         return;
@@ -586,7 +587,7 @@ void proxy_on_connected(struct client *c, int status)
         outbuf_addstr(&o, "HTTP/1.1 200 Connection Established\r\n\r\n");
         ex->status = 200;
         ex->resp_started = 1;
-        client_write(c, &o);
+        client_write(ex, &o);
         tunnel_begin(c);
         return;
     }
@@ -596,7 +597,7 @@ void proxy_on_connected(struct client *c, int status)
     /* With a body, the head leaves together with the first body bytes that
      * decode cleanly, so a framing error in them reaches no origin. */
     if (c->state != CS_BODY)
-        up_write(c, &ex->up_head);
+        up_write(ex, &ex->up_head);
     upstream_timer(u, UT_FIRST_BYTE);
     upstream_resume_read(u);
     if (ex->expect_continue && !ex->sent_continue && ex->client_minor >= 1) {
@@ -604,7 +605,7 @@ void proxy_on_connected(struct client *c, int status)
         struct outbuf o = {0};
         outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
         ex->sent_continue = 1;
-        client_write(c, &o);
+        client_write(ex, &o);
     }
     if (c->state == CS_BODY)
         client_process(c);
@@ -630,7 +631,7 @@ void proxy_pump_request_body(struct client *c)
              * them (a body read ahead to key it lies here whole, and its
              * last chunk was left behind; issue 10, re-attack B). Only a
              * write still pending past high water waits for its drain. */
-            if (!o.len || up_write(c, &o) < 0 || u->conn.write_pending >= WRITE_HIGH_WATER)
+            if (!o.len || up_write(c->ex, &o) < 0 || u->conn.write_pending >= WRITE_HIGH_WATER)
                 break;
             continue;
         }
@@ -641,14 +642,14 @@ void proxy_pump_request_body(struct client *c)
         if (rc == HTTP_BODY_ERROR) {
             free(o.p);
             log_msg(LOG_INFO, "client %s: bad chunked body", c->ip);
-            fail(c, 400, "malformed chunked request body");
+            fail(c->ex, 400, "malformed chunked request body");
             return;
         }
         if (rc == HTTP_BODY_DATA) {
             ex->req_bytes += d.len;
             if (cfg->limits.request_body && ex->req_bytes > cfg->limits.request_body) {
                 free(o.p);
-                fail(c, 413, "request body exceeds limits.request_body");
+                fail(c->ex, 413, "request body exceeds limits.request_body");
                 return;
             }
             if (ex->req_chunked) {
@@ -670,7 +671,7 @@ void proxy_pump_request_body(struct client *c)
         if (rc == HTTP_BODY_MORE)
             break;
     }
-    up_write(c, &o);
+    up_write(c->ex, &o);
     free(o.p);
     if (ex->req_done) {
         c->state = CS_WAIT;
@@ -687,8 +688,9 @@ void proxy_pump_request_body(struct client *c)
     }
 }
 
-void proxy_upstream_drained(struct client *c)
+void proxy_upstream_drained(struct exchange *ex)
 {
+    struct client *c = ex->c;
     if (c->state == CS_BODY)
         client_process(c);
     else if (c->state == CS_TUNNEL)
@@ -697,9 +699,9 @@ void proxy_upstream_drained(struct client *c)
 
 /* ---- response -------------------------------------------------------- */
 
-static void finish(struct client *c)
+static void finish(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     ex->t_up_end = uv_hrtime();
     ex->up = NULL;
@@ -712,15 +714,15 @@ static void finish(struct client *c)
     }
     if (!ex->req_done)
         c->keepalive = 0; /* the rest of the request body is still unread */
-    cache_stage_finish(c->ex, 1);
-    proxy_log_exchange(c);
-    exchange_done(c->ex);
+    cache_stage_finish(ex, 1);
+    proxy_log_exchange(ex);
+    exchange_done(ex);
     client_request_done(c);
 }
 
-static void send_response_head(struct client *c, const struct http_response *res)
+static void send_response_head(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     enum http_body_kind kind = http_response_body_kind(res, ex->method_head);
     http_body_init(&ex->resp_body, kind, res->content_length, cfg->limits.response_header_section);
@@ -740,12 +742,12 @@ static void send_response_head(struct client *c, const struct http_response *res
         c->keepalive = 0;
 
     struct outbuf o = {0};
-    int strip_sk = cache_stage_strips_surrogate_key(c->ex);
+    int strip_sk = cache_stage_strips_surrogate_key(ex);
     outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) ||
-            cache_stage_strips_field(c->ex, f->name))
+            cache_stage_strips_field(ex, f->name))
             continue;
         if (strip_sk && slice_case_eq(f->name, "surrogate-key"))
             continue;
@@ -761,8 +763,8 @@ static void send_response_head(struct client *c, const struct http_response *res
         outbuf_addstr(&o, "\r\n");
     } else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
         outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
-    cache_stage_status_field(c->ex, res->status, &o);
-    peer_stage_fields(c->ex, &o);
+    cache_stage_status_field(ex, res->status, &o);
+    peer_stage_fields(ex, &o);
     if (!c->keepalive)
         outbuf_addstr(&o, "Connection: close\r\n");
     else if (ex->client_minor == 0)
@@ -775,9 +777,8 @@ static void send_response_head(struct client *c, const struct http_response *res
 
 /* Relay a 1xx (RFC 9110 §15.2) to an HTTP/1.1 client, or start a tunnel
  * after 101 to a request that asked for the upgrade. 0 or -1 on error. */
-static int interim_response(struct client *c, const struct http_response *res)
+static int interim_response(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = c->ex;
     if (res->status == 101) {
         if (!ex->upgrade)
             return -1;
@@ -795,23 +796,23 @@ static int interim_response(struct client *c, const struct http_response *res)
         outbuf_addstr(&o, "Connection: upgrade\r\n\r\n");
         ex->status = 101;
         ex->resp_started = 1;
-        client_write(c, &o);
+        client_write(ex, &o);
         return 0;
     }
     if (ex->client_minor == 0 || (res->status == 100 && ex->sent_continue))
         return 0;
     struct outbuf o = {0};
     outbuf_add(&o, iobuf_data(&ex->up->conn.in), res->head_len);
-    client_write(c, &o);
+    client_write(ex, &o);
     return 0;
 }
 
 /* Unframed output of a read that holds only body bytes: give the read
  * buffer itself to the client write instead of copying it. Returns 1 when
  * it did. */
-static int relay_read_buffer(struct client *c, struct outbuf *o)
+static int relay_read_buffer(struct exchange *ex, struct outbuf *o)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED ||
         iobuf_len(&u->conn.in) == 0 || c->conn.write_pending >= WRITE_HIGH_WATER ||
@@ -825,7 +826,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
         used != len)
         return 0; /* the read also holds bytes after the body */
     ex->resp_body = probe;
-    cache_stage_body(c->ex, d.p, d.len);
+    cache_stage_body(ex, d.p, d.len);
     char *block = u->conn.in.base;
     u->conn.in = (struct iobuf){0};
     ex->bytes_out += o->len + d.len;
@@ -833,14 +834,14 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
     return 1;
 }
 
-static void pump_response_body(struct client *c)
+static void pump_response_body(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     struct outbuf o = ex->resp_head;
     ex->resp_head = (struct outbuf){0};
     int done = http_body_done(&ex->resp_body);
-    if (!done && relay_read_buffer(c, &o))
+    if (!done && relay_read_buffer(ex, &o))
         done = http_body_done(&ex->resp_body);
     while (!done && iobuf_len(&u->conn.in) && c->conn.write_pending + o.len < WRITE_HIGH_WATER) {
         size_t used;
@@ -848,15 +849,15 @@ static void pump_response_body(struct client *c)
         enum http_body_rc rc = http_body_read(&ex->resp_body, iobuf_data(&u->conn.in),
                                               iobuf_len(&u->conn.in), &used, &d);
         if (rc == HTTP_BODY_ERROR) {
-            client_write(c, &o);
+            client_write(ex, &o);
             log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key);
-            fail(c, 502, "malformed response body");
+            fail(ex, 502, "malformed response body");
             return;
         }
         if (rc == HTTP_BODY_DATA && ex->holding) {
-            cache_stage_body(c->ex, d.p, d.len);
+            cache_stage_body(ex, d.p, d.len);
         } else if (rc == HTTP_BODY_DATA && !ex->discard_body) {
-            cache_stage_body(c->ex, d.p, d.len);
+            cache_stage_body(ex, d.p, d.len);
             if (ex->resp_chunked) {
                 outbuf_addhex(&o, d.len);
                 outbuf_addstr(&o, "\r\n");
@@ -874,11 +875,11 @@ static void pump_response_body(struct client *c)
         ex->status != 204)
         outbuf_addstr(&o, "0\r\n\r\n");
     if (o.len)
-        client_write(c, &o);
+        client_write(ex, &o);
     else
         free(o.p);
     if (done) {
-        finish(c);
+        finish(ex);
         return;
     }
     if (c->conn.write_pending >= WRITE_HIGH_WATER) {
@@ -891,9 +892,9 @@ static void pump_response_body(struct client *c)
     }
 }
 
-void proxy_on_upstream_data(struct client *c)
+void proxy_on_upstream_data(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     while (ex->up && ex->state == EX_RESP_HEAD) {
         struct upstream *u = ex->up;
@@ -903,12 +904,12 @@ void proxy_on_upstream_data(struct client *c)
             return;
         if (rc != HTTP_PARSE_OK) {
             log_msg(LOG_WARN, "upstream %s: invalid response head", u->key);
-            fail(c, 502, "invalid response from upstream");
+            fail(ex, 502, "invalid response from upstream");
             return;
         }
         if (w->res.status < 200) {
-            if (interim_response(c, &w->res) < 0) {
-                fail(c, 502, "unexpected 101 from upstream");
+            if (interim_response(ex, &w->res) < 0) {
+                fail(ex, 502, "unexpected 101 from upstream");
                 return;
             }
             iobuf_consume(&u->conn.in, w->res.head_len);
@@ -924,14 +925,14 @@ void proxy_on_upstream_data(struct client *c)
          * next request). */
         if (!ex->req_done || u->conn.write_pending)
             ex->up_answered_early = 1;
-        int pr = peer_stage_response(c->ex, &w->res);
+        int pr = peer_stage_response(ex, &w->res);
         if (pr == PEER_WAIT)
             return; /* the coded body is read whole before anything goes on */
         if (pr == PEER_REBUILT)
             continue; /* u->conn.in holds the origin's response now: parse it */
         if (pr == PEER_FAIL) {
             log_msg(LOG_WARN, "peer %s: response failed verification", u->key);
-            fail(c, 502, "peer response failed verification");
+            fail(ex, 502, "peer response failed verification");
             return;
         }
         if (pr == PEER_RETRY) {
@@ -943,15 +944,15 @@ void proxy_on_upstream_data(struct client *c)
             ex->up_head = (struct outbuf){0};
             ex->peer_ref = 0;
             ex->up_answered_early = 0;
-            start_upstream(c);
+            start_upstream(ex);
             return;
         }
-        enum cache_response_verdict staged = cache_stage_response(c->ex, &w->res);
-        if (staged == CACHE_RESP_RELAY && peer_stage_hold(c->ex, &w->res))
+        enum cache_response_verdict staged = cache_stage_response(ex, &w->res);
+        if (staged == CACHE_RESP_RELAY && peer_stage_hold(ex, &w->res))
             staged = CACHE_RESP_HOLD;
         if (staged == CACHE_RESP_HOLD) {
             /* Held by the cache stage until complete, then sent by it. */
-            send_response_head(c, &w->res);
+            send_response_head(ex, &w->res);
             free(ex->resp_head.p);
             ex->resp_head = (struct outbuf){0};
             ex->resp_started = 0;
@@ -966,14 +967,14 @@ void proxy_on_upstream_data(struct client *c)
             ex->up_reusable = kind != HTTP_BODY_CLOSE && w->res.minor >= 1 &&
                               !(w->res.conn_flags & HTTP_CONN_CLOSE);
         } else {
-            send_response_head(c, &w->res);
+            send_response_head(ex, &w->res);
         }
         iobuf_consume(&u->conn.in, w->res.head_len);
         ex->state = EX_RESP_BODY;
         upstream_timer(u, UT_IDLE);
     }
     if (ex->up && ex->state == EX_RESP_BODY)
-        pump_response_body(c);
+        pump_response_body(ex);
     else if (ex->state == EX_TUNNEL)
         tunnel_on_upstream_data(c);
 }
@@ -987,15 +988,15 @@ void proxy_client_drained(struct client *c)
     }
     if (ex->state == EX_RESP_BODY && ex->up) {
         client_timer(c, 0);
-        pump_response_body(c);
+        pump_response_body(c->ex);
     } else if (ex->state == EX_TUNNEL && ex->up) {
         upstream_resume_read(ex->up);
     }
 }
 
-void proxy_on_upstream_eof(struct client *c, int status)
+void proxy_on_upstream_eof(struct exchange *ex, int status)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (ex->state == EX_TUNNEL) {
         if (status == UV_EOF)
@@ -1007,12 +1008,12 @@ void proxy_on_upstream_eof(struct client *c, int status)
     if (ex->state == EX_RESP_BODY && ex->resp_body.kind == HTTP_BODY_CLOSE && status == UV_EOF) {
         /* RFC 9112 §6.3 rule 8: the close ends the body. Drain what is
          * buffered first (backpressure may have left some). */
-        pump_response_body(c);
+        pump_response_body(ex);
         if (ex->up != u || c->closed)
             return;
         if (iobuf_len(&u->conn.in) == 0) {
             ex->resp_body.kind = HTTP_BODY_NONE;
-            pump_response_body(c);
+            pump_response_body(ex);
         }
         return;
     }
@@ -1024,18 +1025,18 @@ void proxy_on_upstream_eof(struct client *c, int status)
         ex->up = NULL;
         free(ex->up_head.p);
         ex->up_head = (struct outbuf){0};
-        start_upstream(c);
+        start_upstream(ex);
         return;
     }
     log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key, uv_strerror(status));
     if (ex->resp_started)
         c->keepalive = 0;
-    fail(c, 502, "upstream closed the connection");
+    fail(ex, 502, "upstream closed the connection");
 }
 
-void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind)
+void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind)
 {
-    struct exchange *ex = c->ex;
+    struct client *c = ex->c;
     if (ex->state == EX_TUNNEL) {
         client_close(c);
         return;
@@ -1044,7 +1045,7 @@ void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind)
             kind == UT_CONNECT      ? "connect"
             : kind == UT_FIRST_BYTE ? "first byte"
                                     : "idle");
-    fail(c, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
+    fail(ex, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
 }
 
 void proxy_on_client_gone(struct client *c)
@@ -1057,6 +1058,6 @@ void proxy_on_client_gone(struct client *c)
     if (ex->req_arena && ex->status == 0)
         ex->status = 499; /* nginx's "client closed request" */
     if (ex->req_arena)
-        proxy_log_exchange(c);
+        proxy_log_exchange(c->ex);
     exchange_done(c->ex);
 }

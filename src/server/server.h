@@ -330,7 +330,7 @@ struct upstream {
     int closed;
     int got_bytes; /* any response byte on this use */
     enum upstream_timer timer_kind;
-    struct client *c; /* while busy */
+    struct exchange *ex; /* while busy: the exchange it serves */
     char key[300];
 };
 
@@ -395,16 +395,16 @@ enum net_egress upstream_pick_address(const struct srv_worker *w, const struct a
 /* proxy.c: the request pipeline */
 void proxy_begin(struct client *c, struct http_request *req);
 void proxy_pump_request_body(struct client *c);
-void proxy_on_connected(struct client *c, int status);
-void proxy_on_upstream_data(struct client *c);
-void proxy_on_upstream_eof(struct client *c, int status);
-void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind);
+void proxy_on_connected(struct exchange *ex, int status);
+void proxy_on_upstream_data(struct exchange *ex);
+void proxy_on_upstream_eof(struct exchange *ex, int status);
+void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind);
 void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
-void proxy_upstream_drained(struct client *c);
+void proxy_upstream_drained(struct exchange *ex);
 /* The upstream's conn_cb.written. */
 void proxy_upstream_written(void *owner, int status);
-void proxy_log_exchange(struct client *c);
+void proxy_log_exchange(struct exchange *ex);
 void proxy_finish_local(struct client *c);
 
 /* cache_stage.c: the cache in the pipeline */
