@@ -91,7 +91,7 @@ static void build_key(struct exchange *ex, const struct http_request *r)
  * arrives: the exchange's own request's, which outlive the parse. */
 static void keep_vary_fields(struct exchange *ex)
 {
-    const struct http_request *r = &ex->req;
+    const struct http_request *r = ex->req;
     ex->req_fields = r->fields;
     ex->req_nfields = r->nfields;
     /* See the lookup: a Connect call's Accept-Encoding is not varied on. */

@@ -56,7 +56,7 @@ static void on_timer(uv_timer_t *t)
 {
     struct client *c = t->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
-    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->conn.in) > 0 && !c->ex->req_arena) {
+    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->conn.in) > 0 && !c->ex->req) {
         log_msg(LOG_INFO, "client %s: request head timeout", c->ip);
         reply_error(c->ex, 408, "request header timeout");
         return;

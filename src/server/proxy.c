@@ -273,6 +273,19 @@ static int authority_port(struct slice a)
     return port >= 1 && port <= 65535 ? port : -1;
 }
 
+/* ex->up_key for a destination the request names: "host:port", owned. */
+static void own_up_key(struct exchange *ex, struct slice host, int port)
+{
+    size_t cap = host.len + sizeof ":65535";
+    if (cap > sizeof ex->w->upstream_key)
+        cap = sizeof ex->w->upstream_key; /* as long as an upstream's own key */
+    ex->up_key = ex->up_key_own = malloc(cap);
+    if (port)
+        snprintf(ex->up_key_own, cap, "%.*s:%d", (int)host.len, host.p, port);
+    else
+        snprintf(ex->up_key_own, cap, "%.*s", (int)host.len, host.p);
+}
+
 /* Which upstream serves this request: "host:port" into ex->up_key.
  * Returns 0, or an HTTP status with the reason in *why (README "Errors"). */
 static int route(struct exchange *ex, const struct http_request *r, const char **why)
@@ -282,7 +295,7 @@ static int route(struct exchange *ex, const struct http_request *r, const char *
         *why = "CONNECT sent to a reverse proxy";
         if (ex->method_connect)
             return 405;
-        snprintf(ex->up_key, sizeof ex->up_key, "%s", c->w->upstream_key);
+        ex->up_key = c->w->upstream_key;
         return 0;
     }
     *why = "a forward proxy needs an absolute target (http://host/path)";
@@ -290,8 +303,8 @@ static int route(struct exchange *ex, const struct http_request *r, const char *
         if (r->form != HTTP_TARGET_ABSOLUTE)
             return 400;
         /* everything we cannot answer goes to the reverse idemcache */
-        snprintf(ex->up_key, sizeof ex->up_key, "%s:%d", c->w->cfg->peer.url.host,
-                 c->w->cfg->peer.url.port);
+        const char *peer = c->w->cfg->peer.url.host;
+        own_up_key(ex, (struct slice){peer, strlen(peer)}, c->w->cfg->peer.url.port);
         return 0;
     }
     if (ex->method_connect) {
@@ -308,7 +321,7 @@ static int route(struct exchange *ex, const struct http_request *r, const char *
         *why = "CONNECT port not in forward.connect_ports";
         if (i == cfg->forward.nconnect_ports)
             return 403;
-        snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)r->authority.len, r->authority.p);
+        own_up_key(ex, r->authority, 0);
         return 0;
     }
     if (r->form != HTTP_TARGET_ABSOLUTE)
@@ -320,10 +333,7 @@ static int route(struct exchange *ex, const struct http_request *r, const char *
     const char *colon = a.len && a.p[a.len - 1] != ']' ? memrchr(a.p, ':', a.len) : NULL;
     if (colon && colon[-1] != ']' && memchr(a.p, ']', a.len))
         colon = NULL;
-    if (colon)
-        snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)a.len, a.p);
-    else
-        snprintf(ex->up_key, sizeof ex->up_key, "%.*s:80", (int)a.len, a.p);
+    own_up_key(ex, a, colon ? 0 : 80);
     return 0;
 }
 
@@ -362,7 +372,7 @@ void proxy_begin(struct client *c, struct http_request *r)
         reply_error(c->ex, 503, "out of memory");
         return;
     }
-    r = &ex->req; /* the stages read the exchange's own copy */
+    r = ex->req; /* the stages read the exchange's own copy */
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
@@ -433,10 +443,11 @@ void proxy_begin(struct client *c, struct http_request *r)
     }
     if (cached == CACHE_REQ_ANSWERED) {
         /* Answered from the store (or refused by only-if-cached); a body
-         * read to key the request goes too. */
-        iobuf_consume(&c->conn.in, r->head_len + ex->body_span);
+         * read to key the request goes too. A refusal closes, and the
+         * exchange let go of the request (r) already. */
         if (c->state == CS_CLOSING || c->closed)
             return;
+        iobuf_consume(&c->conn.in, r->head_len + ex->body_span);
         if (r->body != HTTP_BODY_NONE && !ex->body_span)
             c->keepalive = 0; /* a body never read: not the next request */
         proxy_finish_local(c);
@@ -1055,9 +1066,9 @@ void proxy_on_client_gone(struct client *c)
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    if (ex->req_arena && ex->status == 0)
+    if (ex->req && ex->status == 0)
         ex->status = 499; /* nginx's "client closed request" */
-    if (ex->req_arena)
+    if (ex->req)
         proxy_log_exchange(c->ex);
     exchange_done(c->ex);
 }

@@ -59,7 +59,7 @@ static void reply(struct exchange *ex, int status, const char *type, const char 
     ex->status = status;
     ex->bytes_out += o.len;
     conn_write(&c->conn, &o);
-    if (ex->req_arena && log_access_enabled()) {
+    if (ex->req && log_access_enabled()) {
         struct access_entry e = {
             .method = ex->method,
             .target = ex->target,
@@ -71,7 +71,7 @@ static void reply(struct exchange *ex, int status, const char *type, const char 
             .total_ms = (double)(uv_hrtime() - ex->t_start) / 1e6,
         };
         log_access(&e);
-    } else if (!ex->req_arena && log_access_enabled()) {
+    } else if (!ex->req && log_access_enabled()) {
         struct access_entry e = {.method = SLICE_LIT("-"),
                                  .target = SLICE_LIT("-"),
                                  .client = (struct slice){c->ip, strlen(c->ip)},

@@ -206,17 +206,19 @@ struct exchange {
     enum exchange_state state;
     int finished; /* done: the next request gets a new exchange */
     struct upstream *up;
-    /* The request, owned (exchange_own_request): its slices point into
-     * req_arena, not into the connection's buffer. NULL arena: no request
-     * began (an error before the head parsed). */
-    struct http_request req;
-    char *req_arena;
+    /* The request, owned (exchange_own_request): one block with its fields
+     * and head, so its slices outlive the connection's buffer. NULL: no
+     * request began (an error before the head parsed). */
+    struct http_request *req;
     struct slice method, target; /* req's, for the log */
     int method_head;
     int upgrade;       /* client asked for an Upgrade */
     int sent_continue; /* we answered Expect: 100-continue */
     int expect_continue;
-    char up_key[300]; /* host:port of the upstream */
+    /* "host:port" of the upstream: the worker's own (reverse mode), or
+     * up_key_own for one the request names */
+    const char *up_key;
+    char *up_key_own;
     int up_port;
     struct outbuf up_head; /* the request head to send */
     struct http_body_reader req_body;
@@ -356,7 +358,6 @@ void client_write_done(void *owner, int status);
  * (and ex->method, ex->target) outlive the connection's buffer. 0, or -1
  * out of memory. */
 int exchange_own_request(struct exchange *ex, const struct http_request *r, const char *head);
-void exchange_free_request(struct exchange *ex);
 /* A new exchange on c (NULL: out of memory); it is c->ex once the caller
  * puts it there. */
 struct exchange *exchange_new(struct client *c);
