@@ -26,7 +26,7 @@ static void respond(struct client *c, int status, const char *reason, const char
         outbuf_add(&o, body, n);
     ex->status = status;
     ex->bytes_out += o.len;
-    srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &o);
 }
 
 struct surrogate_match {
@@ -160,7 +160,7 @@ void admin_handle(struct client *c, const struct http_request *r)
         reply_error(c, 400, "admin requests carry no body");
         return;
     }
-    iobuf_consume(&c->in, r->head_len);
+    iobuf_consume(&c->conn.in, r->head_len);
     if (slice_eq(r->method, SLICE_LIT("PURGE"))) {
         purge(c, r);
     } else if (get && slice_eq(r->target, SLICE_LIT("/healthz"))) {

@@ -238,8 +238,7 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
     end_client_head(c, &after);
     ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
-    srv_write_object((uv_stream_t *)&c->tcp, o, hole, &after, with_body, &c->write_pending,
-                     client_write_done, c);
+    conn_write_object(&c->conn, o, hole, &after, with_body);
 }
 
 /* A 304 built from the stored fields that §15.4.5 lists. */
@@ -258,7 +257,7 @@ static void serve_304(struct client *c, struct cache_object *o, const char *stat
     ex->status = 304;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
-    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &out);
 }
 
 /* The stored ETag came from the origin (a tag we generated means nothing
@@ -328,8 +327,8 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
     ex->bytes_out +=
         sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
     ex->resp_started = 1;
-    srv_write_object_range((uv_stream_t *)&c->tcp, o, status_line, omit, &after, first - part_first,
-                           last - first + 1, &c->write_pending, client_write_done, c);
+    conn_write_object_range(&c->conn, o, status_line, omit, &after, first - part_first,
+                            last - first + 1);
 }
 
 /* 416 (§15.5.17): no range of the stored body is satisfiable. */
@@ -347,7 +346,7 @@ static void serve_unsatisfiable(struct client *c, struct cache_object *o, const 
     ex->status = 416;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
-    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &out);
 }
 
 /* A GET with Range on a complete stored 200 (RFC 9110 §14.2): one range ->
@@ -522,7 +521,7 @@ static int coalesce_or_lead(struct client *c, const struct http_request *r, int 
     memcpy(c->park_key, ex->cache_key, ex->cache_key_len);
     c->park_key_len = ex->cache_key_len;
     c->park_head = malloc(r->head_len);
-    memcpy(c->park_head, iobuf_data(&c->in), r->head_len);
+    memcpy(c->park_head, iobuf_data(&c->conn.in), r->head_len);
     c->park_head_len = r->head_len;
     link_insert(&w->parked, &c->park_link);
     int in_flight;
@@ -617,7 +616,7 @@ void cache_stage_stream_pump(struct client *c)
         c->stream_seg = s;
         size_t len = s->len;
         if (c->stream_off < len) {
-            if (c->write_pending + out.len >= WRITE_HIGH_WATER)
+            if (c->conn.write_pending + out.len >= WRITE_HIGH_WATER)
                 break; /* proxy_client_drained brings us back */
             size_t n = len - c->stream_off;
             if (c->stream_chunked) {
@@ -651,7 +650,7 @@ void cache_stage_stream_pump(struct client *c)
         outbuf_addstr(&out, "0\r\n\r\n");
     if (out.len) {
         ex->bytes_out += out.len;
-        srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+        conn_write(&c->conn, &out);
     }
     if (done)
         stream_end(c);
@@ -718,7 +717,7 @@ static int stream_start(struct client *c, struct cache_object *o)
     ex->status = o->status;
     ex->resp_started = 1;
     ex->bytes_out += h.len;
-    srv_write((uv_stream_t *)&c->tcp, &h, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &h);
     cache_stage_stream_pump(c);
     return 1;
 }
@@ -731,16 +730,16 @@ static void replay(struct client *c)
     size_t len = c->park_head_len;
     c->park_head = NULL;
     cache_stage_unpark(c);
-    size_t rest = iobuf_len(&c->in);
-    if (iobuf_reserve(&c->in, len, (size_t)-1) < 0) {
+    size_t rest = iobuf_len(&c->conn.in);
+    if (iobuf_reserve(&c->conn.in, len, (size_t)-1) < 0) {
         free(head);
         client_close(c);
         return;
     }
-    char *d = iobuf_data(&c->in);
+    char *d = iobuf_data(&c->conn.in);
     memmove(d + len, d, rest);
     memcpy(d, head, len);
-    c->in.end += len;
+    c->conn.in.end += len;
     free(head);
     proxy_exchange_reset(c);
     c->state = CS_HEAD;
