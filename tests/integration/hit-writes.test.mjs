@@ -119,16 +119,6 @@ test('a cache hit is one write call: N hits on one keep-alive connection are N w
   proc.stdout.resume(); // the access log: another descriptor, another thread
   const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
   t.after(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
-  // the traced process is strace's child: signals go to it, not to strace
-  const idemPid = async () => {
-    for (let i = 0; i < 1000; i++) {
-      const kids = fs.readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim();
-      if (kids) return Number(kids.split(/\s+/)[0]);
-      await sleep(10);
-    }
-    throw new Error('strace started no child');
-  };
-  const pid = await idemPid();
   for (let i = 0; i < 1000; i++) {
     const ok = await new Promise((resolve) => {
       const s = net.connect(port, '127.0.0.1');
@@ -139,6 +129,19 @@ test('a cache hit is one write call: N hits on one keep-alive connection are N w
     assert.equal(proc.exitCode, null, `idemcache exited: ${Buffer.concat(err)}`);
     await sleep(20);
   }
+  // The traced process is strace's child: signals go to it, not to strace.
+  // It is found by its command line, as strace forks short-lived children
+  // of its own at startup to probe what ptrace can do.
+  const kids = fs.readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const pid = Number(kids.find((k) => {
+    try { return fs.readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0')[0] === BIN; } catch { return false; }
+  }));
+  assert.ok(pid, `idemcache among strace's children ${kids}`);
+  // a tracee outlives a killed strace: stop it too, whatever the outcome
+  // (even when the runner ends this file's process on a timeout)
+  const killTracee = () => { try { process.kill(pid, 'SIGKILL'); } catch { /* exited */ } };
+  process.on('exit', killTracee);
+  t.after(killTracee);
   const results = {};
   for (const [name, size] of Object.entries(SIZES)) {
     const warm = await hitsOnOneConnection(port, `/${name}`, 1, size); // the miss that stores it
@@ -149,7 +152,7 @@ test('a cache hit is one write call: N hits on one keep-alive connection are N w
       assert.ok(r.body.equals(bodies[name]));
     }
   }
-  try { process.kill(pid, 'SIGTERM'); } catch { /* gone already: the exit status says how */ }
+  process.kill(pid, 'SIGTERM');
   assert.equal(await exited, 0, `idemcache under strace exits 0: ${Buffer.concat(err)}`);
   const calls = straceCalls(fs.readFileSync(trace, 'utf8'));
   for (const [name, size] of Object.entries(SIZES)) {
