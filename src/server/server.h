@@ -200,7 +200,11 @@ struct exchange {
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
     char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
     size_t bg_key_len;
-    int peer_expanded;        /* c->in holds a reference expanded by peer_stage: never again */
+    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
+    /* The nonce of the signed request at the front of c->in, accepted:
+     * parsed again after its body was read ahead, it is not a replay. */
+    char peer_nonce[PEER_NONCE_LEN];
+    int peer_nonce_held;
     struct link retired_link; /* in its client's retired, once the next request began */
 
     enum exchange_state state;
@@ -274,6 +278,10 @@ struct exchange {
     size_t body_span;  /* bytes of that body in c->in after the head */
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
+
+    const char *peer_refused; /* reverse: why a signed request was refused (Proxy-Status) */
+    int peer_refused_full;    /* reverse: refused because peer.nonces is full */
+
     int coalesce_leader;
     /* the request's fields for Vary: req's own, or (a Connect call) an
      * owned array of them less Accept-Encoding */
@@ -509,6 +517,9 @@ enum peer_request_verdict {
 };
 enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r);
 int peer_stage_skip_field(struct exchange *ex, const struct http_field *f);
+/* A resend (a retry, or the whole body after a 415) of a head we signed:
+ * a fresh Idem-Peer in place of the old one, whose nonce was spent. */
+void peer_stage_resign(struct exchange *ex, struct outbuf *head);
 /* `target` is the request target exactly as sent (signed as it is).
  * 1: the head is complete, body included (sent from memory). */
 int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r,
