@@ -1,8 +1,8 @@
 /* Keys for requests the cache reads the body of: a POST a rule allows,
  * QUERY (issue 4, seed 003), and Connect unary calls as POST or GET
- * (issue 5). The body is read ahead into c->conn.in behind its head (CS_COLLECT),
- * normalized for the key only (content codings undone, JSON canonical,
- * remembered per worker by raw digest), and digested. */
+ * (issue 5). The body is read ahead (CS_COLLECT) into the exchange's own
+ * buffer, its raw bytes left in c->conn.in behind the head; normalized for the key only (content
+ * codings undone, JSON canonical, remembered per worker by raw digest), and digested. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +63,9 @@ static enum collect_state collect_scan(struct exchange *ex)
                 too_large = 1;
                 break;
             }
-            /* A Content-Length body lies in c->conn.in as it is: no copy. */
-            if (col->chunked)
-                outbuf_add(&col->body, d.p, d.len);
-            else
-                col->body.len += d.len;
+            /* the exchange's own: keyed from here, and sent from here on a
+             * miss, whatever happens to c->conn.in meanwhile */
+            outbuf_add(&col->body, d.p, d.len);
         }
         if (rc == HTTP_BODY_DONE || http_body_done(&col->reader)) {
             done = 1;
@@ -88,7 +86,6 @@ enum collect_state collect_start(struct exchange *ex, const struct http_request 
     ex->col.head_len = r->head_len;
     ex->col.scanned = 0;
     ex->col.body.len = 0;
-    ex->col.chunked = r->body == HTTP_BODY_CHUNKED;
     http_body_init(&ex->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
     enum collect_state k = collect_scan(ex);
     if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE)
@@ -112,12 +109,9 @@ enum collect_need collect_ensure(struct exchange *ex, const struct http_request 
 
 struct slice collect_body(struct exchange *ex, const struct http_request *r)
 {
-    struct client *c = ex->c;
-    if (r->body == HTTP_BODY_CHUNKED && ex->col.body.p)
-        return (struct slice){ex->col.body.p, ex->col.body.len};
-    if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
-        return (struct slice){iobuf_data(&c->conn.in) + r->head_len, (size_t)r->content_length};
-    return (struct slice){"", 0};
+    if (r->body == HTTP_BODY_NONE || !ex->col.body.len)
+        return (struct slice){"", 0};
+    return (struct slice){ex->col.body.p, ex->col.body.len};
 }
 
 void collect_continue(struct exchange *ex)
@@ -126,8 +120,7 @@ void collect_continue(struct exchange *ex)
     enum collect_state k = collect_scan(ex);
     if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE) {
         ex->collected = k;
-        c->state = CS_HEAD; /* parse the head again; its slices have moved */
-        client_timer(c, 0);
+        proxy_body_collected(c); /* the stages again, from the exchange's request */
     }
 }
 

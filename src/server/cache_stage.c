@@ -941,8 +941,7 @@ static enum cache_request_verdict request_stage(struct exchange *ex, const struc
                     http_find_field(r->fields, r->nfields, "authorization") != NULL;
                 ex->req_time = now_s();
             }
-            collect_free(ex);
-            return CACHE_REQ_FORWARD;
+            return CACHE_REQ_FORWARD; /* a body read ahead goes from memory */
         }
         by_body = rpc == CONNECT_UNARY ? 2 : 1;
         if (r->body != HTTP_BODY_NONE && ex->collected == COLLECT_NONE) {
@@ -982,7 +981,7 @@ static enum cache_request_verdict request_stage(struct exchange *ex, const struc
     if (by_body) {
         int rc = by_body == 2 ? key_body(ex, r, NULL, 'C', rpc_codec)
                               : key_body(ex, r, rule, query ? 'Q' : 'P', rpc_codec);
-        collect_free(ex);
+        /* the body stays with the exchange: a miss sends it from memory */
         if (rc < 0)
             return CACHE_REQ_ANSWERED;
     } else if (rpc == CONNECT_GET && key_rpc_get(ex, r, rpc_codec) == 0) {

@@ -69,6 +69,18 @@ void exchange_reset(struct exchange *ex)
     memset(&ex->state, 0, sizeof *ex - offsetof(struct exchange, state));
 }
 
+void exchange_restart(struct exchange *ex)
+{
+    struct http_request *req = ex->req;
+    uint64_t t_start = ex->t_start;
+    ex->req = NULL;
+    exchange_reset(ex);
+    ex->req = req;
+    ex->method = req->method;
+    ex->target = req->target;
+    ex->t_start = t_start;
+}
+
 void exchange_done(struct exchange *ex)
 {
     exchange_reset(ex);

@@ -190,7 +190,11 @@ static void add_origin_host(const struct config *cfg, const struct http_request 
     }
 }
 
-static void build_request_head(struct exchange *ex, const struct http_request *r)
+/* `body`: the request's content, read ahead whole, sent right behind the
+ * head with its length (NULL: the body, if any, follows framed as the
+ * request says). */
+static void build_request_head(struct exchange *ex, const struct http_request *r,
+                               const struct outbuf *body)
 {
     struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
@@ -244,6 +248,13 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
                 outbuf_addslice(o, r->fields[i].value);
                 outbuf_addstr(o, "\r\n");
             }
+    }
+    if (body) {
+        outbuf_addstr(o, "Content-Length: ");
+        outbuf_addu64(o, body->len);
+        outbuf_addstr(o, "\r\n\r\n");
+        outbuf_add(o, body->p, body->len);
+        return;
     }
     if (r->body == HTTP_BODY_LENGTH) {
         outbuf_addstr(o, "Content-Length: ");
@@ -352,6 +363,8 @@ void proxy_finish_local(struct client *c)
     client_timer(c, c->w->cfg->timeouts.keepalive_idle);
 }
 
+static void run_stages(struct client *c);
+
 void proxy_begin(struct client *c, struct http_request *r)
 {
     if (c->ex->finished) {
@@ -365,14 +378,27 @@ void proxy_begin(struct client *c, struct http_request *r)
     } else {
         exchange_reset(c->ex); /* the connection's first request, or this one again */
     }
-    struct exchange *ex = c->ex;
-    const struct config *cfg = c->w->cfg;
-    ex->t_start = uv_hrtime();
-    if (exchange_own_request(ex, r, iobuf_data(&c->conn.in)) < 0) {
+    c->ex->t_start = uv_hrtime();
+    if (exchange_own_request(c->ex, r, iobuf_data(&c->conn.in)) < 0) {
         reply_error(c->ex, 503, "out of memory");
         return;
     }
-    r = ex->req; /* the stages read the exchange's own copy */
+    run_stages(c);
+}
+
+void proxy_body_collected(struct client *c)
+{
+    exchange_restart(c->ex);
+    run_stages(c);
+}
+
+/* The pipeline for the exchange's own request, whose head (and any body
+ * read ahead) is still at the front of c->conn.in. */
+static void run_stages(struct client *c)
+{
+    struct exchange *ex = c->ex;
+    const struct config *cfg = c->w->cfg;
+    const struct http_request *r = ex->req;
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
@@ -432,6 +458,16 @@ void proxy_begin(struct client *c, struct http_request *r)
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
+    /* A body read ahead whole goes from memory on a miss: take it before
+     * it is let go of (a peer's forward side sends its own, peer_body). */
+    struct outbuf body = {0};
+    size_t body_span = 0;
+    if (cached == CACHE_REQ_FORWARD && ex->collected == COLLECT_COMPLETE &&
+        r->body != HTTP_BODY_NONE && !ex->peer_inline && !ex->method_connect && !ex->upgrade) {
+        body = ex->col.body;
+        ex->col.body = (struct outbuf){0};
+        body_span = ex->col.scanned;
+    }
     collect_free(c->ex); /* whoever read the body ahead is done with it */
     ex->sent_continue = c->ex->col.sent_continue;
     c->ex->col.sent_continue = 0;
@@ -453,16 +489,26 @@ void proxy_begin(struct client *c, struct http_request *r)
         proxy_finish_local(c);
         return;
     }
+    if (body_span && cfg->limits.request_body && body.len > cfg->limits.request_body) {
+        /* as the body pump would have found (a chunked body: no length) */
+        free(body.p);
+        reply_error(ex, 413, "request body exceeds limits.request_body");
+        return;
+    }
     http_body_init(&ex->req_body, r->body, r->content_length, cfg->limits.header_section);
     ex->req_chunked = r->body == HTTP_BODY_CHUNKED;
     ex->expect_continue = r->expect_continue && r->body != HTTP_BODY_NONE;
     if (!ex->method_connect)
-        build_request_head(c->ex, r);
-    ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || ex->peer_inline;
-    if (ex->req_done && !ex->method_connect && !ex->upgrade && !ex->peer_inline)
+        build_request_head(c->ex, r, body_span ? &body : NULL);
+    free(body.p);
+    int inline_body = ex->peer_inline || body_span;
+    ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || inline_body;
+    if (ex->req_done && !ex->method_connect && !ex->upgrade && !inline_body)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
-    /* r's slices are dead from here; a body sent from memory goes too */
-    iobuf_consume(&c->conn.in, r->head_len + (ex->peer_inline ? ex->body_span : 0));
+    if (body_span)
+        ex->bytes_in += body_span;
+    /* a body sent from memory goes from c->conn.in too */
+    iobuf_consume(&c->conn.in, r->head_len + (ex->peer_inline ? ex->body_span : body_span));
     c->state = ex->req_done ? CS_WAIT : CS_BODY;
     start_upstream(c->ex);
 }

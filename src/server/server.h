@@ -161,16 +161,18 @@ enum collect_state {
     COLLECT_COMPLETE = 1,
 };
 
-/* A request body read ahead of the pipeline to compute its cache key. The
- * raw bytes stay in c->in behind the head, which is parsed again once the
- * body is complete; on a miss they are forwarded from there as usual. */
+/* A request body read ahead of the pipeline to compute its cache key (or
+ * check a peer's digest). Its content goes to `body`, the exchange's own;
+ * the raw bytes stay in c->in behind the head until the pipeline, run
+ * again from the exchange's request once the body is complete, consumes
+ * them: a hit drops them, a miss sends `body` from memory, and a body too
+ * large to read ahead streams from c->in as usual. */
 struct body_collect {
     struct http_body_reader reader;
     size_t head_len;
     size_t scanned;     /* raw body bytes of c->in already read */
-    struct outbuf body; /* a chunked body without its framing; else only .len */
+    struct outbuf body; /* the content, without its framing */
     int sent_continue;  /* we answered Expect: 100-continue */
-    int chunked;        /* else the body lies in c->in as it is */
 };
 
 #define EXCHANGE_MAGIC 0x45584348u
@@ -376,6 +378,9 @@ void exchange_reset(struct exchange *ex);
  * the connection gets a new exchange. The memory stays until then, so the
  * code that answered may still read its (now empty) fields. */
 void exchange_done(struct exchange *ex);
+/* The same request runs through the stages again, without being parsed
+ * again: like exchange_reset, but ex keeps its request and start time. */
+void exchange_restart(struct exchange *ex);
 /* Free ex and all it holds; *xp becomes NULL. */
 void exchange_free(struct exchange **xp);
 /* A new request begins on c: c->ex, finished, goes to c->retired and x
@@ -415,6 +420,9 @@ void proxy_upstream_drained(struct exchange *ex);
 void proxy_upstream_written(void *owner, int status);
 void proxy_log_exchange(struct exchange *ex);
 void proxy_finish_local(struct client *c);
+/* The body read ahead is complete (or too large to be): the stages run
+ * again from the exchange's own request, whose head is still in c->in. */
+void proxy_body_collected(struct client *c);
 
 /* cache_stage.c: the cache in the pipeline */
 /* What proxy_begin does after the cache stage saw the request. */
