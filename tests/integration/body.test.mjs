@@ -539,6 +539,9 @@ test('a chunked body over 256 KiB read ahead to key it reaches the origin whole 
       ['QUERY', '/search', 'X-Close: 1\r\n', length(300000), 'Content-Length, fresh pool'],
       ['QUERY', '/search', '', chunked(300000, 300000), 'chunked, warms the pool'],
       ['QUERY', '/search', '', chunked(300000, 300000), 'chunked, warm pool'],
+      // over body_key.max_bytes (1 MiB): not keyed, the bytes read ahead
+      // stream from the client buffer, well past the high water at once
+      ['QUERY', '/search', 'X-Close: 1\r\n', chunked(1100000, 1100000), 'over body_key.max_bytes, fresh pool'],
     ];
     for (const [method, path, extra, { body, wire }, what] of cases) {
       const before = got.length;
