@@ -77,8 +77,15 @@ struct tls *tls_new(SSL_CTX *ctx, int server, const char *sni, const char *verif
     }
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_set_alpn_protos(t->ssl, alpn, sizeof alpn - 1);
-    if (resume)
-        SSL_set_session(t->ssl, resume);
+    if (resume) {
+        /* A copy: OpenSSL marks a TLS 1.3 session used once resumed, and
+         * the new ticket an origin sends after a resumption may come after
+         * its response (node's does), past the point where the pool keeps
+         * the connection's session; the kept one stays usable this way. */
+        SSL_SESSION *copy = SSL_SESSION_dup(resume);
+        SSL_set_session(t->ssl, copy ? copy : resume);
+        SSL_SESSION_free(copy);
+    }
     return t;
 }
 
