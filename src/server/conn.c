@@ -17,7 +17,7 @@
 #include "cache/object.h"
 
 static void tls_input(struct conn *c, size_t n);
-static int tls_flush(struct conn *c);
+static int tls_flush(struct conn *c, int notify);
 
 void conn_init(struct conn *c, uv_loop_t *loop, const struct conn_cb *cb, void *owner)
 {
@@ -168,7 +168,7 @@ static int conn_writev(struct conn *c, uv_buf_t *b, unsigned k, struct wown own)
         own_release(&own); /* encrypted (or copied): the object is not needed either */
         if (rc != TLS_OK)
             return UV_EPROTO;
-        return tls_flush(c);
+        return tls_flush(c, 1);
     }
     size_t total = 0;
     for (unsigned i = 0; i < k; i++)
@@ -290,7 +290,7 @@ int conn_shutdown(struct conn *c, void (*done)(void *owner, int status))
 {
     if (c->tls) {
         tls_close_notify(c->tls);
-        tls_flush(c);
+        tls_flush(c, 0);
     }
     c->shutdown_done = done;
     c->shutdown_req.data = c;
@@ -330,9 +330,9 @@ void conn_fini(struct conn *c)
 
 /* ---- TLS ---------------------------------------------------------------- */
 
-/* Send what OpenSSL has written (handshake, records, tickets, alerts).
- * Not the owner's write: no cb->written for it. */
-static int tls_flush(struct conn *c)
+/* Send what OpenSSL has written (handshake, records, tickets, alerts);
+ * `notify`: it carries the owner's write, which ends in cb->written. */
+static int tls_flush(struct conn *c, int notify)
 {
     struct outbuf o = {0};
     tls_take_out(c->tls, &o);
@@ -341,7 +341,7 @@ static int tls_flush(struct conn *c)
         return 0;
     }
     uv_buf_t b = uv_buf_init(o.p, (unsigned)o.len);
-    return socket_writev(c, &b, 1, o.len, (struct wown){.heap = o.p}, 0);
+    return socket_writev(c, &b, 1, o.len, (struct wown){.heap = o.p}, notify);
 }
 
 /* The TLS session ended badly: tell the owner once, as a failed handshake
@@ -363,7 +363,7 @@ static void tls_input(struct conn *c, size_t n)
     size_t added = 0;
     enum tls_rc rc = tls_in(c->tls, c->in.base + c->in.end, n, &c->in, &added);
     /* answers to what came in (handshake, a KeyUpdate, an alert) */
-    tls_flush(c);
+    tls_flush(c, 0);
     if (c->closed)
         return;
     if (!was_done && tls_handshake_done(c->tls)) {
@@ -399,7 +399,7 @@ int conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni, const char *
     if (!c->tls)
         return -1;
     enum tls_rc rc = tls_start(c->tls);
-    int w = tls_flush(c);
+    int w = tls_flush(c, 0);
     if (rc != TLS_OK || w < 0)
         return -1;
     conn_read(c, 1);

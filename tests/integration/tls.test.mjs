@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -223,6 +224,38 @@ test('https origin: pooled connections are kept alive and reused', async (t) => 
     assert.equal(r.body.toString(), `pooled /p${i}`);
   }
   assert.equal(origin.stats.handshakes, 1, 'one TLS connection served all four');
+});
+
+// An https request to the proxy's TLS listener, body read whole.
+function httpsRequest(port, pathName, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, path: pathName, method, headers, ca: read(C.ca.cert), agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('large bodies both ways over TLS on both sides: every byte, in order', async (t) => {
+  const big = crypto.randomBytes(6 * 1024 * 1024);
+  const origin = await startHttpsOrigin((req, res, body) => {
+    res.setHeader('Cache-Control', 'no-store');
+    if (req.method === 'POST') res.end(crypto.createHash('sha256').update(body).digest('hex'));
+    else res.end(big);
+  });
+  const p = await startTlsProxy(['--upstream', `https://127.0.0.1:${origin.port}`, '--upstream-ca', C.ca.cert]);
+  t.after(async () => { await p.stop(); await origin.close(); });
+  const down = await httpsRequest(p.tlsPort, '/big');
+  assert.equal(down.status, 200);
+  assert.equal(down.body.length, big.length);
+  assert.ok(down.body.equals(big), 'the download arrived intact');
+  const up = await httpsRequest(p.tlsPort, '/upload', { method: 'POST', body: big, headers: { 'Content-Length': big.length } });
+  assert.equal(up.status, 200);
+  assert.equal(up.body.toString(), crypto.createHash('sha256').update(big).digest('hex'), 'the upload arrived intact');
 });
 
 // Each bad certificate: 502, Cache-Status detail=tls, an error line naming
