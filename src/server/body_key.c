@@ -218,12 +218,13 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
     normalized_digest(c, type, &coding, body, raw, normalize, digest);
     if (cls == 'C') {
         /* a POST's query is the application's: all of it is keyed */
-        ex->cache_key = cache_key_rpc(r, request_path(r), rpc_codec, coding, digest,
-                                      request_query(r), &ex->cache_key_len);
+        ex->cache_key = cache_key_rpc(r, srv_request_scheme(c, r), request_path(r), rpc_codec,
+                                      coding, digest, request_query(r), &ex->cache_key_len);
     } else {
         struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
                                     : (struct slice){"", 0};
-        ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
+        ex->cache_key = cache_key_body(cls, r, srv_request_scheme(c, r), digest, type, coding,
+                                       headers, &ex->cache_key_len);
     }
     free(joined.p);
     ex->body_keyed = 1;
@@ -260,8 +261,8 @@ int key_rpc_get(struct client *c, const struct http_request *r, struct slice cod
     if (!rest)
         abort();
     struct slice others = {rest, connect_query_rest(query, rest)};
-    c->ex.cache_key =
-        cache_key_rpc(r, request_path(r), codec, coding, digest, others, &c->ex.cache_key_len);
+    c->ex.cache_key = cache_key_rpc(r, srv_request_scheme(c, r), request_path(r), codec, coding,
+                                    digest, others, &c->ex.cache_key_len);
     free(rest);
     return 0;
 }

@@ -66,9 +66,25 @@ void cache_stage_reset(struct client *c)
     cache_object_unref(&ex->held);
 }
 
+int srv_over_tls(const struct client *c)
+{
+    /* A background refresh runs on a socketpair, not on the client's
+     * connection: it stands in for the request that started it, whose
+     * scheme is in the key it refreshes. */
+    struct cache_key_url u;
+    if (c->bg_key && cache_key_parse(c->bg_key, c->bg_key_len, &u) == CACHE_KEY_PARSED)
+        return u.scheme == CACHE_SCHEME_HTTPS;
+    return c->tls;
+}
+
+enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r)
+{
+    return cache_request_scheme(r, srv_over_tls(c), c->w->cfg->mode == MODE_FORWARD);
+}
+
 static void build_key(struct client *c, const struct http_request *r)
 {
-    c->ex.cache_key = cache_key_primary(r, &c->ex.cache_key_len);
+    c->ex.cache_key = cache_key_primary(r, srv_request_scheme(c, r), &c->ex.cache_key_len);
 }
 
 /* The request's fields outlive the worker's parse scratch: copy them. */
@@ -1134,24 +1150,30 @@ unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t le
 }
 
 /* The GET key of a Location or Content-Location value on the request's
- * own host (a path, or an http URI with our authority); NULL for another
- * host. malloc'd. */
+ * own origin (RFC 9111 §4.4: same scheme and authority): a path, or an
+ * absolute URI with our scheme and authority; NULL for another origin.
+ * malloc'd. */
 static char *same_host_key(const struct exchange *ex, struct slice v, size_t *len)
 {
-    struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
-    while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
-        auth.len++;
+    struct cache_key_url own;
+    if (cache_key_parse(ex->cache_key, ex->cache_key_len, &own) != CACHE_KEY_PARSED)
+        return NULL;
+    struct slice auth = own.authority;
+    const char *scheme = cache_scheme_name(own.scheme);
+    size_t pre = strlen(scheme) + 3; /* "scheme://" */
     struct slice path;
     if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
         path = v;
-    } else if (v.len >= 7 + auth.len && !strncasecmp(v.p, "http://", 7) &&
-               slice_case_eqs((struct slice){v.p + 7, auth.len}, auth) &&
-               (v.len == 7 + auth.len || v.p[7 + auth.len] == '/' || v.p[7 + auth.len] == '?')) {
-        path = (struct slice){v.p + 7 + auth.len, v.len - 7 - auth.len};
+    } else if (v.len >= pre + auth.len && !strncasecmp(v.p, scheme, pre - 3) &&
+               !memcmp(v.p + pre - 3, "://", 3) &&
+               slice_case_eqs((struct slice){v.p + pre, auth.len}, auth) &&
+               (v.len == pre + auth.len || v.p[pre + auth.len] == '/' ||
+                v.p[pre + auth.len] == '?')) {
+        path = (struct slice){v.p + pre + auth.len, v.len - pre - auth.len};
     } else {
         return NULL;
     }
-    return cache_key_for(auth, path, len);
+    return cache_key_for(own.scheme, auth, path, len);
 }
 
 static void invalidate(struct client *c, const struct http_response *res)

@@ -137,9 +137,17 @@ static int client_write(struct client *c, struct outbuf *o)
 
 /* ---- request head ---------------------------------------------------- */
 
+/* X-Forwarded-For and Forwarded are lists: the client's elements are kept
+ * and ours, the last, is the one an origin trusts (RFC 7239 §4). The
+ * X-Forwarded-Proto a client sends is dropped (build_request_head): it is
+ * one value, and a client on cleartext must not claim https to an origin
+ * that decides redirects or cookie flags by it. The proto we send is the
+ * scheme the request is keyed under on a reverse proxy, so a stored answer
+ * always matches the proto the origin was told. */
 static void add_forwarding_fields(struct client *c, const struct http_request *r, struct outbuf *o)
 {
     const struct config *cfg = c->w->cfg;
+    const char *proto = srv_over_tls(c) ? "https" : "http";
     if (cfg->proxy.x_forwarded_for) {
         outbuf_addstr(o, "X-Forwarded-For: ");
         for (unsigned i = 0; i < r->nfields; i++)
@@ -159,10 +167,12 @@ static void add_forwarding_fields(struct client *c, const struct http_request *r
             }
         /* RFC 7239 §6: IPv6 addresses are quoted and bracketed. */
         if (strchr(c->ip, ':'))
-            outbuf_printf(o, "for=\"[%s]\";proto=http\r\n", c->ip);
+            outbuf_printf(o, "for=\"[%s]\";proto=%s\r\n", c->ip, proto);
         else
-            outbuf_printf(o, "for=%s;proto=http\r\n", c->ip);
+            outbuf_printf(o, "for=%s;proto=%s\r\n", c->ip, proto);
     }
+    if (cfg->proxy.x_forwarded_proto)
+        outbuf_printf(o, "X-Forwarded-Proto: %s\r\n", proto);
     if (cfg->proxy.via)
         outbuf_addstr(o, r->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
 }
@@ -219,7 +229,8 @@ static void build_request_head(struct client *c, const struct http_request *r)
             http_is_hop_by_hop(f, r->fields, r->nfields, r->conn_flags))
             continue;
         if ((cfg->proxy.x_forwarded_for && f->id == HF_X_FORWARDED_FOR) ||
-            (cfg->proxy.forwarded && f->id == HF_FORWARDED))
+            (cfg->proxy.forwarded && f->id == HF_FORWARDED) ||
+            slice_case_eq(f->name, "x-forwarded-proto"))
             continue;
         /* A cached Connect call is stored as identity and served to any
          * client (all accept identity, connect-protocol.md): ask for it. */
@@ -660,8 +671,10 @@ void proxy_on_connected(struct client *c, int status)
         return;
     }
     ex->state = EX_RESP_HEAD;
-    if (ex->up_head.len == 0 && ex->retry_head.len) /* a retry */
+    if (ex->up_head.len == 0 && ex->retry_head.len) { /* a retry */
         outbuf_add(&ex->up_head, ex->retry_head.p, ex->retry_head.len);
+        peer_stage_resign(c, &ex->up_head);
+    }
     /* With a body, the head leaves together with the first body bytes that
      * decode cleanly, so a framing error in them reaches no origin. */
     if (c->state != CS_BODY)

@@ -19,6 +19,7 @@
 #include "cache/store.h"
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
+#include "cache/key.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -244,6 +245,10 @@ struct exchange {
     size_t body_span;  /* bytes of that body in c->in after the head */
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
+
+    const char *peer_refused; /* reverse: why a signed request was refused (Proxy-Status) */
+    int peer_refused_full;    /* reverse: refused because peer.nonces is full */
+
     int coalesce_leader;
     char *req_copy; /* owned copy of the request fields, for Vary */
     struct http_field *req_fields;
@@ -308,6 +313,10 @@ struct client {
     char *bg_key;  /* its key's coalescing slot, until the exchange takes it */
     size_t bg_key_len;
     int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
+    /* The nonce of the signed request at the front of c->in, accepted:
+     * parsed again after its body was read ahead, it is not a replay. */
+    char peer_nonce[PEER_NONCE_LEN];
+    int peer_nonce_held;
     struct exchange ex;
 };
 
@@ -405,6 +414,13 @@ void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
 void cache_stage_stream_pump(struct client *c);
+/* The scheme this request is keyed under (cache/key.h
+ * cache_request_scheme): https when it came over TLS, or a forward
+ * proxy's absolute-form target's own. */
+enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r);
+/* Did the request come over TLS (a background refresh: the request that
+ * started it)? What Forwarded proto= and X-Forwarded-Proto say. */
+int srv_over_tls(const struct client *c);
 /* Remove what is stored for a URL (a "G ..." key): its GET/HEAD entry and
  * every body key at it (POST, QUERY, Connect). Invalidation (RFC 9111
  * §4.4) and the admin PURGE share it. Returns the number removed. */
@@ -462,6 +478,9 @@ void peer_state_stats(struct peer_state *s, struct peer_stats *out);
  * 4 read the body ahead first; 5 c->in holds a new request: parse again. */
 int peer_stage_request(struct client *c, const struct http_request *r);
 int peer_stage_skip_field(struct client *c, const struct http_field *f);
+/* A resend (a retry, or the whole body after a 415) of a head we signed:
+ * a fresh Idem-Peer in place of the old one, whose nonce was spent. */
+void peer_stage_resign(struct client *c, struct outbuf *head);
 /* `target` is the request target exactly as sent (signed as it is).
  * 1: the head is complete, body included (sent from memory). */
 int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,
