@@ -20,6 +20,7 @@ struct tls {
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     int server;
+    int verify;          /* client side: the peer's certificate is checked */
     int done;            /* handshake completed */
     int failed;          /* no more I/O: a fatal error happened */
     int verify_failed;   /* that error was the peer's certificate */
@@ -65,6 +66,7 @@ struct tls *tls_new(SSL_CTX *ctx, int server, const char *sni, const char *verif
     if (sni && *sni && !is_ip_literal(sni))
         SSL_set_tlsext_host_name(t->ssl, sni);
     if (verify_host && *verify_host) {
+        t->verify = 1;
         SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
         SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         int ok = is_ip_literal(verify_host)
@@ -94,6 +96,11 @@ void tls_free(struct tls **tp)
     struct tls *t = *tp;
     if (!t)
         return;
+    /* Without a close_notify sent, SSL_free would mark the session spent;
+     * since TLS 1.1 an unclosed connection need not stop its resumption
+     * (RFC 5246 §7.2.1), and the pool keeps it. A failed one stays spent. */
+    if (t->done && !t->failed)
+        SSL_set_shutdown(t->ssl, SSL_get_shutdown(t->ssl) | SSL_SENT_SHUTDOWN);
     SSL_free(t->ssl); /* and both BIOs */
     free(t->early.p);
     free(t);
@@ -106,7 +113,7 @@ static enum tls_rc fail(struct tls *t, int ssl_err)
 {
     t->failed = 1;
     long v = SSL_get_verify_result(t->ssl);
-    if (!t->server && v != X509_V_OK) {
+    if (t->verify && v != X509_V_OK) {
         t->verify_failed = 1;
         snprintf(t->err, sizeof t->err, "certificate verify failed: %s",
                  X509_verify_cert_error_string(v));
@@ -252,6 +259,8 @@ struct slice tls_alpn(const struct tls *t)
 
 SSL_SESSION *tls_session(const struct tls *t)
 {
+    if (t->failed)
+        return NULL;
     SSL_SESSION *s = SSL_get1_session(t->ssl);
     if (s && !SSL_SESSION_is_resumable(s)) {
         SSL_SESSION_free(s);

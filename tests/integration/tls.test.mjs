@@ -39,14 +39,21 @@ function curl(args) {
   });
 }
 
-// A node https origin; counts full and resumed handshakes.
-async function startHttpsOrigin(handler, cert = C.server) {
+// A node https origin; counts full and resumed handshakes. `stall`: it
+// stops reading a request body for a while after its first bytes.
+async function startHttpsOrigin(handler, cert = C.server, { stall = 0 } = {}) {
   const seen = [];
   const stats = { handshakes: 0, resumed: 0 };
   const sockets = new Set();
   const server = https.createServer({ key: read(cert.key), cert: read(cert.cert) }, (req, res) => {
     const chunks = [];
-    req.on('data', (d) => chunks.push(d));
+    req.on('data', (d) => {
+      chunks.push(d);
+      if (stall && chunks.length === 1) {
+        req.pause();
+        setTimeout(() => req.resume(), stall);
+      }
+    });
     req.on('end', () => {
       seen.push({ method: req.method, url: req.url, headers: req.headers });
       handler(req, res, Buffer.concat(chunks));
@@ -226,12 +233,20 @@ test('https origin: pooled connections are kept alive and reused', async (t) => 
   assert.equal(origin.stats.handshakes, 1, 'one TLS connection served all four');
 });
 
-// An https request to the proxy's TLS listener, body read whole.
-function httpsRequest(port, pathName, { method = 'GET', headers = {}, body } = {}) {
+// An https request to the proxy's TLS listener, body read whole; with
+// `stall`, reading stops for a while after the first bytes, so that the
+// kernel's buffers fill and the proxy has to queue and wait for a drain.
+function httpsRequest(port, pathName, { method = 'GET', headers = {}, body, stall = 0 } = {}) {
   return new Promise((resolve, reject) => {
     const req = https.request({ host: '127.0.0.1', port, path: pathName, method, headers, ca: read(C.ca.cert), agent: false }, (res) => {
       const chunks = [];
-      res.on('data', (d) => chunks.push(d));
+      res.on('data', (d) => {
+        chunks.push(d);
+        if (stall && chunks.length === 1) {
+          res.pause();
+          setTimeout(() => res.resume(), stall);
+        }
+      });
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
@@ -240,16 +255,19 @@ function httpsRequest(port, pathName, { method = 'GET', headers = {}, body } = {
   });
 }
 
-test('large bodies both ways over TLS on both sides: every byte, in order', async (t) => {
-  const big = crypto.randomBytes(6 * 1024 * 1024);
+// Larger than the loopback socket buffers plus WRITE_HIGH_WATER: both
+// directions must queue ciphertext and resume on its drain (a stall here
+// ends in the test's timeout).
+test('large bodies both ways over TLS on both sides: every byte, in order', { timeout: 120000 }, async (t) => {
+  const big = crypto.randomBytes(24 * 1024 * 1024);
   const origin = await startHttpsOrigin((req, res, body) => {
     res.setHeader('Cache-Control', 'no-store');
     if (req.method === 'POST') res.end(crypto.createHash('sha256').update(body).digest('hex'));
     else res.end(big);
-  });
+  }, C.server, { stall: 500 });
   const p = await startTlsProxy(['--upstream', `https://127.0.0.1:${origin.port}`, '--upstream-ca', C.ca.cert]);
   t.after(async () => { await p.stop(); await origin.close(); });
-  const down = await httpsRequest(p.tlsPort, '/big');
+  const down = await httpsRequest(p.tlsPort, '/big', { stall: 500 });
   assert.equal(down.status, 200);
   assert.equal(down.body.length, big.length);
   assert.ok(down.body.equals(big), 'the download arrived intact');
