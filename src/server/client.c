@@ -371,16 +371,12 @@ void client_accept(uv_stream_t *listener, int status)
         }
     }
     if (!c->admin && !take_connection_slot(c)) {
-        if (c->tls) {
-            /* nothing can be said before a handshake: just close */
-            log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
-                    (unsigned long long)w->shared->max_connections);
-            client_close(c);
-            return;
-        }
         log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
                 (unsigned long long)w->shared->max_connections);
-        reply_error(c, 503, "too many connections (limits.max_connections)");
+        if (c->tls)
+            client_close(c); /* nothing can be said before a handshake */
+        else
+            reply_error(c, 503, "too many connections (limits.max_connections)");
         return;
     }
     client_start(c);

@@ -164,6 +164,19 @@ test('a handshake that stalls is closed at timeouts.tls_handshake', async (t) =>
   assert.match(p.errors(), /client 127\.0\.0\.1: TLS handshake timeout/);
 });
 
+test('limits.max_connections on a TLS listener: the connection over it is closed, logged', async (t) => {
+  const p = await startTlsProxy(['--upstream', 'http://127.0.0.1:9'], { yaml: 'limits:\n  max_connections: 1\n' });
+  t.after(() => p.stop());
+  const first = await tlsConnect(p.tlsPort); // its handshake done: it holds the one place
+  assert.ifError(first.error);
+  const held = first.socket;
+  const { socket, error } = await tlsConnect(p.tlsPort);
+  if (socket) socket.destroy();
+  assert.ok(error, 'no TLS session past the limit');
+  await until(() => /client 127\.0\.0\.1: refused, limits\.max_connections \(1\) reached/.test(p.errors()));
+  held.destroy();
+});
+
 test('TLS 1.0 and 1.1 are refused', async (t) => {
   const p = await startTlsProxy(['--upstream', 'http://127.0.0.1:9']);
   t.after(() => p.stop());
