@@ -269,6 +269,12 @@ SSL_SESSION *tls_session(const struct tls *t)
     return s;
 }
 
+void tls_session_unref(SSL_SESSION **s)
+{
+    SSL_SESSION_free(*s);
+    *s = NULL;
+}
+
 int tls_resumed(const struct tls *t)
 {
     return SSL_session_reused(t->ssl);

@@ -49,5 +49,7 @@ struct slice tls_alpn(const struct tls *t);
 /* A new reference to the session when it can be resumed, else NULL. */
 SSL_SESSION *tls_session(const struct tls *t);
 int tls_resumed(const struct tls *t);
+/* Drop a reference from tls_session; *s becomes NULL. */
+void tls_session_unref(SSL_SESSION **s);
 
 #endif

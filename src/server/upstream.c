@@ -11,6 +11,7 @@
 #include <string.h>
 #include "server/server.h"
 #include "server/log.h"
+#include "server/tls.h"
 
 int origin_key_eq(const struct origin_key *a, const struct origin_key *b)
 {
@@ -46,8 +47,7 @@ static void keep_session(struct upstream *u)
         slot = &w->sessions[w->sessions_next];
         w->sessions_next = (w->sessions_next + 1) % ORIGIN_SESSIONS_MAX;
     }
-    if (slot->session)
-        SSL_SESSION_free(slot->session);
+    tls_session_unref(&slot->session);
     slot->key = u->key;
     slot->session = s;
 }
@@ -55,10 +55,7 @@ static void keep_session(struct upstream *u)
 void upstream_sessions_free(struct srv_worker *w)
 {
     for (unsigned i = 0; i < ORIGIN_SESSIONS_MAX; i++)
-        if (w->sessions[i].session) {
-            SSL_SESSION_free(w->sessions[i].session);
-            w->sessions[i].session = NULL;
-        }
+        tls_session_unref(&w->sessions[i].session);
 }
 
 int upstream_start_tls(struct upstream *u)
