@@ -17,7 +17,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { createCatalogServer, CatalogService, DESCRIPTORS } from '../../examples/connect/catalog.mjs';
 import { makeCerts } from './certs.mjs';
-import { startProxy, startOrigin, startRelay, rawExchange, freePort, tmpFile, get, sleep } from './lib.mjs';
+import { startProxy, startOrigin, startRawOrigin, startRelay, rawExchange, freePort, tmpFile, get, sleep } from './lib.mjs';
 
 let C; // the certificates
 let dir;
@@ -313,6 +313,17 @@ for (const [name, certOf, yaml, reason] of [
     assert.match(p.errors(), reason);
   });
 }
+
+test('an https origin that never finishes its handshake: 504 detail=tls at timeouts.tls_handshake', async (t) => {
+  const origin = await startRawOrigin(() => {}); // accepts, then says nothing
+  const p = await startProxy(['--upstream', `https://127.0.0.1:${origin.port}`, '--upstream-ca', C.ca.cert,
+    '--config', tmpFile('up.yaml', 'timeouts:\n  tls_handshake: 300ms\n  upstream_first_byte: 10m\n')]);
+  t.after(async () => { await p.stop(); await origin.close(); });
+  const r = await get(p.port, '/x');
+  assert.equal(r.status, 504);
+  assert.match(r.headers['cache-status'], /; detail=tls/);
+  assert.match(p.errors(), /upstream 127\.0\.0\.1:\d+: TLS handshake timeout/);
+});
 
 test('https origin with verify: false is used as it is, after the startup warning', async (t) => {
   const origin = await startHttpsOrigin((req, res) => res.end('unverified'), C.unknownCaServer);
