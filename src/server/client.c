@@ -56,6 +56,11 @@ static void on_timer(uv_timer_t *t)
 {
     struct client *c = t->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (c->tls && c->state == CS_HEAD && !c->tls_ready) {
+        log_msg(LOG_INFO, "client %s: TLS handshake timeout", c->ip);
+        client_close(c);
+        return;
+    }
     if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->conn.in) > 0 && !c->ex->req) {
         log_msg(LOG_INFO, "client %s: request head timeout", c->ip);
         reply_error(c->ex, 408, "request header timeout");
@@ -258,11 +263,31 @@ void client_write_done(void *owner, int status)
         proxy_client_drained(c);
 }
 
+/* The TLS handshake ended: the request head's deadline starts now. A
+ * client that fails it (plaintext HTTP on a TLS port, an old version, a
+ * bad record) is closed without a word: it cannot read one. */
+static void on_tls_ready(void *owner, int err)
+{
+    struct client *c = owner;
+    CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (err < 0) {
+        log_msg(LOG_INFO, "client %s: TLS handshake failed: %s", c->ip, conn_tls_error(&c->conn));
+        client_close(c);
+        return;
+    }
+    c->tls_ready = 1;
+    if (c->state == CS_HEAD) {
+        client_timer(c, c->w->cfg->timeouts.client_header);
+        c->head_timer = 1;
+    }
+}
+
 static const struct conn_cb client_conn_cb = {
     .room = on_room,
     .data = on_data,
     .eof = on_eof,
     .written = client_write_done,
+    .ready = on_tls_ready,
 };
 
 struct client *client_new(struct srv_worker *w)
@@ -293,8 +318,13 @@ void client_start(struct client *c)
 {
     c->state = CS_HEAD;
     c->keepalive = 1;
-    client_timer(c, c->w->cfg->timeouts.client_header);
-    c->head_timer = 1;
+    if (c->tls) {
+        /* timeouts.tls_handshake first; the head's deadline once it is done */
+        client_timer(c, c->w->cfg->timeouts.tls_handshake);
+    } else {
+        client_timer(c, c->w->cfg->timeouts.client_header);
+        c->head_timer = 1;
+    }
     client_resume_read(c);
 }
 
@@ -340,10 +370,21 @@ void client_accept(uv_stream_t *listener, int status)
     }
     c->admin =
         w->admin_listener >= 0 && listener == (uv_stream_t *)&w->listeners[w->admin_listener];
+    c->tls = w->listener_tls[(uv_tcp_t *)listener - w->listeners];
+    if (c->tls) {
+        SSL_CTX *ctx = w->shared && w->shared->tls ? w->shared->tls->server : NULL;
+        if (!ctx || conn_tls_accept(&c->conn, ctx) < 0) {
+            client_close(c);
+            return;
+        }
+    }
     if (!c->admin && !take_connection_slot(c)) {
         log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
                 (unsigned long long)w->shared->max_connections);
-        reply_error(c->ex, 503, "too many connections (limits.max_connections)");
+        if (c->tls)
+            client_close(c); /* nothing can be said before a handshake */
+        else
+            reply_error(c->ex, 503, "too many connections (limits.max_connections)");
         return;
     }
     client_start(c);

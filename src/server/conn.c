@@ -1,12 +1,23 @@
 /* The transport (conn.h): reads into a plaintext iobuf, writes that own
  * their bytes until the socket took them, shutdown and close. A write
  * first tries the socket directly (uv_try_write): most complete there,
- * which saves a request, a callback and (libuv 1.44) an epoll_ctl. */
+ * which saves a request, a callback and (libuv 1.44) an epoll_ctl.
+ *
+ * Under TLS (tls.c) the socket reads ciphertext into the free tail of
+ * `in`; it is copied into the read BIO and the plaintext decrypted over
+ * it, all of it at once, so nothing waits inside OpenSSL when the owner
+ * pauses. Writes are encrypted at once (what they own is released then)
+ * and the ciphertext is written as one buffer; write_pending counts it,
+ * so the owners' WRITE_HIGH_WATER bounds the ciphertext queue too. */
 #include <stdlib.h>
 #include <string.h>
 #include "server/server.h"
 #include "server/conn.h"
+#include "server/tls.h"
 #include "cache/object.h"
+
+static void tls_input(struct conn *c, size_t n);
+static int tls_flush(struct conn *c, int notify);
 
 void conn_init(struct conn *c, uv_loop_t *loop, const struct conn_cb *cb, void *owner)
 {
@@ -46,6 +57,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (c->lingering)
         return; /* read into the free tail and dropped */
+    if (c->tls) {
+        tls_input(c, (size_t)n);
+        return;
+    }
     c->in.end += (size_t)n;
     c->cb->data(c->owner, (size_t)n);
 }
@@ -148,6 +163,13 @@ static int socket_writev(struct conn *c, uv_buf_t *b, unsigned k, size_t total, 
 
 static int conn_writev(struct conn *c, uv_buf_t *b, unsigned k, struct wown own)
 {
+    if (c->tls) {
+        enum tls_rc rc = tls_out(c->tls, b, k);
+        own_release(&own); /* encrypted (or copied): the object is not needed either */
+        if (rc != TLS_OK)
+            return UV_EPROTO;
+        return tls_flush(c, 1);
+    }
     size_t total = 0;
     for (unsigned i = 0; i < k; i++)
         total += b[i].len;
@@ -266,6 +288,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 int conn_shutdown(struct conn *c, void (*done)(void *owner, int status))
 {
+    if (c->tls) {
+        tls_close_notify(c->tls);
+        tls_flush(c, 0);
+    }
     c->shutdown_done = done;
     c->shutdown_req.data = c;
     return uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
@@ -281,10 +307,128 @@ void conn_close(struct conn *c, uv_close_cb close_cb)
     if (c->closed)
         return;
     c->closed = 1;
+    if (c->tls && c->write_pending == 0 && !c->eof) {
+        /* Tell the peer this was no truncation, if the socket takes it now
+         * (queued writes are dropped by the close anyway). */
+        tls_close_notify(c->tls);
+        struct outbuf o = {0};
+        tls_take_out(c->tls, &o);
+        if (o.len) {
+            uv_buf_t b = uv_buf_init(o.p, (unsigned)o.len);
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
+        free(o.p);
+    }
     uv_close((uv_handle_t *)&c->tcp, close_cb);
 }
 
 void conn_fini(struct conn *c)
 {
     iobuf_fini(&c->in);
+    tls_free(&c->tls);
+}
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+/* Send what OpenSSL has written (handshake, records, tickets, alerts);
+ * `notify`: it carries the owner's write, which ends in cb->written. */
+static int tls_flush(struct conn *c, int notify)
+{
+    struct outbuf o = {0};
+    tls_take_out(c->tls, &o);
+    if (!o.len) {
+        free(o.p);
+        return 0;
+    }
+    uv_buf_t b = uv_buf_init(o.p, (unsigned)o.len);
+    return socket_writev(c, &b, 1, o.len, (struct wown){.heap = o.p}, notify);
+}
+
+/* The TLS session ended badly: tell the owner once, as a failed handshake
+ * when it never completed (ready), else as an end of the read side. */
+static void tls_failed(struct conn *c)
+{
+    c->eof = 1;
+    conn_read(c, 0);
+    if (!tls_handshake_done(c->tls) && c->cb->ready)
+        c->cb->ready(c->owner, UV_EPROTO);
+    else
+        c->cb->eof(c->owner, UV_EPROTO);
+}
+
+/* n ciphertext bytes were read into the tail of in. */
+static void tls_input(struct conn *c, size_t n)
+{
+    int was_done = tls_handshake_done(c->tls);
+    size_t added = 0;
+    enum tls_rc rc = tls_in(c->tls, c->in.base + c->in.end, n, &c->in, &added);
+    /* answers to what came in (handshake, a KeyUpdate, an alert) */
+    tls_flush(c, 0);
+    if (c->closed)
+        return;
+    if (!was_done && tls_handshake_done(c->tls)) {
+        if (c->cb->ready)
+            c->cb->ready(c->owner, 0);
+        if (c->closed)
+            return;
+    }
+    if (added) {
+        c->cb->data(c->owner, added);
+        if (c->closed)
+            return;
+    }
+    if (rc == TLS_CLOSED) {
+        c->eof = 1;
+        conn_read(c, 0);
+        c->cb->eof(c->owner, UV_EOF);
+    } else if (rc == TLS_FAILED) {
+        tls_failed(c);
+    }
+}
+
+int conn_tls_accept(struct conn *c, SSL_CTX *ctx)
+{
+    c->tls = tls_new(ctx, 1, NULL, NULL, NULL);
+    return c->tls ? 0 : -1;
+}
+
+int conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni, const char *verify_host,
+                     SSL_SESSION *resume)
+{
+    c->tls = tls_new(ctx, 0, sni, verify_host, resume);
+    if (!c->tls)
+        return -1;
+    enum tls_rc rc = tls_start(c->tls);
+    int w = tls_flush(c, 0);
+    if (rc != TLS_OK || w < 0)
+        return -1;
+    conn_read(c, 1);
+    return 0;
+}
+
+const char *conn_tls_error(const struct conn *c)
+{
+    return c->tls ? tls_error(c->tls) : "";
+}
+
+int conn_tls_verify_failed(const struct conn *c)
+{
+    return c->tls && tls_verify_failed(c->tls);
+}
+
+struct slice conn_alpn(const struct conn *c)
+{
+    if (!c->tls || !tls_handshake_done(c->tls))
+        return (struct slice){"", 0};
+    return tls_alpn(c->tls);
+}
+
+SSL_SESSION *conn_tls_session(const struct conn *c)
+{
+    return c->tls && tls_handshake_done(c->tls) ? tls_session(c->tls) : NULL;
+}
+
+int conn_tls_resumed(const struct conn *c)
+{
+    return c->tls && tls_handshake_done(c->tls) && tls_resumed(c->tls);
 }

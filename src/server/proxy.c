@@ -524,9 +524,78 @@ static void on_connect(uv_connect_t *req, int status)
         upstream_close(u);
         return;
     }
-    if (status == 0)
+    if (status == 0) {
         u->conn.connected = 1;
+        if (u->key.scheme == ORIGIN_HTTPS) {
+            uv_tcp_nodelay(&u->conn.tcp, 1);
+            if (upstream_start_tls(u) < 0) {
+                struct exchange *ex = u->ex;
+                log_msg(LOG_ERROR, "upstream %s: cannot start TLS: %s", u->key.host_port,
+                        conn_tls_error(&u->conn));
+                ex->cache_detail = "tls";
+                fail(ex, 502, "TLS to upstream failed");
+            }
+            return; /* proxy_upstream_ready goes on */
+        }
+    }
     proxy_on_connected(u->ex, status);
+}
+
+/* The TLS handshake with the origin ended. A certificate that does not
+ * verify (unknown CA, wrong name, expired) is never used: 502, and the
+ * error log says why (OpenSSL's words for the verify result). */
+void proxy_upstream_ready(void *owner, int err)
+{
+    struct upstream *u = owner;
+    CHECK_MAGIC(u, UPSTREAM_MAGIC);
+    if (u->closed)
+        return;
+    if (!u->ex) {
+        upstream_close(u);
+        return;
+    }
+    struct exchange *ex = u->ex;
+    if (err < 0) {
+        log_msg(LOG_ERROR, "upstream %s: TLS handshake failed: %s", u->key.host_port,
+                conn_tls_error(&u->conn));
+        ex->cache_detail = "tls";
+        fail(ex, 502,
+             conn_tls_verify_failed(&u->conn) ? "upstream certificate not accepted"
+                                              : "TLS handshake with upstream failed");
+        return;
+    }
+    proxy_on_connected(ex, 0);
+}
+
+/* Where this exchange goes, as the pool keys it: the origin (reverse
+ * mode), the reverse idemcache (--peer), or a host from the request. */
+static void origin_key_of(struct exchange *ex, struct origin_key *k)
+{
+    const struct config *cfg = ex->w->cfg;
+    const struct tls_contexts *tls = ex->w->shared ? ex->w->shared->tls : NULL;
+    memset(k, 0, sizeof *k);
+    snprintf(k->host_port, sizeof k->host_port, "%s", ex->up_key);
+    k->scheme = ORIGIN_HTTP;
+    if (ex->method_connect)
+        return;
+    const struct config_addr *to = NULL;
+    const struct config_tls_client *profile = NULL;
+    const SSL_CTX *ctx = NULL;
+    if (cfg->mode == MODE_REVERSE && cfg->upstream.tls) {
+        to = &cfg->upstream;
+        profile = &cfg->upstream_tls;
+        ctx = tls ? tls->upstream : NULL;
+    } else if (cfg->mode == MODE_FORWARD && cfg->peer.forward && cfg->peer.url.tls) {
+        to = &cfg->peer.url;
+        profile = &cfg->peer_tls;
+        ctx = tls ? tls->peer : NULL;
+    } else {
+        return;
+    }
+    k->scheme = ORIGIN_HTTPS;
+    k->tls = ctx;
+    k->verify = profile->verify;
+    snprintf(k->sni, sizeof k->sni, "%s", profile->sni[0] ? profile->sni : to->host);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -546,7 +615,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     u->handles--;
     if (status < 0 || !res) {
-        log_msg(LOG_WARN, "upstream %s: cannot resolve: %s", u->key, uv_strerror(status));
+        log_msg(LOG_WARN, "upstream %s: cannot resolve: %s", u->key.host_port, uv_strerror(status));
         fail(u->ex, 502, "upstream host not found");
         return;
     }
@@ -558,7 +627,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         enum net_egress v = upstream_pick_address(ex->w, res, &to);
         if (v != NET_EGRESS_ALLOWED) {
             uv_freeaddrinfo(res);
-            log_msg(LOG_INFO, "upstream %s: refused, %s", u->key,
+            log_msg(LOG_INFO, "upstream %s: refused, %s", u->key.host_port,
                     v == NET_EGRESS_SELF ? "one of our own sockets" : "a private address");
             fail(ex, 403,
                  v == NET_EGRESS_SELF
@@ -577,14 +646,22 @@ static void start_upstream(struct exchange *ex)
 {
     struct client *c = ex->c;
     struct srv_worker *w = c->w;
-    struct upstream *u = ex->method_connect || ex->upgrade ? NULL : upstream_acquire(w, ex->up_key);
+    struct origin_key key;
+    origin_key_of(ex, &key);
+    if (key.scheme == ORIGIN_HTTPS && !key.tls) {
+        log_msg(LOG_ERROR, "upstream %s: https without a TLS context", key.host_port);
+        ex->cache_detail = "tls";
+        fail(ex, 502, "TLS to upstream not configured");
+        return;
+    }
+    struct upstream *u = ex->method_connect || ex->upgrade ? NULL : upstream_acquire(w, &key);
     if (u) {
         u->ex = ex;
         ex->up = u;
         proxy_on_connected(ex, 0);
         return;
     }
-    u = upstream_new(w, ex->up_key);
+    u = upstream_new(w, &key);
     if (!u) {
         reply_error(ex, 503, "out of memory");
         return;
@@ -909,7 +986,7 @@ static void pump_response_body(struct exchange *ex)
                                               iobuf_len(&u->conn.in), &used, &d);
         if (rc == HTTP_BODY_ERROR) {
             client_write(ex, &o);
-            log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key);
+            log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key.host_port);
             fail(ex, 502, "malformed response body");
             return;
         }
@@ -962,7 +1039,7 @@ void proxy_on_upstream_data(struct exchange *ex)
         if (rc == HTTP_PARSE_MORE)
             return;
         if (rc != HTTP_PARSE_OK) {
-            log_msg(LOG_WARN, "upstream %s: invalid response head", u->key);
+            log_msg(LOG_WARN, "upstream %s: invalid response head", u->key.host_port);
             fail(ex, 502, "invalid response from upstream");
             return;
         }
@@ -990,7 +1067,7 @@ void proxy_on_upstream_data(struct exchange *ex)
         if (pr == PEER_REBUILT)
             continue; /* u->conn.in holds the origin's response now: parse it */
         if (pr == PEER_FAIL) {
-            log_msg(LOG_WARN, "peer %s: response failed verification", u->key);
+            log_msg(LOG_WARN, "peer %s: response failed verification", u->key.host_port);
             fail(ex, 502, "peer response failed verification");
             return;
         }
@@ -1101,9 +1178,12 @@ void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind)
         return;
     }
     log_msg(LOG_WARN, "upstream %s: %s timeout", ex->up_key,
-            kind == UT_CONNECT      ? "connect"
-            : kind == UT_FIRST_BYTE ? "first byte"
-                                    : "idle");
+            kind == UT_CONNECT         ? "connect"
+            : kind == UT_TLS_HANDSHAKE ? "TLS handshake"
+            : kind == UT_FIRST_BYTE    ? "first byte"
+                                       : "idle");
+    if (kind == UT_TLS_HANDSHAKE)
+        ex->cache_detail = "tls";
     fail(ex, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
 }
 

@@ -71,6 +71,29 @@ static inline int link_empty(const struct link *l)
 }
 #define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
 
+enum origin_scheme { ORIGIN_HTTP, ORIGIN_HTTPS };
+
+/* Who an upstream connection talks to, as the idle pool keys it: a pooled
+ * connection is reused only for the same scheme, host, port, name and TLS
+ * profile, so one verified for a name never serves another. TLS sessions
+ * are resumed per key too. */
+struct origin_key {
+    char host_port[300]; /* "host:port" as routed (ex->up_key) */
+    uint8_t scheme;      /* enum origin_scheme */
+    /* https only: */
+    char sni[256];      /* the name sent (SNI) and, with verify, checked */
+    bool verify;        /* the certificate is checked against sni */
+    const SSL_CTX *tls; /* the profile: upstream_tls or peer_tls (tls_ctx.c) */
+};
+int origin_key_eq(const struct origin_key *a, const struct origin_key *b);
+
+/* A TLS session to resume toward an origin key (upstream.c). */
+struct origin_session {
+    struct origin_key key;
+    SSL_SESSION *session; /* NULL: slot free */
+};
+#define ORIGIN_SESSIONS_MAX 8
+
 /* What every worker shares besides the store: built before the threads
  * start and read-only afterwards, but for the connection count. */
 struct srv_shared {
@@ -89,8 +112,10 @@ struct srv_worker {
     int id;
     const struct config *cfg;
     uv_loop_t loop;
-    uv_tcp_t listeners[CONFIG_LISTEN_MAX + 1]; /* the last one may be the admin listener */
-    int admin_listener;                        /* index in listeners, or -1 */
+    /* listen, then tls.listen, then maybe the admin listener */
+    uv_tcp_t listeners[2 * CONFIG_LISTEN_MAX + 1];
+    uint8_t listener_tls[2 * CONFIG_LISTEN_MAX + 1]; /* 1: clients there speak TLS */
+    int admin_listener;                              /* index in listeners, or -1 */
     int nlisteners;
     uv_async_t wakeup;
     uv_timer_t drain_timer;
@@ -118,7 +143,9 @@ struct srv_worker {
     char **inbox; /* released keys, NUL-terminated copies */
     size_t inbox_len, inbox_cap;
     int inbox_closed;
-    uint64_t background;     /* internal refreshes in flight (background.c) */
+    uint64_t background; /* internal refreshes in flight (background.c) */
+    struct origin_session sessions[ORIGIN_SESSIONS_MAX]; /* TLS toward origins */
+    unsigned sessions_next;                              /* the slot replaced next */
     struct http_request req; /* scratch: the head being parsed, into req_fields */
     struct http_field req_fields[HTTP_FIELDS_MAX];
     struct http_response res; /* scratch: the response head being parsed */
@@ -129,6 +156,8 @@ struct outbuf {
     char *p;
     size_t len, cap;
 };
+/* Room for n more bytes after len (p may move). */
+void outbuf_reserve(struct outbuf *o, size_t n);
 void outbuf_add(struct outbuf *o, const void *p, size_t n);
 void outbuf_addstr(struct outbuf *o, const char *s);
 void outbuf_addslice(struct outbuf *o, struct slice s);
@@ -317,6 +346,7 @@ struct client {
     char ip[64];
     int admin;      /* accepted on the admin listener */
     int tls;        /* accepted on a TLS listener: the request's scheme is https */
+    int tls_ready;  /* its handshake completed (conn_alpn tells the protocol) */
     int counted;    /* holds a place in limits.max_connections */
     int background; /* an internal stale-while-revalidate refresh */
     /* the request in progress, or the last one (finished) until the next
@@ -327,7 +357,7 @@ struct client {
     struct link retired;
 };
 
-enum upstream_timer { UT_NONE, UT_CONNECT, UT_FIRST_BYTE, UT_IDLE, UT_POOL };
+enum upstream_timer { UT_NONE, UT_CONNECT, UT_TLS_HANDSHAKE, UT_FIRST_BYTE, UT_IDLE, UT_POOL };
 
 struct upstream {
     uint32_t magic;
@@ -343,7 +373,7 @@ struct upstream {
     int got_bytes; /* any response byte on this use */
     enum upstream_timer timer_kind;
     struct exchange *ex; /* while busy: the exchange it serves */
-    char key[300];
+    struct origin_key key;
 };
 
 /* worker.c */
@@ -391,8 +421,12 @@ void exchange_retire(struct client *c, struct exchange *x);
 void exchange_free_retired(struct client *c);
 
 /* upstream.c */
-struct upstream *upstream_acquire(struct srv_worker *w, const char *key);
-struct upstream *upstream_new(struct srv_worker *w, const char *key);
+struct upstream *upstream_acquire(struct srv_worker *w, const struct origin_key *key);
+struct upstream *upstream_new(struct srv_worker *w, const struct origin_key *key);
+/* https: start the handshake on the connected socket (SNI, verification,
+ * a session of the same key resumed); conn_cb.ready follows. 0 or -1. */
+int upstream_start_tls(struct upstream *u);
+void upstream_sessions_free(struct srv_worker *w);
 void upstream_release(struct upstream *u);
 void upstream_close(struct upstream *u);
 void upstream_close_idle(struct srv_worker *w);
@@ -416,8 +450,9 @@ void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind);
 void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct exchange *ex);
-/* The upstream's conn_cb.written. */
+/* The upstream's conn_cb.written and .ready (TLS handshake done). */
 void proxy_upstream_written(void *owner, int status);
+void proxy_upstream_ready(void *owner, int err);
 void proxy_log_exchange(struct exchange *ex);
 void proxy_finish_local(struct client *c);
 /* The body read ahead is complete (or too large to be): the stages run

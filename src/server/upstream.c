@@ -11,6 +11,59 @@
 #include <string.h>
 #include "server/server.h"
 #include "server/log.h"
+#include "server/tls.h"
+
+int origin_key_eq(const struct origin_key *a, const struct origin_key *b)
+{
+    return a->scheme == b->scheme && !strcmp(a->host_port, b->host_port) &&
+           (a->scheme == ORIGIN_HTTP ||
+            (a->tls == b->tls && a->verify == b->verify && !strcmp(a->sni, b->sni)));
+}
+
+static SSL_SESSION *session_of(struct srv_worker *w, const struct origin_key *k)
+{
+    for (unsigned i = 0; i < ORIGIN_SESSIONS_MAX; i++)
+        if (w->sessions[i].session && origin_key_eq(&w->sessions[i].key, k))
+            return w->sessions[i].session;
+    return NULL;
+}
+
+/* Remember the connection's TLS session for the next connection to the
+ * same key (TLS 1.3 tickets arrive after the handshake, so this runs when
+ * a connection goes back to the pool or closes). */
+static void keep_session(struct upstream *u)
+{
+    if (u->key.scheme != ORIGIN_HTTPS)
+        return;
+    SSL_SESSION *s = conn_tls_session(&u->conn);
+    if (!s)
+        return;
+    struct srv_worker *w = u->w;
+    struct origin_session *slot = NULL;
+    for (unsigned i = 0; i < ORIGIN_SESSIONS_MAX && !slot; i++)
+        if (w->sessions[i].session && origin_key_eq(&w->sessions[i].key, &u->key))
+            slot = &w->sessions[i];
+    if (!slot) {
+        slot = &w->sessions[w->sessions_next];
+        w->sessions_next = (w->sessions_next + 1) % ORIGIN_SESSIONS_MAX;
+    }
+    tls_session_unref(&slot->session);
+    slot->key = u->key;
+    slot->session = s;
+}
+
+void upstream_sessions_free(struct srv_worker *w)
+{
+    for (unsigned i = 0; i < ORIGIN_SESSIONS_MAX; i++)
+        tls_session_unref(&w->sessions[i].session);
+}
+
+int upstream_start_tls(struct upstream *u)
+{
+    upstream_timer(u, UT_TLS_HANDSHAKE);
+    return conn_tls_connect(&u->conn, (SSL_CTX *)u->key.tls, u->key.sni,
+                            u->key.verify ? u->key.sni : NULL, session_of(u->w, &u->key));
+}
 
 static void on_closed(uv_handle_t *h)
 {
@@ -28,6 +81,7 @@ void upstream_close(struct upstream *u)
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
     if (u->closed)
         return;
+    keep_session(u);
     u->closed = 1;
     if (!link_empty(&u->link)) {
         link_remove(&u->link);
@@ -65,6 +119,9 @@ void upstream_timer(struct upstream *u, enum upstream_timer kind)
         break;
     case UT_CONNECT:
         ms = cfg->timeouts.upstream_connect;
+        break;
+    case UT_TLS_HANDSHAKE:
+        ms = cfg->timeouts.tls_handshake;
         break;
     case UT_FIRST_BYTE:
         ms = cfg->timeouts.upstream_first_byte;
@@ -132,9 +189,10 @@ static const struct conn_cb upstream_conn_cb = {
     .data = on_data,
     .eof = on_eof,
     .written = proxy_upstream_written,
+    .ready = proxy_upstream_ready,
 };
 
-struct upstream *upstream_new(struct srv_worker *w, const char *key)
+struct upstream *upstream_new(struct srv_worker *w, const struct origin_key *key)
 {
     struct upstream *u = calloc(1, sizeof *u);
     if (!u)
@@ -146,15 +204,15 @@ struct upstream *upstream_new(struct srv_worker *w, const char *key)
     uv_timer_init(&w->loop, &u->timer);
     u->timer.data = u->connect_req.data = u->resolve_req.data = u;
     u->handles = 2;
-    snprintf(u->key, sizeof u->key, "%s", key);
+    u->key = *key;
     return u;
 }
 
-struct upstream *upstream_acquire(struct srv_worker *w, const char *key)
+struct upstream *upstream_acquire(struct srv_worker *w, const struct origin_key *key)
 {
     for (struct link *l = w->idle_upstreams.next; l != &w->idle_upstreams; l = l->next) {
         struct upstream *u = container_of(l, struct upstream, link);
-        if (strcmp(u->key, key) != 0)
+        if (!origin_key_eq(&u->key, key))
             continue;
         link_remove(&u->link);
         w->nidle--;
@@ -170,6 +228,7 @@ void upstream_release(struct upstream *u)
 {
     struct srv_worker *w = u->w;
     u->ex = NULL;
+    keep_session(u);
     if (w->draining || iobuf_len(&u->conn.in) || u->conn.write_pending ||
         w->nidle >= w->cfg->limits.upstream_idle_per_worker) {
         upstream_close(u);

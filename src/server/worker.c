@@ -105,6 +105,9 @@ static int probe_addresses(const struct config *cfg)
     for (int i = 0; i < cfg->nlisten; i++)
         if (probe_address("listen", &cfg->listen[i]) < 0)
             return -1;
+    for (int i = 0; i < cfg->tls.nlisten; i++)
+        if (probe_address("tls.listen", &cfg->tls.listen[i]) < 0)
+            return -1;
     if (cfg->admin.port && probe_address("admin", &cfg->admin) < 0)
         return -1;
     return 0;
@@ -214,6 +217,11 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
             return -1;
         w->nlisteners++;
     }
+    for (int i = 0; i < cfg->tls.nlisten; i++) {
+        if (open_listener(w, &cfg->tls.listen[i], &w->listeners[w->nlisteners]) < 0)
+            return -1;
+        w->listener_tls[w->nlisteners++] = 1;
+    }
     w->admin_listener = -1;
     if (id == 0 && cfg->admin.port) {
         if (open_listener(w, &cfg->admin, &w->listeners[w->nlisteners]) < 0)
@@ -265,7 +273,7 @@ static struct srv_shared *shared_new(const struct config *cfg, struct srv_worker
     if (!sh)
         return NULL;
     atomic_init(&sh->connections, 0);
-    sh->self = calloc((size_t)n * (CONFIG_LISTEN_MAX + 1), sizeof *sh->self);
+    sh->self = calloc((size_t)n * (2 * CONFIG_LISTEN_MAX + 1), sizeof *sh->self);
     size_t nself = 0;
     for (int i = 0; sh->self && i < n; i++)
         for (int k = 0; k < ws[i].nlisteners; k++) {
@@ -411,6 +419,9 @@ int worker_run_all(const struct config *cfg, const struct tls_contexts *tls)
         }
         log_msg(LOG_INFO, "idemcache listening on %s:%d (%d workers, %s mode)", cfg->listen[0].host,
                 cfg->listen[0].port, n, cfg->mode == MODE_FORWARD ? "forward" : "reverse");
+        for (int i = 0; i < cfg->tls.nlisten; i++)
+            log_msg(LOG_INFO, "idemcache listening on %s:%d (TLS)", cfg->tls.listen[i].host,
+                    cfg->tls.listen[i].port);
         uv_run(main_loop, UV_RUN_DEFAULT);
         for (int i = 0; i < started; i++)
             uv_thread_join(&ws[i].thread);
@@ -437,6 +448,7 @@ int worker_run_all(const struct config *cfg, const struct tls_contexts *tls)
             free(ws[i].inbox[k]);
         free(ws[i].inbox);
         body_memo_free(ws[i].memo);
+        upstream_sessions_free(&ws[i]);
         pthread_mutex_destroy(&ws[i].inbox_lock);
     }
     free(ws);

@@ -14,7 +14,7 @@ void srv_panic(const char *file, int line, const char *what)
     abort();
 }
 
-static void outbuf_grow(struct outbuf *o, size_t n)
+void outbuf_reserve(struct outbuf *o, size_t n)
 {
     if (o->cap - o->len >= n)
         return;
@@ -30,7 +30,7 @@ static void outbuf_grow(struct outbuf *o, size_t n)
 
 void outbuf_add(struct outbuf *o, const void *p, size_t n)
 {
-    outbuf_grow(o, n);
+    outbuf_reserve(o, n);
     memcpy(o->p + o->len, p, n);
     o->len += n;
 }
@@ -91,7 +91,7 @@ void outbuf_printf(struct outbuf *o, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    outbuf_grow(o, (size_t)n + 1);
+    outbuf_reserve(o, (size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(o->p + o->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
