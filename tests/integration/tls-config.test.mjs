@@ -278,3 +278,28 @@ test('a session ticket resumes the next connection', async (t) => {
   const again = sClient(port, ['-sess_in', sess, '-servername', 'localhost']);
   assert.match(again.out, /^Reused, TLSv1\.3/m, again.out);
 });
+
+// proxy.host: upstream sends the upstream URL's authority; for https the
+// default port is 443 (RFC 9110 §4.2.2), left out as 80 is for http. An
+// origin on 127.0.0.1:443 needs the port free (and root): skipped if not.
+test('proxy.host: upstream with https://localhost sends Host: localhost (443 left out)', async (t) => {
+  const https = await import('node:https');
+  const server = https.createServer({ key: fs.readFileSync(certs.server.key), cert: fs.readFileSync(certs.server.cert) },
+    (req, res) => res.end(`host=${req.headers.host}`));
+  const listening = await new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(443, '127.0.0.1', () => resolve(true));
+  });
+  if (!listening) {
+    t.skip('127.0.0.1:443 is not available');
+    return;
+  }
+  t.after(() => new Promise((r) => server.close(r)));
+  const f = configFile('proxy:\n  host: upstream\n');
+  const p = await startProxy(['--config', f, '--upstream', 'https://localhost', '--upstream-ca', certs.ca.cert]);
+  t.after(() => p.stop());
+  const { get } = await import('./lib.mjs');
+  const r = await get(p.port, '/h', { headers: { Host: 'client.example' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'host=localhost');
+});
