@@ -116,8 +116,30 @@ struct http_request {
     uint64_t content_length;
     size_t head_len; /* bytes up to and including the blank line */
     unsigned nfields;
-    struct http_field fields[HTTP_FIELDS_MAX];
+    /* Caller storage for the fields, set before parsing (http_request_init):
+     * a per-worker scratch holds HTTP_FIELDS_MAX for the parse, and an
+     * exchange's own copy holds only what its request has. More fields
+     * than fields_cap: 431, like header_count. */
+    unsigned fields_cap;
+    struct http_field *fields;
 };
+
+/* An empty request whose fields go to `fields` (cap entries). */
+static inline void http_request_init(struct http_request *r, struct http_field *fields,
+                                     unsigned cap)
+{
+    *r = (struct http_request){.fields = fields, .fields_cap = cap};
+}
+
+/* Bytes an owned copy of r needs (http_request_copy): its head and its
+ * field array. */
+size_t http_request_copy_size(const struct http_request *r);
+/* Copy r, parsed from the head at `head` (r->head_len bytes), into `dst`
+ * backed by `arena` (http_request_copy_size bytes, suitably aligned for
+ * struct http_field): every slice of dst points into arena, so the copy
+ * outlives the buffer it was parsed from. */
+void http_request_copy(struct http_request *dst, const struct http_request *r, const char *head,
+                       void *arena);
 
 struct http_response {
     enum http_error error; /* set when the parser returns 502 */

@@ -58,8 +58,8 @@ static int refuse(enum http_error *why, enum http_error e, int status)
 /* Field lines from `pos` to the blank line. Errors are request statuses;
  * the response parser maps them all to 502. */
 static int parse_fields(const char *buf, size_t len, size_t pos, const struct http_limits *lim,
-                        struct http_field *fields, unsigned *nfields, size_t *head_len,
-                        enum http_error *why)
+                        struct http_field *fields, unsigned cap, unsigned *nfields,
+                        size_t *head_len, enum http_error *why)
 {
     unsigned n = 0;
     for (;;) {
@@ -111,7 +111,7 @@ static int parse_fields(const char *buf, size_t len, size_t pos, const struct ht
         size_t value_end = pos;
         while (value_end > value_start && (buf[value_end - 1] == ' ' || buf[value_end - 1] == '\t'))
             value_end--;
-        if (n >= lim->header_count || n >= HTTP_FIELDS_MAX)
+        if (n >= lim->header_count || n >= cap)
             return refuse(why, HTTP_ERR_HEADER_COUNT, 431);
         fields[n].name = (struct slice){buf + name_start, name_end - name_start};
         fields[n].value = (struct slice){buf + value_start, value_end - value_start};
@@ -433,13 +433,52 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
     int rc = classify_target(r);
     if (rc)
         return rc;
-    rc = parse_fields(buf, len, pos + 2, lim, r->fields, &r->nfields, &r->head_len, why);
+    rc = parse_fields(buf, len, pos + 2, lim, r->fields, r->fields_cap, &r->nfields, &r->head_len,
+                      why);
     if (rc != HTTP_PARSE_OK)
         return rc;
     return request_semantics(r);
 more:
     return len - line > lim->request_line + 2 ? refuse(why, HTTP_ERR_REQUEST_LINE, 414)
                                               : HTTP_PARSE_MORE;
+}
+
+size_t http_request_copy_size(const struct http_request *r)
+{
+    return r->nfields * sizeof(struct http_field) + r->head_len;
+}
+
+/* A slice into [head, head + len) moves to the same offset in `to`; an
+ * empty one stays as it is. */
+static struct slice rebase(struct slice s, const char *head, size_t len, const char *to)
+{
+    uintptr_t at = (uintptr_t)s.p, from = (uintptr_t)head;
+    if (!s.p || at < from || at - from > len)
+        return s;
+    return (struct slice){to + (at - from), s.len};
+}
+
+void http_request_copy(struct http_request *dst, const struct http_request *r, const char *head,
+                       void *arena)
+{
+    struct http_field *fields = arena;
+    char *bytes = (char *)(fields + r->nfields);
+    size_t len = r->head_len;
+    memcpy(bytes, head, len);
+    *dst = *r;
+    dst->fields = fields;
+    dst->fields_cap = r->nfields;
+    dst->method = rebase(r->method, head, len, bytes);
+    dst->target = rebase(r->target, head, len, bytes);
+    dst->host = rebase(r->host, head, len, bytes);
+    dst->authority = rebase(r->authority, head, len, bytes);
+    dst->path = rebase(r->path, head, len, bytes);
+    dst->scheme = rebase(r->scheme, head, len, bytes);
+    for (unsigned i = 0; i < r->nfields; i++) {
+        fields[i].name = rebase(r->fields[i].name, head, len, bytes);
+        fields[i].value = rebase(r->fields[i].value, head, len, bytes);
+        fields[i].id = r->fields[i].id;
+    }
 }
 
 static int response_semantics(struct http_response *r)
@@ -513,7 +552,8 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
     if (buf[pos] != '\r' || buf[pos + 1] != '\n')
         return 502;
     r->reason = (struct slice){buf + rs, pos - rs};
-    int rc = parse_fields(buf, len, pos + 2, lim, r->fields, &r->nfields, &r->head_len, &r->error);
+    int rc = parse_fields(buf, len, pos + 2, lim, r->fields, HTTP_FIELDS_MAX, &r->nfields,
+                          &r->head_len, &r->error);
     if (rc == HTTP_PARSE_MORE)
         return rc;
     if (rc != HTTP_PARSE_OK)

@@ -12,9 +12,9 @@
 #include "http/fields.h"
 #include "cache/key.h"
 
-static void respond(struct client *c, int status, const char *reason, const char *body)
+static void respond(struct exchange *ex, int status, const char *reason, const char *body)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct outbuf o = {0};
     size_t n = strlen(body);
     outbuf_printf(&o, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n",
@@ -125,11 +125,12 @@ static unsigned purge_url(struct store *st, const struct http_request *r, char *
     return n;
 }
 
-static void purge(struct client *c, const struct http_request *r)
+static void purge(struct exchange *ex, const struct http_request *r)
 {
+    struct client *c = ex->c;
     struct store *st = c->w->store;
     if (!st) {
-        respond(c, 404, "Not Found", "{\"error\":\"the cache is disabled\"}\n");
+        respond(ex, 404, "Not Found", "{\"error\":\"the cache is disabled\"}\n");
         return;
     }
     const struct http_field *sk = http_find_field(r->fields, r->nfields, "surrogate-key");
@@ -148,23 +149,23 @@ static void purge(struct client *c, const struct http_request *r)
     char body[2200];
     snprintf(body, sizeof body, "{\"purged\":%u,\"%s\":\"%s\"}\n", n, label, what);
     log_msg(LOG_INFO, "admin: PURGE %s %s: %u purged", sk ? "surrogate key" : "key", what, n);
-    respond(c, n ? 200 : 404, n ? "OK" : "Not Found", body);
+    respond(ex, n ? 200 : 404, n ? "OK" : "Not Found", body);
 }
 
-void admin_handle(struct client *c, const struct http_request *r)
+void admin_handle(struct exchange *ex, const struct http_request *r)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     int get = slice_eq(r->method, SLICE_LIT("GET")) || slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->req_done = 1;
     if (r->body != HTTP_BODY_NONE) {
-        reply_error(c, 400, "admin requests carry no body");
+        reply_error(ex, 400, "admin requests carry no body");
         return;
     }
     iobuf_consume(&c->conn.in, r->head_len);
     if (slice_eq(r->method, SLICE_LIT("PURGE"))) {
-        purge(c, r);
+        purge(ex, r);
     } else if (get && slice_eq(r->target, SLICE_LIT("/healthz"))) {
-        respond(c, 200, "OK", "{\"status\":\"ok\"}\n");
+        respond(ex, 200, "OK", "{\"status\":\"ok\"}\n");
     } else if (get && slice_eq(r->target, SLICE_LIT("/stats"))) {
         struct store_stats s = {0};
         if (c->w->store)
@@ -186,9 +187,9 @@ void admin_handle(struct client *c, const struct http_request *r)
                  (unsigned long long)ps.response_store_bytes,
                  (unsigned long long)ps.response_store_entries, (unsigned long long)ps.mirror_bytes,
                  (unsigned long long)ps.mirror_entries);
-        respond(c, 200, "OK", body);
+        respond(ex, 200, "OK", body);
     } else {
-        respond(c, 404, "Not Found", "{\"error\":\"unknown admin request\"}\n");
+        respond(ex, 404, "Not Found", "{\"error\":\"unknown admin request\"}\n");
     }
     proxy_finish_local(c);
 }

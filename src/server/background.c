@@ -95,9 +95,10 @@ static void build_head(struct outbuf *o, const struct http_request *r)
     outbuf_addstr(o, "Connection: close\r\n\r\n");
 }
 
-int background_revalidate(struct client *c, const struct http_request *r, const char *key,
+int background_revalidate(struct exchange *ex, const struct http_request *r, const char *key,
                           size_t key_len)
 {
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     if (!w->co || w->draining || w->background >= w->cfg->cache.background_fetches)
         return -1;
@@ -135,9 +136,9 @@ int background_revalidate(struct client *c, const struct http_request *r, const 
     fds[0] = -1;
     snprintf(bg->ip, sizeof bg->ip, "%s", c->ip);
     bg->background = 1;
-    bg->bg_key = malloc(key_len);
-    memcpy(bg->bg_key, key, key_len);
-    bg->bg_key_len = key_len;
+    bg->ex->bg_key = malloc(key_len);
+    memcpy(bg->ex->bg_key, key, key_len);
+    bg->ex->bg_key_len = key_len;
     w->background++;
     client_start(bg);
     return 0;

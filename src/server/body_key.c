@@ -1,8 +1,8 @@
 /* Keys for requests the cache reads the body of: a POST a rule allows,
  * QUERY (issue 4, seed 003), and Connect unary calls as POST or GET
- * (issue 5). The body is read ahead into c->conn.in behind its head (CS_COLLECT),
- * normalized for the key only (content codings undone, JSON canonical,
- * remembered per worker by raw digest), and digested. */
+ * (issue 5). The body is read ahead (CS_COLLECT) into the exchange's own
+ * buffer, its raw bytes left in c->conn.in behind the head; normalized for the key only (content
+ * codings undone, JSON canonical, remembered per worker by raw digest), and digested. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,18 +32,18 @@ struct slice request_query(const struct http_request *r)
     return q ? (struct slice){q + 1, (size_t)(t.p + t.len - q - 1)} : (struct slice){t.p, 0};
 }
 
-void collect_free(struct client *c)
+void collect_free(struct exchange *ex)
 {
-    free(c->col.body.p);
-    c->col.body = (struct outbuf){0};
-    c->collected = 0;
+    free(ex->col.body.p);
+    ex->col.body = (struct outbuf){0};
+    ex->collected = COLLECT_NONE;
 }
 
-/* Read the body in c->conn.in as far as it goes: 1 complete, -1 over
- * body_key.max_bytes, 0 more to come, -2 malformed (answered). */
-static int collect_scan(struct client *c)
+/* Read the body in c->conn.in as far as it goes. */
+static enum collect_state collect_scan(struct exchange *ex)
 {
-    struct body_collect *col = &c->col;
+    struct client *c = ex->c;
+    struct body_collect *col = &ex->col;
     uint64_t max = c->w->cfg->body_key.max_bytes;
     int done = 0, too_large = 0;
     for (;;) {
@@ -55,19 +55,17 @@ static int collect_scan(struct client *c)
             http_body_read(&col->reader, iobuf_data(&c->conn.in) + start, avail, &used, &d);
         col->scanned += used;
         if (rc == HTTP_BODY_ERROR) {
-            reply_error(c, 400, "malformed chunked request body");
-            return -2;
+            reply_error(ex, 400, "malformed chunked request body");
+            return COLLECT_MALFORMED;
         }
         if (rc == HTTP_BODY_DATA) {
             if (col->body.len + d.len > max) {
                 too_large = 1;
                 break;
             }
-            /* A Content-Length body lies in c->conn.in as it is: no copy. */
-            if (col->chunked)
-                outbuf_add(&col->body, d.p, d.len);
-            else
-                col->body.len += d.len;
+            /* the exchange's own: keyed from here, and sent from here on a
+             * miss, whatever happens to c->conn.in meanwhile */
+            outbuf_add(&col->body, d.p, d.len);
         }
         if (rc == HTTP_BODY_DONE || http_body_done(&col->reader)) {
             done = 1;
@@ -79,46 +77,50 @@ static int collect_scan(struct client *c)
     /* Tiny chunks can make the framing far larger than the content. */
     if (!done && col->scanned > 2 * max + 65536)
         too_large = 1;
-    return done ? 1 : too_large ? -1 : 0;
+    return done ? COLLECT_COMPLETE : too_large ? COLLECT_TOO_LARGE : COLLECT_NONE;
 }
 
-int collect_start(struct client *c, const struct http_request *r)
+enum collect_state collect_start(struct exchange *ex, const struct http_request *r)
 {
-    c->col.head_len = r->head_len;
-    c->col.scanned = 0;
-    c->col.body.len = 0;
-    c->col.chunked = r->body == HTTP_BODY_CHUNKED;
-    http_body_init(&c->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
-    int k = collect_scan(c);
-    if (k == 1 || k == -1)
-        c->collected = k;
+    struct client *c = ex->c;
+    ex->col.head_len = r->head_len;
+    ex->col.scanned = 0;
+    ex->col.body.len = 0;
+    http_body_init(&ex->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
+    enum collect_state k = collect_scan(ex);
+    if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE)
+        ex->collected = k;
     return k;
 }
 
-int collect_ensure(struct client *c, const struct http_request *r)
+enum collect_need collect_ensure(struct exchange *ex, const struct http_request *r)
 {
-    if (c->collected)
-        return 0;
-    int k = collect_start(c, r);
-    return k == -2 ? 1 : k == 0 ? 4 : 0;
+    if (ex->collected != COLLECT_NONE)
+        return COLLECT_READY;
+    switch (collect_start(ex, r)) {
+    case COLLECT_MALFORMED:
+        return COLLECT_ANSWERED;
+    case COLLECT_NONE:
+        return COLLECT_READ_MORE;
+    default:
+        return COLLECT_READY;
+    }
 }
 
-struct slice collect_body(struct client *c, const struct http_request *r)
+struct slice collect_body(struct exchange *ex, const struct http_request *r)
 {
-    if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)
-        return (struct slice){c->col.body.p, c->col.body.len};
-    if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
-        return (struct slice){iobuf_data(&c->conn.in) + r->head_len, (size_t)r->content_length};
-    return (struct slice){"", 0};
+    if (r->body == HTTP_BODY_NONE || !ex->col.body.len)
+        return (struct slice){"", 0};
+    return (struct slice){ex->col.body.p, ex->col.body.len};
 }
 
-void collect_continue(struct client *c)
+void collect_continue(struct exchange *ex)
 {
-    int k = collect_scan(c);
-    if (k == 1 || k == -1) {
-        c->collected = k;
-        c->state = CS_HEAD; /* parse the head again; its slices have moved */
-        client_timer(c, 0);
+    struct client *c = ex->c;
+    enum collect_state k = collect_scan(ex);
+    if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE) {
+        ex->collected = k;
+        proxy_body_collected(c); /* the stages again, from the exchange's request */
     }
 }
 
@@ -148,13 +150,14 @@ static struct slice all_lines(const struct http_request *r, const char *name, st
  * undone or its JSON made canonical, for the key only. Request
  * Cache-Control: no-transform keeps the bytes as they are (RFC 9111
  * §5.2.1.6 in spirit). *coding is emptied when it was undone. */
-static void normalized_digest(struct client *c, struct slice type, struct slice *coding,
+static void normalized_digest(struct exchange *ex, struct slice type, struct slice *coding,
                               struct slice body, const unsigned char raw[32], int normalize,
                               unsigned char digest[32])
 {
+    struct client *c = ex->c;
     memcpy(digest, raw, 32);
     int json = body_is_json(type);
-    if (!normalize || (c->ex.req_cc.flags & CC_NO_TRANSFORM) || !(json || coding->len))
+    if (!normalize || (ex->req_cc.flags & CC_NO_TRANSFORM) || !(json || coding->len))
         return;
     uint32_t tag = 2166136261u; /* FNV-1a of what else decides the result */
     for (size_t i = 0; i < coding->len; i++)
@@ -183,11 +186,10 @@ static void normalized_digest(struct client *c, struct slice type, struct slice 
 
 /* What the request body is keyed by; 0, or -1 after a reply of our own.
  * cls 'C' is a Connect unary call with codec rpc_codec. */
-int key_body(struct client *c, const struct http_request *r, const struct rule *rule, char cls,
+int key_body(struct exchange *ex, const struct http_request *r, const struct rule *rule, char cls,
              struct slice rpc_codec)
 {
-    struct exchange *ex = &c->ex;
-    struct slice body = collect_body(c, r);
+    struct slice body = collect_body(ex, r);
     unsigned char raw[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)body.p, body.len, raw);
     const struct http_field *cd = http_find_field(r->fields, r->nfields, "content-digest");
@@ -200,7 +202,7 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
         else if (alg == HTTP_DIGEST_SHA512)
             SHA512((const unsigned char *)body.p, body.len, got);
         if (alg < 0 || (alg > 0 && memcmp(want, got, (size_t)alg / 8))) {
-            reply_problem(c, 400, alg < 0 ? "Malformed Content-Digest" : "Content-Digest mismatch",
+            reply_problem(ex, 400, alg < 0 ? "Malformed Content-Digest" : "Content-Digest mismatch",
                           alg < 0 ? "the Content-Digest field could not be parsed"
                                   : "the request content does not match its Content-Digest");
             return -1;
@@ -215,20 +217,20 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
      * as for POST: a rule with normalize (its default). Connect calls are
      * configured procedures; their messages are normalized. */
     int normalize = cls == 'C' || (rule && rule->normalize);
-    normalized_digest(c, type, &coding, body, raw, normalize, digest);
+    normalized_digest(ex, type, &coding, body, raw, normalize, digest);
     if (cls == 'C') {
         /* a POST's query is the application's: all of it is keyed */
-        ex->cache_key = cache_key_rpc(r, srv_request_scheme(c, r), request_path(r), rpc_codec,
+        ex->cache_key = cache_key_rpc(r, srv_request_scheme(ex->c, r), request_path(r), rpc_codec,
                                       coding, digest, request_query(r), &ex->cache_key_len);
     } else {
         struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
                                     : (struct slice){"", 0};
-        ex->cache_key = cache_key_body(cls, r, srv_request_scheme(c, r), digest, type, coding,
+        ex->cache_key = cache_key_body(cls, r, srv_request_scheme(ex->c, r), digest, type, coding,
                                        headers, &ex->cache_key_len);
     }
     free(joined.p);
     ex->body_keyed = 1;
-    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : c->col.scanned;
+    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : ex->col.scanned;
     ex->rule_ttl = rule ? rule->ttl : 0;
     return 0;
 }
@@ -237,8 +239,9 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
  * with the query's other parameters (issue 10, finding 5: dropping them
  * let one user's `?user=alice` answer another's `?user=bob`). -1 when the
  * query does not decode (then it is an ordinary GET). */
-int key_rpc_get(struct client *c, const struct http_request *r, struct slice codec)
+int key_rpc_get(struct exchange *ex, const struct http_request *r, struct slice codec)
 {
+    struct client *c = ex->c;
     struct connect_get g;
     struct slice query = request_query(r);
     if (connect_get_parse(query, &g) < 0)
@@ -254,15 +257,15 @@ int key_rpc_get(struct client *c, const struct http_request *r, struct slice cod
     struct slice coding = !g.compression.len || slice_eq(g.compression, SLICE_LIT("identity"))
                               ? (struct slice){"", 0}
                               : g.compression;
-    normalized_digest(c, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
+    normalized_digest(ex, (struct slice){type, tl > 0 && tl < (int)sizeof type ? (size_t)tl : 0},
                       &coding, (struct slice){msg, len}, raw, 1, digest);
     free(msg);
     char *rest = malloc(query.len + 1);
     if (!rest)
         abort();
     struct slice others = {rest, connect_query_rest(query, rest)};
-    c->ex.cache_key = cache_key_rpc(r, srv_request_scheme(c, r), request_path(r), codec, coding,
-                                    digest, others, &c->ex.cache_key_len);
+    ex->cache_key = cache_key_rpc(r, srv_request_scheme(ex->c, r), request_path(r), codec, coding,
+                                  digest, others, &ex->cache_key_len);
     free(rest);
     return 0;
 }

@@ -4,11 +4,12 @@
  * invalidate after unsafe requests. Decisions come from cache/policy.c;
  * this file only moves bytes and references.
  *
- *   cache_stage_request   hit -> served here (1) | miss/stale -> upstream (0)
- *   cache_stage_response  304 to our revalidation -> served merged (1);
- *                         5xx with stale-if-error -> served stale (1);
- *                         unstorable 200 without ETag -> held (3);
- *                         otherwise decides whether to store (0)
+ *   cache_stage_request   hit -> served here (ANSWERED) | miss/stale -> upstream
+ *                         (FORWARD) | a fetch of the key in flight (PARKED)
+ *   cache_stage_response  304 to our revalidation -> served merged (ANSWERED);
+ *                         5xx with stale-if-error -> served stale (ANSWERED);
+ *                         unstorable 200 without ETag -> held (HOLD);
+ *                         otherwise decides whether to store (RELAY)
  *   cache_stage_body / _finish   fill and publish the object
  *
  * Cache-Status (RFC 9211) describes each outcome: "hit", or fwd=uri-miss,
@@ -46,9 +47,9 @@ void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len)
     notify_waiters(w, key, len);
 }
 
-void cache_stage_reset(struct client *c)
+void cache_stage_reset(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     /* An unfinished fill here means the fetch failed: its streamers close.
      * Set before the wake-up below, which is what they act on. */
     if (ex->fill && ex->fill->shared && atomic_load(&ex->fill->fill) == FILL_OPEN)
@@ -59,8 +60,7 @@ void cache_stage_reset(struct client *c)
         notify_waiters(c->w, ex->cache_key, ex->cache_key_len);
     }
     free(ex->cache_key);
-    free(ex->req_copy);
-    free(ex->req_fields);
+    free(ex->req_fields_owned);
     cache_object_unref(&ex->stale);
     cache_object_unref(&ex->fill);
     cache_object_unref(&ex->held);
@@ -72,7 +72,7 @@ int srv_over_tls(const struct client *c)
      * connection: it stands in for the request that started it, whose
      * scheme is in the key it refreshes. */
     struct cache_key_url u;
-    if (c->bg_key && cache_key_parse(c->bg_key, c->bg_key_len, &u) == CACHE_KEY_PARSED)
+    if (c->ex->bg_key && cache_key_parse(c->ex->bg_key, c->ex->bg_key_len, &u) == CACHE_KEY_PARSED)
         return u.scheme == CACHE_SCHEME_HTTPS;
     return c->tls;
 }
@@ -82,35 +82,27 @@ enum cache_scheme srv_request_scheme(const struct client *c, const struct http_r
     return cache_request_scheme(r, srv_over_tls(c), c->w->cfg->mode == MODE_FORWARD);
 }
 
-static void build_key(struct client *c, const struct http_request *r)
+static void build_key(struct exchange *ex, const struct http_request *r)
 {
-    c->ex.cache_key = cache_key_primary(r, srv_request_scheme(c, r), &c->ex.cache_key_len);
+    ex->cache_key = cache_key_primary(r, srv_request_scheme(ex->c, r), &ex->cache_key_len);
 }
 
-/* The request's fields outlive the worker's parse scratch: copy them. */
-static void copy_request_fields(struct exchange *ex, const struct http_request *r)
+/* The request fields the response's Vary is matched on, kept for when it
+ * arrives: the exchange's own request's, which outlive the parse. */
+static void keep_vary_fields(struct exchange *ex)
 {
-    size_t len = 0;
-    for (unsigned i = 0; i < r->nfields; i++)
-        len += r->fields[i].name.len + r->fields[i].value.len;
+    const struct http_request *r = ex->req;
+    ex->req_fields = r->fields;
+    ex->req_nfields = r->nfields;
     /* See the lookup: a Connect call's Accept-Encoding is not varied on. */
-    int skip_ae = ex->rpc;
-    ex->req_copy = malloc(len ? len : 1);
-    ex->req_fields = malloc(sizeof *ex->req_fields * (r->nfields ? r->nfields : 1));
-    size_t p = 0;
+    if (!ex->rpc || ex->req_fields_owned)
+        return;
+    struct http_field *f = malloc(sizeof *f * (r->nfields ? r->nfields : 1));
     unsigned n = 0;
-    for (unsigned i = 0; i < r->nfields; i++) {
-        if (skip_ae && slice_case_eq(r->fields[i].name, "accept-encoding"))
-            continue;
-        struct http_field *f = &ex->req_fields[n++];
-        memcpy(ex->req_copy + p, r->fields[i].name.p, r->fields[i].name.len);
-        f->name = (struct slice){ex->req_copy + p, r->fields[i].name.len};
-        p += f->name.len;
-        memcpy(ex->req_copy + p, r->fields[i].value.p, r->fields[i].value.len);
-        f->value = (struct slice){ex->req_copy + p, r->fields[i].value.len};
-        p += f->value.len;
-        f->id = r->fields[i].id;
-    }
+    for (unsigned i = 0; i < r->nfields; i++)
+        if (!slice_case_eq(r->fields[i].name, "accept-encoding"))
+            f[n++] = r->fields[i];
+    ex->req_fields = ex->req_fields_owned = f;
     ex->req_nfields = n;
 }
 
@@ -120,8 +112,9 @@ static struct slice targets_of(const struct config *cfg)
     return (struct slice){cfg->cache.targeted_fields, strlen(cfg->cache.targeted_fields)};
 }
 
-int cache_stage_strips_field(const struct client *c, struct slice name)
+int cache_stage_strips_field(const struct exchange *ex, struct slice name)
 {
+    const struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     if (!cfg->cache.strip_targeted)
         return 0;
@@ -149,9 +142,10 @@ static int64_t object_age(const struct cache_object *o, int64_t now)
 /* Surrogate-Key names the origin's purge groups (Fastly, Varnish xkey): it
  * is meant for caches, so clients do not see it unless
  * proxy.pass_surrogate_key says so; a verified peer is a cache and does. */
-int cache_stage_strips_surrogate_key(const struct client *c)
+int cache_stage_strips_surrogate_key(const struct exchange *ex)
 {
-    return !c->w->cfg->proxy.pass_surrogate_key && !c->ex.peer;
+    const struct client *c = ex->c;
+    return !c->w->cfg->proxy.pass_surrogate_key && !ex->peer;
 }
 
 /* The range of o->head from its first Surrogate-Key line to the end of its
@@ -182,10 +176,11 @@ static struct slice surrogate_key_hole(const struct cache_object *o, struct outb
 /* Our fields on an answer from the store: Age (§4.2.3; not on a response
  * held straight from the origin, nor on a 416 of our own), Warning 110 or
  * 111 (0: none), Via, Cache-Status, then the peer's fields. */
-static void add_our_fields(struct client *c, const struct cache_object *o, struct outbuf *out,
+static void add_our_fields(struct exchange *ex, const struct cache_object *o, struct outbuf *out,
                            const char *status_field, int with_age, int warning)
 {
-    if (with_age && o != c->ex.held) {
+    struct client *c = ex->c;
+    if (with_age && o != ex->held) {
         outbuf_addstr(out, "Age: ");
         outbuf_addu64(out, (uint64_t)object_age(o, now_s()));
         outbuf_addstr(out, "\r\n");
@@ -201,11 +196,12 @@ static void add_our_fields(struct client *c, const struct cache_object *o, struc
 
 /* Connection as this client needs it (RFC 9112 §9.3), and the blank line
  * that ends the head. */
-static void end_client_head(struct client *c, struct outbuf *out)
+static void end_client_head(struct exchange *ex, struct outbuf *out)
 {
+    struct client *c = ex->c;
     if (!c->keepalive)
         outbuf_addstr(out, "Connection: close\r\n");
-    else if (c->ex.client_minor == 0)
+    else if (ex->client_minor == 0)
         outbuf_addstr(out, "Connection: keep-alive\r\n");
     outbuf_addstr(out, "\r\n");
 }
@@ -213,47 +209,47 @@ static void end_client_head(struct client *c, struct outbuf *out)
 /* Send a stored response: full, or 304 when the request's preconditions
  * say the client has it (RFC 9110 §13.2.2, §15.4.5). `warning` is 0, 110
  * or 111. */
-static void serve_object(struct client *c, struct cache_object *o, const char *status_field,
+static void serve_object(struct exchange *ex, struct cache_object *o, const char *status_field,
                          int warning)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct outbuf after = {0};
     struct slice hole = {0};
-    if (cache_stage_strips_surrogate_key(c))
+    if (cache_stage_strips_surrogate_key(ex))
         hole = surrogate_key_hole(o, &after);
-    add_our_fields(c, o, &after, status_field, 1, warning);
+    add_our_fields(ex, o, &after, status_field, 1, warning);
     ex->status = o->status;
     int with_body = !ex->method_head && o->status != 204 && o->status != 304;
     if (ex->peer && with_body) {
-        peer_stage_send(c, o, &after); /* coded for the peer, if it helps */
+        peer_stage_send(ex, o, &after); /* coded for the peer, if it helps */
         free(after.p);
         return;
     }
-    peer_stage_fields(c, &after);
+    peer_stage_fields(ex, &after);
     if (o->status != 204 && o->status != 304) {
         outbuf_addstr(&after, "Content-Length: ");
         outbuf_addu64(&after, o->body->len);
         outbuf_addstr(&after, "\r\n");
     }
-    end_client_head(c, &after);
+    end_client_head(ex, &after);
     ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
     conn_write_object(&c->conn, o, hole, &after, with_body);
 }
 
 /* A 304 built from the stored fields that §15.4.5 lists. */
-static void serve_304(struct client *c, struct cache_object *o, const char *status_field)
+static void serve_304(struct exchange *ex, struct cache_object *o, const char *status_field)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct outbuf out = {0};
     outbuf_addstr(&out, "HTTP/1.1 304 Not Modified\r\n");
     for (unsigned i = 0; i < o->nfields; i++)
         if (cache_field_in_304(o->fields[i].name)) {
             outbuf_addfield(&out, o->fields[i].name, o->fields[i].value);
         }
-    add_our_fields(c, o, &out, status_field, 1, 0);
-    peer_stage_fields(c, &out);
-    end_client_head(c, &out);
+    add_our_fields(ex, o, &out, status_field, 1, 0);
+    peer_stage_fields(ex, &out);
+    end_client_head(ex, &out);
     ex->status = 304;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
@@ -299,19 +295,19 @@ static int if_range_holds(const struct http_field *rf, unsigned rn, const struct
 
 /* 206 with one range of the stored body (§14.4, §15.3.7), sent as slices
  * of the stored segments. */
-static void serve_partial(struct client *c, struct cache_object *o, const char *status_field,
+static void serve_partial(struct exchange *ex, struct cache_object *o, const char *status_field,
                           uint64_t first, uint64_t last, uint64_t complete, uint64_t part_first,
                           struct slice omit)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct outbuf after = {0};
     /* Surrogate-Key stays out of a 206 as out of a 200; a stored part
      * already leaves its own Content-Range out, and then keeps it (rare:
      * a 206 from an origin that also names purge groups). */
-    if (!omit.len && cache_stage_strips_surrogate_key(c))
+    if (!omit.len && cache_stage_strips_surrogate_key(ex))
         omit = surrogate_key_hole(o, &after);
-    add_our_fields(c, o, &after, status_field, 1, 0);
-    peer_stage_fields(c, &after);
+    add_our_fields(ex, o, &after, status_field, 1, 0);
+    peer_stage_fields(ex, &after);
     outbuf_addstr(&after, "Content-Range: bytes ");
     outbuf_addu64(&after, first);
     outbuf_addstr(&after, "-");
@@ -321,7 +317,7 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
     outbuf_addstr(&after, "\r\nContent-Length: ");
     outbuf_addu64(&after, last - first + 1);
     outbuf_addstr(&after, "\r\n");
-    end_client_head(c, &after);
+    end_client_head(ex, &after);
     static const char status_line[] = "HTTP/1.1 206 Partial Content\r\n";
     ex->status = 206;
     ex->bytes_out +=
@@ -332,17 +328,18 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
 }
 
 /* 416 (§15.5.17): no range of the stored body is satisfiable. */
-static void serve_unsatisfiable(struct client *c, struct cache_object *o, const char *status_field)
+static void serve_unsatisfiable(struct exchange *ex, struct cache_object *o,
+                                const char *status_field)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct outbuf out = {0};
     outbuf_addstr(&out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */");
     outbuf_addu64(&out, o->body->len);
     outbuf_addstr(&out, "\r\n");
-    add_our_fields(c, o, &out, status_field, 0, 0);
-    peer_stage_fields(c, &out);
+    add_our_fields(ex, o, &out, status_field, 0, 0);
+    peer_stage_fields(ex, &out);
     outbuf_addstr(&out, "Content-Length: 0\r\n");
-    end_client_head(c, &out);
+    end_client_head(ex, &out);
     ex->status = 416;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
@@ -367,10 +364,11 @@ static const struct http_field *request_range(const struct http_field *rf, unsig
     return range;
 }
 
-static int answer_range(struct client *c, const struct http_field *rf, unsigned rn,
+static int answer_range(struct exchange *ex, const struct http_field *rf, unsigned rn,
                         struct cache_object *o, const char *status_field)
 {
-    if (c->ex.method_head || c->ex.peer || o->status != 200 || !o->complete)
+    struct client *c = ex->c;
+    if (ex->method_head || ex->peer || o->status != 200 || !o->complete)
         return 0;
     const struct http_field *range = request_range(rf, rn);
     if (!range || !if_range_holds(rf, rn, o))
@@ -379,10 +377,10 @@ static int answer_range(struct client *c, const struct http_field *rf, unsigned 
     switch (http_range_parse(range->value, o->body->len, (unsigned)c->w->cfg->limits.ranges, &first,
                              &last)) {
     case HTTP_RANGE_SINGLE:
-        serve_partial(c, o, status_field, first, last, o->body->len, 0, (struct slice){0});
+        serve_partial(ex, o, status_field, first, last, o->body->len, 0, (struct slice){0});
         return 1;
     case HTTP_RANGE_UNSATISFIABLE:
-        serve_unsatisfiable(c, o, status_field);
+        serve_unsatisfiable(ex, o, status_field);
         return 1;
     default:
         return 0;
@@ -404,12 +402,13 @@ static const struct http_field *stored_part(const struct cache_object *p, uint64
 /* §3.3: a stored part answers a request for one range wholly inside it
  * (and nothing else). Its own Content-Range line is left out of the head
  * sent. Returns 1 when it answered. */
-static int answer_from_part(struct client *c, const struct http_request *r, struct cache_object *p,
-                            const char *status_field)
+static int answer_from_part(struct exchange *ex, const struct http_request *r,
+                            struct cache_object *p, const char *status_field)
 {
+    struct client *c = ex->c;
     uint64_t a, b, n, first, last;
     const struct http_field *cr;
-    if (c->ex.method_head || c->ex.peer || !p->complete || request_conditional(r) ||
+    if (ex->method_head || ex->peer || !p->complete || request_conditional(r) ||
         !(cr = stored_part(p, &a, &b, &n)))
         return 0;
     const struct http_field *range = request_range(r->fields, r->nfields);
@@ -420,7 +419,7 @@ static int answer_from_part(struct client *c, const struct http_request *r, stru
         return 0;
     /* the stored line is "Content-Range: value\r\n" (object.c build_head) */
     struct slice omit = {cr->name.p, (size_t)(cr->value.p + cr->value.len + 2 - cr->name.p)};
-    serve_partial(c, p, status_field, first, last, n, a, omit);
+    serve_partial(ex, p, status_field, first, last, n, a, omit);
     return 1;
 }
 
@@ -428,10 +427,10 @@ static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const c
 
 /* A GET with Range that found no complete response: a fresh stored part
  * may answer it. */
-static int lookup_part(struct client *c, const struct http_request *r, const struct http_field *lf,
-                       unsigned ln)
+static int lookup_part(struct exchange *ex, const struct http_request *r,
+                       const struct http_field *lf, unsigned ln)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     if (ex->method_head || !request_range(r->fields, r->nfields))
         return 0;
@@ -447,7 +446,7 @@ static int lookup_part(struct client *c, const struct http_request *r, const str
     if (cache_decide(&ex->req_cc, &p->facts, p->lifetime, age) == DECIDE_FRESH) {
         char field[160];
         hit_status(w->cfg, field, p->lifetime - age, NULL);
-        served = answer_from_part(c, r, p, field);
+        served = answer_from_part(ex, r, p, field);
     }
     cache_object_unref(&p);
     if (served)
@@ -457,7 +456,7 @@ static int lookup_part(struct client *c, const struct http_request *r, const str
 
 /* Answer from the stored object, honouring the client's preconditions
  * (If-None-Match's 304 wins over Range, §13.2.2) and its Range. */
-static void answer_from_store(struct client *c, const struct http_field *rf, unsigned rn,
+static void answer_from_store(struct exchange *ex, const struct http_field *rf, unsigned rn,
                               struct cache_object *o, const char *status_field, int warning)
 {
     const struct http_field *etag = cache_object_field(o, "etag");
@@ -466,9 +465,9 @@ static void answer_from_store(struct client *c, const struct http_field *rf, uns
         lm = cache_object_field(o, "date");
     if (o->status == 200 && cache_not_modified(rf, rn, etag ? etag->value : (struct slice){0},
                                                lm ? lm->value : (struct slice){0}))
-        serve_304(c, o, status_field);
-    else if (!answer_range(c, rf, rn, o, status_field))
-        serve_object(c, o, status_field, warning);
+        serve_304(ex, o, status_field);
+    else if (!answer_range(ex, rf, rn, o, status_field))
+        serve_object(ex, o, status_field, warning);
 }
 
 /* "Cache-Status: <name>; hit; ttl=N[; detail=D]\r\n" without printf:
@@ -504,36 +503,37 @@ static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const c
  * one in flight (return 2). A woken request does not coalesce again: it
  * goes upstream itself if the leader stored nothing. Going upstream, the
  * request's fields are kept for the Vary key of what comes back. */
-static int coalesce_or_lead(struct client *c, const struct http_request *r, int no_coalesce)
+static enum cache_request_verdict coalesce_or_lead(struct exchange *ex,
+                                                   const struct http_request *r, int no_coalesce)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     if (no_coalesce || !w->co || ex->coalesce_leader) {
-        copy_request_fields(ex, r);
-        return 0;
+        keep_vary_fields(ex);
+        return CACHE_REQ_FORWARD;
     }
     if (coalesce_join(w->co, ex->cache_key, ex->cache_key_len, w->id)) {
         ex->coalesce_leader = 1;
-        copy_request_fields(ex, r);
-        return 0;
+        keep_vary_fields(ex);
+        return CACHE_REQ_FORWARD;
     }
-    c->park_key = malloc(ex->cache_key_len);
-    memcpy(c->park_key, ex->cache_key, ex->cache_key_len);
-    c->park_key_len = ex->cache_key_len;
-    c->park_head = malloc(r->head_len);
-    memcpy(c->park_head, iobuf_data(&c->conn.in), r->head_len);
-    c->park_head_len = r->head_len;
-    link_insert(&w->parked, &c->park_link);
+    ex->park_key = malloc(ex->cache_key_len);
+    memcpy(ex->park_key, ex->cache_key, ex->cache_key_len);
+    ex->park_key_len = ex->cache_key_len;
+    ex->park_head = malloc(r->head_len);
+    memcpy(ex->park_head, iobuf_data(&c->conn.in), r->head_len);
+    ex->park_head_len = r->head_len;
+    link_insert(&w->parked, &ex->park_link);
     int in_flight;
-    struct cache_object *o = coalesce_partial(w->co, c->park_key, c->park_key_len, &in_flight);
+    struct cache_object *o = coalesce_partial(w->co, ex->park_key, ex->park_key_len, &in_flight);
     if (o) {
         /* already streaming to others: join in, from our own loop turn */
         uint64_t self[COALESCE_MAX_WORKERS / 64] = {0};
         self[w->id / 64] = 1ULL << (w->id % 64);
-        post_key(w, self, c->park_key, c->park_key_len);
+        post_key(w, self, ex->park_key, ex->park_key_len);
         cache_object_unref(&o);
     }
-    return 2;
+    return CACHE_REQ_PARKED;
 }
 
 /* Tell the workers in `mask` that something happened on key. */
@@ -576,57 +576,58 @@ static void stream_progress(struct srv_worker *w, const char *key, size_t len)
         post_key(w, mask, key, len);
 }
 
-void cache_stage_unpark(struct client *c)
+void cache_stage_unpark(struct exchange *ex)
 {
-    if (!c->park_key)
+    if (!ex->park_key)
         return;
-    link_remove(&c->park_link);
-    link_remove(&c->stream_link);
-    cache_object_unref(&c->stream);
-    free(c->park_key);
-    free(c->park_head);
-    c->park_key = c->park_head = NULL;
+    link_remove(&ex->park_link);
+    link_remove(&ex->stream_link);
+    cache_object_unref(&ex->stream);
+    free(ex->park_key);
+    free(ex->park_head);
+    ex->park_key = ex->park_head = NULL;
 }
 
 /* ---- streaming a fetch in flight to the requests that wait on it ----- */
 
 /* The response ended for this waiter: next request, or close. */
-static void stream_end(struct client *c)
+static void stream_end(struct exchange *ex)
 {
-    cache_stage_unpark(c);
+    struct client *c = ex->c;
+    cache_stage_unpark(ex);
     proxy_finish_local(c);
     if (c->state == CS_HEAD)
         client_process(c); /* a pipelined request may be waiting */
 }
 
-void cache_stage_stream_pump(struct client *c)
+void cache_stage_stream_pump(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
-    struct cache_object *o = c->stream;
+    struct client *c = ex->c;
+    struct cache_object *o = ex->stream;
     /* the state first: when it says done, every byte is already there */
     int state = atomic_load(&o->fill);
     struct outbuf out = {0};
     int drained = 0;
     for (;;) {
-        struct cache_segment *s = c->stream_seg ? c->stream_seg : o->body->first;
+        struct cache_segment *s = ex->stream_seg ? ex->stream_seg : o->body->first;
         if (!s) {
             drained = 1;
             break;
         }
-        c->stream_seg = s;
+        ex->stream_seg = s;
         size_t len = s->len;
-        if (c->stream_off < len) {
+        if (ex->stream_off < len) {
             if (c->conn.write_pending + out.len >= WRITE_HIGH_WATER)
                 break; /* proxy_client_drained brings us back */
-            size_t n = len - c->stream_off;
-            if (c->stream_chunked) {
+            size_t n = len - ex->stream_off;
+            if (ex->stream_chunked) {
                 outbuf_addhex(&out, n);
                 outbuf_addstr(&out, "\r\n");
             }
-            outbuf_add(&out, s->data + c->stream_off, n);
-            if (c->stream_chunked)
+            outbuf_add(&out, s->data + ex->stream_off, n);
+            if (ex->stream_chunked)
                 outbuf_addstr(&out, "\r\n");
-            c->stream_off = len;
+            ex->stream_off = len;
             continue;
         }
         struct cache_segment *next = s->next;
@@ -634,51 +635,51 @@ void cache_stage_stream_pump(struct client *c)
             drained = 1;
             break;
         }
-        c->stream_seg = next;
-        c->stream_off = 0;
+        ex->stream_seg = next;
+        ex->stream_off = 0;
     }
     if (state == FILL_ABORTED) {
         /* the leader's response broke off: so does ours (RFC 9112 §9.6) */
         free(out.p);
         c->keepalive = 0;
-        cache_stage_unpark(c);
+        cache_stage_unpark(ex);
         client_close(c);
         return;
     }
     int done = state == FILL_DONE && drained;
-    if (done && c->stream_chunked)
+    if (done && ex->stream_chunked)
         outbuf_addstr(&out, "0\r\n\r\n");
     if (out.len) {
         ex->bytes_out += out.len;
         conn_write(&c->conn, &out);
     }
     if (done)
-        stream_end(c);
+        stream_end(ex);
 }
 
 /* A waiter whose request the leader's object answers as it fills: a plain
  * GET (no preconditions: those are answered from the store after the
  * fetch) that selects the same Vary variant. */
-static int stream_start(struct client *c, struct cache_object *o)
+static int stream_start(struct exchange *ex, struct cache_object *o)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     struct http_request *r = &w->req; /* scratch: free between parses */
-    if (http_parse_request(c->park_head, c->park_head_len, &w->req_limits, r) != 0 ||
+    if (http_parse_request(ex->park_head, ex->park_head_len, &w->req_limits, r) != 0 ||
         !slice_eq(r->method, SLICE_LIT("GET")) || request_conditional(r) ||
         !cache_object_vary_match(o, r->fields, r->nfields))
         return 0;
-    link_remove(&c->park_link);
-    link_insert(&w->streamers, &c->stream_link);
-    free(c->park_head);
-    c->park_head = NULL;
-    c->stream = o;
-    c->stream_seg = NULL;
-    c->stream_off = 0;
+    link_remove(&ex->park_link);
+    link_insert(&w->streamers, &ex->stream_link);
+    free(ex->park_head);
+    ex->park_head = NULL;
+    ex->stream = o;
+    ex->stream_seg = NULL;
+    ex->stream_off = 0;
     struct outbuf h = {0};
     struct slice hole = {0};
     struct outbuf kept = {0};
-    if (cache_stage_strips_surrogate_key(c))
+    if (cache_stage_strips_surrogate_key(ex))
         hole = surrogate_key_hole(o, &kept);
     if (hole.len) {
         outbuf_add(&h, o->head, (size_t)(hole.p - o->head));
@@ -708,28 +709,29 @@ static int stream_start(struct client *c, struct cache_object *o)
         outbuf_addu64(&h, (uint64_t)o->expected_len);
         outbuf_addstr(&h, "\r\n");
     } else if (ex->client_minor >= 1) {
-        c->stream_chunked = 1;
+        ex->stream_chunked = 1;
         outbuf_addstr(&h, "Transfer-Encoding: chunked\r\n");
     } else {
         c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
     }
-    end_client_head(c, &h);
+    end_client_head(ex, &h);
     ex->status = o->status;
     ex->resp_started = 1;
     ex->bytes_out += h.len;
     conn_write(&c->conn, &h);
-    cache_stage_stream_pump(c);
+    cache_stage_stream_pump(ex);
     return 1;
 }
 
 /* Replay a parked request: its head goes back in front of whatever the
  * client pipelined after it, and the normal path takes it from there. */
-static void replay(struct client *c)
+static void replay(struct exchange *ex)
 {
-    char *head = c->park_head;
-    size_t len = c->park_head_len;
-    c->park_head = NULL;
-    cache_stage_unpark(c);
+    struct client *c = ex->c;
+    char *head = ex->park_head;
+    size_t len = ex->park_head_len;
+    ex->park_head = NULL;
+    cache_stage_unpark(ex);
     size_t rest = iobuf_len(&c->conn.in);
     if (iobuf_reserve(&c->conn.in, len, (size_t)-1) < 0) {
         free(head);
@@ -741,9 +743,9 @@ static void replay(struct client *c)
     memcpy(d, head, len);
     c->conn.in.end += len;
     free(head);
-    proxy_exchange_reset(c);
+    exchange_reset(ex);
     c->state = CS_HEAD;
-    c->no_coalesce = 1;
+    ex->no_coalesce = 1;
     client_process(c);
 }
 
@@ -763,25 +765,25 @@ void cache_stage_wake(struct srv_worker *w)
          * fetch goes on without one, else run the request again. */
         struct link *l = w->parked.next;
         while (l != &w->parked) {
-            struct client *c = container_of(l, struct client, park_link);
+            struct exchange *x = container_of(l, struct exchange, park_link);
             l = l->next;
-            if (c->park_key_len != len || memcmp(c->park_key, key, len))
+            if (x->park_key_len != len || memcmp(x->park_key, key, len))
                 continue;
             int in_flight;
             struct cache_object *o = coalesce_partial(w->co, key, len, &in_flight);
-            if (o && stream_start(c, o))
+            if (o && stream_start(x, o))
                 continue;
             cache_object_unref(&o);
             if (!in_flight)
-                replay(c);
+                replay(x);
         }
         /* streamers: more bytes, or the end */
         l = w->streamers.next;
         while (l != &w->streamers) {
-            struct client *c = container_of(l, struct client, stream_link);
+            struct exchange *x = container_of(l, struct exchange, stream_link);
             l = l->next;
-            if (c->park_key_len == len && !memcmp(c->park_key, key, len))
-                cache_stage_stream_pump(c);
+            if (x->park_key_len == len && !memcmp(x->park_key, key, len))
+                cache_stage_stream_pump(x);
         }
         free(keys[k]);
     }
@@ -821,11 +823,11 @@ static int named_mutation(const struct config *cfg, struct slice strict, struct 
  * both readings of the path. `side_effects`: a Connect call whose
  * procedure is not known to be free of them; without a rule that says so,
  * that is the reason it is not cached. */
-static int body_cacheable(struct client *c, const struct http_request *r,
+static int body_cacheable(struct exchange *ex, const struct http_request *r,
                           const struct request_paths *path, const struct rule *rule, int query,
                           int side_effects)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     if (rule && !rule->cache) {
         ex->cache_detail = "rule";
@@ -854,13 +856,13 @@ static int body_cacheable(struct client *c, const struct http_request *r,
  * re-attack C). The key keeps the target as received: two spellings the
  * origin might tell apart never share an entry, and the decisions can only
  * get stricter. */
-static int request_stage(struct client *c, const struct http_request *r,
-                         const struct request_paths *path)
+static enum cache_request_verdict request_stage(struct exchange *ex, const struct http_request *r,
+                                                const struct request_paths *path)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
-    int no_coalesce = c->no_coalesce;
-    c->no_coalesce = 0;
+    int no_coalesce = ex->no_coalesce;
+    ex->no_coalesce = 0;
     int get = slice_eq(r->method, SLICE_LIT("GET"));
     int head = slice_eq(r->method, SLICE_LIT("HEAD"));
     int query = slice_eq(r->method, SLICE_LIT("QUERY"));
@@ -883,7 +885,7 @@ static int request_stage(struct client *c, const struct http_request *r,
         /* Connect streams, gRPC and gRPC-Web pass untouched, unbuffered. */
         ex->fwd = "bypass";
         ex->cache_detail = "streaming";
-        return 0;
+        return CACHE_REQ_FORWARD;
     }
     if (rpc == CONNECT_UNARY || rpc == CONNECT_GET) {
         /* The same checks for both forms (issue 10, finding 5). A GET is a
@@ -913,15 +915,15 @@ static int request_stage(struct client *c, const struct http_request *r,
         ex->fwd = "bypass";
         /* an unsafe request still invalidates; an idempotent one need not */
         ex->invalidates =
-            !get && !head && !query && !body_cacheable(c, r, path, rule, 0, side_effects);
+            !get && !head && !query && !body_cacheable(ex, r, path, rule, 0, side_effects);
         ex->cache_detail = "bypass-field";
         if (ex->invalidates)
-            build_key(c, r);
-        return 0;
+            build_key(ex, r);
+        return CACHE_REQ_FORWARD;
     }
     if (!get && !head) {
         if (ex->upgrade || ex->cache_detail ||
-            (rpc != CONNECT_UNARY && !body_cacheable(c, r, path, rule, query, side_effects))) {
+            (rpc != CONNECT_UNARY && !body_cacheable(ex, r, path, rule, query, side_effects))) {
             /* §4.4: unsafe methods invalidate; safe ones just pass. */
             static const char *const safe[] = {"OPTIONS", "TRACE", "CONNECT", "QUERY", NULL};
             ex->invalidates = 1;
@@ -932,80 +934,81 @@ static int request_stage(struct client *c, const struct http_request *r,
             if (!ex->cache_detail)
                 ex->cache_detail = ex->upgrade ? "upgrade" : "method";
             if (ex->invalidates) {
-                build_key(c, r);
+                build_key(ex, r);
                 /* its response may be kept for GET (store_post_answer) */
                 ex->post_may_store = slice_eq(r->method, SLICE_LIT("POST")) && !ex->upgrade;
                 ex->req_authorization =
                     http_find_field(r->fields, r->nfields, "authorization") != NULL;
                 ex->req_time = now_s();
             }
-            collect_free(c);
-            return 0;
+            return CACHE_REQ_FORWARD; /* a body read ahead goes from memory */
         }
         by_body = rpc == CONNECT_UNARY ? 2 : 1;
-        if (r->body != HTTP_BODY_NONE && !c->collected) {
+        if (r->body != HTTP_BODY_NONE && ex->collected == COLLECT_NONE) {
             ex->fwd = "bypass";
             if (r->body == HTTP_BODY_LENGTH && r->content_length > cfg->body_key.max_bytes) {
                 ex->cache_detail = "body-too-large";
-                return 0;
+                return CACHE_REQ_FORWARD;
             }
             /* Usually the whole body came with the head: key it now. */
-            int k = collect_ensure(c, r);
-            if (k)
-                return k;
+            enum collect_need k = collect_ensure(ex, r);
+            if (k == COLLECT_READ_MORE)
+                return CACHE_REQ_READ_BODY;
+            if (k == COLLECT_ANSWERED)
+                return CACHE_REQ_ANSWERED;
         }
-        if (c->collected < 0) {
+        if (ex->collected == COLLECT_TOO_LARGE) {
             ex->fwd = "bypass";
             ex->cache_detail = "body-too-large";
-            collect_free(c);
-            return 0;
+            collect_free(ex);
+            return CACHE_REQ_FORWARD;
         }
     } else if (ex->upgrade || r->body != HTTP_BODY_NONE) {
         ex->fwd = "bypass";
         ex->cache_detail = ex->upgrade ? "upgrade" : "body";
-        return 0;
+        return CACHE_REQ_FORWARD;
     } else if (rule && !rule->cache) {
         ex->fwd = "bypass";
         ex->cache_detail = "rule";
-        return 0;
+        return CACHE_REQ_FORWARD;
     } else if (ex->cache_detail) {
         ex->fwd = "bypass"; /* a Connect GET of a procedure never cached */
-        return 0;
+        return CACHE_REQ_FORWARD;
     }
     cache_control_parse(r->fields, r->nfields, &ex->req_cc);
     ex->req_authorization = http_find_field(r->fields, r->nfields, "authorization") != NULL;
     ex->req_time = now_s();
     if (by_body) {
-        int rc = by_body == 2 ? key_body(c, r, NULL, 'C', rpc_codec)
-                              : key_body(c, r, rule, query ? 'Q' : 'P', rpc_codec);
-        collect_free(c);
+        int rc = by_body == 2 ? key_body(ex, r, NULL, 'C', rpc_codec)
+                              : key_body(ex, r, rule, query ? 'Q' : 'P', rpc_codec);
+        /* the body stays with the exchange: a miss sends it from memory */
         if (rc < 0)
-            return 1;
-    } else if (rpc == CONNECT_GET && key_rpc_get(c, r, rpc_codec) == 0) {
+            return CACHE_REQ_ANSWERED;
+    } else if (rpc == CONNECT_GET && key_rpc_get(ex, r, rpc_codec) == 0) {
         /* keyed as its POST would be, the query's other parameters too */
     } else {
         rpc = CONNECT_NONE;
-        build_key(c, r);
+        build_key(ex, r);
         ex->rule_ttl = rule ? rule->ttl : 0;
     }
     if (rpc != CONNECT_NONE) {
         ex->rpc = 1;
         ex->rule_ttl = cfg->connect.ttl;
     }
-    if (c->bg_key) {
+    if (ex->bg_key) {
         /* An internal refresh: the slot its starter took is now ours. */
-        if (c->bg_key_len == ex->cache_key_len &&
-            !memcmp(c->bg_key, ex->cache_key, ex->cache_key_len))
+        if (ex->bg_key_len == ex->cache_key_len &&
+            !memcmp(ex->bg_key, ex->cache_key, ex->cache_key_len))
             ex->coalesce_leader = 1;
         else
-            notify_waiters(w, c->bg_key, c->bg_key_len);
-        free(c->bg_key);
-        c->bg_key = NULL;
+            notify_waiters(w, ex->bg_key, ex->bg_key_len);
+        free(ex->bg_key);
+        ex->bg_key = NULL;
     }
     if (ex->req_cc.flags & CC_NO_STORE) {
         ex->fwd = "bypass";
         ex->cache_detail = "no-store";
-        return 0; /* the seed's "no-store bypasses the cache" */
+        return CACHE_REQ_FORWARD; /* the seed's "no-store bypasses the cache" */
     }
     ex->cache_candidate = 1;
     unsigned variants = 0;
@@ -1025,37 +1028,37 @@ static int request_stage(struct client *c, const struct http_request *r,
         w->store->ops->lookup(w->store, ex->cache_key, ex->cache_key_len, lf, ln, &variants);
     char field[160];
     if (!o) {
-        if (get && lookup_part(c, r, lf, ln))
-            return 1;
+        if (get && lookup_part(ex, r, lf, ln))
+            return CACHE_REQ_ANSWERED;
         ex->fwd = variants ? "vary-miss" : "uri-miss";
         if (ex->req_cc.flags & CC_ONLY_IF_CACHED) {
-            reply_error(c, 504, "only-if-cached and nothing stored");
-            return 1;
+            reply_error(ex, 504, "only-if-cached and nothing stored");
+            return CACHE_REQ_ANSWERED;
         }
-        return coalesce_or_lead(c, r, no_coalesce);
+        return coalesce_or_lead(ex, r, no_coalesce);
     }
     int64_t age = object_age(o, ex->req_time);
     enum cache_decision d = cache_decide(&ex->req_cc, &o->facts, o->lifetime, age);
     if (d == DECIDE_FRESH || d == DECIDE_STALE_OK) {
         hit_status(cfg, field, o->lifetime - age, NULL);
-        answer_from_store(c, r->fields, r->nfields, o, field, d == DECIDE_STALE_OK ? 110 : 0);
+        answer_from_store(ex, r->fields, r->nfields, o, field, d == DECIDE_STALE_OK ? 110 : 0);
         cache_object_unref(&o);
         ex->fwd = NULL;
-        return 1;
+        return CACHE_REQ_ANSWERED;
     }
     if (ex->req_cc.flags & CC_ONLY_IF_CACHED) {
         cache_object_unref(&o);
-        reply_error(c, 504, "only-if-cached and the stored response is not usable");
-        return 1;
+        reply_error(ex, 504, "only-if-cached and the stored response is not usable");
+        return CACHE_REQ_ANSWERED;
     }
     if (d == DECIDE_STALE_SWR && !c->background &&
-        background_revalidate(c, r, ex->cache_key, ex->cache_key_len) == 0) {
+        background_revalidate(ex, r, ex->cache_key, ex->cache_key_len) == 0) {
         /* RFC 5861 §3: stale now, fresh for whoever comes next. */
         hit_status(cfg, field, o->lifetime - age, "stale-while-revalidate");
-        answer_from_store(c, r->fields, r->nfields, o, field, 110);
+        answer_from_store(ex, r->fields, r->nfields, o, field, 110);
         cache_object_unref(&o);
         ex->fwd = NULL;
-        return 1;
+        return CACHE_REQ_ANSWERED;
     }
     /* Stale (or refused by the request): revalidate when we can. */
     int fresh = o->lifetime > age;
@@ -1066,20 +1069,21 @@ static int request_stage(struct client *c, const struct http_request *r,
         (origin_etag(o) || cache_object_field(o, "last-modified")))
         ex->revalidating = 1;
     ex->stale = o;
-    return coalesce_or_lead(c, r, fresh || no_coalesce);
+    return coalesce_or_lead(ex, r, fresh || no_coalesce);
 }
 
-int cache_stage_request(struct client *c, const struct http_request *r)
+enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct http_request *r)
 {
+    struct client *c = ex->c;
     if (!c->w->store) {
-        c->no_coalesce = 0;
-        return 0;
+        ex->no_coalesce = 0;
+        return CACHE_REQ_FORWARD;
     }
     struct slice raw = request_path(r);
     if (http_path_is_plain(raw)) {
         /* the usual API path: both readings are the path as sent */
         struct request_paths paths = {raw, raw};
-        return request_stage(c, r, &paths);
+        return request_stage(ex, r, &paths);
     }
     /* both readings side by side: each is no longer than the path */
     char small[1024];
@@ -1087,18 +1091,18 @@ int cache_stage_request(struct client *c, const struct http_request *r)
     if (!buf)
         abort();
     size_t len, loose_len;
-    int k;
+    enum cache_request_verdict k;
     http_path_loose(raw, buf + raw.len, &loose_len);
     if (http_path_normalize(raw, buf, &len) != HTTP_PATH_OK) {
         /* the parser refuses a bad escape; should one get here, no rule
          * could be trusted to see the path, so nothing is cached */
-        c->no_coalesce = 0;
-        c->ex.fwd = "bypass";
-        c->ex.cache_detail = "path";
-        k = 0;
+        ex->no_coalesce = 0;
+        ex->fwd = "bypass";
+        ex->cache_detail = "path";
+        k = CACHE_REQ_FORWARD;
     } else {
         struct request_paths paths = {{buf, len}, {buf + raw.len, loose_len}};
-        k = request_stage(c, r, &paths);
+        k = request_stage(ex, r, &paths);
     }
     if (buf != small)
         free(buf);
@@ -1106,9 +1110,8 @@ int cache_stage_request(struct client *c, const struct http_request *r)
 }
 
 /* Validators for our revalidation of ex->stale (§4.3.1). */
-void cache_stage_upstream_fields(struct client *c, struct outbuf *o)
+void cache_stage_upstream_fields(struct exchange *ex, struct outbuf *o)
 {
-    struct exchange *ex = &c->ex;
     if (!ex->revalidating)
         return;
     const struct http_field *etag = cache_object_field(ex->stale, "etag");
@@ -1176,9 +1179,9 @@ static char *same_host_key(const struct exchange *ex, struct slice v, size_t *le
     return cache_key_for(own.scheme, auth, path, len);
 }
 
-static void invalidate(struct client *c, const struct http_response *res)
+static void invalidate(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct store *st = c->w->store;
     cache_stage_remove_url(st, ex->cache_key, ex->cache_key_len);
     /* §4.4: Location and Content-Location too, when on the same host. */
@@ -1200,9 +1203,9 @@ static void invalidate(struct client *c, const struct http_response *res)
  * that resource and may answer a later GET of it. It is judged as a GET's
  * response would be; a Vary cannot be keyed (the request's fields are not
  * kept for a POST), so such a response is not kept. */
-static void store_post_answer(struct client *c, const struct http_response *res)
+static void store_post_answer(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     const struct http_field *cl = http_find_field(res->fields, res->nfields, "content-location");
     if (!ex->post_may_store || res->status != 200 || !cl ||
@@ -1238,9 +1241,9 @@ static void store_post_answer(struct client *c, const struct http_response *res)
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
 }
 
-void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
+void cache_stage_status_field(struct exchange *ex, int status, struct outbuf *o)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (!ex->fwd)
         return;
     outbuf_addstr(o, "Cache-Status: ");
@@ -1264,19 +1267,19 @@ void cache_stage_status_field(struct client *c, int status, struct outbuf *o)
     outbuf_addstr(o, "\r\n");
 }
 
-static void serve_stale(struct client *c, int upstream_status, int warning)
+static void serve_stale(struct exchange *ex, int upstream_status, int warning)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     char field[160];
     snprintf(field, sizeof field, "Cache-Status: %s; fwd=stale; fwd-status=%d; ttl=%lld\r\n",
              c->w->cfg->cache.name, upstream_status,
              (long long)(ex->stale->lifetime - object_age(ex->stale, now_s())));
-    serve_object(c, ex->stale, field, warning);
+    serve_object(ex, ex->stale, field, warning);
 }
 
-int cache_stage_serve_stale_on_error(struct client *c, int status)
+int cache_stage_serve_stale_on_error(struct exchange *ex, int status)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (!ex->stale || ex->resp_started)
         return 0;
     int64_t age = object_age(ex->stale, now_s());
@@ -1285,7 +1288,7 @@ int cache_stage_serve_stale_on_error(struct client *c, int status)
         return 0;
     log_msg(LOG_WARN, "%.*s: origin failed (%d), serving stale", (int)ex->target.len, ex->target.p,
             status);
-    serve_stale(c, status, 111);
+    serve_stale(ex, status, 111);
     return 1;
 }
 
@@ -1293,19 +1296,20 @@ int cache_stage_serve_stale_on_error(struct client *c, int status)
  * hashes to, and a client that already holds that body gets a 304 instead
  * of the download. The body must be complete before the head can carry
  * the tag, so only responses of a known, bounded size are held. */
-static int holdable(const struct client *c, const struct http_response *res)
+static int holdable(const struct exchange *ex, const struct http_response *res)
 {
+    const struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
-    return cfg->cache.generate_etag && res->status == 200 && !c->ex.method_head &&
+    return cfg->cache.generate_etag && res->status == 200 && !ex->method_head &&
            res->has_content_length && res->content_length <= cfg->cache.etag_hold_max &&
            !http_find_field(res->fields, res->nfields, "etag");
 }
 
-static int hold(struct client *c, const struct http_response *res)
+static int hold(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
-    if (!holdable(c, res))
+    if (!holdable(ex, res))
         return 0;
     ex->held =
         cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now_s(), 0);
@@ -1316,9 +1320,9 @@ static int hold(struct client *c, const struct http_response *res)
 /* The held response is complete: tag it, then send it, or a 304 when the
  * client's If-None-Match names that tag (RFC 9110 §13.1.2). Set-Cookie
  * would be lost in a 304, so such a response always goes out whole. */
-static void release_held(struct client *c)
+static void release_held(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     int match = 0;
     /* held for its tag (above), or to be coded for a peer (peer_stage.c) */
     if (c->w->cfg->cache.generate_etag && ex->held->status == 200 &&
@@ -1331,12 +1335,12 @@ static void release_held(struct client *c)
                 cache_not_modified(ex->req_fields, ex->req_nfields, etag, (struct slice){0});
     }
     struct outbuf status = {0};
-    cache_stage_status_field(c, ex->held->status, &status);
+    cache_stage_status_field(ex, ex->held->status, &status);
     outbuf_add(&status, "", 1);
     if (match)
-        serve_304(c, ex->held, status.p);
+        serve_304(ex, ex->held, status.p);
     else
-        serve_object(c, ex->held, status.p, 0);
+        serve_object(ex, ex->held, status.p, 0);
     free(status.p);
     cache_object_unref(&ex->held);
 }
@@ -1398,9 +1402,10 @@ static int no_gain_exception(const struct cache_response_facts *f, bool serve_st
  * it may be (a 304 can say private or no-store: then the entry goes, as it
  * would for a 200 saying so). A Set-Cookie in the 304 goes to this client
  * only (object.c never merges it). */
-static int serve_revalidated(struct client *c, const struct http_response *res, int64_t now)
+static enum cache_response_verdict serve_revalidated(struct exchange *ex,
+                                                     const struct http_response *res, int64_t now)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     const struct config *cfg = w->cfg;
     struct cache_object *fresh = cache_object_revalidated(
@@ -1443,33 +1448,34 @@ static int serve_revalidated(struct client *c, const struct http_response *res, 
     outbuf_add(&after, "", 1);
     /* we only revalidate for clients that sent no preconditions; a Range
      * is answered from the merge */
-    answer_from_store(c, ex->req_fields, ex->req_nfields, fresh, after.p, 0);
+    answer_from_store(ex, ex->req_fields, ex->req_nfields, fresh, after.p, 0);
     free(after.p);
     cache_object_unref(&fresh);
-    return 1;
+    return CACHE_RESP_ANSWERED;
 }
 
-int cache_stage_response(struct client *c, const struct http_response *res)
+enum cache_response_verdict cache_stage_response(struct exchange *ex,
+                                                 const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     const struct config *cfg = w->cfg;
     if (!w->store)
-        return 0;
+        return CACHE_RESP_RELAY;
     if (ex->invalidates) {
         if (res->status >= 200 && res->status < 400) {
-            invalidate(c, res);
-            store_post_answer(c, res);
+            invalidate(ex, res);
+            store_post_answer(ex, res);
         }
-        return 0;
+        return CACHE_RESP_RELAY;
     }
     if (!ex->cache_candidate)
-        return 0;
+        return CACHE_RESP_RELAY;
     int64_t now = now_s();
     if (ex->stale && ex->revalidating && res->status == 304)
-        return serve_revalidated(c, res, now);
-    if (res->status >= 500 && cache_stage_serve_stale_on_error(c, res->status))
-        return 1;
+        return serve_revalidated(ex, res, now);
+    if (res->status >= 500 && cache_stage_serve_stale_on_error(ex, res->status))
+        return CACHE_RESP_ANSWERED;
     struct cache_response_facts facts;
     cache_response_facts(res->fields, res->nfields, res->status, &facts);
     cache_facts_targeted(res->fields, res->nfields, targets_of(cfg), &facts);
@@ -1486,7 +1492,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
     if (v == STORE_OK && res->has_content_length &&
         res->content_length > cfg->cache.max_object_size) {
         ex->cache_detail = "too-large";
-        return 0;
+        return CACHE_RESP_RELAY;
     }
     int heuristic;
     int64_t lifetime = cache_lifetime(&facts, now, (unsigned)cfg->cache.heuristic_percent,
@@ -1503,7 +1509,7 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         ex->cache_detail = cache_store_reason(v);
         if (ex->stale && res->status < 500)
             w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
-        return !no_gain && hold(c, res) ? 3 : 0;
+        return !no_gain && hold(ex, res) ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
     }
     if (part) {
         size_t plen;
@@ -1521,9 +1527,9 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         /* decided before the head goes out: it would not fit a shard */
         cache_object_unref(&ex->fill);
         ex->cache_detail = "too-large";
-        return 0;
+        return CACHE_RESP_RELAY;
     }
-    if (holdable(c, res)) {
+    if (holdable(ex, res)) {
         /* Seed 004 on the first response too: the client whose request
          * stores it gets the tag hits will carry, so it can revalidate.
          * The object being filled is the one held (release_held tags it,
@@ -1541,12 +1547,12 @@ int cache_stage_response(struct client *c, const struct http_response *res)
         coalesce_set_partial(w->co, ex->cache_key, ex->cache_key_len, ex->fill);
         stream_progress(w, ex->cache_key, ex->cache_key_len);
     }
-    return ex->held ? 3 : 0;
+    return ex->held ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
 }
 
-void cache_stage_body(struct client *c, const char *p, size_t n)
+void cache_stage_body(struct exchange *ex, const char *p, size_t n)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (ex->held && ex->held != ex->fill)
         cache_object_append(ex->held, p, n);
     if (!ex->fill)
@@ -1569,11 +1575,11 @@ void cache_stage_body(struct client *c, const char *p, size_t n)
         stream_progress(c->w, ex->cache_key, ex->cache_key_len);
 }
 
-void cache_stage_finish(struct client *c, int complete)
+void cache_stage_finish(struct exchange *ex, int complete)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (ex->held && complete)
-        release_held(c);
+        release_held(ex);
     if (!ex->fill)
         return;
     if (complete) {

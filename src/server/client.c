@@ -24,7 +24,8 @@ static void on_client_closed(uv_handle_t *h)
     if (c->counted)
         atomic_fetch_sub(&w->shared->connections, 1);
     conn_fini(&c->conn);
-    collect_free(c);
+    exchange_free_retired(c);
+    exchange_free(&c->ex);
     c->magic = 0;
     free(c);
     worker_client_gone(w);
@@ -36,14 +37,14 @@ void client_close(struct client *c)
     if (c->closed)
         return;
     c->closed = 1;
-    cache_stage_unpark(c);
+    cache_stage_unpark(c->ex);
     if (c->background)
         c->w->background--;
-    if (c->bg_key) {
+    if (c->ex->bg_key) {
         /* an internal refresh that never started: free its key's slot */
-        cache_stage_release_key(c->w, c->bg_key, c->bg_key_len);
-        free(c->bg_key);
-        c->bg_key = NULL;
+        cache_stage_release_key(c->w, c->ex->bg_key, c->ex->bg_key_len);
+        free(c->ex->bg_key);
+        c->ex->bg_key = NULL;
     }
     proxy_on_client_gone(c);
     link_remove(&c->link);
@@ -55,14 +56,14 @@ static void on_timer(uv_timer_t *t)
 {
     struct client *c = t->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
-    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->conn.in) > 0 && !c->ex.line) {
+    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->conn.in) > 0 && !c->ex->req) {
         log_msg(LOG_INFO, "client %s: request head timeout", c->ip);
-        reply_error(c, 408, "request header timeout");
+        reply_error(c->ex, 408, "request header timeout");
         return;
     }
-    if ((c->state == CS_BODY || c->state == CS_COLLECT) && !c->ex.resp_started) {
+    if ((c->state == CS_BODY || c->state == CS_COLLECT) && !c->ex->resp_started) {
         log_msg(LOG_INFO, "client %s: request body idle timeout", c->ip);
-        reply_error(c, 408, "request body timeout");
+        reply_error(c->ex, 408, "request body timeout");
         return;
     }
     client_close(c);
@@ -89,6 +90,7 @@ static void on_eof(void *owner, int err)
 {
     struct client *c = owner;
     CHECK_MAGIC(c, CLIENT_MAGIC);
+    exchange_free_retired(c);
     if (err == UV_ENOBUFS) {
         /* The head outgrew the buffer limit: the parser answers 431. */
         client_process(c);
@@ -98,7 +100,7 @@ static void on_eof(void *owner, int err)
         tunnel_on_eof(c, 1);
     } else if (c->state == CS_CLOSING) {
         client_close(c);
-    } else if (c->state == CS_WAIT && err == UV_EOF && c->ex.state != EX_NONE) {
+    } else if (c->state == CS_WAIT && err == UV_EOF && c->ex->state != EX_NONE) {
         c->keepalive = 0; /* half-close: still answer this request */
     } else {
         client_close(c);
@@ -109,6 +111,7 @@ static void on_data(void *owner, size_t n)
 {
     struct client *c = owner;
     CHECK_MAGIC(c, CLIENT_MAGIC);
+    exchange_free_retired(c);
     if (c->state == CS_HEAD && !c->head_timer && iobuf_len(&c->conn.in) == n) {
         client_timer(c, c->w->cfg->timeouts.client_header);
         c->head_timer = 1;
@@ -165,14 +168,14 @@ void client_process(struct client *c)
             if (rc != HTTP_PARSE_OK) {
                 const char *why = http_error_text(w->req.error);
                 log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
-                reply_error(c, rc, why);
+                reply_error(c->ex, rc, why);
                 return;
             }
             proxy_begin(c, &w->req);
             break;
         }
         case CS_COLLECT:
-            collect_continue(c);
+            collect_continue(c->ex);
             if (c->state == CS_COLLECT) {
                 if (c->conn.eof) {
                     client_close(c); /* the body can never be complete */
@@ -269,14 +272,19 @@ struct client *client_new(struct srv_worker *w)
         return NULL;
     c->magic = CLIENT_MAGIC;
     c->w = w;
+    /* the exchange for its first request, so that an error before any
+     * request began has one to answer through */
+    if (!(c->ex = exchange_new(c))) {
+        free(c);
+        return NULL;
+    }
     conn_init(&c->conn, &w->loop, &client_conn_cb, c);
     c->conn.connected = 1; /* accepted or opened before it reads */
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->handles = 2;
     link_init(&c->link);
-    link_init(&c->park_link);
-    link_init(&c->stream_link);
+    link_init(&c->retired);
     link_insert(&w->clients, &c->link);
     return c;
 }
@@ -335,7 +343,7 @@ void client_accept(uv_stream_t *listener, int status)
     if (!c->admin && !take_connection_slot(c)) {
         log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
                 (unsigned long long)w->shared->max_connections);
-        reply_error(c, 503, "too many connections (limits.max_connections)");
+        reply_error(c->ex, 503, "too many connections (limits.max_connections)");
         return;
     }
     client_start(c);

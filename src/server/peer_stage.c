@@ -115,8 +115,9 @@ void peer_state_stats(struct peer_state *s, struct peer_stats *out)
     pthread_mutex_unlock(&s->lock);
 }
 
-static int forward_side(const struct client *c)
+static int forward_side(const struct exchange *ex)
 {
+    const struct client *c = ex->c;
     return c->w->cfg->peer.forward && c->w->handshake;
 }
 
@@ -214,8 +215,9 @@ static void end_head(struct outbuf *o, struct slice coding, const void *body, si
 
 /* Replace the request at the front of c->conn.in (head plus `old_body` bytes)
  * by `with`, so that it is parsed again as if it had arrived so. */
-static int replace_request(struct client *c, size_t old_len, const struct outbuf *with)
+static int replace_request(struct exchange *ex, size_t old_len, const struct outbuf *with)
 {
+    struct client *c = ex->c;
     iobuf_consume(&c->conn.in, old_len);
     size_t rest = iobuf_len(&c->conn.in);
     if (iobuf_reserve(&c->conn.in, with->len, (size_t)-1) < 0)
@@ -227,8 +229,9 @@ static int replace_request(struct client *c, size_t old_len, const struct outbuf
     return 0;
 }
 
-static void idem_store_field(struct client *c, struct outbuf *o)
+static void idem_store_field(struct exchange *ex, struct outbuf *o)
 {
+    struct client *c = ex->c;
     outbuf_addstr(o, "Idem-Store: epoch=");
     outbuf_addstr(o, c->w->handshake->epoch);
     outbuf_addstr(o, ", capacity=");
@@ -236,15 +239,14 @@ static void idem_store_field(struct client *c, struct outbuf *o)
     outbuf_addstr(o, "\r\n");
 }
 
-void peer_stage_fields(struct client *c, struct outbuf *o)
+void peer_stage_fields(struct exchange *ex, struct outbuf *o)
 {
-    struct exchange *ex = &c->ex;
     if (ex->peer)
-        idem_store_field(c, o);
+        idem_store_field(ex, o);
     if (ex->peer_refused) {
         /* RFC 9209 §2.3.9: refused here, nothing went further */
         outbuf_printf(o, "Proxy-Status: %s; error=http_request_denied; details=\"%s\"\r\n",
-                      c->w->cfg->cache.name, ex->peer_refused);
+                      ex->w->cfg->cache.name, ex->peer_refused);
         if (ex->peer_refused_full)
             outbuf_printf(o, "Retry-After: %d\r\n", PEER_SKEW_MAX);
     }
@@ -254,12 +256,12 @@ void peer_stage_fields(struct client *c, struct outbuf *o)
  * after a reference is expanded into it (its nonce was checked on the
  * reference) and after its body was read ahead (c->collected, the same
  * nonce as the pass that started the reading): neither is a replay. */
-static enum peer_nonce_result check_nonce(struct client *c, struct peer_side *side,
+static enum peer_nonce_result check_nonce(struct exchange *ex, struct peer_side *side,
                                           const struct peer_claim *claim, int expanded)
 {
-    int again = c->peer_nonce_held && c->collected &&
-                !memcmp(c->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
-    c->peer_nonce_held = 0;
+    int again = ex->peer_nonce_held && ex->collected != COLLECT_NONE &&
+                !memcmp(ex->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
+    ex->peer_nonce_held = 0;
     enum peer_nonce_result res = PEER_NONCE_FRESH;
     if (!expanded && !again) {
         pthread_mutex_lock(&side->lock);
@@ -267,35 +269,36 @@ static enum peer_nonce_result check_nonce(struct client *c, struct peer_side *si
         pthread_mutex_unlock(&side->lock);
     }
     if (res == PEER_NONCE_FRESH) {
-        memcpy(c->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
-        c->peer_nonce_held = 1;
+        memcpy(ex->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
+        ex->peer_nonce_held = 1;
     }
     return res;
 }
 
 /* 415 to a reference we cannot resolve: the peer resends the body at once.
  * The request had no body, so the connection stays usable. */
-static void reply_unknown_ref(struct client *c)
+static void reply_unknown_ref(struct exchange *ex)
 {
+    struct client *c = ex->c;
     struct outbuf o = {0};
     outbuf_addstr(&o, "HTTP/1.1 415 Unsupported Media Type\r\nAccept-Encoding: identity\r\n");
-    idem_store_field(c, &o);
+    idem_store_field(ex, &o);
     outbuf_addstr(&o, "Content-Length: 0\r\n\r\n");
-    c->ex.status = 415;
-    c->ex.bytes_out += o.len;
+    ex->status = 415;
+    ex->bytes_out += o.len;
     conn_write(&c->conn, &o);
 }
 
-static int reverse_request(struct client *c, const struct http_request *r)
+static enum peer_request_verdict reverse_request(struct exchange *ex, const struct http_request *r)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct peer_state *ps = c->w->handshake;
-    int expanded = c->peer_expanded; /* this request is a reference we expanded */
-    c->peer_expanded = 0;
+    int expanded = ex->peer_expanded; /* this request is a reference we expanded */
+    ex->peer_expanded = 0;
     const struct http_field *hp = http_find_field(r->fields, r->nfields, "idem-peer");
     if (!hp) {
-        c->peer_nonce_held = 0;
-        return 0; /* an ordinary client: Idem-* and Available-Dictionary are dropped */
+        ex->peer_nonce_held = 0;
+        return PEER_REQ_GO_ON; /* an ordinary client: Idem-* and Available-Dictionary are dropped */
     }
     const struct http_field *hd = http_find_field(r->fields, r->nfields, "idem-digest");
     struct slice digest_v = hd ? hd->value : (struct slice){"", 0};
@@ -312,10 +315,10 @@ static int reverse_request(struct client *c, const struct http_request *r)
                 "client %s: Idem-Peer refused (unknown peer, no nonce, bad or old signature)",
                 c->ip);
         ex->peer_refused = "peer authentication failed";
-        reply_error(c, 401, "peer authentication failed");
-        return 1;
+        reply_error(ex, 401, "peer authentication failed");
+        return PEER_REQ_ANSWERED;
     }
-    enum peer_nonce_result seen = check_nonce(c, side, &claim, expanded);
+    enum peer_nonce_result seen = check_nonce(ex, side, &claim, expanded);
     if (seen == PEER_NONCE_FULL) {
         /* Forgetting a nonce would let its request be replayed: refuse
          * until entries age out of the window (peer.nonces). */
@@ -323,15 +326,15 @@ static int reverse_request(struct client *c, const struct http_request *r)
                 side->cfg->id, (unsigned long long)c->w->cfg->peer.nonces);
         ex->peer_refused = "peer nonces full";
         ex->peer_refused_full = 1;
-        reply_error(c, 503, "too many signed requests from this peer inside the signature window");
-        return 1;
+        reply_error(ex, 503, "too many signed requests from this peer inside the signature window");
+        return PEER_REQ_ANSWERED;
     }
     if (seen != PEER_NONCE_FRESH) {
         log_msg(LOG_WARN, "client %s: peer %s: replayed request refused (nonce %.*s)", c->ip,
                 side->cfg->id, (int)claim.nonce.len, claim.nonce.p);
         ex->peer_refused = "peer nonce replayed";
-        reply_error(c, 401, "peer request replayed");
-        return 1;
+        reply_error(ex, 401, "peer request replayed");
+        return PEER_REQ_ANSWERED;
     }
     ex->peer = side;
     const struct http_field *ad = http_find_field(r->fields, r->nfields, "available-dictionary");
@@ -356,15 +359,15 @@ static int reverse_request(struct client *c, const struct http_request *r)
         /* A reference is the last coding, once, and is expanded once: any
          * other form could be read two ways (issue 10, finding 1). */
         free(rest.p);
-        reply_error(c, 400, "malformed Content-Encoding, or idem-ref not once and last");
-        return 1;
+        reply_error(ex, 400, "malformed Content-Encoding, or idem-ref not once and last");
+        return PEER_REQ_ANSWERED;
     }
     if (cs.refs && r->body != HTTP_BODY_NONE) {
         /* A reference has no body. Answering and reading on would parse
          * whatever follows the head as the next request: close. */
         free(rest.p);
-        reply_error(c, 400, "a reference must carry no body");
-        return 1;
+        reply_error(ex, 400, "a reference must carry no body");
+        return PEER_REQ_ANSWERED;
     }
     if (cs.refs) {
         /* A reference: expand it into the full request, or ask for it. */
@@ -393,47 +396,47 @@ static int reverse_request(struct client *c, const struct http_request *r)
             free(rest.p);
             rest = (struct outbuf){0};
             if (held) {
-                int rc = replace_request(c, r->head_len, &req);
+                int rc = replace_request(ex, r->head_len, &req);
                 free(req.p);
                 if (rc < 0) {
-                    reply_error(c, 503, "out of memory");
-                    return 1;
+                    reply_error(ex, 503, "out of memory");
+                    return PEER_REQ_ANSWERED;
                 }
-                c->peer_expanded = 1;
-                return 5;
+                ex->peer_expanded = 1;
+                return PEER_REQ_PARSE_AGAIN;
             }
         }
         free(rest.p);
-        reply_unknown_ref(c); /* no body: the connection stays in step */
-        return 3;
+        reply_unknown_ref(ex); /* no body: the connection stays in step */
+        return PEER_REQ_ANSWERED_KEEP;
     }
     free(rest.p);
     if (hd && r->body != HTTP_BODY_NONE) {
         /* A body in full: check it, and hold it for the next reference. */
-        int k = collect_ensure(c, r);
-        if (k)
-            return k;
-        if (c->collected > 0 && peer_digest_parse(hd->value, want) == 0) {
-            struct slice body = collect_body(c, r);
+        enum collect_need k = collect_ensure(ex, r);
+        if (k != COLLECT_READY)
+            return k == COLLECT_READ_MORE ? PEER_REQ_READ_BODY : PEER_REQ_ANSWERED;
+        if (ex->collected == COLLECT_COMPLETE && peer_digest_parse(hd->value, want) == 0) {
+            struct slice body = collect_body(ex, r);
             unsigned char got[32];
             SHA256((const unsigned char *)body.p, body.len, got);
             if (memcmp(got, want, 32)) {
-                reply_error(c, 400, "the body does not match its Idem-Digest");
-                return 1;
+                reply_error(ex, 400, "the body does not match its Idem-Digest");
+                return PEER_REQ_ANSWERED;
             }
             pthread_mutex_lock(&side->lock);
             peer_fifo_insert(side->requests, want, body.p, body.len);
             pthread_mutex_unlock(&side->lock);
         }
     }
-    return 0;
+    return PEER_REQ_GO_ON;
 }
 
 /* ---- reverse side: responses ----------------------------------------- */
 
-int peer_stage_hold(struct client *c, const struct http_response *res)
+int peer_stage_hold(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (!ex->peer || ex->held || ex->method_head || !res->has_content_length ||
         res->content_length > c->w->cfg->peer.max_body || res->status < 200 || res->status == 204 ||
         res->status == 304)
@@ -447,9 +450,9 @@ int peer_stage_hold(struct client *c, const struct http_response *res)
  * peer offered, dcz against that dictionary when smaller, else whole;
  * always with Idem-Digest. `after` holds our fields (Age, Via,
  * Cache-Status) without the blank line. */
-void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *after)
+void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf *after)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct peer_side *side = ex->peer;
     unsigned char d[32];
     body_digest(o->body, d);
@@ -500,7 +503,7 @@ void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *af
     outbuf_addstr(&h, "Idem-Digest: ");
     outbuf_addstr(&h, field);
     outbuf_addstr(&h, "\r\n");
-    idem_store_field(c, &h);
+    idem_store_field(ex, &h);
     size_t body_len = !coding ? o->body->len : coding[0] == 'd' ? coded_len : 0;
     outbuf_addstr(&h, "Content-Length: ");
     outbuf_addu64(&h, body_len);
@@ -522,58 +525,58 @@ void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *af
 
 /* ---- forward side: requests ------------------------------------------ */
 
-static int forward_request(struct client *c, const struct http_request *r)
+static enum peer_request_verdict forward_request(struct exchange *ex, const struct http_request *r)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct coding_scan cs = scan_codings(r->fields, r->nfields, NULL);
     if (cs.malformed) {
         /* read one way here and another there, it could name a reference */
-        reply_error(c, 400, "malformed Content-Encoding");
-        return 1;
+        reply_error(ex, 400, "malformed Content-Encoding");
+        return PEER_REQ_ANSWERED;
     }
     if (cs.refs || cs.dczs) {
         /* the handshake's own codings: the peer would take them for ours */
-        reply_error(c, 415, "idem-ref and dcz are codings between idemcache peers only");
-        return 1;
+        reply_error(ex, 415, "idem-ref and dcz are codings between idemcache peers only");
+        return PEER_REQ_ANSWERED;
     }
     if (r->body == HTTP_BODY_NONE || ex->method_connect || ex->upgrade)
-        return 0;
+        return PEER_REQ_GO_ON;
     if (r->body == HTTP_BODY_LENGTH && r->content_length > c->w->cfg->body_key.max_bytes)
-        return 0; /* streams past the handshake */
-    int k = collect_ensure(c, r);
-    if (k)
-        return k;
-    if (c->collected < 0)
-        return 0;
-    struct slice body = collect_body(c, r);
+        return PEER_REQ_GO_ON; /* streams past the handshake */
+    enum collect_need k = collect_ensure(ex, r);
+    if (k != COLLECT_READY)
+        return k == COLLECT_READ_MORE ? PEER_REQ_READ_BODY : PEER_REQ_ANSWERED;
+    if (ex->collected == COLLECT_TOO_LARGE)
+        return PEER_REQ_GO_ON;
+    struct slice body = collect_body(ex, r);
     SHA256((const unsigned char *)body.p, body.len, ex->peer_body_digest);
     ex->peer_body = (struct outbuf){0};
     outbuf_add(&ex->peer_body, body.p, body.len);
     ex->peer_inline = 1;
-    ex->body_span = c->col.scanned;
+    ex->body_span = ex->col.scanned;
     struct peer_state *ps = c->w->handshake;
     pthread_mutex_lock(&ps->lock);
     ex->peer_ref =
         ps->mirror_epoch[0] && peer_fifo_find(ps->mirror, ex->peer_body_digest, NULL, NULL);
     pthread_mutex_unlock(&ps->lock);
-    return 0;
+    return PEER_REQ_GO_ON;
 }
 
-int peer_stage_request(struct client *c, const struct http_request *r)
+enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r)
 {
-    if (forward_side(c))
-        return forward_request(c, r);
+    struct client *c = ex->c;
+    if (forward_side(ex))
+        return forward_request(ex, r);
     if (c->w->cfg->peer.n)
-        return reverse_request(c, r);
-    return 0;
+        return reverse_request(ex, r);
+    return PEER_REQ_GO_ON;
 }
 
-int peer_stage_skip_field(struct client *c, const struct http_field *f)
+int peer_stage_skip_field(struct exchange *ex, const struct http_field *f)
 {
-    struct exchange *ex = &c->ex;
     if (slice_case_eq(f->name, "available-dictionary"))
         return 1; /* ours to send (forward) or to consume (reverse), never the origin's */
-    if ((ex->peer || forward_side(c)) && slice_case_eq(f->name, "accept-encoding"))
+    if ((ex->peer || forward_side(ex)) && slice_case_eq(f->name, "accept-encoding"))
         return 1; /* rewritten below */
     if (ex->peer_inline && slice_case_eq(f->name, "content-encoding"))
         return 1;
@@ -582,9 +585,10 @@ int peer_stage_skip_field(struct client *c, const struct http_field *f)
 
 /* Idem-Peer with a fresh nonce: every request we send is signed anew, a
  * resend too, since the reverse side accepts each nonce once. */
-static void add_signature(struct client *c, struct slice method, struct slice target,
+static void add_signature(struct exchange *ex, struct slice method, struct slice target,
                           struct slice digest, struct outbuf *o)
 {
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     unsigned char random[16];
     if (RAND_bytes(random, sizeof random) != 1)
@@ -599,10 +603,9 @@ static void add_signature(struct client *c, struct slice method, struct slice ta
                   nonce, sig);
 }
 
-void peer_stage_resign(struct client *c, struct outbuf *head)
+void peer_stage_resign(struct exchange *ex, struct outbuf *head)
 {
-    struct exchange *ex = &c->ex;
-    if (!forward_side(c) || !head->len)
+    if (!forward_side(ex) || !head->len)
         return;
     const char *p = head->p;
     const char *end = memmem(p, head->len, "\r\n\r\n", 4);
@@ -618,7 +621,7 @@ void peer_stage_resign(struct client *c, struct outbuf *head)
         peer_digest_field(ex->peer_body_digest, digest);
     struct outbuf o = {0};
     outbuf_add(&o, p, (size_t)(line - p));
-    add_signature(c, (struct slice){p, (size_t)(sp1 - p)},
+    add_signature(ex, (struct slice){p, (size_t)(sp1 - p)},
                   (struct slice){sp1 + 1, (size_t)(sp2 - sp1 - 1)},
                   (struct slice){digest, strlen(digest)}, &o);
     outbuf_add(&o, eol + 2, (size_t)(p + head->len - eol - 2));
@@ -630,10 +633,9 @@ void peer_stage_resign(struct client *c, struct outbuf *head)
  * forward side the handshake fields. With the body in memory (peer_inline)
  * this writes the framing, the blank line and the body as well, and
  * returns 1; the full form is kept in retry_head for a 415 or a retry. */
-int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,
-                               struct outbuf *o)
+int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r,
+                               struct slice target, struct outbuf *o)
 {
-    struct exchange *ex = &c->ex;
     const struct http_field *ae = http_find_field(r->fields, r->nfields, "accept-encoding");
     if (ex->peer && ae) {
         /* reverse: the origin never sees our codings */
@@ -654,7 +656,7 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
         }
         free(v.p);
     }
-    if (!forward_side(c))
+    if (!forward_side(ex))
         return 0;
     outbuf_addstr(o, "Accept-Encoding: ");
     if (ae && ae->value.len) {
@@ -675,7 +677,7 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
     char digest[64] = "";
     if (ex->peer_inline)
         peer_digest_field(ex->peer_body_digest, digest);
-    add_signature(c, r->method, target, (struct slice){digest, strlen(digest)}, o);
+    add_signature(ex, r->method, target, (struct slice){digest, strlen(digest)}, o);
     if (!ex->peer_inline)
         return 0;
     outbuf_printf(o, "Idem-Digest: %s\r\n", digest);
@@ -719,9 +721,9 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
 
 /* ---- forward side: responses ----------------------------------------- */
 
-static void learn_store(struct client *c, const struct http_response *res)
+static void learn_store(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct peer_state *ps = c->w->handshake;
     const struct http_field *st = http_find_field(res->fields, res->nfields, "idem-store");
     if (!st)
@@ -769,15 +771,15 @@ static int rebuild(struct upstream *u, const struct http_response *res, size_t o
     return rc;
 }
 
-int peer_stage_response(struct client *c, const struct http_response *res)
+int peer_stage_response(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
-    if (!forward_side(c) || ex->peer_done)
+    struct client *c = ex->c;
+    if (!forward_side(ex) || ex->peer_done)
         return PEER_NONE;
     struct peer_state *ps = c->w->handshake;
     if (!ex->peer_seen) { /* once per response, however often its head is parsed */
         ex->peer_seen = 1;
-        learn_store(c, res);
+        learn_store(ex, res);
         if (res->status == 401)
             log_msg(LOG_ERROR, "peer %s refused our signature: check --peer-id and --peer-secret",
                     ex->up_key);

@@ -14,26 +14,13 @@
 #include "server/log.h"
 #include "http/fields.h"
 
-static void start_upstream(struct client *c);
-
-void proxy_exchange_reset(struct client *c)
-{
-    struct exchange *ex = &c->ex;
-    free(ex->line);
-    free(ex->up_head.p);
-    free(ex->retry_head.p);
-    free(ex->resp_head.p);
-    free(ex->peer_body.p);
-    cache_stage_reset(c);
-    memset(ex, 0, sizeof *ex);
-}
+static void start_upstream(struct exchange *ex);
 
 /* log.level: debug: what the cache decided for this exchange and why,
  * one line each; the key as a hash, so a line can be matched to a PURGE
  * without printing what clients asked for twice. */
-static void log_decision(struct client *c)
+static void log_decision(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
     uint64_t h = 14695981039346656037ULL; /* FNV-1a */
     for (size_t i = 0; i < ex->cache_key_len; i++)
         h = (h ^ (unsigned char)ex->cache_key[i]) * 1099511628211ULL;
@@ -51,11 +38,11 @@ static void log_decision(struct client *c)
             ex->status, conn[ex->up_conn]);
 }
 
-void proxy_log_exchange(struct client *c)
+void proxy_log_exchange(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (log_debug_enabled())
-        log_decision(c);
+        log_decision(ex);
     if (!log_access_enabled())
         return;
     struct access_entry e = {
@@ -76,20 +63,20 @@ void proxy_log_exchange(struct client *c)
 
 /* Answer with an error of our own. Always closes the client afterwards:
  * the request body may be unread, and the state of the peer is unknown. */
-static void fail(struct client *c, int status, const char *detail)
+static void fail(struct exchange *ex, int status, const char *detail)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(c, status)) {
+    if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(ex, status)) {
         /* stale-if-error (RFC 5861 §4): the stored copy went out instead */
         ex->t_up_end = uv_hrtime();
         if (!ex->req_done)
             c->keepalive = 0;
-        proxy_log_exchange(c);
-        proxy_exchange_reset(c);
+        proxy_log_exchange(ex);
+        exchange_done(ex);
         client_request_done(c);
         return;
     }
@@ -97,41 +84,42 @@ static void fail(struct client *c, int status, const char *detail)
         log_msg(LOG_WARN, "%.*s %.*s: %s after response start; closing", (int)ex->method.len,
                 ex->method.p, (int)ex->target.len, ex->target.p, detail);
         ex->t_up_end = uv_hrtime();
-        proxy_log_exchange(c);
-        proxy_exchange_reset(c);
+        proxy_log_exchange(ex);
+        exchange_done(ex);
         client_close_after_write(c);
         return;
     }
-    reply_error(c, status, detail);
+    reply_error(ex, status, detail);
 }
 
 void proxy_upstream_written(void *owner, int status)
 {
     struct upstream *u = owner;
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
-    struct client *c = u->c;
-    if (!c || u->closed)
+    struct exchange *ex = u->ex;
+    if (!ex || u->closed)
         return;
     if (status < 0) {
         /* The origin went away while we sent; its response (if any) or the
          * EOF will arrive on the read side. A tunnel has nothing to wait for. */
-        if (c->ex.state == EX_TUNNEL)
-            client_close(c);
+        if (ex->state == EX_TUNNEL)
+            client_close(ex->c);
         return;
     }
     if (u->conn.write_pending <= WRITE_LOW_WATER)
-        proxy_upstream_drained(c);
+        proxy_upstream_drained(ex);
 }
 
-static int up_write(struct client *c, struct outbuf *o)
+static int up_write(struct exchange *ex, struct outbuf *o)
 {
-    struct upstream *u = c->ex.up;
+    struct upstream *u = ex->up;
     return conn_write(&u->conn, o);
 }
 
-static int client_write(struct client *c, struct outbuf *o)
+static int client_write(struct exchange *ex, struct outbuf *o)
 {
-    c->ex.bytes_out += o->len;
+    struct client *c = ex->c;
+    ex->bytes_out += o->len;
     return conn_write(&c->conn, o);
 }
 
@@ -144,8 +132,10 @@ static int client_write(struct client *c, struct outbuf *o)
  * that decides redirects or cookie flags by it. The proto we send is the
  * scheme the request is keyed under on a reverse proxy, so a stored answer
  * always matches the proto the origin was told. */
-static void add_forwarding_fields(struct client *c, const struct http_request *r, struct outbuf *o)
+static void add_forwarding_fields(struct exchange *ex, const struct http_request *r,
+                                  struct outbuf *o)
 {
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     const char *proto = srv_over_tls(c) ? "https" : "http";
     if (cfg->proxy.x_forwarded_for) {
@@ -200,9 +190,13 @@ static void add_origin_host(const struct config *cfg, const struct http_request 
     }
 }
 
-static void build_request_head(struct client *c, const struct http_request *r)
+/* `body`: the request's content, read ahead whole, sent right behind the
+ * head with its length (NULL: the body, if any, follows framed as the
+ * request says). */
+static void build_request_head(struct exchange *ex, const struct http_request *r,
+                               const struct outbuf *body)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     struct outbuf *o = &ex->up_head;
     /* The target as sent, computed once: the peer handshake signs exactly
@@ -236,13 +230,13 @@ static void build_request_head(struct client *c, const struct http_request *r)
          * client (all accept identity, connect-protocol.md): ask for it. */
         if (ex->rpc && slice_case_eq(f->name, "accept-encoding"))
             continue;
-        if (peer_stage_skip_field(c, f))
+        if (peer_stage_skip_field(ex, f))
             continue;
         outbuf_addfield(o, f->name, f->value);
     }
-    add_forwarding_fields(c, r, o);
-    cache_stage_upstream_fields(c, o);
-    int framed = peer_stage_upstream_fields(c, r, (struct slice){target.p, target.len}, o);
+    add_forwarding_fields(ex, r, o);
+    cache_stage_upstream_fields(ex, o);
+    int framed = peer_stage_upstream_fields(ex, r, (struct slice){target.p, target.len}, o);
     free(target.p);
     if (framed)
         return; /* the peer handshake wrote the framing and the body */
@@ -254,6 +248,13 @@ static void build_request_head(struct client *c, const struct http_request *r)
                 outbuf_addslice(o, r->fields[i].value);
                 outbuf_addstr(o, "\r\n");
             }
+    }
+    if (body) {
+        outbuf_addstr(o, "Content-Length: ");
+        outbuf_addu64(o, body->len);
+        outbuf_addstr(o, "\r\n\r\n");
+        outbuf_add(o, body->p, body->len);
+        return;
     }
     if (r->body == HTTP_BODY_LENGTH) {
         outbuf_addstr(o, "Content-Length: ");
@@ -283,16 +284,29 @@ static int authority_port(struct slice a)
     return port >= 1 && port <= 65535 ? port : -1;
 }
 
+/* ex->up_key for a destination the request names: "host:port", owned. */
+static void own_up_key(struct exchange *ex, struct slice host, int port)
+{
+    size_t cap = host.len + sizeof ":65535";
+    if (cap > sizeof ex->w->upstream_key)
+        cap = sizeof ex->w->upstream_key; /* as long as an upstream's own key */
+    ex->up_key = ex->up_key_own = malloc(cap);
+    if (port)
+        snprintf(ex->up_key_own, cap, "%.*s:%d", (int)host.len, host.p, port);
+    else
+        snprintf(ex->up_key_own, cap, "%.*s", (int)host.len, host.p);
+}
+
 /* Which upstream serves this request: "host:port" into ex->up_key.
  * Returns 0, or an HTTP status with the reason in *why (README "Errors"). */
-static int route(struct client *c, const struct http_request *r, const char **why)
+static int route(struct exchange *ex, const struct http_request *r, const char **why)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (c->w->cfg->mode == MODE_REVERSE) {
         *why = "CONNECT sent to a reverse proxy";
         if (ex->method_connect)
             return 405;
-        snprintf(ex->up_key, sizeof ex->up_key, "%s", c->w->upstream_key);
+        ex->up_key = c->w->upstream_key;
         return 0;
     }
     *why = "a forward proxy needs an absolute target (http://host/path)";
@@ -300,8 +314,8 @@ static int route(struct client *c, const struct http_request *r, const char **wh
         if (r->form != HTTP_TARGET_ABSOLUTE)
             return 400;
         /* everything we cannot answer goes to the reverse idemcache */
-        snprintf(ex->up_key, sizeof ex->up_key, "%s:%d", c->w->cfg->peer.url.host,
-                 c->w->cfg->peer.url.port);
+        const char *peer = c->w->cfg->peer.url.host;
+        own_up_key(ex, (struct slice){peer, strlen(peer)}, c->w->cfg->peer.url.port);
         return 0;
     }
     if (ex->method_connect) {
@@ -318,7 +332,7 @@ static int route(struct client *c, const struct http_request *r, const char **wh
         *why = "CONNECT port not in forward.connect_ports";
         if (i == cfg->forward.nconnect_ports)
             return 403;
-        snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)r->authority.len, r->authority.p);
+        own_up_key(ex, r->authority, 0);
         return 0;
     }
     if (r->form != HTTP_TARGET_ABSOLUTE)
@@ -330,10 +344,7 @@ static int route(struct client *c, const struct http_request *r, const char **wh
     const char *colon = a.len && a.p[a.len - 1] != ']' ? memrchr(a.p, ':', a.len) : NULL;
     if (colon && colon[-1] != ']' && memchr(a.p, ']', a.len))
         colon = NULL;
-    if (colon)
-        snprintf(ex->up_key, sizeof ex->up_key, "%.*s", (int)a.len, a.p);
-    else
-        snprintf(ex->up_key, sizeof ex->up_key, "%.*s:80", (int)a.len, a.p);
+    own_up_key(ex, a, colon ? 0 : 80);
     return 0;
 }
 
@@ -342,8 +353,8 @@ static int route(struct client *c, const struct http_request *r, const char **wh
  * loop goes on with any pipelined request. */
 void proxy_finish_local(struct client *c)
 {
-    proxy_log_exchange(c);
-    proxy_exchange_reset(c);
+    proxy_log_exchange(c->ex);
+    exchange_done(c->ex);
     if (!c->keepalive || c->w->draining) {
         client_close_after_write(c);
         return;
@@ -352,18 +363,42 @@ void proxy_finish_local(struct client *c)
     client_timer(c, c->w->cfg->timeouts.keepalive_idle);
 }
 
+static void run_stages(struct client *c);
+
 void proxy_begin(struct client *c, struct http_request *r)
 {
-    struct exchange *ex = &c->ex;
+    if (c->ex->finished) {
+        /* a new request: a new exchange */
+        struct exchange *x = exchange_new(c);
+        if (!x) {
+            reply_error(c->ex, 503, "out of memory");
+            return;
+        }
+        exchange_retire(c, x);
+    } else {
+        exchange_reset(c->ex); /* the connection's first request, or this one again */
+    }
+    c->ex->t_start = uv_hrtime();
+    if (exchange_own_request(c->ex, r, iobuf_data(&c->conn.in)) < 0) {
+        reply_error(c->ex, 503, "out of memory");
+        return;
+    }
+    run_stages(c);
+}
+
+void proxy_body_collected(struct client *c)
+{
+    exchange_restart(c->ex);
+    run_stages(c);
+}
+
+/* The pipeline for the exchange's own request, whose head (and any body
+ * read ahead) is still at the front of c->conn.in. */
+static void run_stages(struct client *c)
+{
+    struct exchange *ex = c->ex;
     const struct config *cfg = c->w->cfg;
-    proxy_exchange_reset(c);
-    ex->t_start = uv_hrtime();
-    ex->line = malloc(r->method.len + r->target.len + 2);
-    memcpy(ex->line, r->method.p, r->method.len);
-    ex->line[r->method.len] = ' ';
-    memcpy(ex->line + r->method.len + 1, r->target.p, r->target.len);
-    ex->method = (struct slice){ex->line, r->method.len};
-    ex->target = (struct slice){ex->line + r->method.len + 1, r->target.len};
+    const struct http_request *r = ex->req;
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
@@ -377,26 +412,26 @@ void proxy_begin(struct client *c, struct http_request *r)
         c->keepalive = 0;
     client_timer(c, 0);
     if (c->admin) {
-        admin_handle(c, r);
+        admin_handle(c->ex, r);
         return;
     }
 
     const char *why = NULL;
-    int rc = route(c, r, &why);
+    int rc = route(c->ex, r, &why);
     if (rc) {
         log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
-        reply_error(c, rc, why);
+        reply_error(c->ex, rc, why);
         return;
     }
     if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&
         r->content_length > cfg->limits.request_body) {
-        reply_error(c, 413, "request body exceeds limits.request_body");
+        reply_error(c->ex, 413, "request body exceeds limits.request_body");
         return;
     }
-    int peer = peer_stage_request(c, r);
-    if (peer == 1)
+    enum peer_request_verdict peer = peer_stage_request(c->ex, r);
+    if (peer == PEER_REQ_ANSWERED)
         return;
-    if (peer == 3) {
+    if (peer == PEER_REQ_ANSWERED_KEEP) {
         /* Answered. Only a request without a body may keep the connection:
          * an unread body would be parsed as the next request. */
         iobuf_consume(&c->conn.in, r->head_len);
@@ -405,55 +440,77 @@ void proxy_begin(struct client *c, struct http_request *r)
         proxy_finish_local(c);
         return;
     }
-    if (peer == 5) {
+    if (peer == PEER_REQ_PARSE_AGAIN) {
         c->state = CS_HEAD; /* client_process parses the expanded request */
         return;
     }
-    int cached = peer == 4 ? 4 : cache_stage_request(c, r);
-    if (cached == 4) {
+    enum cache_request_verdict cached =
+        peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(c->ex, r);
+    if (cached == CACHE_REQ_READ_BODY) {
         /* Read the body ahead to key it; the head stays where it is. */
         c->state = CS_COLLECT;
-        if (r->expect_continue && r->minor >= 1 && !c->col.sent_continue) {
+        if (r->expect_continue && r->minor >= 1 && !c->ex->col.sent_continue) {
             struct outbuf o = {0};
             outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
-            c->col.sent_continue = 1;
-            client_write(c, &o);
+            c->ex->col.sent_continue = 1;
+            client_write(c->ex, &o);
         }
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
-    collect_free(c); /* whoever read the body ahead is done with it */
-    ex->sent_continue = c->col.sent_continue;
-    c->col.sent_continue = 0;
-    if (cached == 2) {
+    /* A body read ahead whole goes from memory on a miss: take it before
+     * it is let go of (a peer's forward side sends its own, peer_body). */
+    struct outbuf body = {0};
+    size_t body_span = 0;
+    if (cached == CACHE_REQ_FORWARD && ex->collected == COLLECT_COMPLETE &&
+        r->body != HTTP_BODY_NONE && !ex->peer_inline && !ex->method_connect && !ex->upgrade) {
+        body = ex->col.body;
+        ex->col.body = (struct outbuf){0};
+        body_span = ex->col.scanned;
+    }
+    collect_free(c->ex); /* whoever read the body ahead is done with it */
+    ex->sent_continue = c->ex->col.sent_continue;
+    c->ex->col.sent_continue = 0;
+    if (cached == CACHE_REQ_PARKED) {
         /* Parked behind another request's fetch of the same key. */
         iobuf_consume(&c->conn.in, r->head_len);
         c->state = CS_WAIT;
         return;
     }
-    if (cached) {
+    if (cached == CACHE_REQ_ANSWERED) {
         /* Answered from the store (or refused by only-if-cached); a body
-         * read to key the request goes too. */
-        iobuf_consume(&c->conn.in, r->head_len + ex->body_span);
+         * read to key the request goes too. A refusal closes, and the
+         * exchange let go of the request (r) already. */
         if (c->state == CS_CLOSING || c->closed)
             return;
+        iobuf_consume(&c->conn.in, r->head_len + ex->body_span);
         if (r->body != HTTP_BODY_NONE && !ex->body_span)
             c->keepalive = 0; /* a body never read: not the next request */
         proxy_finish_local(c);
+        return;
+    }
+    if (body_span && cfg->limits.request_body && body.len > cfg->limits.request_body) {
+        /* as the body pump would have found (a chunked body: no length) */
+        free(body.p);
+        reply_error(ex, 413, "request body exceeds limits.request_body");
         return;
     }
     http_body_init(&ex->req_body, r->body, r->content_length, cfg->limits.header_section);
     ex->req_chunked = r->body == HTTP_BODY_CHUNKED;
     ex->expect_continue = r->expect_continue && r->body != HTTP_BODY_NONE;
     if (!ex->method_connect)
-        build_request_head(c, r);
-    ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || ex->peer_inline;
-    if (ex->req_done && !ex->method_connect && !ex->upgrade && !ex->peer_inline)
+        build_request_head(c->ex, r, body_span ? &body : NULL);
+    free(body.p);
+    int inline_body = ex->peer_inline || body_span;
+    ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || inline_body;
+    if (ex->req_done && !ex->method_connect && !ex->upgrade && !inline_body)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
-    /* r's slices are dead from here; a body sent from memory goes too */
-    iobuf_consume(&c->conn.in, r->head_len + (ex->peer_inline ? ex->body_span : 0));
+    if (body_span)
+        ex->bytes_in += body_span;
+    /* a body sent from memory goes from c->conn.in too */
+    iobuf_consume(&c->conn.in, r->head_len + (ex->peer_inline ? ex->body_span : body_span));
     c->state = ex->req_done ? CS_WAIT : CS_BODY;
-    start_upstream(c);
+    start_upstream(c->ex);
 }
 
 /* ---- connecting ------------------------------------------------------ */
@@ -463,19 +520,19 @@ static void on_connect(uv_connect_t *req, int status)
     struct upstream *u = req->data;
     if (u->closed)
         return;
-    if (!u->c) {
+    if (!u->ex) {
         upstream_close(u);
         return;
     }
     if (status == 0)
         u->conn.connected = 1;
-    proxy_on_connected(u->c, status);
+    proxy_on_connected(u->ex, status);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct upstream *u = req->data;
-    if (u->closed || !u->c) {
+    if (u->closed || !u->ex) {
         if (res)
             uv_freeaddrinfo(res);
         if (!u->closed)
@@ -489,22 +546,21 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     u->handles--;
     if (status < 0 || !res) {
-        struct client *c = u->c;
         log_msg(LOG_WARN, "upstream %s: cannot resolve: %s", u->key, uv_strerror(status));
-        fail(c, 502, "upstream host not found");
+        fail(u->ex, 502, "upstream host not found");
         return;
     }
     /* The reverse idemcache behind --peer is ours to name; any other
      * destination is the client's, checked on what it resolved to. */
-    struct client *c = u->c;
+    struct exchange *ex = u->ex;
     const struct sockaddr *to = res->ai_addr;
-    if (!c->w->cfg->peer.forward || c->ex.method_connect) {
-        enum net_egress v = upstream_pick_address(c->w, res, &to);
+    if (!ex->w->cfg->peer.forward || ex->method_connect) {
+        enum net_egress v = upstream_pick_address(ex->w, res, &to);
         if (v != NET_EGRESS_ALLOWED) {
             uv_freeaddrinfo(res);
             log_msg(LOG_INFO, "upstream %s: refused, %s", u->key,
                     v == NET_EGRESS_SELF ? "one of our own sockets" : "a private address");
-            fail(c, 403,
+            fail(ex, 403,
                  v == NET_EGRESS_SELF
                      ? "destination is this proxy"
                      : "destination address not allowed (forward.allow_private, forward.allow)");
@@ -514,26 +570,26 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, to, on_connect);
     uv_freeaddrinfo(res);
     if (rc < 0)
-        proxy_on_connected(u->c, rc);
+        proxy_on_connected(u->ex, rc);
 }
 
-static void start_upstream(struct client *c)
+static void start_upstream(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     struct upstream *u = ex->method_connect || ex->upgrade ? NULL : upstream_acquire(w, ex->up_key);
     if (u) {
-        u->c = c;
+        u->ex = ex;
         ex->up = u;
-        proxy_on_connected(c, 0);
+        proxy_on_connected(ex, 0);
         return;
     }
     u = upstream_new(w, ex->up_key);
     if (!u) {
-        reply_error(c, 503, "out of memory");
+        reply_error(ex, 503, "out of memory");
         return;
     }
-    u->c = c;
+    u->ex = ex;
     ex->up = u;
     ex->state = EX_CONNECTING;
     upstream_timer(u, UT_CONNECT);
@@ -541,7 +597,7 @@ static void start_upstream(struct client *c)
         int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, (struct sockaddr *)&w->upstream_addr,
                                 on_connect);
         if (rc < 0)
-            proxy_on_connected(c, rc);
+            proxy_on_connected(ex, rc);
         return;
     }
     /* Forward mode: resolve host of "host:port" asynchronously. */
@@ -564,17 +620,17 @@ static void start_upstream(struct client *c)
     int rc = uv_getaddrinfo(&w->loop, &u->resolve_req, on_resolved, h, port, &hints);
     if (rc < 0) {
         u->handles--;
-        fail(c, 502, "upstream host not found");
+        fail(ex, 502, "upstream host not found");
     }
 }
 
-void proxy_on_connected(struct client *c, int status)
+void proxy_on_connected(struct exchange *ex, int status)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (status < 0) {
         log_msg(LOG_WARN, "upstream %s: connect failed: %s", ex->up_key, uv_strerror(status));
-        fail(c, status == UV_ETIMEDOUT ? 504 : 502,
+        fail(ex, status == UV_ETIMEDOUT ? 504 : 502,
              status == UV_ECONNREFUSED ? "upstream refused the connection"
                                        : "cannot connect to upstream");
         return;
@@ -588,19 +644,19 @@ void proxy_on_connected(struct client *c, int status)
         outbuf_addstr(&o, "HTTP/1.1 200 Connection Established\r\n\r\n");
         ex->status = 200;
         ex->resp_started = 1;
-        client_write(c, &o);
+        client_write(ex, &o);
         tunnel_begin(c);
         return;
     }
     ex->state = EX_RESP_HEAD;
     if (ex->up_head.len == 0 && ex->retry_head.len) { /* a retry */
         outbuf_add(&ex->up_head, ex->retry_head.p, ex->retry_head.len);
-        peer_stage_resign(c, &ex->up_head);
+        peer_stage_resign(ex, &ex->up_head);
     }
     /* With a body, the head leaves together with the first body bytes that
      * decode cleanly, so a framing error in them reaches no origin. */
     if (c->state != CS_BODY)
-        up_write(c, &ex->up_head);
+        up_write(ex, &ex->up_head);
     upstream_timer(u, UT_FIRST_BYTE);
     upstream_resume_read(u);
     if (ex->expect_continue && !ex->sent_continue && ex->client_minor >= 1) {
@@ -608,7 +664,7 @@ void proxy_on_connected(struct client *c, int status)
         struct outbuf o = {0};
         outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
         ex->sent_continue = 1;
-        client_write(c, &o);
+        client_write(ex, &o);
     }
     if (c->state == CS_BODY)
         client_process(c);
@@ -618,7 +674,7 @@ void proxy_on_connected(struct client *c, int status)
 
 void proxy_pump_request_body(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     const struct config *cfg = c->w->cfg;
     if (!u || (ex->state != EX_RESP_HEAD && ex->state != EX_RESP_BODY)) {
@@ -634,7 +690,7 @@ void proxy_pump_request_body(struct client *c)
              * them (a body read ahead to key it lies here whole, and its
              * last chunk was left behind; issue 10, re-attack B). Only a
              * write still pending past high water waits for its drain. */
-            if (!o.len || up_write(c, &o) < 0 || u->conn.write_pending >= WRITE_HIGH_WATER)
+            if (!o.len || up_write(c->ex, &o) < 0 || u->conn.write_pending >= WRITE_HIGH_WATER)
                 break;
             continue;
         }
@@ -645,14 +701,14 @@ void proxy_pump_request_body(struct client *c)
         if (rc == HTTP_BODY_ERROR) {
             free(o.p);
             log_msg(LOG_INFO, "client %s: bad chunked body", c->ip);
-            fail(c, 400, "malformed chunked request body");
+            fail(c->ex, 400, "malformed chunked request body");
             return;
         }
         if (rc == HTTP_BODY_DATA) {
             ex->req_bytes += d.len;
             if (cfg->limits.request_body && ex->req_bytes > cfg->limits.request_body) {
                 free(o.p);
-                fail(c, 413, "request body exceeds limits.request_body");
+                fail(c->ex, 413, "request body exceeds limits.request_body");
                 return;
             }
             if (ex->req_chunked) {
@@ -674,7 +730,7 @@ void proxy_pump_request_body(struct client *c)
         if (rc == HTTP_BODY_MORE)
             break;
     }
-    up_write(c, &o);
+    up_write(c->ex, &o);
     free(o.p);
     if (ex->req_done) {
         c->state = CS_WAIT;
@@ -691,8 +747,9 @@ void proxy_pump_request_body(struct client *c)
     }
 }
 
-void proxy_upstream_drained(struct client *c)
+void proxy_upstream_drained(struct exchange *ex)
 {
+    struct client *c = ex->c;
     if (c->state == CS_BODY)
         client_process(c);
     else if (c->state == CS_TUNNEL)
@@ -701,9 +758,9 @@ void proxy_upstream_drained(struct client *c)
 
 /* ---- response -------------------------------------------------------- */
 
-static void finish(struct client *c)
+static void finish(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     ex->t_up_end = uv_hrtime();
     ex->up = NULL;
@@ -716,15 +773,15 @@ static void finish(struct client *c)
     }
     if (!ex->req_done)
         c->keepalive = 0; /* the rest of the request body is still unread */
-    cache_stage_finish(c, 1);
-    proxy_log_exchange(c);
-    proxy_exchange_reset(c);
+    cache_stage_finish(ex, 1);
+    proxy_log_exchange(ex);
+    exchange_done(ex);
     client_request_done(c);
 }
 
-static void send_response_head(struct client *c, const struct http_response *res)
+static void send_response_head(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     enum http_body_kind kind = http_response_body_kind(res, ex->method_head);
     http_body_init(&ex->resp_body, kind, res->content_length, cfg->limits.response_header_section);
@@ -744,12 +801,12 @@ static void send_response_head(struct client *c, const struct http_response *res
         c->keepalive = 0;
 
     struct outbuf o = {0};
-    int strip_sk = cache_stage_strips_surrogate_key(c);
+    int strip_sk = cache_stage_strips_surrogate_key(ex);
     outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) ||
-            cache_stage_strips_field(c, f->name))
+            cache_stage_strips_field(ex, f->name))
             continue;
         if (strip_sk && slice_case_eq(f->name, "surrogate-key"))
             continue;
@@ -765,8 +822,8 @@ static void send_response_head(struct client *c, const struct http_response *res
         outbuf_addstr(&o, "\r\n");
     } else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
         outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
-    cache_stage_status_field(c, res->status, &o);
-    peer_stage_fields(c, &o);
+    cache_stage_status_field(ex, res->status, &o);
+    peer_stage_fields(ex, &o);
     if (!c->keepalive)
         outbuf_addstr(&o, "Connection: close\r\n");
     else if (ex->client_minor == 0)
@@ -779,9 +836,8 @@ static void send_response_head(struct client *c, const struct http_response *res
 
 /* Relay a 1xx (RFC 9110 §15.2) to an HTTP/1.1 client, or start a tunnel
  * after 101 to a request that asked for the upgrade. 0 or -1 on error. */
-static int interim_response(struct client *c, const struct http_response *res)
+static int interim_response(struct exchange *ex, const struct http_response *res)
 {
-    struct exchange *ex = &c->ex;
     if (res->status == 101) {
         if (!ex->upgrade)
             return -1;
@@ -799,23 +855,23 @@ static int interim_response(struct client *c, const struct http_response *res)
         outbuf_addstr(&o, "Connection: upgrade\r\n\r\n");
         ex->status = 101;
         ex->resp_started = 1;
-        client_write(c, &o);
+        client_write(ex, &o);
         return 0;
     }
     if (ex->client_minor == 0 || (res->status == 100 && ex->sent_continue))
         return 0;
     struct outbuf o = {0};
     outbuf_add(&o, iobuf_data(&ex->up->conn.in), res->head_len);
-    client_write(c, &o);
+    client_write(ex, &o);
     return 0;
 }
 
 /* Unframed output of a read that holds only body bytes: give the read
  * buffer itself to the client write instead of copying it. Returns 1 when
  * it did. */
-static int relay_read_buffer(struct client *c, struct outbuf *o)
+static int relay_read_buffer(struct exchange *ex, struct outbuf *o)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED ||
         iobuf_len(&u->conn.in) == 0 || c->conn.write_pending >= WRITE_HIGH_WATER ||
@@ -829,7 +885,7 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
         used != len)
         return 0; /* the read also holds bytes after the body */
     ex->resp_body = probe;
-    cache_stage_body(c, d.p, d.len);
+    cache_stage_body(ex, d.p, d.len);
     char *block = u->conn.in.base;
     u->conn.in = (struct iobuf){0};
     ex->bytes_out += o->len + d.len;
@@ -837,14 +893,14 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
     return 1;
 }
 
-static void pump_response_body(struct client *c)
+static void pump_response_body(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     struct outbuf o = ex->resp_head;
     ex->resp_head = (struct outbuf){0};
     int done = http_body_done(&ex->resp_body);
-    if (!done && relay_read_buffer(c, &o))
+    if (!done && relay_read_buffer(ex, &o))
         done = http_body_done(&ex->resp_body);
     while (!done && iobuf_len(&u->conn.in) && c->conn.write_pending + o.len < WRITE_HIGH_WATER) {
         size_t used;
@@ -852,15 +908,15 @@ static void pump_response_body(struct client *c)
         enum http_body_rc rc = http_body_read(&ex->resp_body, iobuf_data(&u->conn.in),
                                               iobuf_len(&u->conn.in), &used, &d);
         if (rc == HTTP_BODY_ERROR) {
-            client_write(c, &o);
+            client_write(ex, &o);
             log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key);
-            fail(c, 502, "malformed response body");
+            fail(ex, 502, "malformed response body");
             return;
         }
         if (rc == HTTP_BODY_DATA && ex->holding) {
-            cache_stage_body(c, d.p, d.len);
+            cache_stage_body(ex, d.p, d.len);
         } else if (rc == HTTP_BODY_DATA && !ex->discard_body) {
-            cache_stage_body(c, d.p, d.len);
+            cache_stage_body(ex, d.p, d.len);
             if (ex->resp_chunked) {
                 outbuf_addhex(&o, d.len);
                 outbuf_addstr(&o, "\r\n");
@@ -878,11 +934,11 @@ static void pump_response_body(struct client *c)
         ex->status != 204)
         outbuf_addstr(&o, "0\r\n\r\n");
     if (o.len)
-        client_write(c, &o);
+        client_write(ex, &o);
     else
         free(o.p);
     if (done) {
-        finish(c);
+        finish(ex);
         return;
     }
     if (c->conn.write_pending >= WRITE_HIGH_WATER) {
@@ -895,9 +951,9 @@ static void pump_response_body(struct client *c)
     }
 }
 
-void proxy_on_upstream_data(struct client *c)
+void proxy_on_upstream_data(struct exchange *ex)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct srv_worker *w = c->w;
     while (ex->up && ex->state == EX_RESP_HEAD) {
         struct upstream *u = ex->up;
@@ -907,12 +963,12 @@ void proxy_on_upstream_data(struct client *c)
             return;
         if (rc != HTTP_PARSE_OK) {
             log_msg(LOG_WARN, "upstream %s: invalid response head", u->key);
-            fail(c, 502, "invalid response from upstream");
+            fail(ex, 502, "invalid response from upstream");
             return;
         }
         if (w->res.status < 200) {
-            if (interim_response(c, &w->res) < 0) {
-                fail(c, 502, "unexpected 101 from upstream");
+            if (interim_response(ex, &w->res) < 0) {
+                fail(ex, 502, "unexpected 101 from upstream");
                 return;
             }
             iobuf_consume(&u->conn.in, w->res.head_len);
@@ -928,14 +984,14 @@ void proxy_on_upstream_data(struct client *c)
          * next request). */
         if (!ex->req_done || u->conn.write_pending)
             ex->up_answered_early = 1;
-        int pr = peer_stage_response(c, &w->res);
+        int pr = peer_stage_response(ex, &w->res);
         if (pr == PEER_WAIT)
             return; /* the coded body is read whole before anything goes on */
         if (pr == PEER_REBUILT)
             continue; /* u->conn.in holds the origin's response now: parse it */
         if (pr == PEER_FAIL) {
             log_msg(LOG_WARN, "peer %s: response failed verification", u->key);
-            fail(c, 502, "peer response failed verification");
+            fail(ex, 502, "peer response failed verification");
             return;
         }
         if (pr == PEER_RETRY) {
@@ -947,20 +1003,20 @@ void proxy_on_upstream_data(struct client *c)
             ex->up_head = (struct outbuf){0};
             ex->peer_ref = 0;
             ex->up_answered_early = 0;
-            start_upstream(c);
+            start_upstream(ex);
             return;
         }
-        int staged = cache_stage_response(c, &w->res);
-        if (staged == 0 && peer_stage_hold(c, &w->res))
-            staged = 3;
-        if (staged == 3) {
+        enum cache_response_verdict staged = cache_stage_response(ex, &w->res);
+        if (staged == CACHE_RESP_RELAY && peer_stage_hold(ex, &w->res))
+            staged = CACHE_RESP_HOLD;
+        if (staged == CACHE_RESP_HOLD) {
             /* Held by the cache stage until complete, then sent by it. */
-            send_response_head(c, &w->res);
+            send_response_head(ex, &w->res);
             free(ex->resp_head.p);
             ex->resp_head = (struct outbuf){0};
             ex->resp_started = 0;
             ex->holding = 1;
-        } else if (staged) {
+        } else if (staged == CACHE_RESP_ANSWERED) {
             /* Served from the store; read the origin's body to the end
              * (or close) and drop it. */
             enum http_body_kind kind = http_response_body_kind(&w->res, ex->method_head);
@@ -970,36 +1026,36 @@ void proxy_on_upstream_data(struct client *c)
             ex->up_reusable = kind != HTTP_BODY_CLOSE && w->res.minor >= 1 &&
                               !(w->res.conn_flags & HTTP_CONN_CLOSE);
         } else {
-            send_response_head(c, &w->res);
+            send_response_head(ex, &w->res);
         }
         iobuf_consume(&u->conn.in, w->res.head_len);
         ex->state = EX_RESP_BODY;
         upstream_timer(u, UT_IDLE);
     }
     if (ex->up && ex->state == EX_RESP_BODY)
-        pump_response_body(c);
+        pump_response_body(ex);
     else if (ex->state == EX_TUNNEL)
         tunnel_on_upstream_data(c);
 }
 
 void proxy_client_drained(struct client *c)
 {
-    struct exchange *ex = &c->ex;
-    if (c->stream) {
-        cache_stage_stream_pump(c);
+    struct exchange *ex = c->ex;
+    if (c->ex->stream) {
+        cache_stage_stream_pump(c->ex);
         return;
     }
     if (ex->state == EX_RESP_BODY && ex->up) {
         client_timer(c, 0);
-        pump_response_body(c);
+        pump_response_body(c->ex);
     } else if (ex->state == EX_TUNNEL && ex->up) {
         upstream_resume_read(ex->up);
     }
 }
 
-void proxy_on_upstream_eof(struct client *c, int status)
+void proxy_on_upstream_eof(struct exchange *ex, int status)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (ex->state == EX_TUNNEL) {
         if (status == UV_EOF)
@@ -1011,12 +1067,12 @@ void proxy_on_upstream_eof(struct client *c, int status)
     if (ex->state == EX_RESP_BODY && ex->resp_body.kind == HTTP_BODY_CLOSE && status == UV_EOF) {
         /* RFC 9112 §6.3 rule 8: the close ends the body. Drain what is
          * buffered first (backpressure may have left some). */
-        pump_response_body(c);
+        pump_response_body(ex);
         if (ex->up != u || c->closed)
             return;
         if (iobuf_len(&u->conn.in) == 0) {
             ex->resp_body.kind = HTTP_BODY_NONE;
-            pump_response_body(c);
+            pump_response_body(ex);
         }
         return;
     }
@@ -1028,18 +1084,18 @@ void proxy_on_upstream_eof(struct client *c, int status)
         ex->up = NULL;
         free(ex->up_head.p);
         ex->up_head = (struct outbuf){0};
-        start_upstream(c);
+        start_upstream(ex);
         return;
     }
     log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key, uv_strerror(status));
     if (ex->resp_started)
         c->keepalive = 0;
-    fail(c, 502, "upstream closed the connection");
+    fail(ex, 502, "upstream closed the connection");
 }
 
-void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind)
+void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (ex->state == EX_TUNNEL) {
         client_close(c);
         return;
@@ -1048,19 +1104,19 @@ void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind)
             kind == UT_CONNECT      ? "connect"
             : kind == UT_FIRST_BYTE ? "first byte"
                                     : "idle");
-    fail(c, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
+    fail(ex, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
 }
 
 void proxy_on_client_gone(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    if (ex->line && ex->status == 0)
+    if (ex->req && ex->status == 0)
         ex->status = 499; /* nginx's "client closed request" */
-    if (ex->line)
-        proxy_log_exchange(c);
-    proxy_exchange_reset(c);
+    if (ex->req)
+        proxy_log_exchange(c->ex);
+    exchange_done(c->ex);
 }

@@ -39,9 +39,9 @@ const char *reply_reason(int status)
     }
 }
 
-static void reply(struct client *c, int status, const char *type, const char *body, int n)
+static void reply(struct exchange *ex, int status, const char *type, const char *body, int n)
 {
-    struct exchange *ex = &c->ex;
+    struct client *c = ex->c;
     if (c->closed || c->state == CS_CLOSING)
         return;
     if (ex->up) {
@@ -51,15 +51,15 @@ static void reply(struct client *c, int status, const char *type, const char *bo
     struct outbuf o = {0};
     outbuf_printf(&o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n", status,
                   reply_reason(status), type, n);
-    cache_stage_status_field(c, 0, &o);
-    peer_stage_fields(c, &o);
+    cache_stage_status_field(ex, 0, &o);
+    peer_stage_fields(ex, &o);
     outbuf_addstr(&o, "Connection: close\r\n\r\n");
     if (!ex->method_head)
         outbuf_add(&o, body, (size_t)n);
     ex->status = status;
     ex->bytes_out += o.len;
     conn_write(&c->conn, &o);
-    if (ex->line && log_access_enabled()) {
+    if (ex->req && log_access_enabled()) {
         struct access_entry e = {
             .method = ex->method,
             .target = ex->target,
@@ -71,7 +71,7 @@ static void reply(struct client *c, int status, const char *type, const char *bo
             .total_ms = (double)(uv_hrtime() - ex->t_start) / 1e6,
         };
         log_access(&e);
-    } else if (!ex->line && log_access_enabled()) {
+    } else if (!ex->req && log_access_enabled()) {
         struct access_entry e = {.method = SLICE_LIT("-"),
                                  .target = SLICE_LIT("-"),
                                  .client = (struct slice){c->ip, strlen(c->ip)},
@@ -81,25 +81,25 @@ static void reply(struct client *c, int status, const char *type, const char *bo
                                  .upstream_ms = -1};
         log_access(&e);
     }
-    proxy_exchange_reset(c);
+    exchange_done(ex);
     c->keepalive = 0;
     client_close_after_write(c);
 }
 
-void reply_error(struct client *c, int status, const char *detail)
+void reply_error(struct exchange *ex, int status, const char *detail)
 {
     char body[256];
     int n = snprintf(body, sizeof body, "%d %s: %s\n", status, reply_reason(status), detail);
-    reply(c, status, "text/plain; charset=utf-8", body, n);
+    reply(ex, status, "text/plain; charset=utf-8", body, n);
 }
 
 /* RFC 9457. title and detail are our own constant texts: no escaping. */
-void reply_problem(struct client *c, int status, const char *title, const char *detail)
+void reply_problem(struct exchange *ex, int status, const char *title, const char *detail)
 {
     char body[512];
     int n =
         snprintf(body, sizeof body,
                  "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}\n",
                  title, status, detail);
-    reply(c, status, "application/problem+json", body, n);
+    reply(ex, status, "application/problem+json", body, n);
 }

@@ -118,8 +118,9 @@ struct srv_worker {
     char **inbox; /* released keys, NUL-terminated copies */
     size_t inbox_len, inbox_cap;
     int inbox_closed;
-    uint64_t background;      /* internal refreshes in flight (background.c) */
-    struct http_request req;  /* scratch: the head being parsed */
+    uint64_t background;     /* internal refreshes in flight (background.c) */
+    struct http_request req; /* scratch: the head being parsed, into req_fields */
+    struct http_field req_fields[HTTP_FIELDS_MAX];
     struct http_response res; /* scratch: the response head being parsed */
 };
 
@@ -151,16 +152,79 @@ enum exchange_state {
 struct upstream;
 struct client;
 
+/* Where reading a request body ahead (the head stays in c->in) stands.
+ * COMPLETE and TOO_LARGE are kept in c->collected (else NONE). */
+enum collect_state {
+    COLLECT_MALFORMED = -2, /* a bad chunked body: answered 400 */
+    COLLECT_TOO_LARGE = -1, /* outgrew body_key.max_bytes: it streams instead */
+    COLLECT_NONE = 0,       /* more to come (then CS_COLLECT); in c->collected: not yet */
+    COLLECT_COMPLETE = 1,
+};
+
+/* A request body read ahead of the pipeline to compute its cache key (or
+ * check a peer's digest). Its content goes to `body`, the exchange's own;
+ * the raw bytes stay in c->in behind the head until the pipeline, run
+ * again from the exchange's request once the body is complete, consumes
+ * them: a hit drops them, a miss sends `body` from memory, and a body too
+ * large to read ahead streams from c->in as usual. */
+struct body_collect {
+    struct http_body_reader reader;
+    size_t head_len;
+    size_t scanned;     /* raw body bytes of c->in already read */
+    struct outbuf body; /* the content, without its framing */
+    int sent_continue;  /* we answered Expect: 100-continue */
+};
+
+#define EXCHANGE_MAGIC 0x45584348u
+
+/* One request on its way through the pipeline. The head of the struct
+ * survives exchange_reset, which runs when the same request starts over
+ * (its head parsed again after a body read ahead, a replay, or a peer
+ * reference expanded); everything from `state` on is per attempt. */
 struct exchange {
+    uint32_t magic;
+    struct client *c; /* the connection it came on: its writes still go there */
+    struct srv_worker *w;
+    /* coalescing: a parked request waits for another one's fetch */
+    struct link park_link; /* in the worker's parked */
+    char *park_key;
+    size_t park_key_len;
+    char *park_head; /* the request head, replayed when woken */
+    size_t park_head_len;
+    int no_coalesce; /* the replayed request goes upstream itself */
+    /* streaming a fetch in flight that another request leads */
+    struct link stream_link; /* in the worker's streamers */
+    struct cache_object *stream;
+    struct cache_segment *stream_seg; /* where we are in its body */
+    size_t stream_off;
+    int stream_chunked;
+    struct body_collect col;
+    enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
+    char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
+    size_t bg_key_len;
+    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
+    /* The nonce of the signed request at the front of c->in, accepted:
+     * parsed again after its body was read ahead, it is not a replay. */
+    char peer_nonce[PEER_NONCE_LEN];
+    int peer_nonce_held;
+    struct link retired_link; /* in its client's retired, once the next request began */
+
     enum exchange_state state;
+    int finished; /* done: the next request gets a new exchange */
     struct upstream *up;
-    char *line; /* method SP target, owned, for the log */
-    struct slice method, target;
+    /* The request, owned (exchange_own_request): one block with its fields
+     * and head, so its slices outlive the connection's buffer. NULL: no
+     * request began (an error before the head parsed). */
+    struct http_request *req;
+    struct slice method, target; /* req's, for the log */
     int method_head;
     int upgrade;       /* client asked for an Upgrade */
     int sent_continue; /* we answered Expect: 100-continue */
     int expect_continue;
-    char up_key[300]; /* host:port of the upstream */
+    /* "host:port" of the upstream: the worker's own (reverse mode), or
+     * up_key_own for one the request names */
+    const char *up_key;
+    char *up_key_own;
     int up_port;
     struct outbuf up_head; /* the request head to send */
     struct http_body_reader req_body;
@@ -221,23 +285,13 @@ struct exchange {
     int peer_refused_full;    /* reverse: refused because peer.nonces is full */
 
     int coalesce_leader;
-    char *req_copy; /* owned copy of the request fields, for Vary */
-    struct http_field *req_fields;
+    /* the request's fields for Vary: req's own, or (a Connect call) an
+     * owned array of them less Accept-Encoding */
+    const struct http_field *req_fields;
+    struct http_field *req_fields_owned;
     unsigned req_nfields;
     uint64_t bytes_in, bytes_out;
     uint64_t t_start, t_up_start, t_up_end; /* ns */
-};
-
-/* A request body read ahead of the pipeline to compute its cache key. The
- * raw bytes stay in c->in behind the head, which is parsed again once the
- * body is complete; on a miss they are forwarded from there as usual. */
-struct body_collect {
-    struct http_body_reader reader;
-    size_t head_len;
-    size_t scanned;     /* raw body bytes of c->in already read */
-    struct outbuf body; /* a chunked body without its framing; else only .len */
-    int sent_continue;  /* we answered Expect: 100-continue */
-    int chunked;        /* else the body lies in c->in as it is */
 };
 
 enum client_state {
@@ -261,33 +315,16 @@ struct client {
     int head_timer; /* the header deadline is running */
     int closed;     /* uv_close called */
     char ip[64];
-    /* coalescing: a parked request waits for another one's fetch */
-    struct link park_link;
-    char *park_key;
-    size_t park_key_len;
-    char *park_head; /* the request head, replayed when woken */
-    size_t park_head_len;
-    int no_coalesce; /* the replayed request goes upstream itself */
-    /* streaming a fetch in flight that another request leads */
-    struct link stream_link; /* in the worker's streamers */
-    struct cache_object *stream;
-    struct cache_segment *stream_seg; /* where we are in its body */
-    size_t stream_off;
-    int stream_chunked;
     int admin;      /* accepted on the admin listener */
     int tls;        /* accepted on a TLS listener: the request's scheme is https */
     int counted;    /* holds a place in limits.max_connections */
     int background; /* an internal stale-while-revalidate refresh */
-    struct body_collect col;
-    int collected; /* 1: col.body is complete; -1: it outgrew body_key.max_bytes */
-    char *bg_key;  /* its key's coalescing slot, until the exchange takes it */
-    size_t bg_key_len;
-    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
-    /* The nonce of the signed request at the front of c->in, accepted:
-     * parsed again after its body was read ahead, it is not a replay. */
-    char peer_nonce[PEER_NONCE_LEN];
-    int peer_nonce_held;
-    struct exchange ex;
+    /* the request in progress, or the last one (finished) until the next
+     * begins; never NULL while the client is open */
+    struct exchange *ex;
+    /* finished exchanges replaced by a newer one: freed when no call chain
+     * can hold them (the next read callback, or the close) */
+    struct link retired;
 };
 
 enum upstream_timer { UT_NONE, UT_CONNECT, UT_FIRST_BYTE, UT_IDLE, UT_POOL };
@@ -305,7 +342,7 @@ struct upstream {
     int closed;
     int got_bytes; /* any response byte on this use */
     enum upstream_timer timer_kind;
-    struct client *c; /* while busy */
+    struct exchange *ex; /* while busy: the exchange it serves */
     char key[300];
 };
 
@@ -326,6 +363,33 @@ void client_timer(struct client *c, uint64_t ms);
 void client_request_done(struct client *c);
 void client_write_done(void *owner, int status);
 
+/* exchange.c */
+/* Give ex its own copy of r, parsed from the bytes at `head`: ex->req
+ * (and ex->method, ex->target) outlive the connection's buffer. 0, or -1
+ * out of memory. */
+int exchange_own_request(struct exchange *ex, const struct http_request *r, const char *head);
+/* A new exchange on c (NULL: out of memory); it is c->ex once the caller
+ * puts it there. */
+struct exchange *exchange_new(struct client *c);
+/* The same request starts over (its head parsed again): free what the
+ * last attempt held, keep what carries over (see struct exchange). */
+void exchange_reset(struct exchange *ex);
+/* The request is answered (or given up): reset, and the next request on
+ * the connection gets a new exchange. The memory stays until then, so the
+ * code that answered may still read its (now empty) fields. */
+void exchange_done(struct exchange *ex);
+/* The same request runs through the stages again, without being parsed
+ * again: like exchange_reset, but ex keeps its request and start time. */
+void exchange_restart(struct exchange *ex);
+/* Free ex and all it holds; *xp becomes NULL. */
+void exchange_free(struct exchange **xp);
+/* A new request begins on c: c->ex, finished, goes to c->retired and x
+ * takes its place. A pipelined request can begin deep inside the call
+ * chain that finished the last one, which may still read it. */
+void exchange_retire(struct client *c, struct exchange *x);
+/* Free c's retired exchanges: only from the top of a callback. */
+void exchange_free_retired(struct client *c);
+
 /* upstream.c */
 struct upstream *upstream_acquire(struct srv_worker *w, const char *key);
 struct upstream *upstream_new(struct srv_worker *w, const char *key);
@@ -345,40 +409,52 @@ enum net_egress upstream_pick_address(const struct srv_worker *w, const struct a
 /* proxy.c: the request pipeline */
 void proxy_begin(struct client *c, struct http_request *req);
 void proxy_pump_request_body(struct client *c);
-void proxy_on_connected(struct client *c, int status);
-void proxy_on_upstream_data(struct client *c);
-void proxy_on_upstream_eof(struct client *c, int status);
-void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind);
+void proxy_on_connected(struct exchange *ex, int status);
+void proxy_on_upstream_data(struct exchange *ex);
+void proxy_on_upstream_eof(struct exchange *ex, int status);
+void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind);
 void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
-void proxy_upstream_drained(struct client *c);
+void proxy_upstream_drained(struct exchange *ex);
 /* The upstream's conn_cb.written. */
 void proxy_upstream_written(void *owner, int status);
-void proxy_exchange_reset(struct client *c);
-void proxy_log_exchange(struct client *c);
+void proxy_log_exchange(struct exchange *ex);
 void proxy_finish_local(struct client *c);
+/* The body read ahead is complete (or too large to be): the stages run
+ * again from the exchange's own request, whose head is still in c->in. */
+void proxy_body_collected(struct client *c);
 
 /* cache_stage.c: the cache in the pipeline */
-/* 0: go upstream; 1: answered; 2: parked behind a fetch of the same key;
- * 4: read the body ahead first (CS_COLLECT), then parse the head again. */
-int cache_stage_request(struct client *c, const struct http_request *r);
-void cache_stage_upstream_fields(struct client *c, struct outbuf *o);
-/* 0: relay the response; 1: answered from the store, drop the origin's
- * body; 3: send nothing, feed the body in, _finish answers. */
-int cache_stage_response(struct client *c, const struct http_response *res);
-void cache_stage_status_field(struct client *c, int status, struct outbuf *o);
+/* What proxy_begin does after the cache stage saw the request. */
+enum cache_request_verdict {
+    CACHE_REQ_FORWARD,   /* go upstream: a miss, a revalidation, or not for the cache */
+    CACHE_REQ_ANSWERED,  /* answered: from the store, or refused (only-if-cached, 400) */
+    CACHE_REQ_PARKED,    /* waits behind another request's fetch of the same key */
+    CACHE_REQ_READ_BODY, /* read the body ahead first (CS_COLLECT), then parse again */
+};
+enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct http_request *r);
+void cache_stage_upstream_fields(struct exchange *ex, struct outbuf *o);
+/* What the origin's response head becomes. */
+enum cache_response_verdict {
+    CACHE_RESP_RELAY,    /* relay it (stored as it streams, or not) */
+    CACHE_RESP_ANSWERED, /* answered from the store: read the origin's body and drop it */
+    CACHE_RESP_HOLD,     /* send nothing yet: the body is fed in and _finish answers */
+};
+enum cache_response_verdict cache_stage_response(struct exchange *ex,
+                                                 const struct http_response *res);
+void cache_stage_status_field(struct exchange *ex, int status, struct outbuf *o);
 /* Does this client's answer leave Surrogate-Key out (proxy.pass_surrogate_key)? */
-int cache_stage_strips_surrogate_key(const struct client *c);
+int cache_stage_strips_surrogate_key(const struct exchange *ex);
 /* cache.strip_targeted: is this response field one to remove (RFC 9213)? */
-int cache_stage_strips_field(const struct client *c, struct slice name);
-void cache_stage_body(struct client *c, const char *p, size_t n);
-void cache_stage_finish(struct client *c, int complete);
-int cache_stage_serve_stale_on_error(struct client *c, int status);
-void cache_stage_reset(struct client *c);
+int cache_stage_strips_field(const struct exchange *ex, struct slice name);
+void cache_stage_body(struct exchange *ex, const char *p, size_t n);
+void cache_stage_finish(struct exchange *ex, int complete);
+int cache_stage_serve_stale_on_error(struct exchange *ex, int status);
+void cache_stage_reset(struct exchange *ex);
 void cache_stage_wake(struct srv_worker *w);
-void cache_stage_unpark(struct client *c);
+void cache_stage_unpark(struct exchange *ex);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
-void cache_stage_stream_pump(struct client *c);
+void cache_stage_stream_pump(struct exchange *ex);
 /* The scheme this request is keyed under (cache/key.h
  * cache_request_scheme): https when it came over TLS, or a forward
  * proxy's absolute-form target's own. */
@@ -393,26 +469,26 @@ unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t le
 
 /* body_key.c: requests keyed by their body, and Connect calls */
 struct rule;
-/* Read a request body ahead (the head stays in c->in): 1 complete, 0 more
- * to come (then CS_COLLECT), -1 over body_key.max_bytes, -2 answered 400.
- * 1 and -1 are kept in c->collected. */
-int collect_start(struct client *c, const struct http_request *r);
-/* The body read ahead, or the way there, in proxy_begin's terms: 0 when
- * c->collected tells how it went, 4 when more must be read first
- * (CS_COLLECT), 1 when it was malformed and answered 400. */
-int collect_ensure(struct client *c, const struct http_request *r);
+enum collect_state collect_start(struct exchange *ex, const struct http_request *r);
+/* The body read ahead, or the way there, for a request stage. */
+enum collect_need {
+    COLLECT_READY,     /* c->collected tells how it went */
+    COLLECT_READ_MORE, /* more must be read first (CS_COLLECT) */
+    COLLECT_ANSWERED,  /* it was malformed and answered 400 */
+};
+enum collect_need collect_ensure(struct exchange *ex, const struct http_request *r);
 /* The complete body read ahead, without its framing. */
-struct slice collect_body(struct client *c, const struct http_request *r);
-void collect_continue(struct client *c);
-void collect_free(struct client *c);
+struct slice collect_body(struct exchange *ex, const struct http_request *r);
+void collect_continue(struct exchange *ex);
+void collect_free(struct exchange *ex);
 /* Key a request by its body read ahead: ex->cache_key (class 'P', 'Q', or
  * 'C' for a Connect call with codec rpc_codec). 0, or -1 after a 400 of our
  * own (Content-Digest). */
-int key_body(struct client *c, const struct http_request *r, const struct rule *rule, char cls,
+int key_body(struct exchange *ex, const struct http_request *r, const struct rule *rule, char cls,
              struct slice rpc_codec);
 /* Key a Connect GET by the message in its query, as its POST would be.
  * -1 when the query does not decode (then it is an ordinary GET). */
-int key_rpc_get(struct client *c, const struct http_request *r, struct slice codec);
+int key_rpc_get(struct exchange *ex, const struct http_request *r, struct slice codec);
 /* The target's path without the query, and the query. */
 struct slice request_path(const struct http_request *r);
 struct slice request_query(const struct http_request *r);
@@ -420,7 +496,7 @@ struct slice request_query(const struct http_request *r);
 /* background.c: serve stale, refresh behind it. 0: the refresh runs (or
  * one already does) and the stale copy may be served; -1: revalidate in
  * the foreground instead. */
-int background_revalidate(struct client *c, const struct http_request *r, const char *key,
+int background_revalidate(struct exchange *ex, const struct http_request *r, const char *key,
                           size_t key_len);
 
 /* peer_stage.c: the forward/reverse digest handshake */
@@ -439,32 +515,38 @@ struct peer_stats {
     uint64_t mirror_bytes, mirror_entries;
 };
 void peer_state_stats(struct peer_state *s, struct peer_stats *out);
-/* proxy_begin: 0 go on; 1 answered (closing); 3 answered, keep-alive;
- * 4 read the body ahead first; 5 c->in holds a new request: parse again. */
-int peer_stage_request(struct client *c, const struct http_request *r);
-int peer_stage_skip_field(struct client *c, const struct http_field *f);
+/* What proxy_begin does after the peer stage saw the request. */
+enum peer_request_verdict {
+    PEER_REQ_GO_ON,         /* on to the cache stage */
+    PEER_REQ_ANSWERED,      /* refused with an error; the connection closes */
+    PEER_REQ_ANSWERED_KEEP, /* answered (415 to an unknown reference): keep-alive */
+    PEER_REQ_READ_BODY,     /* read the body ahead first (CS_COLLECT), then parse again */
+    PEER_REQ_PARSE_AGAIN,   /* c->in now holds the expanded request: parse it */
+};
+enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r);
+int peer_stage_skip_field(struct exchange *ex, const struct http_field *f);
 /* A resend (a retry, or the whole body after a 415) of a head we signed:
  * a fresh Idem-Peer in place of the old one, whose nonce was spent. */
-void peer_stage_resign(struct client *c, struct outbuf *head);
+void peer_stage_resign(struct exchange *ex, struct outbuf *head);
 /* `target` is the request target exactly as sent (signed as it is).
  * 1: the head is complete, body included (sent from memory). */
-int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,
-                               struct outbuf *o);
+int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r,
+                               struct slice target, struct outbuf *o);
 /* Forward: PEER_NONE, _WAIT (the whole body first), _REBUILT (parse u->in
  * again), _RETRY (resend whole), _FAIL. */
-int peer_stage_response(struct client *c, const struct http_response *res);
+int peer_stage_response(struct exchange *ex, const struct http_response *res);
 /* Reverse: hold a response to a peer, send it coded. */
-int peer_stage_hold(struct client *c, const struct http_response *res);
-void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *after);
-void peer_stage_fields(struct client *c, struct outbuf *o);
+int peer_stage_hold(struct exchange *ex, const struct http_response *res);
+void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf *after);
+void peer_stage_fields(struct exchange *ex, struct outbuf *o);
 
 /* admin.c */
-void admin_handle(struct client *c, const struct http_request *r);
+void admin_handle(struct exchange *ex, const struct http_request *r);
 
 /* reply.c */
-void reply_error(struct client *c, int status, const char *detail);
+void reply_error(struct exchange *ex, int status, const char *detail);
 /* The same as application/problem+json (RFC 9457). */
-void reply_problem(struct client *c, int status, const char *title, const char *detail);
+void reply_problem(struct exchange *ex, int status, const char *title, const char *detail);
 const char *reply_reason(int status);
 
 /* tunnel.c */

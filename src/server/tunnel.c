@@ -16,7 +16,7 @@ static void relay(struct iobuf *from, struct conn *to)
 
 void tunnel_on_client_data(struct client *c)
 {
-    struct upstream *u = c->ex.up;
+    struct upstream *u = c->ex->up;
     if (!u)
         return;
     relay(&c->conn.in, &u->conn);
@@ -27,7 +27,7 @@ void tunnel_on_client_data(struct client *c)
 
 void tunnel_on_upstream_data(struct client *c)
 {
-    struct upstream *u = c->ex.up;
+    struct upstream *u = c->ex->up;
     relay(&u->conn.in, &c->conn);
     upstream_timer(u, UT_IDLE);
     if (c->conn.write_pending >= WRITE_HIGH_WATER)
@@ -36,7 +36,7 @@ void tunnel_on_upstream_data(struct client *c)
 
 void tunnel_begin(struct client *c)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     ex->state = EX_TUNNEL;
     c->state = CS_TUNNEL;
     client_timer(c, 0);
@@ -51,7 +51,7 @@ void tunnel_begin(struct client *c)
 
 void tunnel_on_eof(struct client *c, int from_client)
 {
-    struct exchange *ex = &c->ex;
+    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
     if (!u) {
         client_close(c);

@@ -33,7 +33,7 @@ void upstream_close(struct upstream *u)
         link_remove(&u->link);
         u->w->nidle--;
     }
-    u->c = NULL;
+    u->ex = NULL;
     conn_close(&u->conn, on_closed);
     uv_close((uv_handle_t *)&u->timer, on_closed);
 }
@@ -50,8 +50,8 @@ static void on_timer(uv_timer_t *t)
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
     enum upstream_timer kind = u->timer_kind;
     u->timer_kind = UT_NONE;
-    if (u->c)
-        proxy_on_upstream_timeout(u->c, kind);
+    if (u->ex)
+        proxy_on_upstream_timeout(u->ex, kind);
     else
         upstream_close(u);
 }
@@ -97,24 +97,24 @@ static void on_data(void *owner, size_t n)
     (void)n;
     struct upstream *u = owner;
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
-    if (!u->c) {
+    if (!u->ex) {
         /* Idle in the pool: the origin closed it or sent junk. */
         upstream_close(u);
         return;
     }
     u->got_bytes = 1;
-    proxy_on_upstream_data(u->c);
+    proxy_on_upstream_data(u->ex);
 }
 
 static void on_eof(void *owner, int err)
 {
     struct upstream *u = owner;
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
-    if (!u->c) {
+    if (!u->ex) {
         upstream_close(u);
         return;
     }
-    proxy_on_upstream_eof(u->c, err);
+    proxy_on_upstream_eof(u->ex, err);
 }
 
 void upstream_resume_read(struct upstream *u)
@@ -169,7 +169,7 @@ struct upstream *upstream_acquire(struct srv_worker *w, const char *key)
 void upstream_release(struct upstream *u)
 {
     struct srv_worker *w = u->w;
-    u->c = NULL;
+    u->ex = NULL;
     if (w->draining || iobuf_len(&u->conn.in) || u->conn.write_pending ||
         w->nidle >= w->cfg->limits.upstream_idle_per_worker) {
         upstream_close(u);

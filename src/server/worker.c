@@ -189,6 +189,7 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
     link_init(&w->parked);
     link_init(&w->streamers);
     pthread_mutex_init(&w->inbox_lock, NULL);
+    http_request_init(&w->req, w->req_fields, HTTP_FIELDS_MAX);
     w->req_limits = (struct http_limits){cfg->limits.request_line, cfg->limits.header_section,
                                          (unsigned)cfg->limits.header_count};
     w->resp_limits = (struct http_limits){cfg->limits.response_header_section,

@@ -12,7 +12,8 @@
 #include "cache/key.h"
 #include "http/http.h"
 
-static struct http_request req;
+static struct http_field req_fields[HTTP_FIELDS_MAX];
+static struct http_request req = {.fields = req_fields, .fields_cap = HTTP_FIELDS_MAX};
 
 static struct slice next_line(const char **p, const char *end)
 {

@@ -10,7 +10,8 @@
 #include "http/http.h"
 #include "http/path.h"
 
-static struct http_request req;
+static struct http_field req_fields[HTTP_FIELDS_MAX];
+static struct http_request req = {.fields = req_fields, .fields_cap = HTTP_FIELDS_MAX};
 
 static void check_path(struct slice target)
 {
@@ -35,10 +36,36 @@ static void check_path(struct slice target)
     free(b);
 }
 
-static void inside(const uint8_t *buf, size_t len, struct slice s)
+static void inside(const void *buf, size_t len, struct slice s)
 {
-    if (s.len && ((const uint8_t *)s.p < buf || (const uint8_t *)s.p + s.len > buf + len))
+    if (s.len && ((const uint8_t *)s.p < (const uint8_t *)buf ||
+                  (const uint8_t *)s.p + s.len > (const uint8_t *)buf + len))
         abort();
+}
+
+/* An exchange's owned copy reads the same bytes as the parse, and every
+ * slice of it lies in its own arena, none back in the input. */
+static void check_copy(uint8_t *buf, const struct http_request *r)
+{
+    void *arena = malloc(http_request_copy_size(r) + 1);
+    struct http_request c;
+    http_request_copy(&c, r, (const char *)buf, arena);
+    struct slice a[] = {r->method, r->target, r->host, r->authority, r->path, r->scheme};
+    struct slice b[] = {c.method, c.target, c.host, c.authority, c.path, c.scheme};
+    for (size_t i = 0; i < sizeof a / sizeof a[0]; i++)
+        if (a[i].len != b[i].len || (a[i].len && memcmp(a[i].p, b[i].p, a[i].len)))
+            abort();
+        else
+            inside(arena, http_request_copy_size(r), b[i]);
+    if (c.nfields != r->nfields || c.fields_cap != r->nfields)
+        abort();
+    for (unsigned i = 0; i < c.nfields; i++) {
+        inside(arena, http_request_copy_size(r), c.fields[i].name);
+        inside(arena, http_request_copy_size(r), c.fields[i].value);
+        if (c.fields[i].id != r->fields[i].id)
+            abort();
+    }
+    free(arena);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -63,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (req.body == HTTP_BODY_LENGTH && req.content_length == 0)
             abort();
+        check_copy(buf, &req);
     } else if (rc != HTTP_PARSE_MORE && (rc < 400 || rc > 505)) {
         abort();
     } else if (rc != HTTP_PARSE_MORE &&

@@ -553,3 +553,42 @@ test('a chunked body over 256 KiB read ahead to key it reaches the origin whole 
     await origin.close();
   }
 });
+
+test('a body read ahead to key it goes to the origin from memory: whole, with its length, and the request behind it next', async () => {
+  const origin = await startOrigin((req, res, body) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end(`${req.method} ${req.url} ${body.length}`);
+  });
+  const cfg = tmpFile('inline.yaml', `rules:\n  - { path: "/api/*", methods: [POST], cache: true, ttl: 60s }\n`);
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  try {
+    const body = '{"k":"' + 'w'.repeat(3000) + '"}';
+    let framed = '';
+    for (let i = 0; i < body.length; i += 700) framed += `${Math.min(700, body.length - i).toString(16)}\r\n${body.slice(i, i + 700)}\r\n`;
+    framed += '0\r\n\r\n';
+    const chunkedHead = 'POST /api/inline-chunked HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const lengthHead = `POST /api/inline-length HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const next = 'GET /after HTTP/1.1\r\nHost: h\r\n\r\n';
+    // the body arrives over several reads (CS_COLLECT), the next request with its end
+    const r = await rawExchange(proxy.port, null, {
+      chunks: [chunkedHead, framed.slice(0, 1000), framed.slice(1000) + lengthHead + body.slice(0, 1500),
+        body.slice(1500) + next],
+      idleMs: 500,
+    });
+    const rs = parseResponses(r.data);
+    assert.deepEqual(rs.map((x) => x.status), [200, 200, 200]);
+    assert.equal(rs[0].body.toString(), `POST /api/inline-chunked ${body.length}`);
+    assert.equal(rs[1].body.toString(), `POST /api/inline-length ${body.length}`);
+    assert.equal(rs[2].body.toString(), 'GET /after 0');
+    assert.deepEqual(origin.seen.map((s) => s.url), ['/api/inline-chunked', '/api/inline-length', '/after']);
+    for (const s of origin.seen.slice(0, 2)) {
+      assert.equal(s.body.toString(), body, `${s.url}: the body whole`);
+      assert.equal(s.headers['content-length'], String(body.length), `${s.url}: sent with its length`);
+      assert.equal(s.headers['transfer-encoding'], undefined, `${s.url}: not re-chunked`);
+    }
+    assert.ok(!r.closed, 'the connection stays open');
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
+});

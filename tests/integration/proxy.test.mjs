@@ -321,6 +321,14 @@ test('request body limit: 413 for Content-Length and for chunked', async () => {
     const b = await rawExchange(p.port, 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n', { idleMs: 2000 });
     assert.equal(parseResponses(b.data)[0].status, 413);
     assert.equal(o.seen.length, 1);
+    // a body read ahead to key it (QUERY) and sent from memory: the same limit
+    const chunked = (s) => `QUERY / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${s.length.toString(16)}\r\n${s}\r\n0\r\n\r\n`;
+    const q = await rawExchange(p.port, chunked('hello world'), { idleMs: 2000 });
+    assert.equal(parseResponses(q.data)[0].status, 413);
+    assert.equal(o.seen.length, 1);
+    const q10 = await rawExchange(p.port, chunked('helloworld'), { idleMs: 300 });
+    assert.equal(parseResponses(q10.data)[0].status, 200);
+    assert.equal(o.seen.length, 2);
   }, ['--config', cfg]);
 });
 

@@ -48,7 +48,9 @@ static void test_build_table(void **st)
 {
     (void)st;
     for (size_t i = 0; i < sizeof build_rows / sizeof build_rows[0]; i++) {
+        struct http_field fields[HTTP_FIELDS_MAX];
         struct http_request r;
+        http_request_init(&r, fields, HTTP_FIELDS_MAX);
         const char *h = build_rows[i].head;
         assert_int_equal(http_parse_request(h, strlen(h), &lim, &r), HTTP_PARSE_OK);
         enum cache_scheme s =
@@ -114,7 +116,9 @@ static void test_parse_table(void **st)
 static void test_body_keys_per_scheme(void **st)
 {
     (void)st;
+    struct http_field fields[HTTP_FIELDS_MAX];
     struct http_request r;
+    http_request_init(&r, fields, HTTP_FIELDS_MAX);
     const char *h = "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
     assert_int_equal(http_parse_request(h, strlen(h), &lim, &r), HTTP_PARSE_OK);
     unsigned char d[32] = {0};

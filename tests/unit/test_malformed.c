@@ -13,7 +13,8 @@
 #include "table.h"
 
 static const struct http_limits lim = {8192, 65536, 100};
-static struct http_request req;
+static struct http_field req_fields[HTTP_FIELDS_MAX];
+static struct http_request req = {.fields = req_fields, .fields_cap = HTTP_FIELDS_MAX};
 
 /* The status idemcache answers for these bytes: 200 means "forwarded",
  * 1 means "needs more bytes". */

@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include "http/http.h"
 
 static const struct http_limits lim = {8192, 65536, 100};
-static struct http_request req;
+static struct http_field req_fields[HTTP_FIELDS_MAX];
+static struct http_request req = {.fields = req_fields, .fields_cap = HTTP_FIELDS_MAX};
 static struct http_response res;
 
 static int preq(const char *s)
@@ -175,6 +177,59 @@ static void test_refusal_reasons(void **st)
         assert_true(strlen(http_error_text((enum http_error)e)) > 0);
 }
 
+/* The fields go to the caller's storage: past its capacity is 431 as past
+ * header_count, so a small exchange-sized array can never overflow. */
+static void test_request_field_storage(void **st)
+{
+    struct http_field two[2];
+    struct http_request r;
+    http_request_init(&r, two, 2);
+    const char *ok = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\n\r\n";
+    assert_int_equal(http_parse_request(ok, strlen(ok), &lim, &r), 0);
+    assert_int_equal(r.nfields, 2);
+    assert_ptr_equal(r.fields, two);
+    const char *three = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
+    assert_int_equal(http_parse_request(three, strlen(three), &lim, &r), 431);
+    assert_int_equal(r.error, HTTP_ERR_HEADER_COUNT);
+    http_request_init(&r, NULL, 0);
+    assert_int_equal(http_parse_request(ok, strlen(ok), &lim, &r), 431);
+}
+
+/* An owned copy: every slice points into the arena and reads the same
+ * bytes after the parsed buffer is gone. */
+static void test_request_copy(void **st)
+{
+    const char *s = "\r\nPOST http://h.example:81/p?q HTTP/1.1\r\nHost: h.example:81\r\n"
+                    "X-A: v\r\nContent-Length: 2\r\n\r\nab";
+    char *buf = strdup(s);
+    assert_int_equal(preq(buf), 0);
+    size_t n = http_request_copy_size(&req);
+    assert_int_equal(n, req.nfields * sizeof(struct http_field) + req.head_len);
+    void *arena = malloc(n);
+    struct http_request c;
+    http_request_copy(&c, &req, buf, arena);
+    memset(buf, 'z', strlen(s));
+    free(buf);
+    const char *lo = arena, *hi = (const char *)arena + n;
+    struct slice all[] = {c.method, c.target, c.host, c.authority, c.path, c.scheme};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        assert_true(all[i].p >= lo && all[i].p + all[i].len <= hi);
+    assert_slice(c.method, "POST");
+    assert_slice(c.target, "http://h.example:81/p?q");
+    assert_slice(c.host, "h.example:81");
+    assert_slice(c.authority, "h.example:81");
+    assert_slice(c.scheme, "http");
+    assert_int_equal(c.nfields, 3);
+    assert_int_equal(c.fields_cap, 3);
+    assert_ptr_equal(c.fields, arena);
+    assert_slice(c.fields[1].name, "X-A");
+    assert_slice(c.fields[1].value, "v");
+    assert_int_equal(c.fields[2].id, HF_CONTENT_LENGTH);
+    assert_int_equal(c.content_length, 2);
+    assert_int_equal(c.body, HTTP_BODY_LENGTH);
+    free(arena);
+}
+
 /* Response table: head bytes, HEAD request?, parse status, body kind. */
 static const struct {
     const char *head;
@@ -226,7 +281,8 @@ int main(void)
         cmocka_unit_test(test_request_fields),      cmocka_unit_test(test_request_forms),
         cmocka_unit_test(test_request_incremental), cmocka_unit_test(test_request_limits),
         cmocka_unit_test(test_expect_and_upgrade),  cmocka_unit_test(test_responses),
-        cmocka_unit_test(test_refusal_reasons),
+        cmocka_unit_test(test_refusal_reasons),     cmocka_unit_test(test_request_field_storage),
+        cmocka_unit_test(test_request_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

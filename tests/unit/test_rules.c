@@ -547,7 +547,10 @@ static void test_body_keys(void **st)
         {"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "POST /x HTTP/1.1\r\nHost: h\r\n\r\n", "a;e=gzip",
          "a", "", "", "", 0},
     };
+    static struct http_field fa[HTTP_FIELDS_MAX], fb[HTTP_FIELDS_MAX];
     static struct http_request ra, rb;
+    http_request_init(&ra, fa, HTTP_FIELDS_MAX);
+    http_request_init(&rb, fb, HTTP_FIELDS_MAX);
     struct http_limits lim = {8192, 65536, 100};
     unsigned char d[32] = {1, 2, 3};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {

@@ -451,7 +451,9 @@ static void test_keys(void **st)
         {"GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n", "G http://example.com/"},
         {"GET /A HTTP/1.1\r\nHost: example.com\r\n\r\n", "G http://example.com/A"},
     };
+    static struct http_field fields[HTTP_FIELDS_MAX];
     static struct http_request req;
+    http_request_init(&req, fields, HTTP_FIELDS_MAX);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         assert_int_equal(http_parse_request(rows[i].head, strlen(rows[i].head), &lim, &req), 0);
         size_t len;
