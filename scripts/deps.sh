@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libyaml-dev libssl-dev libcmocka-dev zlib1g-dev
-      libzstd-dev zstd nodejs strace)
+      libzstd-dev zstd nodejs openssl strace)
 [ "${1:-}" = "--bench" ] && want+=(nginx-light wrk)
 missing=()
 for p in "${want[@]}"; do

@@ -29,6 +29,10 @@ enum {
     OPT_PEER,
     OPT_PEER_ID,
     OPT_PEER_SECRET,
+    OPT_TLS_LISTEN,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_UPSTREAM_CA,
 };
 
 static const struct cli_option {
@@ -38,14 +42,21 @@ static const struct cli_option {
     const char *help;
 } cli_options[] = {
     {"listen", OPT_LISTEN, "HOST:PORT", "address to accept clients on (repeatable)"},
-    {"upstream", OPT_UPSTREAM, "URL", "origin for reverse mode, e.g. http://127.0.0.1:9000"},
+    {"tls-listen", OPT_TLS_LISTEN, "HOST:PORT", "address to accept TLS clients on (repeatable)"},
+    {"tls-cert", OPT_TLS_CERT, "FILE", "certificate chain (PEM) for --tls-listen"},
+    {"tls-key", OPT_TLS_KEY, "FILE", "its private key (PEM)"},
+    {"upstream", OPT_UPSTREAM, "URL",
+     "origin for reverse mode, e.g. http://127.0.0.1:9000 or https://api.example"},
+    {"upstream-ca", OPT_UPSTREAM_CA, "FILE",
+     "CA certificates (PEM) for an https upstream (default: the system store)"},
     {"mode", OPT_MODE, "reverse|forward", "reverse proxy (default) or forward proxy"},
     {"config", OPT_CONFIG, "FILE", "YAML configuration (flags override it)"},
     {"workers", OPT_WORKERS, "N", "worker threads (default: one per core)"},
     {"access-log", OPT_ACCESS, "DEST", "stdout, off or a file path"},
     {"admin", OPT_ADMIN, "HOST:PORT", "admin listener: /healthz, /stats, PURGE (off by default)"},
     {"peer", OPT_PEER, "URL",
-     "forward mode: the reverse idemcache to speak the digest handshake with"},
+     "forward mode: the reverse idemcache to speak the digest handshake with (http:// or "
+     "https://)"},
     {"peer-id", OPT_PEER_ID, "NAME", "our name at that peer"},
     {"peer-secret", OPT_PEER_SECRET, "FILE", "the secret shared with it"},
     {"check-config", OPT_CHECK, "FILE", "validate a configuration file, open its logs, and exit"},
@@ -178,11 +189,14 @@ static void log_startup(const struct config *cfg, const char *file)
             cfg->mode == MODE_FORWARD ? "forward" : "reverse");
     for (int i = 0; i < cfg->nlisten; i++)
         log_msg(LOG_INFO, "listener %s:%d", cfg->listen[i].host, cfg->listen[i].port);
+    for (int i = 0; i < cfg->tls.nlisten; i++)
+        log_msg(LOG_INFO, "TLS listener %s:%d", cfg->tls.listen[i].host, cfg->tls.listen[i].port);
     if (cfg->mode == MODE_REVERSE)
-        log_msg(LOG_INFO, "upstream http://%s:%d", cfg->upstream.host, cfg->upstream.port);
+        log_msg(LOG_INFO, "upstream %s://%s:%d", cfg->upstream.tls ? "https" : "http",
+                cfg->upstream.host, cfg->upstream.port);
     else if (cfg->peer.forward)
-        log_msg(LOG_INFO, "upstream: each request's destination, through peer http://%s:%d",
-                cfg->peer.url.host, cfg->peer.url.port);
+        log_msg(LOG_INFO, "upstream: each request's destination, through peer %s://%s:%d",
+                cfg->peer.url.tls ? "https" : "http", cfg->peer.url.host, cfg->peer.url.port);
     else
         log_msg(LOG_INFO, "upstream: each request's destination (forward mode)");
     if (cfg->admin.port)
@@ -248,7 +262,7 @@ int main(int argc, char **argv)
     if (config_file && config_load_file(&cfg, config_file, err, sizeof err) < 0)
         return die(err);
     optind = 1;
-    int cli_listen = 0;
+    int cli_listen = 0, cli_tls_listen = 0;
     while ((opt = getopt_long(argc, argv, short_options, options, NULL)) != -1) {
         switch (opt) {
         case OPT_LISTEN:
@@ -266,11 +280,51 @@ int main(int argc, char **argv)
         case OPT_UPSTREAM:
             if (config_parse_addr(optarg, &cfg.upstream, true) < 0) {
                 snprintf(err, sizeof err,
-                         "--upstream: invalid URL '%s' (expected http://HOST[:PORT])", optarg);
+                         "--upstream: invalid URL '%s' (expected http://HOST[:PORT] or "
+                         "https://HOST[:PORT])",
+                         optarg);
                 return die(err);
             }
             cfg.has_upstream = true;
             break;
+        case OPT_TLS_LISTEN:
+            if (cli_tls_listen == 0)
+                cfg.tls.nlisten = 0; /* the flags replace the file's list, as --listen does */
+            cli_tls_listen = 1;
+            if (cfg.tls.nlisten == CONFIG_LISTEN_MAX ||
+                config_parse_addr(optarg, &cfg.tls.listen[cfg.tls.nlisten], false) < 0) {
+                snprintf(err, sizeof err, "--tls-listen: invalid address '%s' (expected HOST:PORT)",
+                         optarg);
+                return die(err);
+            }
+            cfg.tls.nlisten++;
+            break;
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+        case OPT_UPSTREAM_CA: {
+            /* a flag's path is the caller's, relative to the working directory */
+            char *dst = opt == OPT_TLS_CERT  ? cfg.tls.certs[0].cert
+                        : opt == OPT_TLS_KEY ? cfg.tls.certs[0].key
+                                             : cfg.upstream_tls.ca;
+            if (!*optarg || strlen(optarg) >= CONFIG_PATH_MAX) {
+                snprintf(err, sizeof err, "--%s: invalid path '%.600s'",
+                         opt == OPT_TLS_CERT  ? "tls-cert"
+                         : opt == OPT_TLS_KEY ? "tls-key"
+                                              : "upstream-ca",
+                         optarg);
+                return die(err);
+            }
+            strcpy(dst, optarg);
+            if (opt == OPT_TLS_CERT)
+                cfg.tls.certs[0].line = 0;
+            else if (opt == OPT_TLS_KEY)
+                cfg.tls.certs[0].key_line = 0;
+            else
+                cfg.upstream_tls.line = 0;
+            if (opt != OPT_UPSTREAM_CA && cfg.tls.ncerts == 0)
+                cfg.tls.ncerts = 1;
+            break;
+        }
         case OPT_MODE:
             if (!strcmp(optarg, "reverse"))
                 cfg.mode = MODE_REVERSE;
@@ -296,8 +350,10 @@ int main(int argc, char **argv)
             break;
         case OPT_PEER:
             if (config_parse_addr(optarg, &cfg.peer.url, true) < 0) {
-                snprintf(err, sizeof err, "--peer: invalid URL '%s' (expected http://HOST:PORT)",
-                         optarg);
+                snprintf(
+                    err, sizeof err,
+                    "--peer: invalid URL '%s' (expected http://HOST:PORT or https://HOST:PORT)",
+                    optarg);
                 return die(err);
             }
             cfg.peer.forward = true;
@@ -330,9 +386,18 @@ int main(int argc, char **argv)
         config_connect_finish(&cfg, err, sizeof err) < 0 ||
         config_peer_finish(&cfg, err, sizeof err) < 0)
         return die(err);
+    /* Certificates, keys and CAs are read now, --check-config included, so
+     * that a bad file stops the start naming its field. */
+    struct tls_contexts tls;
+    if (tls_contexts_build(&cfg, &tls, err, sizeof err) < 0) {
+        connect_procedures_free(&cfg.connect.procs);
+        connect_procedures_free(&cfg.connect.never);
+        return die(err);
+    }
     char cache_warning[256];
     int clamped = config_cache_finish(&cfg, cache_warning, sizeof cache_warning);
     if (check_only && log_check(cfg.log.access, cfg.log.error, err, sizeof err) < 0) {
+        tls_contexts_free(&tls);
         connect_procedures_free(&cfg.connect.procs);
         connect_procedures_free(&cfg.connect.never);
         fprintf(stderr, "idemcache: %s: %s\n", config_file, err);
@@ -343,20 +408,22 @@ int main(int argc, char **argv)
             warn(config_file, "%s", cache_warning);
         config_warnings(&cfg, warn_stderr, NULL);
         printf("%s: ok\n", config_file);
+        tls_contexts_free(&tls);
         connect_procedures_free(&cfg.connect.procs);
         connect_procedures_free(&cfg.connect.never);
         return 0;
     }
-    if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0)
+    if (log_open(cfg.log.access, cfg.log.error, cfg.log.level, err, sizeof err) < 0) {
+        tls_contexts_free(&tls);
         return die(err);
+    }
     log_startup(&cfg, config_file);
     if (clamped)
         log_msg(LOG_WARN, "%s", cache_warning);
     config_warnings(&cfg, warn_log, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* tls_contexts_build (tls_ctx.c) fills this once TLS is configured */
-    struct tls_contexts tls = {0};
     int rc = worker_run_all(&cfg, &tls);
+    tls_contexts_free(&tls);
     connect_procedures_free(&cfg.connect.procs);
     connect_procedures_free(&cfg.connect.never);
     return rc;

@@ -1,24 +1,47 @@
-/* "G http://" + lowercased authority + path?query. GET and HEAD share the
- * "G" class: a HEAD is answered from a stored GET (RFC 9110 §9.3.2). The
- * default port and an empty one are dropped (RFC 9110 §4.2.3), so
- * "host", "host:" and "host:80" name one resource. */
+/* "G " + scheme + "://" + lowercased authority + path?query. GET and HEAD
+ * share the "G" class: a HEAD is answered from a stored GET (RFC 9110
+ * §9.3.2). The scheme's default port and an empty one are dropped (RFC
+ * 9110 §4.2.3), so "host", "host:" and "host:80" name one http resource,
+ * and "host:443" the https one. */
 #include <stdlib.h>
 #include <string.h>
 #include "cache/key.h"
 #include "http/chars.h"
 #include "cache/object.h"
 
-char *cache_key_for(struct slice host, struct slice path, size_t *len)
+const char *cache_scheme_name(enum cache_scheme s)
 {
-    if (host.len >= 3 && !memcmp(host.p + host.len - 3, ":80", 3))
-        host.len -= 3;
+    return s == CACHE_SCHEME_HTTPS ? "https" : "http";
+}
+
+enum cache_scheme cache_request_scheme(const struct http_request *r, int over_tls,
+                                       int forward_proxy)
+{
+    if (forward_proxy && r->form == HTTP_TARGET_ABSOLUTE)
+        return slice_case_eq(r->scheme, "https") ? CACHE_SCHEME_HTTPS : CACHE_SCHEME_HTTP;
+    return over_tls ? CACHE_SCHEME_HTTPS : CACHE_SCHEME_HTTP;
+}
+
+char *cache_key_for(enum cache_scheme scheme, struct slice host, struct slice path, size_t *len)
+{
+    const char *port = scheme == CACHE_SCHEME_HTTPS ? ":443" : ":80";
+    size_t pl = strlen(port);
+    if (host.len >= pl && !memcmp(host.p + host.len - pl, port, pl))
+        host.len -= pl;
     else if (host.len >= 1 && host.p[host.len - 1] == ':')
         host.len -= 1;
-    char *k = malloc(9 + host.len + 1 + path.len);
+    const char *name = cache_scheme_name(scheme);
+    size_t nl = strlen(name);
+    char *k = malloc(2 + nl + 3 + host.len + 1 + path.len);
     if (!k)
         abort();
-    size_t p = 9;
-    memcpy(k, "G http://", 9);
+    size_t p = 0;
+    k[p++] = 'G';
+    k[p++] = ' ';
+    memcpy(k + p, name, nl);
+    p += nl;
+    memcpy(k + p, "://", 3);
+    p += 3;
     for (size_t i = 0; i < host.len; i++)
         k[p++] = (char)http_lower((unsigned char)host.p[i]);
     if (path.len == 0 || path.p[0] != '/')
@@ -28,10 +51,39 @@ char *cache_key_for(struct slice host, struct slice path, size_t *len)
     return k;
 }
 
-char *cache_key_primary(const struct http_request *r, size_t *len)
+char *cache_key_primary(const struct http_request *r, enum cache_scheme scheme, size_t *len)
 {
     int abs = r->form == HTTP_TARGET_ABSOLUTE;
-    return cache_key_for(abs ? r->authority : r->host, abs ? r->path : r->target, len);
+    return cache_key_for(scheme, abs ? r->authority : r->host, abs ? r->path : r->target, len);
+}
+
+enum cache_key_parse_result cache_key_parse(const char *key, size_t len, struct cache_key_url *out)
+{
+    if (len < 2 || key[1] != ' ')
+        return CACHE_KEY_MALFORMED;
+    out->cls = key[0];
+    const char *s = key + 2, *end = key + len;
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    if (nl)
+        end = nl;
+    size_t rest = (size_t)(end - s);
+    if (rest >= 8 && !memcmp(s, "https://", 8)) {
+        out->scheme = CACHE_SCHEME_HTTPS;
+        s += 8;
+    } else if (rest >= 7 && !memcmp(s, "http://", 7)) {
+        out->scheme = CACHE_SCHEME_HTTP;
+        s += 7;
+    } else {
+        return CACHE_KEY_MALFORMED;
+    }
+    /* the builders always put a path after the authority: "/" at least */
+    const char *slash = memchr(s, '/', (size_t)(end - s));
+    if (!slash)
+        return CACHE_KEY_MALFORMED;
+    out->authority = (struct slice){s, (size_t)(slash - s)};
+    out->path = (struct slice){slash, (size_t)(end - slash)};
+    out->url = (struct slice){key + 2, (size_t)(end - key - 2)};
+    return CACHE_KEY_PARSED;
 }
 
 /* "Application/JSON ; Charset=UTF-8" -> "application/json;charset=utf-8":
@@ -72,12 +124,12 @@ static void hex32(const unsigned char d[32], char *out)
     }
 }
 
-char *cache_key_body(char cls, const struct http_request *r, const unsigned char digest[32],
-                     struct slice content_type, struct slice coding, struct slice key_headers,
-                     size_t *len)
+char *cache_key_body(char cls, const struct http_request *r, enum cache_scheme scheme,
+                     const unsigned char digest[32], struct slice content_type, struct slice coding,
+                     struct slice key_headers, size_t *len)
 {
     size_t url_len;
-    char *url = cache_key_primary(r, &url_len);
+    char *url = cache_key_primary(r, scheme, &url_len);
     size_t hl = 0;
     char *hk = key_headers.len ? cache_vary_key(key_headers, r->fields, r->nfields, &hl) : NULL;
     size_t cap = url_len + 1 + 2 + 64 + 1 + 2 + content_type.len + 1 + 2 + coding.len + 1 + hl;
@@ -129,13 +181,13 @@ int cache_key_is_body_of(const char *key, size_t len, const char *url_key, size_
            !memcmp(key + 1, url_key + 1, url_len - 1);
 }
 
-char *cache_key_rpc(const struct http_request *r, struct slice path, struct slice codec,
-                    struct slice coding, const unsigned char digest[32], struct slice rest,
-                    size_t *len)
+char *cache_key_rpc(const struct http_request *r, enum cache_scheme scheme, struct slice path,
+                    struct slice codec, struct slice coding, const unsigned char digest[32],
+                    struct slice rest, size_t *len)
 {
     int abs = r->form == HTTP_TARGET_ABSOLUTE;
     size_t url_len;
-    char *url = cache_key_for(abs ? r->authority : r->host, path, &url_len);
+    char *url = cache_key_for(scheme, abs ? r->authority : r->host, path, &url_len);
     char *k = malloc(url_len + 3 + codec.len + 3 + coding.len + 3 + 64 + 3 + rest.len + 1);
     if (!k)
         abort();

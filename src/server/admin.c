@@ -26,7 +26,7 @@ static void respond(struct client *c, int status, const char *reason, const char
         outbuf_add(&o, body, n);
     ex->status = status;
     ex->bytes_out += o.len;
-    srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &o);
 }
 
 struct surrogate_match {
@@ -93,9 +93,38 @@ static size_t json_escape(char *out, size_t cap, struct slice s)
 }
 
 /* PURGE of one URL, origin-form with Host as curl -X PURGE sends it, or
- * absolute-form (PURGE http://host/path): both name the same key. The
- * answer and the log line name what was looked up, so that a purge that
- * found nothing shows which key it missed. */
+ * absolute-form (PURGE http://host/path). An operator purges a URL, not a
+ * transport: origin-form removes the http and the https entries of the
+ * path and answers with the scheme-relative "//host/path" (RFC 3986 §4.2);
+ * absolute-form names one scheme and removes only its entries. The answer
+ * and the log line name what was looked up, so that a purge that found
+ * nothing shows which key it missed. */
+static unsigned purge_url(struct store *st, const struct http_request *r, char *what, size_t cap)
+{
+    int abs = r->form == HTTP_TARGET_ABSOLUTE;
+    enum cache_scheme only = cache_request_scheme(r, 0, 1);
+    unsigned n = 0;
+    for (int s = CACHE_SCHEME_HTTP; s <= CACHE_SCHEME_HTTPS; s++) {
+        if (abs && s != (int)only)
+            continue;
+        size_t len;
+        char *key = cache_key_primary(r, (enum cache_scheme)s, &len);
+        n += cache_stage_remove_url(st, key, len); /* what invalidation removes */
+        struct cache_key_url u;
+        if ((abs || s == CACHE_SCHEME_HTTP) && cache_key_parse(key, len, &u) == CACHE_KEY_PARSED) {
+            /* the key's "G " class says nothing to an operator: show the URL */
+            struct slice shown = u.url;
+            if (!abs) { /* "//host/path": both schemes */
+                shown.p += 5;
+                shown.len -= 5;
+            }
+            json_escape(what, cap, shown);
+        }
+        free(key);
+    }
+    return n;
+}
+
 static void purge(struct client *c, const struct http_request *r)
 {
     struct store *st = c->w->store;
@@ -113,13 +142,8 @@ static void purge(struct client *c, const struct http_request *r)
         label = "surrogate_key";
         json_escape(what, sizeof what, sk->value);
     } else {
-        size_t len;
-        char *key = cache_key_primary(r, &len);
-        n = cache_stage_remove_url(st, key, len); /* what invalidation removes */
+        n = purge_url(st, r, what, sizeof what);
         label = "key";
-        /* the key's "G " class says nothing to an operator: show the URL */
-        json_escape(what, sizeof what, (struct slice){key + 2, len - 2});
-        free(key);
     }
     char body[2200];
     snprintf(body, sizeof body, "{\"purged\":%u,\"%s\":\"%s\"}\n", n, label, what);
@@ -136,7 +160,7 @@ void admin_handle(struct client *c, const struct http_request *r)
         reply_error(c, 400, "admin requests carry no body");
         return;
     }
-    iobuf_consume(&c->in, r->head_len);
+    iobuf_consume(&c->conn.in, r->head_len);
     if (slice_eq(r->method, SLICE_LIT("PURGE"))) {
         purge(c, r);
     } else if (get && slice_eq(r->target, SLICE_LIT("/healthz"))) {

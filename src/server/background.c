@@ -128,7 +128,7 @@ int background_revalidate(struct client *c, const struct http_request *r, const 
     if (uv_write(&sink->write, (uv_stream_t *)&sink->pipe, &buf, 1, sink_written) < 0)
         goto fail_sink;
     uv_read_start((uv_stream_t *)&sink->pipe, sink_alloc, sink_read);
-    if (uv_tcp_open(&bg->tcp, fds[0]) < 0) {
+    if (uv_tcp_open(&bg->conn.tcp, fds[0]) < 0) {
         client_close(bg); /* the sink sees EOF when fds[0] closes below */
         goto fail_closed;
     }

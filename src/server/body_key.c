@@ -1,6 +1,6 @@
 /* Keys for requests the cache reads the body of: a POST a rule allows,
  * QUERY (issue 4, seed 003), and Connect unary calls as POST or GET
- * (issue 5). The body is read ahead into c->in behind its head (CS_COLLECT),
+ * (issue 5). The body is read ahead into c->conn.in behind its head (CS_COLLECT),
  * normalized for the key only (content codings undone, JSON canonical,
  * remembered per worker by raw digest), and digested. */
 #include <stdio.h>
@@ -39,7 +39,7 @@ void collect_free(struct client *c)
     c->collected = 0;
 }
 
-/* Read the body in c->in as far as it goes: 1 complete, -1 over
+/* Read the body in c->conn.in as far as it goes: 1 complete, -1 over
  * body_key.max_bytes, 0 more to come, -2 malformed (answered). */
 static int collect_scan(struct client *c)
 {
@@ -48,11 +48,11 @@ static int collect_scan(struct client *c)
     int done = 0, too_large = 0;
     for (;;) {
         size_t start = col->head_len + col->scanned;
-        size_t avail = iobuf_len(&c->in) - start;
+        size_t avail = iobuf_len(&c->conn.in) - start;
         size_t used;
         struct slice d;
         enum http_body_rc rc =
-            http_body_read(&col->reader, iobuf_data(&c->in) + start, avail, &used, &d);
+            http_body_read(&col->reader, iobuf_data(&c->conn.in) + start, avail, &used, &d);
         col->scanned += used;
         if (rc == HTTP_BODY_ERROR) {
             reply_error(c, 400, "malformed chunked request body");
@@ -63,7 +63,7 @@ static int collect_scan(struct client *c)
                 too_large = 1;
                 break;
             }
-            /* A Content-Length body lies in c->in as it is: no copy. */
+            /* A Content-Length body lies in c->conn.in as it is: no copy. */
             if (col->chunked)
                 outbuf_add(&col->body, d.p, d.len);
             else
@@ -108,7 +108,7 @@ struct slice collect_body(struct client *c, const struct http_request *r)
     if (r->body == HTTP_BODY_CHUNKED && c->col.body.p)
         return (struct slice){c->col.body.p, c->col.body.len};
     if (r->body == HTTP_BODY_LENGTH) /* right behind the head */
-        return (struct slice){iobuf_data(&c->in) + r->head_len, (size_t)r->content_length};
+        return (struct slice){iobuf_data(&c->conn.in) + r->head_len, (size_t)r->content_length};
     return (struct slice){"", 0};
 }
 
@@ -218,12 +218,13 @@ int key_body(struct client *c, const struct http_request *r, const struct rule *
     normalized_digest(c, type, &coding, body, raw, normalize, digest);
     if (cls == 'C') {
         /* a POST's query is the application's: all of it is keyed */
-        ex->cache_key = cache_key_rpc(r, request_path(r), rpc_codec, coding, digest,
-                                      request_query(r), &ex->cache_key_len);
+        ex->cache_key = cache_key_rpc(r, srv_request_scheme(c, r), request_path(r), rpc_codec,
+                                      coding, digest, request_query(r), &ex->cache_key_len);
     } else {
         struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
                                     : (struct slice){"", 0};
-        ex->cache_key = cache_key_body(cls, r, digest, type, coding, headers, &ex->cache_key_len);
+        ex->cache_key = cache_key_body(cls, r, srv_request_scheme(c, r), digest, type, coding,
+                                       headers, &ex->cache_key_len);
     }
     free(joined.p);
     ex->body_keyed = 1;
@@ -260,8 +261,8 @@ int key_rpc_get(struct client *c, const struct http_request *r, struct slice cod
     if (!rest)
         abort();
     struct slice others = {rest, connect_query_rest(query, rest)};
-    c->ex.cache_key =
-        cache_key_rpc(r, request_path(r), codec, coding, digest, others, &c->ex.cache_key_len);
+    c->ex.cache_key = cache_key_rpc(r, srv_request_scheme(c, r), request_path(r), codec, coding,
+                                    digest, others, &c->ex.cache_key_len);
     free(rest);
     return 0;
 }

@@ -66,9 +66,25 @@ void cache_stage_reset(struct client *c)
     cache_object_unref(&ex->held);
 }
 
+int srv_over_tls(const struct client *c)
+{
+    /* A background refresh runs on a socketpair, not on the client's
+     * connection: it stands in for the request that started it, whose
+     * scheme is in the key it refreshes. */
+    struct cache_key_url u;
+    if (c->bg_key && cache_key_parse(c->bg_key, c->bg_key_len, &u) == CACHE_KEY_PARSED)
+        return u.scheme == CACHE_SCHEME_HTTPS;
+    return c->tls;
+}
+
+enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r)
+{
+    return cache_request_scheme(r, srv_over_tls(c), c->w->cfg->mode == MODE_FORWARD);
+}
+
 static void build_key(struct client *c, const struct http_request *r)
 {
-    c->ex.cache_key = cache_key_primary(r, &c->ex.cache_key_len);
+    c->ex.cache_key = cache_key_primary(r, srv_request_scheme(c, r), &c->ex.cache_key_len);
 }
 
 /* The request's fields outlive the worker's parse scratch: copy them. */
@@ -222,8 +238,7 @@ static void serve_object(struct client *c, struct cache_object *o, const char *s
     end_client_head(c, &after);
     ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
-    srv_write_object((uv_stream_t *)&c->tcp, o, hole, &after, with_body, &c->write_pending,
-                     client_write_done, c);
+    conn_write_object(&c->conn, o, hole, &after, with_body);
 }
 
 /* A 304 built from the stored fields that §15.4.5 lists. */
@@ -242,7 +257,7 @@ static void serve_304(struct client *c, struct cache_object *o, const char *stat
     ex->status = 304;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
-    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &out);
 }
 
 /* The stored ETag came from the origin (a tag we generated means nothing
@@ -312,8 +327,8 @@ static void serve_partial(struct client *c, struct cache_object *o, const char *
     ex->bytes_out +=
         sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
     ex->resp_started = 1;
-    srv_write_object_range((uv_stream_t *)&c->tcp, o, status_line, omit, &after, first - part_first,
-                           last - first + 1, &c->write_pending, client_write_done, c);
+    conn_write_object_range(&c->conn, o, status_line, omit, &after, first - part_first,
+                            last - first + 1);
 }
 
 /* 416 (§15.5.17): no range of the stored body is satisfiable. */
@@ -331,7 +346,7 @@ static void serve_unsatisfiable(struct client *c, struct cache_object *o, const 
     ex->status = 416;
     ex->resp_started = 1;
     ex->bytes_out += out.len;
-    srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &out);
 }
 
 /* A GET with Range on a complete stored 200 (RFC 9110 §14.2): one range ->
@@ -506,7 +521,7 @@ static int coalesce_or_lead(struct client *c, const struct http_request *r, int 
     memcpy(c->park_key, ex->cache_key, ex->cache_key_len);
     c->park_key_len = ex->cache_key_len;
     c->park_head = malloc(r->head_len);
-    memcpy(c->park_head, iobuf_data(&c->in), r->head_len);
+    memcpy(c->park_head, iobuf_data(&c->conn.in), r->head_len);
     c->park_head_len = r->head_len;
     link_insert(&w->parked, &c->park_link);
     int in_flight;
@@ -601,7 +616,7 @@ void cache_stage_stream_pump(struct client *c)
         c->stream_seg = s;
         size_t len = s->len;
         if (c->stream_off < len) {
-            if (c->write_pending + out.len >= WRITE_HIGH_WATER)
+            if (c->conn.write_pending + out.len >= WRITE_HIGH_WATER)
                 break; /* proxy_client_drained brings us back */
             size_t n = len - c->stream_off;
             if (c->stream_chunked) {
@@ -635,7 +650,7 @@ void cache_stage_stream_pump(struct client *c)
         outbuf_addstr(&out, "0\r\n\r\n");
     if (out.len) {
         ex->bytes_out += out.len;
-        srv_write((uv_stream_t *)&c->tcp, &out, &c->write_pending, client_write_done, c);
+        conn_write(&c->conn, &out);
     }
     if (done)
         stream_end(c);
@@ -702,7 +717,7 @@ static int stream_start(struct client *c, struct cache_object *o)
     ex->status = o->status;
     ex->resp_started = 1;
     ex->bytes_out += h.len;
-    srv_write((uv_stream_t *)&c->tcp, &h, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &h);
     cache_stage_stream_pump(c);
     return 1;
 }
@@ -715,16 +730,16 @@ static void replay(struct client *c)
     size_t len = c->park_head_len;
     c->park_head = NULL;
     cache_stage_unpark(c);
-    size_t rest = iobuf_len(&c->in);
-    if (iobuf_reserve(&c->in, len, (size_t)-1) < 0) {
+    size_t rest = iobuf_len(&c->conn.in);
+    if (iobuf_reserve(&c->conn.in, len, (size_t)-1) < 0) {
         free(head);
         client_close(c);
         return;
     }
-    char *d = iobuf_data(&c->in);
+    char *d = iobuf_data(&c->conn.in);
     memmove(d + len, d, rest);
     memcpy(d, head, len);
-    c->in.end += len;
+    c->conn.in.end += len;
     free(head);
     proxy_exchange_reset(c);
     c->state = CS_HEAD;
@@ -1135,24 +1150,30 @@ unsigned cache_stage_remove_url(struct store *st, const char *url_key, size_t le
 }
 
 /* The GET key of a Location or Content-Location value on the request's
- * own host (a path, or an http URI with our authority); NULL for another
- * host. malloc'd. */
+ * own origin (RFC 9111 §4.4: same scheme and authority): a path, or an
+ * absolute URI with our scheme and authority; NULL for another origin.
+ * malloc'd. */
 static char *same_host_key(const struct exchange *ex, struct slice v, size_t *len)
 {
-    struct slice auth = {ex->cache_key + 9, 0}; /* after "G http://" */
-    while (9 + auth.len < ex->cache_key_len && auth.p[auth.len] != '/')
-        auth.len++;
+    struct cache_key_url own;
+    if (cache_key_parse(ex->cache_key, ex->cache_key_len, &own) != CACHE_KEY_PARSED)
+        return NULL;
+    struct slice auth = own.authority;
+    const char *scheme = cache_scheme_name(own.scheme);
+    size_t pre = strlen(scheme) + 3; /* "scheme://" */
     struct slice path;
     if (v.len && v.p[0] == '/' && !(v.len > 1 && v.p[1] == '/')) {
         path = v;
-    } else if (v.len >= 7 + auth.len && !strncasecmp(v.p, "http://", 7) &&
-               slice_case_eqs((struct slice){v.p + 7, auth.len}, auth) &&
-               (v.len == 7 + auth.len || v.p[7 + auth.len] == '/' || v.p[7 + auth.len] == '?')) {
-        path = (struct slice){v.p + 7 + auth.len, v.len - 7 - auth.len};
+    } else if (v.len >= pre + auth.len && !strncasecmp(v.p, scheme, pre - 3) &&
+               !memcmp(v.p + pre - 3, "://", 3) &&
+               slice_case_eqs((struct slice){v.p + pre, auth.len}, auth) &&
+               (v.len == pre + auth.len || v.p[pre + auth.len] == '/' ||
+                v.p[pre + auth.len] == '?')) {
+        path = (struct slice){v.p + pre + auth.len, v.len - pre - auth.len};
     } else {
         return NULL;
     }
-    return cache_key_for(auth, path, len);
+    return cache_key_for(own.scheme, auth, path, len);
 }
 
 static void invalidate(struct client *c, const struct http_response *res)

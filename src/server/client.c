@@ -23,7 +23,7 @@ static void on_client_closed(uv_handle_t *h)
     struct srv_worker *w = c->w;
     if (c->counted)
         atomic_fetch_sub(&w->shared->connections, 1);
-    iobuf_fini(&c->in);
+    conn_fini(&c->conn);
     collect_free(c);
     c->magic = 0;
     free(c);
@@ -47,7 +47,7 @@ void client_close(struct client *c)
     }
     proxy_on_client_gone(c);
     link_remove(&c->link);
-    uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+    conn_close(&c->conn, on_client_closed);
     uv_close((uv_handle_t *)&c->timer, on_client_closed);
 }
 
@@ -55,7 +55,7 @@ static void on_timer(uv_timer_t *t)
 {
     struct client *c = t->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
-    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->in) > 0 && !c->ex.line) {
+    if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->conn.in) > 0 && !c->ex.line) {
         log_msg(LOG_INFO, "client %s: request head timeout", c->ip);
         reply_error(c, 408, "request header timeout");
         return;
@@ -77,52 +77,42 @@ void client_timer(struct client *c, uint64_t ms)
         uv_timer_stop(&c->timer);
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_room(void *owner, size_t *want, size_t *max)
 {
-    struct client *c = h->data;
-    size_t max = c->state == CS_BODY || c->state == CS_COLLECT
-                     ? iobuf_len(&c->in) + READ_CHUNK
-                     : c->w->cfg->limits.header_section + 4096;
-    if (iobuf_reserve(&c->in, c->state == CS_HEAD ? 4096 : READ_CHUNK, max) < 0) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
-    }
-    *buf = uv_buf_init(c->in.base + c->in.end, (unsigned)(c->in.cap - c->in.end));
+    struct client *c = owner;
+    *max = c->state == CS_BODY || c->state == CS_COLLECT ? iobuf_len(&c->conn.in) + READ_CHUNK
+                                                         : c->w->cfg->limits.header_section + 4096;
+    *want = c->state == CS_HEAD ? 4096 : READ_CHUNK;
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void on_eof(void *owner, int err)
 {
-    struct client *c = s->data;
+    struct client *c = owner;
     CHECK_MAGIC(c, CLIENT_MAGIC);
-    if (n == UV_ENOBUFS) {
+    if (err == UV_ENOBUFS) {
         /* The head outgrew the buffer limit: the parser answers 431. */
-        client_pause_read(c);
         client_process(c);
         return;
     }
-    if (n < 0) {
-        c->eof = 1;
-        client_pause_read(c);
-        if (c->state == CS_TUNNEL && n == UV_EOF) {
-            tunnel_on_eof(c, 1);
-        } else if (c->state == CS_CLOSING) {
-            client_close(c);
-        } else if (c->state == CS_WAIT && n == UV_EOF && c->ex.state != EX_NONE) {
-            c->keepalive = 0; /* half-close: still answer this request */
-        } else {
-            client_close(c);
-        }
-        return;
+    if (c->state == CS_TUNNEL && err == UV_EOF) {
+        tunnel_on_eof(c, 1);
+    } else if (c->state == CS_CLOSING) {
+        client_close(c);
+    } else if (c->state == CS_WAIT && err == UV_EOF && c->ex.state != EX_NONE) {
+        c->keepalive = 0; /* half-close: still answer this request */
+    } else {
+        client_close(c);
     }
-    if (n == 0)
-        return;
-    if (c->state == CS_CLOSING)
-        return; /* lingering: discard */
-    if (c->state == CS_HEAD && !c->head_timer && iobuf_len(&c->in) == 0) {
+}
+
+static void on_data(void *owner, size_t n)
+{
+    struct client *c = owner;
+    CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (c->state == CS_HEAD && !c->head_timer && iobuf_len(&c->conn.in) == n) {
         client_timer(c, c->w->cfg->timeouts.client_header);
         c->head_timer = 1;
     }
-    c->in.end += (size_t)n;
     if (c->state == CS_TUNNEL)
         tunnel_on_client_data(c);
     else
@@ -131,18 +121,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 void client_resume_read(struct client *c)
 {
-    if (c->reading || c->closed || c->eof)
-        return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
-        c->reading = 1;
+    if (!c->closed && !c->conn.eof)
+        conn_read(&c->conn, 1);
 }
 
 void client_pause_read(struct client *c)
 {
-    if (!c->reading)
-        return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = 0;
+    conn_read(&c->conn, 0);
 }
 
 /* Parse and dispatch as far as the buffered bytes allow. Pipelined
@@ -155,8 +140,8 @@ void client_process(struct client *c)
             return;
         switch (c->state) {
         case CS_HEAD: {
-            if (iobuf_len(&c->in) == 0) {
-                if (c->eof) {
+            if (iobuf_len(&c->conn.in) == 0) {
+                if (c->conn.eof) {
                     client_close(c);
                     return;
                 }
@@ -167,10 +152,10 @@ void client_process(struct client *c)
                 client_timer(c, w->cfg->timeouts.client_header);
                 c->head_timer = 1;
             }
-            int rc =
-                http_parse_request(iobuf_data(&c->in), iobuf_len(&c->in), &w->req_limits, &w->req);
+            int rc = http_parse_request(iobuf_data(&c->conn.in), iobuf_len(&c->conn.in),
+                                        &w->req_limits, &w->req);
             if (rc == HTTP_PARSE_MORE) {
-                if (c->eof) {
+                if (c->conn.eof) {
                     client_close(c);
                     return;
                 }
@@ -189,7 +174,7 @@ void client_process(struct client *c)
         case CS_COLLECT:
             collect_continue(c);
             if (c->state == CS_COLLECT) {
-                if (c->eof) {
+                if (c->conn.eof) {
                     client_close(c); /* the body can never be complete */
                     return;
                 }
@@ -205,7 +190,7 @@ void client_process(struct client *c)
         case CS_WAIT:
             /* Keep reading (to see an early close) until a pipelined
              * request is waiting; then let the kernel hold the rest. */
-            if (iobuf_len(&c->in))
+            if (iobuf_len(&c->conn.in))
                 client_pause_read(c);
             return;
         case CS_TUNNEL:
@@ -229,12 +214,12 @@ void client_request_done(struct client *c)
     client_process(c);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
+static void on_shutdown(void *owner, int status)
 {
-    struct client *c = req->data;
+    struct client *c = owner;
     if (c->closed)
         return;
-    if (status < 0 || c->eof) {
+    if (status < 0 || c->conn.eof) {
         client_close(c);
         return;
     }
@@ -250,9 +235,9 @@ void client_close_after_write(struct client *c)
         return;
     c->state = CS_CLOSING;
     client_pause_read(c);
-    iobuf_consume(&c->in, iobuf_len(&c->in));
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+    iobuf_consume(&c->conn.in, iobuf_len(&c->conn.in));
+    conn_linger(&c->conn);
+    if (conn_shutdown(&c->conn, on_shutdown) < 0)
         client_close(c);
 }
 
@@ -266,9 +251,16 @@ void client_write_done(void *owner, int status)
         client_close(c);
         return;
     }
-    if (c->write_pending <= WRITE_LOW_WATER)
+    if (c->conn.write_pending <= WRITE_LOW_WATER)
         proxy_client_drained(c);
 }
+
+static const struct conn_cb client_conn_cb = {
+    .room = on_room,
+    .data = on_data,
+    .eof = on_eof,
+    .written = client_write_done,
+};
 
 struct client *client_new(struct srv_worker *w)
 {
@@ -277,9 +269,10 @@ struct client *client_new(struct srv_worker *w)
         return NULL;
     c->magic = CLIENT_MAGIC;
     c->w = w;
-    uv_tcp_init(&w->loop, &c->tcp);
+    conn_init(&c->conn, &w->loop, &client_conn_cb, c);
+    c->conn.connected = 1; /* accepted or opened before it reads */
     uv_timer_init(&w->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
+    c->timer.data = c;
     c->handles = 2;
     link_init(&c->link);
     link_init(&c->park_link);
@@ -323,15 +316,15 @@ void client_accept(uv_stream_t *listener, int status)
     struct client *c = client_new(w);
     if (!c)
         return;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+    if (uv_accept(listener, (uv_stream_t *)&c->conn.tcp) < 0) {
         client_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_nodelay(&c->conn.tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
     strcpy(c->ip, "-");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (uv_tcp_getpeername(&c->conn.tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET)
             uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof c->ip);
         else if (ss.ss_family == AF_INET6)

@@ -30,7 +30,7 @@ void config_defaults(struct config *c)
     c->timeouts.upstream_keepalive = 30000;
     c->timeouts.drain = 10000;
     c->timeouts.tls_handshake = 10000;
-    c->tls.min_version = 0x0303; /* TLS1_2_VERSION */
+    c->tls.min_version = CONFIG_TLS1_2;
     c->upstream_tls.verify = true;
     c->peer_tls.verify = true;
     c->limits.request_line = 8192;
@@ -74,6 +74,7 @@ void config_defaults(struct config *c)
         strcpy(c->naming.never_cache_prefixes[c->naming.n], mutations[c->naming.n]);
     c->proxy.via = true;
     c->proxy.x_forwarded_for = true;
+    c->proxy.x_forwarded_proto = true;
     c->proxy.forwarded = false;
     c->proxy.pass_surrogate_key = false;
     strcpy(c->log.access, "stdout");
@@ -132,10 +133,17 @@ int config_parse_size(const char *s, uint64_t *bytes)
 int config_parse_addr(const char *s, struct config_addr *a, bool want_url)
 {
     int port = want_url ? 80 : -1;
+    bool tls = false;
     if (want_url) {
-        if (strncmp(s, "http://", 7) != 0)
+        if (!strncmp(s, "http://", 7)) {
+            s += 7;
+        } else if (!strncmp(s, "https://", 8)) {
+            s += 8;
+            port = 443;
+            tls = true;
+        } else {
             return -1;
-        s += 7;
+        }
     }
     const char *hs = s, *he, *colon;
     if (*s == '[') {
@@ -167,6 +175,7 @@ int config_parse_addr(const char *s, struct config_addr *a, bool want_url)
     a->host[he - hs] = 0;
     a->port = port;
     a->line = 0;
+    a->tls = tls;
     return 0;
 }
 
@@ -203,6 +212,10 @@ enum ftype {
     F_CIDRS,
     F_PORTS,
     F_ORIGIN_HOST,
+    F_TLS_LISTEN,
+    F_TLS_FILE, /* a PEM file, relative to the config file; opened by tls_ctx.c */
+    F_TLS_CERTS,
+    F_TLS_VERSION,
 };
 
 struct field {
@@ -228,6 +241,22 @@ static const struct field schema[] = {
     {"timeouts.upstream_idle", F_DURATION, OFF(timeouts.upstream_idle), 0},
     {"timeouts.upstream_keepalive", F_DURATION, OFF(timeouts.upstream_keepalive), 0},
     {"timeouts.drain", F_DURATION, OFF(timeouts.drain), 0},
+    {"timeouts.tls_handshake", F_DURATION, OFF(timeouts.tls_handshake), 0},
+    {"tls.listen", F_TLS_LISTEN, 0, 0},
+    {"tls.cert", F_TLS_FILE, OFF(tls.certs[0].cert), CONFIG_PATH_MAX},
+    {"tls.key", F_TLS_FILE, OFF(tls.certs[0].key), CONFIG_PATH_MAX},
+    {"tls.certs", F_TLS_CERTS, 0, 0},
+    {"tls.min_version", F_TLS_VERSION, OFF(tls.min_version), 0},
+    {"upstream_tls.ca", F_TLS_FILE, OFF(upstream_tls.ca), CONFIG_PATH_MAX},
+    {"upstream_tls.verify", F_BOOL, OFF(upstream_tls.verify), 0},
+    {"upstream_tls.sni", F_STRING, OFF(upstream_tls.sni),
+     sizeof(((struct config *)0)->upstream_tls.sni)},
+    {"upstream_tls.cert", F_TLS_FILE, OFF(upstream_tls.client.cert), CONFIG_PATH_MAX},
+    {"upstream_tls.key", F_TLS_FILE, OFF(upstream_tls.client.key), CONFIG_PATH_MAX},
+    {"peer_tls.ca", F_TLS_FILE, OFF(peer_tls.ca), CONFIG_PATH_MAX},
+    {"peer_tls.verify", F_BOOL, OFF(peer_tls.verify), 0},
+    {"peer_tls.cert", F_TLS_FILE, OFF(peer_tls.client.cert), CONFIG_PATH_MAX},
+    {"peer_tls.key", F_TLS_FILE, OFF(peer_tls.client.key), CONFIG_PATH_MAX},
     {"limits.request_line", F_SIZE, OFF(limits.request_line), 0},
     {"limits.header_section", F_SIZE, OFF(limits.header_section), 0},
     {"limits.header_count", F_COUNT, OFF(limits.header_count), 0},
@@ -278,6 +307,7 @@ static const struct field schema[] = {
     {"connect.ttl", F_DURATION, OFF(connect.ttl), 0},
     {"proxy.via", F_BOOL, OFF(proxy.via), 0},
     {"proxy.x_forwarded_for", F_BOOL, OFF(proxy.x_forwarded_for), 0},
+    {"proxy.x_forwarded_proto", F_BOOL, OFF(proxy.x_forwarded_proto), 0},
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
     {"proxy.host", F_ORIGIN_HOST, 0, 0},
     {"proxy.pass_surrogate_key", F_BOOL, OFF(proxy.pass_surrogate_key), 0},
@@ -286,6 +316,30 @@ static const struct field schema[] = {
     {"log.level", F_LEVEL, OFF(log.level), 0},
     {NULL, 0, 0, 0},
 };
+
+/* Fields whose line is kept for the errors and warnings found after
+ * loading (tls_ctx.c reads the files; verify: false is warned about). */
+static const struct {
+    size_t off, line_off;
+} field_lines[] = {
+    {OFF(tls.certs[0].cert), OFF(tls.certs[0].line)},
+    {OFF(tls.certs[0].key), OFF(tls.certs[0].key_line)},
+    {OFF(upstream_tls.ca), OFF(upstream_tls.line)},
+    {OFF(upstream_tls.verify), OFF(upstream_tls.verify_line)},
+    {OFF(upstream_tls.client.cert), OFF(upstream_tls.client.line)},
+    {OFF(upstream_tls.client.key), OFF(upstream_tls.client.key_line)},
+    {OFF(peer_tls.ca), OFF(peer_tls.line)},
+    {OFF(peer_tls.verify), OFF(peer_tls.verify_line)},
+    {OFF(peer_tls.client.cert), OFF(peer_tls.client.line)},
+    {OFF(peer_tls.client.key), OFF(peer_tls.client.key_line)},
+};
+
+static void keep_line(struct config *c, size_t off, yaml_node_t *n)
+{
+    for (size_t i = 0; i < sizeof field_lines / sizeof field_lines[0]; i++)
+        if (field_lines[i].off == off)
+            *(unsigned *)((char *)c + field_lines[i].line_off) = (unsigned)n->start_mark.line + 1;
+}
 
 struct loader {
     struct config *c;
@@ -309,7 +363,9 @@ static const char *scalar(yaml_node_t *n)
     return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-static int set_listen(struct loader *l, yaml_node_t *n, const char *path)
+/* listen and tls.listen: a HOST:PORT or a list of them into addrs. */
+static int set_listen(struct loader *l, yaml_node_t *n, const char *path, struct config_addr *addrs,
+                      int *naddrs)
 {
     yaml_node_t *items[CONFIG_LISTEN_MAX + 1];
     int count = 0;
@@ -327,11 +383,11 @@ static int set_listen(struct loader *l, yaml_node_t *n, const char *path)
     }
     for (int i = 0; i < count; i++) {
         const char *s = scalar(items[i]);
-        if (!s || config_parse_addr(s, &l->c->listen[i], false) < 0)
+        if (!s || config_parse_addr(s, &addrs[i], false) < 0)
             return fail(l, items[i], path, "invalid address '%s' (expected HOST:PORT)", s ? s : "");
-        l->c->listen[i].line = (unsigned)items[i]->start_mark.line + 1;
+        addrs[i].line = (unsigned)items[i]->start_mark.line + 1;
     }
-    l->c->nlisten = count;
+    *naddrs = count;
     return 0;
 }
 
@@ -654,6 +710,64 @@ static int set_origin_host(struct loader *l, yaml_node_t *n, const char *path)
     return 0;
 }
 
+/* A PEM file named by tls.*, upstream_tls.*, peer_tls.*: relative to the
+ * config file's directory, like connect.descriptors. Not opened here:
+ * tls_ctx.c reads it and names the field when it cannot. */
+static int set_tls_file(struct loader *l, yaml_node_t *n, const char *path, char *dst, size_t len)
+{
+    const char *s = scalar(n);
+    const char *slash = strrchr(l->file, '/');
+    int dir = s && s[0] != '/' && slash ? (int)(slash - l->file) + 1 : 0;
+    if (!s || !*s || (size_t)dir + strlen(s) >= len)
+        return fail(l, n, path, "invalid path '%s'", s ? s : "");
+    snprintf(dst, len, "%.*s%s", dir, l->file, s);
+    return 0;
+}
+
+/* tls.certs: [{cert: FILE, key: FILE}, ...], into certs[1...]: certs[0]
+ * is tls.cert/tls.key. */
+static int set_tls_certs(struct loader *l, yaml_node_t *n, const char *path)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(l, n, path, "expected a list of { cert, key }%s", "");
+    unsigned count = 1;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *m = yaml_document_get_node(l->doc, *it);
+        char p[64];
+        snprintf(p, sizeof p, "%s[%u]", path, count - 1);
+        if (count == CONFIG_TLS_CERTS_MAX)
+            return fail(l, m, path, "at most %s certificates with tls.cert", "15");
+        if (m->type != YAML_MAPPING_NODE)
+            return fail(l, m, p, "expected { cert, key }%s", "");
+        struct config_tls_cert *tc = &l->c->tls.certs[count];
+        memset(tc, 0, sizeof *tc);
+        for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < m->data.mapping.pairs.top;
+             q++) {
+            const char *k = scalar(yaml_document_get_node(l->doc, q->key));
+            yaml_node_t *vn = yaml_document_get_node(l->doc, q->value);
+            char fp[96];
+            snprintf(fp, sizeof fp, "%s.%s", p, k ? k : "?");
+            if (k && !strcmp(k, "cert")) {
+                if (set_tls_file(l, vn, fp, tc->cert, sizeof tc->cert) < 0)
+                    return -1;
+                tc->line = (unsigned)vn->start_mark.line + 1;
+            } else if (k && !strcmp(k, "key")) {
+                if (set_tls_file(l, vn, fp, tc->key, sizeof tc->key) < 0)
+                    return -1;
+                tc->key_line = (unsigned)vn->start_mark.line + 1;
+            } else {
+                return fail(l, vn, fp, "unknown field%s", "");
+            }
+        }
+        if (!tc->cert[0] || !tc->key[0])
+            return fail(l, m, p, "a certificate needs a cert and a key%s", "");
+        count++;
+    }
+    l->c->tls.ncerts = count;
+    return 0;
+}
+
 static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, const char *path)
 {
     if (f->type == F_ORIGIN_HOST)
@@ -667,7 +781,19 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
         return for_each_scalar(l, n, path, add_port, NULL);
     }
     if (f->type == F_LISTEN)
-        return set_listen(l, n, path);
+        return set_listen(l, n, path, l->c->listen, &l->c->nlisten);
+    if (f->type == F_TLS_LISTEN)
+        return set_listen(l, n, path, l->c->tls.listen, &l->c->tls.nlisten);
+    if (f->type == F_TLS_FILE) {
+        if (set_tls_file(l, n, path, (char *)l->c + f->off, f->len) < 0)
+            return -1;
+        keep_line(l->c, f->off, n);
+        if (f->off == OFF(tls.certs[0].cert) || f->off == OFF(tls.certs[0].key))
+            l->c->tls.ncerts = l->c->tls.ncerts ? l->c->tls.ncerts : 1;
+        return 0;
+    }
+    if (f->type == F_TLS_CERTS)
+        return set_tls_certs(l, n, path);
     if (f->type == F_RULES)
         return set_rules(l, n, path);
     if (f->type == F_PEERS)
@@ -690,7 +816,10 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
     if (f->type == F_PEER_URL) {
         const char *s = scalar(n);
         if (!s || config_parse_addr(s, &l->c->peer.url, true) < 0)
-            return fail(l, n, path, "invalid URL '%s' (expected http://HOST:PORT)", s ? s : "");
+            return fail(l, n, path,
+                        "invalid URL '%s' (expected http://HOST:PORT or https://HOST:PORT)",
+                        s ? s : "");
+        l->c->peer.url.line = (unsigned)n->start_mark.line + 1;
         l->c->peer.forward = true;
         return 0;
     }
@@ -762,6 +891,16 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
             *(bool *)(base + f->off) = false;
         else
             return fail(l, n, path, "invalid boolean '%s' (expected true or false)", s);
+        keep_line(l->c, f->off, n);
+        return 0;
+    case F_TLS_VERSION:
+        /* TLS 1.0 and 1.1 are deprecated (RFC 8996): not offered as a choice */
+        if (!strcmp(s, "TLSv1.2"))
+            *(int *)(base + f->off) = CONFIG_TLS1_2;
+        else if (!strcmp(s, "TLSv1.3"))
+            *(int *)(base + f->off) = CONFIG_TLS1_3;
+        else
+            return fail(l, n, path, "invalid version '%s' (expected TLSv1.2 or TLSv1.3)", s);
         return 0;
     case F_STRING:
         if (strlen(s) >= f->len || !*s)
@@ -783,7 +922,10 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
         return 0;
     case F_UPSTREAM:
         if (config_parse_addr(s, &l->c->upstream, true) < 0)
-            return fail(l, n, path, "invalid upstream '%s' (expected http://HOST[:PORT])", s);
+            return fail(
+                l, n, path,
+                "invalid upstream '%s' (expected http://HOST[:PORT] or https://HOST[:PORT])", s);
+        l->c->upstream.line = (unsigned)n->start_mark.line + 1;
         l->c->has_upstream = true;
         return 0;
     case F_LEVEL: {
@@ -911,33 +1053,110 @@ static void addr_origin(const struct config *c, const struct config_addr *a, cha
         out[0] = 0;
 }
 
+/* Every address a listener binds: listen, tls.listen, admin. */
+struct bound_addr {
+    const struct config_addr *a;
+    const char *field;
+};
+
+static int bound_addrs(const struct config *c, struct bound_addr *out)
+{
+    int n = 0;
+    for (int i = 0; i < c->nlisten; i++)
+        out[n++] = (struct bound_addr){&c->listen[i], "listen"};
+    for (int i = 0; i < c->tls.nlisten; i++)
+        out[n++] = (struct bound_addr){&c->tls.listen[i], "tls.listen"};
+    if (c->admin.port)
+        out[n++] = (struct bound_addr){&c->admin, "admin"};
+    return n;
+}
+
 static int check_listeners(const struct config *c, char *err, size_t errlen)
 {
     char where[600], x[300], y[300];
-    for (int i = 0; i < c->nlisten; i++)
-        for (int j = i + 1; j < c->nlisten; j++)
-            if (addrs_overlap(&c->listen[i], &c->listen[j])) {
-                addr_origin(c, &c->listen[j], where, sizeof where);
-                config_addr_authority(&c->listen[i], -1, x, sizeof x);
-                config_addr_authority(&c->listen[j], -1, y, sizeof y);
+    struct bound_addr all[2 * CONFIG_LISTEN_MAX + 1];
+    int n = bound_addrs(c, all);
+    /* in the order listen, tls.listen, admin: all[j] is the later field */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            if (!addrs_overlap(all[i].a, all[j].a))
+                continue;
+            addr_origin(c, all[j].a, where, sizeof where);
+            config_addr_authority(all[i].a, -1, x, sizeof x);
+            config_addr_authority(all[j].a, -1, y, sizeof y);
+            if (!strcmp(all[j].field, "admin"))
                 snprintf(err, errlen,
-                         "%slisten: %s and %s overlap (the same port, and the same address or "
+                         "%sadmin: %s overlaps %s %s: the kernel would split connections between "
+                         "the proxy and the admin listener, opening PURGE and /stats to clients; "
+                         "give admin a port of its own",
+                         where, y, all[i].field, x);
+            else if (strcmp(all[i].field, all[j].field))
+                snprintf(err, errlen,
+                         "%s%s: %s overlaps %s %s: one port cannot take both TLS and plaintext; "
+                         "give each a port of its own",
+                         where, all[j].field, y, all[i].field, x);
+            else
+                snprintf(err, errlen,
+                         "%s%s: %s and %s overlap (the same port, and the same address or "
                          "a wildcard covering it); list each address once",
-                         where, x, y);
-                return -1;
-            }
-    for (int i = 0; c->admin.port && i < c->nlisten; i++)
-        if (addrs_overlap(&c->admin, &c->listen[i])) {
-            addr_origin(c, &c->admin, where, sizeof where);
-            config_addr_authority(&c->admin, -1, x, sizeof x);
-            config_addr_authority(&c->listen[i], -1, y, sizeof y);
-            snprintf(err, errlen,
-                     "%sadmin: %s overlaps listen %s: the kernel would split connections between "
-                     "the proxy and the admin listener, opening PURGE and /stats to clients; "
-                     "give admin a port of its own",
-                     where, x, y);
+                         where, all[j].field, x, y);
             return -1;
         }
+    return 0;
+}
+
+/* "FILE:LINE: " for a value the file set on `line`, "" for a flag. */
+static void line_origin(const struct config *c, unsigned line, char *out, size_t len)
+{
+    if (line && c->file[0])
+        snprintf(out, len, "%s:%u: ", c->file, line);
+    else
+        out[0] = 0;
+}
+
+/* A certificate needs its key and a key its certificate. Flags are named
+ * as flags (cert_flag NULL: the field has none). */
+static int check_cert_pair(const struct config *c, const struct config_tls_cert *tc,
+                           const char *cert_field, const char *key_field, const char *cert_flag,
+                           const char *key_flag, char *err, size_t errlen)
+{
+    char where[600];
+    if (!tc->cert[0] == !tc->key[0])
+        return 0;
+    unsigned line = tc->cert[0] ? tc->line : tc->key_line;
+    if (!line && cert_flag)
+        cert_field = cert_flag, key_field = key_flag;
+    line_origin(c, line, where, sizeof where);
+    snprintf(err, errlen, "%s%s: set without %s (a certificate and its private key go together)",
+             where, tc->cert[0] ? cert_field : key_field, tc->cert[0] ? key_field : cert_field);
+    return -1;
+}
+
+static int check_tls(const struct config *c, char *err, size_t errlen)
+{
+    char where[600];
+    bool any_cert = false;
+    for (unsigned i = 0; i < c->tls.ncerts; i++)
+        any_cert |= c->tls.certs[i].cert[0] != 0;
+    if (c->tls.nlisten && !any_cert) {
+        addr_origin(c, &c->tls.listen[0], where, sizeof where);
+        snprintf(err, errlen,
+                 "%stls.listen: needs a certificate and its key (tls.cert and tls.key, or "
+                 "--tls-cert FILE --tls-key FILE)",
+                 where);
+        return -1;
+    }
+    if (c->tls.min_version != CONFIG_TLS1_2 && c->tls.min_version != CONFIG_TLS1_3) {
+        snprintf(err, errlen, "tls.min_version: expected TLSv1.2 or TLSv1.3");
+        return -1;
+    }
+    if (check_cert_pair(c, &c->tls.certs[0], "tls.cert", "tls.key", "--tls-cert", "--tls-key", err,
+                        errlen) < 0 ||
+        check_cert_pair(c, &c->upstream_tls.client, "upstream_tls.cert", "upstream_tls.key", NULL,
+                        NULL, err, errlen) < 0 ||
+        check_cert_pair(c, &c->peer_tls.client, "peer_tls.cert", "peer_tls.key", NULL, NULL, err,
+                        errlen) < 0)
+        return -1;
     return 0;
 }
 
@@ -974,7 +1193,7 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "workers: must be between 0 (one per core) and 256");
         return -1;
     }
-    if (check_listeners(c, err, errlen) < 0)
+    if (check_listeners(c, err, errlen) < 0 || check_tls(c, err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -987,6 +1206,23 @@ void config_warnings(const struct config *c, void (*say)(const char *line, void 
                  "%s:%u: proxy.host: ignored in forward mode, where the origin gets the Host of "
                  "the request's URI (RFC 9112 §3.2.2)",
                  c->file, c->proxy.host_line);
+        say(line, arg);
+    }
+    /* verify: false is allowed only when written so, and never quietly */
+    const struct {
+        const struct config_tls_client *t;
+        const char *field, *who;
+    } clients[] = {{&c->upstream_tls, "upstream_tls", "the origin"},
+                   {&c->peer_tls, "peer_tls", "the reverse peer"}};
+    for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++) {
+        if (clients[i].t->verify)
+            continue;
+        line_origin(c, clients[i].t->verify_line, line, sizeof line);
+        size_t used = strlen(line);
+        snprintf(line + used, sizeof line - used,
+                 "%s.verify: false: the certificate of %s is not checked; anyone on the path "
+                 "can pose as it",
+                 clients[i].field, clients[i].who);
         say(line, arg);
     }
 }

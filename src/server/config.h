@@ -16,6 +16,10 @@
 #define CONFIG_CONNECT_PORTS_MAX 32
 #define CONFIG_TLS_CERTS_MAX     16
 #define CONFIG_PATH_MAX          512
+/* tls.min_version: the protocol numbers OpenSSL uses (TLS1_2_VERSION,
+ * TLS1_3_VERSION), without making config.h include OpenSSL */
+#define CONFIG_TLS1_2 0x0303
+#define CONFIG_TLS1_3 0x0304
 
 enum config_mode { MODE_REVERSE, MODE_FORWARD };
 
@@ -37,7 +41,8 @@ struct config_addr {
 struct config_tls_cert {
     char cert[CONFIG_PATH_MAX];
     char key[CONFIG_PATH_MAX];
-    unsigned line; /* where the file set it; 0: not from the file */
+    unsigned line;     /* where the file set cert; 0: not from the file (a flag) */
+    unsigned key_line; /* where the file set key; 0: not from the file (a flag) */
 };
 
 /* TLS toward an origin (upstream_tls) or the reverse idemcache (peer_tls). */
@@ -46,7 +51,8 @@ struct config_tls_client {
     bool verify;                   /* false only when set so: logged at startup */
     char sni[256];                 /* "": the URL's host (upstream_tls only) */
     struct config_tls_cert client; /* our certificate, optional: cert "" = none */
-    unsigned line;
+    unsigned line;                 /* where the file set ca; 0: default or a flag */
+    unsigned verify_line;          /* where the file set verify (false is warned about) */
 };
 
 /* limits.max_connections when not set: lowered at startup to what the
@@ -66,10 +72,13 @@ struct config {
         struct config_addr listen[CONFIG_LISTEN_MAX];
         int nlisten;
         /* certs[0] is tls.cert/tls.key, the default; the others from
-         * tls.certs are chosen by SNI against their names */
+         * tls.certs are chosen by SNI against their names. Without
+         * tls.cert, certs[0] stays empty and certs[1] (the first of
+         * tls.certs) is the default. ncerts counts certs[0] whenever any
+         * is set. */
         struct config_tls_cert certs[CONFIG_TLS_CERTS_MAX];
         unsigned ncerts;
-        int min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
+        int min_version; /* CONFIG_TLS1_2 or CONFIG_TLS1_3 */
     } tls;
     struct config_tls_client upstream_tls; /* --upstream https://... */
     struct config_tls_client peer_tls;     /* --peer https://... */
@@ -113,6 +122,9 @@ struct config {
     struct {
         bool via;
         bool x_forwarded_for;
+        /* X-Forwarded-Proto: the scheme the client used (ours, never the
+         * client's: a client-sent one is removed either way). */
+        bool x_forwarded_proto;
         bool forwarded;
         /* Reverse mode only: a forward proxy sends the authority of the
          * request's URI (RFC 9112 §3.2.2). The cache key keeps the
@@ -201,7 +213,8 @@ void config_defaults(struct config *c);
  * "FILE:LINE: FIELD: reason" into err. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
 
-/* "HOST:PORT" -> addr; "http://HOST[:PORT]" with want_url. 0 or -1. */
+/* "HOST:PORT" -> addr; with want_url "http://HOST[:PORT]" (port 80) or
+ * "https://HOST[:PORT]" (port 443, addr->tls set). 0 or -1. */
 int config_parse_addr(const char *s, struct config_addr *a, bool want_url);
 int config_parse_duration(const char *s, uint64_t *ms);
 int config_parse_size(const char *s, uint64_t *bytes);

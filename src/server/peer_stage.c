@@ -208,18 +208,18 @@ static void end_head(struct outbuf *o, struct slice coding, const void *body, si
 
 /* ---- reverse side: requests ------------------------------------------ */
 
-/* Replace the request at the front of c->in (head plus `old_body` bytes)
+/* Replace the request at the front of c->conn.in (head plus `old_body` bytes)
  * by `with`, so that it is parsed again as if it had arrived so. */
 static int replace_request(struct client *c, size_t old_len, const struct outbuf *with)
 {
-    iobuf_consume(&c->in, old_len);
-    size_t rest = iobuf_len(&c->in);
-    if (iobuf_reserve(&c->in, with->len, (size_t)-1) < 0)
+    iobuf_consume(&c->conn.in, old_len);
+    size_t rest = iobuf_len(&c->conn.in);
+    if (iobuf_reserve(&c->conn.in, with->len, (size_t)-1) < 0)
         return -1;
-    char *d = iobuf_data(&c->in);
+    char *d = iobuf_data(&c->conn.in);
     memmove(d + with->len, d, rest);
     memcpy(d, with->p, with->len);
-    c->in.end += with->len;
+    c->conn.in.end += with->len;
     return 0;
 }
 
@@ -248,7 +248,7 @@ static void reply_unknown_ref(struct client *c)
     outbuf_addstr(&o, "Content-Length: 0\r\n\r\n");
     c->ex.status = 415;
     c->ex.bytes_out += o.len;
-    srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &o);
 }
 
 static int reverse_request(struct client *c, const struct http_request *r)
@@ -460,7 +460,7 @@ void peer_stage_send(struct client *c, struct cache_object *o, struct outbuf *af
     ex->status = o->status;
     ex->resp_started = 1;
     ex->bytes_out += h.len;
-    srv_write((uv_stream_t *)&c->tcp, &h, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &h);
 }
 
 /* ---- forward side: requests ------------------------------------------ */
@@ -643,7 +643,7 @@ static void learn_store(struct client *c, const struct http_response *res)
     pthread_mutex_unlock(&ps->lock);
 }
 
-/* Rebuild the response at the front of u->in from `body`, without the
+/* Rebuild the response at the front of u->conn.in from `body`, without the
  * handshake's fields and coding, as the origin sent it. */
 static int rebuild(struct upstream *u, const struct http_response *res, size_t old_len,
                    struct slice coding_rest, int recode, const void *body, size_t len)
@@ -658,14 +658,14 @@ static int rebuild(struct upstream *u, const struct http_response *res, size_t o
         outbuf_addfield(&o, f->name, f->value);
     }
     end_head(&o, recode ? coding_rest : (struct slice){"", 0}, body, len);
-    iobuf_consume(&u->in, old_len);
-    size_t rest = iobuf_len(&u->in);
-    int rc = iobuf_reserve(&u->in, o.len, (size_t)-1);
+    iobuf_consume(&u->conn.in, old_len);
+    size_t rest = iobuf_len(&u->conn.in);
+    int rc = iobuf_reserve(&u->conn.in, o.len, (size_t)-1);
     if (rc == 0) {
-        char *d = iobuf_data(&u->in);
+        char *d = iobuf_data(&u->conn.in);
         memmove(d + o.len, d, rest);
         memcpy(d, o.p, o.len);
-        u->in.end += o.len;
+        u->conn.in.end += o.len;
     }
     free(o.p);
     return rc;
@@ -703,9 +703,9 @@ int peer_stage_response(struct client *c, const struct http_response *res)
         return PEER_FAIL;
     struct upstream *u = ex->up;
     size_t whole = res->head_len + (size_t)res->content_length;
-    if (iobuf_len(&u->in) < whole)
+    if (iobuf_len(&u->conn.in) < whole)
         return PEER_WAIT;
-    const char *enc = iobuf_data(&u->in) + res->head_len;
+    const char *enc = iobuf_data(&u->conn.in) + res->head_len;
     size_t enc_len = (size_t)res->content_length;
     struct outbuf rest = {0};
     struct coding_scan cs = scan_codings(res->fields, res->nfields, &rest);

@@ -105,7 +105,7 @@ static void fail(struct client *c, int status, const char *detail)
     reply_error(c, status, detail);
 }
 
-static void upstream_write_done(void *owner, int status)
+void proxy_upstream_written(void *owner, int status)
 {
     struct upstream *u = owner;
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
@@ -114,30 +114,40 @@ static void upstream_write_done(void *owner, int status)
         return;
     if (status < 0) {
         /* The origin went away while we sent; its response (if any) or the
-         * EOF will arrive on the read side. */
+         * EOF will arrive on the read side. A tunnel has nothing to wait for. */
+        if (c->ex.state == EX_TUNNEL)
+            client_close(c);
         return;
     }
-    if (u->write_pending <= WRITE_LOW_WATER)
+    if (u->conn.write_pending <= WRITE_LOW_WATER)
         proxy_upstream_drained(c);
 }
 
 static int up_write(struct client *c, struct outbuf *o)
 {
     struct upstream *u = c->ex.up;
-    return srv_write((uv_stream_t *)&u->tcp, o, &u->write_pending, upstream_write_done, u);
+    return conn_write(&u->conn, o);
 }
 
 static int client_write(struct client *c, struct outbuf *o)
 {
     c->ex.bytes_out += o->len;
-    return srv_write((uv_stream_t *)&c->tcp, o, &c->write_pending, client_write_done, c);
+    return conn_write(&c->conn, o);
 }
 
 /* ---- request head ---------------------------------------------------- */
 
+/* X-Forwarded-For and Forwarded are lists: the client's elements are kept
+ * and ours, the last, is the one an origin trusts (RFC 7239 §4). The
+ * X-Forwarded-Proto a client sends is dropped (build_request_head): it is
+ * one value, and a client on cleartext must not claim https to an origin
+ * that decides redirects or cookie flags by it. The proto we send is the
+ * scheme the request is keyed under on a reverse proxy, so a stored answer
+ * always matches the proto the origin was told. */
 static void add_forwarding_fields(struct client *c, const struct http_request *r, struct outbuf *o)
 {
     const struct config *cfg = c->w->cfg;
+    const char *proto = srv_over_tls(c) ? "https" : "http";
     if (cfg->proxy.x_forwarded_for) {
         outbuf_addstr(o, "X-Forwarded-For: ");
         for (unsigned i = 0; i < r->nfields; i++)
@@ -157,10 +167,12 @@ static void add_forwarding_fields(struct client *c, const struct http_request *r
             }
         /* RFC 7239 §6: IPv6 addresses are quoted and bracketed. */
         if (strchr(c->ip, ':'))
-            outbuf_printf(o, "for=\"[%s]\";proto=http\r\n", c->ip);
+            outbuf_printf(o, "for=\"[%s]\";proto=%s\r\n", c->ip, proto);
         else
-            outbuf_printf(o, "for=%s;proto=http\r\n", c->ip);
+            outbuf_printf(o, "for=%s;proto=%s\r\n", c->ip, proto);
     }
+    if (cfg->proxy.x_forwarded_proto)
+        outbuf_printf(o, "X-Forwarded-Proto: %s\r\n", proto);
     if (cfg->proxy.via)
         outbuf_addstr(o, r->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
 }
@@ -217,7 +229,8 @@ static void build_request_head(struct client *c, const struct http_request *r)
             http_is_hop_by_hop(f, r->fields, r->nfields, r->conn_flags))
             continue;
         if ((cfg->proxy.x_forwarded_for && f->id == HF_X_FORWARDED_FOR) ||
-            (cfg->proxy.forwarded && f->id == HF_FORWARDED))
+            (cfg->proxy.forwarded && f->id == HF_FORWARDED) ||
+            slice_case_eq(f->name, "x-forwarded-proto"))
             continue;
         /* A cached Connect call is stored as identity and served to any
          * client (all accept identity, connect-protocol.md): ask for it. */
@@ -386,7 +399,7 @@ void proxy_begin(struct client *c, struct http_request *r)
     if (peer == 3) {
         /* Answered. Only a request without a body may keep the connection:
          * an unread body would be parsed as the next request. */
-        iobuf_consume(&c->in, r->head_len);
+        iobuf_consume(&c->conn.in, r->head_len);
         if (r->body != HTTP_BODY_NONE)
             c->keepalive = 0;
         proxy_finish_local(c);
@@ -414,14 +427,14 @@ void proxy_begin(struct client *c, struct http_request *r)
     c->col.sent_continue = 0;
     if (cached == 2) {
         /* Parked behind another request's fetch of the same key. */
-        iobuf_consume(&c->in, r->head_len);
+        iobuf_consume(&c->conn.in, r->head_len);
         c->state = CS_WAIT;
         return;
     }
     if (cached) {
         /* Answered from the store (or refused by only-if-cached); a body
          * read to key the request goes too. */
-        iobuf_consume(&c->in, r->head_len + ex->body_span);
+        iobuf_consume(&c->conn.in, r->head_len + ex->body_span);
         if (c->state == CS_CLOSING || c->closed)
             return;
         if (r->body != HTTP_BODY_NONE && !ex->body_span)
@@ -438,7 +451,7 @@ void proxy_begin(struct client *c, struct http_request *r)
     if (ex->req_done && !ex->method_connect && !ex->upgrade && !ex->peer_inline)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
     /* r's slices are dead from here; a body sent from memory goes too */
-    iobuf_consume(&c->in, r->head_len + (ex->peer_inline ? ex->body_span : 0));
+    iobuf_consume(&c->conn.in, r->head_len + (ex->peer_inline ? ex->body_span : 0));
     c->state = ex->req_done ? CS_WAIT : CS_BODY;
     start_upstream(c);
 }
@@ -455,7 +468,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     if (status == 0)
-        u->connected = 1;
+        u->conn.connected = 1;
     proxy_on_connected(u->c, status);
 }
 
@@ -468,7 +481,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         if (!u->closed)
             upstream_close(u);
         if (--u->handles == 0) {
-            iobuf_fini(&u->in);
+            conn_fini(&u->conn);
             u->magic = 0;
             free(u);
         }
@@ -498,7 +511,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
             return;
         }
     }
-    int rc = uv_tcp_connect(&u->connect_req, &u->tcp, to, on_connect);
+    int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, to, on_connect);
     uv_freeaddrinfo(res);
     if (rc < 0)
         proxy_on_connected(u->c, rc);
@@ -525,7 +538,7 @@ static void start_upstream(struct client *c)
     ex->state = EX_CONNECTING;
     upstream_timer(u, UT_CONNECT);
     if (w->cfg->mode == MODE_REVERSE) {
-        int rc = uv_tcp_connect(&u->connect_req, &u->tcp, (struct sockaddr *)&w->upstream_addr,
+        int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, (struct sockaddr *)&w->upstream_addr,
                                 on_connect);
         if (rc < 0)
             proxy_on_connected(c, rc);
@@ -567,7 +580,7 @@ void proxy_on_connected(struct client *c, int status)
         return;
     }
     if (!u->reused)
-        uv_tcp_nodelay(&u->tcp, 1);
+        uv_tcp_nodelay(&u->conn.tcp, 1);
     ex->up_conn = u->reused ? 2 : 1;
     ex->t_up_start = uv_hrtime();
     if (ex->method_connect) {
@@ -612,21 +625,21 @@ void proxy_pump_request_body(struct client *c)
     }
     struct outbuf o = ex->up_head;
     ex->up_head = (struct outbuf){0};
-    while (iobuf_len(&c->in)) {
-        if (u->write_pending + o.len >= WRITE_HIGH_WATER) {
+    while (iobuf_len(&c->conn.in)) {
+        if (u->conn.write_pending + o.len >= WRITE_HIGH_WATER) {
             /* Send what is ready and go on with the bytes already buffered
              * while the socket takes them: no read will come to announce
              * them (a body read ahead to key it lies here whole, and its
              * last chunk was left behind; issue 10, re-attack B). Only a
              * write still pending past high water waits for its drain. */
-            if (!o.len || up_write(c, &o) < 0 || u->write_pending >= WRITE_HIGH_WATER)
+            if (!o.len || up_write(c, &o) < 0 || u->conn.write_pending >= WRITE_HIGH_WATER)
                 break;
             continue;
         }
         size_t used;
         struct slice d;
-        enum http_body_rc rc =
-            http_body_read(&ex->req_body, iobuf_data(&c->in), iobuf_len(&c->in), &used, &d);
+        enum http_body_rc rc = http_body_read(&ex->req_body, iobuf_data(&c->conn.in),
+                                              iobuf_len(&c->conn.in), &used, &d);
         if (rc == HTTP_BODY_ERROR) {
             free(o.p);
             log_msg(LOG_INFO, "client %s: bad chunked body", c->ip);
@@ -648,7 +661,7 @@ void proxy_pump_request_body(struct client *c)
             if (ex->req_chunked)
                 outbuf_addstr(&o, "\r\n");
         }
-        iobuf_consume(&c->in, used);
+        iobuf_consume(&c->conn.in, used);
         ex->bytes_in += used;
         if (rc == HTTP_BODY_DONE || http_body_done(&ex->req_body)) {
             if (ex->req_chunked)
@@ -668,7 +681,7 @@ void proxy_pump_request_body(struct client *c)
             upstream_timer(u, UT_FIRST_BYTE);
         return;
     }
-    if (u->write_pending >= WRITE_HIGH_WATER) {
+    if (u->conn.write_pending >= WRITE_HIGH_WATER) {
         client_pause_read(c);
     } else {
         client_resume_read(c);
@@ -693,7 +706,8 @@ static void finish(struct client *c)
     ex->t_up_end = uv_hrtime();
     ex->up = NULL;
     if (u) {
-        if (ex->up_reusable && ex->req_done && !ex->up_answered_early && iobuf_len(&u->in) == 0)
+        if (ex->up_reusable && ex->req_done && !ex->up_answered_early &&
+            iobuf_len(&u->conn.in) == 0)
             upstream_release(u);
         else
             upstream_close(u);
@@ -789,7 +803,7 @@ static int interim_response(struct client *c, const struct http_response *res)
     if (ex->client_minor == 0 || (res->status == 100 && ex->sent_continue))
         return 0;
     struct outbuf o = {0};
-    outbuf_add(&o, iobuf_data(&ex->up->in), res->head_len);
+    outbuf_add(&o, iobuf_data(&ex->up->conn.in), res->head_len);
     client_write(c, &o);
     return 0;
 }
@@ -801,22 +815,23 @@ static int relay_read_buffer(struct client *c, struct outbuf *o)
 {
     struct exchange *ex = &c->ex;
     struct upstream *u = ex->up;
-    if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED || iobuf_len(&u->in) == 0 ||
-        c->write_pending >= WRITE_HIGH_WATER || ex->discard_body || ex->holding)
+    if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED ||
+        iobuf_len(&u->conn.in) == 0 || c->conn.write_pending >= WRITE_HIGH_WATER ||
+        ex->discard_body || ex->holding)
         return 0;
     size_t used;
     struct slice d;
-    size_t len = iobuf_len(&u->in);
+    size_t len = iobuf_len(&u->conn.in);
     struct http_body_reader probe = ex->resp_body;
-    if (http_body_read(&probe, iobuf_data(&u->in), len, &used, &d) != HTTP_BODY_DATA || used != len)
+    if (http_body_read(&probe, iobuf_data(&u->conn.in), len, &used, &d) != HTTP_BODY_DATA ||
+        used != len)
         return 0; /* the read also holds bytes after the body */
     ex->resp_body = probe;
     cache_stage_body(c, d.p, d.len);
-    char *block = u->in.base;
-    u->in = (struct iobuf){0};
+    char *block = u->conn.in.base;
+    u->conn.in = (struct iobuf){0};
     ex->bytes_out += o->len + d.len;
-    srv_write_block((uv_stream_t *)&c->tcp, o, block, d.p, d.len, &c->write_pending,
-                    client_write_done, c);
+    conn_write_block(&c->conn, o, block, d.p, d.len);
     return 1;
 }
 
@@ -829,11 +844,11 @@ static void pump_response_body(struct client *c)
     int done = http_body_done(&ex->resp_body);
     if (!done && relay_read_buffer(c, &o))
         done = http_body_done(&ex->resp_body);
-    while (!done && iobuf_len(&u->in) && c->write_pending + o.len < WRITE_HIGH_WATER) {
+    while (!done && iobuf_len(&u->conn.in) && c->conn.write_pending + o.len < WRITE_HIGH_WATER) {
         size_t used;
         struct slice d;
-        enum http_body_rc rc =
-            http_body_read(&ex->resp_body, iobuf_data(&u->in), iobuf_len(&u->in), &used, &d);
+        enum http_body_rc rc = http_body_read(&ex->resp_body, iobuf_data(&u->conn.in),
+                                              iobuf_len(&u->conn.in), &used, &d);
         if (rc == HTTP_BODY_ERROR) {
             client_write(c, &o);
             log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key);
@@ -852,7 +867,7 @@ static void pump_response_body(struct client *c)
             if (ex->resp_chunked)
                 outbuf_addstr(&o, "\r\n");
         }
-        iobuf_consume(&u->in, used);
+        iobuf_consume(&u->conn.in, used);
         done = rc == HTTP_BODY_DONE || http_body_done(&ex->resp_body);
         if (rc == HTTP_BODY_MORE)
             break;
@@ -868,7 +883,7 @@ static void pump_response_body(struct client *c)
         finish(c);
         return;
     }
-    if (c->write_pending >= WRITE_HIGH_WATER) {
+    if (c->conn.write_pending >= WRITE_HIGH_WATER) {
         upstream_pause_read(u);
         upstream_timer(u, UT_NONE);
         client_timer(c, c->w->cfg->timeouts.client_send_idle);
@@ -884,8 +899,8 @@ void proxy_on_upstream_data(struct client *c)
     struct srv_worker *w = c->w;
     while (ex->up && ex->state == EX_RESP_HEAD) {
         struct upstream *u = ex->up;
-        int rc =
-            http_parse_response(iobuf_data(&u->in), iobuf_len(&u->in), &w->resp_limits, &w->res);
+        int rc = http_parse_response(iobuf_data(&u->conn.in), iobuf_len(&u->conn.in),
+                                     &w->resp_limits, &w->res);
         if (rc == HTTP_PARSE_MORE)
             return;
         if (rc != HTTP_PARSE_OK) {
@@ -898,7 +913,7 @@ void proxy_on_upstream_data(struct client *c)
                 fail(c, 502, "unexpected 101 from upstream");
                 return;
             }
-            iobuf_consume(&u->in, w->res.head_len);
+            iobuf_consume(&u->conn.in, w->res.head_len);
             if (w->res.status == 101) {
                 tunnel_begin(c);
                 return;
@@ -909,13 +924,13 @@ void proxy_on_upstream_data(struct client *c)
          * not read it the way we sent it, so the connection is not reused
          * (issue 10, finding 1; the bytes still queued may be read as the
          * next request). */
-        if (!ex->req_done || u->write_pending)
+        if (!ex->req_done || u->conn.write_pending)
             ex->up_answered_early = 1;
         int pr = peer_stage_response(c, &w->res);
         if (pr == PEER_WAIT)
             return; /* the coded body is read whole before anything goes on */
         if (pr == PEER_REBUILT)
-            continue; /* u->in holds the origin's response now: parse it */
+            continue; /* u->conn.in holds the origin's response now: parse it */
         if (pr == PEER_FAIL) {
             log_msg(LOG_WARN, "peer %s: response failed verification", u->key);
             fail(c, 502, "peer response failed verification");
@@ -955,7 +970,7 @@ void proxy_on_upstream_data(struct client *c)
         } else {
             send_response_head(c, &w->res);
         }
-        iobuf_consume(&u->in, w->res.head_len);
+        iobuf_consume(&u->conn.in, w->res.head_len);
         ex->state = EX_RESP_BODY;
         upstream_timer(u, UT_IDLE);
     }
@@ -997,7 +1012,7 @@ void proxy_on_upstream_eof(struct client *c, int status)
         pump_response_body(c);
         if (ex->up != u || c->closed)
             return;
-        if (iobuf_len(&u->in) == 0) {
+        if (iobuf_len(&u->conn.in) == 0) {
             ex->resp_body.kind = HTTP_BODY_NONE;
             pump_response_body(c);
         }

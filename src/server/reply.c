@@ -58,7 +58,7 @@ static void reply(struct client *c, int status, const char *type, const char *bo
         outbuf_add(&o, body, (size_t)n);
     ex->status = status;
     ex->bytes_out += o.len;
-    srv_write((uv_stream_t *)&c->tcp, &o, &c->write_pending, client_write_done, c);
+    conn_write(&c->conn, &o);
     if (ex->line && log_access_enabled()) {
         struct access_entry e = {
             .method = ex->method,
@@ -76,7 +76,7 @@ static void reply(struct client *c, int status, const char *type, const char *bo
                                  .target = SLICE_LIT("-"),
                                  .client = (struct slice){c->ip, strlen(c->ip)},
                                  .status = status,
-                                 .bytes_in = iobuf_len(&c->in),
+                                 .bytes_in = iobuf_len(&c->conn.in),
                                  .bytes_out = ex->bytes_out,
                                  .upstream_ms = -1};
         log_access(&e);

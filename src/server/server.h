@@ -14,10 +14,12 @@
 #include "http/body.h"
 #include "server/config.h"
 #include "server/iobuf.h"
+#include "server/conn.h"
 #include "server/tls_ctx.h"
 #include "cache/store.h"
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
+#include "cache/key.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -137,30 +139,6 @@ void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value);
 void outbuf_addstatus(struct outbuf *o, int status, struct slice reason);
 void outbuf_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Queue o's bytes on a stream; o is emptied (its memory moves to the write).
- * *pending grows by the length until the write completes, then done(owner)
- * runs. Returns 0 or a uv error. */
-int srv_write(uv_stream_t *s, struct outbuf *o, size_t *pending, void (*done)(void *, int),
-              void *owner);
-/* The same, followed by n bytes at p that live inside `block`, a heap
- * buffer the write takes over and frees: zero-copy relay of a read buffer. */
-int srv_write_block(uv_stream_t *s, struct outbuf *o, char *block, const char *p, size_t n,
-                    size_t *pending, void (*done)(void *, int), void *owner);
-/* Write the stored head of obj but the bytes of `hole` (a range inside it,
- * or empty), then `after` (our fields and the blank line), then (with_body)
- * its body, zero copy; the write holds a reference on obj until it completes. */
-int srv_write_object(uv_stream_t *s, struct cache_object *obj, struct slice hole,
-                     struct outbuf *after, int with_body, size_t *pending,
-                     void (*done)(void *, int), void *owner);
-/* Like srv_write_object, for a 206 (RFC 9110 §15.3.7): `status_line` (a
- * string that outlives the write) instead of the stored one, then the
- * stored fields but the bytes `omit` covers in obj->head (empty: none),
- * `after`, and bytes first..first+len-1 of the body as slices of the
- * stored segments, without copying. */
-int srv_write_object_range(uv_stream_t *s, struct cache_object *obj, const char *status_line,
-                           struct slice omit, struct outbuf *after, uint64_t first, uint64_t len,
-                           size_t *pending, void (*done)(void *, int), void *owner);
-
 enum exchange_state {
     EX_NONE,
     EX_RESOLVING,
@@ -271,18 +249,13 @@ struct client {
     uint32_t magic;
     struct srv_worker *w;
     struct link link;
-    uv_tcp_t tcp;
+    struct conn conn; /* the transport: socket, bytes read, writes queued */
     uv_timer_t timer;
-    uv_shutdown_t shutdown_req;
     int handles;
     enum client_state state;
-    int reading;
     int keepalive;
-    int eof;
     int head_timer; /* the header deadline is running */
     int closed;     /* uv_close called */
-    size_t write_pending;
-    struct iobuf in;
     char ip[64];
     /* coalescing: a parked request waits for another one's fetch */
     struct link park_link;
@@ -315,20 +288,15 @@ struct upstream {
     uint32_t magic;
     struct srv_worker *w;
     struct link link; /* in the worker's idle pool */
-    uv_tcp_t tcp;
+    struct conn conn; /* the transport: socket, bytes read, writes queued */
     uv_timer_t timer;
     uv_connect_t connect_req;
     uv_getaddrinfo_t resolve_req;
-    uv_shutdown_t shutdown_req;
     int handles;
-    int reading;
-    int connected;
     int reused;
     int closed;
     int got_bytes; /* any response byte on this use */
     enum upstream_timer timer_kind;
-    size_t write_pending;
-    struct iobuf in;
     struct client *c; /* while busy */
     char key[300];
 };
@@ -376,6 +344,8 @@ void proxy_on_upstream_timeout(struct client *c, enum upstream_timer kind);
 void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct client *c);
+/* The upstream's conn_cb.written. */
+void proxy_upstream_written(void *owner, int status);
 void proxy_exchange_reset(struct client *c);
 void proxy_log_exchange(struct client *c);
 void proxy_finish_local(struct client *c);
@@ -401,6 +371,13 @@ void cache_stage_wake(struct srv_worker *w);
 void cache_stage_unpark(struct client *c);
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len);
 void cache_stage_stream_pump(struct client *c);
+/* The scheme this request is keyed under (cache/key.h
+ * cache_request_scheme): https when it came over TLS, or a forward
+ * proxy's absolute-form target's own. */
+enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r);
+/* Did the request come over TLS (a background refresh: the request that
+ * started it)? What Forwarded proto= and X-Forwarded-Proto say. */
+int srv_over_tls(const struct client *c);
 /* Remove what is stored for a URL (a "G ..." key): its GET/HEAD entry and
  * every body key at it (POST, QUERY, Connect). Invalidation (RFC 9111
  * §4.4) and the admin PURGE share it. Returns the number removed. */

@@ -4,28 +4,14 @@
 #include "server/server.h"
 #include "server/log.h"
 
-static void relay(struct iobuf *from, uv_stream_t *to, size_t *pending, void (*done)(void *, int),
-                  void *owner)
+static void relay(struct iobuf *from, struct conn *to)
 {
     if (iobuf_len(from) == 0)
         return;
     struct outbuf o = {0};
     outbuf_add(&o, iobuf_data(from), iobuf_len(from));
     iobuf_consume(from, iobuf_len(from));
-    srv_write(to, &o, pending, done, owner);
-}
-
-static void tunnel_write_to_up_done(void *owner, int status)
-{
-    struct upstream *u = owner;
-    if (u->closed || !u->c)
-        return;
-    if (status < 0) {
-        client_close(u->c);
-        return;
-    }
-    if (u->write_pending <= WRITE_LOW_WATER)
-        client_resume_read(u->c);
+    conn_write(to, &o);
 }
 
 void tunnel_on_client_data(struct client *c)
@@ -33,18 +19,18 @@ void tunnel_on_client_data(struct client *c)
     struct upstream *u = c->ex.up;
     if (!u)
         return;
-    relay(&c->in, (uv_stream_t *)&u->tcp, &u->write_pending, tunnel_write_to_up_done, u);
+    relay(&c->conn.in, &u->conn);
     upstream_timer(u, UT_IDLE);
-    if (u->write_pending >= WRITE_HIGH_WATER)
+    if (u->conn.write_pending >= WRITE_HIGH_WATER)
         client_pause_read(c);
 }
 
 void tunnel_on_upstream_data(struct client *c)
 {
     struct upstream *u = c->ex.up;
-    relay(&u->in, (uv_stream_t *)&c->tcp, &c->write_pending, client_write_done, c);
+    relay(&u->conn.in, &c->conn);
     upstream_timer(u, UT_IDLE);
-    if (c->write_pending >= WRITE_HIGH_WATER)
+    if (c->conn.write_pending >= WRITE_HIGH_WATER)
         upstream_pause_read(u);
 }
 
@@ -63,18 +49,6 @@ void tunnel_begin(struct client *c)
     upstream_resume_read(ex->up);
 }
 
-static void on_up_shutdown(uv_shutdown_t *req, int status)
-{
-    (void)req;
-    (void)status;
-}
-
-static void on_client_shutdown(uv_shutdown_t *req, int status)
-{
-    (void)req;
-    (void)status;
-}
-
 void tunnel_on_eof(struct client *c, int from_client)
 {
     struct exchange *ex = &c->ex;
@@ -85,10 +59,10 @@ void tunnel_on_eof(struct client *c, int from_client)
     }
     if (from_client) {
         ex->tun_client_eof = 1;
-        uv_shutdown(&u->shutdown_req, (uv_stream_t *)&u->tcp, on_up_shutdown);
+        conn_shutdown(&u->conn, NULL);
     } else {
         ex->tun_up_eof = 1;
-        uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_client_shutdown);
+        conn_shutdown(&c->conn, NULL);
     }
     if (ex->tun_client_eof && ex->tun_up_eof)
         client_close(c);

@@ -18,7 +18,7 @@ static void on_closed(uv_handle_t *h)
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
     if (--u->handles > 0)
         return;
-    iobuf_fini(&u->in);
+    conn_fini(&u->conn);
     u->magic = 0;
     free(u);
 }
@@ -34,7 +34,7 @@ void upstream_close(struct upstream *u)
         u->w->nidle--;
     }
     u->c = NULL;
-    uv_close((uv_handle_t *)&u->tcp, on_closed);
+    conn_close(&u->conn, on_closed);
     uv_close((uv_handle_t *)&u->timer, on_closed);
 }
 
@@ -83,55 +83,56 @@ void upstream_timer(struct upstream *u, enum upstream_timer kind)
         uv_timer_stop(&u->timer);
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_room(void *owner, size_t *want, size_t *max)
 {
-    struct upstream *u = h->data;
-    size_t max = iobuf_len(&u->in) + READ_CHUNK;
-    if (max < u->w->cfg->limits.response_header_section + 4096)
-        max = u->w->cfg->limits.response_header_section + 4096;
-    if (iobuf_reserve(&u->in, READ_CHUNK, max) < 0) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
-    }
-    *buf = uv_buf_init(u->in.base + u->in.end, (unsigned)(u->in.cap - u->in.end));
+    struct upstream *u = owner;
+    *want = READ_CHUNK;
+    *max = iobuf_len(&u->conn.in) + READ_CHUNK;
+    if (*max < u->w->cfg->limits.response_header_section + 4096)
+        *max = u->w->cfg->limits.response_header_section + 4096;
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void on_data(void *owner, size_t n)
 {
-    struct upstream *u = s->data;
+    (void)n;
+    struct upstream *u = owner;
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
-    if (n == 0)
-        return;
     if (!u->c) {
         /* Idle in the pool: the origin closed it or sent junk. */
         upstream_close(u);
         return;
     }
-    if (n < 0) {
-        upstream_pause_read(u);
-        proxy_on_upstream_eof(u->c, (int)n);
-        return;
-    }
-    u->in.end += (size_t)n;
     u->got_bytes = 1;
     proxy_on_upstream_data(u->c);
 }
 
+static void on_eof(void *owner, int err)
+{
+    struct upstream *u = owner;
+    CHECK_MAGIC(u, UPSTREAM_MAGIC);
+    if (!u->c) {
+        upstream_close(u);
+        return;
+    }
+    proxy_on_upstream_eof(u->c, err);
+}
+
 void upstream_resume_read(struct upstream *u)
 {
-    if (u->reading || u->closed || !u->connected)
-        return;
-    if (uv_read_start((uv_stream_t *)&u->tcp, on_alloc, on_read) == 0)
-        u->reading = 1;
+    conn_read(&u->conn, 1);
 }
 
 void upstream_pause_read(struct upstream *u)
 {
-    if (!u->reading)
-        return;
-    uv_read_stop((uv_stream_t *)&u->tcp);
-    u->reading = 0;
+    conn_read(&u->conn, 0);
 }
+
+static const struct conn_cb upstream_conn_cb = {
+    .room = on_room,
+    .data = on_data,
+    .eof = on_eof,
+    .written = proxy_upstream_written,
+};
 
 struct upstream *upstream_new(struct srv_worker *w, const char *key)
 {
@@ -141,9 +142,9 @@ struct upstream *upstream_new(struct srv_worker *w, const char *key)
     u->magic = UPSTREAM_MAGIC;
     u->w = w;
     link_init(&u->link);
-    uv_tcp_init(&w->loop, &u->tcp);
+    conn_init(&u->conn, &w->loop, &upstream_conn_cb, u);
     uv_timer_init(&w->loop, &u->timer);
-    u->tcp.data = u->timer.data = u->connect_req.data = u->resolve_req.data = u;
+    u->timer.data = u->connect_req.data = u->resolve_req.data = u;
     u->handles = 2;
     snprintf(u->key, sizeof u->key, "%s", key);
     return u;
@@ -169,12 +170,12 @@ void upstream_release(struct upstream *u)
 {
     struct srv_worker *w = u->w;
     u->c = NULL;
-    if (w->draining || iobuf_len(&u->in) || u->write_pending ||
+    if (w->draining || iobuf_len(&u->conn.in) || u->conn.write_pending ||
         w->nidle >= w->cfg->limits.upstream_idle_per_worker) {
         upstream_close(u);
         return;
     }
-    iobuf_consume(&u->in, 0);
+    iobuf_consume(&u->conn.in, 0);
     link_insert(&w->idle_upstreams, &u->link);
     w->nidle++;
     upstream_timer(u, UT_POOL);

@@ -157,7 +157,7 @@ static void on_wakeup(uv_async_t *a)
         struct client *c = container_of(l, struct client, link);
         l = l->next;
         c->keepalive = 0;
-        if (c->state == CS_HEAD && iobuf_len(&c->in) == 0)
+        if (c->state == CS_HEAD && iobuf_len(&c->conn.in) == 0)
             client_close(c);
     }
     uv_timer_start(&w->drain_timer, on_drain_timeout, w->cfg->timeouts.drain, 0);

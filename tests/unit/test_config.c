@@ -46,7 +46,21 @@ static void test_addr(void **st)
     assert_int_equal(a.port, 9000);
     assert_int_equal(config_parse_addr("127.0.0.1", &a, false), -1);
     assert_int_equal(config_parse_addr("127.0.0.1:99999", &a, false), -1);
-    assert_int_equal(config_parse_addr("https://a", &a, true), -1);
+    assert_int_equal(config_parse_addr("ftp://a", &a, true), -1);
+    assert_int_equal(config_parse_addr("HTTP://a", &a, true), -1);
+    assert_int_equal(config_parse_addr("https://", &a, true), -1);
+    assert_int_equal(config_parse_addr("https://a:99999", &a, true), -1);
+    /* https: TLS to it, port 443 unless given (RFC 9110 §4.2.2) */
+    assert_int_equal(config_parse_addr("https://api.example", &a, true), 0);
+    assert_string_equal(a.host, "api.example");
+    assert_int_equal(a.port, 443);
+    assert_true(a.tls);
+    assert_int_equal(config_parse_addr("https://[::1]:8443/", &a, true), 0);
+    assert_string_equal(a.host, "::1");
+    assert_int_equal(a.port, 8443);
+    assert_true(a.tls);
+    assert_int_equal(config_parse_addr("http://api.example", &a, true), 0);
+    assert_false(a.tls);
 }
 
 static int load(const char *yaml, struct config *c, char *err)
@@ -169,6 +183,24 @@ static void test_file_errors(void **st)
         {"peer:\n  url: ftp://x\n", ":2: peer.url"},
         {"connect:\n  descriptors: /nonexistent.binpb\n", ":2: connect.descriptors: cannot open"},
         {"connect:\n  cacheable: [Method]\n", ":2: connect.cacheable: invalid procedure"},
+        {"upstream: https//x\n", ":1: upstream: invalid upstream 'https//x' (expected http://"},
+        {"peer:\n  url: ftp://x:1\n", ":2: peer.url: invalid URL 'ftp://x:1' (expected http://"},
+        {"tls:\n  listen: nope\n", ":2: tls.listen: invalid address 'nope'"},
+        {"tls:\n  cert: \"\"\n", ":2: tls.cert: invalid path"},
+        {"tls:\n  key: [a, b]\n", ":2: tls.key: invalid path"},
+        {"tls:\n  min_version: TLSv1.1\n",
+         ":2: tls.min_version: invalid version 'TLSv1.1' (expected TLSv1.2 or TLSv1.3)"},
+        {"tls:\n  min_version: 1.3\n", ":2: tls.min_version: invalid version"},
+        {"tls:\n  certs: {cert: a, key: b}\n", ":2: tls.certs: expected a list"},
+        {"tls:\n  certs:\n    - cert: a\n",
+         ":3: tls.certs[0]: a certificate needs a cert and a key"},
+        {"tls:\n  certs:\n    - {cert: a, key: b}\n    - {cert: a, chain: b}\n",
+         ":4: tls.certs[1].chain: unknown field"},
+        {"tls:\n  colour: red\n", ":2: tls.colour: unknown field"},
+        {"upstream_tls:\n  verify: maybe\n", ":2: upstream_tls.verify: invalid boolean"},
+        {"upstream_tls:\n  sni: \"\"\n", ":2: upstream_tls.sni"},
+        {"peer_tls:\n  sni: a\n", ":2: peer_tls.sni: unknown field"},
+        {"timeouts:\n  tls_handshake: soon\n", ":2: timeouts.tls_handshake: invalid duration"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct config c;
@@ -177,6 +209,132 @@ static void test_file_errors(void **st)
         if (!strstr(err, bad[i].want) || !strstr(err, "/tmp/idem-config-"))
             fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].want);
     }
+}
+
+/* tls, upstream_tls, peer_tls, timeouts.tls_handshake (issue 14) */
+static void test_tls_fields(void **st)
+{
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    assert_int_equal(c.timeouts.tls_handshake, 10000);
+    assert_int_equal(c.tls.min_version, CONFIG_TLS1_2);
+    assert_true(c.upstream_tls.verify);
+    assert_true(c.peer_tls.verify);
+    assert_int_equal(c.tls.ncerts, 0);
+    assert_int_equal(load("listen: 127.0.0.1:1\n"
+                          "upstream: https://api.example:8443\n"
+                          "tls:\n"
+                          "  listen: [127.0.0.1:2, 127.0.0.1:3]\n"
+                          "  cert: certs/server.pem\n"
+                          "  key: /abs/server.key\n"
+                          "  certs:\n"
+                          "    - {cert: other.pem, key: other.key}\n"
+                          "    - cert: w.pem\n"
+                          "      key: w.key\n"
+                          "  min_version: TLSv1.3\n"
+                          "upstream_tls:\n"
+                          "  ca: ca.pem\n"
+                          "  verify: false\n"
+                          "  sni: origin.example\n"
+                          "  cert: c.pem\n"
+                          "  key: c.key\n"
+                          "peer_tls: {ca: /p/ca.pem, verify: true, cert: pc.pem, key: pc.key}\n"
+                          "timeouts:\n  tls_handshake: 2s\n",
+                          &c, err),
+                     0);
+    assert_true(c.upstream.tls);
+    assert_int_equal(c.upstream.port, 8443);
+    assert_int_equal(c.tls.nlisten, 2);
+    assert_int_equal(c.tls.listen[1].port, 3);
+    assert_int_equal(c.tls.listen[1].line, 4);
+    assert_int_equal(c.tls.ncerts, 3);
+    /* relative to the file's directory (/tmp), absolute kept */
+    assert_string_equal(c.tls.certs[0].cert, "/tmp/certs/server.pem");
+    assert_int_equal(c.tls.certs[0].line, 5);
+    assert_string_equal(c.tls.certs[0].key, "/abs/server.key");
+    assert_int_equal(c.tls.certs[0].key_line, 6);
+    assert_string_equal(c.tls.certs[1].cert, "/tmp/other.pem");
+    assert_string_equal(c.tls.certs[2].key, "/tmp/w.key");
+    assert_int_equal(c.tls.certs[2].key_line, 10);
+    assert_int_equal(c.tls.min_version, CONFIG_TLS1_3);
+    assert_string_equal(c.upstream_tls.ca, "/tmp/ca.pem");
+    assert_int_equal(c.upstream_tls.line, 13);
+    assert_false(c.upstream_tls.verify);
+    assert_int_equal(c.upstream_tls.verify_line, 14);
+    assert_string_equal(c.upstream_tls.sni, "origin.example");
+    assert_string_equal(c.upstream_tls.client.cert, "/tmp/c.pem");
+    assert_string_equal(c.upstream_tls.client.key, "/tmp/c.key");
+    assert_string_equal(c.peer_tls.ca, "/p/ca.pem");
+    assert_true(c.peer_tls.verify);
+    assert_string_equal(c.peer_tls.client.key, "/tmp/pc.key");
+    assert_int_equal(c.timeouts.tls_handshake, 2000);
+    assert_int_equal(config_validate(&c, err, sizeof err), 0);
+
+    /* tls.certs alone: certs[0] stays empty, the list's first is the default */
+    assert_int_equal(load("tls:\n  certs: [{cert: a, key: b}]\n", &c, err), 0);
+    assert_int_equal(c.tls.ncerts, 2);
+    assert_string_equal(c.tls.certs[0].cert, "");
+    assert_string_equal(c.tls.certs[1].cert, "/tmp/a");
+
+    /* cross-field checks */
+    static const struct {
+        const char *yaml;
+        const char *want; /* NULL: accepted */
+    } rows[] = {
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: 127.0.0.1:8443\n",
+         ":3: tls.listen: needs a certificate and its key"},
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: 127.0.0.1:8443\n  key: k\n",
+         ":3: tls.listen: needs a certificate"},
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: 127.0.0.1:8443\n  cert: c\n",
+         ":4: tls.cert: set without tls.key"},
+        {"listen: 127.0.0.1:8080\ntls:\n  key: k\n", ":3: tls.key: set without tls.cert"},
+        {"listen: 127.0.0.1:8080\nupstream_tls:\n  cert: c\n",
+         ":3: upstream_tls.cert: set without upstream_tls.key"},
+        {"listen: 127.0.0.1:8080\npeer_tls:\n  key: k\n",
+         ":3: peer_tls.key: set without peer_tls.cert"},
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: 127.0.0.1:8080\n  cert: c\n  key: k\n",
+         ":3: tls.listen: 127.0.0.1:8080 overlaps listen 127.0.0.1:8080: one port cannot take "
+         "both TLS and plaintext"},
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: 0.0.0.0:8080\n  cert: c\n  key: k\n",
+         ":3: tls.listen: 0.0.0.0:8080 overlaps listen 127.0.0.1:8080"},
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: [127.0.0.1:8443, 127.0.0.1:8443]\n"
+         "  cert: c\n  key: k\n",
+         ":3: tls.listen: 127.0.0.1:8443 and 127.0.0.1:8443 overlap"},
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: 127.0.0.1:8443\n  cert: c\n  key: k\n"
+         "admin: 127.0.0.1:8443\n",
+         ":6: admin: 127.0.0.1:8443 overlaps tls.listen 127.0.0.1:8443"},
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: 127.0.0.1:8443\n  cert: c\n  key: k\n", NULL},
+        {"listen: 127.0.0.1:8080\ntls:\n  listen: 127.0.0.1:8443\n"
+         "  certs: [{cert: c, key: k}]\n",
+         NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        err[0] = 0;
+        assert_int_equal(load(rows[i].yaml, &c, err), 0);
+        c.has_upstream = true;
+        int rc = config_validate(&c, err, sizeof err);
+        int ok = rows[i].want
+                     ? rc == -1 && strstr(err, rows[i].want) && strstr(err, "/tmp/idem-config-")
+                     : rc == 0;
+        if (!ok)
+            fail_msg("row %zu: rc %d, '%s' (want '%s')", i, rc, err,
+                     rows[i].want ? rows[i].want : "ok");
+    }
+    /* from flags: the flags are named, no file line */
+    config_defaults(&c);
+    c.has_upstream = true;
+    c.nlisten = 1;
+    assert_int_equal(config_parse_addr("127.0.0.1:7000", &c.listen[0], false), 0);
+    strcpy(c.tls.certs[0].cert, "c.pem");
+    c.tls.ncerts = 1;
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    assert_string_equal(err, "--tls-cert: set without --tls-key (a certificate and its private "
+                             "key go together)");
+    c.tls.min_version = 0x0302;
+    strcpy(c.tls.certs[0].key, "k.pem");
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    assert_string_equal(err, "tls.min_version: expected TLSv1.2 or TLSv1.3");
 }
 
 /* cache.targeted_fields and cache.strip_targeted (RFC 9213, issue 13) */
@@ -384,6 +542,16 @@ static void count_line(const char *line, void *arg)
         ++*(int *)arg;
 }
 
+/* verify: false, named with its file and line */
+static void count_verify_line(const char *line, void *arg)
+{
+    if ((strstr(line, ":2: upstream_tls.verify: false: the certificate of the origin is not "
+                      "checked") ||
+         strstr(line, ":4: peer_tls.verify: false: the certificate of the reverse peer")) &&
+        strstr(line, "/tmp/idem-config-"))
+        ++*(int *)arg;
+}
+
 static void test_warnings(void **st)
 {
     struct config c;
@@ -395,6 +563,16 @@ static void test_warnings(void **st)
     n = 0;
     assert_int_equal(load("mode: reverse\nproxy:\n  host: upstream\n", &c, err), 0);
     config_warnings(&c, count_line, &n);
+    assert_int_equal(n, 0);
+    /* verify: false is said, once per side */
+    n = 0;
+    assert_int_equal(load("upstream_tls:\n  verify: false\npeer_tls:\n  verify: false\n", &c, err),
+                     0);
+    config_warnings(&c, count_verify_line, &n);
+    assert_int_equal(n, 2);
+    n = 0;
+    assert_int_equal(load("upstream_tls:\n  verify: true\n", &c, err), 0);
+    config_warnings(&c, count_verify_line, &n);
     assert_int_equal(n, 0);
 }
 
@@ -411,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_origin_host),
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_targeted_fields),
+        cmocka_unit_test(test_tls_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

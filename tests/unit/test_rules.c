@@ -555,9 +555,9 @@ static void test_body_keys(void **st)
         assert_int_equal(http_parse_request(rows[i].b, strlen(rows[i].b), &lim, &rb), 0);
         size_t la, lb;
         char *ka =
-            cache_key_body('P', &ra, d, S(rows[i].ct_a), S(rows[i].ce_a), S(rows[i].headers), &la);
+            cache_key_body('P', &ra, CACHE_SCHEME_HTTP, d, S(rows[i].ct_a), S(rows[i].ce_a), S(rows[i].headers), &la);
         char *kb =
-            cache_key_body('P', &rb, d, S(rows[i].ct_b), S(rows[i].ce_b), S(rows[i].headers), &lb);
+            cache_key_body('P', &rb, CACHE_SCHEME_HTTP, d, S(rows[i].ct_b), S(rows[i].ce_b), S(rows[i].headers), &lb);
         int same = la == lb && !memcmp(ka, kb, la);
         if (same != rows[i].same)
             fail_msg("row %zu: keys '%.*s' and '%.*s'", i, (int)la, ka, (int)lb, kb);
@@ -567,33 +567,33 @@ static void test_body_keys(void **st)
     /* one more digest bit, another key; another class, another key */
     size_t la, lb, lg;
     assert_int_equal(http_parse_request(rows[0].a, strlen(rows[0].a), &lim, &ra), 0);
-    char *ka = cache_key_body('P', &ra, d, S(""), S(""), S(""), &la);
+    char *ka = cache_key_body('P', &ra, CACHE_SCHEME_HTTP, d, S(""), S(""), S(""), &la);
     unsigned char d2[32] = {1, 2, 4};
-    char *kb = cache_key_body('P', &ra, d2, S(""), S(""), S(""), &lb);
+    char *kb = cache_key_body('P', &ra, CACHE_SCHEME_HTTP, d2, S(""), S(""), S(""), &lb);
     assert_false(la == lb && !memcmp(ka, kb, la));
     free(kb);
-    kb = cache_key_body('Q', &ra, d, S(""), S(""), S(""), &lb);
+    kb = cache_key_body('Q', &ra, CACHE_SCHEME_HTTP, d, S(""), S(""), S(""), &lb);
     assert_false(la == lb && !memcmp(ka, kb, la));
     /* a body key belongs to its URL for invalidation, and only to it */
-    char *g = cache_key_primary(&ra, &lg);
+    char *g = cache_key_primary(&ra, CACHE_SCHEME_HTTP, &lg);
     assert_true(cache_key_is_body_of(ka, la, g, lg));
     assert_true(cache_key_is_body_of(kb, lb, g, lg));
     assert_false(cache_key_is_body_of(g, lg, g, lg));
-    char *g2 = cache_key_for(S("h"), S("/x2"), &lg);
+    char *g2 = cache_key_for(CACHE_SCHEME_HTTP, S("h"), S("/x2"), &lg);
     assert_false(cache_key_is_body_of(ka, la, g2, lg));
     free(g2);
-    char *g3 = cache_key_for(S("h"), S("/"), &lg);
+    char *g3 = cache_key_for(CACHE_SCHEME_HTTP, S("h"), S("/"), &lg);
     assert_false(cache_key_is_body_of(ka, la, g3, lg));
     free(g3);
     /* Connect keys: the other query parameters are in it (issue 10,
      * finding 5), and a Connect key is a body key of its path for PURGE */
-    char *r1 = cache_key_rpc(&ra, S("/p.S/M"), S("json"), S(""), d, S("user=alice"), &la);
-    char *r2 = cache_key_rpc(&ra, S("/p.S/M"), S("json"), S(""), d, S("user=bob"), &lb);
+    char *r1 = cache_key_rpc(&ra, CACHE_SCHEME_HTTP, S("/p.S/M"), S("json"), S(""), d, S("user=alice"), &la);
+    char *r2 = cache_key_rpc(&ra, CACHE_SCHEME_HTTP, S("/p.S/M"), S("json"), S(""), d, S("user=bob"), &lb);
     assert_false(la == lb && !memcmp(r1, r2, la));
     free(r2);
-    r2 = cache_key_rpc(&ra, S("/p.S/M"), S("json"), S(""), d, S(""), &lb);
+    r2 = cache_key_rpc(&ra, CACHE_SCHEME_HTTP, S("/p.S/M"), S("json"), S(""), d, S(""), &lb);
     assert_false(la == lb && !memcmp(r1, r2, la));
-    char *gp = cache_key_for(S("h"), S("/p.S/M"), &lg);
+    char *gp = cache_key_for(CACHE_SCHEME_HTTP, S("h"), S("/p.S/M"), &lg);
     assert_true(cache_key_is_body_of(r1, la, gp, lg));
     assert_true(cache_key_is_body_of(r2, lb, gp, lg));
     free(gp);

@@ -455,7 +455,7 @@ static void test_keys(void **st)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         assert_int_equal(http_parse_request(rows[i].head, strlen(rows[i].head), &lim, &req), 0);
         size_t len;
-        char *k = cache_key_primary(&req, &len);
+        char *k = cache_key_primary(&req, CACHE_SCHEME_HTTP, &len);
         if (len != strlen(rows[i].key) || memcmp(k, rows[i].key, len))
             fail_msg("row %zu: got '%.*s'", i, (int)len, k);
         free(k);

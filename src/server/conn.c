@@ -1,0 +1,290 @@
+/* The transport (conn.h): reads into a plaintext iobuf, writes that own
+ * their bytes until the socket took them, shutdown and close. A write
+ * first tries the socket directly (uv_try_write): most complete there,
+ * which saves a request, a callback and (libuv 1.44) an epoll_ctl. */
+#include <stdlib.h>
+#include <string.h>
+#include "server/server.h"
+#include "server/conn.h"
+#include "cache/object.h"
+
+void conn_init(struct conn *c, uv_loop_t *loop, const struct conn_cb *cb, void *owner)
+{
+    uv_tcp_init(loop, &c->tcp);
+    c->tcp.data = owner;
+    c->cb = cb;
+    c->owner = owner;
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    struct conn *c = container_of(h, struct conn, tcp);
+    size_t want, max;
+    c->cb->room(c->owner, &want, &max);
+    if (iobuf_reserve(&c->in, want, max) < 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(c->in.base + c->in.end, (unsigned)(c->in.cap - c->in.end));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct conn *c = container_of(s, struct conn, tcp);
+    if (n == 0)
+        return;
+    if (n < 0) {
+        if (n != UV_ENOBUFS)
+            c->eof = 1;
+        conn_read(c, 0);
+        c->cb->eof(c->owner, (int)n);
+        return;
+    }
+    if (c->lingering)
+        return; /* read into the free tail and dropped */
+    c->in.end += (size_t)n;
+    c->cb->data(c->owner, (size_t)n);
+}
+
+void conn_read(struct conn *c, int on)
+{
+    if (on) {
+        if (c->reading || c->closed || !c->connected)
+            return;
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = 1;
+        return;
+    }
+    if (!c->reading)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+/* ---- writes ----------------------------------------------------------- */
+
+/* What a write owns until the socket took its bytes: heap memory and a
+ * read block freed then, a stored object referenced meanwhile. */
+struct wown {
+    char *heap;
+    char *block;
+    struct cache_object *obj; /* borrowed from the caller; referenced if queued */
+};
+
+struct write_req {
+    uv_write_t req;
+    struct conn *c;
+    struct wown own;
+    size_t len;
+    int notify; /* cb->written when done */
+};
+
+static void own_release(struct wown *own)
+{
+    free(own->heap);
+    own->heap = NULL;
+    free(own->block);
+    own->block = NULL;
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct conn *c = w->c;
+    c->write_pending -= w->len;
+    own_release(&w->own);
+    cache_object_unref(&w->own.obj);
+    int notify = w->notify;
+    free(w);
+    if (notify)
+        c->cb->written(c->owner, status);
+}
+
+/* Write b[0..k), totalling `total` bytes, to the socket: at once when it
+ * takes it all, else queued. May rewrite b (skipping what went out). */
+static int socket_writev(struct conn *c, uv_buf_t *b, unsigned k, size_t total, struct wown own,
+                         int notify)
+{
+    if (c->write_pending == 0) {
+        int n = uv_try_write((uv_stream_t *)&c->tcp, b, k);
+        if (n == (int)total) {
+            own_release(&own);
+            return 0;
+        }
+        if (n > 0) {
+            size_t skip = (size_t)n;
+            unsigned i = 0;
+            while (skip >= b[i].len)
+                skip -= b[i++].len;
+            b[i].base += skip;
+            b[i].len -= skip;
+            memmove(b, b + i, (k - i) * sizeof *b);
+            k -= i;
+            total -= (size_t)n;
+        }
+        /* On an error, uv_write below fails the same way and reports it
+         * through the callback, from the loop, like any other write error. */
+    }
+    struct write_req *w = malloc(sizeof *w);
+    if (!w)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    *w = (struct write_req){.c = c, .own = own, .len = total, .notify = notify};
+    if (own.obj)
+        cache_object_ref(own.obj);
+    c->write_pending += total;
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, b, k, on_written);
+    if (rc < 0) {
+        c->write_pending -= total;
+        own_release(&w->own);
+        cache_object_unref(&w->own.obj);
+        free(w);
+    }
+    return rc;
+}
+
+static int conn_writev(struct conn *c, uv_buf_t *b, unsigned k, struct wown own)
+{
+    size_t total = 0;
+    for (unsigned i = 0; i < k; i++)
+        total += b[i].len;
+    return socket_writev(c, b, k, total, own, 1);
+}
+
+int conn_write_block(struct conn *c, struct outbuf *o, char *block, const char *p, size_t n)
+{
+    if (o->len + n == 0) {
+        free(block);
+        return 0;
+    }
+    uv_buf_t b[2];
+    unsigned nb = 0;
+    if (o->len)
+        b[nb++] = uv_buf_init(o->p, (unsigned)o->len);
+    if (n)
+        b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+    struct wown own = {.heap = o->p, .block = block};
+    *o = (struct outbuf){0};
+    return conn_writev(c, b, nb, own);
+}
+
+int conn_write(struct conn *c, struct outbuf *o)
+{
+    return conn_write_block(c, o, NULL, NULL, 0);
+}
+
+/* b[0..k) are slices of obj and of `after`; b is freed when not `stack`. */
+static int write_object_bufs(struct conn *c, struct cache_object *obj, struct outbuf *after,
+                             uv_buf_t *b, uv_buf_t *stack, size_t k)
+{
+    struct wown own = {.heap = after->p, .obj = obj};
+    *after = (struct outbuf){0};
+    int rc = conn_writev(c, b, (unsigned)k, own);
+    if (b != stack)
+        free(b);
+    return rc;
+}
+
+int conn_write_object(struct conn *c, struct cache_object *obj, struct slice hole,
+                      struct outbuf *after, int with_body)
+{
+    size_t nseg = 0;
+    if (with_body)
+        for (struct cache_segment *g = obj->body->first; g; g = g->next)
+            nseg++;
+    uv_buf_t stack[16];
+    size_t nb = 3 + nseg;
+    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
+    if (!b)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    size_t k = 0;
+    if (hole.len) {
+        size_t cut = (size_t)(hole.p - obj->head);
+        b[k++] = uv_buf_init(obj->head, (unsigned)cut);
+        b[k++] =
+            uv_buf_init(obj->head + cut + hole.len, (unsigned)(obj->head_len - cut - hole.len));
+    } else {
+        b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
+    }
+    if (after->len)
+        b[k++] = uv_buf_init(after->p, (unsigned)after->len);
+    if (with_body)
+        for (struct cache_segment *g = obj->body->first; g; g = g->next)
+            b[k++] = uv_buf_init(g->data, (unsigned)g->len);
+    return write_object_bufs(c, obj, after, b, stack, k);
+}
+
+int conn_write_object_range(struct conn *c, struct cache_object *obj, const char *status_line,
+                            struct slice omit, struct outbuf *after, uint64_t first, uint64_t len)
+{
+    size_t nseg = 0;
+    for (struct cache_segment *g = obj->body->first; g; g = g->next)
+        nseg++;
+    uv_buf_t stack[16];
+    size_t nb = 4 + nseg;
+    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
+    if (!b)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    size_t k = 0;
+    /* the stored status line replaced, the stored fields as they are but
+     * for `omit` (a stored part's own Content-Range) */
+    const char *eol = memchr(obj->head, '\n', obj->head_len);
+    size_t line = eol ? (size_t)(eol - obj->head) + 1 : 0;
+    b[k++] = uv_buf_init((char *)status_line, (unsigned)strlen(status_line));
+    if (omit.len && omit.p >= obj->head + line && omit.p + omit.len <= obj->head + obj->head_len) {
+        size_t at = (size_t)(omit.p - obj->head);
+        b[k++] = uv_buf_init(obj->head + line, (unsigned)(at - line));
+        b[k++] = uv_buf_init(obj->head + at + omit.len, (unsigned)(obj->head_len - at - omit.len));
+    } else {
+        b[k++] = uv_buf_init(obj->head + line, (unsigned)(obj->head_len - line));
+    }
+    if (after->len)
+        b[k++] = uv_buf_init(after->p, (unsigned)after->len);
+    uint64_t at = 0, end = first + len;
+    for (struct cache_segment *g = obj->body->first; g && at < end; g = g->next) {
+        uint64_t glen = g->len, lo = first > at ? first - at : 0;
+        if (lo < glen) {
+            uint64_t hi = end - at < glen ? end - at : glen;
+            b[k++] = uv_buf_init(g->data + lo, (unsigned)(hi - lo));
+        }
+        at += glen;
+    }
+    return write_object_bufs(c, obj, after, b, stack, k);
+}
+
+/* ---- ending ----------------------------------------------------------- */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (c->shutdown_done)
+        c->shutdown_done(c->owner, status);
+}
+
+int conn_shutdown(struct conn *c, void (*done)(void *owner, int status))
+{
+    c->shutdown_done = done;
+    c->shutdown_req.data = c;
+    return uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
+}
+
+void conn_linger(struct conn *c)
+{
+    c->lingering = 1;
+}
+
+void conn_close(struct conn *c, uv_close_cb close_cb)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    uv_close((uv_handle_t *)&c->tcp, close_cb);
+}
+
+void conn_fini(struct conn *c)
+{
+    iobuf_fini(&c->in);
+}
