@@ -171,7 +171,10 @@ echo "origin requests during the timed runs: $((after - before)) (all hits when 
   "nginx '$(grep -i '^x-cache' "$work/hdr.nginx.${SIZES%% *}" | tr -d '\r')'"
 
 printf "\nTLS 1.3, %s, X25519, EC P-256 certificate\n" "$TLS_CIPHER"
-printf "%-6s %-9s %-10s %10s %8s %12s   (%s runs x %ss, %s connections, median)\n" size kind proxy "req/s" "p99 ms" "CPU us/req" "$RUNS" "$SECS" "$CONNS"
+# core %: how busy the proxy's core was (req/s x CPU per request); well
+# under 100 means the client side (wrk, one core) was the limit, and the
+# CPU per request is the figure to compare.
+printf "%-6s %-9s %-10s %10s %8s %12s %7s   (%s runs x %ss, %s connections, median)\n" size kind proxy "req/s" "p99 ms" "CPU us/req" "core %" "$RUNS" "$SECS" "$CONNS"
 for c in $cases; do
   s=${c%%:*}
   kind=keepalive
@@ -181,7 +184,8 @@ for c in $cases; do
     rps=$(cut -d' ' -f1 "$work/$who.$c" | median); p99=$(cut -d' ' -f2 "$work/$who.$c" | median)
     cpu=$(cut -d' ' -f3 "$work/$who.$c" | median)
     eval "${who}_rps=$rps; ${who}_cpu=$cpu"
-    printf "%-6s %-9s %-10s %10s %8s %12s   runs: %s\n" "$s" "$kind" "$(name_of $who)" "$rps" "$p99" "$cpu" "$(cut -d' ' -f1 "$work/$who.$c" | tr '\n' ' ')"
+    busy=$(awk -v r="$rps" -v c="$cpu" 'BEGIN {printf "%.0f", r * c / 1e4}')
+    printf "%-6s %-9s %-10s %10s %8s %12s %7s   runs: %s\n" "$s" "$kind" "$(name_of $who)" "$rps" "$p99" "$cpu" "$busy" "$(cut -d' ' -f1 "$work/$who.$c" | tr '\n' ' ')"
   done
   [ "$WHO" = "idem nginx" ] || continue
   # shellcheck disable=SC2154
