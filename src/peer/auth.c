@@ -1,5 +1,7 @@
 /* Peer authentication: an HMAC over what the request asks for, with a
- * timestamp so a captured request goes stale within a minute. */
+ * timestamp so a captured request goes stale within a minute, and a nonce
+ * the reverse side remembers for that minute (nonce.c) so it is not
+ * accepted twice. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +14,12 @@
 #include "http/fields.h"
 
 void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
-               struct slice target, int64_t ts, struct slice digest, char sig[PEER_SIG_LEN + 1])
+               struct slice target, int64_t ts, struct slice nonce, struct slice digest,
+               char sig[PEER_SIG_LEN + 1])
 {
     char tsbuf[24];
     int tl = snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
-    size_t len = method.len + 1 + target.len + 1 + (size_t)tl + 1 + digest.len;
+    size_t len = method.len + 1 + target.len + 1 + (size_t)tl + 1 + nonce.len + 1 + digest.len;
     unsigned char *msg = malloc(len);
     if (!msg)
         abort();
@@ -30,12 +33,45 @@ void peer_sign(const unsigned char *secret, size_t secret_len, struct slice meth
     memcpy(msg + p, tsbuf, (size_t)tl);
     p += (size_t)tl;
     msg[p++] = '\n';
-    memcpy(msg + p, digest.p, digest.len);
+    if (nonce.len)
+        memcpy(msg + p, nonce.p, nonce.len);
+    p += nonce.len;
+    msg[p++] = '\n';
+    if (digest.len)
+        memcpy(msg + p, digest.p, digest.len);
     unsigned char mac[32];
     unsigned int ml = 0;
     HMAC(EVP_sha256(), secret, (int)secret_len, msg, len, mac, &ml);
     free(msg);
     EVP_EncodeBlock((unsigned char *)sig, mac, 32);
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void peer_nonce_encode(const unsigned char random[16], char out[PEER_NONCE_LEN + 1])
+{
+    /* RFC 4648 §5, unpadded: 5 groups of 3 bytes, then 1 byte in 2 chars */
+    size_t o = 0;
+    for (int i = 0; i < 15; i += 3) {
+        uint32_t v = (uint32_t)random[i] << 16 | (uint32_t)random[i + 1] << 8 | random[i + 2];
+        out[o++] = b64url[v >> 18 & 63];
+        out[o++] = b64url[v >> 12 & 63];
+        out[o++] = b64url[v >> 6 & 63];
+        out[o++] = b64url[v & 63];
+    }
+    out[o++] = b64url[random[15] >> 2];
+    out[o++] = b64url[(random[15] & 3) << 4];
+    out[o] = 0;
+}
+
+static int is_nonce(struct slice v)
+{
+    if (v.len != PEER_NONCE_LEN)
+        return 0;
+    for (size_t i = 0; i < v.len; i++)
+        if (!memchr(b64url, v.p[i], sizeof b64url - 1))
+            return 0;
+    return 1;
 }
 
 int peer_parse(struct slice v, struct peer_claim *out)
@@ -62,7 +98,11 @@ int peer_parse(struct slice v, struct peer_claim *out)
             out->id = val;
         else if (slice_eq(key, SLICE_LIT("sig")))
             out->sig = val;
-        else if (slice_eq(key, SLICE_LIT("ts"))) {
+        else if (slice_eq(key, SLICE_LIT("nonce"))) {
+            if (!is_nonce(val))
+                return -1;
+            out->nonce = val;
+        } else if (slice_eq(key, SLICE_LIT("ts"))) {
             int64_t ts = 0;
             for (size_t j = 0; j < val.len; j++) {
                 if (val.p[j] < '0' || val.p[j] > '9' || ts > (INT64_MAX - 9) / 10)
@@ -73,7 +113,7 @@ int peer_parse(struct slice v, struct peer_claim *out)
             have_ts = 1;
         }
     }
-    return out->id.len && out->sig.len && have_ts ? 0 : -1;
+    return out->id.len && out->sig.len && out->nonce.len && have_ts ? 0 : -1;
 }
 
 int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t secret_len,
@@ -82,7 +122,7 @@ int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t 
     if (c->ts > now + PEER_SKEW_MAX || c->ts < now - PEER_SKEW_MAX)
         return 0;
     char want[PEER_SIG_LEN + 1];
-    peer_sign(secret, secret_len, method, target, c->ts, digest, want);
+    peer_sign(secret, secret_len, method, target, c->ts, c->nonce, digest, want);
     return c->sig.len == PEER_SIG_LEN && CRYPTO_memcmp(c->sig.p, want, PEER_SIG_LEN) == 0;
 }
 

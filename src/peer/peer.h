@@ -10,22 +10,58 @@
 #define PEER_SECRET_MAX 256
 #define PEER_SIG_LEN    44 /* base64 of 32 bytes */
 #define PEER_SKEW_MAX   60 /* seconds a signature stays good */
+#define PEER_NONCE_LEN  22 /* base64url, unpadded, of 16 random bytes */
 
-/* sig = base64(HMAC-SHA-256(secret, method "\n" target "\n" ts "\n" digest)),
- * digest being the request's Idem-Digest value or empty. */
+/* sig = base64(HMAC-SHA-256(secret, method "\n" target "\n" ts "\n" nonce
+ * "\n" digest)), digest being the request's Idem-Digest value or empty. */
 void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
-               struct slice target, int64_t ts, struct slice digest, char sig[PEER_SIG_LEN + 1]);
+               struct slice target, int64_t ts, struct slice nonce, struct slice digest,
+               char sig[PEER_SIG_LEN + 1]);
 
-/* Idem-Peer: id=<name>, ts=<unix seconds>, sig=<base64>. 0 or -1. */
+/* A fresh nonce from 16 random bytes (`random` is the caller's: no I/O
+ * here), as PEER_NONCE_LEN base64url characters and a NUL. */
+void peer_nonce_encode(const unsigned char random[16], char out[PEER_NONCE_LEN + 1]);
+
+/* Idem-Peer: id=<name>, ts=<unix seconds>, nonce=<22 base64url>, sig=<base64>.
+ * 0 with all four present (a nonce of any other length or alphabet is
+ * refused), -1 otherwise. */
 struct peer_claim {
-    struct slice id, sig;
+    struct slice id, sig, nonce;
     int64_t ts;
 };
 int peer_parse(struct slice value, struct peer_claim *out);
 
-/* 1 when the claim is signed with `secret` and within PEER_SKEW_MAX of now. */
+/* 1 when the claim (its nonce included) is signed with `secret` and
+ * within PEER_SKEW_MAX of now. */
 int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t secret_len,
                 struct slice method, struct slice target, struct slice digest, int64_t now);
+
+/* Replay protection: the nonces a peer's verified requests carried, while
+ * their signatures could still verify (ts + PEER_SKEW_MAX), bounded by
+ * `capacity` entries. Time is an input; a caller serializes access (one
+ * table per peer, under the peer's lock). Checked after the signature, so
+ * only the peer's own requests ever fill it.
+ *
+ *   PEER_NONCE_FRESH     not seen inside the window: now remembered
+ *   PEER_NONCE_REPLAYED  seen inside the window: refuse the request
+ *   PEER_NONCE_FULL      `capacity` nonces younger than the window are
+ *                        held: refuse the request rather than forget one,
+ *                        which would let its request be replayed
+ *
+ * Only entries whose window is over are ever dropped. */
+enum peer_nonce_result {
+    PEER_NONCE_FRESH,
+    PEER_NONCE_REPLAYED,
+    PEER_NONCE_FULL,
+    PEER_NONCE_MALFORMED, /* not PEER_NONCE_LEN long: peer_parse lets none through */
+};
+struct peer_nonces;
+struct peer_nonces *peer_nonces_new(uint32_t capacity);
+void peer_nonces_free(struct peer_nonces **t);
+enum peer_nonce_result peer_nonces_check(struct peer_nonces *t, struct slice nonce, int64_t ts,
+                                         int64_t now);
+/* How many are held (expired ones not yet swept included). */
+uint32_t peer_nonces_count(const struct peer_nonces *t);
 
 /* Idem-Store: epoch=<1..16 chars>, capacity=<decimal bytes>, sent by the
  * reverse side on every response to a peer. 0 with both filled in (the

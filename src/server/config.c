@@ -65,6 +65,8 @@ void config_defaults(struct config *c)
     c->body_key.normalize_max_values = 8192;
     c->body_key.normalize_max_depth = 64;
     c->peer.request_store = 64u << 20;
+    /* A minute of signed requests at ~1000/s from one peer, ~40 B each */
+    c->peer.nonces = 65536;
     c->peer.response_store = 64u << 20;
     c->peer.max_body = 1u << 20;
     /* seed 003: "APIs with names that start with set, add, delete ..." */
@@ -298,6 +300,7 @@ static const struct field schema[] = {
     {"peer.request_store", F_SIZE, OFF(peer.request_store), 0},
     {"peer.response_store", F_SIZE, OFF(peer.response_store), 0},
     {"peer.max_body", F_SIZE, OFF(peer.max_body), 0},
+    {"peer.nonces", F_COUNT, OFF(peer.nonces), 0},
     {"connect.descriptors", F_PATH, OFF(connect.descriptors),
      sizeof(((struct config *)0)->connect.descriptors)},
     {"connect.cacheable", F_PROCEDURES, OFF(connect.cacheable),
@@ -878,6 +881,9 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
             snprintf(msg, sizeof msg, "%.40s is over %zu", s, f->len);
             return fail(l, n, path, "invalid number: %s", msg);
         }
+        if (x == 0 && f->off == OFF(peer.nonces))
+            return fail(l, n, path, "invalid number '%s' (at least 1: no nonce, no signed request)",
+                        s);
         if (f->off == OFF(workers))
             *(int *)(base + f->off) = (int)x;
         else

@@ -189,6 +189,7 @@ struct config {
         uint64_t request_store;  /* reverse: request bodies kept per peer */
         uint64_t response_store; /* reverse: response bodies kept per peer */
         uint64_t max_body;       /* larger bodies stream past the handshake */
+        uint64_t nonces;         /* reverse: nonces remembered per peer (replays) */
     } peer;
 
     struct {

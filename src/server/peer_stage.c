@@ -13,7 +13,8 @@
  *
  * Wire fields, all hop-by-hop (stripped at both ends: clients and origins
  * never see them):
- *   Idem-Peer: id=<name>, ts=<unix s>, sig=<base64 HMAC>   request
+ *   Idem-Peer: id=<name>, ts=<unix s>, nonce=<22 b64url>, sig=<base64 HMAC>
+ *                                     request; each nonce accepted once
  *   Idem-Digest: sha-256=:<base64>:   the body's own digest, both ways
  *   Idem-Store: epoch=<hex>, capacity=<bytes>              every response
  *   Content-Encoding: ..., idem-ref | dcz     Available-Dictionary: :<b64>:
@@ -36,6 +37,7 @@ struct peer_side {
     pthread_mutex_t lock;
     struct peer_fifo *requests;  /* bodies this peer sent us in full */
     struct peer_fifo *responses; /* bodies we sent this peer */
+    struct peer_nonces *nonces;  /* its requests' nonces, inside the window */
 };
 
 struct peer_state {
@@ -67,6 +69,7 @@ struct peer_state *peer_state_new(const struct config *cfg)
         pthread_mutex_init(&s->sides[i].lock, NULL);
         s->sides[i].requests = peer_fifo_new(cfg->peer.request_store, 1);
         s->sides[i].responses = peer_fifo_new(cfg->peer.response_store, 1);
+        s->sides[i].nonces = peer_nonces_new((uint32_t)cfg->peer.nonces);
     }
     pthread_mutex_init(&s->lock, NULL);
     s->mirror = peer_fifo_new(0, 0); /* capacity learned from Idem-Store */
@@ -80,6 +83,7 @@ void peer_state_free(struct peer_state *s)
     for (unsigned i = 0; i < s->n; i++) {
         peer_fifo_free(s->sides[i].requests);
         peer_fifo_free(s->sides[i].responses);
+        peer_nonces_free(&s->sides[i].nonces);
         pthread_mutex_destroy(&s->sides[i].lock);
     }
     free(s->sides);
@@ -234,8 +238,39 @@ static void idem_store_field(struct client *c, struct outbuf *o)
 
 void peer_stage_fields(struct client *c, struct outbuf *o)
 {
-    if (c->ex.peer)
+    struct exchange *ex = &c->ex;
+    if (ex->peer)
         idem_store_field(c, o);
+    if (ex->peer_refused) {
+        /* RFC 9209 §2.3.9: refused here, nothing went further */
+        outbuf_printf(o, "Proxy-Status: %s; error=http_request_denied; details=\"%s\"\r\n",
+                      c->w->cfg->cache.name, ex->peer_refused);
+        if (ex->peer_refused_full)
+            outbuf_printf(o, "Retry-After: %d\r\n", PEER_SKEW_MAX);
+    }
+}
+
+/* The nonce check, once per signed request. A request is parsed again
+ * after a reference is expanded into it (its nonce was checked on the
+ * reference) and after its body was read ahead (c->collected, the same
+ * nonce as the pass that started the reading): neither is a replay. */
+static enum peer_nonce_result check_nonce(struct client *c, struct peer_side *side,
+                                          const struct peer_claim *claim, int expanded)
+{
+    int again = c->peer_nonce_held && c->collected &&
+                !memcmp(c->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
+    c->peer_nonce_held = 0;
+    enum peer_nonce_result res = PEER_NONCE_FRESH;
+    if (!expanded && !again) {
+        pthread_mutex_lock(&side->lock);
+        res = peer_nonces_check(side->nonces, claim->nonce, claim->ts, now_s());
+        pthread_mutex_unlock(&side->lock);
+    }
+    if (res == PEER_NONCE_FRESH) {
+        memcpy(c->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
+        c->peer_nonce_held = 1;
+    }
+    return res;
 }
 
 /* 415 to a reference we cannot resolve: the peer resends the body at once.
@@ -258,8 +293,10 @@ static int reverse_request(struct client *c, const struct http_request *r)
     int expanded = c->peer_expanded; /* this request is a reference we expanded */
     c->peer_expanded = 0;
     const struct http_field *hp = http_find_field(r->fields, r->nfields, "idem-peer");
-    if (!hp)
+    if (!hp) {
+        c->peer_nonce_held = 0;
         return 0; /* an ordinary client: Idem-* and Available-Dictionary are dropped */
+    }
     const struct http_field *hd = http_find_field(r->fields, r->nfields, "idem-digest");
     struct slice digest_v = hd ? hd->value : (struct slice){"", 0};
     struct peer_claim claim;
@@ -271,9 +308,29 @@ static int reverse_request(struct client *c, const struct http_request *r)
                 side = &ps->sides[i];
     if (!side || !peer_verify(&claim, side->cfg->secret, side->cfg->secret_len, r->method,
                               r->target, digest_v, now_s())) {
-        log_msg(LOG_WARN, "client %s: Idem-Peer refused (unknown peer, bad or old signature)",
+        log_msg(LOG_WARN,
+                "client %s: Idem-Peer refused (unknown peer, no nonce, bad or old signature)",
                 c->ip);
+        ex->peer_refused = "peer authentication failed";
         reply_error(c, 401, "peer authentication failed");
+        return 1;
+    }
+    enum peer_nonce_result seen = check_nonce(c, side, &claim, expanded);
+    if (seen == PEER_NONCE_FULL) {
+        /* Forgetting a nonce would let its request be replayed: refuse
+         * until entries age out of the window (peer.nonces). */
+        log_msg(LOG_WARN, "client %s: peer %s: request refused, peer.nonces (%llu) full", c->ip,
+                side->cfg->id, (unsigned long long)c->w->cfg->peer.nonces);
+        ex->peer_refused = "peer nonces full";
+        ex->peer_refused_full = 1;
+        reply_error(c, 503, "too many signed requests from this peer inside the signature window");
+        return 1;
+    }
+    if (seen != PEER_NONCE_FRESH) {
+        log_msg(LOG_WARN, "client %s: peer %s: replayed request refused (nonce %.*s)", c->ip,
+                side->cfg->id, (int)claim.nonce.len, claim.nonce.p);
+        ex->peer_refused = "peer nonce replayed";
+        reply_error(c, 401, "peer request replayed");
         return 1;
     }
     ex->peer = side;
@@ -523,6 +580,52 @@ int peer_stage_skip_field(struct client *c, const struct http_field *f)
     return 0;
 }
 
+/* Idem-Peer with a fresh nonce: every request we send is signed anew, a
+ * resend too, since the reverse side accepts each nonce once. */
+static void add_signature(struct client *c, struct slice method, struct slice target,
+                          struct slice digest, struct outbuf *o)
+{
+    const struct config *cfg = c->w->cfg;
+    unsigned char random[16];
+    if (RAND_bytes(random, sizeof random) != 1)
+        abort();
+    char nonce[PEER_NONCE_LEN + 1];
+    peer_nonce_encode(random, nonce);
+    char sig[PEER_SIG_LEN + 1];
+    int64_t ts = now_s();
+    peer_sign(cfg->peer.secret, cfg->peer.secret_len, method, target, ts,
+              (struct slice){nonce, PEER_NONCE_LEN}, digest, sig);
+    outbuf_printf(o, "Idem-Peer: id=%s, ts=%lld, nonce=%s, sig=%s\r\n", cfg->peer.id, (long long)ts,
+                  nonce, sig);
+}
+
+void peer_stage_resign(struct client *c, struct outbuf *head)
+{
+    struct exchange *ex = &c->ex;
+    if (!forward_side(c) || !head->len)
+        return;
+    const char *p = head->p;
+    const char *end = memmem(p, head->len, "\r\n\r\n", 4);
+    const char *line = end ? memmem(p, (size_t)(end - p) + 2, "\r\nIdem-Peer: ", 13) : NULL;
+    const char *sp1 = memchr(p, ' ', head->len);
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(p + head->len - sp1 - 1)) : NULL;
+    if (!line || !sp2 || sp2 > end)
+        return; /* not a head we signed */
+    line += 2;
+    const char *eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+    char digest[64] = "";
+    if (ex->peer_inline)
+        peer_digest_field(ex->peer_body_digest, digest);
+    struct outbuf o = {0};
+    outbuf_add(&o, p, (size_t)(line - p));
+    add_signature(c, (struct slice){p, (size_t)(sp1 - p)},
+                  (struct slice){sp1 + 1, (size_t)(sp2 - sp1 - 1)},
+                  (struct slice){digest, strlen(digest)}, &o);
+    outbuf_add(&o, eol + 2, (size_t)(p + head->len - eol - 2));
+    free(head->p);
+    *head = o;
+}
+
 /* The rest of a request head: Accept-Encoding as rewritten, and on the
  * forward side the handshake fields. With the body in memory (peer_inline)
  * this writes the framing, the blank line and the body as well, and
@@ -553,7 +656,6 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
     }
     if (!forward_side(c))
         return 0;
-    const struct config *cfg = c->w->cfg;
     outbuf_addstr(o, "Accept-Encoding: ");
     if (ae && ae->value.len) {
         outbuf_addslice(o, ae->value);
@@ -573,11 +675,7 @@ int peer_stage_upstream_fields(struct client *c, const struct http_request *r, s
     char digest[64] = "";
     if (ex->peer_inline)
         peer_digest_field(ex->peer_body_digest, digest);
-    char sig[PEER_SIG_LEN + 1];
-    int64_t ts = now_s();
-    peer_sign(cfg->peer.secret, cfg->peer.secret_len, r->method, target, ts,
-              (struct slice){digest, strlen(digest)}, sig);
-    outbuf_printf(o, "Idem-Peer: id=%s, ts=%lld, sig=%s\r\n", cfg->peer.id, (long long)ts, sig);
+    add_signature(c, r->method, target, (struct slice){digest, strlen(digest)}, o);
     if (!ex->peer_inline)
         return 0;
     outbuf_printf(o, "Idem-Digest: %s\r\n", digest);

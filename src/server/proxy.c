@@ -593,8 +593,10 @@ void proxy_on_connected(struct client *c, int status)
         return;
     }
     ex->state = EX_RESP_HEAD;
-    if (ex->up_head.len == 0 && ex->retry_head.len) /* a retry */
+    if (ex->up_head.len == 0 && ex->retry_head.len) { /* a retry */
         outbuf_add(&ex->up_head, ex->retry_head.p, ex->retry_head.len);
+        peer_stage_resign(c, &ex->up_head);
+    }
     /* With a body, the head leaves together with the first body bytes that
      * decode cleanly, so a framing error in them reaches no origin. */
     if (c->state != CS_BODY)

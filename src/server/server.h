@@ -216,6 +216,10 @@ struct exchange {
     size_t body_span;  /* bytes of that body in c->in after the head */
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
+
+    const char *peer_refused; /* reverse: why a signed request was refused (Proxy-Status) */
+    int peer_refused_full;    /* reverse: refused because peer.nonces is full */
+
     int coalesce_leader;
     char *req_copy; /* owned copy of the request fields, for Vary */
     struct http_field *req_fields;
@@ -279,6 +283,10 @@ struct client {
     char *bg_key;  /* its key's coalescing slot, until the exchange takes it */
     size_t bg_key_len;
     int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
+    /* The nonce of the signed request at the front of c->in, accepted:
+     * parsed again after its body was read ahead, it is not a replay. */
+    char peer_nonce[PEER_NONCE_LEN];
+    int peer_nonce_held;
     struct exchange ex;
 };
 
@@ -435,6 +443,9 @@ void peer_state_stats(struct peer_state *s, struct peer_stats *out);
  * 4 read the body ahead first; 5 c->in holds a new request: parse again. */
 int peer_stage_request(struct client *c, const struct http_request *r);
 int peer_stage_skip_field(struct client *c, const struct http_field *f);
+/* A resend (a retry, or the whole body after a 415) of a head we signed:
+ * a fresh Idem-Peer in place of the old one, whose nonce was spent. */
+void peer_stage_resign(struct client *c, struct outbuf *head);
 /* `target` is the request target exactly as sent (signed as it is).
  * 1: the head is complete, body included (sent from memory). */
 int peer_stage_upstream_fields(struct client *c, const struct http_request *r, struct slice target,

@@ -1,4 +1,5 @@
-/* libFuzzer: what the peer handshake parses from the wire. Idem-Peer comes
+/* libFuzzer: what the peer handshake parses from the wire. Idem-Peer (its
+ * nonce too, and the seen-nonce table it feeds) comes
  * from anyone who can reach the reverse side; Idem-Digest, Idem-Store and a dcz body
  * from a verified peer (still never trusted: a broken one must fail
  * cleanly). The input is used as each. */
@@ -42,8 +43,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct slice v = {(const char *)data, size};
     codings(data, size);
     struct peer_claim c;
-    if (peer_parse(v, &c) == 0 && (!c.id.len || !c.sig.len))
+    if (peer_parse(v, &c) == 0 && (!c.id.len || !c.sig.len || c.nonce.len != PEER_NONCE_LEN))
         abort();
+    if (peer_parse(v, &c) == 0) {
+        /* a parsed nonce is 22 base64url bytes inside the input, and the
+         * seen-nonce table takes it once, then refuses it */
+        if (c.nonce.p < v.p || c.nonce.p + c.nonce.len > v.p + v.len)
+            abort();
+        for (size_t i = 0; i < c.nonce.len; i++)
+            if (!http_is((unsigned char)c.nonce.p[i], CH_TCHAR) || c.nonce.p[i] == '+' ||
+                c.nonce.p[i] == '=')
+                abort();
+        struct peer_nonces *t = peer_nonces_new(2);
+        if (peer_nonces_check(t, c.nonce, c.ts, c.ts) != PEER_NONCE_FRESH ||
+            peer_nonces_check(t, c.nonce, c.ts, c.ts) != PEER_NONCE_REPLAYED)
+            abort();
+        peer_nonces_free(&t);
+    }
     if (peer_parse(v, &c) == 0)
         peer_verify(&c, (const unsigned char *)"0123456789abcdef", 16, (struct slice){"GET", 3},
                     (struct slice){"/", 1}, (struct slice){"", 0}, c.ts);

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
-import { startProxy, startOrigin, startRawOrigin, startRelay, rawExchange, parseResponses, get, sleep, tmpFile, freePort } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
+import { BIN, startProxy, startOrigin, startRawOrigin, startRelay, rawExchange, parseResponses, get, sleep, tmpFile, freePort } from './lib.mjs';
 
 const SECRET = tmpFile('peer.secret', 'a-long-shared-secret-for-the-tests\n');
 const ORIGIN = 'http://origin.test';
@@ -270,11 +271,13 @@ async function smuggleTopology(reverseYaml = '') {
 
 const SECRET_BYTES = Buffer.from('a-long-shared-secret-for-the-tests');
 
-// What a verified forward side sends: Idem-Peer signed over method, target, ts, digest.
+// What a verified forward side sends: Idem-Peer signed over method, target,
+// ts, a fresh nonce (16 random bytes, base64url) and digest.
 function peerFields(method, target, digest = '') {
   const ts = Math.floor(Date.now() / 1000);
-  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${digest}`).digest('base64');
-  return `Idem-Peer: id=edge-1, ts=${ts}, sig=${sig}\r\n` + (digest ? `Idem-Digest: ${digest}\r\n` : '');
+  const nonce = crypto.randomBytes(16).toString('base64url');
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${nonce}\n${digest}`).digest('base64');
+  return `Idem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n` + (digest ? `Idem-Digest: ${digest}\r\n` : '');
 }
 const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
 
@@ -328,25 +331,26 @@ test('reverse side: a reference with a body is 400 and the connection closes; no
     const lead = 'A'.repeat(10);
     const body = lead + smuggled;
     const digest = digestOf('never sent before');
-    const head = `POST /api/x HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/x', digest)}` +
+    // each request signed anew: a nonce is accepted once
+    const head = () => `POST /api/x HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/x', digest)}` +
       'Content-Encoding: idem-ref\r\n';
     // Content-Length, the body arriving after the head
     const cl = await rawExchange(t.reverse.port, null, {
-      chunks: [`${head}Content-Length: ${body.length}\r\n\r\n${lead}`, smuggled],
+      chunks: [`${head()}Content-Length: ${body.length}\r\n\r\n${lead}`, smuggled],
     });
     let rs = parseResponses(cl.data);
     assert.deepEqual(rs.map((r) => r.status), [400]);
     assert.ok(cl.closed, 'the connection is closed');
     // chunked
     const ch = await rawExchange(t.reverse.port, null, {
-      chunks: [`${head}Transfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${lead}`, `${smuggled}\r\n0\r\n\r\n`],
+      chunks: [`${head()}Transfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${lead}`, `${smuggled}\r\n0\r\n\r\n`],
     });
     rs = parseResponses(ch.data);
     assert.deepEqual(rs.map((r) => r.status), [400]);
     assert.ok(ch.closed, 'the connection is closed');
     // without a body, an unknown reference is a 415 and the connection stays
     const nb = await rawExchange(t.reverse.port,
-      `${head}Content-Length: 0\r\n\r\nGET /after HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n`);
+      `${head()}Content-Length: 0\r\n\r\nGET /after HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n`);
     rs = parseResponses(nb.data);
     assert.deepEqual(rs.map((r) => r.status), [415, 200]);
     assert.deepEqual(t.origin.seen.map((s) => s.path), ['/after']);
@@ -493,5 +497,121 @@ test('an upstream that answered before the request body was written is not poole
   } finally {
     await proxy.stop();
     await origin.close();
+  }
+});
+
+// ---- issue 14: replay protection (a nonce per signed request) ----
+
+const PEER_REFUSED = (details) => `idemcache; error=http_request_denied; details="${details}"`;
+
+test('a signed request captured on the link and replayed verbatim is refused: 401, Proxy-Status "peer nonce replayed"', async () => {
+  const t = await topology();
+  try {
+    await t.get('/doc');
+    t.link.reset();
+    assert.equal((await t.get('/doc?v=1')).status, 200);
+    const up = t.link.bytes().up;
+    assert.match(up.toString('latin1'), /\r\nIdem-Peer: id=edge-1, ts=\d+, nonce=[A-Za-z0-9_-]{22}, sig=[A-Za-z0-9+/=]{44}\r\n/);
+    const n = t.state.seen.length;
+    const [replayed] = parseResponses((await rawExchange(t.reverse.port, up)).data);
+    assert.equal(replayed.status, 401);
+    assert.equal(replayed.headers['proxy-status'], PEER_REFUSED('peer nonce replayed'));
+    assert.equal(replayed.headers['idem-store'], undefined, 'no peer treatment');
+    assert.equal(t.state.seen.length, n, 'the replay reached no origin');
+    assert.match(t.reverse.errors(), /peer edge-1: replayed request refused \(nonce [A-Za-z0-9_-]{22}\)/);
+    // a request with a body, replayed with it: refused as well
+    t.link.reset();
+    const body = JSON.stringify({ q: 'replay me', pad: 'p'.repeat(3000) });
+    assert.equal((await t.post('/api/replay', body)).status, 200);
+    const post = t.link.bytes().up;
+    assert.match(post.toString('latin1'), /^POST \/api\/replay /);
+    const m = t.state.seen.length;
+    const [again] = parseResponses((await rawExchange(t.reverse.port, post)).data);
+    assert.equal(again.status, 401);
+    assert.equal(again.headers['proxy-status'], PEER_REFUSED('peer nonce replayed'));
+    assert.equal(t.state.seen.length, m);
+    // fresh requests keep working, each signed anew
+    for (let i = 0; i < 3; i++) {
+      t.link.reset();
+      const r = await t.get('/doc?v=1');
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), doc(0));
+    }
+    assert.equal(t.state.seen.length, m + 3);
+  } finally {
+    await t.close();
+  }
+});
+
+test('a signed request without a nonce (the old form) is refused: 401, Proxy-Status "peer authentication failed"', async () => {
+  const t = await smuggleTopology();
+  try {
+    const ts = Math.floor(Date.now() / 1000);
+    // version 1's signature, over method, target, ts and digest, correct for it
+    const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`GET\n/old\n${ts}\n`).digest('base64');
+    const { data } = await rawExchange(t.reverse.port,
+      `GET /old HTTP/1.1\r\nHost: origin.test\r\nIdem-Peer: id=edge-1, ts=${ts}, sig=${sig}\r\n\r\n`);
+    const [r] = parseResponses(data);
+    assert.equal(r.status, 401);
+    assert.equal(r.headers['proxy-status'], PEER_REFUSED('peer authentication failed'));
+    // the same with a nonce the signature does not cover
+    const nonce = crypto.randomBytes(16).toString('base64url');
+    const [r2] = parseResponses((await rawExchange(t.reverse.port,
+      `GET /old HTTP/1.1\r\nHost: origin.test\r\nIdem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n\r\n`)).data);
+    assert.equal(r2.status, 401);
+    assert.deepEqual(t.origin.seen, []);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('peer.nonces: at limit + 1 inside the window the request is refused (503, Retry-After), and none is forgotten', async () => {
+  const t = await smuggleTopology('peer:\n  nonces: 2\n');
+  try {
+    const signed = [1, 2, 3].map((i) => `GET /n${i} HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n${peerFields('GET', `/n${i}`)}\r\n`);
+    const status = async (bytes) => parseResponses((await rawExchange(t.reverse.port, bytes)).data)[0];
+    assert.equal((await status(signed[0])).status, 200);
+    assert.equal((await status(signed[1])).status, 200);
+    const full = await status(signed[2]);
+    assert.equal(full.status, 503);
+    assert.equal(full.headers['retry-after'], '60');
+    assert.equal(full.headers['proxy-status'], PEER_REFUSED('peer nonces full'));
+    assert.match(t.reverse.errors(), /peer edge-1: request refused, peer\.nonces \(2\) full/);
+    // refuse rather than forget: the two held are still refused as replays
+    for (const s of signed.slice(0, 2)) {
+      const r = await status(s);
+      assert.equal(r.status, 401);
+      assert.equal(r.headers['proxy-status'], PEER_REFUSED('peer nonce replayed'));
+    }
+    assert.deepEqual(t.origin.seen.map((s) => s.path), ['/n1', '/n2']);
+    // an ordinary client is not a peer: no nonce, no limit
+    assert.equal((await status('GET /plain HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n')).status, 200);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('peer.nonces: 0 is refused at startup, naming file, line and field', async () => {
+  const cfg = tmpFile('n.yaml', 'peer:\n  nonces: 0\n');
+  const p = spawnSync(BIN, ['--config', cfg, '--upstream', 'http://127.0.0.1:1', '--listen', '127.0.0.1:0'], { encoding: 'utf8' });
+  assert.equal(p.status, 2);
+  assert.match(p.stderr, new RegExp(`${cfg.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: peer\\.nonces: invalid number '0'`));
+});
+
+test('a signed request whose body arrives after its head is checked once, not taken for its own replay', async () => {
+  const t = await smuggleTopology();
+  try {
+    const body = JSON.stringify({ q: 'late body' });
+    const head = `POST /api/late HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n${peerFields('POST', '/api/late', digestOf(body))}` +
+      `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const { data } = await rawExchange(t.reverse.port, null, { chunks: [head, body] });
+    const [r] = parseResponses(data);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'fresh /api/late');
+    // and the same bytes again are a replay
+    const [again] = parseResponses((await rawExchange(t.reverse.port, null, { chunks: [head, body] })).data);
+    assert.equal(again.status, 401);
+  } finally {
+    await t.cleanup();
   }
 });

@@ -352,9 +352,11 @@ test('a stale-while-revalidate refresh runs in the background and has its own ac
 const SECRET_BYTES = Buffer.from('a-long-shared-secret-for-the-pipeline-tests');
 const SECRET = tmpFile('peer.secret', `${SECRET_BYTES}\n`);
 function peerFields(method, target, digest) {
+  // signed as docs/peer-protocol.md says: ts, a fresh nonce, the digest
   const ts = Math.floor(Date.now() / 1000);
-  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${digest}`).digest('base64');
-  return `Idem-Peer: id=edge-1, ts=${ts}, sig=${sig}\r\nIdem-Digest: ${digest}\r\n`;
+  const nonce = crypto.randomBytes(16).toString('base64url');
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${nonce}\n${digest}`).digest('base64');
+  return `Idem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\nIdem-Digest: ${digest}\r\n`;
 }
 const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
 

@@ -1,5 +1,5 @@
-/* The peer handshake's pure parts: signatures, the FIFO both sides run in
- * step, dcz. */
+/* The peer handshake's pure parts: signatures, the seen-nonce table
+ * (replay protection), the FIFO both sides run in step, dcz. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,14 +20,21 @@ test_sign_verify(void **st)
 {
     const unsigned char *key = (const unsigned char *)"s3cret";
     char sig[PEER_SIG_LEN + 1], hdr[200];
-    peer_sign(key, 6, S("POST"), S("/api/x?q=1"), 1000, S("sha-256=:AAAA:"), sig);
+    const char *nonce = "AAAAAAAAAAAAAAAAAAAAAA";
+    peer_sign(key, 6, S("POST"), S("/api/x?q=1"), 1000, S(nonce), S("sha-256=:AAAA:"), sig);
     assert_int_equal(strlen(sig), PEER_SIG_LEN);
-    snprintf(hdr, sizeof hdr, "id=edge-1, ts=1000, sig=%s", sig);
+    snprintf(hdr, sizeof hdr, "id=edge-1, ts=1000, nonce=%s, sig=%s", nonce, sig);
     struct peer_claim c;
     assert_int_equal(peer_parse(S(hdr), &c), 0);
     assert_int_equal(c.ts, 1000);
     assert_true(c.id.len == 6 && !memcmp(c.id.p, "edge-1", 6));
+    assert_true(c.nonce.len == PEER_NONCE_LEN && !memcmp(c.nonce.p, nonce, PEER_NONCE_LEN));
     assert_true(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
+    /* the nonce is signed: another one in the same field fails */
+    struct peer_claim other = c;
+    other.nonce = S("AAAAAAAAAAAAAAAAAAAAAB");
+    assert_false(
+        peer_verify(&other, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
     /* anything changed and it fails */
     assert_false(peer_verify(&c, key, 6, S("GET"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
     assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=2"), S("sha-256=:AAAA:"), 1030));
@@ -39,16 +46,106 @@ test_sign_verify(void **st)
     assert_true(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 940));
     assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1061));
     assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 939));
-    static const char *const bad[] = {"",
-                                      "id=a, ts=1",
-                                      "id=a, sig=x",
-                                      "ts=1, sig=x",
-                                      "id=a, ts=1x, sig=x",
-                                      "id=, ts=1, sig=x",
-                                      "garbage"};
+    static const char *const bad[] = {
+        "", "id=a, ts=1", "id=a, sig=x", "ts=1, sig=x",
+        "id=a, ts=1x, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
+        "id=, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
+        /* version 1, before nonces: refused */
+        "id=a, ts=1, sig=x",
+        /* a nonce is 22 base64url characters */
+        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA",
+        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAAA",
+        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA+",
+        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA=", "id=a, ts=1, sig=x, nonce=", "garbage"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (peer_parse(S(bad[i]), &c) == 0)
             fail_msg("'%s' parsed", bad[i]);
+}
+
+static void test_nonce_encode(void **st)
+{
+    (void)st;
+    unsigned char r[16];
+    char out[PEER_NONCE_LEN + 1];
+    memset(r, 0, sizeof r);
+    peer_nonce_encode(r, out);
+    assert_string_equal(out, "AAAAAAAAAAAAAAAAAAAAAA");
+    memset(r, 0xff, sizeof r);
+    peer_nonce_encode(r, out);
+    assert_string_equal(out, "_____________________w"); /* RFC 4648 §5, unpadded */
+    for (unsigned i = 0; i < 16; i++)
+        r[i] = (unsigned char)(i * 17 + 3);
+    peer_nonce_encode(r, out);
+    char hdr[120];
+    snprintf(hdr, sizeof hdr, "id=a, ts=1, sig=x, nonce=%s", out);
+    struct peer_claim c;
+    assert_int_equal(peer_parse(S(hdr), &c), 0); /* what we make, we accept */
+}
+
+/* (nonce, ts, now) -> verdict, in order, on one table of capacity 3. */
+static void test_nonce_table(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *nonce;
+        int64_t ts, now;
+        enum peer_nonce_result want;
+    } rows[] = {
+        {"AAAAAAAAAAAAAAAAAAAAA1", 1000, 1000, PEER_NONCE_FRESH},
+        {"AAAAAAAAAAAAAAAAAAAAA1", 1000, 1000, PEER_NONCE_REPLAYED},
+        /* replayed at the last second its signature verifies */
+        {"AAAAAAAAAAAAAAAAAAAAA1", 1000, 1000 + PEER_SKEW_MAX, PEER_NONCE_REPLAYED},
+        {"AAAAAAAAAAAAAAAAAAAAA2", 1010, 1010, PEER_NONCE_FRESH},
+        {"AAAAAAAAAAAAAAAAAAAAA3", 1020, 1020, PEER_NONCE_FRESH},
+        /* capacity + 1 inside the window: refused, none forgotten */
+        {"AAAAAAAAAAAAAAAAAAAAA4", 1030, 1030, PEER_NONCE_FULL},
+        {"AAAAAAAAAAAAAAAAAAAAA1", 1000, 1030, PEER_NONCE_REPLAYED},
+        {"AAAAAAAAAAAAAAAAAAAAA2", 1010, 1030, PEER_NONCE_REPLAYED},
+        {"AAAAAAAAAAAAAAAAAAAAA3", 1020, 1030, PEER_NONCE_REPLAYED},
+        /* a signature from the future (clock skew) is kept until its own ts + 60 */
+        {"AAAAAAAAAAAAAAAAAAAAA4", 1090, 1061, PEER_NONCE_FRESH}, /* ...A1 aged out */
+        {"AAAAAAAAAAAAAAAAAAAAA5", 1061, 1061, PEER_NONCE_FULL},
+        {"AAAAAAAAAAAAAAAAAAAAA4", 1090, 1149, PEER_NONCE_REPLAYED},
+        /* past its window a nonce may come again (its old signature cannot) */
+        {"AAAAAAAAAAAAAAAAAAAAA1", 1200, 1200, PEER_NONCE_FRESH},
+        {"AAAAAAAAAAAAAAAAAAAAA1", 1200, 1200, PEER_NONCE_REPLAYED},
+        {"short", 1200, 1200, PEER_NONCE_MALFORMED},
+    };
+    struct peer_nonces *t = peer_nonces_new(3);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        enum peer_nonce_result got =
+            peer_nonces_check(t, S(rows[i].nonce), rows[i].ts, rows[i].now);
+        if (got != rows[i].want)
+            fail_msg("row %zu (%s ts=%lld now=%lld): got %d, want %d", i, rows[i].nonce,
+                     (long long)rows[i].ts, (long long)rows[i].now, got, rows[i].want);
+    }
+    assert_true(peer_nonces_count(t) <= 3);
+    peer_nonces_free(&t);
+    assert_null(t);
+}
+
+/* Growth past the first slots, and a steady stream: memory stays bounded
+ * by the capacity, every nonce inside the window is still refused. */
+static void test_nonce_table_grows_and_ages(void **st)
+{
+    (void)st;
+    const uint32_t cap = 1000;
+    struct peer_nonces *t = peer_nonces_new(cap);
+    char n[PEER_NONCE_LEN + 1];
+    unsigned char r[16] = {0};
+    int64_t now = 5000;
+    for (uint32_t i = 0; i < 20 * cap; i++) {
+        if (i % 50 == 0)
+            now++; /* 50 a second: 3000 a minute, three times the capacity */
+        memcpy(r, &i, sizeof i);
+        peer_nonce_encode(r, n);
+        enum peer_nonce_result res = peer_nonces_check(t, S(n), now, now);
+        assert_true(res == PEER_NONCE_FRESH || res == PEER_NONCE_FULL);
+        assert_true(peer_nonces_count(t) <= cap);
+        if (res == PEER_NONCE_FRESH)
+            assert_int_equal(peer_nonces_check(t, S(n), now, now), PEER_NONCE_REPLAYED);
+    }
+    peer_nonces_free(&t);
 }
 
 static void digest_of(int n, unsigned char d[32])
@@ -202,9 +299,9 @@ static void test_dcz(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sign_verify),
-        cmocka_unit_test(test_fifo),
-        cmocka_unit_test(test_dcz),
+        cmocka_unit_test(test_sign_verify), cmocka_unit_test(test_nonce_encode),
+        cmocka_unit_test(test_nonce_table), cmocka_unit_test(test_nonce_table_grows_and_ages),
+        cmocka_unit_test(test_fifo),        cmocka_unit_test(test_dcz),
         cmocka_unit_test(test_store_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
