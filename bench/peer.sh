@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 N=${N:-50}
 RATE=${RATE:-10mbit}
 PEER_TLS=${PEER_TLS:-0}
-BIN=$PWD/build/idemcache
+BIN=${BIN:-$PWD/build/idemcache}
 FW=idem-fw-$$
 RV=idem-rv-$$
 work=$(mktemp -d /tmp/idem-peer.XXXXXX)
@@ -79,7 +79,7 @@ origin() { # same | change
   wait_port inrv 127.0.0.1 9100
 }
 
-printf "%-34s %12s %12s %10s %8s\n" "path over a $RATE link" "up B/req" "down B/req" "ms/req" "errors"
+printf "%-40s %12s %12s %10s %8s\n" "path over a $RATE link" "up B/req" "down B/req" "ms/req" "errors"
 # A client of the reverse side over TLS trusts the bench CA.
 [ "$PEER_TLS" = 1 ] && export PEER_CA=$work/certs/ca.pem
 measure() { # label url [proxy port]
@@ -87,10 +87,12 @@ measure() { # label url [proxy port]
   read -r tx0 rx0 < <(link_bytes)
   out=$(infw node bench/peer/client.mjs "$2" "$N" ${3:-})
   read -r tx1 rx1 < <(link_bytes)
-  python3 - "$1" "$tx0" "$rx0" "$tx1" "$rx1" "$N" "$out" <<'PY' | tee -a "$work/results"
+  python3 - "$1" "$tx0" "$rx0" "$tx1" "$rx1" "$N" "$out" "$work/results" <<'PY'
 import json, sys
 label, tx0, rx0, tx1, rx1, n, out = sys.argv[1], *map(int, sys.argv[2:7]), json.loads(sys.argv[7])
-print("%-34s %12.0f %12.0f %10.1f %8d" % (label, (tx1 - tx0) / n, (rx1 - rx0) / n, out["ms_per_request"], out["bad"]))
+print("%-40s %12.0f %12.0f %10.1f %8d" % (label, (tx1 - tx0) / n, (rx1 - rx0) / n, out["ms_per_request"], out["bad"]))
+with open(sys.argv[8], "a") as f:
+    f.write("%s\t%f\t%f\n" % (label, (tx1 - tx0) / n, (rx1 - rx0) / n))
 PY
 }
 over=""
@@ -108,12 +110,12 @@ python3 - "$work/results" "$PEER_TLS" <<'PY'
 import sys
 rows = {}
 for line in open(sys.argv[1]):
-    label, up, down = line[:34].strip(), *map(float, line[34:].split()[:2])
-    rows[label] = (up, down)
+    label, up, down = line.rstrip("\n").split("\t")
+    rows[label] = (float(up), float(down))
 base = rows["no idemcache, TLS to reverse side" if sys.argv[2] == "1" else "no idemcache"]
 for label, (up, down) in rows.items():
     if label.startswith("handshake"):
-        print("%-34s link bytes per request %.0f of %.0f (%.1f%%), saved %.1f%%"
+        print("%-40s link bytes per request %.0f of %.0f (%.1f%%), saved %.1f%%"
               % (label, up + down, sum(base), 100 * (up + down) / sum(base), 100 - 100 * (up + down) / sum(base)))
 PY
 stats=$(infw curl -s http://127.0.0.1:9402/stats)
