@@ -65,7 +65,7 @@ void config_defaults(struct config *c)
     c->body_key.normalize_max_values = 8192;
     c->body_key.normalize_max_depth = 64;
     c->peer.request_store = 64u << 20;
-    /* A minute of signed requests at ~1000/s from one peer, ~40 B each */
+    /* A minute of signed requests at ~1000/s from one peer; <= 64 B each */
     c->peer.nonces = 65536;
     c->peer.response_store = 64u << 20;
     c->peer.max_body = 1u << 20;
