@@ -106,3 +106,38 @@ test('an unsafe request over https invalidates the https entry, not the http one
   await s.plain('/u', ['-X', 'POST', '--data', 'x', '-H', `X-Location: https://${HOST}/l`]);
   assert.match((await s.https('/l')).headers['cache-status'], /; hit/);
 });
+
+test('a background refresh of an https entry keeps its scheme: https key, proto=https, the http entry untouched', async (t) => {
+  const s = await setup(t);
+  const tag = '"w1"';
+  s.origin.server.removeAllListeners('request');
+  s.origin.server.on('request', (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      s.origin.seen.push({ method: req.method, url: req.url, headers: req.headers });
+      if (req.headers['if-none-match'] === tag) {
+        res.writeHead(304, { 'Cache-Control': 'max-age=60', ETag: tag });
+        return res.end();
+      }
+      res.writeHead(200, { 'Cache-Control': 'max-age=0, stale-while-revalidate=60', ETag: tag });
+      res.end(`page for ${req.headers['x-forwarded-proto']}`);
+    });
+  });
+  await s.https('/w');
+  const stale = await s.https('/w');
+  assert.match(stale.headers['cache-status'], /detail=stale-while-revalidate/);
+  let fresh;
+  for (let i = 0; i < 100; i++) {
+    fresh = await s.https('/w');
+    if (/; hit; ttl=\d+$/.test(fresh.headers['cache-status'])) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(fresh.headers['cache-status'], /; hit; ttl=\d+$/, 'the refresh landed in the https entry');
+  assert.equal(fresh.body, 'page for https');
+  const refresh = s.origin.seen.find((x) => x.headers['if-none-match'] === tag);
+  assert.equal(refresh.headers['x-forwarded-proto'], 'https');
+  assert.match(refresh.headers.forwarded, /proto=https$/);
+  const plain = await s.plain('/w');
+  assert.match(plain.headers['cache-status'], /fwd=uri-miss/, 'nothing was stored under http://a.test/w');
+  assert.equal(plain.body, 'page for http');
+});
