@@ -326,6 +326,16 @@ test('an https origin that never finishes its handshake: 504 detail=tls at timeo
   assert.match(p.errors(), /upstream 127\.0\.0\.1:\d+: TLS handshake timeout/);
 });
 
+test('an https origin that closes during the handshake: 502 detail=tls, logged', async (t) => {
+  const origin = await startRawOrigin((s) => s.end()); // a FIN for a ClientHello
+  const p = await startProxy(['--upstream', `https://127.0.0.1:${origin.port}`, '--upstream-ca', C.ca.cert]);
+  t.after(async () => { await p.stop(); await origin.close(); });
+  const r = await get(p.port, '/x');
+  assert.equal(r.status, 502);
+  assert.match(r.headers['cache-status'], /; detail=tls/);
+  assert.match(p.errors(), /TLS handshake failed: connection closed during the handshake/);
+});
+
 // A TLS origin answering every request with a close-delimited response
 // (no Content-Length, no chunking), then ending the connection with a
 // close_notify (`clean`) or with a bare FIN after the last byte.
