@@ -16,6 +16,8 @@
 #include "server/iobuf.h"
 #include "server/conn.h"
 #include "server/tls_ctx.h"
+#include "server/link.h"
+#include "server/origin.h"
 #include "cache/store.h"
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
@@ -23,9 +25,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define WORKER_MAGIC   0x574f524bu
-#define CLIENT_MAGIC   0x434c4e54u
-#define UPSTREAM_MAGIC 0x55505354u
+#define WORKER_MAGIC 0x574f524bu
+#define CLIENT_MAGIC 0x434c4e54u
 
 /* Backpressure: stop reading a source once this much is queued on its sink. */
 #define WRITE_HIGH_WATER (256 * 1024)
@@ -44,55 +45,6 @@
             srv_panic(__FILE__, __LINE__, #c);                                                     \
     } while (0)
 void srv_panic(const char *file, int line, const char *what) __attribute__((noreturn));
-
-struct link {
-    struct link *prev, *next;
-};
-static inline void link_init(struct link *l)
-{
-    l->prev = l->next = l;
-}
-static inline void link_insert(struct link *head, struct link *l)
-{
-    l->next = head->next;
-    l->prev = head;
-    head->next->prev = l;
-    head->next = l;
-}
-static inline void link_remove(struct link *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    link_init(l);
-}
-static inline int link_empty(const struct link *l)
-{
-    return l->next == l;
-}
-#define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
-
-enum origin_scheme { ORIGIN_HTTP, ORIGIN_HTTPS };
-
-/* Who an upstream connection talks to, as the idle pool keys it: a pooled
- * connection is reused only for the same scheme, host, port, name and TLS
- * profile, so one verified for a name never serves another. TLS sessions
- * are resumed per key too. */
-struct origin_key {
-    char host_port[300]; /* "host:port" as routed (ex->up_key) */
-    uint8_t scheme;      /* enum origin_scheme */
-    /* https only: */
-    char sni[256];      /* the name sent (SNI) and, with verify, checked */
-    bool verify;        /* the certificate is checked against sni */
-    const SSL_CTX *tls; /* the profile: upstream_tls or peer_tls (tls_ctx.c) */
-};
-int origin_key_eq(const struct origin_key *a, const struct origin_key *b);
-
-/* A TLS session to resume toward an origin key (upstream.c). */
-struct origin_session {
-    struct origin_key key;
-    SSL_SESSION *session; /* NULL: slot free */
-};
-#define ORIGIN_SESSIONS_MAX 8
 
 /* What every worker shares besides the store: built before the threads
  * start and read-only afterwards, but for the connection count. */
@@ -357,25 +309,6 @@ struct client {
     struct link retired;
 };
 
-enum upstream_timer { UT_NONE, UT_CONNECT, UT_TLS_HANDSHAKE, UT_FIRST_BYTE, UT_IDLE, UT_POOL };
-
-struct upstream {
-    uint32_t magic;
-    struct srv_worker *w;
-    struct link link; /* in the worker's idle pool */
-    struct conn conn; /* the transport: socket, bytes read, writes queued */
-    uv_timer_t timer;
-    uv_connect_t connect_req;
-    uv_getaddrinfo_t resolve_req;
-    int handles;
-    int reused;
-    int closed;
-    int got_bytes; /* any response byte on this use */
-    enum upstream_timer timer_kind;
-    struct exchange *ex; /* while busy: the exchange it serves */
-    struct origin_key key;
-};
-
 /* worker.c */
 int worker_run_all(const struct config *cfg, const struct tls_contexts *tls);
 void worker_client_gone(struct srv_worker *w);
@@ -419,26 +352,6 @@ void exchange_free(struct exchange **xp);
 void exchange_retire(struct client *c, struct exchange *x);
 /* Free c's retired exchanges: only from the top of a callback. */
 void exchange_free_retired(struct client *c);
-
-/* upstream.c */
-struct upstream *upstream_acquire(struct srv_worker *w, const struct origin_key *key);
-struct upstream *upstream_new(struct srv_worker *w, const struct origin_key *key);
-/* https: start the handshake on the connected socket (SNI, verification,
- * a session of the same key resumed); conn_cb.ready follows. 0 or -1. */
-int upstream_start_tls(struct upstream *u);
-void upstream_sessions_free(struct srv_worker *w);
-void upstream_release(struct upstream *u);
-void upstream_close(struct upstream *u);
-void upstream_close_idle(struct srv_worker *w);
-void upstream_timer(struct upstream *u, enum upstream_timer kind);
-void upstream_resume_read(struct upstream *u);
-void upstream_pause_read(struct upstream *u);
-/* A sockaddr as http/netaddr.h sees it: 0, or -1 if neither IPv4 nor IPv6. */
-int srv_endpoint_of(const struct sockaddr *sa, struct net_endpoint *e);
-/* Forward mode: the first of the resolved addresses a client may make us
- * connect to (NET_EGRESS_ALLOWED, *out points into res), or why none is. */
-enum net_egress upstream_pick_address(const struct srv_worker *w, const struct addrinfo *res,
-                                      const struct sockaddr **out);
 
 /* proxy.c: the request pipeline */
 void proxy_begin(struct client *c, struct http_request *req);

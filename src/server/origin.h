@@ -1,0 +1,83 @@
+/* The origin side: who an upstream connection talks to (struct
+ * origin_key), the connection itself (struct upstream) and the calls of
+ * the per-worker pool (pool.c) and of the HTTP/1 client (h1_client.c).
+ * Types and declarations only: it includes other type headers, never the
+ * pipeline's (server.h includes this one). */
+#ifndef IDEM_ORIGIN_H
+#define IDEM_ORIGIN_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include <openssl/ssl.h>
+#include "http/netaddr.h"
+#include "server/conn.h"
+#include "server/link.h"
+
+#define UPSTREAM_MAGIC 0x55505354u
+
+struct srv_worker;
+struct exchange;
+
+enum origin_scheme { ORIGIN_HTTP, ORIGIN_HTTPS };
+
+/* Who an upstream connection talks to, as the idle pool keys it: a pooled
+ * connection is reused only for the same scheme, host, port, name and TLS
+ * profile, so one verified for a name never serves another. TLS sessions
+ * are resumed per key too. */
+struct origin_key {
+    char host_port[300]; /* "host:port" as routed (ex->up_key) */
+    uint8_t scheme;      /* enum origin_scheme */
+    /* https only: */
+    char sni[256];      /* the name sent (SNI) and, with verify, checked */
+    bool verify;        /* the certificate is checked against sni */
+    const SSL_CTX *tls; /* the profile: upstream_tls or peer_tls (tls_ctx.c) */
+};
+int origin_key_eq(const struct origin_key *a, const struct origin_key *b);
+
+/* A TLS session to resume toward an origin key (pool.c). */
+struct origin_session {
+    struct origin_key key;
+    SSL_SESSION *session; /* NULL: slot free */
+};
+#define ORIGIN_SESSIONS_MAX 8
+
+enum upstream_timer { UT_NONE, UT_CONNECT, UT_TLS_HANDSHAKE, UT_FIRST_BYTE, UT_IDLE, UT_POOL };
+
+struct upstream {
+    uint32_t magic;
+    struct srv_worker *w;
+    struct link link; /* in the worker's idle pool */
+    struct conn conn; /* the transport: socket, bytes read, writes queued */
+    uv_timer_t timer;
+    uv_connect_t connect_req;
+    uv_getaddrinfo_t resolve_req;
+    int handles;
+    int reused;
+    int closed;
+    int got_bytes; /* any response byte on this use */
+    enum upstream_timer timer_kind;
+    struct exchange *ex; /* while busy: the exchange it serves */
+    struct origin_key key;
+};
+
+/* pool.c */
+struct upstream *upstream_acquire(struct srv_worker *w, const struct origin_key *key);
+struct upstream *upstream_new(struct srv_worker *w, const struct origin_key *key);
+/* https: start the handshake on the connected socket (SNI, verification,
+ * a session of the same key resumed); conn_cb.ready follows. 0 or -1. */
+int upstream_start_tls(struct upstream *u);
+void upstream_sessions_free(struct srv_worker *w);
+void upstream_release(struct upstream *u);
+void upstream_close(struct upstream *u);
+void upstream_close_idle(struct srv_worker *w);
+void upstream_timer(struct upstream *u, enum upstream_timer kind);
+void upstream_resume_read(struct upstream *u);
+void upstream_pause_read(struct upstream *u);
+/* A sockaddr as http/netaddr.h sees it: 0, or -1 if neither IPv4 nor IPv6. */
+int srv_endpoint_of(const struct sockaddr *sa, struct net_endpoint *e);
+/* Forward mode: the first of the resolved addresses a client may make us
+ * connect to (NET_EGRESS_ALLOWED, *out points into res), or why none is. */
+enum net_egress upstream_pick_address(const struct srv_worker *w, const struct addrinfo *res,
+                                      const struct sockaddr **out);
+
+#endif
