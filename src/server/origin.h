@@ -61,6 +61,11 @@ struct upstream {
 };
 
 /* pool.c */
+/* A connection for ex to where it goes (its origin_key: reverse origin,
+ * the --peer idemcache, or the host the request names): a pooled one, or
+ * a new one resolved (forward mode, egress checked), connected and, for
+ * https, handshaken. proxy_on_connected follows, or proxy_fail. */
+void pool_connect(struct exchange *ex);
 struct upstream *upstream_acquire(struct srv_worker *w, const struct origin_key *key);
 struct upstream *upstream_new(struct srv_worker *w, const struct origin_key *key);
 /* https: start the handshake on the connected socket (SNI, verification,

@@ -363,9 +363,10 @@ void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind);
 void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct exchange *ex);
-/* The upstream's conn_cb.written and .ready (TLS handshake done). */
+/* The upstream's conn_cb.written. */
 void proxy_upstream_written(void *owner, int status);
-void proxy_upstream_ready(void *owner, int err);
+/* Answer ex with an error of ours (pool.c: resolve, connect, TLS failed). */
+void proxy_fail(struct exchange *ex, int status, const char *detail);
 void proxy_log_exchange(struct exchange *ex);
 void proxy_finish_local(struct client *c);
 /* The body read ahead is complete (or too large to be): the stages run
