@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <uv.h>
 #include <openssl/ssl.h>
+#include "http/http.h"
 #include "http/netaddr.h"
+#include "http/slice.h"
 #include "server/conn.h"
 #include "server/link.h"
 
@@ -17,6 +19,7 @@
 
 struct srv_worker;
 struct exchange;
+struct outbuf;
 
 enum origin_scheme { ORIGIN_HTTP, ORIGIN_HTTPS };
 
@@ -84,5 +87,19 @@ int srv_endpoint_of(const struct sockaddr *sa, struct net_endpoint *e);
  * connect to (NET_EGRESS_ALLOWED, *out points into res), or why none is. */
 enum net_egress upstream_pick_address(const struct srv_worker *w, const struct addrinfo *res,
                                       const struct sockaddr **out);
+
+/* h1_client.c: the HTTP/1.1 wire text of a request toward an origin. */
+/* "METHOD target HTTP/1.1", then Host. */
+void h1_client_request_line(struct outbuf *o, struct slice method, struct slice target,
+                            struct slice host);
+/* One field line. */
+void h1_client_field(struct outbuf *o, struct slice name, struct slice value);
+/* The framing fields for a body of this kind (Content-Length `length`,
+ * chunked, or none) and the end of the head. */
+void h1_client_end_head(struct outbuf *o, enum http_body_kind kind, uint64_t length);
+/* Body content d as sent: a chunk when the body is re-framed chunked. */
+void h1_client_body(struct outbuf *o, struct slice d, int chunked);
+/* The end of a chunked body (the last chunk, no trailers); nothing else. */
+void h1_client_body_end(struct outbuf *o, int chunked);
 
 #endif

@@ -141,33 +141,37 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
     struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     const char *proto = srv_over_tls(c) ? "https" : "http";
+    struct outbuf v = {0}; /* a field's value */
     if (cfg->proxy.x_forwarded_for) {
-        outbuf_addstr(o, "X-Forwarded-For: ");
         for (unsigned i = 0; i < r->nfields; i++)
             if (r->fields[i].id == HF_X_FORWARDED_FOR && r->fields[i].value.len) {
-                outbuf_addslice(o, r->fields[i].value);
-                outbuf_addstr(o, ", ");
+                outbuf_addslice(&v, r->fields[i].value);
+                outbuf_addstr(&v, ", ");
             }
-        outbuf_addstr(o, c->ip);
-        outbuf_addstr(o, "\r\n");
+        outbuf_addstr(&v, c->ip);
+        h1_client_field(o, SLICE_LIT("X-Forwarded-For"), (struct slice){v.p, v.len});
+        v.len = 0;
     }
     if (cfg->proxy.forwarded) {
-        outbuf_addstr(o, "Forwarded: ");
         for (unsigned i = 0; i < r->nfields; i++)
             if (r->fields[i].id == HF_FORWARDED && r->fields[i].value.len) {
-                outbuf_addslice(o, r->fields[i].value);
-                outbuf_addstr(o, ", ");
+                outbuf_addslice(&v, r->fields[i].value);
+                outbuf_addstr(&v, ", ");
             }
         /* RFC 7239 §6: IPv6 addresses are quoted and bracketed. */
         if (strchr(c->ip, ':'))
-            outbuf_printf(o, "for=\"[%s]\";proto=%s\r\n", c->ip, proto);
+            outbuf_printf(&v, "for=\"[%s]\";proto=%s", c->ip, proto);
         else
-            outbuf_printf(o, "for=%s;proto=%s\r\n", c->ip, proto);
+            outbuf_printf(&v, "for=%s;proto=%s", c->ip, proto);
+        h1_client_field(o, SLICE_LIT("Forwarded"), (struct slice){v.p, v.len});
+        v.len = 0;
     }
+    free(v.p);
     if (cfg->proxy.x_forwarded_proto)
-        outbuf_printf(o, "X-Forwarded-Proto: %s\r\n", proto);
+        h1_client_field(o, SLICE_LIT("X-Forwarded-Proto"), (struct slice){proto, strlen(proto)});
     if (cfg->proxy.via)
-        outbuf_addstr(o, r->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
+        h1_client_field(o, SLICE_LIT("Via"),
+                        r->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
 }
 
 /* The Host the origin gets (README, "Configuration": proxy.host). A
@@ -214,12 +218,11 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
     } else {
         outbuf_addslice(&target, r->target);
     }
-    outbuf_addslice(o, r->method);
-    outbuf_addstr(o, " ");
-    outbuf_add(o, target.p, target.len);
-    outbuf_addstr(o, " HTTP/1.1\r\nHost: ");
-    add_origin_host(cfg, r, o);
-    outbuf_addstr(o, "\r\n");
+    struct outbuf host = {0};
+    add_origin_host(cfg, r, &host);
+    h1_client_request_line(o, r->method, (struct slice){target.p, target.len},
+                           (struct slice){host.p, host.len});
+    free(host.p);
     for (unsigned i = 0; i < r->nfields; i++) {
         const struct http_field *f = &r->fields[i];
         if (f->id == HF_HOST || f->id == HF_EXPECT ||
@@ -235,7 +238,7 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
             continue;
         if (peer_stage_skip_field(ex, f))
             continue;
-        outbuf_addfield(o, f->name, f->value);
+        h1_client_field(o, f->name, f->value);
     }
     add_forwarding_fields(ex, r, o);
     cache_stage_upstream_fields(ex, o);
@@ -244,28 +247,17 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
     if (framed)
         return; /* the peer handshake wrote the framing and the body */
     if (ex->upgrade) {
-        outbuf_addstr(o, "Connection: upgrade\r\n");
+        h1_client_field(o, SLICE_LIT("Connection"), SLICE_LIT("upgrade"));
         for (unsigned i = 0; i < r->nfields; i++)
-            if (r->fields[i].id == HF_UPGRADE) {
-                outbuf_addstr(o, "Upgrade: ");
-                outbuf_addslice(o, r->fields[i].value);
-                outbuf_addstr(o, "\r\n");
-            }
+            if (r->fields[i].id == HF_UPGRADE)
+                h1_client_field(o, SLICE_LIT("Upgrade"), r->fields[i].value);
     }
     if (body) {
-        outbuf_addstr(o, "Content-Length: ");
-        outbuf_addu64(o, body->len);
-        outbuf_addstr(o, "\r\n\r\n");
+        h1_client_end_head(o, HTTP_BODY_LENGTH, body->len);
         outbuf_add(o, body->p, body->len);
         return;
     }
-    if (r->body == HTTP_BODY_LENGTH) {
-        outbuf_addstr(o, "Content-Length: ");
-        outbuf_addu64(o, r->content_length);
-        outbuf_addstr(o, "\r\n");
-    } else if (r->body == HTTP_BODY_CHUNKED)
-        outbuf_addstr(o, "Transfer-Encoding: chunked\r\n");
-    outbuf_addstr(o, "\r\n");
+    h1_client_end_head(o, r->body, r->content_length);
 }
 
 /* The port of a CONNECT authority-form "host:port" or "[v6]:port"
@@ -605,19 +597,12 @@ void proxy_pump_request_body(struct client *c)
                 fail(c->ex, 413, "request body exceeds limits.request_body");
                 return;
             }
-            if (ex->req_chunked) {
-                outbuf_addhex(&o, d.len);
-                outbuf_addstr(&o, "\r\n");
-            }
-            outbuf_addslice(&o, d);
-            if (ex->req_chunked)
-                outbuf_addstr(&o, "\r\n");
+            h1_client_body(&o, d, ex->req_chunked);
         }
         iobuf_consume(&c->conn.in, used);
         ex->bytes_in += used;
         if (rc == HTTP_BODY_DONE || http_body_done(&ex->req_body)) {
-            if (ex->req_chunked)
-                outbuf_addstr(&o, "0\r\n\r\n");
+            h1_client_body_end(&o, ex->req_chunked);
             ex->req_done = 1;
             break;
         }
