@@ -8,6 +8,7 @@
  * body framing), §7.1 (chunked coding). */
 #include "server/server.h"
 #include "server/origin.h"
+#include "server/log.h"
 
 void h1_client_request_line(struct outbuf *o, struct slice method, struct slice target,
                             struct slice host)
@@ -52,4 +53,44 @@ void h1_client_body_end(struct outbuf *o, int chunked)
 {
     if (chunked)
         outbuf_addstr(o, "0\r\n\r\n");
+}
+
+/* Response heads from u->conn.in, each handed to the exchange, until the
+ * final one (RFC 9112 §2.1; 1xx first, RFC 9110 §15.2); the body that
+ * follows goes to the exchange's pump. */
+void h1_client_on_data(struct exchange *ex)
+{
+    struct srv_worker *w = ex->c->w;
+    while (ex->up && ex->state == EX_RESP_HEAD) {
+        struct upstream *u = ex->up;
+        int rc = http_parse_response(iobuf_data(&u->conn.in), iobuf_len(&u->conn.in),
+                                     &w->resp_limits, &w->res);
+        if (rc == HTTP_PARSE_MORE)
+            return;
+        if (rc != HTTP_PARSE_OK) {
+            log_msg(LOG_WARN, "upstream %s: invalid response head", u->key.host_port);
+            proxy_fail(ex, 502, "invalid response from upstream");
+            return;
+        }
+        switch (proxy_upstream_head(ex, &w->res)) {
+        case UP_HEAD_WAIT:
+        case UP_HEAD_GONE:
+            return;
+        case UP_HEAD_AGAIN:
+            continue;
+        case UP_HEAD_INTERIM:
+            iobuf_consume(&u->conn.in, w->res.head_len);
+            continue;
+        case UP_HEAD_TUNNEL:
+            iobuf_consume(&u->conn.in, w->res.head_len);
+            proxy_upstream_tunnel(ex);
+            return;
+        case UP_HEAD_FINAL:
+            iobuf_consume(&u->conn.in, w->res.head_len);
+            ex->state = EX_RESP_BODY;
+            upstream_timer(u, UT_IDLE);
+            continue;
+        }
+    }
+    proxy_upstream_body(ex);
 }

@@ -101,5 +101,23 @@ void h1_client_end_head(struct outbuf *o, enum http_body_kind kind, uint64_t len
 void h1_client_body(struct outbuf *o, struct slice d, int chunked);
 /* The end of a chunked body (the last chunk, no trailers); nothing else. */
 void h1_client_body_end(struct outbuf *o, int chunked);
+/* Parse the response heads in u->conn.in (conn_cb.data while busy) and
+ * hand each to the exchange: proxy_upstream_head, then the body to
+ * proxy_upstream_body. */
+void h1_client_on_data(struct exchange *ex);
+
+/* proxy.c: what the exchange does with a parsed response head. */
+enum up_head_verdict {
+    UP_HEAD_FINAL,   /* the final head: its bytes go, the body follows */
+    UP_HEAD_INTERIM, /* a 1xx relayed (or dropped): its bytes go, the next head follows */
+    UP_HEAD_TUNNEL,  /* 101 to an Upgrade: its bytes go, then proxy_upstream_tunnel */
+    UP_HEAD_AGAIN,   /* u->conn.in was rewritten (a peer's coded response): parse it again */
+    UP_HEAD_WAIT,    /* more bytes are needed first (a peer's coded body, read whole) */
+    UP_HEAD_GONE,    /* answered, failed or restarted: ex->up is not this one any more */
+};
+enum up_head_verdict proxy_upstream_head(struct exchange *ex, const struct http_response *res);
+void proxy_upstream_tunnel(struct exchange *ex);
+/* Response body bytes in u->conn.in (or tunnel bytes): relay them. */
+void proxy_upstream_body(struct exchange *ex);
 
 #endif

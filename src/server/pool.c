@@ -164,7 +164,7 @@ static void on_data(void *owner, size_t n)
         return;
     }
     u->got_bytes = 1;
-    proxy_on_upstream_data(u->ex);
+    h1_client_on_data(u->ex);
 }
 
 static void on_eof(void *owner, int err)

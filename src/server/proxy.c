@@ -830,91 +830,83 @@ static void pump_response_body(struct exchange *ex)
     }
 }
 
-void proxy_on_upstream_data(struct exchange *ex)
+/* The origin's response head, parsed by h1_client.c from u->conn.in
+ * (still there: a 1xx is relayed as it came). */
+enum up_head_verdict proxy_upstream_head(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
-    while (ex->up && ex->state == EX_RESP_HEAD) {
-        struct upstream *u = ex->up;
-        int rc = http_parse_response(iobuf_data(&u->conn.in), iobuf_len(&u->conn.in),
-                                     &w->resp_limits, &w->res);
-        if (rc == HTTP_PARSE_MORE)
-            return;
-        if (rc != HTTP_PARSE_OK) {
-            log_msg(LOG_WARN, "upstream %s: invalid response head", u->key.host_port);
-            fail(ex, 502, "invalid response from upstream");
-            return;
+    struct srv_worker *w = ex->c->w;
+    struct upstream *u = ex->up;
+    if (res->status < 200) {
+        if (interim_response(ex, res) < 0) {
+            fail(ex, 502, "unexpected 101 from upstream");
+            return UP_HEAD_GONE;
         }
-        if (w->res.status < 200) {
-            if (interim_response(ex, &w->res) < 0) {
-                fail(ex, 502, "unexpected 101 from upstream");
-                return;
-            }
-            iobuf_consume(&u->conn.in, w->res.head_len);
-            if (w->res.status == 101) {
-                tunnel_begin(c);
-                return;
-            }
-            continue;
-        }
-        /* An answer before our request was all written: the upstream did
-         * not read it the way we sent it, so the connection is not reused
-         * (issue 10, finding 1; the bytes still queued may be read as the
-         * next request). */
-        if (!ex->req_done || u->conn.write_pending)
-            ex->up_answered_early = 1;
-        int pr = peer_stage_response(ex, &w->res);
-        if (pr == PEER_WAIT)
-            return; /* the coded body is read whole before anything goes on */
-        if (pr == PEER_REBUILT)
-            continue; /* u->conn.in holds the origin's response now: parse it */
-        if (pr == PEER_FAIL) {
-            log_msg(LOG_WARN, "peer %s: response failed verification", u->key.host_port);
-            fail(ex, 502, "peer response failed verification");
-            return;
-        }
-        if (pr == PEER_RETRY) {
-            /* RFC 9110 §15.5.16: our reference was not understood; the whole
-             * body goes again, at once, on a fresh connection. */
-            upstream_close(u);
-            ex->up = NULL;
-            free(ex->up_head.p);
-            ex->up_head = (struct outbuf){0};
-            ex->peer_ref = 0;
-            ex->up_answered_early = 0;
-            pool_connect(ex);
-            return;
-        }
-        enum cache_response_verdict staged = cache_stage_response(ex, &w->res);
-        if (staged == CACHE_RESP_RELAY && peer_stage_hold(ex, &w->res))
-            staged = CACHE_RESP_HOLD;
-        if (staged == CACHE_RESP_HOLD) {
-            /* Held by the cache stage until complete, then sent by it. */
-            send_response_head(ex, &w->res);
-            free(ex->resp_head.p);
-            ex->resp_head = (struct outbuf){0};
-            ex->resp_started = 0;
-            ex->holding = 1;
-        } else if (staged == CACHE_RESP_ANSWERED) {
-            /* Served from the store; read the origin's body to the end
-             * (or close) and drop it. */
-            enum http_body_kind kind = http_response_body_kind(&w->res, ex->method_head);
-            http_body_init(&ex->resp_body, kind, w->res.content_length,
-                           w->cfg->limits.response_header_section);
-            ex->discard_body = 1;
-            ex->up_reusable = kind != HTTP_BODY_CLOSE && w->res.minor >= 1 &&
-                              !(w->res.conn_flags & HTTP_CONN_CLOSE);
-        } else {
-            send_response_head(ex, &w->res);
-        }
-        iobuf_consume(&u->conn.in, w->res.head_len);
-        ex->state = EX_RESP_BODY;
-        upstream_timer(u, UT_IDLE);
+        return res->status == 101 ? UP_HEAD_TUNNEL : UP_HEAD_INTERIM;
     }
+    /* An answer before our request was all written: the upstream did
+     * not read it the way we sent it, so the connection is not reused
+     * (issue 10, finding 1; the bytes still queued may be read as the
+     * next request). */
+    if (!ex->req_done || u->conn.write_pending)
+        ex->up_answered_early = 1;
+    int pr = peer_stage_response(ex, res);
+    if (pr == PEER_WAIT)
+        return UP_HEAD_WAIT; /* the coded body is read whole before anything goes on */
+    if (pr == PEER_REBUILT)
+        return UP_HEAD_AGAIN; /* u->conn.in holds the origin's response now: parse it */
+    if (pr == PEER_FAIL) {
+        log_msg(LOG_WARN, "peer %s: response failed verification", u->key.host_port);
+        fail(ex, 502, "peer response failed verification");
+        return UP_HEAD_GONE;
+    }
+    if (pr == PEER_RETRY) {
+        /* RFC 9110 §15.5.16: our reference was not understood; the whole
+         * body goes again, at once, on a fresh connection. */
+        upstream_close(u);
+        ex->up = NULL;
+        free(ex->up_head.p);
+        ex->up_head = (struct outbuf){0};
+        ex->peer_ref = 0;
+        ex->up_answered_early = 0;
+        pool_connect(ex);
+        return UP_HEAD_GONE;
+    }
+    enum cache_response_verdict staged = cache_stage_response(ex, res);
+    if (staged == CACHE_RESP_RELAY && peer_stage_hold(ex, res))
+        staged = CACHE_RESP_HOLD;
+    if (staged == CACHE_RESP_HOLD) {
+        /* Held by the cache stage until complete, then sent by it. */
+        send_response_head(ex, res);
+        free(ex->resp_head.p);
+        ex->resp_head = (struct outbuf){0};
+        ex->resp_started = 0;
+        ex->holding = 1;
+    } else if (staged == CACHE_RESP_ANSWERED) {
+        /* Served from the store; read the origin's body to the end
+         * (or close) and drop it. */
+        enum http_body_kind kind = http_response_body_kind(res, ex->method_head);
+        http_body_init(&ex->resp_body, kind, res->content_length,
+                       w->cfg->limits.response_header_section);
+        ex->discard_body = 1;
+        ex->up_reusable =
+            kind != HTTP_BODY_CLOSE && res->minor >= 1 && !(res->conn_flags & HTTP_CONN_CLOSE);
+    } else {
+        send_response_head(ex, res);
+    }
+    return UP_HEAD_FINAL;
+}
+
+void proxy_upstream_tunnel(struct exchange *ex)
+{
+    tunnel_begin(ex->c);
+}
+
+void proxy_upstream_body(struct exchange *ex)
+{
     if (ex->up && ex->state == EX_RESP_BODY)
         pump_response_body(ex);
     else if (ex->state == EX_TUNNEL)
-        tunnel_on_upstream_data(c);
+        tunnel_on_upstream_data(ex->c);
 }
 
 void proxy_client_drained(struct client *c)

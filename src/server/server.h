@@ -357,7 +357,6 @@ void exchange_free_retired(struct client *c);
 void proxy_begin(struct client *c, struct http_request *req);
 void proxy_pump_request_body(struct client *c);
 void proxy_on_connected(struct exchange *ex, int status);
-void proxy_on_upstream_data(struct exchange *ex);
 void proxy_on_upstream_eof(struct exchange *ex, int status);
 void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind);
 void proxy_on_client_gone(struct client *c);
