@@ -94,3 +94,73 @@ void h1_client_on_data(struct exchange *ex)
     }
     proxy_upstream_body(ex);
 }
+
+/* A read that holds only body bytes goes to the client as it is, when the
+ * client side takes it unchanged. Returns 1 when it did. */
+static int relay_read_buffer(struct exchange *ex, struct outbuf *o)
+{
+    struct upstream *u = ex->up;
+    if (ex->resp_body.kind == HTTP_BODY_CHUNKED || iobuf_len(&u->conn.in) == 0 ||
+        !proxy_relay_takes_block(ex))
+        return 0;
+    size_t used;
+    struct slice d;
+    size_t len = iobuf_len(&u->conn.in);
+    struct http_body_reader probe = ex->resp_body;
+    if (http_body_read(&probe, iobuf_data(&u->conn.in), len, &used, &d) != HTTP_BODY_DATA ||
+        used != len)
+        return 0; /* the read also holds bytes after the body */
+    ex->resp_body = probe;
+    proxy_relay_block(ex, o, &u->conn.in, d);
+    return 1;
+}
+
+/* De-frame the response body in u->conn.in (RFC 9112 §6.3: length,
+ * chunked, or to the close) while the client side has room. */
+void h1_client_read_body(struct exchange *ex)
+{
+    struct upstream *u = ex->up;
+    struct outbuf o;
+    proxy_relay_begin(ex, &o);
+    int done = http_body_done(&ex->resp_body);
+    if (!done && relay_read_buffer(ex, &o))
+        done = http_body_done(&ex->resp_body);
+    while (!done && iobuf_len(&u->conn.in) && proxy_relay_room(ex, &o)) {
+        size_t used;
+        struct slice d;
+        enum http_body_rc rc = http_body_read(&ex->resp_body, iobuf_data(&u->conn.in),
+                                              iobuf_len(&u->conn.in), &used, &d);
+        if (rc == HTTP_BODY_ERROR) {
+            proxy_relay_flush(ex, &o);
+            log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key.host_port);
+            proxy_fail(ex, 502, "malformed response body");
+            return;
+        }
+        if (rc == HTTP_BODY_DATA)
+            proxy_relay_data(ex, &o, d);
+        iobuf_consume(&u->conn.in, used);
+        done = rc == HTTP_BODY_DONE || http_body_done(&ex->resp_body);
+        if (rc == HTTP_BODY_MORE)
+            break;
+    }
+    proxy_relay_end(ex, &o, done);
+}
+
+void h1_client_on_eof(struct exchange *ex, int status)
+{
+    struct client *c = ex->c;
+    struct upstream *u = ex->up;
+    if (ex->state == EX_RESP_BODY && ex->resp_body.kind == HTTP_BODY_CLOSE && status == UV_EOF) {
+        /* RFC 9112 §6.3 rule 8: the close ends the body. Drain what is
+         * buffered first (backpressure may have left some). */
+        h1_client_read_body(ex);
+        if (ex->up != u || c->closed)
+            return;
+        if (iobuf_len(&u->conn.in) == 0) {
+            ex->resp_body.kind = HTTP_BODY_NONE;
+            h1_client_read_body(ex);
+        }
+        return;
+    }
+    proxy_on_upstream_eof(ex, status);
+}

@@ -106,7 +106,14 @@ void h1_client_body_end(struct outbuf *o, int chunked);
  * proxy_upstream_body. */
 void h1_client_on_data(struct exchange *ex);
 
-/* proxy.c: what the exchange does with a parsed response head. */
+/* proxy.c: what the exchange does with what h1_client.c parsed. */
+/* De-frame the response body in u->conn.in and hand the content to the
+ * exchange (proxy_relay_*) while it has room. */
+void h1_client_read_body(struct exchange *ex);
+/* The origin closed (conn_cb.eof while busy): the end of a body delimited
+ * by the close, else proxy_on_upstream_eof. */
+void h1_client_on_eof(struct exchange *ex, int status);
+
 enum up_head_verdict {
     UP_HEAD_FINAL,   /* the final head: its bytes go, the body follows */
     UP_HEAD_INTERIM, /* a 1xx relayed (or dropped): its bytes go, the next head follows */
@@ -119,5 +126,20 @@ enum up_head_verdict proxy_upstream_head(struct exchange *ex, const struct http_
 void proxy_upstream_tunnel(struct exchange *ex);
 /* Response body bytes in u->conn.in (or tunnel bytes): relay them. */
 void proxy_upstream_body(struct exchange *ex);
+/* The client side of one h1_client_read_body: o starts with the response
+ * head not sent yet; each de-framed piece goes to the store and, framed
+ * for the client, into o; _end writes o and finishes the exchange (done)
+ * or turns reading on or off by the client's queue. */
+void proxy_relay_begin(struct exchange *ex, struct outbuf *o);
+/* Is there room for more in the client's queue? */
+int proxy_relay_room(const struct exchange *ex, const struct outbuf *o);
+/* Would the client get content unchanged, so a whole read buffer can go? */
+int proxy_relay_takes_block(const struct exchange *ex);
+/* The read buffer `in`, all content d, goes to the client behind o. */
+void proxy_relay_block(struct exchange *ex, struct outbuf *o, struct iobuf *in, struct slice d);
+void proxy_relay_data(struct exchange *ex, struct outbuf *o, struct slice d);
+/* Write what o holds now (before a failure). */
+void proxy_relay_flush(struct exchange *ex, struct outbuf *o);
+void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done);
 
 #endif

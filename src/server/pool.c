@@ -175,7 +175,7 @@ static void on_eof(void *owner, int err)
         upstream_close(u);
         return;
     }
-    proxy_on_upstream_eof(u->ex, err);
+    h1_client_on_eof(u->ex, err);
 }
 
 void upstream_resume_read(struct upstream *u)

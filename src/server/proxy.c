@@ -710,7 +710,7 @@ static void send_response_head(struct exchange *ex, const struct http_response *
     outbuf_addstr(&o, "\r\n");
     ex->resp_started = 1;
     free(ex->resp_head.p);
-    ex->resp_head = o; /* pump_response_body sends it with the body */
+    ex->resp_head = o; /* h1_client_read_body sends it with the body */
 }
 
 /* Relay a 1xx (RFC 9110 §15.2) to an HTTP/1.1 client, or start a tunnel
@@ -745,77 +745,68 @@ static int interim_response(struct exchange *ex, const struct http_response *res
     return 0;
 }
 
-/* Unframed output of a read that holds only body bytes: give the read
- * buffer itself to the client write instead of copying it. Returns 1 when
- * it did. */
-static int relay_read_buffer(struct exchange *ex, struct outbuf *o)
+/* ---- response body: h1_client.c de-frames it, the client gets it ---- */
+
+void proxy_relay_begin(struct exchange *ex, struct outbuf *o)
 {
-    struct client *c = ex->c;
-    struct upstream *u = ex->up;
-    if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED ||
-        iobuf_len(&u->conn.in) == 0 || c->conn.write_pending >= WRITE_HIGH_WATER ||
-        ex->discard_body || ex->holding)
-        return 0;
-    size_t used;
-    struct slice d;
-    size_t len = iobuf_len(&u->conn.in);
-    struct http_body_reader probe = ex->resp_body;
-    if (http_body_read(&probe, iobuf_data(&u->conn.in), len, &used, &d) != HTTP_BODY_DATA ||
-        used != len)
-        return 0; /* the read also holds bytes after the body */
-    ex->resp_body = probe;
-    cache_stage_body(ex, d.p, d.len);
-    char *block = u->conn.in.base;
-    u->conn.in = (struct iobuf){0};
-    ex->bytes_out += o->len + d.len;
-    conn_write_block(&c->conn, o, block, d.p, d.len);
-    return 1;
+    *o = ex->resp_head; /* the head leaves with the first body bytes: one write */
+    ex->resp_head = (struct outbuf){0};
 }
 
-static void pump_response_body(struct exchange *ex)
+int proxy_relay_room(const struct exchange *ex, const struct outbuf *o)
+{
+    return ex->c->conn.write_pending + o->len < WRITE_HIGH_WATER;
+}
+
+int proxy_relay_takes_block(const struct exchange *ex)
+{
+    return !(ex->resp_chunked || ex->c->conn.write_pending >= WRITE_HIGH_WATER ||
+             ex->discard_body || ex->holding);
+}
+
+/* Unframed output of a read that holds only body bytes: give the read
+ * buffer itself to the client write instead of copying it. */
+void proxy_relay_block(struct exchange *ex, struct outbuf *o, struct iobuf *in, struct slice d)
+{
+    cache_stage_body(ex, d.p, d.len);
+    char *block = in->base;
+    *in = (struct iobuf){0};
+    ex->bytes_out += o->len + d.len;
+    conn_write_block(&ex->c->conn, o, block, d.p, d.len);
+}
+
+void proxy_relay_data(struct exchange *ex, struct outbuf *o, struct slice d)
+{
+    if (ex->holding) {
+        cache_stage_body(ex, d.p, d.len);
+    } else if (!ex->discard_body) {
+        cache_stage_body(ex, d.p, d.len);
+        if (ex->resp_chunked) {
+            outbuf_addhex(o, d.len);
+            outbuf_addstr(o, "\r\n");
+        }
+        outbuf_addslice(o, d);
+        if (ex->resp_chunked)
+            outbuf_addstr(o, "\r\n");
+    }
+}
+
+void proxy_relay_flush(struct exchange *ex, struct outbuf *o)
+{
+    client_write(ex, o);
+}
+
+void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done)
 {
     struct client *c = ex->c;
     struct upstream *u = ex->up;
-    struct outbuf o = ex->resp_head;
-    ex->resp_head = (struct outbuf){0};
-    int done = http_body_done(&ex->resp_body);
-    if (!done && relay_read_buffer(ex, &o))
-        done = http_body_done(&ex->resp_body);
-    while (!done && iobuf_len(&u->conn.in) && c->conn.write_pending + o.len < WRITE_HIGH_WATER) {
-        size_t used;
-        struct slice d;
-        enum http_body_rc rc = http_body_read(&ex->resp_body, iobuf_data(&u->conn.in),
-                                              iobuf_len(&u->conn.in), &used, &d);
-        if (rc == HTTP_BODY_ERROR) {
-            client_write(ex, &o);
-            log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key.host_port);
-            fail(ex, 502, "malformed response body");
-            return;
-        }
-        if (rc == HTTP_BODY_DATA && ex->holding) {
-            cache_stage_body(ex, d.p, d.len);
-        } else if (rc == HTTP_BODY_DATA && !ex->discard_body) {
-            cache_stage_body(ex, d.p, d.len);
-            if (ex->resp_chunked) {
-                outbuf_addhex(&o, d.len);
-                outbuf_addstr(&o, "\r\n");
-            }
-            outbuf_addslice(&o, d);
-            if (ex->resp_chunked)
-                outbuf_addstr(&o, "\r\n");
-        }
-        iobuf_consume(&u->conn.in, used);
-        done = rc == HTTP_BODY_DONE || http_body_done(&ex->resp_body);
-        if (rc == HTTP_BODY_MORE)
-            break;
-    }
     if (done && ex->resp_chunked && !ex->discard_body && !ex->method_head && ex->status != 304 &&
         ex->status != 204)
-        outbuf_addstr(&o, "0\r\n\r\n");
-    if (o.len)
-        client_write(ex, &o);
+        outbuf_addstr(o, "0\r\n\r\n");
+    if (o->len)
+        client_write(ex, o);
     else
-        free(o.p);
+        free(o->p);
     if (done) {
         finish(ex);
         return;
@@ -904,7 +895,7 @@ void proxy_upstream_tunnel(struct exchange *ex)
 void proxy_upstream_body(struct exchange *ex)
 {
     if (ex->up && ex->state == EX_RESP_BODY)
-        pump_response_body(ex);
+        h1_client_read_body(ex);
     else if (ex->state == EX_TUNNEL)
         tunnel_on_upstream_data(ex->c);
 }
@@ -918,7 +909,7 @@ void proxy_client_drained(struct client *c)
     }
     if (ex->state == EX_RESP_BODY && ex->up) {
         client_timer(c, 0);
-        pump_response_body(c->ex);
+        h1_client_read_body(c->ex);
     } else if (ex->state == EX_TUNNEL && ex->up) {
         upstream_resume_read(ex->up);
     }
@@ -933,18 +924,6 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
             tunnel_on_eof(c, 0);
         else
             client_close(c);
-        return;
-    }
-    if (ex->state == EX_RESP_BODY && ex->resp_body.kind == HTTP_BODY_CLOSE && status == UV_EOF) {
-        /* RFC 9112 §6.3 rule 8: the close ends the body. Drain what is
-         * buffered first (backpressure may have left some). */
-        pump_response_body(ex);
-        if (ex->up != u || c->closed)
-            return;
-        if (iobuf_len(&u->conn.in) == 0) {
-            ex->resp_body.kind = HTTP_BODY_NONE;
-            pump_response_body(ex);
-        }
         return;
     }
     if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->retry_head.len &&
