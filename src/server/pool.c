@@ -201,8 +201,8 @@ static void on_connect(uv_connect_t *req, int status)
     }
     if (status == 0) {
         u->conn.connected = 1;
+        uv_tcp_nodelay(&u->conn.tcp, 1);
         if (u->key.scheme == ORIGIN_HTTPS) {
-            uv_tcp_nodelay(&u->conn.tcp, 1);
             if (upstream_start_tls(u) < 0) {
                 struct exchange *ex = u->ex;
                 log_msg(LOG_ERROR, "upstream %s: cannot start TLS: %s", u->key.host_port,

@@ -521,8 +521,6 @@ void proxy_on_connected(struct exchange *ex, int status)
                                        : "cannot connect to upstream");
         return;
     }
-    if (!u->reused)
-        uv_tcp_nodelay(&u->conn.tcp, 1);
     ex->up_conn = u->reused ? 2 : 1;
     ex->t_up_start = uv_hrtime();
     if (ex->method_connect) {
