@@ -1,11 +1,14 @@
-/* HTTP/1.1 toward origins and the reverse peer: the wire text of what we
- * send, given the pieces the exchange chose (proxy.c picks the target, the
- * Host value, the fields and the framing; this file writes them). The
- * client side's HTTP/1 text is elsewhere (client.c, proxy.c's response
- * head; a later step gathers it in h1_server.c).
+/* HTTP/1.1 toward origins and the reverse peer, both ways. Out: the wire
+ * text of the request, given the pieces the exchange chose (proxy.c picks
+ * the target, the Host value, the fields and the framing; this file writes
+ * them). In: the response heads parsed from u->conn.in and the body
+ * de-framed, each handed to the exchange (proxy_upstream_head,
+ * proxy_relay_*), which decides what the client gets. The client side's
+ * HTTP/1 text is elsewhere (client.c, proxy.c's response head and
+ * re-chunking; a later step gathers it in h1_server.c).
  *
- * RFC 9112 §3 (request line), §3.2 (Host), §5 (field lines), §6 (message
- * body framing), §7.1 (chunked coding). */
+ * RFC 9112 §2.1 (message format), §3 (request line), §3.2 (Host), §5
+ * (field lines), §6 (message body framing), §7.1 (chunked coding). */
 #include "server/server.h"
 #include "server/origin.h"
 #include "server/log.h"

@@ -1,8 +1,10 @@
 /* The request pipeline: route a parsed request to an upstream, stream the
  * body each way with framing re-done, relay the response, and decide what
- * happens to both connections afterwards.
+ * happens to both connections afterwards. The connection comes from
+ * pool.c (resolve, connect, TLS); the HTTP/1 wire toward it is
+ * h1_client.c's.
  *
- *   proxy_begin -> [resolve] -> connect -> send head -> pump body ->
+ *   proxy_begin -> pool_connect -> send head -> pump body ->
  *   response head -> pump response body -> finish (pool or close, log)
  *
  * RFC 9110 §7.6 (hop-by-hop, Via), RFC 9112 §3.2 (target forms, Host),
