@@ -252,15 +252,15 @@ void peer_stage_fields(struct exchange *ex, struct outbuf *o)
     }
 }
 
-/* The nonce check, once per signed request. A request is parsed again
- * after a reference is expanded into it (its nonce was checked on the
- * reference) and after its body was read ahead (c->collected, the same
- * nonce as the pass that started the reading): neither is a replay. */
+/* The nonce check, once per signed request. The stages run again on the
+ * same exchange's request after its body was read ahead or when it is
+ * woken from parking (the nonce held, the same), and a request is parsed
+ * again after a reference is expanded into it (its nonce was checked on
+ * the reference): none of these is a replay. */
 static enum peer_nonce_result check_nonce(struct exchange *ex, struct peer_side *side,
                                           const struct peer_claim *claim, int expanded)
 {
-    int again = ex->peer_nonce_held && ex->collected != COLLECT_NONE &&
-                !memcmp(ex->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
+    int again = ex->peer_nonce_held && !memcmp(ex->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
     ex->peer_nonce_held = 0;
     enum peer_nonce_result res = PEER_NONCE_FRESH;
     if (!expanded && !again) {

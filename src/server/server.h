@@ -207,9 +207,9 @@ struct body_collect {
 #define EXCHANGE_MAGIC 0x45584348u
 
 /* One request on its way through the pipeline. The head of the struct
- * survives exchange_reset, which runs when the same request starts over
- * (its head parsed again after a body read ahead, a replay, or a peer
- * reference expanded); everything from `state` on is per attempt. */
+ * survives exchange_restart, which runs the stages again on the same
+ * request (its body read ahead, or woken from parking); everything from
+ * `state` on is per attempt. */
 struct exchange {
     uint32_t magic;
     struct client *c; /* the connection it came on: its writes still go there */
@@ -218,9 +218,7 @@ struct exchange {
     struct link park_link; /* in the worker's parked */
     char *park_key;
     size_t park_key_len;
-    char *park_head; /* the request head, replayed when woken */
-    size_t park_head_len;
-    int no_coalesce; /* the replayed request goes upstream itself */
+    int no_coalesce; /* woken, the request goes upstream itself */
     /* streaming a fetch in flight that another request leads */
     struct link stream_link; /* in the worker's streamers */
     struct cache_object *stream;
@@ -228,12 +226,15 @@ struct exchange {
     size_t stream_off;
     int stream_chunked;
     struct body_collect col;
+    /* Bytes of the request's head still at the front of c->conn.in: its
+     * head_len at first, 0 once consumed (parked, answered, forwarded). */
+    size_t in_head;
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
     char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
     size_t bg_key_len;
     int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
-    /* The nonce of the signed request at the front of c->in, accepted:
-     * parsed again after its body was read ahead, it is not a replay. */
+    /* The nonce of this exchange's signed request, accepted: its stages
+     * run again (body read ahead, woken from parking), it is not a replay. */
     char peer_nonce[PEER_NONCE_LEN];
     int peer_nonce_held;
     struct link retired_link; /* in its client's retired, once the next request began */
@@ -411,6 +412,9 @@ void exchange_done(struct exchange *ex);
 /* The same request runs through the stages again, without being parsed
  * again: like exchange_reset, but ex keeps its request and start time. */
 void exchange_restart(struct exchange *ex);
+/* Run the stages again from the exchange's own request (a body read
+ * ahead, a parked request woken). */
+void proxy_restart(struct exchange *ex);
 /* Free ex and all it holds; *xp becomes NULL. */
 void exchange_free(struct exchange **xp);
 /* A new request begins on c: c->ex, finished, goes to c->retired and x
