@@ -360,6 +360,40 @@ function peerFields(method, target, digest) {
 }
 const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
 
+test('reverse side: a signed request parked behind another\'s fetch and woken goes upstream once, its nonce not taken for a replay', async (t) => {
+  const arrived = gate();
+  const release = gate();
+  const s = await cacheSetup(t, {
+    '/slow': async (req, n) => {
+      if (n === 1) {
+        arrived.open();
+        await release;
+      }
+      // private: the waiter is not answered from the store, it goes upstream itself
+      return { headers: { 'Cache-Control': 'private' }, body: `slow-${n}` };
+    },
+  }, { yaml: `peers:\n  - id: edge-1\n    secret_file: ${SECRET}\n` });
+  const leader = s.get('/slow');
+  await arrived; // the leader's fetch is in flight
+  const c = rawClient(s.proxy.port);
+  t.after(() => c.sock.destroy());
+  await c.connected;
+  const ts = Math.floor(Date.now() / 1000);
+  const nonce = crypto.randomBytes(16).toString('base64url');
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`GET\n/slow\n${ts}\n${nonce}\n`).digest('base64');
+  c.sock.write(`GET /slow HTTP/1.1\r\nHost: 127.0.0.1:${s.proxy.port}\r\nIdem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n\r\n`
+    + reqLine('/after', s.proxy.port));
+  await readByProxy(s.proxy.port, c.sock); // parked, the GET behind it read too
+  release.open();
+  assert.equal((await leader).status, 200);
+  await c.until((x) => completeCount(x.data) === 2, 'two answers');
+  const rs = parseResponses(c.data);
+  assert.deepEqual(rs.map((r) => r.status), [200, 404]);
+  assert.equal(rs[0].body.toString(), 'slow-2', 'woken, it went upstream itself');
+  assert.equal(s.counts['/slow'], 2);
+  assert.doesNotMatch(s.proxy.errors(), /replayed/, 'no replay logged');
+});
+
 test('reverse side: an expanded reference and an unknown one (415), with requests pipelined behind each, in order', async (t) => {
   const seen = [];
   const origin = await startOrigin((req, res, body) => {
