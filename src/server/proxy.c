@@ -406,7 +406,7 @@ void proxy_body_collected(struct client *c)
 /* Let go of the request's bytes at the front of c->conn.in: its head if
  * still there, and with `body` the body bytes read ahead. Once gone they
  * are gone: a restart of the same request consumes nothing again. */
-static void consume_request(struct exchange *ex, int body)
+void proxy_consume_request(struct exchange *ex, int body)
 {
     iobuf_consume(&ex->c->conn.in, ex->in_head + (body ? ex->col.scanned : 0));
     ex->in_head = 0;
@@ -422,7 +422,7 @@ static void run_stages(struct client *c)
 {
     struct exchange *ex = c->ex;
     const struct config *cfg = c->w->cfg;
-    const struct http_request *r = ex->req;
+    const struct http_request *r = ex->req; /* the peer stage may replace it */
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
@@ -458,15 +458,19 @@ static void run_stages(struct client *c)
     if (peer == PEER_REQ_ANSWERED_KEEP) {
         /* Answered. Only a request without a body may keep the connection:
          * an unread body would be parsed as the next request. */
-        consume_request(ex, 0);
+        proxy_consume_request(ex, 0);
         if (r->body != HTTP_BODY_NONE)
             c->keepalive = 0;
         proxy_finish_local(c);
         return;
     }
-    if (peer == PEER_REQ_PARSE_AGAIN) {
-        c->state = CS_HEAD; /* client_process parses the expanded request */
-        return;
+    if (r != ex->req) {
+        /* a peer's reference expanded into its request, body and all */
+        r = ex->req;
+        if (cfg->limits.request_body && r->content_length > cfg->limits.request_body) {
+            reply_error(c->ex, 413, "request body exceeds limits.request_body");
+            return;
+        }
     }
     enum cache_request_verdict cached =
         peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(c->ex, r);
@@ -487,7 +491,7 @@ static void run_stages(struct client *c)
         /* Parked behind another request's fetch of the same key: woken,
          * it starts again from the exchange (proxy_restart), its body read
          * ahead kept; what the client pipelined behind it stays. */
-        consume_request(ex, body_read);
+        proxy_consume_request(ex, body_read);
         c->state = CS_WAIT;
         return;
     }
@@ -511,7 +515,7 @@ static void run_stages(struct client *c)
          * exchange let go of the request (r) already. */
         if (c->state == CS_CLOSING || c->closed)
             return;
-        consume_request(ex, body_read);
+        proxy_consume_request(ex, body_read);
         if (r->body != HTTP_BODY_NONE && !body_read)
             c->keepalive = 0; /* a body never read: not the next request */
         proxy_finish_local(c);
@@ -536,7 +540,7 @@ static void run_stages(struct client *c)
     if (inline_body)
         ex->bytes_in += body_span;
     /* a body sent from memory goes from c->conn.in too */
-    consume_request(ex, inline_body);
+    proxy_consume_request(ex, inline_body);
     c->state = ex->req_done ? CS_WAIT : CS_BODY;
     start_upstream(c->ex);
 }

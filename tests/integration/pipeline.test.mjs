@@ -425,6 +425,28 @@ test('reverse side: an expanded reference and an unknown one (415), with request
   assert.ok(!closed, 'the connection stays open');
 });
 
+test('reverse side: a reference that would open a tunnel (Upgrade) is refused, 400, and nothing behind it is taken for its body', async (t) => {
+  const seen = [];
+  const origin = await startOrigin((req, res, body) => {
+    seen.push(`${req.method} ${req.url} ${body.length}`);
+    res.setHeader('Cache-Control', 'no-store');
+    res.end('ok');
+  });
+  t.after(() => origin.close());
+  const cfg = tmpFile('reverse-up.yaml', `peers:\n  - id: edge-1\n    secret_file: ${SECRET}\n`);
+  const reverse = await startProxy(['--config', cfg, '--upstream', `http://127.0.0.1:${origin.port}`]);
+  t.after(async () => { await reverse.stop(); });
+  const stored = JSON.stringify({ q: 'u'.repeat(300) });
+  const dg = digestOf(stored);
+  const full = `POST /api/a HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/a', dg)}Content-Type: application/json\r\nContent-Length: ${stored.length}\r\n\r\n${stored}`;
+  const ref = `POST /api/b HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/b', dg)}Connection: Upgrade\r\nUpgrade: websocket\r\nContent-Encoding: idem-ref\r\nContent-Length: 0\r\n\r\n`;
+  const { data } = await rawExchange(reverse.port, full + ref + 'GET /behind HTTP/1.1\r\nHost: origin.test\r\n\r\n', { idleMs: 800 });
+  const rs = parseResponses(data);
+  assert.deepEqual(rs.map((r) => r.status), [200, 400]);
+  assert.match(rs[1].body.toString(), /reference must carry no body, nor open a tunnel/);
+  assert.deepEqual(seen, [`POST /api/a ${stored.length}`], 'the reference never reached the origin');
+});
+
 // ---- tunnels ----------------------------------------------------------------
 // Already covered: forward.test.mjs 'CONNECT opens a tunnel both ways, with
 // half-close passed on', proxy.test.mjs 'WebSocket upgrade is tunnelled after
