@@ -185,7 +185,8 @@ static void add_origin_host(const struct config *cfg, const struct http_request 
     } else {
         /* upstream, and an HTTP/1.0 client that sent no Host */
         char up[300];
-        config_addr_authority(&cfg->upstream, 80, up, sizeof up);
+        /* RFC 9110 §4.2.2: an https URI's default port is 443 */
+        config_addr_authority(&cfg->upstream, cfg->upstream.tls ? 443 : 80, up, sizeof up);
         outbuf_addstr(o, up);
     }
 }

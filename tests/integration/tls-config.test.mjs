@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, startProxy } from './lib.mjs';
+import { BIN, startProxy, freePort } from './lib.mjs';
 import { makeCerts } from './certs.mjs';
 
 const top = fs.mkdtempSync(path.join(os.tmpdir(), 'idem-tls-config-'));
@@ -209,4 +209,101 @@ test('relative certificate paths resolve against the config file, and TLS listen
   const p = await startProxy(['--config', f]);
   t.after(() => p.stop());
   assert.match(p.errors(), /\[info\] TLS listener 127\.0\.0\.1:0\n/);
+});
+
+// ---- the TLS listener, as a client sees it ----------------------------
+
+// openssl s_client against a TLS port: { ok, out } (stdout and stderr).
+function sClient(port, args, input = '') {
+  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', certs.ca.cert,
+    '-verify_return_error', ...args], { input, encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL' });
+  const out = `${r.stdout}\n${r.stderr}`;
+  return { ok: r.status === 0 && /Verify return code: 0 \(ok\)/.test(out), out };
+}
+
+async function startTls(t, extra = []) {
+  const tlsPort = await freePort();
+  const p = await startProxy(['--upstream', 'http://127.0.0.1:1',
+    '--tls-listen', `127.0.0.1:${tlsPort}`, ...extra]);
+  t.after(() => p.stop());
+  return tlsPort;
+}
+
+test('SNI picks the certificate whose name matches; an unknown or absent name gets the default', async (t) => {
+  const f = configFile(`tls:\n  cert: ${certs.server.cert}\n  key: ${certs.server.key}\n  certs:\n` +
+    `    - { cert: ${certs.other.cert}, key: ${certs.other.key} }\n    - { cert: ${certs.wildcard.cert}, key: ${certs.wildcard.key} }\n`);
+  const port = await startTls(t, ['--config', f]);
+  const rows = [
+    ['other.test', /subject=CN = other\.test/],
+    ['a.wild.test', /subject=CN = \*\.wild\.test/],
+    ['unknown.test', /subject=CN = localhost/],
+    [null, /subject=CN = localhost/],
+  ];
+  for (const [sni, want] of rows) {
+    const r = sClient(port, sni ? ['-servername', sni] : ['-noservername']);
+    assert.match(r.out, want, `SNI ${sni}: ${r.out}`);
+    assert.match(r.out, /Verify return code: 0 \(ok\)/, `SNI ${sni}`);
+  }
+  // ALPN: http/1.1 chosen from what the client offers (h2 comes with the next issue)
+  assert.match(sClient(port, ['-alpn', 'h2,http/1.1']).out, /ALPN protocol: http\/1\.1/);
+});
+
+test('min_version: TLS 1.1 refused at TLSv1.2, TLS 1.2 refused at TLSv1.3', async (t) => {
+  const flags = ['--tls-cert', certs.server.cert, '--tls-key', certs.server.key];
+  const p12 = await startTls(t, flags);
+  // SECLEVEL=0 so that the client really offers TLS 1.1 and the refusal is the server's
+  const old = sClient(p12, ['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
+  assert.equal(old.ok, false, old.out);
+  assert.match(old.out, /alert protocol version|unsupported protocol|no protocols available/i);
+  const r12 = sClient(p12, ['-tls1_2']);
+  assert.ok(r12.ok, r12.out);
+  assert.match(r12.out, /TLSv1\.2/);
+
+  const f = configFile(`tls:\n  min_version: TLSv1.3\n`);
+  const p13 = await startTls(t, ['--config', f, ...flags]);
+  const refused = sClient(p13, ['-tls1_2']);
+  assert.equal(refused.ok, false, refused.out);
+  assert.match(refused.out, /alert protocol version/i);
+  const r13 = sClient(p13, ['-tls1_3']);
+  assert.ok(r13.ok, r13.out);
+  assert.match(r13.out, /TLSv1\.3/);
+});
+
+test('a session ticket resumes the next connection', async (t) => {
+  const port = await startTls(t, ['--tls-cert', certs.server.cert, '--tls-key', certs.server.key]);
+  const sess = path.join(top, 'session.pem');
+  // A request, and -ign_eof to read until the answer's close: the tickets
+  // come after the handshake, and a client that leaves at once may miss them.
+  const first = sClient(port, ['-sess_out', sess, '-servername', 'localhost', '-ign_eof'],
+    'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n');
+  assert.ok(first.ok, first.out);
+  assert.match(first.out, /HTTP\/1\.1 502/);
+  assert.match(first.out, /^New, TLSv1\.3/m);
+  const again = sClient(port, ['-sess_in', sess, '-servername', 'localhost']);
+  assert.match(again.out, /^Reused, TLSv1\.3/m, again.out);
+});
+
+// proxy.host: upstream sends the upstream URL's authority; for https the
+// default port is 443 (RFC 9110 §4.2.2), left out as 80 is for http. An
+// origin on 127.0.0.1:443 needs the port free (and root): skipped if not.
+test('proxy.host: upstream with https://localhost sends Host: localhost (443 left out)', async (t) => {
+  const https = await import('node:https');
+  const server = https.createServer({ key: fs.readFileSync(certs.server.key), cert: fs.readFileSync(certs.server.cert) },
+    (req, res) => res.end(`host=${req.headers.host}`));
+  const listening = await new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(443, '127.0.0.1', () => resolve(true));
+  });
+  if (!listening) {
+    t.skip('127.0.0.1:443 is not available');
+    return;
+  }
+  t.after(() => new Promise((r) => server.close(r)));
+  const f = configFile('proxy:\n  host: upstream\n');
+  const p = await startProxy(['--config', f, '--upstream', 'https://localhost', '--upstream-ca', certs.ca.cert]);
+  t.after(() => p.stop());
+  const { get } = await import('./lib.mjs');
+  const r = await get(p.port, '/h', { headers: { Host: 'client.example' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'host=localhost');
 });
