@@ -230,7 +230,6 @@ int key_body(struct exchange *ex, const struct http_request *r, const struct rul
     }
     free(joined.p);
     ex->body_keyed = 1;
-    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : ex->col.scanned;
     ex->rule_ttl = rule ? rule->ttl : 0;
     return 0;
 }

@@ -522,7 +522,6 @@ static enum peer_request_verdict forward_request(struct exchange *ex, const stru
     ex->peer_body = (struct outbuf){0};
     outbuf_add(&ex->peer_body, body.p, body.len);
     ex->peer_inline = 1;
-    ex->body_span = ex->col.scanned;
     struct peer_state *ps = c->w->handshake;
     pthread_mutex_lock(&ps->lock);
     ex->peer_ref =

@@ -306,7 +306,6 @@ struct exchange {
     int peer_fallback; /* forward: the reference was refused; resent whole */
     int peer_done;     /* forward: the response was checked (and rebuilt) */
     int peer_seen;     /* forward: its Idem-Store was read */
-    size_t body_span;  /* bytes of that body in c->in after the head */
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
 
