@@ -136,6 +136,7 @@ int background_revalidate(struct exchange *ex, const struct http_request *r, con
     fds[0] = -1;
     snprintf(bg->ip, sizeof bg->ip, "%s", c->ip);
     bg->background = 1;
+    bg->bg_tls = srv_over_tls(c); /* its key and its proto= are its starter's */
     bg->ex->bg_key = malloc(key_len);
     memcpy(bg->ex->bg_key, key, key_len);
     bg->ex->bg_key_len = key_len;

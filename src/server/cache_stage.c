@@ -69,12 +69,9 @@ void cache_stage_reset(struct exchange *ex)
 int srv_over_tls(const struct client *c)
 {
     /* A background refresh runs on a socketpair, not on the client's
-     * connection: it stands in for the request that started it, whose
-     * scheme is in the key it refreshes. */
-    struct cache_key_url u;
-    if (c->ex->bg_key && cache_key_parse(c->ex->bg_key, c->ex->bg_key_len, &u) == CACHE_KEY_PARSED)
-        return u.scheme == CACHE_SCHEME_HTTPS;
-    return c->tls;
+     * connection: it stands in for the request that started it, for the
+     * key it refreshes and for what the origin is told. */
+    return c->background ? c->bg_tls : c->tls;
 }
 
 enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r)

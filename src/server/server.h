@@ -348,6 +348,7 @@ struct client {
     int tls_ready;  /* its handshake completed (conn_alpn tells the protocol) */
     int counted;    /* holds a place in limits.max_connections */
     int background; /* an internal stale-while-revalidate refresh */
+    int bg_tls;     /* background: the request that started it came over TLS */
     /* the request in progress, or the last one (finished) until the next
      * begins; never NULL while the client is open */
     struct exchange *ex;
