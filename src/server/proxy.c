@@ -374,29 +374,53 @@ void proxy_begin(struct client *c, struct http_request *r)
         }
         exchange_retire(c, x);
     } else {
-        exchange_reset(c->ex); /* the connection's first request, or this one again */
+        /* the connection's first request: nothing of another request
+         * is in it, but clear what survives a restart all the same */
+        exchange_reset(c->ex);
+        collect_free(c->ex);
+        c->ex->no_coalesce = 0;
+        c->ex->peer_nonce_held = 0;
     }
     c->ex->t_start = uv_hrtime();
     if (exchange_own_request(c->ex, r, iobuf_data(&c->conn.in)) < 0) {
         reply_error(c->ex, 503, "out of memory");
         return;
     }
+    c->ex->in_head = r->head_len;
     run_stages(c);
+}
+
+void proxy_restart(struct exchange *ex)
+{
+    exchange_restart(ex);
+    run_stages(ex->c);
 }
 
 void proxy_body_collected(struct client *c)
 {
-    exchange_restart(c->ex);
-    run_stages(c);
+    proxy_restart(c->ex);
 }
 
-/* The pipeline for the exchange's own request, whose head (and any body
- * read ahead) is still at the front of c->conn.in. */
+/* Let go of the request's bytes at the front of c->conn.in: its head if
+ * still there, and with `body` the body bytes read ahead. Once gone they
+ * are gone: a restart of the same request consumes nothing again. */
+void proxy_consume_request(struct exchange *ex, int body)
+{
+    iobuf_consume(&ex->c->conn.in, ex->in_head + (body ? ex->col.scanned : 0));
+    ex->in_head = 0;
+    if (body)
+        ex->col.scanned = 0;
+}
+
+/* The pipeline for the exchange's own request. Its head (ex->in_head
+ * bytes) and any body read ahead (ex->col.scanned bytes) may still be at
+ * the front of c->conn.in; a request started again (woken from parking)
+ * has let go of them, its body read ahead kept in ex->col.body. */
 static void run_stages(struct client *c)
 {
     struct exchange *ex = c->ex;
     const struct config *cfg = c->w->cfg;
-    const struct http_request *r = ex->req;
+    const struct http_request *r = ex->req; /* the peer stage may replace it */
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
@@ -432,15 +456,19 @@ static void run_stages(struct client *c)
     if (peer == PEER_REQ_ANSWERED_KEEP) {
         /* Answered. Only a request without a body may keep the connection:
          * an unread body would be parsed as the next request. */
-        iobuf_consume(&c->conn.in, r->head_len);
+        proxy_consume_request(ex, 0);
         if (r->body != HTTP_BODY_NONE)
             c->keepalive = 0;
         proxy_finish_local(c);
         return;
     }
-    if (peer == PEER_REQ_PARSE_AGAIN) {
-        c->state = CS_HEAD; /* client_process parses the expanded request */
-        return;
+    if (r != ex->req) {
+        /* a peer's reference expanded into its request, body and all */
+        r = ex->req;
+        if (cfg->limits.request_body && r->content_length > cfg->limits.request_body) {
+            reply_error(c->ex, 413, "request body exceeds limits.request_body");
+            return;
+        }
     }
     enum cache_request_verdict cached =
         peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(c->ex, r);
@@ -456,38 +484,42 @@ static void run_stages(struct client *c)
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
+    int body_read = ex->collected == COLLECT_COMPLETE;
+    if (cached == CACHE_REQ_PARKED) {
+        /* Parked behind another request's fetch of the same key: woken,
+         * it starts again from the exchange (proxy_restart), its body read
+         * ahead kept; what the client pipelined behind it stays. */
+        proxy_consume_request(ex, body_read);
+        c->state = CS_WAIT;
+        return;
+    }
     /* A body read ahead whole goes from memory on a miss: take it before
      * it is let go of (a peer's forward side sends its own, peer_body). */
     struct outbuf body = {0};
-    size_t body_span = 0;
-    if (cached == CACHE_REQ_FORWARD && ex->collected == COLLECT_COMPLETE &&
-        r->body != HTTP_BODY_NONE && !ex->peer_inline && !ex->method_connect && !ex->upgrade) {
+    size_t body_span = body_read ? ex->col.scanned : 0; /* its bytes in c->conn.in */
+    int from_memory = 0;
+    if (cached == CACHE_REQ_FORWARD && body_read && r->body != HTTP_BODY_NONE && !ex->peer_inline &&
+        !ex->method_connect && !ex->upgrade) {
         body = ex->col.body;
         ex->col.body = (struct outbuf){0};
-        body_span = ex->col.scanned;
+        from_memory = 1;
     }
     collect_free(c->ex); /* whoever read the body ahead is done with it */
     ex->sent_continue = c->ex->col.sent_continue;
     c->ex->col.sent_continue = 0;
-    if (cached == CACHE_REQ_PARKED) {
-        /* Parked behind another request's fetch of the same key. */
-        iobuf_consume(&c->conn.in, r->head_len);
-        c->state = CS_WAIT;
-        return;
-    }
     if (cached == CACHE_REQ_ANSWERED) {
         /* Answered from the store (or refused by only-if-cached); a body
          * read to key the request goes too. A refusal closes, and the
          * exchange let go of the request (r) already. */
         if (c->state == CS_CLOSING || c->closed)
             return;
-        iobuf_consume(&c->conn.in, r->head_len + ex->body_span);
-        if (r->body != HTTP_BODY_NONE && !ex->body_span)
+        proxy_consume_request(ex, body_read);
+        if (r->body != HTTP_BODY_NONE && !body_read)
             c->keepalive = 0; /* a body never read: not the next request */
         proxy_finish_local(c);
         return;
     }
-    if (body_span && cfg->limits.request_body && body.len > cfg->limits.request_body) {
+    if (from_memory && cfg->limits.request_body && body.len > cfg->limits.request_body) {
         /* as the body pump would have found (a chunked body: no length) */
         free(body.p);
         reply_error(ex, 413, "request body exceeds limits.request_body");
@@ -497,16 +529,16 @@ static void run_stages(struct client *c)
     ex->req_chunked = r->body == HTTP_BODY_CHUNKED;
     ex->expect_continue = r->expect_continue && r->body != HTTP_BODY_NONE;
     if (!ex->method_connect)
-        build_request_head(c->ex, r, body_span ? &body : NULL);
+        build_request_head(c->ex, r, from_memory ? &body : NULL);
     free(body.p);
-    int inline_body = ex->peer_inline || body_span;
+    int inline_body = ex->peer_inline || from_memory;
     ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || inline_body;
     if (ex->req_done && !ex->method_connect && !ex->upgrade && !inline_body)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
-    if (body_span)
+    if (inline_body)
         ex->bytes_in += body_span;
     /* a body sent from memory goes from c->conn.in too */
-    iobuf_consume(&c->conn.in, r->head_len + (ex->peer_inline ? ex->body_span : body_span));
+    proxy_consume_request(ex, inline_body);
     c->state = ex->req_done ? CS_WAIT : CS_BODY;
     pool_connect(c->ex);
 }

@@ -159,9 +159,9 @@ struct body_collect {
 #define EXCHANGE_MAGIC 0x45584348u
 
 /* One request on its way through the pipeline. The head of the struct
- * survives exchange_reset, which runs when the same request starts over
- * (its head parsed again after a body read ahead, a replay, or a peer
- * reference expanded); everything from `state` on is per attempt. */
+ * survives exchange_restart, which runs the stages again on the same
+ * request (its body read ahead, or woken from parking); everything from
+ * `state` on is per attempt. */
 struct exchange {
     uint32_t magic;
     struct client *c; /* the connection it came on: its writes still go there */
@@ -170,9 +170,7 @@ struct exchange {
     struct link park_link; /* in the worker's parked */
     char *park_key;
     size_t park_key_len;
-    char *park_head; /* the request head, replayed when woken */
-    size_t park_head_len;
-    int no_coalesce; /* the replayed request goes upstream itself */
+    int no_coalesce; /* woken, the request goes upstream itself */
     /* streaming a fetch in flight that another request leads */
     struct link stream_link; /* in the worker's streamers */
     struct cache_object *stream;
@@ -180,12 +178,14 @@ struct exchange {
     size_t stream_off;
     int stream_chunked;
     struct body_collect col;
+    /* Bytes of the request's head still at the front of c->conn.in: its
+     * head_len at first, 0 once consumed (parked, answered, forwarded). */
+    size_t in_head;
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
     char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
     size_t bg_key_len;
-    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
-    /* The nonce of the signed request at the front of c->in, accepted:
-     * parsed again after its body was read ahead, it is not a replay. */
+    /* The nonce of this exchange's signed request, accepted: its stages
+     * run again (body read ahead, woken from parking), it is not a replay. */
     char peer_nonce[PEER_NONCE_LEN];
     int peer_nonce_held;
     struct link retired_link; /* in its client's retired, once the next request began */
@@ -258,7 +258,6 @@ struct exchange {
     int peer_fallback; /* forward: the reference was refused; resent whole */
     int peer_done;     /* forward: the response was checked (and rebuilt) */
     int peer_seen;     /* forward: its Idem-Store was read */
-    size_t body_span;  /* bytes of that body in c->in after the head */
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
 
@@ -335,8 +334,9 @@ int exchange_own_request(struct exchange *ex, const struct http_request *r, cons
 /* A new exchange on c (NULL: out of memory); it is c->ex once the caller
  * puts it there. */
 struct exchange *exchange_new(struct client *c);
-/* The same request starts over (its head parsed again): free what the
- * last attempt held, keep what carries over (see struct exchange). */
+/* Free what the last attempt held, keep what carries over (see struct
+ * exchange): the connection's first request, or (exchange_restart) the
+ * same request again. */
 void exchange_reset(struct exchange *ex);
 /* The request is answered (or given up): reset, and the next request on
  * the connection gets a new exchange. The memory stays until then, so the
@@ -345,6 +345,18 @@ void exchange_done(struct exchange *ex);
 /* The same request runs through the stages again, without being parsed
  * again: like exchange_reset, but ex keeps its request and start time. */
 void exchange_restart(struct exchange *ex);
+/* Make the exchange's request the same one carrying `body` (len bytes)
+ * whole: its Content-Encoding, Content-Length and Transfer-Encoding lines
+ * dropped, `coding` (if any) as its Content-Encoding, a Content-Length
+ * added. The body becomes its body read ahead (none of it in c->conn.in).
+ * The old request, and slices into it, are gone. -1: out of memory. */
+int exchange_set_body(struct exchange *ex, struct slice coding, const void *body, size_t len);
+/* Run the stages again from the exchange's own request (a body read
+ * ahead, a parked request woken). */
+void proxy_restart(struct exchange *ex);
+/* Let go of the request's bytes at the front of its connection's input:
+ * its head if still there, and with `body` the body bytes read ahead. */
+void proxy_consume_request(struct exchange *ex, int body);
 /* Free ex and all it holds; *xp becomes NULL. */
 void exchange_free(struct exchange **xp);
 /* A new request begins on c: c->ex, finished, goes to c->retired and x
@@ -379,7 +391,7 @@ enum cache_request_verdict {
     CACHE_REQ_FORWARD,   /* go upstream: a miss, a revalidation, or not for the cache */
     CACHE_REQ_ANSWERED,  /* answered: from the store, or refused (only-if-cached, 400) */
     CACHE_REQ_PARKED,    /* waits behind another request's fetch of the same key */
-    CACHE_REQ_READ_BODY, /* read the body ahead first (CS_COLLECT), then parse again */
+    CACHE_REQ_READ_BODY, /* read the body ahead first (CS_COLLECT), then run again */
 };
 enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct http_request *r);
 void cache_stage_upstream_fields(struct exchange *ex, struct outbuf *o);
@@ -469,8 +481,7 @@ enum peer_request_verdict {
     PEER_REQ_GO_ON,         /* on to the cache stage */
     PEER_REQ_ANSWERED,      /* refused with an error; the connection closes */
     PEER_REQ_ANSWERED_KEEP, /* answered (415 to an unknown reference): keep-alive */
-    PEER_REQ_READ_BODY,     /* read the body ahead first (CS_COLLECT), then parse again */
-    PEER_REQ_PARSE_AGAIN,   /* c->in now holds the expanded request: parse it */
+    PEER_REQ_READ_BODY,     /* read the body ahead first (CS_COLLECT), then run again */
 };
 enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r);
 int peer_stage_skip_field(struct exchange *ex, const struct http_field *f);
