@@ -161,7 +161,7 @@ void admin_handle(struct exchange *ex, const struct http_request *r)
         reply_error(ex, 400, "admin requests carry no body");
         return;
     }
-    iobuf_consume(&c->conn.in, r->head_len);
+    proxy_consume_request(ex, 0);
     if (slice_eq(r->method, SLICE_LIT("PURGE"))) {
         purge(ex, r);
     } else if (get && slice_eq(r->target, SLICE_LIT("/healthz"))) {

@@ -83,7 +83,7 @@ static enum collect_state collect_scan(struct exchange *ex)
 enum collect_state collect_start(struct exchange *ex, const struct http_request *r)
 {
     struct client *c = ex->c;
-    ex->col.head_len = r->head_len;
+    ex->col.head_len = ex->in_head;
     ex->col.scanned = 0;
     ex->col.body.len = 0;
     http_body_init(&ex->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
@@ -230,7 +230,6 @@ int key_body(struct exchange *ex, const struct http_request *r, const struct rul
     }
     free(joined.p);
     ex->body_keyed = 1;
-    ex->body_span = r->body == HTTP_BODY_NONE ? 0 : ex->col.scanned;
     ex->rule_ttl = rule ? rule->ttl : 0;
     return 0;
 }

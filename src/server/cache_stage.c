@@ -517,9 +517,6 @@ static enum cache_request_verdict coalesce_or_lead(struct exchange *ex,
     ex->park_key = malloc(ex->cache_key_len);
     memcpy(ex->park_key, ex->cache_key, ex->cache_key_len);
     ex->park_key_len = ex->cache_key_len;
-    ex->park_head = malloc(r->head_len);
-    memcpy(ex->park_head, iobuf_data(&c->conn.in), r->head_len);
-    ex->park_head_len = r->head_len;
     link_insert(&w->parked, &ex->park_link);
     int in_flight;
     struct cache_object *o = coalesce_partial(w->co, ex->park_key, ex->park_key_len, &in_flight);
@@ -581,8 +578,7 @@ void cache_stage_unpark(struct exchange *ex)
     link_remove(&ex->stream_link);
     cache_object_unref(&ex->stream);
     free(ex->park_key);
-    free(ex->park_head);
-    ex->park_key = ex->park_head = NULL;
+    ex->park_key = NULL;
 }
 
 /* ---- streaming a fetch in flight to the requests that wait on it ----- */
@@ -661,15 +657,12 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
 {
     struct client *c = ex->c;
     struct srv_worker *w = c->w;
-    struct http_request *r = &w->req; /* scratch: free between parses */
-    if (http_parse_request(ex->park_head, ex->park_head_len, &w->req_limits, r) != 0 ||
-        !slice_eq(r->method, SLICE_LIT("GET")) || request_conditional(r) ||
+    const struct http_request *r = ex->req;
+    if (!slice_eq(r->method, SLICE_LIT("GET")) || request_conditional(r) ||
         !cache_object_vary_match(o, r->fields, r->nfields))
         return 0;
     link_remove(&ex->park_link);
     link_insert(&w->streamers, &ex->stream_link);
-    free(ex->park_head);
-    ex->park_head = NULL;
     ex->stream = o;
     ex->stream_seg = NULL;
     ex->stream_off = 0;
@@ -720,30 +713,18 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     return 1;
 }
 
-/* Replay a parked request: its head goes back in front of whatever the
- * client pipelined after it, and the normal path takes it from there. */
-static void replay(struct exchange *ex)
+/* Wake a parked request the leader's fetch did not answer as it went:
+ * it starts again from its exchange's own request (the store may answer
+ * it now), and goes upstream itself if not. What the client pipelined
+ * behind it is still in c->conn.in, served after it. */
+static void restart_parked(struct exchange *ex)
 {
     struct client *c = ex->c;
-    char *head = ex->park_head;
-    size_t len = ex->park_head_len;
-    ex->park_head = NULL;
     cache_stage_unpark(ex);
-    size_t rest = iobuf_len(&c->conn.in);
-    if (iobuf_reserve(&c->conn.in, len, (size_t)-1) < 0) {
-        free(head);
-        client_close(c);
-        return;
-    }
-    char *d = iobuf_data(&c->conn.in);
-    memmove(d + len, d, rest);
-    memcpy(d, head, len);
-    c->conn.in.end += len;
-    free(head);
-    exchange_reset(ex);
-    c->state = CS_HEAD;
     ex->no_coalesce = 1;
-    client_process(c);
+    proxy_restart(ex);
+    if (c->state == CS_HEAD)
+        client_process(c); /* a pipelined request may be waiting */
 }
 
 void cache_stage_wake(struct srv_worker *w)
@@ -772,7 +753,7 @@ void cache_stage_wake(struct srv_worker *w)
                 continue;
             cache_object_unref(&o);
             if (!in_flight)
-                replay(x);
+                restart_parked(x);
         }
         /* streamers: more bytes, or the end */
         l = w->streamers.next;

@@ -1,6 +1,7 @@
 /* The exchange: one request on its way through the pipeline. It owns a
  * copy of its request, so the stages read it whatever happens to the
  * connection's buffer (pipelined bytes, a replay, a rewrite). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "server/server.h"
@@ -22,6 +23,71 @@ int exchange_own_request(struct exchange *ex, const struct http_request *r, cons
     ex->req = own;
     ex->method = own->method;
     ex->target = own->target;
+    return 0;
+}
+
+/* Where an owned request's head bytes are: behind its field array, all
+ * fields_cap entries of it (see exchange_own_request, exchange_set_body). */
+static const char *owned_head(const struct http_request *own)
+{
+    return (const char *)(own->fields + own->fields_cap);
+}
+
+int exchange_set_body(struct exchange *ex, struct slice coding, const void *body, size_t len)
+{
+    const struct http_request *old = ex->req;
+    char digits[24];
+    int nd = snprintf(digits, sizeof digits, "%zu", len);
+    static const char ce[] = "Content-Encoding", cl[] = "Content-Length";
+    size_t extra = sizeof ce - 1 + coding.len + sizeof cl - 1 + (size_t)nd;
+    unsigned cap = old->nfields + 2;
+    /* one block as exchange_own_request's, with room for two more fields
+     * and their text: the old fields land 2 slots up, then move down */
+    struct http_request *own =
+        malloc(sizeof *own + cap * sizeof(struct http_field) + old->head_len + extra);
+    char *text = malloc(len ? len : 1);
+    if (!own || !text) {
+        free(own);
+        free(text);
+        return -1;
+    }
+    struct http_field *fields = (struct http_field *)(own + 1);
+    http_request_copy(own, old, owned_head(old), fields + 2);
+    char *t = (char *)(fields + cap) + old->head_len;
+    unsigned n = 0;
+    for (unsigned i = 0; i < old->nfields; i++) {
+        const struct http_field *f = &fields[i + 2];
+        if (f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING ||
+            slice_case_eq(f->name, "content-encoding"))
+            continue;
+        fields[n++] = *f;
+    }
+    if (coding.len) {
+        memcpy(t, ce, sizeof ce - 1);
+        memcpy(t + sizeof ce - 1, coding.p, coding.len);
+        fields[n++] =
+            (struct http_field){{t, sizeof ce - 1}, {t + sizeof ce - 1, coding.len}, HF_OTHER};
+        t += sizeof ce - 1 + coding.len;
+    }
+    memcpy(t, cl, sizeof cl - 1);
+    memcpy(t + sizeof cl - 1, digits, (size_t)nd);
+    fields[n++] =
+        (struct http_field){{t, sizeof cl - 1}, {t + sizeof cl - 1, (size_t)nd}, HF_CONTENT_LENGTH};
+    own->fields = fields;
+    own->fields_cap = cap;
+    own->nfields = n;
+    own->body = HTTP_BODY_LENGTH;
+    own->content_length = len;
+    free(ex->req);
+    ex->req = own;
+    ex->method = own->method;
+    ex->target = own->target;
+    /* the body, as if read ahead whole: none of it is in c->conn.in */
+    memcpy(text, body, len);
+    collect_free(ex);
+    ex->col.body = (struct outbuf){text, len, len ? len : 1};
+    ex->col.scanned = 0;
+    ex->collected = COLLECT_COMPLETE;
     return 0;
 }
 

@@ -8,7 +8,8 @@
  * pipeline sees the origin's response as it was.
  *
  * Reverse side (peers:): a verified peer's reference is expanded into the
- * full request in the client buffer, then parsed as if it had arrived so.
+ * exchange's own request (exchange_set_body), which goes on as if it had
+ * arrived with its body.
  * A response to a peer is held, then sent as a reference, dcz or whole.
  *
  * Wire fields, all hop-by-hop (stripped at both ends: clients and origins
@@ -213,22 +214,6 @@ static void end_head(struct outbuf *o, struct slice coding, const void *body, si
 
 /* ---- reverse side: requests ------------------------------------------ */
 
-/* Replace the request at the front of c->conn.in (head plus `old_body` bytes)
- * by `with`, so that it is parsed again as if it had arrived so. */
-static int replace_request(struct exchange *ex, size_t old_len, const struct outbuf *with)
-{
-    struct client *c = ex->c;
-    iobuf_consume(&c->conn.in, old_len);
-    size_t rest = iobuf_len(&c->conn.in);
-    if (iobuf_reserve(&c->conn.in, with->len, (size_t)-1) < 0)
-        return -1;
-    char *d = iobuf_data(&c->conn.in);
-    memmove(d + with->len, d, rest);
-    memcpy(d, with->p, with->len);
-    c->conn.in.end += with->len;
-    return 0;
-}
-
 static void idem_store_field(struct exchange *ex, struct outbuf *o)
 {
     struct client *c = ex->c;
@@ -252,18 +237,17 @@ void peer_stage_fields(struct exchange *ex, struct outbuf *o)
     }
 }
 
-/* The nonce check, once per signed request. A request is parsed again
- * after a reference is expanded into it (its nonce was checked on the
- * reference) and after its body was read ahead (c->collected, the same
- * nonce as the pass that started the reading): neither is a replay. */
+/* The nonce check, once per signed request. The stages run again on the
+ * same exchange's request after its body was read ahead or when it is
+ * woken from parking (the nonce held, the same): neither is a replay. A
+ * reference expanded into its request was checked as the reference. */
 static enum peer_nonce_result check_nonce(struct exchange *ex, struct peer_side *side,
-                                          const struct peer_claim *claim, int expanded)
+                                          const struct peer_claim *claim)
 {
-    int again = ex->peer_nonce_held && ex->collected != COLLECT_NONE &&
-                !memcmp(ex->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
+    int again = ex->peer_nonce_held && !memcmp(ex->peer_nonce, claim->nonce.p, PEER_NONCE_LEN);
     ex->peer_nonce_held = 0;
     enum peer_nonce_result res = PEER_NONCE_FRESH;
-    if (!expanded && !again) {
+    if (!again) {
         pthread_mutex_lock(&side->lock);
         res = peer_nonces_check(side->nonces, claim->nonce, claim->ts, now_s());
         pthread_mutex_unlock(&side->lock);
@@ -293,8 +277,6 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
 {
     struct client *c = ex->c;
     struct peer_state *ps = c->w->handshake;
-    int expanded = ex->peer_expanded; /* this request is a reference we expanded */
-    ex->peer_expanded = 0;
     const struct http_field *hp = http_find_field(r->fields, r->nfields, "idem-peer");
     if (!hp) {
         ex->peer_nonce_held = 0;
@@ -318,7 +300,7 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
         reply_error(ex, 401, "peer authentication failed");
         return PEER_REQ_ANSWERED;
     }
-    enum peer_nonce_result seen = check_nonce(ex, side, &claim, expanded);
+    enum peer_nonce_result seen = check_nonce(ex, side, &claim);
     if (seen == PEER_NONCE_FULL) {
         /* Forgetting a nonce would let its request be replayed: refuse
          * until entries age out of the window (peer.nonces). */
@@ -354,56 +336,43 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
     unsigned char want[32];
     struct outbuf rest = {0};
     struct coding_scan cs = scan_codings(r->fields, r->nfields, &rest);
-    if (cs.malformed ||
-        (cs.refs && (expanded || cs.refs > 1 || !slice_case_eq(cs.last, "idem-ref")))) {
-        /* A reference is the last coding, once, and is expanded once: any
-         * other form could be read two ways (issue 10, finding 1). */
+    if (cs.malformed || (cs.refs && (cs.refs > 1 || !slice_case_eq(cs.last, "idem-ref")))) {
+        /* A reference is the last coding, once, and is expanded once (what
+         * it expands to keeps only the codings before it): any other form
+         * could be read two ways (issue 10, finding 1). */
         free(rest.p);
         reply_error(ex, 400, "malformed Content-Encoding, or idem-ref not once and last");
         return PEER_REQ_ANSWERED;
     }
-    if (cs.refs && r->body != HTTP_BODY_NONE) {
+    if (cs.refs && (r->body != HTTP_BODY_NONE || ex->method_connect || ex->upgrade)) {
         /* A reference has no body. Answering and reading on would parse
          * whatever follows the head as the next request: close. */
         free(rest.p);
-        reply_error(ex, 400, "a reference must carry no body");
+        reply_error(ex, 400, "a reference must carry no body, nor open a tunnel");
         return PEER_REQ_ANSWERED;
     }
     if (cs.refs) {
-        /* A reference: expand it into the full request, or ask for it. */
+        /* A reference: expand it into the full request, or ask for it.
+         * Expanded, the exchange's request carries the held body as read
+         * ahead (the codings before idem-ref kept), its digest the one it
+         * is held by; the stages go on with it. */
         const void *body = NULL;
         size_t len = 0;
-        int held = 0;
+        int held = 0, rc = 0;
         if (hd && peer_digest_parse(hd->value, want) == 0) {
             pthread_mutex_lock(&side->lock);
             held = peer_fifo_find(side->requests, want, &body, &len);
-            struct outbuf req = {0};
-            if (held) {
-                outbuf_add(&req, r->method.p, r->method.len);
-                outbuf_addstr(&req, " ");
-                outbuf_addslice(&req, r->target);
-                outbuf_addstr(&req, " HTTP/1.1\r\n");
-                for (unsigned i = 0; i < r->nfields; i++) {
-                    const struct http_field *f = &r->fields[i];
-                    if (slice_case_eq(f->name, "content-encoding") || f->id == HF_CONTENT_LENGTH ||
-                        f->id == HF_TRANSFER_ENCODING)
-                        continue;
-                    outbuf_addfield(&req, f->name, f->value);
-                }
-                end_head(&req, (struct slice){rest.p, rest.len}, body, len);
-            }
+            if (held)
+                rc = exchange_set_body(ex, (struct slice){rest.p, rest.len}, body, len);
             pthread_mutex_unlock(&side->lock);
             free(rest.p);
             rest = (struct outbuf){0};
             if (held) {
-                int rc = replace_request(ex, r->head_len, &req);
-                free(req.p);
                 if (rc < 0) {
                     reply_error(ex, 503, "out of memory");
                     return PEER_REQ_ANSWERED;
                 }
-                ex->peer_expanded = 1;
-                return PEER_REQ_PARSE_AGAIN;
+                return PEER_REQ_GO_ON; /* r is gone: ex->req is the request now */
             }
         }
         free(rest.p);
@@ -553,7 +522,6 @@ static enum peer_request_verdict forward_request(struct exchange *ex, const stru
     ex->peer_body = (struct outbuf){0};
     outbuf_add(&ex->peer_body, body.p, body.len);
     ex->peer_inline = 1;
-    ex->body_span = ex->col.scanned;
     struct peer_state *ps = c->w->handshake;
     pthread_mutex_lock(&ps->lock);
     ex->peer_ref =

@@ -1,8 +1,10 @@
 /* The request pipeline: route a parsed request to an upstream, stream the
  * body each way with framing re-done, relay the response, and decide what
- * happens to both connections afterwards.
+ * happens to both connections afterwards. The connection comes from
+ * pool.c (resolve, connect, TLS); the HTTP/1 wire toward it is
+ * h1_client.c's.
  *
- *   proxy_begin -> [resolve] -> connect -> send head -> pump body ->
+ *   proxy_begin -> pool_connect -> send head -> pump body ->
  *   response head -> pump response body -> finish (pool or close, log)
  *
  * RFC 9110 §7.6 (hop-by-hop, Via), RFC 9112 §3.2 (target forms, Host),
@@ -13,8 +15,6 @@
 #include "server/server.h"
 #include "server/log.h"
 #include "http/fields.h"
-
-static void start_upstream(struct exchange *ex);
 
 /* log.level: debug: what the cache decided for this exchange and why,
  * one line each; the key as a hash, so a line can be matched to a PURGE
@@ -92,6 +92,11 @@ static void fail(struct exchange *ex, int status, const char *detail)
     reply_error(ex, status, detail);
 }
 
+void proxy_fail(struct exchange *ex, int status, const char *detail)
+{
+    fail(ex, status, detail);
+}
+
 void proxy_upstream_written(void *owner, int status)
 {
     struct upstream *u = owner;
@@ -138,33 +143,37 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
     struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
     const char *proto = srv_over_tls(c) ? "https" : "http";
+    struct outbuf v = {0}; /* a field's value */
     if (cfg->proxy.x_forwarded_for) {
-        outbuf_addstr(o, "X-Forwarded-For: ");
         for (unsigned i = 0; i < r->nfields; i++)
             if (r->fields[i].id == HF_X_FORWARDED_FOR && r->fields[i].value.len) {
-                outbuf_addslice(o, r->fields[i].value);
-                outbuf_addstr(o, ", ");
+                outbuf_addslice(&v, r->fields[i].value);
+                outbuf_addstr(&v, ", ");
             }
-        outbuf_addstr(o, c->ip);
-        outbuf_addstr(o, "\r\n");
+        outbuf_addstr(&v, c->ip);
+        h1_client_field(o, SLICE_LIT("X-Forwarded-For"), (struct slice){v.p, v.len});
+        v.len = 0;
     }
     if (cfg->proxy.forwarded) {
-        outbuf_addstr(o, "Forwarded: ");
         for (unsigned i = 0; i < r->nfields; i++)
             if (r->fields[i].id == HF_FORWARDED && r->fields[i].value.len) {
-                outbuf_addslice(o, r->fields[i].value);
-                outbuf_addstr(o, ", ");
+                outbuf_addslice(&v, r->fields[i].value);
+                outbuf_addstr(&v, ", ");
             }
         /* RFC 7239 §6: IPv6 addresses are quoted and bracketed. */
         if (strchr(c->ip, ':'))
-            outbuf_printf(o, "for=\"[%s]\";proto=%s\r\n", c->ip, proto);
+            outbuf_printf(&v, "for=\"[%s]\";proto=%s", c->ip, proto);
         else
-            outbuf_printf(o, "for=%s;proto=%s\r\n", c->ip, proto);
+            outbuf_printf(&v, "for=%s;proto=%s", c->ip, proto);
+        h1_client_field(o, SLICE_LIT("Forwarded"), (struct slice){v.p, v.len});
+        v.len = 0;
     }
+    free(v.p);
     if (cfg->proxy.x_forwarded_proto)
-        outbuf_printf(o, "X-Forwarded-Proto: %s\r\n", proto);
+        h1_client_field(o, SLICE_LIT("X-Forwarded-Proto"), (struct slice){proto, strlen(proto)});
     if (cfg->proxy.via)
-        outbuf_addstr(o, r->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
+        h1_client_field(o, SLICE_LIT("Via"),
+                        r->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
 }
 
 /* The Host the origin gets (README, "Configuration": proxy.host). A
@@ -212,12 +221,11 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
     } else {
         outbuf_addslice(&target, r->target);
     }
-    outbuf_addslice(o, r->method);
-    outbuf_addstr(o, " ");
-    outbuf_add(o, target.p, target.len);
-    outbuf_addstr(o, " HTTP/1.1\r\nHost: ");
-    add_origin_host(cfg, r, o);
-    outbuf_addstr(o, "\r\n");
+    struct outbuf host = {0};
+    add_origin_host(cfg, r, &host);
+    h1_client_request_line(o, r->method, (struct slice){target.p, target.len},
+                           (struct slice){host.p, host.len});
+    free(host.p);
     for (unsigned i = 0; i < r->nfields; i++) {
         const struct http_field *f = &r->fields[i];
         if (f->id == HF_HOST || f->id == HF_EXPECT ||
@@ -233,7 +241,7 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
             continue;
         if (peer_stage_skip_field(ex, f))
             continue;
-        outbuf_addfield(o, f->name, f->value);
+        h1_client_field(o, f->name, f->value);
     }
     add_forwarding_fields(ex, r, o);
     cache_stage_upstream_fields(ex, o);
@@ -242,28 +250,17 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
     if (framed)
         return; /* the peer handshake wrote the framing and the body */
     if (ex->upgrade) {
-        outbuf_addstr(o, "Connection: upgrade\r\n");
+        h1_client_field(o, SLICE_LIT("Connection"), SLICE_LIT("upgrade"));
         for (unsigned i = 0; i < r->nfields; i++)
-            if (r->fields[i].id == HF_UPGRADE) {
-                outbuf_addstr(o, "Upgrade: ");
-                outbuf_addslice(o, r->fields[i].value);
-                outbuf_addstr(o, "\r\n");
-            }
+            if (r->fields[i].id == HF_UPGRADE)
+                h1_client_field(o, SLICE_LIT("Upgrade"), r->fields[i].value);
     }
     if (body) {
-        outbuf_addstr(o, "Content-Length: ");
-        outbuf_addu64(o, body->len);
-        outbuf_addstr(o, "\r\n\r\n");
+        h1_client_end_head(o, HTTP_BODY_LENGTH, body->len);
         outbuf_add(o, body->p, body->len);
         return;
     }
-    if (r->body == HTTP_BODY_LENGTH) {
-        outbuf_addstr(o, "Content-Length: ");
-        outbuf_addu64(o, r->content_length);
-        outbuf_addstr(o, "\r\n");
-    } else if (r->body == HTTP_BODY_CHUNKED)
-        outbuf_addstr(o, "Transfer-Encoding: chunked\r\n");
-    outbuf_addstr(o, "\r\n");
+    h1_client_end_head(o, r->body, r->content_length);
 }
 
 /* The port of a CONNECT authority-form "host:port" or "[v6]:port"
@@ -377,29 +374,53 @@ void proxy_begin(struct client *c, struct http_request *r)
         }
         exchange_retire(c, x);
     } else {
-        exchange_reset(c->ex); /* the connection's first request, or this one again */
+        /* the connection's first request: nothing of another request
+         * is in it, but clear what survives a restart all the same */
+        exchange_reset(c->ex);
+        collect_free(c->ex);
+        c->ex->no_coalesce = 0;
+        c->ex->peer_nonce_held = 0;
     }
     c->ex->t_start = uv_hrtime();
     if (exchange_own_request(c->ex, r, iobuf_data(&c->conn.in)) < 0) {
         reply_error(c->ex, 503, "out of memory");
         return;
     }
+    c->ex->in_head = r->head_len;
     run_stages(c);
+}
+
+void proxy_restart(struct exchange *ex)
+{
+    exchange_restart(ex);
+    run_stages(ex->c);
 }
 
 void proxy_body_collected(struct client *c)
 {
-    exchange_restart(c->ex);
-    run_stages(c);
+    proxy_restart(c->ex);
 }
 
-/* The pipeline for the exchange's own request, whose head (and any body
- * read ahead) is still at the front of c->conn.in. */
+/* Let go of the request's bytes at the front of c->conn.in: its head if
+ * still there, and with `body` the body bytes read ahead. Once gone they
+ * are gone: a restart of the same request consumes nothing again. */
+void proxy_consume_request(struct exchange *ex, int body)
+{
+    iobuf_consume(&ex->c->conn.in, ex->in_head + (body ? ex->col.scanned : 0));
+    ex->in_head = 0;
+    if (body)
+        ex->col.scanned = 0;
+}
+
+/* The pipeline for the exchange's own request. Its head (ex->in_head
+ * bytes) and any body read ahead (ex->col.scanned bytes) may still be at
+ * the front of c->conn.in; a request started again (woken from parking)
+ * has let go of them, its body read ahead kept in ex->col.body. */
 static void run_stages(struct client *c)
 {
     struct exchange *ex = c->ex;
     const struct config *cfg = c->w->cfg;
-    const struct http_request *r = ex->req;
+    const struct http_request *r = ex->req; /* the peer stage may replace it */
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
@@ -435,15 +456,19 @@ static void run_stages(struct client *c)
     if (peer == PEER_REQ_ANSWERED_KEEP) {
         /* Answered. Only a request without a body may keep the connection:
          * an unread body would be parsed as the next request. */
-        iobuf_consume(&c->conn.in, r->head_len);
+        proxy_consume_request(ex, 0);
         if (r->body != HTTP_BODY_NONE)
             c->keepalive = 0;
         proxy_finish_local(c);
         return;
     }
-    if (peer == PEER_REQ_PARSE_AGAIN) {
-        c->state = CS_HEAD; /* client_process parses the expanded request */
-        return;
+    if (r != ex->req) {
+        /* a peer's reference expanded into its request, body and all */
+        r = ex->req;
+        if (cfg->limits.request_body && r->content_length > cfg->limits.request_body) {
+            reply_error(c->ex, 413, "request body exceeds limits.request_body");
+            return;
+        }
     }
     enum cache_request_verdict cached =
         peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(c->ex, r);
@@ -459,38 +484,42 @@ static void run_stages(struct client *c)
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
     }
+    int body_read = ex->collected == COLLECT_COMPLETE;
+    if (cached == CACHE_REQ_PARKED) {
+        /* Parked behind another request's fetch of the same key: woken,
+         * it starts again from the exchange (proxy_restart), its body read
+         * ahead kept; what the client pipelined behind it stays. */
+        proxy_consume_request(ex, body_read);
+        c->state = CS_WAIT;
+        return;
+    }
     /* A body read ahead whole goes from memory on a miss: take it before
      * it is let go of (a peer's forward side sends its own, peer_body). */
     struct outbuf body = {0};
-    size_t body_span = 0;
-    if (cached == CACHE_REQ_FORWARD && ex->collected == COLLECT_COMPLETE &&
-        r->body != HTTP_BODY_NONE && !ex->peer_inline && !ex->method_connect && !ex->upgrade) {
+    size_t body_span = body_read ? ex->col.scanned : 0; /* its bytes in c->conn.in */
+    int from_memory = 0;
+    if (cached == CACHE_REQ_FORWARD && body_read && r->body != HTTP_BODY_NONE && !ex->peer_inline &&
+        !ex->method_connect && !ex->upgrade) {
         body = ex->col.body;
         ex->col.body = (struct outbuf){0};
-        body_span = ex->col.scanned;
+        from_memory = 1;
     }
     collect_free(c->ex); /* whoever read the body ahead is done with it */
     ex->sent_continue = c->ex->col.sent_continue;
     c->ex->col.sent_continue = 0;
-    if (cached == CACHE_REQ_PARKED) {
-        /* Parked behind another request's fetch of the same key. */
-        iobuf_consume(&c->conn.in, r->head_len);
-        c->state = CS_WAIT;
-        return;
-    }
     if (cached == CACHE_REQ_ANSWERED) {
         /* Answered from the store (or refused by only-if-cached); a body
          * read to key the request goes too. A refusal closes, and the
          * exchange let go of the request (r) already. */
         if (c->state == CS_CLOSING || c->closed)
             return;
-        iobuf_consume(&c->conn.in, r->head_len + ex->body_span);
-        if (r->body != HTTP_BODY_NONE && !ex->body_span)
+        proxy_consume_request(ex, body_read);
+        if (r->body != HTTP_BODY_NONE && !body_read)
             c->keepalive = 0; /* a body never read: not the next request */
         proxy_finish_local(c);
         return;
     }
-    if (body_span && cfg->limits.request_body && body.len > cfg->limits.request_body) {
+    if (from_memory && cfg->limits.request_body && body.len > cfg->limits.request_body) {
         /* as the body pump would have found (a chunked body: no length) */
         free(body.p);
         reply_error(ex, 413, "request body exceeds limits.request_body");
@@ -500,207 +529,21 @@ static void run_stages(struct client *c)
     ex->req_chunked = r->body == HTTP_BODY_CHUNKED;
     ex->expect_continue = r->expect_continue && r->body != HTTP_BODY_NONE;
     if (!ex->method_connect)
-        build_request_head(c->ex, r, body_span ? &body : NULL);
+        build_request_head(c->ex, r, from_memory ? &body : NULL);
     free(body.p);
-    int inline_body = ex->peer_inline || body_span;
+    int inline_body = ex->peer_inline || from_memory;
     ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || inline_body;
     if (ex->req_done && !ex->method_connect && !ex->upgrade && !inline_body)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
-    if (body_span)
+    if (inline_body)
         ex->bytes_in += body_span;
     /* a body sent from memory goes from c->conn.in too */
-    iobuf_consume(&c->conn.in, r->head_len + (ex->peer_inline ? ex->body_span : body_span));
+    proxy_consume_request(ex, inline_body);
     c->state = ex->req_done ? CS_WAIT : CS_BODY;
-    start_upstream(c->ex);
+    pool_connect(c->ex);
 }
 
-/* ---- connecting ------------------------------------------------------ */
-
-static void on_connect(uv_connect_t *req, int status)
-{
-    struct upstream *u = req->data;
-    if (u->closed)
-        return;
-    if (!u->ex) {
-        upstream_close(u);
-        return;
-    }
-    if (status == 0) {
-        u->conn.connected = 1;
-        if (u->key.scheme == ORIGIN_HTTPS) {
-            uv_tcp_nodelay(&u->conn.tcp, 1);
-            if (upstream_start_tls(u) < 0) {
-                struct exchange *ex = u->ex;
-                log_msg(LOG_ERROR, "upstream %s: cannot start TLS: %s", u->key.host_port,
-                        conn_tls_error(&u->conn));
-                ex->cache_detail = "tls";
-                fail(ex, 502, "TLS to upstream failed");
-            }
-            return; /* proxy_upstream_ready goes on */
-        }
-    }
-    proxy_on_connected(u->ex, status);
-}
-
-/* The TLS handshake with the origin ended. A certificate that does not
- * verify (unknown CA, wrong name, expired) is never used: 502, and the
- * error log says why (OpenSSL's words for the verify result). */
-void proxy_upstream_ready(void *owner, int err)
-{
-    struct upstream *u = owner;
-    CHECK_MAGIC(u, UPSTREAM_MAGIC);
-    if (u->closed)
-        return;
-    if (!u->ex) {
-        upstream_close(u);
-        return;
-    }
-    struct exchange *ex = u->ex;
-    if (err < 0) {
-        log_msg(LOG_ERROR, "upstream %s: TLS handshake failed: %s", u->key.host_port,
-                conn_tls_error(&u->conn));
-        ex->cache_detail = "tls";
-        fail(ex, 502,
-             conn_tls_verify_failed(&u->conn) ? "upstream certificate not accepted"
-                                              : "TLS handshake with upstream failed");
-        return;
-    }
-    proxy_on_connected(ex, 0);
-}
-
-/* Where this exchange goes, as the pool keys it: the origin (reverse
- * mode), the reverse idemcache (--peer), or a host from the request. */
-static void origin_key_of(struct exchange *ex, struct origin_key *k)
-{
-    const struct config *cfg = ex->w->cfg;
-    const struct tls_contexts *tls = ex->w->shared ? ex->w->shared->tls : NULL;
-    memset(k, 0, sizeof *k);
-    snprintf(k->host_port, sizeof k->host_port, "%s", ex->up_key);
-    k->scheme = ORIGIN_HTTP;
-    if (ex->method_connect)
-        return;
-    const struct config_addr *to = NULL;
-    const struct config_tls_client *profile = NULL;
-    const SSL_CTX *ctx = NULL;
-    if (cfg->mode == MODE_REVERSE && cfg->upstream.tls) {
-        to = &cfg->upstream;
-        profile = &cfg->upstream_tls;
-        ctx = tls ? tls->upstream : NULL;
-    } else if (cfg->mode == MODE_FORWARD && cfg->peer.forward && cfg->peer.url.tls) {
-        to = &cfg->peer.url;
-        profile = &cfg->peer_tls;
-        ctx = tls ? tls->peer : NULL;
-    } else {
-        return;
-    }
-    k->scheme = ORIGIN_HTTPS;
-    k->tls = ctx;
-    k->verify = profile->verify;
-    snprintf(k->sni, sizeof k->sni, "%s", profile->sni[0] ? profile->sni : to->host);
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    struct upstream *u = req->data;
-    if (u->closed || !u->ex) {
-        if (res)
-            uv_freeaddrinfo(res);
-        if (!u->closed)
-            upstream_close(u);
-        if (--u->handles == 0) {
-            conn_fini(&u->conn);
-            u->magic = 0;
-            free(u);
-        }
-        return;
-    }
-    u->handles--;
-    if (status < 0 || !res) {
-        log_msg(LOG_WARN, "upstream %s: cannot resolve: %s", u->key.host_port, uv_strerror(status));
-        fail(u->ex, 502, "upstream host not found");
-        return;
-    }
-    /* The reverse idemcache behind --peer is ours to name; any other
-     * destination is the client's, checked on what it resolved to. */
-    struct exchange *ex = u->ex;
-    const struct sockaddr *to = res->ai_addr;
-    if (!ex->w->cfg->peer.forward || ex->method_connect) {
-        enum net_egress v = upstream_pick_address(ex->w, res, &to);
-        if (v != NET_EGRESS_ALLOWED) {
-            uv_freeaddrinfo(res);
-            log_msg(LOG_INFO, "upstream %s: refused, %s", u->key.host_port,
-                    v == NET_EGRESS_SELF ? "one of our own sockets" : "a private address");
-            fail(ex, 403,
-                 v == NET_EGRESS_SELF
-                     ? "destination is this proxy"
-                     : "destination address not allowed (forward.allow_private, forward.allow)");
-            return;
-        }
-    }
-    int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, to, on_connect);
-    uv_freeaddrinfo(res);
-    if (rc < 0)
-        proxy_on_connected(u->ex, rc);
-}
-
-static void start_upstream(struct exchange *ex)
-{
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
-    struct origin_key key;
-    origin_key_of(ex, &key);
-    if (key.scheme == ORIGIN_HTTPS && !key.tls) {
-        log_msg(LOG_ERROR, "upstream %s: https without a TLS context", key.host_port);
-        ex->cache_detail = "tls";
-        fail(ex, 502, "TLS to upstream not configured");
-        return;
-    }
-    struct upstream *u = ex->method_connect || ex->upgrade ? NULL : upstream_acquire(w, &key);
-    if (u) {
-        u->ex = ex;
-        ex->up = u;
-        proxy_on_connected(ex, 0);
-        return;
-    }
-    u = upstream_new(w, &key);
-    if (!u) {
-        reply_error(ex, 503, "out of memory");
-        return;
-    }
-    u->ex = ex;
-    ex->up = u;
-    ex->state = EX_CONNECTING;
-    upstream_timer(u, UT_CONNECT);
-    if (w->cfg->mode == MODE_REVERSE) {
-        int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, (struct sockaddr *)&w->upstream_addr,
-                                on_connect);
-        if (rc < 0)
-            proxy_on_connected(ex, rc);
-        return;
-    }
-    /* Forward mode: resolve host of "host:port" asynchronously. */
-    char host[300];
-    snprintf(host, sizeof host, "%s", ex->up_key);
-    char *colon = strrchr(host, ':');
-    const char *port = "80";
-    if (colon) {
-        *colon = 0;
-        port = colon + 1;
-    }
-    char *h = host;
-    if (*h == '[') {
-        h++;
-        h[strlen(h) - 1] = 0;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    ex->state = EX_RESOLVING;
-    u->handles++;
-    int rc = uv_getaddrinfo(&w->loop, &u->resolve_req, on_resolved, h, port, &hints);
-    if (rc < 0) {
-        u->handles--;
-        fail(ex, 502, "upstream host not found");
-    }
-}
+/* ---- connected ------------------------------------------------------- */
 
 void proxy_on_connected(struct exchange *ex, int status)
 {
@@ -713,8 +556,6 @@ void proxy_on_connected(struct exchange *ex, int status)
                                        : "cannot connect to upstream");
         return;
     }
-    if (!u->reused)
-        uv_tcp_nodelay(&u->conn.tcp, 1);
     ex->up_conn = u->reused ? 2 : 1;
     ex->t_up_start = uv_hrtime();
     if (ex->method_connect) {
@@ -789,19 +630,12 @@ void proxy_pump_request_body(struct client *c)
                 fail(c->ex, 413, "request body exceeds limits.request_body");
                 return;
             }
-            if (ex->req_chunked) {
-                outbuf_addhex(&o, d.len);
-                outbuf_addstr(&o, "\r\n");
-            }
-            outbuf_addslice(&o, d);
-            if (ex->req_chunked)
-                outbuf_addstr(&o, "\r\n");
+            h1_client_body(&o, d, ex->req_chunked);
         }
         iobuf_consume(&c->conn.in, used);
         ex->bytes_in += used;
         if (rc == HTTP_BODY_DONE || http_body_done(&ex->req_body)) {
-            if (ex->req_chunked)
-                outbuf_addstr(&o, "0\r\n\r\n");
+            h1_client_body_end(&o, ex->req_chunked);
             ex->req_done = 1;
             break;
         }
@@ -909,7 +743,7 @@ static void send_response_head(struct exchange *ex, const struct http_response *
     outbuf_addstr(&o, "\r\n");
     ex->resp_started = 1;
     free(ex->resp_head.p);
-    ex->resp_head = o; /* pump_response_body sends it with the body */
+    ex->resp_head = o; /* h1_client_read_body sends it with the body */
 }
 
 /* Relay a 1xx (RFC 9110 §15.2) to an HTTP/1.1 client, or start a tunnel
@@ -944,77 +778,68 @@ static int interim_response(struct exchange *ex, const struct http_response *res
     return 0;
 }
 
-/* Unframed output of a read that holds only body bytes: give the read
- * buffer itself to the client write instead of copying it. Returns 1 when
- * it did. */
-static int relay_read_buffer(struct exchange *ex, struct outbuf *o)
+/* ---- response body: h1_client.c de-frames it, the client gets it ---- */
+
+void proxy_relay_begin(struct exchange *ex, struct outbuf *o)
 {
-    struct client *c = ex->c;
-    struct upstream *u = ex->up;
-    if (ex->resp_chunked || ex->resp_body.kind == HTTP_BODY_CHUNKED ||
-        iobuf_len(&u->conn.in) == 0 || c->conn.write_pending >= WRITE_HIGH_WATER ||
-        ex->discard_body || ex->holding)
-        return 0;
-    size_t used;
-    struct slice d;
-    size_t len = iobuf_len(&u->conn.in);
-    struct http_body_reader probe = ex->resp_body;
-    if (http_body_read(&probe, iobuf_data(&u->conn.in), len, &used, &d) != HTTP_BODY_DATA ||
-        used != len)
-        return 0; /* the read also holds bytes after the body */
-    ex->resp_body = probe;
-    cache_stage_body(ex, d.p, d.len);
-    char *block = u->conn.in.base;
-    u->conn.in = (struct iobuf){0};
-    ex->bytes_out += o->len + d.len;
-    conn_write_block(&c->conn, o, block, d.p, d.len);
-    return 1;
+    *o = ex->resp_head; /* the head leaves with the first body bytes: one write */
+    ex->resp_head = (struct outbuf){0};
 }
 
-static void pump_response_body(struct exchange *ex)
+int proxy_relay_room(const struct exchange *ex, const struct outbuf *o)
+{
+    return ex->c->conn.write_pending + o->len < WRITE_HIGH_WATER;
+}
+
+int proxy_relay_takes_block(const struct exchange *ex)
+{
+    return !(ex->resp_chunked || ex->c->conn.write_pending >= WRITE_HIGH_WATER ||
+             ex->discard_body || ex->holding);
+}
+
+/* Unframed output of a read that holds only body bytes: give the read
+ * buffer itself to the client write instead of copying it. */
+void proxy_relay_block(struct exchange *ex, struct outbuf *o, struct iobuf *in, struct slice d)
+{
+    cache_stage_body(ex, d.p, d.len);
+    char *block = in->base;
+    *in = (struct iobuf){0};
+    ex->bytes_out += o->len + d.len;
+    conn_write_block(&ex->c->conn, o, block, d.p, d.len);
+}
+
+void proxy_relay_data(struct exchange *ex, struct outbuf *o, struct slice d)
+{
+    if (ex->holding) {
+        cache_stage_body(ex, d.p, d.len);
+    } else if (!ex->discard_body) {
+        cache_stage_body(ex, d.p, d.len);
+        if (ex->resp_chunked) {
+            outbuf_addhex(o, d.len);
+            outbuf_addstr(o, "\r\n");
+        }
+        outbuf_addslice(o, d);
+        if (ex->resp_chunked)
+            outbuf_addstr(o, "\r\n");
+    }
+}
+
+void proxy_relay_flush(struct exchange *ex, struct outbuf *o)
+{
+    client_write(ex, o);
+}
+
+void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done)
 {
     struct client *c = ex->c;
     struct upstream *u = ex->up;
-    struct outbuf o = ex->resp_head;
-    ex->resp_head = (struct outbuf){0};
-    int done = http_body_done(&ex->resp_body);
-    if (!done && relay_read_buffer(ex, &o))
-        done = http_body_done(&ex->resp_body);
-    while (!done && iobuf_len(&u->conn.in) && c->conn.write_pending + o.len < WRITE_HIGH_WATER) {
-        size_t used;
-        struct slice d;
-        enum http_body_rc rc = http_body_read(&ex->resp_body, iobuf_data(&u->conn.in),
-                                              iobuf_len(&u->conn.in), &used, &d);
-        if (rc == HTTP_BODY_ERROR) {
-            client_write(ex, &o);
-            log_msg(LOG_WARN, "upstream %s: malformed chunked response body", u->key.host_port);
-            fail(ex, 502, "malformed response body");
-            return;
-        }
-        if (rc == HTTP_BODY_DATA && ex->holding) {
-            cache_stage_body(ex, d.p, d.len);
-        } else if (rc == HTTP_BODY_DATA && !ex->discard_body) {
-            cache_stage_body(ex, d.p, d.len);
-            if (ex->resp_chunked) {
-                outbuf_addhex(&o, d.len);
-                outbuf_addstr(&o, "\r\n");
-            }
-            outbuf_addslice(&o, d);
-            if (ex->resp_chunked)
-                outbuf_addstr(&o, "\r\n");
-        }
-        iobuf_consume(&u->conn.in, used);
-        done = rc == HTTP_BODY_DONE || http_body_done(&ex->resp_body);
-        if (rc == HTTP_BODY_MORE)
-            break;
-    }
     if (done && ex->resp_chunked && !ex->discard_body && !ex->method_head && ex->status != 304 &&
         ex->status != 204)
-        outbuf_addstr(&o, "0\r\n\r\n");
-    if (o.len)
-        client_write(ex, &o);
+        outbuf_addstr(o, "0\r\n\r\n");
+    if (o->len)
+        client_write(ex, o);
     else
-        free(o.p);
+        free(o->p);
     if (done) {
         finish(ex);
         return;
@@ -1029,91 +854,83 @@ static void pump_response_body(struct exchange *ex)
     }
 }
 
-void proxy_on_upstream_data(struct exchange *ex)
+/* The origin's response head, parsed by h1_client.c from u->conn.in
+ * (still there: a 1xx is relayed as it came). */
+enum up_head_verdict proxy_upstream_head(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
-    while (ex->up && ex->state == EX_RESP_HEAD) {
-        struct upstream *u = ex->up;
-        int rc = http_parse_response(iobuf_data(&u->conn.in), iobuf_len(&u->conn.in),
-                                     &w->resp_limits, &w->res);
-        if (rc == HTTP_PARSE_MORE)
-            return;
-        if (rc != HTTP_PARSE_OK) {
-            log_msg(LOG_WARN, "upstream %s: invalid response head", u->key.host_port);
-            fail(ex, 502, "invalid response from upstream");
-            return;
+    struct srv_worker *w = ex->c->w;
+    struct upstream *u = ex->up;
+    if (res->status < 200) {
+        if (interim_response(ex, res) < 0) {
+            fail(ex, 502, "unexpected 101 from upstream");
+            return UP_HEAD_GONE;
         }
-        if (w->res.status < 200) {
-            if (interim_response(ex, &w->res) < 0) {
-                fail(ex, 502, "unexpected 101 from upstream");
-                return;
-            }
-            iobuf_consume(&u->conn.in, w->res.head_len);
-            if (w->res.status == 101) {
-                tunnel_begin(c);
-                return;
-            }
-            continue;
-        }
-        /* An answer before our request was all written: the upstream did
-         * not read it the way we sent it, so the connection is not reused
-         * (issue 10, finding 1; the bytes still queued may be read as the
-         * next request). */
-        if (!ex->req_done || u->conn.write_pending)
-            ex->up_answered_early = 1;
-        int pr = peer_stage_response(ex, &w->res);
-        if (pr == PEER_WAIT)
-            return; /* the coded body is read whole before anything goes on */
-        if (pr == PEER_REBUILT)
-            continue; /* u->conn.in holds the origin's response now: parse it */
-        if (pr == PEER_FAIL) {
-            log_msg(LOG_WARN, "peer %s: response failed verification", u->key.host_port);
-            fail(ex, 502, "peer response failed verification");
-            return;
-        }
-        if (pr == PEER_RETRY) {
-            /* RFC 9110 §15.5.16: our reference was not understood; the whole
-             * body goes again, at once, on a fresh connection. */
-            upstream_close(u);
-            ex->up = NULL;
-            free(ex->up_head.p);
-            ex->up_head = (struct outbuf){0};
-            ex->peer_ref = 0;
-            ex->up_answered_early = 0;
-            start_upstream(ex);
-            return;
-        }
-        enum cache_response_verdict staged = cache_stage_response(ex, &w->res);
-        if (staged == CACHE_RESP_RELAY && peer_stage_hold(ex, &w->res))
-            staged = CACHE_RESP_HOLD;
-        if (staged == CACHE_RESP_HOLD) {
-            /* Held by the cache stage until complete, then sent by it. */
-            send_response_head(ex, &w->res);
-            free(ex->resp_head.p);
-            ex->resp_head = (struct outbuf){0};
-            ex->resp_started = 0;
-            ex->holding = 1;
-        } else if (staged == CACHE_RESP_ANSWERED) {
-            /* Served from the store; read the origin's body to the end
-             * (or close) and drop it. */
-            enum http_body_kind kind = http_response_body_kind(&w->res, ex->method_head);
-            http_body_init(&ex->resp_body, kind, w->res.content_length,
-                           w->cfg->limits.response_header_section);
-            ex->discard_body = 1;
-            ex->up_reusable = kind != HTTP_BODY_CLOSE && w->res.minor >= 1 &&
-                              !(w->res.conn_flags & HTTP_CONN_CLOSE);
-        } else {
-            send_response_head(ex, &w->res);
-        }
-        iobuf_consume(&u->conn.in, w->res.head_len);
-        ex->state = EX_RESP_BODY;
-        upstream_timer(u, UT_IDLE);
+        return res->status == 101 ? UP_HEAD_TUNNEL : UP_HEAD_INTERIM;
     }
+    /* An answer before our request was all written: the upstream did
+     * not read it the way we sent it, so the connection is not reused
+     * (issue 10, finding 1; the bytes still queued may be read as the
+     * next request). */
+    if (!ex->req_done || u->conn.write_pending)
+        ex->up_answered_early = 1;
+    int pr = peer_stage_response(ex, res);
+    if (pr == PEER_WAIT)
+        return UP_HEAD_WAIT; /* the coded body is read whole before anything goes on */
+    if (pr == PEER_REBUILT)
+        return UP_HEAD_AGAIN; /* u->conn.in holds the origin's response now: parse it */
+    if (pr == PEER_FAIL) {
+        log_msg(LOG_WARN, "peer %s: response failed verification", u->key.host_port);
+        fail(ex, 502, "peer response failed verification");
+        return UP_HEAD_GONE;
+    }
+    if (pr == PEER_RETRY) {
+        /* RFC 9110 §15.5.16: our reference was not understood; the whole
+         * body goes again, at once, on a fresh connection. */
+        upstream_close(u);
+        ex->up = NULL;
+        free(ex->up_head.p);
+        ex->up_head = (struct outbuf){0};
+        ex->peer_ref = 0;
+        ex->up_answered_early = 0;
+        pool_connect(ex);
+        return UP_HEAD_GONE;
+    }
+    enum cache_response_verdict staged = cache_stage_response(ex, res);
+    if (staged == CACHE_RESP_RELAY && peer_stage_hold(ex, res))
+        staged = CACHE_RESP_HOLD;
+    if (staged == CACHE_RESP_HOLD) {
+        /* Held by the cache stage until complete, then sent by it. */
+        send_response_head(ex, res);
+        free(ex->resp_head.p);
+        ex->resp_head = (struct outbuf){0};
+        ex->resp_started = 0;
+        ex->holding = 1;
+    } else if (staged == CACHE_RESP_ANSWERED) {
+        /* Served from the store; read the origin's body to the end
+         * (or close) and drop it. */
+        enum http_body_kind kind = http_response_body_kind(res, ex->method_head);
+        http_body_init(&ex->resp_body, kind, res->content_length,
+                       w->cfg->limits.response_header_section);
+        ex->discard_body = 1;
+        ex->up_reusable =
+            kind != HTTP_BODY_CLOSE && res->minor >= 1 && !(res->conn_flags & HTTP_CONN_CLOSE);
+    } else {
+        send_response_head(ex, res);
+    }
+    return UP_HEAD_FINAL;
+}
+
+void proxy_upstream_tunnel(struct exchange *ex)
+{
+    tunnel_begin(ex->c);
+}
+
+void proxy_upstream_body(struct exchange *ex)
+{
     if (ex->up && ex->state == EX_RESP_BODY)
-        pump_response_body(ex);
+        h1_client_read_body(ex);
     else if (ex->state == EX_TUNNEL)
-        tunnel_on_upstream_data(c);
+        tunnel_on_upstream_data(ex->c);
 }
 
 void proxy_client_drained(struct client *c)
@@ -1125,7 +942,7 @@ void proxy_client_drained(struct client *c)
     }
     if (ex->state == EX_RESP_BODY && ex->up) {
         client_timer(c, 0);
-        pump_response_body(c->ex);
+        h1_client_read_body(c->ex);
     } else if (ex->state == EX_TUNNEL && ex->up) {
         upstream_resume_read(ex->up);
     }
@@ -1142,18 +959,6 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
             client_close(c);
         return;
     }
-    if (ex->state == EX_RESP_BODY && ex->resp_body.kind == HTTP_BODY_CLOSE && status == UV_EOF) {
-        /* RFC 9112 §6.3 rule 8: the close ends the body. Drain what is
-         * buffered first (backpressure may have left some). */
-        pump_response_body(ex);
-        if (ex->up != u || c->closed)
-            return;
-        if (iobuf_len(&u->conn.in) == 0) {
-            ex->resp_body.kind = HTTP_BODY_NONE;
-            pump_response_body(ex);
-        }
-        return;
-    }
     if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->retry_head.len &&
         !ex->retried) {
         /* A pooled connection the origin had closed: retry once, fresh. */
@@ -1162,7 +967,7 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
         ex->up = NULL;
         free(ex->up_head.p);
         ex->up_head = (struct outbuf){0};
-        start_upstream(ex);
+        pool_connect(ex);
         return;
     }
     log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key,

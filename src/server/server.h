@@ -16,6 +16,8 @@
 #include "server/iobuf.h"
 #include "server/conn.h"
 #include "server/tls_ctx.h"
+#include "server/link.h"
+#include "server/origin.h"
 #include "cache/store.h"
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
@@ -23,9 +25,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define WORKER_MAGIC   0x574f524bu
-#define CLIENT_MAGIC   0x434c4e54u
-#define UPSTREAM_MAGIC 0x55505354u
+#define WORKER_MAGIC 0x574f524bu
+#define CLIENT_MAGIC 0x434c4e54u
 
 /* Backpressure: stop reading a source once this much is queued on its sink. */
 #define WRITE_HIGH_WATER (256 * 1024)
@@ -44,55 +45,6 @@
             srv_panic(__FILE__, __LINE__, #c);                                                     \
     } while (0)
 void srv_panic(const char *file, int line, const char *what) __attribute__((noreturn));
-
-struct link {
-    struct link *prev, *next;
-};
-static inline void link_init(struct link *l)
-{
-    l->prev = l->next = l;
-}
-static inline void link_insert(struct link *head, struct link *l)
-{
-    l->next = head->next;
-    l->prev = head;
-    head->next->prev = l;
-    head->next = l;
-}
-static inline void link_remove(struct link *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    link_init(l);
-}
-static inline int link_empty(const struct link *l)
-{
-    return l->next == l;
-}
-#define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
-
-enum origin_scheme { ORIGIN_HTTP, ORIGIN_HTTPS };
-
-/* Who an upstream connection talks to, as the idle pool keys it: a pooled
- * connection is reused only for the same scheme, host, port, name and TLS
- * profile, so one verified for a name never serves another. TLS sessions
- * are resumed per key too. */
-struct origin_key {
-    char host_port[300]; /* "host:port" as routed (ex->up_key) */
-    uint8_t scheme;      /* enum origin_scheme */
-    /* https only: */
-    char sni[256];      /* the name sent (SNI) and, with verify, checked */
-    bool verify;        /* the certificate is checked against sni */
-    const SSL_CTX *tls; /* the profile: upstream_tls or peer_tls (tls_ctx.c) */
-};
-int origin_key_eq(const struct origin_key *a, const struct origin_key *b);
-
-/* A TLS session to resume toward an origin key (upstream.c). */
-struct origin_session {
-    struct origin_key key;
-    SSL_SESSION *session; /* NULL: slot free */
-};
-#define ORIGIN_SESSIONS_MAX 8
 
 /* What every worker shares besides the store: built before the threads
  * start and read-only afterwards, but for the connection count. */
@@ -207,9 +159,9 @@ struct body_collect {
 #define EXCHANGE_MAGIC 0x45584348u
 
 /* One request on its way through the pipeline. The head of the struct
- * survives exchange_reset, which runs when the same request starts over
- * (its head parsed again after a body read ahead, a replay, or a peer
- * reference expanded); everything from `state` on is per attempt. */
+ * survives exchange_restart, which runs the stages again on the same
+ * request (its body read ahead, or woken from parking); everything from
+ * `state` on is per attempt. */
 struct exchange {
     uint32_t magic;
     struct client *c; /* the connection it came on: its writes still go there */
@@ -218,9 +170,7 @@ struct exchange {
     struct link park_link; /* in the worker's parked */
     char *park_key;
     size_t park_key_len;
-    char *park_head; /* the request head, replayed when woken */
-    size_t park_head_len;
-    int no_coalesce; /* the replayed request goes upstream itself */
+    int no_coalesce; /* woken, the request goes upstream itself */
     /* streaming a fetch in flight that another request leads */
     struct link stream_link; /* in the worker's streamers */
     struct cache_object *stream;
@@ -228,12 +178,14 @@ struct exchange {
     size_t stream_off;
     int stream_chunked;
     struct body_collect col;
+    /* Bytes of the request's head still at the front of c->conn.in: its
+     * head_len at first, 0 once consumed (parked, answered, forwarded). */
+    size_t in_head;
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
     char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
     size_t bg_key_len;
-    int peer_expanded; /* c->in holds a reference expanded by peer_stage: never again */
-    /* The nonce of the signed request at the front of c->in, accepted:
-     * parsed again after its body was read ahead, it is not a replay. */
+    /* The nonce of this exchange's signed request, accepted: its stages
+     * run again (body read ahead, woken from parking), it is not a replay. */
     char peer_nonce[PEER_NONCE_LEN];
     int peer_nonce_held;
     struct link retired_link; /* in its client's retired, once the next request began */
@@ -306,7 +258,6 @@ struct exchange {
     int peer_fallback; /* forward: the reference was refused; resent whole */
     int peer_done;     /* forward: the response was checked (and rebuilt) */
     int peer_seen;     /* forward: its Idem-Store was read */
-    size_t body_span;  /* bytes of that body in c->in after the head */
     uint64_t rule_ttl; /* ms: freshness when the origin gives none */
     int holding;       /* the cache stage holds the response (etag_hold_max) */
 
@@ -358,25 +309,6 @@ struct client {
     struct link retired;
 };
 
-enum upstream_timer { UT_NONE, UT_CONNECT, UT_TLS_HANDSHAKE, UT_FIRST_BYTE, UT_IDLE, UT_POOL };
-
-struct upstream {
-    uint32_t magic;
-    struct srv_worker *w;
-    struct link link; /* in the worker's idle pool */
-    struct conn conn; /* the transport: socket, bytes read, writes queued */
-    uv_timer_t timer;
-    uv_connect_t connect_req;
-    uv_getaddrinfo_t resolve_req;
-    int handles;
-    int reused;
-    int closed;
-    int got_bytes; /* any response byte on this use */
-    enum upstream_timer timer_kind;
-    struct exchange *ex; /* while busy: the exchange it serves */
-    struct origin_key key;
-};
-
 /* worker.c */
 int worker_run_all(const struct config *cfg, const struct tls_contexts *tls);
 void worker_client_gone(struct srv_worker *w);
@@ -402,8 +334,9 @@ int exchange_own_request(struct exchange *ex, const struct http_request *r, cons
 /* A new exchange on c (NULL: out of memory); it is c->ex once the caller
  * puts it there. */
 struct exchange *exchange_new(struct client *c);
-/* The same request starts over (its head parsed again): free what the
- * last attempt held, keep what carries over (see struct exchange). */
+/* Free what the last attempt held, keep what carries over (see struct
+ * exchange): the connection's first request, or (exchange_restart) the
+ * same request again. */
 void exchange_reset(struct exchange *ex);
 /* The request is answered (or given up): reset, and the next request on
  * the connection gets a new exchange. The memory stays until then, so the
@@ -412,6 +345,18 @@ void exchange_done(struct exchange *ex);
 /* The same request runs through the stages again, without being parsed
  * again: like exchange_reset, but ex keeps its request and start time. */
 void exchange_restart(struct exchange *ex);
+/* Make the exchange's request the same one carrying `body` (len bytes)
+ * whole: its Content-Encoding, Content-Length and Transfer-Encoding lines
+ * dropped, `coding` (if any) as its Content-Encoding, a Content-Length
+ * added. The body becomes its body read ahead (none of it in c->conn.in).
+ * The old request, and slices into it, are gone. -1: out of memory. */
+int exchange_set_body(struct exchange *ex, struct slice coding, const void *body, size_t len);
+/* Run the stages again from the exchange's own request (a body read
+ * ahead, a parked request woken). */
+void proxy_restart(struct exchange *ex);
+/* Let go of the request's bytes at the front of its connection's input:
+ * its head if still there, and with `body` the body bytes read ahead. */
+void proxy_consume_request(struct exchange *ex, int body);
 /* Free ex and all it holds; *xp becomes NULL. */
 void exchange_free(struct exchange **xp);
 /* A new request begins on c: c->ex, finished, goes to c->retired and x
@@ -421,39 +366,19 @@ void exchange_retire(struct client *c, struct exchange *x);
 /* Free c's retired exchanges: only from the top of a callback. */
 void exchange_free_retired(struct client *c);
 
-/* upstream.c */
-struct upstream *upstream_acquire(struct srv_worker *w, const struct origin_key *key);
-struct upstream *upstream_new(struct srv_worker *w, const struct origin_key *key);
-/* https: start the handshake on the connected socket (SNI, verification,
- * a session of the same key resumed); conn_cb.ready follows. 0 or -1. */
-int upstream_start_tls(struct upstream *u);
-void upstream_sessions_free(struct srv_worker *w);
-void upstream_release(struct upstream *u);
-void upstream_close(struct upstream *u);
-void upstream_close_idle(struct srv_worker *w);
-void upstream_timer(struct upstream *u, enum upstream_timer kind);
-void upstream_resume_read(struct upstream *u);
-void upstream_pause_read(struct upstream *u);
-/* A sockaddr as http/netaddr.h sees it: 0, or -1 if neither IPv4 nor IPv6. */
-int srv_endpoint_of(const struct sockaddr *sa, struct net_endpoint *e);
-/* Forward mode: the first of the resolved addresses a client may make us
- * connect to (NET_EGRESS_ALLOWED, *out points into res), or why none is. */
-enum net_egress upstream_pick_address(const struct srv_worker *w, const struct addrinfo *res,
-                                      const struct sockaddr **out);
-
 /* proxy.c: the request pipeline */
 void proxy_begin(struct client *c, struct http_request *req);
 void proxy_pump_request_body(struct client *c);
 void proxy_on_connected(struct exchange *ex, int status);
-void proxy_on_upstream_data(struct exchange *ex);
 void proxy_on_upstream_eof(struct exchange *ex, int status);
 void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind);
 void proxy_on_client_gone(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct exchange *ex);
-/* The upstream's conn_cb.written and .ready (TLS handshake done). */
+/* The upstream's conn_cb.written. */
 void proxy_upstream_written(void *owner, int status);
-void proxy_upstream_ready(void *owner, int err);
+/* Answer ex with an error of ours (pool.c: resolve, connect, TLS failed). */
+void proxy_fail(struct exchange *ex, int status, const char *detail);
 void proxy_log_exchange(struct exchange *ex);
 void proxy_finish_local(struct client *c);
 /* The body read ahead is complete (or too large to be): the stages run
@@ -466,7 +391,7 @@ enum cache_request_verdict {
     CACHE_REQ_FORWARD,   /* go upstream: a miss, a revalidation, or not for the cache */
     CACHE_REQ_ANSWERED,  /* answered: from the store, or refused (only-if-cached, 400) */
     CACHE_REQ_PARKED,    /* waits behind another request's fetch of the same key */
-    CACHE_REQ_READ_BODY, /* read the body ahead first (CS_COLLECT), then parse again */
+    CACHE_REQ_READ_BODY, /* read the body ahead first (CS_COLLECT), then run again */
 };
 enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct http_request *r);
 void cache_stage_upstream_fields(struct exchange *ex, struct outbuf *o);
@@ -556,8 +481,7 @@ enum peer_request_verdict {
     PEER_REQ_GO_ON,         /* on to the cache stage */
     PEER_REQ_ANSWERED,      /* refused with an error; the connection closes */
     PEER_REQ_ANSWERED_KEEP, /* answered (415 to an unknown reference): keep-alive */
-    PEER_REQ_READ_BODY,     /* read the body ahead first (CS_COLLECT), then parse again */
-    PEER_REQ_PARSE_AGAIN,   /* c->in now holds the expanded request: parse it */
+    PEER_REQ_READ_BODY,     /* read the body ahead first (CS_COLLECT), then run again */
 };
 enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r);
 int peer_stage_skip_field(struct exchange *ex, const struct http_field *f);

@@ -360,6 +360,40 @@ function peerFields(method, target, digest) {
 }
 const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
 
+test('reverse side: a signed request parked behind another\'s fetch and woken goes upstream once, its nonce not taken for a replay', async (t) => {
+  const arrived = gate();
+  const release = gate();
+  const s = await cacheSetup(t, {
+    '/slow': async (req, n) => {
+      if (n === 1) {
+        arrived.open();
+        await release;
+      }
+      // private: the waiter is not answered from the store, it goes upstream itself
+      return { headers: { 'Cache-Control': 'private' }, body: `slow-${n}` };
+    },
+  }, { yaml: `peers:\n  - id: edge-1\n    secret_file: ${SECRET}\n` });
+  const leader = s.get('/slow');
+  await arrived; // the leader's fetch is in flight
+  const c = rawClient(s.proxy.port);
+  t.after(() => c.sock.destroy());
+  await c.connected;
+  const ts = Math.floor(Date.now() / 1000);
+  const nonce = crypto.randomBytes(16).toString('base64url');
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`GET\n/slow\n${ts}\n${nonce}\n`).digest('base64');
+  c.sock.write(`GET /slow HTTP/1.1\r\nHost: 127.0.0.1:${s.proxy.port}\r\nIdem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n\r\n`
+    + reqLine('/after', s.proxy.port));
+  await readByProxy(s.proxy.port, c.sock); // parked, the GET behind it read too
+  release.open();
+  assert.equal((await leader).status, 200);
+  await c.until((x) => completeCount(x.data) === 2, 'two answers');
+  const rs = parseResponses(c.data);
+  assert.deepEqual(rs.map((r) => r.status), [200, 404]);
+  assert.equal(rs[0].body.toString(), 'slow-2', 'woken, it went upstream itself');
+  assert.equal(s.counts['/slow'], 2);
+  assert.doesNotMatch(s.proxy.errors(), /replayed/, 'no replay logged');
+});
+
 test('reverse side: an expanded reference and an unknown one (415), with requests pipelined behind each, in order', async (t) => {
   const seen = [];
   const origin = await startOrigin((req, res, body) => {
@@ -389,6 +423,28 @@ test('reverse side: an expanded reference and an unknown one (415), with request
   assert.deepEqual(seen.map((x) => `${x.method} ${x.url}`), ['POST /api/a', 'POST /api/b', 'GET /after-ref', 'GET /after-415']);
   assert.equal(seen[1].body, stored, 'the origin got the body whole');
   assert.ok(!closed, 'the connection stays open');
+});
+
+test('reverse side: a reference that would open a tunnel (Upgrade) is refused, 400, and nothing behind it is taken for its body', async (t) => {
+  const seen = [];
+  const origin = await startOrigin((req, res, body) => {
+    seen.push(`${req.method} ${req.url} ${body.length}`);
+    res.setHeader('Cache-Control', 'no-store');
+    res.end('ok');
+  });
+  t.after(() => origin.close());
+  const cfg = tmpFile('reverse-up.yaml', `peers:\n  - id: edge-1\n    secret_file: ${SECRET}\n`);
+  const reverse = await startProxy(['--config', cfg, '--upstream', `http://127.0.0.1:${origin.port}`]);
+  t.after(async () => { await reverse.stop(); });
+  const stored = JSON.stringify({ q: 'u'.repeat(300) });
+  const dg = digestOf(stored);
+  const full = `POST /api/a HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/a', dg)}Content-Type: application/json\r\nContent-Length: ${stored.length}\r\n\r\n${stored}`;
+  const ref = `POST /api/b HTTP/1.1\r\nHost: origin.test\r\n${peerFields('POST', '/api/b', dg)}Connection: Upgrade\r\nUpgrade: websocket\r\nContent-Encoding: idem-ref\r\nContent-Length: 0\r\n\r\n`;
+  const { data } = await rawExchange(reverse.port, full + ref + 'GET /behind HTTP/1.1\r\nHost: origin.test\r\n\r\n', { idleMs: 800 });
+  const rs = parseResponses(data);
+  assert.deepEqual(rs.map((r) => r.status), [200, 400]);
+  assert.match(rs[1].body.toString(), /reference must carry no body, nor open a tunnel/);
+  assert.deepEqual(seen, [`POST /api/a ${stored.length}`], 'the reference never reached the origin');
 });
 
 // ---- tunnels ----------------------------------------------------------------

@@ -1,6 +1,9 @@
-/* Upstream connections and the per-worker keep-alive pool.
+/* Upstream connections and the per-worker keep-alive pool, keyed by
+ * origin_key (scheme, host:port, SNI, TLS profile), with TLS sessions
+ * resumed per key; getting a connection for an exchange: resolve (forward
+ * mode, egress checked), connect, TLS handshake.
  *
- *   new -> (resolve) -> connect -> busy -> release -> idle in pool -> reuse
+ *   new -> (resolve) -> connect -> [TLS] -> busy -> release -> idle in pool -> reuse
  *                                      \-> close (error, close-delimited, not reusable)
  *
  * A connection goes back to the pool only when its response was read to
@@ -12,6 +15,7 @@
 #include "server/server.h"
 #include "server/log.h"
 #include "server/tls.h"
+#include "server/origin.h"
 
 int origin_key_eq(const struct origin_key *a, const struct origin_key *b)
 {
@@ -160,7 +164,7 @@ static void on_data(void *owner, size_t n)
         return;
     }
     u->got_bytes = 1;
-    proxy_on_upstream_data(u->ex);
+    h1_client_on_data(u->ex);
 }
 
 static void on_eof(void *owner, int err)
@@ -171,7 +175,7 @@ static void on_eof(void *owner, int err)
         upstream_close(u);
         return;
     }
-    proxy_on_upstream_eof(u->ex, err);
+    h1_client_on_eof(u->ex, err);
 }
 
 void upstream_resume_read(struct upstream *u)
@@ -184,12 +188,201 @@ void upstream_pause_read(struct upstream *u)
     conn_read(&u->conn, 0);
 }
 
+/* ---- connecting ------------------------------------------------------ */
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct upstream *u = req->data;
+    if (u->closed)
+        return;
+    if (!u->ex) {
+        upstream_close(u);
+        return;
+    }
+    if (status == 0) {
+        u->conn.connected = 1;
+        uv_tcp_nodelay(&u->conn.tcp, 1);
+        if (u->key.scheme == ORIGIN_HTTPS) {
+            if (upstream_start_tls(u) < 0) {
+                struct exchange *ex = u->ex;
+                log_msg(LOG_ERROR, "upstream %s: cannot start TLS: %s", u->key.host_port,
+                        conn_tls_error(&u->conn));
+                ex->cache_detail = "tls";
+                proxy_fail(ex, 502, "TLS to upstream failed");
+            }
+            return; /* on_ready goes on */
+        }
+    }
+    proxy_on_connected(u->ex, status);
+}
+
+/* The TLS handshake with the origin ended. A certificate that does not
+ * verify (unknown CA, wrong name, expired) is never used: 502, and the
+ * error log says why (OpenSSL's words for the verify result). */
+static void on_ready(void *owner, int err)
+{
+    struct upstream *u = owner;
+    CHECK_MAGIC(u, UPSTREAM_MAGIC);
+    if (u->closed)
+        return;
+    if (!u->ex) {
+        upstream_close(u);
+        return;
+    }
+    struct exchange *ex = u->ex;
+    if (err < 0) {
+        log_msg(LOG_ERROR, "upstream %s: TLS handshake failed: %s", u->key.host_port,
+                conn_tls_error(&u->conn));
+        ex->cache_detail = "tls";
+        proxy_fail(ex, 502,
+                   conn_tls_verify_failed(&u->conn) ? "upstream certificate not accepted"
+                                                    : "TLS handshake with upstream failed");
+        return;
+    }
+    proxy_on_connected(ex, 0);
+}
+
+/* Where this exchange goes, as the pool keys it: the origin (reverse
+ * mode), the reverse idemcache (--peer), or a host from the request. */
+static void origin_key_of(struct exchange *ex, struct origin_key *k)
+{
+    const struct config *cfg = ex->w->cfg;
+    const struct tls_contexts *tls = ex->w->shared ? ex->w->shared->tls : NULL;
+    memset(k, 0, sizeof *k);
+    snprintf(k->host_port, sizeof k->host_port, "%s", ex->up_key);
+    k->scheme = ORIGIN_HTTP;
+    if (ex->method_connect)
+        return;
+    const struct config_addr *to = NULL;
+    const struct config_tls_client *profile = NULL;
+    const SSL_CTX *ctx = NULL;
+    if (cfg->mode == MODE_REVERSE && cfg->upstream.tls) {
+        to = &cfg->upstream;
+        profile = &cfg->upstream_tls;
+        ctx = tls ? tls->upstream : NULL;
+    } else if (cfg->mode == MODE_FORWARD && cfg->peer.forward && cfg->peer.url.tls) {
+        to = &cfg->peer.url;
+        profile = &cfg->peer_tls;
+        ctx = tls ? tls->peer : NULL;
+    } else {
+        return;
+    }
+    k->scheme = ORIGIN_HTTPS;
+    k->tls = ctx;
+    k->verify = profile->verify;
+    snprintf(k->sni, sizeof k->sni, "%s", profile->sni[0] ? profile->sni : to->host);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct upstream *u = req->data;
+    if (u->closed || !u->ex) {
+        if (res)
+            uv_freeaddrinfo(res);
+        if (!u->closed)
+            upstream_close(u);
+        if (--u->handles == 0) {
+            conn_fini(&u->conn);
+            u->magic = 0;
+            free(u);
+        }
+        return;
+    }
+    u->handles--;
+    if (status < 0 || !res) {
+        log_msg(LOG_WARN, "upstream %s: cannot resolve: %s", u->key.host_port, uv_strerror(status));
+        proxy_fail(u->ex, 502, "upstream host not found");
+        return;
+    }
+    /* The reverse idemcache behind --peer is ours to name; any other
+     * destination is the client's, checked on what it resolved to. */
+    struct exchange *ex = u->ex;
+    const struct sockaddr *to = res->ai_addr;
+    if (!ex->w->cfg->peer.forward || ex->method_connect) {
+        enum net_egress v = upstream_pick_address(ex->w, res, &to);
+        if (v != NET_EGRESS_ALLOWED) {
+            uv_freeaddrinfo(res);
+            log_msg(LOG_INFO, "upstream %s: refused, %s", u->key.host_port,
+                    v == NET_EGRESS_SELF ? "one of our own sockets" : "a private address");
+            proxy_fail(
+                ex, 403,
+                v == NET_EGRESS_SELF
+                    ? "destination is this proxy"
+                    : "destination address not allowed (forward.allow_private, forward.allow)");
+            return;
+        }
+    }
+    int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, to, on_connect);
+    uv_freeaddrinfo(res);
+    if (rc < 0)
+        proxy_on_connected(u->ex, rc);
+}
+
+void pool_connect(struct exchange *ex)
+{
+    struct client *c = ex->c;
+    struct srv_worker *w = c->w;
+    struct origin_key key;
+    origin_key_of(ex, &key);
+    if (key.scheme == ORIGIN_HTTPS && !key.tls) {
+        log_msg(LOG_ERROR, "upstream %s: https without a TLS context", key.host_port);
+        ex->cache_detail = "tls";
+        proxy_fail(ex, 502, "TLS to upstream not configured");
+        return;
+    }
+    struct upstream *u = ex->method_connect || ex->upgrade ? NULL : upstream_acquire(w, &key);
+    if (u) {
+        u->ex = ex;
+        ex->up = u;
+        proxy_on_connected(ex, 0);
+        return;
+    }
+    u = upstream_new(w, &key);
+    if (!u) {
+        reply_error(ex, 503, "out of memory");
+        return;
+    }
+    u->ex = ex;
+    ex->up = u;
+    ex->state = EX_CONNECTING;
+    upstream_timer(u, UT_CONNECT);
+    if (w->cfg->mode == MODE_REVERSE) {
+        int rc = uv_tcp_connect(&u->connect_req, &u->conn.tcp, (struct sockaddr *)&w->upstream_addr,
+                                on_connect);
+        if (rc < 0)
+            proxy_on_connected(ex, rc);
+        return;
+    }
+    /* Forward mode: resolve host of "host:port" asynchronously. */
+    char host[300];
+    snprintf(host, sizeof host, "%s", ex->up_key);
+    char *colon = strrchr(host, ':');
+    const char *port = "80";
+    if (colon) {
+        *colon = 0;
+        port = colon + 1;
+    }
+    char *h = host;
+    if (*h == '[') {
+        h++;
+        h[strlen(h) - 1] = 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    ex->state = EX_RESOLVING;
+    u->handles++;
+    int rc = uv_getaddrinfo(&w->loop, &u->resolve_req, on_resolved, h, port, &hints);
+    if (rc < 0) {
+        u->handles--;
+        proxy_fail(ex, 502, "upstream host not found");
+    }
+}
+
 static const struct conn_cb upstream_conn_cb = {
     .room = on_room,
     .data = on_data,
     .eof = on_eof,
     .written = proxy_upstream_written,
-    .ready = proxy_upstream_ready,
+    .ready = on_ready,
 };
 
 struct upstream *upstream_new(struct srv_worker *w, const struct origin_key *key)
