@@ -69,7 +69,11 @@ struct tls *tls_new(SSL_CTX *ctx, int server, const char *sni, const char *verif
     if (verify_host && *verify_host) {
         t->verify = 1;
         SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
-        SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        /* subjectAltName only: no fallback to the subject CN, which
+         * browsers and Go refuse too (RFC 6125 §6.4.4 leaves it to
+         * policy; a CA's device or user certificates name no host). */
+        SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                      X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
         int ok = is_ip_literal(verify_host)
                      ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), verify_host)
                      : SSL_set1_host(t->ssl, verify_host);
