@@ -9,12 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include "server/server.h"
 #include "server/tls.h"
 
 #define TLS_PLAIN_CHUNK 16384 /* one record's worth of plaintext */
+/* A drained write BIO whose buffer grew past this is replaced by a fresh
+ * one: a memory BIO never gives its buffer back, so one large write would
+ * pin its size for the life of the connection. */
+#define TLS_WBIO_KEEP (32 * 1024)
 
 struct tls {
     SSL *ssl;
@@ -239,6 +244,15 @@ void tls_take_out(struct tls *t, struct outbuf *o)
     int r = BIO_read(t->wbio, o->p + o->len, (int)n);
     if (r > 0)
         o->len += (size_t)r;
+    BUF_MEM *bm = NULL;
+    if (BIO_ctrl_pending(t->wbio) == 0 && BIO_get_mem_ptr(t->wbio, &bm) == 1 && bm &&
+        bm->max > TLS_WBIO_KEEP) {
+        BIO *fresh = BIO_new(BIO_s_mem());
+        if (fresh) {
+            SSL_set0_wbio(t->ssl, fresh); /* frees the old one */
+            t->wbio = fresh;
+        }
+    }
 }
 
 int tls_handshake_done(const struct tls *t)
