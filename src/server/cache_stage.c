@@ -191,25 +191,12 @@ static void add_our_fields(struct exchange *ex, const struct cache_object *o, st
     outbuf_addstr(out, status_field);
 }
 
-/* Connection as this client needs it (RFC 9112 §9.3), and the blank line
- * that ends the head. */
-static void end_client_head(struct exchange *ex, struct outbuf *out)
-{
-    struct client *c = ex->c;
-    if (!c->keepalive)
-        outbuf_addstr(out, "Connection: close\r\n");
-    else if (ex->client_minor == 0)
-        outbuf_addstr(out, "Connection: keep-alive\r\n");
-    outbuf_addstr(out, "\r\n");
-}
-
 /* Send a stored response: full, or 304 when the request's preconditions
  * say the client has it (RFC 9110 §13.2.2, §15.4.5). `warning` is 0, 110
  * or 111. */
 static void serve_object(struct exchange *ex, struct cache_object *o, const char *status_field,
                          int warning)
 {
-    struct client *c = ex->c;
     struct outbuf after = {0};
     struct slice hole = {0};
     if (cache_stage_strips_surrogate_key(ex))
@@ -223,34 +210,28 @@ static void serve_object(struct exchange *ex, struct cache_object *o, const char
         return;
     }
     peer_stage_fields(ex, &after);
-    if (o->status != 204 && o->status != 304) {
-        outbuf_addstr(&after, "Content-Length: ");
-        outbuf_addu64(&after, o->body->len);
-        outbuf_addstr(&after, "\r\n");
-    }
-    end_client_head(ex, &after);
-    ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
-    conn_write_object(&c->conn, o, hole, &after, with_body);
+    int64_t length = o->status != 204 && o->status != 304 ? (int64_t)o->body->len : -1;
+    ex->fe->object(
+        ex, &(struct front_object){
+                .obj = o, .omit = hole, .ours = &after, .length = length, .with_body = with_body});
 }
 
 /* A 304 built from the stored fields that §15.4.5 lists. */
 static void serve_304(struct exchange *ex, struct cache_object *o, const char *status_field)
 {
-    struct client *c = ex->c;
     struct outbuf out = {0};
-    outbuf_addstr(&out, "HTTP/1.1 304 Not Modified\r\n");
     for (unsigned i = 0; i < o->nfields; i++)
         if (cache_field_in_304(o->fields[i].name)) {
             outbuf_addfield(&out, o->fields[i].name, o->fields[i].value);
         }
     add_our_fields(ex, o, &out, status_field, 1, 0);
     peer_stage_fields(ex, &out);
-    end_client_head(ex, &out);
     ex->status = 304;
     ex->resp_started = 1;
-    ex->bytes_out += out.len;
-    conn_write(&c->conn, &out);
+    ex->fe->answer(ex, &(struct front_answer){
+                           .status = 304, .reason = "Not Modified", .length = -1, .ours = &out});
+    free(out.p);
 }
 
 /* The stored ETag came from the origin (a tag we generated means nothing
@@ -296,7 +277,6 @@ static void serve_partial(struct exchange *ex, struct cache_object *o, const cha
                           uint64_t first, uint64_t last, uint64_t complete, uint64_t part_first,
                           struct slice omit)
 {
-    struct client *c = ex->c;
     struct outbuf after = {0};
     /* Surrogate-Key stays out of a 206 as out of a 200; a stored part
      * already leaves its own Content-Range out, and then keeps it (rare:
@@ -311,36 +291,34 @@ static void serve_partial(struct exchange *ex, struct cache_object *o, const cha
     outbuf_addu64(&after, last);
     outbuf_addstr(&after, "/");
     outbuf_addu64(&after, complete);
-    outbuf_addstr(&after, "\r\nContent-Length: ");
-    outbuf_addu64(&after, last - first + 1);
     outbuf_addstr(&after, "\r\n");
-    end_client_head(ex, &after);
-    static const char status_line[] = "HTTP/1.1 206 Partial Content\r\n";
     ex->status = 206;
-    ex->bytes_out +=
-        sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
     ex->resp_started = 1;
-    conn_write_object_range(&c->conn, o, status_line, omit, &after, first - part_first,
-                            last - first + 1);
+    ex->fe->object(ex, &(struct front_object){.obj = o,
+                                              .status = 206,
+                                              .omit = omit,
+                                              .ours = &after,
+                                              .length = (int64_t)(last - first + 1),
+                                              .first = first - part_first,
+                                              .with_body = 1});
 }
 
 /* 416 (§15.5.17): no range of the stored body is satisfiable. */
 static void serve_unsatisfiable(struct exchange *ex, struct cache_object *o,
                                 const char *status_field)
 {
-    struct client *c = ex->c;
     struct outbuf out = {0};
-    outbuf_addstr(&out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */");
+    outbuf_addstr(&out, "Content-Range: bytes */");
     outbuf_addu64(&out, o->body->len);
     outbuf_addstr(&out, "\r\n");
     add_our_fields(ex, o, &out, status_field, 0, 0);
     peer_stage_fields(ex, &out);
-    outbuf_addstr(&out, "Content-Length: 0\r\n");
-    end_client_head(ex, &out);
     ex->status = 416;
     ex->resp_started = 1;
-    ex->bytes_out += out.len;
-    conn_write(&c->conn, &out);
+    ex->fe->answer(
+        ex, &(struct front_answer){
+                .status = 416, .reason = "Range Not Satisfiable", .length = 0, .ours = &out});
+    free(out.p);
 }
 
 /* A GET with Range on a complete stored 200 (RFC 9110 §14.2): one range ->
@@ -648,6 +626,19 @@ void cache_stage_stream_pump(struct exchange *ex)
     }
     if (done)
         stream_end(ex);
+}
+
+/* Connection as this client needs it (RFC 9112 §9.3), and the blank line
+ * that ends the head. Streaming a fill is still HTTP/1 here (front_ops
+ * head/body are the next step). */
+static void end_client_head(struct exchange *ex, struct outbuf *out)
+{
+    struct client *c = ex->c;
+    if (!c->keepalive)
+        outbuf_addstr(out, "Connection: close\r\n");
+    else if (ex->client_minor == 0)
+        outbuf_addstr(out, "Connection: keep-alive\r\n");
+    outbuf_addstr(out, "\r\n");
 }
 
 /* A waiter whose request the leader's object answers as it fills: a plain

@@ -367,7 +367,7 @@ void proxy_begin(struct client *c, struct http_request *r)
 {
     if (c->ex->finished) {
         /* a new request: a new exchange */
-        struct exchange *x = exchange_new(c);
+        struct exchange *x = exchange_new(c, c->ex->fe);
         if (!x) {
             reply_error(c->ex, 503, "out of memory");
             return;
@@ -476,10 +476,8 @@ static void run_stages(struct client *c)
         /* Read the body ahead to key it; the head stays where it is. */
         c->state = CS_COLLECT;
         if (r->expect_continue && r->minor >= 1 && !c->ex->col.sent_continue) {
-            struct outbuf o = {0};
-            outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
             c->ex->col.sent_continue = 1;
-            client_write(c->ex, &o);
+            c->ex->fe->interim(c->ex, 100);
         }
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
@@ -580,10 +578,8 @@ void proxy_on_connected(struct exchange *ex, int status)
     upstream_resume_read(u);
     if (ex->expect_continue && !ex->sent_continue && ex->client_minor >= 1) {
         /* RFC 9110 §10.1.1: we will read the body, so invite it now. */
-        struct outbuf o = {0};
-        outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
         ex->sent_continue = 1;
-        client_write(ex, &o);
+        ex->fe->interim(ex, 100);
     }
     if (c->state == CS_BODY)
         client_process(c);

@@ -18,6 +18,7 @@
 #include "server/tls_ctx.h"
 #include "server/link.h"
 #include "server/origin.h"
+#include "server/front.h"
 #include "cache/store.h"
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
@@ -164,7 +165,8 @@ struct body_collect {
  * `state` on is per attempt. */
 struct exchange {
     uint32_t magic;
-    struct client *c; /* the connection it came on: its writes still go there */
+    struct client *c;           /* the connection it came on: its writes still go there */
+    const struct front_ops *fe; /* the protocol that answers it (front.h); its connection: c */
     struct srv_worker *w;
     /* coalescing: a parked request waits for another one's fetch */
     struct link park_link; /* in the worker's parked */
@@ -333,7 +335,7 @@ void client_write_done(void *owner, int status);
 int exchange_own_request(struct exchange *ex, const struct http_request *r, const char *head);
 /* A new exchange on c (NULL: out of memory); it is c->ex once the caller
  * puts it there. */
-struct exchange *exchange_new(struct client *c);
+struct exchange *exchange_new(struct client *c, const struct front_ops *fe);
 /* Free what the last attempt held, keep what carries over (see struct
  * exchange): the connection's first request, or (exchange_restart) the
  * same request again. */
