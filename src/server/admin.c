@@ -16,7 +16,7 @@ static void respond(struct exchange *ex, int status, const char *reason, const c
 {
     ex->status = status;
     ex->fe->answer(ex, &(struct front_answer){.status = status,
-                                              .reason = reason,
+                                              .reason = {reason, strlen(reason)},
                                               .type = "application/json",
                                               .length = (int64_t)strlen(body),
                                               .body = body});

@@ -229,8 +229,9 @@ static void serve_304(struct exchange *ex, struct cache_object *o, const char *s
     peer_stage_fields(ex, &out);
     ex->status = 304;
     ex->resp_started = 1;
-    ex->fe->answer(ex, &(struct front_answer){
-                           .status = 304, .reason = "Not Modified", .length = -1, .ours = &out});
+    ex->fe->answer(
+        ex, &(struct front_answer){
+                .status = 304, .reason = SLICE_LIT("Not Modified"), .length = -1, .ours = &out});
     free(out.p);
 }
 
@@ -315,9 +316,10 @@ static void serve_unsatisfiable(struct exchange *ex, struct cache_object *o,
     peer_stage_fields(ex, &out);
     ex->status = 416;
     ex->resp_started = 1;
-    ex->fe->answer(
-        ex, &(struct front_answer){
-                .status = 416, .reason = "Range Not Satisfiable", .length = 0, .ours = &out});
+    ex->fe->answer(ex, &(struct front_answer){.status = 416,
+                                              .reason = SLICE_LIT("Range Not Satisfiable"),
+                                              .length = 0,
+                                              .ours = &out});
     free(out.p);
 }
 

@@ -21,7 +21,7 @@ struct cache_object;
 /* A whole response of our own: status, fields and a short body. */
 struct front_answer {
     int status;
-    const char *reason;        /* h1 only */
+    struct slice reason;       /* h1 only */
     const char *type;          /* Content-Type; NULL: none */
     int64_t length;            /* Content-Length; -1: none (a 304) */
     const struct outbuf *ours; /* fields after the framing; NULL: none */

@@ -31,7 +31,7 @@ static void h1_answer(struct exchange *ex, const struct front_answer *a)
 {
     struct client *c = ex->c;
     struct outbuf o = {0};
-    outbuf_addstatus(&o, a->status, (struct slice){a->reason, strlen(a->reason)});
+    outbuf_addstatus(&o, a->status, a->reason);
     if (a->type) {
         outbuf_addstr(&o, "Content-Type: ");
         outbuf_addstr(&o, a->type);

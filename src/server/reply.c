@@ -53,13 +53,14 @@ static void reply(struct exchange *ex, int status, const char *type, const char 
     cache_stage_status_field(ex, 0, &ours);
     peer_stage_fields(ex, &ours);
     ex->status = status;
-    ex->fe->answer(ex, &(struct front_answer){.status = status,
-                                              .reason = reply_reason(status),
-                                              .type = type,
-                                              .length = n,
-                                              .ours = &ours,
-                                              .body = body,
-                                              .close = 1});
+    ex->fe->answer(
+        ex, &(struct front_answer){.status = status,
+                                   .reason = {reply_reason(status), strlen(reply_reason(status))},
+                                   .type = type,
+                                   .length = n,
+                                   .ours = &ours,
+                                   .body = body,
+                                   .close = 1});
     free(ours.p);
     if (ex->req && log_access_enabled()) {
         struct access_entry e = {
