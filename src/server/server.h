@@ -315,7 +315,7 @@ struct client {
 int worker_run_all(const struct config *cfg, const struct tls_contexts *tls);
 void worker_client_gone(struct srv_worker *w);
 
-/* client.c */
+/* h1_server.c: the client connection */
 void client_accept(uv_stream_t *listener, int status);
 struct client *client_new(struct srv_worker *w);
 void client_start(struct client *c);
