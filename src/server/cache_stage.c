@@ -579,7 +579,8 @@ void cache_stage_stream_pump(struct exchange *ex)
     struct cache_object *o = ex->stream;
     /* the state first: when it says done, every byte is already there */
     int state = atomic_load(&o->fill);
-    struct outbuf out = {0};
+    struct outbuf out = ex->resp_head; /* the head leaves with the first bytes */
+    ex->resp_head = (struct outbuf){0};
     int drained = 0;
     for (;;) {
         struct cache_segment *s = ex->stream_seg ? ex->stream_seg : o->body->first;
@@ -590,16 +591,10 @@ void cache_stage_stream_pump(struct exchange *ex)
         ex->stream_seg = s;
         size_t len = s->len;
         if (ex->stream_off < len) {
-            if (c->conn.write_pending + out.len >= WRITE_HIGH_WATER)
+            if (ex->fe->queued(ex) + out.len >= WRITE_HIGH_WATER)
                 break; /* proxy_client_drained brings us back */
             size_t n = len - ex->stream_off;
-            if (ex->stream_chunked) {
-                outbuf_addhex(&out, n);
-                outbuf_addstr(&out, "\r\n");
-            }
-            outbuf_add(&out, s->data + ex->stream_off, n);
-            if (ex->stream_chunked)
-                outbuf_addstr(&out, "\r\n");
+            ex->fe->frame(ex, &out, (struct slice){s->data + ex->stream_off, n});
             ex->stream_off = len;
             continue;
         }
@@ -620,27 +615,14 @@ void cache_stage_stream_pump(struct exchange *ex)
         return;
     }
     int done = state == FILL_DONE && drained;
-    if (done && ex->stream_chunked)
-        outbuf_addstr(&out, "0\r\n\r\n");
-    if (out.len) {
-        ex->bytes_out += out.len;
-        conn_write(&c->conn, &out);
-    }
+    if (done)
+        ex->fe->frame_end(ex, &out);
+    if (out.len)
+        ex->fe->send(ex, &out);
+    else
+        free(out.p);
     if (done)
         stream_end(ex);
-}
-
-/* Connection as this client needs it (RFC 9112 §9.3), and the blank line
- * that ends the head. Streaming a fill is still HTTP/1 here (front_ops
- * head/body are the next step). */
-static void end_client_head(struct exchange *ex, struct outbuf *out)
-{
-    struct client *c = ex->c;
-    if (!c->keepalive)
-        outbuf_addstr(out, "Connection: close\r\n");
-    else if (ex->client_minor == 0)
-        outbuf_addstr(out, "Connection: keep-alive\r\n");
-    outbuf_addstr(out, "\r\n");
 }
 
 /* A waiter whose request the leader's object answers as it fills: a plain
@@ -662,16 +644,20 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     struct outbuf h = {0};
     struct slice hole = {0};
     struct outbuf kept = {0};
+    /* the stored fields (the status line is the front's): "HTTP/1.1 NNN
+     * reason" then a line end (object.c) */
+    size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
+    const char *fields = o->head + status_end;
     if (cache_stage_strips_surrogate_key(ex))
         hole = surrogate_key_hole(o, &kept);
     if (hole.len) {
-        outbuf_add(&h, o->head, (size_t)(hole.p - o->head));
+        outbuf_add(&h, fields, (size_t)(hole.p - fields));
         if (kept.len)
             outbuf_add(&h, kept.p, kept.len);
         outbuf_add(&h, hole.p + hole.len, o->head_len - (size_t)(hole.p - o->head) - hole.len);
         free(kept.p);
     } else {
-        outbuf_add(&h, o->head, o->head_len);
+        outbuf_add(&h, fields, o->head_len - status_end);
     }
     /* the age it arrived with (§4.2.3), a parent's Age included */
     outbuf_addstr(&h, "Age: ");
@@ -687,21 +673,14 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     outbuf_addstr(&h, "; fwd-status=");
     outbuf_addu64(&h, (uint64_t)o->status);
     outbuf_addstr(&h, "; collapsed\r\n");
-    if (o->expected_len >= 0) {
-        outbuf_addstr(&h, "Content-Length: ");
-        outbuf_addu64(&h, (uint64_t)o->expected_len);
-        outbuf_addstr(&h, "\r\n");
-    } else if (ex->client_minor >= 1) {
-        ex->stream_chunked = 1;
-        outbuf_addstr(&h, "Transfer-Encoding: chunked\r\n");
-    } else {
-        c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
-    }
-    end_client_head(ex, &h);
     ex->status = o->status;
     ex->resp_started = 1;
-    ex->bytes_out += h.len;
-    conn_write(&c->conn, &h);
+    ex->fe->head(ex, &(struct front_head){.status = o->status,
+                                          .reason = {o->head + 13, status_end - 15},
+                                          .fields = &h,
+                                          .length = o->expected_len,
+                                          .unframed = o->expected_len < 0});
+    free(h.p);
     cache_stage_stream_pump(ex);
     return 1;
 }

@@ -458,14 +458,83 @@ static void h1_object(struct exchange *ex, const struct front_object *f)
     conn_write_object_range(&c->conn, o, partial, f->omit, after, f->first, body);
 }
 
-static void h1_interim(struct exchange *ex, int status)
+static void h1_head(struct exchange *ex, const struct front_head *h)
+{
+    struct client *c = ex->c;
+    ex->resp_chunked = h->unframed && ex->client_minor >= 1;
+    if (h->unframed && ex->client_minor == 0)
+        c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
+    if (c->w->draining)
+        c->keepalive = 0;
+    struct outbuf o = {0};
+    outbuf_reserve(&o, 32 + h->fields->len + 64);
+    outbuf_addstatus(&o, h->status, h->reason);
+    outbuf_add(&o, h->fields->p, h->fields->len);
+    /* Framing is ours (RFC 9112 §6.3) */
+    if (h->length >= 0)
+        add_length(&o, h->length);
+    else if (ex->resp_chunked && !ex->method_head && h->status != 304 && h->status != 204)
+        outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
+    end_head(ex, &o, 0);
+    free(ex->resp_head.p);
+    ex->resp_head = o; /* h1_client_read_body sends it with the body */
+}
+
+/* A head with no framing and no Connection of ours: a 1xx, or the start
+ * of a tunnel. */
+static void bare_head(struct exchange *ex, int status, struct slice reason,
+                      const struct outbuf *fields)
 {
     struct client *c = ex->c;
     struct outbuf o = {0};
-    outbuf_addstatus(&o, status, status == 100 ? SLICE_LIT("Continue") : SLICE_LIT("Early Hints"));
+    outbuf_addstatus(&o, status, reason);
+    if (fields)
+        outbuf_add(&o, fields->p, fields->len);
     outbuf_addstr(&o, "\r\n");
     ex->bytes_out += o.len;
     conn_write(&c->conn, &o);
+}
+
+static void h1_interim(struct exchange *ex, int status, struct slice reason,
+                       const struct outbuf *fields)
+{
+    bare_head(ex, status, reason, fields);
+}
+
+static void h1_frame(struct exchange *ex, struct outbuf *o, struct slice d)
+{
+    if (ex->resp_chunked) {
+        outbuf_addhex(o, d.len);
+        outbuf_addstr(o, "\r\n");
+    }
+    outbuf_addslice(o, d);
+    if (ex->resp_chunked)
+        outbuf_addstr(o, "\r\n");
+}
+
+static void h1_frame_end(struct exchange *ex, struct outbuf *o)
+{
+    if (ex->resp_chunked && !ex->method_head && ex->status != 304 && ex->status != 204)
+        outbuf_addstr(o, "0\r\n\r\n");
+}
+
+static void h1_send(struct exchange *ex, struct outbuf *o)
+{
+    struct client *c = ex->c;
+    ex->bytes_out += o->len;
+    conn_write(&c->conn, o);
+}
+
+static void h1_send_block(struct exchange *ex, struct outbuf *o, char *block, struct slice d)
+{
+    struct client *c = ex->c;
+    ex->bytes_out += o->len + d.len;
+    conn_write_block(&c->conn, o, block, d.p, d.len);
+}
+
+static size_t h1_queued(const struct exchange *ex)
+{
+    return ex->c->conn.write_pending;
 }
 
 static void h1_abort(struct exchange *ex)
@@ -479,6 +548,13 @@ const struct front_ops h1_front = {
     .name = "http/1.1",
     .answer = h1_answer,
     .object = h1_object,
+    .head = h1_head,
+    .frame = h1_frame,
+    .frame_end = h1_frame_end,
+    .send = h1_send,
+    .send_block = h1_send_block,
+    .queued = h1_queued,
     .interim = h1_interim,
+    .tunnel = bare_head,
     .abort = h1_abort,
 };

@@ -178,7 +178,6 @@ struct exchange {
     struct cache_object *stream;
     struct cache_segment *stream_seg; /* where we are in its body */
     size_t stream_off;
-    int stream_chunked;
     struct body_collect col;
     /* Bytes of the request's head still at the front of c->conn.in: its
      * head_len at first, 0 once consumed (parked, answered, forwarded). */
