@@ -177,17 +177,14 @@ static void add_our_fields(struct exchange *ex, const struct cache_object *o, st
                            const char *status_field, int with_age, int warning)
 {
     struct client *c = ex->c;
-    if (with_age && o != ex->held) {
-        outbuf_addstr(out, "Age: ");
-        outbuf_addu64(out, (uint64_t)object_age(o, now_s()));
-        outbuf_addstr(out, "\r\n");
-    }
+    if (with_age && o != ex->held)
+        outbuf_addfieldu64(out, SLICE_LIT("Age"), (uint64_t)object_age(o, now_s()));
     if (warning == 110)
-        outbuf_addstr(out, "Warning: 110 - \"Response is Stale\"\r\n");
+        outbuf_addfield(out, SLICE_LIT("Warning"), SLICE_LIT("110 - \"Response is Stale\""));
     else if (warning == 111)
-        outbuf_addstr(out, "Warning: 111 - \"Revalidation Failed\"\r\n");
+        outbuf_addfield(out, SLICE_LIT("Warning"), SLICE_LIT("111 - \"Revalidation Failed\""));
     if (c->w->cfg->proxy.via)
-        outbuf_addstr(out, "Via: 1.1 idemcache\r\n");
+        outbuf_addfield(out, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
     outbuf_addstr(out, status_field);
 }
 
@@ -286,13 +283,10 @@ static void serve_partial(struct exchange *ex, struct cache_object *o, const cha
         omit = surrogate_key_hole(o, &after);
     add_our_fields(ex, o, &after, status_field, 1, 0);
     peer_stage_fields(ex, &after);
-    outbuf_addstr(&after, "Content-Range: bytes ");
-    outbuf_addu64(&after, first);
-    outbuf_addstr(&after, "-");
-    outbuf_addu64(&after, last);
-    outbuf_addstr(&after, "/");
-    outbuf_addu64(&after, complete);
-    outbuf_addstr(&after, "\r\n");
+    char range[80];
+    int n = snprintf(range, sizeof range, "bytes %llu-%llu/%llu", (unsigned long long)first,
+                     (unsigned long long)last, (unsigned long long)complete);
+    outbuf_addfield(&after, SLICE_LIT("Content-Range"), (struct slice){range, (size_t)n});
     ex->status = 206;
     ex->resp_started = 1;
     ex->fe->object(ex, &(struct front_object){.obj = o,
@@ -309,9 +303,9 @@ static void serve_unsatisfiable(struct exchange *ex, struct cache_object *o,
                                 const char *status_field)
 {
     struct outbuf out = {0};
-    outbuf_addstr(&out, "Content-Range: bytes */");
-    outbuf_addu64(&out, o->body->len);
-    outbuf_addstr(&out, "\r\n");
+    char range[32];
+    int n = snprintf(range, sizeof range, "bytes */%llu", (unsigned long long)o->body->len);
+    outbuf_addfield(&out, SLICE_LIT("Content-Range"), (struct slice){range, (size_t)n});
     add_our_fields(ex, o, &out, status_field, 0, 0);
     peer_stage_fields(ex, &out);
     ex->status = 416;
@@ -660,11 +654,9 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
         outbuf_add(&h, fields, o->head_len - status_end);
     }
     /* the age it arrived with (§4.2.3), a parent's Age included */
-    outbuf_addstr(&h, "Age: ");
-    outbuf_addu64(&h, (uint64_t)object_age(o, now_s()));
-    outbuf_addstr(&h, "\r\n");
+    outbuf_addfieldu64(&h, SLICE_LIT("Age"), (uint64_t)object_age(o, now_s()));
     if (w->cfg->proxy.via)
-        outbuf_addstr(&h, "Via: 1.1 idemcache\r\n");
+        outbuf_addfield(&h, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
     /* RFC 9211 §2.7: collapsed into another request's fetch */
     outbuf_addstr(&h, "Cache-Status: ");
     outbuf_addstr(&h, w->cfg->cache.name);

@@ -118,6 +118,8 @@ void outbuf_addu64(struct outbuf *o, uint64_t v);
 void outbuf_addhex(struct outbuf *o, uint64_t v);
 /* "name: value\r\n" */
 void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value);
+/* "name: <decimal v>\r\n" */
+void outbuf_addfieldu64(struct outbuf *o, struct slice name, uint64_t v);
 /* "HTTP/1.1 <status> <reason>\r\n" */
 void outbuf_addstatus(struct outbuf *o, int status, struct slice reason);
 void outbuf_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
