@@ -117,8 +117,7 @@ void proxy_upstream_written(void *owner, int status)
 
 static int up_write(struct exchange *ex, struct outbuf *o)
 {
-    struct upstream *u = ex->up;
-    return conn_write(&u->conn, o);
+    return h1_client_send(ex->up, o);
 }
 
 /* ---- request head ---------------------------------------------------- */
