@@ -17,6 +17,7 @@
 #include "cache/object.h"
 
 static void tls_input(struct conn *c, size_t n);
+static void tls_socket_ended(struct conn *c, int err);
 static int tls_flush(struct conn *c, int notify);
 
 void conn_init(struct conn *c, uv_loop_t *loop, const struct conn_cb *cb, void *owner)
@@ -52,7 +53,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n != UV_ENOBUFS)
             c->eof = 1;
         conn_read(c, 0);
-        c->cb->eof(c->owner, (int)n);
+        if (c->tls && n != UV_ENOBUFS)
+            tls_socket_ended(c, (int)n);
+        else
+            c->cb->eof(c->owner, (int)n);
         return;
     }
     if (c->lingering)
@@ -354,6 +358,27 @@ static void tls_failed(struct conn *c)
         c->cb->ready(c->owner, UV_EPROTO);
     else
         c->cb->eof(c->owner, UV_EPROTO);
+}
+
+/* The socket ended under TLS. Toward an origin: an end during the
+ * handshake is a failed handshake, and a FIN without close_notify is an
+ * incomplete close, not a clean end (RFC 9112 §9.8: a response delimited
+ * by the close is complete only after a valid closure alert). A client
+ * that leaves without close_notify is only gone: UV_EOF as in clear text. */
+static void tls_socket_ended(struct conn *c, int err)
+{
+    if (!tls_is_server(c->tls)) {
+        if (!tls_handshake_done(c->tls) && c->cb->ready) {
+            tls_set_error(c->tls, "connection closed during the handshake");
+            c->cb->ready(c->owner, UV_EPROTO);
+            return;
+        }
+        if (err == UV_EOF && !tls_peer_closed(c->tls)) {
+            tls_set_error(c->tls, "connection closed without close_notify (incomplete close)");
+            err = UV_EPROTO;
+        }
+    }
+    c->cb->eof(c->owner, err);
 }
 
 /* n ciphertext bytes were read into the tail of in. */

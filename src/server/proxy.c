@@ -939,7 +939,8 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
         pool_connect(ex);
         return;
     }
-    log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key, uv_strerror(status));
+    log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key,
+            status == UV_EPROTO && u ? conn_tls_error(&u->conn) : uv_strerror(status));
     if (ex->resp_started)
         c->keepalive = 0;
     fail(ex, 502, "upstream closed the connection");

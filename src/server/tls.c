@@ -25,6 +25,7 @@ struct tls {
     int failed;          /* no more I/O: a fatal error happened */
     int verify_failed;   /* that error was the peer's certificate */
     int notified;        /* close_notify written */
+    int peer_closed;     /* close_notify read */
     struct outbuf early; /* plaintext written before the handshake ended */
     char err[200];
 };
@@ -183,8 +184,10 @@ enum tls_rc tls_in(struct tls *t, const char *cipher, size_t n, struct iobuf *pl
         int e = SSL_get_error(t->ssl, r);
         if (e == SSL_ERROR_WANT_READ)
             return TLS_OK;
-        if (e == SSL_ERROR_ZERO_RETURN)
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            t->peer_closed = 1;
             return TLS_CLOSED;
+        }
         return fail(t, e);
     }
 }
@@ -237,6 +240,21 @@ void tls_take_out(struct tls *t, struct outbuf *o)
 int tls_handshake_done(const struct tls *t)
 {
     return t->done;
+}
+
+int tls_is_server(const struct tls *t)
+{
+    return t->server;
+}
+
+int tls_peer_closed(const struct tls *t)
+{
+    return t->peer_closed;
+}
+
+void tls_set_error(struct tls *t, const char *why)
+{
+    snprintf(t->err, sizeof t->err, "%s", why);
 }
 
 const char *tls_error(const struct tls *t)

@@ -41,6 +41,11 @@ void tls_close_notify(struct tls *t);
 void tls_take_out(struct tls *t, struct outbuf *o);
 
 int tls_handshake_done(const struct tls *t);
+int tls_is_server(const struct tls *t);
+/* The peer's close_notify was read (TLS_CLOSED returned). */
+int tls_peer_closed(const struct tls *t);
+/* Say why the connection failed where OpenSSL did not (tls_error). */
+void tls_set_error(struct tls *t, const char *why);
 /* The reason of the failure ("" if none): for the log. */
 const char *tls_error(const struct tls *t);
 /* The failure was the peer's certificate (unknown CA, name, dates). */

@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -323,6 +324,83 @@ test('an https origin that never finishes its handshake: 504 detail=tls at timeo
   assert.equal(r.status, 504);
   assert.match(r.headers['cache-status'], /; detail=tls/);
   assert.match(p.errors(), /upstream 127\.0\.0\.1:\d+: TLS handshake timeout/);
+});
+
+test('an https origin that closes during the handshake: 502 detail=tls, logged', async (t) => {
+  const origin = await startRawOrigin((s) => s.end()); // a FIN for a ClientHello
+  const p = await startProxy(['--upstream', `https://127.0.0.1:${origin.port}`, '--upstream-ca', C.ca.cert]);
+  t.after(async () => { await p.stop(); await origin.close(); });
+  const r = await get(p.port, '/x');
+  assert.equal(r.status, 502);
+  assert.match(r.headers['cache-status'], /; detail=tls/);
+  assert.match(p.errors(), /TLS handshake failed: connection closed during the handshake/);
+});
+
+// A TLS origin answering every request with a close-delimited response
+// (no Content-Length, no chunking), then ending the connection with a
+// close_notify (`clean`) or with a bare FIN after the last byte.
+async function startCloseDelimitedOrigin(clean) {
+  let requests = 0;
+  const sockets = new Set();
+  const server = tls.createServer({ key: read(C.server.key), cert: read(C.server.cert) }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    let head = '';
+    s.on('data', (d) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      requests++;
+      s.write('HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nConnection: close\r\n\r\n' +
+        'x'.repeat(5000), () => {
+        if (clean) s.end(); // close_notify, then FIN
+        else s.destroy(); // a FIN alone
+      });
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    get requests() { return requests; },
+    async close() {
+      for (const x of sockets) x.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test('https origin, close-delimited body: complete with close_notify, truncated without (RFC 9112 §9.8)', async (t) => {
+  for (const clean of [true, false]) {
+    const origin = await startCloseDelimitedOrigin(clean);
+    const p = await startProxy(['--upstream', `https://127.0.0.1:${origin.port}`, '--upstream-ca', C.ca.cert]);
+    try {
+      const r = await new Promise((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port: p.port, path: '/cd', agent: false }, (res) => {
+          let n = 0;
+          res.on('data', (d) => { n += d.length; });
+          res.on('end', () => resolve({ status: res.statusCode, n, complete: res.complete }));
+          res.on('error', () => resolve({ status: res.statusCode, n, complete: false }));
+          res.on('aborted', () => resolve({ status: res.statusCode, n, complete: false }));
+        });
+        req.on('error', (e) => resolve({ error: e }));
+      });
+      const again = await get(p.port, '/cd').catch((e) => ({ error: e }));
+      if (clean) {
+        assert.equal(r.status, 200);
+        assert.ok(r.complete, 'a close_notify ends the body');
+        assert.equal(r.n, 5000);
+        assert.match(again.headers['cache-status'], /hit/, 'and it was stored');
+        assert.equal(origin.requests, 1);
+      } else {
+        assert.ok(r.error || !r.complete, 'the client sees the body was cut');
+        assert.equal(origin.requests, 2, 'nothing truncated was stored');
+        assert.match(p.errors(), /connection closed early: connection closed without close_notify/);
+      }
+    } finally {
+      await p.stop();
+      await origin.close();
+    }
+  }
 });
 
 test('https origin with verify: false is used as it is, after the startup warning', async (t) => {
