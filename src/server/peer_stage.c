@@ -217,11 +217,11 @@ static void end_head(struct outbuf *o, struct slice coding, const void *body, si
 static void idem_store_field(struct exchange *ex, struct outbuf *o)
 {
     struct client *c = ex->c;
-    outbuf_addstr(o, "Idem-Store: epoch=");
-    outbuf_addstr(o, c->w->handshake->epoch);
-    outbuf_addstr(o, ", capacity=");
-    outbuf_addu64(o, c->w->cfg->peer.request_store);
-    outbuf_addstr(o, "\r\n");
+    char v[160];
+    int n = snprintf(v, sizeof v, "epoch=%s, capacity=%llu", c->w->handshake->epoch,
+                     (unsigned long long)c->w->cfg->peer.request_store);
+    outbuf_addfield(o, SLICE_LIT("Idem-Store"),
+                    (struct slice){v, (size_t)n < sizeof v ? (size_t)n : sizeof v - 1});
 }
 
 void peer_stage_fields(struct exchange *ex, struct outbuf *o)
@@ -230,10 +230,13 @@ void peer_stage_fields(struct exchange *ex, struct outbuf *o)
         idem_store_field(ex, o);
     if (ex->peer_refused) {
         /* RFC 9209 §2.3.9: refused here, nothing went further */
-        outbuf_printf(o, "Proxy-Status: %s; error=http_request_denied; details=\"%s\"\r\n",
-                      ex->w->cfg->cache.name, ex->peer_refused);
+        char v[256];
+        int n = snprintf(v, sizeof v, "%s; error=http_request_denied; details=\"%s\"",
+                         ex->w->cfg->cache.name, ex->peer_refused);
+        outbuf_addfield(o, SLICE_LIT("Proxy-Status"),
+                        (struct slice){v, (size_t)n < sizeof v ? (size_t)n : sizeof v - 1});
         if (ex->peer_refused_full)
-            outbuf_printf(o, "Retry-After: %d\r\n", PEER_SKEW_MAX);
+            outbuf_addfieldu64(o, SLICE_LIT("Retry-After"), PEER_SKEW_MAX);
     }
 }
 
