@@ -15,6 +15,7 @@
 #include "server/server.h"
 #include "server/tls.h"
 #include "server/tls_ctx.h"
+#include "certs.h"
 
 static char dir[256];
 static struct tls_contexts ctxs;
@@ -26,15 +27,7 @@ static void pem(char *out, const char *name)
 
 static int setup(void **st)
 {
-    char tmpl[] = "/tmp/idem-tls-XXXXXX", script[PATH_MAX], cmd[3 * PATH_MAX];
-    if (!mkdtemp(tmpl) || !realpath("tests/integration/certs.mjs", script))
-        return -1;
-    snprintf(dir, sizeof dir, "%s", tmpl);
-    snprintf(cmd, sizeof cmd,
-             "node -e 'import(process.argv[1]).then((m) => m.makeCerts(process.argv[2]))' "
-             "'%s' '%s'",
-             script, dir);
-    if (system(cmd) != 0)
+    if (test_certs_make(dir, sizeof dir) < 0)
         return -1;
     struct config c;
     config_defaults(&c);
@@ -55,9 +48,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     tls_contexts_free(&ctxs);
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_certs_remove(dir);
 }
 
 struct side {

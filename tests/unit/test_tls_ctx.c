@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include "server/tls_ctx.h"
+#include "certs.h"
 
 static char dir[256]; /* a mkdtemp name: short */
 
@@ -25,22 +26,12 @@ static void pem(char *out, const char *name)
 
 static int make_certs(void **st)
 {
-    char tmpl[] = "/tmp/idem-tls-ctx-XXXXXX", script[PATH_MAX], cmd[3 * PATH_MAX];
-    if (!mkdtemp(tmpl) || !realpath("tests/integration/certs.mjs", script))
-        return -1;
-    snprintf(dir, sizeof dir, "%s", tmpl);
-    snprintf(cmd, sizeof cmd,
-             "node -e 'import(process.argv[1]).then((m) => m.makeCerts(process.argv[2]))' "
-             "'%s' '%s'",
-             script, dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_certs_make(dir, sizeof dir);
 }
 
 static int remove_certs(void **st)
 {
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_certs_remove(dir);
 }
 
 /* A reverse proxy with a TLS listener: server.pem (127.0.0.1, localhost)
