@@ -1058,16 +1058,10 @@ void cache_stage_upstream_fields(struct exchange *ex, struct outbuf *o)
         return;
     const struct http_field *etag = cache_object_field(ex->stale, "etag");
     const struct http_field *lm = cache_object_field(ex->stale, "last-modified");
-    if (etag && origin_etag(ex->stale)) {
-        outbuf_addstr(o, "If-None-Match: ");
-        outbuf_addslice(o, etag->value);
-        outbuf_addstr(o, "\r\n");
-    }
-    if (lm) {
-        outbuf_addstr(o, "If-Modified-Since: ");
-        outbuf_addslice(o, lm->value);
-        outbuf_addstr(o, "\r\n");
-    }
+    if (etag && origin_etag(ex->stale))
+        outbuf_addfield(o, SLICE_LIT("If-None-Match"), etag->value);
+    if (lm)
+        outbuf_addfield(o, SLICE_LIT("If-Modified-Since"), lm->value);
 }
 
 struct url_key {

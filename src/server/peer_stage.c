@@ -461,20 +461,19 @@ void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf 
                 continue;
             outbuf_addfield(&h, o->fields[i].name, o->fields[i].value);
         }
-        outbuf_addstr(&h, "Content-Encoding: ");
+        struct outbuf v = {0};
         if (ce) {
-            outbuf_addslice(&h, ce->value);
-            outbuf_addstr(&h, ", ");
+            outbuf_addslice(&v, ce->value);
+            outbuf_addstr(&v, ", ");
         }
-        outbuf_addstr(&h, coding);
-        outbuf_addstr(&h, "\r\n");
+        outbuf_addstr(&v, coding);
+        outbuf_addfield(&h, SLICE_LIT("Content-Encoding"), (struct slice){v.p, v.len});
+        free(v.p);
     }
     outbuf_add(&h, after->p, after->len);
     char field[64];
     peer_digest_field(d, field);
-    outbuf_addstr(&h, "Idem-Digest: ");
-    outbuf_addstr(&h, field);
-    outbuf_addstr(&h, "\r\n");
+    outbuf_addfield(&h, SLICE_LIT("Idem-Digest"), (struct slice){field, strlen(field)});
     idem_store_field(ex, &h);
     size_t body_len = !coding ? o->body->len : coding[0] == 'd' ? coded_len : 0;
     ex->status = o->status;
