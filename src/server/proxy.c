@@ -132,7 +132,7 @@ static int client_write(struct exchange *ex, struct outbuf *o)
 
 /* X-Forwarded-For and Forwarded are lists: the client's elements are kept
  * and ours, the last, is the one an origin trusts (RFC 7239 §4). The
- * X-Forwarded-Proto a client sends is dropped (build_request_head): it is
+ * X-Forwarded-Proto a client sends is dropped (claims_scheme): it is
  * one value, and a client on cleartext must not claim https to an origin
  * that decides redirects or cookie flags by it. The proto we send is the
  * scheme the request is keyed under on a reverse proxy, so a stored answer
@@ -174,6 +174,17 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
     if (cfg->proxy.via)
         h1_client_field(o, SLICE_LIT("Via"),
                         r->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
+}
+
+/* The fields an origin reads the client's scheme from: ours
+ * (X-Forwarded-Proto, Forwarded proto=) and the siblings origins read
+ * before it (Rack: X-Forwarded-Ssl, X-Forwarded-Scheme; IIS/ARR:
+ * Front-End-Https). A client's own are dropped so that a cleartext client
+ * cannot claim https (finding 5). */
+static int claims_scheme(struct slice name)
+{
+    return slice_case_eq(name, "x-forwarded-proto") || slice_case_eq(name, "x-forwarded-ssl") ||
+           slice_case_eq(name, "x-forwarded-scheme") || slice_case_eq(name, "front-end-https");
 }
 
 /* The Host the origin gets (README, "Configuration": proxy.host). A
@@ -233,7 +244,7 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
             continue;
         if ((cfg->proxy.x_forwarded_for && f->id == HF_X_FORWARDED_FOR) ||
             (cfg->proxy.forwarded && f->id == HF_FORWARDED) ||
-            slice_case_eq(f->name, "x-forwarded-proto"))
+            claims_scheme(f->name))
             continue;
         /* A cached Connect call is stored as identity and served to any
          * client (all accept identity, connect-protocol.md): ask for it. */
