@@ -155,8 +155,13 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
         v.len = 0;
     }
     if (cfg->proxy.forwarded) {
+        /* A client's line is kept only when well-formed: one with an open
+         * quoted-string would swallow our element, the one an origin
+         * trusts (finding 3). Each kept line is a whole list, so joined
+         * they are one. */
         for (unsigned i = 0; i < r->nfields; i++)
-            if (r->fields[i].id == HF_FORWARDED && r->fields[i].value.len) {
+            if (r->fields[i].id == HF_FORWARDED &&
+                http_forwarded_check(r->fields[i].value) == HTTP_FORWARDED_WELL_FORMED) {
                 outbuf_addslice(&v, r->fields[i].value);
                 outbuf_addstr(&v, ", ");
             }

@@ -43,3 +43,59 @@ test('cleartext: a client cannot claim https through X-Forwarded-Ssl / X-Forward
     assert.equal(victim.status, 301, `after ${field}: the cleartext entry is the redirect`);
   }
 });
+// RFC 7239 §4: Forwarded = 1#forwarded-element, pairs of token "=" (token /
+// quoted-string) joined by ";". The elements of a value, or null when it
+// does not parse (an unterminated quoted-string).
+function forwardedElements(v) {
+  const out = [];
+  let cur = '';
+  let i = 0;
+  while (i < v.length) {
+    const ch = v[i];
+    if (ch === '"') {
+      let j = i + 1;
+      for (; j < v.length && v[j] !== '"'; j++) if (v[j] === '\\') j++;
+      if (j >= v.length) return null;
+      cur += v.slice(i, j + 1);
+      i = j + 1;
+    } else if (ch === ',') {
+      out.push(cur.trim());
+      cur = '';
+      i++;
+    } else {
+      cur += ch;
+      i++;
+    }
+  }
+  out.push(cur.trim());
+  return out;
+}
+
+// Finding: the client's Forwarded values are copied in front of ours
+// unchecked, so a client that leaves a quoted-string open swallows our
+// element: `Forwarded: for=6.6.6.6;proto=https;x="` reaches the origin as
+// `for=6.6.6.6;proto=https;x=", for=127.0.0.1;proto=http`: our element is
+// inside the client's quote, so the last element an origin trusts
+// (proxy.c: "ours, the last, is the one an origin trusts") says
+// for=6.6.6.6;proto=https to a lenient parser, and a strict one rejects
+// the field. Same over the TLS listener's cleartext sibling. A malformed
+// client Forwarded must be dropped (or ours kept parseable and last).
+test('a client Forwarded with an open quoted-string cannot swallow our element', async (t) => {
+  const origin = await startOrigin((req, res) => res.end('ok'));
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`,
+    '--config', tmpFile('fw.yaml', 'proxy:\n  forwarded: true\n')]);
+  t.after(async () => { await p.stop(); await origin.close(); });
+  const { data } = await rawExchange(p.port,
+    'GET /a HTTP/1.1\r\nHost: a\r\nForwarded: for=6.6.6.6;proto=https;x="\r\nConnection: close\r\n\r\n');
+  assert.equal(parseResponses(data)[0].status, 200);
+  const v = origin.seen[0].headers.forwarded;
+  const els = forwardedElements(v);
+  assert.ok(els, `the Forwarded the origin got parses (RFC 7239): ${v}`);
+  assert.equal(els[els.length - 1], 'for=127.0.0.1;proto=http', `our element is last: ${v}`);
+});
+
+// Finding: the peer signature covers method, target, ts, nonce and digest
+// but not the peer's id, and nonces are remembered per id. Where two
+// peers share a secret (nothing refuses it; one secret for a fleet of
+// edges is the easy deployment), a captured signed request is accepted
+// once more under each other id: `id=edge-1` -> 200, the same bytes with
