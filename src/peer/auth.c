@@ -1,4 +1,4 @@
-/* Peer authentication: an HMAC over what the request asks for, with a
+/* Peer authentication: an HMAC over who asks and what, with a
  * timestamp so a captured request goes stale within a minute, and a nonce
  * the reverse side remembers for that minute (nonce.c) so it is not
  * accepted twice. */
@@ -13,32 +13,31 @@
 #include "http/digest_field.h"
 #include "http/fields.h"
 
-void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
+void peer_sign(const unsigned char *secret, size_t secret_len, struct slice id, struct slice method,
                struct slice target, int64_t ts, struct slice nonce, struct slice digest,
                char sig[PEER_SIG_LEN + 1])
 {
     char tsbuf[24];
     int tl = snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
-    size_t len = method.len + 1 + target.len + 1 + (size_t)tl + 1 + nonce.len + 1 + digest.len;
+    /* The id is signed first: nonces are remembered per id, so an unsigned
+     * id let a capture replay once more under every other id sharing the
+     * secret (finding 4). */
+    const struct slice parts[] = {id, method, target, {tsbuf, (size_t)tl}, nonce, digest};
+    const size_t nparts = sizeof parts / sizeof parts[0];
+    size_t len = nparts - 1; /* the "\n" between parts */
+    for (size_t i = 0; i < nparts; i++)
+        len += parts[i].len;
     unsigned char *msg = malloc(len);
     if (!msg)
         abort();
     size_t p = 0;
-    memcpy(msg + p, method.p, method.len);
-    p += method.len;
-    msg[p++] = '\n';
-    memcpy(msg + p, target.p, target.len);
-    p += target.len;
-    msg[p++] = '\n';
-    memcpy(msg + p, tsbuf, (size_t)tl);
-    p += (size_t)tl;
-    msg[p++] = '\n';
-    if (nonce.len)
-        memcpy(msg + p, nonce.p, nonce.len);
-    p += nonce.len;
-    msg[p++] = '\n';
-    if (digest.len)
-        memcpy(msg + p, digest.p, digest.len);
+    for (size_t i = 0; i < nparts; i++) {
+        if (i)
+            msg[p++] = '\n';
+        if (parts[i].len)
+            memcpy(msg + p, parts[i].p, parts[i].len);
+        p += parts[i].len;
+    }
     unsigned char mac[32];
     unsigned int ml = 0;
     HMAC(EVP_sha256(), secret, (int)secret_len, msg, len, mac, &ml);
@@ -122,7 +121,7 @@ int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t 
     if (c->ts > now + PEER_SKEW_MAX || c->ts < now - PEER_SKEW_MAX)
         return 0;
     char want[PEER_SIG_LEN + 1];
-    peer_sign(secret, secret_len, method, target, c->ts, c->nonce, digest, want);
+    peer_sign(secret, secret_len, c->id, method, target, c->ts, c->nonce, digest, want);
     return c->sig.len == PEER_SIG_LEN && CRYPTO_memcmp(c->sig.p, want, PEER_SIG_LEN) == 0;
 }
 

@@ -12,9 +12,10 @@
 #define PEER_SKEW_MAX   60 /* seconds a signature stays good */
 #define PEER_NONCE_LEN  22 /* base64url, unpadded, of 16 random bytes */
 
-/* sig = base64(HMAC-SHA-256(secret, method "\n" target "\n" ts "\n" nonce
- * "\n" digest)), digest being the request's Idem-Digest value or empty. */
-void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
+/* sig = base64(HMAC-SHA-256(secret, id "\n" method "\n" target "\n" ts
+ * "\n" nonce "\n" digest)), digest being the request's Idem-Digest value
+ * or empty (docs/peer-protocol.md, version 3). */
+void peer_sign(const unsigned char *secret, size_t secret_len, struct slice id, struct slice method,
                struct slice target, int64_t ts, struct slice nonce, struct slice digest,
                char sig[PEER_SIG_LEN + 1]);
 
@@ -31,7 +32,7 @@ struct peer_claim {
 };
 int peer_parse(struct slice value, struct peer_claim *out);
 
-/* 1 when the claim (its nonce included) is signed with `secret` and
+/* 1 when the claim (its id and nonce included) is signed with `secret` and
  * within PEER_SKEW_MAX of now. */
 int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t secret_len,
                 struct slice method, struct slice target, struct slice digest, int64_t now);

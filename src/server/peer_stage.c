@@ -565,7 +565,8 @@ static void add_signature(struct exchange *ex, struct slice method, struct slice
     peer_nonce_encode(random, nonce);
     char sig[PEER_SIG_LEN + 1];
     int64_t ts = now_s();
-    peer_sign(cfg->peer.secret, cfg->peer.secret_len, method, target, ts,
+    peer_sign(cfg->peer.secret, cfg->peer.secret_len,
+              (struct slice){cfg->peer.id, strlen(cfg->peer.id)}, method, target, ts,
               (struct slice){nonce, PEER_NONCE_LEN}, digest, sig);
     outbuf_printf(o, "Idem-Peer: id=%s, ts=%lld, nonce=%s, sig=%s\r\n", cfg->peer.id, (long long)ts,
                   nonce, sig);

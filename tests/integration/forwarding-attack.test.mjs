@@ -3,6 +3,7 @@
 // reviewed and passes once the finding is fixed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { startProxy, startOrigin, tmpFile, rawExchange, parseResponses } from './lib.mjs';
 
 // Finding: only X-Forwarded-Proto is removed from a client's request, but
@@ -99,3 +100,38 @@ test('a client Forwarded with an open quoted-string cannot swallow our element',
 // peers share a secret (nothing refuses it; one secret for a fleet of
 // edges is the easy deployment), a captured signed request is accepted
 // once more under each other id: `id=edge-1` -> 200, the same bytes with
+
+test('a signed peer request replayed under another peer id (same secret) is refused', async (t) => {
+  let posts = 0;
+  const origin = await startOrigin((req, res) => {
+    if (req.method === 'POST') posts++;
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(`posts=${posts}`);
+  });
+  const secret = 'one-secret-shared-by-the-edge-fleet';
+  const secretFile = tmpFile('fleet.secret', secret);
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config',
+    tmpFile('peers.yaml', `peers:\n  - id: edge-1\n    secret_file: ${secretFile}\n  - id: edge-2\n    secret_file: ${secretFile}\n`)]);
+  t.after(async () => { await p.stop(); await origin.close(); });
+  const ts = Math.floor(Date.now() / 1000);
+  const nonce = crypto.randomBytes(16).toString('base64url');
+  // signed by edge-1, as version 3 of the protocol says (the id signed first)
+  const sig = crypto.createHmac('sha256', Buffer.from(secret)).update(`edge-1\nPOST\n/order\n${ts}\n${nonce}\n`).digest('base64');
+  const signed = (id) => `POST /order HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 0\r\nConnection: close\r\n` +
+    `Idem-Peer: id=${id}, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n\r\n`;
+  const first = parseResponses((await rawExchange(p.port, signed('edge-1'))).data)[0];
+  assert.equal(first.status, 200);
+  assert.equal(posts, 1);
+  // the same capture, replayed as the other peer
+  const replay = parseResponses((await rawExchange(p.port, signed('edge-2'))).data)[0];
+  assert.equal(replay.status, 401, 'the replay under another id is refused');
+  assert.equal(posts, 1, 'the origin saw the POST once');
+});
+
+// Finding: only X-Forwarded-Proto is removed from a client's request, but
+// origins read the scheme from its siblings too, before it: Rack (Rails,
+// Sinatra) takes X-Forwarded-Ssl: on, then X-Forwarded-Scheme, then
+// X-Forwarded-Proto; IIS/ARR Front-End-Https. A cleartext client sends
+// `X-Forwarded-Ssl: on`, a Rack origin believes https and answers the page
+// instead of its redirect to https, and that answer is stored under the
+// http:// key and served to every cleartext client (the redirect, and

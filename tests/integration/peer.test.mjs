@@ -276,7 +276,7 @@ const SECRET_BYTES = Buffer.from('a-long-shared-secret-for-the-tests');
 function peerFields(method, target, digest = '') {
   const ts = Math.floor(Date.now() / 1000);
   const nonce = crypto.randomBytes(16).toString('base64url');
-  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${nonce}\n${digest}`).digest('base64');
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`edge-1\n${method}\n${target}\n${ts}\n${nonce}\n${digest}`).digest('base64');
   return `Idem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n` + (digest ? `Idem-Digest: ${digest}\r\n` : '');
 }
 const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;

@@ -21,7 +21,8 @@ test_sign_verify(void **st)
     const unsigned char *key = (const unsigned char *)"s3cret";
     char sig[PEER_SIG_LEN + 1], hdr[200];
     const char *nonce = "AAAAAAAAAAAAAAAAAAAAAA";
-    peer_sign(key, 6, S("POST"), S("/api/x?q=1"), 1000, S(nonce), S("sha-256=:AAAA:"), sig);
+    peer_sign(key, 6, S("edge-1"), S("POST"), S("/api/x?q=1"), 1000, S(nonce), S("sha-256=:AAAA:"),
+              sig);
     assert_int_equal(strlen(sig), PEER_SIG_LEN);
     snprintf(hdr, sizeof hdr, "id=edge-1, ts=1000, nonce=%s, sig=%s", nonce, sig);
     struct peer_claim c;
@@ -35,6 +36,11 @@ test_sign_verify(void **st)
     other.nonce = S("AAAAAAAAAAAAAAAAAAAAAB");
     assert_false(
         peer_verify(&other, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
+    /* the id is signed: the same capture under another id fails */
+    struct peer_claim other_id = c;
+    other_id.id = S("edge-2");
+    assert_false(
+        peer_verify(&other_id, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
     /* anything changed and it fails */
     assert_false(peer_verify(&c, key, 6, S("GET"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
     assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=2"), S("sha-256=:AAAA:"), 1030));
