@@ -135,14 +135,17 @@ static int client_write(struct exchange *ex, struct outbuf *o)
  * X-Forwarded-Proto a client sends is dropped (claims_scheme): it is
  * one value, and a client on cleartext must not claim https to an origin
  * that decides redirects or cookie flags by it. The proto we send is the
- * scheme the request is keyed under on a reverse proxy, so a stored answer
- * always matches the proto the origin was told. */
+ * scheme the request is keyed under (srv_request_scheme), so a stored
+ * answer always matches the proto the origin was told. */
 static void add_forwarding_fields(struct exchange *ex, const struct http_request *r,
                                   struct outbuf *o)
 {
     struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
-    const char *proto = srv_over_tls(c) ? "https" : "http";
+    /* The scheme the request is keyed under, not the listener's transport:
+     * a forward proxy keys `GET http://...` by its target even over TLS, and
+     * the answer made for that proto answers that key (finding 2). */
+    const char *proto = cache_scheme_name(srv_request_scheme(c, r));
     struct outbuf v = {0}; /* a field's value */
     if (cfg->proxy.x_forwarded_for) {
         for (unsigned i = 0; i < r->nfields; i++)

@@ -1,10 +1,25 @@
 // Attacks on the forwarding fields and the peer signature (review of the
 // TLS work, findings 2-5): each test fails against the binary as it was
 // reviewed and passes once the finding is fixed.
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { startProxy, startOrigin, tmpFile, rawExchange, parseResponses } from './lib.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { makeCerts } from './certs.mjs';
+import { startProxy, startOrigin, freePort, tmpFile, rawExchange, parseResponses } from './lib.mjs';
+
+let C;
+let dir;
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idem-forwarding-attack-'));
+  C = makeCerts(path.join(dir, 'certs'));
+});
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const read = (f) => fs.readFileSync(f);
 
 // Finding: only X-Forwarded-Proto is removed from a client's request, but
 // origins read the scheme from its siblings too, before it: Rack (Rails,
@@ -135,3 +150,36 @@ test('a signed peer request replayed under another peer id (same secret) is refu
 // `X-Forwarded-Ssl: on`, a Rack origin believes https and answers the page
 // instead of its redirect to https, and that answer is stored under the
 // http:// key and served to every cleartext client (the redirect, and
+
+// Finding: in forward mode, a TLS listener makes the origin of an
+// http:// URI be told proto=https (X-Forwarded-Proto and Forwarded), while
+// the answer is stored under the http:// key (cache_request_scheme keys a
+// forward proxy's absolute target by its scheme) and served from there to
+// cleartext clients. proxy.c says "the proto we send is the scheme the
+// request is keyed under"; here it is not: an origin that answers https
+// clients differently (no redirect to https, Secure cookies, HSTS) has that
+// answer cached for http://... and served over cleartext.
+test('forward mode over a TLS listener: an http:// target is sent proto=http, the scheme it is keyed under', async (t) => {
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end(`xfp=${req.headers['x-forwarded-proto']}`);
+  });
+  const tlsPort = await freePort();
+  const p = await startProxy(['--mode', 'forward', '--tls-listen', `127.0.0.1:${tlsPort}`,
+    '--tls-cert', C.server.cert, '--tls-key', C.server.key,
+    '--config', tmpFile('fwd.yaml', 'forward:\n  allow_private: true\nproxy:\n  forwarded: true\n')]);
+  t.after(async () => { await p.stop(); await origin.close(); });
+  const req = `GET http://127.0.0.1:${origin.port}/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+  const s = tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'localhost', ca: read(C.ca.cert) });
+  let got = '';
+  await new Promise((r) => s.on('secureConnect', r));
+  s.write(req);
+  s.on('data', (d) => { got += d; });
+  await new Promise((r) => s.on('close', r));
+  assert.match(got, /^HTTP\/1\.1 200/);
+  assert.equal(origin.seen.length, 1);
+  const h = origin.seen[0].headers;
+  // the same entry answers cleartext clients: the origin must be told http
+  assert.equal(h['x-forwarded-proto'], 'http', 'X-Forwarded-Proto matches the http:// key');
+  assert.match(h.forwarded, /proto=http$/, 'Forwarded proto= matches the http:// key');
+});
