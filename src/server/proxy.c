@@ -145,7 +145,7 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
     /* The scheme the request is keyed under, not the listener's transport:
      * a forward proxy keys `GET http://...` by its target even over TLS, and
      * the answer made for that proto answers that key (finding 2). */
-    const char *proto = cache_scheme_name(srv_request_scheme(c, r));
+    const char *proto = cache_scheme_name(srv_request_scheme(ex, r));
     struct outbuf v = {0}; /* a field's value */
     if (cfg->proxy.x_forwarded_for) {
         for (unsigned i = 0; i < r->nfields; i++)

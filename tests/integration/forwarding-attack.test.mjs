@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { makeCerts } from './certs.mjs';
-import { startProxy, startOrigin, freePort, tmpFile, rawExchange, parseResponses } from './lib.mjs';
+import { startProxy, startOrigin, freePort, tmpFile, rawExchange, parseResponses, get } from './lib.mjs';
 
 let C;
 let dir;
@@ -20,6 +20,15 @@ before(() => {
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const read = (f) => fs.readFileSync(f);
+
+async function startTlsProxy(args = [], { yaml = '' } = {}) {
+  const tlsPort = await freePort();
+  const extra = yaml ? ['--config', tmpFile('forwarding-attack.yaml', yaml)] : [];
+  const p = await startProxy(['--tls-listen', `127.0.0.1:${tlsPort}`, '--tls-cert', C.server.cert,
+    '--tls-key', C.server.key, ...extra, ...args]);
+  p.tlsPort = tlsPort;
+  return p;
+}
 
 // Finding: only X-Forwarded-Proto is removed from a client's request, but
 // origins read the scheme from its siblings too, before it: Rack (Rails,
@@ -131,9 +140,9 @@ test('a signed peer request replayed under another peer id (same secret) is refu
   const ts = Math.floor(Date.now() / 1000);
   const nonce = crypto.randomBytes(16).toString('base64url');
   // signed by edge-1, as version 3 of the protocol says (the id signed first)
-  const sig = crypto.createHmac('sha256', Buffer.from(secret)).update(`edge-1\nPOST\n/order\n${ts}\n${nonce}\n`).digest('base64');
+  const sig = crypto.createHmac('sha256', Buffer.from(secret)).update(`edge-1\nhttp\nPOST\n/order\n${ts}\n${nonce}\n`).digest('base64');
   const signed = (id) => `POST /order HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 0\r\nConnection: close\r\n` +
-    `Idem-Peer: id=${id}, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n\r\n`;
+    `Idem-Peer: id=${id}, scheme=http, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n\r\n`;
   const first = parseResponses((await rawExchange(p.port, signed('edge-1'))).data)[0];
   assert.equal(first.status, 200);
   assert.equal(posts, 1);
@@ -182,4 +191,29 @@ test('forward mode over a TLS listener: an http:// target is sent proto=http, th
   // the same entry answers cleartext clients: the origin must be told http
   assert.equal(h['x-forwarded-proto'], 'http', 'X-Forwarded-Proto matches the http:// key');
   assert.match(h.forwarded, /proto=http$/, 'Forwarded proto= matches the http:// key');
+});
+
+// Finding 2, through the peer link: the forward side's clients ask for
+// http:// URIs only (https:// is 501), but once the link to the reverse
+// side is TLS the reverse side keys them https:// and tells the origin
+// proto=https, the link's transport standing for the client's scheme. The
+// answer (made for https) is then stored under http://... on the forward
+// side and served to its cleartext clients, and on the reverse side shares
+// the https:// entry with its real https clients.
+test('the peer link over TLS does not turn a forward client\'s http:// request into proto=https', async (t) => {
+  const secret = tmpFile('peer.secret', 'a-long-shared-secret-for-the-tests\n');
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end(`xfp=${req.headers['x-forwarded-proto']}`);
+  });
+  const reverse = await startTlsProxy(['--upstream', `http://127.0.0.1:${origin.port}`],
+    { yaml: `peers:\n  - id: edge-1\n    secret_file: ${secret}\n` });
+  const forward = await startProxy(['--mode', 'forward', '--peer', `https://127.0.0.1:${reverse.tlsPort}`,
+    '--peer-id', 'edge-1', '--peer-secret', secret,
+    '--config', tmpFile('fwd.yaml', `peer_tls:\n  ca: ${C.ca.cert}\n`)]);
+  t.after(async () => { await forward.stop(); await reverse.stop(); await origin.close(); });
+  const r = await get(forward.port, 'http://origin.test/doc');
+  assert.equal(r.status, 200);
+  assert.equal(origin.seen.length, 1);
+  assert.equal(origin.seen[0].headers['x-forwarded-proto'], 'http', 'an http:// request is proto=http whatever the link');
 });
