@@ -14,19 +14,12 @@
 
 static void respond(struct exchange *ex, int status, const char *reason, const char *body)
 {
-    struct client *c = ex->c;
-    struct outbuf o = {0};
-    size_t n = strlen(body);
-    outbuf_printf(&o, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n",
-                  status, reason, n);
-    if (!c->keepalive)
-        outbuf_addstr(&o, "Connection: close\r\n");
-    outbuf_addstr(&o, "\r\n");
-    if (!ex->method_head)
-        outbuf_add(&o, body, n);
     ex->status = status;
-    ex->bytes_out += o.len;
-    conn_write(&c->conn, &o);
+    ex->fe->answer(ex, &(struct front_answer){.status = status,
+                                              .reason = {reason, strlen(reason)},
+                                              .type = "application/json",
+                                              .length = (int64_t)strlen(body),
+                                              .body = body});
 }
 
 struct surrogate_match {

@@ -180,30 +180,15 @@ static void add_our_fields(struct exchange *ex, const struct cache_object *o, st
                            const char *status_field, int with_age, int warning)
 {
     struct client *c = ex->c;
-    if (with_age && o != ex->held) {
-        outbuf_addstr(out, "Age: ");
-        outbuf_addu64(out, (uint64_t)object_age(o, now_s()));
-        outbuf_addstr(out, "\r\n");
-    }
+    if (with_age && o != ex->held)
+        outbuf_addfieldu64(out, SLICE_LIT("Age"), (uint64_t)object_age(o, now_s()));
     if (warning == 110)
-        outbuf_addstr(out, "Warning: 110 - \"Response is Stale\"\r\n");
+        outbuf_addfield(out, SLICE_LIT("Warning"), SLICE_LIT("110 - \"Response is Stale\""));
     else if (warning == 111)
-        outbuf_addstr(out, "Warning: 111 - \"Revalidation Failed\"\r\n");
+        outbuf_addfield(out, SLICE_LIT("Warning"), SLICE_LIT("111 - \"Revalidation Failed\""));
     if (c->w->cfg->proxy.via)
-        outbuf_addstr(out, "Via: 1.1 idemcache\r\n");
+        outbuf_addfield(out, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
     outbuf_addstr(out, status_field);
-}
-
-/* Connection as this client needs it (RFC 9112 §9.3), and the blank line
- * that ends the head. */
-static void end_client_head(struct exchange *ex, struct outbuf *out)
-{
-    struct client *c = ex->c;
-    if (!c->keepalive)
-        outbuf_addstr(out, "Connection: close\r\n");
-    else if (ex->client_minor == 0)
-        outbuf_addstr(out, "Connection: keep-alive\r\n");
-    outbuf_addstr(out, "\r\n");
 }
 
 /* Send a stored response: full, or 304 when the request's preconditions
@@ -212,7 +197,6 @@ static void end_client_head(struct exchange *ex, struct outbuf *out)
 static void serve_object(struct exchange *ex, struct cache_object *o, const char *status_field,
                          int warning)
 {
-    struct client *c = ex->c;
     struct outbuf after = {0};
     struct slice hole = {0};
     if (cache_stage_strips_surrogate_key(ex))
@@ -226,34 +210,29 @@ static void serve_object(struct exchange *ex, struct cache_object *o, const char
         return;
     }
     peer_stage_fields(ex, &after);
-    if (o->status != 204 && o->status != 304) {
-        outbuf_addstr(&after, "Content-Length: ");
-        outbuf_addu64(&after, o->body->len);
-        outbuf_addstr(&after, "\r\n");
-    }
-    end_client_head(ex, &after);
-    ex->bytes_out += o->head_len - hole.len + after.len + (with_body ? o->body->len : 0);
     ex->resp_started = 1;
-    conn_write_object(&c->conn, o, hole, &after, with_body);
+    int64_t length = o->status != 204 && o->status != 304 ? (int64_t)o->body->len : -1;
+    ex->fe->object(
+        ex, &(struct front_object){
+                .obj = o, .omit = hole, .ours = &after, .length = length, .with_body = with_body});
 }
 
 /* A 304 built from the stored fields that §15.4.5 lists. */
 static void serve_304(struct exchange *ex, struct cache_object *o, const char *status_field)
 {
-    struct client *c = ex->c;
     struct outbuf out = {0};
-    outbuf_addstr(&out, "HTTP/1.1 304 Not Modified\r\n");
     for (unsigned i = 0; i < o->nfields; i++)
         if (cache_field_in_304(o->fields[i].name)) {
             outbuf_addfield(&out, o->fields[i].name, o->fields[i].value);
         }
     add_our_fields(ex, o, &out, status_field, 1, 0);
     peer_stage_fields(ex, &out);
-    end_client_head(ex, &out);
     ex->status = 304;
     ex->resp_started = 1;
-    ex->bytes_out += out.len;
-    conn_write(&c->conn, &out);
+    ex->fe->answer(
+        ex, &(struct front_answer){
+                .status = 304, .reason = SLICE_LIT("Not Modified"), .length = -1, .ours = &out});
+    free(out.p);
 }
 
 /* The stored ETag came from the origin (a tag we generated means nothing
@@ -299,7 +278,6 @@ static void serve_partial(struct exchange *ex, struct cache_object *o, const cha
                           uint64_t first, uint64_t last, uint64_t complete, uint64_t part_first,
                           struct slice omit)
 {
-    struct client *c = ex->c;
     struct outbuf after = {0};
     /* Surrogate-Key stays out of a 206 as out of a 200; a stored part
      * already leaves its own Content-Range out, and then keeps it (rare:
@@ -308,42 +286,38 @@ static void serve_partial(struct exchange *ex, struct cache_object *o, const cha
         omit = surrogate_key_hole(o, &after);
     add_our_fields(ex, o, &after, status_field, 1, 0);
     peer_stage_fields(ex, &after);
-    outbuf_addstr(&after, "Content-Range: bytes ");
-    outbuf_addu64(&after, first);
-    outbuf_addstr(&after, "-");
-    outbuf_addu64(&after, last);
-    outbuf_addstr(&after, "/");
-    outbuf_addu64(&after, complete);
-    outbuf_addstr(&after, "\r\nContent-Length: ");
-    outbuf_addu64(&after, last - first + 1);
-    outbuf_addstr(&after, "\r\n");
-    end_client_head(ex, &after);
-    static const char status_line[] = "HTTP/1.1 206 Partial Content\r\n";
+    char range[80];
+    int n = snprintf(range, sizeof range, "bytes %llu-%llu/%llu", (unsigned long long)first,
+                     (unsigned long long)last, (unsigned long long)complete);
+    outbuf_addfield(&after, SLICE_LIT("Content-Range"), (struct slice){range, (size_t)n});
     ex->status = 206;
-    ex->bytes_out +=
-        sizeof status_line - 1 + o->head_len - omit.len + after.len + (last - first + 1);
     ex->resp_started = 1;
-    conn_write_object_range(&c->conn, o, status_line, omit, &after, first - part_first,
-                            last - first + 1);
+    ex->fe->object(ex, &(struct front_object){.obj = o,
+                                              .status = 206,
+                                              .omit = omit,
+                                              .ours = &after,
+                                              .length = (int64_t)(last - first + 1),
+                                              .first = first - part_first,
+                                              .with_body = 1});
 }
 
 /* 416 (§15.5.17): no range of the stored body is satisfiable. */
 static void serve_unsatisfiable(struct exchange *ex, struct cache_object *o,
                                 const char *status_field)
 {
-    struct client *c = ex->c;
     struct outbuf out = {0};
-    outbuf_addstr(&out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */");
-    outbuf_addu64(&out, o->body->len);
-    outbuf_addstr(&out, "\r\n");
+    char range[32];
+    int n = snprintf(range, sizeof range, "bytes */%llu", (unsigned long long)o->body->len);
+    outbuf_addfield(&out, SLICE_LIT("Content-Range"), (struct slice){range, (size_t)n});
     add_our_fields(ex, o, &out, status_field, 0, 0);
     peer_stage_fields(ex, &out);
-    outbuf_addstr(&out, "Content-Length: 0\r\n");
-    end_client_head(ex, &out);
     ex->status = 416;
     ex->resp_started = 1;
-    ex->bytes_out += out.len;
-    conn_write(&c->conn, &out);
+    ex->fe->answer(ex, &(struct front_answer){.status = 416,
+                                              .reason = SLICE_LIT("Range Not Satisfiable"),
+                                              .length = 0,
+                                              .ours = &out});
+    free(out.p);
 }
 
 /* A GET with Range on a complete stored 200 (RFC 9110 §14.2): one range ->
@@ -602,7 +576,8 @@ void cache_stage_stream_pump(struct exchange *ex)
     struct cache_object *o = ex->stream;
     /* the state first: when it says done, every byte is already there */
     int state = atomic_load(&o->fill);
-    struct outbuf out = {0};
+    struct outbuf out = ex->resp_head; /* the head leaves with the first bytes */
+    ex->resp_head = (struct outbuf){0};
     int drained = 0;
     for (;;) {
         struct cache_segment *s = ex->stream_seg ? ex->stream_seg : o->body->first;
@@ -613,16 +588,10 @@ void cache_stage_stream_pump(struct exchange *ex)
         ex->stream_seg = s;
         size_t len = s->len;
         if (ex->stream_off < len) {
-            if (c->conn.write_pending + out.len >= WRITE_HIGH_WATER)
+            if (ex->fe->queued(ex) + out.len >= WRITE_HIGH_WATER)
                 break; /* proxy_client_drained brings us back */
             size_t n = len - ex->stream_off;
-            if (ex->stream_chunked) {
-                outbuf_addhex(&out, n);
-                outbuf_addstr(&out, "\r\n");
-            }
-            outbuf_add(&out, s->data + ex->stream_off, n);
-            if (ex->stream_chunked)
-                outbuf_addstr(&out, "\r\n");
+            ex->fe->frame(ex, &out, (struct slice){s->data + ex->stream_off, n});
             ex->stream_off = len;
             continue;
         }
@@ -643,12 +612,12 @@ void cache_stage_stream_pump(struct exchange *ex)
         return;
     }
     int done = state == FILL_DONE && drained;
-    if (done && ex->stream_chunked)
-        outbuf_addstr(&out, "0\r\n\r\n");
-    if (out.len) {
-        ex->bytes_out += out.len;
-        conn_write(&c->conn, &out);
-    }
+    if (done)
+        ex->fe->frame_end(ex, &out);
+    if (out.len)
+        ex->fe->send(ex, &out);
+    else
+        free(out.p);
     if (done)
         stream_end(ex);
 }
@@ -672,23 +641,25 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     struct outbuf h = {0};
     struct slice hole = {0};
     struct outbuf kept = {0};
+    /* the stored fields (the status line is the front's): "HTTP/1.1 NNN
+     * reason" then a line end (object.c) */
+    size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
+    const char *fields = o->head + status_end;
     if (cache_stage_strips_surrogate_key(ex))
         hole = surrogate_key_hole(o, &kept);
     if (hole.len) {
-        outbuf_add(&h, o->head, (size_t)(hole.p - o->head));
+        outbuf_add(&h, fields, (size_t)(hole.p - fields));
         if (kept.len)
             outbuf_add(&h, kept.p, kept.len);
         outbuf_add(&h, hole.p + hole.len, o->head_len - (size_t)(hole.p - o->head) - hole.len);
         free(kept.p);
     } else {
-        outbuf_add(&h, o->head, o->head_len);
+        outbuf_add(&h, fields, o->head_len - status_end);
     }
     /* the age it arrived with (§4.2.3), a parent's Age included */
-    outbuf_addstr(&h, "Age: ");
-    outbuf_addu64(&h, (uint64_t)object_age(o, now_s()));
-    outbuf_addstr(&h, "\r\n");
+    outbuf_addfieldu64(&h, SLICE_LIT("Age"), (uint64_t)object_age(o, now_s()));
     if (w->cfg->proxy.via)
-        outbuf_addstr(&h, "Via: 1.1 idemcache\r\n");
+        outbuf_addfield(&h, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
     /* RFC 9211 §2.7: collapsed into another request's fetch */
     outbuf_addstr(&h, "Cache-Status: ");
     outbuf_addstr(&h, w->cfg->cache.name);
@@ -697,21 +668,14 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     outbuf_addstr(&h, "; fwd-status=");
     outbuf_addu64(&h, (uint64_t)o->status);
     outbuf_addstr(&h, "; collapsed\r\n");
-    if (o->expected_len >= 0) {
-        outbuf_addstr(&h, "Content-Length: ");
-        outbuf_addu64(&h, (uint64_t)o->expected_len);
-        outbuf_addstr(&h, "\r\n");
-    } else if (ex->client_minor >= 1) {
-        ex->stream_chunked = 1;
-        outbuf_addstr(&h, "Transfer-Encoding: chunked\r\n");
-    } else {
-        c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
-    }
-    end_client_head(ex, &h);
     ex->status = o->status;
     ex->resp_started = 1;
-    ex->bytes_out += h.len;
-    conn_write(&c->conn, &h);
+    ex->fe->head(ex, &(struct front_head){.status = o->status,
+                                          .reason = {o->head + 13, status_end - 15},
+                                          .fields = &h,
+                                          .length = o->expected_len,
+                                          .unframed = o->expected_len < 0});
+    free(h.p);
     cache_stage_stream_pump(ex);
     return 1;
 }
@@ -1097,16 +1061,10 @@ void cache_stage_upstream_fields(struct exchange *ex, struct outbuf *o)
         return;
     const struct http_field *etag = cache_object_field(ex->stale, "etag");
     const struct http_field *lm = cache_object_field(ex->stale, "last-modified");
-    if (etag && origin_etag(ex->stale)) {
-        outbuf_addstr(o, "If-None-Match: ");
-        outbuf_addslice(o, etag->value);
-        outbuf_addstr(o, "\r\n");
-    }
-    if (lm) {
-        outbuf_addstr(o, "If-Modified-Since: ");
-        outbuf_addslice(o, lm->value);
-        outbuf_addstr(o, "\r\n");
-    }
+    if (etag && origin_etag(ex->stale))
+        outbuf_addfield(o, SLICE_LIT("If-None-Match"), etag->value);
+    if (lm)
+        outbuf_addfield(o, SLICE_LIT("If-Modified-Since"), lm->value);
 }
 
 struct url_key {

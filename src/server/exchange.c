@@ -91,7 +91,7 @@ int exchange_set_body(struct exchange *ex, struct slice coding, const void *body
     return 0;
 }
 
-struct exchange *exchange_new(struct client *c)
+struct exchange *exchange_new(struct client *c, const struct front_ops *fe)
 {
     /* Not calloc: the exchange is sized for glibc's per-thread cache,
      * which calloc bypasses. Zeroed past its first fields, so that the
@@ -101,6 +101,7 @@ struct exchange *exchange_new(struct client *c)
         return NULL;
     ex->magic = EXCHANGE_MAGIC;
     ex->c = c;
+    ex->fe = fe;
     ex->w = c->w;
     memset(&ex->park_link, 0, sizeof *ex - offsetof(struct exchange, park_link));
     link_init(&ex->park_link);

@@ -167,3 +167,8 @@ void h1_client_on_eof(struct exchange *ex, int status)
     }
     proxy_on_upstream_eof(ex, status);
 }
+
+int h1_client_send(struct upstream *u, struct outbuf *o)
+{
+    return conn_write(&u->conn, o);
+}

@@ -101,6 +101,9 @@ void h1_client_end_head(struct outbuf *o, enum http_body_kind kind, uint64_t len
 void h1_client_body(struct outbuf *o, struct slice d, int chunked);
 /* The end of a chunked body (the last chunk, no trailers); nothing else. */
 void h1_client_body_end(struct outbuf *o, int chunked);
+/* Write o (request head and body bytes) toward the origin; takes its
+ * memory. 0 or a uv error. */
+int h1_client_send(struct upstream *u, struct outbuf *o);
 /* Parse the response heads in u->conn.in (conn_cb.data while busy) and
  * hand each to the exchange: proxy_upstream_head, then the body to
  * proxy_upstream_body. */

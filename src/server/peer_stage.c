@@ -217,11 +217,11 @@ static void end_head(struct outbuf *o, struct slice coding, const void *body, si
 static void idem_store_field(struct exchange *ex, struct outbuf *o)
 {
     struct client *c = ex->c;
-    outbuf_addstr(o, "Idem-Store: epoch=");
-    outbuf_addstr(o, c->w->handshake->epoch);
-    outbuf_addstr(o, ", capacity=");
-    outbuf_addu64(o, c->w->cfg->peer.request_store);
-    outbuf_addstr(o, "\r\n");
+    char v[160];
+    int n = snprintf(v, sizeof v, "epoch=%s, capacity=%llu", c->w->handshake->epoch,
+                     (unsigned long long)c->w->cfg->peer.request_store);
+    outbuf_addfield(o, SLICE_LIT("Idem-Store"),
+                    (struct slice){v, (size_t)n < sizeof v ? (size_t)n : sizeof v - 1});
 }
 
 void peer_stage_fields(struct exchange *ex, struct outbuf *o)
@@ -230,10 +230,13 @@ void peer_stage_fields(struct exchange *ex, struct outbuf *o)
         idem_store_field(ex, o);
     if (ex->peer_refused) {
         /* RFC 9209 §2.3.9: refused here, nothing went further */
-        outbuf_printf(o, "Proxy-Status: %s; error=http_request_denied; details=\"%s\"\r\n",
-                      ex->w->cfg->cache.name, ex->peer_refused);
+        char v[256];
+        int n = snprintf(v, sizeof v, "%s; error=http_request_denied; details=\"%s\"",
+                         ex->w->cfg->cache.name, ex->peer_refused);
+        outbuf_addfield(o, SLICE_LIT("Proxy-Status"),
+                        (struct slice){v, (size_t)n < sizeof v ? (size_t)n : sizeof v - 1});
         if (ex->peer_refused_full)
-            outbuf_printf(o, "Retry-After: %d\r\n", PEER_SKEW_MAX);
+            outbuf_addfieldu64(o, SLICE_LIT("Retry-After"), PEER_SKEW_MAX);
     }
 }
 
@@ -263,14 +266,15 @@ static enum peer_nonce_result check_nonce(struct exchange *ex, struct peer_side 
  * The request had no body, so the connection stays usable. */
 static void reply_unknown_ref(struct exchange *ex)
 {
-    struct client *c = ex->c;
-    struct outbuf o = {0};
-    outbuf_addstr(&o, "HTTP/1.1 415 Unsupported Media Type\r\nAccept-Encoding: identity\r\n");
-    idem_store_field(ex, &o);
-    outbuf_addstr(&o, "Content-Length: 0\r\n\r\n");
+    struct outbuf ours = {0};
+    outbuf_addfield(&ours, SLICE_LIT("Accept-Encoding"), SLICE_LIT("identity"));
+    idem_store_field(ex, &ours);
     ex->status = 415;
-    ex->bytes_out += o.len;
-    conn_write(&c->conn, &o);
+    ex->fe->answer(ex, &(struct front_answer){.status = 415,
+                                              .reason = SLICE_LIT("Unsupported Media Type"),
+                                              .length = 0,
+                                              .ours = &ours});
+    free(ours.p);
 }
 
 static enum peer_request_verdict reverse_request(struct exchange *ex, const struct http_request *r)
@@ -422,7 +426,6 @@ int peer_stage_hold(struct exchange *ex, const struct http_response *res)
  * Cache-Status) without the blank line. */
 void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf *after)
 {
-    struct client *c = ex->c;
     struct peer_side *side = ex->peer;
     unsigned char d[32];
     body_digest(o->body, d);
@@ -446,51 +449,45 @@ void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf 
     pthread_mutex_unlock(&side->lock);
 
     struct outbuf h = {0};
-    /* the stored head, with the coding appended to Content-Encoding */
+    /* the stored fields, with the coding appended to Content-Encoding;
+     * the stored status line is "HTTP/1.1 NNN reason\r\n" (object.c) */
     const struct http_field *ce = cache_object_field(o, "content-encoding");
+    size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
+    struct slice reason = {o->head + 13, status_end - 15};
     if (!coding) {
-        outbuf_add(&h, o->head, o->head_len);
+        outbuf_add(&h, o->head + status_end, o->head_len - status_end);
     } else {
-        size_t status_end =
-            (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
-        outbuf_add(&h, o->head, status_end);
         for (unsigned i = 0; i < o->nfields; i++) {
             if (&o->fields[i] == ce)
                 continue;
             outbuf_addfield(&h, o->fields[i].name, o->fields[i].value);
         }
-        outbuf_addstr(&h, "Content-Encoding: ");
+        struct outbuf v = {0};
         if (ce) {
-            outbuf_addslice(&h, ce->value);
-            outbuf_addstr(&h, ", ");
+            outbuf_addslice(&v, ce->value);
+            outbuf_addstr(&v, ", ");
         }
-        outbuf_addstr(&h, coding);
-        outbuf_addstr(&h, "\r\n");
+        outbuf_addstr(&v, coding);
+        outbuf_addfield(&h, SLICE_LIT("Content-Encoding"), (struct slice){v.p, v.len});
+        free(v.p);
     }
     outbuf_add(&h, after->p, after->len);
     char field[64];
     peer_digest_field(d, field);
-    outbuf_addstr(&h, "Idem-Digest: ");
-    outbuf_addstr(&h, field);
-    outbuf_addstr(&h, "\r\n");
+    outbuf_addfield(&h, SLICE_LIT("Idem-Digest"), (struct slice){field, strlen(field)});
     idem_store_field(ex, &h);
     size_t body_len = !coding ? o->body->len : coding[0] == 'd' ? coded_len : 0;
-    outbuf_addstr(&h, "Content-Length: ");
-    outbuf_addu64(&h, body_len);
-    outbuf_addstr(&h, "\r\n");
-    if (!c->keepalive)
-        outbuf_addstr(&h, "Connection: close\r\n");
-    outbuf_addstr(&h, "\r\n");
-    if (!coding)
-        outbuf_add(&h, flat, o->body->len);
-    else if (coding[0] == 'd')
-        outbuf_add(&h, coded, coded_len);
-    free(flat);
-    free(coded);
     ex->status = o->status;
     ex->resp_started = 1;
-    ex->bytes_out += h.len;
-    conn_write(&c->conn, &h);
+    ex->fe->answer(
+        ex, &(struct front_answer){.status = o->status,
+                                   .reason = reason,
+                                   .length = (int64_t)body_len,
+                                   .ours = &h,
+                                   .body = !coding ? (const char *)flat : (const char *)coded});
+    free(h.p);
+    free(flat);
+    free(coded);
 }
 
 /* ---- forward side: requests ------------------------------------------ */

@@ -117,15 +117,7 @@ void proxy_upstream_written(void *owner, int status)
 
 static int up_write(struct exchange *ex, struct outbuf *o)
 {
-    struct upstream *u = ex->up;
-    return conn_write(&u->conn, o);
-}
-
-static int client_write(struct exchange *ex, struct outbuf *o)
-{
-    struct client *c = ex->c;
-    ex->bytes_out += o->len;
-    return conn_write(&c->conn, o);
+    return h1_client_send(ex->up, o);
 }
 
 /* ---- request head ---------------------------------------------------- */
@@ -386,7 +378,7 @@ void proxy_begin(struct client *c, struct http_request *r)
 {
     if (c->ex->finished) {
         /* a new request: a new exchange */
-        struct exchange *x = exchange_new(c);
+        struct exchange *x = exchange_new(c, c->ex->fe);
         if (!x) {
             reply_error(c->ex, 503, "out of memory");
             return;
@@ -495,10 +487,8 @@ static void run_stages(struct client *c)
         /* Read the body ahead to key it; the head stays where it is. */
         c->state = CS_COLLECT;
         if (r->expect_continue && r->minor >= 1 && !c->ex->col.sent_continue) {
-            struct outbuf o = {0};
-            outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
             c->ex->col.sent_continue = 1;
-            client_write(c->ex, &o);
+            c->ex->fe->interim(c->ex, 100, SLICE_LIT("Continue"), NULL);
         }
         client_timer(c, cfg->timeouts.client_body_idle);
         return;
@@ -578,11 +568,9 @@ void proxy_on_connected(struct exchange *ex, int status)
     ex->up_conn = u->reused ? 2 : 1;
     ex->t_up_start = uv_hrtime();
     if (ex->method_connect) {
-        struct outbuf o = {0};
-        outbuf_addstr(&o, "HTTP/1.1 200 Connection Established\r\n\r\n");
         ex->status = 200;
         ex->resp_started = 1;
-        client_write(ex, &o);
+        ex->fe->tunnel(ex, 200, SLICE_LIT("Connection Established"), NULL);
         tunnel_begin(c);
         return;
     }
@@ -599,10 +587,8 @@ void proxy_on_connected(struct exchange *ex, int status)
     upstream_resume_read(u);
     if (ex->expect_continue && !ex->sent_continue && ex->client_minor >= 1) {
         /* RFC 9110 §10.1.1: we will read the body, so invite it now. */
-        struct outbuf o = {0};
-        outbuf_addstr(&o, "HTTP/1.1 100 Continue\r\n\r\n");
         ex->sent_continue = 1;
-        client_write(ex, &o);
+        ex->fe->interim(ex, 100, SLICE_LIT("Continue"), NULL);
     }
     if (c->state == CS_BODY)
         client_process(c);
@@ -724,16 +710,8 @@ static void send_response_head(struct exchange *ex, const struct http_response *
             (res->conn_flags & HTTP_CONN_KEEPALIVE) && !(res->conn_flags & HTTP_CONN_CLOSE);
     if (kind == HTTP_BODY_CLOSE)
         ex->up_reusable = 0;
-    int unframed = kind == HTTP_BODY_CHUNKED || kind == HTTP_BODY_CLOSE;
-    ex->resp_chunked = unframed && ex->client_minor >= 1;
-    if (unframed && ex->client_minor == 0)
-        c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
-    if (c->w->draining)
-        c->keepalive = 0;
-
     struct outbuf o = {0};
     int strip_sk = cache_stage_strips_surrogate_key(ex);
-    outbuf_addstatus(&o, res->status, res->reason);
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) ||
@@ -744,25 +722,23 @@ static void send_response_head(struct exchange *ex, const struct http_response *
         outbuf_addfield(&o, f->name, f->value);
     }
     if (cfg->proxy.via)
-        outbuf_addstr(&o, res->minor ? "Via: 1.1 idemcache\r\n" : "Via: 1.0 idemcache\r\n");
-    /* Framing is ours (RFC 9112 §6.3); a HEAD or 304 keeps the origin's
-     * Content-Length, which describes the representation. */
-    if (res->has_content_length && res->status >= 200 && res->status != 204) {
-        outbuf_addstr(&o, "Content-Length: ");
-        outbuf_addu64(&o, res->content_length);
-        outbuf_addstr(&o, "\r\n");
-    } else if (ex->resp_chunked && !ex->method_head && res->status != 304 && res->status != 204)
-        outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
+        outbuf_addfield(&o, SLICE_LIT("Via"),
+                        res->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
     cache_stage_status_field(ex, res->status, &o);
     peer_stage_fields(ex, &o);
-    if (!c->keepalive)
-        outbuf_addstr(&o, "Connection: close\r\n");
-    else if (ex->client_minor == 0)
-        outbuf_addstr(&o, "Connection: keep-alive\r\n");
-    outbuf_addstr(&o, "\r\n");
     ex->resp_started = 1;
-    free(ex->resp_head.p);
-    ex->resp_head = o; /* h1_client_read_body sends it with the body */
+    /* a HEAD or 304 keeps the origin's Content-Length, which describes
+     * the representation */
+    int64_t length = res->has_content_length && res->status >= 200 && res->status != 204
+                         ? (int64_t)res->content_length
+                         : -1;
+    ex->fe->head(
+        ex, &(struct front_head){.status = res->status,
+                                 .reason = res->reason,
+                                 .fields = &o,
+                                 .length = length,
+                                 .unframed = kind == HTTP_BODY_CHUNKED || kind == HTTP_BODY_CLOSE});
+    free(o.p);
 }
 
 /* Relay a 1xx (RFC 9110 §15.2) to an HTTP/1.1 client, or start a tunnel
@@ -773,9 +749,6 @@ static int interim_response(struct exchange *ex, const struct http_response *res
         if (!ex->upgrade)
             return -1;
         struct outbuf o = {0};
-        outbuf_addstr(&o, "HTTP/1.1 101 ");
-        outbuf_addslice(&o, res->reason);
-        outbuf_addstr(&o, "\r\n");
         for (unsigned i = 0; i < res->nfields; i++) {
             const struct http_field *f = &res->fields[i];
             if (http_is_hop_by_hop(f, res->fields, res->nfields, res->conn_flags) &&
@@ -783,17 +756,21 @@ static int interim_response(struct exchange *ex, const struct http_response *res
                 continue;
             outbuf_addfield(&o, f->name, f->value);
         }
-        outbuf_addstr(&o, "Connection: upgrade\r\n\r\n");
+        outbuf_addfield(&o, SLICE_LIT("Connection"), SLICE_LIT("upgrade"));
         ex->status = 101;
         ex->resp_started = 1;
-        client_write(ex, &o);
+        ex->fe->tunnel(ex, 101, res->reason, &o);
+        free(o.p);
         return 0;
     }
     if (ex->client_minor == 0 || (res->status == 100 && ex->sent_continue))
         return 0;
+    /* relayed as it came, its fields included */
     struct outbuf o = {0};
-    outbuf_add(&o, iobuf_data(&ex->up->conn.in), res->head_len);
-    client_write(ex, &o);
+    for (unsigned i = 0; i < res->nfields; i++)
+        outbuf_addfield(&o, res->fields[i].name, res->fields[i].value);
+    ex->fe->interim(ex, res->status, res->reason, &o);
+    free(o.p);
     return 0;
 }
 
@@ -807,13 +784,13 @@ void proxy_relay_begin(struct exchange *ex, struct outbuf *o)
 
 int proxy_relay_room(const struct exchange *ex, const struct outbuf *o)
 {
-    return ex->c->conn.write_pending + o->len < WRITE_HIGH_WATER;
+    return ex->fe->queued(ex) + o->len < WRITE_HIGH_WATER;
 }
 
 int proxy_relay_takes_block(const struct exchange *ex)
 {
-    return !(ex->resp_chunked || ex->c->conn.write_pending >= WRITE_HIGH_WATER ||
-             ex->discard_body || ex->holding);
+    return !(ex->resp_chunked || ex->fe->queued(ex) >= WRITE_HIGH_WATER || ex->discard_body ||
+             ex->holding);
 }
 
 /* Unframed output of a read that holds only body bytes: give the read
@@ -823,8 +800,7 @@ void proxy_relay_block(struct exchange *ex, struct outbuf *o, struct iobuf *in, 
     cache_stage_body(ex, d.p, d.len);
     char *block = in->base;
     *in = (struct iobuf){0};
-    ex->bytes_out += o->len + d.len;
-    conn_write_block(&ex->c->conn, o, block, d.p, d.len);
+    ex->fe->send_block(ex, o, block, d);
 }
 
 void proxy_relay_data(struct exchange *ex, struct outbuf *o, struct slice d)
@@ -833,37 +809,30 @@ void proxy_relay_data(struct exchange *ex, struct outbuf *o, struct slice d)
         cache_stage_body(ex, d.p, d.len);
     } else if (!ex->discard_body) {
         cache_stage_body(ex, d.p, d.len);
-        if (ex->resp_chunked) {
-            outbuf_addhex(o, d.len);
-            outbuf_addstr(o, "\r\n");
-        }
-        outbuf_addslice(o, d);
-        if (ex->resp_chunked)
-            outbuf_addstr(o, "\r\n");
+        ex->fe->frame(ex, o, d);
     }
 }
 
 void proxy_relay_flush(struct exchange *ex, struct outbuf *o)
 {
-    client_write(ex, o);
+    ex->fe->send(ex, o);
 }
 
 void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done)
 {
     struct client *c = ex->c;
     struct upstream *u = ex->up;
-    if (done && ex->resp_chunked && !ex->discard_body && !ex->method_head && ex->status != 304 &&
-        ex->status != 204)
-        outbuf_addstr(o, "0\r\n\r\n");
+    if (done && !ex->discard_body)
+        ex->fe->frame_end(ex, o);
     if (o->len)
-        client_write(ex, o);
+        ex->fe->send(ex, o);
     else
         free(o->p);
     if (done) {
         finish(ex);
         return;
     }
-    if (c->conn.write_pending >= WRITE_HIGH_WATER) {
+    if (ex->fe->queued(ex) >= WRITE_HIGH_WATER) {
         upstream_pause_read(u);
         upstream_timer(u, UT_NONE);
         client_timer(c, c->w->cfg->timeouts.client_send_idle);

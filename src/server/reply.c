@@ -1,6 +1,7 @@
 /* Responses idemcache makes itself: a status, a short text body, and a
  * closed connection (the request may be half read; RFC 9112 §9.6). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "server/server.h"
 #include "server/log.h"
@@ -48,17 +49,19 @@ static void reply(struct exchange *ex, int status, const char *type, const char 
         upstream_close(ex->up);
         ex->up = NULL;
     }
-    struct outbuf o = {0};
-    outbuf_printf(&o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n", status,
-                  reply_reason(status), type, n);
-    cache_stage_status_field(ex, 0, &o);
-    peer_stage_fields(ex, &o);
-    outbuf_addstr(&o, "Connection: close\r\n\r\n");
-    if (!ex->method_head)
-        outbuf_add(&o, body, (size_t)n);
+    struct outbuf ours = {0};
+    cache_stage_status_field(ex, 0, &ours);
+    peer_stage_fields(ex, &ours);
     ex->status = status;
-    ex->bytes_out += o.len;
-    conn_write(&c->conn, &o);
+    ex->fe->answer(
+        ex, &(struct front_answer){.status = status,
+                                   .reason = {reply_reason(status), strlen(reply_reason(status))},
+                                   .type = type,
+                                   .length = n,
+                                   .ours = &ours,
+                                   .body = body,
+                                   .close = 1});
+    free(ours.p);
     if (ex->req && log_access_enabled()) {
         struct access_entry e = {
             .method = ex->method,
@@ -82,8 +85,7 @@ static void reply(struct exchange *ex, int status, const char *type, const char 
         log_access(&e);
     }
     exchange_done(ex);
-    c->keepalive = 0;
-    client_close_after_write(c);
+    ex->fe->abort(ex);
 }
 
 void reply_error(struct exchange *ex, int status, const char *detail)

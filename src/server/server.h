@@ -18,6 +18,7 @@
 #include "server/tls_ctx.h"
 #include "server/link.h"
 #include "server/origin.h"
+#include "server/front.h"
 #include "cache/store.h"
 #include "cache/cache_control.h"
 #include "cache/coalesce.h"
@@ -117,6 +118,8 @@ void outbuf_addu64(struct outbuf *o, uint64_t v);
 void outbuf_addhex(struct outbuf *o, uint64_t v);
 /* "name: value\r\n" */
 void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value);
+/* "name: <decimal v>\r\n" */
+void outbuf_addfieldu64(struct outbuf *o, struct slice name, uint64_t v);
 /* "HTTP/1.1 <status> <reason>\r\n" */
 void outbuf_addstatus(struct outbuf *o, int status, struct slice reason);
 void outbuf_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -164,7 +167,8 @@ struct body_collect {
  * `state` on is per attempt. */
 struct exchange {
     uint32_t magic;
-    struct client *c; /* the connection it came on: its writes still go there */
+    struct client *c;           /* the connection it came on: its writes still go there */
+    const struct front_ops *fe; /* the protocol that answers it (front.h); its connection: c */
     struct srv_worker *w;
     /* coalescing: a parked request waits for another one's fetch */
     struct link park_link; /* in the worker's parked */
@@ -176,7 +180,6 @@ struct exchange {
     struct cache_object *stream;
     struct cache_segment *stream_seg; /* where we are in its body */
     size_t stream_off;
-    int stream_chunked;
     struct body_collect col;
     /* Bytes of the request's head still at the front of c->conn.in: its
      * head_len at first, 0 once consumed (parked, answered, forwarded). */
@@ -315,7 +318,7 @@ struct client {
 int worker_run_all(const struct config *cfg, const struct tls_contexts *tls);
 void worker_client_gone(struct srv_worker *w);
 
-/* client.c */
+/* h1_server.c: the client connection */
 void client_accept(uv_stream_t *listener, int status);
 struct client *client_new(struct srv_worker *w);
 void client_start(struct client *c);
@@ -335,7 +338,7 @@ void client_write_done(void *owner, int status);
 int exchange_own_request(struct exchange *ex, const struct http_request *r, const char *head);
 /* A new exchange on c (NULL: out of memory); it is c->ex once the caller
  * puts it there. */
-struct exchange *exchange_new(struct client *c);
+struct exchange *exchange_new(struct client *c, const struct front_ops *fe);
 /* Free what the last attempt held, keep what carries over (see struct
  * exchange): the connection's first request, or (exchange_restart) the
  * same request again. */

@@ -64,6 +64,14 @@ void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value)
     outbuf_addstr(o, "\r\n");
 }
 
+void outbuf_addfieldu64(struct outbuf *o, struct slice name, uint64_t v)
+{
+    outbuf_addslice(o, name);
+    outbuf_addstr(o, ": ");
+    outbuf_addu64(o, v);
+    outbuf_addstr(o, "\r\n");
+}
+
 void outbuf_addstatus(struct outbuf *o, int status, struct slice reason)
 {
     outbuf_addstr(o, "HTTP/1.1 ");

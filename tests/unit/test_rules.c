@@ -557,10 +557,10 @@ static void test_body_keys(void **st)
         assert_int_equal(http_parse_request(rows[i].a, strlen(rows[i].a), &lim, &ra), 0);
         assert_int_equal(http_parse_request(rows[i].b, strlen(rows[i].b), &lim, &rb), 0);
         size_t la, lb;
-        char *ka =
-            cache_key_body('P', &ra, CACHE_SCHEME_HTTP, d, S(rows[i].ct_a), S(rows[i].ce_a), S(rows[i].headers), &la);
-        char *kb =
-            cache_key_body('P', &rb, CACHE_SCHEME_HTTP, d, S(rows[i].ct_b), S(rows[i].ce_b), S(rows[i].headers), &lb);
+        char *ka = cache_key_body('P', &ra, CACHE_SCHEME_HTTP, d, S(rows[i].ct_a), S(rows[i].ce_a),
+                                  S(rows[i].headers), &la);
+        char *kb = cache_key_body('P', &rb, CACHE_SCHEME_HTTP, d, S(rows[i].ct_b), S(rows[i].ce_b),
+                                  S(rows[i].headers), &lb);
         int same = la == lb && !memcmp(ka, kb, la);
         if (same != rows[i].same)
             fail_msg("row %zu: keys '%.*s' and '%.*s'", i, (int)la, ka, (int)lb, kb);
@@ -590,8 +590,10 @@ static void test_body_keys(void **st)
     free(g3);
     /* Connect keys: the other query parameters are in it (issue 10,
      * finding 5), and a Connect key is a body key of its path for PURGE */
-    char *r1 = cache_key_rpc(&ra, CACHE_SCHEME_HTTP, S("/p.S/M"), S("json"), S(""), d, S("user=alice"), &la);
-    char *r2 = cache_key_rpc(&ra, CACHE_SCHEME_HTTP, S("/p.S/M"), S("json"), S(""), d, S("user=bob"), &lb);
+    char *r1 = cache_key_rpc(&ra, CACHE_SCHEME_HTTP, S("/p.S/M"), S("json"), S(""), d,
+                             S("user=alice"), &la);
+    char *r2 =
+        cache_key_rpc(&ra, CACHE_SCHEME_HTTP, S("/p.S/M"), S("json"), S(""), d, S("user=bob"), &lb);
     assert_false(la == lb && !memcmp(r1, r2, la));
     free(r2);
     r2 = cache_key_rpc(&ra, CACHE_SCHEME_HTTP, S("/p.S/M"), S("json"), S(""), d, S(""), &lb);

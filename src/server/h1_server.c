@@ -1,4 +1,8 @@
-/* The client connection: a state machine over bytes in and out.
+/* HTTP/1 toward clients: the client connection, a state machine over
+ * bytes in and out, and the front_ops of an HTTP/1 connection (front.h):
+ * the pipeline hands over a status, the fields it adds and a body; this
+ * writes the status line, the framing, Connection (RFC 9112 §9.3) and the
+ * bytes, on the exchange's client connection.
  *
  *   accept -> HEAD --head parsed--> BODY --body done--> WAIT --response done--+
  *              ^  \--no body----------------------------^                    |
@@ -299,7 +303,7 @@ struct client *client_new(struct srv_worker *w)
     c->w = w;
     /* the exchange for its first request, so that an error before any
      * request began has one to answer through */
-    if (!(c->ex = exchange_new(c))) {
+    if (!(c->ex = exchange_new(c, &h1_front))) {
         free(c);
         return NULL;
     }
@@ -389,3 +393,168 @@ void client_accept(uv_stream_t *listener, int status)
     }
     client_start(c);
 }
+
+/* ---- front_ops: answers on an HTTP/1 connection ----------------------- */
+
+/* Connection as this client needs it (RFC 9112 §9.3), and the blank line
+ * that ends the head. close: the connection ends after this response. */
+static void end_head(struct exchange *ex, struct outbuf *out, int close)
+{
+    struct client *c = ex->c;
+    if (close || !c->keepalive)
+        outbuf_addstr(out, "Connection: close\r\n");
+    else if (ex->client_minor == 0)
+        outbuf_addstr(out, "Connection: keep-alive\r\n");
+    outbuf_addstr(out, "\r\n");
+}
+
+static void add_length(struct outbuf *out, int64_t length)
+{
+    if (length < 0)
+        return;
+    outbuf_addstr(out, "Content-Length: ");
+    outbuf_addu64(out, (uint64_t)length);
+    outbuf_addstr(out, "\r\n");
+}
+
+static void h1_answer(struct exchange *ex, const struct front_answer *a)
+{
+    struct client *c = ex->c;
+    struct outbuf o = {0};
+    outbuf_addstatus(&o, a->status, a->reason);
+    if (a->type) {
+        outbuf_addstr(&o, "Content-Type: ");
+        outbuf_addstr(&o, a->type);
+        outbuf_addstr(&o, "\r\n");
+    }
+    add_length(&o, a->length);
+    if (a->ours && a->ours->len)
+        outbuf_add(&o, a->ours->p, a->ours->len);
+    end_head(ex, &o, a->close);
+    if (!ex->method_head && a->body && a->length > 0)
+        outbuf_add(&o, a->body, (size_t)a->length);
+    ex->bytes_out += o.len;
+    conn_write(&c->conn, &o);
+}
+
+/* One writev: the stored head (or a new status line and the stored
+ * fields), ours with the framing, the body segments; zero copy. */
+static void h1_object(struct exchange *ex, const struct front_object *f)
+{
+    struct client *c = ex->c;
+    struct cache_object *o = f->obj;
+    struct outbuf *after = f->ours;
+    add_length(after, f->length);
+    end_head(ex, after, 0);
+    uint64_t body = f->with_body && f->length > 0 ? (uint64_t)f->length : 0;
+    if (!f->status) {
+        ex->bytes_out += o->head_len - f->omit.len + after->len + body;
+        conn_write_object(&c->conn, o, f->omit, after, f->with_body);
+        return;
+    }
+    /* only a 206 replaces the stored status line today */
+    static const char partial[] = "HTTP/1.1 206 Partial Content\r\n";
+    ex->bytes_out += sizeof partial - 1 + o->head_len - f->omit.len + after->len + body;
+    conn_write_object_range(&c->conn, o, partial, f->omit, after, f->first, body);
+}
+
+static void h1_head(struct exchange *ex, const struct front_head *h)
+{
+    struct client *c = ex->c;
+    ex->resp_chunked = h->unframed && ex->client_minor >= 1;
+    if (h->unframed && ex->client_minor == 0)
+        c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
+    if (c->w->draining)
+        c->keepalive = 0;
+    struct outbuf o = {0};
+    outbuf_reserve(&o, 32 + h->fields->len + 64);
+    outbuf_addstatus(&o, h->status, h->reason);
+    outbuf_add(&o, h->fields->p, h->fields->len);
+    /* Framing is ours (RFC 9112 §6.3) */
+    if (h->length >= 0)
+        add_length(&o, h->length);
+    else if (ex->resp_chunked && !ex->method_head && h->status != 304 && h->status != 204)
+        outbuf_addstr(&o, "Transfer-Encoding: chunked\r\n");
+    end_head(ex, &o, 0);
+    free(ex->resp_head.p);
+    ex->resp_head = o; /* h1_client_read_body sends it with the body */
+}
+
+/* A head with no framing and no Connection of ours: a 1xx, or the start
+ * of a tunnel. */
+static void bare_head(struct exchange *ex, int status, struct slice reason,
+                      const struct outbuf *fields)
+{
+    struct client *c = ex->c;
+    struct outbuf o = {0};
+    outbuf_addstatus(&o, status, reason);
+    if (fields)
+        outbuf_add(&o, fields->p, fields->len);
+    outbuf_addstr(&o, "\r\n");
+    ex->bytes_out += o.len;
+    conn_write(&c->conn, &o);
+}
+
+static void h1_interim(struct exchange *ex, int status, struct slice reason,
+                       const struct outbuf *fields)
+{
+    bare_head(ex, status, reason, fields);
+}
+
+static void h1_frame(struct exchange *ex, struct outbuf *o, struct slice d)
+{
+    if (ex->resp_chunked) {
+        outbuf_addhex(o, d.len);
+        outbuf_addstr(o, "\r\n");
+    }
+    outbuf_addslice(o, d);
+    if (ex->resp_chunked)
+        outbuf_addstr(o, "\r\n");
+}
+
+static void h1_frame_end(struct exchange *ex, struct outbuf *o)
+{
+    if (ex->resp_chunked && !ex->method_head && ex->status != 304 && ex->status != 204)
+        outbuf_addstr(o, "0\r\n\r\n");
+}
+
+static void h1_send(struct exchange *ex, struct outbuf *o)
+{
+    struct client *c = ex->c;
+    ex->bytes_out += o->len;
+    conn_write(&c->conn, o);
+}
+
+static void h1_send_block(struct exchange *ex, struct outbuf *o, char *block, struct slice d)
+{
+    struct client *c = ex->c;
+    ex->bytes_out += o->len + d.len;
+    conn_write_block(&c->conn, o, block, d.p, d.len);
+}
+
+static size_t h1_queued(const struct exchange *ex)
+{
+    return ex->c->conn.write_pending;
+}
+
+static void h1_abort(struct exchange *ex)
+{
+    struct client *c = ex->c;
+    c->keepalive = 0;
+    client_close_after_write(c);
+}
+
+const struct front_ops h1_front = {
+    .name = "http/1.1",
+    .answer = h1_answer,
+    .object = h1_object,
+    .head = h1_head,
+    .frame = h1_frame,
+    .frame_end = h1_frame_end,
+    .send = h1_send,
+    .send_block = h1_send_block,
+    .queued = h1_queued,
+    .interim = h1_interim,
+    .tunnel = bare_head,
+    .abort = h1_abort,
+};

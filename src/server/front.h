@@ -1,0 +1,93 @@
+/* The protocol interface: how the pipeline answers a client without
+ * knowing which protocol carries the exchange (HTTP/1 today, h2 and the
+ * internal refresh next; design server-layers.md §4). A stage hands over
+ * status, the fields it adds and a body; the protocol writes the status
+ * line, the framing (Content-Length), Connection, and the bytes.
+ *
+ * `ours` is the stage's own fields, as field lines built with
+ * outbuf_addfield* (never wire text spelled out in a stage): a protocol
+ * that does not write HTTP/1 reads them back as name/value pairs. A type
+ * header: nothing here does I/O. */
+#ifndef IDEM_FRONT_H
+#define IDEM_FRONT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "http/slice.h"
+
+struct exchange;
+struct outbuf;
+struct cache_object;
+
+/* A whole response of our own: status, fields and a short body. */
+struct front_answer {
+    int status;
+    struct slice reason;       /* h1 only */
+    const char *type;          /* Content-Type; NULL: none */
+    int64_t length;            /* Content-Length; -1: none (a 304) */
+    const struct outbuf *ours; /* fields after the framing; NULL: none */
+    const char *body;          /* `length` bytes, left out for HEAD */
+    int close;                 /* the connection ends after it */
+};
+
+/* A stored response. status 0: the stored status line; else (206) this
+ * status instead. The stored fields but those inside `omit`, then `ours`
+ * (the protocol appends its framing and takes the memory), then with_body
+ * body bytes first..first+length-1 of the stored segments. length -1: no
+ * Content-Length (204, 304). */
+struct front_object {
+    struct cache_object *obj;
+    int status;
+    struct slice omit;
+    struct outbuf *ours;
+    int64_t length;
+    uint64_t first;
+    int with_body;
+};
+
+/* The head of a relayed response; its body follows (proxy_relay_*). */
+struct front_head {
+    int status;
+    struct slice reason;
+    const struct outbuf *fields; /* end-to-end fields and ours */
+    int64_t length;              /* Content-Length; -1: none */
+    int unframed;                /* the body ends by the origin's chunks or close */
+};
+
+struct front_ops {
+    const char *name; /* for logs */
+    void (*answer)(struct exchange *ex, const struct front_answer *a);
+    /* On a cleartext h1 connection a hit is one writev: the stored head,
+     * ours with the framing, and the body segments (hit-writes.test). */
+    void (*object)(struct exchange *ex, const struct front_object *o);
+    /* The head of a relayed response; the protocol chooses the framing
+     * (h1: chunked, or the close for an HTTP/1.0 client) and may hold the
+     * head back to leave with the first body bytes. */
+    void (*head)(struct exchange *ex, const struct front_head *h);
+    /* Body bytes go out in writes the pipeline gathers: frame() appends d
+     * to o framed for this client (h1: a chunk when it chose chunked),
+     * frame_end() what ends the body (h1: the last chunk); send() writes
+     * o and takes its memory; send_block() then n bytes at p inside
+     * `block`, a read buffer it takes over (zero-copy relay). */
+    void (*frame)(struct exchange *ex, struct outbuf *o, struct slice d);
+    void (*frame_end)(struct exchange *ex, struct outbuf *o);
+    void (*send)(struct exchange *ex, struct outbuf *o);
+    void (*send_block)(struct exchange *ex, struct outbuf *o, char *block, struct slice d);
+    /* Bytes queued toward the client and not yet written (backpressure). */
+    size_t (*queued)(const struct exchange *ex);
+    /* A 1xx (RFC 9110 §15.2): ours (100 Continue, §10.1.1: fields NULL) or
+     * relayed; callers send it only to an HTTP/1.1 client. */
+    void (*interim)(struct exchange *ex, int status, struct slice reason,
+                    const struct outbuf *fields);
+    /* The head that turns the connection into a tunnel: 200 to CONNECT,
+     * 101 to an Upgrade (fields: the origin's, Connection: upgrade). */
+    void (*tunnel)(struct exchange *ex, int status, struct slice reason,
+                   const struct outbuf *fields);
+    /* End the connection once what is queued is out (h2 later: reset the
+     * stream). */
+    void (*abort)(struct exchange *ex);
+};
+
+/* The HTTP/1 front (h1_server.c). */
+extern const struct front_ops h1_front;
+
+#endif
