@@ -6,9 +6,13 @@
  * Under TLS (tls.c) the socket reads ciphertext into the free tail of
  * `in`; it is copied into the read BIO and the plaintext decrypted over
  * it, all of it at once, so nothing waits inside OpenSSL when the owner
- * pauses. Writes are encrypted at once (what they own is released then)
- * and the ciphertext is written as one buffer; write_pending counts it,
- * so the owners' WRITE_HIGH_WATER bounds the ciphertext queue too. */
+ * pauses. A write is queued as plaintext vectors that still point into
+ * what it owns (a stored object stays shared, referenced) and encrypted a
+ * step at a time while less than WRITE_HIGH_WATER of ciphertext waits on
+ * the socket, more as the socket drains (on_written); write_pending counts
+ * both, so the owners' backpressure works as in clear text, and a client
+ * that stops reading a large hit holds the proxy to about WRITE_HIGH_WATER
+ * of ciphertext, not the whole object encrypted. */
 #include <stdlib.h>
 #include <string.h>
 #include "server/server.h"
@@ -19,6 +23,12 @@
 static void tls_input(struct conn *c, size_t n);
 static void tls_socket_ended(struct conn *c, int err);
 static int tls_flush(struct conn *c, int notify);
+static int tls_pump(struct conn *c);
+static void plain_free_all(struct conn *c);
+
+/* Plaintext encrypted per step: a few records, small next to
+ * WRITE_HIGH_WATER, so the ciphertext queue overshoots it by little. */
+#define TLS_ENCRYPT_STEP (64 * 1024)
 
 void conn_init(struct conn *c, uv_loop_t *loop, const struct conn_cb *cb, void *owner)
 {
@@ -119,6 +129,13 @@ static void on_written(uv_write_t *req, int status)
     cache_object_unref(&w->own.obj);
     int notify = w->notify;
     free(w);
+    if (c->tls && c->plain && !c->closed && status >= 0) {
+        /* the socket drained some: encrypt the next steps */
+        notify = 1;
+        int rc = tls_pump(c);
+        if (rc < 0)
+            status = rc;
+    }
     if (notify)
         c->cb->written(c->owner, status);
 }
@@ -128,7 +145,7 @@ static void on_written(uv_write_t *req, int status)
 static int socket_writev(struct conn *c, uv_buf_t *b, unsigned k, size_t total, struct wown own,
                          int notify)
 {
-    if (c->write_pending == 0) {
+    if (c->write_pending == c->plain_pending) { /* nothing queued on the socket */
         int n = uv_try_write((uv_stream_t *)&c->tcp, b, k);
         if (n == (int)total) {
             own_release(&own);
@@ -165,18 +182,68 @@ static int socket_writev(struct conn *c, uv_buf_t *b, unsigned k, size_t total, 
     return rc;
 }
 
+/* TLS: a write waiting to be encrypted. b[i..k) are what is left, the
+ * first one advanced past what was encrypted. */
+struct tls_plain {
+    struct tls_plain *next;
+    struct wown own;
+    unsigned i, k;
+    uv_buf_t b[];
+};
+
+static void plain_free(struct tls_plain *p)
+{
+    own_release(&p->own);
+    cache_object_unref(&p->own.obj);
+    free(p);
+}
+
+static void plain_free_all(struct conn *c)
+{
+    while (c->plain) {
+        struct tls_plain *p = c->plain;
+        c->plain = p->next;
+        plain_free(p);
+    }
+    c->plain_tail = NULL;
+    c->write_pending -= c->plain_pending;
+    c->plain_pending = 0;
+}
+
+/* Queue b[0..k) (total bytes) for encryption, then encrypt what the
+ * socket has room for. The vectors are copied, not the bytes. */
+static int tls_queue(struct conn *c, const uv_buf_t *b, unsigned k, size_t total, struct wown own)
+{
+    if (total == 0) {
+        own_release(&own);
+        return 0;
+    }
+    struct tls_plain *p = malloc(sizeof *p + k * sizeof *b);
+    if (!p)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    p->next = NULL;
+    p->own = own;
+    p->i = 0;
+    p->k = k;
+    memcpy(p->b, b, k * sizeof *b);
+    if (own.obj)
+        cache_object_ref(own.obj);
+    if (!c->plain)
+        c->plain_tail = &c->plain;
+    *c->plain_tail = p;
+    c->plain_tail = &p->next;
+    c->plain_pending += total;
+    c->write_pending += total;
+    return tls_pump(c);
+}
+
 static int conn_writev(struct conn *c, uv_buf_t *b, unsigned k, struct wown own)
 {
-    if (c->tls) {
-        enum tls_rc rc = tls_out(c->tls, b, k);
-        own_release(&own); /* encrypted (or copied): the object is not needed either */
-        if (rc != TLS_OK)
-            return UV_EPROTO;
-        return tls_flush(c, 1);
-    }
     size_t total = 0;
     for (unsigned i = 0; i < k; i++)
         total += b[i].len;
+    if (c->tls)
+        return tls_queue(c, b, k, total, own);
     return socket_writev(c, b, k, total, own, 1);
 }
 
@@ -292,6 +359,12 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 int conn_shutdown(struct conn *c, void (*done)(void *owner, int status))
 {
+    if (c->tls && c->plain) {
+        /* the close_notify goes after the last record: tls_pump sends it */
+        c->shutdown_done = done;
+        c->shutdown_wanted = 1;
+        return 0;
+    }
     if (c->tls) {
         tls_close_notify(c->tls);
         tls_flush(c, 0);
@@ -329,6 +402,7 @@ void conn_close(struct conn *c, uv_close_cb close_cb)
 void conn_fini(struct conn *c)
 {
     iobuf_fini(&c->in);
+    plain_free_all(c);
     tls_free(&c->tls);
 }
 
@@ -346,6 +420,50 @@ static int tls_flush(struct conn *c, int notify)
     }
     uv_buf_t b = uv_buf_init(o.p, (unsigned)o.len);
     return socket_writev(c, &b, 1, o.len, (struct wown){.heap = o.p}, notify);
+}
+
+/* Encrypt queued plaintext a step at a time while the socket has less
+ * than WRITE_HIGH_WATER of ciphertext waiting; on_written calls again as
+ * it drains. What a write owns is released once it is all encrypted. */
+static int tls_pump(struct conn *c)
+{
+    while (c->plain && c->write_pending - c->plain_pending < WRITE_HIGH_WATER) {
+        struct tls_plain *p = c->plain;
+        size_t budget = TLS_ENCRYPT_STEP;
+        while (budget && p->i < p->k) {
+            uv_buf_t piece = p->b[p->i];
+            if (piece.len > budget)
+                piece.len = (unsigned)budget;
+            if (tls_out(c->tls, &piece, 1) != TLS_OK)
+                return UV_EPROTO;
+            p->b[p->i].base += piece.len;
+            p->b[p->i].len -= piece.len;
+            if (!p->b[p->i].len)
+                p->i++;
+            budget -= piece.len;
+            c->plain_pending -= piece.len;
+            c->write_pending -= piece.len;
+        }
+        if (p->i == p->k) {
+            c->plain = p->next;
+            if (!c->plain)
+                c->plain_tail = &c->plain;
+            plain_free(p);
+        }
+        int rc = tls_flush(c, 1);
+        if (rc < 0)
+            return rc;
+    }
+    if (!c->plain && c->shutdown_wanted) {
+        c->shutdown_wanted = 0;
+        tls_close_notify(c->tls);
+        tls_flush(c, 0);
+        c->shutdown_req.data = c;
+        int rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
+        if (rc < 0 && c->shutdown_done)
+            c->shutdown_done(c->owner, rc);
+    }
+    return 0;
 }
 
 /* The TLS session ended badly: tell the owner once, as a failed handshake

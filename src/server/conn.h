@@ -44,8 +44,10 @@ struct conn {
     uv_shutdown_t shutdown_req;
     const struct conn_cb *cb;
     void *owner;
-    struct iobuf in;      /* plaintext read, parsed by the owner */
-    size_t write_pending; /* bytes queued on the socket (ciphertext under TLS) */
+    struct iobuf in; /* plaintext read, parsed by the owner */
+    /* bytes written and not yet taken by the socket: under TLS the
+     * ciphertext queued plus the plaintext not yet encrypted */
+    size_t write_pending;
     int reading;
     int eof;       /* the read side ended (not UV_ENOBUFS) */
     int connected; /* reads may start */
@@ -53,6 +55,11 @@ struct conn {
     int lingering; /* closing: what arrives is read and dropped */
     void (*shutdown_done)(void *owner, int status);
     struct tls *tls; /* NULL: cleartext */
+    /* TLS: writes not yet (fully) encrypted, in order; encrypted a step
+     * at a time as the socket drains (conn.c tls_pump) */
+    struct tls_plain *plain, **plain_tail;
+    size_t plain_pending; /* their bytes (part of write_pending) */
+    int shutdown_wanted;  /* conn_shutdown waits for them */
 };
 
 /* tcp is initialized on loop; the owner accepts, opens or connects it. */
@@ -65,7 +72,9 @@ void conn_read(struct conn *c, int on);
 /* Writes. Each takes what it is given to own (an outbuf's memory, a read
  * block) and frees it once written or encrypted; an object it must wait on
  * is held by a reference. Most writes complete at once, in one writev; the
- * rest are queued (write_pending) and end in cb->written. 0 or a uv error. */
+ * rest are queued (write_pending) and end in cb->written. Under TLS the
+ * plaintext is encrypted as the socket drains, about WRITE_HIGH_WATER of
+ * ciphertext ahead at most. 0 or a uv error. */
 int conn_write(struct conn *c, struct outbuf *o);
 /* o's bytes, then n bytes at p that live inside `block` (a heap buffer
  * the write takes over): zero-copy relay of a read buffer. */

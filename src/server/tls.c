@@ -9,12 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include "server/server.h"
 #include "server/tls.h"
 
 #define TLS_PLAIN_CHUNK 16384 /* one record's worth of plaintext */
+/* A drained write BIO whose buffer grew past this is replaced by a fresh
+ * one: a memory BIO never gives its buffer back, so one large write would
+ * pin its size for the life of the connection. */
+#define TLS_WBIO_KEEP (32 * 1024)
 
 struct tls {
     SSL *ssl;
@@ -69,7 +74,11 @@ struct tls *tls_new(SSL_CTX *ctx, int server, const char *sni, const char *verif
     if (verify_host && *verify_host) {
         t->verify = 1;
         SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
-        SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        /* subjectAltName only: no fallback to the subject CN, which
+         * browsers and Go refuse too (RFC 6125 §6.4.4 leaves it to
+         * policy; a CA's device or user certificates name no host). */
+        SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                      X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
         int ok = is_ip_literal(verify_host)
                      ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), verify_host)
                      : SSL_set1_host(t->ssl, verify_host);
@@ -235,6 +244,15 @@ void tls_take_out(struct tls *t, struct outbuf *o)
     int r = BIO_read(t->wbio, o->p + o->len, (int)n);
     if (r > 0)
         o->len += (size_t)r;
+    BUF_MEM *bm = NULL;
+    if (BIO_ctrl_pending(t->wbio) == 0 && BIO_get_mem_ptr(t->wbio, &bm) == 1 && bm &&
+        bm->max > TLS_WBIO_KEEP) {
+        BIO *fresh = BIO_new(BIO_s_mem());
+        if (fresh) {
+            SSL_set0_wbio(t->ssl, fresh); /* frees the old one */
+            t->wbio = fresh;
+        }
+    }
 }
 
 int tls_handshake_done(const struct tls *t)
