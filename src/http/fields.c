@@ -47,6 +47,75 @@ bool http_is_token(struct slice s)
     return true;
 }
 
+static size_t skip_ows(struct slice v, size_t i)
+{
+    while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t'))
+        i++;
+    return i;
+}
+
+static size_t skip_token(struct slice v, size_t i)
+{
+    while (i < v.len && http_is((unsigned char)v.p[i], CH_TCHAR))
+        i++;
+    return i;
+}
+
+/* RFC 9110 §5.6.4: quoted-string from the opening DQUOTE at i; the index
+ * after the closing DQUOTE, or 0 when it does not close. */
+static size_t skip_quoted(struct slice v, size_t i)
+{
+    for (i++; i < v.len; i++) {
+        unsigned char ch = (unsigned char)v.p[i];
+        if (ch == '"')
+            return i + 1;
+        if (ch == '\\') {
+            if (++i == v.len)
+                return 0;
+            ch = (unsigned char)v.p[i];
+        }
+        if (!http_is(ch, CH_VALUE))
+            return 0;
+    }
+    return 0;
+}
+
+enum http_forwarded_syntax http_forwarded_check(struct slice v)
+{
+    unsigned pairs = 0;
+    size_t i = 0;
+    while (i < v.len) {
+        /* one forwarded-pair, or the separators around it; OWS is taken
+         * around ";" and "," (the list rule, and senders that space) */
+        i = skip_ows(v, i);
+        if (i == v.len)
+            break;
+        if (v.p[i] == ',' || v.p[i] == ';') {
+            i++;
+            continue;
+        }
+        size_t name_end = skip_token(v, i);
+        if (name_end == i || name_end == v.len || v.p[name_end] != '=')
+            return HTTP_FORWARDED_MALFORMED;
+        i = name_end + 1;
+        if (i < v.len && v.p[i] == '"') {
+            i = skip_quoted(v, i);
+            if (i == 0)
+                return HTTP_FORWARDED_MALFORMED;
+        } else {
+            size_t value_end = skip_token(v, i);
+            if (value_end == i)
+                return HTTP_FORWARDED_MALFORMED;
+            i = value_end;
+        }
+        pairs++;
+        i = skip_ows(v, i);
+        if (i < v.len && v.p[i] != ',' && v.p[i] != ';')
+            return HTTP_FORWARDED_MALFORMED;
+    }
+    return pairs ? HTTP_FORWARDED_WELL_FORMED : HTTP_FORWARDED_MALFORMED;
+}
+
 const struct http_field *http_find_field(const struct http_field *f, unsigned n, const char *name)
 {
     size_t len = strlen(name);

@@ -28,6 +28,16 @@ bool http_is_token(struct slice s);
 bool http_is_hop_by_hop(const struct http_field *f, const struct http_field *fields, unsigned n,
                         unsigned conn_flags);
 
+/* RFC 7239 §4: Forwarded = 1#forwarded-element, each element pairs of
+ * token "=" (token / quoted-string) joined by ";". A proxy appends its own
+ * element to a client's value, so it must know the client's value ends
+ * where it seems to (no open quoted-string swallowing what follows). */
+enum http_forwarded_syntax {
+    HTTP_FORWARDED_WELL_FORMED,
+    HTTP_FORWARDED_MALFORMED,
+};
+enum http_forwarded_syntax http_forwarded_check(struct slice v);
+
 /* uri-host [":" port]; with need_port the port is mandatory (CONNECT). */
 bool http_valid_authority(struct slice a, bool need_port);
 

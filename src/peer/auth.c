@@ -1,4 +1,4 @@
-/* Peer authentication: an HMAC over what the request asks for, with a
+/* Peer authentication: an HMAC over who asks and what, with a
  * timestamp so a captured request goes stale within a minute, and a nonce
  * the reverse side remembers for that minute (nonce.c) so it is not
  * accepted twice. */
@@ -13,32 +13,32 @@
 #include "http/digest_field.h"
 #include "http/fields.h"
 
-void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
-               struct slice target, int64_t ts, struct slice nonce, struct slice digest,
-               char sig[PEER_SIG_LEN + 1])
+void peer_sign(const unsigned char *secret, size_t secret_len, struct slice id, struct slice scheme,
+               struct slice method, struct slice target, int64_t ts, struct slice nonce,
+               struct slice digest, char sig[PEER_SIG_LEN + 1])
 {
     char tsbuf[24];
     int tl = snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
-    size_t len = method.len + 1 + target.len + 1 + (size_t)tl + 1 + nonce.len + 1 + digest.len;
+    /* The id is signed first: nonces are remembered per id, so an unsigned
+     * id let a capture replay once more under every other id sharing the
+     * secret (finding 4). The scheme is the one the forward side keys the
+     * request under, which the reverse side keys and forwards by. */
+    const struct slice parts[] = {id, scheme, method, target, {tsbuf, (size_t)tl}, nonce, digest};
+    const size_t nparts = sizeof parts / sizeof parts[0];
+    size_t len = nparts - 1; /* the "\n" between parts */
+    for (size_t i = 0; i < nparts; i++)
+        len += parts[i].len;
     unsigned char *msg = malloc(len);
     if (!msg)
         abort();
     size_t p = 0;
-    memcpy(msg + p, method.p, method.len);
-    p += method.len;
-    msg[p++] = '\n';
-    memcpy(msg + p, target.p, target.len);
-    p += target.len;
-    msg[p++] = '\n';
-    memcpy(msg + p, tsbuf, (size_t)tl);
-    p += (size_t)tl;
-    msg[p++] = '\n';
-    if (nonce.len)
-        memcpy(msg + p, nonce.p, nonce.len);
-    p += nonce.len;
-    msg[p++] = '\n';
-    if (digest.len)
-        memcpy(msg + p, digest.p, digest.len);
+    for (size_t i = 0; i < nparts; i++) {
+        if (i)
+            msg[p++] = '\n';
+        if (parts[i].len)
+            memcpy(msg + p, parts[i].p, parts[i].len);
+        p += parts[i].len;
+    }
     unsigned char mac[32];
     unsigned int ml = 0;
     HMAC(EVP_sha256(), secret, (int)secret_len, msg, len, mac, &ml);
@@ -98,7 +98,11 @@ int peer_parse(struct slice v, struct peer_claim *out)
             out->id = val;
         else if (slice_eq(key, SLICE_LIT("sig")))
             out->sig = val;
-        else if (slice_eq(key, SLICE_LIT("nonce"))) {
+        else if (slice_eq(key, SLICE_LIT("scheme"))) {
+            if (!slice_eq(val, SLICE_LIT("http")) && !slice_eq(val, SLICE_LIT("https")))
+                return -1;
+            out->scheme = val;
+        } else if (slice_eq(key, SLICE_LIT("nonce"))) {
             if (!is_nonce(val))
                 return -1;
             out->nonce = val;
@@ -113,7 +117,7 @@ int peer_parse(struct slice v, struct peer_claim *out)
             have_ts = 1;
         }
     }
-    return out->id.len && out->sig.len && out->nonce.len && have_ts ? 0 : -1;
+    return out->id.len && out->scheme.len && out->sig.len && out->nonce.len && have_ts ? 0 : -1;
 }
 
 int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t secret_len,
@@ -122,7 +126,7 @@ int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t 
     if (c->ts > now + PEER_SKEW_MAX || c->ts < now - PEER_SKEW_MAX)
         return 0;
     char want[PEER_SIG_LEN + 1];
-    peer_sign(secret, secret_len, method, target, c->ts, c->nonce, digest, want);
+    peer_sign(secret, secret_len, c->id, c->scheme, method, target, c->ts, c->nonce, digest, want);
     return c->sig.len == PEER_SIG_LEN && CRYPTO_memcmp(c->sig.p, want, PEER_SIG_LEN) == 0;
 }
 

@@ -12,26 +12,28 @@
 #define PEER_SKEW_MAX   60 /* seconds a signature stays good */
 #define PEER_NONCE_LEN  22 /* base64url, unpadded, of 16 random bytes */
 
-/* sig = base64(HMAC-SHA-256(secret, method "\n" target "\n" ts "\n" nonce
- * "\n" digest)), digest being the request's Idem-Digest value or empty. */
-void peer_sign(const unsigned char *secret, size_t secret_len, struct slice method,
-               struct slice target, int64_t ts, struct slice nonce, struct slice digest,
-               char sig[PEER_SIG_LEN + 1]);
+/* sig = base64(HMAC-SHA-256(secret, id "\n" scheme "\n" method "\n"
+ * target "\n" ts "\n" nonce "\n" digest)), digest being the request's
+ * Idem-Digest value or empty (docs/peer-protocol.md, version 3). */
+void peer_sign(const unsigned char *secret, size_t secret_len, struct slice id, struct slice scheme,
+               struct slice method, struct slice target, int64_t ts, struct slice nonce,
+               struct slice digest, char sig[PEER_SIG_LEN + 1]);
 
 /* A fresh nonce from 16 random bytes (`random` is the caller's: no I/O
  * here), as PEER_NONCE_LEN base64url characters and a NUL. */
 void peer_nonce_encode(const unsigned char random[16], char out[PEER_NONCE_LEN + 1]);
 
-/* Idem-Peer: id=<name>, ts=<unix seconds>, nonce=<22 base64url>, sig=<base64>.
- * 0 with all four present (a nonce of any other length or alphabet is
+/* Idem-Peer: id=<name>, scheme=<http|https>, ts=<unix seconds>,
+ * nonce=<22 base64url>, sig=<base64>. 0 with all five present (a nonce of
+ * any other length or alphabet, a scheme other than http/https, is
  * refused), -1 otherwise. */
 struct peer_claim {
-    struct slice id, sig, nonce;
+    struct slice id, scheme, sig, nonce;
     int64_t ts;
 };
 int peer_parse(struct slice value, struct peer_claim *out);
 
-/* 1 when the claim (its nonce included) is signed with `secret` and
+/* 1 when the claim (its id, scheme and nonce included) is signed with `secret` and
  * within PEER_SKEW_MAX of now. */
 int peer_verify(const struct peer_claim *c, const unsigned char *secret, size_t secret_len,
                 struct slice method, struct slice target, struct slice digest, int64_t now);

@@ -136,7 +136,9 @@ int background_revalidate(struct exchange *ex, const struct http_request *r, con
     fds[0] = -1;
     snprintf(bg->ip, sizeof bg->ip, "%s", c->ip);
     bg->background = 1;
-    bg->bg_tls = srv_over_tls(c); /* its key and its proto= are its starter's */
+    /* its key and its proto= are its starter's (a verified peer's: the
+     * signed scheme, not the link's transport) */
+    bg->bg_tls = srv_request_scheme(ex, r) == CACHE_SCHEME_HTTPS;
     bg->ex->bg_key = malloc(key_len);
     memcpy(bg->ex->bg_key, key, key_len);
     bg->ex->bg_key_len = key_len;

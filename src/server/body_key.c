@@ -220,12 +220,12 @@ int key_body(struct exchange *ex, const struct http_request *r, const struct rul
     normalized_digest(ex, type, &coding, body, raw, normalize, digest);
     if (cls == 'C') {
         /* a POST's query is the application's: all of it is keyed */
-        ex->cache_key = cache_key_rpc(r, srv_request_scheme(ex->c, r), request_path(r), rpc_codec,
+        ex->cache_key = cache_key_rpc(r, srv_request_scheme(ex, r), request_path(r), rpc_codec,
                                       coding, digest, request_query(r), &ex->cache_key_len);
     } else {
         struct slice headers = rule ? (struct slice){rule->key_headers, strlen(rule->key_headers)}
                                     : (struct slice){"", 0};
-        ex->cache_key = cache_key_body(cls, r, srv_request_scheme(ex->c, r), digest, type, coding,
+        ex->cache_key = cache_key_body(cls, r, srv_request_scheme(ex, r), digest, type, coding,
                                        headers, &ex->cache_key_len);
     }
     free(joined.p);
@@ -263,7 +263,7 @@ int key_rpc_get(struct exchange *ex, const struct http_request *r, struct slice 
     if (!rest)
         abort();
     struct slice others = {rest, connect_query_rest(query, rest)};
-    ex->cache_key = cache_key_rpc(r, srv_request_scheme(ex->c, r), request_path(r), codec, coding,
+    ex->cache_key = cache_key_rpc(r, srv_request_scheme(ex, r), request_path(r), codec, coding,
                                   digest, others, &ex->cache_key_len);
     free(rest);
     return 0;

@@ -74,14 +74,17 @@ int srv_over_tls(const struct client *c)
     return c->background ? c->bg_tls : c->tls;
 }
 
-enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r)
+enum cache_scheme srv_request_scheme(const struct exchange *ex, const struct http_request *r)
 {
+    if (ex->peer)
+        return ex->peer_https ? CACHE_SCHEME_HTTPS : CACHE_SCHEME_HTTP;
+    const struct client *c = ex->c;
     return cache_request_scheme(r, srv_over_tls(c), c->w->cfg->mode == MODE_FORWARD);
 }
 
 static void build_key(struct exchange *ex, const struct http_request *r)
 {
-    ex->cache_key = cache_key_primary(r, srv_request_scheme(ex->c, r), &ex->cache_key_len);
+    ex->cache_key = cache_key_primary(r, srv_request_scheme(ex, r), &ex->cache_key_len);
 }
 
 /* The request fields the response's Vary is matched on, kept for when it

@@ -323,6 +323,7 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
         return PEER_REQ_ANSWERED;
     }
     ex->peer = side;
+    ex->peer_https = slice_eq(claim.scheme, SLICE_LIT("https"));
     const struct http_field *ad = http_find_field(r->fields, r->nfields, "available-dictionary");
     const struct http_field *ae = http_find_field(r->fields, r->nfields, "accept-encoding");
     if (ad && ae) {
@@ -562,10 +563,13 @@ static void add_signature(struct exchange *ex, struct slice method, struct slice
     peer_nonce_encode(random, nonce);
     char sig[PEER_SIG_LEN + 1];
     int64_t ts = now_s();
-    peer_sign(cfg->peer.secret, cfg->peer.secret_len, method, target, ts,
+    const char *scheme = ex->peer_https ? "https" : "http";
+    peer_sign(cfg->peer.secret, cfg->peer.secret_len,
+              (struct slice){cfg->peer.id, strlen(cfg->peer.id)},
+              (struct slice){scheme, strlen(scheme)}, method, target, ts,
               (struct slice){nonce, PEER_NONCE_LEN}, digest, sig);
-    outbuf_printf(o, "Idem-Peer: id=%s, ts=%lld, nonce=%s, sig=%s\r\n", cfg->peer.id, (long long)ts,
-                  nonce, sig);
+    outbuf_printf(o, "Idem-Peer: id=%s, scheme=%s, ts=%lld, nonce=%s, sig=%s\r\n", cfg->peer.id,
+                  scheme, (long long)ts, nonce, sig);
 }
 
 void peer_stage_resign(struct exchange *ex, struct outbuf *head)
@@ -642,6 +646,9 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
     char digest[64] = "";
     if (ex->peer_inline)
         peer_digest_field(ex->peer_body_digest, digest);
+    /* The scheme we key it under, signed: the reverse side keys and
+     * forwards by it rather than by the link's transport (finding 2). */
+    ex->peer_https = srv_request_scheme(ex, r) == CACHE_SCHEME_HTTPS;
     add_signature(ex, r->method, target, (struct slice){digest, strlen(digest)}, o);
     if (!ex->peer_inline)
         return 0;

@@ -124,17 +124,20 @@ static int up_write(struct exchange *ex, struct outbuf *o)
 
 /* X-Forwarded-For and Forwarded are lists: the client's elements are kept
  * and ours, the last, is the one an origin trusts (RFC 7239 §4). The
- * X-Forwarded-Proto a client sends is dropped (build_request_head): it is
+ * X-Forwarded-Proto a client sends is dropped (claims_scheme): it is
  * one value, and a client on cleartext must not claim https to an origin
  * that decides redirects or cookie flags by it. The proto we send is the
- * scheme the request is keyed under on a reverse proxy, so a stored answer
- * always matches the proto the origin was told. */
+ * scheme the request is keyed under (srv_request_scheme), so a stored
+ * answer always matches the proto the origin was told. */
 static void add_forwarding_fields(struct exchange *ex, const struct http_request *r,
                                   struct outbuf *o)
 {
     struct client *c = ex->c;
     const struct config *cfg = c->w->cfg;
-    const char *proto = srv_over_tls(c) ? "https" : "http";
+    /* The scheme the request is keyed under, not the listener's transport:
+     * a forward proxy keys `GET http://...` by its target even over TLS, and
+     * the answer made for that proto answers that key (finding 2). */
+    const char *proto = cache_scheme_name(srv_request_scheme(ex, r));
     struct outbuf v = {0}; /* a field's value */
     if (cfg->proxy.x_forwarded_for) {
         for (unsigned i = 0; i < r->nfields; i++)
@@ -147,8 +150,13 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
         v.len = 0;
     }
     if (cfg->proxy.forwarded) {
+        /* A client's line is kept only when well-formed: one with an open
+         * quoted-string would swallow our element, the one an origin
+         * trusts (finding 3). Each kept line is a whole list, so joined
+         * they are one. */
         for (unsigned i = 0; i < r->nfields; i++)
-            if (r->fields[i].id == HF_FORWARDED && r->fields[i].value.len) {
+            if (r->fields[i].id == HF_FORWARDED &&
+                http_forwarded_check(r->fields[i].value) == HTTP_FORWARDED_WELL_FORMED) {
                 outbuf_addslice(&v, r->fields[i].value);
                 outbuf_addstr(&v, ", ");
             }
@@ -166,6 +174,17 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
     if (cfg->proxy.via)
         h1_client_field(o, SLICE_LIT("Via"),
                         r->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
+}
+
+/* The fields an origin reads the client's scheme from: ours
+ * (X-Forwarded-Proto, Forwarded proto=) and the siblings origins read
+ * before it (Rack: X-Forwarded-Ssl, X-Forwarded-Scheme; IIS/ARR:
+ * Front-End-Https). A client's own are dropped so that a cleartext client
+ * cannot claim https (finding 5). */
+static int claims_scheme(struct slice name)
+{
+    return slice_case_eq(name, "x-forwarded-proto") || slice_case_eq(name, "x-forwarded-ssl") ||
+           slice_case_eq(name, "x-forwarded-scheme") || slice_case_eq(name, "front-end-https");
 }
 
 /* The Host the origin gets (README, "Configuration": proxy.host). A
@@ -225,7 +244,7 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
             continue;
         if ((cfg->proxy.x_forwarded_for && f->id == HF_X_FORWARDED_FOR) ||
             (cfg->proxy.forwarded && f->id == HF_FORWARDED) ||
-            slice_case_eq(f->name, "x-forwarded-proto"))
+            claims_scheme(f->name))
             continue;
         /* A cached Connect call is stored as identity and served to any
          * client (all accept identity, connect-protocol.md): ask for it. */

@@ -254,6 +254,8 @@ struct exchange {
     struct peer_side *peer;      /* reverse: the verified peer this came from */
     unsigned char peer_dict[32]; /* the dictionary offered (reverse) or sent (forward) */
     int peer_has_dict, peer_accept_ref, peer_accept_dcz;
+    /* the Idem-Peer scheme is https: signed (forward), verified (reverse) */
+    int peer_https;
     struct outbuf peer_body; /* forward: the request body, sent from memory */
     unsigned char peer_body_digest[32];
     int peer_inline;   /* forward: the body goes from peer_body */
@@ -422,7 +424,9 @@ void cache_stage_stream_pump(struct exchange *ex);
 /* The scheme this request is keyed under (cache/key.h
  * cache_request_scheme): https when it came over TLS, or a forward
  * proxy's absolute-form target's own. */
-enum cache_scheme srv_request_scheme(const struct client *c, const struct http_request *r);
+/* A verified peer's request: the scheme its forward side keyed it under,
+ * signed in Idem-Peer (peer_https), not the link's transport. */
+enum cache_scheme srv_request_scheme(const struct exchange *ex, const struct http_request *r);
 /* Did the request come over TLS (a background refresh: the request that
  * started it)? What Forwarded proto= and X-Forwarded-Proto say. */
 int srv_over_tls(const struct client *c);

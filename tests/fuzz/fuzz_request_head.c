@@ -9,6 +9,7 @@
 #include <string.h>
 #include "http/http.h"
 #include "http/path.h"
+#include "http/fields.h"
 
 static struct http_field req_fields[HTTP_FIELDS_MAX];
 static struct http_request req = {.fields = req_fields, .fields_cap = HTTP_FIELDS_MAX};
@@ -68,6 +69,29 @@ static void check_copy(uint8_t *buf, const struct http_request *r)
     free(arena);
 }
 
+/* A Forwarded value the proxy keeps is a whole list: no quote left open,
+ * and the element the proxy appends stays a separate, well-formed one. */
+static void check_forwarded(struct slice v)
+{
+    if (http_forwarded_check(v) != HTTP_FORWARDED_WELL_FORMED)
+        return;
+    struct http_list_iter it = http_list_begin(v);
+    struct slice el;
+    int rc;
+    while ((rc = http_list_next(&it, &el)) == 1)
+        ;
+    if (rc != 0)
+        abort();
+    static const char ours[] = ", for=192.0.2.1;proto=http";
+    char *joined = malloc(v.len + sizeof ours);
+    memcpy(joined, v.p, v.len);
+    memcpy(joined + v.len, ours, sizeof ours - 1);
+    if (http_forwarded_check((struct slice){joined, v.len + sizeof ours - 1}) !=
+        HTTP_FORWARDED_WELL_FORMED)
+        abort();
+    free(joined);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const struct http_limits lim = {8192, 65536, 100};
@@ -87,6 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             inside(buf, size, req.fields[i].value);
             if (req.fields[i].name.len == 0)
                 abort();
+            if (req.fields[i].id == HF_FORWARDED)
+                check_forwarded(req.fields[i].value);
         }
         if (req.body == HTTP_BODY_LENGTH && req.content_length == 0)
             abort();

@@ -276,8 +276,8 @@ const SECRET_BYTES = Buffer.from('a-long-shared-secret-for-the-tests');
 function peerFields(method, target, digest = '') {
   const ts = Math.floor(Date.now() / 1000);
   const nonce = crypto.randomBytes(16).toString('base64url');
-  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${nonce}\n${digest}`).digest('base64');
-  return `Idem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n` + (digest ? `Idem-Digest: ${digest}\r\n` : '');
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`edge-1\nhttp\n${method}\n${target}\n${ts}\n${nonce}\n${digest}`).digest('base64');
+  return `Idem-Peer: id=edge-1, scheme=http, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n` + (digest ? `Idem-Digest: ${digest}\r\n` : '');
 }
 const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
 
@@ -511,7 +511,7 @@ test('a signed request captured on the link and replayed verbatim is refused: 40
     t.link.reset();
     assert.equal((await t.get('/doc?v=1')).status, 200);
     const up = t.link.bytes().up;
-    assert.match(up.toString('latin1'), /\r\nIdem-Peer: id=edge-1, ts=\d+, nonce=[A-Za-z0-9_-]{22}, sig=[A-Za-z0-9+/=]{44}\r\n/);
+    assert.match(up.toString('latin1'), /\r\nIdem-Peer: id=edge-1, scheme=http, ts=\d+, nonce=[A-Za-z0-9_-]{22}, sig=[A-Za-z0-9+/=]{44}\r\n/);
     const n = t.state.seen.length;
     const [replayed] = parseResponses((await rawExchange(t.reverse.port, up)).data);
     assert.equal(replayed.status, 401);

@@ -355,8 +355,8 @@ function peerFields(method, target, digest) {
   // signed as docs/peer-protocol.md says: ts, a fresh nonce, the digest
   const ts = Math.floor(Date.now() / 1000);
   const nonce = crypto.randomBytes(16).toString('base64url');
-  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`${method}\n${target}\n${ts}\n${nonce}\n${digest}`).digest('base64');
-  return `Idem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\nIdem-Digest: ${digest}\r\n`;
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`edge-1\nhttp\n${method}\n${target}\n${ts}\n${nonce}\n${digest}`).digest('base64');
+  return `Idem-Peer: id=edge-1, scheme=http, ts=${ts}, nonce=${nonce}, sig=${sig}\r\nIdem-Digest: ${digest}\r\n`;
 }
 const digestOf = (body) => `sha-256=:${crypto.createHash('sha256').update(body).digest('base64')}:`;
 
@@ -380,8 +380,8 @@ test('reverse side: a signed request parked behind another\'s fetch and woken go
   await c.connected;
   const ts = Math.floor(Date.now() / 1000);
   const nonce = crypto.randomBytes(16).toString('base64url');
-  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`GET\n/slow\n${ts}\n${nonce}\n`).digest('base64');
-  c.sock.write(`GET /slow HTTP/1.1\r\nHost: 127.0.0.1:${s.proxy.port}\r\nIdem-Peer: id=edge-1, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n\r\n`
+  const sig = crypto.createHmac('sha256', SECRET_BYTES).update(`edge-1\nhttp\nGET\n/slow\n${ts}\n${nonce}\n`).digest('base64');
+  c.sock.write(`GET /slow HTTP/1.1\r\nHost: 127.0.0.1:${s.proxy.port}\r\nIdem-Peer: id=edge-1, scheme=http, ts=${ts}, nonce=${nonce}, sig=${sig}\r\n\r\n`
     + reqLine('/after', s.proxy.port));
   await readByProxy(s.proxy.port, c.sock); // parked, the GET behind it read too
   release.open();

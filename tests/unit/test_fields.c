@@ -76,6 +76,38 @@ static void test_authority(void **st)
     assert_false(http_valid_authority(S(":80"), false));
 }
 
+/* RFC 7239 §4: pairs of token "=" (token / quoted-string) joined by ";",
+ * elements by ",". */
+static void test_forwarded(void **st)
+{
+    static const struct {
+        const char *value;
+        enum http_forwarded_syntax want;
+    } rows[] = {
+        {"for=192.0.2.60;proto=http;by=203.0.113.43", HTTP_FORWARDED_WELL_FORMED},
+        {"for=\"[2001:db8:cafe::17]:4711\"", HTTP_FORWARDED_WELL_FORMED},
+        {"for=a, for=b;proto=https", HTTP_FORWARDED_WELL_FORMED},
+        {"for=a; proto=http , ,for=b", HTTP_FORWARDED_WELL_FORMED},
+        {"x=\"a\\\"b,c\"", HTTP_FORWARDED_WELL_FORMED},
+        {"for=6.6.6.6;proto=https;x=\"", HTTP_FORWARDED_MALFORMED}, /* finding 3 */
+        {"x=\"ab\\\"", HTTP_FORWARDED_MALFORMED},                   /* escaped close */
+        {"x=\"ab\\", HTTP_FORWARDED_MALFORMED},
+        {"for", HTTP_FORWARDED_MALFORMED},
+        {"for=", HTTP_FORWARDED_MALFORMED},
+        {"=a", HTTP_FORWARDED_MALFORMED},
+        {"for =a", HTTP_FORWARDED_MALFORMED},
+        {"for=a b", HTTP_FORWARDED_MALFORMED},
+        {"for=[::1]", HTTP_FORWARDED_MALFORMED}, /* ":" needs quotes */
+        {"for=\"a\"b", HTTP_FORWARDED_MALFORMED},
+        {"", HTTP_FORWARDED_MALFORMED},
+        {" , ;", HTTP_FORWARDED_MALFORMED},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (http_forwarded_check(S(rows[i].value)) != rows[i].want)
+            fail_msg("row %zu: %s", i, rows[i].value);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -83,6 +115,7 @@ int main(void)
         cmocka_unit_test(test_hop_by_hop),
         cmocka_unit_test(test_authority),
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_forwarded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

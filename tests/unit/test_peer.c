@@ -21,9 +21,10 @@ test_sign_verify(void **st)
     const unsigned char *key = (const unsigned char *)"s3cret";
     char sig[PEER_SIG_LEN + 1], hdr[200];
     const char *nonce = "AAAAAAAAAAAAAAAAAAAAAA";
-    peer_sign(key, 6, S("POST"), S("/api/x?q=1"), 1000, S(nonce), S("sha-256=:AAAA:"), sig);
+    peer_sign(key, 6, S("edge-1"), S("http"), S("POST"), S("/api/x?q=1"), 1000, S(nonce),
+              S("sha-256=:AAAA:"), sig);
     assert_int_equal(strlen(sig), PEER_SIG_LEN);
-    snprintf(hdr, sizeof hdr, "id=edge-1, ts=1000, nonce=%s, sig=%s", nonce, sig);
+    snprintf(hdr, sizeof hdr, "id=edge-1, scheme=http, ts=1000, nonce=%s, sig=%s", nonce, sig);
     struct peer_claim c;
     assert_int_equal(peer_parse(S(hdr), &c), 0);
     assert_int_equal(c.ts, 1000);
@@ -35,6 +36,17 @@ test_sign_verify(void **st)
     other.nonce = S("AAAAAAAAAAAAAAAAAAAAAB");
     assert_false(
         peer_verify(&other, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
+    /* the id is signed: the same capture under another id fails */
+    struct peer_claim other_id = c;
+    other_id.id = S("edge-2");
+    assert_false(
+        peer_verify(&other_id, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
+    /* the scheme is signed: the reverse side keys by it */
+    assert_true(c.scheme.len == 4 && !memcmp(c.scheme.p, "http", 4));
+    struct peer_claim other_scheme = c;
+    other_scheme.scheme = S("https");
+    assert_false(
+        peer_verify(&other_scheme, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
     /* anything changed and it fails */
     assert_false(peer_verify(&c, key, 6, S("GET"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 1030));
     assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=2"), S("sha-256=:AAAA:"), 1030));
@@ -56,7 +68,11 @@ test_sign_verify(void **st)
         "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA",
         "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAAA",
         "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA+",
-        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA=", "id=a, ts=1, sig=x, nonce=", "garbage"};
+        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA=", "id=a, ts=1, sig=x, nonce=", "garbage",
+        /* version 3: a scheme, http or https */
+        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
+        "id=a, scheme=ftp, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
+        "id=a, scheme=HTTPS, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (peer_parse(S(bad[i]), &c) == 0)
             fail_msg("'%s' parsed", bad[i]);
@@ -77,7 +93,7 @@ static void test_nonce_encode(void **st)
         r[i] = (unsigned char)(i * 17 + 3);
     peer_nonce_encode(r, out);
     char hdr[120];
-    snprintf(hdr, sizeof hdr, "id=a, ts=1, sig=x, nonce=%s", out);
+    snprintf(hdr, sizeof hdr, "id=a, scheme=http, ts=1, sig=x, nonce=%s", out);
     struct peer_claim c;
     assert_int_equal(peer_parse(S(hdr), &c), 0); /* what we make, we accept */
 }
