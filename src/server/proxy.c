@@ -243,8 +243,7 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
             http_is_hop_by_hop(f, r->fields, r->nfields, r->conn_flags))
             continue;
         if ((cfg->proxy.x_forwarded_for && f->id == HF_X_FORWARDED_FOR) ||
-            (cfg->proxy.forwarded && f->id == HF_FORWARDED) ||
-            claims_scheme(f->name))
+            (cfg->proxy.forwarded && f->id == HF_FORWARDED) || claims_scheme(f->name))
             continue;
         /* A cached Connect call is stored as identity and served to any
          * client (all accept identity, connect-protocol.md): ask for it. */

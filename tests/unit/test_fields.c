@@ -111,10 +111,8 @@ static void test_forwarded(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list),
-        cmocka_unit_test(test_hop_by_hop),
-        cmocka_unit_test(test_authority),
-        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_list),      cmocka_unit_test(test_hop_by_hop),
+        cmocka_unit_test(test_authority), cmocka_unit_test(test_classify),
         cmocka_unit_test(test_forwarded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,15 +60,17 @@ test_sign_verify(void **st)
     assert_false(peer_verify(&c, key, 6, S("POST"), S("/api/x?q=1"), S("sha-256=:AAAA:"), 939));
     static const char *const bad[] = {
         "", "id=a, ts=1", "id=a, sig=x", "ts=1, sig=x",
-        "id=a, ts=1x, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
-        "id=, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
-        /* version 1, before nonces: refused */
-        "id=a, ts=1, sig=x",
+        "id=a, scheme=http, ts=1x, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
+        "id=, scheme=http, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
+        /* each row with a scheme, so it fails for the reason it names;
+         * version 1, before nonces: refused */
+        "id=a, scheme=http, ts=1, sig=x",
         /* a nonce is 22 base64url characters */
-        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA",
-        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAAA",
-        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA+",
-        "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA=", "id=a, ts=1, sig=x, nonce=", "garbage",
+        "id=a, scheme=http, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA",
+        "id=a, scheme=http, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAAA",
+        "id=a, scheme=http, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA+",
+        "id=a, scheme=http, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAA=",
+        "id=a, scheme=http, ts=1, sig=x, nonce=", "garbage",
         /* version 3: a scheme, http or https */
         "id=a, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
         "id=a, scheme=ftp, ts=1, sig=x, nonce=AAAAAAAAAAAAAAAAAAAAAA",
