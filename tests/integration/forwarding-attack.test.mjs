@@ -8,27 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { makeCerts } from './certs.mjs';
+import { certsForTests, startTlsProxy as startTls } from './tls-lib.mjs';
 import { startProxy, startOrigin, freePort, tmpFile, rawExchange, parseResponses, get } from './lib.mjs';
 
-let C;
-let dir;
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idem-forwarding-attack-'));
-  C = makeCerts(path.join(dir, 'certs'));
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
+const C = certsForTests('forwarding-attack');
 const read = (f) => fs.readFileSync(f);
-
-async function startTlsProxy(args = [], { yaml = '' } = {}) {
-  const tlsPort = await freePort();
-  const extra = yaml ? ['--config', tmpFile('forwarding-attack.yaml', yaml)] : [];
-  const p = await startProxy(['--tls-listen', `127.0.0.1:${tlsPort}`, '--tls-cert', C.server.cert,
-    '--tls-key', C.server.key, ...extra, ...args]);
-  p.tlsPort = tlsPort;
-  return p;
-}
+const startTlsProxy = (args, opts) => startTls(C, args, opts);
 
 // Finding: only X-Forwarded-Proto is removed from a client's request, but
 // origins read the scheme from its siblings too, before it: Rack (Rails,

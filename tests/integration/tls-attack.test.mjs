@@ -9,27 +9,12 @@ import path from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
 import { spawn, execFileSync } from 'node:child_process';
-import { makeCerts } from './certs.mjs';
+import { certsForTests, startTlsProxy as startTls } from './tls-lib.mjs';
 import { startProxy, startOrigin, freePort, tmpFile, sleep, get, SANITIZED } from './lib.mjs';
 
-let C;
-let dir;
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idem-attack-tls-'));
-  C = makeCerts(path.join(dir, 'certs'));
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
+const C = certsForTests('attack-tls');
 const read = (f) => fs.readFileSync(f);
-
-async function startTlsProxy(args = [], { yaml = '' } = {}) {
-  const tlsPort = await freePort();
-  const extra = yaml ? ['--config', tmpFile('tls-attack.yaml', yaml)] : [];
-  const p = await startProxy(['--tls-listen', `127.0.0.1:${tlsPort}`, '--tls-cert', C.server.cert,
-    '--tls-key', C.server.key, ...extra, ...args]);
-  p.tlsPort = tlsPort;
-  return p;
-}
+const startTlsProxy = (args, opts) => startTls(C, args, opts);
 
 const rssKiB = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
 
@@ -169,7 +154,7 @@ test('a TLS client that stops reading a large hit does not make the proxy hold i
 // says it does not look at CNs. A CA that issues CN-only certificates for
 // other purposes (devices, users) can thus impersonate the origin.
 test('https origin: a certificate naming the host only in its subject CN (no SAN) is refused', async (t) => {
-  const cdir = path.join(dir, 'cn-only');
+  const cdir = path.join(path.dirname(C.ca.cert), 'cn-only'); // removed with the certificates
   fs.mkdirSync(cdir, { recursive: true });
   const o = (a) => execFileSync('openssl', a, { cwd: cdir, stdio: ['ignore', 'pipe', 'pipe'] });
   o(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'cn.key']);
