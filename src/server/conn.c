@@ -29,6 +29,7 @@ static void plain_free_all(struct conn *c);
 /* Plaintext encrypted per step: a few records, small next to
  * WRITE_HIGH_WATER, so the ciphertext queue overshoots it by little. */
 #define TLS_ENCRYPT_STEP (64 * 1024)
+#define TLS_RECORD_PLAIN 16384 /* the most plaintext one TLS record holds */
 
 void conn_init(struct conn *c, uv_loop_t *loop, const struct conn_cb *cb, void *owner)
 {
@@ -422,6 +423,14 @@ static int tls_flush(struct conn *c, int notify)
     return socket_writev(c, &b, 1, o.len, (struct wown){.heap = o.p}, notify);
 }
 
+/* Encrypt the staged bytes as one record. */
+static int tls_out_bytes(struct conn *c, char *stage, size_t *staged)
+{
+    uv_buf_t b = uv_buf_init(stage, (unsigned)*staged);
+    *staged = 0;
+    return tls_out(c->tls, &b, 1) == TLS_OK ? 0 : -1;
+}
+
 /* Encrypt queued plaintext a step at a time while the socket has less
  * than WRITE_HIGH_WATER of ciphertext waiting; on_written calls again as
  * it drains. What a write owns is released once it is all encrypted. */
@@ -430,12 +439,26 @@ static int tls_pump(struct conn *c)
     while (c->plain && c->write_pending - c->plain_pending < WRITE_HIGH_WATER) {
         struct tls_plain *p = c->plain;
         size_t budget = TLS_ENCRYPT_STEP;
+        /* Small pieces (a stored head, our fields, a small body) are
+         * gathered into one record, as nginx's ssl_buffer does: a record
+         * each would cost its own AEAD pass, header and tag. */
+        char stage[TLS_RECORD_PLAIN];
+        size_t staged = 0;
         while (budget && p->i < p->k) {
             uv_buf_t piece = p->b[p->i];
             if (piece.len > budget)
                 piece.len = (unsigned)budget;
-            if (tls_out(c->tls, &piece, 1) != TLS_OK)
-                return UV_EPROTO;
+            if (!staged && piece.len >= sizeof stage) {
+                if (tls_out(c->tls, &piece, 1) != TLS_OK)
+                    return UV_EPROTO;
+            } else {
+                if (piece.len > sizeof stage - staged)
+                    piece.len = (unsigned)(sizeof stage - staged);
+                memcpy(stage + staged, piece.base, piece.len);
+                staged += piece.len;
+                if (staged == sizeof stage && tls_out_bytes(c, stage, &staged) < 0)
+                    return UV_EPROTO;
+            }
             p->b[p->i].base += piece.len;
             p->b[p->i].len -= piece.len;
             if (!p->b[p->i].len)
@@ -444,6 +467,8 @@ static int tls_pump(struct conn *c)
             c->plain_pending -= piece.len;
             c->write_pending -= piece.len;
         }
+        if (staged && tls_out_bytes(c, stage, &staged) < 0)
+            return UV_EPROTO;
         if (p->i == p->k) {
             c->plain = p->next;
             if (!c->plain)
