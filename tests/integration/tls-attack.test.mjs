@@ -10,7 +10,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { spawn, execFileSync } from 'node:child_process';
 import { certsForTests, startTlsProxy as startTls } from './tls-lib.mjs';
-import { startProxy, startOrigin, freePort, tmpFile, sleep, get, SANITIZED } from './lib.mjs';
+import { startProxy, startOrigin, startRelay, freePort, tmpFile, sleep, get, SANITIZED } from './lib.mjs';
 
 const C = certsForTests('attack-tls');
 const read = (f) => fs.readFileSync(f);
@@ -182,3 +182,41 @@ test('https origin: a certificate naming the host only in its subject CN (no SAN
 // proto=https, the link's transport standing for the client's scheme. The
 // answer (made for https) is then stored under http://... on the forward
 // side and served to its cleartext clients, and on the reverse side shares
+
+// A small hit over TLS is one record, as it is one write in clear text
+// (hit-writes.test.mjs): the stored head, our fields and the body are
+// gathered before encryption, not sealed as a record each (three AEAD
+// passes, headers and tags for one answer).
+test('a small TLS hit goes out as one TLS record', async (t) => {
+  const body = 'x'.repeat(1000);
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end(body);
+  });
+  t.after(() => origin.close());
+  const p = await startTlsProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  t.after(() => p.stop());
+  const relay = await startRelay(p.tlsPort);
+  t.after(() => relay.close());
+  const s = tls.connect({ host: '127.0.0.1', port: relay.port, servername: 'localhost', ca: read(C.ca.cert) });
+  t.after(() => s.destroy());
+  await new Promise((resolve, reject) => { s.once('secureConnect', resolve); s.once('error', reject); });
+  let got = Buffer.alloc(0);
+  s.on('data', (d) => { got = Buffer.concat([got, d]); });
+  const exchange = async () => {
+    got = Buffer.alloc(0);
+    s.write('GET /small HTTP/1.1\r\nHost: a\r\n\r\n');
+    for (;;) {
+      const end = got.indexOf('\r\n\r\n');
+      if (end >= 0 && got.length >= end + 4 + body.length) return got.toString('latin1');
+      await sleep(5);
+    }
+  };
+  assert.match(await exchange(), /Cache-Status: [^\r]*stored/);
+  relay.reset();
+  assert.match(await exchange(), /Cache-Status: idemcache; hit/);
+  const down = relay.bytes().down;
+  const records = [];
+  for (let i = 0; i + 5 <= down.length; i += 5 + down.readUInt16BE(i + 3)) records.push(down[i]);
+  assert.deepEqual(records, [23], `records (content types) for one hit: ${records.join(',')}`);
+});
