@@ -14,6 +14,7 @@
 # per body): 16,192 objects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 MEMORY=${1:-1GiB}
 BIN=${BIN:-build/idemcache}
 WORKERS=${WORKERS:-2}
@@ -29,28 +30,16 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 ORIGIN=$(port); IDEM=$(port); ADMIN=$(port)
 BODY=$(python3 -c "s='{\"id\":1,\"name\":\"item\",\"tags\":[\"a\",\"b\"],\"price\":12.5,\"pad\":\"'; print(s + 'x' * (100 - len(s) - 2) + '\"}')")
 [ ${#BODY} -eq 100 ] || { echo "body is ${#BODY} bytes"; exit 1; }
-mkdir -p "$work/origin"
-cat > "$work/origin/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/origin/nginx.pid;
-error_log $work/origin/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
+origin_conf "  server {
     listen 127.0.0.1:$ORIGIN;
     location / {
       default_type application/json;
-      add_header Cache-Control "max-age=3600";
-      add_header ETag "\"\$request_id\"";
-      add_header Vary "Accept-Encoding";
+      add_header Cache-Control \"max-age=3600\";
+      add_header ETag \"\\\"\$request_id\\\"\";
+      add_header Vary \"Accept-Encoding\";
       return 200 '$BODY';
     }
-  }
-}
-CONF
+  }"
 nginx -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
 printf 'cache:\n  memory_size: %s\n' "$MEMORY" > "$work/idem.yaml"
 "$BIN" --config "$work/idem.yaml" --listen 127.0.0.1:$IDEM --admin 127.0.0.1:$ADMIN \

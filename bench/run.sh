@@ -17,6 +17,7 @@
 #                                                  (a change to the hit path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 MODE=${MODE:-proxy}
 SIZES=${1:-"1k 64k"}
 RUNS=${2:-3}
@@ -61,23 +62,9 @@ LUA
 fi
 
 mkdir -p "$work/www" "$work/origin" "$work/proxy"
-for s in $SIZES; do
-  n=$(numfmt --from=iec "${s^^}")
-  python3 -c "import os,base64,sys; sys.stdout.write(base64.b64encode(os.urandom($n)).decode()[:$n])" > "$work/www/$s"
-done
+make_bodies
 
-cat > "$work/origin/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/origin/nginx.pid;
-error_log $work/origin/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; root $work/www; ${ORIGIN_EXTRA:-} }
-}
-CONF
+origin_conf "  server { listen 127.0.0.1:$ORIGIN; root $work/www; ${ORIGIN_EXTRA:-} }"
 cat > "$work/proxy/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;

@@ -21,6 +21,7 @@
 #   PROXIES=nginx                  nginx alone (an idemcache without TLS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 SIZES=${1:-"1k 20k"}
 RUNS=${2:-3}
 SECS=${3:-10}
@@ -53,24 +54,10 @@ CNF
 export OPENSSL_CONF=$work/openssl.cnf
 
 mkdir -p "$work/www" "$work/origin" "$work/proxy"
-for s in $SIZES; do
-  n=$(numfmt --from=iec "${s^^}")
-  python3 -c "import os,base64,sys; sys.stdout.write(base64.b64encode(os.urandom($n)).decode()[:$n])" > "$work/www/$s"
-done
+make_bodies
 
-cat > "$work/origin/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/origin/nginx.pid;
-error_log $work/origin/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; root $work/www; access_log $work/origin/access.log;
-           add_header Cache-Control "max-age=3600" always; }
-}
-CONF
+origin_conf "  server { listen 127.0.0.1:$ORIGIN; root $work/www; access_log $work/origin/access.log;
+           add_header Cache-Control \"max-age=3600\" always; }"
 cat > "$work/proxy/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
