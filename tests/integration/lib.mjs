@@ -27,15 +27,33 @@ export function spawnTracked(cmd, args, opts) {
   return p;
 }
 
-export async function freePort() {
-  return new Promise((resolve, reject) => {
+// A port for a server a test starts. Not from the kernel's ephemeral range
+// (listen(0)): a port handed out there can be taken by any outgoing
+// connection before the server binds it, and idemcache's startup probe
+// then fails with EADDRINUSE (a flake CI hit once). Ports below the range
+// are only ever bound on purpose; each is handed out once per process.
+const handedOut = new Set();
+function ephemeralLow() {
+  try { return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768; } catch { return 32768; }
+}
+const PORT_LOW = 10000;
+const PORT_HIGH = Math.max(PORT_LOW + 2000, ephemeralLow());
+
+function bindable(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+export async function freePort() {
+  for (let i = 0; i < 200; i++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW));
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) { handedOut.add(port); return port; }
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 export function tmpFile(name, content) {
@@ -45,10 +63,10 @@ export function tmpFile(name, content) {
   return p;
 }
 
-async function waitForPort(port, proc, ms = 10000) {
+async function waitForPort(port, proc, ms = 10000, stderr = () => '') {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`idemcache exited early with ${proc.exitCode}`);
+    if (proc.exitCode !== null) throw new Error(`idemcache exited early with ${proc.exitCode}: ${stderr()}`);
     const ok = await new Promise((resolve) => {
       const s = net.connect(port, '127.0.0.1');
       s.on('connect', () => { s.destroy(); resolve(true); });
@@ -70,7 +88,7 @@ export async function startProxy(args = [], { workers = 1, port: fixed } = {}) {
   });
   proc.stdout.on('data', (d) => out.push(d));
   proc.stderr.on('data', (d) => err.push(d));
-  await waitForPort(port, proc);
+  await waitForPort(port, proc, 10000, () => Buffer.concat(err).toString());
   const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
   return {
     port,
