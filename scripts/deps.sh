@@ -4,8 +4,9 @@
 set -euo pipefail
 want=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libyaml-dev libssl-dev libcmocka-dev zlib1g-dev
-      libzstd-dev zstd nodejs openssl strace)
-[ "${1:-}" = "--bench" ] && want+=(nginx-light wrk)
+      libzstd-dev zstd nodejs openssl strace libnghttp2-dev)
+# nghttp2-client: h2load, for bench/h2.sh
+[ "${1:-}" = "--bench" ] && want+=(nginx-light wrk nghttp2-client)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
