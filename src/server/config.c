@@ -16,6 +16,41 @@
 #include "server/log.h"
 #include "http/fields.h"
 
+/* ---- h2 (issue 15) -------------------------------------------------- */
+
+static void config_h2_defaults(struct config *c)
+{
+    c->h2.enabled = true;
+    c->h2.max_concurrent_streams = 100; /* RFC 9113 §6.5.2 advises no fewer */
+    c->h2.initial_window = 256 * 1024;
+    c->h2.max_header_list = 64 * 1024;
+    c->h2.max_resets_per_10s = 200;
+    /* four whole bodies at body_key.max_bytes' default */
+    c->h2.max_read_ahead = 4 * 1024 * 1024;
+}
+
+/* The range each h2 number may take: what the protocol allows, and what
+ * keeps the proxy usable. NULL when v fits; else why not. */
+static const char *config_h2_out_of_range(size_t off, uint64_t v)
+{
+    static const struct {
+        size_t off;
+        uint64_t min, max;
+        const char *why;
+    } bounds[] = {
+        {offsetof(struct config, h2.max_concurrent_streams), 1, 1000000,
+         "1 to 1000000 (h2.enabled: false turns h2 off)"},
+        /* RFC 9113 §6.5.2: above 2^31-1 is a FLOW_CONTROL_ERROR */
+        {offsetof(struct config, h2.initial_window), 1, 2147483647u, "1 to 2147483647 bytes"},
+        {offsetof(struct config, h2.max_header_list), 1024, 16u << 20, "1KiB to 16MiB"},
+        {offsetof(struct config, h2.max_resets_per_10s), 1, 1000000, "1 to 1000000"},
+    };
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++)
+        if (bounds[i].off == off && (v < bounds[i].min || v > bounds[i].max))
+            return bounds[i].why;
+    return NULL;
+}
+
 void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
@@ -82,6 +117,7 @@ void config_defaults(struct config *c)
     strcpy(c->log.access, "stdout");
     strcpy(c->log.error, "stderr");
     c->log.level = LOG_INFO;
+    config_h2_defaults(c);
 }
 
 int config_parse_duration(const char *s, uint64_t *ms)
@@ -314,6 +350,12 @@ static const struct field schema[] = {
     {"proxy.forwarded", F_BOOL, OFF(proxy.forwarded), 0},
     {"proxy.host", F_ORIGIN_HOST, 0, 0},
     {"proxy.pass_surrogate_key", F_BOOL, OFF(proxy.pass_surrogate_key), 0},
+    {"h2.enabled", F_BOOL, OFF(h2.enabled), 0},
+    {"h2.max_concurrent_streams", F_COUNT, OFF(h2.max_concurrent_streams), 0},
+    {"h2.initial_window", F_SIZE, OFF(h2.initial_window), 0},
+    {"h2.max_header_list", F_SIZE, OFF(h2.max_header_list), 0},
+    {"h2.max_resets_per_10s", F_COUNT, OFF(h2.max_resets_per_10s), 0},
+    {"h2.max_read_ahead", F_SIZE, OFF(h2.max_read_ahead), 0},
     {"log.access", F_STRING, OFF(log.access), sizeof(((struct config *)0)->log.access)},
     {"log.error", F_STRING, OFF(log.error), sizeof(((struct config *)0)->log.error)},
     {"log.level", F_LEVEL, OFF(log.level), 0},
@@ -868,6 +910,8 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
     case F_SIZE:
         if (config_parse_size(s, &v) < 0)
             return fail(l, n, path, "invalid size '%s' (expected e.g. 8192, 64KiB, 1MiB)", s);
+        if (config_h2_out_of_range(f->off, v))
+            return fail(l, n, path, "out of range: %s", config_h2_out_of_range(f->off, v));
         *(uint64_t *)(base + f->off) = v;
         return 0;
     case F_COUNT: {
@@ -881,6 +925,8 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
             snprintf(msg, sizeof msg, "%.40s is over %zu", s, f->len);
             return fail(l, n, path, "invalid number: %s", msg);
         }
+        if (config_h2_out_of_range(f->off, x))
+            return fail(l, n, path, "out of range: %s", config_h2_out_of_range(f->off, x));
         if (x == 0 && f->off == OFF(peer.nonces))
             return fail(l, n, path, "invalid number '%s' (at least 1: no nonce, no signed request)",
                         s);

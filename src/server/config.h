@@ -201,6 +201,20 @@ struct config {
         struct connect_procedures never; /* not_cacheable, in any form or rule */
     } connect;
 
+    /* HTTP/2 toward clients (h2_server.c): ALPN h2 on TLS listeners, the
+     * prior-knowledge preface on cleartext ones. RFC 9113 §6.5.2 names
+     * the SETTINGS these become. */
+    struct {
+        bool enabled;
+        uint64_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+        uint64_t initial_window;         /* SETTINGS_INITIAL_WINDOW_SIZE, per stream */
+        uint64_t max_header_list;        /* SETTINGS_MAX_HEADER_LIST_SIZE; more: stream error */
+        uint64_t max_resets_per_10s;     /* RST_STREAM from the client; more: GOAWAY */
+        /* request body bytes read ahead (body keys, peers) by all the
+         * streams of one connection; a stream past it: REFUSED_STREAM */
+        uint64_t max_read_ahead;
+    } h2;
+
     struct {
         char access[512]; /* "stdout", "off" or a path */
         char error[512];  /* "stderr" or a path */

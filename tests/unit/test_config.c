@@ -576,6 +576,58 @@ static void test_warnings(void **st)
     assert_int_equal(n, 0);
 }
 
+/* h2 (issue 15): defaults, values, and each bound at its limit + 1 */
+static void test_h2_fields(void **st)
+{
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    assert_true(c.h2.enabled);
+    assert_int_equal(c.h2.max_concurrent_streams, 100);
+    assert_int_equal(c.h2.initial_window, 256 * 1024);
+    assert_int_equal(c.h2.max_header_list, 64 * 1024);
+    assert_int_equal(c.h2.max_resets_per_10s, 200);
+    assert_int_equal(c.h2.max_read_ahead, 4 * 1024 * 1024);
+    assert_int_equal(load("h2:\n"
+                          "  enabled: false\n"
+                          "  max_concurrent_streams: 8\n"
+                          "  initial_window: 2147483647\n"
+                          "  max_header_list: 1KiB\n"
+                          "  max_resets_per_10s: 1\n"
+                          "  max_read_ahead: 0\n",
+                          &c, err),
+                     0);
+    assert_false(c.h2.enabled);
+    assert_int_equal(c.h2.max_concurrent_streams, 8);
+    assert_int_equal(c.h2.initial_window, 2147483647);
+    assert_int_equal(c.h2.max_header_list, 1024);
+    assert_int_equal(c.h2.max_resets_per_10s, 1);
+    assert_int_equal(c.h2.max_read_ahead, 0);
+    static const struct {
+        const char *yaml;
+        const char *want;
+    } bad[] = {
+        {"h2:\n  enabled: maybe\n", ":2: h2.enabled: invalid boolean"},
+        {"h2:\n  max_concurrent_streams: 0\n",
+         ":2: h2.max_concurrent_streams: out of range: 1 to 1000000"},
+        {"h2:\n  max_concurrent_streams: 1000001\n", ":2: h2.max_concurrent_streams: invalid"},
+        {"h2:\n  initial_window: 2147483648\n",
+         ":2: h2.initial_window: out of range: 1 to 2147483647 bytes"},
+        {"h2:\n  initial_window: 0\n", ":2: h2.initial_window: out of range"},
+        {"h2:\n  max_header_list: 1023\n", ":2: h2.max_header_list: out of range: 1KiB"},
+        {"h2:\n  max_header_list: 16777217\n", ":2: h2.max_header_list: out of range"},
+        {"\nh2:\n  max_resets_per_10s: 0\n", ":3: h2.max_resets_per_10s: out of range"},
+        {"h2:\n  max_read_ahead: lots\n", ":2: h2.max_read_ahead: invalid size"},
+        {"h2:\n  push: true\n", ":2: h2.push: unknown field"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        assert_int_equal(load(bad[i].yaml, &c, err), -1);
+        if (!strstr(err, bad[i].want) || !strstr(err, "/tmp/idem-config-"))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_targeted_fields),
         cmocka_unit_test(test_tls_fields),
+        cmocka_unit_test(test_h2_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
