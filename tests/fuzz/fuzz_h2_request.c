@@ -1,0 +1,83 @@
+/* libFuzzer: an h2 header block as nghttp2 hands it to on_header, mapped
+ * to the pipeline's request (http/h2_request.h). Input: the first byte's
+ * low bit is END_STREAM, then one field per line, "name\tvalue" (a line
+ * without a tab is a name with an empty value). Invariants: a request
+ * built has a method, a host, a target that is "*" or starts with "/",
+ * stays inside the arena, copies like a parsed one, and never carries a
+ * connection-specific field; a refusal names its reason. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "http/h2_request.h"
+
+static int inside(struct slice s, const char *a, size_t n)
+{
+    return s.len == 0 || (s.p >= a && s.p + s.len <= a + n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    struct h2_request_limits lim = {.max_header_list = 2048, .max_fields = 32};
+    size_t cap = h2_request_arena_size(&lim);
+    char *arena = malloc(cap);
+    struct http_field fields[34];
+    struct h2_request h;
+    h2_request_init(&h, &lim, arena, cap, fields, 34);
+    int end_stream = data[0] & 1;
+    const char *p = (const char *)data + 1, *end = (const char *)data + size;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        const char *tab = memchr(p, '\t', (size_t)(eol - p));
+        struct slice name = {p, (size_t)((tab ? tab : eol) - p)};
+        struct slice value =
+            tab ? (struct slice){tab + 1, (size_t)(eol - tab - 1)} : (struct slice){"", 0};
+        h2_request_field(&h, name, value);
+        p = eol + 1;
+    }
+    struct http_request r;
+    enum h2_request_body body;
+    enum h2_request_verdict v = h2_request_end(&h, end_stream, &r, &body);
+    if (v != H2_REQUEST_OK) {
+        if (!h.why)
+            abort();
+        free(arena);
+        return 0;
+    }
+    if (!r.method.len || !r.host.len || !r.target.len || h.used > cap || r.nfields > 34)
+        abort();
+    if (!(r.target.p[0] == '/' || (r.target.len == 1 && r.target.p[0] == '*')))
+        abort();
+    if (!inside(r.method, arena, h.used) || !inside(r.target, arena, h.used) ||
+        !inside(r.host, arena, h.used))
+        abort();
+    if (end_stream ? body != H2_BODY_NONE : body == H2_BODY_NONE)
+        abort();
+    for (unsigned i = 0; i < r.nfields; i++) {
+        struct slice n = r.fields[i].name;
+        if (!h2_response_keeps_field(n, (struct slice){"", 0}) && !slice_eq(n, SLICE_LIT("te")))
+            abort(); /* a connection-specific field got through */
+        if (i > 0 && r.fields[i].id == HF_HOST)
+            abort(); /* one host, first */
+    }
+    /* the exchange's own copy, as exchange_own_request makes it */
+    void *copy = malloc(http_request_copy_size(&r) + 1);
+    struct http_request c;
+    http_request_copy(&c, &r, arena, copy);
+    if (!slice_eq(c.method, r.method) || !slice_eq(c.target, r.target) ||
+        !slice_eq(c.host, r.host) || c.nfields != r.nfields)
+        abort();
+    /* nothing of the copy points back into the arena it came from */
+    if (c.method.p >= arena && c.method.p < arena + cap)
+        abort();
+    for (unsigned i = 0; i < c.nfields; i++)
+        if (c.fields[i].value.len && c.fields[i].value.p >= arena &&
+            c.fields[i].value.p < arena + cap)
+            abort();
+    free(copy);
+    free(arena);
+    return 0;
+}
