@@ -1,7 +1,8 @@
-/* Body framing: Content-Length counting and the chunked decoder of
- * RFC 9112 §7.1. chunk-size overflow, junk, bare CR/LF and oversized
- * trailers are errors; chunk extensions are validated and dropped;
- * trailer fields are validated and dropped (§7.1.2 lets a proxy discard them). */
+/* Body framing: Content-Length counting, stream bodies (an h2 request's
+ * DATA, RFC 9113 §8.1) and the chunked decoder of RFC 9112 §7.1.
+ * chunk-size overflow, junk, bare CR/LF and oversized trailers are errors;
+ * chunk extensions are validated and dropped; trailer fields are
+ * validated and dropped (§7.1.2 lets a proxy discard them). */
 #include "http/body.h"
 #include "http/chars.h"
 
@@ -29,6 +30,12 @@ void http_body_init(struct http_body_reader *r, enum http_body_kind kind, uint64
     if (kind == HTTP_BODY_LENGTH && length == 0)
         r->kind = HTTP_BODY_NONE;
     r->state = CH_SIZE;
+}
+
+void http_body_reader_end(struct http_body_reader *r)
+{
+    if (r->kind == HTTP_BODY_STREAM)
+        r->ended = 1;
 }
 
 static enum http_body_rc chunked_read(struct http_body_reader *r, const char *buf, size_t len,
@@ -180,6 +187,16 @@ enum http_body_rc http_body_read(struct http_body_reader *r, const char *buf, si
         *data = (struct slice){buf, len};
         *consumed = len;
         return HTTP_BODY_DATA;
+    case HTTP_BODY_STREAM:
+        if (len) {
+            *data = (struct slice){buf, len};
+            *consumed = len;
+            return HTTP_BODY_DATA;
+        }
+        if (!r->ended)
+            return HTTP_BODY_MORE;
+        r->kind = HTTP_BODY_NONE;
+        return HTTP_BODY_DONE;
     }
     return HTTP_BODY_ERROR;
 }

@@ -44,6 +44,10 @@ enum http_body_kind {
     HTTP_BODY_LENGTH,  /* Content-Length */
     HTTP_BODY_CHUNKED, /* Transfer-Encoding ending in chunked */
     HTTP_BODY_CLOSE,   /* response delimited by connection close */
+    /* content without framing until the protocol says the input ended
+     * (http_body_reader_end): an h2 request without content-length, its
+     * DATA frames' payload (RFC 9113 §8.1) */
+    HTTP_BODY_STREAM,
 };
 
 enum http_target_form {

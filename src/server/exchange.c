@@ -26,6 +26,55 @@ int exchange_own_request(struct exchange *ex, const struct http_request *r, cons
     return 0;
 }
 
+/* A slice copied to *at, which moves past it. */
+static struct slice copy_slice(struct slice s, char **at)
+{
+    if (!s.len)
+        return (struct slice){*at, 0};
+    memcpy(*at, s.p, s.len);
+    struct slice c = {*at, s.len};
+    *at += s.len;
+    return c;
+}
+
+int exchange_copy_request(struct exchange *ex, const struct http_request *r)
+{
+    const struct slice *const top[] = {&r->method,    &r->target, &r->host,
+                                       &r->authority, &r->path,   &r->scheme};
+    size_t text = 0;
+    for (unsigned i = 0; i < sizeof top / sizeof top[0]; i++)
+        text += top[i]->len;
+    for (unsigned i = 0; i < r->nfields; i++)
+        text += r->fields[i].name.len + r->fields[i].value.len;
+    /* the layout of exchange_own_request's block: the request, its fields,
+     * then its text (head_len bytes of it: exchange_set_body copies it) */
+    struct http_request *own =
+        malloc(sizeof *own + r->nfields * sizeof(struct http_field) + text + 1);
+    if (!own)
+        return -1;
+    struct http_field *fields = (struct http_field *)(own + 1);
+    char *at = (char *)(fields + r->nfields);
+    *own = *r;
+    own->method = copy_slice(r->method, &at);
+    own->target = copy_slice(r->target, &at);
+    own->host = copy_slice(r->host, &at);
+    own->authority = copy_slice(r->authority, &at);
+    own->path = copy_slice(r->path, &at);
+    own->scheme = copy_slice(r->scheme, &at);
+    for (unsigned i = 0; i < r->nfields; i++) {
+        fields[i].name = copy_slice(r->fields[i].name, &at);
+        fields[i].value = copy_slice(r->fields[i].value, &at);
+        fields[i].id = r->fields[i].id;
+    }
+    own->fields = fields;
+    own->fields_cap = r->nfields;
+    own->head_len = text;
+    ex->req = own;
+    ex->method = own->method;
+    ex->target = own->target;
+    return 0;
+}
+
 /* Where an owned request's head bytes are: behind its field array, all
  * fields_cap entries of it (see exchange_own_request, exchange_set_body). */
 static const char *owned_head(const struct http_request *own)
@@ -91,7 +140,8 @@ int exchange_set_body(struct exchange *ex, struct slice coding, const void *body
     return 0;
 }
 
-struct exchange *exchange_new(struct client *c, const struct front_ops *fe)
+struct exchange *exchange_new(struct srv_worker *w, const struct front_ops *fe, void *fe_ctx,
+                              const struct conninfo *ci)
 {
     /* Not calloc: the exchange is sized for glibc's per-thread cache,
      * which calloc bypasses. Zeroed past its first fields, so that the
@@ -100,9 +150,12 @@ struct exchange *exchange_new(struct client *c, const struct front_ops *fe)
     if (!ex)
         return NULL;
     ex->magic = EXCHANGE_MAGIC;
-    ex->c = c;
+    ex->no_coalesce = 0;
+    ex->c = fe == &h1_front ? fe_ctx : NULL;
     ex->fe = fe;
-    ex->w = c->w;
+    ex->fe_ctx = fe_ctx;
+    ex->ci = ci;
+    ex->w = w;
     memset(&ex->park_link, 0, sizeof *ex - offsetof(struct exchange, park_link));
     link_init(&ex->park_link);
     link_init(&ex->stream_link);

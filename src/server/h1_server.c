@@ -303,7 +303,7 @@ struct client *client_new(struct srv_worker *w)
     c->w = w;
     /* the exchange for its first request, so that an error before any
      * request began has one to answer through */
-    if (!(c->ex = exchange_new(c, &h1_front))) {
+    if (!(c->ex = exchange_new(w, &h1_front, c, &c->ci))) {
         free(c);
         return NULL;
     }

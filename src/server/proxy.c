@@ -377,7 +377,7 @@ void proxy_begin(struct client *c, struct http_request *r)
 {
     if (c->ex->finished) {
         /* a new request: a new exchange */
-        struct exchange *x = exchange_new(c, c->ex->fe);
+        struct exchange *x = exchange_new(c->w, c->ex->fe, c, &c->ci);
         if (!x) {
             reply_error(c->ex, 503, "out of memory");
             return;

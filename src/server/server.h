@@ -167,14 +167,16 @@ struct body_collect {
  * `state` on is per attempt. */
 struct exchange {
     uint32_t magic;
+    int no_coalesce;            /* woken, the request goes upstream itself */
     struct client *c;           /* the connection it came on: its writes still go there */
-    const struct front_ops *fe; /* the protocol that answers it (front.h); its connection: c */
+    const struct front_ops *fe; /* the protocol that answers it (front.h) */
+    void *fe_ctx;               /* the protocol's: h1 struct client, h2 stream */
+    const struct conninfo *ci;  /* who sent the request (the protocol's) */
     struct srv_worker *w;
     /* coalescing: a parked request waits for another one's fetch */
     struct link park_link; /* in the worker's parked */
     char *park_key;
     size_t park_key_len;
-    int no_coalesce; /* woken, the request goes upstream itself */
     /* streaming a fetch in flight that another request leads */
     struct link stream_link; /* in the worker's streamers */
     struct cache_object *stream;
@@ -292,7 +294,8 @@ struct client {
     uint32_t magic;
     struct srv_worker *w;
     struct link link;
-    struct conn conn; /* the transport: socket, bytes read, writes queued */
+    struct conn conn;   /* the transport: socket, bytes read, writes queued */
+    struct conninfo ci; /* its exchanges' (front.h) */
     uv_timer_t timer;
     int handles;
     enum client_state state;
@@ -332,13 +335,44 @@ void client_request_done(struct client *c);
 void client_write_done(void *owner, int status);
 
 /* exchange.c */
+/* ---- protocol -> pipeline (front.h: the other way) ----------------------
+ * A protocol makes one exchange per request (h1: per request on the
+ * connection; h2: per stream; internal.c: per refresh):
+ *   exchange_new           the exchange, bound to the protocol `fe` and its
+ *                          fe_ctx (h1: struct client; h2: its stream) and
+ *                          to ci, the protocol's, which outlives it
+ *   exchange_own_request   its request, copied from a parsed HTTP/1 head
+ *   or exchange_copy_request  copied from slices anywhere (h2 HEADERS)
+ *   exchange_begin         the stages run; they answer through fe
+ *   exchange_req_data      more of the request body is in req_in (or it
+ *                          ended): the pipeline reads on
+ *   exchange_front_drained what was queued toward the client went out
+ *                          (below WRITE_LOW_WATER): relay or stream on
+ *   exchange_front_gone    the client went (h1: closed; h2: stream reset):
+ *                          unparked, unlinked from streaming, its upstream
+ *                          closed, logged (499); no front_ops call after it
+ *   exchange_free          once no call chain can hold it (h1: its close
+ *                          callback or the next read callback) */
+/* A new exchange (NULL: out of memory). ci may be NULL until the protocol
+ * knows its client (it must be set before exchange_begin). */
+struct exchange *exchange_new(struct srv_worker *w, const struct front_ops *fe, void *fe_ctx,
+                              const struct conninfo *ci);
 /* Give ex its own copy of r, parsed from the bytes at `head`: ex->req
  * (and ex->method, ex->target) outlive the connection's buffer. 0, or -1
  * out of memory. */
 int exchange_own_request(struct exchange *ex, const struct http_request *r, const char *head);
-/* A new exchange on c (NULL: out of memory); it is c->ex once the caller
- * puts it there. */
-struct exchange *exchange_new(struct client *c, const struct front_ops *fe);
+/* The same for a request whose slices point anywhere (h2: HEADERS as
+ * nghttp2 hands them over): each is copied; r->head_len is ignored and
+ * the copy's is the bytes of text it holds. Fill r's method, target (the
+ * path), form (HTTP_TARGET_ABSOLUTE with scheme and authority, or ORIGIN),
+ * host, minor 1, body (LENGTH with content_length, STREAM or NONE),
+ * fields and nfields. 0, or -1 out of memory. */
+int exchange_copy_request(struct exchange *ex, const struct http_request *r);
+/* ex->req is owned (above): run the stages. */
+void exchange_begin(struct exchange *ex);
+void exchange_req_data(struct exchange *ex);
+void exchange_front_drained(struct exchange *ex);
+void exchange_front_gone(struct exchange *ex);
 /* Free what the last attempt held, keep what carries over (see struct
  * exchange): the connection's first request, or (exchange_restart) the
  * same request again. */

@@ -1,6 +1,7 @@
 /* libFuzzer: the chunked decoder. The input is decoded whole and in two
  * parts split at a point taken from the first byte; both must agree on
- * the verdict and the content. */
+ * the verdict and the content. The same bytes as a STREAM body (an h2
+ * request's DATA) come back whole, and DONE only once the input ended. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,31 @@ static int decode(const uint8_t *in, size_t n, size_t split, uint8_t *out, size_
     }
 }
 
+static void stream(const uint8_t *in, size_t n, size_t split)
+{
+    struct http_body_reader r;
+    http_body_init(&r, HTTP_BODY_STREAM, 0, 4096);
+    size_t pos = 0, got = 0, used;
+    struct slice d;
+    for (size_t limit = split;; limit = n) {
+        enum http_body_rc rc;
+        while ((rc = http_body_read(&r, (const char *)in + pos, limit - pos, &used, &d)) ==
+               HTTP_BODY_DATA) {
+            if (d.p != (const char *)in + pos || used != d.len || d.len == 0)
+                abort();
+            pos += used;
+            got += d.len;
+        }
+        if (rc != HTTP_BODY_MORE || pos != limit)
+            abort();
+        if (limit == n)
+            break;
+    }
+    http_body_reader_end(&r);
+    if (got != n || http_body_read(&r, "", 0, &used, &d) != HTTP_BODY_DONE || !http_body_done(&r))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -48,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rb = decode(buf, n, split > n ? n : split, b, &lb);
     if (ra != rb || la != lb || memcmp(a, b, la) != 0)
         abort();
+    stream(buf, n, split > n ? n : split);
     free(buf);
     free(a);
     free(b);

@@ -98,6 +98,54 @@ static void test_trailer_limit(void **st)
                      HTTP_BODY_ERROR);
 }
 
+/* HTTP_BODY_STREAM (an h2 request without content-length): every byte is
+ * content, MORE until the protocol ends the input, then DONE. */
+static void test_stream(void **st)
+{
+    static const struct {
+        const char *in;
+        size_t split;
+        int end; /* http_body_reader_end after the input */
+        enum http_body_rc rc;
+    } rows[] = {
+        {"", 0, 1, HTTP_BODY_DONE},                        /* END_STREAM with no DATA */
+        {"", 0, 0, HTTP_BODY_MORE},                        /* nothing yet */
+        {"hello", 2, 0, HTTP_BODY_MORE},                   /* more may come */
+        {"hello", 2, 1, HTTP_BODY_DONE},                   /* all of it, then the end */
+        {"0\r\n\r\nGET / HTTP/1.1", 3, 1, HTTP_BODY_DONE}, /* framing-looking bytes are content */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct http_body_reader r;
+        http_body_init(&r, HTTP_BODY_STREAM, 0, 1024);
+        size_t n = strlen(rows[i].in), pos = 0, outlen = 0, used;
+        char out[64];
+        struct slice d;
+        /* in two parts, as DATA frames would bring it */
+        for (size_t limit = rows[i].split;; limit = n) {
+            while (http_body_read(&r, rows[i].in + pos, limit - pos, &used, &d) == HTTP_BODY_DATA) {
+                memcpy(out + outlen, d.p, d.len);
+                outlen += d.len;
+                pos += used;
+            }
+            if (limit == n)
+                break;
+        }
+        if (rows[i].end)
+            http_body_reader_end(&r);
+        enum http_body_rc rc = http_body_read(&r, rows[i].in + pos, 0, &used, &d);
+        if (rc != rows[i].rc || outlen != n || memcmp(out, rows[i].in, n) != 0)
+            fail_msg("stream row %zu: rc %d, %zu bytes", i, rc, outlen);
+        assert_int_equal(http_body_done(&r), rows[i].rc == HTTP_BODY_DONE);
+    }
+    /* the end of the input means nothing to a framed body */
+    struct http_body_reader r;
+    http_body_init(&r, HTTP_BODY_LENGTH, 5, 0);
+    http_body_reader_end(&r);
+    size_t used;
+    struct slice d;
+    assert_int_equal(http_body_read(&r, "", 0, &used, &d), HTTP_BODY_MORE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -105,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_length),
         cmocka_unit_test(test_chunked_errors),
         cmocka_unit_test(test_trailer_limit),
+        cmocka_unit_test(test_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
