@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 15
 FUZZ_LONG   ?= 600
 FUZZERS     := fuzz_request_head fuzz_response_head fuzz_chunked fuzz_body_key fuzz_connect \
                fuzz_peer fuzz_cache_key fuzz_cache_head fuzz_netaddr fuzz_sf fuzz_range \
-               fuzz_h2_request
+               fuzz_h2_request fuzz_h2_session
 STAMP       := build/.configured
 CMAKE_Q     := cmake -Wno-dev --log-level=WARNING
 # A failed compile must fail the target: bash with pipefail, so the filter

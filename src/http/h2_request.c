@@ -336,9 +336,9 @@ int h2_response_keeps_field(struct slice name, struct slice connection)
 
 int h2_next_field_line(struct slice *rest, struct http_field *f)
 {
-    const char *p = rest->p, *end = rest->p + rest->len;
     if (!rest->len)
         return 0;
+    const char *p = rest->p, *end = rest->p + rest->len;
     const char *colon = memchr(p, ':', rest->len);
     const char *eol = memchr(p, '\n', rest->len);
     if (!eol)

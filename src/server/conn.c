@@ -103,6 +103,9 @@ struct wown {
     char *heap;
     char *block;
     struct cache_object *obj; /* borrowed from the caller; referenced if queued */
+    /* conn_writev_release: the owner's own release of what it gathered */
+    void (*release)(void *arg);
+    void *arg;
 };
 
 struct write_req {
@@ -119,6 +122,11 @@ static void own_release(struct wown *own)
     own->heap = NULL;
     free(own->block);
     own->block = NULL;
+    if (own->release) {
+        void (*release)(void *) = own->release;
+        own->release = NULL;
+        release(own->arg);
+    }
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -263,6 +271,21 @@ int conn_write_block(struct conn *c, struct outbuf *o, char *block, const char *
     struct wown own = {.heap = o->p, .block = block};
     *o = (struct outbuf){0};
     return conn_writev(c, b, nb, own);
+}
+
+int conn_writev_release(struct conn *c, const struct slice *v, unsigned n,
+                        void (*release)(void *arg), void *arg)
+{
+    uv_buf_t stack[64];
+    uv_buf_t *b = n <= 64 ? stack : malloc(n * sizeof *b);
+    if (!b)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    for (unsigned i = 0; i < n; i++)
+        b[i] = uv_buf_init((char *)v[i].p, (unsigned)v[i].len);
+    int rc = conn_writev(c, b, n, (struct wown){.release = release, .arg = arg});
+    if (b != stack)
+        free(b);
+    return rc;
 }
 
 int conn_write(struct conn *c, struct outbuf *o)

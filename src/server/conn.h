@@ -79,6 +79,11 @@ int conn_write(struct conn *c, struct outbuf *o);
 /* o's bytes, then n bytes at p that live inside `block` (a heap buffer
  * the write takes over): zero-copy relay of a read buffer. */
 int conn_write_block(struct conn *c, struct outbuf *o, char *block, const char *p, size_t n);
+/* n slices in order, as one write; release(arg) once the socket took
+ * them (or the write failed, or the connection closed): the caller's
+ * gathered owners (h2: frame headers, stored objects, body blocks). */
+int conn_writev_release(struct conn *c, const struct slice *v, unsigned n,
+                        void (*release)(void *arg), void *arg);
 /* The stored head of obj but the bytes of `hole` (a range inside it, or
  * empty), then `after` (emptied), then (with_body) its body, zero copy. */
 int conn_write_object(struct conn *c, struct cache_object *obj, struct slice hole,

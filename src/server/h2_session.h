@@ -1,0 +1,188 @@
+/* One HTTP/2 connection's protocol state on libnghttp2 (RFC 9113), with
+ * no socket and no pipeline: bytes in (h2_session_recv), frames out as
+ * vectors handed to the owner (h2_session_flush), and streams that carry
+ * one request each. h2_server.c puts it on a client connection and binds
+ * each stream to an exchange; the fuzz target binds it to a fake.
+ *
+ * Stream phases (h2_stream):
+ *   HEADERS begin  -> fields gathered (on_header) -> END_HEADERS:
+ *       mapped (http/h2_request.c): refused (RST_STREAM or 4xx/501), or
+ *       owner->request(st)
+ *   DATA           -> st->in; owner->req_data(st); window given back as
+ *                     the owner consumes (h2_stream_consume) or ahead of it
+ *                     (H2_FLOW_READ, within h2.max_read_ahead)
+ *   response       -> h2_stream_respond (HEADERS), h2_stream_queue_* (DATA,
+ *                     deferred until there is some), h2_stream_end
+ *   closed/reset   -> owner->gone(st) unless the owner ended it, then freed
+ *                     at the next h2_session_collect
+ *
+ * Never re-entered: nghttp2 is only driven from h2_session_recv and
+ * h2_session_flush, which the owner calls from the top of its callbacks
+ * (design server-layers.md §8); everything else only queues. */
+#ifndef IDEM_H2_SESSION_H
+#define IDEM_H2_SESSION_H
+#include <stddef.h>
+#include <stdint.h>
+#include "http/http.h"
+#include "http/h2_request.h"
+#include "server/iobuf.h"
+#include "server/link.h"
+
+struct cache_object;
+struct h2_session;
+struct h2_stream;
+
+/* What the pipeline wants of a request body now (front.h enum front_flow). */
+enum h2_flow {
+    H2_FLOW_WAIT, /* nothing: window only as it consumes */
+    H2_FLOW_HOLD, /* the same: it cannot take bytes now */
+    H2_FLOW_READ, /* give window ahead: it reads on (a body read ahead to key it) */
+};
+
+/* How a stream left, for the log and the tests. */
+enum h2_stream_end {
+    H2_END_NONE,     /* open */
+    H2_END_ANSWERED, /* our response went out whole */
+    H2_END_RESET,    /* reset, by either side, or the connection went */
+};
+
+struct h2_session_limits {
+    uint32_t max_concurrent_streams;
+    uint32_t initial_window;
+    uint64_t max_header_list;
+    uint32_t max_resets_per_10s;
+    uint64_t max_read_ahead;
+    unsigned max_fields; /* limits.header_count */
+};
+
+/* A piece of response body waiting in a stream: bytes it owns, a read
+ * block it took over, or a stored object's body range (referenced). */
+struct h2_piece;
+
+struct h2_stream {
+    uint32_t magic;
+    int32_t id;
+    struct h2_session *s;
+    struct link link;   /* in the session's streams, or its closed list */
+    void *owner;        /* the owner's (h2_server.c: the exchange) */
+    struct outbuf *hdr; /* request fields as gathered: name\0value\0... */
+    uint64_t list_size; /* RFC 9113 §6.5.2 size so far */
+    unsigned nhdr;
+    int too_large;           /* over max_header_list or the field count: 431 */
+    struct http_request req; /* mapped (valid during owner->request) */
+    enum h2_request_body body_kind;
+    struct iobuf in;         /* request body bytes the owner has not consumed */
+    int in_ended;            /* END_STREAM came */
+    uint64_t in_total;       /* DATA bytes received */
+    uint64_t uncredited;     /* of in: window not yet given back */
+    uint64_t credited_ahead; /* of in: window given back before consumed */
+    enum h2_flow flow;
+    /* response */
+    int responded;       /* HEADERS submitted */
+    int deferred;        /* the data source waits for more */
+    int complete;        /* the body's end is known: EOF once queued is sent */
+    int has_body;        /* a data provider was submitted */
+    int reset_after_end; /* RST_STREAM(NO_ERROR) once it ended (§8.1) */
+    struct h2_piece *q, **q_tail;
+    uint64_t queued; /* body bytes in q */
+    int was_high;    /* queued passed WRITE_HIGH_WATER: tell drained */
+    enum h2_stream_end end;
+    int owner_gone; /* the owner knows it ended (or ended it) */
+};
+
+/* What a session tells its owner. Called from inside h2_session_recv or
+ * h2_session_flush (never from another owner call): they may queue
+ * responses but must not free the stream. */
+struct h2_session_ops {
+    /* A request was mapped: st->req, st->body_kind. The owner answers it
+     * (now or later); st->owner is its. */
+    void (*request)(void *owner, struct h2_stream *st);
+    /* More body is in st->in, or it ended (st->in_ended). */
+    void (*req_data)(void *owner, struct h2_stream *st);
+    /* The stream ended before the owner ended it: reset by the client,
+     * refused by us, or the connection going. st->owner is not used by
+     * the session after this. */
+    void (*gone)(void *owner, struct h2_stream *st);
+    /* Queued body went out: st->queued fell below WRITE_LOW_WATER after
+     * having passed WRITE_HIGH_WATER. */
+    void (*drained)(void *owner, struct h2_stream *st);
+    /* Bytes to write, in order; release(arg) once they are written (or
+     * the connection is gone). 0 or < 0 (the connection fails). */
+    int (*write)(void *owner, const struct slice *v, unsigned n, void (*release)(void *),
+                 void *arg);
+    /* Bytes written and not yet taken by the socket. */
+    size_t (*write_pending)(void *owner);
+    /* The stream's memory goes (h2_session_collect): the owner's too.
+     * NULL: nothing to free. */
+    void (*freed)(void *owner, struct h2_stream *st);
+};
+
+/* A new session, server side, with our SETTINGS queued. NULL: out of
+ * memory. */
+struct h2_session *h2_session_new(const struct h2_session_limits *lim,
+                                  const struct h2_session_ops *ops, void *owner);
+/* Bytes from the client (the preface included). 0, or -1: the connection
+ * is to close once what h2_session_flush writes is out (a connection
+ * error: GOAWAY is queued). */
+int h2_session_recv(struct h2_session *s, const char *p, size_t n);
+/* Serialize what is queued and hand it to ops->write: one write per call
+ * (frame headers and body slices gathered). 0, or -1 (write failed). */
+int h2_session_flush(struct h2_session *s);
+/* Does the session have anything to say or hear? 0: both sides are done
+ * (GOAWAY sent and no stream left, or a connection error): close. */
+int h2_session_alive(const struct h2_session *s);
+/* Open streams (not yet closed). */
+unsigned h2_session_streams(const struct h2_session *s);
+/* Graceful shutdown (SIGTERM): GOAWAY with the last stream id taken;
+ * streams in flight finish (RFC 9113 §6.8). */
+void h2_session_drain(struct h2_session *s);
+/* Free the streams that closed (their owners told): only from the top of
+ * a callback, no owner call chain holding them. */
+void h2_session_collect(struct h2_session *s);
+/* Every stream still open ends (owner->gone), then the session is freed;
+ * *sp becomes NULL. */
+void h2_session_free(struct h2_session **sp);
+
+/* ---- a stream's response (the owner's calls) ------------------------- */
+
+/* The head: status, fields as "name: value\r\n" lines (`lines`, may be
+ * empty) and an array of fields (`fields`, n; NULL: none; those in the
+ * `omit` range of bytes skipped), content-length if length >= 0.
+ * has_body 0: HEADERS ends the stream. Connection-specific fields are
+ * dropped (RFC 9113 §8.2.2). */
+struct h2_head {
+    int status;
+    struct slice lines;
+    const struct http_field *fields;
+    unsigned nfields;
+    struct slice omit;
+    const char *type; /* Content-Type; NULL: none */
+    int64_t length;
+    int has_body;
+};
+int h2_stream_respond(struct h2_stream *st, const struct h2_head *h);
+/* A 1xx (RFC 9113 §8.1: HEADERS without END_STREAM). */
+int h2_stream_interim(struct h2_stream *st, int status, struct slice lines);
+/* Body bytes: copied (for short ones), an owned heap block (freed once
+ * sent), a read block holding p..p+n (freed once sent), or a stored
+ * object's bytes first..first+len-1 (a reference is held). */
+void h2_stream_queue_copy(struct h2_stream *st, const char *p, size_t n);
+void h2_stream_queue_heap(struct h2_stream *st, char *heap, const char *p, size_t n);
+void h2_stream_queue_object(struct h2_stream *st, struct cache_object *o, uint64_t first,
+                            uint64_t len);
+/* The body is complete: END_STREAM once what is queued is sent.
+ * body_unread: the request body was not read whole: RST_STREAM(NO_ERROR)
+ * after it (RFC 9113 §8.1). The owner does not hear of the stream again. */
+void h2_stream_end(struct h2_stream *st, int body_unread);
+/* Reset (INTERNAL_ERROR, or `code`); the owner does not hear of it again. */
+void h2_stream_reset(struct h2_stream *st, uint32_t code);
+/* Is it closed or reset (nothing more can go to the client)? */
+int h2_stream_closing(const struct h2_stream *st);
+
+/* ---- the request body ------------------------------------------------ */
+/* The owner is done with n bytes of st->in: they leave it and the window
+ * grows by what was not given ahead. */
+void h2_stream_consume(struct h2_stream *st, size_t n);
+void h2_stream_flow(struct h2_stream *st, enum h2_flow f);
+
+#endif
