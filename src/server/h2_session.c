@@ -310,6 +310,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     st->magic = H2_STREAM_MAGIC;
     st->id = frame->hd.stream_id;
     st->s = s;
+    st->conn = s->owner;
     st->owner_gone = 1; /* no owner until the request maps */
     st->q_tail = &st->q;
     link_insert(&s->streams, &st->link);
@@ -858,6 +859,16 @@ void h2_stream_queue_object(struct h2_stream *st, struct cache_object *o, uint64
     pc->at = first;
     pc->len = len;
     queue_piece(st, pc);
+}
+
+void h2_stream_body_complete(struct h2_stream *st)
+{
+    CHECK_MAGIC(st, H2_STREAM_MAGIC);
+    st->complete = 1;
+    if (st->deferred) {
+        st->deferred = 0;
+        nghttp2_session_resume_data(st->s->ng, st->id);
+    }
 }
 
 void h2_stream_end(struct h2_stream *st, int body_unread)

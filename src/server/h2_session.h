@@ -65,6 +65,7 @@ struct h2_stream {
     struct h2_session *s;
     struct link link;   /* in the session's streams, or its closed list */
     void *owner;        /* the owner's (h2_server.c: the exchange) */
+    void *conn;         /* the session's owner (h2_server.c: its h2_conn) */
     struct outbuf *hdr; /* request fields as gathered: name\0value\0... */
     uint64_t list_size; /* RFC 9113 §6.5.2 size so far */
     unsigned nhdr;
@@ -170,6 +171,10 @@ void h2_stream_queue_copy(struct h2_stream *st, const char *p, size_t n);
 void h2_stream_queue_heap(struct h2_stream *st, char *heap, const char *p, size_t n);
 void h2_stream_queue_object(struct h2_stream *st, struct cache_object *o, uint64_t first,
                             uint64_t len);
+/* No more body will be queued (a whole answer, a stored object, a relayed
+ * body's end): END_STREAM goes with the last of it. The owner still ends
+ * the stream (h2_stream_end). */
+void h2_stream_body_complete(struct h2_stream *st);
 /* The body is complete: END_STREAM once what is queued is sent.
  * body_unread: the request body was not read whole: RST_STREAM(NO_ERROR)
  * after it (RFC 9113 §8.1). The owner does not hear of the stream again. */
