@@ -120,8 +120,7 @@ static unsigned purge_url(struct store *st, const struct http_request *r, char *
 
 static void purge(struct exchange *ex, const struct http_request *r)
 {
-    struct client *c = ex->c;
-    struct store *st = c->w->store;
+    struct store *st = ex->w->store;
     if (!st) {
         respond(ex, 404, "Not Found", "{\"error\":\"the cache is disabled\"}\n");
         return;
@@ -147,7 +146,6 @@ static void purge(struct exchange *ex, const struct http_request *r)
 
 void admin_handle(struct exchange *ex, const struct http_request *r)
 {
-    struct client *c = ex->c;
     int get = slice_eq(r->method, SLICE_LIT("GET")) || slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->req_done = 1;
     if (r->body != HTTP_BODY_NONE) {
@@ -161,10 +159,10 @@ void admin_handle(struct exchange *ex, const struct http_request *r)
         respond(ex, 200, "OK", "{\"status\":\"ok\"}\n");
     } else if (get && slice_eq(r->target, SLICE_LIT("/stats"))) {
         struct store_stats s = {0};
-        if (c->w->store)
-            store_mem_stats(c->w->store, &s);
+        if (ex->w->store)
+            store_mem_stats(ex->w->store, &s);
         struct peer_stats ps;
-        peer_state_stats(c->w->handshake, &ps);
+        peer_state_stats(ex->w->handshake, &ps);
         char body[768];
         snprintf(body, sizeof body,
                  "{\"objects\":%llu,\"bytes\":%llu,\"capacity_bytes\":%llu,\"evictions\":%llu,"
@@ -184,5 +182,5 @@ void admin_handle(struct exchange *ex, const struct http_request *r)
     } else {
         respond(ex, 404, "Not Found", "{\"error\":\"unknown admin request\"}\n");
     }
-    proxy_finish_local(c);
+    proxy_done(ex, FRONT_DONE_NEXT);
 }

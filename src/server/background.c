@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include "server/server.h"
+#include "server/h1_server.h"
 #include "server/log.h"
 #include "http/chars.h"
 #include "http/fields.h"
@@ -98,8 +98,7 @@ static void build_head(struct outbuf *o, const struct http_request *r)
 int background_revalidate(struct exchange *ex, const struct http_request *r, const char *key,
                           size_t key_len)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
+    struct srv_worker *w = ex->w;
     if (!w->co || w->draining || w->background >= w->cfg->cache.background_fetches)
         return -1;
     if (!coalesce_join(w->co, key, key_len, w->id))
@@ -134,11 +133,11 @@ int background_revalidate(struct exchange *ex, const struct http_request *r, con
         goto fail_closed;
     }
     fds[0] = -1;
-    snprintf(bg->ip, sizeof bg->ip, "%s", c->ip);
-    bg->background = 1;
+    snprintf(bg->ci.ip, sizeof bg->ci.ip, "%s", ex->ci->ip);
+    bg->ci.internal = 1;
     /* its key and its proto= are its starter's (a verified peer's: the
      * signed scheme, not the link's transport) */
-    bg->bg_tls = srv_request_scheme(ex, r) == CACHE_SCHEME_HTTPS;
+    bg->ci.tls = srv_request_scheme(ex, r) == CACHE_SCHEME_HTTPS;
     bg->ex->bg_key = malloc(key_len);
     memcpy(bg->ex->bg_key, key, key_len);
     bg->ex->bg_key_len = key_len;

@@ -1,8 +1,9 @@
 /* Keys for requests the cache reads the body of: a POST a rule allows,
  * QUERY (issue 4, seed 003), and Connect unary calls as POST or GET
- * (issue 5). The body is read ahead (CS_COLLECT) into the exchange's own
- * buffer, its raw bytes left in c->conn.in behind the head; normalized for the key only (content
- * codings undone, JSON canonical, remembered per worker by raw digest), and digested. */
+ * (issue 5). The body is read ahead into the exchange's own buffer, its
+ * raw bytes left with the protocol (front_ops.req_in: h1 keeps them behind
+ * the head); normalized for the key only (content codings undone, JSON
+ * canonical, remembered per worker by raw digest), and digested. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +40,22 @@ void collect_free(struct exchange *ex)
     ex->collected = COLLECT_NONE;
 }
 
-/* Read the body in c->conn.in as far as it goes. */
+/* Read the body the protocol holds as far as it goes; the raw bytes stay
+ * there (col->scanned of them read) until the pipeline consumes them. */
 static enum collect_state collect_scan(struct exchange *ex)
 {
-    struct client *c = ex->c;
     struct body_collect *col = &ex->col;
-    uint64_t max = c->w->cfg->body_key.max_bytes;
+    uint64_t max = ex->w->cfg->body_key.max_bytes;
     int done = 0, too_large = 0;
     for (;;) {
-        size_t start = col->head_len + col->scanned;
-        size_t avail = iobuf_len(&c->conn.in) - start;
+        int ended = 0;
+        struct slice in = ex->fe->req_in(ex, &ended);
+        if (ended && in.len == col->scanned)
+            http_body_reader_end(&col->reader); /* h2: END_STREAM */
         size_t used;
         struct slice d;
         enum http_body_rc rc =
-            http_body_read(&col->reader, iobuf_data(&c->conn.in) + start, avail, &used, &d);
+            http_body_read(&col->reader, in.p + col->scanned, in.len - col->scanned, &used, &d);
         col->scanned += used;
         if (rc == HTTP_BODY_ERROR) {
             reply_error(ex, 400, "malformed chunked request body");
@@ -64,7 +67,7 @@ static enum collect_state collect_scan(struct exchange *ex)
                 break;
             }
             /* the exchange's own: keyed from here, and sent from here on a
-             * miss, whatever happens to c->conn.in meanwhile */
+             * miss, whatever happens to the protocol's input meanwhile */
             outbuf_add(&col->body, d.p, d.len);
         }
         if (rc == HTTP_BODY_DONE || http_body_done(&col->reader)) {
@@ -82,11 +85,9 @@ static enum collect_state collect_scan(struct exchange *ex)
 
 enum collect_state collect_start(struct exchange *ex, const struct http_request *r)
 {
-    struct client *c = ex->c;
-    ex->col.head_len = ex->in_head;
     ex->col.scanned = 0;
     ex->col.body.len = 0;
-    http_body_init(&ex->col.reader, r->body, r->content_length, c->w->cfg->limits.header_section);
+    http_body_init(&ex->col.reader, r->body, r->content_length, ex->w->cfg->limits.header_section);
     enum collect_state k = collect_scan(ex);
     if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE)
         ex->collected = k;
@@ -116,12 +117,12 @@ struct slice collect_body(struct exchange *ex, const struct http_request *r)
 
 void collect_continue(struct exchange *ex)
 {
-    struct client *c = ex->c;
     enum collect_state k = collect_scan(ex);
     if (k == COLLECT_COMPLETE || k == COLLECT_TOO_LARGE) {
         ex->collected = k;
-        proxy_body_collected(c); /* the stages again, from the exchange's request */
+        proxy_restart(ex); /* the stages again, from the exchange's request */
     }
+    /* else the protocol reads on (front_flow READ still holds) */
 }
 
 /* Every line of a field as one list (RFC 9110 §5.3): Content-Encoding
@@ -154,7 +155,6 @@ static void normalized_digest(struct exchange *ex, struct slice type, struct sli
                               struct slice body, const unsigned char raw[32], int normalize,
                               unsigned char digest[32])
 {
-    struct client *c = ex->c;
     memcpy(digest, raw, 32);
     int json = body_is_json(type);
     if (!normalize || (ex->req_cc.flags & CC_NO_TRANSFORM) || !(json || coding->len))
@@ -164,11 +164,11 @@ static void normalized_digest(struct exchange *ex, struct slice type, struct sli
         tag = (tag ^ (unsigned char)coding->p[i]) * 16777619u;
     tag = (tag ^ (uint32_t)json) * 16777619u;
     int what;
-    if (!body_memo_get(c->w->memo, raw, tag, digest, &what)) {
+    if (!body_memo_get(ex->w->memo, raw, tag, digest, &what)) {
         const char *keyed;
         size_t keyed_len;
         char *to_free;
-        const struct config *cfg = c->w->cfg;
+        const struct config *cfg = ex->w->cfg;
         struct norm_limits lim = {
             .max_bytes = (size_t)cfg->body_key.normalize_max_bytes,
             .max_values = (unsigned)cfg->body_key.normalize_max_values,
@@ -178,7 +178,7 @@ static void normalized_digest(struct exchange *ex, struct slice type, struct sli
         if (what > 0)
             SHA256((const unsigned char *)keyed, keyed_len, digest);
         free(to_free);
-        body_memo_put(c->w->memo, raw, tag, digest, what);
+        body_memo_put(ex->w->memo, raw, tag, digest, what);
     }
     if (what > 0 && (what & NORM_DECODED))
         *coding = (struct slice){"", 0};
@@ -240,13 +240,12 @@ int key_body(struct exchange *ex, const struct http_request *r, const struct rul
  * query does not decode (then it is an ordinary GET). */
 int key_rpc_get(struct exchange *ex, const struct http_request *r, struct slice codec)
 {
-    struct client *c = ex->c;
     struct connect_get g;
     struct slice query = request_query(r);
     if (connect_get_parse(query, &g) < 0)
         return -1;
     size_t len;
-    char *msg = connect_get_message(&g, c->w->cfg->body_key.max_bytes, &len);
+    char *msg = connect_get_message(&g, ex->w->cfg->body_key.max_bytes, &len);
     if (!msg)
         return -1;
     char type[64];

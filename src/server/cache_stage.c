@@ -49,7 +49,6 @@ void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len)
 
 void cache_stage_reset(struct exchange *ex)
 {
-    struct client *c = ex->c;
     /* An unfinished fill here means the fetch failed: its streamers close.
      * Set before the wake-up below, which is what they act on. */
     if (ex->fill && ex->fill->shared && atomic_load(&ex->fill->fill) == FILL_OPEN)
@@ -57,7 +56,7 @@ void cache_stage_reset(struct exchange *ex)
     if (ex->coalesce_leader) {
         /* The fetch is over, published or not: wake whoever waits. */
         ex->coalesce_leader = 0;
-        notify_waiters(c->w, ex->cache_key, ex->cache_key_len);
+        notify_waiters(ex->w, ex->cache_key, ex->cache_key_len);
     }
     free(ex->cache_key);
     free(ex->req_fields_owned);
@@ -66,20 +65,18 @@ void cache_stage_reset(struct exchange *ex)
     cache_object_unref(&ex->held);
 }
 
-int srv_over_tls(const struct client *c)
+int srv_over_tls(const struct conninfo *ci)
 {
-    /* A background refresh runs on a socketpair, not on the client's
-     * connection: it stands in for the request that started it, for the
-     * key it refreshes and for what the origin is told. */
-    return c->background ? c->bg_tls : c->tls;
+    /* A background refresh's ci stands in for the request that started
+     * it, for the key it refreshes and for what the origin is told. */
+    return ci->tls;
 }
 
 enum cache_scheme srv_request_scheme(const struct exchange *ex, const struct http_request *r)
 {
     if (ex->peer)
         return ex->peer_https ? CACHE_SCHEME_HTTPS : CACHE_SCHEME_HTTP;
-    const struct client *c = ex->c;
-    return cache_request_scheme(r, srv_over_tls(c), c->w->cfg->mode == MODE_FORWARD);
+    return cache_request_scheme(r, srv_over_tls(ex->ci), ex->w->cfg->mode == MODE_FORWARD);
 }
 
 static void build_key(struct exchange *ex, const struct http_request *r)
@@ -114,8 +111,7 @@ static struct slice targets_of(const struct config *cfg)
 
 int cache_stage_strips_field(const struct exchange *ex, struct slice name)
 {
-    const struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     if (!cfg->cache.strip_targeted)
         return 0;
     struct http_list_iter it = http_list_begin(targets_of(cfg));
@@ -144,14 +140,13 @@ static int64_t object_age(const struct cache_object *o, int64_t now)
  * proxy.pass_surrogate_key says so; a verified peer is a cache and does. */
 int cache_stage_strips_surrogate_key(const struct exchange *ex)
 {
-    const struct client *c = ex->c;
-    return !c->w->cfg->proxy.pass_surrogate_key && !ex->peer;
+    return !ex->w->cfg->proxy.pass_surrogate_key && !ex->peer;
 }
 
 /* The range of o->head from its first Surrogate-Key line to the end of its
  * last, to be left out of a client's copy; empty when there is none. Other
  * fields inside the range (only when they sit between two Surrogate-Key
- * lines) are copied to `keep`. Field lines are "name: value\r\n" there. */
+ * lines) are copied to `keep`. Field lines are "name: value" and CRLF there. */
 static struct slice surrogate_key_hole(const struct cache_object *o, struct outbuf *keep)
 {
     if (!o->surrogate_key)
@@ -179,14 +174,13 @@ static struct slice surrogate_key_hole(const struct cache_object *o, struct outb
 static void add_our_fields(struct exchange *ex, const struct cache_object *o, struct outbuf *out,
                            const char *status_field, int with_age, int warning)
 {
-    struct client *c = ex->c;
     if (with_age && o != ex->held)
         outbuf_addfieldu64(out, SLICE_LIT("Age"), (uint64_t)object_age(o, now_s()));
     if (warning == 110)
         outbuf_addfield(out, SLICE_LIT("Warning"), SLICE_LIT("110 - \"Response is Stale\""));
     else if (warning == 111)
         outbuf_addfield(out, SLICE_LIT("Warning"), SLICE_LIT("111 - \"Revalidation Failed\""));
-    if (c->w->cfg->proxy.via)
+    if (ex->w->cfg->proxy.via)
         outbuf_addfield(out, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
     outbuf_addstr(out, status_field);
 }
@@ -341,15 +335,14 @@ static const struct http_field *request_range(const struct http_field *rf, unsig
 static int answer_range(struct exchange *ex, const struct http_field *rf, unsigned rn,
                         struct cache_object *o, const char *status_field)
 {
-    struct client *c = ex->c;
     if (ex->method_head || ex->peer || o->status != 200 || !o->complete)
         return 0;
     const struct http_field *range = request_range(rf, rn);
     if (!range || !if_range_holds(rf, rn, o))
         return 0;
     uint64_t first, last;
-    switch (http_range_parse(range->value, o->body->len, (unsigned)c->w->cfg->limits.ranges, &first,
-                             &last)) {
+    switch (http_range_parse(range->value, o->body->len, (unsigned)ex->w->cfg->limits.ranges,
+                             &first, &last)) {
     case HTTP_RANGE_SINGLE:
         serve_partial(ex, o, status_field, first, last, o->body->len, 0, (struct slice){0});
         return 1;
@@ -379,7 +372,6 @@ static const struct http_field *stored_part(const struct cache_object *p, uint64
 static int answer_from_part(struct exchange *ex, const struct http_request *r,
                             struct cache_object *p, const char *status_field)
 {
-    struct client *c = ex->c;
     uint64_t a, b, n, first, last;
     const struct http_field *cr;
     if (ex->method_head || ex->peer || !p->complete || request_conditional(r) ||
@@ -387,11 +379,11 @@ static int answer_from_part(struct exchange *ex, const struct http_request *r,
         return 0;
     const struct http_field *range = request_range(r->fields, r->nfields);
     if (!range || !if_range_holds(r->fields, r->nfields, p) ||
-        http_range_parse(range->value, n, (unsigned)c->w->cfg->limits.ranges, &first, &last) !=
+        http_range_parse(range->value, n, (unsigned)ex->w->cfg->limits.ranges, &first, &last) !=
             HTTP_RANGE_SINGLE ||
         first < a || last > b)
         return 0;
-    /* the stored line is "Content-Range: value\r\n" (object.c build_head) */
+    /* the stored line is "Content-Range: value" and CRLF (object.c build_head) */
     struct slice omit = {cr->name.p, (size_t)(cr->value.p + cr->value.len + 2 - cr->name.p)};
     serve_partial(ex, p, status_field, first, last, n, a, omit);
     return 1;
@@ -404,8 +396,7 @@ static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const c
 static int lookup_part(struct exchange *ex, const struct http_request *r,
                        const struct http_field *lf, unsigned ln)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
+    struct srv_worker *w = ex->w;
     if (ex->method_head || !request_range(r->fields, r->nfields))
         return 0;
     size_t len;
@@ -444,7 +435,7 @@ static void answer_from_store(struct exchange *ex, const struct http_field *rf, 
         serve_object(ex, o, status_field, warning);
 }
 
-/* "Cache-Status: <name>; hit; ttl=N[; detail=D]\r\n" without printf:
+/* "Cache-Status: <name>; hit; ttl=N[; detail=D]" and CRLF without printf:
  * hits are hot. buf holds 160 bytes; the name is at most 63. */
 static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const char *detail)
 {
@@ -470,7 +461,7 @@ static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const c
         memcpy(buf + p, detail, dl);
         p += dl;
     }
-    memcpy(buf + p, "\r\n", 3);
+    field_line_end(buf + p);
 }
 
 /* A miss or stale entry: lead the fetch for this key, or park behind the
@@ -480,8 +471,7 @@ static void hit_status(const struct config *cfg, char *buf, int64_t ttl, const c
 static enum cache_request_verdict coalesce_or_lead(struct exchange *ex,
                                                    const struct http_request *r, int no_coalesce)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
+    struct srv_worker *w = ex->w;
     if (no_coalesce || !w->co || ex->coalesce_leader) {
         keep_vary_fields(ex);
         return CACHE_REQ_FORWARD;
@@ -563,16 +553,12 @@ void cache_stage_unpark(struct exchange *ex)
 /* The response ended for this waiter: next request, or close. */
 static void stream_end(struct exchange *ex)
 {
-    struct client *c = ex->c;
     cache_stage_unpark(ex);
-    proxy_finish_local(c);
-    if (c->state == CS_HEAD)
-        client_process(c); /* a pipelined request may be waiting */
+    proxy_done(ex, FRONT_DONE_NEXT); /* then a pipelined request, if any */
 }
 
 void cache_stage_stream_pump(struct exchange *ex)
 {
-    struct client *c = ex->c;
     struct cache_object *o = ex->stream;
     /* the state first: when it says done, every byte is already there */
     int state = atomic_load(&o->fill);
@@ -589,7 +575,7 @@ void cache_stage_stream_pump(struct exchange *ex)
         size_t len = s->len;
         if (ex->stream_off < len) {
             if (ex->fe->queued(ex) + out.len >= WRITE_HIGH_WATER)
-                break; /* proxy_client_drained brings us back */
+                break; /* exchange_front_drained brings us back */
             size_t n = len - ex->stream_off;
             ex->fe->frame(ex, &out, (struct slice){s->data + ex->stream_off, n});
             ex->stream_off = len;
@@ -606,9 +592,8 @@ void cache_stage_stream_pump(struct exchange *ex)
     if (state == FILL_ABORTED) {
         /* the leader's response broke off: so does ours (RFC 9112 §9.6) */
         free(out.p);
-        c->keepalive = 0;
         cache_stage_unpark(ex);
-        client_close(c);
+        ex->fe->abort(ex);
         return;
     }
     int done = state == FILL_DONE && drained;
@@ -627,8 +612,7 @@ void cache_stage_stream_pump(struct exchange *ex)
  * fetch) that selects the same Vary variant. */
 static int stream_start(struct exchange *ex, struct cache_object *o)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
+    struct srv_worker *w = ex->w;
     const struct http_request *r = ex->req;
     if (!slice_eq(r->method, SLICE_LIT("GET")) || request_conditional(r) ||
         !cache_object_vary_match(o, r->fields, r->nfields))
@@ -641,8 +625,8 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     struct outbuf h = {0};
     struct slice hole = {0};
     struct outbuf kept = {0};
-    /* the stored fields (the status line is the front's): "HTTP/1.1 NNN
-     * reason" then a line end (object.c) */
+    /* the stored fields, after the stored status line (object.c: version,
+     * three digits, the reason, a line end); the status line is the front's */
     size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
     const char *fields = o->head + status_end;
     if (cache_stage_strips_surrogate_key(ex))
@@ -667,7 +651,8 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     outbuf_addstr(&h, ex->fwd ? ex->fwd : "uri-miss");
     outbuf_addstr(&h, "; fwd-status=");
     outbuf_addu64(&h, (uint64_t)o->status);
-    outbuf_addstr(&h, "; collapsed\r\n");
+    outbuf_addstr(&h, "; collapsed");
+    outbuf_endline(&h);
     ex->status = o->status;
     ex->resp_started = 1;
     ex->fe->head(ex, &(struct front_head){.status = o->status,
@@ -683,15 +668,12 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
 /* Wake a parked request the leader's fetch did not answer as it went:
  * it starts again from its exchange's own request (the store may answer
  * it now), and goes upstream itself if not. What the client pipelined
- * behind it is still in c->conn.in, served after it. */
+ * behind it is still with the protocol, served after it. */
 static void restart_parked(struct exchange *ex)
 {
-    struct client *c = ex->c;
     cache_stage_unpark(ex);
     ex->no_coalesce = 1;
-    proxy_restart(ex);
-    if (c->state == CS_HEAD)
-        client_process(c); /* a pipelined request may be waiting */
+    proxy_restart(ex); /* answered: then a pipelined request, if any */
 }
 
 void cache_stage_wake(struct srv_worker *w)
@@ -772,8 +754,7 @@ static int body_cacheable(struct exchange *ex, const struct http_request *r,
                           const struct request_paths *path, const struct rule *rule, int query,
                           int side_effects)
 {
-    struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     if (rule && !rule->cache) {
         ex->cache_detail = "rule";
         return 0;
@@ -804,8 +785,7 @@ static int body_cacheable(struct exchange *ex, const struct http_request *r,
 static enum cache_request_verdict request_stage(struct exchange *ex, const struct http_request *r,
                                                 const struct request_paths *path)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
+    struct srv_worker *w = ex->w;
     int no_coalesce = ex->no_coalesce;
     ex->no_coalesce = 0;
     int get = slice_eq(r->method, SLICE_LIT("GET"));
@@ -996,7 +976,7 @@ static enum cache_request_verdict request_stage(struct exchange *ex, const struc
         reply_error(ex, 504, "only-if-cached and the stored response is not usable");
         return CACHE_REQ_ANSWERED;
     }
-    if (d == DECIDE_STALE_SWR && !c->background &&
+    if (d == DECIDE_STALE_SWR && !ex->ci->internal &&
         background_revalidate(ex, r, ex->cache_key, ex->cache_key_len) == 0) {
         /* RFC 5861 §3: stale now, fresh for whoever comes next. */
         hit_status(cfg, field, o->lifetime - age, "stale-while-revalidate");
@@ -1019,8 +999,7 @@ static enum cache_request_verdict request_stage(struct exchange *ex, const struc
 
 enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct http_request *r)
 {
-    struct client *c = ex->c;
-    if (!c->w->store) {
+    if (!ex->w->store) {
         ex->no_coalesce = 0;
         return CACHE_REQ_FORWARD;
     }
@@ -1120,8 +1099,7 @@ static char *same_host_key(const struct exchange *ex, struct slice v, size_t *le
 
 static void invalidate(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
-    struct store *st = c->w->store;
+    struct store *st = ex->w->store;
     cache_stage_remove_url(st, ex->cache_key, ex->cache_key_len);
     /* §4.4: Location and Content-Location too, when on the same host. */
     for (unsigned i = 0; i < res->nfields; i++) {
@@ -1144,8 +1122,7 @@ static void invalidate(struct exchange *ex, const struct http_response *res)
  * kept for a POST), so such a response is not kept. */
 static void store_post_answer(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     const struct http_field *cl = http_find_field(res->fields, res->nfields, "content-location");
     if (!ex->post_may_store || res->status != 200 || !cl ||
         http_find_field(res->fields, res->nfields, "vary") ||
@@ -1182,11 +1159,10 @@ static void store_post_answer(struct exchange *ex, const struct http_response *r
 
 void cache_stage_status_field(struct exchange *ex, int status, struct outbuf *o)
 {
-    struct client *c = ex->c;
     if (!ex->fwd)
         return;
     outbuf_addstr(o, "Cache-Status: ");
-    outbuf_addstr(o, c->w->cfg->cache.name);
+    outbuf_addstr(o, ex->w->cfg->cache.name);
     outbuf_addstr(o, "; fwd=");
     outbuf_addstr(o, ex->fwd);
     /* A bypass says why and nothing more: the cache took no part in it. */
@@ -1203,26 +1179,26 @@ void cache_stage_status_field(struct exchange *ex, int status, struct outbuf *o)
         outbuf_addstr(o, "; detail=");
         outbuf_addstr(o, ex->cache_detail);
     }
-    outbuf_addstr(o, "\r\n");
+    outbuf_endline(o);
 }
 
 static void serve_stale(struct exchange *ex, int upstream_status, int warning)
 {
-    struct client *c = ex->c;
     char field[160];
-    snprintf(field, sizeof field, "Cache-Status: %s; fwd=stale; fwd-status=%d; ttl=%lld\r\n",
-             c->w->cfg->cache.name, upstream_status,
-             (long long)(ex->stale->lifetime - object_age(ex->stale, now_s())));
+    int n =
+        snprintf(field, sizeof field - 3, "Cache-Status: %s; fwd=stale; fwd-status=%d; ttl=%lld",
+                 ex->w->cfg->cache.name, upstream_status,
+                 (long long)(ex->stale->lifetime - object_age(ex->stale, now_s())));
+    field_line_end(field + (n < (int)sizeof field - 3 ? n : (int)sizeof field - 4));
     serve_object(ex, ex->stale, field, warning);
 }
 
 int cache_stage_serve_stale_on_error(struct exchange *ex, int status)
 {
-    struct client *c = ex->c;
     if (!ex->stale || ex->resp_started)
         return 0;
     int64_t age = object_age(ex->stale, now_s());
-    if (!c->w->cfg->cache.serve_stale_on_error &&
+    if (!ex->w->cfg->cache.serve_stale_on_error &&
         !cache_stale_if_error(&ex->req_cc, &ex->stale->facts, ex->stale->lifetime, age))
         return 0;
     log_msg(LOG_WARN, "%.*s: origin failed (%d), serving stale", (int)ex->target.len, ex->target.p,
@@ -1237,8 +1213,7 @@ int cache_stage_serve_stale_on_error(struct exchange *ex, int status)
  * the tag, so only responses of a known, bounded size are held. */
 static int holdable(const struct exchange *ex, const struct http_response *res)
 {
-    const struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     return cfg->cache.generate_etag && res->status == 200 && !ex->method_head &&
            res->has_content_length && res->content_length <= cfg->cache.etag_hold_max &&
            !http_find_field(res->fields, res->nfields, "etag");
@@ -1246,8 +1221,7 @@ static int holdable(const struct exchange *ex, const struct http_response *res)
 
 static int hold(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     if (!holdable(ex, res))
         return 0;
     ex->held =
@@ -1261,10 +1235,9 @@ static int hold(struct exchange *ex, const struct http_response *res)
  * would be lost in a 304, so such a response always goes out whole. */
 static void release_held(struct exchange *ex)
 {
-    struct client *c = ex->c;
     int match = 0;
     /* held for its tag (above), or to be coded for a peer (peer_stage.c) */
-    if (c->w->cfg->cache.generate_etag && ex->held->status == 200 &&
+    if (ex->w->cfg->cache.generate_etag && ex->held->status == 200 &&
         !cache_object_field(ex->held, "etag")) {
         char tag[CACHE_ETAG_LEN];
         cache_etag_of_body(ex->held->body, tag);
@@ -1344,8 +1317,7 @@ static int no_gain_exception(const struct cache_response_facts *f, bool serve_st
 static enum cache_response_verdict serve_revalidated(struct exchange *ex,
                                                      const struct http_response *res, int64_t now)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
+    struct srv_worker *w = ex->w;
     const struct config *cfg = w->cfg;
     struct cache_object *fresh = cache_object_revalidated(
         ex->stale, res, ex->req_fields, ex->req_nfields, ex->req_time, now,
@@ -1379,7 +1351,7 @@ static enum cache_response_verdict serve_revalidated(struct exchange *ex,
         outbuf_addstr(&after, "; detail=");
         outbuf_addstr(&after, ex->cache_detail);
     }
-    outbuf_addstr(&after, "\r\n");
+    outbuf_endline(&after);
     for (unsigned i = 0; i < res->nfields; i++)
         if (slice_case_eq(res->fields[i].name, "set-cookie") ||
             slice_case_eq(res->fields[i].name, "set-cookie2"))
@@ -1396,8 +1368,7 @@ static enum cache_response_verdict serve_revalidated(struct exchange *ex,
 enum cache_response_verdict cache_stage_response(struct exchange *ex,
                                                  const struct http_response *res)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
+    struct srv_worker *w = ex->w;
     const struct config *cfg = w->cfg;
     if (!w->store)
         return CACHE_RESP_RELAY;
@@ -1491,32 +1462,30 @@ enum cache_response_verdict cache_stage_response(struct exchange *ex,
 
 void cache_stage_body(struct exchange *ex, const char *p, size_t n)
 {
-    struct client *c = ex->c;
     if (ex->held && ex->held != ex->fill)
         cache_object_append(ex->held, p, n);
     if (!ex->fill)
         return;
     size_t len = ex->fill->body->len;
-    if (len + n > c->w->cfg->cache.max_object_size ||
+    if (len + n > ex->w->cfg->cache.max_object_size ||
         (ex->fill->expected_len < 0 && cache_object_size_with_body(ex->fill, len + n) >
-                                           c->w->store->ops->object_limit(c->w->store))) {
+                                           ex->w->store->ops->object_limit(ex->w->store))) {
         if (ex->held == ex->fill)
             cache_object_append(ex->held, p, n); /* held keeps its own reference */
         if (ex->fill->shared) {                  /* its streamers cannot have the rest */
             atomic_store(&ex->fill->fill, FILL_ABORTED);
-            stream_progress(c->w, ex->cache_key, ex->cache_key_len);
+            stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
         }
         cache_object_unref(&ex->fill); /* streams on, unstored */
         return;
     }
     cache_object_append(ex->fill, p, n);
     if (ex->fill->shared)
-        stream_progress(c->w, ex->cache_key, ex->cache_key_len);
+        stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
 }
 
 void cache_stage_finish(struct exchange *ex, int complete)
 {
-    struct client *c = ex->c;
     if (ex->held && complete)
         release_held(ex);
     if (!ex->fill)
@@ -1524,7 +1493,7 @@ void cache_stage_finish(struct exchange *ex, int complete)
     if (complete) {
         ex->fill->complete = 1;
         atomic_store(&ex->fill->fill, FILL_DONE); /* before the wake-up that ends streams */
-        if (ex->fill->status == 200 && c->w->cfg->cache.generate_etag &&
+        if (ex->fill->status == 200 && ex->w->cfg->cache.generate_etag &&
             !cache_object_field(ex->fill, "etag")) {
             char tag[CACHE_ETAG_LEN];
             cache_etag_of_body(ex->fill->body, tag);
@@ -1546,7 +1515,7 @@ void cache_stage_finish(struct exchange *ex, int complete)
         }
         if (ex->fill->status == 200 && ex->fill->key[0] == 'G') {
             /* a complete response replaces the parts of it (§3.3) */
-            struct store *st = c->w->store;
+            struct store *st = ex->w->store;
             if (st->ops->may_hold_body_keys(st, ex->fill->key, ex->fill->key_len)) {
                 size_t plen;
                 char *pkey = cache_key_partial(ex->fill->key, ex->fill->key_len, &plen);
@@ -1555,7 +1524,7 @@ void cache_stage_finish(struct exchange *ex, int complete)
             }
         }
         cache_object_trim(&ex->fill);
-        c->w->store->ops->insert(c->w->store, ex->fill);
+        ex->w->store->ops->insert(ex->w->store, ex->fill);
         ex->fill = NULL;
     } else {
         cache_object_unref(&ex->fill); /* §3: incomplete responses are not stored */

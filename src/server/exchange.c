@@ -131,7 +131,7 @@ int exchange_set_body(struct exchange *ex, struct slice coding, const void *body
     ex->req = own;
     ex->method = own->method;
     ex->target = own->target;
-    /* the body, as if read ahead whole: none of it is in c->conn.in */
+    /* the body, as if read ahead whole: none of it is the protocol's */
     memcpy(text, body, len);
     collect_free(ex);
     ex->col.body = (struct outbuf){text, len, len ? len : 1};
@@ -151,7 +151,6 @@ struct exchange *exchange_new(struct srv_worker *w, const struct front_ops *fe, 
         return NULL;
     ex->magic = EXCHANGE_MAGIC;
     ex->no_coalesce = 0;
-    ex->c = fe == &h1_front ? fe_ctx : NULL;
     ex->fe = fe;
     ex->fe_ctx = fe_ctx;
     ex->ci = ci;
@@ -225,17 +224,11 @@ void exchange_free(struct exchange **xp)
     *xp = NULL;
 }
 
-void exchange_retire(struct client *c, struct exchange *x)
+void exchange_renew(struct exchange *ex)
 {
-    link_insert(&c->retired, &c->ex->retired_link);
-    c->ex = x;
-}
-
-void exchange_free_retired(struct client *c)
-{
-    while (!link_empty(&c->retired)) {
-        struct exchange *x = container_of(c->retired.next, struct exchange, retired_link);
-        link_remove(&x->retired_link);
-        exchange_free(&x);
-    }
+    exchange_reset(ex);
+    collect_free(ex);
+    ex->no_coalesce = 0;
+    ex->peer_nonce_held = 0;
+    ex->sent_continue = 0;
 }

@@ -63,7 +63,7 @@ void h1_client_body_end(struct outbuf *o, int chunked)
  * follows goes to the exchange's pump. */
 void h1_client_on_data(struct exchange *ex)
 {
-    struct srv_worker *w = ex->c->w;
+    struct srv_worker *w = ex->w;
     while (ex->up && ex->state == EX_RESP_HEAD) {
         struct upstream *u = ex->up;
         int rc = http_parse_response(iobuf_data(&u->conn.in), iobuf_len(&u->conn.in),
@@ -151,13 +151,12 @@ void h1_client_read_body(struct exchange *ex)
 
 void h1_client_on_eof(struct exchange *ex, int status)
 {
-    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (ex->state == EX_RESP_BODY && ex->resp_body.kind == HTTP_BODY_CLOSE && status == UV_EOF) {
         /* RFC 9112 §6.3 rule 8: the close ends the body. Drain what is
          * buffered first (backpressure may have left some). */
         h1_client_read_body(ex);
-        if (ex->up != u || c->closed)
+        if (ex->up != u || ex->fe->closing(ex))
             return;
         if (iobuf_len(&u->conn.in) == 0) {
             ex->resp_body.kind = HTTP_BODY_NONE;

@@ -2,11 +2,12 @@
  * bytes in and out, and the front_ops of an HTTP/1 connection (front.h):
  * the pipeline hands over a status, the fields it adds and a body; this
  * writes the status line, the framing, Connection (RFC 9112 §9.3) and the
- * bytes, on the exchange's client connection.
+ * bytes, on the exchange's client connection. The pipeline drives the
+ * states through front_ops: req_flow (WAIT, HOLD, READ) and done.
  *
- *   accept -> HEAD --head parsed--> BODY --body done--> WAIT --response done--+
- *              ^  \--no body----------------------------^                    |
- *              +-------------------- keep-alive -----------------------------+
+ *   accept -> HEAD --head parsed--> WAIT --flow READ/HOLD--> BODY --flow WAIT--+
+ *              ^                     |                                        |
+ *              +--- done: keep-alive +<---------------------------------------+
  *   HEAD/BODY/WAIT --Upgrade 101 or CONNECT--> TUNNEL
  *   any --error, timeout, Connection: close--> CLOSING (flush, linger) -> closed
  *
@@ -15,8 +16,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include "server/server.h"
+#include "server/h1_server.h"
 #include "server/log.h"
+
+/* A new request begins on c: c->ex, finished, goes to c->retired and x
+ * takes its place. A pipelined request can begin deep inside the call
+ * chain that finished the last one, which may still read it. */
+static void retire(struct client *c, struct exchange *x)
+{
+    link_insert(&c->retired, &c->ex->retired_link);
+    c->ex = x;
+}
+
+/* Free c's retired exchanges: only from the top of a callback. */
+static void free_retired(struct client *c)
+{
+    while (!link_empty(&c->retired)) {
+        struct exchange *x = container_of(c->retired.next, struct exchange, retired_link);
+        link_remove(&x->retired_link);
+        exchange_free(&x);
+    }
+}
 
 static void on_client_closed(uv_handle_t *h)
 {
@@ -28,7 +48,7 @@ static void on_client_closed(uv_handle_t *h)
     if (c->counted)
         atomic_fetch_sub(&w->shared->connections, 1);
     conn_fini(&c->conn);
-    exchange_free_retired(c);
+    free_retired(c);
     exchange_free(&c->ex);
     c->magic = 0;
     free(c);
@@ -41,16 +61,9 @@ void client_close(struct client *c)
     if (c->closed)
         return;
     c->closed = 1;
-    cache_stage_unpark(c->ex);
-    if (c->background)
+    if (c->ci.internal)
         c->w->background--;
-    if (c->ex->bg_key) {
-        /* an internal refresh that never started: free its key's slot */
-        cache_stage_release_key(c->w, c->ex->bg_key, c->ex->bg_key_len);
-        free(c->ex->bg_key);
-        c->ex->bg_key = NULL;
-    }
-    proxy_on_client_gone(c);
+    exchange_front_gone(c->ex);
     link_remove(&c->link);
     conn_close(&c->conn, on_client_closed);
     uv_close((uv_handle_t *)&c->timer, on_client_closed);
@@ -61,17 +74,17 @@ static void on_timer(uv_timer_t *t)
     struct client *c = t->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
     if (c->tls && c->state == CS_HEAD && !c->tls_ready) {
-        log_msg(LOG_INFO, "client %s: TLS handshake timeout", c->ip);
+        log_msg(LOG_INFO, "client %s: TLS handshake timeout", c->ci.ip);
         client_close(c);
         return;
     }
     if (c->state == CS_HEAD && c->head_timer && iobuf_len(&c->conn.in) > 0 && !c->ex->req) {
-        log_msg(LOG_INFO, "client %s: request head timeout", c->ip);
+        log_msg(LOG_INFO, "client %s: request head timeout", c->ci.ip);
         reply_error(c->ex, 408, "request header timeout");
         return;
     }
-    if ((c->state == CS_BODY || c->state == CS_COLLECT) && !c->ex->resp_started) {
-        log_msg(LOG_INFO, "client %s: request body idle timeout", c->ip);
+    if (c->state == CS_BODY && !c->ex->resp_started) {
+        log_msg(LOG_INFO, "client %s: request body idle timeout", c->ci.ip);
         reply_error(c->ex, 408, "request body timeout");
         return;
     }
@@ -90,8 +103,8 @@ void client_timer(struct client *c, uint64_t ms)
 static void on_room(void *owner, size_t *want, size_t *max)
 {
     struct client *c = owner;
-    *max = c->state == CS_BODY || c->state == CS_COLLECT ? iobuf_len(&c->conn.in) + READ_CHUNK
-                                                         : c->w->cfg->limits.header_section + 4096;
+    *max = c->state == CS_BODY ? iobuf_len(&c->conn.in) + READ_CHUNK
+                               : c->w->cfg->limits.header_section + 4096;
     *want = c->state == CS_HEAD ? 4096 : READ_CHUNK;
 }
 
@@ -99,7 +112,7 @@ static void on_eof(void *owner, int err)
 {
     struct client *c = owner;
     CHECK_MAGIC(c, CLIENT_MAGIC);
-    exchange_free_retired(c);
+    free_retired(c);
     if (err == UV_ENOBUFS) {
         /* The head outgrew the buffer limit: the parser answers 431. */
         client_process(c);
@@ -120,7 +133,7 @@ static void on_data(void *owner, size_t n)
 {
     struct client *c = owner;
     CHECK_MAGIC(c, CLIENT_MAGIC);
-    exchange_free_retired(c);
+    free_retired(c);
     if (c->state == CS_HEAD && !c->head_timer && iobuf_len(&c->conn.in) == n) {
         client_timer(c, c->w->cfg->timeouts.client_header);
         c->head_timer = 1;
@@ -142,9 +155,39 @@ void client_pause_read(struct client *c)
     conn_read(&c->conn, 0);
 }
 
+/* A request head parsed into r: its exchange (a new one but for the
+ * connection's first), its own copy of r, whether the connection persists
+ * (RFC 9112 §9.3), then the pipeline. */
+static void begin_request(struct client *c, const struct http_request *r)
+{
+    if (c->ex->finished) {
+        struct exchange *x = exchange_new(c->w, &h1_front, c, &c->ci);
+        if (!x) {
+            reply_error(c->ex, 503, "out of memory");
+            return;
+        }
+        retire(c, x);
+    } else {
+        exchange_renew(c->ex);
+    }
+    struct exchange *ex = c->ex;
+    if (exchange_own_request(ex, r, iobuf_data(&c->conn.in)) < 0) {
+        reply_error(ex, 503, "out of memory");
+        return;
+    }
+    ex->in_head = r->head_len; /* consumed by h1_req_consume */
+    if (r->minor >= 1)
+        c->keepalive = !(r->conn_flags & HTTP_CONN_CLOSE);
+    else
+        c->keepalive = (r->conn_flags & HTTP_CONN_KEEPALIVE) && !(r->conn_flags & HTTP_CONN_CLOSE);
+    if (c->w->draining)
+        c->keepalive = 0;
+    exchange_begin(ex);
+}
+
 /* Parse and dispatch as far as the buffered bytes allow. Pipelined
  * requests wait in the buffer until the one before them is answered. */
-void client_process(struct client *c)
+static void process(struct client *c)
 {
     struct srv_worker *w = c->w;
     for (;;) {
@@ -176,29 +219,24 @@ void client_process(struct client *c)
             }
             if (rc != HTTP_PARSE_OK) {
                 const char *why = http_error_text(w->req.error);
-                log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
+                log_msg(LOG_INFO, "client %s: %d %s: %s", c->ci.ip, rc, reply_reason(rc), why);
                 reply_error(c->ex, rc, why);
                 return;
             }
-            proxy_begin(c, &w->req);
+            begin_request(c, &w->req);
             break;
         }
-        case CS_COLLECT:
-            collect_continue(c->ex);
-            if (c->state == CS_COLLECT) {
-                if (c->conn.eof) {
-                    client_close(c); /* the body can never be complete */
-                    return;
-                }
-                client_resume_read(c);
+        case CS_BODY:
+            exchange_req_data(c->ex);
+            if (c->state != CS_BODY)
+                break;
+            if (c->conn.eof) {
+                client_close(c); /* the body can never be complete */
                 return;
             }
-            break;
-        case CS_BODY:
-            proxy_pump_request_body(c);
-            if (c->state == CS_BODY)
-                return;
-            break;
+            if (!c->body_hold)
+                client_resume_read(c);
+            return;
         case CS_WAIT:
             /* Keep reading (to see an early close) until a pipelined
              * request is waiting; then let the kernel hold the rest. */
@@ -212,18 +250,12 @@ void client_process(struct client *c)
     }
 }
 
-/* The response went out in full: next request, or close. */
-void client_request_done(struct client *c)
+void client_process(struct client *c)
 {
-    if (c->closed)
-        return;
-    if (!c->keepalive || c->w->draining) {
-        client_close_after_write(c);
-        return;
-    }
-    c->state = CS_HEAD;
-    client_timer(c, c->w->cfg->timeouts.keepalive_idle);
-    client_process(c);
+    int outer = c->processing;
+    c->processing = 1;
+    process(c);
+    c->processing = outer;
 }
 
 static void on_shutdown(void *owner, int status)
@@ -263,8 +295,11 @@ void client_write_done(void *owner, int status)
         client_close(c);
         return;
     }
-    if (c->conn.write_pending <= WRITE_LOW_WATER)
-        proxy_client_drained(c);
+    if (c->conn.write_pending > WRITE_LOW_WATER)
+        return;
+    if (c->ex->state == EX_RESP_BODY && c->ex->up)
+        client_timer(c, 0); /* the send timer of a relay (send_idle) */
+    exchange_front_drained(c->ex);
 }
 
 /* The TLS handshake ended: the request head's deadline starts now. A
@@ -275,7 +310,8 @@ static void on_tls_ready(void *owner, int err)
     struct client *c = owner;
     CHECK_MAGIC(c, CLIENT_MAGIC);
     if (err < 0) {
-        log_msg(LOG_INFO, "client %s: TLS handshake failed: %s", c->ip, conn_tls_error(&c->conn));
+        log_msg(LOG_INFO, "client %s: TLS handshake failed: %s", c->ci.ip,
+                conn_tls_error(&c->conn));
         client_close(c);
         return;
     }
@@ -365,16 +401,17 @@ void client_accept(uv_stream_t *listener, int status)
     uv_tcp_nodelay(&c->conn.tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    strcpy(c->ip, "-");
+    strcpy(c->ci.ip, "-");
     if (uv_tcp_getpeername(&c->conn.tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET)
-            uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof c->ip);
+            uv_ip4_name((struct sockaddr_in *)&ss, c->ci.ip, sizeof c->ci.ip);
         else if (ss.ss_family == AF_INET6)
-            uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof c->ip);
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->ci.ip, sizeof c->ci.ip);
     }
-    c->admin =
+    c->ci.admin =
         w->admin_listener >= 0 && listener == (uv_stream_t *)&w->listeners[w->admin_listener];
     c->tls = w->listener_tls[(uv_tcp_t *)listener - w->listeners];
+    c->ci.tls = c->tls;
     if (c->tls) {
         SSL_CTX *ctx = w->shared && w->shared->tls ? w->shared->tls->server : NULL;
         if (!ctx || conn_tls_accept(&c->conn, ctx) < 0) {
@@ -382,8 +419,8 @@ void client_accept(uv_stream_t *listener, int status)
             return;
         }
     }
-    if (!c->admin && !take_connection_slot(c)) {
-        log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ip,
+    if (!c->ci.admin && !take_connection_slot(c)) {
+        log_msg(LOG_WARN, "client %s: refused, limits.max_connections (%llu) reached", c->ci.ip,
                 (unsigned long long)w->shared->max_connections);
         if (c->tls)
             client_close(c); /* nothing can be said before a handshake */
@@ -400,8 +437,8 @@ void client_accept(uv_stream_t *listener, int status)
  * that ends the head. close: the connection ends after this response. */
 static void end_head(struct exchange *ex, struct outbuf *out, int close)
 {
-    struct client *c = ex->c;
-    if (close || !c->keepalive)
+    struct client *c = ex->fe_ctx;
+    if (close || !c->keepalive || c->w->draining)
         outbuf_addstr(out, "Connection: close\r\n");
     else if (ex->client_minor == 0)
         outbuf_addstr(out, "Connection: keep-alive\r\n");
@@ -419,7 +456,7 @@ static void add_length(struct outbuf *out, int64_t length)
 
 static void h1_answer(struct exchange *ex, const struct front_answer *a)
 {
-    struct client *c = ex->c;
+    struct client *c = ex->fe_ctx;
     struct outbuf o = {0};
     outbuf_addstatus(&o, a->status, a->reason);
     if (a->type) {
@@ -441,7 +478,7 @@ static void h1_answer(struct exchange *ex, const struct front_answer *a)
  * fields), ours with the framing, the body segments; zero copy. */
 static void h1_object(struct exchange *ex, const struct front_object *f)
 {
-    struct client *c = ex->c;
+    struct client *c = ex->fe_ctx;
     struct cache_object *o = f->obj;
     struct outbuf *after = f->ours;
     add_length(after, f->length);
@@ -460,7 +497,7 @@ static void h1_object(struct exchange *ex, const struct front_object *f)
 
 static void h1_head(struct exchange *ex, const struct front_head *h)
 {
-    struct client *c = ex->c;
+    struct client *c = ex->fe_ctx;
     ex->resp_chunked = h->unframed && ex->client_minor >= 1;
     if (h->unframed && ex->client_minor == 0)
         c->keepalive = 0; /* an HTTP/1.0 client learns the end by the close */
@@ -485,7 +522,7 @@ static void h1_head(struct exchange *ex, const struct front_head *h)
 static void bare_head(struct exchange *ex, int status, struct slice reason,
                       const struct outbuf *fields)
 {
-    struct client *c = ex->c;
+    struct client *c = ex->fe_ctx;
     struct outbuf o = {0};
     outbuf_addstatus(&o, status, reason);
     if (fields)
@@ -518,30 +555,115 @@ static void h1_frame_end(struct exchange *ex, struct outbuf *o)
         outbuf_addstr(o, "0\r\n\r\n");
 }
 
+/* A client that stops reading a relayed response: the origin's side is
+ * paused (proxy_relay_end) and this timer closes us unless the writes
+ * drain first (client_write_done stops it). */
+static void send_timer(struct client *c, struct exchange *ex)
+{
+    if (ex->up && c->conn.write_pending >= WRITE_HIGH_WATER && !c->closed)
+        client_timer(c, c->w->cfg->timeouts.client_send_idle);
+}
+
 static void h1_send(struct exchange *ex, struct outbuf *o)
 {
-    struct client *c = ex->c;
+    struct client *c = ex->fe_ctx;
     ex->bytes_out += o->len;
     conn_write(&c->conn, o);
+    send_timer(c, ex);
 }
 
 static void h1_send_block(struct exchange *ex, struct outbuf *o, char *block, struct slice d)
 {
-    struct client *c = ex->c;
+    struct client *c = ex->fe_ctx;
     ex->bytes_out += o->len + d.len;
     conn_write_block(&c->conn, o, block, d.p, d.len);
+    send_timer(c, ex);
 }
 
 static size_t h1_queued(const struct exchange *ex)
 {
-    return ex->c->conn.write_pending;
+    const struct client *c = ex->fe_ctx;
+    return c->conn.write_pending;
 }
 
 static void h1_abort(struct exchange *ex)
 {
-    struct client *c = ex->c;
+    struct client *c = ex->fe_ctx;
     c->keepalive = 0;
     client_close_after_write(c);
+}
+
+/* The response went out in full: the next request, or the close. Not
+ * from inside client_process: its loop goes on with the next itself. */
+static void h1_done(struct exchange *ex, enum front_done how)
+{
+    struct client *c = ex->fe_ctx;
+    if (c->closed)
+        return;
+    if (how == FRONT_DONE_BODY_UNREAD)
+        c->keepalive = 0; /* its unread body would be parsed as the next request */
+    if (!c->keepalive || c->w->draining) {
+        client_close_after_write(c);
+        return;
+    }
+    c->state = CS_HEAD;
+    client_timer(c, c->w->cfg->timeouts.keepalive_idle);
+    if (!c->processing)
+        client_process(c); /* a pipelined request may be waiting */
+}
+
+static void h1_req_flow(struct exchange *ex, enum front_flow flow)
+{
+    struct client *c = ex->fe_ctx;
+    if (c->closed || c->state == CS_CLOSING)
+        return;
+    switch (flow) {
+    case FRONT_FLOW_WAIT:
+        c->state = CS_WAIT;
+        c->body_hold = 0;
+        client_timer(c, 0);
+        if (!c->processing && iobuf_len(&c->conn.in))
+            client_pause_read(c); /* a pipelined request waits in the kernel */
+        return;
+    case FRONT_FLOW_HOLD:
+        c->state = CS_BODY;
+        c->body_hold = 1;
+        client_pause_read(c);
+        return;
+    case FRONT_FLOW_READ:
+        c->state = CS_BODY;
+        c->body_hold = 0;
+        if (ex->req && ex->req->expect_continue && ex->req->minor >= 1 && !ex->sent_continue) {
+            /* RFC 9110 §10.1.1: we will read the body, so invite it now */
+            ex->sent_continue = 1;
+            h1_interim(ex, 100, SLICE_LIT("Continue"), NULL);
+        }
+        client_resume_read(c);
+        client_timer(c, c->w->cfg->timeouts.client_body_idle);
+        return;
+    }
+}
+
+/* The body bytes behind the request's head, as the client framed them. */
+static struct slice h1_req_in(struct exchange *ex, int *ended)
+{
+    struct client *c = ex->fe_ctx;
+    *ended = 0; /* the framing says where the body ends */
+    return (struct slice){iobuf_data(&c->conn.in) + ex->in_head,
+                          iobuf_len(&c->conn.in) - ex->in_head};
+}
+
+static void h1_req_consume(struct exchange *ex, size_t n)
+{
+    struct client *c = ex->fe_ctx;
+    iobuf_consume(&c->conn.in, ex->in_head + n);
+    ex->in_head = 0;
+}
+
+static int h1_closing(const struct exchange *ex)
+{
+    const struct client *c = ex->fe_ctx;
+    return c->closed || c->state == CS_CLOSING;
 }
 
 const struct front_ops h1_front = {
@@ -557,4 +679,9 @@ const struct front_ops h1_front = {
     .interim = h1_interim,
     .tunnel = bare_head,
     .abort = h1_abort,
+    .done = h1_done,
+    .req_flow = h1_req_flow,
+    .req_in = h1_req_in,
+    .req_consume = h1_req_consume,
+    .closing = h1_closing,
 };

@@ -118,8 +118,7 @@ void peer_state_stats(struct peer_state *s, struct peer_stats *out)
 
 static int forward_side(const struct exchange *ex)
 {
-    const struct client *c = ex->c;
-    return c->w->cfg->peer.forward && c->w->handshake;
+    return ex->w->cfg->peer.forward && ex->w->handshake;
 }
 
 /* A message's Content-Encoding as the one reader (http/coding.h) reads
@@ -216,10 +215,9 @@ static void end_head(struct outbuf *o, struct slice coding, const void *body, si
 
 static void idem_store_field(struct exchange *ex, struct outbuf *o)
 {
-    struct client *c = ex->c;
     char v[160];
-    int n = snprintf(v, sizeof v, "epoch=%s, capacity=%llu", c->w->handshake->epoch,
-                     (unsigned long long)c->w->cfg->peer.request_store);
+    int n = snprintf(v, sizeof v, "epoch=%s, capacity=%llu", ex->w->handshake->epoch,
+                     (unsigned long long)ex->w->cfg->peer.request_store);
     outbuf_addfield(o, SLICE_LIT("Idem-Store"),
                     (struct slice){v, (size_t)n < sizeof v ? (size_t)n : sizeof v - 1});
 }
@@ -279,8 +277,7 @@ static void reply_unknown_ref(struct exchange *ex)
 
 static enum peer_request_verdict reverse_request(struct exchange *ex, const struct http_request *r)
 {
-    struct client *c = ex->c;
-    struct peer_state *ps = c->w->handshake;
+    struct peer_state *ps = ex->w->handshake;
     const struct http_field *hp = http_find_field(r->fields, r->nfields, "idem-peer");
     if (!hp) {
         ex->peer_nonce_held = 0;
@@ -299,7 +296,7 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
                               r->target, digest_v, now_s())) {
         log_msg(LOG_WARN,
                 "client %s: Idem-Peer refused (unknown peer, no nonce, bad or old signature)",
-                c->ip);
+                ex->ci->ip);
         ex->peer_refused = "peer authentication failed";
         reply_error(ex, 401, "peer authentication failed");
         return PEER_REQ_ANSWERED;
@@ -308,15 +305,15 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
     if (seen == PEER_NONCE_FULL) {
         /* Forgetting a nonce would let its request be replayed: refuse
          * until entries age out of the window (peer.nonces). */
-        log_msg(LOG_WARN, "client %s: peer %s: request refused, peer.nonces (%llu) full", c->ip,
-                side->cfg->id, (unsigned long long)c->w->cfg->peer.nonces);
+        log_msg(LOG_WARN, "client %s: peer %s: request refused, peer.nonces (%llu) full", ex->ci->ip,
+                side->cfg->id, (unsigned long long)ex->w->cfg->peer.nonces);
         ex->peer_refused = "peer nonces full";
         ex->peer_refused_full = 1;
         reply_error(ex, 503, "too many signed requests from this peer inside the signature window");
         return PEER_REQ_ANSWERED;
     }
     if (seen != PEER_NONCE_FRESH) {
-        log_msg(LOG_WARN, "client %s: peer %s: replayed request refused (nonce %.*s)", c->ip,
+        log_msg(LOG_WARN, "client %s: peer %s: replayed request refused (nonce %.*s)", ex->ci->ip,
                 side->cfg->id, (int)claim.nonce.len, claim.nonce.p);
         ex->peer_refused = "peer nonce replayed";
         reply_error(ex, 401, "peer request replayed");
@@ -410,9 +407,8 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
 
 int peer_stage_hold(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
     if (!ex->peer || ex->held || ex->method_head || !res->has_content_length ||
-        res->content_length > c->w->cfg->peer.max_body || res->status < 200 || res->status == 204 ||
+        res->content_length > ex->w->cfg->peer.max_body || res->status < 200 || res->status == 204 ||
         res->status == 304)
         return 0;
     ex->held = cache_object_new(ex->cache_key ? ex->cache_key : "", ex->cache_key_len, res, NULL, 0,
@@ -494,7 +490,6 @@ void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf 
 
 static enum peer_request_verdict forward_request(struct exchange *ex, const struct http_request *r)
 {
-    struct client *c = ex->c;
     struct coding_scan cs = scan_codings(r->fields, r->nfields, NULL);
     if (cs.malformed) {
         /* read one way here and another there, it could name a reference */
@@ -508,7 +503,7 @@ static enum peer_request_verdict forward_request(struct exchange *ex, const stru
     }
     if (r->body == HTTP_BODY_NONE || ex->method_connect || ex->upgrade)
         return PEER_REQ_GO_ON;
-    if (r->body == HTTP_BODY_LENGTH && r->content_length > c->w->cfg->body_key.max_bytes)
+    if (r->body == HTTP_BODY_LENGTH && r->content_length > ex->w->cfg->body_key.max_bytes)
         return PEER_REQ_GO_ON; /* streams past the handshake */
     enum collect_need k = collect_ensure(ex, r);
     if (k != COLLECT_READY)
@@ -520,7 +515,7 @@ static enum peer_request_verdict forward_request(struct exchange *ex, const stru
     ex->peer_body = (struct outbuf){0};
     outbuf_add(&ex->peer_body, body.p, body.len);
     ex->peer_inline = 1;
-    struct peer_state *ps = c->w->handshake;
+    struct peer_state *ps = ex->w->handshake;
     pthread_mutex_lock(&ps->lock);
     ex->peer_ref =
         ps->mirror_epoch[0] && peer_fifo_find(ps->mirror, ex->peer_body_digest, NULL, NULL);
@@ -530,10 +525,9 @@ static enum peer_request_verdict forward_request(struct exchange *ex, const stru
 
 enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r)
 {
-    struct client *c = ex->c;
     if (forward_side(ex))
         return forward_request(ex, r);
-    if (c->w->cfg->peer.n)
+    if (ex->w->cfg->peer.n)
         return reverse_request(ex, r);
     return PEER_REQ_GO_ON;
 }
@@ -554,8 +548,7 @@ int peer_stage_skip_field(struct exchange *ex, const struct http_field *f)
 static void add_signature(struct exchange *ex, struct slice method, struct slice target,
                           struct slice digest, struct outbuf *o)
 {
-    struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     unsigned char random[16];
     if (RAND_bytes(random, sizeof random) != 1)
         abort();
@@ -695,8 +688,7 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
 
 static void learn_store(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
-    struct peer_state *ps = c->w->handshake;
+    struct peer_state *ps = ex->w->handshake;
     const struct http_field *st = http_find_field(res->fields, res->nfields, "idem-store");
     if (!st)
         return;
@@ -745,10 +737,9 @@ static int rebuild(struct upstream *u, const struct http_response *res, size_t o
 
 int peer_stage_response(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
     if (!forward_side(ex) || ex->peer_done)
         return PEER_NONE;
-    struct peer_state *ps = c->w->handshake;
+    struct peer_state *ps = ex->w->handshake;
     if (!ex->peer_seen) { /* once per response, however often its head is parsed */
         ex->peer_seen = 1;
         learn_store(ex, res);
@@ -771,7 +762,7 @@ int peer_stage_response(struct exchange *ex, const struct http_response *res)
     }
     unsigned char want[32];
     if (peer_digest_parse(hd->value, want) < 0 || !res->has_content_length ||
-        res->content_length > c->w->cfg->peer.max_body)
+        res->content_length > ex->w->cfg->peer.max_body)
         return PEER_FAIL;
     struct upstream *u = ex->up;
     size_t whole = res->head_len + (size_t)res->content_length;
@@ -801,7 +792,7 @@ int peer_stage_response(struct exchange *ex, const struct http_response *res)
             len = ex->stale->body->len;
         } else {
             decoded = peer_dcz_decode(enc, enc_len, dict, ex->stale->body->len, ex->peer_dict,
-                                      c->w->cfg->peer.max_body, &len);
+                                      ex->w->cfg->peer.max_body, &len);
             body = decoded;
         }
     }

@@ -320,8 +320,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 void pool_connect(struct exchange *ex)
 {
-    struct client *c = ex->c;
-    struct srv_worker *w = c->w;
+    struct srv_worker *w = ex->w;
     struct origin_key key;
     origin_key_of(ex, &key);
     if (key.scheme == ORIGIN_HTTPS && !key.tls) {

@@ -1,10 +1,11 @@
 /* The request pipeline: route a parsed request to an upstream, stream the
  * body each way with framing re-done, relay the response, and decide what
- * happens to both connections afterwards. The connection comes from
- * pool.c (resolve, connect, TLS); the HTTP/1 wire toward it is
- * h1_client.c's.
+ * happens to the upstream connection afterwards; the client's side is its
+ * protocol's (front_ops: answer, head, done, req_flow, ...). The upstream
+ * connection comes from pool.c (resolve, connect, TLS); the HTTP/1 wire
+ * toward it is h1_client.c's.
  *
- *   proxy_begin -> pool_connect -> send head -> pump body ->
+ *   exchange_begin -> pool_connect -> send head -> pump body ->
  *   response head -> pump response body -> finish (pool or close, log)
  *
  * RFC 9110 §7.6 (hop-by-hop, Via), RFC 9112 §3.2 (target forms, Host),
@@ -40,7 +41,6 @@ static void log_decision(struct exchange *ex)
 
 void proxy_log_exchange(struct exchange *ex)
 {
-    struct client *c = ex->c;
     if (log_debug_enabled())
         log_decision(ex);
     if (!log_access_enabled())
@@ -48,7 +48,7 @@ void proxy_log_exchange(struct exchange *ex)
     struct access_entry e = {
         .method = ex->method,
         .target = ex->target,
-        .client = (struct slice){c->ip, strlen(c->ip)},
+        .client = (struct slice){ex->ci->ip, strlen(ex->ci->ip)},
         .status = ex->status,
         .bytes_in = ex->bytes_in,
         .bytes_out = ex->bytes_out,
@@ -65,7 +65,6 @@ void proxy_log_exchange(struct exchange *ex)
  * the request body may be unread, and the state of the peer is unknown. */
 static void fail(struct exchange *ex, int status, const char *detail)
 {
-    struct client *c = ex->c;
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
@@ -73,11 +72,7 @@ static void fail(struct exchange *ex, int status, const char *detail)
     if ((status == 502 || status == 504) && cache_stage_serve_stale_on_error(ex, status)) {
         /* stale-if-error (RFC 5861 §4): the stored copy went out instead */
         ex->t_up_end = uv_hrtime();
-        if (!ex->req_done)
-            c->keepalive = 0;
-        proxy_log_exchange(ex);
-        exchange_done(ex);
-        client_request_done(c);
+        proxy_done(ex, ex->req_done ? FRONT_DONE_NEXT : FRONT_DONE_BODY_UNREAD);
         return;
     }
     if (ex->resp_started) {
@@ -86,7 +81,7 @@ static void fail(struct exchange *ex, int status, const char *detail)
         ex->t_up_end = uv_hrtime();
         proxy_log_exchange(ex);
         exchange_done(ex);
-        client_close_after_write(c);
+        ex->fe->abort(ex);
         return;
     }
     reply_error(ex, status, detail);
@@ -108,7 +103,7 @@ void proxy_upstream_written(void *owner, int status)
         /* The origin went away while we sent; its response (if any) or the
          * EOF will arrive on the read side. A tunnel has nothing to wait for. */
         if (ex->state == EX_TUNNEL)
-            client_close(ex->c);
+            tunnel_close(ex);
         return;
     }
     if (u->conn.write_pending <= WRITE_LOW_WATER)
@@ -132,8 +127,8 @@ static int up_write(struct exchange *ex, struct outbuf *o)
 static void add_forwarding_fields(struct exchange *ex, const struct http_request *r,
                                   struct outbuf *o)
 {
-    struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
+    const char *ip = ex->ci->ip;
     /* The scheme the request is keyed under, not the listener's transport:
      * a forward proxy keys `GET http://...` by its target even over TLS, and
      * the answer made for that proto answers that key (finding 2). */
@@ -145,7 +140,7 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
                 outbuf_addslice(&v, r->fields[i].value);
                 outbuf_addstr(&v, ", ");
             }
-        outbuf_addstr(&v, c->ip);
+        outbuf_addstr(&v, ip);
         h1_client_field(o, SLICE_LIT("X-Forwarded-For"), (struct slice){v.p, v.len});
         v.len = 0;
     }
@@ -161,10 +156,10 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
                 outbuf_addstr(&v, ", ");
             }
         /* RFC 7239 §6: IPv6 addresses are quoted and bracketed. */
-        if (strchr(c->ip, ':'))
-            outbuf_printf(&v, "for=\"[%s]\";proto=%s", c->ip, proto);
+        if (strchr(ip, ':'))
+            outbuf_printf(&v, "for=\"[%s]\";proto=%s", ip, proto);
         else
-            outbuf_printf(&v, "for=%s;proto=%s", c->ip, proto);
+            outbuf_printf(&v, "for=%s;proto=%s", ip, proto);
         h1_client_field(o, SLICE_LIT("Forwarded"), (struct slice){v.p, v.len});
         v.len = 0;
     }
@@ -217,8 +212,7 @@ static void add_origin_host(const struct config *cfg, const struct http_request 
 static void build_request_head(struct exchange *ex, const struct http_request *r,
                                const struct outbuf *body)
 {
-    struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     struct outbuf *o = &ex->up_head;
     /* The target as sent, computed once: the peer handshake signs exactly
      * these bytes (issue 10, finding 12). */
@@ -309,21 +303,21 @@ static void own_up_key(struct exchange *ex, struct slice host, int port)
  * Returns 0, or an HTTP status with the reason in *why (README "Errors"). */
 static int route(struct exchange *ex, const struct http_request *r, const char **why)
 {
-    struct client *c = ex->c;
-    if (c->w->cfg->mode == MODE_REVERSE) {
+    const struct config *cfg = ex->w->cfg;
+    if (cfg->mode == MODE_REVERSE) {
         *why = "CONNECT sent to a reverse proxy";
         if (ex->method_connect)
             return 405;
-        ex->up_key = c->w->upstream_key;
+        ex->up_key = ex->w->upstream_key;
         return 0;
     }
     *why = "a forward proxy needs an absolute target (http://host/path)";
-    if (c->w->cfg->peer.forward && !ex->method_connect) {
+    if (cfg->peer.forward && !ex->method_connect) {
         if (r->form != HTTP_TARGET_ABSOLUTE)
             return 400;
         /* everything we cannot answer goes to the reverse idemcache */
-        const char *peer = c->w->cfg->peer.url.host;
-        own_up_key(ex, (struct slice){peer, strlen(peer)}, c->w->cfg->peer.url.port);
+        const char *peer = cfg->peer.url.host;
+        own_up_key(ex, (struct slice){peer, strlen(peer)}, cfg->peer.url.port);
         return 0;
     }
     if (ex->method_connect) {
@@ -333,7 +327,6 @@ static int route(struct exchange *ex, const struct http_request *r, const char *
         *why = "CONNECT target without a valid port";
         if (port <= 0)
             return 400;
-        const struct config *cfg = c->w->cfg;
         unsigned i = 0;
         while (i < cfg->forward.nconnect_ports && cfg->forward.connect_ports[i] != port)
             i++;
@@ -356,140 +349,104 @@ static int route(struct exchange *ex, const struct http_request *r, const char *
     return 0;
 }
 
-/* An exchange answered without the origin (a hit, an admin request):
- * log it and go back to CS_HEAD without recursion, so that client_process's
- * loop goes on with any pipelined request. */
-void proxy_finish_local(struct client *c)
+/* The exchange is answered (from the store, by admin, or the origin's
+ * response relayed whole): log it, and the protocol goes on (h1: the next
+ * request or the close; h2: the stream ends). */
+void proxy_done(struct exchange *ex, enum front_done how)
 {
-    proxy_log_exchange(c->ex);
-    exchange_done(c->ex);
-    if (!c->keepalive || c->w->draining) {
-        client_close_after_write(c);
-        return;
-    }
-    c->state = CS_HEAD;
-    client_timer(c, c->w->cfg->timeouts.keepalive_idle);
+    proxy_log_exchange(ex);
+    exchange_done(ex);
+    ex->fe->done(ex, how);
 }
 
-static void run_stages(struct client *c);
+static void run_stages(struct exchange *ex);
+static void pump_request_body(struct exchange *ex);
 
-void proxy_begin(struct client *c, struct http_request *r)
+void exchange_begin(struct exchange *ex)
 {
-    if (c->ex->finished) {
-        /* a new request: a new exchange */
-        struct exchange *x = exchange_new(c->w, c->ex->fe, c, &c->ci);
-        if (!x) {
-            reply_error(c->ex, 503, "out of memory");
-            return;
-        }
-        exchange_retire(c, x);
-    } else {
-        /* the connection's first request: nothing of another request
-         * is in it, but clear what survives a restart all the same */
-        exchange_reset(c->ex);
-        collect_free(c->ex);
-        c->ex->no_coalesce = 0;
-        c->ex->peer_nonce_held = 0;
-    }
-    c->ex->t_start = uv_hrtime();
-    if (exchange_own_request(c->ex, r, iobuf_data(&c->conn.in)) < 0) {
-        reply_error(c->ex, 503, "out of memory");
-        return;
-    }
-    c->ex->in_head = r->head_len;
-    run_stages(c);
+    ex->t_start = uv_hrtime();
+    run_stages(ex);
 }
 
 void proxy_restart(struct exchange *ex)
 {
     exchange_restart(ex);
-    run_stages(ex->c);
+    run_stages(ex);
 }
 
-void proxy_body_collected(struct client *c)
-{
-    proxy_restart(c->ex);
-}
-
-/* Let go of the request's bytes at the front of c->conn.in: its head if
- * still there, and with `body` the body bytes read ahead. Once gone they
- * are gone: a restart of the same request consumes nothing again. */
+/* Let go of the request's bytes the protocol holds: its head if still
+ * there, and with `body` the body bytes read ahead. Once gone they are
+ * gone: a restart of the same request consumes nothing again. */
 void proxy_consume_request(struct exchange *ex, int body)
 {
-    iobuf_consume(&ex->c->conn.in, ex->in_head + (body ? ex->col.scanned : 0));
-    ex->in_head = 0;
+    ex->fe->req_consume(ex, body ? ex->col.scanned : 0);
     if (body)
         ex->col.scanned = 0;
 }
 
-/* The pipeline for the exchange's own request. Its head (ex->in_head
- * bytes) and any body read ahead (ex->col.scanned bytes) may still be at
- * the front of c->conn.in; a request started again (woken from parking)
- * has let go of them, its body read ahead kept in ex->col.body. */
-static void run_stages(struct client *c)
+void exchange_req_data(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
-    const struct config *cfg = c->w->cfg;
+    if (ex->req_phase == EX_BODY_COLLECT)
+        collect_continue(ex);
+    else if (ex->req_phase == EX_BODY_FORWARD)
+        pump_request_body(ex);
+}
+
+/* The pipeline for the exchange's own request. Its head and any body read
+ * ahead (ex->col.scanned bytes) may still be held by the protocol (h1: at
+ * the front of its buffer); a request started again (woken from parking)
+ * has let go of them, its body read ahead kept in ex->col.body. */
+static void run_stages(struct exchange *ex)
+{
+    const struct config *cfg = ex->w->cfg;
     const struct http_request *r = ex->req; /* the peer stage may replace it */
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
     ex->bytes_in = r->head_len;
     ex->upgrade = r->has_upgrade && (r->conn_flags & HTTP_CONN_UPGRADE) && r->minor >= 1;
-    if (r->minor >= 1)
-        c->keepalive = !(r->conn_flags & HTTP_CONN_CLOSE);
-    else
-        c->keepalive = (r->conn_flags & HTTP_CONN_KEEPALIVE) && !(r->conn_flags & HTTP_CONN_CLOSE);
-    if (c->w->draining)
-        c->keepalive = 0;
-    client_timer(c, 0);
-    if (c->admin) {
-        admin_handle(c->ex, r);
+    ex->fe->req_flow(ex, FRONT_FLOW_WAIT); /* the head is read: no request timer */
+    if (ex->ci->admin) {
+        admin_handle(ex, r);
         return;
     }
 
     const char *why = NULL;
-    int rc = route(c->ex, r, &why);
+    int rc = route(ex, r, &why);
     if (rc) {
-        log_msg(LOG_INFO, "client %s: %d %s: %s", c->ip, rc, reply_reason(rc), why);
-        reply_error(c->ex, rc, why);
+        log_msg(LOG_INFO, "client %s: %d %s: %s", ex->ci->ip, rc, reply_reason(rc), why);
+        reply_error(ex, rc, why);
         return;
     }
     if (cfg->limits.request_body && r->body == HTTP_BODY_LENGTH &&
         r->content_length > cfg->limits.request_body) {
-        reply_error(c->ex, 413, "request body exceeds limits.request_body");
+        reply_error(ex, 413, "request body exceeds limits.request_body");
         return;
     }
-    enum peer_request_verdict peer = peer_stage_request(c->ex, r);
+    enum peer_request_verdict peer = peer_stage_request(ex, r);
     if (peer == PEER_REQ_ANSWERED)
         return;
     if (peer == PEER_REQ_ANSWERED_KEEP) {
         /* Answered. Only a request without a body may keep the connection:
          * an unread body would be parsed as the next request. */
         proxy_consume_request(ex, 0);
-        if (r->body != HTTP_BODY_NONE)
-            c->keepalive = 0;
-        proxy_finish_local(c);
+        proxy_done(ex, r->body != HTTP_BODY_NONE ? FRONT_DONE_BODY_UNREAD : FRONT_DONE_NEXT);
         return;
     }
     if (r != ex->req) {
         /* a peer's reference expanded into its request, body and all */
         r = ex->req;
         if (cfg->limits.request_body && r->content_length > cfg->limits.request_body) {
-            reply_error(c->ex, 413, "request body exceeds limits.request_body");
+            reply_error(ex, 413, "request body exceeds limits.request_body");
             return;
         }
     }
     enum cache_request_verdict cached =
-        peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(c->ex, r);
+        peer == PEER_REQ_READ_BODY ? CACHE_REQ_READ_BODY : cache_stage_request(ex, r);
     if (cached == CACHE_REQ_READ_BODY) {
         /* Read the body ahead to key it; the head stays where it is. */
-        c->state = CS_COLLECT;
-        if (r->expect_continue && r->minor >= 1 && !c->ex->col.sent_continue) {
-            c->ex->col.sent_continue = 1;
-            c->ex->fe->interim(c->ex, 100, SLICE_LIT("Continue"), NULL);
-        }
-        client_timer(c, cfg->timeouts.client_body_idle);
+        ex->req_phase = EX_BODY_COLLECT;
+        ex->fe->req_flow(ex, FRONT_FLOW_READ);
         return;
     }
     int body_read = ex->collected == COLLECT_COMPLETE;
@@ -498,13 +455,12 @@ static void run_stages(struct client *c)
          * it starts again from the exchange (proxy_restart), its body read
          * ahead kept; what the client pipelined behind it stays. */
         proxy_consume_request(ex, body_read);
-        c->state = CS_WAIT;
         return;
     }
     /* A body read ahead whole goes from memory on a miss: take it before
      * it is let go of (a peer's forward side sends its own, peer_body). */
     struct outbuf body = {0};
-    size_t body_span = body_read ? ex->col.scanned : 0; /* its bytes in c->conn.in */
+    size_t body_span = body_read ? ex->col.scanned : 0; /* its bytes, as received */
     int from_memory = 0;
     if (cached == CACHE_REQ_FORWARD && body_read && r->body != HTTP_BODY_NONE && !ex->peer_inline &&
         !ex->method_connect && !ex->upgrade) {
@@ -512,19 +468,17 @@ static void run_stages(struct client *c)
         ex->col.body = (struct outbuf){0};
         from_memory = 1;
     }
-    collect_free(c->ex); /* whoever read the body ahead is done with it */
-    ex->sent_continue = c->ex->col.sent_continue;
-    c->ex->col.sent_continue = 0;
+    collect_free(ex); /* whoever read the body ahead is done with it */
     if (cached == CACHE_REQ_ANSWERED) {
         /* Answered from the store (or refused by only-if-cached); a body
          * read to key the request goes too. A refusal closes, and the
          * exchange let go of the request (r) already. */
-        if (c->state == CS_CLOSING || c->closed)
+        if (ex->fe->closing(ex))
             return;
         proxy_consume_request(ex, body_read);
-        if (r->body != HTTP_BODY_NONE && !body_read)
-            c->keepalive = 0; /* a body never read: not the next request */
-        proxy_finish_local(c);
+        /* a body never read is not the next request */
+        proxy_done(ex, r->body != HTTP_BODY_NONE && !body_read ? FRONT_DONE_BODY_UNREAD
+                                                               : FRONT_DONE_NEXT);
         return;
     }
     if (from_memory && cfg->limits.request_body && body.len > cfg->limits.request_body) {
@@ -534,10 +488,10 @@ static void run_stages(struct client *c)
         return;
     }
     http_body_init(&ex->req_body, r->body, r->content_length, cfg->limits.header_section);
-    ex->req_chunked = r->body == HTTP_BODY_CHUNKED;
-    ex->expect_continue = r->expect_continue && r->body != HTTP_BODY_NONE;
+    /* a body of unknown length (h2 without content-length) goes chunked */
+    ex->req_chunked = r->body == HTTP_BODY_CHUNKED || r->body == HTTP_BODY_STREAM;
     if (!ex->method_connect)
-        build_request_head(c->ex, r, from_memory ? &body : NULL);
+        build_request_head(ex, r, from_memory ? &body : NULL);
     free(body.p);
     int inline_body = ex->peer_inline || from_memory;
     ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || inline_body;
@@ -545,17 +499,19 @@ static void run_stages(struct client *c)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
     if (inline_body)
         ex->bytes_in += body_span;
-    /* a body sent from memory goes from c->conn.in too */
+    /* a body sent from memory goes from the protocol's input too */
     proxy_consume_request(ex, inline_body);
-    c->state = ex->req_done ? CS_WAIT : CS_BODY;
-    pool_connect(c->ex);
+    if (!ex->req_done) {
+        ex->req_phase = EX_BODY_FORWARD;
+        ex->fe->req_flow(ex, FRONT_FLOW_HOLD); /* until the origin is connected */
+    }
+    pool_connect(ex);
 }
 
 /* ---- connected ------------------------------------------------------- */
 
 void proxy_on_connected(struct exchange *ex, int status)
 {
-    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (status < 0) {
         log_msg(LOG_WARN, "upstream %s: connect failed: %s", ex->up_key, uv_strerror(status));
@@ -570,7 +526,7 @@ void proxy_on_connected(struct exchange *ex, int status)
         ex->status = 200;
         ex->resp_started = 1;
         ex->fe->tunnel(ex, 200, SLICE_LIT("Connection Established"), NULL);
-        tunnel_begin(c);
+        tunnel_start(ex);
         return;
     }
     ex->state = EX_RESP_HEAD;
@@ -580,63 +536,68 @@ void proxy_on_connected(struct exchange *ex, int status)
     }
     /* With a body, the head leaves together with the first body bytes that
      * decode cleanly, so a framing error in them reaches no origin. */
-    if (c->state != CS_BODY)
+    if (ex->req_phase != EX_BODY_FORWARD)
         up_write(ex, &ex->up_head);
     upstream_timer(u, UT_FIRST_BYTE);
     upstream_resume_read(u);
-    if (ex->expect_continue && !ex->sent_continue && ex->client_minor >= 1) {
-        /* RFC 9110 §10.1.1: we will read the body, so invite it now. */
-        ex->sent_continue = 1;
-        ex->fe->interim(ex, 100, SLICE_LIT("Continue"), NULL);
+    if (ex->req_phase == EX_BODY_FORWARD) {
+        /* we will read the body now: the protocol invites it (100
+         * Continue, RFC 9110 §10.1.1) */
+        ex->fe->req_flow(ex, FRONT_FLOW_READ);
+        pump_request_body(ex);
     }
-    if (c->state == CS_BODY)
-        client_process(c);
 }
 
 /* ---- request body ---------------------------------------------------- */
 
-void proxy_pump_request_body(struct client *c)
+/* The request body, from what the protocol holds (req_in) to the origin,
+ * re-framed (h1_client.c), while the origin's socket takes it. */
+static void pump_request_body(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
     struct upstream *u = ex->up;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     if (!u || (ex->state != EX_RESP_HEAD && ex->state != EX_RESP_BODY)) {
-        client_pause_read(c); /* not connected yet: the kernel buffers for us */
+        ex->fe->req_flow(ex, FRONT_FLOW_HOLD); /* not connected yet */
         return;
     }
     struct outbuf o = ex->up_head;
     ex->up_head = (struct outbuf){0};
-    while (iobuf_len(&c->conn.in)) {
+    for (;;) {
+        int ended = 0;
+        struct slice in = ex->fe->req_in(ex, &ended);
+        if (!in.len && !ended)
+            break;
         if (u->conn.write_pending + o.len >= WRITE_HIGH_WATER) {
             /* Send what is ready and go on with the bytes already buffered
              * while the socket takes them: no read will come to announce
              * them (a body read ahead to key it lies here whole, and its
              * last chunk was left behind; issue 10, re-attack B). Only a
              * write still pending past high water waits for its drain. */
-            if (!o.len || up_write(c->ex, &o) < 0 || u->conn.write_pending >= WRITE_HIGH_WATER)
+            if (!o.len || up_write(ex, &o) < 0 || u->conn.write_pending >= WRITE_HIGH_WATER)
                 break;
             continue;
         }
+        if (ended)
+            http_body_reader_end(&ex->req_body);
         size_t used;
         struct slice d;
-        enum http_body_rc rc = http_body_read(&ex->req_body, iobuf_data(&c->conn.in),
-                                              iobuf_len(&c->conn.in), &used, &d);
+        enum http_body_rc rc = http_body_read(&ex->req_body, in.p, in.len, &used, &d);
         if (rc == HTTP_BODY_ERROR) {
             free(o.p);
-            log_msg(LOG_INFO, "client %s: bad chunked body", c->ip);
-            fail(c->ex, 400, "malformed chunked request body");
+            log_msg(LOG_INFO, "client %s: bad chunked body", ex->ci->ip);
+            fail(ex, 400, "malformed chunked request body");
             return;
         }
         if (rc == HTTP_BODY_DATA) {
             ex->req_bytes += d.len;
             if (cfg->limits.request_body && ex->req_bytes > cfg->limits.request_body) {
                 free(o.p);
-                fail(c->ex, 413, "request body exceeds limits.request_body");
+                fail(ex, 413, "request body exceeds limits.request_body");
                 return;
             }
             h1_client_body(&o, d, ex->req_chunked);
         }
-        iobuf_consume(&c->conn.in, used);
+        ex->fe->req_consume(ex, used);
         ex->bytes_in += used;
         if (rc == HTTP_BODY_DONE || http_body_done(&ex->req_body)) {
             h1_client_body_end(&o, ex->req_chunked);
@@ -646,37 +607,31 @@ void proxy_pump_request_body(struct client *c)
         if (rc == HTTP_BODY_MORE)
             break;
     }
-    up_write(c->ex, &o);
+    up_write(ex, &o);
     free(o.p);
     if (ex->req_done) {
-        c->state = CS_WAIT;
-        client_timer(c, 0);
+        ex->req_phase = EX_BODY_NONE;
+        ex->fe->req_flow(ex, FRONT_FLOW_WAIT);
         if (ex->state == EX_RESP_HEAD)
             upstream_timer(u, UT_FIRST_BYTE);
         return;
     }
-    if (u->conn.write_pending >= WRITE_HIGH_WATER) {
-        client_pause_read(c);
-    } else {
-        client_resume_read(c);
-        client_timer(c, cfg->timeouts.client_body_idle);
-    }
+    ex->fe->req_flow(ex,
+                     u->conn.write_pending >= WRITE_HIGH_WATER ? FRONT_FLOW_HOLD : FRONT_FLOW_READ);
 }
 
 void proxy_upstream_drained(struct exchange *ex)
 {
-    struct client *c = ex->c;
-    if (c->state == CS_BODY)
-        client_process(c);
-    else if (c->state == CS_TUNNEL)
-        client_resume_read(c);
+    if (ex->req_phase == EX_BODY_FORWARD)
+        pump_request_body(ex);
+    else if (ex->state == EX_TUNNEL)
+        tunnel_upstream_drained(ex);
 }
 
 /* ---- response -------------------------------------------------------- */
 
 static void finish(struct exchange *ex)
 {
-    struct client *c = ex->c;
     struct upstream *u = ex->up;
     ex->t_up_end = uv_hrtime();
     ex->up = NULL;
@@ -687,18 +642,15 @@ static void finish(struct exchange *ex)
         else
             upstream_close(u);
     }
-    if (!ex->req_done)
-        c->keepalive = 0; /* the rest of the request body is still unread */
+    /* the rest of the request body may still be unread */
+    enum front_done how = ex->req_done ? FRONT_DONE_NEXT : FRONT_DONE_BODY_UNREAD;
     cache_stage_finish(ex, 1);
-    proxy_log_exchange(ex);
-    exchange_done(ex);
-    client_request_done(c);
+    proxy_done(ex, how);
 }
 
 static void send_response_head(struct exchange *ex, const struct http_response *res)
 {
-    struct client *c = ex->c;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = ex->w->cfg;
     enum http_body_kind kind = http_response_body_kind(res, ex->method_head);
     http_body_init(&ex->resp_body, kind, res->content_length, cfg->limits.response_header_section);
     ex->status = res->status;
@@ -740,7 +692,7 @@ static void send_response_head(struct exchange *ex, const struct http_response *
     free(o.p);
 }
 
-/* Relay a 1xx (RFC 9110 §15.2) to an HTTP/1.1 client, or start a tunnel
+/* Relay a 1xx (RFC 9110 §15.2) to a client that reads them, or start a tunnel
  * after 101 to a request that asked for the upgrade. 0 or -1 on error. */
 static int interim_response(struct exchange *ex, const struct http_response *res)
 {
@@ -819,7 +771,6 @@ void proxy_relay_flush(struct exchange *ex, struct outbuf *o)
 
 void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done)
 {
-    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (done && !ex->discard_body)
         ex->fe->frame_end(ex, o);
@@ -832,9 +783,10 @@ void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done)
         return;
     }
     if (ex->fe->queued(ex) >= WRITE_HIGH_WATER) {
+        /* the client reads too slowly: the protocol's send timer runs
+         * (h1: timeouts.client_send_idle) until exchange_front_drained */
         upstream_pause_read(u);
         upstream_timer(u, UT_NONE);
-        client_timer(c, c->w->cfg->timeouts.client_send_idle);
     } else {
         upstream_resume_read(u);
         upstream_timer(u, UT_IDLE);
@@ -845,7 +797,7 @@ void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done)
  * (still there: a 1xx is relayed as it came). */
 enum up_head_verdict proxy_upstream_head(struct exchange *ex, const struct http_response *res)
 {
-    struct srv_worker *w = ex->c->w;
+    struct srv_worker *w = ex->w;
     struct upstream *u = ex->up;
     if (res->status < 200) {
         if (interim_response(ex, res) < 0) {
@@ -909,7 +861,7 @@ enum up_head_verdict proxy_upstream_head(struct exchange *ex, const struct http_
 
 void proxy_upstream_tunnel(struct exchange *ex)
 {
-    tunnel_begin(ex->c);
+    tunnel_start(ex);
 }
 
 void proxy_upstream_body(struct exchange *ex)
@@ -917,19 +869,17 @@ void proxy_upstream_body(struct exchange *ex)
     if (ex->up && ex->state == EX_RESP_BODY)
         h1_client_read_body(ex);
     else if (ex->state == EX_TUNNEL)
-        tunnel_on_upstream_data(ex->c);
+        tunnel_upstream_data(ex);
 }
 
-void proxy_client_drained(struct client *c)
+void exchange_front_drained(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
-    if (c->ex->stream) {
-        cache_stage_stream_pump(c->ex);
+    if (ex->stream) {
+        cache_stage_stream_pump(ex);
         return;
     }
     if (ex->state == EX_RESP_BODY && ex->up) {
-        client_timer(c, 0);
-        h1_client_read_body(c->ex);
+        h1_client_read_body(ex);
     } else if (ex->state == EX_TUNNEL && ex->up) {
         upstream_resume_read(ex->up);
     }
@@ -937,13 +887,12 @@ void proxy_client_drained(struct client *c)
 
 void proxy_on_upstream_eof(struct exchange *ex, int status)
 {
-    struct client *c = ex->c;
     struct upstream *u = ex->up;
     if (ex->state == EX_TUNNEL) {
         if (status == UV_EOF)
-            tunnel_on_eof(c, 0);
+            tunnel_upstream_eof(ex);
         else
-            client_close(c);
+            tunnel_close(ex);
         return;
     }
     if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->retry_head.len &&
@@ -959,16 +908,13 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
     }
     log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key,
             status == UV_EPROTO && u ? conn_tls_error(&u->conn) : uv_strerror(status));
-    if (ex->resp_started)
-        c->keepalive = 0;
-    fail(ex, 502, "upstream closed the connection");
+    fail(ex, 502, "upstream closed the connection"); /* started: the client is closed */
 }
 
 void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind)
 {
-    struct client *c = ex->c;
     if (ex->state == EX_TUNNEL) {
-        client_close(c);
+        tunnel_close(ex);
         return;
     }
     log_msg(LOG_WARN, "upstream %s: %s timeout", ex->up_key,
@@ -981,9 +927,15 @@ void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind)
     fail(ex, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
 }
 
-void proxy_on_client_gone(struct client *c)
+void exchange_front_gone(struct exchange *ex)
 {
-    struct exchange *ex = c->ex;
+    cache_stage_unpark(ex);
+    if (ex->bg_key) {
+        /* an internal refresh that never started: free its key's slot */
+        cache_stage_release_key(ex->w, ex->bg_key, ex->bg_key_len);
+        free(ex->bg_key);
+        ex->bg_key = NULL;
+    }
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
@@ -991,6 +943,6 @@ void proxy_on_client_gone(struct client *c)
     if (ex->req && ex->status == 0)
         ex->status = 499; /* nginx's "client closed request" */
     if (ex->req)
-        proxy_log_exchange(c->ex);
-    exchange_done(c->ex);
+        proxy_log_exchange(ex);
+    exchange_done(ex);
 }

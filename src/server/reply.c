@@ -1,5 +1,6 @@
-/* Responses idemcache makes itself: a status, a short text body, and a
- * closed connection (the request may be half read; RFC 9112 §9.6). */
+/* Responses idemcache makes itself: a status, a short text body, and the
+ * end of the client's connection or stream (the request may be half read;
+ * RFC 9112 §9.6). The protocol writes it (front_ops.answer, abort). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,7 @@ const char *reply_reason(int status)
 
 static void reply(struct exchange *ex, int status, const char *type, const char *body, int n)
 {
-    struct client *c = ex->c;
-    if (c->closed || c->state == CS_CLOSING)
+    if (ex->fe->closing(ex))
         return;
     if (ex->up) {
         upstream_close(ex->up);
@@ -66,7 +66,7 @@ static void reply(struct exchange *ex, int status, const char *type, const char 
         struct access_entry e = {
             .method = ex->method,
             .target = ex->target,
-            .client = (struct slice){c->ip, strlen(c->ip)},
+            .client = (struct slice){ex->ci->ip, strlen(ex->ci->ip)},
             .status = status,
             .bytes_in = ex->bytes_in,
             .bytes_out = ex->bytes_out,
@@ -75,11 +75,12 @@ static void reply(struct exchange *ex, int status, const char *type, const char 
         };
         log_access(&e);
     } else if (!ex->req && log_access_enabled()) {
+        int ended;
         struct access_entry e = {.method = SLICE_LIT("-"),
                                  .target = SLICE_LIT("-"),
-                                 .client = (struct slice){c->ip, strlen(c->ip)},
+                                 .client = (struct slice){ex->ci->ip, strlen(ex->ci->ip)},
                                  .status = status,
-                                 .bytes_in = iobuf_len(&c->conn.in),
+                                 .bytes_in = ex->fe->req_in(ex, &ended).len,
                                  .bytes_out = ex->bytes_out,
                                  .upstream_ms = -1};
         log_access(&e);

@@ -118,6 +118,10 @@ void outbuf_addu64(struct outbuf *o, uint64_t v);
 void outbuf_addhex(struct outbuf *o, uint64_t v);
 /* "name: value\r\n" */
 void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value);
+/* The end of a field line begun with outbuf_addstr (the form of `ours`,
+ * front.h), and the same into a char buffer: returns where the NUL went. */
+void outbuf_endline(struct outbuf *o);
+char *field_line_end(char *p);
 /* "name: <decimal v>\r\n" */
 void outbuf_addfieldu64(struct outbuf *o, struct slice name, uint64_t v);
 /* "HTTP/1.1 <status> <reason>\r\n" */
@@ -134,29 +138,34 @@ enum exchange_state {
 };
 
 struct upstream;
-struct client;
 
-/* Where reading a request body ahead (the head stays in c->in) stands.
- * COMPLETE and TOO_LARGE are kept in c->collected (else NONE). */
+/* Where reading a request body ahead stands. COMPLETE and TOO_LARGE are
+ * kept in ex->collected (else NONE). */
 enum collect_state {
     COLLECT_MALFORMED = -2, /* a bad chunked body: answered 400 */
     COLLECT_TOO_LARGE = -1, /* outgrew body_key.max_bytes: it streams instead */
-    COLLECT_NONE = 0,       /* more to come (then CS_COLLECT); in c->collected: not yet */
+    COLLECT_NONE = 0,       /* more to come; in ex->collected: not yet */
     COLLECT_COMPLETE = 1,
 };
 
 /* A request body read ahead of the pipeline to compute its cache key (or
  * check a peer's digest). Its content goes to `body`, the exchange's own;
- * the raw bytes stay in c->in behind the head until the pipeline, run
- * again from the exchange's request once the body is complete, consumes
- * them: a hit drops them, a miss sends `body` from memory, and a body too
- * large to read ahead streams from c->in as usual. */
+ * the raw bytes stay with the protocol (front_ops.req_in) until the
+ * pipeline, run again from the exchange's request once the body is
+ * complete, consumes them: a hit drops them, a miss sends `body` from
+ * memory, and a body too large to read ahead streams from there as usual. */
 struct body_collect {
     struct http_body_reader reader;
-    size_t head_len;
-    size_t scanned;     /* raw body bytes of c->in already read */
+    size_t scanned;     /* raw body bytes of req_in already read */
     struct outbuf body; /* the content, without its framing */
-    int sent_continue;  /* we answered Expect: 100-continue */
+};
+
+/* What the pipeline does with request body bytes as they arrive
+ * (exchange_req_data). */
+enum exchange_body {
+    EX_BODY_NONE,    /* nothing now: no body, all of it read, or not yet wanted */
+    EX_BODY_COLLECT, /* reads it ahead to key it (body_key.c) */
+    EX_BODY_FORWARD, /* sends it to the origin (proxy.c) */
 };
 
 #define EXCHANGE_MAGIC 0x45584348u
@@ -168,7 +177,6 @@ struct body_collect {
 struct exchange {
     uint32_t magic;
     int no_coalesce;            /* woken, the request goes upstream itself */
-    struct client *c;           /* the connection it came on: its writes still go there */
     const struct front_ops *fe; /* the protocol that answers it (front.h) */
     void *fe_ctx;               /* the protocol's: h1 struct client, h2 stream */
     const struct conninfo *ci;  /* who sent the request (the protocol's) */
@@ -183,9 +191,10 @@ struct exchange {
     struct cache_segment *stream_seg; /* where we are in its body */
     size_t stream_off;
     struct body_collect col;
-    /* Bytes of the request's head still at the front of c->conn.in: its
-     * head_len at first, 0 once consumed (parked, answered, forwarded). */
+    /* The protocol's (h1: bytes of the request's head still at the front
+     * of its buffer: head_len at first, 0 once consumed by req_consume). */
     size_t in_head;
+    int sent_continue;            /* the protocol answered Expect: 100-continue */
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
     char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
     size_t bg_key_len;
@@ -193,7 +202,7 @@ struct exchange {
      * run again (body read ahead, woken from parking), it is not a replay. */
     char peer_nonce[PEER_NONCE_LEN];
     int peer_nonce_held;
-    struct link retired_link; /* in its client's retired, once the next request began */
+    struct link retired_link; /* the protocol's (h1: in its client's retired list) */
 
     enum exchange_state state;
     int finished; /* done: the next request gets a new exchange */
@@ -204,9 +213,8 @@ struct exchange {
     struct http_request *req;
     struct slice method, target; /* req's, for the log */
     int method_head;
-    int upgrade;       /* client asked for an Upgrade */
-    int sent_continue; /* we answered Expect: 100-continue */
-    int expect_continue;
+    int upgrade; /* client asked for an Upgrade */
+    enum exchange_body req_phase;
     /* "host:port" of the upstream: the worker's own (reverse mode), or
      * up_key_own for one the request names */
     const char *up_key;
@@ -281,58 +289,9 @@ struct exchange {
     uint64_t t_start, t_up_start, t_up_end; /* ns */
 };
 
-enum client_state {
-    CS_HEAD,    /* reading a request head (or idle between requests) */
-    CS_COLLECT, /* reading a request body ahead, to key it (cache_stage.c) */
-    CS_BODY,    /* forwarding the request body */
-    CS_WAIT,    /* request fully read; response in progress */
-    CS_TUNNEL,  /* CONNECT or Upgrade: raw bytes both ways */
-    CS_CLOSING, /* final bytes queued; then lingering close */
-};
-
-struct client {
-    uint32_t magic;
-    struct srv_worker *w;
-    struct link link;
-    struct conn conn;   /* the transport: socket, bytes read, writes queued */
-    struct conninfo ci; /* its exchanges' (front.h) */
-    uv_timer_t timer;
-    int handles;
-    enum client_state state;
-    int keepalive;
-    int head_timer; /* the header deadline is running */
-    int closed;     /* uv_close called */
-    char ip[64];
-    int admin;      /* accepted on the admin listener */
-    int tls;        /* accepted on a TLS listener: the request's scheme is https */
-    int tls_ready;  /* its handshake completed (conn_alpn tells the protocol) */
-    int counted;    /* holds a place in limits.max_connections */
-    int background; /* an internal stale-while-revalidate refresh */
-    int bg_tls;     /* background: the request that started it came over TLS */
-    /* the request in progress, or the last one (finished) until the next
-     * begins; never NULL while the client is open */
-    struct exchange *ex;
-    /* finished exchanges replaced by a newer one: freed when no call chain
-     * can hold them (the next read callback, or the close) */
-    struct link retired;
-};
-
 /* worker.c */
 int worker_run_all(const struct config *cfg, const struct tls_contexts *tls);
 void worker_client_gone(struct srv_worker *w);
-
-/* h1_server.c: the client connection */
-void client_accept(uv_stream_t *listener, int status);
-struct client *client_new(struct srv_worker *w);
-void client_start(struct client *c);
-void client_process(struct client *c);
-void client_resume_read(struct client *c);
-void client_pause_read(struct client *c);
-void client_close(struct client *c);
-void client_close_after_write(struct client *c);
-void client_timer(struct client *c, uint64_t ms);
-void client_request_done(struct client *c);
-void client_write_done(void *owner, int status);
 
 /* exchange.c */
 /* ---- protocol -> pipeline (front.h: the other way) ----------------------
@@ -387,7 +346,7 @@ void exchange_restart(struct exchange *ex);
 /* Make the exchange's request the same one carrying `body` (len bytes)
  * whole: its Content-Encoding, Content-Length and Transfer-Encoding lines
  * dropped, `coding` (if any) as its Content-Encoding, a Content-Length
- * added. The body becomes its body read ahead (none of it in c->conn.in).
+ * added. The body becomes its body read ahead (none of it with the protocol).
  * The old request, and slices into it, are gone. -1: out of memory. */
 int exchange_set_body(struct exchange *ex, struct slice coding, const void *body, size_t len);
 /* Run the stages again from the exchange's own request (a body read
@@ -398,39 +357,31 @@ void proxy_restart(struct exchange *ex);
 void proxy_consume_request(struct exchange *ex, int body);
 /* Free ex and all it holds; *xp becomes NULL. */
 void exchange_free(struct exchange **xp);
-/* A new request begins on c: c->ex, finished, goes to c->retired and x
- * takes its place. A pipelined request can begin deep inside the call
- * chain that finished the last one, which may still read it. */
-void exchange_retire(struct client *c, struct exchange *x);
-/* Free c's retired exchanges: only from the top of a callback. */
-void exchange_free_retired(struct client *c);
+/* An exchange made but never begun is used for a request after all (h1:
+ * its connection's first): clear what would survive a restart. */
+void exchange_renew(struct exchange *ex);
 
-/* proxy.c: the request pipeline */
-void proxy_begin(struct client *c, struct http_request *req);
-void proxy_pump_request_body(struct client *c);
+/* proxy.c: the request pipeline (and exchange_begin, exchange_req_data,
+ * exchange_front_drained, exchange_front_gone: see exchange.c above) */
 void proxy_on_connected(struct exchange *ex, int status);
 void proxy_on_upstream_eof(struct exchange *ex, int status);
 void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind);
-void proxy_on_client_gone(struct client *c);
-void proxy_client_drained(struct client *c);
 void proxy_upstream_drained(struct exchange *ex);
 /* The upstream's conn_cb.written. */
 void proxy_upstream_written(void *owner, int status);
 /* Answer ex with an error of ours (pool.c: resolve, connect, TLS failed). */
 void proxy_fail(struct exchange *ex, int status, const char *detail);
 void proxy_log_exchange(struct exchange *ex);
-void proxy_finish_local(struct client *c);
-/* The body read ahead is complete (or too large to be): the stages run
- * again from the exchange's own request, whose head is still in c->in. */
-void proxy_body_collected(struct client *c);
+/* ex is answered whole: logged, exchange_done, then front_ops.done. */
+void proxy_done(struct exchange *ex, enum front_done how);
 
 /* cache_stage.c: the cache in the pipeline */
-/* What proxy_begin does after the cache stage saw the request. */
+/* What the pipeline (run_stages) does after the cache stage saw the request. */
 enum cache_request_verdict {
     CACHE_REQ_FORWARD,   /* go upstream: a miss, a revalidation, or not for the cache */
     CACHE_REQ_ANSWERED,  /* answered: from the store, or refused (only-if-cached, 400) */
     CACHE_REQ_PARKED,    /* waits behind another request's fetch of the same key */
-    CACHE_REQ_READ_BODY, /* read the body ahead first (CS_COLLECT), then run again */
+    CACHE_REQ_READ_BODY, /* read the body ahead first (EX_BODY_COLLECT), then run again */
 };
 enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct http_request *r);
 void cache_stage_upstream_fields(struct exchange *ex, struct outbuf *o);
@@ -463,7 +414,7 @@ void cache_stage_stream_pump(struct exchange *ex);
 enum cache_scheme srv_request_scheme(const struct exchange *ex, const struct http_request *r);
 /* Did the request come over TLS (a background refresh: the request that
  * started it)? What Forwarded proto= and X-Forwarded-Proto say. */
-int srv_over_tls(const struct client *c);
+int srv_over_tls(const struct conninfo *ci);
 /* Remove what is stored for a URL (a "G ..." key): its GET/HEAD entry and
  * every body key at it (POST, QUERY, Connect). Invalidation (RFC 9111
  * §4.4) and the admin PURGE share it. Returns the number removed. */
@@ -475,7 +426,7 @@ enum collect_state collect_start(struct exchange *ex, const struct http_request 
 /* The body read ahead, or the way there, for a request stage. */
 enum collect_need {
     COLLECT_READY,     /* c->collected tells how it went */
-    COLLECT_READ_MORE, /* more must be read first (CS_COLLECT) */
+    COLLECT_READ_MORE, /* more must be read first (EX_BODY_COLLECT) */
     COLLECT_ANSWERED,  /* it was malformed and answered 400 */
 };
 enum collect_need collect_ensure(struct exchange *ex, const struct http_request *r);
@@ -517,12 +468,12 @@ struct peer_stats {
     uint64_t mirror_bytes, mirror_entries;
 };
 void peer_state_stats(struct peer_state *s, struct peer_stats *out);
-/* What proxy_begin does after the peer stage saw the request. */
+/* What the pipeline (run_stages) does after the peer stage saw the request. */
 enum peer_request_verdict {
     PEER_REQ_GO_ON,         /* on to the cache stage */
     PEER_REQ_ANSWERED,      /* refused with an error; the connection closes */
     PEER_REQ_ANSWERED_KEEP, /* answered (415 to an unknown reference): keep-alive */
-    PEER_REQ_READ_BODY,     /* read the body ahead first (CS_COLLECT), then run again */
+    PEER_REQ_READ_BODY,     /* read the body ahead first (EX_BODY_COLLECT), then run again */
 };
 enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r);
 int peer_stage_skip_field(struct exchange *ex, const struct http_field *f);
@@ -550,11 +501,13 @@ void reply_error(struct exchange *ex, int status, const char *detail);
 void reply_problem(struct exchange *ex, int status, const char *title, const char *detail);
 const char *reply_reason(int status);
 
-/* tunnel.c */
-void tunnel_begin(struct client *c);
-void tunnel_on_client_data(struct client *c);
-void tunnel_on_upstream_data(struct client *c);
-void tunnel_on_eof(struct client *c, int from_client);
+/* tunnel.c: a CONNECT or Upgrade tunnel, on HTTP/1 only (ex->fe is
+ * h1_front): the pipeline's side. */
+void tunnel_start(struct exchange *ex);
+void tunnel_upstream_data(struct exchange *ex);
+void tunnel_upstream_eof(struct exchange *ex);
+void tunnel_upstream_drained(struct exchange *ex);
+void tunnel_close(struct exchange *ex);
 
 static inline uint64_t ms_since(uint64_t t_ns)
 {

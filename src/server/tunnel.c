@@ -1,7 +1,9 @@
 /* Raw byte tunnels after CONNECT (RFC 9110 §9.3.6) or a 101 Switching
  * Protocols (RFC 9110 §7.8): copy both ways with backpressure, pass each
- * half-close on, close when both directions ended. */
-#include "server/server.h"
+ * half-close on, close when both directions ended. HTTP/1 only: the
+ * pipeline's calls (tunnel_start, tunnel_upstream_*, tunnel_close) take
+ * an exchange whose front is h1_front, its fe_ctx the client. */
+#include "server/h1_server.h"
 #include "server/log.h"
 
 static void relay(struct iobuf *from, struct conn *to)
@@ -66,4 +68,39 @@ void tunnel_on_eof(struct client *c, int from_client)
     }
     if (ex->tun_client_eof && ex->tun_up_eof)
         client_close(c);
+}
+
+/* ---- from the pipeline -------------------------------------------------- */
+
+static struct client *tunnel_client(struct exchange *ex)
+{
+    ASSERT(ex->fe == &h1_front);
+    struct client *c = ex->fe_ctx;
+    CHECK_MAGIC(c, CLIENT_MAGIC);
+    return c;
+}
+
+void tunnel_start(struct exchange *ex)
+{
+    tunnel_begin(tunnel_client(ex));
+}
+
+void tunnel_upstream_data(struct exchange *ex)
+{
+    tunnel_on_upstream_data(tunnel_client(ex));
+}
+
+void tunnel_upstream_eof(struct exchange *ex)
+{
+    tunnel_on_eof(tunnel_client(ex), 0);
+}
+
+void tunnel_upstream_drained(struct exchange *ex)
+{
+    client_resume_read(tunnel_client(ex));
+}
+
+void tunnel_close(struct exchange *ex)
+{
+    client_close(tunnel_client(ex));
 }

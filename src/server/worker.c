@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include "server/server.h"
+#include "server/h1_server.h"
 #include "rules/memo.h"
 #include "server/log.h"
 

@@ -64,6 +64,17 @@ void outbuf_addfield(struct outbuf *o, struct slice name, struct slice value)
     outbuf_addstr(o, "\r\n");
 }
 
+void outbuf_endline(struct outbuf *o)
+{
+    outbuf_addstr(o, "\r\n");
+}
+
+char *field_line_end(char *p)
+{
+    memcpy(p, "\r\n", 3);
+    return p + 2;
+}
+
 void outbuf_addfieldu64(struct outbuf *o, struct slice name, uint64_t v)
 {
     outbuf_addslice(o, name);
