@@ -17,6 +17,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "server/h1_server.h"
+#include "server/h2_server.h"
 #include "server/log.h"
 
 /* A new request begins on c: c->ex, finished, goes to c->retired and x
@@ -38,9 +39,8 @@ static void free_retired(struct client *c)
     }
 }
 
-static void on_client_closed(uv_handle_t *h)
+void client_handle_closed(struct client *c)
 {
-    struct client *c = h->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
     if (--c->handles > 0)
         return;
@@ -55,12 +55,18 @@ static void on_client_closed(uv_handle_t *h)
     worker_client_gone(w);
 }
 
+static void on_client_closed(uv_handle_t *h)
+{
+    client_handle_closed(h->data);
+}
+
 void client_close(struct client *c)
 {
     CHECK_MAGIC(c, CLIENT_MAGIC);
     if (c->closed)
         return;
     c->closed = 1;
+    h2_conn_closing(c); /* its streams' exchanges are told */
     if (c->ci.internal)
         c->w->background--;
     exchange_front_gone(c->ex);
@@ -207,6 +213,20 @@ static void process(struct client *c)
                 client_timer(c, w->cfg->timeouts.client_header);
                 c->head_timer = 1;
             }
+            if (!c->h2_checked) {
+                /* prior knowledge (RFC 9113 §3.3): the preface first */
+                enum h2_preface pre = h2_preface_check(c);
+                if (pre == H2_PREFACE_PARTIAL && !c->conn.eof) {
+                    client_resume_read(c);
+                    return;
+                }
+                c->h2_checked = 1;
+                if (pre == H2_PREFACE_FOUND) {
+                    if (h2_conn_start(c) < 0)
+                        client_close(c);
+                    return;
+                }
+            }
             int rc = http_parse_request(iobuf_data(&c->conn.in), iobuf_len(&c->conn.in),
                                         &w->req_limits, &w->req);
             if (rc == HTTP_PARSE_MORE) {
@@ -316,6 +336,12 @@ static void on_tls_ready(void *owner, int err)
         return;
     }
     c->tls_ready = 1;
+    if (slice_eq(conn_alpn(&c->conn), SLICE_LIT("h2"))) { /* RFC 9113 §3.2 */
+        c->h2_checked = 1;
+        if (h2_conn_start(c) < 0)
+            client_close(c);
+        return;
+    }
     if (c->state == CS_HEAD) {
         client_timer(c, c->w->cfg->timeouts.client_header);
         c->head_timer = 1;

@@ -39,6 +39,8 @@ struct client {
     /* finished exchanges replaced by a newer one: freed when no call chain
      * can hold them (the next read callback, or the close) */
     struct link retired;
+    struct h2_conn *h2; /* it speaks h2 (h2_server.c owns its reads and writes) */
+    int h2_checked;     /* its first bytes were not the h2 preface */
 };
 
 /* h1_server.c: the client connection */
@@ -52,6 +54,9 @@ void client_close(struct client *c);
 void client_close_after_write(struct client *c);
 void client_timer(struct client *c, uint64_t ms);
 void client_write_done(void *owner, int status);
+/* A handle of c's (its tcp, its timer, h2's idle) closed: the last one
+ * frees c. */
+void client_handle_closed(struct client *c);
 
 /* tunnel.c: the connection's side */
 void tunnel_begin(struct client *c);

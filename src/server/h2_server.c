@@ -15,7 +15,7 @@
  * request timeouts are the pipeline's. */
 #include <stdlib.h>
 #include <string.h>
-#include "server/server.h"
+#include "server/h1_server.h"
 #include "server/h2_server.h"
 #include "server/h2_session.h"
 #include "server/log.h"
@@ -267,8 +267,8 @@ int h2_conn_start(struct client *c)
         return -1;
     }
     uv_idle_init(&c->w->loop, &hc->flush_idle);
-    hc->flush_idle.data = hc;
-    c->handles++; /* the idle handle closes with the client */
+    hc->flush_idle.data = hc; /* c once it closes (client_handle_closed) */
+    c->handles++;             /* the idle handle closes with the client */
     c->h2 = hc;
     c->state = CS_WAIT; /* h1 reads nothing more; its timer closes */
     c->conn.cb = &h2_conn_cb;
@@ -290,7 +290,7 @@ static void on_idle_closed(uv_handle_t *h)
     hc->magic = 0;
     c->h2 = NULL;
     free(hc);
-    client_handle_closed((uv_handle_t *)&c->timer);
+    client_handle_closed(c);
 }
 
 static void h2_close(struct h2_conn *hc)
@@ -369,7 +369,9 @@ static void h2_head(struct exchange *ex, const struct front_head *fh)
                         .lines = {fh->fields->p, fh->fields->len},
                         .length = fh->length,
                         .has_body = !bodyless};
-    h2_stream_respond(st, &h);
+    /* held back like h1's: the cache stage may hold the response for its
+     * ETag and answer with the object instead (cache_stage.c release_held) */
+    h2_stream_hold(st, &h);
     want_flush(conn_of_stream(st));
 }
 
@@ -379,9 +381,15 @@ static void h2_frame(struct exchange *ex, struct outbuf *o, struct slice d)
     outbuf_addslice(o, d);
 }
 
+static void h2_send(struct exchange *ex, struct outbuf *o);
+
+/* h2 has no last chunk: END_STREAM goes with the last DATA once the
+ * exchange is done (h2_done). A held response (cache_stage.c, for its
+ * ETag) also comes here, before the object that replaces its head. */
 static void h2_frame_end(struct exchange *ex, struct outbuf *o)
 {
-    h2_stream_body_complete(stream_of_ex(ex));
+    if (o->len)
+        h2_send(ex, o);
 }
 
 static void h2_send(struct exchange *ex, struct outbuf *o)

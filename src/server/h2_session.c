@@ -185,6 +185,10 @@ static void stream_free(struct h2_stream *st)
         free(st->hdr->p);
         free(st->hdr);
     }
+    if (st->held) {
+        free(st->held->p);
+        free(st->held);
+    }
     iobuf_fini(&st->in);
     st->magic = 0;
     free(st);
@@ -749,9 +753,57 @@ static unsigned count_lines(struct slice lines)
     return n + 1;
 }
 
+static void drop_held(struct h2_stream *st)
+{
+    if (!st->held)
+        return;
+    free(st->held->p);
+    free(st->held);
+    st->held = NULL;
+}
+
+static int respond_now(struct h2_stream *st, const struct h2_head *h);
+
+/* The held head goes: body is coming, or the response ends. */
+static void release_held(struct h2_stream *st)
+{
+    if (!st->held)
+        return;
+    struct outbuf *o = st->held;
+    st->held = NULL;
+    struct h2_head h = {.status = st->held_status,
+                        .lines = {o->p, o->len},
+                        .length = st->held_length,
+                        .has_body = st->held_has_body};
+    respond_now(st, &h);
+    free(o->p);
+    free(o);
+}
+
+void h2_stream_hold(struct h2_stream *st, const struct h2_head *h)
+{
+    CHECK_MAGIC(st, H2_STREAM_MAGIC);
+    drop_held(st);
+    if (st->responded || h2_stream_closing(st))
+        return;
+    st->held = calloc(1, sizeof *st->held);
+    if (!st->held)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    outbuf_add(st->held, h->lines.p, h->lines.len);
+    st->held_status = h->status;
+    st->held_length = h->length;
+    st->held_has_body = h->has_body;
+}
+
 int h2_stream_respond(struct h2_stream *st, const struct h2_head *h)
 {
     CHECK_MAGIC(st, H2_STREAM_MAGIC);
+    drop_held(st);
+    return respond_now(st, h);
+}
+
+static int respond_now(struct h2_stream *st, const struct h2_head *h)
+{
     if (st->responded || h2_stream_closing(st))
         return -1;
     unsigned cap = 4 + h->nfields + count_lines(h->lines);
@@ -791,6 +843,7 @@ int h2_stream_interim(struct h2_stream *st, int status, struct slice lines)
 
 static void queue_piece(struct h2_stream *st, struct h2_piece *pc)
 {
+    release_held(st);
     pc->next = NULL;
     *st->q_tail = pc;
     st->q_tail = &pc->next;
@@ -805,6 +858,8 @@ static void queue_piece(struct h2_stream *st, struct h2_piece *pc)
 
 static int can_queue(struct h2_stream *st, size_t n)
 {
+    if (n)
+        release_held(st);
     return n && st->has_body && !st->complete && !h2_stream_closing(st);
 }
 
@@ -864,6 +919,7 @@ void h2_stream_queue_object(struct h2_stream *st, struct cache_object *o, uint64
 void h2_stream_body_complete(struct h2_stream *st)
 {
     CHECK_MAGIC(st, H2_STREAM_MAGIC);
+    release_held(st);
     st->complete = 1;
     if (st->deferred) {
         st->deferred = 0;
@@ -877,6 +933,7 @@ void h2_stream_end(struct h2_stream *st, int body_unread)
     st->owner_gone = 1;
     if (h2_stream_closing(st))
         return;
+    release_held(st);
     if (!st->responded) {
         /* ended with no response: never a valid exchange */
         h2_stream_reset(st, NGHTTP2_INTERNAL_ERROR);
@@ -894,6 +951,7 @@ void h2_stream_end(struct h2_stream *st, int body_unread)
 void h2_stream_reset(struct h2_stream *st, uint32_t code)
 {
     CHECK_MAGIC(st, H2_STREAM_MAGIC);
+    drop_held(st);
     st->owner_gone = 1;
     st->complete = 1;
     if (st->end != H2_END_NONE)

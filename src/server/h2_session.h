@@ -84,6 +84,11 @@ struct h2_stream {
     int complete;        /* the body's end is known: EOF once queued is sent */
     int has_body;        /* a data provider was submitted */
     int reset_after_end; /* RST_STREAM(NO_ERROR) once it ended (§8.1) */
+    /* a relayed head held back until its body starts or it ends (the
+     * cache stage may still replace it: h2_stream_hold) */
+    struct outbuf *held;
+    int held_status, held_has_body;
+    int64_t held_length;
     struct h2_piece *q, **q_tail;
     uint64_t queued; /* body bytes in q */
     int was_high;    /* queued passed WRITE_HIGH_WATER: tell drained */
@@ -162,6 +167,10 @@ struct h2_head {
     int has_body;
 };
 int h2_stream_respond(struct h2_stream *st, const struct h2_head *h);
+/* The same, held back (h->lines copied; fields and type not used) until
+ * body is queued, the body completes or the stream ends; a later
+ * h2_stream_respond or h2_stream_hold replaces it. */
+void h2_stream_hold(struct h2_stream *st, const struct h2_head *h);
 /* A 1xx (RFC 9113 §8.1: HEADERS without END_STREAM). */
 int h2_stream_interim(struct h2_stream *st, int status, struct slice lines);
 /* Body bytes: copied (for short ones), an owned heap block (freed once

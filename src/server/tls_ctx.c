@@ -264,8 +264,8 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* The client listeners' context. offer_h2: ALPN offers "h2" before
- * "http/1.1" (for the HTTP/2 issue; false until then). */
+/* The client listeners' context. offer_h2 (h2.enabled): ALPN offers "h2"
+ * before "http/1.1" (RFC 9113 §3.2). */
 static SSL_CTX *server_ctx(const struct config *cfg, bool offer_h2, char *err, size_t errlen)
 {
     struct tls_source ctx_src = {cfg, "tls", 0, NULL};
@@ -423,7 +423,7 @@ int tls_contexts_build(const struct config *cfg, struct tls_contexts *out, char 
     /* Certificates given without tls.listen (e.g. --check-config on a file
      * whose listeners come from flags) are read and checked all the same. */
     if (cfg->tls.nlisten || any_cert) {
-        out->server = server_ctx(cfg, false, err, errlen);
+        out->server = server_ctx(cfg, cfg->h2.enabled, err, errlen);
         if (!out->server)
             goto fail;
     }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "server/h1_server.h"
+#include "server/h2_server.h"
 #include "rules/memo.h"
 #include "server/log.h"
 
@@ -159,6 +160,10 @@ static void on_wakeup(uv_async_t *a)
     while (l != &w->clients) {
         struct client *c = container_of(l, struct client, link);
         l = l->next;
+        if (c->h2) { /* GOAWAY; its streams finish */
+            h2_conn_drain(c);
+            continue;
+        }
         c->keepalive = 0;
         if (c->state == CS_HEAD && iobuf_len(&c->conn.in) == 0)
             client_close(c);
