@@ -36,8 +36,12 @@ void h1_client_end_head(struct outbuf *o, enum http_body_kind kind, uint64_t len
         outbuf_addstr(o, "Content-Length: ");
         outbuf_addu64(o, length);
         outbuf_addstr(o, "\r\n");
-    } else if (kind == HTTP_BODY_CHUNKED)
+    } else if (kind == HTTP_BODY_CHUNKED || kind == HTTP_BODY_STREAM) {
+        /* an h2 body without content-length goes chunked (proxy.c
+         * req_chunked): without this line the origin would read the
+         * chunks as the next request */
         outbuf_addstr(o, "Transfer-Encoding: chunked\r\n");
+    }
     outbuf_addstr(o, "\r\n");
 }
 
