@@ -54,7 +54,9 @@ static void update_timer(struct h2_conn *hc)
 {
     struct client *c = hc->c;
     const struct config *cfg = c->w->cfg;
-    if (c->conn.write_pending)
+    /* a client that reads nothing: its socket is full, or its windows
+     * shut with our DATA waiting (RFC 9113 §6.9): send idle */
+    if (c->conn.write_pending || h2_session_queued(hc->s))
         client_timer(c, cfg->timeouts.client_send_idle);
     else if (!h2_session_streams(hc->s))
         client_timer(c, cfg->timeouts.keepalive_idle);
@@ -94,6 +96,12 @@ static void h2_flush(struct h2_conn *hc)
         }
         return;
     }
+    /* A client that sends and does not read (a PING or SETTINGS flood,
+     * each asking an ACK): stop reading it while its answers wait */
+    if (c->conn.write_pending > WRITE_HIGH_WATER)
+        conn_read(&c->conn, 0);
+    else if (c->conn.write_pending <= WRITE_LOW_WATER)
+        conn_read(&c->conn, 1);
     update_timer(hc);
 }
 

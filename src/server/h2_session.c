@@ -64,6 +64,15 @@ struct h2_session {
     unsigned nstreams;
     uint64_t ahead;         /* window given ahead of consumption, all streams */
     struct h2_batch *batch; /* the flush under way */
+    /* RFC 9113 §5.1.1: stream IDs the client skipped are closed for good;
+     * nghttp2 ignores a HEADERS on one (it cannot tell it from trailers on
+     * a stream it reset), so the skipped ranges are kept here, a few */
+    int32_t max_id;
+    struct {
+        int32_t lo, hi;
+    } skipped[8];
+    unsigned nskipped;
+    int protocol_error; /* a callback found one: GOAWAY(PROTOCOL_ERROR) */
     int failed;
     int in_flush;
 };
@@ -303,6 +312,33 @@ static void request_complete(struct h2_session *s, struct h2_stream *st, int end
 
 /* ---- nghttp2 callbacks ------------------------------------------------ */
 
+/* Every frame's header, before nghttp2 acts on it: a HEADERS opening a
+ * stream ID lower than one already opened is a connection error
+ * PROTOCOL_ERROR (§5.1.1) when that ID was skipped (never opened). */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
+{
+    struct h2_session *s = user;
+    if (hd->type != NGHTTP2_HEADERS || !(hd->stream_id & 1))
+        return 0;
+    int32_t id = hd->stream_id;
+    if (id > s->max_id) {
+        int32_t lo = s->max_id + 2;
+        if (id > lo && s->nskipped < sizeof s->skipped / sizeof s->skipped[0]) {
+            s->skipped[s->nskipped].lo = lo;
+            s->skipped[s->nskipped].hi = id - 2;
+            s->nskipped++;
+        }
+        s->max_id = id;
+        return 0;
+    }
+    for (unsigned i = 0; i < s->nskipped; i++)
+        if (id >= s->skipped[i].lo && id <= s->skipped[i].hi) {
+            s->protocol_error = 1;
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+    return 0;
+}
+
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     struct h2_session *s = user;
@@ -392,9 +428,11 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     if (st->flow == H2_FLOW_READ) {
         give_ahead(st);
         /* The pipeline reads ahead (a body keyed) and the connection's
-         * budget is spent: the stream's window is shut and would stay so.
-         * Refused (the client may retry it: RFC 9113 §8.7). */
-        if (st->uncredited >= s->lim.initial_window) {
+         * budget is spent: half the stream's window waits uncredited, and
+         * the window would shut and stay so (a client need not send the
+         * last bytes of a window). Refused: the client may retry it (RFC
+         * 9113 §8.7). */
+        if (st->uncredited && 2 * st->uncredited >= s->lim.initial_window) {
             nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
             return 0;
         }
@@ -535,6 +573,7 @@ struct h2_session *h2_session_new(const struct h2_session_limits *lim,
         free(s);
         return NULL;
     }
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
@@ -591,8 +630,17 @@ int h2_session_recv(struct h2_session *s, const char *p, size_t n)
         return -1;
     ssize_t rv = nghttp2_session_mem_recv(s->ng, (const uint8_t *)p, n);
     if (rv < 0) {
-        /* a bad preface, a flood, our callback failing: nghttp2 queued a
-         * GOAWAY where it could */
+        /* A bad preface, a flood, too many CONTINUATIONs, our callback
+         * failing: nghttp2 stops without a word; the client still gets
+         * the GOAWAY of a connection error (RFC 9113 §5.4.1), then the
+         * connection closes. */
+        uint32_t code = s->protocol_error ? NGHTTP2_PROTOCOL_ERROR
+                        : rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                            ? NGHTTP2_ENHANCE_YOUR_CALM
+                        : rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_NOMEM
+                            ? NGHTTP2_INTERNAL_ERROR
+                            : NGHTTP2_PROTOCOL_ERROR;
+        nghttp2_session_terminate_session(s->ng, code);
         s->failed = 1;
         return -1;
     }
@@ -656,6 +704,14 @@ int h2_session_alive(const struct h2_session *s)
 unsigned h2_session_streams(const struct h2_session *s)
 {
     return s->nstreams;
+}
+
+uint64_t h2_session_queued(const struct h2_session *s)
+{
+    uint64_t n = 0;
+    for (const struct link *l = s->streams.next; l != &s->streams; l = l->next)
+        n += container_of(l, struct h2_stream, link)->queued;
+    return n;
 }
 
 void h2_session_drain(struct h2_session *s)

@@ -139,6 +139,9 @@ int h2_session_flush(struct h2_session *s);
 int h2_session_alive(const struct h2_session *s);
 /* Open streams (not yet closed). */
 unsigned h2_session_streams(const struct h2_session *s);
+/* Response body bytes queued in open streams and not yet sent (the
+ * client's flow-control window may hold them back). */
+uint64_t h2_session_queued(const struct h2_session *s);
 /* Graceful shutdown (SIGTERM): GOAWAY with the last stream id taken;
  * streams in flight finish (RFC 9113 §6.8). */
 void h2_session_drain(struct h2_session *s);
