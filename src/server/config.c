@@ -1172,8 +1172,12 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "upstream: required in reverse mode (--upstream http://HOST:PORT)");
         return -1;
     }
-    if (c->nlisten == 0) {
-        snprintf(err, errlen, "listen: at least one address is required (--listen HOST:PORT)");
+    /* TLS listeners alone are a whole setup (nginx's `listen 443 ssl`
+     * without a port 80): no cleartext port is opened behind the user's back. */
+    if (c->nlisten == 0 && c->tls.nlisten == 0) {
+        snprintf(err, errlen,
+                 "listen: at least one address is required (--listen HOST:PORT, or "
+                 "--tls-listen HOST:PORT for TLS only)");
         return -1;
     }
     if (c->limits.max_connections == 0) {
