@@ -218,6 +218,7 @@ enum ftype {
     F_TLS_FILE, /* a PEM file, relative to the config file; opened by tls_ctx.c */
     F_TLS_CERTS,
     F_TLS_VERSION,
+    F_CLIENT_VERIFY,
 };
 
 struct field {
@@ -249,6 +250,8 @@ static const struct field schema[] = {
     {"tls.key", F_TLS_FILE, OFF(tls.certs[0].key), CONFIG_PATH_MAX},
     {"tls.certs", F_TLS_CERTS, 0, 0},
     {"tls.min_version", F_TLS_VERSION, OFF(tls.min_version), 0},
+    {"tls.client_ca", F_TLS_FILE, OFF(tls.client_ca), CONFIG_PATH_MAX},
+    {"tls.client_verify", F_CLIENT_VERIFY, OFF(tls.client_verify), 0},
     {"upstream_tls.ca", F_TLS_FILE, OFF(upstream_tls.ca), CONFIG_PATH_MAX},
     {"upstream_tls.verify", F_BOOL, OFF(upstream_tls.verify), 0},
     {"upstream_tls.sni", F_STRING, OFF(upstream_tls.sni),
@@ -327,7 +330,10 @@ static const struct {
 } field_lines[] = {
     {OFF(tls.certs[0].cert), OFF(tls.certs[0].line)},
     {OFF(tls.certs[0].key), OFF(tls.certs[0].key_line)},
+    {OFF(tls.client_ca), OFF(tls.client_ca_line)},
+    {OFF(tls.client_verify), OFF(tls.client_verify_line)},
     {OFF(upstream_tls.ca), OFF(upstream_tls.line)},
+    {OFF(upstream_tls.sni), OFF(upstream_tls.sni_line)},
     {OFF(upstream_tls.verify), OFF(upstream_tls.verify_line)},
     {OFF(upstream_tls.client.cert), OFF(upstream_tls.client.line)},
     {OFF(upstream_tls.client.key), OFF(upstream_tls.client.key_line)},
@@ -908,10 +914,24 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
         else
             return fail(l, n, path, "invalid version '%s' (expected TLSv1.2 or TLSv1.3)", s);
         return 0;
+    case F_CLIENT_VERIFY:
+        /* nginx's ssl_verify_client words; its optional_no_ca is left out:
+         * a certificate nobody checks proves nothing */
+        if (!strcmp(s, "off"))
+            *(enum config_client_verify *)(base + f->off) = CLIENT_VERIFY_OFF;
+        else if (!strcmp(s, "optional"))
+            *(enum config_client_verify *)(base + f->off) = CLIENT_VERIFY_OPTIONAL;
+        else if (!strcmp(s, "require"))
+            *(enum config_client_verify *)(base + f->off) = CLIENT_VERIFY_REQUIRE;
+        else
+            return fail(l, n, path, "invalid value '%s' (expected off, optional or require)", s);
+        keep_line(l->c, f->off, n);
+        return 0;
     case F_STRING:
         if (strlen(s) >= f->len || !*s)
             return fail(l, n, path, "invalid value '%s' (empty or too long)", s);
         strcpy(base + f->off, s);
+        keep_line(l->c, f->off, n);
         return 0;
     case F_MODE:
         if (!strcmp(s, "reverse"))
@@ -1154,6 +1174,14 @@ static int check_tls(const struct config *c, char *err, size_t errlen)
     }
     if (c->tls.min_version != CONFIG_TLS1_2 && c->tls.min_version != CONFIG_TLS1_3) {
         snprintf(err, errlen, "tls.min_version: expected TLSv1.2 or TLSv1.3");
+        return -1;
+    }
+    if (c->tls.client_verify != CLIENT_VERIFY_OFF && !c->tls.client_ca[0]) {
+        line_origin(c, c->tls.client_verify_line, where, sizeof where);
+        snprintf(err, errlen,
+                 "%stls.client_verify: %s needs tls.client_ca (the CA bundle client certificates "
+                 "must chain to)",
+                 where, c->tls.client_verify == CLIENT_VERIFY_REQUIRE ? "require" : "optional");
         return -1;
     }
     if (check_cert_pair(c, &c->tls.certs[0], "tls.cert", "tls.key", "--tls-cert", "--tls-key", err,

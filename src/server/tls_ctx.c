@@ -187,6 +187,9 @@ static void cert_sources(const struct config *cfg, unsigned i, struct tls_source
     }
 }
 
+static int load_ca(SSL_CTX *ctx, const char *path, const struct tls_source *s, char *err,
+                   size_t errlen);
+
 /* ---- server: certificates by SNI ------------------------------------ */
 
 /* Every certificate of tls.certs, the default first; owned by the server
@@ -264,6 +267,32 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* tls.client_verify (nginx's ssl_verify_client): the CertificateRequest
+ * names the subjects of tls.client_ca (RFC 8446 §4.2.4, so that a client
+ * holding several certificates picks the right one), and a certificate
+ * presented must chain to one of them, for TLS client use (OpenSSL checks
+ * the extended key usage against "ssl_client" on the server side). */
+static int client_verification(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
+{
+    struct tls_source ca = {cfg, "tls.client_ca", cfg->tls.client_ca_line, NULL};
+    /* read even when off, so that a bad file is found before it is used */
+    if (cfg->tls.client_ca[0] && load_ca(ctx, cfg->tls.client_ca, &ca, err, errlen) < 0)
+        return -1;
+    if (cfg->tls.client_verify == CLIENT_VERIFY_OFF)
+        return 0;
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x && SSL_CTX_add_client_CA(ctx, x) != 1)
+            return fail(&ca, err, errlen, openssl_reason());
+    }
+    int mode = SSL_VERIFY_PEER;
+    if (cfg->tls.client_verify == CLIENT_VERIFY_REQUIRE)
+        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, NULL);
+    return 0;
+}
+
 /* The client listeners' context. offer_h2: ALPN offers "h2" before
  * "http/1.1" (for the HTTP/2 issue; false until then). */
 static SSL_CTX *server_ctx(const struct config *cfg, bool offer_h2, char *err, size_t errlen)
@@ -314,6 +343,8 @@ static SSL_CTX *server_ctx(const struct config *cfg, bool offer_h2, char *err, s
         fail(&ver, err, errlen, openssl_reason());
         goto fail;
     }
+    if (client_verification(ctx, cfg, err, errlen) < 0)
+        goto fail;
     /* Resumption by stateless tickets (the keys live in this context,
      * shared by the workers); no server-side cache to lock across them. */
     SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
