@@ -293,6 +293,59 @@ static void test_upstream_client(void **st)
     tls_contexts_free(&t);
 }
 
+/* A test client presenting a certificate (name: "client", ...; NULL: none). */
+static SSL_CTX *test_client_with(const char *name)
+{
+    SSL_CTX *ctx = test_client(0);
+    if (!name)
+        return ctx;
+    char cert[CONFIG_PATH_MAX], key[CONFIG_PATH_MAX], file[64];
+    snprintf(file, sizeof file, "%s.pem", name);
+    pem(cert, file);
+    snprintf(file, sizeof file, "%s.key", name);
+    pem(key, file);
+    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM), 1);
+    return ctx;
+}
+
+/* tls.client_verify: (mode, what the client presents) -> handshake. */
+static void test_client_verify(void **st)
+{
+    static const struct {
+        enum config_client_verify mode;
+        const char *client; /* certificate presented; NULL: none */
+        int ok;
+    } rows[] = {
+        {CLIENT_VERIFY_OFF, NULL, 1},
+        {CLIENT_VERIFY_OFF, "unknown-ca-client", 1}, /* not asked for, not looked at */
+        {CLIENT_VERIFY_OPTIONAL, NULL, 1},
+        {CLIENT_VERIFY_OPTIONAL, "client", 1},
+        {CLIENT_VERIFY_OPTIONAL, "unknown-ca-client", 0},
+        {CLIENT_VERIFY_REQUIRE, NULL, 0},
+        {CLIENT_VERIFY_REQUIRE, "client", 1},
+        {CLIENT_VERIFY_REQUIRE, "unknown-ca-client", 0},
+        {CLIENT_VERIFY_REQUIRE, "server", 0}, /* serverAuth only: no client certificate */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct config c;
+        struct tls_contexts t;
+        char err[512] = "";
+        tls_config(&c);
+        c.tls.client_verify = rows[i].mode;
+        pem(c.tls.client_ca, "ca.pem");
+        assert_int_equal(tls_contexts_build(&c, &t, err, sizeof err), 0);
+        SSL_CTX *client = test_client_with(rows[i].client);
+        struct shake h = handshake(t.server, client, "localhost", NULL, 0, NULL, NULL);
+        if (h.ok != rows[i].ok)
+            fail_msg("row %zu: mode %d, client %s: ok %d", i, rows[i].mode,
+                     rows[i].client ? rows[i].client : "-", h.ok);
+        shake_fini(&h);
+        SSL_CTX_free(client);
+        tls_contexts_free(&t);
+    }
+}
+
 /* Errors name the field (flags here: no file), and nothing is left built. */
 static void test_errors(void **st)
 {
@@ -316,6 +369,12 @@ static void test_errors(void **st)
     assert_true(!strncmp(err, "--upstream-ca: '", 16));
     assert_non_null(strstr(err, "no PEM certificate in it"));
     assert_null(t.server); /* built first, freed on the error */
+    tls_config(&c);
+    c.tls.client_verify = CLIENT_VERIFY_REQUIRE;
+    pem(c.tls.client_ca, "absent-ca.pem");
+    assert_int_equal(tls_contexts_build(&c, &t, err, sizeof err), -1);
+    assert_true(!strncmp(err, "tls.client_ca: cannot open '", 28));
+    assert_null(t.server);
 }
 
 int main(void)
@@ -323,7 +382,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sni),         cmocka_unit_test(test_alpn_and_tickets),
         cmocka_unit_test(test_min_version), cmocka_unit_test(test_upstream_client),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_client_verify),
     };
     return cmocka_run_group_tests(tests, make_certs, remove_certs);
 }
