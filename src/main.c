@@ -374,6 +374,7 @@ int main(int argc, char **argv)
         }
     }
     int had_listen = cfg.nlisten > 0 || cfg.tls.nlisten > 0;
+    int upstream_stand_in = 0;
     if (check_only)
         check_warnings(&cfg, config_file, had_listen);
     if (check_only) {
@@ -382,7 +383,8 @@ int main(int argc, char **argv)
         if (!had_listen)
             cfg.nlisten = 1, strcpy(cfg.listen[0].host, "127.0.0.1"), cfg.listen[0].port = 0;
         if (cfg.mode == MODE_REVERSE && !cfg.has_upstream)
-            cfg.has_upstream = true, strcpy(cfg.upstream.host, "127.0.0.1"), cfg.upstream.port = 80;
+            cfg.has_upstream = true, strcpy(cfg.upstream.host, "127.0.0.1"), cfg.upstream.port = 80,
+            upstream_stand_in = 1;
     }
     if (config_validate(&cfg, err, sizeof err) < 0 ||
         config_connect_finish(&cfg, err, sizeof err) < 0 ||
@@ -408,6 +410,9 @@ int main(int argc, char **argv)
     if (check_only) {
         if (clamped)
             warn(config_file, "%s", cache_warning);
+        /* the stand-in is no upstream of the file's: nothing to warn about */
+        if (upstream_stand_in)
+            cfg.has_upstream = false;
         config_warnings(&cfg, warn_stderr, NULL);
         printf("%s: ok\n", config_file);
         tls_contexts_free(&tls);

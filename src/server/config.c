@@ -1236,6 +1236,86 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* The first field of upstream_tls or peer_tls the configuration set, in
+ * file order (a flag, line 0, after the file's): its name after the
+ * prefix, into *name and *line. false: none is set. */
+static bool client_tls_first_set(const struct config_tls_client *t, const char **name,
+                                 unsigned *line)
+{
+    const struct {
+        bool set;
+        const char *name;
+        unsigned line;
+    } f[] = {
+        {t->ca[0] != 0, "ca", t->line},
+        {t->verify_line != 0 || !t->verify, "verify", t->verify_line},
+        {t->sni[0] != 0, "sni", t->sni_line},
+        {t->client.cert[0] != 0, "cert", t->client.line},
+        {t->client.key[0] != 0, "key", t->client.key_line},
+    };
+    int best = -1;
+    for (int i = 0; i < (int)(sizeof f / sizeof f[0]); i++)
+        if (f[i].set && (best < 0 || (f[i].line && (!f[best].line || f[i].line < f[best].line))))
+            best = i;
+    if (best < 0)
+        return false;
+    *name = f[best].name;
+    *line = f[best].line;
+    return true;
+}
+
+/* TLS settings nothing uses are a mistake worth a word: upstream_tls with
+ * an http:// upstream, peer_tls without an https:// peer, a client CA that
+ * no client is checked against. */
+static void unused_tls_warnings(const struct config *c, void (*say)(const char *line, void *arg),
+                                void *arg)
+{
+    char line[800];
+    const char *name;
+    unsigned at;
+    const char *why = NULL;
+    if (client_tls_first_set(&c->upstream_tls, &name, &at)) {
+        if (c->mode == MODE_FORWARD)
+            why =
+                "unused in forward mode (upstream_tls is for an https:// upstream in reverse mode)";
+        else if (c->has_upstream && !c->upstream.tls)
+            why = "unused: the upstream is http:// (upstream_tls is for an https:// upstream)";
+        if (why) {
+            line_origin(c, at, line, sizeof line);
+            size_t used = strlen(line);
+            /* --upstream-ca is the one flag of these: named as a flag */
+            if (!at && !strcmp(name, "ca"))
+                snprintf(line + used, sizeof line - used, "--upstream-ca: %s", why);
+            else
+                snprintf(line + used, sizeof line - used, "upstream_tls.%s: %s", name, why);
+            say(line, arg);
+        }
+    }
+    why = NULL;
+    if (client_tls_first_set(&c->peer_tls, &name, &at)) {
+        if (c->mode == MODE_REVERSE)
+            why = "unused in reverse mode (peer_tls is for the forward side's --peer https://...)";
+        else if (!c->peer.forward)
+            why = "unused: no --peer is set (peer_tls is for --peer https://...)";
+        else if (!c->peer.url.tls)
+            why = "unused: the peer is http:// (peer_tls is for --peer https://...)";
+        if (why) {
+            line_origin(c, at, line, sizeof line);
+            size_t used = strlen(line);
+            snprintf(line + used, sizeof line - used, "peer_tls.%s: %s", name, why);
+            say(line, arg);
+        }
+    }
+    if (c->tls.client_ca[0] && c->tls.client_verify == CLIENT_VERIFY_OFF) {
+        line_origin(c, c->tls.client_ca_line, line, sizeof line);
+        size_t used = strlen(line);
+        snprintf(line + used, sizeof line - used,
+                 "tls.client_ca: unused while tls.client_verify is off (no client certificate "
+                 "is asked for)");
+        say(line, arg);
+    }
+}
+
 void config_warnings(const struct config *c, void (*say)(const char *line, void *arg), void *arg)
 {
     char line[800];
@@ -1263,6 +1343,7 @@ void config_warnings(const struct config *c, void (*say)(const char *line, void 
                  clients[i].field, clients[i].who);
         say(line, arg);
     }
+    unused_tls_warnings(c, say, arg);
 }
 
 int config_cache_finish(struct config *c, char *warn, size_t warnlen)
