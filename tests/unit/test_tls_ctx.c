@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include "server/tls_ctx.h"
+#include "server/origin.h"
 #include "certs.h"
 
 static char dir[256]; /* a mkdtemp name: short */
@@ -346,6 +347,47 @@ static void test_client_verify(void **st)
     }
 }
 
+/* The pool's key (pool.c): a connection or a session made with one TLS
+ * profile (its SSL_CTX: CA, client certificate), name or verification is
+ * never handed to a request that needs another, for the same host and
+ * port. No configuration reaches two profiles for one host:port today (one
+ * upstream in reverse mode, every request to the peer in forward mode with
+ * --peer, plain http otherwise), so the comparison is checked here. */
+static void test_origin_key(void **st)
+{
+    /* two profiles, as upstream_tls and peer_tls would build */
+    static int profile_a, profile_b;
+    const SSL_CTX *a = (const SSL_CTX *)&profile_a, *b = (const SSL_CTX *)&profile_b;
+    static const struct origin_key base = {"api.test:443", ORIGIN_HTTPS, "api.test", true, NULL};
+    static const struct {
+        const char *what;
+        struct origin_key other;
+        int same;
+    } rows[] = {
+        {"identical", {"api.test:443", ORIGIN_HTTPS, "api.test", true, NULL}, 1},
+        {"another TLS profile", {"api.test:443", ORIGIN_HTTPS, "api.test", true, NULL}, 0},
+        {"another SNI", {"api.test:443", ORIGIN_HTTPS, "other.test", true, NULL}, 0},
+        {"not verified", {"api.test:443", ORIGIN_HTTPS, "api.test", false, NULL}, 0},
+        {"cleartext", {"api.test:443", ORIGIN_HTTP, "", false, NULL}, 0},
+        {"another port", {"api.test:8443", ORIGIN_HTTPS, "api.test", true, NULL}, 0},
+        {"another host", {"api2.test:443", ORIGIN_HTTPS, "api.test", true, NULL}, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct origin_key x = base, y = rows[i].other;
+        x.tls = a;
+        y.tls = i == 1 ? b : y.scheme == ORIGIN_HTTPS ? a : NULL;
+        if (origin_key_eq(&x, &y) != rows[i].same || origin_key_eq(&y, &x) != rows[i].same)
+            fail_msg("row %zu (%s): expected %s", i, rows[i].what,
+                     rows[i].same ? "the same key" : "different keys");
+    }
+    /* cleartext keys: host and port alone (no TLS fields to differ on) */
+    struct origin_key p = {"api.test:80", ORIGIN_HTTP, "", false, NULL};
+    struct origin_key q = p;
+    assert_true(origin_key_eq(&p, &q));
+    snprintf(q.host_port, sizeof q.host_port, "api.test:81");
+    assert_false(origin_key_eq(&p, &q));
+}
+
 /* Errors name the field (flags here: no file), and nothing is left built. */
 static void test_errors(void **st)
 {
@@ -383,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_sni),         cmocka_unit_test(test_alpn_and_tickets),
         cmocka_unit_test(test_min_version), cmocka_unit_test(test_upstream_client),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_client_verify),
+        cmocka_unit_test(test_origin_key),
     };
     return cmocka_run_group_tests(tests, make_certs, remove_certs);
 }
