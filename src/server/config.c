@@ -31,6 +31,7 @@ void config_defaults(struct config *c)
     c->timeouts.drain = 10000;
     c->timeouts.tls_handshake = 10000;
     c->tls.min_version = CONFIG_TLS1_2;
+    c->tls.session_tickets = true;
     c->upstream_tls.verify = true;
     c->peer_tls.verify = true;
     c->limits.request_line = 8192;
@@ -252,6 +253,10 @@ static const struct field schema[] = {
     {"tls.min_version", F_TLS_VERSION, OFF(tls.min_version), 0},
     {"tls.client_ca", F_TLS_FILE, OFF(tls.client_ca), CONFIG_PATH_MAX},
     {"tls.client_verify", F_CLIENT_VERIFY, OFF(tls.client_verify), 0},
+    {"tls.session_tickets", F_BOOL, OFF(tls.session_tickets), 0},
+    {"tls.ciphers", F_STRING, OFF(tls.ciphers), sizeof(((struct config *)0)->tls.ciphers)},
+    {"tls.ciphersuites", F_STRING, OFF(tls.ciphersuites),
+     sizeof(((struct config *)0)->tls.ciphersuites)},
     {"upstream_tls.ca", F_TLS_FILE, OFF(upstream_tls.ca), CONFIG_PATH_MAX},
     {"upstream_tls.verify", F_BOOL, OFF(upstream_tls.verify), 0},
     {"upstream_tls.sni", F_STRING, OFF(upstream_tls.sni),
@@ -332,6 +337,9 @@ static const struct {
     {OFF(tls.certs[0].key), OFF(tls.certs[0].key_line)},
     {OFF(tls.client_ca), OFF(tls.client_ca_line)},
     {OFF(tls.client_verify), OFF(tls.client_verify_line)},
+    {OFF(tls.session_tickets), OFF(tls.session_tickets_line)},
+    {OFF(tls.ciphers), OFF(tls.ciphers_line)},
+    {OFF(tls.ciphersuites), OFF(tls.ciphersuites_line)},
     {OFF(upstream_tls.ca), OFF(upstream_tls.line)},
     {OFF(upstream_tls.sni), OFF(upstream_tls.sni_line)},
     {OFF(upstream_tls.verify), OFF(upstream_tls.verify_line)},

@@ -92,6 +92,12 @@ struct config {
         enum config_client_verify client_verify;
         unsigned client_ca_line;     /* where the file set client_ca; 0: not from the file */
         unsigned client_verify_line; /* where the file set client_verify; 0: default */
+        /* nginx's ssl_session_tickets, ssl_ciphers and (through
+         * ssl_conf_command) Ciphersuites; "": OpenSSL's defaults */
+        bool session_tickets;
+        char ciphers[1024];     /* TLS 1.2, OpenSSL cipher list syntax */
+        char ciphersuites[512]; /* TLS 1.3, names joined by ':' */
+        unsigned ciphers_line, ciphersuites_line, session_tickets_line;
     } tls;
     struct config_tls_client upstream_tls; /* --upstream https://... */
     struct config_tls_client peer_tls;     /* --peer https://... */

@@ -293,6 +293,44 @@ static int client_verification(SSL_CTX *ctx, const struct config *cfg, char *err
     return 0;
 }
 
+/* tls.ciphers (TLS 1.2) and tls.ciphersuites (TLS 1.3). OpenSSL skips a
+ * TLS 1.3 name it does not know, and a list of only such names would turn
+ * TLS 1.3 off without a word: each name must be one it took. */
+static int cipher_choice(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
+{
+    char why[700];
+    struct tls_source ciphers = {cfg, "tls.ciphers", cfg->tls.ciphers_line, NULL};
+    struct tls_source suites = {cfg, "tls.ciphersuites", cfg->tls.ciphersuites_line, NULL};
+    if (cfg->tls.ciphers[0] && SSL_CTX_set_cipher_list(ctx, cfg->tls.ciphers) != 1) {
+        snprintf(why, sizeof why, "no cipher OpenSSL knows in '%.600s'", cfg->tls.ciphers);
+        return fail(&ciphers, err, errlen, why);
+    }
+    if (!cfg->tls.ciphersuites[0])
+        return 0;
+    if (SSL_CTX_set_ciphersuites(ctx, cfg->tls.ciphersuites) != 1) {
+        snprintf(why, sizeof why, "'%.600s': %s", cfg->tls.ciphersuites, openssl_reason());
+        return fail(&suites, err, errlen, why);
+    }
+    STACK_OF(SSL_CIPHER) *have = SSL_CTX_get_ciphers(ctx);
+    const char *p = cfg->tls.ciphersuites;
+    while (*p) {
+        size_t len = strcspn(p, ":");
+        int found = 0;
+        for (int i = 0; !found && i < sk_SSL_CIPHER_num(have); i++) {
+            const char *name = SSL_CIPHER_standard_name(sk_SSL_CIPHER_value(have, i));
+            found = name && strlen(name) == len && !strncmp(name, p, len);
+        }
+        if (!found) {
+            snprintf(why, sizeof why,
+                     "unknown TLS 1.3 cipher suite '%.*s' (e.g. TLS_AES_128_GCM_SHA256)",
+                     (int)(len > 200 ? 200 : len), p);
+            return fail(&suites, err, errlen, why);
+        }
+        p += len + (p[len] == ':');
+    }
+    return 0;
+}
+
 /* The client listeners' context. offer_h2: ALPN offers "h2" before
  * "http/1.1" (for the HTTP/2 issue; false until then). */
 static SSL_CTX *server_ctx(const struct config *cfg, bool offer_h2, char *err, size_t errlen)
@@ -349,6 +387,15 @@ static SSL_CTX *server_ctx(const struct config *cfg, bool offer_h2, char *err, s
      * shared by the workers); no server-side cache to lock across them. */
     SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (!cfg->tls.session_tickets) {
+        /* no ticket at all (none sent after a TLS 1.3 handshake either),
+         * and no cache: every connection is a full handshake, as nginx's
+         * ssl_session_tickets off without an ssl_session_cache */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    }
+    if (cipher_choice(ctx, cfg, err, errlen) < 0)
+        goto fail;
     static const unsigned char sid_ctx[] = "idemcache";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
     /* renegotiation is a client-driven CPU cost we have no use for */
