@@ -141,6 +141,8 @@ test('the peer link with client_verify require: no peer_tls certificate is refus
   assert.equal(r.status, 502);
   assert.equal(origin.seen.length, 0);
   await until(() => /TLS handshake failed: no client certificate \(tls\.client_verify: require\)/.test(reverse.errors()));
+  // the forward side's log says why too: the reverse side's alert
+  await until(() => /\[warn\] upstream 127\.0\.0\.1:\d+: .*alert certificate required/.test(forward.errors()));
 });
 
 test('the peer link with client_verify require: a certificate from another CA is refused', async (t) => {
@@ -150,6 +152,7 @@ test('the peer link with client_verify require: a certificate from another CA is
   assert.equal(r.status, 502);
   assert.equal(origin.seen.length, 0);
   await until(() => /TLS handshake failed: client certificate verify failed: unable to get local issuer certificate/.test(reverse.errors()));
+  await until(() => /\[warn\] upstream 127\.0\.0\.1:\d+: .*alert unknown ca/.test(forward.errors()));
 });
 
 // ---- configuration errors: exit 2 naming file, line and field ----------
