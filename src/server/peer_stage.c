@@ -4,8 +4,9 @@
  * reverse idemcache, signed. A request body the mirror says the reverse
  * side holds is sent as a reference; the body we hold for the key is
  * offered as a dictionary. A referenced or dictionary-coded response is
- * rebuilt in the upstream buffer and verified, and the rest of the
- * pipeline sees the origin's response as it was.
+ * decoded and verified, and the rest of the pipeline gets the origin's
+ * response as it was: its head as a parsed one, its body whole from
+ * memory (rebuild, h1_client_deliver).
  *
  * Reverse side (peers:): a verified peer's reference is expanded into the
  * exchange's own request (exchange_set_body), which goes on as if it had
@@ -198,18 +199,6 @@ static unsigned char *body_flat(const struct cache_body *b)
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
-}
-
-/* The end of a rebuilt message: its remaining content coding (if any),
- * its length, the blank line and the body. */
-static void end_head(struct outbuf *o, struct slice coding, const void *body, size_t len)
-{
-    if (coding.len)
-        outbuf_addfield(o, SLICE_LIT("Content-Encoding"), coding);
-    outbuf_addstr(o, "Content-Length: ");
-    outbuf_addu64(o, len);
-    outbuf_addstr(o, "\r\n\r\n");
-    outbuf_add(o, body, len);
 }
 
 /* ---- reverse side: requests ------------------------------------------ */
@@ -715,35 +704,70 @@ static void learn_store(struct exchange *ex, const struct http_response *res)
     pthread_mutex_unlock(&ps->lock);
 }
 
-/* Rebuild the response at the front of u->conn.in from `body`, without the
- * handshake's fields and coding, as the origin sent it. */
-static int rebuild(struct upstream *u, const struct http_response *res, size_t old_len,
-                   struct slice coding_rest, int recode, const void *body, size_t len)
+/* The origin's response from a peer's coded one, verified: the peer's
+ * head without the handshake's fields and framing, the coding left once
+ * ours is taken off (recode), and the body's own length; the fields in the
+ * order a parse of that message would give. No wire text: the relay takes
+ * it as a parsed head (h1_client_deliver). */
+static struct peer_rebuilt *rebuild(const struct http_response *res, size_t wire_len,
+                                    struct slice coding_rest, int recode, const void *body,
+                                    size_t len)
 {
-    struct outbuf o = {0};
-    outbuf_addstatus(&o, res->status, res->reason);
+    struct peer_rebuilt *rb = calloc(1, sizeof *rb);
+    if (!rb)
+        abort();
+    struct http_response *o = &rb->res;
+    o->status = res->status;
+    o->reason = res->reason;
+    o->minor = res->minor;
+    o->conn_flags = res->conn_flags;
+    o->head_len = res->head_len;
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (f->id == HF_IDEM || f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING ||
             (recode && slice_case_eq(f->name, "content-encoding")))
             continue;
-        outbuf_addfield(&o, f->name, f->value);
+        o->fields[o->nfields++] = *f;
     }
-    end_head(&o, recode ? coding_rest : (struct slice){"", 0}, body, len);
-    iobuf_consume(&u->conn.in, old_len);
-    size_t rest = iobuf_len(&u->conn.in);
-    int rc = iobuf_reserve(&u->conn.in, o.len, (size_t)-1);
-    if (rc == 0) {
-        char *d = iobuf_data(&u->conn.in);
-        memmove(d + o.len, d, rest);
-        memcpy(d, o.p, o.len);
-        u->conn.in.end += o.len;
+    /* Idem-Digest and Content-Length were among them: room for two */
+    ASSERT(o->nfields + 2 <= res->nfields);
+    if (recode && coding_rest.len) {
+        outbuf_addslice(&rb->coding, coding_rest);
+        struct slice name = SLICE_LIT("Content-Encoding");
+        o->fields[o->nfields++] =
+            (struct http_field){name, {rb->coding.p, rb->coding.len}, http_field_classify(name)};
     }
-    free(o.p);
-    return rc;
+    int n = snprintf(rb->length, sizeof rb->length, "%zu", len);
+    o->fields[o->nfields++] = (struct http_field){
+        SLICE_LIT("Content-Length"), {rb->length, (size_t)n}, HF_CONTENT_LENGTH};
+    o->has_content_length = 1;
+    o->content_length = len;
+    rb->body = (struct slice){body, len};
+    rb->wire_len = wire_len;
+    return rb;
 }
 
-int peer_stage_response(struct exchange *ex, const struct http_response *res)
+void peer_rebuilt_free(struct peer_rebuilt **rbp)
+{
+    struct peer_rebuilt *rb = *rbp;
+    if (!rb)
+        return;
+    free(rb->dict);
+    free(rb->decoded);
+    free(rb->coding.p);
+    free(rb);
+    *rbp = NULL;
+}
+
+/* RFC 9112 §6.3: a response to HEAD, a 204 and a 304 have no body,
+ * whatever Content-Length says; the peer coded nothing in them. */
+static int bodyless(const struct exchange *ex, const struct http_response *res)
+{
+    return ex->method_head || res->status == 204 || res->status == 304;
+}
+
+enum peer_response_verdict peer_stage_response(struct exchange *ex, const struct http_response *res,
+                                               struct peer_rebuilt **rebuilt)
 {
     struct client *c = ex->c;
     if (!forward_side(ex) || ex->peer_done)
@@ -768,6 +792,15 @@ int peer_stage_response(struct exchange *ex, const struct http_response *res)
     if (!hd) {
         ex->peer_done = 1;
         return PEER_NONE; /* streamed past the handshake; Idem-* are hop-by-hop */
+    }
+    if (bodyless(ex, res)) {
+        /* nothing to verify, nor to wait for; but none of our codings may
+         * reach the client */
+        struct coding_scan cs = scan_codings(res->fields, res->nfields, NULL);
+        if (cs.malformed || cs.refs || cs.dczs)
+            return PEER_FAIL;
+        ex->peer_done = 1;
+        return PEER_NONE;
     }
     unsigned char want[32];
     if (peer_digest_parse(hd->value, want) < 0 || !res->has_content_length ||
@@ -808,13 +841,16 @@ int peer_stage_response(struct exchange *ex, const struct http_response *res)
     unsigned char got[32];
     if (body)
         SHA256(body, len, got);
-    int ok = body && !memcmp(got, want, 32) &&
-             rebuild(u, res, whole, (struct slice){rest.p, rest.len}, ref || dcz, body, len) == 0;
-    free(rest.p);
-    free(dict);
-    free(decoded);
-    if (!ok)
+    if (!body || memcmp(got, want, 32)) {
+        free(rest.p);
+        free(dict);
+        free(decoded);
         return PEER_FAIL;
+    }
+    *rebuilt = rebuild(res, whole, (struct slice){rest.p, rest.len}, ref || dcz, body, len);
+    (*rebuilt)->dict = dict; /* body may point into either */
+    (*rebuilt)->decoded = decoded;
+    free(rest.p);
     ex->peer_done = 1;
     return PEER_REBUILT;
 }

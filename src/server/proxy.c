@@ -860,11 +860,16 @@ enum up_head_verdict proxy_upstream_head(struct exchange *ex, const struct http_
      * next request). */
     if (!ex->req_done || u->conn.write_pending)
         ex->up_answered_early = 1;
-    int pr = peer_stage_response(ex, res);
+    struct peer_rebuilt *rebuilt = NULL;
+    enum peer_response_verdict pr = peer_stage_response(ex, res, &rebuilt);
     if (pr == PEER_WAIT)
         return UP_HEAD_WAIT; /* the coded body is read whole before anything goes on */
-    if (pr == PEER_REBUILT)
-        return UP_HEAD_AGAIN; /* u->conn.in holds the origin's response now: parse it */
+    if (pr == PEER_REBUILT) {
+        /* the origin's response, decoded: it goes on from memory */
+        h1_client_deliver(ex, &rebuilt->res, rebuilt->body, rebuilt->wire_len);
+        peer_rebuilt_free(&rebuilt);
+        return UP_HEAD_GONE;
+    }
     if (pr == PEER_FAIL) {
         log_msg(LOG_WARN, "peer %s: response failed verification", u->key.host_port);
         fail(ex, 502, "peer response failed verification");
