@@ -184,6 +184,9 @@ struct exchange {
     /* Bytes of the request's head still at the front of c->conn.in: its
      * head_len at first, 0 once consumed (parked, answered, forwarded). */
     size_t in_head;
+    /* Raw body bytes read ahead and let go of from c->conn.in (parked,
+     * answered, sent from memory): bytes_in keeps them across a restart. */
+    uint64_t body_in;
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
     char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
     size_t bg_key_len;
@@ -481,9 +484,9 @@ enum peer_response_verdict {
  * slices point into u->conn.in (the peer's field lines), which keeps the
  * coded message until the body is relayed, and into the struct itself. */
 struct peer_rebuilt {
-    struct http_response res; /* the handshake's fields gone; Content-Length: body.len */
-    struct slice body;        /* the body, whole */
-    size_t wire_len;          /* the coded message's bytes at the front of u->conn.in */
+    struct http_response res;      /* the handshake's fields gone; Content-Length: body.len */
+    struct slice body;             /* the body, whole */
+    size_t wire_len;               /* the coded message's bytes at the front of u->conn.in */
     unsigned char *dict, *decoded; /* what body points into, when not u->conn.in */
     struct outbuf coding;          /* the Content-Encoding left, if any */
     char length[24];               /* the Content-Length value */
