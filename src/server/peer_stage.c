@@ -557,8 +557,11 @@ static void add_signature(struct exchange *ex, struct slice method, struct slice
               (struct slice){cfg->peer.id, strlen(cfg->peer.id)},
               (struct slice){scheme, strlen(scheme)}, method, target, ts,
               (struct slice){nonce, PEER_NONCE_LEN}, digest, sig);
-    outbuf_printf(o, "Idem-Peer: id=%s, scheme=%s, ts=%lld, nonce=%s, sig=%s\r\n", cfg->peer.id,
-                  scheme, (long long)ts, nonce, sig);
+    struct outbuf v = {0};
+    outbuf_printf(&v, "id=%s, scheme=%s, ts=%lld, nonce=%s, sig=%s", cfg->peer.id, scheme,
+                  (long long)ts, nonce, sig);
+    h1_client_field(o, SLICE_LIT("Idem-Peer"), (struct slice){v.p, v.len});
+    free(v.p);
 }
 
 void peer_stage_resign(struct exchange *ex, struct outbuf *head)
@@ -607,30 +610,28 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
                 outbuf_addstr(&v, ", ");
             outbuf_addslice(&v, el);
         }
-        if (v.len) {
-            outbuf_addstr(o, "Accept-Encoding: ");
-            outbuf_add(o, v.p, v.len);
-            outbuf_addstr(o, "\r\n");
-        }
+        if (v.len)
+            h1_client_field(o, SLICE_LIT("Accept-Encoding"), (struct slice){v.p, v.len});
         free(v.p);
     }
     if (!forward_side(ex))
         return 0;
-    outbuf_addstr(o, "Accept-Encoding: ");
+    struct outbuf v = {0};
     if (ae && ae->value.len) {
-        outbuf_addslice(o, ae->value);
-        outbuf_addstr(o, ", ");
+        outbuf_addslice(&v, ae->value);
+        outbuf_addstr(&v, ", ");
     }
-    outbuf_addstr(o, "idem-ref, dcz\r\n");
+    outbuf_addstr(&v, "idem-ref, dcz");
+    h1_client_field(o, SLICE_LIT("Accept-Encoding"), (struct slice){v.p, v.len});
+    free(v.p);
     if (ex->stale && ex->stale->complete && ex->stale->body->len) {
         /* RFC 9842 §2.2: the body we hold for this key, even stale */
         body_digest(ex->stale->body, ex->peer_dict);
         ex->peer_has_dict = 1;
-        char b64[48];
-        EVP_EncodeBlock((unsigned char *)b64, ex->peer_dict, 32);
-        outbuf_addstr(o, "Available-Dictionary: :");
-        outbuf_addstr(o, b64);
-        outbuf_addstr(o, ":\r\n");
+        char b64[48] = ":";
+        int n = EVP_EncodeBlock((unsigned char *)b64 + 1, ex->peer_dict, 32);
+        b64[1 + n] = ':';
+        h1_client_field(o, SLICE_LIT("Available-Dictionary"), (struct slice){b64, (size_t)n + 2});
     }
     char digest[64] = "";
     if (ex->peer_inline)
@@ -641,7 +642,7 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
     add_signature(ex, r->method, target, (struct slice){digest, strlen(digest)}, o);
     if (!ex->peer_inline)
         return 0;
-    outbuf_printf(o, "Idem-Digest: %s\r\n", digest);
+    h1_client_field(o, SLICE_LIT("Idem-Digest"), (struct slice){digest, strlen(digest)});
     /* the client's codings, every field line as one list (checked in
      * forward_request: well-formed, none of the handshake's own) */
     struct outbuf codings = {0};
@@ -654,22 +655,18 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
     /* the full form, for a 415 and for retries */
     struct outbuf full = {0};
     outbuf_add(&full, o->p, o->len);
-    if (codings.len) {
-        outbuf_addstr(&full, "Content-Encoding: ");
-        outbuf_add(&full, codings.p, codings.len);
-        outbuf_addstr(&full, "\r\n");
-    }
-    outbuf_addstr(&full, "Content-Length: ");
-    outbuf_addu64(&full, ex->peer_body.len);
-    outbuf_addstr(&full, "\r\n\r\n");
-    outbuf_add(&full, ex->peer_body.p, ex->peer_body.len);
+    if (codings.len)
+        h1_client_field(&full, SLICE_LIT("Content-Encoding"),
+                        (struct slice){codings.p, codings.len});
+    h1_client_end_head(&full, HTTP_BODY_LENGTH, ex->peer_body.len);
+    h1_client_body(&full, (struct slice){ex->peer_body.p, ex->peer_body.len}, 0);
     if (ex->peer_ref) {
-        outbuf_addstr(o, "Content-Encoding: ");
-        if (codings.len) {
-            outbuf_add(o, codings.p, codings.len);
-            outbuf_addstr(o, ", ");
-        }
-        outbuf_addstr(o, "idem-ref\r\nContent-Length: 0\r\n\r\n");
+        /* the same head, the body named by Idem-Digest instead */
+        if (codings.len)
+            outbuf_addstr(&codings, ", ");
+        outbuf_addstr(&codings, "idem-ref");
+        h1_client_field(o, SLICE_LIT("Content-Encoding"), (struct slice){codings.p, codings.len});
+        h1_client_end_head(o, HTTP_BODY_LENGTH, 0);
     } else {
         o->len = 0;
         outbuf_add(o, full.p, full.len);
