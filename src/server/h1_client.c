@@ -3,9 +3,9 @@
  * the target, the Host value, the fields and the framing; this file writes
  * them). In: the response heads parsed from u->conn.in and the body
  * de-framed, each handed to the exchange (proxy_upstream_head,
- * proxy_relay_*), which decides what the client gets. The client side's
- * HTTP/1 text is elsewhere (client.c, proxy.c's response head and
- * re-chunking; a later step gathers it in h1_server.c).
+ * proxy_relay_*), which decides what the client gets; a response the
+ * peer stage decoded from the link goes the same way from memory
+ * (h1_client_deliver). The client side's HTTP/1 text is in h1_server.c.
  *
  * RFC 9112 §2.1 (message format), §3 (request line), §3.2 (Host), §5
  * (field lines), §6 (message body framing), §7.1 (chunked coding). */
