@@ -198,12 +198,30 @@ static void test_alpn_and_tickets(void **st)
     static const unsigned char h2_h1[] = "\x02h2\x08http/1.1", h2[] = "\x02h2";
     struct shake h = handshake(t.server, client, "localhost", h2_h1, sizeof h2_h1 - 1, NULL, NULL);
     assert_true(h.ok);
-    assert_string_equal(h.alpn, "http/1.1"); /* h2 is not offered yet */
+    assert_string_equal(h.alpn, "h2"); /* h2.enabled (the default): ours first */
     assert_int_equal(h.version, TLS1_3_VERSION);
     assert_false(h.reused);
-    /* RFC 7301 §3.2: nothing in common is a fatal alert */
     struct shake only_h2 = handshake(t.server, client, "localhost", h2, sizeof h2 - 1, NULL, NULL);
-    assert_false(only_h2.ok);
+    assert_true(only_h2.ok);
+    shake_fini(&only_h2);
+    /* h2.enabled false: http/1.1 only, and RFC 7301 §3.2: nothing in
+     * common is a fatal alert */
+    {
+        struct config off;
+        struct tls_contexts t1;
+        tls_config(&off);
+        off.h2.enabled = false;
+        assert_int_equal(tls_contexts_build(&off, &t1, err, sizeof err), 0);
+        struct shake h1 =
+            handshake(t1.server, client, "localhost", h2_h1, sizeof h2_h1 - 1, NULL, NULL);
+        assert_true(h1.ok);
+        assert_string_equal(h1.alpn, "http/1.1");
+        shake_fini(&h1);
+        struct shake no = handshake(t1.server, client, "localhost", h2, sizeof h2 - 1, NULL, NULL);
+        assert_false(no.ok);
+        shake_fini(&no);
+        tls_contexts_free(&t1);
+    }
     /* no ALPN at all is fine */
     struct shake none = handshake(t.server, client, "localhost", NULL, 0, NULL, NULL);
     assert_true(none.ok);
