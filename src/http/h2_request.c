@@ -2,6 +2,7 @@
  * and the fields an h2 response may carry. See h2_request.h for which
  * checks nghttp2 makes first. */
 #include <string.h>
+#include <strings.h>
 #include "http/h2_request.h"
 #include "http/chars.h"
 #include "http/fields.h"
@@ -188,6 +189,13 @@ enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name
         h->expect_continue = slice_case_eq(value, "100-continue");
     } else if (slice_case_eq(name, "cookie")) {
         h->cookies++;
+    } else if (slice_case_eq(name, "content-type")) {
+        /* gRPC over HTTP/2: "application/grpc" [("+proto" / "+json" / ...)]
+         * [";" params]; grpc-web is another protocol, over any version */
+        struct slice g = SLICE_LIT("application/grpc");
+        h->grpc = value.len >= g.len && !strncasecmp(value.p, g.p, g.len) &&
+                  (value.len == g.len || value.p[g.len] == '+' || value.p[g.len] == ';' ||
+                   value.p[g.len] == ' ');
     }
     return H2_REQUEST_OK;
 }
@@ -285,6 +293,8 @@ enum h2_request_verdict h2_request_end(struct h2_request *h, int end_stream,
     /* §8.3.1: a host that names another entity than :authority */
     if (h->authority.p && h->host.p && !slice_case_eqs(h->authority, h->host))
         return refuse(h, H2_REQUEST_BAD, "host differs from :authority");
+    if (h->grpc)
+        return refuse(h, H2_REQUEST_UNSUPPORTED_MEDIA, "native gRPC needs h2 to the origin");
     /* §8.1.1: END_STREAM on the HEADERS is an empty content */
     if (end_stream && h->has_length && h->content_length > 0)
         return refuse(h, H2_REQUEST_MALFORMED, "content-length with no DATA");

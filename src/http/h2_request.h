@@ -27,6 +27,9 @@ enum h2_request_verdict {
     H2_REQUEST_BAD,             /* answer 400 (a valid message we refuse) */
     H2_REQUEST_TOO_LARGE,       /* answer 431: over the header list limit or the field count */
     H2_REQUEST_NOT_IMPLEMENTED, /* answer 501: CONNECT, extended CONNECT (RFC 8441) */
+    /* answer 415: native gRPC (application/grpc), which needs h2 and
+     * trailers to the origin; gRPC-web and Connect are fine */
+    H2_REQUEST_UNSUPPORTED_MEDIA,
 };
 
 /* How the request's content ends. */
@@ -62,6 +65,7 @@ struct h2_request {
     uint64_t content_length;
     unsigned cookies; /* cookie crumbs among fields */
     int expect_continue;
+    int grpc; /* content-type application/grpc[+proto|;...] */
 };
 
 struct h2_request_limits {

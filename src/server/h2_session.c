@@ -231,11 +231,19 @@ static void give_ahead(struct h2_stream *st)
 
 /* ---- requests --------------------------------------------------------- */
 
-/* An answer of the session's own, before any owner: 400, 431, 501. */
-static void refuse_with(struct h2_stream *st, int status)
+/* An answer of the session's own, before any owner: 400, 415, 431, 501,
+ * with a line saying why. */
+static void refuse_with(struct h2_stream *st, int status, const char *why, struct slice lines)
 {
-    struct h2_head h = {.status = status, .length = 0};
+    size_t n = why ? strlen(why) : 0;
+    struct h2_head h = {.status = status,
+                        .lines = lines,
+                        .type = n ? "text/plain" : NULL,
+                        .length = (int64_t)n,
+                        .has_body = n > 0};
     h2_stream_respond(st, &h);
+    if (n)
+        h2_stream_queue_copy(st, why, n);
     st->complete = 1;
     /* RFC 9113 §8.1: a response before the request's end, then
      * RST_STREAM(NO_ERROR) so the client stops sending its body */
@@ -276,7 +284,7 @@ static void request_complete(struct h2_session *s, struct h2_stream *st, int end
 {
     st->in_ended = end_stream;
     if (st->too_large) {
-        refuse_with(st, 431);
+        refuse_with(st, 431, "header list over h2.max_header_list\n", (struct slice){"", 0});
         return;
     }
     char *arena;
@@ -296,13 +304,22 @@ static void request_complete(struct h2_session *s, struct h2_stream *st, int end
         nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
         break;
     case H2_REQUEST_BAD:
-        refuse_with(st, 400);
+        refuse_with(st, 400, NULL, (struct slice){"", 0});
         break;
     case H2_REQUEST_TOO_LARGE:
-        refuse_with(st, 431);
+        refuse_with(st, 431, NULL, (struct slice){"", 0});
         break;
     case H2_REQUEST_NOT_IMPLEMENTED:
-        refuse_with(st, 501);
+        refuse_with(st, 501, NULL, (struct slice){"", 0});
+        break;
+    case H2_REQUEST_UNSUPPORTED_MEDIA:
+        /* gRPC clients read grpc-status (12: UNIMPLEMENTED) where a
+         * response carries one; the body says it to a human */
+        refuse_with(st, 415,
+                    "native gRPC (application/grpc) needs HTTP/2 to the origin, which "
+                    "idemcache does not speak yet; use gRPC-web or Connect\n",
+                    SLICE_LIT("grpc-status: 12\r\ngrpc-message: native gRPC is not proxied; "
+                              "use gRPC-web or Connect\r\n"));
         break;
     }
     st->req = (struct http_request){0}; /* the owner copied what it keeps */

@@ -203,3 +203,18 @@ test('connect-node over h2: GET and POST of one call share one entry', async (t)
   assert.equal(calls.getItem, 2);
   assert.ok(p.access().every((l) => l.status === 200));
 });
+
+test('native gRPC (application/grpc) is answered 415 with grpc-status 12; gRPC-web goes through', async (t) => {
+  const { origin } = await countingOrigin();
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  const s = await connect(`http://127.0.0.1:${p.port}`);
+  t.after(async () => { s.close(); await p.stop(); await origin.close(); });
+  const msg = Buffer.from([0, 0, 0, 0, 0]); // an empty length-prefixed message
+  const a = await h2request(s, { ':method': 'POST', ':path': '/pkg.S/M', 'content-type': 'application/grpc', te: 'trailers' }, msg);
+  assert.equal(a.status, 415);
+  assert.equal(a.headers['grpc-status'], '12');
+  assert.match(a.body.toString(), /gRPC-web or Connect/);
+  const b = await h2request(s, { ':method': 'POST', ':path': '/nocache/web', 'content-type': 'application/grpc-web+proto' }, msg);
+  assert.equal(b.status, 200);
+  assert.deepEqual(origin.seen.map((x) => x.url), ['/nocache/web']);
+});

@@ -16,7 +16,8 @@ enum {
     MAL = H2_REQUEST_MALFORMED,
     BAD = H2_REQUEST_BAD,
     BIG = H2_REQUEST_TOO_LARGE,
-    NI = H2_REQUEST_NOT_IMPLEMENTED
+    NI = H2_REQUEST_NOT_IMPLEMENTED,
+    UMT = H2_REQUEST_UNSUPPORTED_MEDIA
 };
 
 #define GET_OK ":method=GET|:scheme=https|:authority=api.example|:path=/x"
@@ -84,6 +85,15 @@ static const struct {
      NULL},
     {":method=POST|:scheme=https|:authority=h|:path=/p", 0, OK, "POST /p h|host: h|stream"},
     {GET_OK "|host=a|host=a", 1, BAD, NULL},
+    /* native gRPC is refused (415); gRPC-web and Connect are not */
+    {":method=POST|:scheme=https|:authority=h|:path=/S/M|content-type=application/grpc", 0, UMT,
+     NULL},
+    {":method=POST|:scheme=https|:authority=h|:path=/S/M|content-type=application/grpc+proto", 0,
+     UMT, NULL},
+    {":method=POST|:scheme=https|:authority=h|:path=/S/M|content-type=application/grpc-web+proto",
+     0, OK, "POST /S/M h|host: h|content-type: application/grpc-web+proto|stream"},
+    {":method=POST|:scheme=https|:authority=h|:path=/S/M|content-type=application/proto", 0, OK,
+     "POST /S/M h|host: h|content-type: application/proto|stream"},
 };
 
 static struct slice S(const char *s) {
