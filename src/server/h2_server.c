@@ -479,7 +479,9 @@ static struct slice h2_req_in(struct exchange *ex, int *ended)
 {
     struct h2_stream *st = stream_of_ex(ex);
     *ended = st->in_ended;
-    return (struct slice){iobuf_data(&st->in), iobuf_len(&st->in)};
+    size_t n = iobuf_len(&st->in);
+    /* an empty buffer may have no memory at all */
+    return n ? (struct slice){iobuf_data(&st->in), n} : (struct slice){"", 0};
 }
 
 static void h2_req_consume(struct exchange *ex, size_t n)
