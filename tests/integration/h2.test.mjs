@@ -218,3 +218,26 @@ test('native gRPC (application/grpc) is answered 415 with grpc-status 12; gRPC-w
   assert.equal(b.status, 200);
   assert.deepEqual(origin.seen.map((x) => x.url), ['/nocache/web']);
 });
+
+test('SIGTERM: GOAWAY(NO_ERROR) on an h2 connection, the stream in flight finishes, the process exits 0', async (t) => {
+  const origin = await startOrigin(async (req, res) => {
+    await new Promise((r) => setTimeout(r, 300));
+    res.setHeader('Cache-Control', 'no-store');
+    res.end('late but whole');
+  });
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  const s = await connect(`http://127.0.0.1:${p.port}`);
+  let goaway;
+  s.on('goaway', (code) => { goaway = code; });
+  s.on('error', () => {});
+  t.after(async () => { s.destroy(); await origin.close(); });
+  const inflight = h2request(s, { ':path': '/slow' });
+  while (!origin.seen.length) await new Promise((r) => setTimeout(r, 10)); // it reached the origin
+  p.proc.kill('SIGTERM');
+  const r = await inflight;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'late but whole');
+  assert.equal(goaway, http2.constants.NGHTTP2_NO_ERROR, 'GOAWAY came first');
+  const exit = await p.stop();
+  assert.equal(exit.code, 0);
+});
