@@ -649,8 +649,10 @@ static struct slice h1_req_in(struct exchange *ex, int *ended)
 {
     struct client *c = ex->fe_ctx;
     *ended = 0; /* the framing says where the body ends */
-    return (struct slice){iobuf_data(&c->conn.in) + ex->in_head,
-                          iobuf_len(&c->conn.in) - ex->in_head};
+    size_t len = iobuf_len(&c->conn.in);
+    if (len <= ex->in_head)
+        return (struct slice){"", 0}; /* and no pointer into an empty buffer */
+    return (struct slice){iobuf_data(&c->conn.in) + ex->in_head, len - ex->in_head};
 }
 
 static void h1_req_consume(struct exchange *ex, size_t n)
