@@ -61,8 +61,6 @@ void client_close(struct client *c)
     if (c->closed)
         return;
     c->closed = 1;
-    if (c->ci.internal)
-        c->w->background--;
     exchange_front_gone(c->ex);
     link_remove(&c->link);
     conn_close(&c->conn, on_client_closed);
