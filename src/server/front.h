@@ -125,7 +125,7 @@ struct front_ops {
     /* Bytes queued toward the client and not yet written (backpressure). */
     size_t (*queued)(const struct exchange *ex);
     /* A 1xx (RFC 9110 §15.2): ours (100 Continue, §10.1.1: fields NULL) or
-     * relayed; callers send it only to an HTTP/1.1 client. */
+     * relayed; callers send none to an HTTP/1.0 client (RFC 9110 §15.2). */
     void (*interim)(struct exchange *ex, int status, struct slice reason,
                     const struct outbuf *fields);
     /* The head that turns the connection into a tunnel: 200 to CONNECT,

@@ -907,7 +907,7 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
         return;
     }
     log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key,
-            status == UV_EPROTO && u ? conn_tls_error(&u->conn) : uv_strerror(status));
+            status == UV_EPROTO && u ? upstream_tls_error(u) : uv_strerror(status));
     fail(ex, 502, "upstream closed the connection"); /* started: the client is closed */
 }
 
