@@ -74,7 +74,7 @@ int background_revalidate(struct exchange *ex, const struct http_request *r, con
         return -1;
     /* A refresh is a GET without a body: a request that has one (a POST
      * keyed by it) revalidates in the foreground, its body going along. */
-    if (r->body == HTTP_BODY_CHUNKED || (r->body == HTTP_BODY_LENGTH && r->content_length))
+    if (r->body != HTTP_BODY_NONE && !(r->body == HTTP_BODY_LENGTH && !r->content_length))
         return -1;
     if (!coalesce_join(w->co, key, key_len, w->id))
         return 0; /* a fetch for this key is already in flight */

@@ -264,7 +264,9 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
         outbuf_add(o, body->p, body->len);
         return;
     }
-    h1_client_end_head(o, r->body, r->content_length);
+    /* a body of unknown length (h2 without content-length) goes chunked */
+    h1_client_end_head(o, r->body == HTTP_BODY_STREAM ? HTTP_BODY_CHUNKED : r->body,
+                       r->content_length);
 }
 
 /* The port of a CONNECT authority-form "host:port" or "[v6]:port"
