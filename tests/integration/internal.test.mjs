@@ -38,3 +38,22 @@ test('a refresh still waiting on its origin when the drain times out ends with i
   const refresh = proxy.access().filter((l) => l.target === '/swr' && l.upstream_ms >= 0);
   assert.deepEqual(refresh.map((l) => l.status), [200, 499], JSON.stringify(proxy.access()));
 });
+
+test('a stale-while-revalidate POST keyed by its body is revalidated in the foreground, its body going along (a refresh is a GET)', async (t) => {
+  const seen = [];
+  const origin = await startOrigin((req, res, body) => {
+    seen.push(`${req.method} ${body}`);
+    res.setHeader('Cache-Control', 'max-age=0, stale-while-revalidate=60');
+    res.end(`v${seen.length}`);
+  });
+  t.after(() => origin.close());
+  const cfg = tmpFile('c.yaml', 'rules:\n  - path: "/api/*"\n    methods: [POST]\n    cache: true\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  t.after(() => proxy.stop());
+  const post = () => get(proxy.port, '/api/q', { method: 'POST', body: '{"q":1}', headers: { 'Content-Type': 'application/json' } });
+  assert.equal((await post()).body.toString(), 'v1');
+  const again = await post();
+  assert.equal(again.body.toString(), 'v2', 'answered by the origin, not stale');
+  assert.doesNotMatch(again.headers['cache-status'], /stale-while-revalidate/);
+  assert.deepEqual(seen, ['POST {"q":1}', 'POST {"q":1}']);
+});
