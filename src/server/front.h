@@ -1,13 +1,14 @@
 /* The protocol interface: how the pipeline answers a client without
- * knowing which protocol carries the exchange (HTTP/1 today, h2 and the
- * internal refresh next; design server-layers.md §4). A stage hands over
+ * knowing which protocol carries the exchange (HTTP/1: h1_server.c; the
+ * internal refresh: internal.c; h2 next; design server-layers.md §4).
+ * CONNECT and Upgrade tunnels are HTTP/1 only (tunnel.c). A stage hands over
  * status, the fields it adds and a body; the protocol writes the status
  * line, the framing (Content-Length), Connection, and the bytes.
  *
  * Both ways (cf. Varnish's struct transport):
  *   protocol -> pipeline  exchange_new, exchange_begin, exchange_req_data,
  *                         exchange_front_drained, exchange_front_gone
- *                         (server.h, "exchange.c")
+ *                         (server.h, "exchange.c"), exchange_free
  *   pipeline -> protocol  the front_ops below, on ex->fe with ex->fe_ctx
  *                         (h1: the struct client; h2: its stream)
  *
@@ -43,7 +44,7 @@ struct conninfo {
      * the request that started it did) */
     int tls;
     int admin;    /* accepted on the admin listener */
-    int internal; /* an internal refresh (background.c), no client behind */
+    int internal; /* an internal refresh (internal.c), no client behind */
 };
 
 /* How a response ended, for front_ops.done. */
