@@ -175,7 +175,9 @@ static void check_warnings(const struct config *cfg, const char *file, int had_l
     if (cfg->mode == MODE_FORWARD && cfg->has_upstream)
         warn(file, "upstream: ignored in forward mode (each request names its destination)");
     if (!had_listen)
-        warn(file, "listen: none set; --listen HOST:PORT is needed at startup");
+        warn(file,
+             "listen: none set; --listen HOST:PORT is needed at startup (or --tls-listen for TLS "
+             "only)");
     if (cfg->mode == MODE_REVERSE && !cfg->has_upstream)
         warn(file, "upstream: none set; --upstream URL is needed at startup");
 }
@@ -371,16 +373,18 @@ int main(int argc, char **argv)
             break;
         }
     }
-    int had_listen = cfg.nlisten > 0;
+    int had_listen = cfg.nlisten > 0 || cfg.tls.nlisten > 0;
+    int upstream_stand_in = 0;
     if (check_only)
         check_warnings(&cfg, config_file, had_listen);
     if (check_only) {
         /* A file alone may leave listen/upstream to the command line. The
          * stand-in listens on port 0, which clashes with no admin address. */
-        if (cfg.nlisten == 0)
+        if (!had_listen)
             cfg.nlisten = 1, strcpy(cfg.listen[0].host, "127.0.0.1"), cfg.listen[0].port = 0;
         if (cfg.mode == MODE_REVERSE && !cfg.has_upstream)
-            cfg.has_upstream = true, strcpy(cfg.upstream.host, "127.0.0.1"), cfg.upstream.port = 80;
+            cfg.has_upstream = true, strcpy(cfg.upstream.host, "127.0.0.1"), cfg.upstream.port = 80,
+            upstream_stand_in = 1;
     }
     if (config_validate(&cfg, err, sizeof err) < 0 ||
         config_connect_finish(&cfg, err, sizeof err) < 0 ||
@@ -406,6 +410,9 @@ int main(int argc, char **argv)
     if (check_only) {
         if (clamped)
             warn(config_file, "%s", cache_warning);
+        /* the stand-in is no upstream of the file's: nothing to warn about */
+        if (upstream_stand_in)
+            cfg.has_upstream = false;
         config_warnings(&cfg, warn_stderr, NULL);
         printf("%s: ok\n", config_file);
         tls_contexts_free(&tls);

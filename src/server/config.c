@@ -31,6 +31,7 @@ void config_defaults(struct config *c)
     c->timeouts.drain = 10000;
     c->timeouts.tls_handshake = 10000;
     c->tls.min_version = CONFIG_TLS1_2;
+    c->tls.session_tickets = true;
     c->upstream_tls.verify = true;
     c->peer_tls.verify = true;
     c->limits.request_line = 8192;
@@ -218,6 +219,7 @@ enum ftype {
     F_TLS_FILE, /* a PEM file, relative to the config file; opened by tls_ctx.c */
     F_TLS_CERTS,
     F_TLS_VERSION,
+    F_CLIENT_VERIFY,
 };
 
 struct field {
@@ -249,6 +251,12 @@ static const struct field schema[] = {
     {"tls.key", F_TLS_FILE, OFF(tls.certs[0].key), CONFIG_PATH_MAX},
     {"tls.certs", F_TLS_CERTS, 0, 0},
     {"tls.min_version", F_TLS_VERSION, OFF(tls.min_version), 0},
+    {"tls.client_ca", F_TLS_FILE, OFF(tls.client_ca), CONFIG_PATH_MAX},
+    {"tls.client_verify", F_CLIENT_VERIFY, OFF(tls.client_verify), 0},
+    {"tls.session_tickets", F_BOOL, OFF(tls.session_tickets), 0},
+    {"tls.ciphers", F_STRING, OFF(tls.ciphers), sizeof(((struct config *)0)->tls.ciphers)},
+    {"tls.ciphersuites", F_STRING, OFF(tls.ciphersuites),
+     sizeof(((struct config *)0)->tls.ciphersuites)},
     {"upstream_tls.ca", F_TLS_FILE, OFF(upstream_tls.ca), CONFIG_PATH_MAX},
     {"upstream_tls.verify", F_BOOL, OFF(upstream_tls.verify), 0},
     {"upstream_tls.sni", F_STRING, OFF(upstream_tls.sni),
@@ -327,7 +335,13 @@ static const struct {
 } field_lines[] = {
     {OFF(tls.certs[0].cert), OFF(tls.certs[0].line)},
     {OFF(tls.certs[0].key), OFF(tls.certs[0].key_line)},
+    {OFF(tls.client_ca), OFF(tls.client_ca_line)},
+    {OFF(tls.client_verify), OFF(tls.client_verify_line)},
+    {OFF(tls.session_tickets), OFF(tls.session_tickets_line)},
+    {OFF(tls.ciphers), OFF(tls.ciphers_line)},
+    {OFF(tls.ciphersuites), OFF(tls.ciphersuites_line)},
     {OFF(upstream_tls.ca), OFF(upstream_tls.line)},
+    {OFF(upstream_tls.sni), OFF(upstream_tls.sni_line)},
     {OFF(upstream_tls.verify), OFF(upstream_tls.verify_line)},
     {OFF(upstream_tls.client.cert), OFF(upstream_tls.client.line)},
     {OFF(upstream_tls.client.key), OFF(upstream_tls.client.key_line)},
@@ -908,10 +922,24 @@ static int set_field(struct loader *l, const struct field *f, yaml_node_t *n, co
         else
             return fail(l, n, path, "invalid version '%s' (expected TLSv1.2 or TLSv1.3)", s);
         return 0;
+    case F_CLIENT_VERIFY:
+        /* nginx's ssl_verify_client words; its optional_no_ca is left out:
+         * a certificate nobody checks proves nothing */
+        if (!strcmp(s, "off"))
+            *(enum config_client_verify *)(base + f->off) = CLIENT_VERIFY_OFF;
+        else if (!strcmp(s, "optional"))
+            *(enum config_client_verify *)(base + f->off) = CLIENT_VERIFY_OPTIONAL;
+        else if (!strcmp(s, "require"))
+            *(enum config_client_verify *)(base + f->off) = CLIENT_VERIFY_REQUIRE;
+        else
+            return fail(l, n, path, "invalid value '%s' (expected off, optional or require)", s);
+        keep_line(l->c, f->off, n);
+        return 0;
     case F_STRING:
         if (strlen(s) >= f->len || !*s)
             return fail(l, n, path, "invalid value '%s' (empty or too long)", s);
         strcpy(base + f->off, s);
+        keep_line(l->c, f->off, n);
         return 0;
     case F_MODE:
         if (!strcmp(s, "reverse"))
@@ -1156,6 +1184,14 @@ static int check_tls(const struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "tls.min_version: expected TLSv1.2 or TLSv1.3");
         return -1;
     }
+    if (c->tls.client_verify != CLIENT_VERIFY_OFF && !c->tls.client_ca[0]) {
+        line_origin(c, c->tls.client_verify_line, where, sizeof where);
+        snprintf(err, errlen,
+                 "%stls.client_verify: %s needs tls.client_ca (the CA bundle client certificates "
+                 "must chain to)",
+                 where, c->tls.client_verify == CLIENT_VERIFY_REQUIRE ? "require" : "optional");
+        return -1;
+    }
     if (check_cert_pair(c, &c->tls.certs[0], "tls.cert", "tls.key", "--tls-cert", "--tls-key", err,
                         errlen) < 0 ||
         check_cert_pair(c, &c->upstream_tls.client, "upstream_tls.cert", "upstream_tls.key", NULL,
@@ -1172,8 +1208,12 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "upstream: required in reverse mode (--upstream http://HOST:PORT)");
         return -1;
     }
-    if (c->nlisten == 0) {
-        snprintf(err, errlen, "listen: at least one address is required (--listen HOST:PORT)");
+    /* TLS listeners alone are a whole setup (nginx's `listen 443 ssl`
+     * without a port 80): no cleartext port is opened behind the user's back. */
+    if (c->nlisten == 0 && c->tls.nlisten == 0) {
+        snprintf(err, errlen,
+                 "listen: at least one address is required (--listen HOST:PORT, or "
+                 "--tls-listen HOST:PORT for TLS only)");
         return -1;
     }
     if (c->limits.max_connections == 0) {
@@ -1204,6 +1244,86 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* The first field of upstream_tls or peer_tls the configuration set, in
+ * file order (a flag, line 0, after the file's): its name after the
+ * prefix, into *name and *line. false: none is set. */
+static bool client_tls_first_set(const struct config_tls_client *t, const char **name,
+                                 unsigned *line)
+{
+    const struct {
+        bool set;
+        const char *name;
+        unsigned line;
+    } f[] = {
+        {t->ca[0] != 0, "ca", t->line},
+        {t->verify_line != 0 || !t->verify, "verify", t->verify_line},
+        {t->sni[0] != 0, "sni", t->sni_line},
+        {t->client.cert[0] != 0, "cert", t->client.line},
+        {t->client.key[0] != 0, "key", t->client.key_line},
+    };
+    int best = -1;
+    for (int i = 0; i < (int)(sizeof f / sizeof f[0]); i++)
+        if (f[i].set && (best < 0 || (f[i].line && (!f[best].line || f[i].line < f[best].line))))
+            best = i;
+    if (best < 0)
+        return false;
+    *name = f[best].name;
+    *line = f[best].line;
+    return true;
+}
+
+/* TLS settings nothing uses are a mistake worth a word: upstream_tls with
+ * an http:// upstream, peer_tls without an https:// peer, a client CA that
+ * no client is checked against. */
+static void unused_tls_warnings(const struct config *c, void (*say)(const char *line, void *arg),
+                                void *arg)
+{
+    char line[800];
+    const char *name;
+    unsigned at;
+    const char *why = NULL;
+    if (client_tls_first_set(&c->upstream_tls, &name, &at)) {
+        if (c->mode == MODE_FORWARD)
+            why =
+                "unused in forward mode (upstream_tls is for an https:// upstream in reverse mode)";
+        else if (c->has_upstream && !c->upstream.tls)
+            why = "unused: the upstream is http:// (upstream_tls is for an https:// upstream)";
+        if (why) {
+            line_origin(c, at, line, sizeof line);
+            size_t used = strlen(line);
+            /* --upstream-ca is the one flag of these: named as a flag */
+            if (!at && !strcmp(name, "ca"))
+                snprintf(line + used, sizeof line - used, "--upstream-ca: %s", why);
+            else
+                snprintf(line + used, sizeof line - used, "upstream_tls.%s: %s", name, why);
+            say(line, arg);
+        }
+    }
+    why = NULL;
+    if (client_tls_first_set(&c->peer_tls, &name, &at)) {
+        if (c->mode == MODE_REVERSE)
+            why = "unused in reverse mode (peer_tls is for the forward side's --peer https://...)";
+        else if (!c->peer.forward)
+            why = "unused: no --peer is set (peer_tls is for --peer https://...)";
+        else if (!c->peer.url.tls)
+            why = "unused: the peer is http:// (peer_tls is for --peer https://...)";
+        if (why) {
+            line_origin(c, at, line, sizeof line);
+            size_t used = strlen(line);
+            snprintf(line + used, sizeof line - used, "peer_tls.%s: %s", name, why);
+            say(line, arg);
+        }
+    }
+    if (c->tls.client_ca[0] && c->tls.client_verify == CLIENT_VERIFY_OFF) {
+        line_origin(c, c->tls.client_ca_line, line, sizeof line);
+        size_t used = strlen(line);
+        snprintf(line + used, sizeof line - used,
+                 "tls.client_ca: unused while tls.client_verify is off (no client certificate "
+                 "is asked for)");
+        say(line, arg);
+    }
+}
+
 void config_warnings(const struct config *c, void (*say)(const char *line, void *arg), void *arg)
 {
     char line[800];
@@ -1231,6 +1351,7 @@ void config_warnings(const struct config *c, void (*say)(const char *line, void 
                  clients[i].field, clients[i].who);
         say(line, arg);
     }
+    unused_tls_warnings(c, say, arg);
 }
 
 int config_cache_finish(struct config *c, char *warn, size_t warnlen)

@@ -23,6 +23,14 @@
 
 enum config_mode { MODE_REVERSE, MODE_FORWARD };
 
+/* tls.client_verify: client certificates on the TLS listeners (nginx's
+ * ssl_verify_client). */
+enum config_client_verify {
+    CLIENT_VERIFY_OFF,      /* none asked for */
+    CLIENT_VERIFY_OPTIONAL, /* asked for; one presented must chain to tls.client_ca */
+    CLIENT_VERIFY_REQUIRE,  /* a handshake without one chained to tls.client_ca fails */
+};
+
 /* The Host a reverse proxy sends its origin (proxy.host). */
 enum config_origin_host {
     ORIGIN_HOST_CLIENT,   /* the client's, as Varnish does */
@@ -52,6 +60,7 @@ struct config_tls_client {
     char sni[256];                 /* "": the URL's host (upstream_tls only) */
     struct config_tls_cert client; /* our certificate, optional: cert "" = none */
     unsigned line;                 /* where the file set ca; 0: default or a flag */
+    unsigned sni_line;             /* where the file set sni (unused settings are warned about) */
     unsigned verify_line;          /* where the file set verify (false is warned about) */
 };
 
@@ -78,7 +87,17 @@ struct config {
          * is set. */
         struct config_tls_cert certs[CONFIG_TLS_CERTS_MAX];
         unsigned ncerts;
-        int min_version; /* CONFIG_TLS1_2 or CONFIG_TLS1_3 */
+        int min_version;                 /* CONFIG_TLS1_2 or CONFIG_TLS1_3 */
+        char client_ca[CONFIG_PATH_MAX]; /* PEM bundle client certificates chain to */
+        enum config_client_verify client_verify;
+        unsigned client_ca_line;     /* where the file set client_ca; 0: not from the file */
+        unsigned client_verify_line; /* where the file set client_verify; 0: default */
+        /* nginx's ssl_session_tickets, ssl_ciphers and (through
+         * ssl_conf_command) Ciphersuites; "": OpenSSL's defaults */
+        bool session_tickets;
+        char ciphers[1024];     /* TLS 1.2, OpenSSL cipher list syntax */
+        char ciphersuites[512]; /* TLS 1.3, names joined by ':' */
+        unsigned ciphers_line, ciphersuites_line, session_tickets_line;
     } tls;
     struct config_tls_client upstream_tls; /* --upstream https://... */
     struct config_tls_client peer_tls;     /* --peer https://... */

@@ -270,83 +270,59 @@ int conn_write(struct conn *c, struct outbuf *o)
     return conn_write_block(c, o, NULL, NULL, 0);
 }
 
-/* b[0..k) are slices of obj and of `after`; b is freed when not `stack`. */
-static int write_object_bufs(struct conn *c, struct cache_object *obj, struct outbuf *after,
-                             uv_buf_t *b, uv_buf_t *stack, size_t k)
+/* uv_buf_init is a call into libuv; a hit builds several of these */
+static inline uv_buf_t piece(const char *p, size_t n)
 {
+    return (uv_buf_t){.base = (char *)p, .len = n};
+}
+
+int conn_write_object(struct conn *c, struct cache_object *obj, const char *status_line,
+                      struct slice omit, struct outbuf *after, uint64_t first, uint64_t len)
+{
+    /* upper bound: head, status line, the head's two pieces around omit,
+     * after, and every segment when there is a body */
+    size_t nb = 4;
+    if (len)
+        for (struct cache_segment *g = obj->body->first; g; g = g->next)
+            nb++;
+    uv_buf_t stack[16];
+    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
+    if (!b)
+        srv_panic(__FILE__, __LINE__, "out of memory");
+    size_t k = 0;
+    /* the head from `start`: all of it, or its fields behind a status line
+     * of our own (a 206) */
+    size_t start = 0;
+    if (status_line) {
+        const char *eol = memchr(obj->head, '\n', obj->head_len);
+        start = eol ? (size_t)(eol - obj->head) + 1 : 0;
+        b[k++] = piece(status_line, strlen(status_line));
+    }
+    if (omit.len && omit.p >= obj->head + start && omit.p + omit.len <= obj->head + obj->head_len) {
+        size_t at = (size_t)(omit.p - obj->head);
+        b[k++] = piece(obj->head + start, at - start);
+        b[k++] = piece(obj->head + at + omit.len, obj->head_len - at - omit.len);
+    } else {
+        b[k++] = piece(obj->head + start, obj->head_len - start);
+    }
+    if (after->len)
+        b[k++] = piece(after->p, after->len);
+    /* the body: skip the segments before `first`, then `len` bytes on */
+    struct cache_segment *g = len ? obj->body->first : NULL;
+    uint64_t skip = first;
+    for (; g && skip >= g->len; g = g->next)
+        skip -= g->len;
+    for (uint64_t left = len; g && left; g = g->next, skip = 0) {
+        uint64_t n = g->len - skip < left ? g->len - skip : left;
+        b[k++] = piece(g->data + skip, n);
+        left -= n;
+    }
     struct wown own = {.heap = after->p, .obj = obj};
     *after = (struct outbuf){0};
     int rc = conn_writev(c, b, (unsigned)k, own);
     if (b != stack)
         free(b);
     return rc;
-}
-
-int conn_write_object(struct conn *c, struct cache_object *obj, struct slice hole,
-                      struct outbuf *after, int with_body)
-{
-    size_t nseg = 0;
-    if (with_body)
-        for (struct cache_segment *g = obj->body->first; g; g = g->next)
-            nseg++;
-    uv_buf_t stack[16];
-    size_t nb = 3 + nseg;
-    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
-    if (!b)
-        srv_panic(__FILE__, __LINE__, "out of memory");
-    size_t k = 0;
-    if (hole.len) {
-        size_t cut = (size_t)(hole.p - obj->head);
-        b[k++] = uv_buf_init(obj->head, (unsigned)cut);
-        b[k++] =
-            uv_buf_init(obj->head + cut + hole.len, (unsigned)(obj->head_len - cut - hole.len));
-    } else {
-        b[k++] = uv_buf_init(obj->head, (unsigned)obj->head_len);
-    }
-    if (after->len)
-        b[k++] = uv_buf_init(after->p, (unsigned)after->len);
-    if (with_body)
-        for (struct cache_segment *g = obj->body->first; g; g = g->next)
-            b[k++] = uv_buf_init(g->data, (unsigned)g->len);
-    return write_object_bufs(c, obj, after, b, stack, k);
-}
-
-int conn_write_object_range(struct conn *c, struct cache_object *obj, const char *status_line,
-                            struct slice omit, struct outbuf *after, uint64_t first, uint64_t len)
-{
-    size_t nseg = 0;
-    for (struct cache_segment *g = obj->body->first; g; g = g->next)
-        nseg++;
-    uv_buf_t stack[16];
-    size_t nb = 4 + nseg;
-    uv_buf_t *b = nb <= 16 ? stack : malloc(nb * sizeof *b);
-    if (!b)
-        srv_panic(__FILE__, __LINE__, "out of memory");
-    size_t k = 0;
-    /* the stored status line replaced, the stored fields as they are but
-     * for `omit` (a stored part's own Content-Range) */
-    const char *eol = memchr(obj->head, '\n', obj->head_len);
-    size_t line = eol ? (size_t)(eol - obj->head) + 1 : 0;
-    b[k++] = uv_buf_init((char *)status_line, (unsigned)strlen(status_line));
-    if (omit.len && omit.p >= obj->head + line && omit.p + omit.len <= obj->head + obj->head_len) {
-        size_t at = (size_t)(omit.p - obj->head);
-        b[k++] = uv_buf_init(obj->head + line, (unsigned)(at - line));
-        b[k++] = uv_buf_init(obj->head + at + omit.len, (unsigned)(obj->head_len - at - omit.len));
-    } else {
-        b[k++] = uv_buf_init(obj->head + line, (unsigned)(obj->head_len - line));
-    }
-    if (after->len)
-        b[k++] = uv_buf_init(after->p, (unsigned)after->len);
-    uint64_t at = 0, end = first + len;
-    for (struct cache_segment *g = obj->body->first; g && at < end; g = g->next) {
-        uint64_t glen = g->len, lo = first > at ? first - at : 0;
-        if (lo < glen) {
-            uint64_t hi = end - at < glen ? end - at : glen;
-            b[k++] = uv_buf_init(g->data + lo, (unsigned)(hi - lo));
-        }
-        at += glen;
-    }
-    return write_object_bufs(c, obj, after, b, stack, k);
 }
 
 /* ---- ending ----------------------------------------------------------- */

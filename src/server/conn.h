@@ -79,16 +79,14 @@ int conn_write(struct conn *c, struct outbuf *o);
 /* o's bytes, then n bytes at p that live inside `block` (a heap buffer
  * the write takes over): zero-copy relay of a read buffer. */
 int conn_write_block(struct conn *c, struct outbuf *o, char *block, const char *p, size_t n);
-/* The stored head of obj but the bytes of `hole` (a range inside it, or
- * empty), then `after` (emptied), then (with_body) its body, zero copy. */
-int conn_write_object(struct conn *c, struct cache_object *obj, struct slice hole,
-                      struct outbuf *after, int with_body);
-/* A 206 (RFC 9110 §15.3.7): `status_line` (outliving the write) instead of
- * the stored one, the stored fields but the bytes `omit` covers (empty:
- * none), `after`, then body bytes first..first+len-1 as slices of the
- * stored segments. */
-int conn_write_object_range(struct conn *c, struct cache_object *obj, const char *status_line,
-                            struct slice omit, struct outbuf *after, uint64_t first, uint64_t len);
+/* A stored response in one writev, zero copy: `status_line` (outliving
+ * the write; NULL: the stored one) and the stored fields, but the bytes
+ * `omit` covers (a range inside the head, or empty); then `after`
+ * (emptied); then body bytes first..first+len-1 as slices of the stored
+ * segments (len 0: no body). A hit is (NULL, omit, after, 0, body length);
+ * a 206 (RFC 9110 §15.3.7) has its own status line and range. */
+int conn_write_object(struct conn *c, struct cache_object *obj, const char *status_line,
+                      struct slice omit, struct outbuf *after, uint64_t first, uint64_t len);
 
 /* End our side once the queued writes are out: a TLS close_notify, then a
  * FIN. done(owner, status) follows. One at a time. */

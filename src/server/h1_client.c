@@ -3,9 +3,9 @@
  * the target, the Host value, the fields and the framing; this file writes
  * them). In: the response heads parsed from u->conn.in and the body
  * de-framed, each handed to the exchange (proxy_upstream_head,
- * proxy_relay_*), which decides what the client gets. The client side's
- * HTTP/1 text is elsewhere (client.c, proxy.c's response head and
- * re-chunking; a later step gathers it in h1_server.c).
+ * proxy_relay_*), which decides what the client gets; a response the
+ * peer stage decoded from the link goes the same way from memory
+ * (h1_client_deliver). The client side's HTTP/1 text is in h1_server.c.
  *
  * RFC 9112 §2.1 (message format), §3 (request line), §3.2 (Host), §5
  * (field lines), §6 (message body framing), §7.1 (chunked coding). */
@@ -79,8 +79,6 @@ void h1_client_on_data(struct exchange *ex)
         case UP_HEAD_WAIT:
         case UP_HEAD_GONE:
             return;
-        case UP_HEAD_AGAIN:
-            continue;
         case UP_HEAD_INTERIM:
             iobuf_consume(&u->conn.in, w->res.head_len);
             continue;
@@ -96,6 +94,31 @@ void h1_client_on_data(struct exchange *ex)
         }
     }
     proxy_upstream_body(ex);
+}
+
+/* A response decoded from what the link carried (a peer's coded one,
+ * peer_stage.c): the head goes to the exchange as a parsed one would,
+ * the body whole from memory, and the wire_len bytes it came in leave
+ * u->conn.in once relayed (res and body may point into them), so what
+ * stays there is only what the peer sent behind it. The exchange is
+ * finished on return (or failed): its upstream is not this one any more. */
+void h1_client_deliver(struct exchange *ex, const struct http_response *res, struct slice body,
+                       size_t wire_len)
+{
+    struct upstream *u = ex->up;
+    /* res is final (a status >= 200) and its peer stage done: the head
+     * goes to the client or the store, never back here */
+    enum up_head_verdict v = proxy_upstream_head(ex, res);
+    ASSERT(v == UP_HEAD_FINAL);
+    if (ex->up != u)
+        return; /* the client went away meanwhile */
+    ex->state = EX_RESP_BODY;
+    struct outbuf o;
+    proxy_relay_begin(ex, &o);
+    if (body.len)
+        proxy_relay_data(ex, &o, body);
+    iobuf_consume(&u->conn.in, wire_len);
+    proxy_relay_end(ex, &o, 1);
 }
 
 /* A read that holds only body bytes goes to the client as it is, when the

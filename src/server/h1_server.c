@@ -484,13 +484,13 @@ static void h1_object(struct exchange *ex, const struct front_object *f)
     uint64_t body = f->with_body && f->length > 0 ? (uint64_t)f->length : 0;
     if (!f->status) {
         ex->bytes_out += o->head_len - f->omit.len + after->len + body;
-        conn_write_object(&c->conn, o, f->omit, after, f->with_body);
+        conn_write_object(&c->conn, o, NULL, f->omit, after, 0, body);
         return;
     }
     /* only a 206 replaces the stored status line today */
     static const char partial[] = "HTTP/1.1 206 Partial Content\r\n";
     ex->bytes_out += sizeof partial - 1 + o->head_len - f->omit.len + after->len + body;
-    conn_write_object_range(&c->conn, o, partial, f->omit, after, f->first, body);
+    conn_write_object(&c->conn, o, partial, f->omit, after, f->first, body);
 }
 
 static void h1_head(struct exchange *ex, const struct front_head *h)

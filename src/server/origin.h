@@ -111,6 +111,13 @@ int h1_client_send(struct upstream *u, struct outbuf *o);
  * proxy_upstream_body. */
 void h1_client_on_data(struct exchange *ex);
 
+/* A final response not parsed from u->conn.in but decoded from the
+ * wire_len bytes at its front (a peer's coded one): the head to
+ * proxy_upstream_head, the body whole to the relay, then those bytes go.
+ * Ends the exchange (ex->up is let go of). */
+void h1_client_deliver(struct exchange *ex, const struct http_response *res, struct slice body,
+                       size_t wire_len);
+
 /* proxy.c: what the exchange does with what h1_client.c parsed. */
 /* De-frame the response body in u->conn.in and hand the content to the
  * exchange (proxy_relay_*) while it has room. */
@@ -123,7 +130,6 @@ enum up_head_verdict {
     UP_HEAD_FINAL,   /* the final head: its bytes go, the body follows */
     UP_HEAD_INTERIM, /* a 1xx relayed (or dropped): its bytes go, the next head follows */
     UP_HEAD_TUNNEL,  /* 101 to an Upgrade: its bytes go, then proxy_upstream_tunnel */
-    UP_HEAD_AGAIN,   /* u->conn.in was rewritten (a peer's coded response): parse it again */
     UP_HEAD_WAIT,    /* more bytes are needed first (a peer's coded body, read whole) */
     UP_HEAD_GONE,    /* answered, failed or restarted: ex->up is not this one any more */
 };

@@ -4,8 +4,9 @@
  * reverse idemcache, signed. A request body the mirror says the reverse
  * side holds is sent as a reference; the body we hold for the key is
  * offered as a dictionary. A referenced or dictionary-coded response is
- * rebuilt in the upstream buffer and verified, and the rest of the
- * pipeline sees the origin's response as it was.
+ * decoded and verified, and the rest of the pipeline gets the origin's
+ * response as it was: its head as a parsed one, its body whole from
+ * memory (rebuild, h1_client_deliver).
  *
  * Reverse side (peers:): a verified peer's reference is expanded into the
  * exchange's own request (exchange_set_body), which goes on as if it had
@@ -197,18 +198,6 @@ static unsigned char *body_flat(const struct cache_body *b)
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
-}
-
-/* The end of a rebuilt message: its remaining content coding (if any),
- * its length, the blank line and the body. */
-static void end_head(struct outbuf *o, struct slice coding, const void *body, size_t len)
-{
-    if (coding.len)
-        outbuf_addfield(o, SLICE_LIT("Content-Encoding"), coding);
-    outbuf_addstr(o, "Content-Length: ");
-    outbuf_addu64(o, len);
-    outbuf_addstr(o, "\r\n\r\n");
-    outbuf_add(o, body, len);
 }
 
 /* ---- reverse side: requests ------------------------------------------ */
@@ -561,8 +550,11 @@ static void add_signature(struct exchange *ex, struct slice method, struct slice
               (struct slice){cfg->peer.id, strlen(cfg->peer.id)},
               (struct slice){scheme, strlen(scheme)}, method, target, ts,
               (struct slice){nonce, PEER_NONCE_LEN}, digest, sig);
-    outbuf_printf(o, "Idem-Peer: id=%s, scheme=%s, ts=%lld, nonce=%s, sig=%s\r\n", cfg->peer.id,
-                  scheme, (long long)ts, nonce, sig);
+    struct outbuf v = {0};
+    outbuf_printf(&v, "id=%s, scheme=%s, ts=%lld, nonce=%s, sig=%s", cfg->peer.id, scheme,
+                  (long long)ts, nonce, sig);
+    h1_client_field(o, SLICE_LIT("Idem-Peer"), (struct slice){v.p, v.len});
+    free(v.p);
 }
 
 void peer_stage_resign(struct exchange *ex, struct outbuf *head)
@@ -611,30 +603,28 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
                 outbuf_addstr(&v, ", ");
             outbuf_addslice(&v, el);
         }
-        if (v.len) {
-            outbuf_addstr(o, "Accept-Encoding: ");
-            outbuf_add(o, v.p, v.len);
-            outbuf_addstr(o, "\r\n");
-        }
+        if (v.len)
+            h1_client_field(o, SLICE_LIT("Accept-Encoding"), (struct slice){v.p, v.len});
         free(v.p);
     }
     if (!forward_side(ex))
         return 0;
-    outbuf_addstr(o, "Accept-Encoding: ");
+    struct outbuf v = {0};
     if (ae && ae->value.len) {
-        outbuf_addslice(o, ae->value);
-        outbuf_addstr(o, ", ");
+        outbuf_addslice(&v, ae->value);
+        outbuf_addstr(&v, ", ");
     }
-    outbuf_addstr(o, "idem-ref, dcz\r\n");
+    outbuf_addstr(&v, "idem-ref, dcz");
+    h1_client_field(o, SLICE_LIT("Accept-Encoding"), (struct slice){v.p, v.len});
+    free(v.p);
     if (ex->stale && ex->stale->complete && ex->stale->body->len) {
         /* RFC 9842 §2.2: the body we hold for this key, even stale */
         body_digest(ex->stale->body, ex->peer_dict);
         ex->peer_has_dict = 1;
-        char b64[48];
-        EVP_EncodeBlock((unsigned char *)b64, ex->peer_dict, 32);
-        outbuf_addstr(o, "Available-Dictionary: :");
-        outbuf_addstr(o, b64);
-        outbuf_addstr(o, ":\r\n");
+        char b64[48] = ":";
+        int n = EVP_EncodeBlock((unsigned char *)b64 + 1, ex->peer_dict, 32);
+        b64[1 + n] = ':';
+        h1_client_field(o, SLICE_LIT("Available-Dictionary"), (struct slice){b64, (size_t)n + 2});
     }
     char digest[64] = "";
     if (ex->peer_inline)
@@ -645,7 +635,7 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
     add_signature(ex, r->method, target, (struct slice){digest, strlen(digest)}, o);
     if (!ex->peer_inline)
         return 0;
-    outbuf_printf(o, "Idem-Digest: %s\r\n", digest);
+    h1_client_field(o, SLICE_LIT("Idem-Digest"), (struct slice){digest, strlen(digest)});
     /* the client's codings, every field line as one list (checked in
      * forward_request: well-formed, none of the handshake's own) */
     struct outbuf codings = {0};
@@ -658,22 +648,18 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
     /* the full form, for a 415 and for retries */
     struct outbuf full = {0};
     outbuf_add(&full, o->p, o->len);
-    if (codings.len) {
-        outbuf_addstr(&full, "Content-Encoding: ");
-        outbuf_add(&full, codings.p, codings.len);
-        outbuf_addstr(&full, "\r\n");
-    }
-    outbuf_addstr(&full, "Content-Length: ");
-    outbuf_addu64(&full, ex->peer_body.len);
-    outbuf_addstr(&full, "\r\n\r\n");
-    outbuf_add(&full, ex->peer_body.p, ex->peer_body.len);
+    if (codings.len)
+        h1_client_field(&full, SLICE_LIT("Content-Encoding"),
+                        (struct slice){codings.p, codings.len});
+    h1_client_end_head(&full, HTTP_BODY_LENGTH, ex->peer_body.len);
+    h1_client_body(&full, (struct slice){ex->peer_body.p, ex->peer_body.len}, 0);
     if (ex->peer_ref) {
-        outbuf_addstr(o, "Content-Encoding: ");
-        if (codings.len) {
-            outbuf_add(o, codings.p, codings.len);
-            outbuf_addstr(o, ", ");
-        }
-        outbuf_addstr(o, "idem-ref\r\nContent-Length: 0\r\n\r\n");
+        /* the same head, the body named by Idem-Digest instead */
+        if (codings.len)
+            outbuf_addstr(&codings, ", ");
+        outbuf_addstr(&codings, "idem-ref");
+        h1_client_field(o, SLICE_LIT("Content-Encoding"), (struct slice){codings.p, codings.len});
+        h1_client_end_head(o, HTTP_BODY_LENGTH, 0);
     } else {
         o->len = 0;
         outbuf_add(o, full.p, full.len);
@@ -707,35 +693,70 @@ static void learn_store(struct exchange *ex, const struct http_response *res)
     pthread_mutex_unlock(&ps->lock);
 }
 
-/* Rebuild the response at the front of u->conn.in from `body`, without the
- * handshake's fields and coding, as the origin sent it. */
-static int rebuild(struct upstream *u, const struct http_response *res, size_t old_len,
-                   struct slice coding_rest, int recode, const void *body, size_t len)
+/* The origin's response from a peer's coded one, verified: the peer's
+ * head without the handshake's fields and framing, the coding left once
+ * ours is taken off (recode), and the body's own length; the fields in the
+ * order a parse of that message would give. No wire text: the relay takes
+ * it as a parsed head (h1_client_deliver). */
+static struct peer_rebuilt *rebuild(const struct http_response *res, size_t wire_len,
+                                    struct slice coding_rest, int recode, const void *body,
+                                    size_t len)
 {
-    struct outbuf o = {0};
-    outbuf_addstatus(&o, res->status, res->reason);
+    struct peer_rebuilt *rb = calloc(1, sizeof *rb);
+    if (!rb)
+        abort();
+    struct http_response *o = &rb->res;
+    o->status = res->status;
+    o->reason = res->reason;
+    o->minor = res->minor;
+    o->conn_flags = res->conn_flags;
+    o->head_len = res->head_len;
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
         if (f->id == HF_IDEM || f->id == HF_CONTENT_LENGTH || f->id == HF_TRANSFER_ENCODING ||
             (recode && slice_case_eq(f->name, "content-encoding")))
             continue;
-        outbuf_addfield(&o, f->name, f->value);
+        o->fields[o->nfields++] = *f;
     }
-    end_head(&o, recode ? coding_rest : (struct slice){"", 0}, body, len);
-    iobuf_consume(&u->conn.in, old_len);
-    size_t rest = iobuf_len(&u->conn.in);
-    int rc = iobuf_reserve(&u->conn.in, o.len, (size_t)-1);
-    if (rc == 0) {
-        char *d = iobuf_data(&u->conn.in);
-        memmove(d + o.len, d, rest);
-        memcpy(d, o.p, o.len);
-        u->conn.in.end += o.len;
+    /* Idem-Digest and Content-Length were among them: room for two */
+    ASSERT(o->nfields + 2 <= res->nfields);
+    if (recode && coding_rest.len) {
+        outbuf_addslice(&rb->coding, coding_rest);
+        struct slice name = SLICE_LIT("Content-Encoding");
+        o->fields[o->nfields++] =
+            (struct http_field){name, {rb->coding.p, rb->coding.len}, http_field_classify(name)};
     }
-    free(o.p);
-    return rc;
+    int n = snprintf(rb->length, sizeof rb->length, "%zu", len);
+    o->fields[o->nfields++] = (struct http_field){
+        SLICE_LIT("Content-Length"), {rb->length, (size_t)n}, HF_CONTENT_LENGTH};
+    o->has_content_length = 1;
+    o->content_length = len;
+    rb->body = (struct slice){body, len};
+    rb->wire_len = wire_len;
+    return rb;
 }
 
-int peer_stage_response(struct exchange *ex, const struct http_response *res)
+void peer_rebuilt_free(struct peer_rebuilt **rbp)
+{
+    struct peer_rebuilt *rb = *rbp;
+    if (!rb)
+        return;
+    free(rb->dict);
+    free(rb->decoded);
+    free(rb->coding.p);
+    free(rb);
+    *rbp = NULL;
+}
+
+/* RFC 9112 §6.3: a response to HEAD, a 204 and a 304 have no body,
+ * whatever Content-Length says; the peer coded nothing in them. */
+static int bodyless(const struct exchange *ex, const struct http_response *res)
+{
+    return ex->method_head || res->status == 204 || res->status == 304;
+}
+
+enum peer_response_verdict peer_stage_response(struct exchange *ex, const struct http_response *res,
+                                               struct peer_rebuilt **rebuilt)
 {
     if (!forward_side(ex) || ex->peer_done)
         return PEER_NONE;
@@ -759,6 +780,15 @@ int peer_stage_response(struct exchange *ex, const struct http_response *res)
     if (!hd) {
         ex->peer_done = 1;
         return PEER_NONE; /* streamed past the handshake; Idem-* are hop-by-hop */
+    }
+    if (bodyless(ex, res)) {
+        /* nothing to verify, nor to wait for; but none of our codings may
+         * reach the client */
+        struct coding_scan cs = scan_codings(res->fields, res->nfields, NULL);
+        if (cs.malformed || cs.refs || cs.dczs)
+            return PEER_FAIL;
+        ex->peer_done = 1;
+        return PEER_NONE;
     }
     unsigned char want[32];
     if (peer_digest_parse(hd->value, want) < 0 || !res->has_content_length ||
@@ -799,13 +829,16 @@ int peer_stage_response(struct exchange *ex, const struct http_response *res)
     unsigned char got[32];
     if (body)
         SHA256(body, len, got);
-    int ok = body && !memcmp(got, want, 32) &&
-             rebuild(u, res, whole, (struct slice){rest.p, rest.len}, ref || dcz, body, len) == 0;
-    free(rest.p);
-    free(dict);
-    free(decoded);
-    if (!ok)
+    if (!body || memcmp(got, want, 32)) {
+        free(rest.p);
+        free(dict);
+        free(decoded);
         return PEER_FAIL;
+    }
+    *rebuilt = rebuild(res, whole, (struct slice){rest.p, rest.len}, ref || dcz, body, len);
+    (*rebuilt)->dict = dict; /* body may point into either */
+    (*rebuilt)->decoded = decoded;
+    free(rest.p);
     ex->peer_done = 1;
     return PEER_REBUILT;
 }

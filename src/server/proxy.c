@@ -382,8 +382,11 @@ void proxy_restart(struct exchange *ex)
 void proxy_consume_request(struct exchange *ex, int body)
 {
     ex->fe->req_consume(ex, body ? ex->col.scanned : 0);
-    if (body)
+    if (body) {
+        ex->body_in += ex->col.scanned;
+        ex->bytes_in += ex->col.scanned;
         ex->col.scanned = 0;
+    }
 }
 
 void exchange_req_data(struct exchange *ex)
@@ -405,7 +408,9 @@ static void run_stages(struct exchange *ex)
     ex->method_head = slice_eq(r->method, SLICE_LIT("HEAD"));
     ex->method_connect = slice_eq(r->method, SLICE_LIT("CONNECT"));
     ex->client_minor = r->minor;
-    ex->bytes_in = r->head_len;
+    /* nginx's $request_length: the bytes received, head and body as
+     * framed; a reference a peer expanded counts as the reference */
+    ex->bytes_in = r->head_len + ex->body_in;
     ex->upgrade = r->has_upgrade && (r->conn_flags & HTTP_CONN_UPGRADE) && r->minor >= 1;
     ex->fe->req_flow(ex, FRONT_FLOW_WAIT); /* the head is read: no request timer */
     if (ex->ci->admin) {
@@ -462,7 +467,6 @@ static void run_stages(struct exchange *ex)
     /* A body read ahead whole goes from memory on a miss: take it before
      * it is let go of (a peer's forward side sends its own, peer_body). */
     struct outbuf body = {0};
-    size_t body_span = body_read ? ex->col.scanned : 0; /* its bytes, as received */
     int from_memory = 0;
     if (cached == CACHE_REQ_FORWARD && body_read && r->body != HTTP_BODY_NONE && !ex->peer_inline &&
         !ex->method_connect && !ex->upgrade) {
@@ -499,8 +503,6 @@ static void run_stages(struct exchange *ex)
     ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || inline_body;
     if (ex->req_done && !ex->method_connect && !ex->upgrade && !inline_body)
         outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
-    if (inline_body)
-        ex->bytes_in += body_span;
     /* a body sent from memory goes from the protocol's input too */
     proxy_consume_request(ex, inline_body);
     if (!ex->req_done) {
@@ -814,11 +816,16 @@ enum up_head_verdict proxy_upstream_head(struct exchange *ex, const struct http_
      * next request). */
     if (!ex->req_done || u->conn.write_pending)
         ex->up_answered_early = 1;
-    int pr = peer_stage_response(ex, res);
+    struct peer_rebuilt *rebuilt = NULL;
+    enum peer_response_verdict pr = peer_stage_response(ex, res, &rebuilt);
     if (pr == PEER_WAIT)
         return UP_HEAD_WAIT; /* the coded body is read whole before anything goes on */
-    if (pr == PEER_REBUILT)
-        return UP_HEAD_AGAIN; /* u->conn.in holds the origin's response now: parse it */
+    if (pr == PEER_REBUILT) {
+        /* the origin's response, decoded: it goes on from memory */
+        h1_client_deliver(ex, &rebuilt->res, rebuilt->body, rebuilt->wire_len);
+        peer_rebuilt_free(&rebuilt);
+        return UP_HEAD_GONE;
+    }
     if (pr == PEER_FAIL) {
         log_msg(LOG_WARN, "peer %s: response failed verification", u->key.host_port);
         fail(ex, 502, "peer response failed verification");

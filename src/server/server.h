@@ -196,6 +196,9 @@ struct exchange {
      * of its buffer: head_len at first, 0 once consumed by req_consume). */
     size_t in_head;
     int sent_continue;            /* the protocol answered Expect: 100-continue */
+    /* Raw body bytes read ahead and let go of by the protocol (parked,
+     * answered, sent from memory): bytes_in keeps them across a restart. */
+    uint64_t body_in;
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
     char *bg_key; /* an internal refresh: its key's coalescing slot, until it is taken */
     size_t bg_key_len;
@@ -454,7 +457,27 @@ int background_revalidate(struct exchange *ex, const struct http_request *r, con
                           size_t key_len);
 
 /* peer_stage.c: the forward/reverse digest handshake */
-enum { PEER_FAIL = -1, PEER_NONE, PEER_WAIT, PEER_REBUILT, PEER_RETRY };
+/* What the forward side makes of a response head from the peer. */
+enum peer_response_verdict {
+    PEER_FAIL = -1, /* failed verification: 502 */
+    PEER_NONE,      /* not coded (or already done): the head goes on as it is */
+    PEER_WAIT,      /* a coded body: read it whole first */
+    PEER_REBUILT,   /* decoded and verified: the origin's response, in *rebuilt */
+    PEER_RETRY,     /* our reference was refused (415): resend the body whole */
+};
+/* The origin's response decoded from a peer's coded one: what the relay
+ * gets in place of the head parsed off the link (h1_client_deliver). Its
+ * slices point into u->conn.in (the peer's field lines), which keeps the
+ * coded message until the body is relayed, and into the struct itself. */
+struct peer_rebuilt {
+    struct http_response res;      /* the handshake's fields gone; Content-Length: body.len */
+    struct slice body;             /* the body, whole */
+    size_t wire_len;               /* the coded message's bytes at the front of u->conn.in */
+    unsigned char *dict, *decoded; /* what body points into, when not u->conn.in */
+    struct outbuf coding;          /* the Content-Encoding left, if any */
+    char length[24];               /* the Content-Length value */
+};
+void peer_rebuilt_free(struct peer_rebuilt **rb);
 struct peer_state;
 struct peer_side;
 struct peer_state *peer_state_new(const struct config *cfg);
@@ -485,9 +508,10 @@ void peer_stage_resign(struct exchange *ex, struct outbuf *head);
  * 1: the head is complete, body included (sent from memory). */
 int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r,
                                struct slice target, struct outbuf *o);
-/* Forward: PEER_NONE, _WAIT (the whole body first), _REBUILT (parse u->in
- * again), _RETRY (resend whole), _FAIL. */
-int peer_stage_response(struct exchange *ex, const struct http_response *res);
+/* Forward: see enum peer_response_verdict. PEER_REBUILT sets *rebuilt
+ * (the caller frees it); nothing else does. */
+enum peer_response_verdict peer_stage_response(struct exchange *ex, const struct http_response *res,
+                                               struct peer_rebuilt **rebuilt);
 /* Reverse: hold a response to a peer, send it coded. */
 int peer_stage_hold(struct exchange *ex, const struct http_response *res);
 void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf *after);

@@ -123,10 +123,17 @@ static enum tls_rc fail(struct tls *t, int ssl_err)
 {
     t->failed = 1;
     long v = SSL_get_verify_result(t->ssl);
-    if (t->verify && v != X509_V_OK) {
+    /* server side: tls.client_verify asked for the client's certificate */
+    int asked = t->server && (SSL_get_verify_mode(t->ssl) & SSL_VERIFY_PEER);
+    unsigned long last = ERR_peek_last_error();
+    if ((t->verify || asked) && v != X509_V_OK) {
         t->verify_failed = 1;
-        snprintf(t->err, sizeof t->err, "certificate verify failed: %s",
-                 X509_verify_cert_error_string(v));
+        snprintf(t->err, sizeof t->err, "%scertificate verify failed: %s",
+                 t->server ? "client " : "", X509_verify_cert_error_string(v));
+    } else if (asked && ERR_GET_LIB(last) == ERR_LIB_SSL &&
+               ERR_GET_REASON(last) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        t->verify_failed = 1;
+        snprintf(t->err, sizeof t->err, "no client certificate (tls.client_verify: require)");
     } else {
         unsigned long e = ERR_peek_last_error();
         if (e) {

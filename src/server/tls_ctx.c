@@ -187,6 +187,9 @@ static void cert_sources(const struct config *cfg, unsigned i, struct tls_source
     }
 }
 
+static int load_ca(SSL_CTX *ctx, const char *path, const struct tls_source *s, char *err,
+                   size_t errlen);
+
 /* ---- server: certificates by SNI ------------------------------------ */
 
 /* Every certificate of tls.certs, the default first; owned by the server
@@ -264,6 +267,70 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* tls.client_verify (nginx's ssl_verify_client): the CertificateRequest
+ * names the subjects of tls.client_ca (RFC 8446 §4.2.4, so that a client
+ * holding several certificates picks the right one), and a certificate
+ * presented must chain to one of them, for TLS client use (OpenSSL checks
+ * the extended key usage against "ssl_client" on the server side). */
+static int client_verification(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
+{
+    struct tls_source ca = {cfg, "tls.client_ca", cfg->tls.client_ca_line, NULL};
+    /* read even when off, so that a bad file is found before it is used */
+    if (cfg->tls.client_ca[0] && load_ca(ctx, cfg->tls.client_ca, &ca, err, errlen) < 0)
+        return -1;
+    if (cfg->tls.client_verify == CLIENT_VERIFY_OFF)
+        return 0;
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x && SSL_CTX_add_client_CA(ctx, x) != 1)
+            return fail(&ca, err, errlen, openssl_reason());
+    }
+    int mode = SSL_VERIFY_PEER;
+    if (cfg->tls.client_verify == CLIENT_VERIFY_REQUIRE)
+        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, NULL);
+    return 0;
+}
+
+/* tls.ciphers (TLS 1.2) and tls.ciphersuites (TLS 1.3). OpenSSL skips a
+ * TLS 1.3 name it does not know, and a list of only such names would turn
+ * TLS 1.3 off without a word: each name must be one it took. */
+static int cipher_choice(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
+{
+    char why[700];
+    struct tls_source ciphers = {cfg, "tls.ciphers", cfg->tls.ciphers_line, NULL};
+    struct tls_source suites = {cfg, "tls.ciphersuites", cfg->tls.ciphersuites_line, NULL};
+    if (cfg->tls.ciphers[0] && SSL_CTX_set_cipher_list(ctx, cfg->tls.ciphers) != 1) {
+        snprintf(why, sizeof why, "no cipher OpenSSL knows in '%.600s'", cfg->tls.ciphers);
+        return fail(&ciphers, err, errlen, why);
+    }
+    if (!cfg->tls.ciphersuites[0])
+        return 0;
+    if (SSL_CTX_set_ciphersuites(ctx, cfg->tls.ciphersuites) != 1) {
+        snprintf(why, sizeof why, "'%.600s': %s", cfg->tls.ciphersuites, openssl_reason());
+        return fail(&suites, err, errlen, why);
+    }
+    STACK_OF(SSL_CIPHER) *have = SSL_CTX_get_ciphers(ctx);
+    const char *p = cfg->tls.ciphersuites;
+    while (*p) {
+        size_t len = strcspn(p, ":");
+        int found = 0;
+        for (int i = 0; !found && i < sk_SSL_CIPHER_num(have); i++) {
+            const char *name = SSL_CIPHER_standard_name(sk_SSL_CIPHER_value(have, i));
+            found = name && strlen(name) == len && !strncmp(name, p, len);
+        }
+        if (!found) {
+            snprintf(why, sizeof why,
+                     "unknown TLS 1.3 cipher suite '%.*s' (e.g. TLS_AES_128_GCM_SHA256)",
+                     (int)(len > 200 ? 200 : len), p);
+            return fail(&suites, err, errlen, why);
+        }
+        p += len + (p[len] == ':');
+    }
+    return 0;
+}
+
 /* The client listeners' context. offer_h2: ALPN offers "h2" before
  * "http/1.1" (for the HTTP/2 issue; false until then). */
 static SSL_CTX *server_ctx(const struct config *cfg, bool offer_h2, char *err, size_t errlen)
@@ -314,10 +381,21 @@ static SSL_CTX *server_ctx(const struct config *cfg, bool offer_h2, char *err, s
         fail(&ver, err, errlen, openssl_reason());
         goto fail;
     }
+    if (client_verification(ctx, cfg, err, errlen) < 0)
+        goto fail;
     /* Resumption by stateless tickets (the keys live in this context,
      * shared by the workers); no server-side cache to lock across them. */
     SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (!cfg->tls.session_tickets) {
+        /* no ticket at all (none sent after a TLS 1.3 handshake either),
+         * and no cache: every connection is a full handshake, as nginx's
+         * ssl_session_tickets off without an ssl_session_cache */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    }
+    if (cipher_choice(ctx, cfg, err, errlen) < 0)
+        goto fail;
     static const unsigned char sid_ctx[] = "idemcache";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
     /* renegotiation is a client-driven CPU cost we have no use for */

@@ -420,9 +420,12 @@ int worker_run_all(const struct config *cfg, const struct tls_contexts *tls)
             uv_thread_create(&ws[i].thread, worker_main, &ws[i]);
             started++;
         }
-        log_msg(LOG_INFO, "idemcache listening on %s:%d (%d workers, %s mode)", cfg->listen[0].host,
-                cfg->listen[0].port, n, cfg->mode == MODE_FORWARD ? "forward" : "reverse");
-        for (int i = 0; i < cfg->tls.nlisten; i++)
+        /* tls.listen alone is a TLS-only setup: no cleartext listener */
+        const struct config_addr *first = cfg->nlisten ? &cfg->listen[0] : &cfg->tls.listen[0];
+        log_msg(LOG_INFO, "idemcache listening on %s:%d (%s%d workers, %s mode)", first->host,
+                first->port, cfg->nlisten ? "" : "TLS only, ", n,
+                cfg->mode == MODE_FORWARD ? "forward" : "reverse");
+        for (int i = cfg->nlisten ? 0 : 1; i < cfg->tls.nlisten; i++)
             log_msg(LOG_INFO, "idemcache listening on %s:%d (TLS)", cfg->tls.listen[i].host,
                     cfg->tls.listen[i].port);
         uv_run(main_loop, UV_RUN_DEFAULT);

@@ -93,6 +93,7 @@ function makeExpired(dir, ca, name, cn, sans) {
 //   unknownCa               { cert, key } a second CA nobody trusts
 //   unknownCaServer         127.0.0.1 and localhost, signed by unknownCa
 //   client                  a client certificate (clientAuth), signed by ca
+//   unknownCaClient         a client certificate (clientAuth), signed by unknownCa
 //   mismatchedKey           a key that matches none of the certificates
 export function makeCerts(dir) {
   fs.mkdirSync(dir, { recursive: true });
@@ -111,6 +112,7 @@ export function makeCerts(dir) {
     unknownCa,
     unknownCaServer: makeLeaf(dir, unknownCa, 'unknown-ca-server', 'localhost', local),
     client: makeLeaf(dir, ca, 'client', 'idemcache test client', [], 'clientAuth'),
+    unknownCaClient: makeLeaf(dir, unknownCa, 'unknown-ca-client', 'idemcache stranger', [], 'clientAuth'),
     mismatchedKey: path.join(dir, 'mismatched.key'),
   };
   newKey(out.mismatchedKey);

@@ -201,6 +201,13 @@ static void test_file_errors(void **st)
         {"upstream_tls:\n  sni: \"\"\n", ":2: upstream_tls.sni"},
         {"peer_tls:\n  sni: a\n", ":2: peer_tls.sni: unknown field"},
         {"timeouts:\n  tls_handshake: soon\n", ":2: timeouts.tls_handshake: invalid duration"},
+        {"tls:\n  client_verify: maybe\n",
+         ":2: tls.client_verify: invalid value 'maybe' (expected off, optional or require)"},
+        {"tls:\n  client_verify: optional_no_ca\n", ":2: tls.client_verify: invalid value"},
+        {"tls:\n  client_ca: \"\"\n", ":2: tls.client_ca: invalid path"},
+        {"tls:\n  session_tickets: maybe\n", ":2: tls.session_tickets: invalid boolean"},
+        {"tls:\n  ciphers: \"\"\n", ":2: tls.ciphers: invalid value"},
+        {"tls:\n  ciphersuites: [a, b]\n", ":2: tls.ciphersuites"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct config c;
@@ -308,6 +315,14 @@ static void test_tls_fields(void **st)
         {"listen: 127.0.0.1:8080\ntls:\n  listen: 127.0.0.1:8443\n"
          "  certs: [{cert: c, key: k}]\n",
          NULL},
+        /* TLS only: tls.listen without listen */
+        {"tls:\n  listen: 127.0.0.1:8443\n  cert: c\n  key: k\n", NULL},
+        {"listen: 127.0.0.1:8080\ntls:\n  client_verify: require\n",
+         ":3: tls.client_verify: require needs tls.client_ca"},
+        {"listen: 127.0.0.1:8080\ntls:\n  client_verify: optional\n",
+         ":3: tls.client_verify: optional needs tls.client_ca"},
+        {"listen: 127.0.0.1:8080\ntls:\n  client_verify: optional\n  client_ca: ca.pem\n", NULL},
+        {"listen: 127.0.0.1:8080\ntls:\n  client_verify: off\n", NULL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         err[0] = 0;
@@ -552,6 +567,16 @@ static void count_verify_line(const char *line, void *arg)
         ++*(int *)arg;
 }
 
+/* TLS settings nothing uses, named with file, line and field */
+static void count_unused_line(const char *line, void *arg)
+{
+    if (strstr(line, "/tmp/idem-config-") &&
+        (strstr(line, ":3: upstream_tls.sni: unused: the upstream is http://") ||
+         strstr(line, ":5: peer_tls.cert: unused in reverse mode") ||
+         strstr(line, ":8: tls.client_ca: unused while tls.client_verify is off")))
+        ++*(int *)arg;
+}
+
 static void test_warnings(void **st)
 {
     struct config c;
@@ -573,6 +598,18 @@ static void test_warnings(void **st)
     n = 0;
     assert_int_equal(load("upstream_tls:\n  verify: true\n", &c, err), 0);
     config_warnings(&c, count_verify_line, &n);
+    assert_int_equal(n, 0);
+    /* unused TLS settings: one line each */
+    n = 0;
+    assert_int_equal(load("upstream: http://a\nupstream_tls:\n  sni: x\npeer_tls:\n  cert: c\n"
+                          "  key: k\ntls:\n  client_ca: ca.pem\n",
+                          &c, err),
+                     0);
+    config_warnings(&c, count_unused_line, &n);
+    assert_int_equal(n, 3);
+    n = 0;
+    assert_int_equal(load("upstream: https://a\nupstream_tls:\n  sni: x\n", &c, err), 0);
+    config_warnings(&c, count_unused_line, &n);
     assert_int_equal(n, 0);
 }
 

@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include "server/tls_ctx.h"
+#include "server/origin.h"
 #include "certs.h"
 
 static char dir[256]; /* a mkdtemp name: short */
@@ -293,6 +294,100 @@ static void test_upstream_client(void **st)
     tls_contexts_free(&t);
 }
 
+/* A test client presenting a certificate (name: "client", ...; NULL: none). */
+static SSL_CTX *test_client_with(const char *name)
+{
+    SSL_CTX *ctx = test_client(0);
+    if (!name)
+        return ctx;
+    char cert[CONFIG_PATH_MAX], key[CONFIG_PATH_MAX], file[64];
+    snprintf(file, sizeof file, "%s.pem", name);
+    pem(cert, file);
+    snprintf(file, sizeof file, "%s.key", name);
+    pem(key, file);
+    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM), 1);
+    return ctx;
+}
+
+/* tls.client_verify: (mode, what the client presents) -> handshake. */
+static void test_client_verify(void **st)
+{
+    static const struct {
+        enum config_client_verify mode;
+        const char *client; /* certificate presented; NULL: none */
+        int ok;
+    } rows[] = {
+        {CLIENT_VERIFY_OFF, NULL, 1},
+        {CLIENT_VERIFY_OFF, "unknown-ca-client", 1}, /* not asked for, not looked at */
+        {CLIENT_VERIFY_OPTIONAL, NULL, 1},
+        {CLIENT_VERIFY_OPTIONAL, "client", 1},
+        {CLIENT_VERIFY_OPTIONAL, "unknown-ca-client", 0},
+        {CLIENT_VERIFY_REQUIRE, NULL, 0},
+        {CLIENT_VERIFY_REQUIRE, "client", 1},
+        {CLIENT_VERIFY_REQUIRE, "unknown-ca-client", 0},
+        {CLIENT_VERIFY_REQUIRE, "server", 0}, /* serverAuth only: no client certificate */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct config c;
+        struct tls_contexts t;
+        char err[512] = "";
+        tls_config(&c);
+        c.tls.client_verify = rows[i].mode;
+        pem(c.tls.client_ca, "ca.pem");
+        assert_int_equal(tls_contexts_build(&c, &t, err, sizeof err), 0);
+        SSL_CTX *client = test_client_with(rows[i].client);
+        struct shake h = handshake(t.server, client, "localhost", NULL, 0, NULL, NULL);
+        if (h.ok != rows[i].ok)
+            fail_msg("row %zu: mode %d, client %s: ok %d", i, rows[i].mode,
+                     rows[i].client ? rows[i].client : "-", h.ok);
+        shake_fini(&h);
+        SSL_CTX_free(client);
+        tls_contexts_free(&t);
+    }
+}
+
+/* The pool's key (pool.c): a connection or a session made with one TLS
+ * profile (its SSL_CTX: CA, client certificate), name or verification is
+ * never handed to a request that needs another, for the same host and
+ * port. No configuration reaches two profiles for one host:port today (one
+ * upstream in reverse mode, every request to the peer in forward mode with
+ * --peer, plain http otherwise), so the comparison is checked here. */
+static void test_origin_key(void **st)
+{
+    /* two profiles, as upstream_tls and peer_tls would build */
+    static int profile_a, profile_b;
+    const SSL_CTX *a = (const SSL_CTX *)&profile_a, *b = (const SSL_CTX *)&profile_b;
+    static const struct origin_key base = {"api.test:443", ORIGIN_HTTPS, "api.test", true, NULL};
+    static const struct {
+        const char *what;
+        struct origin_key other;
+        int same;
+    } rows[] = {
+        {"identical", {"api.test:443", ORIGIN_HTTPS, "api.test", true, NULL}, 1},
+        {"another TLS profile", {"api.test:443", ORIGIN_HTTPS, "api.test", true, NULL}, 0},
+        {"another SNI", {"api.test:443", ORIGIN_HTTPS, "other.test", true, NULL}, 0},
+        {"not verified", {"api.test:443", ORIGIN_HTTPS, "api.test", false, NULL}, 0},
+        {"cleartext", {"api.test:443", ORIGIN_HTTP, "", false, NULL}, 0},
+        {"another port", {"api.test:8443", ORIGIN_HTTPS, "api.test", true, NULL}, 0},
+        {"another host", {"api2.test:443", ORIGIN_HTTPS, "api.test", true, NULL}, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct origin_key x = base, y = rows[i].other;
+        x.tls = a;
+        y.tls = i == 1 ? b : y.scheme == ORIGIN_HTTPS ? a : NULL;
+        if (origin_key_eq(&x, &y) != rows[i].same || origin_key_eq(&y, &x) != rows[i].same)
+            fail_msg("row %zu (%s): expected %s", i, rows[i].what,
+                     rows[i].same ? "the same key" : "different keys");
+    }
+    /* cleartext keys: host and port alone (no TLS fields to differ on) */
+    struct origin_key p = {"api.test:80", ORIGIN_HTTP, "", false, NULL};
+    struct origin_key q = p;
+    assert_true(origin_key_eq(&p, &q));
+    snprintf(q.host_port, sizeof q.host_port, "api.test:81");
+    assert_false(origin_key_eq(&p, &q));
+}
+
 /* Errors name the field (flags here: no file), and nothing is left built. */
 static void test_errors(void **st)
 {
@@ -316,6 +411,12 @@ static void test_errors(void **st)
     assert_true(!strncmp(err, "--upstream-ca: '", 16));
     assert_non_null(strstr(err, "no PEM certificate in it"));
     assert_null(t.server); /* built first, freed on the error */
+    tls_config(&c);
+    c.tls.client_verify = CLIENT_VERIFY_REQUIRE;
+    pem(c.tls.client_ca, "absent-ca.pem");
+    assert_int_equal(tls_contexts_build(&c, &t, err, sizeof err), -1);
+    assert_true(!strncmp(err, "tls.client_ca: cannot open '", 28));
+    assert_null(t.server);
 }
 
 int main(void)
@@ -323,7 +424,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sni),         cmocka_unit_test(test_alpn_and_tickets),
         cmocka_unit_test(test_min_version), cmocka_unit_test(test_upstream_client),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_client_verify),
+        cmocka_unit_test(test_origin_key),
     };
     return cmocka_run_group_tests(tests, make_certs, remove_certs);
 }
