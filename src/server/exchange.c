@@ -231,4 +231,5 @@ void exchange_renew(struct exchange *ex)
     ex->no_coalesce = 0;
     ex->peer_nonce_held = 0;
     ex->sent_continue = 0;
+    ex->body_in = 0;
 }

@@ -1,13 +1,14 @@
 /* The protocol interface: how the pipeline answers a client without
- * knowing which protocol carries the exchange (HTTP/1 today, h2 and the
- * internal refresh next; design server-layers.md §4). A stage hands over
+ * knowing which protocol carries the exchange (HTTP/1: h1_server.c; the
+ * internal refresh: internal.c; h2 next; design server-layers.md §4).
+ * CONNECT and Upgrade tunnels are HTTP/1 only (tunnel.c). A stage hands over
  * status, the fields it adds and a body; the protocol writes the status
  * line, the framing (Content-Length), Connection, and the bytes.
  *
  * Both ways (cf. Varnish's struct transport):
  *   protocol -> pipeline  exchange_new, exchange_begin, exchange_req_data,
  *                         exchange_front_drained, exchange_front_gone
- *                         (server.h, "exchange.c")
+ *                         (server.h, "exchange.c"), exchange_free
  *   pipeline -> protocol  the front_ops below, on ex->fe with ex->fe_ctx
  *                         (h1: the struct client; h2: its stream)
  *
@@ -43,7 +44,7 @@ struct conninfo {
      * the request that started it did) */
     int tls;
     int admin;    /* accepted on the admin listener */
-    int internal; /* an internal refresh (background.c), no client behind */
+    int internal; /* an internal refresh (internal.c), no client behind */
 };
 
 /* How a response ended, for front_ops.done. */
@@ -125,7 +126,7 @@ struct front_ops {
     /* Bytes queued toward the client and not yet written (backpressure). */
     size_t (*queued)(const struct exchange *ex);
     /* A 1xx (RFC 9110 §15.2): ours (100 Continue, §10.1.1: fields NULL) or
-     * relayed; callers send it only to an HTTP/1.1 client. */
+     * relayed; callers send none to an HTTP/1.0 client (RFC 9110 §15.2). */
     void (*interim)(struct exchange *ex, int status, struct slice reason,
                     const struct outbuf *fields);
     /* The head that turns the connection into a tunnel: 200 to CONNECT,

@@ -67,8 +67,6 @@ void client_close(struct client *c)
         return;
     c->closed = 1;
     h2_conn_closing(c); /* its streams' exchanges are told */
-    if (c->ci.internal)
-        c->w->background--;
     exchange_front_gone(c->ex);
     link_remove(&c->link);
     conn_close(&c->conn, on_client_closed);
@@ -675,8 +673,10 @@ static struct slice h1_req_in(struct exchange *ex, int *ended)
 {
     struct client *c = ex->fe_ctx;
     *ended = 0; /* the framing says where the body ends */
-    return (struct slice){iobuf_data(&c->conn.in) + ex->in_head,
-                          iobuf_len(&c->conn.in) - ex->in_head};
+    size_t len = iobuf_len(&c->conn.in);
+    if (len <= ex->in_head)
+        return (struct slice){"", 0}; /* and no pointer into an empty buffer */
+    return (struct slice){iobuf_data(&c->conn.in) + ex->in_head, len - ex->in_head};
 }
 
 static void h1_req_consume(struct exchange *ex, size_t n)

@@ -1,8 +1,7 @@
 /* The HTTP/1 client connection (h1_server.c) and what shares it: the
- * tunnel (tunnel.c), the drain loop (worker.c) and, until internal.c
- * replaces it, the background refresh's fake client (background.c). The
- * pipeline does not include this: it knows an exchange's client only
- * through front_ops and its conninfo. */
+ * tunnel (tunnel.c) and the drain loop (worker.c). The pipeline does not
+ * include this: it knows an exchange's client only through front_ops and
+ * its conninfo. */
 #ifndef IDEM_H1_SERVER_H
 #define IDEM_H1_SERVER_H
 #include "server/server.h"

@@ -81,6 +81,8 @@ void upstream_close_idle(struct srv_worker *w);
 void upstream_timer(struct upstream *u, enum upstream_timer kind);
 void upstream_resume_read(struct upstream *u);
 void upstream_pause_read(struct upstream *u);
+/* Why its TLS failed ("": it did not, or it is cleartext). */
+const char *upstream_tls_error(const struct upstream *u);
 /* A sockaddr as http/netaddr.h sees it: 0, or -1 if neither IPv4 nor IPv6. */
 int srv_endpoint_of(const struct sockaddr *sa, struct net_endpoint *e);
 /* Forward mode: the first of the resolved addresses a client may make us

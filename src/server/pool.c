@@ -188,6 +188,11 @@ void upstream_pause_read(struct upstream *u)
     conn_read(&u->conn, 0);
 }
 
+const char *upstream_tls_error(const struct upstream *u)
+{
+    return conn_tls_error(&u->conn);
+}
+
 /* ---- connecting ------------------------------------------------------ */
 
 static void on_connect(uv_connect_t *req, int status)

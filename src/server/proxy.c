@@ -264,7 +264,9 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
         outbuf_add(o, body->p, body->len);
         return;
     }
-    h1_client_end_head(o, r->body, r->content_length);
+    /* a body of unknown length (h2 without content-length) goes chunked */
+    h1_client_end_head(o, r->body == HTTP_BODY_STREAM ? HTTP_BODY_CHUNKED : r->body,
+                       r->content_length);
 }
 
 /* The port of a CONNECT authority-form "host:port" or "[v6]:port"
@@ -365,7 +367,6 @@ static void pump_request_body(struct exchange *ex);
 void exchange_begin(struct exchange *ex)
 {
     ex->t_start = uv_hrtime();
-    ex->body_in = 0; /* a new request (a restart keeps it: proxy_restart) */
     run_stages(ex);
 }
 
@@ -915,7 +916,7 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
         return;
     }
     log_msg(LOG_WARN, "upstream %s: connection closed early: %s", ex->up_key,
-            status == UV_EPROTO && u ? conn_tls_error(&u->conn) : uv_strerror(status));
+            status == UV_EPROTO && u ? upstream_tls_error(u) : uv_strerror(status));
     fail(ex, 502, "upstream closed the connection"); /* started: the client is closed */
 }
 

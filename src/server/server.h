@@ -96,7 +96,8 @@ struct srv_worker {
     char **inbox; /* released keys, NUL-terminated copies */
     size_t inbox_len, inbox_cap;
     int inbox_closed;
-    uint64_t background; /* internal refreshes in flight (background.c) */
+    uint64_t background;   /* internal refreshes in flight (background.c) */
+    struct link internals; /* their exchanges' fronts, finished ones too (internal.c) */
     struct origin_session sessions[ORIGIN_SESSIONS_MAX]; /* TLS toward origins */
     unsigned sessions_next;                              /* the slot replaced next */
     struct http_request req; /* scratch: the head being parsed, into req_fields */
@@ -195,7 +196,7 @@ struct exchange {
      * of its buffer: head_len at first, 0 once consumed by req_consume). */
     size_t in_head;
     int sent_continue;            /* the protocol answered Expect: 100-continue */
-    /* Raw body bytes read ahead and let go of from c->conn.in (parked,
+    /* Raw body bytes read ahead and let go of by the protocol (parked,
      * answered, sent from memory): bytes_in keeps them across a restart. */
     uint64_t body_in;
     enum collect_state collected; /* COMPLETE, TOO_LARGE, or NONE: not read ahead */
@@ -515,6 +516,20 @@ enum peer_response_verdict peer_stage_response(struct exchange *ex, const struct
 int peer_stage_hold(struct exchange *ex, const struct http_response *res);
 void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf *after);
 void peer_stage_fields(struct exchange *ex, struct outbuf *o);
+
+/* internal.c: the front of an exchange with no client (front.h) */
+extern const struct front_ops internal_front;
+/* Run r (copied) as an internal request standing in for ci's client (its
+ * address for the log, its scheme for the key and proto=), holding the
+ * coalescing slot `key` its starter took (the cache stage takes it over,
+ * or it is released when the refresh ends). 0, or -1 out of memory (the
+ * slot is still the caller's). */
+int internal_start(struct srv_worker *w, const struct http_request *r, const struct conninfo *ci,
+                   const char *key, size_t key_len);
+/* The drain timed out: every refresh in flight ends now (logged 499). */
+void internal_abort_all(struct srv_worker *w);
+/* Free them all, once the worker's loop has ended. */
+void internal_free_all(struct srv_worker *w);
 
 /* admin.c */
 void admin_handle(struct exchange *ex, const struct http_request *r);

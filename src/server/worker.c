@@ -120,6 +120,7 @@ static void on_drain_timeout(uv_timer_t *t)
     log_msg(LOG_WARN, "worker %d: drain timeout, closing %s connections", w->id, "remaining");
     while (!link_empty(&w->clients))
         client_close(container_of(w->clients.next, struct client, link));
+    internal_abort_all(w);
 }
 
 static void on_co_async(uv_async_t *a)
@@ -143,7 +144,7 @@ static void worker_finish(struct srv_worker *w)
 
 void worker_client_gone(struct srv_worker *w)
 {
-    if (w->draining && link_empty(&w->clients))
+    if (w->draining && link_empty(&w->clients) && !w->background)
         worker_finish(w);
 }
 
@@ -176,6 +177,7 @@ static void worker_main(void *arg)
 {
     struct srv_worker *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    internal_free_all(w);
     /* Every handle is closed by now; close the loop to prove it. */
     int rc = uv_loop_close(&w->loop);
     if (rc)
@@ -196,6 +198,7 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
     link_init(&w->idle_upstreams);
     link_init(&w->parked);
     link_init(&w->streamers);
+    link_init(&w->internals);
     pthread_mutex_init(&w->inbox_lock, NULL);
     http_request_init(&w->req, w->req_fields, HTTP_FIELDS_MAX);
     w->req_limits = (struct http_limits){cfg->limits.request_line, cfg->limits.header_section,
