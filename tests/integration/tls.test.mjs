@@ -108,7 +108,7 @@ test('curl over TLS: a miss then a hit on one kept-alive connection', async (t) 
   const p = await startTlsProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
   t.after(async () => { await p.stop(); await origin.close(); });
   const url = `https://127.0.0.1:${p.tlsPort}/item`;
-  const r = await curl(['--cacert', C.ca.cert, '-v', '-i', '-w', 'connects=%{num_connects}\n', url, url]);
+  const r = await curl(['--http1.1', '--cacert', C.ca.cert, '-v', '-i', '-w', 'connects=%{num_connects}\n', url, url]);
   assert.equal(r.code, 0, r.err);
   const parts = r.out.split('connects=');
   assert.equal(parts.length, 3, r.out);
@@ -126,13 +126,18 @@ test('curl over TLS: a miss then a hit on one kept-alive connection', async (t) 
   assert.equal(plain.status, 200);
 });
 
-test('ALPN: only http/1.1 is offered; a client asking h2 first gets http/1.1', async (t) => {
+test('ALPN: h2 then http/1.1 are offered (h2.enabled); with h2.enabled false a client asking h2 first gets http/1.1', async (t) => {
   const p = await startTlsProxy(['--upstream', 'http://127.0.0.1:9']);
-  t.after(() => p.stop());
-  const { socket, error } = await tlsConnect(p.tlsPort, { ALPNProtocols: ['h2', 'http/1.1'] });
-  assert.ifError(error);
-  assert.equal(socket.alpnProtocol, 'http/1.1');
-  socket.destroy();
+  const off = await startTlsProxy(['--upstream', 'http://127.0.0.1:9'], { yaml: 'h2:\n  enabled: false\n' });
+  t.after(async () => { await p.stop(); await off.stop(); });
+  const a = await tlsConnect(p.tlsPort, { ALPNProtocols: ['h2', 'http/1.1'] });
+  assert.ifError(a.error);
+  assert.equal(a.socket.alpnProtocol, 'h2');
+  a.socket.destroy();
+  const b = await tlsConnect(off.tlsPort, { ALPNProtocols: ['h2', 'http/1.1'] });
+  assert.ifError(b.error);
+  assert.equal(b.socket.alpnProtocol, 'http/1.1');
+  b.socket.destroy();
 });
 
 test('plaintext HTTP sent to a TLS port: closed, nothing forwarded, no crash', async (t) => {
