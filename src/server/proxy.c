@@ -501,8 +501,10 @@ static void run_stages(struct exchange *ex)
     free(body.p);
     int inline_body = ex->peer_inline || from_memory;
     ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || inline_body;
-    if (ex->req_done && !ex->method_connect && !ex->upgrade && !inline_body)
-        outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
+    /* Whole in memory, the request can be sent again (a retry, a 415 to a
+     * reference): bodiless, or its body the peer's (peer_body, kept); a
+     * body sent from memory here is not kept. */
+    ex->resendable = ex->req_done && !ex->method_connect && !ex->upgrade && !from_memory;
     /* a body sent from memory goes from the protocol's input too */
     proxy_consume_request(ex, inline_body);
     if (!ex->req_done) {
@@ -534,9 +536,10 @@ void proxy_on_connected(struct exchange *ex, int status)
         return;
     }
     ex->state = EX_RESP_HEAD;
-    if (ex->up_head.len == 0 && ex->retry_head.len) { /* a retry */
-        outbuf_add(&ex->up_head, ex->retry_head.p, ex->retry_head.len);
-        peer_stage_resign(ex, &ex->up_head);
+    if (ex->up_head.len == 0 && ex->resendable) {
+        /* a resend: the head built again from the request, as the first
+         * time; the peer stage signs it anew (its nonce was spent) */
+        build_request_head(ex, ex->req, NULL);
     }
     /* With a body, the head leaves together with the first body bytes that
      * decode cleanly, so a framing error in them reaches no origin. */
@@ -904,7 +907,7 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
             tunnel_close(ex);
         return;
     }
-    if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->retry_head.len &&
+    if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->resendable &&
         !ex->retried) {
         /* A pooled connection the origin had closed: retry once, fresh. */
         ex->retried = 1;

@@ -240,7 +240,9 @@ struct exchange {
     int client_minor;
     int method_connect;
     struct outbuf resp_head;  /* leaves with the first body bytes: one write */
-    struct outbuf retry_head; /* copy of a bodiless request head, for one retry */
+    /* the request can go again whole, its head built anew from req
+     * (a retry, a 415 to a reference): bodiless, or its body in peer_body */
+    int resendable;
     int tun_client_eof, tun_up_eof;
     /* cache stage (cache_stage.c) */
     char *cache_key;
@@ -501,10 +503,8 @@ enum peer_request_verdict {
 };
 enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r);
 int peer_stage_skip_field(struct exchange *ex, const struct http_field *f);
-/* A resend (a retry, or the whole body after a 415) of a head we signed:
- * a fresh Idem-Peer in place of the old one, whose nonce was spent. */
-void peer_stage_resign(struct exchange *ex, struct outbuf *head);
-/* `target` is the request target exactly as sent (signed as it is).
+/* `target` is the request target exactly as sent (signed as it is), with
+ * a fresh nonce on every call: a resend calls it again.
  * 1: the head is complete, body included (sent from memory). */
 int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r,
                                struct slice target, struct outbuf *o);
