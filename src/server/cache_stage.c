@@ -181,7 +181,7 @@ static void add_our_fields(struct exchange *ex, const struct cache_object *o, st
     else if (warning == 111)
         outbuf_addfield(out, SLICE_LIT("Warning"), SLICE_LIT("111 - \"Revalidation Failed\""));
     if (ex->w->cfg->proxy.via)
-        outbuf_addfield(out, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
+        outbuf_addfield(out, SLICE_LIT("Via"), (struct slice){ex->w->via, ex->w->via_len});
     outbuf_addstr(out, status_field);
 }
 
@@ -643,7 +643,7 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     /* the age it arrived with (§4.2.3), a parent's Age included */
     outbuf_addfieldu64(&h, SLICE_LIT("Age"), (uint64_t)object_age(o, now_s()));
     if (w->cfg->proxy.via)
-        outbuf_addfield(&h, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
+        outbuf_addfield(&h, SLICE_LIT("Via"), (struct slice){w->via, w->via_len});
     /* RFC 9211 §2.7: collapsed into another request's fetch */
     outbuf_addstr(&h, "Cache-Status: ");
     outbuf_addstr(&h, w->cfg->cache.name);

@@ -115,6 +115,31 @@ static int up_write(struct exchange *ex, struct outbuf *o)
     return h1_client_send(ex->up, o);
 }
 
+/* ---- Via ------------------------------------------------------------- */
+
+/* RFC 9110 §7.6.3: each hop appends its own entry; ours is named by
+ * cache.name (as in Cache-Status), so a forward and a reverse idemcache
+ * named apart show as two hops, not one name twice. A pseudonym is a
+ * token: a name with ':' or '/' (sf-token allows them) would read as a
+ * port or a protocol, and "idemcache" stands in for it. */
+void proxy_via_init(struct srv_worker *w)
+{
+    const char *name = w->cfg->cache.name;
+    if (!name[0] || strpbrk(name, ":/"))
+        name = "idemcache";
+    int n = snprintf(w->via, sizeof w->via, "1.1 %s", name);
+    w->via_len = n > 0 && (size_t)n < sizeof w->via ? (size_t)n : 0;
+}
+
+void proxy_add_via(const struct srv_worker *w, int minor, struct outbuf *o)
+{
+    char v[sizeof w->via];
+    memcpy(v, w->via, w->via_len);
+    if (!minor)
+        v[2] = '0'; /* "1.0 name": the message came as HTTP/1.0 */
+    outbuf_addfield(o, SLICE_LIT("Via"), (struct slice){v, w->via_len});
+}
+
 /* ---- request head ---------------------------------------------------- */
 
 /* X-Forwarded-For and Forwarded are lists: the client's elements are kept
@@ -167,8 +192,7 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
     if (cfg->proxy.x_forwarded_proto)
         h1_client_field(o, SLICE_LIT("X-Forwarded-Proto"), (struct slice){proto, strlen(proto)});
     if (cfg->proxy.via)
-        h1_client_field(o, SLICE_LIT("Via"),
-                        r->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
+        proxy_add_via(ex->w, r->minor, o);
 }
 
 /* The fields an origin reads the client's scheme from: ours
@@ -680,8 +704,7 @@ static void send_response_head(struct exchange *ex, const struct http_response *
         outbuf_addfield(&o, f->name, f->value);
     }
     if (cfg->proxy.via)
-        outbuf_addfield(&o, SLICE_LIT("Via"),
-                        res->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
+        proxy_add_via(ex->w, res->minor, &o);
     cache_stage_status_field(ex, res->status, &o);
     peer_stage_fields(ex, &o);
     ex->resp_started = 1;

@@ -77,6 +77,10 @@ struct srv_worker {
     struct http_limits resp_limits;
     struct sockaddr_storage upstream_addr; /* reverse mode, resolved at start */
     char upstream_key[300];
+    /* Via's entry, "1.1 <cache.name>" (RFC 9110 §7.6.3): the pseudonym
+     * tells the hops of a peer pair apart; made at start (worker.c) */
+    char via[4 + sizeof(((struct config *)0)->cache.name)];
+    size_t via_len;
     struct link clients;
     struct link idle_upstreams;
     unsigned nidle;
@@ -380,6 +384,11 @@ void proxy_fail(struct exchange *ex, int status, const char *detail);
 void proxy_log_exchange(struct exchange *ex);
 /* ex is answered whole: logged, exchange_done, then front_ops.done. */
 void proxy_done(struct exchange *ex, enum front_done how);
+/* w->via from cache.name, once at start (worker.c). */
+void proxy_via_init(struct srv_worker *w);
+/* A Via field of ours (RFC 9110 §7.6.3) on a message we forward: w->via,
+ * its received-protocol HTTP/1.0 when the message came as 1.0 (minor 0). */
+void proxy_add_via(const struct srv_worker *w, int minor, struct outbuf *o);
 
 /* cache_stage.c: the cache in the pipeline */
 /* What the pipeline (run_stages) does after the cache stage saw the request. */
