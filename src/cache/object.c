@@ -739,3 +739,10 @@ const struct http_field *cache_object_field(const struct cache_object *o, const 
         return o->surrogate_key;
     return http_find_field(o->fields, o->nfields, name);
 }
+
+struct slice cache_object_reason(const struct cache_object *o)
+{
+    /* build_head: "HTTP/1.1 NNN " (13 bytes), the reason, CRLF */
+    const char *end = memchr(o->head + 13, '\r', o->head_len - 13);
+    return (struct slice){o->head + 13, end ? (size_t)(end - o->head - 13) : 0};
+}

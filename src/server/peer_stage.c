@@ -434,19 +434,12 @@ void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf 
     pthread_mutex_unlock(&side->lock);
 
     struct outbuf h = {0};
-    /* the stored fields, with the coding appended to Content-Encoding;
-     * the stored status line is "HTTP/1.1 NNN reason\r\n" (object.c) */
-    const struct http_field *ce = cache_object_field(o, "content-encoding");
-    size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
-    struct slice reason = {o->head + 13, status_end - 15};
-    if (!coding) {
-        outbuf_add(&h, o->head + status_end, o->head_len - status_end);
-    } else {
-        for (unsigned i = 0; i < o->nfields; i++) {
-            if (&o->fields[i] == ce)
-                continue;
+    /* the stored fields, with the coding appended to Content-Encoding */
+    const struct http_field *ce = coding ? cache_object_field(o, "content-encoding") : NULL;
+    for (unsigned i = 0; i < o->nfields; i++)
+        if (&o->fields[i] != ce)
             outbuf_addfield(&h, o->fields[i].name, o->fields[i].value);
-        }
+    if (coding) {
         struct outbuf v = {0};
         if (ce) {
             outbuf_addslice(&v, ce->value);
@@ -466,7 +459,7 @@ void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf 
     ex->resp_started = 1;
     ex->fe->answer(
         ex, &(struct front_answer){.status = o->status,
-                                   .reason = reason,
+                                   .reason = cache_object_reason(o),
                                    .length = (int64_t)body_len,
                                    .ours = &h,
                                    .body = !coding ? (const char *)flat : (const char *)coded});

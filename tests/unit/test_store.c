@@ -588,6 +588,30 @@ static void test_revalidated_vary(void **st)
     cache_object_unref(&old);
 }
 
+/* The stored reason phrase, as the status line carried it (one word,
+ * several, none), without its line end. */
+static void test_object_reason(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *head, *reason;
+    } cases[] = {
+        {"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", "OK"},
+        {"HTTP/1.1 404 Not Found\r\n\r\n", "Not Found"},
+        {"HTTP/1.1 200 \r\nA: b\r\n\r\n", ""},
+        {"HTTP/1.0 203 Non-Authoritative Information\r\n\r\n", "Non-Authoritative Information"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct http_response r;
+        assert_int_equal(http_parse_response(cases[i].head, strlen(cases[i].head), &lim, &r), 0);
+        struct cache_object *o = cache_object_new("k", 1, &r, NULL, 0, 0, 0, 60);
+        struct slice got = cache_object_reason(o);
+        assert_int_equal(got.len, strlen(cases[i].reason));
+        assert_memory_equal(got.p, cases[i].reason, got.len);
+        cache_object_unref(&o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_vary_long),
         cmocka_unit_test(test_revalidated_merge),
         cmocka_unit_test(test_revalidated_vary),
+        cmocka_unit_test(test_object_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
