@@ -920,6 +920,18 @@ void exchange_front_drained(struct exchange *ex)
     }
 }
 
+/* RFC 9110 §9.2.2: idempotent methods, which a proxy may send again when
+ * a connection fails before any answer; the safe ones (§9.2.1, and QUERY)
+ * with PUT and DELETE. */
+static int idempotent(struct slice m)
+{
+    static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "QUERY", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (slice_eq(m, (struct slice){methods[i], strlen(methods[i])}))
+            return 1;
+    return 0;
+}
+
 void proxy_on_upstream_eof(struct exchange *ex, int status)
 {
     struct upstream *u = ex->up;
@@ -931,8 +943,11 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
         return;
     }
     if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->resendable &&
-        !ex->retried) {
-        /* A pooled connection the origin had closed: retry once, fresh. */
+        !ex->retried && idempotent(ex->method)) {
+        /* A pooled connection the origin had closed: retry once, fresh.
+         * Not a POST or PATCH: "a proxy MUST NOT automatically retry
+         * non-idempotent requests" (RFC 9110 §9.2.2), the origin may have
+         * acted on it before closing. */
         ex->retried = 1;
         upstream_close(u);
         ex->up = NULL;

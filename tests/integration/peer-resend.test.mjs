@@ -159,3 +159,28 @@ test('a dead pooled connection to the peer: the request is retried once, its hea
     await peer.close();
   }
 });
+
+// RFC 9110 §9.2.2: "A proxy MUST NOT automatically retry non-idempotent
+// requests": the origin (or the peer) may have acted on a POST before the
+// connection died. The client gets 502; the request went out once.
+test('a POST on a dead pooled connection is not retried (RFC 9110 §9.2.2): 502, sent once, to a peer or an origin', async () => {
+  for (const via of ['peer', 'origin']) {
+    const { peer, state } = await dyingPeer();
+    const proxy = via === 'peer'
+      ? await startProxy(['--mode', 'forward', '--peer', `http://127.0.0.1:${peer.port}`, '--peer-id', 'edge-1', '--peer-secret', SECRET])
+      : await startProxy(['--upstream', `http://127.0.0.1:${peer.port}`]);
+    try {
+      const target = via === 'peer' ? 'http://origin.test' : '';
+      const send = (head, body = '') => rawExchange(proxy.port,
+        `${head.replace(' /', ` ${target}/`)} HTTP/1.1\r\nHost: origin.test\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      assert.equal(parseResponses((await send('GET /one')).data)[0].status, 200);
+      const [r] = parseResponses((await send('POST /pay', '{"amount":1}')).data);
+      assert.equal(r.status, 502, via);
+      assert.deepEqual(state.perConn, [2], `${via}: the POST reached the dead connection once, no retry`);
+      assert.match(requests(state.bytes[1])[0].line, /^POST \/pay /);
+    } finally {
+      assert.equal((await proxy.stop()).code, 0);
+      await peer.close();
+    }
+  }
+});
