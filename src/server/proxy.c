@@ -925,7 +925,8 @@ void exchange_front_drained(struct exchange *ex)
  * with PUT and DELETE. */
 static int idempotent(struct slice m)
 {
-    static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "QUERY", "PUT", "DELETE"};
+    static const char *const methods[] = {"GET",   "HEAD", "OPTIONS", "TRACE",
+                                          "QUERY", "PUT",  "DELETE"};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (slice_eq(m, (struct slice){methods[i], strlen(methods[i])}))
             return 1;
@@ -942,8 +943,8 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
             tunnel_close(ex);
         return;
     }
-    if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->resendable &&
-        !ex->retried && idempotent(ex->method)) {
+    if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->resendable && !ex->retried &&
+        idempotent(ex->method)) {
         /* A pooled connection the origin had closed: retry once, fresh.
          * Not a POST or PATCH: "a proxy MUST NOT automatically retry
          * non-idempotent requests" (RFC 9110 §9.2.2), the origin may have

@@ -243,7 +243,7 @@ struct exchange {
     int up_answered_early; /* a response head came before the request was written */
     int client_minor;
     int method_connect;
-    struct outbuf resp_head;  /* leaves with the first body bytes: one write */
+    struct outbuf resp_head; /* leaves with the first body bytes: one write */
     /* the request can go again whole, its head built anew from req
      * (a retry, a 415 to a reference): bodiless, or its body in peer_body */
     int resendable;
