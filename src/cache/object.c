@@ -23,6 +23,121 @@ static int field_dropped(const struct http_field *f, const struct http_field *al
            slice_case_eq(f->name, "cache-status");
 }
 
+/* RFC 7234 §5.5 (obsoleted by RFC 9111 §5.5, still read by some
+ * clients): a 1xx warn-code (110 Response is Stale, 111 Revalidation
+ * Failed, 112 Disconnected Operation, 113 Heuristic Expiration) describes
+ * the response's freshness at the cache that added it, so a cache "MUST"
+ * delete it after validation and never replays another's (§4.3.4 deletes
+ * stored 1xx, keeps 2xx). We add our own per response (cache_stage.c). */
+enum warning_line {
+    WARNING_LINE_KEPT,      /* no 1xx member: stored as sent */
+    WARNING_LINE_DROPPED,   /* only 1xx members, or not a readable list */
+    WARNING_LINE_REWRITTEN, /* its other members (214 ...) are stored */
+};
+
+/* warn-code = 3DIGIT; a member is read by its first three bytes. */
+static int warning_member_1xx(struct slice m)
+{
+    return m.len >= 3 && m.p[0] == '1' && http_is((unsigned char)m.p[1], CH_DIGIT) &&
+           http_is((unsigned char)m.p[2], CH_DIGIT);
+}
+
+/* One Warning line's value without its 1xx members, written to `out`
+ * (NULL: only the verdict), which has room for value.len bytes: the kept
+ * members are joined by "," and the list had at least one comma between
+ * any two, so never longer. A line with nothing left is dropped, and so
+ * is one with an unterminated quote, which hides where members end
+ * (Warning is advisory: a stale warning replayed on a fresh hit misleads). */
+static enum warning_line warning_filter(struct slice value, char *out, size_t *out_len)
+{
+    struct http_list_iter it = http_list_begin(value);
+    struct slice m;
+    int rc, kept = 0, dropped = 0;
+    size_t len = 0;
+    while ((rc = http_list_next(&it, &m)) > 0) {
+        if (warning_member_1xx(m)) {
+            dropped++;
+            continue;
+        }
+        if (out) {
+            if (kept)
+                out[len++] = ',';
+            memcpy(out + len, m.p, m.len);
+            len += m.len;
+        }
+        kept++;
+    }
+    *out_len = len;
+    if (rc < 0 || !kept)
+        return WARNING_LINE_DROPPED;
+    return dropped ? WARNING_LINE_REWRITTEN : WARNING_LINE_KEPT;
+}
+
+/* Rewritten Warning lines until the head is built from them. */
+struct warning_scratch {
+    struct http_field *fields;
+    char *text;
+    size_t used;
+    unsigned nfields;
+};
+
+/* Remove the 1xx members of every Warning line in keep[0..n) (above);
+ * returns the new count. A rewritten line points into `s`, which the
+ * caller frees (warning_scratch_fini) once build_head has copied it. The
+ * common head has no Warning: one name compare per field. */
+static unsigned keep_without_1xx_warnings(const struct http_field **keep, unsigned n,
+                                          struct warning_scratch *s)
+{
+    unsigned out = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const struct http_field *f = keep[i];
+        if (!slice_case_eq(f->name, "warning")) {
+            keep[out++] = f;
+            continue;
+        }
+        if (!s->text) {
+            size_t room = 0;
+            for (unsigned j = i; j < n; j++)
+                if (slice_case_eq(keep[j]->name, "warning"))
+                    room += keep[j]->value.len;
+            s->text = xmalloc(room);
+            s->fields = xmalloc(sizeof *s->fields * n);
+        }
+        size_t len;
+        switch (warning_filter(f->value, s->text + s->used, &len)) {
+        case WARNING_LINE_KEPT:
+            keep[out++] = f;
+            break;
+        case WARNING_LINE_DROPPED:
+            break;
+        case WARNING_LINE_REWRITTEN: {
+            struct http_field *w = &s->fields[s->nfields++];
+            *w = (struct http_field){f->name, {s->text + s->used, len}, f->id};
+            s->used += len;
+            keep[out++] = w;
+            break;
+        }
+        }
+    }
+    return out;
+}
+
+static void warning_scratch_fini(struct warning_scratch *s)
+{
+    free(s->fields);
+    free(s->text);
+    *s = (struct warning_scratch){0};
+}
+
+/* A 304's Warning line that keeps nothing once its 1xx members go does
+ * not replace the stored Warning (RFC 7234 §4.3.4: stored 2xx are kept). */
+static int warning_stores_nothing(const struct http_field *f)
+{
+    size_t len;
+    return slice_case_eq(f->name, "warning") &&
+           warning_filter(f->value, NULL, &len) == WARNING_LINE_DROPPED;
+}
+
 /* Serialize the status line and fields; index the fields. */
 static void build_head(struct cache_object *o, int status, struct slice reason,
                        const struct http_field *const *fs, unsigned n)
@@ -332,6 +447,8 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
             keep[n++] = &res->fields[i];
             nvary += slice_case_eq(res->fields[i].name, "vary");
         }
+    struct warning_scratch warnings = {0};
+    n = keep_without_1xx_warnings(keep, n, &warnings);
     /* the Vary key first, so that it can share the object's block */
     char *vary = NULL;
     size_t vary_len = 0;
@@ -350,6 +467,7 @@ struct cache_object *cache_object_new(const char *key, size_t key_len,
     struct cache_object *o = object_alloc(key, key_len, vary, vary_len);
     free(vary);
     build_head(o, res->status, res->reason, keep, n);
+    warning_scratch_fini(&warnings);
     cache_response_facts(o->fields, o->nfields, res->status, &o->facts);
     o->facts.age = cache_age_value(res->fields, res->nfields); /* Age is not stored */
     o->request_time = request_time;
@@ -410,11 +528,14 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
     const struct http_field *keep[HTTP_FIELDS_MAX];
     unsigned n = 0;
     int new_vary = 0;
+    /* which 304 fields replace the stored ones of their name, read once */
+    unsigned char replaces[HTTP_FIELDS_MAX];
+    for (unsigned j = 0; j < r->nfields; j++)
+        replaces[j] = !set_cookie(r->fields[j].name) && !warning_stores_nothing(&r->fields[j]);
     for (unsigned i = 0; i < old->nfields && n < HTTP_FIELDS_MAX; i++) {
         int replaced = 0;
         for (unsigned j = 0; j < r->nfields && !replaced; j++)
-            replaced = !set_cookie(r->fields[j].name) &&
-                       slice_case_eqs(old->fields[i].name, r->fields[j].name);
+            replaced = replaces[j] && slice_case_eqs(old->fields[i].name, r->fields[j].name);
         if (!replaced)
             keep[n++] = &old->fields[i];
     }
@@ -425,9 +546,13 @@ struct cache_object *cache_object_revalidated(const struct cache_object *old,
             keep[n++] = &r->fields[j];
             new_vary |= slice_case_eq(r->fields[j].name, "vary");
         }
+    /* neither the 304's 1xx warnings nor any stored ones (RFC 7234 §4.3.4) */
+    struct warning_scratch warnings = {0};
+    n = keep_without_1xx_warnings(keep, n, &warnings);
     const char *sp = memchr(old->head + 13, '\r', old->head_len - 13);
     build_head(o, old->status, (struct slice){old->head + 13, (size_t)(sp - old->head - 13)}, keep,
                n);
+    warning_scratch_fini(&warnings);
     copy_of(o, old);
     o->facts.age = cache_age_value(r->fields, r->nfields); /* the 304 is the new response */
     /* A 304 may name other Vary fields: the merged response then answers
@@ -738,4 +863,11 @@ const struct http_field *cache_object_field(const struct cache_object *o, const 
     if (name[0] == 's' && !strcmp(name, "surrogate-key"))
         return o->surrogate_key;
     return http_find_field(o->fields, o->nfields, name);
+}
+
+struct slice cache_object_reason(const struct cache_object *o)
+{
+    /* build_head: "HTTP/1.1 NNN " (13 bytes), the reason, CRLF */
+    const char *end = memchr(o->head + 13, '\r', o->head_len - 13);
+    return (struct slice){o->head + 13, end ? (size_t)(end - o->head - 13) : 0};
 }

@@ -145,5 +145,8 @@ char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, 
 int cache_object_vary_match(const struct cache_object *o, const struct http_field *f, unsigned n);
 
 const struct http_field *cache_object_field(const struct cache_object *o, const char *name);
+/* The stored reason phrase (a slice into o->head; may be empty), so that
+ * callers never read the stored status line's text themselves. */
+struct slice cache_object_reason(const struct cache_object *o);
 
 #endif

@@ -181,7 +181,7 @@ static void add_our_fields(struct exchange *ex, const struct cache_object *o, st
     else if (warning == 111)
         outbuf_addfield(out, SLICE_LIT("Warning"), SLICE_LIT("111 - \"Revalidation Failed\""));
     if (ex->w->cfg->proxy.via)
-        outbuf_addfield(out, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
+        outbuf_addfield(out, SLICE_LIT("Via"), (struct slice){ex->w->via, ex->w->via_len});
     outbuf_addstr(out, status_field);
 }
 
@@ -623,27 +623,16 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     ex->stream_seg = NULL;
     ex->stream_off = 0;
     struct outbuf h = {0};
-    struct slice hole = {0};
-    struct outbuf kept = {0};
-    /* the stored fields, after the stored status line (object.c: version,
-     * three digits, the reason, a line end); the status line is the front's */
-    size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
-    const char *fields = o->head + status_end;
-    if (cache_stage_strips_surrogate_key(ex))
-        hole = surrogate_key_hole(o, &kept);
-    if (hole.len) {
-        outbuf_add(&h, fields, (size_t)(hole.p - fields));
-        if (kept.len)
-            outbuf_add(&h, kept.p, kept.len);
-        outbuf_add(&h, hole.p + hole.len, o->head_len - (size_t)(hole.p - o->head) - hole.len);
-        free(kept.p);
-    } else {
-        outbuf_add(&h, fields, o->head_len - status_end);
-    }
+    /* the stored fields, less Surrogate-Key as on a hit; the status line
+     * is the front's */
+    int strip_sk = cache_stage_strips_surrogate_key(ex);
+    for (unsigned i = 0; i < o->nfields; i++)
+        if (!strip_sk || !slice_case_eq(o->fields[i].name, "surrogate-key"))
+            outbuf_addfield(&h, o->fields[i].name, o->fields[i].value);
     /* the age it arrived with (§4.2.3), a parent's Age included */
     outbuf_addfieldu64(&h, SLICE_LIT("Age"), (uint64_t)object_age(o, now_s()));
     if (w->cfg->proxy.via)
-        outbuf_addfield(&h, SLICE_LIT("Via"), SLICE_LIT("1.1 idemcache"));
+        outbuf_addfield(&h, SLICE_LIT("Via"), (struct slice){w->via, w->via_len});
     /* RFC 9211 §2.7: collapsed into another request's fetch */
     outbuf_addstr(&h, "Cache-Status: ");
     outbuf_addstr(&h, w->cfg->cache.name);
@@ -656,7 +645,7 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     ex->status = o->status;
     ex->resp_started = 1;
     ex->fe->head(ex, &(struct front_head){.status = o->status,
-                                          .reason = {o->head + 13, status_end - 15},
+                                          .reason = cache_object_reason(o),
                                           .fields = &h,
                                           .length = o->expected_len,
                                           .unframed = o->expected_len < 0});

@@ -175,7 +175,6 @@ static void release_attempt(struct exchange *ex)
     free(ex->req);
     free(ex->up_key_own);
     free(ex->up_head.p);
-    free(ex->retry_head.p);
     free(ex->resp_head.p);
     free(ex->peer_body.p);
     cache_stage_reset(ex);

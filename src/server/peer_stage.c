@@ -434,19 +434,12 @@ void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf 
     pthread_mutex_unlock(&side->lock);
 
     struct outbuf h = {0};
-    /* the stored fields, with the coding appended to Content-Encoding;
-     * the stored status line is "HTTP/1.1 NNN reason\r\n" (object.c) */
-    const struct http_field *ce = cache_object_field(o, "content-encoding");
-    size_t status_end = (size_t)((const char *)memchr(o->head, '\n', o->head_len) - o->head) + 1;
-    struct slice reason = {o->head + 13, status_end - 15};
-    if (!coding) {
-        outbuf_add(&h, o->head + status_end, o->head_len - status_end);
-    } else {
-        for (unsigned i = 0; i < o->nfields; i++) {
-            if (&o->fields[i] == ce)
-                continue;
+    /* the stored fields, with the coding appended to Content-Encoding */
+    const struct http_field *ce = coding ? cache_object_field(o, "content-encoding") : NULL;
+    for (unsigned i = 0; i < o->nfields; i++)
+        if (&o->fields[i] != ce)
             outbuf_addfield(&h, o->fields[i].name, o->fields[i].value);
-        }
+    if (coding) {
         struct outbuf v = {0};
         if (ce) {
             outbuf_addslice(&v, ce->value);
@@ -466,7 +459,7 @@ void peer_stage_send(struct exchange *ex, struct cache_object *o, struct outbuf 
     ex->resp_started = 1;
     ex->fe->answer(
         ex, &(struct front_answer){.status = o->status,
-                                   .reason = reason,
+                                   .reason = cache_object_reason(o),
                                    .length = (int64_t)body_len,
                                    .ours = &h,
                                    .body = !coding ? (const char *)flat : (const char *)coded});
@@ -557,36 +550,12 @@ static void add_signature(struct exchange *ex, struct slice method, struct slice
     free(v.p);
 }
 
-void peer_stage_resign(struct exchange *ex, struct outbuf *head)
-{
-    if (!forward_side(ex) || !head->len)
-        return;
-    const char *p = head->p;
-    const char *end = memmem(p, head->len, "\r\n\r\n", 4);
-    const char *line = end ? memmem(p, (size_t)(end - p) + 2, "\r\nIdem-Peer: ", 13) : NULL;
-    const char *sp1 = memchr(p, ' ', head->len);
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(p + head->len - sp1 - 1)) : NULL;
-    if (!line || !sp2 || sp2 > end)
-        return; /* not a head we signed */
-    line += 2;
-    const char *eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
-    char digest[64] = "";
-    if (ex->peer_inline)
-        peer_digest_field(ex->peer_body_digest, digest);
-    struct outbuf o = {0};
-    outbuf_add(&o, p, (size_t)(line - p));
-    add_signature(ex, (struct slice){p, (size_t)(sp1 - p)},
-                  (struct slice){sp1 + 1, (size_t)(sp2 - sp1 - 1)},
-                  (struct slice){digest, strlen(digest)}, &o);
-    outbuf_add(&o, eol + 2, (size_t)(p + head->len - eol - 2));
-    free(head->p);
-    *head = o;
-}
-
 /* The rest of a request head: Accept-Encoding as rewritten, and on the
- * forward side the handshake fields. With the body in memory (peer_inline)
- * this writes the framing, the blank line and the body as well, and
- * returns 1; the full form is kept in retry_head for a 415 or a retry. */
+ * forward side the handshake fields, signed with a fresh nonce. With the
+ * body in memory (peer_inline) this writes the framing, the blank line and
+ * the body as well (as a reference while peer_ref), and returns 1. A
+ * resend (a 415 to the reference, a retry on a fresh connection) calls it
+ * again from the exchange's request: a new signature, never edited text. */
 int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r,
                                struct slice target, struct outbuf *o)
 {
@@ -645,28 +614,18 @@ int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r
             outbuf_addstr(&codings, ", ");
         outbuf_addslice(&codings, cs.last);
     }
-    /* the full form, for a 415 and for retries */
-    struct outbuf full = {0};
-    outbuf_add(&full, o->p, o->len);
-    if (codings.len)
-        h1_client_field(&full, SLICE_LIT("Content-Encoding"),
-                        (struct slice){codings.p, codings.len});
-    h1_client_end_head(&full, HTTP_BODY_LENGTH, ex->peer_body.len);
-    h1_client_body(&full, (struct slice){ex->peer_body.p, ex->peer_body.len}, 0);
     if (ex->peer_ref) {
-        /* the same head, the body named by Idem-Digest instead */
+        /* the body named by Idem-Digest instead of sent */
         if (codings.len)
             outbuf_addstr(&codings, ", ");
         outbuf_addstr(&codings, "idem-ref");
-        h1_client_field(o, SLICE_LIT("Content-Encoding"), (struct slice){codings.p, codings.len});
-        h1_client_end_head(o, HTTP_BODY_LENGTH, 0);
-    } else {
-        o->len = 0;
-        outbuf_add(o, full.p, full.len);
     }
+    if (codings.len)
+        h1_client_field(o, SLICE_LIT("Content-Encoding"), (struct slice){codings.p, codings.len});
     free(codings.p);
-    free(ex->retry_head.p);
-    ex->retry_head = full; /* a 415 or a dead pooled connection: resend whole */
+    h1_client_end_head(o, HTTP_BODY_LENGTH, ex->peer_ref ? 0 : ex->peer_body.len);
+    if (!ex->peer_ref)
+        h1_client_body(o, (struct slice){ex->peer_body.p, ex->peer_body.len}, 0);
     return 1;
 }
 

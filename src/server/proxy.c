@@ -115,6 +115,31 @@ static int up_write(struct exchange *ex, struct outbuf *o)
     return h1_client_send(ex->up, o);
 }
 
+/* ---- Via ------------------------------------------------------------- */
+
+/* RFC 9110 §7.6.3: each hop appends its own entry; ours is named by
+ * cache.name (as in Cache-Status), so a forward and a reverse idemcache
+ * named apart show as two hops, not one name twice. A pseudonym is a
+ * token: a name with ':' or '/' (sf-token allows them) would read as a
+ * port or a protocol, and "idemcache" stands in for it. */
+void proxy_via_init(struct srv_worker *w)
+{
+    const char *name = w->cfg->cache.name;
+    if (!name[0] || strpbrk(name, ":/"))
+        name = "idemcache";
+    int n = snprintf(w->via, sizeof w->via, "1.1 %s", name);
+    w->via_len = n > 0 && (size_t)n < sizeof w->via ? (size_t)n : 0;
+}
+
+void proxy_add_via(const struct srv_worker *w, int minor, struct outbuf *o)
+{
+    char v[sizeof w->via];
+    memcpy(v, w->via, w->via_len);
+    if (!minor)
+        v[2] = '0'; /* "1.0 name": the message came as HTTP/1.0 */
+    outbuf_addfield(o, SLICE_LIT("Via"), (struct slice){v, w->via_len});
+}
+
 /* ---- request head ---------------------------------------------------- */
 
 /* X-Forwarded-For and Forwarded are lists: the client's elements are kept
@@ -167,8 +192,7 @@ static void add_forwarding_fields(struct exchange *ex, const struct http_request
     if (cfg->proxy.x_forwarded_proto)
         h1_client_field(o, SLICE_LIT("X-Forwarded-Proto"), (struct slice){proto, strlen(proto)});
     if (cfg->proxy.via)
-        h1_client_field(o, SLICE_LIT("Via"),
-                        r->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
+        proxy_add_via(ex->w, r->minor, o);
 }
 
 /* The fields an origin reads the client's scheme from: ours
@@ -501,8 +525,10 @@ static void run_stages(struct exchange *ex)
     free(body.p);
     int inline_body = ex->peer_inline || from_memory;
     ex->req_done = r->body == HTTP_BODY_NONE || ex->method_connect || inline_body;
-    if (ex->req_done && !ex->method_connect && !ex->upgrade && !inline_body)
-        outbuf_add(&ex->retry_head, ex->up_head.p, ex->up_head.len);
+    /* Whole in memory, the request can be sent again (a retry, a 415 to a
+     * reference): bodiless, or its body the peer's (peer_body, kept); a
+     * body sent from memory here is not kept. */
+    ex->resendable = ex->req_done && !ex->method_connect && !ex->upgrade && !from_memory;
     /* a body sent from memory goes from the protocol's input too */
     proxy_consume_request(ex, inline_body);
     if (!ex->req_done) {
@@ -534,9 +560,10 @@ void proxy_on_connected(struct exchange *ex, int status)
         return;
     }
     ex->state = EX_RESP_HEAD;
-    if (ex->up_head.len == 0 && ex->retry_head.len) { /* a retry */
-        outbuf_add(&ex->up_head, ex->retry_head.p, ex->retry_head.len);
-        peer_stage_resign(ex, &ex->up_head);
+    if (ex->up_head.len == 0 && ex->resendable) {
+        /* a resend: the head built again from the request, as the first
+         * time; the peer stage signs it anew (its nonce was spent) */
+        build_request_head(ex, ex->req, NULL);
     }
     /* With a body, the head leaves together with the first body bytes that
      * decode cleanly, so a framing error in them reaches no origin. */
@@ -677,8 +704,7 @@ static void send_response_head(struct exchange *ex, const struct http_response *
         outbuf_addfield(&o, f->name, f->value);
     }
     if (cfg->proxy.via)
-        outbuf_addfield(&o, SLICE_LIT("Via"),
-                        res->minor ? SLICE_LIT("1.1 idemcache") : SLICE_LIT("1.0 idemcache"));
+        proxy_add_via(ex->w, res->minor, &o);
     cache_stage_status_field(ex, res->status, &o);
     peer_stage_fields(ex, &o);
     ex->resp_started = 1;
@@ -894,6 +920,19 @@ void exchange_front_drained(struct exchange *ex)
     }
 }
 
+/* RFC 9110 §9.2.2: idempotent methods, which a proxy may send again when
+ * a connection fails before any answer; the safe ones (§9.2.1, and QUERY)
+ * with PUT and DELETE. */
+static int idempotent(struct slice m)
+{
+    static const char *const methods[] = {"GET",   "HEAD", "OPTIONS", "TRACE",
+                                          "QUERY", "PUT",  "DELETE"};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (slice_eq(m, (struct slice){methods[i], strlen(methods[i])}))
+            return 1;
+    return 0;
+}
+
 void proxy_on_upstream_eof(struct exchange *ex, int status)
 {
     struct upstream *u = ex->up;
@@ -904,9 +943,12 @@ void proxy_on_upstream_eof(struct exchange *ex, int status)
             tunnel_close(ex);
         return;
     }
-    if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->retry_head.len &&
-        !ex->retried) {
-        /* A pooled connection the origin had closed: retry once, fresh. */
+    if (ex->state == EX_RESP_HEAD && u->reused && !u->got_bytes && ex->resendable && !ex->retried &&
+        idempotent(ex->method)) {
+        /* A pooled connection the origin had closed: retry once, fresh.
+         * Not a POST or PATCH: "a proxy MUST NOT automatically retry
+         * non-idempotent requests" (RFC 9110 §9.2.2), the origin may have
+         * acted on it before closing. */
         ex->retried = 1;
         upstream_close(u);
         ex->up = NULL;

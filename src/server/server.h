@@ -77,6 +77,10 @@ struct srv_worker {
     struct http_limits resp_limits;
     struct sockaddr_storage upstream_addr; /* reverse mode, resolved at start */
     char upstream_key[300];
+    /* Via's entry, "1.1 <cache.name>" (RFC 9110 §7.6.3): the pseudonym
+     * tells the hops of a peer pair apart; made at start (worker.c) */
+    char via[4 + sizeof(((struct config *)0)->cache.name)];
+    size_t via_len;
     struct link clients;
     struct link idle_upstreams;
     unsigned nidle;
@@ -239,8 +243,10 @@ struct exchange {
     int up_answered_early; /* a response head came before the request was written */
     int client_minor;
     int method_connect;
-    struct outbuf resp_head;  /* leaves with the first body bytes: one write */
-    struct outbuf retry_head; /* copy of a bodiless request head, for one retry */
+    struct outbuf resp_head; /* leaves with the first body bytes: one write */
+    /* the request can go again whole, its head built anew from req
+     * (a retry, a 415 to a reference): bodiless, or its body in peer_body */
+    int resendable;
     int tun_client_eof, tun_up_eof;
     /* cache stage (cache_stage.c) */
     char *cache_key;
@@ -378,6 +384,11 @@ void proxy_fail(struct exchange *ex, int status, const char *detail);
 void proxy_log_exchange(struct exchange *ex);
 /* ex is answered whole: logged, exchange_done, then front_ops.done. */
 void proxy_done(struct exchange *ex, enum front_done how);
+/* w->via from cache.name, once at start (worker.c). */
+void proxy_via_init(struct srv_worker *w);
+/* A Via field of ours (RFC 9110 §7.6.3) on a message we forward: w->via,
+ * its received-protocol HTTP/1.0 when the message came as 1.0 (minor 0). */
+void proxy_add_via(const struct srv_worker *w, int minor, struct outbuf *o);
 
 /* cache_stage.c: the cache in the pipeline */
 /* What the pipeline (run_stages) does after the cache stage saw the request. */
@@ -501,10 +512,8 @@ enum peer_request_verdict {
 };
 enum peer_request_verdict peer_stage_request(struct exchange *ex, const struct http_request *r);
 int peer_stage_skip_field(struct exchange *ex, const struct http_field *f);
-/* A resend (a retry, or the whole body after a 415) of a head we signed:
- * a fresh Idem-Peer in place of the old one, whose nonce was spent. */
-void peer_stage_resign(struct exchange *ex, struct outbuf *head);
-/* `target` is the request target exactly as sent (signed as it is).
+/* `target` is the request target exactly as sent (signed as it is), with
+ * a fresh nonce on every call: a resend calls it again.
  * 1: the head is complete, body included (sent from memory). */
 int peer_stage_upstream_fields(struct exchange *ex, const struct http_request *r,
                                struct slice target, struct outbuf *o);

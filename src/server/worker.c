@@ -212,6 +212,7 @@ static int worker_init(struct srv_worker *w, int id, const struct config *cfg, s
     w->co_async.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
+    proxy_via_init(w);
     if (cfg->mode == MODE_REVERSE) {
         if (resolve(cfg->upstream.host, cfg->upstream.port, &w->upstream_addr) < 0) {
             log_msg(LOG_ERROR, "upstream %s: cannot resolve", cfg->upstream.host);

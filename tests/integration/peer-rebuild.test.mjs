@@ -224,3 +224,35 @@ test('HEAD, 304 and Vary through the handshake: rebuilt responses keep the origi
     await t.close();
   }
 });
+
+// The reverse side sends a stored response to a peer from the object's
+// fields and reason (peer_stage_send), never from its stored status line
+// and field text: the same head whole, or as a reference, in order.
+test('a stored response sent to a peer, whole or as a reference, keeps its reason phrase and its fields in order', async () => {
+  const t = await pair((req, res) => {
+    res.statusMessage = 'Fine Thanks';
+    res.setHeader('Cache-Control', 'max-age=0');
+    res.setHeader('X-First', 'one');
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('X-Last', 'two');
+    res.end(DOC);
+  });
+  try {
+    for (const coding of ['', 'idem-ref']) {
+      t.link.reset();
+      const { data } = await rawExchange(t.forward.port, 'GET http://origin.test/reason HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n');
+      const [r] = parseResponses(data);
+      assert.equal(r.body.toString(), DOC);
+      assert.equal(lastCoding(t.link), coding);
+      for (const [dir, bytes] of [['link', t.link.bytes().down], ['client', data]]) {
+        const head = bytes.subarray(0, bytes.indexOf('\r\n\r\n')).toString('latin1').split('\r\n');
+        assert.equal(head[0], 'HTTP/1.1 200 Fine Thanks', `${dir}, ${coding || 'whole'}`);
+        const names = head.slice(1).map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
+        const ours = names.filter((n) => ['cache-control', 'x-first', 'content-type', 'x-last'].includes(n));
+        assert.deepEqual(ours, ['cache-control', 'x-first', 'content-type', 'x-last'], `${dir}, ${coding || 'whole'}`);
+      }
+    }
+  } finally {
+    await t.close();
+  }
+});

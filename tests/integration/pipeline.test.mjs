@@ -262,9 +262,11 @@ for (const framing of ['content-length', 'chunked']) {
     const everyone = gate();
     const s = await cacheSetup(t, {
       '/stream': async (req, n, res) => {
-        const h = { 'Cache-Control': 'max-age=60' };
+        // a Surrogate-Key between two fields: waiters get neither it nor a
+        // changed order, and the origin's reason phrase (stream_start)
+        const h = { 'Cache-Control': 'max-age=60', 'Surrogate-Key': 'k1', 'X-After': 'a' };
         if (framing === 'content-length') h['Content-Length'] = first.length + rest.length;
-        res.writeHead(200, h);
+        res.writeHead(200, 'Streamed Fine', h);
         res.write(first);
         await everyone; // the rest only once every client has the first part
         res.end(rest);
@@ -282,11 +284,17 @@ for (const framing of ['content-length', 'chunked']) {
           chunks.push(d);
           if (n < first.length && (n += d.length) >= first.length && ++started === N) everyone.open();
         });
-        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        res.on('end', () => resolve({ headers: res.headers, rawHeaders: res.rawHeaders, reason: res.statusMessage, body: Buffer.concat(chunks).toString() }));
         res.on('error', reject);
       }).on('error', reject);
     });
     const rs = await Promise.all(Array.from({ length: N }, one));
+    for (const r of rs) {
+      assert.equal(r.reason, 'Streamed Fine');
+      assert.equal(r.headers['surrogate-key'], undefined);
+      const names = r.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+      assert.ok(names.indexOf('cache-control') < names.indexOf('x-after'), 'the stored order');
+    }
     assert.equal(s.counts['/stream'], 1, 'one origin request');
     const collapsed = rs.filter((r) => /; collapsed$/.test(r.headers['cache-status']));
     assert.equal(collapsed.length, N - 1, 'every waiter streamed the leader\'s fetch');

@@ -506,6 +506,97 @@ static void test_vary_long(void **st)
     cache_object_unref(&o);
 }
 
+/* The stored Warning lines of `o`, "|"-joined (empty: none). */
+static const char *stored_warnings(const struct cache_object *o)
+{
+    static char buf[512];
+    size_t len = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < o->nfields; i++)
+        if (slice_case_eq(o->fields[i].name, "warning"))
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%.*s", len ? "|" : "",
+                                    (int)o->fields[i].value.len, o->fields[i].value.p);
+    return buf;
+}
+
+/* RFC 7234 §5.5: a 1xx warn-code speaks of freshness at the cache that
+ * added it; a stored response keeps none (its other members as sent). */
+static void test_stored_warnings(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *name, *fields, *want;
+    } rows[] = {
+        {"none", "A: b\r\n", ""},
+        {"110 alone", "Warning: 110 - \"Response is Stale\"\r\n", ""},
+        {"111 112 113 199",
+         "Warning: 111 - \"a\"\r\nWarning: 112 - \"b\"\r\n"
+         "Warning: 113 - \"c\", 199 - \"d\"\r\n",
+         ""},
+        {"214 kept as sent", "Warning: 214 proxy \"Transformation Applied\"\r\n",
+         "214 proxy \"Transformation Applied\""},
+        {"299 kept", "Warning: 299 - \"Misc\"\r\n", "299 - \"Misc\""},
+        {"mixed line rewritten", "Warning: 110 - \"x\", 214 - \"y\" , 112 - \"z\",299 - \"w\"\r\n",
+         "214 - \"y\",299 - \"w\""},
+        {"comma in a quoted text", "Warning: 214 - \"a, 110 - b\", 110 - \"c\"\r\n",
+         "214 - \"a, 110 - b\""},
+        {"lines apart", "Warning: 110 - \"x\"\r\nX: 1\r\nWarning: 214 - \"y\"\r\n", "214 - \"y\""},
+        {"with a date", "Warning: 110 h \"s\" \"Sat, 25 Aug 2012 23:34:45 GMT\"\r\n", ""},
+        {"unterminated quote dropped", "Warning: 214 - \"y\", 110 - \"x\r\n", ""},
+        {"empty value dropped", "Warning:\r\n", ""},
+        {"not a code: kept", "Warning: 2x4 - \"odd\"\r\n", "2x4 - \"odd\""},
+        {"1xx read by its first digits", "Warning: 1100 - \"x\"\r\n", ""},
+        {"name case", "WARNING: 110 - \"x\"\r\nwarning: 214 - \"y\"\r\n", "214 - \"y\""},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct cache_object *o = obj("k", rows[i].fields, NULL, 0);
+        const char *got = stored_warnings(o);
+        if (strcmp(got, rows[i].want))
+            fail_msg("%s: stored '%s', want '%s'", rows[i].name, got, rows[i].want);
+        /* and the head text says what the fields say */
+        char *head = strndup(o->head, o->head_len);
+        if (!*rows[i].want && strstr(head, "arning"))
+            fail_msg("%s: a Warning line left in %s", rows[i].name, head);
+        free(head);
+        cache_object_unref(&o);
+    }
+}
+
+/* §4.3.4 with RFC 7234's Warning rule: a 304's 1xx warnings are not
+ * stored and replace nothing; stored 1xx are gone, stored 2xx stay unless
+ * the 304 brings 2xx of its own. */
+static void test_revalidated_warnings(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *name, *stored, *r304, *want;
+    } rows[] = {
+        {"304 110 not added", "ETag: \"e\"\r\n", "Warning: 110 - \"Response is Stale\"\r\n", ""},
+        {"304 110 keeps stored 214", "Warning: 214 - \"old\"\r\n", "Warning: 110 - \"x\"\r\n",
+         "214 - \"old\""},
+        {"304 214 replaces stored 214", "Warning: 214 - \"old\"\r\n", "Warning: 214 - \"new\"\r\n",
+         "214 - \"new\""},
+        {"304 mixed: its 214 replaces", "Warning: 214 - \"old\"\r\n",
+         "Warning: 111 - \"x\", 214 - \"new\"\r\n", "214 - \"new\""},
+        {"304 unreadable replaces nothing", "Warning: 214 - \"old\"\r\n", "Warning: 214 \"x\r\n",
+         "214 - \"old\""},
+        {"no Warning in the 304", "Warning: 214 - \"old\"\r\n", "X-New: 1\r\n", "214 - \"old\""},
+    };
+    static struct http_response r304;
+    static char h304[512];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct cache_object *old = obj("k", rows[i].stored, NULL, 0);
+        snprintf(h304, sizeof h304, "HTTP/1.1 304 Not Modified\r\n%s\r\n", rows[i].r304);
+        assert_int_equal(http_parse_response(h304, strlen(h304), &lim, &r304), 0);
+        struct cache_object *o = cache_object_revalidated(old, &r304, NULL, 0, 0, 0, 10, 3600);
+        const char *got = stored_warnings(o);
+        if (strcmp(got, rows[i].want))
+            fail_msg("%s: merged '%s', want '%s'", rows[i].name, got, rows[i].want);
+        cache_object_unref(&o);
+        cache_object_unref(&old);
+    }
+}
+
 /* §4.3.4 merge tables: what a 304 may change in the shared entry. The
  * merged facts go through cache_storable again, as cache_stage.c does. */
 static void test_revalidated_merge(void **st)
@@ -588,6 +679,30 @@ static void test_revalidated_vary(void **st)
     cache_object_unref(&old);
 }
 
+/* The stored reason phrase, as the status line carried it (one word,
+ * several, none), without its line end. */
+static void test_object_reason(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *head, *reason;
+    } cases[] = {
+        {"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", "OK"},
+        {"HTTP/1.1 404 Not Found\r\n\r\n", "Not Found"},
+        {"HTTP/1.1 200 \r\nA: b\r\n\r\n", ""},
+        {"HTTP/1.0 203 Non-Authoritative Information\r\n\r\n", "Non-Authoritative Information"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct http_response r;
+        assert_int_equal(http_parse_response(cases[i].head, strlen(cases[i].head), &lim, &r), 0);
+        struct cache_object *o = cache_object_new("k", 1, &r, NULL, 0, 0, 0, 60);
+        struct slice got = cache_object_reason(o);
+        assert_int_equal(got.len, strlen(cases[i].reason));
+        assert_memory_equal(got.p, cases[i].reason, got.len);
+        cache_object_unref(&o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +722,9 @@ int main(void)
         cmocka_unit_test(test_vary_long),
         cmocka_unit_test(test_revalidated_merge),
         cmocka_unit_test(test_revalidated_vary),
+        cmocka_unit_test(test_object_reason),
+        cmocka_unit_test(test_stored_warnings),
+        cmocka_unit_test(test_revalidated_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
