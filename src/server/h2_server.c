@@ -58,6 +58,10 @@ static void update_timer(struct h2_conn *hc)
      * shut with our DATA waiting (RFC 9113 §6.9): send idle */
     if (c->conn.write_pending || h2_session_queued(hc->s))
         client_timer(c, cfg->timeouts.client_send_idle);
+    else if (h2_session_awaits_body(hc->s))
+        /* a request body that stops coming (h1: 408); the connection's
+         * reads re-arm it, so it bounds a connection gone quiet */
+        client_timer(c, cfg->timeouts.client_body_idle);
     else if (!h2_session_streams(hc->s))
         client_timer(c, cfg->timeouts.keepalive_idle);
     else

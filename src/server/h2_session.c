@@ -731,6 +731,16 @@ uint64_t h2_session_queued(const struct h2_session *s)
     return n;
 }
 
+int h2_session_awaits_body(const struct h2_session *s)
+{
+    for (const struct link *l = s->streams.next; l != &s->streams; l = l->next) {
+        const struct h2_stream *st = container_of(l, struct h2_stream, link);
+        if (!st->owner_gone && !st->in_ended && st->flow != H2_FLOW_WAIT)
+            return 1;
+    }
+    return 0;
+}
+
 void h2_session_drain(struct h2_session *s)
 {
     /* §6.8: the last stream we took; those after it were not processed */

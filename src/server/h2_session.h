@@ -142,6 +142,9 @@ unsigned h2_session_streams(const struct h2_session *s);
 /* Response body bytes queued in open streams and not yet sent (the
  * client's flow-control window may hold them back). */
 uint64_t h2_session_queued(const struct h2_session *s);
+/* Does an open stream wait for request body bytes the pipeline wants
+ * (its flow READ or HOLD, END_STREAM not come)? */
+int h2_session_awaits_body(const struct h2_session *s);
 /* Graceful shutdown (SIGTERM): GOAWAY with the last stream id taken;
  * streams in flight finish (RFC 9113 §6.8). */
 void h2_session_drain(struct h2_session *s);

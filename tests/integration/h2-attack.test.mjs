@@ -215,3 +215,13 @@ test('a client that never opens its window is closed at timeouts.client_send_idl
   assert.ok(await c.waitClosed(15000), 'closed once the send idle timeout passes');
   await stillUp(p.port);
 });
+
+test('a request body that stops coming: the connection is closed at timeouts.client_body_idle', async (t) => {
+  const { p, origin } = await setup(t, 'timeouts:\n  client_body_idle: 1s\n');
+  const c = await connect(p.port);
+  c.send(request(1, { method: 'POST', path: '/nocache/upload', extra: [['content-length', '10']], flags: F.END_HEADERS }));
+  c.send(frame(T.DATA, 0, 1, Buffer.from('abc')));
+  assert.ok(await c.waitClosed(15000), 'closed once the body idle timeout passes');
+  assert.equal(origin.seen.filter((s) => s.url === '/nocache/upload').length, 0, 'no partial body reached the origin as whole');
+  await stillUp(p.port);
+});
