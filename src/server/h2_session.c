@@ -73,6 +73,12 @@ struct h2_session {
     } skipped[8];
     unsigned nskipped;
     int protocol_error; /* a callback found one: GOAWAY(PROTOCOL_ERROR) */
+    /* MadeYouReset (CVE-2025-8671): stream errors the client provokes make
+     * us send RST_STREAM, which nghttp2's Rapid Reset bucket does not
+     * count, while each stream may have started an origin fetch; they
+     * spend a bucket of their own, as large (max_resets_per_10s) */
+    uint64_t provoked_tokens, provoked_ms;
+    int calm; /* that bucket ran dry: GOAWAY(ENHANCE_YOUR_CALM), close */
     int failed;
     int in_flush;
 };
@@ -335,6 +341,8 @@ static void request_complete(struct h2_session *s, struct h2_stream *st, int end
 static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
 {
     struct h2_session *s = user;
+    if (s->calm)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* GOAWAY(ENHANCE_YOUR_CALM) */
     if (hd->type != NGHTTP2_HEADERS || !(hd->stream_id & 1))
         return 0;
     int32_t id = hd->stream_id;
@@ -481,9 +489,56 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     return 0;
 }
 
+/* A token of the provoked-reset bucket, refilled at a tenth of it per
+ * second as nghttp2's Rapid Reset one; 0 once it is empty. */
+static int take_provoked_token(struct h2_session *s)
+{
+    uint64_t cap = s->lim.max_resets_per_10s;
+    uint64_t now = uv_hrtime() / 1000000;
+    uint64_t refill = (now - s->provoked_ms) * (cap / 10 ? cap / 10 : 1) / 1000;
+    if (refill) {
+        s->provoked_tokens = s->provoked_tokens + refill > cap ? cap : s->provoked_tokens + refill;
+        s->provoked_ms = now;
+    }
+    if (!s->provoked_tokens)
+        return 0;
+    s->provoked_tokens--;
+    return 1;
+}
+
+/* A frame nghttp2 found breaking a rule (a stream error it will answer
+ * with RST_STREAM, or a connection error): counted as it comes, so the
+ * frames after it in the same read are not taken once the bucket is dry. */
+static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *frame, int lib_error,
+                            void *user)
+{
+    struct h2_session *s = user;
+    struct h2_stream *st = frame->hd.stream_id ? stream_of(s, frame->hd.stream_id) : NULL;
+    if (st)
+        st->provoked = 1;
+    if (frame->hd.stream_id && !take_provoked_token(s))
+        s->calm = 1;
+    return 0;
+}
+
+/* RST_STREAM codes that say the client broke a rule on that stream
+ * (RFC 9113 §5.4.2); ours for a refused or failed exchange do not count. */
+static int provoked_reset(uint32_t code)
+{
+    return code == NGHTTP2_PROTOCOL_ERROR || code == NGHTTP2_FLOW_CONTROL_ERROR ||
+           code == NGHTTP2_STREAM_CLOSED || code == NGHTTP2_FRAME_SIZE_ERROR;
+}
+
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     struct h2_session *s = user;
+    /* the stream errors nghttp2 finds without on_invalid_frame (a DATA
+     * past content-length) count as their RST_STREAM goes */
+    if (frame->hd.type == NGHTTP2_RST_STREAM && provoked_reset(frame->rst_stream.error_code)) {
+        struct h2_stream *st = stream_of(s, frame->hd.stream_id);
+        if (!(st && st->provoked) && !take_provoked_token(s))
+            s->calm = 1;
+    }
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
@@ -582,6 +637,8 @@ struct h2_session *h2_session_new(const struct h2_session_limits *lim,
     s->ops = ops;
     s->owner = owner;
     s->lim = *lim;
+    s->provoked_tokens = lim->max_resets_per_10s;
+    s->provoked_ms = uv_hrtime() / 1000000;
     link_init(&s->streams);
     link_init(&s->closed);
     nghttp2_session_callbacks *cb;
@@ -597,6 +654,7 @@ struct h2_session *h2_session_new(const struct h2_session_limits *lim,
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
     nghttp2_session_callbacks_set_send_data_callback(cb, send_body);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
@@ -651,12 +709,13 @@ int h2_session_recv(struct h2_session *s, const char *p, size_t n)
          * failing: nghttp2 stops without a word; the client still gets
          * the GOAWAY of a connection error (RFC 9113 §5.4.1), then the
          * connection closes. */
-        uint32_t code = s->protocol_error ? NGHTTP2_PROTOCOL_ERROR
-                        : rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
-                            ? NGHTTP2_ENHANCE_YOUR_CALM
-                        : rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_NOMEM
-                            ? NGHTTP2_INTERNAL_ERROR
-                            : NGHTTP2_PROTOCOL_ERROR;
+        uint32_t code =
+            s->protocol_error ? NGHTTP2_PROTOCOL_ERROR
+            : s->calm || rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                ? NGHTTP2_ENHANCE_YOUR_CALM
+            : rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_NOMEM
+                ? NGHTTP2_INTERNAL_ERROR
+                : NGHTTP2_PROTOCOL_ERROR;
         nghttp2_session_terminate_session(s->ng, code);
         s->failed = 1;
         return -1;
@@ -679,8 +738,16 @@ int h2_session_flush(struct h2_session *s)
             rc = -1;
             break;
         }
-        if (n == 0)
+        if (n == 0) {
+            /* the provoked-reset bucket ran dry as frames went: the
+             * connection error goes out in this same flush */
+            if (s->calm && !s->failed) {
+                nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+                s->failed = 1;
+                continue;
+            }
             break;
+        }
         batch_copy(b, data, (size_t)n);
     }
     s->batch = NULL;

@@ -91,6 +91,7 @@ struct h2_stream {
     int64_t held_length;
     struct h2_piece *q, **q_tail;
     uint64_t queued; /* body bytes in q */
+    int provoked;    /* a frame of it broke a rule: its reset is counted */
     int was_high;    /* queued passed WRITE_HIGH_WATER: tell drained */
     enum h2_stream_end end;
     int owner_gone; /* the owner knows it ended (or ended it) */

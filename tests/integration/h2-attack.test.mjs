@@ -225,3 +225,39 @@ test('a request body that stops coming: the connection is closed at timeouts.cli
   assert.equal(origin.seen.filter((s) => s.url === '/nocache/upload').length, 0, 'no partial body reached the origin as whole');
   await stillUp(p.port);
 });
+
+// MadeYouReset (CVE-2025-8671): frames that break a rule on a stream the
+// client opened (a WINDOW_UPDATE past 2^31-1, DATA past content-length)
+// make us send RST_STREAM, which nghttp2's Rapid Reset bucket does not
+// count, while each stream may have started an origin fetch. They spend
+// h2.max_resets_per_10s too: at the limit served, past it GOAWAY.
+for (const [kind, provoke] of [
+  ['WINDOW_UPDATE overflow', (id) => [request(id, { path: `/nc/myr-${id}` }), frame(T.WINDOW_UPDATE, 0, id, u32(0x7fffffff))]],
+  ['DATA past content-length', (id) => [request(id, { method: 'POST', path: `/nc/myr-${id}`, extra: [['content-length', '1']], flags: F.END_HEADERS }), frame(T.DATA, F.END_STREAM, id, Buffer.from('xy'))]],
+]) {
+  test(`provoked stream resets (MadeYouReset, ${kind}) count against h2.max_resets_per_10s`, async (t) => {
+    const { p } = await setup(t, 'h2:\n  max_resets_per_10s: 10\n');
+    const run = async (c, n) => {
+      // a few streams per write, as a client would over time
+      for (let i = 0; i < n; i += 2) {
+        c.send(Buffer.concat([...provoke(2 * i + 1), ...(i + 1 < n ? provoke(2 * i + 3) : [])]));
+        await c.waitFor((f) => (f.type === T.RST_STREAM && f.stream === 2 * i + 1) || f.type === T.GOAWAY);
+        if (c.frames.find(goaway)) break;
+      }
+    };
+    const a = await connect(p.port);
+    await run(a, 10);
+    a.send(frame(T.PING, 0, 0, Buffer.alloc(8, 1)));
+    assert.ok(await a.waitFor((f) => f.type === T.PING && (f.flags & F.ACK)), 'at the limit: still served');
+    assert.equal(a.frames.find(goaway), undefined);
+    a.close();
+    const b = await connect(p.port);
+    await run(b, 40);
+    const g = await b.waitFor(goaway);
+    assert.ok(g, 'GOAWAY past the limit');
+    assert.equal(errorCode(g), E.ENHANCE_YOUR_CALM);
+    assert.ok(await b.waitClosed(), 'and the connection closes');
+    assert.ok(b.frames.filter((f) => f.type === T.RST_STREAM).length < 40, 'not every stream was taken');
+    await stillUp(p.port);
+  });
+}
