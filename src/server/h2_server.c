@@ -456,10 +456,17 @@ static void h2_tunnel(struct exchange *ex, int status, struct slice reason,
     want_flush(conn_of_stream(st));
 }
 
+/* An answer of our own (reply.c: 502, 504, 400...) is whole once queued:
+ * it goes, then the stream ends (RST_STREAM(NO_ERROR) if the request
+ * body is unread, RFC 9113 §8.1), where h1 closes the connection. A
+ * response broken off mid-body is reset, never ended as if whole. */
 static void h2_abort(struct exchange *ex)
 {
     struct h2_stream *st = stream_of_ex(ex);
-    h2_stream_reset(st, 0);
+    if (st->responded && st->complete)
+        h2_stream_end(st, 1);
+    else
+        h2_stream_reset(st, 0);
     want_flush(conn_of_stream(st));
 }
 

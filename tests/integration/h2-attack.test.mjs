@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { startProxy, startOrigin, tmpFile, sleep } from './lib.mjs';
+import { startProxy, startOrigin, startRawOrigin, tmpFile, sleep } from './lib.mjs';
 import { T, F, E, frame, u32, settings, request, block, status, connect, goaway, rstOn, headersOn, errorCode } from './h2-frames.mjs';
 
 async function setup(t, yaml = '') {
@@ -261,3 +261,59 @@ for (const [kind, provoke] of [
     await stillUp(p.port);
   });
 }
+
+// An origin that answers garbage or goes away: h1 gets 502 and the close;
+// an h2 stream got RST_STREAM(INTERNAL_ERROR) with no response at all,
+// since the reset went with the 502 still queued. Now the 502 goes, then
+// the stream ends; a response broken off mid-body is still reset (never
+// ended as if whole).
+test('an origin failure is a 502 on the stream, not a bare RST_STREAM; a body broken off is reset', async (t) => {
+  let cutting;
+  const origin = await startRawOrigin((s) => {
+    s.once('data', (d) => {
+      const path = d.toString().split(' ')[1];
+      if (path === '/garbage') s.write('HTTZ garbage\r\n\r\n');
+      else if (path === '/twolengths') s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello');
+      else if (path === '/cut') {
+        s.write('HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n');
+        s.once('cut', () => s.destroy());
+        cutting = s;
+        return;
+      }
+      if (path !== '/cut') s.destroy();
+    });
+  });
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  t.after(async () => {
+    const r = await p.stop();
+    await origin.close();
+    assert.equal(r.code, 0, 'exits cleanly');
+  });
+  // a fresh connection each: status() reads a :status HPACK has not indexed yet
+  const open = async () => { const c = await connect(p.port); t.after(() => c.close()); return c; };
+  for (const path of ['/garbage', '/twolengths', '/gone']) {
+    const c = await open();
+    c.send(request(1, { path }));
+    const f = await c.waitFor((f) => (f.type === T.HEADERS || f.type === T.RST_STREAM) && f.stream === 1);
+    assert.ok(f, `${path}: an answer`);
+    assert.equal(f.type, T.HEADERS, `${path}: HEADERS, not RST_STREAM(${f.type === T.RST_STREAM ? errorCode(f) : ''})`);
+    assert.equal(status(f.payload), 502, path);
+    assert.ok(await c.waitFor((f) => f.type === T.DATA && f.stream === 1 && (f.flags & F.END_STREAM)), `${path}: its body ends the stream`);
+  }
+  // a POST whose body is still coming: the 502, then RST_STREAM(NO_ERROR)
+  const post = await open();
+  post.send(request(1, { method: 'POST', path: '/gone', extra: [['content-length', '100']], flags: F.END_HEADERS }));
+  assert.equal(status((await post.waitFor(headersOn(1))).payload), 502);
+  const r = await post.waitFor(rstOn(1));
+  assert.ok(r, 'the unread body is stopped');
+  assert.equal(errorCode(r), E.NO_ERROR);
+  // the head went, the body broke off: the stream is reset, not ended
+  const c = await open();
+  c.send(request(1, { path: '/cut' }));
+  assert.equal(status((await c.waitFor(headersOn(1))).payload), 200);
+  assert.ok(await c.waitFor((f) => f.type === T.DATA && f.stream === 1), 'the first bytes');
+  cutting.emit('cut');
+  const cut = await c.waitFor((f) => f.stream === 1 && ((f.type === T.DATA && (f.flags & F.END_STREAM)) || f.type === T.RST_STREAM));
+  assert.equal(cut.type, T.RST_STREAM, 'a truncated body is never ended as if whole');
+  assert.equal(errorCode(cut), E.INTERNAL_ERROR);
+});
