@@ -101,3 +101,45 @@ test('h2: a POST with expect: 100-continue whose client waits for the 100 gets a
   assert.equal(r.body, 'got 10: hello body');
   assert.deepEqual(r.interim.map((h) => h[':status']), [100], 'exactly one 100, from idemcache');
 });
+
+// Cache security over h2 (RFC 9111 §5.2.2.7 private; a Set-Cookie without
+// public is not shared, README "Cache-Status"): what one h2 client got is
+// never served to another h2 client on its own connection.
+test('h2: a Set-Cookie or Cache-Control: private response is not served to another h2 client', async (t) => {
+  const counts = {};
+  const origin = await startOrigin((req, res) => {
+    counts[req.url] = (counts[req.url] || 0) + 1;
+    const who = req.headers['x-user'] || 'nobody';
+    if (req.url === '/private') res.setHeader('Cache-Control', 'private, max-age=600');
+    else {
+      res.setHeader('Cache-Control', 'max-age=600');
+      if (req.url === '/cookie') res.setHeader('Set-Cookie', `session=${who}`);
+    }
+    res.end(`for ${who}`);
+  });
+  t.after(() => origin.close());
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  t.after(() => proxy.stop());
+  const alice = await connect(`http://127.0.0.1:${proxy.port}`);
+  t.after(() => alice.close());
+  const bob = await connect(`http://127.0.0.1:${proxy.port}`);
+  t.after(() => bob.close());
+
+  for (const path of ['/private', '/cookie']) {
+    const a = await h2request(alice, { ':path': path, 'x-user': 'alice' });
+    assert.equal(a.body, 'for alice');
+    // no Authorization (RFC 9111 §3.5) and no Vary: only private and
+    // Set-Cookie keep alice's response from being stored for bob
+    const b = await h2request(bob, { ':path': path });
+    assert.equal(b.status, 200);
+    assert.equal(b.body, 'for nobody', `${path}: bob never gets alice's body`);
+    assert.ok(!String(b.headers['set-cookie'] || '').includes('alice'), `${path}: bob never gets alice's cookie`);
+    assert.equal(counts[path], 2, `${path}: each went to the origin`);
+  }
+  // the control: the same response without private or Set-Cookie is shared,
+  // so the checks above would see alice's entry if it were stored
+  await h2request(alice, { ':path': '/shared', 'x-user': 'alice' });
+  const b = await h2request(bob, { ':path': '/shared' });
+  assert.equal(b.body, 'for alice');
+  assert.equal(counts['/shared'], 1);
+});
