@@ -480,6 +480,14 @@ static void h2_done(struct exchange *ex, enum front_done how)
 static void h2_req_flow(struct exchange *ex, enum front_flow flow)
 {
     struct h2_stream *st = stream_of_ex(ex);
+    if (flow == FRONT_FLOW_READ && ex->req && ex->req->expect_continue && !ex->sent_continue &&
+        !st->in_ended) {
+        /* RFC 9110 §10.1.1: the client may wait for a 100 before its body
+         * (on h2 too, RFC 9113 §8.1); we will read it, so invite it now.
+         * sent_continue keeps the origin's own 100 from following. */
+        ex->sent_continue = 1;
+        h2_stream_interim(st, 100, (struct slice){"", 0});
+    }
     h2_stream_flow(st, flow == FRONT_FLOW_READ   ? H2_FLOW_READ
                        : flow == FRONT_FLOW_HOLD ? H2_FLOW_HOLD
                                                  : H2_FLOW_WAIT);
