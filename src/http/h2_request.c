@@ -16,8 +16,6 @@ enum {
     H2P_PROTOCOL = 16,
 };
 
-#define H2_CONTENT_LENGTH_MAX ((uint64_t)1 << 62) /* as the HTTP/1 parser's */
-
 size_t h2_request_arena_size(const struct h2_request_limits *lim)
 {
     /* every name and value fits in max_header_list (each costs 32 more
@@ -82,22 +80,6 @@ static int valid_value(struct slice v)
         (v.p[0] == ' ' || v.p[0] == '\t' || v.p[v.len - 1] == ' ' || v.p[v.len - 1] == '\t'))
         return 0;
     return 1;
-}
-
-static int parse_length(struct slice v, uint64_t *out)
-{
-    if (v.len == 0 || v.len > 19)
-        return -1;
-    uint64_t n = 0;
-    for (size_t i = 0; i < v.len; i++) {
-        if (!http_is((unsigned char)v.p[i], CH_DIGIT))
-            return -1;
-        n = n * 10 + (uint64_t)(v.p[i] - '0');
-    }
-    if (n > H2_CONTENT_LENGTH_MAX)
-        return -1;
-    *out = n;
-    return 0;
 }
 
 /* §8.2.2: fields of a connection, meaningless on a stream. */
@@ -170,7 +152,7 @@ enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name
     if (slice_case_eq(name, "content-length")) {
         if (h->has_length)
             return refuse(h, H2_REQUEST_MALFORMED, "repeated content-length");
-        if (parse_length(value, &h->content_length) < 0)
+        if (http_content_length_parse(value, &h->content_length) < 0)
             return refuse(h, H2_REQUEST_MALFORMED, "invalid content-length");
         h->has_length = 1;
     }

@@ -176,6 +176,10 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
 
 /* The framing of a parsed response to a request with the given method. */
 enum http_body_kind http_response_body_kind(const struct http_response *res, int method_head);
+/* A Content-Length value (RFC 9110 §8.6): 1*DIGIT, at most 2^62 (a
+ * bound no body reaches, far from overflow). 0, or -1 when it is not one.
+ * The HTTP/1 parser and the h2 mapping read it alike. */
+int http_content_length_parse(struct slice v, uint64_t *out);
 
 /* Field lookup by case-insensitive name: the first match, or NULL. */
 const struct http_field *http_find_field(const struct http_field *f, unsigned n, const char *name);

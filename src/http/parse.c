@@ -216,7 +216,7 @@ static int classify_target(struct http_request *r)
     return 0;
 }
 
-static int parse_content_length(struct slice v, uint64_t *out)
+int http_content_length_parse(struct slice v, uint64_t *out)
 {
     if (v.len == 0 || v.len > 19)
         return -1;
@@ -310,7 +310,7 @@ static int request_semantics(struct http_request *r)
         case HF_CONTENT_LENGTH:
             if (lengths++)
                 return refuse(&r->error, HTTP_ERR_CL_DUPLICATE, 400);
-            if (parse_content_length(f->value, &r->content_length) < 0)
+            if (http_content_length_parse(f->value, &r->content_length) < 0)
                 return refuse(&r->error, HTTP_ERR_CL_INVALID, 400);
             break;
         case HF_CONNECTION:
@@ -490,7 +490,7 @@ static int response_semantics(struct http_response *r)
         if (f->id == HF_CONTENT_LENGTH) {
             if (lengths++)
                 return refuse(&r->error, HTTP_ERR_CL_DUPLICATE, 502);
-            if (parse_content_length(f->value, &r->content_length) < 0)
+            if (http_content_length_parse(f->value, &r->content_length) < 0)
                 return refuse(&r->error, HTTP_ERR_CL_INVALID, 502);
         } else if (f->id == HF_TRANSFER_ENCODING) {
             r->has_transfer_encoding = 1;
