@@ -294,8 +294,8 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
     if (seen == PEER_NONCE_FULL) {
         /* Forgetting a nonce would let its request be replayed: refuse
          * until entries age out of the window (peer.nonces). */
-        log_msg(LOG_WARN, "client %s: peer %s: request refused, peer.nonces (%llu) full", ex->ci->ip,
-                side->cfg->id, (unsigned long long)ex->w->cfg->peer.nonces);
+        log_msg(LOG_WARN, "client %s: peer %s: request refused, peer.nonces (%llu) full",
+                ex->ci->ip, side->cfg->id, (unsigned long long)ex->w->cfg->peer.nonces);
         ex->peer_refused = "peer nonces full";
         ex->peer_refused_full = 1;
         reply_error(ex, 503, "too many signed requests from this peer inside the signature window");
@@ -397,8 +397,8 @@ static enum peer_request_verdict reverse_request(struct exchange *ex, const stru
 int peer_stage_hold(struct exchange *ex, const struct http_response *res)
 {
     if (!ex->peer || ex->held || ex->method_head || !res->has_content_length ||
-        res->content_length > ex->w->cfg->peer.max_body || res->status < 200 || res->status == 204 ||
-        res->status == 304)
+        res->content_length > ex->w->cfg->peer.max_body || res->status < 200 ||
+        res->status == 204 || res->status == 304)
         return 0;
     ex->held = cache_object_new(ex->cache_key ? ex->cache_key : "", ex->cache_key_len, res, NULL, 0,
                                 0, now_s(), 0);

@@ -199,7 +199,7 @@ struct exchange {
     /* The protocol's (h1: bytes of the request's head still at the front
      * of its buffer: head_len at first, 0 once consumed by req_consume). */
     size_t in_head;
-    int sent_continue;            /* the protocol answered Expect: 100-continue */
+    int sent_continue; /* the protocol answered Expect: 100-continue */
     /* Raw body bytes read ahead and let go of by the protocol (parked,
      * answered, sent from memory): bytes_in keeps them across a restart. */
     uint64_t body_in;
