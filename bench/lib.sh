@@ -27,3 +27,23 @@ $1
 }
 CONF
 }
+
+# Certificates in $work/certs (bench/certs.sh) and an OpenSSL config that
+# pins every TLS client and server of the run (wrk, h2load, nginx,
+# idemcache) to TLS 1.3, $TLS_CIPHER and X25519: one cipher for all.
+tls_setup() {
+  bench/certs.sh "$work/certs"
+  chmod 644 "$work/certs/"*
+  cat > "$work/openssl.cnf" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1.3
+Ciphersuites = $TLS_CIPHER
+Groups = X25519
+CNF
+  export OPENSSL_CONF=$work/openssl.cnf
+}

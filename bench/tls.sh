@@ -38,20 +38,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ORIGIN=$(port); NGX=$(port); IDEM=$(port); IDEM_PLAIN=$(port)
 
-bench/certs.sh "$work/certs"
-chmod 644 "$work/certs/"*
-cat > "$work/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-ssl_conf = ssl_sect
-[ssl_sect]
-system_default = system_default_sect
-[system_default_sect]
-MinProtocol = TLSv1.3
-Ciphersuites = $TLS_CIPHER
-Groups = X25519
-CNF
-export OPENSSL_CONF=$work/openssl.cnf
+tls_setup
 
 mkdir -p "$work/www" "$work/origin" "$work/proxy"
 make_bodies
