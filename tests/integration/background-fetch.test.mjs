@@ -22,7 +22,8 @@ function bodyOf(seed, n = SIZE) {
   return b;
 }
 
-// An origin whose paths (path -> { body, headers }) send FIRST bytes, then
+// An origin whose paths (path -> { body, headers, first }) send `first`
+// (FIRST) bytes, then
 // wait for release(path), then the rest in pieces. closedEarly(path): the
 // origin saw its connection close before the body was all written.
 async function slowOrigin(paths) {
@@ -43,11 +44,17 @@ async function slowOrigin(paths) {
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', ...spec.headers });
     const send = async (chunk) => {
       if (res.destroyed) return;
-      if (!res.write(chunk)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+      if (res.write(chunk)) return;
+      await new Promise((r) => {
+        const go = () => { res.off('drain', go); res.off('close', go); r(); };
+        res.on('drain', go);
+        res.on('close', go);
+      });
     };
-    await send(spec.body.subarray(0, FIRST));
+    const first = spec.first || FIRST;
+    await send(spec.body.subarray(0, first));
     await waits.get(req.url).gate;
-    for (let at = FIRST; at < spec.body.length && !res.destroyed; at += PIECE) {
+    for (let at = first; at < spec.body.length && !res.destroyed; at += PIECE) {
       await send(spec.body.subarray(at, Math.min(at + PIECE, spec.body.length)));
       await sleep(2);
     }
@@ -183,10 +190,13 @@ test('h1: a coalescing leader that leaves mid-body does not cut off its follower
   assert.match(proxy.errors(), /client 127\.0\.0\.1 gone: GET \/big goes on into the cache \(background fetch\)/);
 });
 
-test('h2: a leader that resets its stream mid-body does not cut off its followers (h2 and h1); the object is stored whole', async (t) => {
+// The leader's stream window (64 KiB) stays shut once it stops reading:
+// more than WRITE_HIGH_WATER waits for it, and the origin's side is paused
+// when it leaves; the fetch must read on from there.
+test('h2: a leader that resets its stream mid-body does not cut off its followers (h2 and h1); the object is stored whole', { timeout: 30000 }, async (t) => {
   const body = bodyOf(2);
   // chunked (no Content-Length): streamed with its end unknown
-  const { o, proxy } = await setup(t, { '/big2': { body, headers: { 'Cache-Control': 'max-age=300' } } });
+  const { o, proxy } = await setup(t, { '/big2': { body, first: 768 * 1024, headers: { 'Cache-Control': 'max-age=300' } } });
   const leader = await h2Leader(proxy.port, '/big2');
   t.after(() => leader.session.destroy());
   const f2 = await h2Follower(proxy.port, '/big2');
