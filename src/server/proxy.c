@@ -800,8 +800,8 @@ void proxy_relay_flush(struct exchange *ex, struct outbuf *o)
 }
 
 /* A background fetch the store let go of mid-body (internal.c): the
- * origin is left, as for a client gone with a response not stored. Its
- * client's line is logged already. */
+ * origin is left, as for a client gone with a response not stored; the
+ * fetch's line is logged, as when it ends whole. */
 static void stop_unwanted(struct exchange *ex)
 {
     log_msg(LOG_INFO, "%.*s %.*s: background fetch stopped: %s", (int)ex->method.len, ex->method.p,
@@ -809,6 +809,8 @@ static void stop_unwanted(struct exchange *ex)
             ex->cache_detail ? ex->cache_detail : "its response is not stored");
     upstream_close(ex->up);
     ex->up = NULL;
+    ex->t_up_end = uv_hrtime();
+    proxy_log_exchange(ex);
     exchange_done(ex);
     ex->fe->abort(ex);
 }

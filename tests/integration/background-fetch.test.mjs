@@ -264,6 +264,9 @@ test('a background fetch that outgrows cache.max_object_size mid-body stops, and
   await until(() => o.state('/grows').closedEarly);
   assert.equal(o.state('/grows').closedEarly, true, 'the fetch stopped: the origin saw the close');
   assert.match(proxy.errors(), /GET \/grows: background fetch stopped: too-large/);
+  // the leader's line, the follower's, and the fetch's own
+  await until(() => proxy.access().filter((l) => l.target === '/grows').length >= 3);
+  assert.equal(proxy.access().filter((l) => l.target === '/grows').length, 3, JSON.stringify(proxy.access()));
   const again = await get(proxy.port, '/grows', { headers: { 'Cache-Control': 'only-if-cached' } });
   assert.equal(again.status, 504, 'nothing stored');
 });
