@@ -217,6 +217,22 @@ test('h2: a leader that resets its stream mid-body does not cut off its follower
   assert.equal(o.state('/big2').requests, 1, 'the origin was asked once');
 });
 
+test('h2: a leader whose whole connection closes mid-body does not cut off its follower', async (t) => {
+  const body = bodyOf(10);
+  const { o, proxy } = await setup(t, { '/conn': { body, headers: { 'Cache-Control': 'max-age=300', ETag: '"c"', 'Content-Length': String(SIZE) } } });
+  const leader = await h2Leader(proxy.port, '/conn');
+  const follower = await h1Follower(proxy.port, '/conn');
+  leader.session.destroy(); // the TCP connection, every stream on it
+  await leaderGone(proxy, o, '/conn');
+  o.release('/conn');
+  const f = await follower.done;
+  assert.equal(f.complete, true);
+  assert.ok(f.body.equals(body), 'byte-exact');
+  const hit = await get(proxy.port, '/conn');
+  assert.match(hit.headers['cache-status'], /hit/);
+  assert.equal(o.state('/conn').requests, 1);
+});
+
 test('a leader that leaves with no one following: the object is still stored whole, and logged once for the client', async (t) => {
   const body = bodyOf(3);
   const { o, proxy } = await setup(t, { '/alone': { body, headers: { 'Cache-Control': 'max-age=300', ETag: '"a"', 'Content-Length': String(SIZE) } } });
@@ -289,6 +305,25 @@ test('cache.background_fetches bounds background fetches too: at the limit + 1 a
   const hit = await get(proxy.port, '/one');
   assert.match(hit.headers['cache-status'], /hit/);
   assert.ok(hit.body.equals(b1));
+});
+
+test('a background fetch whose origin goes quiet ends at timeouts.upstream_idle: nothing stored, its follower cut', async (t) => {
+  const body = bodyOf(9);
+  const { o, proxy } = await setup(t, { '/quiet': { body, headers: { 'Cache-Control': 'max-age=300', ETag: '"q"', 'Content-Length': String(SIZE) } } },
+    'timeouts:\n  upstream_idle: 300ms\n');
+  const leader = await h1Leader(proxy.port, '/quiet');
+  const follower = await h1Follower(proxy.port, '/quiet');
+  leader.leave();
+  await leaderGone(proxy, o, '/quiet');
+  assert.match(proxy.errors(), /goes on into the cache/);
+  // never released: the origin sends nothing more
+  const f = await follower.done;
+  assert.equal(f.complete, false, 'cut, not presented as whole');
+  await until(() => o.state('/quiet').closedEarly);
+  assert.equal(o.state('/quiet').closedEarly, true, 'the origin connection was closed');
+  assert.match(proxy.errors(), /upstream .*: idle timeout/);
+  const again = await get(proxy.port, '/quiet', { headers: { 'Cache-Control': 'only-if-cached' } });
+  assert.equal(again.status, 504, 'nothing stored');
 });
 
 test('SIGTERM during a background fetch: the drain ends it in bounded time and idemcache exits 0', async (t) => {
