@@ -233,6 +233,29 @@ test('h2: a leader whose whole connection closes mid-body does not cut off its f
   assert.equal(o.state('/conn').requests, 1);
 });
 
+// Held until complete for the ETag it will get (cache.etag_hold_max): the
+// client has had nothing yet when it resets its connection.
+test('a response held for its generated ETag: a client that resets goes on into the cache, and the request parked behind it is answered from it', async (t) => {
+  const size = 768 * 1024;
+  const body = bodyOf(11, size);
+  const { o, proxy } = await setup(t, { '/held-tag': { body, first: 300 * 1024, headers: { 'Cache-Control': 'max-age=300', 'Content-Length': String(size) } } });
+  const s = net.connect(proxy.port, '127.0.0.1');
+  s.on('error', () => {});
+  s.write(`GET /held-tag HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n\r\n`);
+  await until(() => o.state('/held-tag').requests === 1);
+  const waiter = get(proxy.port, '/held-tag'); // parked: a held head is not streamed
+  await sleep(100); // the first part on its way (a sync point, nothing asserted on it)
+  s.resetAndDestroy();
+  await leaderGone(proxy, o, '/held-tag');
+  assert.match(proxy.errors(), /GET \/held-tag goes on into the cache/);
+  o.release('/held-tag');
+  const w = await waiter;
+  assert.equal(w.status, 200);
+  assert.ok(w.body.equals(body), 'byte-exact');
+  assert.match(w.headers.etag, /^"i-/, 'the generated tag');
+  assert.equal(o.state('/held-tag').requests, 1, 'the origin was asked once');
+});
+
 test('a leader that leaves with no one following: the object is still stored whole, and logged once for the client', async (t) => {
   const body = bodyOf(3);
   const { o, proxy } = await setup(t, { '/alone': { body, headers: { 'Cache-Control': 'max-age=300', ETag: '"a"', 'Content-Length': String(SIZE) } } });
