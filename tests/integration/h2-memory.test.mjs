@@ -68,7 +68,7 @@ function bodyOf(c, stream) {
 }
 
 async function wholeBody(c, stream, want) {
-  const end = await c.waitFor((f) => f.type === T.DATA && f.stream === stream && (f.flags & F.END_STREAM), 60000);
+  const end = await c.waitFor((f) => f.type === T.DATA && f.stream === stream && (f.flags & F.END_STREAM), 30000);
   assert.ok(end, `stream ${stream} ended`);
   const { body } = bodyOf(c, stream);
   assert.equal(body.length, want.length, `stream ${stream}: every byte`);
