@@ -184,12 +184,14 @@ enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name
 
 /* §8.2.3: crumbs are joined with "; " into one field before an HTTP/1.1
  * hop (and before keys and Vary see them). The joined line goes to the
- * arena; the crumbs leave the field list. */
+ * arena; the crumbs leave the field list. An empty crumb adds no cookie:
+ * it is skipped, so "a=1" + "" is "a=1" as in the HTTP/1.1 request (no
+ * "a=1; " that would key apart); all of them empty: an empty line. */
 static int join_cookies(struct h2_request *h, struct slice *joined)
 {
     size_t start = h->used;
     for (unsigned i = 0; i < h->nfields; i++) {
-        if (!slice_case_eq(h->fields[i].name, "cookie"))
+        if (!slice_case_eq(h->fields[i].name, "cookie") || h->fields[i].value.len == 0)
             continue;
         struct slice sep = h->used > start ? SLICE_LIT("; ") : (struct slice){"", 0}, dummy;
         if (keep(h, sep, &dummy) < 0 || keep(h, h->fields[i].value, &dummy) < 0)

@@ -26,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct h2_request h;
     h2_request_init(&h, &lim, arena, cap, fields, 34);
     int end_stream = data[0] & 1;
+    size_t crumbs = 0, crumb_bytes = 0; /* non-empty cookie fields */
     const char *p = (const char *)data + 1, *end = (const char *)data + size;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -36,6 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct slice value =
             tab ? (struct slice){tab + 1, (size_t)(eol - tab - 1)} : (struct slice){"", 0};
         h2_request_field(&h, name, value);
+        if (slice_eq(name, SLICE_LIT("cookie")) && value.len) {
+            crumbs++;
+            crumb_bytes += value.len;
+        }
         p = eol + 1;
     }
     struct http_request r;
@@ -70,6 +75,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (i > 0 && r.fields[i].id == HF_HOST)
             abort(); /* one host, first */
+        /* §8.2.3: crumbs joined with "; ", an empty one adding nothing */
+        if (slice_case_eq(n, "cookie") &&
+            r.fields[i].value.len != crumb_bytes + (crumbs ? 2 * (crumbs - 1) : 0))
+            abort();
     }
     /* the exchange's own copy, as exchange_own_request makes it */
     void *copy = malloc(http_request_copy_size(&r) + 1);

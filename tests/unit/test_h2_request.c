@@ -39,6 +39,11 @@ static const struct {
     /* cookie crumbs joined with "; ", after the other fields (§8.2.3) */
     {GET_OK "|cookie=a=1|accept=*/*|cookie=b=2", 1, OK,
      "GET /x api.example|host: api.example|accept: */*|cookie: a=1; b=2|none"},
+    /* an empty crumb adds no "; ": the same line as without it */
+    {GET_OK "|cookie=a=1|cookie=", 1, OK, "GET /x api.example|host: api.example|cookie: a=1|none"},
+    {GET_OK "|cookie=|cookie=a=1|cookie=|cookie=|cookie=b=2", 1, OK,
+     "GET /x api.example|host: api.example|cookie: a=1; b=2|none"},
+    {GET_OK "|cookie=|cookie=", 1, OK, "GET /x api.example|host: api.example|cookie: |none"},
     /* OPTIONS * and the asterisk form; * with another method */
     {":method=OPTIONS|:scheme=https|:authority=h|:path=*", 1, OK, "OPTIONS * h|host: h|none"},
     {":method=GET|:scheme=https|:authority=h|:path=*", 1, MAL, NULL},
