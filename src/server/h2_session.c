@@ -15,14 +15,22 @@
 
 /* ---- nghttp2 callbacks ------------------------------------------------ */
 
-/* Every frame's header, before nghttp2 acts on it: a HEADERS opening a
- * stream ID lower than one already opened is a connection error
+static int take_token(struct h2_session *s, uint64_t *tokens, uint64_t *ms);
+
+/* Every frame's header, before nghttp2 acts on it: a client RST_STREAM
+ * spends a token of the Rapid Reset bucket (empty: the connection ends
+ * with GOAWAY(ENHANCE_YOUR_CALM), RFC 9113 §5.4.1, §7); a HEADERS
+ * opening a stream ID lower than one already opened is a connection error
  * PROTOCOL_ERROR (§5.1.1) when that ID was skipped (never opened). */
 static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
 {
     struct h2_session *s = user;
     if (s->calm)
         return NGHTTP2_ERR_CALLBACK_FAILURE; /* GOAWAY(ENHANCE_YOUR_CALM) */
+    if (hd->type == NGHTTP2_RST_STREAM && !take_token(s, &s->reset_tokens, &s->reset_ms)) {
+        s->calm = 1;
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (hd->type != NGHTTP2_HEADERS || !(hd->stream_id & 1))
         return 0;
     int32_t id = hd->stream_id;
@@ -88,21 +96,26 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     return 0;
 }
 
-/* A token of the provoked-reset bucket, refilled at a tenth of it per
- * second as nghttp2's Rapid Reset one; 0 once it is empty. */
-static int take_provoked_token(struct h2_session *s)
+/* A token of a bucket of max_resets_per_10s, refilled at a tenth of it
+ * per second; 0 once it is empty. */
+static int take_token(struct h2_session *s, uint64_t *tokens, uint64_t *ms)
 {
     uint64_t cap = s->lim.max_resets_per_10s;
     uint64_t now = uv_hrtime() / 1000000;
-    uint64_t refill = (now - s->provoked_ms) * (cap / 10 ? cap / 10 : 1) / 1000;
+    uint64_t refill = (now - *ms) * (cap / 10 ? cap / 10 : 1) / 1000;
     if (refill) {
-        s->provoked_tokens = s->provoked_tokens + refill > cap ? cap : s->provoked_tokens + refill;
-        s->provoked_ms = now;
+        *tokens = *tokens + refill > cap ? cap : *tokens + refill;
+        *ms = now;
     }
-    if (!s->provoked_tokens)
+    if (!*tokens)
         return 0;
-    s->provoked_tokens--;
+    (*tokens)--;
     return 1;
+}
+
+static int take_provoked_token(struct h2_session *s)
+{
+    return take_token(s, &s->provoked_tokens, &s->provoked_ms);
 }
 
 /* A frame nghttp2 found breaking a rule (a stream error it will answer
@@ -162,8 +175,8 @@ struct h2_session *h2_session_new(const struct h2_session_limits *lim,
     s->ops = ops;
     s->owner = owner;
     s->lim = *lim;
-    s->provoked_tokens = lim->max_resets_per_10s;
-    s->provoked_ms = uv_hrtime() / 1000000;
+    s->provoked_tokens = s->reset_tokens = lim->max_resets_per_10s;
+    s->provoked_ms = s->reset_ms = uv_hrtime() / 1000000;
     link_init(&s->streams);
     link_init(&s->closed);
     nghttp2_session_callbacks *cb;
@@ -188,10 +201,13 @@ struct h2_session *h2_session_new(const struct h2_session_limits *lim,
     }
     /* the window comes back as the pipeline takes the bytes (design §5) */
     nghttp2_option_set_no_auto_window_update(opt, 1);
-    /* Rapid Reset (CVE-2023-44487): a bucket of max_resets_per_10s
-     * RST_STREAMs, refilled at a tenth of it per second; empty: GOAWAY */
+    /* Rapid Reset (CVE-2023-44487): our bucket (on_begin_frame) trips
+     * first and says ENHANCE_YOUR_CALM; nghttp2's, twice as deep at the
+     * same rate, stays as a backstop (its GOAWAY says INTERNAL_ERROR).
+     * Twice: its whole-second refill may lag ours by a second's worth,
+     * a tenth of the bucket, so it is never the one to run dry first. */
     uint64_t rate = lim->max_resets_per_10s / 10 ? lim->max_resets_per_10s / 10 : 1;
-    nghttp2_option_set_stream_reset_rate_limit(opt, lim->max_resets_per_10s, rate);
+    nghttp2_option_set_stream_reset_rate_limit(opt, 2 * (uint64_t)lim->max_resets_per_10s, rate);
     /* CONTINUATION flood (CVE-2024-27316 class): nghttp2's default of 8
      * frames after a HEADERS holds any header list within 64KiB frames;
      * queued SETTINGS/PING ACKs are capped by its max_outbound_ack (1000),

@@ -71,7 +71,11 @@ struct h2_session {
      * count, while each stream may have started an origin fetch; they
      * spend a bucket of their own, as large (max_resets_per_10s) */
     uint64_t provoked_tokens, provoked_ms;
-    int calm; /* that bucket ran dry: GOAWAY(ENHANCE_YOUR_CALM), close */
+    /* Rapid Reset (CVE-2023-44487): the client's own RST_STREAMs, a bucket
+     * of max_resets_per_10s counted before nghttp2's (which says
+     * INTERNAL_ERROR when it trips; ours says ENHANCE_YOUR_CALM) */
+    uint64_t reset_tokens, reset_ms;
+    int calm; /* a bucket ran dry: GOAWAY(ENHANCE_YOUR_CALM), close */
     int failed;
     int in_flush;
 };
