@@ -315,6 +315,22 @@ enum h2_request_verdict h2_request_end(struct h2_request *h, int end_stream,
     return H2_REQUEST_OK;
 }
 
+enum h2_request_verdict h2_trailer_field(struct slice name, struct slice value)
+{
+    /* §8.1: "Pseudo-header fields MUST NOT appear in a trailer section" */
+    if (name.len && name.p[0] == ':')
+        return H2_REQUEST_MALFORMED;
+    if (!valid_name(name) || !valid_value(value) || connection_specific(name))
+        return H2_REQUEST_MALFORMED;
+    return H2_REQUEST_OK;
+}
+
+enum h2_request_verdict h2_trailers_end(int end_stream)
+{
+    /* §8.1: a HEADERS after the first one without END_STREAM is malformed */
+    return end_stream ? H2_REQUEST_OK : H2_REQUEST_MALFORMED;
+}
+
 int h2_response_keeps_field(struct slice name, struct slice connection)
 {
     if (connection_specific(name) || slice_case_eq(name, "te") || slice_case_eq(name, "trailer") ||

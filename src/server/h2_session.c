@@ -65,7 +65,15 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         h2_stream_request_complete(s, st, end_stream);
         return 0;
     }
-    if (end_stream) { /* the last DATA, or trailers */
+    if (frame->hd.type == NGHTTP2_HEADERS && !st->trailers_bad &&
+        h2_trailers_end(end_stream) != H2_REQUEST_OK) {
+        st->trailers_bad = 1; /* §8.1: trailers without END_STREAM */
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
+        return 0;
+    }
+    if (st->trailers_bad)
+        return 0;
+    if (end_stream) { /* the last DATA, or trailers (dropped) */
         st->in_ended = 1;
         if (!st->owner_gone)
             s->ops->req_data(s->owner, st);

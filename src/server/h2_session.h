@@ -95,6 +95,8 @@ struct h2_stream {
     int was_high;    /* queued passed WRITE_HIGH_WATER: tell drained */
     enum h2_stream_end end;
     int owner_gone; /* the owner knows it ended (or ended it) */
+    /* malformed request trailers (RFC 9113 §8.1): reset, the rest ignored */
+    int trailers_bad;
 };
 
 /* What a session tells its owner. Called from inside h2_session_recv or

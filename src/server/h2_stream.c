@@ -185,8 +185,20 @@ int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t 
                  size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
 {
     struct h2_session *s = user;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        /* request trailers: checked, then dropped, never in the head,
+         * a key or the origin's request (h2_request.h) */
+        struct h2_stream *st = h2_stream_of(s, frame->hd.stream_id);
+        if (st && !st->trailers_bad &&
+            h2_trailer_field((struct slice){(const char *)name, namelen},
+                             (struct slice){(const char *)value, valuelen}) != H2_REQUEST_OK) {
+            st->trailers_bad = 1; /* §8.1.1: malformed, a stream error */
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
+        }
+        return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: not forwarded (origins are HTTP/1.1, no trailers) */
+        return 0;
     struct h2_stream *st = h2_stream_of(s, frame->hd.stream_id);
     if (!st || st->too_large)
         return 0;

@@ -53,3 +53,66 @@ test('empty cookie crumbs: an entry stored with Vary: Cookie over h1 is a hit ov
   assert.ok(await c.waitFor(endOn(5)));
   assert.equal(origin.seen.find((s) => s.url === '/crumbs-up').headers.cookie, 'b=2');
 });
+
+// RFC 9110 §6.5: a proxy may forward trailers or discard them. The HTTP/1
+// front discards chunked request trailers (http/body.c, RFC 9112 §7.1.2),
+// and h2 does the same: the body reaches the origin whole, the trailer
+// fields never do, nor any key.
+test('request trailers: dropped, the request still succeeds; no trailer field reaches the origin or a key', async (t) => {
+  const { p, origin } = await setup(t, (req, res, body) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.setHeader('Vary', 'x-v');
+    res.end(`${req.method} v=[${req.headers['x-v']}] body=[${body}]`);
+  });
+  const authority = `127.0.0.1:${p.port}`;
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  // a POST: HEADERS, DATA, then trailers with END_STREAM
+  c.send(request(1, { method: 'POST', path: '/tr', authority, flags: F.END_HEADERS }));
+  c.send(frame(T.DATA, 0, 1, Buffer.from('hello')));
+  c.send(frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1, block([['x-trailer', 'secret'], ['x-v', '9']])));
+  assert.equal(status((await c.waitFor(headersOn(1))).payload), 200);
+  assert.ok(await c.waitFor(endOn(1)));
+  assert.equal(dataOn(c, 1), 'POST v=[undefined] body=[hello]');
+  const post = origin.seen.find((s) => s.url === '/tr');
+  assert.equal(post.body.toString(), 'hello');
+  assert.equal(post.headers['x-trailer'], undefined);
+  assert.equal(JSON.stringify(post.rawHeaders).includes('secret'), false);
+  // a GET stored over h1 with Vary: x-v; over h2 the same x-v in the head
+  // and another in trailers: the stored variant, the trailer not keyed
+  assert.equal((await get(p.port, '/tv', { headers: { 'x-v': '1' } })).body.toString(), 'GET v=[1] body=[]');
+  c.send(request(3, { path: '/tv', authority, extra: [['x-v', '1']], flags: F.END_HEADERS }));
+  c.send(frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 3, block([['x-v', '2']])));
+  assert.equal(status((await c.waitFor(headersOn(3))).payload), 200);
+  assert.ok(await c.waitFor(endOn(3)));
+  assert.equal(dataOn(c, 3), 'GET v=[1] body=[]');
+  assert.equal(origin.seen.filter((s) => s.headers['x-v'] === '2').length, 0, 'x-v: 2 never reached the origin');
+});
+
+// RFC 9113 §8.1: trailers are a HEADERS with END_STREAM and no
+// pseudo-header; anything else is malformed: a stream error, the
+// connection goes on.
+for (const [name, trailer] of [
+  ['without END_STREAM', (id) => frame(T.HEADERS, F.END_HEADERS, id, block([['x-trailer', 'v']]))],
+  ['with a pseudo-header', (id) => frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, id, block([[':path', '/other'], ['x-trailer', 'v']]))],
+]) {
+  test(`request trailers ${name}: RST_STREAM(PROTOCOL_ERROR), nothing forwarded as a request, the connection goes on`, async (t) => {
+    const { p, origin } = await setup(t, (req, res) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(`ok ${req.url}`);
+    });
+    const c = await connect(p.port);
+    t.after(() => c.close());
+    c.send(request(1, { method: 'POST', path: '/bad-trailer', extra: [['content-type', 'text/plain']], flags: F.END_HEADERS }));
+    c.send(frame(T.DATA, 0, 1, Buffer.from('part')));
+    c.send(trailer(1));
+    const r = await c.waitFor(rstOn(1));
+    assert.ok(r, 'RST_STREAM');
+    assert.equal(errorCode(r), E.PROTOCOL_ERROR);
+    c.send(request(3, { path: '/next' }));
+    assert.equal(status((await c.waitFor(headersOn(3))).payload), 200);
+    assert.equal(c.frames.find(goaway), undefined);
+    assert.equal(origin.seen.filter((s) => s.url === '/other').length, 0);
+    assert.equal(origin.seen.filter((s) => s.url === '/bad-trailer' && s.body.toString() === 'part').length, 0, 'never forwarded as if whole');
+  });
+}
