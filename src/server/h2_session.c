@@ -17,11 +17,37 @@
 
 static int take_token(struct h2_session *s, uint64_t *tokens, uint64_t *ms);
 
+/* A stream we reset, or nghttp2 will (on_invalid_frame): frames the
+ * client sent before it knew are ignored for a while (§5.1). */
+static void note_reset(struct h2_session *s, int32_t id)
+{
+    if (!s->recent_resets) {
+        uint32_t n = s->lim.max_concurrent_streams;
+        s->recent_cap = n < 128 ? 128 : n > 1024 ? 1024 : n;
+        s->recent_resets = calloc(s->recent_cap, sizeof *s->recent_resets);
+        if (!s->recent_resets)
+            srv_panic(__FILE__, __LINE__, "out of memory");
+    }
+    s->recent_resets[s->recent_next] = id;
+    s->recent_next = (s->recent_next + 1) % s->recent_cap;
+    if (s->recent_n < s->recent_cap)
+        s->recent_n++;
+}
+
+static int reset_lately(const struct h2_session *s, int32_t id)
+{
+    for (unsigned i = 0; i < s->recent_n; i++)
+        if (s->recent_resets[i] == id)
+            return 1;
+    return 0;
+}
+
 /* Every frame's header, before nghttp2 acts on it: a client RST_STREAM
  * spends a token of the Rapid Reset bucket (empty: the connection ends
- * with GOAWAY(ENHANCE_YOUR_CALM), RFC 9113 §5.4.1, §7); a HEADERS
- * opening a stream ID lower than one already opened is a connection error
- * PROTOCOL_ERROR (§5.1.1) when that ID was skipped (never opened). */
+ * with GOAWAY(ENHANCE_YOUR_CALM), RFC 9113 §5.4.1, §7); a HEADERS on a
+ * stream ID at or below the highest one used, where no stream is open
+ * and none was reset lately, is a connection error PROTOCOL_ERROR
+ * (§5.1.1: the ID was skipped, or its stream closed; see max_id). */
 static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
 {
     struct h2_session *s = user;
@@ -35,21 +61,19 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
         return 0;
     int32_t id = hd->stream_id;
     if (id > s->max_id) {
-        int32_t lo = s->max_id + 2;
-        if (id > lo && s->nskipped < sizeof s->skipped / sizeof s->skipped[0]) {
-            s->skipped[s->nskipped].lo = lo;
-            s->skipped[s->nskipped].hi = id - 2;
-            s->nskipped++;
-        }
         s->max_id = id;
         return 0;
     }
-    for (unsigned i = 0; i < s->nskipped; i++)
-        if (id >= s->skipped[i].lo && id <= s->skipped[i].hi) {
-            s->protocol_error = 1;
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
-    return 0;
+    /* A stream nghttp2 still holds is its to judge: trailers on an open
+     * one, a connection error STREAM_CLOSED on a closed one it remembers
+     * (§5.1); not an idle one a PRIORITY made (RFC 7540 §5.3), whose ID
+     * may be one skipped. Frames crossing our RST_STREAM are ignored. */
+    nghttp2_stream *known = nghttp2_session_find_stream(ng, id);
+    if ((known && nghttp2_stream_get_state(known) != NGHTTP2_STREAM_STATE_IDLE) ||
+        reset_lately(s, id))
+        return 0;
+    s->protocol_error = 1;
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
@@ -136,6 +160,10 @@ static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *frame, int
     struct h2_stream *st = frame->hd.stream_id ? h2_stream_of(s, frame->hd.stream_id) : NULL;
     if (st)
         st->provoked = 1;
+    /* nghttp2 resets the stream (a HEADERS past the streams it takes
+     * opens none, so the RST_STREAM's send would come too late) */
+    if (frame->hd.stream_id)
+        note_reset(s, frame->hd.stream_id);
     if (frame->hd.stream_id && !take_provoked_token(s))
         s->calm = 1;
     return 0;
@@ -152,6 +180,8 @@ static int provoked_reset(uint32_t code)
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     struct h2_session *s = user;
+    if (frame->hd.type == NGHTTP2_RST_STREAM)
+        note_reset(s, frame->hd.stream_id);
     /* the stream errors nghttp2 finds without on_invalid_frame (a DATA
      * past content-length) count as their RST_STREAM goes */
     if (frame->hd.type == NGHTTP2_RST_STREAM && provoked_reset(frame->rst_stream.error_code)) {
@@ -392,6 +422,7 @@ void h2_session_free(struct h2_session **sp)
     }
     h2_session_collect(s);
     nghttp2_session_del(s->ng);
+    free(s->recent_resets);
     s->magic = 0;
     free(s);
 }

@@ -116,3 +116,98 @@ for (const [name, trailer] of [
     assert.equal(origin.seen.filter((s) => s.url === '/bad-trailer' && s.body.toString() === 'part').length, 0, 'never forwarded as if whole');
   });
 }
+
+// RFC 9113 §5.1.1: an ID the client skipped is closed for good; a HEADERS
+// on it is a connection error PROTOCOL_ERROR. nghttp2 ignores such a
+// HEADERS, and idemcache kept only 8 skipped ranges: a client skipping
+// one ID in two had its 9th and later skipped IDs ignored, the request on
+// one never answered and no error.
+test('skipped stream ids: a HEADERS on the 11th ID skipped in a pattern is a connection error PROTOCOL_ERROR', async (t) => {
+  const { p } = await setup(t, (req, res) => res.end('ok'));
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  // 1, 5, 9, ... 45: 3, 7, ... 43 skipped (11 ranges)
+  for (let id = 1; id <= 45; id += 4) {
+    c.send(request(id, { path: `/s${id}` }));
+    assert.ok(await c.waitFor(endOn(id)), `stream ${id} answered`);
+  }
+  c.send(request(43, { path: '/skipped' }));
+  // a PING after it: its ACK without a GOAWAY before it would mean the
+  // HEADERS was ignored
+  c.send(frame(T.PING, 0, 0, Buffer.alloc(8, 3)));
+  const f = await c.waitFor((x) => x.type === T.GOAWAY || (x.type === T.PING && (x.flags & F.ACK)));
+  assert.ok(f, 'an answer');
+  assert.equal(f.type, T.GOAWAY, 'GOAWAY, not the HEADERS ignored');
+  assert.equal(errorCode(f), E.PROTOCOL_ERROR);
+  assert.equal(f.payload.readUInt32BE(0) & 0x7fffffff, 45, 'last stream id: the highest taken');
+  assert.ok(await c.waitClosed());
+});
+
+test('skipped stream ids: a HEADERS on a closed stream is a connection error; trailers crossing our RST_STREAM are ignored', async (t) => {
+  const { p } = await setup(t, (req, res) => res.end('ok'));
+  const a = await connect(p.port);
+  t.after(() => a.close());
+  // a stream we reset while the client was still sending (400: host
+  // differs from :authority, then RST_STREAM(NO_ERROR), §8.1): its
+  // trailers, sent before our reset reached the client, are ignored
+  a.send(request(1, { method: 'POST', path: '/p', extra: [['host', 'other.test']], flags: F.END_HEADERS }));
+  assert.equal(status((await a.waitFor(headersOn(1))).payload), 400);
+  assert.ok(await a.waitFor(rstOn(1)));
+  a.send(frame(T.DATA, 0, 1, Buffer.from('late')));
+  a.send(frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1, block([['x-t', 'v']])));
+  a.send(request(3, { path: '/next' }));
+  assert.equal(status((await a.waitFor(headersOn(3))).payload), 200);
+  assert.equal(a.frames.find(goaway), undefined, 'no connection error');
+  // a stream both sides ended: a HEADERS on it is a connection error
+  // (nghttp2's STREAM_CLOSED while it remembers the stream, §5.1)
+  assert.ok(await a.waitFor(endOn(3)));
+  a.send(request(3, { path: '/again' }));
+  const g = await a.waitFor(goaway);
+  assert.ok(g, 'GOAWAY');
+  assert.equal(errorCode(g), E.STREAM_CLOSED);
+});
+
+test('skipped stream ids: the body and trailers of a stream refused past h2.max_concurrent_streams are ignored, no connection error', async (t) => {
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const { p } = await setup(t, async (req, res) => {
+    if (req.url === '/slow') await held;
+    res.end('ok');
+  }, 'h2:\n  max_concurrent_streams: 1\n');
+  t.after(() => release());
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  // stream 3 is refused (REFUSED_STREAM, never opened: nghttp2 keeps no
+  // stream for it); its DATA and trailers were on their way (§8.7)
+  c.send(Buffer.concat([
+    request(1, { path: '/slow' }),
+    request(3, { method: 'POST', path: '/refused', flags: F.END_HEADERS }),
+    frame(T.DATA, 0, 3, Buffer.from('body')),
+    frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 3, block([['x-t', 'v']])),
+    frame(T.PING, 0, 0, Buffer.alloc(8, 4)),
+  ]));
+  const r = await c.waitFor(rstOn(3));
+  assert.equal(r && errorCode(r), E.REFUSED_STREAM);
+  assert.ok(await c.waitFor((x) => x.type === T.PING && (x.flags & F.ACK)), 'PING answered');
+  assert.equal(c.frames.find(goaway), undefined, 'no connection error');
+  release();
+  assert.equal(status((await c.waitFor(headersOn(1))).payload), 200);
+});
+
+test('skipped stream ids: a PRIORITY on a skipped ID does not let a HEADERS open it later', async (t) => {
+  const { p } = await setup(t, (req, res) => res.end('ok'));
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  // 1, 5, ... 45 as above, then PRIORITY on 43 (nghttp2 makes an idle
+  // stream of it, RFC 7540 §5.3) and a HEADERS on 43
+  for (let id = 1; id <= 45; id += 4) {
+    c.send(request(id, { path: `/s${id}` }));
+    assert.ok(await c.waitFor(endOn(id)));
+  }
+  c.send(frame(T.PRIORITY, 0, 43, Buffer.from([0, 0, 0, 0, 15])));
+  c.send(request(43, { path: '/skipped' }));
+  c.send(frame(T.PING, 0, 0, Buffer.alloc(8, 3)));
+  const f = await c.waitFor((x) => x.type === T.GOAWAY || (x.type === T.PING && (x.flags & F.ACK)));
+  assert.equal(f && f.type, T.GOAWAY, 'GOAWAY, not the HEADERS ignored');
+  assert.equal(errorCode(f), E.PROTOCOL_ERROR);
+});
