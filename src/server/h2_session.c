@@ -377,14 +377,32 @@ uint64_t h2_session_queued(const struct h2_session *s)
     return n;
 }
 
-int h2_session_awaits_body(const struct h2_session *s)
+static int awaits_body(const struct h2_stream *st)
 {
+    return !st->owner_gone && !st->in_ended && st->flow != H2_FLOW_WAIT && st->end == H2_END_NONE;
+}
+
+uint64_t h2_session_body_idle_since(const struct h2_session *s)
+{
+    uint64_t since = 0;
     for (const struct link *l = s->streams.next; l != &s->streams; l = l->next) {
         const struct h2_stream *st = container_of(l, struct h2_stream, link);
-        if (!st->owner_gone && !st->in_ended && st->flow != H2_FLOW_WAIT)
-            return 1;
+        if (awaits_body(st) && (!since || st->body_ms < since))
+            since = st->body_ms ? st->body_ms : 1;
     }
-    return 0;
+    return since;
+}
+
+void h2_session_stalled_bodies(struct h2_session *s, uint64_t before_ms,
+                               void (*fn)(void *owner, struct h2_stream *st))
+{
+    CHECK_MAGIC(s, H2_SESSION_MAGIC);
+    for (struct link *l = s->streams.next; l != &s->streams;) {
+        struct h2_stream *st = container_of(l, struct h2_stream, link);
+        l = l->next; /* fn only queues: st stays in the list */
+        if (awaits_body(st) && st->body_ms <= before_ms)
+            fn(s->owner, st);
+    }
 }
 
 void h2_session_drain(struct h2_session *s)

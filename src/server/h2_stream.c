@@ -132,6 +132,7 @@ void h2_stream_request_complete(struct h2_session *s, struct h2_stream *st, int 
     switch (v) {
     case H2_REQUEST_OK:
         st->owner_gone = 0; /* it has an owner from here */
+        st->body_ms = uv_hrtime() / 1000000;
         s->ops->request(s->owner, st);
         break;
     case H2_REQUEST_MALFORMED: /* §8.1.1 */
@@ -237,6 +238,7 @@ int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8
     st->in.end += len;
     st->in_total += len;
     st->uncredited += len;
+    st->body_ms = uv_hrtime() / 1000000;
     if (st->flow == H2_FLOW_READ) {
         give_ahead(st);
         /* The pipeline reads ahead (a body keyed) and the connection's
@@ -266,6 +268,7 @@ void h2_stream_consume(struct h2_stream *st, size_t n)
     if (n > iobuf_len(&st->in))
         n = iobuf_len(&st->in);
     iobuf_consume(&st->in, n);
+    st->body_ms = uv_hrtime() / 1000000; /* window back: the client may send */
     uint64_t ahead = n < st->credited_ahead ? n : st->credited_ahead;
     st->credited_ahead -= ahead;
     st->s->ahead -= ahead;
@@ -280,6 +283,8 @@ void h2_stream_consume(struct h2_stream *st, size_t n)
 void h2_stream_flow(struct h2_stream *st, enum h2_flow f)
 {
     CHECK_MAGIC(st, H2_STREAM_MAGIC);
+    if (f != st->flow) /* its wait for the body starts (again) now */
+        st->body_ms = uv_hrtime() / 1000000;
     st->flow = f;
     if (f == H2_FLOW_READ && st->end == H2_END_NONE)
         give_ahead(st);

@@ -5,7 +5,8 @@
 // Rapid Reset GOAWAY's code (§7, CVE-2023-44487).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startProxy, startOrigin, tmpFile, get } from './lib.mjs';
+import http2 from 'node:http2';
+import { startProxy, startOrigin, startRawOrigin, tmpFile, get, sleep } from './lib.mjs';
 import { T, F, E, frame, request, block, status, connect, goaway, rstOn, headersOn, errorCode } from './h2-frames.mjs';
 
 async function setup(t, handler, yaml = '') {
@@ -210,4 +211,98 @@ test('skipped stream ids: a PRIORITY on a skipped ID does not let a HEADERS open
   const f = await c.waitFor((x) => x.type === T.GOAWAY || (x.type === T.PING && (x.flags & F.ACK)));
   assert.equal(f && f.type, T.GOAWAY, 'GOAWAY, not the HEADERS ignored');
   assert.equal(errorCode(f), E.PROTOCOL_ERROR);
+});
+
+// timeouts.client_body_idle on h2: one stream whose request body stalls
+// ends alone (408, its response not begun); the connection and its other
+// streams go on. It used to close the whole connection.
+test('client_body_idle: a stalled request body ends its own stream with 408; the other streams on the connection go on', async (t) => {
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const { p, origin } = await setup(t, async (req, res, body) => {
+    if (req.url === '/held') await held;
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(`${req.method} ${req.url} [${body}]`);
+  }, 'timeouts:\n  client_body_idle: 1s\n');
+  t.after(() => release());
+  const s = http2.connect(`http://127.0.0.1:${p.port}`);
+  t.after(() => s.destroy());
+  let goaways = 0;
+  s.on('goaway', () => goaways++);
+  s.on('error', () => {});
+  const exchange = (headers, body, { end = true } = {}) => {
+    const req = s.request(headers, { endStream: body === undefined && end });
+    const out = new Promise((resolve) => {
+      const chunks = [];
+      let head = {};
+      req.on('response', (h) => { head = h; });
+      req.on('data', (c) => chunks.push(c));
+      req.on('close', () => resolve({ status: head[':status'], body: Buffer.concat(chunks).toString(), rst: req.rstCode }));
+      req.on('error', () => {});
+    });
+    if (body !== undefined) (end ? req.end(body) : req.write(body));
+    return { req, out };
+  };
+  // in flight the whole time: a GET the origin holds
+  const slow = exchange({ ':path': '/held' });
+  // the stalled one: 3 bytes of 10, then nothing
+  const stalled = exchange({ ':method': 'POST', ':path': '/stalled', 'content-length': '10' }, 'abc', { end: false });
+  // a whole one, after the stalled one began
+  const whole = await exchange({ ':method': 'POST', ':path': '/whole' }, 'all of it').out;
+  assert.equal(whole.status, 200);
+  assert.equal(whole.body, 'POST /whole [all of it]');
+  // the connection stays busy (PINGs) while the stalled body waits: the
+  // stream's own clock runs, not the connection's
+  let stalledDone = false;
+  stalled.out.then(() => { stalledDone = true; });
+  for (let i = 0; i < 40 && !stalledDone; i++) {
+    await new Promise((r) => s.ping(() => r()));
+    await sleep(250);
+  }
+  assert.ok(stalledDone, 'ended while the connection was busy with other frames');
+  const st = await stalled.out;
+  assert.equal(st.status, 408, 'the stalled stream: 408');
+  assert.match(st.body, /request body timeout/);
+  release();
+  const held2 = await slow.out;
+  assert.equal(held2.status, 200, 'the stream in flight meanwhile finished');
+  assert.equal(held2.body, 'GET /held []');
+  const third = await exchange({ ':path': '/third' }).out;
+  assert.equal(third.status, 200, 'a third request on the same connection');
+  assert.equal(goaways, 0, 'no GOAWAY');
+  assert.equal(s.closed || s.destroyed, false, 'the connection stays open');
+  assert.equal(origin.seen.filter((x) => x.url === '/stalled').length, 0, 'the partial body never reached the origin as whole');
+});
+
+test('client_body_idle: a stalled request body whose response already began is reset (CANCEL); the connection goes on', async (t) => {
+  // an origin that answers at the head, before the body: the response
+  // begins (200 and 5 bytes) while the client's body stalls
+  const origin = await startRawOrigin((sock) => {
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\r\n\r\n') && !sock.answered) {
+        sock.answered = true;
+        sock.write('HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      }
+    });
+  });
+  const p = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', tmpFile('h2-small-idle.yaml', 'timeouts:\n  client_body_idle: 1s\n')]);
+  t.after(async () => {
+    const r = await p.stop();
+    await origin.close();
+    assert.equal(r.code, 0, 'exits cleanly');
+  });
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  c.send(request(1, { method: 'POST', path: '/early', extra: [['content-length', '10']], flags: F.END_HEADERS }));
+  c.send(frame(T.DATA, 0, 1, Buffer.from('abc')));
+  assert.equal(status((await c.waitFor(headersOn(1))).payload), 200);
+  const r = await c.waitFor(rstOn(1), 15000);
+  assert.ok(r, 'reset once the body idle timeout passes');
+  assert.equal(errorCode(r), E.CANCEL);
+  assert.equal(dataOn(c, 1), 'hello');
+  c.send(frame(T.PING, 0, 0, Buffer.alloc(8, 5)));
+  assert.ok(await c.waitFor((x) => x.type === T.PING && (x.flags & F.ACK)), 'the connection goes on');
+  assert.equal(c.frames.find(goaway), undefined);
 });
