@@ -272,6 +272,9 @@ test('client_body_idle: a stalled request body ends its own stream with 408; the
   assert.equal(goaways, 0, 'no GOAWAY');
   assert.equal(s.closed || s.destroyed, false, 'the connection stays open');
   assert.equal(origin.seen.filter((x) => x.url === '/stalled').length, 0, 'the partial body never reached the origin as whole');
+  // the error log names the stream (ids: /held 1, /stalled 3, /whole 5)
+  assert.match(p.errors(), /client 127\.0\.0\.1: h2 stream 3: request body idle timeout/);
+  assert.doesNotMatch(p.errors(), /h2 stream (1|5): request body idle timeout/);
 });
 
 test('client_body_idle: a stalled request body whose response already began is reset (CANCEL); the connection goes on', async (t) => {
