@@ -15,33 +15,65 @@
 
 /* ---- nghttp2 callbacks ------------------------------------------------ */
 
-/* Every frame's header, before nghttp2 acts on it: a HEADERS opening a
- * stream ID lower than one already opened is a connection error
- * PROTOCOL_ERROR (§5.1.1) when that ID was skipped (never opened). */
+static int take_token(struct h2_session *s, uint64_t *tokens, uint64_t *ms);
+
+/* A stream we reset, or nghttp2 will (on_invalid_frame): frames the
+ * client sent before it knew are ignored for a while (§5.1). */
+static void note_reset(struct h2_session *s, int32_t id)
+{
+    if (!s->recent_resets) {
+        uint32_t n = s->lim.max_concurrent_streams;
+        s->recent_cap = n < 128 ? 128 : n > 1024 ? 1024 : n;
+        s->recent_resets = calloc(s->recent_cap, sizeof *s->recent_resets);
+        if (!s->recent_resets)
+            srv_panic(__FILE__, __LINE__, "out of memory");
+    }
+    s->recent_resets[s->recent_next] = id;
+    s->recent_next = (s->recent_next + 1) % s->recent_cap;
+    if (s->recent_n < s->recent_cap)
+        s->recent_n++;
+}
+
+static int reset_lately(const struct h2_session *s, int32_t id)
+{
+    for (unsigned i = 0; i < s->recent_n; i++)
+        if (s->recent_resets[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Every frame's header, before nghttp2 acts on it: a client RST_STREAM
+ * spends a token of the Rapid Reset bucket (empty: the connection ends
+ * with GOAWAY(ENHANCE_YOUR_CALM), RFC 9113 §5.4.1, §7); a HEADERS on a
+ * stream ID at or below the highest one used, where no stream is open
+ * and none was reset lately, is a connection error PROTOCOL_ERROR
+ * (§5.1.1: the ID was skipped, or its stream closed; see max_id). */
 static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
 {
     struct h2_session *s = user;
     if (s->calm)
         return NGHTTP2_ERR_CALLBACK_FAILURE; /* GOAWAY(ENHANCE_YOUR_CALM) */
+    if (hd->type == NGHTTP2_RST_STREAM && !take_token(s, &s->reset_tokens, &s->reset_ms)) {
+        s->calm = 1;
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (hd->type != NGHTTP2_HEADERS || !(hd->stream_id & 1))
         return 0;
     int32_t id = hd->stream_id;
     if (id > s->max_id) {
-        int32_t lo = s->max_id + 2;
-        if (id > lo && s->nskipped < sizeof s->skipped / sizeof s->skipped[0]) {
-            s->skipped[s->nskipped].lo = lo;
-            s->skipped[s->nskipped].hi = id - 2;
-            s->nskipped++;
-        }
         s->max_id = id;
         return 0;
     }
-    for (unsigned i = 0; i < s->nskipped; i++)
-        if (id >= s->skipped[i].lo && id <= s->skipped[i].hi) {
-            s->protocol_error = 1;
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
-    return 0;
+    /* A stream nghttp2 still holds is its to judge: trailers on an open
+     * one, a connection error STREAM_CLOSED on a closed one it remembers
+     * (§5.1); not an idle one a PRIORITY made (RFC 7540 §5.3), whose ID
+     * may be one skipped. Frames crossing our RST_STREAM are ignored. */
+    nghttp2_stream *known = nghttp2_session_find_stream(ng, id);
+    if ((known && nghttp2_stream_get_state(known) != NGHTTP2_STREAM_STATE_IDLE) ||
+        reset_lately(s, id))
+        return 0;
+    s->protocol_error = 1;
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
@@ -57,7 +89,15 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         h2_stream_request_complete(s, st, end_stream);
         return 0;
     }
-    if (end_stream) { /* the last DATA, or trailers */
+    if (frame->hd.type == NGHTTP2_HEADERS && !st->trailers_bad &&
+        h2_trailers_end(end_stream) != H2_REQUEST_OK) {
+        st->trailers_bad = 1; /* §8.1: trailers without END_STREAM */
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
+        return 0;
+    }
+    if (st->trailers_bad)
+        return 0;
+    if (end_stream) { /* the last DATA, or trailers (dropped) */
         st->in_ended = 1;
         if (!st->owner_gone)
             s->ops->req_data(s->owner, st);
@@ -88,21 +128,26 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     return 0;
 }
 
-/* A token of the provoked-reset bucket, refilled at a tenth of it per
- * second as nghttp2's Rapid Reset one; 0 once it is empty. */
-static int take_provoked_token(struct h2_session *s)
+/* A token of a bucket of max_resets_per_10s, refilled at a tenth of it
+ * per second; 0 once it is empty. */
+static int take_token(struct h2_session *s, uint64_t *tokens, uint64_t *ms)
 {
     uint64_t cap = s->lim.max_resets_per_10s;
     uint64_t now = uv_hrtime() / 1000000;
-    uint64_t refill = (now - s->provoked_ms) * (cap / 10 ? cap / 10 : 1) / 1000;
+    uint64_t refill = (now - *ms) * (cap / 10 ? cap / 10 : 1) / 1000;
     if (refill) {
-        s->provoked_tokens = s->provoked_tokens + refill > cap ? cap : s->provoked_tokens + refill;
-        s->provoked_ms = now;
+        *tokens = *tokens + refill > cap ? cap : *tokens + refill;
+        *ms = now;
     }
-    if (!s->provoked_tokens)
+    if (!*tokens)
         return 0;
-    s->provoked_tokens--;
+    (*tokens)--;
     return 1;
+}
+
+static int take_provoked_token(struct h2_session *s)
+{
+    return take_token(s, &s->provoked_tokens, &s->provoked_ms);
 }
 
 /* A frame nghttp2 found breaking a rule (a stream error it will answer
@@ -115,6 +160,10 @@ static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *frame, int
     struct h2_stream *st = frame->hd.stream_id ? h2_stream_of(s, frame->hd.stream_id) : NULL;
     if (st)
         st->provoked = 1;
+    /* nghttp2 resets the stream (a HEADERS past the streams it takes
+     * opens none, so the RST_STREAM's send would come too late) */
+    if (frame->hd.stream_id)
+        note_reset(s, frame->hd.stream_id);
     if (frame->hd.stream_id && !take_provoked_token(s))
         s->calm = 1;
     return 0;
@@ -131,6 +180,8 @@ static int provoked_reset(uint32_t code)
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     struct h2_session *s = user;
+    if (frame->hd.type == NGHTTP2_RST_STREAM)
+        note_reset(s, frame->hd.stream_id);
     /* the stream errors nghttp2 finds without on_invalid_frame (a DATA
      * past content-length) count as their RST_STREAM goes */
     if (frame->hd.type == NGHTTP2_RST_STREAM && provoked_reset(frame->rst_stream.error_code)) {
@@ -162,8 +213,8 @@ struct h2_session *h2_session_new(const struct h2_session_limits *lim,
     s->ops = ops;
     s->owner = owner;
     s->lim = *lim;
-    s->provoked_tokens = lim->max_resets_per_10s;
-    s->provoked_ms = uv_hrtime() / 1000000;
+    s->provoked_tokens = s->reset_tokens = lim->max_resets_per_10s;
+    s->provoked_ms = s->reset_ms = uv_hrtime() / 1000000;
     link_init(&s->streams);
     link_init(&s->closed);
     nghttp2_session_callbacks *cb;
@@ -188,10 +239,13 @@ struct h2_session *h2_session_new(const struct h2_session_limits *lim,
     }
     /* the window comes back as the pipeline takes the bytes (design §5) */
     nghttp2_option_set_no_auto_window_update(opt, 1);
-    /* Rapid Reset (CVE-2023-44487): a bucket of max_resets_per_10s
-     * RST_STREAMs, refilled at a tenth of it per second; empty: GOAWAY */
+    /* Rapid Reset (CVE-2023-44487): our bucket (on_begin_frame) trips
+     * first and says ENHANCE_YOUR_CALM; nghttp2's, twice as deep at the
+     * same rate, stays as a backstop (its GOAWAY says INTERNAL_ERROR).
+     * Twice: its whole-second refill may lag ours by a second's worth,
+     * a tenth of the bucket, so it is never the one to run dry first. */
     uint64_t rate = lim->max_resets_per_10s / 10 ? lim->max_resets_per_10s / 10 : 1;
-    nghttp2_option_set_stream_reset_rate_limit(opt, lim->max_resets_per_10s, rate);
+    nghttp2_option_set_stream_reset_rate_limit(opt, 2 * (uint64_t)lim->max_resets_per_10s, rate);
     /* CONTINUATION flood (CVE-2024-27316 class): nghttp2's default of 8
      * frames after a HEADERS holds any header list within 64KiB frames;
      * queued SETTINGS/PING ACKs are capped by its max_outbound_ack (1000),
@@ -331,14 +385,32 @@ uint64_t h2_session_queued(const struct h2_session *s)
     return n;
 }
 
-int h2_session_awaits_body(const struct h2_session *s)
+static int awaits_body(const struct h2_stream *st)
 {
+    return !st->owner_gone && !st->in_ended && st->flow != H2_FLOW_WAIT && st->end == H2_END_NONE;
+}
+
+uint64_t h2_session_body_idle_since(const struct h2_session *s)
+{
+    uint64_t since = 0;
     for (const struct link *l = s->streams.next; l != &s->streams; l = l->next) {
         const struct h2_stream *st = container_of(l, struct h2_stream, link);
-        if (!st->owner_gone && !st->in_ended && st->flow != H2_FLOW_WAIT)
-            return 1;
+        if (awaits_body(st) && (!since || st->body_ms < since))
+            since = st->body_ms ? st->body_ms : 1;
     }
-    return 0;
+    return since;
+}
+
+void h2_session_stalled_bodies(struct h2_session *s, uint64_t before_ms,
+                               void (*fn)(void *owner, struct h2_stream *st))
+{
+    CHECK_MAGIC(s, H2_SESSION_MAGIC);
+    for (struct link *l = s->streams.next; l != &s->streams;) {
+        struct h2_stream *st = container_of(l, struct h2_stream, link);
+        l = l->next; /* fn only queues: st stays in the list */
+        if (awaits_body(st) && st->body_ms <= before_ms)
+            fn(s->owner, st);
+    }
 }
 
 void h2_session_drain(struct h2_session *s)
@@ -376,6 +448,7 @@ void h2_session_free(struct h2_session **sp)
     }
     h2_session_collect(s);
     nghttp2_session_del(s->ng);
+    free(s->recent_resets);
     s->magic = 0;
     free(s);
 }

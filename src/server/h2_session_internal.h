@@ -58,21 +58,30 @@ struct h2_session {
     unsigned nstreams;
     uint64_t ahead;         /* window given ahead of consumption, all streams */
     struct h2_batch *batch; /* the flush under way */
-    /* RFC 9113 §5.1.1: stream IDs the client skipped are closed for good;
-     * nghttp2 ignores a HEADERS on one (it cannot tell it from trailers on
-     * a stream it reset), so the skipped ranges are kept here, a few */
+    /* RFC 9113 §5.1.1: a HEADERS on a stream ID at or below the highest
+     * the client used, where no stream is open, is a connection error
+     * PROTOCOL_ERROR, whether the ID was skipped (closed for good) or its
+     * stream closed. nghttp2 ignores one, as it cannot tell it from
+     * trailers the client sent before our RST_STREAM reached it; §5.1
+     * has us ignore those, for a period we may bound. The period is our
+     * last `recent_cap` resets (h2.max_concurrent_streams, within 128 to
+     * 1024): a client crossing our resets with its frames has at most
+     * that many streams open. Memory: the ring, nothing per ID skipped
+     * (it held 8 skipped ranges before, and let the 9th pass). */
     int32_t max_id;
-    struct {
-        int32_t lo, hi;
-    } skipped[8];
-    unsigned nskipped;
+    int32_t *recent_resets; /* a ring, allocated at the first reset */
+    unsigned recent_cap, recent_n, recent_next;
     int protocol_error; /* a callback found one: GOAWAY(PROTOCOL_ERROR) */
     /* MadeYouReset (CVE-2025-8671): stream errors the client provokes make
      * us send RST_STREAM, which nghttp2's Rapid Reset bucket does not
      * count, while each stream may have started an origin fetch; they
      * spend a bucket of their own, as large (max_resets_per_10s) */
     uint64_t provoked_tokens, provoked_ms;
-    int calm; /* that bucket ran dry: GOAWAY(ENHANCE_YOUR_CALM), close */
+    /* Rapid Reset (CVE-2023-44487): the client's own RST_STREAMs, a bucket
+     * of max_resets_per_10s counted before nghttp2's (which says
+     * INTERNAL_ERROR when it trips; ours says ENHANCE_YOUR_CALM) */
+    uint64_t reset_tokens, reset_ms;
+    int calm; /* a bucket ran dry: GOAWAY(ENHANCE_YOUR_CALM), close */
     int failed;
     int in_flush;
     int held_at_mark; /* that flush left DATA ready at WRITE_HIGH_WATER */

@@ -132,6 +132,7 @@ void h2_stream_request_complete(struct h2_session *s, struct h2_stream *st, int 
     switch (v) {
     case H2_REQUEST_OK:
         st->owner_gone = 0; /* it has an owner from here */
+        st->body_ms = uv_hrtime() / 1000000;
         s->ops->request(s->owner, st);
         break;
     case H2_REQUEST_MALFORMED: /* §8.1.1 */
@@ -185,8 +186,20 @@ int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t 
                  size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
 {
     struct h2_session *s = user;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        /* request trailers: checked, then dropped, never in the head,
+         * a key or the origin's request (h2_request.h) */
+        struct h2_stream *st = h2_stream_of(s, frame->hd.stream_id);
+        if (st && !st->trailers_bad &&
+            h2_trailer_field((struct slice){(const char *)name, namelen},
+                             (struct slice){(const char *)value, valuelen}) != H2_REQUEST_OK) {
+            st->trailers_bad = 1; /* §8.1.1: malformed, a stream error */
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
+        }
+        return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: not forwarded (origins are HTTP/1.1, no trailers) */
+        return 0;
     struct h2_stream *st = h2_stream_of(s, frame->hd.stream_id);
     if (!st || st->too_large)
         return 0;
@@ -225,6 +238,7 @@ int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8
     st->in.end += len;
     st->in_total += len;
     st->uncredited += len;
+    st->body_ms = uv_hrtime() / 1000000;
     if (st->flow == H2_FLOW_READ) {
         give_ahead(st);
         /* The pipeline reads ahead (a body keyed) and the connection's
@@ -254,6 +268,7 @@ void h2_stream_consume(struct h2_stream *st, size_t n)
     if (n > iobuf_len(&st->in))
         n = iobuf_len(&st->in);
     iobuf_consume(&st->in, n);
+    st->body_ms = uv_hrtime() / 1000000; /* window back: the client may send */
     uint64_t ahead = n < st->credited_ahead ? n : st->credited_ahead;
     st->credited_ahead -= ahead;
     st->s->ahead -= ahead;
@@ -268,6 +283,8 @@ void h2_stream_consume(struct h2_stream *st, size_t n)
 void h2_stream_flow(struct h2_stream *st, enum h2_flow f)
 {
     CHECK_MAGIC(st, H2_STREAM_MAGIC);
+    if (f != st->flow) /* its wait for the body starts (again) now */
+        st->body_ms = uv_hrtime() / 1000000;
     st->flow = f;
     if (f == H2_FLOW_READ && st->end == H2_END_NONE)
         give_ahead(st);
