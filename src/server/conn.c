@@ -51,7 +51,12 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         *buf = uv_buf_init(NULL, 0);
         return;
     }
-    *buf = uv_buf_init(c->in.base + c->in.end, (unsigned)(c->in.cap - c->in.end));
+    /* the free tail, but never past max: an owner that sizes its reads
+     * (pool.c, to its client's room) gets no more than it asked for from
+     * a buffer that had grown larger before */
+    size_t tail = c->in.cap - c->in.end,
+           most = max > iobuf_len(&c->in) ? max - iobuf_len(&c->in) : 0;
+    *buf = uv_buf_init(c->in.base + c->in.end, (unsigned)(tail < most ? tail : most));
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)

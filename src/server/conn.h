@@ -23,7 +23,8 @@ struct tls;
 /* What a connection tells its owner. Each may close the connection. */
 struct conn_cb {
     /* The next read goes into in: reserve `want` bytes, in growing to at
-     * most `max` (past it the read ends with eof(UV_ENOBUFS)). */
+     * most `max` (past it the read ends with eof(UV_ENOBUFS)); the read
+     * takes the free tail, at most max - iobuf_len(in) bytes. */
     void (*room)(void *owner, size_t *want, size_t *max);
     /* n plaintext bytes were appended to in. */
     void (*data)(void *owner, size_t n);

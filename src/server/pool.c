@@ -144,13 +144,47 @@ void upstream_timer(struct upstream *u, enum upstream_timer kind)
         uv_timer_stop(&u->timer);
 }
 
+/* The smallest read from an origin: one page, the iobuf's first size. */
+#define UPSTREAM_READ_FLOOR (4 * 1024)
+
+/* How much the next read from the origin may take: about what its client
+ * has room for, WRITE_HIGH_WATER less fe->queued (h1: its socket's queue;
+ * h2: its stream's share of h2.max_output_buffer), as the power of two at
+ * most that, from UPSTREAM_READ_FLOOR to READ_CHUNK. The relay hands a
+ * read to the client whole (proxy_relay_block) and stops reading only
+ * once the room is spent, so a stream holds its room plus at most the
+ * floor, not plus a whole READ_CHUNK; and each size is one of the iobuf's
+ * own (4 KiB doubled), so the buffer given away is the read's size. A
+ * fast client (h1 with its socket's queue short, a lone h2 stream, a
+ * background fetch: internal_front queues nothing) still reads
+ * READ_CHUNK. Not for a body read only to be dropped, nor a tunnel
+ * (tunnel.c has its own marks). */
+static size_t read_size(const struct upstream *u)
+{
+    const struct exchange *ex = u->ex;
+    if (!ex || ex->state == EX_TUNNEL || ex->discard_body)
+        return READ_CHUNK;
+    size_t queued = ex->fe->queued(ex);
+    size_t room = queued < WRITE_HIGH_WATER ? WRITE_HIGH_WATER - queued : 0;
+    size_t n = READ_CHUNK;
+    while (n > UPSTREAM_READ_FLOOR && n > room)
+        n /= 2;
+    return n;
+}
+
 static void on_room(void *owner, size_t *want, size_t *max)
 {
     struct upstream *u = owner;
-    *want = READ_CHUNK;
-    *max = iobuf_len(&u->conn.in) + READ_CHUNK;
-    if (*max < u->w->cfg->limits.response_header_section + 4096)
-        *max = u->w->cfg->limits.response_header_section + 4096;
+    size_t n = read_size(u);
+    /* An empty buffer larger than a short read (a pooled connection's, or
+     * one the response head grew) goes: a buffer given to the client costs
+     * all its bytes (h2_stream_queue_heap), not just those read into it. */
+    if (n < READ_CHUNK && !iobuf_len(&u->conn.in) && u->conn.in.cap > n)
+        iobuf_fini(&u->conn.in);
+    *want = n;
+    /* a head over limits.response_header_section is refused by the parser
+     * (h1_client.c), so in grows by a read at a time */
+    *max = iobuf_len(&u->conn.in) + n;
 }
 
 static void on_data(void *owner, size_t n)
