@@ -1,0 +1,134 @@
+// Attack round 3 on the HTTP/1 front after the server/ redesign, TLS on the
+// listeners, the background refresh and the h1/h2 mapping. Each test is one
+// finding's reproduction against the real binary; a finding left open is
+// marked { todo } with its diagnosis in the report.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
+import fs from 'node:fs';
+import { certsForTests, startTlsProxy } from './tls-lib.mjs';
+import { startProxy, startOrigin, startRawOrigin, startRelay, tmpFile, sleep, parseResponses } from './lib.mjs';
+
+const C = certsForTests('attack-round3');
+
+// Send `bytes` then half-close (shutdown(SHUT_WR)); everything read until
+// the proxy closes.
+function halfClosed(port, bytes) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.end(bytes));
+    const got = [];
+    s.on('data', (d) => got.push(d));
+    s.on('close', () => resolve(Buffer.concat(got)));
+    s.on('error', () => {});
+  });
+}
+
+// Finding 1: a client that half-closes right behind its request (nc -N,
+// shutdown(SHUT_WR)) is still answered while its request is on the way
+// (h1_server.c on_eof keeps it: "half-close: still answer this request"),
+// but not when the request waits parked behind another one's fetch of the
+// same key: on_eof saw ex->state == EX_NONE and closed, the answer lost.
+test('finding 1: a half-closed client whose request is parked behind another fetch still gets its answer', { todo: 'finding 1' }, async (t) => {
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const origin = await startOrigin(async (req, res) => {
+    await held;
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end('shared body');
+  });
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  t.after(async () => { await proxy.stop(); await origin.close(); });
+  const req = 'GET /parked HTTP/1.1\r\nHost: a\r\n\r\n';
+  const leader = halfClosed(proxy.port, req);
+  while (origin.seen.length === 0) await sleep(10); // the leader's fetch is at the origin
+  const waiter = halfClosed(proxy.port, req);
+  await sleep(300); // the waiter parked, its FIN read
+  release();
+  const [a, b] = await Promise.all([leader, waiter]);
+  const ra = parseResponses(a);
+  const rb = parseResponses(b);
+  assert.equal(ra.length, 1);
+  assert.equal(ra[0].body.toString(), 'shared body');
+  assert.equal(rb.length, 1, 'the parked, half-closed client got no answer');
+  assert.equal(rb[0].status, 200);
+  assert.equal(rb[0].body.toString(), 'shared body');
+  assert.match(rb[0].headers['connection'] || '', /close/);
+  assert.equal(origin.seen.length, 1);
+});
+
+// The TLS records a server sent (TLS 1.2: an alert's content type, 21, is
+// visible on the wire; a close_notify is one).
+function recordTypes(buf) {
+  const types = [];
+  for (let i = 0; i + 5 <= buf.length; i += 5 + buf.readUInt16BE(i + 3)) types.push(buf[i]);
+  return types;
+}
+
+// Finding 2: a response broken off mid-way (the origin closes inside a
+// chunked body) reaches an HTTP/1.0 client delimited by the close. Over TLS
+// that close came with a close_notify, which says the data is complete
+// (RFC 8446 §6.1; RFC 9112 §9.8: an incomplete close must not be taken
+// for a whole response): the client took a truncated body for the whole.
+test('finding 2: a response cut off by its origin is not ended with close_notify (TLS, HTTP/1.0 client)', { todo: 'finding 2' }, async (t) => {
+  const origin = await startRawOrigin((s) => {
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      setTimeout(() => s.destroy(), 100);
+    });
+  });
+  const proxy = await startTlsProxy(C, ['--upstream', `http://127.0.0.1:${origin.port}`]);
+  const relay = await startRelay(proxy.tlsPort);
+  t.after(async () => { await relay.close(); await proxy.stop(); await origin.close(); });
+  const got = await new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port: relay.port, servername: 'localhost',
+      ca: fs.readFileSync(C.ca.cert), maxVersion: 'TLSv1.2' });
+    const d = [];
+    s.on('secureConnect', () => s.write('GET /cut HTTP/1.0\r\nHost: a\r\n\r\n'));
+    s.on('data', (x) => d.push(x));
+    s.on('close', () => resolve(Buffer.concat(d).toString('latin1')));
+    s.on('error', () => {});
+  });
+  assert.match(got, /^HTTP\/1\.1 200/);
+  assert.ok(got.endsWith('hello'), 'the body so far was relayed');
+  await sleep(100);
+  const types = recordTypes(relay.bytes().down);
+  assert.ok(types.includes(23), 'application data was seen');
+  assert.ok(!types.includes(21), 'a close_notify (alert record) followed a truncated response');
+  assert.match(proxy.errors(), /after response start; closing/);
+});
+
+// Finding 3: timeouts.client_body_idle is "silence while reading a request
+// body", and so it is for a body forwarded as it comes (each read re-arms
+// it); a body read ahead to key it (a POST a rule caches, QUERY) armed it
+// once, so a client sending steadily for longer than it got 408.
+test('finding 3: a body read ahead to key it, arriving steadily, is not cut at client_body_idle', { todo: 'finding 3' }, async (t) => {
+  const origin = await startOrigin((req, res, body) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end(`got ${body.length}`);
+  });
+  const cfg = tmpFile('r3.yaml', 'timeouts:\n  client_body_idle: 1s\nrules:\n  - path: "/q/*"\n    methods: [POST]\n    cache: true\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  t.after(async () => { await proxy.stop(); await origin.close(); });
+  const body = 'z'.repeat(60);
+  const head = `POST /q/slow HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  const out = await new Promise((resolve) => {
+    const s = net.connect(proxy.port, '127.0.0.1');
+    const d = [];
+    s.on('connect', async () => {
+      s.write(head);
+      // ten pieces 300 ms apart: never 1 s quiet, 3 s in all
+      for (let i = 0; i < 10 && !s.destroyed; i++) {
+        await sleep(300);
+        s.write(body.slice(i * 6, i * 6 + 6));
+      }
+    });
+    s.on('data', (x) => d.push(x));
+    s.on('close', () => resolve(Buffer.concat(d)));
+    s.on('error', () => {});
+  });
+  const [r] = parseResponses(out);
+  assert.equal(r.status, 200, `got ${out.toString().split('\r\n')[0]}`);
+  assert.equal(r.body.toString(), 'got 60');
+  assert.match(r.headers['cache-status'], /stored/);
+});
