@@ -126,8 +126,10 @@ static void on_eof(void *owner, int err)
         tunnel_on_eof(c, 1);
     } else if (c->state == CS_CLOSING) {
         client_close(c);
-    } else if (c->state == CS_WAIT && err == UV_EOF && c->ex->state != EX_NONE) {
-        c->keepalive = 0; /* half-close: still answer this request */
+    } else if (c->state == CS_WAIT && err == UV_EOF && c->ex->req) {
+        /* half-close: still answer this request, wherever it is (on its
+         * way upstream, or parked behind another fetch: EX_NONE then) */
+        c->keepalive = 0;
     } else {
         client_close(c);
     }

@@ -29,7 +29,7 @@ function halfClosed(port, bytes) {
 // (h1_server.c on_eof keeps it: "half-close: still answer this request"),
 // but not when the request waits parked behind another one's fetch of the
 // same key: on_eof saw ex->state == EX_NONE and closed, the answer lost.
-test('finding 1: a half-closed client whose request is parked behind another fetch still gets its answer', { todo: 'finding 1' }, async (t) => {
+test('finding 1: a half-closed client whose request is parked behind another fetch still gets its answer', async (t) => {
   let release;
   const held = new Promise((r) => { release = r; });
   const origin = await startOrigin(async (req, res) => {
