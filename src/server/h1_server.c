@@ -144,6 +144,10 @@ static void on_data(void *owner, size_t n)
         client_timer(c, c->w->cfg->timeouts.client_header);
         c->head_timer = 1;
     }
+    /* timeouts.client_body_idle is silence, not a deadline: each read of
+     * a body re-arms it, read ahead to key it (no req_flow per read) or not */
+    if (c->state == CS_BODY)
+        client_timer(c, c->w->cfg->timeouts.client_body_idle);
     if (c->state == CS_TUNNEL)
         tunnel_on_client_data(c);
     else

@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
 import { certsForTests, startTlsProxy } from './tls-lib.mjs';
-import { startProxy, startOrigin, startRawOrigin, startRelay, tmpFile, sleep, parseResponses } from './lib.mjs';
+import { startProxy, startOrigin, startRawOrigin, startRelay, tmpFile, sleep, parseResponses, rawExchange } from './lib.mjs';
 
 const C = certsForTests('attack-round3');
 
@@ -102,7 +102,7 @@ test('finding 2: a response cut off by its origin is not ended with close_notify
 // body", and so it is for a body forwarded as it comes (each read re-arms
 // it); a body read ahead to key it (a POST a rule caches, QUERY) armed it
 // once, so a client sending steadily for longer than it got 408.
-test('finding 3: a body read ahead to key it, arriving steadily, is not cut at client_body_idle', { todo: 'finding 3' }, async (t) => {
+test('finding 3: a body read ahead to key it, arriving steadily, is not cut at client_body_idle', async (t) => {
   const origin = await startOrigin((req, res, body) => {
     res.setHeader('Cache-Control', 'max-age=60');
     res.end(`got ${body.length}`);
@@ -131,4 +131,8 @@ test('finding 3: a body read ahead to key it, arriving steadily, is not cut at c
   assert.equal(r.status, 200, `got ${out.toString().split('\r\n')[0]}`);
   assert.equal(r.body.toString(), 'got 60');
   assert.match(r.headers['cache-status'], /stored/);
+  // and one that goes quiet still gets its 408
+  const { data, closed } = await rawExchange(proxy.port, `${head.replace('/q/slow', '/q/quiet')}${body.slice(0, 6)}`, { idleMs: 5000 });
+  assert.ok(closed);
+  assert.equal(parseResponses(data)[0].status, 408);
 });
