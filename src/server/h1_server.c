@@ -186,6 +186,7 @@ static void begin_request(struct client *c, const struct http_request *r)
         return;
     }
     ex->in_head = r->head_len; /* consumed by h1_req_consume */
+    c->answered = 0;
     if (r->minor >= 1)
         c->keepalive = !(r->conn_flags & HTTP_CONN_CLOSE);
     else
@@ -487,6 +488,7 @@ static void add_length(struct outbuf *out, int64_t length)
 static void h1_answer(struct exchange *ex, const struct front_answer *a)
 {
     struct client *c = ex->fe_ctx;
+    c->answered = 1;
     struct outbuf o = {0};
     outbuf_addstatus(&o, a->status, a->reason);
     if (a->type) {
@@ -616,9 +618,14 @@ static size_t h1_queued(const struct exchange *ex)
     return c->conn.write_pending;
 }
 
+/* After an answer of ours the close ends a whole response; otherwise a
+ * response broke off mid-way, and the close must not say it is whole
+ * (an HTTP/1.0 client reads a body to the close). */
 static void h1_abort(struct exchange *ex)
 {
     struct client *c = ex->fe_ctx;
+    if (!c->answered)
+        conn_incomplete(&c->conn);
     c->keepalive = 0;
     client_close_after_write(c);
 }
