@@ -150,3 +150,68 @@ test('finding 3: a body read ahead to key it, arriving steadily, is not cut at c
   assert.ok(closed);
   assert.equal(parseResponses(data)[0].status, 408);
 });
+
+// A chunked body decoded; null when it is cut short (no last chunk).
+function dechunk(buf) {
+  const parts = [];
+  let pos = 0;
+  for (;;) {
+    const le = buf.indexOf('\r\n', pos);
+    if (le < 0) return null;
+    const size = parseInt(buf.subarray(pos, le).toString(), 16);
+    if (Number.isNaN(size)) return null;
+    pos = le + 2;
+    if (size === 0) return Buffer.concat(parts);
+    if (pos + size + 2 > buf.length) return null;
+    parts.push(buf.subarray(pos, pos + size));
+    pos += size + 2;
+  }
+}
+
+function getAll(port, req) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(req));
+    const d = [];
+    s.on('data', (x) => d.push(x));
+    s.on('close', () => resolve(Buffer.concat(d)));
+    s.on('error', () => {});
+  });
+}
+
+// Finding 4: a cacheable response without Content-Length that outgrows
+// cache.max_object_size while it streams is dropped from the store, as the
+// README says; but the requests collapsed onto its fetch, streaming from
+// the fill, are cut off there (cache_stage_body sets FILL_ABORTED: "its
+// streamers cannot have the rest"), though the origin's response is whole
+// and the leader gets all of it.
+test('finding 4: requests collapsed onto a chunked fetch that outgrows max_object_size get the whole body', { todo: 'finding 4' }, async (t) => {
+  const total = 200 * 1024;
+  const origin = await startRawOrigin((s) => {
+    s.once('data', async () => {
+      s.write('HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n');
+      const chunk = Buffer.alloc(8192, 'x');
+      for (let sent = 0; sent < total && !s.destroyed; sent += chunk.length) {
+        s.write(`${chunk.length.toString(16)}\r\n`);
+        s.write(chunk);
+        s.write('\r\n');
+        await sleep(20);
+      }
+      s.write('0\r\n\r\n');
+    });
+  });
+  const cfg = tmpFile('r3.yaml', 'cache:\n  max_object_size: 64KiB\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  t.after(async () => { await proxy.stop(); await origin.close(); });
+  const req = 'GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n';
+  const leader = getAll(proxy.port, req);
+  await sleep(100);
+  const waiter = getAll(proxy.port, req);
+  for (const [who, raw] of [['leader', await leader], ['waiter', await waiter]]) {
+    const at = raw.indexOf('\r\n\r\n');
+    assert.ok(at > 0, `${who}: no head`);
+    assert.match(raw.subarray(0, at).toString(), /^HTTP\/1\.1 200/);
+    const body = dechunk(raw.subarray(at + 4));
+    assert.ok(body, `${who}: the body was cut off after ${raw.length - at - 4} bytes`);
+    assert.equal(body.length, total, who);
+  }
+});
