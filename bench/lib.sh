@@ -47,3 +47,53 @@ Groups = X25519
 CNF
   export OPENSSL_CONF=$work/openssl.cnf
 }
+
+# $work/proxy/nginx.conf: nginx as the proxy under test, one worker, in
+# front of the origin on $ORIGIN with pooled keep-alive. $1: the server's
+# listen (and ssl) lines; $2: more lines in http {}; $3: more lines in
+# location / (the cache, for scripts that compare caches).
+proxy_conf() {
+  mkdir -p "$work/proxy"
+  cat > "$work/proxy/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/proxy/nginx.pid;
+error_log $work/proxy/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
+$2
+  server {
+$1
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering on;
+$3
+    }
+  }
+}
+CONF
+}
+
+# The cache nginx gets where a script compares caches: the http {} and
+# location / lines for proxy_conf.
+ngx_cache_http() {
+  echo "  proxy_cache_path $work/proxy/cache levels=1:2 keys_zone=c:16m max_size=2g inactive=1h;"
+}
+ngx_cache_location() {
+  echo '      proxy_cache c; proxy_cache_valid 200 1h; add_header X-Cache $upstream_cache_status;'
+}
+# TLS 1.3 with the run's one cipher (tls_setup), for an ssl listener.
+ngx_tls_lines() {
+  cat <<L
+    ssl_certificate $work/certs/server.pem;
+    ssl_certificate_key $work/certs/server.key;
+    ssl_protocols TLSv1.3;
+    ssl_conf_command Ciphersuites $TLS_CIPHER;
+    ssl_ecdh_curve X25519;
+L
+}

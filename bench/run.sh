@@ -65,29 +65,7 @@ mkdir -p "$work/www" "$work/origin" "$work/proxy"
 make_bodies
 
 origin_conf "  server { listen 127.0.0.1:$ORIGIN; root $work/www; ${ORIGIN_EXTRA:-} }"
-cat > "$work/proxy/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/proxy/nginx.pid;
-error_log $work/proxy/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
-  ${NGX_HTTP_EXTRA:-}
-  server {
-    listen 127.0.0.1:$NGX;
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering on;
-      ${NGX_EXTRA:-}
-    }
-  }
-}
-CONF
+proxy_conf "    listen 127.0.0.1:$NGX;" "${NGX_HTTP_EXTRA:-}" "${NGX_EXTRA:-}"
 taskset -c 1 nginx -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
 taskset -c 0 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" & pids+=($!)
 # Proxy mode compares proxying: idemcache's cache is off, as nginx has none.

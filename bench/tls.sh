@@ -45,34 +45,8 @@ make_bodies
 
 origin_conf "  server { listen 127.0.0.1:$ORIGIN; root $work/www; access_log $work/origin/access.log;
            add_header Cache-Control \"max-age=3600\" always; }"
-cat > "$work/proxy/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/proxy/nginx.pid;
-error_log $work/proxy/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
-  proxy_cache_path $work/proxy/cache levels=1:2 keys_zone=c:16m max_size=2g inactive=1h;
-  server {
-    listen 127.0.0.1:$NGX ssl;
-    ssl_certificate $work/certs/server.pem;
-    ssl_certificate_key $work/certs/server.key;
-    ssl_protocols TLSv1.3;
-    ssl_conf_command Ciphersuites $TLS_CIPHER;
-    ssl_ecdh_curve X25519;
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering on;
-      proxy_cache c; proxy_cache_valid 200 1h; add_header X-Cache \$upstream_cache_status;
-    }
-  }
-}
-CONF
+proxy_conf "    listen 127.0.0.1:$NGX ssl;
+$(ngx_tls_lines)" "$(ngx_cache_http)" "$(ngx_cache_location)"
 taskset -c 1 nginx -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
 taskset -c 0 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" & pids+=($!)
 PROXIES=${PROXIES:-"idem nginx"}
