@@ -215,3 +215,28 @@ test('finding 4: requests collapsed onto a chunked fetch that outgrows max_objec
     assert.equal(body.length, total, who);
   }
 });
+
+// Finding 5: limits.request_body refuses a chunked body as soon as it
+// passes the limit when the body is forwarded; read ahead to key it (a
+// POST a rule caches, QUERY), it was read on to body_key.max_bytes (1 MiB,
+// held in memory, its framing to twice that) before the 413 came.
+test('finding 5: a chunked body read ahead to key it gets 413 once past limits.request_body, not after body_key.max_bytes', async (t) => {
+  const origin = await startOrigin((req, res, body) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end(`got ${body.length}`);
+  });
+  const cfg = tmpFile('r3.yaml', 'limits:\n  request_body: 100\nrules:\n  - path: "/q/*"\n    methods: [POST]\n    cache: true\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  t.after(async () => { await proxy.stop(); await origin.close(); });
+  const head = (path) => `POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`;
+  // at the limit: read ahead, keyed, stored
+  const at = await rawExchange(proxy.port, `${head('/q/at')}64\r\n${'y'.repeat(100)}\r\n0\r\n\r\n`);
+  assert.equal(parseResponses(at.data)[0].status, 200);
+  assert.match(parseResponses(at.data)[0].headers['cache-status'], /stored/);
+  // one byte past it, the rest of the body never sent: 413 at once
+  const past = await rawExchange(proxy.port, `${head('/q/past')}65\r\n${'x'.repeat(101)}\r\n`, { idleMs: 3000 });
+  assert.ok(past.data.length, 'no answer while the body is incomplete: it is still being read ahead');
+  assert.equal(parseResponses(past.data)[0].status, 413);
+  assert.ok(past.closed);
+  assert.equal(origin.seen.length, 1, 'only the request at the limit reached the origin');
+});
