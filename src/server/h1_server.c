@@ -77,6 +77,10 @@ static void on_timer(uv_timer_t *t)
 {
     struct client *c = t->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (c->state == CS_BODY && c->conn.eof) {
+        client_close(c); /* the body can never be complete (h1_req_flow READ) */
+        return;
+    }
     if (c->tls && c->state == CS_HEAD && !c->tls_ready) {
         log_msg(LOG_INFO, "client %s: TLS handshake timeout", c->ci.ip);
         client_close(c);
@@ -129,6 +133,11 @@ static void on_eof(void *owner, int err)
     } else if (c->state == CS_WAIT && err == UV_EOF && c->ex->req) {
         /* half-close: still answer this request, wherever it is (on its
          * way upstream, or parked behind another fetch: EX_NONE then) */
+        c->keepalive = 0;
+    } else if (c->state == CS_BODY && err == UV_EOF && c->body_hold) {
+        /* TLS: a close_notify read with the body, which waits in the
+         * buffer until the origin takes it (FRONT_FLOW_HOLD): the
+         * pipeline reads it then (h1_req_flow READ) */
         c->keepalive = 0;
     } else {
         client_close(c);
@@ -677,6 +686,8 @@ static void h1_req_flow(struct exchange *ex, enum front_flow flow)
         }
         client_resume_read(c);
         client_timer(c, c->w->cfg->timeouts.client_body_idle);
+        if (c->conn.eof) /* the client's end was read (on_eof): nothing more comes */
+            uv_timer_start(&c->timer, on_timer, 0, 0);
         return;
     }
 }

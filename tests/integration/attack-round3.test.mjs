@@ -240,3 +240,53 @@ test('finding 5: a chunked body read ahead to key it gets 413 once past limits.r
   assert.ok(past.closed);
   assert.equal(origin.seen.length, 1, 'only the request at the limit reached the origin');
 });
+
+// Finding 6: TLS lets a client close its sending side and still read the
+// answer (RFC 8446 §6.1: close_notify closes the write direction). A
+// request with a body, then close_notify in the same read: tls_input hands
+// over the plaintext (the pipeline holds the body until the origin is
+// connected, reading paused), then reports the close, and on_eof in
+// CS_BODY closed the connection with the whole body in the buffer: no
+// answer. (In clear text a FIN is not read while reading is paused.)
+test('finding 6: a TLS client that sends a request with a body and close_notify at once still gets its answer', async (t) => {
+  const origin = await startOrigin((req, res, body) => res.end(`got ${body.length}`));
+  const proxy = await startTlsProxy(C, ['--upstream', `http://127.0.0.1:${origin.port}`]);
+  // A relay that gathers what the client sends for 50 ms before passing
+  // it on, so that the request and the close_notify behind it arrive in
+  // one read; half-open both ways, so the answer can still come back.
+  const relay = net.createServer({ allowHalfOpen: true }, (a) => {
+    const b = net.connect({ port: proxy.tlsPort, host: '127.0.0.1', allowHalfOpen: true });
+    let held = [];
+    let timer = null;
+    a.on('data', (d) => {
+      held.push(d);
+      timer ||= setTimeout(() => { timer = null; b.write(Buffer.concat(held)); held = []; }, 50);
+    });
+    a.on('end', () => setTimeout(() => b.end(), 200));
+    b.on('data', (d) => a.write(d));
+    b.on('end', () => a.end());
+    a.on('error', () => b.destroy());
+    b.on('error', () => a.destroy());
+  });
+  await new Promise((r) => relay.listen(0, '127.0.0.1', r));
+  t.after(async () => { relay.close(); await proxy.stop(); await origin.close(); });
+  const ask = (req) => new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port: relay.address().port, servername: 'localhost',
+      ca: fs.readFileSync(C.ca.cert), allowHalfOpen: true });
+    const d = [];
+    s.on('secureConnect', () => s.end(req)); // the request, then close_notify
+    s.on('data', (x) => d.push(x));
+    s.on('close', () => resolve(Buffer.concat(d)));
+    s.on('error', () => resolve(Buffer.concat(d)));
+  });
+  const got = await ask('POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello');
+  const [r] = parseResponses(got);
+  assert.ok(r, 'no answer: closed with the body in the buffer');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'got 5');
+  assert.match(r.headers['connection'] || '', /close/);
+  // a body cut short by the close is never complete: closed, nothing sent on
+  const cut = await ask('POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\nhello');
+  assert.equal(parseResponses(cut).filter((x) => x.status === 200).length, 0);
+  assert.equal(origin.seen.length, 1);
+});
