@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import { certsForTests, startTlsProxy } from './tls-lib.mjs';
 import { startProxy, startOrigin, startRawOrigin, startRelay, tmpFile, sleep, parseResponses, rawExchange } from './lib.mjs';
 
@@ -289,4 +290,41 @@ test('finding 6: a TLS client that sends a request with a body and close_notify 
   const cut = await ask('POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\nhello');
   assert.equal(parseResponses(cut).filter((x) => x.status === 200).length, 0);
   assert.equal(origin.seen.length, 1);
+});
+
+// Finding 7 (a sanitizer report): a request body read ahead to key it that
+// is empty without saying so up front (h1: chunked "0"; h2: no
+// content-length, END_STREAM on an empty DATA) went to the origin "from
+// memory" as outbuf_add(o, NULL, 0): memcpy from a null pointer, undefined
+// behaviour; the UBSan build (halt_on_error) died on it.
+test('finding 7: an empty body read ahead to key it (chunked, or h2 without content-length) is forwarded without undefined behaviour', async (t) => {
+  const origin = await startOrigin((req, res, body) => {
+    res.setHeader('Cache-Control', 'max-age=60');
+    res.end(`got ${body.length}`);
+  });
+  const cfg = tmpFile('r3.yaml', 'rules:\n  - path: "/q/*"\n    methods: [POST]\n    cache: true\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  t.after(async () => { await origin.close(); });
+  const h1 = await rawExchange(proxy.port, 'POST /q/empty1 HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', { idleMs: 1000 });
+  const [r1] = parseResponses(h1.data);
+  assert.ok(r1, 'no answer to an empty chunked body');
+  assert.equal(r1.status, 200);
+  assert.equal(r1.body.toString(), 'got 0');
+  const c = http2.connect(`http://127.0.0.1:${proxy.port}`);
+  c.on('error', () => {});
+  const r2 = await new Promise((resolve, reject) => {
+    const st = c.request({ ':method': 'POST', ':path': '/q/empty2', ':authority': 'a', 'content-type': 'text/plain' }, { endStream: false });
+    const d = [];
+    let status;
+    st.on('response', (h) => { status = h[':status']; });
+    st.on('data', (x) => d.push(x));
+    st.on('end', () => resolve({ status, body: Buffer.concat(d).toString() }));
+    st.on('error', reject);
+    st.end(); // an empty DATA with END_STREAM
+  });
+  c.close();
+  assert.equal(r2.status, 200);
+  assert.equal(r2.body, 'got 0');
+  assert.equal(proxy.proc.exitCode, null, 'idemcache died');
+  await proxy.stop(); // throws on a sanitizer report
 });
