@@ -223,6 +223,20 @@ static void process(struct client *c)
                 client_resume_read(c);
                 return;
             }
+            if (c->conn.write_pending >= WRITE_HIGH_WATER) {
+                /* Answers wait on a client that does not read them (a
+                 * pipelined hit queues without reading anything from the
+                 * origin): no next request until they drain
+                 * (client_write_done), as h2 stops reading; else each one
+                 * queues its write, without bound. */
+                client_pause_read(c);
+                if (!c->send_wait) {
+                    c->send_wait = 1;
+                    client_timer(c, w->cfg->timeouts.client_send_idle);
+                }
+                return;
+            }
+            c->send_wait = 0;
             if (!c->head_timer) {
                 client_timer(c, w->cfg->timeouts.client_header);
                 c->head_timer = 1;
@@ -334,6 +348,8 @@ void client_write_done(void *owner, int status)
     if (c->ex->state == EX_RESP_BODY && c->ex->up)
         client_timer(c, 0); /* the send timer of a relay (send_idle) */
     exchange_front_drained(c->ex);
+    if (c->send_wait && c->state == CS_HEAD && !c->processing && !c->closed)
+        client_process(c); /* the pipelined requests held back */
 }
 
 /* The TLS handshake ended: the request head's deadline starts now. A

@@ -328,3 +328,70 @@ test('finding 7: an empty body read ahead to key it (chunked, or h2 without cont
   assert.equal(proxy.proc.exitCode, null, 'idemcache died');
   await proxy.stop(); // throws on a sanitizer report
 });
+
+const rssKiB = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+
+// Finding 8: a client that pipelines requests answered from the store and
+// reads nothing: each hit is queued toward it (a write request, the
+// framing buffer, the object referenced), and nothing stopped reading the
+// next request, so 27 MiB of pipelined GETs held 1.2 GiB in the proxy in
+// 8 s, from one connection. h2 stops reading past WRITE_HIGH_WATER of
+// answers waiting; h1 now waits the same way for its answers to drain.
+test('finding 8: pipelined hits to a client that reads nothing stop being read, not queued without bound', async (t) => {
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=600');
+    res.end('x'.repeat(100));
+  });
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  const s = net.connect(proxy.port, '127.0.0.1');
+  t.after(async () => { s.destroy(); await proxy.stop(); await origin.close(); });
+  s.on('error', () => {});
+  await new Promise((r) => s.on('connect', r));
+  s.write('GET /o HTTP/1.1\r\nHost: a\r\n\r\n'); // stored
+  const first = await new Promise((r) => s.once('data', r));
+  assert.match(first.toString(), /stored/);
+  s.pause(); // reads nothing from here
+  const before = rssKiB(proxy.proc.pid);
+  const n = 100000;
+  s.write(Buffer.from('GET /o HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(n)));
+  await sleep(3000);
+  const grown = rssKiB(proxy.proc.pid) - before;
+  assert.ok(grown < 64 * 1024, `the proxy grew by ${grown} KiB for answers nobody reads`);
+  // read now: every answer comes, in order
+  let got = 0;
+  let tail = '';
+  const marker = 'HTTP/1.1 200 OK';
+  await new Promise((resolve) => {
+    s.on('data', (d) => {
+      const text = tail + d.toString('latin1');
+      for (let i = text.indexOf(marker); i >= 0; i = text.indexOf(marker, i + 1)) got++;
+      tail = text.slice(-(marker.length - 1));
+      if (got >= n) resolve();
+    });
+    s.resume();
+  });
+  assert.equal(got, n);
+});
+
+test('finding 8: a client that pipelines hits and never reads them is closed at timeouts.client_send_idle', async (t) => {
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=600');
+    res.end('x'.repeat(100));
+  });
+  const cfg = tmpFile('r3.yaml', 'timeouts:\n  client_send_idle: 500ms\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  const s = net.connect(proxy.port, '127.0.0.1');
+  t.after(async () => { s.destroy(); await proxy.stop(); await origin.close(); });
+  const gone = new Promise((r) => { s.on('error', () => r('error')); s.on('close', () => r('close')); });
+  await new Promise((r) => s.on('connect', r));
+  s.write('GET /o HTTP/1.1\r\nHost: a\r\n\r\n');
+  await new Promise((r) => s.once('data', r));
+  s.pause();
+  s.write(Buffer.from('GET /o HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(100000)));
+  await sleep(2500);
+  // closed by now: what we send next finds no one (the kernel resets it)
+  const probe = setInterval(() => { if (!s.destroyed) s.write('GET /o HTTP/1.1\r\nHost: a\r\n\r\n'); }, 100);
+  const how = await Promise.race([gone, sleep(5000).then(() => 'still open')]);
+  clearInterval(probe);
+  assert.ok(how === 'error' || how === 'close', how);
+});
