@@ -1466,6 +1466,7 @@ void cache_stage_body(struct exchange *ex, const char *p, size_t n)
             stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
         }
         cache_object_unref(&ex->fill); /* streams on, unstored */
+        ex->cache_detail = "too-large";
         return;
     }
     cache_object_append(ex->fill, p, n);

@@ -67,7 +67,8 @@ void client_close(struct client *c)
         return;
     c->closed = 1;
     h2_conn_closing(c); /* its streams' exchanges are told */
-    exchange_front_gone(c->ex);
+    if (exchange_front_gone(c->ex) == EXCHANGE_DETACHED)
+        c->ex = NULL; /* a background fetch now, internal.c's to free */
     link_remove(&c->link);
     conn_close(&c->conn, on_client_closed);
     uv_close((uv_handle_t *)&c->timer, on_client_closed);

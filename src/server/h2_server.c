@@ -203,8 +203,8 @@ static void on_req_data(void *owner, struct h2_stream *st)
 
 static void on_gone(void *owner, struct h2_stream *st)
 {
-    if (st->owner)
-        exchange_front_gone(st->owner);
+    if (st->owner && exchange_front_gone(st->owner) == EXCHANGE_DETACHED)
+        st->owner = NULL; /* a background fetch now, internal.c's to free */
 }
 
 static void on_drained(void *owner, struct h2_stream *st)

@@ -1,11 +1,15 @@
 /* The internal front: an exchange with no client behind it, for the
- * background refresh (RFC 5861 §3, background.c). The pipeline runs it as
- * any other (routing, validators, the 304 merge, storing, Vary,
- * coalescing, the access log); what it would send a client is dropped
- * here. No socket, no wire text: design server-layers.md §3, step 7.
+ * background refresh (RFC 5861 §3, background.c) and for the background
+ * fetch, a client's fetch that goes on into the cache after its client
+ * left (Varnish's background fetch, nginx's proxy_cache: the fetch is the
+ * object's, not the client's). The pipeline runs it as any other
+ * (routing, validators, the 304 merge, storing, Vary, coalescing, the
+ * access log); what it would send a client is dropped here. No socket,
+ * no wire text: design server-layers.md §3, step 7.
  *
  *   internal_start -> exchange_begin -> ... -> done or abort: finished
- *   finished -> internal_reap (the next start, or the worker's end): freed
+ *   internal_adopt (exchange_front_gone, mid-body) -> ... -> the same
+ *   finished -> reap (the next start or adoption, or the worker's end): freed
  *
  * A finished exchange is not freed at once: the pipeline may still be
  * unwinding through it (h1_client_on_eof reads it after the relay ends). */
@@ -18,6 +22,7 @@
 struct internal {
     uint32_t magic;
     int finished;       /* answered or given up; no longer counted */
+    int detached;       /* a client's fetch taken over (internal_adopt) */
     struct link link;   /* in the worker's internals */
     struct conninfo ci; /* its starter's, for the key and the log */
     struct exchange *ex;
@@ -136,6 +141,14 @@ static int in_closing(const struct exchange *ex)
     return of(ex)->finished;
 }
 
+int internal_fetch_unwanted(const struct exchange *ex)
+{
+    /* A background fetch goes on for the store alone: once the store let
+     * go of its object (it outgrew cache.max_object_size mid-body), the
+     * rest would be read for no one. A refresh reads its answer out. */
+    return ex->fe == &internal_front && of(ex)->detached && !of(ex)->finished && !ex->fill;
+}
+
 const struct front_ops internal_front = {
     .name = "internal",
     .answer = in_answer,
@@ -197,6 +210,28 @@ int internal_start(struct srv_worker *w, const struct http_request *r, const str
     link_insert(&w->internals, &in->link);
     w->background++;
     exchange_begin(in->ex);
+    return 0;
+}
+
+int internal_adopt(struct exchange *ex)
+{
+    struct srv_worker *w = ex->w;
+    if (w->background >= w->cfg->cache.background_fetches)
+        return -1; /* as many in flight as refreshes may be: it ends with its client */
+    reap(w, 0);
+    struct internal *in = calloc(1, sizeof *in);
+    if (!in)
+        return -1;
+    in->magic = INTERNAL_MAGIC;
+    in->detached = 1;
+    in->ci = *ex->ci; /* the client's goes with its connection */
+    in->ci.internal = 1;
+    in->ex = ex;
+    ex->fe = &internal_front;
+    ex->fe_ctx = in;
+    ex->ci = &in->ci;
+    link_insert(&w->internals, &in->link);
+    w->background++;
     return 0;
 }
 

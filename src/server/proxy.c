@@ -800,6 +800,22 @@ void proxy_relay_flush(struct exchange *ex, struct outbuf *o)
     ex->fe->send(ex, o);
 }
 
+/* A background fetch the store let go of mid-body (internal.c): the
+ * origin is left, as for a client gone with a response not stored; the
+ * fetch's line is logged, as when it ends whole. */
+static void stop_unwanted(struct exchange *ex)
+{
+    log_msg(LOG_INFO, "%.*s %.*s: background fetch stopped: %s", (int)ex->method.len, ex->method.p,
+            (int)ex->target.len, ex->target.p,
+            ex->cache_detail ? ex->cache_detail : "its response is not stored");
+    upstream_close(ex->up);
+    ex->up = NULL;
+    ex->t_up_end = uv_hrtime();
+    proxy_log_exchange(ex);
+    exchange_done(ex);
+    ex->fe->abort(ex);
+}
+
 void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done)
 {
     struct upstream *u = ex->up;
@@ -811,6 +827,10 @@ void proxy_relay_end(struct exchange *ex, struct outbuf *o, int done)
         free(o->p);
     if (done) {
         finish(ex);
+        return;
+    }
+    if (internal_fetch_unwanted(ex)) {
+        stop_unwanted(ex);
         return;
     }
     if (ex->fe->queued(ex) >= WRITE_HIGH_WATER) {
@@ -979,7 +999,30 @@ void proxy_on_upstream_timeout(struct exchange *ex, enum upstream_timer kind)
     fail(ex, 504, kind == UT_CONNECT ? "upstream connect timed out" : "upstream timed out");
 }
 
-void exchange_front_gone(struct exchange *ex)
+/* The client went while its response streams into the cache: the fetch
+ * is the object's, not the client's (Varnish's background fetch; nginx
+ * keeps writing a proxy_cache file). Others may follow it as it fills
+ * (cache_stage_stream_pump) or wait for it to be stored; no one wastes
+ * the origin's work. Only a request sent whole, and only while stored:
+ * anything else ends with its client, as before. The client's line is
+ * logged now, as any client gone; the fetch's own when it ends, as a
+ * refresh's (its bytes: those after this). */
+static int go_on_without_client(struct exchange *ex)
+{
+    if (ex->fe == &internal_front || ex->state != EX_RESP_BODY || !ex->up || !ex->fill ||
+        !ex->req_done || ex->discard_body || internal_adopt(ex) < 0)
+        return 0;
+    proxy_log_exchange(ex);
+    log_msg(LOG_INFO, "client %s gone: %.*s %.*s goes on into the cache (background fetch)",
+            ex->ci->ip, (int)ex->method.len, ex->method.p, (int)ex->target.len, ex->target.p);
+    ex->bytes_in = ex->bytes_out = 0;
+    /* what was held back for the client (its socket full) is read on;
+     * the relay's own timers run again (timeouts.upstream_idle) */
+    exchange_front_drained(ex);
+    return 1;
+}
+
+enum exchange_gone exchange_front_gone(struct exchange *ex)
 {
     cache_stage_unpark(ex);
     if (ex->bg_key) {
@@ -988,6 +1031,8 @@ void exchange_front_gone(struct exchange *ex)
         free(ex->bg_key);
         ex->bg_key = NULL;
     }
+    if (go_on_without_client(ex))
+        return EXCHANGE_DETACHED;
     if (ex->up) {
         upstream_close(ex->up);
         ex->up = NULL;
@@ -997,4 +1042,5 @@ void exchange_front_gone(struct exchange *ex)
     if (ex->req)
         proxy_log_exchange(ex);
     exchange_done(ex);
+    return EXCHANGE_ENDED;
 }

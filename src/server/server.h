@@ -320,7 +320,12 @@ void worker_client_gone(struct srv_worker *w);
  *                          (below WRITE_LOW_WATER): relay or stream on
  *   exchange_front_gone    the client went (h1: closed; h2: stream reset):
  *                          unparked, unlinked from streaming, its upstream
- *                          closed, logged (499); no front_ops call after it
+ *                          closed, logged (499); no front_ops call after it.
+ *                          Or, its response streaming into the cache, the
+ *                          fetch goes on without it (EXCHANGE_DETACHED):
+ *                          logged as today, then the internal front's
+ *                          (internal_adopt), which frees it; the protocol
+ *                          drops its pointer and never frees it
  *   exchange_free          once no call chain can hold it (h1: its close
  *                          callback or the next read callback) */
 /* A new exchange (NULL: out of memory). ci may be NULL until the protocol
@@ -342,7 +347,12 @@ int exchange_copy_request(struct exchange *ex, const struct http_request *r);
 void exchange_begin(struct exchange *ex);
 void exchange_req_data(struct exchange *ex);
 void exchange_front_drained(struct exchange *ex);
-void exchange_front_gone(struct exchange *ex);
+/* What became of an exchange whose client went. */
+enum exchange_gone {
+    EXCHANGE_ENDED,    /* ended: still the protocol's, freed as usual */
+    EXCHANGE_DETACHED, /* a background fetch now (internal.c): not the protocol's */
+};
+enum exchange_gone exchange_front_gone(struct exchange *ex);
 /* Free what the last attempt held, keep what carries over (see struct
  * exchange): the connection's first request, or (exchange_restart) the
  * same request again. */
@@ -536,6 +546,15 @@ extern const struct front_ops internal_front;
  * slot is still the caller's). */
 int internal_start(struct srv_worker *w, const struct http_request *r, const struct conninfo *ci,
                    const char *key, size_t key_len);
+/* A client's exchange whose client went while its response streams into
+ * the cache goes on as a background fetch: rebound to the internal front
+ * (ex->fe, fe_ctx, and ci, copied from the protocol's), counted with the
+ * refreshes (cache.background_fetches, the drain), freed by internal.c.
+ * 0, or -1 (at the cap, or out of memory): ex is untouched. */
+int internal_adopt(struct exchange *ex);
+/* A background fetch whose object the store let go of (too large): no one
+ * is left to read the rest for, the pipeline ends it. */
+int internal_fetch_unwanted(const struct exchange *ex);
 /* The drain timed out: every refresh in flight ends now (logged 499). */
 void internal_abort_all(struct srv_worker *w);
 /* Free them all, once the worker's loop has ended. */
