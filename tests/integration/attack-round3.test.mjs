@@ -395,3 +395,39 @@ test('finding 8: a client that pipelines hits and never reads them is closed at 
   clearInterval(probe);
   assert.ok(how === 'error' || how === 'close', how);
 });
+
+// Finding 9: SIGTERM lets requests in flight finish (timeouts.drain), and
+// closes idle connections at once. A hit written in one go leaves its
+// connection waiting for the next request (CS_HEAD, nothing buffered)
+// while the stored body is still queued toward a slow reader: the drain
+// took it for idle and closed it, the download cut at once.
+test('finding 9: a large hit still going out to a slow reader finishes during the drain, not cut at SIGTERM', async (t) => {
+  const size = 15 * 1024 * 1024; // more than the socket buffers on the way hold
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=600');
+    res.setHeader('Content-Length', size);
+    res.end(Buffer.alloc(size, 'h'));
+  });
+  const cfg = tmpFile('r3.yaml', 'cache:\n  max_object_size: 16MiB\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  t.after(async () => { await proxy.stop(); await origin.close(); });
+  const stored = await getAll(proxy.port, 'GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(stored.toString('latin1', 0, 400), /stored/);
+  const s = net.connect(proxy.port, '127.0.0.1');
+  const got = [];
+  s.on('data', (d) => got.push(d));
+  const closed = new Promise((r) => { s.on('close', r); s.on('error', () => {}); });
+  await new Promise((r) => s.on('connect', r));
+  s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+  s.pause(); // a slow reader: most of the hit waits in the proxy
+  await sleep(300);
+  proxy.proc.kill('SIGTERM');
+  await sleep(300);
+  s.resume();
+  await closed;
+  const raw = Buffer.concat(got);
+  const at = raw.indexOf('\r\n\r\n');
+  assert.match(raw.subarray(0, at).toString(), /hit/);
+  assert.equal(raw.length - at - 4, size, 'the hit was cut by the drain');
+  assert.equal((await proxy.exited).code, 0);
+});
