@@ -184,12 +184,14 @@ enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name
 
 /* §8.2.3: crumbs are joined with "; " into one field before an HTTP/1.1
  * hop (and before keys and Vary see them). The joined line goes to the
- * arena; the crumbs leave the field list. */
+ * arena; the crumbs leave the field list. An empty crumb adds no cookie:
+ * it is skipped, so "a=1" + "" is "a=1" as in the HTTP/1.1 request (no
+ * "a=1; " that would key apart); all of them empty: an empty line. */
 static int join_cookies(struct h2_request *h, struct slice *joined)
 {
     size_t start = h->used;
     for (unsigned i = 0; i < h->nfields; i++) {
-        if (!slice_case_eq(h->fields[i].name, "cookie"))
+        if (!slice_case_eq(h->fields[i].name, "cookie") || h->fields[i].value.len == 0)
             continue;
         struct slice sep = h->used > start ? SLICE_LIT("; ") : (struct slice){"", 0}, dummy;
         if (keep(h, sep, &dummy) < 0 || keep(h, h->fields[i].value, &dummy) < 0)
@@ -311,6 +313,22 @@ enum h2_request_verdict h2_request_end(struct h2_request *h, int end_stream,
         out->body = HTTP_BODY_NONE;
     }
     return H2_REQUEST_OK;
+}
+
+enum h2_request_verdict h2_trailer_field(struct slice name, struct slice value)
+{
+    /* §8.1: "Pseudo-header fields MUST NOT appear in a trailer section" */
+    if (name.len && name.p[0] == ':')
+        return H2_REQUEST_MALFORMED;
+    if (!valid_name(name) || !valid_value(value) || connection_specific(name))
+        return H2_REQUEST_MALFORMED;
+    return H2_REQUEST_OK;
+}
+
+enum h2_request_verdict h2_trailers_end(int end_stream)
+{
+    /* §8.1: a HEADERS after the first one without END_STREAM is malformed */
+    return end_stream ? H2_REQUEST_OK : H2_REQUEST_MALFORMED;
 }
 
 int h2_response_keeps_field(struct slice name, struct slice connection)

@@ -93,6 +93,17 @@ enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name
 enum h2_request_verdict h2_request_end(struct h2_request *h, int end_stream,
                                        struct http_request *out, enum h2_request_body *body);
 
+/* Request trailers (RFC 9113 §8.1: a HEADERS after the request's
+ * HEADERS, with END_STREAM): checked, then dropped, as the HTTP/1 front
+ * drops chunked ones (http/body.c; RFC 9110 §6.5.1 lets a proxy discard
+ * them): the origin, the keys and the request's head never see them.
+ * One field: OK, or MALFORMED (§8.1: a pseudo-header; §8.2: a name,
+ * value or connection-specific field as a head would be refused for). */
+enum h2_request_verdict h2_trailer_field(struct slice name, struct slice value);
+/* The trailer section ended; end_stream: its HEADERS carried END_STREAM,
+ * without which it is MALFORMED (§8.1). */
+enum h2_request_verdict h2_trailers_end(int end_stream);
+
 /* Response side. May this field of a response (or the fields we add) go
  * in an h2 HEADERS block? Connection-specific fields (§8.2.2), and those
  * the response's Connection names (`connection`, its value, may be

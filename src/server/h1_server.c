@@ -92,6 +92,8 @@ static void on_timer(uv_timer_t *t)
         reply_error(c->ex, 408, "request header timeout");
         return;
     }
+    if (c->h2 && h2_conn_timer(c))
+        return; /* a stalled h2 request body ends its stream alone */
     if (c->state == CS_BODY && !c->ex->resp_started) {
         log_msg(LOG_INFO, "client %s: request body idle timeout", c->ci.ip);
         reply_error(c->ex, 408, "request body timeout");

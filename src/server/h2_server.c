@@ -11,10 +11,13 @@
  *   client_close -> every stream's exchange gone, then freed
  *
  * Timers (the client's one): keep-alive idle with no stream open, send
- * idle while writes wait on a client that does not read; origin and
- * request timeouts are the pipeline's. */
+ * idle while writes wait on a client that does not read (both close the
+ * connection), body idle per stream: a stream whose request body has not
+ * moved for timeouts.client_body_idle ends alone (h2_conn_timer); origin
+ * and request timeouts are the pipeline's. */
 #include <stdlib.h>
 #include <string.h>
+#include <nghttp2/nghttp2.h>
 #include "server/h1_server.h"
 #include "server/h2_server.h"
 #include "server/h2_session.h"
@@ -35,6 +38,7 @@ struct h2_conn {
 };
 
 static void h2_close(struct h2_conn *hc);
+static void h2_flush(struct h2_conn *hc);
 
 static struct h2_conn *conn_of_stream(const struct h2_stream *st)
 {
@@ -56,16 +60,52 @@ static void update_timer(struct h2_conn *hc)
     const struct config *cfg = c->w->cfg;
     /* a client that reads nothing: its socket is full, or its windows
      * shut with our DATA waiting (RFC 9113 §6.9): send idle */
-    if (c->conn.write_pending || h2_session_queued(hc->s))
+    uint64_t since;
+    if (c->conn.write_pending || h2_session_queued(hc->s)) {
         client_timer(c, cfg->timeouts.client_send_idle);
-    else if (h2_session_awaits_body(hc->s))
-        /* a request body that stops coming (h1: 408); the connection's
-         * reads re-arm it, so it bounds a connection gone quiet */
-        client_timer(c, cfg->timeouts.client_body_idle);
-    else if (!h2_session_streams(hc->s))
+    } else if ((since = h2_session_body_idle_since(hc->s)) != 0) {
+        /* the stream whose request body moved longest ago: due when its
+         * own client_body_idle runs out, whatever the others send */
+        uint64_t now = uv_hrtime() / 1000000, due = since + cfg->timeouts.client_body_idle;
+        client_timer(c, due > now ? due - now : 1);
+    } else if (!h2_session_streams(hc->s))
         client_timer(c, cfg->timeouts.keepalive_idle);
     else
         client_timer(c, 0); /* the pipeline's timeouts run */
+}
+
+/* A request body that stopped coming (h1 answers 408 and closes): this
+ * stream alone ends, with a 408 if no response began (then
+ * RST_STREAM(NO_ERROR), its body unread, RFC 9113 §8.1), else
+ * RST_STREAM(CANCEL) and the exchange is told its client went. */
+static void end_stalled(void *owner, struct h2_stream *st)
+{
+    struct h2_conn *hc = owner;
+    struct exchange *ex = st->owner;
+    log_msg(LOG_INFO, "client %s: h2 stream %d: request body idle timeout", hc->c->ci.ip,
+            (int)st->id);
+    if (ex && !ex->resp_started) {
+        reply_error(ex, 408, "request body timeout");
+        return;
+    }
+    h2_stream_reset(st, NGHTTP2_CANCEL);
+    if (ex)
+        exchange_front_gone(ex);
+}
+
+int h2_conn_timer(struct client *c)
+{
+    struct h2_conn *hc = c->h2;
+    if (!hc || hc->closing || c->conn.write_pending || h2_session_queued(hc->s))
+        return 0; /* send idle: the connection closes */
+    uint64_t since = h2_session_body_idle_since(hc->s);
+    if (!since)
+        return 0; /* keep-alive idle */
+    uint64_t now = uv_hrtime() / 1000000, idle = c->w->cfg->timeouts.client_body_idle;
+    if (now >= idle)
+        h2_session_stalled_bodies(hc->s, now - idle, end_stalled);
+    h2_flush(hc); /* the answers go, and the timer is set again */
+    return 1;
 }
 
 static void on_shutdown(void *owner, int status)

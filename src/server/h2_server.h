@@ -24,6 +24,10 @@ int h2_conn_start(struct client *c);
 void h2_conn_closing(struct client *c);
 /* SIGTERM: GOAWAY; the streams in flight finish, then it closes. */
 void h2_conn_drain(struct client *c);
+/* The client's timer ran out on an h2 connection: 1 if it was a request
+ * body's idle time (the stalled streams end, the connection goes on), 0
+ * if the connection is to close (send or keep-alive idle). */
+int h2_conn_timer(struct client *c);
 
 extern const struct front_ops h2_front;
 

@@ -95,6 +95,11 @@ struct h2_stream {
     int was_high;    /* queued passed WRITE_HIGH_WATER: tell drained */
     enum h2_stream_end end;
     int owner_gone; /* the owner knows it ended (or ended it) */
+    /* malformed request trailers (RFC 9113 §8.1): reset, the rest ignored */
+    int trailers_bad;
+    /* when its request body last moved (mapped, DATA, flow, consumed), ms
+     * of uv_hrtime: its timeouts.client_body_idle runs from there */
+    uint64_t body_ms;
 };
 
 /* What a session tells its owner. Called from inside h2_session_recv or
@@ -143,9 +148,15 @@ unsigned h2_session_streams(const struct h2_session *s);
 /* Response body bytes queued in open streams and not yet sent (the
  * client's flow-control window may hold them back). */
 uint64_t h2_session_queued(const struct h2_session *s);
-/* Does an open stream wait for request body bytes the pipeline wants
- * (its flow READ or HOLD, END_STREAM not come)? */
-int h2_session_awaits_body(const struct h2_session *s);
+/* Of the open streams waiting for request body bytes the pipeline wants
+ * (flow READ or HOLD, END_STREAM not come), the earliest body_ms; 0: no
+ * stream waits. */
+uint64_t h2_session_body_idle_since(const struct h2_session *s);
+/* Each such stream whose body has not moved since `before_ms` goes to
+ * fn (the owner ends it; it may queue, not free). One stalled stream
+ * ends alone: the connection and its other streams go on. */
+void h2_session_stalled_bodies(struct h2_session *s, uint64_t before_ms,
+                               void (*fn)(void *owner, struct h2_stream *st));
 /* Graceful shutdown (SIGTERM): GOAWAY with the last stream id taken;
  * streams in flight finish (RFC 9113 §6.8). */
 void h2_session_drain(struct h2_session *s);

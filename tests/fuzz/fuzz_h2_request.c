@@ -1,10 +1,12 @@
 /* libFuzzer: an h2 header block as nghttp2 hands it to on_header, mapped
  * to the pipeline's request (http/h2_request.h). Input: the first byte's
  * low bit is END_STREAM, then one field per line, "name\tvalue" (a line
- * without a tab is a name with an empty value). Invariants: a request
- * built has a method, a host, a target that is "*" or starts with "/",
- * stays inside the arena, copies like a parsed one, and never carries a
- * connection-specific field; a refusal names its reason. */
+ * without a tab is a name with an empty value); after a line "-", the
+ * fields are a trailer section (the first byte's bit 1: its END_STREAM).
+ * Invariants: a request built has a method, a host, a target that is
+ * "*" or starts with "/", stays inside the arena, copies like a parsed
+ * one, and never carries a connection-specific field; a refusal names its
+ * reason; a trailer field is never a pseudo-header. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct h2_request h;
     h2_request_init(&h, &lim, arena, cap, fields, 34);
     int end_stream = data[0] & 1;
+    size_t crumbs = 0, crumb_bytes = 0; /* non-empty cookie fields */
     const char *p = (const char *)data + 1, *end = (const char *)data + size;
+    int trailers = 0; /* after a line "-": a trailer section */
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol)
@@ -35,9 +39,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct slice name = {p, (size_t)((tab ? tab : eol) - p)};
         struct slice value =
             tab ? (struct slice){tab + 1, (size_t)(eol - tab - 1)} : (struct slice){"", 0};
+        if (!trailers && slice_eq(name, SLICE_LIT("-")) && !tab) {
+            trailers = 1;
+            p = eol + 1;
+            continue;
+        }
+        if (trailers) {
+            /* RFC 9113 §8.1: never a pseudo-header in trailers; they are
+             * dropped, so the request is built from the head alone */
+            if (h2_trailer_field(name, value) == H2_REQUEST_OK && name.len && name.p[0] == ':')
+                abort();
+            p = eol + 1;
+            continue;
+        }
         h2_request_field(&h, name, value);
+        if (slice_eq(name, SLICE_LIT("cookie")) && value.len) {
+            crumbs++;
+            crumb_bytes += value.len;
+        }
         p = eol + 1;
     }
+    if ((h2_trailers_end(data[0] & 2) == H2_REQUEST_OK) != !!(data[0] & 2))
+        abort(); /* trailers must end the stream */
     struct http_request r;
     enum h2_request_body body;
     enum h2_request_verdict v = h2_request_end(&h, end_stream, &r, &body);
@@ -70,6 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (i > 0 && r.fields[i].id == HF_HOST)
             abort(); /* one host, first */
+        /* §8.2.3: crumbs joined with "; ", an empty one adding nothing */
+        if (slice_case_eq(n, "cookie") &&
+            r.fields[i].value.len != crumb_bytes + (crumbs ? 2 * (crumbs - 1) : 0))
+            abort();
     }
     /* the exchange's own copy, as exchange_own_request makes it */
     void *copy = malloc(http_request_copy_size(&r) + 1);

@@ -2,7 +2,8 @@
  * h2_session.c's callbacks), the pipeline replaced by a tiny fake that
  * answers GETs at once, echoes POST bodies read ahead, and leaves paths
  * under /slow unanswered. The first input byte says where the bytes are
- * cut in two reads; the client preface is prepended. Invariants: no
+ * cut in two reads; the client preface is prepended; at the end, every
+ * request body still awaited has stalled (client_body_idle). Invariants: no
  * crash, no leak (ASan), every stream freed, writes well-formed. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +52,19 @@ static void fake_gone(void *owner, struct h2_stream *st)
 }
 static void fake_drained(void *owner, struct h2_stream *st)
 {
+}
+
+/* A request body stalled (h2_server.c end_stalled): 408, or a reset once
+ * the response began. */
+static void fake_stalled(void *owner, struct h2_stream *st)
+{
+    if (st->responded) {
+        h2_stream_reset(st, 8 /* CANCEL */);
+        return;
+    }
+    struct h2_head h = {.status = 408, .length = 0};
+    h2_stream_respond(st, &h);
+    h2_stream_end(st, 1);
 }
 
 static int fake_write(void *owner, const struct slice *v, unsigned n, void (*release)(void *),
@@ -106,6 +120,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h2_session_collect(s);
     if (ok)
         h2_session_recv(s, p + cut, size - 1 - cut);
+    h2_session_flush(s);
+    h2_session_collect(s);
+    /* then every body still awaited has stalled */
+    if (h2_session_body_idle_since(s))
+        h2_session_stalled_bodies(s, UINT64_MAX, fake_stalled);
+    if (h2_session_body_idle_since(s))
+        abort(); /* each stalled stream ended */
     h2_session_flush(s);
     h2_session_collect(s);
     h2_session_free(&s);

@@ -53,7 +53,9 @@ test('rapid reset: max_resets_per_10s RST_STREAMs pass, one more gets GOAWAY and
   burst(b, 21);
   const g = await b.waitFor(goaway);
   assert.ok(g, 'GOAWAY past the limit');
-  assert.equal(errorCode(g), E.INTERNAL_ERROR, "nghttp2's rate limit (CVE-2023-44487 fix) says INTERNAL_ERROR");
+  // RFC 9113 §7 and the CVE-2023-44487 advice: ENHANCE_YOUR_CALM (our
+  // bucket trips before nghttp2's, whose GOAWAY says INTERNAL_ERROR)
+  assert.equal(errorCode(g), E.ENHANCE_YOUR_CALM, 'Rapid Reset: GOAWAY(ENHANCE_YOUR_CALM)');
   assert.ok(await b.waitClosed(), 'and the connection closes');
   await stillUp(p.port);
 });
@@ -216,14 +218,21 @@ test('a client that never opens its window is closed at timeouts.client_send_idl
   await stillUp(p.port);
 });
 
-test('a request body that stops coming: the connection is closed at timeouts.client_body_idle', async (t) => {
+test('a request body that stops coming: its stream gets 408 at timeouts.client_body_idle, the connection stays', async (t) => {
   const { p, origin } = await setup(t, 'timeouts:\n  client_body_idle: 1s\n');
   const c = await connect(p.port);
+  t.after(() => c.close());
   c.send(request(1, { method: 'POST', path: '/nocache/upload', extra: [['content-length', '10']], flags: F.END_HEADERS }));
   c.send(frame(T.DATA, 0, 1, Buffer.from('abc')));
-  assert.ok(await c.waitClosed(15000), 'closed once the body idle timeout passes');
+  const h = await c.waitFor(headersOn(1), 15000);
+  assert.ok(h, 'answered once the body idle timeout passes');
+  assert.equal(status(h.payload), 408);
+  const r = await c.waitFor(rstOn(1));
+  assert.equal(r && errorCode(r), E.NO_ERROR, 'then RST_STREAM(NO_ERROR): its body is not wanted (RFC 9113 §8.1)');
+  c.send(request(3, { path: '/after-408' }));
+  assert.equal(status((await c.waitFor(headersOn(3))).payload), 200, 'the connection goes on');
+  assert.equal(c.frames.find(goaway), undefined);
   assert.equal(origin.seen.filter((s) => s.url === '/nocache/upload').length, 0, 'no partial body reached the origin as whole');
-  await stillUp(p.port);
 });
 
 // MadeYouReset (CVE-2025-8671): frames that break a rule on a stream the

@@ -39,6 +39,11 @@ static const struct {
     /* cookie crumbs joined with "; ", after the other fields (§8.2.3) */
     {GET_OK "|cookie=a=1|accept=*/*|cookie=b=2", 1, OK,
      "GET /x api.example|host: api.example|accept: */*|cookie: a=1; b=2|none"},
+    /* an empty crumb adds no "; ": the same line as without it */
+    {GET_OK "|cookie=a=1|cookie=", 1, OK, "GET /x api.example|host: api.example|cookie: a=1|none"},
+    {GET_OK "|cookie=|cookie=a=1|cookie=|cookie=|cookie=b=2", 1, OK,
+     "GET /x api.example|host: api.example|cookie: a=1; b=2|none"},
+    {GET_OK "|cookie=|cookie=", 1, OK, "GET /x api.example|host: api.example|cookie: |none"},
     /* OPTIONS * and the asterisk form; * with another method */
     {":method=OPTIONS|:scheme=https|:authority=h|:path=*", 1, OK, "OPTIONS * h|host: h|none"},
     {":method=GET|:scheme=https|:authority=h|:path=*", 1, MAL, NULL},
@@ -190,6 +195,37 @@ static void test_limits(void **st)
     free(arena);
 }
 
+/* Request trailers (§8.1): regular fields pass (to be dropped); a
+ * pseudo-header, a bad name or value, a connection-specific field, or no
+ * END_STREAM is malformed. */
+static void test_trailers(void **st)
+{
+    static const struct {
+        const char *name, *value;
+        int want;
+    } rows3[] = {
+        {"x-checksum", "abc", OK},
+        {"grpc-status", "0", OK},
+        {":path", "/other", MAL},
+        {":method", "GET", MAL},
+        {":status", "200", MAL},
+        {"X-Upper", "v", MAL},
+        {"x-sp", " v", MAL},
+        {"x-crlf", "a\r\nb", MAL},
+        {"connection", "close", MAL},
+        {"transfer-encoding", "chunked", MAL},
+        {"", "v", MAL},
+    };
+    for (size_t i = 0; i < sizeof rows3 / sizeof rows3[0]; i++) {
+        int v = h2_trailer_field(S(rows3[i].name), S(rows3[i].value));
+        if (v != rows3[i].want)
+            fail_msg("trailer row %zu (%s): verdict %d, want %d", i, rows3[i].name, v,
+                     rows3[i].want);
+    }
+    assert_int_equal(h2_trailers_end(1), OK);
+    assert_int_equal(h2_trailers_end(0), MAL);
+}
+
 static void test_response_fields(void **st)
 {
     static const struct {
@@ -230,6 +266,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_trailers),
         cmocka_unit_test(test_response_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
