@@ -27,6 +27,8 @@ static void config_h2_defaults(struct config *c)
     c->h2.max_resets_per_10s = 200;
     /* four whole bodies at body_key.max_bytes' default */
     c->h2.max_read_ahead = 4 * 1024 * 1024;
+    /* four streams at WRITE_HIGH_WATER, what four h1 clients may hold */
+    c->h2.max_output_buffer = 1024 * 1024;
 }
 
 /* The range each h2 number may take: what the protocol allows, and what
@@ -44,6 +46,8 @@ static const char *config_h2_out_of_range(size_t off, uint64_t v)
         {offsetof(struct config, h2.initial_window), 1, 2147483647u, "1 to 2147483647 bytes"},
         {offsetof(struct config, h2.max_header_list), 1024, 16u << 20, "1KiB to 16MiB"},
         {offsetof(struct config, h2.max_resets_per_10s), 1, 1000000, "1 to 1000000"},
+        /* a stream's share is at least 16KiB (one DATA frame) anyway */
+        {offsetof(struct config, h2.max_output_buffer), 16 * 1024, 1ull << 30, "16KiB to 1GiB"},
     };
     for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++)
         if (bounds[i].off == off && (v < bounds[i].min || v > bounds[i].max))
@@ -364,6 +368,7 @@ static const struct field schema[] = {
     {"h2.max_header_list", F_SIZE, OFF(h2.max_header_list), 0},
     {"h2.max_resets_per_10s", F_COUNT, OFF(h2.max_resets_per_10s), 0},
     {"h2.max_read_ahead", F_SIZE, OFF(h2.max_read_ahead), 0},
+    {"h2.max_output_buffer", F_SIZE, OFF(h2.max_output_buffer), 0},
     {"log.access", F_STRING, OFF(log.access), sizeof(((struct config *)0)->log.access)},
     {"log.error", F_STRING, OFF(log.error), sizeof(((struct config *)0)->log.error)},
     {"log.level", F_LEVEL, OFF(log.level), 0},

@@ -232,6 +232,10 @@ struct config {
         /* request body bytes read ahead (body keys, peers) by all the
          * streams of one connection; a stream past it: REFUSED_STREAM */
         uint64_t max_read_ahead;
+        /* response body memory the streams of one connection may hold
+         * queued (copies, relayed blocks; not stored hits), shared out
+         * fairly: each open stream may queue budget / open streams */
+        uint64_t max_output_buffer;
     } h2;
 
     struct {

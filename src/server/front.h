@@ -123,7 +123,9 @@ struct front_ops {
     void (*frame_end)(struct exchange *ex, struct outbuf *o);
     void (*send)(struct exchange *ex, struct outbuf *o);
     void (*send_block)(struct exchange *ex, struct outbuf *o, char *block, struct slice d);
-    /* Bytes queued toward the client and not yet written (backpressure). */
+    /* Bytes queued toward the client and not yet written (backpressure),
+     * against WRITE_HIGH_WATER; h2: WRITE_HIGH_WATER less the room left
+     * in its stream's share of h2.max_output_buffer (h2_server.c). */
     size_t (*queued)(const struct exchange *ex);
     /* A 1xx (RFC 9110 §15.2): ours (100 Continue, §10.1.1: fields NULL) or
      * relayed; callers send none to an HTTP/1.0 client (RFC 9110 §15.2). */

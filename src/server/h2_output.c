@@ -4,6 +4,7 @@
  * frame bytes copied, DATA payloads as slices of what the stream queued
  * (NGHTTP2_DATA_FLAG_NO_COPY + send_data_callback), so a stored body
  * reaches the socket without a copy (design §5). */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <nghttp2/nghttp2.h>
@@ -135,8 +136,10 @@ int h2_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fr
     struct h2_stream *st = source->ptr;
     CHECK_MAGIC(st, H2_STREAM_MAGIC);
     struct h2_batch *b = s->batch;
-    if (b->total && s->ops->write_pending(s->owner) + b->total > WRITE_HIGH_WATER)
+    if (b->total && s->ops->write_pending(s->owner) + b->total > WRITE_HIGH_WATER) {
+        s->held_at_mark = 1;
         return NGHTTP2_ERR_WOULDBLOCK;
+    }
     h2_batch_copy(b, framehd, 9);
     uint64_t left = length;
     while (left) {
@@ -168,6 +171,9 @@ int h2_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fr
         left -= take;
         st->queued -= take;
         if (pc->len == 0) {
+            /* its memory now belongs to the batch, which the socket's
+             * WRITE_HIGH_WATER bounds for the whole connection */
+            st->queued_cost -= pc->cost;
             st->q = pc->next;
             if (!st->q)
                 st->q_tail = &st->q;
@@ -316,6 +322,31 @@ int h2_stream_interim(struct h2_stream *st, int status, struct slice lines)
     return rc == 0 ? 0 : -1;
 }
 
+/* ---- the output budget ------------------------------------------------- */
+
+/* A fair share rather than one connection-wide mark: with a single mark, a
+ * stream whose window the client keeps shut would fill the budget and
+ * stop every other stream; with shares it fills its own only. Capped at
+ * WRITE_HIGH_WATER, what one HTTP/1 client may have waiting. */
+uint64_t h2_stream_share(const struct h2_stream *st)
+{
+    const struct h2_session *s = st->s;
+    uint64_t share = s->lim.max_output_buffer / (s->nstreams ? s->nstreams : 1);
+    if (share < H2_SHARE_FLOOR)
+        share = H2_SHARE_FLOOR;
+    return share < WRITE_HIGH_WATER ? share : WRITE_HIGH_WATER;
+}
+
+uint64_t h2_stream_room(struct h2_stream *st)
+{
+    CHECK_MAGIC(st, H2_STREAM_MAGIC);
+    uint64_t share = h2_stream_share(st);
+    if (st->queued_cost < share)
+        return share - st->queued_cost;
+    st->starved = 1;
+    return 0;
+}
+
 static void queue_piece(struct h2_stream *st, struct h2_piece *pc)
 {
     release_held(st);
@@ -323,8 +354,9 @@ static void queue_piece(struct h2_stream *st, struct h2_piece *pc)
     *st->q_tail = pc;
     st->q_tail = &pc->next;
     st->queued += pc->len;
-    if (st->queued > WRITE_HIGH_WATER)
-        st->was_high = 1;
+    st->queued_cost += pc->cost;
+    if (pc->cost && st->queued_cost >= h2_stream_share(st))
+        st->starved = 1; /* the owner stops at its next look (h2_stream_room) */
     if (st->deferred) {
         st->deferred = 0;
         nghttp2_session_resume_data(st->s->ng, st->id);
@@ -354,6 +386,10 @@ void h2_stream_queue_heap(struct h2_stream *st, char *heap, const char *p, size_
     pc->chunk = k;
     pc->p = p;
     pc->len = n;
+    /* the whole block stays until its last byte is sent: a read buffer
+     * holding a few bytes costs all of it */
+    size_t block = malloc_usable_size(heap);
+    pc->cost = sizeof *k + (block > n ? block : n);
     queue_piece(st, pc);
 }
 
@@ -372,6 +408,7 @@ void h2_stream_queue_copy(struct h2_stream *st, const char *p, size_t n)
     pc->chunk = k;
     pc->p = k->data;
     pc->len = n;
+    pc->cost = sizeof *k + n;
     queue_piece(st, pc);
 }
 
@@ -384,6 +421,9 @@ void h2_stream_queue_object(struct h2_stream *st, struct cache_object *o, uint64
     struct h2_piece *pc = calloc(1, sizeof *pc);
     if (!pc)
         srv_panic(__FILE__, __LINE__, "out of memory");
+    /* cost 0: a stored body is the store's memory (bounded by its size
+     * limits, shared by every reader), and the stream holds a reference,
+     * no copy; a hit waiting on a shut window costs no more than that */
     cache_object_ref(o);
     pc->obj = o;
     pc->at = first;

@@ -38,6 +38,7 @@ struct h2_conn {
 };
 
 static void h2_close(struct h2_conn *hc);
+static void want_flush(struct h2_conn *hc);
 static void h2_flush(struct h2_conn *hc);
 
 static struct h2_conn *conn_of_stream(const struct h2_stream *st)
@@ -146,6 +147,11 @@ static void h2_flush(struct h2_conn *hc)
         conn_read(&c->conn, 0);
     else if (c->conn.write_pending <= WRITE_LOW_WATER)
         conn_read(&c->conn, 1);
+    /* DATA left at the mark waits for h2_written; a write the socket took
+     * whole at once has no completion, so nothing would come (a client
+     * that opened its windows wide and only reads): go on next turn */
+    if (h2_session_held_at_mark(hc->s) && !c->conn.write_pending)
+        want_flush(hc);
     update_timer(hc);
 }
 
@@ -312,6 +318,7 @@ int h2_conn_start(struct client *c)
         .max_header_list = cfg->h2.max_header_list,
         .max_resets_per_10s = (uint32_t)cfg->h2.max_resets_per_10s,
         .max_read_ahead = cfg->h2.max_read_ahead,
+        .max_output_buffer = cfg->h2.max_output_buffer,
         .max_fields = (unsigned)cfg->limits.header_count,
     };
     if (!(hc->s = h2_session_new(&lim, &session_ops, hc))) {
@@ -467,10 +474,15 @@ static void h2_send_block(struct exchange *ex, struct outbuf *o, char *block, st
         free(block);
 }
 
+/* The pipeline stops relaying at WRITE_HIGH_WATER (proxy.c,
+ * cache_stage.c): an h2 stream reports how much of that its share of
+ * h2.max_output_buffer leaves it, so 100 streams of one connection hold
+ * what the budget says, not 100 times what one h1 client may. The
+ * socket's own queue is the connection's, bounded by h2_session_flush. */
 static size_t h2_queued(const struct exchange *ex)
 {
-    struct h2_stream *st = stream_of_ex(ex);
-    return (size_t)st->queued + conn_of_stream(st)->c->conn.write_pending;
+    uint64_t room = h2_stream_room(stream_of_ex(ex));
+    return WRITE_HIGH_WATER - (size_t)(room < WRITE_HIGH_WATER ? room : WRITE_HIGH_WATER);
 }
 
 /* RFC 9113 §8.1: a 1xx is HEADERS without END_STREAM; 101 does not

@@ -307,6 +307,7 @@ int h2_session_flush(struct h2_session *s)
     CHECK_MAGIC(s, H2_SESSION_MAGIC);
     ASSERT(!s->in_flush);
     s->in_flush = 1;
+    s->held_at_mark = 0;
     struct h2_batch *b = s->batch = h2_batch_new();
     int rc = 0;
     for (;;) {
@@ -345,13 +346,15 @@ int h2_session_flush(struct h2_session *s)
     } else {
         h2_batch_release(b);
     }
-    /* streams whose queue went down tell their owners, now that nghttp2
-     * is no longer on the stack */
+    /* starved streams whose queue went down, or whose share grew as
+     * others closed, tell their owners, now that nghttp2 is no longer on
+     * the stack; a quarter of the share free at least, as h1 waits for
+     * WRITE_LOW_WATER, so each wake-up moves a good part of it */
     for (struct link *l = s->streams.next; l != &s->streams;) {
         struct h2_stream *st = container_of(l, struct h2_stream, link);
         l = l->next;
-        if (st->was_high && st->queued < WRITE_LOW_WATER) {
-            st->was_high = 0;
+        if (st->starved && st->queued_cost < h2_stream_share(st) / 4) {
+            st->starved = 0;
             if (!st->owner_gone)
                 s->ops->drained(s->owner, st);
         }
@@ -362,6 +365,11 @@ int h2_session_flush(struct h2_session *s)
 int h2_session_alive(const struct h2_session *s)
 {
     return !s->failed && (nghttp2_session_want_read(s->ng) || nghttp2_session_want_write(s->ng));
+}
+
+int h2_session_held_at_mark(const struct h2_session *s)
+{
+    return s->held_at_mark;
 }
 
 unsigned h2_session_streams(const struct h2_session *s)

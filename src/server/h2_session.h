@@ -12,7 +12,9 @@
  *                     the owner consumes (h2_stream_consume) or ahead of it
  *                     (H2_FLOW_READ, within h2.max_read_ahead)
  *   response       -> h2_stream_respond (HEADERS), h2_stream_queue_* (DATA,
- *                     deferred until there is some), h2_stream_end
+ *                     deferred until there is some, within the stream's
+ *                     share of h2.max_output_buffer: h2_stream_room),
+ *                     h2_stream_end
  *   closed/reset   -> owner->gone(st) unless the owner ended it, then freed
  *                     at the next h2_session_collect
  *
@@ -52,6 +54,9 @@ struct h2_session_limits {
     uint64_t max_header_list;
     uint32_t max_resets_per_10s;
     uint64_t max_read_ahead;
+    /* h2.max_output_buffer: response body memory all streams may hold
+     * queued; each stream gets its share (h2_stream_room) */
+    uint64_t max_output_buffer;
     unsigned max_fields; /* limits.header_count */
 };
 
@@ -91,8 +96,11 @@ struct h2_stream {
     int64_t held_length;
     struct h2_piece *q, **q_tail;
     uint64_t queued; /* body bytes in q */
-    int provoked;    /* a frame of it broke a rule: its reset is counted */
-    int was_high;    /* queued passed WRITE_HIGH_WATER: tell drained */
+    /* memory q holds of its own (copies and read blocks, not stored
+     * objects): what the stream's share of h2.max_output_buffer bounds */
+    uint64_t queued_cost;
+    int provoked; /* a frame of it broke a rule: its reset is counted */
+    int starved;  /* it had no room left: tell drained once it has */
     enum h2_stream_end end;
     int owner_gone; /* the owner knows it ended (or ended it) */
     /* malformed request trailers (RFC 9113 §8.1): reset, the rest ignored */
@@ -115,8 +123,8 @@ struct h2_session_ops {
      * refused by us, or the connection going. st->owner is not used by
      * the session after this. */
     void (*gone)(void *owner, struct h2_stream *st);
-    /* Queued body went out: st->queued fell below WRITE_LOW_WATER after
-     * having passed WRITE_HIGH_WATER. */
+    /* The stream has room again (h2_stream_room) after having had none:
+     * its queue went out, or its share grew as other streams closed. */
     void (*drained)(void *owner, struct h2_stream *st);
     /* Bytes to write, in order; release(arg) once they are written (or
      * the connection is gone). 0 or < 0 (the connection fails). */
@@ -143,6 +151,10 @@ int h2_session_flush(struct h2_session *s);
 /* Does the session have anything to say or hear? 0: both sides are done
  * (GOAWAY sent and no stream left, or a connection error): close. */
 int h2_session_alive(const struct h2_session *s);
+/* Did the last flush stop at WRITE_HIGH_WATER with DATA still ready? The
+ * owner flushes again once its socket drains, or at once when the
+ * socket took everything without a completion to wait for. */
+int h2_session_held_at_mark(const struct h2_session *s);
 /* Open streams (not yet closed). */
 unsigned h2_session_streams(const struct h2_session *s);
 /* Response body bytes queued in open streams and not yet sent (the
@@ -210,6 +222,14 @@ void h2_stream_end(struct h2_stream *st, int body_unread);
 void h2_stream_reset(struct h2_stream *st, uint32_t code);
 /* Is it closed or reset (nothing more can go to the client)? */
 int h2_stream_closing(const struct h2_stream *st);
+/* The memory of its own the stream may still queue: its share of
+ * h2.max_output_buffer (the budget over the open streams, at least
+ * H2_SHARE_FLOOR and at most WRITE_HIGH_WATER) less st->queued_cost; 0
+ * marks it starved, and ops->drained tells the owner once it has room
+ * again. A stalled stream (its window shut) fills its own share only. */
+#define H2_SHARE_FLOOR (16 * 1024)
+uint64_t h2_stream_share(const struct h2_stream *st);
+uint64_t h2_stream_room(struct h2_stream *st);
 
 /* ---- the request body ------------------------------------------------ */
 /* The owner is done with n bytes of st->in: they leave it and the window

@@ -24,6 +24,7 @@ struct h2_piece {
     struct cache_object *obj; /* its body from `at` (len left), referenced */
     const char *p;
     uint64_t at, len;
+    uint64_t cost; /* of the stream's queued_cost, until it leaves q */
 };
 
 /* What one flush writes: frame bytes (copied: nghttp2's buffer lasts
@@ -83,6 +84,7 @@ struct h2_session {
     int calm; /* a bucket ran dry: GOAWAY(ENHANCE_YOUR_CALM), close */
     int failed;
     int in_flush;
+    int held_at_mark; /* that flush left DATA ready at WRITE_HIGH_WATER */
 };
 
 /* ---- h2_stream.c ------------------------------------------------------- */

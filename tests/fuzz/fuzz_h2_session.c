@@ -1,7 +1,9 @@
 /* libFuzzer: raw bytes from a client into one h2 connection (nghttp2 and
  * h2_session.c's callbacks), the pipeline replaced by a tiny fake that
- * answers GETs at once, echoes POST bodies read ahead, and leaves paths
- * under /slow unanswered. The first input byte says where the bytes are
+ * answers GETs at once, echoes POST bodies read ahead, leaves paths
+ * under /slow unanswered, and relays 256 KiB under /big as the pipeline
+ * does: copies queued while the stream has room (h2_stream_room), more at
+ * each drained. The first input byte says where the bytes are
  * cut in two reads; the client preface is prepended; at the end, every
  * request body still awaited has stalled (client_body_idle). Invariants: no
  * crash, no leak (ASan), every stream freed, writes well-formed. */
@@ -11,10 +13,40 @@
 #include "server/server.h"
 #include "server/h2_session.h"
 
+#define BIG_BODY (256 * 1024)
+
+/* Queue /big's body while the stream has room; st->owner counts what
+ * went. A stream's memory stays within its share plus the last copy. */
+static void fake_relay(struct h2_stream *st)
+{
+    static char block[8192];
+    uintptr_t sent = (uintptr_t)st->owner;
+    while (sent < BIG_BODY && h2_stream_room(st) > 0) {
+        h2_stream_queue_copy(st, block, sizeof block);
+        sent += sizeof block;
+    }
+    if (st->queued_cost > h2_stream_share(st) + sizeof block + 64)
+        abort(); /* past its share */
+    st->owner = (void *)sent;
+    if (sent >= BIG_BODY) {
+        h2_stream_body_complete(st);
+        h2_stream_end(st, !st->in_ended);
+    }
+}
+
 static void fake_request(void *owner, struct h2_stream *st)
 {
     if (st->req.path.len >= 5 && !memcmp(st->req.path.p, "/slow", 5))
         return; /* answered never: ends by reset or the connection */
+    if (st->req.path.len >= 4 && !memcmp(st->req.path.p, "/big", 4)) {
+        struct h2_head h = {.status = 200, .length = BIG_BODY, .has_body = 1};
+        st->owner = (void *)0;
+        if (h2_stream_respond(st, &h) == 0)
+            fake_relay(st);
+        else
+            h2_stream_end(st, !st->in_ended);
+        return;
+    }
     if (slice_eq(st->req.method, SLICE_LIT("POST"))) {
         h2_stream_flow(st, H2_FLOW_READ);
         if (!st->in_ended)
@@ -52,6 +84,7 @@ static void fake_gone(void *owner, struct h2_stream *st)
 }
 static void fake_drained(void *owner, struct h2_stream *st)
 {
+    fake_relay(st);
 }
 
 /* A request body stalled (h2_server.c end_stalled): 408, or a reset once
@@ -105,6 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                     .max_header_list = 4096,
                                     .max_resets_per_10s = 20,
                                     .max_read_ahead = 65536,
+                                    .max_output_buffer = 65536,
                                     .max_fields = 32};
     struct h2_session *s = h2_session_new(&lim, &fake_ops, NULL);
     if (!s)

@@ -625,13 +625,15 @@ static void test_h2_fields(void **st)
     assert_int_equal(c.h2.max_header_list, 64 * 1024);
     assert_int_equal(c.h2.max_resets_per_10s, 200);
     assert_int_equal(c.h2.max_read_ahead, 4 * 1024 * 1024);
+    assert_int_equal(c.h2.max_output_buffer, 1024 * 1024);
     assert_int_equal(load("h2:\n"
                           "  enabled: false\n"
                           "  max_concurrent_streams: 8\n"
                           "  initial_window: 2147483647\n"
                           "  max_header_list: 1KiB\n"
                           "  max_resets_per_10s: 1\n"
-                          "  max_read_ahead: 0\n",
+                          "  max_read_ahead: 0\n"
+                          "  max_output_buffer: 16KiB\n",
                           &c, err),
                      0);
     assert_false(c.h2.enabled);
@@ -640,6 +642,9 @@ static void test_h2_fields(void **st)
     assert_int_equal(c.h2.max_header_list, 1024);
     assert_int_equal(c.h2.max_resets_per_10s, 1);
     assert_int_equal(c.h2.max_read_ahead, 0);
+    assert_int_equal(c.h2.max_output_buffer, 16 * 1024);
+    assert_int_equal(load("h2:\n  max_output_buffer: 1GiB\n", &c, err), 0);
+    assert_int_equal(c.h2.max_output_buffer, 1u << 30);
     static const struct {
         const char *yaml;
         const char *want;
@@ -655,6 +660,10 @@ static void test_h2_fields(void **st)
         {"h2:\n  max_header_list: 16777217\n", ":2: h2.max_header_list: out of range"},
         {"\nh2:\n  max_resets_per_10s: 0\n", ":3: h2.max_resets_per_10s: out of range"},
         {"h2:\n  max_read_ahead: lots\n", ":2: h2.max_read_ahead: invalid size"},
+        {"h2:\n  max_output_buffer: 16383\n",
+         ":2: h2.max_output_buffer: out of range: 16KiB to 1GiB"},
+        {"h2:\n  max_output_buffer: 1073741825\n", ":2: h2.max_output_buffer: out of range"},
+        {"h2:\n\n  max_output_buffer: -1\n", ":3: h2.max_output_buffer: invalid size"},
         {"h2:\n  push: true\n", ":2: h2.push: unknown field"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
