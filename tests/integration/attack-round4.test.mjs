@@ -166,3 +166,29 @@ test('finding 1: h2 hits behind shut windows do not pin objects the store evicte
   // store 8 MiB + budget 1 MiB + slack: 24 MiB (the objects pinned: 42 MiB)
   assert.ok(grown < 24 * 1024, `RSS grew by ${grown} KiB`);
 });
+
+// Finding 2: the access line of an h2 client that left counts as sent
+// what was only queued on its stream: with its stream window at 64 KiB,
+// a leader that read 16 KiB and reset is logged with bytes_out 262144
+// (all the origin had sent), the background fetch's line the rest. h2's
+// bytes_out grows as the pipeline queues (h2_server.c h2_send/
+// h2_send_block/h2_frame), not as DATA goes out (h2_on_send_data).
+test('finding 2: an h2 leader that leaves is logged with no more bytes_out than its window let through', { todo: 'finding 2', timeout: 60000 }, async (t) => {
+  const o = await gatedOrigin();
+  const proxy = await setup(t, o);
+  const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const req = session.request({ ':path': '/h2l' });
+  let got = 0;
+  await new Promise((r) => req.on('data', (d) => { got += d.length; if (got >= 10000) { req.pause(); r(); } }));
+  await until(() => o.st('/h2l').requests === 1);
+  await sleep(200); // FIRST reaches the proxy (a sync point; nothing asserted on it)
+  req.close(http2.constants.NGHTTP2_CANCEL);
+  await until(() => gone(proxy) >= 1);
+  o.release();
+  await until(() => proxy.access().filter((l) => l.target === '/h2l').length >= 2);
+  const [client] = proxy.access().filter((l) => l.target === '/h2l');
+  // the default stream window (RFC 9113 §6.9.2): 65535 bytes of DATA at most
+  assert.ok(client.bytes_out <= 65535 + 1024, `the leaver's line says ${client.bytes_out} bytes out`);
+});
