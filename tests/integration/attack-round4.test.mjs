@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import fs from 'node:fs';
+import http from 'node:http';
 import http2 from 'node:http2';
 import { startProxy, startOrigin, get, tmpFile, sleep, SANITIZED } from './lib.mjs';
 
@@ -191,4 +192,49 @@ test('finding 2: an h2 leader that leaves is logged with no more bytes_out than 
   const [client] = proxy.access().filter((l) => l.target === '/h2l');
   // the default stream window (RFC 9113 §6.9.2): 65535 bytes of DATA at most
   assert.ok(client.bytes_out <= 65535 + 1024, `the leaver's line says ${client.bytes_out} bytes out`);
+});
+
+// Finding 3: RFC 9111 §4.4: a 2xx to an unsafe request invalidates the
+// target URI's stored responses. A fetch in flight for it when the PUT
+// succeeded was not told: it was stored when it ended, and served what the
+// origin said before the PUT as fresh. A client that leaves makes such a
+// fetch last as long as the origin takes (a background fetch). Now the
+// flight is marked (coalesce_invalidate) and its leader does not store it;
+// a follower streaming it still gets it whole.
+test('finding 3: a PUT that succeeds while a background fetch of its URI is in flight: that fetch is not stored, its follower gets it whole', { timeout: 60000 }, async (t) => {
+  const o = await gatedOrigin((req) => (req.method === 'PUT' ? { status: 204, headers: {} } : { 'Cache-Control': 'max-age=300' }));
+  const proxy = await setup(t, o);
+  const leader = net.connect(proxy.port, '127.0.0.1');
+  leader.on('error', () => {});
+  t.after(() => leader.destroy());
+  leader.write(`GET /doc HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n\r\n`);
+  await new Promise((r) => { let n = 0; leader.on('data', (d) => { n += d.length; if (n >= 20000) { leader.pause(); r(); } }); });
+  let cs;
+  const follower = new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/doc', agent: false }, (res) => {
+      let n = 0;
+      cs = res.headers['cache-status'];
+      res.on('data', (d) => { n += d.length; });
+      res.on('end', () => resolve({ n, complete: res.complete }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  await until(() => cs !== undefined);
+  assert.match(cs, /collapsed/, 'the follower streams the leader\'s fetch');
+  leader.destroy();
+  await until(() => gone(proxy) >= 1);
+  assert.equal(gone(proxy), 1, 'the fetch went on without its client');
+  const put = await get(proxy.port, '/doc', { method: 'PUT', body: 'v2' });
+  assert.equal(put.status, 204);
+  o.release();
+  const f = await follower;
+  assert.equal(f.complete, true, 'the follower got a whole response');
+  assert.equal(f.n, SIZE);
+  await until(() => proxy.access().filter((l) => l.target === '/doc' && l.method === 'GET').length >= 3);
+  const after = await get(proxy.port, '/doc');
+  assert.equal(after.status, 200);
+  assert.doesNotMatch(after.headers['cache-status'], /hit/, 'what the origin said before the PUT is not served as fresh');
+  assert.equal(o.st('/doc').requests, 3, 'GET, PUT, and the GET after it');
 });
