@@ -1229,6 +1229,14 @@ static int hold(struct exchange *ex, const struct http_response *res)
     const struct config *cfg = ex->w->cfg;
     if (!holdable(ex, res))
         return 0;
+    /* Unstored, the held body is this client's memory alone, read before
+     * it takes a byte: no more than its protocol lets wait for it (h1:
+     * WRITE_HIGH_WATER; h2: its stream's share of h2.max_output_buffer,
+     * or 100 streams would hold 100 bodies). A larger one streams
+     * untagged, within that bound. */
+    size_t queued = ex->fe->queued(ex);
+    if (res->content_length > (uint64_t)(queued < WRITE_HIGH_WATER ? WRITE_HIGH_WATER - queued : 0))
+        return 0;
     ex->held =
         cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now_s(), 0);
     strip_targeted(cfg, ex->held);
