@@ -62,6 +62,14 @@ static enum collect_state collect_scan(struct exchange *ex)
             return COLLECT_MALFORMED;
         }
         if (rc == HTTP_BODY_DATA) {
+            /* as the body pump refuses it: once past the limit, not after
+             * body_key.max_bytes of it were read ahead (a chunked body
+             * says no length before) */
+            uint64_t limit = ex->w->cfg->limits.request_body;
+            if (limit && col->body.len + d.len > limit) {
+                reply_error(ex, 413, "request body exceeds limits.request_body");
+                return COLLECT_OVER_LIMIT;
+            }
             if (col->body.len + d.len > max) {
                 too_large = 1;
                 break;
@@ -100,6 +108,7 @@ enum collect_need collect_ensure(struct exchange *ex, const struct http_request 
         return COLLECT_READY;
     switch (collect_start(ex, r)) {
     case COLLECT_MALFORMED:
+    case COLLECT_OVER_LIMIT:
         return COLLECT_ANSWERED;
     case COLLECT_NONE:
         return COLLECT_READ_MORE;

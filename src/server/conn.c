@@ -365,13 +365,18 @@ int conn_shutdown(struct conn *c, void (*done)(void *owner, int status))
         c->shutdown_wanted = 1;
         return 0;
     }
-    if (c->tls) {
+    if (c->tls && !c->incomplete) {
         tls_close_notify(c->tls);
         tls_flush(c, 0);
     }
     c->shutdown_done = done;
     c->shutdown_req.data = c;
     return uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
+}
+
+void conn_incomplete(struct conn *c)
+{
+    c->incomplete = 1;
 }
 
 void conn_linger(struct conn *c)
@@ -384,7 +389,7 @@ void conn_close(struct conn *c, uv_close_cb close_cb)
     if (c->closed)
         return;
     c->closed = 1;
-    if (c->tls && c->write_pending == 0 && !c->eof) {
+    if (c->tls && c->write_pending == 0 && !c->eof && !c->incomplete) {
         /* Tell the peer this was no truncation, if the socket takes it now
          * (queued writes are dropped by the close anyway). */
         tls_close_notify(c->tls);
@@ -480,8 +485,10 @@ static int tls_pump(struct conn *c)
     }
     if (!c->plain && c->shutdown_wanted) {
         c->shutdown_wanted = 0;
-        tls_close_notify(c->tls);
-        tls_flush(c, 0);
+        if (!c->incomplete) {
+            tls_close_notify(c->tls);
+            tls_flush(c, 0);
+        }
         c->shutdown_req.data = c;
         int rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
         if (rc < 0 && c->shutdown_done)

@@ -60,6 +60,7 @@ struct conn {
     struct tls_plain *plain, **plain_tail;
     size_t plain_pending; /* their bytes (part of write_pending) */
     int shutdown_wanted;  /* conn_shutdown waits for them */
+    int incomplete;       /* conn_incomplete: the end is no close_notify */
 };
 
 /* tcp is initialized on loop; the owner accepts, opens or connects it. */
@@ -96,6 +97,10 @@ int conn_write_object(struct conn *c, struct cache_object *obj, const char *stat
 /* End our side once the queued writes are out: a TLS close_notify, then a
  * FIN. done(owner, status) follows. One at a time. */
 int conn_shutdown(struct conn *c, void (*done)(void *owner, int status));
+/* What was sent is cut short (a response broken off): the end sends no
+ * TLS close_notify, which would tell the peer the data is complete (RFC
+ * 8446 §6.1; RFC 9112 §9.8: an incomplete close is no whole response). */
+void conn_incomplete(struct conn *c);
 /* Start dropping what arrives (a lingering close): no more cb->data. */
 void conn_linger(struct conn *c);
 /* Close the socket (queued writes are dropped); close_cb runs with the

@@ -78,6 +78,10 @@ static void on_timer(uv_timer_t *t)
 {
     struct client *c = t->data;
     CHECK_MAGIC(c, CLIENT_MAGIC);
+    if (c->state == CS_BODY && c->conn.eof) {
+        client_close(c); /* the body can never be complete (h1_req_flow READ) */
+        return;
+    }
     if (c->tls && c->state == CS_HEAD && !c->tls_ready) {
         log_msg(LOG_INFO, "client %s: TLS handshake timeout", c->ci.ip);
         client_close(c);
@@ -129,8 +133,15 @@ static void on_eof(void *owner, int err)
         tunnel_on_eof(c, 1);
     } else if (c->state == CS_CLOSING) {
         client_close(c);
-    } else if (c->state == CS_WAIT && err == UV_EOF && c->ex->state != EX_NONE) {
-        c->keepalive = 0; /* half-close: still answer this request */
+    } else if (c->state == CS_WAIT && err == UV_EOF && c->ex->req) {
+        /* half-close: still answer this request, wherever it is (on its
+         * way upstream, or parked behind another fetch: EX_NONE then) */
+        c->keepalive = 0;
+    } else if (c->state == CS_BODY && err == UV_EOF && c->body_hold) {
+        /* TLS: a close_notify read with the body, which waits in the
+         * buffer until the origin takes it (FRONT_FLOW_HOLD): the
+         * pipeline reads it then (h1_req_flow READ) */
+        c->keepalive = 0;
     } else {
         client_close(c);
     }
@@ -145,6 +156,10 @@ static void on_data(void *owner, size_t n)
         client_timer(c, c->w->cfg->timeouts.client_header);
         c->head_timer = 1;
     }
+    /* timeouts.client_body_idle is silence, not a deadline: each read of
+     * a body re-arms it, read ahead to key it (no req_flow per read) or not */
+    if (c->state == CS_BODY)
+        client_timer(c, c->w->cfg->timeouts.client_body_idle);
     if (c->state == CS_TUNNEL)
         tunnel_on_client_data(c);
     else
@@ -183,6 +198,7 @@ static void begin_request(struct client *c, const struct http_request *r)
         return;
     }
     ex->in_head = r->head_len; /* consumed by h1_req_consume */
+    c->answered = 0;
     if (r->minor >= 1)
         c->keepalive = !(r->conn_flags & HTTP_CONN_CLOSE);
     else
@@ -210,6 +226,20 @@ static void process(struct client *c)
                 client_resume_read(c);
                 return;
             }
+            if (c->conn.write_pending >= WRITE_HIGH_WATER) {
+                /* Answers wait on a client that does not read them (a
+                 * pipelined hit queues without reading anything from the
+                 * origin): no next request until they drain
+                 * (client_write_done), as h2 stops reading; else each one
+                 * queues its write, without bound. */
+                client_pause_read(c);
+                if (!c->send_wait) {
+                    c->send_wait = 1;
+                    client_timer(c, w->cfg->timeouts.client_send_idle);
+                }
+                return;
+            }
+            c->send_wait = 0;
             if (!c->head_timer) {
                 client_timer(c, w->cfg->timeouts.client_header);
                 c->head_timer = 1;
@@ -321,6 +351,8 @@ void client_write_done(void *owner, int status)
     if (c->ex->state == EX_RESP_BODY && c->ex->up)
         client_timer(c, 0); /* the send timer of a relay (send_idle) */
     exchange_front_drained(c->ex);
+    if (c->send_wait && c->state == CS_HEAD && !c->processing && !c->closed)
+        client_process(c); /* the pipelined requests held back */
 }
 
 /* The TLS handshake ended: the request head's deadline starts now. A
@@ -484,6 +516,7 @@ static void add_length(struct outbuf *out, int64_t length)
 static void h1_answer(struct exchange *ex, const struct front_answer *a)
 {
     struct client *c = ex->fe_ctx;
+    c->answered = 1;
     struct outbuf o = {0};
     outbuf_addstatus(&o, a->status, a->reason);
     if (a->type) {
@@ -613,9 +646,14 @@ static size_t h1_queued(const struct exchange *ex)
     return c->conn.write_pending;
 }
 
+/* After an answer of ours the close ends a whole response; otherwise a
+ * response broke off mid-way, and the close must not say it is whole
+ * (an HTTP/1.0 client reads a body to the close). */
 static void h1_abort(struct exchange *ex)
 {
     struct client *c = ex->fe_ctx;
+    if (!c->answered)
+        conn_incomplete(&c->conn);
     c->keepalive = 0;
     client_close_after_write(c);
 }
@@ -667,6 +705,8 @@ static void h1_req_flow(struct exchange *ex, enum front_flow flow)
         }
         client_resume_read(c);
         client_timer(c, c->w->cfg->timeouts.client_body_idle);
+        if (c->conn.eof) /* the client's end was read (on_eof): nothing more comes */
+            uv_timer_start(&c->timer, on_timer, 0, 0);
         return;
     }
 }

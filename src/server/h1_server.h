@@ -32,6 +32,8 @@ struct client {
     int counted;    /* holds a place in limits.max_connections */
     int processing; /* inside client_process: it goes on with the next request */
     int body_hold;  /* FRONT_FLOW_HOLD: reading paused for the request body */
+    int answered;   /* this request got an answer of ours, whole (h1_answer) */
+    int send_wait;  /* CS_HEAD: the next request waits for answers to drain */
     /* the request in progress, or the last one (finished) until the next
      * begins; never NULL while the client is open */
     struct exchange *ex;

@@ -285,7 +285,8 @@ static void build_request_head(struct exchange *ex, const struct http_request *r
     }
     if (body) {
         h1_client_end_head(o, HTTP_BODY_LENGTH, body->len);
-        outbuf_add(o, body->p, body->len);
+        if (body->len) /* an empty body read ahead has no memory: p is NULL */
+            outbuf_add(o, body->p, body->len);
         return;
     }
     /* a body of unknown length (h2 without content-length) goes chunked */

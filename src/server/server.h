@@ -147,9 +147,10 @@ struct upstream;
 /* Where reading a request body ahead stands. COMPLETE and TOO_LARGE are
  * kept in ex->collected (else NONE). */
 enum collect_state {
-    COLLECT_MALFORMED = -2, /* a bad chunked body: answered 400 */
-    COLLECT_TOO_LARGE = -1, /* outgrew body_key.max_bytes: it streams instead */
-    COLLECT_NONE = 0,       /* more to come; in ex->collected: not yet */
+    COLLECT_OVER_LIMIT = -3, /* past limits.request_body: answered 413 */
+    COLLECT_MALFORMED = -2,  /* a bad chunked body: answered 400 */
+    COLLECT_TOO_LARGE = -1,  /* outgrew body_key.max_bytes: it streams instead */
+    COLLECT_NONE = 0,        /* more to come; in ex->collected: not yet */
     COLLECT_COMPLETE = 1,
 };
 

@@ -166,7 +166,13 @@ static void on_wakeup(uv_async_t *a)
             continue;
         }
         c->keepalive = 0;
-        if (c->state == CS_HEAD && iobuf_len(&c->conn.in) == 0)
+        if (c->state != CS_HEAD || iobuf_len(&c->conn.in))
+            continue;
+        /* between requests; but an answer written whole (a hit) may
+         * still be going out to a slow reader: it ends first */
+        if (c->conn.write_pending)
+            client_close_after_write(c);
+        else
             client_close(c);
     }
     uv_timer_start(&w->drain_timer, on_drain_timeout, w->cfg->timeouts.drain, 0);
