@@ -1349,7 +1349,7 @@ static enum cache_response_verdict serve_revalidated(struct exchange *ex,
     if (rule_lifetime >= 0)
         fresh->lifetime = rule_lifetime;
     if (v == STORE_OK && invalidated_in_flight(ex)) {
-        ex->cache_detail = "invalidated"; /* the stale one was removed with it */
+        /* not stored again: the stale one was removed with the URI */
     } else if (v == STORE_OK) {
         cache_object_ref(fresh);
         w->store->ops->insert(w->store, fresh);
@@ -1512,7 +1512,6 @@ void cache_stage_finish(struct exchange *ex, int complete)
             atomic_store(&ex->fill->fill, FILL_DONE);
         }
         cache_object_unref(&ex->fill);
-        ex->cache_detail = "invalidated";
         return;
     }
     if (complete) {
