@@ -10,6 +10,7 @@
 struct flight {
     struct flight *next;
     struct cache_object *partial; /* the leader's object while it fills */
+    int invalidated;              /* coalesce_invalidate: not to be stored */
     uint64_t hash;
     uint64_t waiters[COALESCE_MAX_WORKERS / 64];
     size_t len;
@@ -92,6 +93,28 @@ void coalesce_set_partial(struct coalesce *co, const char *key, size_t len, stru
         f->partial = o;
     }
     pthread_mutex_unlock(&co->lock);
+}
+
+void coalesce_invalidate(struct coalesce *co, const char *key, size_t len)
+{
+    uint64_t h = hash_key(key, len);
+    pthread_mutex_lock(&co->lock);
+    struct flight *f = *find(co, h, key, len);
+    if (f)
+        f->invalidated = 1;
+    pthread_mutex_unlock(&co->lock);
+}
+
+enum coalesce_flight coalesce_flight_state(struct coalesce *co, const char *key, size_t len)
+{
+    uint64_t h = hash_key(key, len);
+    pthread_mutex_lock(&co->lock);
+    struct flight *f = *find(co, h, key, len);
+    enum coalesce_flight st = !f               ? COALESCE_NO_FLIGHT
+                              : f->invalidated ? COALESCE_FLIGHT_INVALIDATED
+                                               : COALESCE_FLIGHT;
+    pthread_mutex_unlock(&co->lock);
+    return st;
 }
 
 struct cache_object *coalesce_partial(struct coalesce *co, const char *key, size_t len,

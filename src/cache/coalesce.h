@@ -28,6 +28,17 @@ void coalesce_set_partial(struct coalesce *co, const char *key, size_t len, stru
  * none (yet). *in_flight tells whether the fetch is still going. */
 struct cache_object *coalesce_partial(struct coalesce *co, const char *key, size_t len,
                                       int *in_flight);
+/* RFC 9111 §4.4: an unsafe request to key succeeded. A fetch in flight
+ * for it began before and may carry what the origin said before: it is
+ * marked, and its leader does not store it (coalesce_flight_state). No
+ * flight: nothing to do. */
+void coalesce_invalidate(struct coalesce *co, const char *key, size_t len);
+enum coalesce_flight {
+    COALESCE_NO_FLIGHT,          /* no fetch in flight for the key */
+    COALESCE_FLIGHT,             /* one is */
+    COALESCE_FLIGHT_INVALIDATED, /* one is, and the key was invalidated since it began */
+};
+enum coalesce_flight coalesce_flight_state(struct coalesce *co, const char *key, size_t len);
 /* The workers with waiters on key, without ending anything. */
 int coalesce_waiters(struct coalesce *co, const char *key, size_t len,
                      uint64_t workers[COALESCE_MAX_WORKERS / 64]);

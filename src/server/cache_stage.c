@@ -1090,6 +1090,10 @@ static void invalidate(struct exchange *ex, const struct http_response *res)
 {
     struct store *st = ex->w->store;
     cache_stage_remove_url(st, ex->cache_key, ex->cache_key_len);
+    /* a fetch of it in flight (a client's, or one gone on without it)
+     * began before this answer: not stored when it ends */
+    if (ex->w->co)
+        coalesce_invalidate(ex->w->co, ex->cache_key, ex->cache_key_len);
     /* §4.4: Location and Content-Location too, when on the same host. */
     for (unsigned i = 0; i < res->nfields; i++) {
         const struct http_field *f = &res->fields[i];
@@ -1100,8 +1104,20 @@ static void invalidate(struct exchange *ex, const struct http_response *res)
         if (!key)
             continue; /* another host: never invalidated (§4.4) */
         st->ops->remove(st, key, len);
+        if (ex->w->co)
+            coalesce_invalidate(ex->w->co, key, len);
         free(key);
     }
+}
+
+/* RFC 9111 §4.4: the leader's response was asked for before an unsafe
+ * request to its URI succeeded (invalidate): storing it would bring back
+ * what the invalidation removed. */
+static int invalidated_in_flight(const struct exchange *ex)
+{
+    return ex->coalesce_leader && ex->w->co &&
+           coalesce_flight_state(ex->w->co, ex->cache_key, ex->cache_key_len) ==
+               COALESCE_FLIGHT_INVALIDATED;
 }
 
 /* RFC 9110 §9.3.3, RFC 9111 §4: a 200 to a POST whose Content-Location is
@@ -1212,6 +1228,14 @@ static int hold(struct exchange *ex, const struct http_response *res)
 {
     const struct config *cfg = ex->w->cfg;
     if (!holdable(ex, res))
+        return 0;
+    /* Unstored, the held body is this client's memory alone, read before
+     * it takes a byte: no more than its protocol lets wait for it (h1:
+     * WRITE_HIGH_WATER; h2: its stream's share of h2.max_output_buffer,
+     * or 100 streams would hold 100 bodies). A larger one streams
+     * untagged, within that bound. */
+    size_t queued = ex->fe->queued(ex);
+    if (res->content_length > (uint64_t)(queued < WRITE_HIGH_WATER ? WRITE_HIGH_WATER - queued : 0))
         return 0;
     ex->held =
         cache_object_new(ex->cache_key, ex->cache_key_len, res, NULL, 0, ex->req_time, now_s(), 0);
@@ -1324,7 +1348,9 @@ static enum cache_response_verdict serve_revalidated(struct exchange *ex,
     enum cache_store_verdict v = store_verdict(ex, &fresh->facts, &rule_lifetime);
     if (rule_lifetime >= 0)
         fresh->lifetime = rule_lifetime;
-    if (v == STORE_OK) {
+    if (v == STORE_OK && invalidated_in_flight(ex)) {
+        /* not stored again: the stale one was removed with the URI */
+    } else if (v == STORE_OK) {
         cache_object_ref(fresh);
         w->store->ops->insert(w->store, fresh);
     } else {
@@ -1480,6 +1506,14 @@ void cache_stage_finish(struct exchange *ex, int complete)
         release_held(ex);
     if (!ex->fill)
         return;
+    if (complete && invalidated_in_flight(ex)) {
+        if (ex->fill->shared) { /* its streamers have it whole: they end well */
+            ex->fill->complete = 1;
+            atomic_store(&ex->fill->fill, FILL_DONE);
+        }
+        cache_object_unref(&ex->fill);
+        return;
+    }
     if (complete) {
         ex->fill->complete = 1;
         atomic_store(&ex->fill->fill, FILL_DONE); /* before the wake-up that ends streams */

@@ -249,7 +249,14 @@ static void on_req_data(void *owner, struct h2_stream *st)
 
 static void on_gone(void *owner, struct h2_stream *st)
 {
-    if (st->owner && exchange_front_gone(st->owner) == EXCHANGE_DETACHED)
+    struct exchange *ex = st->owner;
+    if (!ex)
+        return;
+    /* the body still queued on the stream never went out: its line counts
+     * what nghttp2 took (as h1's, what its socket took), not all that the
+     * pipeline queued behind a window the client kept shut */
+    ex->bytes_out -= st->queued < ex->bytes_out ? st->queued : ex->bytes_out;
+    if (exchange_front_gone(ex) == EXCHANGE_DETACHED)
         st->owner = NULL; /* a background fetch now, internal.c's to free */
 }
 

@@ -11,6 +11,7 @@
 #include "cache/store.h"
 #include "cache/etag.h"
 #include "cache/key.h"
+#include "cache/coalesce.h"
 
 static struct http_response res;
 static const struct http_limits lim = {8192, 65536, 100};
@@ -565,6 +566,48 @@ static void test_stored_warnings(void **st)
 /* §4.3.4 with RFC 7234's Warning rule: a 304's 1xx warnings are not
  * stored and replace nothing; stored 1xx are gone, stored 2xx stay unless
  * the 304 brings 2xx of its own. */
+/* RFC 9111 §4.4: an invalidation marks the flight in progress for its
+ * key only, and the next flight of that key starts unmarked. Each row: an
+ * action, then the state the key's flight is in. */
+static void test_coalesce_invalidate(void **st)
+{
+    (void)st;
+    enum step { JOIN, INVALIDATE_K, INVALIDATE_OTHER, RELEASE };
+    static const struct {
+        enum step step;
+        enum coalesce_flight after;
+    } rows[] = {
+        {INVALIDATE_K, COALESCE_NO_FLIGHT}, /* no flight: nothing marked */
+        {JOIN, COALESCE_FLIGHT},
+        {INVALIDATE_OTHER, COALESCE_FLIGHT},
+        {INVALIDATE_K, COALESCE_FLIGHT_INVALIDATED},
+        {JOIN, COALESCE_FLIGHT_INVALIDATED}, /* a waiter joins the marked flight */
+        {RELEASE, COALESCE_NO_FLIGHT},
+        {JOIN, COALESCE_FLIGHT}, /* the next one starts clean */
+        {RELEASE, COALESCE_NO_FLIGHT},
+    };
+    struct coalesce *co = coalesce_new();
+    uint64_t workers[COALESCE_MAX_WORKERS / 64];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        switch (rows[i].step) {
+        case JOIN:
+            coalesce_join(co, "GET k", 5, 0);
+            break;
+        case INVALIDATE_K:
+            coalesce_invalidate(co, "GET k", 5);
+            break;
+        case INVALIDATE_OTHER:
+            coalesce_invalidate(co, "GET j", 5);
+            break;
+        case RELEASE:
+            coalesce_release(co, "GET k", 5, workers);
+            break;
+        }
+        assert_int_equal(coalesce_flight_state(co, "GET k", 5), rows[i].after);
+    }
+    coalesce_free(co);
+}
+
 static void test_revalidated_warnings(void **st)
 {
     (void)st;
@@ -725,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_object_reason),
         cmocka_unit_test(test_stored_warnings),
         cmocka_unit_test(test_revalidated_warnings),
+        cmocka_unit_test(test_coalesce_invalidate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
