@@ -53,6 +53,7 @@ void cache_stage_reset(struct exchange *ex)
      * Set before the wake-up below, which is what they act on. */
     if (ex->fill && ex->fill->shared && atomic_load(&ex->fill->fill) == FILL_OPEN)
         atomic_store(&ex->fill->fill, FILL_ABORTED);
+    ex->fill_unstored = 0;
     if (ex->coalesce_leader) {
         /* The fetch is over, published or not: wake whoever waits. */
         ex->coalesce_leader = 0;
@@ -1449,6 +1450,17 @@ enum cache_response_verdict cache_stage_response(struct exchange *ex,
     return ex->held ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
 }
 
+/* A fill past what the store takes is fed on, unstored, while requests
+ * collapsed onto it stream it (their references beyond the fetch's own and
+ * the coalescing table's), up to cache.max_stream_buffer: its body is held
+ * whole from the first byte for the slowest of them. Past that bound, or
+ * once they are gone, it is given up. */
+static int feeds_followers(const struct exchange *ex, size_t body_len)
+{
+    return ex->fill->shared && atomic_load(&ex->fill->refs) > 2 &&
+           body_len <= ex->w->cfg->cache.max_stream_buffer;
+}
+
 void cache_stage_body(struct exchange *ex, const char *p, size_t n)
 {
     if (ex->held && ex->held != ex->fill)
@@ -1456,13 +1468,26 @@ void cache_stage_body(struct exchange *ex, const char *p, size_t n)
     if (!ex->fill)
         return;
     size_t len = ex->fill->body->len;
-    if (len + n > ex->w->cfg->cache.max_object_size ||
+    if (ex->fill_unstored || len + n > ex->w->cfg->cache.max_object_size ||
         (ex->fill->expected_len < 0 && cache_object_size_with_body(ex->fill, len + n) >
                                            ex->w->store->ops->object_limit(ex->w->store))) {
         if (ex->held == ex->fill)
             cache_object_append(ex->held, p, n); /* held keeps its own reference */
-        if (ex->fill->shared) {                  /* its streamers cannot have the rest */
+        if (feeds_followers(ex, len + n)) {
+            /* Too large to store, but requests collapsed onto this fetch
+             * stream it: they get the whole response from the fill, which
+             * is never inserted (Varnish's transient busy object). */
+            ex->fill_unstored = 1;
+            ex->cache_detail = "too-large";
+            cache_object_append(ex->fill, p, n);
+            stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
+            return;
+        }
+        if (ex->fill->shared) { /* its streamers cannot have the rest */
             atomic_store(&ex->fill->fill, FILL_ABORTED);
+            /* waiters not yet streaming go upstream themselves when the
+             * fetch ends, rather than start on a cut-off body */
+            coalesce_drop_partial(ex->w->co, ex->cache_key, ex->cache_key_len);
             stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
         }
         cache_object_unref(&ex->fill); /* streams on, unstored */
@@ -1483,6 +1508,10 @@ void cache_stage_finish(struct exchange *ex, int complete)
     if (complete) {
         ex->fill->complete = 1;
         atomic_store(&ex->fill->fill, FILL_DONE); /* before the wake-up that ends streams */
+        if (ex->fill_unstored) {
+            cache_object_unref(&ex->fill); /* its streamers had it all; never stored */
+            return;
+        }
         if (ex->fill->status == 200 && ex->w->cfg->cache.generate_etag &&
             !cache_object_field(ex->fill, "etag")) {
             char tag[CACHE_ETAG_LEN];
