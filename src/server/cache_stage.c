@@ -993,6 +993,7 @@ enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct
         ex->no_coalesce = 0;
         return CACHE_REQ_FORWARD;
     }
+    ex->purge_generation = store_purge_generation(ex->w->store);
     struct slice raw = request_path(r);
     if (http_path_is_plain(raw)) {
         /* the usual API path: both readings are the path as sent */
@@ -1299,6 +1300,29 @@ static int no_gain_exception(const struct cache_response_facts *f, bool serve_st
            (f->cc.stale_while_revalidate != CC_UNSET && f->cc.stale_while_revalidate > 0);
 }
 
+/* A PURGE answered while this request was upstream means what it fetched
+ * (a 200, or the purged object a 304 revalidated) may be what was purged:
+ * its client has it, the store does not (the answer to a purge is that no
+ * earlier response reappears). Checked again after the insert, which can
+ * race a purge on another thread. Takes the caller's reference. */
+static void insert_unless_purged(struct exchange *ex, struct cache_object *o)
+{
+    struct store *st = ex->w->store;
+    if (store_purged_since(st, ex->purge_generation)) {
+        ex->cache_detail = "purged";
+        cache_object_unref(&o);
+        return;
+    }
+    struct cache_object *kept = o; /* its key, past the insert */
+    cache_object_ref(kept);
+    st->ops->insert(st, o);
+    if (store_purged_since(st, ex->purge_generation)) {
+        ex->cache_detail = "purged";
+        st->ops->remove(st, kept->key, kept->key_len);
+    }
+    cache_object_unref(&kept);
+}
+
 /* §4.3.4: a 304 to our revalidation freshens the stored response, and the
  * merge is served. The merge is a new response, so it is stored only if
  * it may be (a 304 can say private or no-store: then the entry goes, as it
@@ -1325,9 +1349,11 @@ static enum cache_response_verdict serve_revalidated(struct exchange *ex,
     enum cache_store_verdict v = store_verdict(ex, &fresh->facts, &rule_lifetime);
     if (rule_lifetime >= 0)
         fresh->lifetime = rule_lifetime;
-    if (v == STORE_OK) {
+    if (v == STORE_OK && store_purged_since(w->store, ex->purge_generation)) {
+        ex->cache_detail = "purged"; /* served, never stored again */
+    } else if (v == STORE_OK) {
         cache_object_ref(fresh);
-        w->store->ops->insert(w->store, fresh);
+        insert_unless_purged(ex, fresh);
     } else {
         w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
         ex->cache_detail = cache_store_reason(v);
@@ -1410,6 +1436,10 @@ enum cache_response_verdict cache_stage_response(struct exchange *ex,
         if (ex->stale && res->status < 500)
             w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
         return !no_gain && hold(ex, res) ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
+    }
+    if (store_purged_since(w->store, ex->purge_generation)) {
+        ex->cache_detail = "purged"; /* fetched across a PURGE: not stored */
+        return CACHE_RESP_RELAY;
     }
     if (part) {
         size_t plen;
@@ -1543,7 +1573,7 @@ void cache_stage_finish(struct exchange *ex, int complete)
             }
         }
         cache_object_trim(&ex->fill);
-        ex->w->store->ops->insert(ex->w->store, ex->fill);
+        insert_unless_purged(ex, ex->fill);
         ex->fill = NULL;
     } else {
         cache_object_unref(&ex->fill); /* §3: incomplete responses are not stored */
