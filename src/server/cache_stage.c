@@ -1349,11 +1349,9 @@ static enum cache_response_verdict serve_revalidated(struct exchange *ex,
     enum cache_store_verdict v = store_verdict(ex, &fresh->facts, &rule_lifetime);
     if (rule_lifetime >= 0)
         fresh->lifetime = rule_lifetime;
-    if (v == STORE_OK && store_purged_since(w->store, ex->purge_generation)) {
-        ex->cache_detail = "purged"; /* served, never stored again */
-    } else if (v == STORE_OK) {
+    if (v == STORE_OK) {
         cache_object_ref(fresh);
-        insert_unless_purged(ex, fresh);
+        insert_unless_purged(ex, fresh); /* what a PURGE removed stays out */
     } else {
         w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
         ex->cache_detail = cache_store_reason(v);
