@@ -117,6 +117,19 @@ enum coalesce_flight coalesce_flight_state(struct coalesce *co, const char *key,
     return st;
 }
 
+void coalesce_drop_partial(struct coalesce *co, const char *key, size_t len)
+{
+    uint64_t h = hash_key(key, len);
+    pthread_mutex_lock(&co->lock);
+    struct flight *f = *find(co, h, key, len);
+    struct cache_object *o = f ? f->partial : NULL;
+    if (f)
+        f->partial = NULL;
+    pthread_mutex_unlock(&co->lock);
+    cache_object_unref(&o);
+}
+}
+
 struct cache_object *coalesce_partial(struct coalesce *co, const char *key, size_t len,
                                       int *in_flight)
 {

@@ -24,6 +24,9 @@ int coalesce_join(struct coalesce *co, const char *key, size_t len, int worker);
 /* The leader stores its response as it arrives: waiters may stream `o`
  * while it fills. The flight takes a reference until release. */
 void coalesce_set_partial(struct coalesce *co, const char *key, size_t len, struct cache_object *o);
+/* The fetch gave its partial object up: waiters that have not started
+ * streaming it wait for the fetch's end, then go upstream themselves. */
+void coalesce_drop_partial(struct coalesce *co, const char *key, size_t len);
 /* The partial object of a fetch in flight, referenced; NULL when there is
  * none (yet). *in_flight tells whether the fetch is still going. */
 struct cache_object *coalesce_partial(struct coalesce *co, const char *key, size_t len,

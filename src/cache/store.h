@@ -3,6 +3,8 @@
  * worker calls in. Objects come back referenced; the caller unrefs. */
 #ifndef IDEM_CACHE_STORE_H
 #define IDEM_CACHE_STORE_H
+#include <stdatomic.h>
+#include <stdint.h>
 #include "cache/object.h"
 
 struct store;
@@ -32,7 +34,28 @@ struct store_ops {
 
 struct store {
     const struct store_ops *ops;
+    /* Bumped by every administrative purge: a fetch that went upstream
+     * under an older generation may have read what was purged, and does
+     * not store it (store_purged_since). Zero in a new store. */
+    atomic_ullong purge_generation;
 };
+
+static inline uint64_t store_purge_generation(struct store *s)
+{
+    return atomic_load(&s->purge_generation);
+}
+
+/* Before removing what a purge names: fills in flight then see it. */
+static inline void store_note_purge(struct store *s)
+{
+    atomic_fetch_add(&s->purge_generation, 1);
+}
+
+/* Did a purge come since `generation` was read? */
+static inline int store_purged_since(struct store *s, uint64_t generation)
+{
+    return store_purge_generation(s) != generation;
+}
 
 /* `bytes`: what the objects cost, all in (cache_object_size and the
  * store's own entry for each); `capacity`: the most it will hold. */

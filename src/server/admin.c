@@ -126,6 +126,9 @@ static void purge(struct exchange *ex, const struct http_request *r)
         return;
     }
     const struct http_field *sk = http_find_field(r->fields, r->nfields, "surrogate-key");
+    /* no response fetched before this purge may be stored after it
+     * (cache_stage.c: a fill or refresh in flight checks the generation) */
+    store_note_purge(st);
     unsigned n;
     char what[2048];
     const char *label;

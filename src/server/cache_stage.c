@@ -53,6 +53,7 @@ void cache_stage_reset(struct exchange *ex)
      * Set before the wake-up below, which is what they act on. */
     if (ex->fill && ex->fill->shared && atomic_load(&ex->fill->fill) == FILL_OPEN)
         atomic_store(&ex->fill->fill, FILL_ABORTED);
+    ex->fill_unstored = 0;
     if (ex->coalesce_leader) {
         /* The fetch is over, published or not: wake whoever waits. */
         ex->coalesce_leader = 0;
@@ -992,6 +993,7 @@ enum cache_request_verdict cache_stage_request(struct exchange *ex, const struct
         ex->no_coalesce = 0;
         return CACHE_REQ_FORWARD;
     }
+    ex->purge_generation = store_purge_generation(ex->w->store);
     struct slice raw = request_path(r);
     if (http_path_is_plain(raw)) {
         /* the usual API path: both readings are the path as sent */
@@ -1322,6 +1324,29 @@ static int no_gain_exception(const struct cache_response_facts *f, bool serve_st
            (f->cc.stale_while_revalidate != CC_UNSET && f->cc.stale_while_revalidate > 0);
 }
 
+/* A PURGE answered while this request was upstream means what it fetched
+ * (a 200, or the purged object a 304 revalidated) may be what was purged:
+ * its client has it, the store does not (the answer to a purge is that no
+ * earlier response reappears). Checked again after the insert, which can
+ * race a purge on another thread. Takes the caller's reference. */
+static void insert_unless_purged(struct exchange *ex, struct cache_object *o)
+{
+    struct store *st = ex->w->store;
+    if (store_purged_since(st, ex->purge_generation)) {
+        ex->cache_detail = "purged";
+        cache_object_unref(&o);
+        return;
+    }
+    struct cache_object *kept = o; /* its key, past the insert */
+    cache_object_ref(kept);
+    st->ops->insert(st, o);
+    if (store_purged_since(st, ex->purge_generation)) {
+        ex->cache_detail = "purged";
+        st->ops->remove(st, kept->key, kept->key_len);
+    }
+    cache_object_unref(&kept);
+}
+
 /* §4.3.4: a 304 to our revalidation freshens the stored response, and the
  * merge is served. The merge is a new response, so it is stored only if
  * it may be (a 304 can say private or no-store: then the entry goes, as it
@@ -1352,7 +1377,7 @@ static enum cache_response_verdict serve_revalidated(struct exchange *ex,
         /* not stored again: the stale one was removed with the URI */
     } else if (v == STORE_OK) {
         cache_object_ref(fresh);
-        w->store->ops->insert(w->store, fresh);
+        insert_unless_purged(ex, fresh); /* what a PURGE removed stays out */
     } else {
         w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
         ex->cache_detail = cache_store_reason(v);
@@ -1436,6 +1461,10 @@ enum cache_response_verdict cache_stage_response(struct exchange *ex,
             w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
         return !no_gain && hold(ex, res) ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
     }
+    if (store_purged_since(w->store, ex->purge_generation)) {
+        ex->cache_detail = "purged"; /* fetched across a PURGE: not stored */
+        return CACHE_RESP_RELAY;
+    }
     if (part) {
         size_t plen;
         char *pkey = cache_key_partial(ex->cache_key, ex->cache_key_len, &plen);
@@ -1475,6 +1504,17 @@ enum cache_response_verdict cache_stage_response(struct exchange *ex,
     return ex->held ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
 }
 
+/* A fill past what the store takes is fed on, unstored, while requests
+ * collapsed onto it stream it (their references beyond the fetch's own and
+ * the coalescing table's), up to cache.max_stream_buffer: its body is held
+ * whole from the first byte for the slowest of them. Past that bound, or
+ * once they are gone, it is given up. */
+static int feeds_followers(const struct exchange *ex, size_t body_len)
+{
+    return ex->fill->shared && atomic_load(&ex->fill->refs) > 2 &&
+           body_len <= ex->w->cfg->cache.max_stream_buffer;
+}
+
 void cache_stage_body(struct exchange *ex, const char *p, size_t n)
 {
     if (ex->held && ex->held != ex->fill)
@@ -1482,13 +1522,26 @@ void cache_stage_body(struct exchange *ex, const char *p, size_t n)
     if (!ex->fill)
         return;
     size_t len = ex->fill->body->len;
-    if (len + n > ex->w->cfg->cache.max_object_size ||
+    if (ex->fill_unstored || len + n > ex->w->cfg->cache.max_object_size ||
         (ex->fill->expected_len < 0 && cache_object_size_with_body(ex->fill, len + n) >
                                            ex->w->store->ops->object_limit(ex->w->store))) {
         if (ex->held == ex->fill)
             cache_object_append(ex->held, p, n); /* held keeps its own reference */
-        if (ex->fill->shared) {                  /* its streamers cannot have the rest */
+        if (feeds_followers(ex, len + n)) {
+            /* Too large to store, but requests collapsed onto this fetch
+             * stream it: they get the whole response from the fill, which
+             * is never inserted (Varnish's transient busy object). */
+            ex->fill_unstored = 1;
+            ex->cache_detail = "too-large";
+            cache_object_append(ex->fill, p, n);
+            stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
+            return;
+        }
+        if (ex->fill->shared) { /* its streamers cannot have the rest */
             atomic_store(&ex->fill->fill, FILL_ABORTED);
+            /* waiters not yet streaming go upstream themselves when the
+             * fetch ends, rather than start on a cut-off body */
+            coalesce_drop_partial(ex->w->co, ex->cache_key, ex->cache_key_len);
             stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
         }
         cache_object_unref(&ex->fill); /* streams on, unstored */
@@ -1517,6 +1570,10 @@ void cache_stage_finish(struct exchange *ex, int complete)
     if (complete) {
         ex->fill->complete = 1;
         atomic_store(&ex->fill->fill, FILL_DONE); /* before the wake-up that ends streams */
+        if (ex->fill_unstored) {
+            cache_object_unref(&ex->fill); /* its streamers had it all; never stored */
+            return;
+        }
         if (ex->fill->status == 200 && ex->w->cfg->cache.generate_etag &&
             !cache_object_field(ex->fill, "etag")) {
             char tag[CACHE_ETAG_LEN];
@@ -1548,7 +1605,7 @@ void cache_stage_finish(struct exchange *ex, int complete)
             }
         }
         cache_object_trim(&ex->fill);
-        ex->w->store->ops->insert(ex->w->store, ex->fill);
+        insert_unless_purged(ex, ex->fill);
         ex->fill = NULL;
     } else {
         cache_object_unref(&ex->fill); /* §3: incomplete responses are not stored */

@@ -90,6 +90,7 @@ void config_defaults(struct config *c)
     c->cache.enabled = true;
     c->cache.memory_size = 256ULL << 20;
     c->cache.max_object_size = 8ULL << 20;
+    c->cache.max_stream_buffer = 64ULL << 20;
     c->cache.max_variants = 16;
     c->cache.heuristic_percent = 10;
     c->cache.heuristic_max = 86400000;
@@ -321,6 +322,7 @@ static const struct field schema[] = {
     {"cache.enabled", F_BOOL, OFF(cache.enabled), 0},
     {"cache.memory_size", F_SIZE, OFF(cache.memory_size), 0},
     {"cache.max_object_size", F_SIZE, OFF(cache.max_object_size), 0},
+    {"cache.max_stream_buffer", F_SIZE, OFF(cache.max_stream_buffer), 0},
     {"cache.max_variants", F_COUNT, OFF(cache.max_variants), 0},
     {"cache.heuristic_percent", F_COUNT, OFF(cache.heuristic_percent), 0},
     {"cache.heuristic_max", F_DURATION, OFF(cache.heuristic_max), 0},

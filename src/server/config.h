@@ -157,9 +157,10 @@ struct config {
 
     struct {
         bool enabled;
-        uint64_t memory_size;     /* bytes across all shards */
-        uint64_t max_object_size; /* larger responses stream through unstored */
-        uint64_t max_variants;    /* Vary variants kept per URL */
+        uint64_t memory_size;       /* bytes across all shards */
+        uint64_t max_object_size;   /* larger responses stream through unstored */
+        uint64_t max_stream_buffer; /* body held for collapsed requests past max_object_size */
+        uint64_t max_variants;      /* Vary variants kept per URL */
         uint64_t heuristic_percent;
         uint64_t heuristic_max;      /* ms, like every duration */
         bool serve_stale_on_error;   /* origin down: serve any stale copy, Warning 111 */

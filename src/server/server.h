@@ -266,7 +266,9 @@ struct exchange {
     int revalidating;           /* we added validators for ex->stale */
     struct cache_object *stale; /* stored response being revalidated */
     struct cache_object *fill;  /* response being stored */
+    int fill_unstored;          /* fill outgrew the store: fed on for its streamers only */
     struct cache_object *held;  /* unstored 200 held to be tagged (cache.etag_hold_max) */
+    uint64_t purge_generation;  /* the store's when this request was looked up */
     int64_t req_time;
     int discard_body; /* the client was served from the store */
     int body_keyed;   /* keyed by its body (POST by a rule, QUERY) */

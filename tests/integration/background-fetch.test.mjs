@@ -286,11 +286,13 @@ test('an uncacheable response (no-store): a leader that leaves closes the origin
   assert.equal(proxy.access().filter((l) => l.target === '/nostore').length, 1, 'logged once');
 });
 
-test('a background fetch that outgrows cache.max_object_size mid-body stops, and its follower is cut cleanly', async (t) => {
+// Past cache.max_object_size it goes on unstored for its follower
+// (collapsed-large.test.mjs); past cache.max_stream_buffer it stops.
+test('a background fetch that outgrows cache.max_stream_buffer mid-body stops, and its follower is cut cleanly', async (t) => {
   const body = bodyOf(5);
   // chunked: the size is learnt as it comes; 512 KiB: past FIRST, short of SIZE
   const { o, proxy } = await setup(t, { '/grows': { body, headers: { 'Cache-Control': 'max-age=300' } } },
-    'cache:\n  max_object_size: 512KiB\n');
+    'cache:\n  max_object_size: 512KiB\n  max_stream_buffer: 768KiB\n');
   const leader = await h1Leader(proxy.port, '/grows');
   const follower = await h1Follower(proxy.port, '/grows');
   leader.leave();
