@@ -146,3 +146,37 @@ test('a large hit to a client that stops reading is closed at client_send_idle, 
   assert.equal(how, 'closed', 'still open: the keep-alive timer ran instead of the send timer');
   assert.ok(got < size, `the whole hit (${got} bytes) went out to a client that did not read`);
 });
+
+// Round 3's finding 9 on h2: SIGTERM sends GOAWAY; a stream whose large
+// hit is still queued toward a slow reader finishes within timeouts.drain.
+test('h2 drain: a large hit still going out to a slow reader finishes after SIGTERM', async (t) => {
+  const http2 = await import('node:http2');
+  const size = 15 * 1024 * 1024;
+  const origin = await startOrigin((req, res) => {
+    res.setHeader('Cache-Control', 'max-age=600');
+    res.setHeader('Content-Length', size);
+    res.end(Buffer.alloc(size, 'h'));
+  });
+  const cfg = tmpFile('h1f.yaml', 'cache:\n  max_object_size: 16MiB\ntimeouts:\n  drain: 30s\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`, '--config', cfg]);
+  let session;
+  t.after(async () => { session?.destroy(); await proxy.stop(); await origin.close(); });
+  const stored = await getAll(proxy.port, 'GET /big2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(stored.toString('latin1', 0, 400), /stored/);
+  session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+  session.on('error', () => {});
+  const req = session.request({ ':path': '/big2', ':authority': 'a' });
+  req.on('error', () => {});
+  let got = 0;
+  const status = await new Promise((r) => req.on('response', (h) => r(h[':status'])));
+  assert.equal(status, 200);
+  req.pause();
+  const ended = new Promise((r) => { req.on('end', () => r('end')); req.on('close', () => r('close')); });
+  await sleep(300);
+  proxy.proc.kill('SIGTERM');
+  await sleep(500);
+  req.on('data', (d) => { got += d.length; });
+  req.resume();
+  await ended;
+  assert.equal(got, size, 'the stream was cut at SIGTERM');
+});
