@@ -68,6 +68,17 @@ test('a request with a transfer coding other than chunked: 501 if chunked is las
   assert.equal(seen, 0);
 });
 
+// The origin's head and a malformed first chunk in one packet: no byte of
+// the response has gone out yet, so the client gets a 502, not a 200 head
+// followed by a cut.
+test('a head and a malformed first chunk in one packet from the origin give a 502, not a 200 then a cut', async (t) => {
+  const origin = await rawAnswer('HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\nhello\r\n');
+  const proxy = await startProxy(['--upstream', `http://127.0.0.1:${origin.port}`]);
+  t.after(async () => { await proxy.stop(); await origin.close(); });
+  const raw = await getAll(proxy.port, 'GET /badchunk HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(raw.toString('latin1'), /^HTTP\/1\.1 502 /);
+});
+
 // While the origin does not take the request body (upstream backpressure,
 // FRONT_FLOW_HOLD) we are the ones not reading the client: its
 // client_body_idle timer must not run then, or a slow but steady upload
