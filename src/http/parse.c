@@ -505,6 +505,11 @@ static int response_semantics(struct http_response *r)
         return refuse(&r->error, HTTP_ERR_TE_INVALID, 502);
     if (r->has_transfer_encoding && lengths) /* RFC 9112 §6.3: smuggling or a broken origin */
         return refuse(&r->error, HTTP_ERR_CL_WITH_TE, 502);
+    /* We decode the framing and relay the content: a coding we do not decode
+     * (gzip, chunked) would be dropped with the framing and the content altered
+     * and stored that way (RFC 9112 §6.1). Only exactly "chunked" is accepted. */
+    if (r->has_transfer_encoding && (te.other || !te.last_chunked))
+        return refuse(&r->error, te.other ? HTTP_ERR_TE_UNSUPPORTED : HTTP_ERR_TE_NOT_CHUNKED, 502);
     r->has_content_length = lengths;
     r->te_chunked = te.last_chunked;
     return 0;

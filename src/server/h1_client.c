@@ -62,6 +62,33 @@ void h1_client_body_end(struct outbuf *o, int chunked)
         outbuf_addstr(o, "0\r\n\r\n");
 }
 
+/* A head and a broken first chunk in one read: while no byte of the
+ * response has gone out, a 502 is still possible, so the chunked framing
+ * already buffered behind the head is checked first. Only what is already
+ * here: nothing waits for more bytes, streamed answers gain no latency. */
+static int first_chunks_malformed(const struct exchange *ex, const struct http_response *res)
+{
+    if (res->status < 200 || http_response_body_kind(res, ex->method_head) != HTTP_BODY_CHUNKED)
+        return 0;
+    const struct upstream *u = ex->up;
+    const char *p = iobuf_data(&u->conn.in) + res->head_len;
+    size_t len = iobuf_len(&u->conn.in) - res->head_len;
+    struct http_body_reader scratch;
+    http_body_init(&scratch, HTTP_BODY_CHUNKED, 0, ex->w->cfg->limits.response_header_section);
+    while (len) {
+        size_t used = 0;
+        struct slice data;
+        enum http_body_rc rc = http_body_read(&scratch, p, len, &used, &data);
+        if (rc == HTTP_BODY_ERROR)
+            return 1;
+        if (rc != HTTP_BODY_DATA)
+            return 0;
+        p += used;
+        len -= used;
+    }
+    return 0;
+}
+
 /* Response heads from u->conn.in, each handed to the exchange, until the
  * final one (RFC 9112 §2.1; 1xx first, RFC 9110 §15.2); the body that
  * follows goes to the exchange's pump. */
@@ -77,6 +104,11 @@ void h1_client_on_data(struct exchange *ex)
         if (rc != HTTP_PARSE_OK) {
             log_msg(LOG_WARN, "upstream %s: invalid response head", u->key.host_port);
             proxy_fail(ex, 502, "invalid response from upstream");
+            return;
+        }
+        if (first_chunks_malformed(ex, &w->res)) {
+            log_msg(LOG_WARN, "upstream %s: malformed chunked body", u->key.host_port);
+            proxy_fail(ex, 502, "malformed chunked body from upstream");
             return;
         }
         switch (proxy_upstream_head(ex, &w->res)) {

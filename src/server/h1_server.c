@@ -350,6 +350,11 @@ void client_write_done(void *owner, int status)
         return;
     if (c->ex->state == EX_RESP_BODY && c->ex->up)
         client_timer(c, 0); /* the send timer of a relay (send_idle) */
+    if (c->send_then_keepalive) {
+        c->send_then_keepalive = 0;
+        if (c->state == CS_HEAD && !c->head_timer && !c->send_wait)
+            client_timer(c, c->w->cfg->timeouts.keepalive_idle); /* the answer went out (h1_done) */
+    }
     exchange_front_drained(c->ex);
     if (c->send_wait && c->state == CS_HEAD && !c->processing && !c->closed)
         client_process(c); /* the pipelined requests held back */
@@ -672,7 +677,15 @@ static void h1_done(struct exchange *ex, enum front_done how)
         return;
     }
     c->state = CS_HEAD;
-    client_timer(c, c->w->cfg->timeouts.keepalive_idle);
+    if (c->conn.write_pending > WRITE_LOW_WATER) {
+        /* The answer is still going out (a hit is one write): the client's
+         * reading is what we wait for, so client_send_idle times it until
+         * client_write_done hands over to keepalive_idle. */
+        c->send_then_keepalive = 1;
+        client_timer(c, c->w->cfg->timeouts.client_send_idle);
+    } else {
+        client_timer(c, c->w->cfg->timeouts.keepalive_idle);
+    }
     if (!c->processing)
         client_process(c); /* a pipelined request may be waiting */
 }
@@ -694,6 +707,11 @@ static void h1_req_flow(struct exchange *ex, enum front_flow flow)
         c->state = CS_BODY;
         c->body_hold = 1;
         client_pause_read(c);
+        /* client_body_idle times the client's silence: we are the ones not
+         * reading now (the origin's timers bound it), so it stops; only a
+         * response stuck toward the client keeps its send timer. */
+        client_timer(c, 0);
+        send_timer(c, ex);
         return;
     case FRONT_FLOW_READ:
         c->state = CS_BODY;

@@ -25,15 +25,16 @@ struct client {
     int handles;
     enum client_state state;
     int keepalive;
-    int head_timer; /* the header deadline is running */
-    int closed;     /* uv_close called */
-    int tls;        /* accepted on a TLS listener (ci.tls: the request's scheme) */
-    int tls_ready;  /* its handshake completed (conn_alpn tells the protocol) */
-    int counted;    /* holds a place in limits.max_connections */
-    int processing; /* inside client_process: it goes on with the next request */
-    int body_hold;  /* FRONT_FLOW_HOLD: reading paused for the request body */
-    int answered;   /* this request got an answer of ours, whole (h1_answer) */
-    int send_wait;  /* CS_HEAD: the next request waits for answers to drain */
+    int head_timer;          /* the header deadline is running */
+    int closed;              /* uv_close called */
+    int tls;                 /* accepted on a TLS listener (ci.tls: the request's scheme) */
+    int tls_ready;           /* its handshake completed (conn_alpn tells the protocol) */
+    int counted;             /* holds a place in limits.max_connections */
+    int processing;          /* inside client_process: it goes on with the next request */
+    int body_hold;           /* FRONT_FLOW_HOLD: reading paused for the request body */
+    int answered;            /* this request got an answer of ours, whole (h1_answer) */
+    int send_wait;           /* CS_HEAD: the next request waits for answers to drain */
+    int send_then_keepalive; /* CS_HEAD: client_send_idle runs until the last answer drains */
     /* the request in progress, or the last one (finished) until the next
      * begins; never NULL while the client is open */
     struct exchange *ex;
