@@ -128,7 +128,6 @@ void coalesce_drop_partial(struct coalesce *co, const char *key, size_t len)
     pthread_mutex_unlock(&co->lock);
     cache_object_unref(&o);
 }
-}
 
 struct cache_object *coalesce_partial(struct coalesce *co, const char *key, size_t len,
                                       int *in_flight)
