@@ -5,24 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { startProxy, startOrigin, startRawOrigin, tmpFile, sleep } from './lib.mjs';
+import { startProxy, startOrigin, startRawOrigin, tmpFile, sleep, proxyInFront } from './lib.mjs';
 import { T, F, E, frame, u32, settings, request, block, status, connect, goaway, rstOn, headersOn, errorCode } from './h2-frames.mjs';
 
 async function setup(t, yaml = '') {
-  const origin = await startOrigin(async (req, res) => {
+  return proxyInFront(t, async (req, res) => {
     if (req.url.startsWith('/slow')) await sleep(300);
     res.setHeader('Cache-Control', req.url.startsWith('/big') ? 'max-age=60' : 'no-store');
     res.end(req.url.startsWith('/big') ? 'x'.repeat(300000) : `ok ${req.method} ${req.url}`);
-  });
-  const args = ['--upstream', `http://127.0.0.1:${origin.port}`];
-  if (yaml) args.push('--config', tmpFile('h2-attack.yaml', yaml));
-  const p = await startProxy(args);
-  t.after(async () => {
-    const r = await p.stop();
-    await origin.close();
-    assert.equal(r.code, 0, 'exits cleanly');
-  });
-  return { p, origin };
+  }, yaml, 'h2-attack.yaml');
 }
 
 // The process still answers h2 on a fresh connection.

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { startProxy, startOrigin, tmpFile, sleep, SANITIZED } from './lib.mjs';
+import { startProxy, startOrigin, tmpFile, sleep, SANITIZED, proxyInFront } from './lib.mjs';
 import { T, F, frame, u32, request, connect, headersOn, status, goaway } from './h2-frames.mjs';
 
 const MiB = 1024 * 1024;
@@ -24,21 +24,12 @@ const BIG = Buffer.alloc(10 * 1000 * 1000);
 for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 31 + (i >>> 13)) & 0xff;
 
 async function setup(t, yaml) {
-  const origin = await startOrigin((req, res) => {
+  return proxyInFront(t, (req, res) => {
     res.setHeader('Cache-Control', 'no-store'); // uncached: relayed, never a hit
     res.setHeader('Content-Type', 'application/octet-stream');
     const size = req.url.startsWith('/tiny') ? 4096 : req.url.startsWith('/small') ? MiB : BIG.length;
     res.end(BIG.subarray(0, size));
-  });
-  const args = ['--upstream', `http://127.0.0.1:${origin.port}`];
-  if (yaml) args.push('--config', tmpFile('h2-memory.yaml', yaml));
-  const p = await startProxy(args);
-  t.after(async () => {
-    const r = await p.stop();
-    await origin.close();
-    assert.equal(r.code, 0, 'exits cleanly');
-  });
-  return { p, origin };
+  }, yaml, 'h2-memory.yaml');
 }
 
 function rssBytes(pid) {

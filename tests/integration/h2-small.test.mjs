@@ -6,20 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { startProxy, startOrigin, startRawOrigin, tmpFile, get, sleep } from './lib.mjs';
+import { startProxy, startOrigin, startRawOrigin, tmpFile, get, sleep, proxyInFront } from './lib.mjs';
 import { T, F, E, frame, request, block, status, connect, goaway, rstOn, headersOn, errorCode } from './h2-frames.mjs';
 
 async function setup(t, handler, yaml = '') {
-  const origin = await startOrigin(handler);
-  const args = ['--upstream', `http://127.0.0.1:${origin.port}`];
-  if (yaml) args.push('--config', tmpFile('h2-small.yaml', yaml));
-  const p = await startProxy(args);
-  t.after(async () => {
-    const r = await p.stop();
-    await origin.close();
-    assert.equal(r.code, 0, 'exits cleanly');
-  });
-  return { p, origin };
+  return proxyInFront(t, handler, yaml, 'h2-small.yaml');
 }
 
 // The DATA bytes the server sent on one stream so far.

@@ -1,5 +1,6 @@
 // Helpers for integration tests: start the built idemcache and real origins
 // on 127.0.0.1 ports the test picks, and talk raw bytes to them.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
@@ -132,6 +133,22 @@ export async function startOrigin(handler) {
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+// idemcache in front of a node origin running handler, with the YAML
+// config `yaml` (if any) in a file named `name`; both are stopped after
+// the test, and idemcache must exit cleanly.
+export async function proxyInFront(t, handler, yaml = '', name = 'proxy.yaml') {
+  const origin = await startOrigin(handler);
+  const args = ['--upstream', `http://127.0.0.1:${origin.port}`];
+  if (yaml) args.push('--config', tmpFile(name, yaml));
+  const p = await startProxy(args);
+  t.after(async () => {
+    const r = await p.stop();
+    await origin.close();
+    assert.equal(r.code, 0, 'exits cleanly');
+  });
+  return { p, origin };
 }
 
 // A raw TCP origin: onConn(socket) does whatever the test needs.
