@@ -10,19 +10,28 @@ make_bodies() {
   done
 }
 
+# The top of an nginx.conf for $work/$1: one worker in the foreground,
+# and the start of http {} with no access log and keep-alive without a
+# request limit (the caller closes the block).
+nginx_main() {
+  cat <<C
+worker_processes 1;
+daemon off;
+pid $work/$1/nginx.pid;
+error_log $work/$1/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+C
+}
+
 # $work/origin/nginx.conf: one worker, no access log, keep-alive without a
 # request limit, and the server block given as $1.
 origin_conf() {
   mkdir -p "$work/origin"
   cat > "$work/origin/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/origin/nginx.pid;
-error_log $work/origin/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
+$(nginx_main origin)
 $1
 }
 CONF
@@ -55,14 +64,7 @@ CNF
 proxy_conf() {
   mkdir -p "$work/proxy"
   cat > "$work/proxy/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/proxy/nginx.pid;
-error_log $work/proxy/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
+$(nginx_main proxy)
   upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
 $2
   server {

@@ -347,6 +347,16 @@ uint64_t h2_stream_room(struct h2_stream *st)
     return 0;
 }
 
+/* DATA nghttp2 was told to wait for (read_body deferred it): there is
+ * some now, or the end. */
+static void resume_deferred(struct h2_stream *st)
+{
+    if (st->deferred) {
+        st->deferred = 0;
+        nghttp2_session_resume_data(st->s->ng, st->id);
+    }
+}
+
 static void queue_piece(struct h2_stream *st, struct h2_piece *pc)
 {
     release_held(st);
@@ -357,10 +367,7 @@ static void queue_piece(struct h2_stream *st, struct h2_piece *pc)
     st->queued_cost += pc->cost;
     if (pc->cost && st->queued_cost >= h2_stream_share(st))
         st->starved = 1; /* the owner stops at its next look (h2_stream_room) */
-    if (st->deferred) {
-        st->deferred = 0;
-        nghttp2_session_resume_data(st->s->ng, st->id);
-    }
+    resume_deferred(st);
 }
 
 static int can_queue(struct h2_stream *st, size_t n)
@@ -436,10 +443,7 @@ void h2_stream_body_complete(struct h2_stream *st)
     CHECK_MAGIC(st, H2_STREAM_MAGIC);
     release_held(st);
     st->complete = 1;
-    if (st->deferred) {
-        st->deferred = 0;
-        nghttp2_session_resume_data(st->s->ng, st->id);
-    }
+    resume_deferred(st);
 }
 
 void h2_stream_end(struct h2_stream *st, int body_unread)
@@ -457,10 +461,7 @@ void h2_stream_end(struct h2_stream *st, int body_unread)
     st->complete = 1;
     if (body_unread && !st->in_ended)
         st->reset_after_end = 1;
-    if (st->deferred) {
-        st->deferred = 0;
-        nghttp2_session_resume_data(st->s->ng, st->id);
-    }
+    resume_deferred(st);
 }
 
 void h2_stream_reset(struct h2_stream *st, uint32_t code)

@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import { certsForTests, startTlsProxy } from './tls-lib.mjs';
-import { startProxy, startOrigin, startRawOrigin, startRelay, tmpFile, sleep, parseResponses, rawExchange } from './lib.mjs';
+import { startProxy, startOrigin, startRawOrigin, startRelay, tmpFile, sleep, parseResponses, rawExchange, dechunk } from './lib.mjs';
 
 const C = certsForTests('attack-round3');
 
@@ -152,22 +152,6 @@ test('finding 3: a body read ahead to key it, arriving steadily, is not cut at c
   assert.equal(parseResponses(data)[0].status, 408);
 });
 
-// A chunked body decoded; null when it is cut short (no last chunk).
-function dechunk(buf) {
-  const parts = [];
-  let pos = 0;
-  for (;;) {
-    const le = buf.indexOf('\r\n', pos);
-    if (le < 0) return null;
-    const size = parseInt(buf.subarray(pos, le).toString(), 16);
-    if (Number.isNaN(size)) return null;
-    pos = le + 2;
-    if (size === 0) return Buffer.concat(parts);
-    if (pos + size + 2 > buf.length) return null;
-    parts.push(buf.subarray(pos, pos + size));
-    pos += size + 2;
-  }
-}
 
 function getAll(port, req) {
   return new Promise((resolve) => {

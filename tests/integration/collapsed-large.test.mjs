@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http2 from 'node:http2';
-import { startProxy, startRawOrigin, tmpFile } from './lib.mjs';
+import { startProxy, startRawOrigin, tmpFile, dechunk } from './lib.mjs';
 
 const TOTAL = 200 * 1024;
 const BODY = Buffer.alloc(TOTAL);
@@ -47,21 +47,6 @@ function h1Client(port, path) {
   return { first: firstP, all, socket: s };
 }
 
-function dechunk(buf) {
-  const parts = [];
-  let pos = 0;
-  for (;;) {
-    const le = buf.indexOf('\r\n', pos);
-    if (le < 0) return null;
-    const size = parseInt(buf.subarray(pos, le).toString(), 16);
-    if (Number.isNaN(size)) return null;
-    pos = le + 2;
-    if (size === 0) return Buffer.concat(parts);
-    if (pos + size + 2 > buf.length) return null;
-    parts.push(buf.subarray(pos, pos + size));
-    pos += size + 2;
-  }
-}
 
 // The body of an h1 answer, or null when it was cut off.
 function h1Body(raw) {

@@ -189,6 +189,23 @@ export function rawExchange(port, bytes, { idleMs = 1500, chunks = null } = {}) 
   });
 }
 
+// A chunked body decoded; null when it is cut short (no last chunk).
+export function dechunk(buf) {
+  const parts = [];
+  let pos = 0;
+  for (;;) {
+    const le = buf.indexOf('\r\n', pos);
+    if (le < 0) return null;
+    const size = parseInt(buf.subarray(pos, le).toString(), 16);
+    if (Number.isNaN(size)) return null;
+    pos = le + 2;
+    if (size === 0) return Buffer.concat(parts);
+    if (pos + size + 2 > buf.length) return null;
+    parts.push(buf.subarray(pos, pos + size));
+    pos += size + 2;
+  }
+}
+
 // Parse a byte stream of HTTP/1.1 responses (Content-Length, chunked, or
 // close-delimited for the last). `headFor` lists which requests were HEAD.
 export function parseResponses(buf, { head = [] } = {}) {
