@@ -138,6 +138,12 @@ size_t cache_object_size_with_body(const struct cache_object *o, uint64_t body_l
 size_t cache_alloc_cost(size_t n);
 void cache_object_ref(struct cache_object *o);
 void cache_object_unref(struct cache_object **o);
+/* Does anyone but the caller hold a reference? (The store asks under its
+ * lock, where nobody can take a first one.) */
+static inline int cache_object_in_use(const struct cache_object *o)
+{
+    return atomic_load(&o->refs) > 1;
+}
 
 /* The serialized secondary key of a request for a Vary value list. */
 char *cache_vary_key(struct slice vary, const struct http_field *f, unsigned n, size_t *len);

@@ -58,16 +58,20 @@ static inline int store_purged_since(struct store *s, uint64_t generation)
 }
 
 /* `bytes`: what the objects cost, all in (cache_object_size and the
- * store's own entry for each); `capacity`: the most it will hold. */
+ * store's own entry for each), with `held`: the part that is objects
+ * replaced or purged that a client is still being sent (charged until it
+ * lets go); `refused`: inserts that found no room (every object in use);
+ * `capacity`: the most it will hold. */
 struct store_stats {
-    uint64_t objects, bytes, evictions, capacity;
+    uint64_t objects, bytes, held, evictions, refused, capacity;
 };
 
 /* The memory store splits its bytes evenly over this many shards, each
  * with its own lock: one object is never larger than bytes / shards. */
 #define STORE_MEM_SHARDS 16
 
-/* Sharded, byte-bounded, SIEVE eviction, at most `max_variants` per key. */
+/* Sharded, byte-bounded, SIEVE eviction, at most `max_variants` per key.
+ * Objects in use stay charged: an insert with no room left is refused. */
 struct store *store_mem_new(size_t bytes, unsigned max_variants);
 void store_mem_stats(struct store *s, struct store_stats *out);
 /* The shard a key goes to (for tests of the spread). */

@@ -1,7 +1,15 @@
 /* The memory store: 16 shards, each a mutex, a chained hash table and a
  * SIEVE queue (Zhang et al., NSDI '24): new entries go in at the head, a hit
  * only sets a bit, and the hand walks from the tail clearing bits until it
- * finds an unvisited entry to evict. Lookups are O(1); no list moves on hits. */
+ * finds an unvisited entry to evict. Lookups are O(1); no list moves on hits.
+ *
+ * An object is charged to its shard until its memory is free, not until it
+ * leaves the table: a client still sending it (a slow reader, an h2 stream
+ * behind a shut window) holds every byte. So the hand passes over objects
+ * in use (evicting one frees nothing; Varnish nukes only unreferenced
+ * objects too), one replaced or purged while in use is kept on the shard's
+ * `retired` list until its last holder lets go, and an insert that finds no
+ * room is refused: a miss, never memory past cache.memory_size. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +33,10 @@ struct shard {
     struct entry **buckets;
     size_t nbuckets, count, bytes, limit;
     struct entry *head, *tail, *hand;
-    uint64_t evictions;
+    /* out of the table but still held elsewhere: charged, linked by hnext */
+    struct entry *retired;
+    size_t retired_bytes;
+    uint64_t evictions, refused;
     _Atomic uint32_t *url_filter; /* the store's, shared by all shards */
 };
 
@@ -110,6 +121,34 @@ static void queue_unlink(struct shard *s, struct entry *e)
         s->tail = e->prev;
 }
 
+static void retire(struct shard *s, struct entry *e)
+{
+    if (!cache_object_in_use(e->obj)) {
+        cache_object_unref(&e->obj);
+        free(e);
+        return;
+    }
+    e->hnext = s->retired;
+    s->retired = e;
+    s->retired_bytes += e->size;
+}
+
+/* Free the retired objects whose holders have let go: under the shard's
+ * lock nobody can take a new reference to one, so the store's is the last. */
+static void sweep_retired(struct shard *s)
+{
+    for (struct entry **pp = &s->retired, *e; (e = *pp);) {
+        if (cache_object_in_use(e->obj)) {
+            pp = &e->hnext;
+            continue;
+        }
+        *pp = e->hnext;
+        s->retired_bytes -= e->size;
+        cache_object_unref(&e->obj);
+        free(e);
+    }
+}
+
 static void entry_drop(struct shard *s, struct entry *e)
 {
     uint64_t h = entry_hash(e->obj->key, e->obj->key_len);
@@ -123,22 +162,30 @@ static void entry_drop(struct shard *s, struct entry *e)
     long slot = url_slot(e->obj->key, e->obj->key_len);
     if (slot >= 0)
         s->url_filter[slot]--;
-    cache_object_unref(&e->obj);
-    free(e);
+    retire(s, e);
 }
 
-static void sieve_evict(struct shard *s)
+/* Evict one entry not in use; 0 if every one is. Two rounds of the queue
+ * are enough: the first clears every visited bit. */
+static int sieve_evict(struct shard *s)
 {
     struct entry *e = s->hand ? s->hand : s->tail;
-    while (e && e->visited) {
+    for (size_t steps = 2 * s->count; e && steps; steps--) {
+        if (!e->visited && !cache_object_in_use(e->obj)) {
+            s->hand = e->prev;
+            entry_drop(s, e);
+            s->evictions++;
+            return 1;
+        }
         e->visited = 0;
         e = e->prev ? e->prev : s->tail;
     }
-    if (!e)
-        return;
-    s->hand = e->prev;
-    entry_drop(s, e);
-    s->evictions++;
+    return 0;
+}
+
+static size_t shard_charged(const struct shard *s)
+{
+    return s->bytes + s->retired_bytes;
 }
 
 static void grow(struct shard *s)
@@ -225,8 +272,17 @@ static void mem_insert(struct store *st, struct cache_object *o)
     }
     if (variants >= m->max_variants && oldest)
         entry_drop(s, oldest);
-    while (s->bytes + size > s->limit && s->count)
-        sieve_evict(s);
+    if (s->retired && shard_charged(s) + size > s->limit)
+        sweep_retired(s);
+    while (shard_charged(s) + size > s->limit) {
+        if (!sieve_evict(s)) {
+            s->refused++;
+            pthread_mutex_unlock(&s->lock);
+            cache_object_unref(&o);
+            free(e);
+            return;
+        }
+    }
     if (s->count + 1 > s->nbuckets)
         grow(s);
     struct entry **b = &s->buckets[h & (s->nbuckets - 1)];
@@ -291,6 +347,13 @@ static void mem_free(struct store *st)
         struct shard *s = &m->shards[i];
         while (s->head)
             entry_drop(s, s->head);
+        /* every holder is gone by now: the workers have stopped */
+        while (s->retired) {
+            struct entry *e = s->retired;
+            s->retired = e->hnext;
+            cache_object_unref(&e->obj);
+            free(e);
+        }
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);
     }
@@ -340,9 +403,12 @@ void store_mem_stats(struct store *st, struct store_stats *out)
     for (int i = 0; i < SHARDS; i++) {
         struct shard *s = &m->shards[i];
         pthread_mutex_lock(&s->lock);
+        sweep_retired(s);
         out->objects += s->count;
-        out->bytes += s->bytes;
+        out->bytes += shard_charged(s);
+        out->held += s->retired_bytes;
         out->evictions += s->evictions;
+        out->refused += s->refused;
         out->capacity += s->limit;
         pthread_mutex_unlock(&s->lock);
     }

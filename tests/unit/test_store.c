@@ -311,6 +311,110 @@ static void test_accounting(void **st)
     s->ops->free(s);
 }
 
+/* Keys "in-N" that land in shard 0, as many as asked. */
+static void shard0_keys(char keys[][16], int n)
+{
+    for (int i = 0, found = 0; found < n; i++) {
+        snprintf(keys[found], 16, "in-%d", i);
+        if (store_mem_shard_of(keys[found], strlen(keys[found])) == 0)
+            found++;
+    }
+}
+
+static struct store_stats stats_of(struct store *s)
+{
+    struct store_stats st;
+    store_mem_stats(s, &st);
+    return st;
+}
+
+/* An object a client is still being sent holds its memory: eviction
+ * passes over it, and when every object of the shard is in use a new one
+ * is refused rather than charged past the limit (attack round 4, finding
+ * 1: h2 streams behind shut windows held 42 MiB of evicted objects over an
+ * 8 MiB store). */
+static void test_in_use_not_evicted(void **st)
+{
+    /* 64 KiB a shard: three objects of 20 KiB fit, a fourth does not */
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[6][16];
+    shard0_keys(keys, 6);
+    struct cache_object *held[3];
+    for (int i = 0; i < 3; i++) {
+        s->ops->insert(s, obj_body(keys[i], 20000, 20000));
+        held[i] = find(s, keys[i], NULL, 0);
+        assert_non_null(held[i]);
+    }
+    /* all three in use: the fourth is refused, none of the three goes */
+    s->ops->insert(s, obj_body(keys[3], 20000, 20000));
+    assert_null(find(s, keys[3], NULL, 0));
+    struct store_stats a = stats_of(s);
+    assert_int_equal(a.objects, 3);
+    assert_int_equal(a.refused, 1);
+    assert_int_equal(a.evictions, 0);
+    assert_true(a.bytes <= 64 * 1024);
+    /* one let go: it is the one evicted, the others stay */
+    cache_object_unref(&held[1]);
+    s->ops->insert(s, obj_body(keys[4], 20000, 20000));
+    struct cache_object *o = find(s, keys[4], NULL, 0);
+    assert_non_null(o);
+    cache_object_unref(&o);
+    struct cache_object *gone = find(s, keys[1], NULL, 0);
+    assert_null(gone);
+    for (int i = 0; i < 3; i += 2) {
+        o = find(s, keys[i], NULL, 0);
+        assert_non_null(o);
+        cache_object_unref(&o);
+    }
+    assert_int_equal(stats_of(s).evictions, 1);
+    cache_object_unref(&held[0]);
+    cache_object_unref(&held[2]);
+    s->ops->free(s);
+}
+
+/* Replaced or purged while in use: out of the table at once (nobody finds
+ * it), still charged until its holder lets go, then freed. */
+static void test_in_use_retired(void **st)
+{
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[3][16];
+    shard0_keys(keys, 3);
+    s->ops->insert(s, obj_body(keys[0], 20000, 20000));
+    struct cache_object *old = find(s, keys[0], NULL, 0);
+    size_t one = stats_of(s).bytes;
+    s->ops->insert(s, obj_body(keys[0], 20000, 20000)); /* replaced */
+    struct cache_object *now = find(s, keys[0], NULL, 0);
+    assert_ptr_not_equal(now, old);
+    cache_object_unref(&now);
+    struct store_stats a = stats_of(s);
+    assert_int_equal(a.objects, 1);
+    assert_int_equal(a.held, one);
+    assert_int_equal(a.bytes, 2 * one);
+    /* a purge of the new one while the old is still out: both charged */
+    now = find(s, keys[0], NULL, 0);
+    assert_int_equal(s->ops->remove(s, keys[0], strlen(keys[0])), 1);
+    assert_null(find(s, keys[0], NULL, 0));
+    a = stats_of(s);
+    assert_int_equal(a.objects, 0);
+    assert_int_equal(a.held, 2 * one);
+    /* the charge leaves room for one more beside them: a second evicts it */
+    s->ops->insert(s, obj_body(keys[1], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[2], 20000, 20000));
+    a = stats_of(s);
+    assert_int_equal(a.objects, 1);
+    assert_int_equal(a.evictions, 1);
+    assert_true(a.bytes <= 64 * 1024);
+    /* until the holders let go */
+    cache_object_unref(&old);
+    cache_object_unref(&now);
+    a = stats_of(s);
+    assert_int_equal(a.held, 0);
+    assert_int_equal(a.bytes, one);
+    s->ops->insert(s, obj_body(keys[1], 20000, 20000));
+    assert_int_equal(stats_of(s).objects, 2);
+    s->ops->free(s);
+}
+
 /* A plain LRU of `cap` keys, to compare against. */
 struct lru {
     int *prev, *next, head, tail, count, cap;
@@ -757,6 +861,8 @@ int main(void)
         cmocka_unit_test(test_shared_trim_copies),
         cmocka_unit_test(test_variants),
         cmocka_unit_test(test_byte_bound),
+        cmocka_unit_test(test_in_use_not_evicted),
+        cmocka_unit_test(test_in_use_retired),
         cmocka_unit_test(test_sieve_beats_lru),
         cmocka_unit_test(test_generated_etag),
         cmocka_unit_test(test_keys),
