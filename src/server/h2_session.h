@@ -68,11 +68,12 @@ struct h2_stream {
     uint32_t magic;
     int32_t id;
     struct h2_session *s;
-    struct link link;   /* in the session's streams, or its closed list */
-    void *owner;        /* the owner's (h2_server.c: the exchange) */
-    void *conn;         /* the session's owner (h2_server.c: its h2_conn) */
-    struct outbuf *hdr; /* request fields as gathered: name\0value\0... */
-    uint64_t list_size; /* RFC 9113 §6.5.2 size so far */
+    struct link link;      /* in the session's streams, or its closed list */
+    void *owner;           /* the owner's (h2_server.c: the exchange) */
+    void *conn;            /* the session's owner (h2_server.c: its h2_conn) */
+    struct outbuf *hdr;    /* request fields as gathered: name\0value\0... */
+    uint64_t list_size;    /* RFC 9113 §6.5.2 size so far */
+    uint64_t trailer_size; /* the same for its trailers */
     unsigned nhdr;
     int too_large;           /* over max_header_list or the field count: 431 */
     struct http_request req; /* mapped (valid during owner->request) */

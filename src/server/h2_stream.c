@@ -182,6 +182,24 @@ int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *u
     return 0;
 }
 
+/* A header block far past our SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113
+ * §6.5.2, advisory): twice it for the request's fields (up to it, 431),
+ * once for trailers (dropped anyway). nghttp2 checks each field's value
+ * before we see it, and one byte of HPACK (RFC 7541 §6.1) may name a 4
+ * KiB table entry: 9 frames of such references checked 440 MB of values,
+ * 180 ms of CPU, for a 431 at the end (attack round 5, finding 1). Failing
+ * the callback makes nghttp2 reset the stream (INTERNAL_ERROR) and decode
+ * the rest of the block to keep its table in step, without the checks.
+ * The reset is one the client provoked: counted as MadeYouReset's are. */
+static int header_block_past_cap(struct h2_session *s, struct h2_stream *st, uint64_t size,
+                                 uint64_t cap)
+{
+    if (size <= cap)
+        return 0;
+    h2_session_note_provoked(s, st);
+    return 1;
+}
+
 int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
                  size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
 {
@@ -190,7 +208,12 @@ int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t 
         /* request trailers: checked, then dropped, never in the head,
          * a key or the origin's request (h2_request.h) */
         struct h2_stream *st = h2_stream_of(s, frame->hd.stream_id);
-        if (st && !st->trailers_bad &&
+        if (!st)
+            return 0;
+        st->trailer_size += namelen + valuelen + 32;
+        if (header_block_past_cap(s, st, st->trailer_size, s->lim.max_header_list))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (!st->trailers_bad &&
             h2_trailer_field((struct slice){(const char *)name, namelen},
                              (struct slice){(const char *)value, valuelen}) != H2_REQUEST_OK) {
             st->trailers_bad = 1; /* §8.1.1: malformed, a stream error */
@@ -201,12 +224,16 @@ int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t 
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     struct h2_stream *st = h2_stream_of(s, frame->hd.stream_id);
-    if (!st || st->too_large)
+    if (!st)
         return 0;
     /* RFC 9113 §6.5.2: our SETTINGS_MAX_HEADER_LIST_SIZE, counted as it
      * says; past it (or limits.header_count) the fields are dropped and
      * the request answered 431 */
     st->list_size += namelen + valuelen + 32;
+    if (header_block_past_cap(s, st, st->list_size, 2 * s->lim.max_header_list))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (st->too_large)
+        return 0;
     if (st->list_size > s->lim.max_header_list || st->nhdr >= s->lim.max_fields + 8) {
         st->too_large = 1;
         return 0;

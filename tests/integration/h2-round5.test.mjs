@@ -1,0 +1,92 @@
+// HTTP/2 attack round 5 (a fresh look at the h2 front after issue 15):
+// each finding against the real binary, with hand-built frames.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { proxyInFront } from './lib.mjs';
+import { T, F, E, frame, request, block, literalIndexed, indexed, status, connect, rstOn, headersOn, errorCode } from './h2-frames.mjs';
+
+async function setup(t, yaml = '') {
+  return proxyInFront(t, (req, res, body) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(`ok ${req.method} ${req.url} ${body.length}`);
+  }, yaml, 'h2-round5.yaml');
+}
+
+// CPU time the process has used, in ms (a figure for the log, not asserted)
+const cpuMs = (pid) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+
+// A header block split into a HEADERS and CONTINUATIONs of at most 16 KiB
+// (SETTINGS_MAX_FRAME_SIZE) each; END_STREAM on the HEADERS if asked.
+function headerFrames(stream, payload, endStream) {
+  const out = [];
+  for (let at = 0; at < payload.length || at === 0; at += 16384) {
+    const part = payload.subarray(at, at + 16384);
+    const last = at + 16384 >= payload.length;
+    out.push(at === 0
+      ? frame(T.HEADERS, (endStream ? F.END_STREAM : 0) | (last ? F.END_HEADERS : 0), stream, part)
+      : frame(T.CONTINUATION, last ? F.END_HEADERS : 0, stream, part));
+    if (last) break;
+  }
+  return Buffer.concat(out);
+}
+
+// Finding 1 (HPACK expansion): a one-byte reference to a 3000-byte
+// dynamic table entry is a 3000-byte field, and nghttp2 checks every
+// field's value before our callback sees it. A block of 9 frames of such
+// references (147 KiB) expanded to 440 MB of values checked after the
+// list was already over h2.max_header_list (the answer was a 431 at the
+// end of it): 180 ms of CPU a block, 40 blocks 7 s. Past twice the limit
+// the rest of the block is no longer decoded field by field: the stream
+// is reset; just over the limit it is still a 431.
+test('finding 1: a header block whose HPACK references expand it far past h2.max_header_list is reset, not decoded to its end', async (t) => {
+  const { p, origin } = await setup(t, 'h2:\n  max_header_list: 4KiB\n');
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  const pseudo = block([[':method', 'GET'], [':scheme', 'http'], [':authority', 'h2.test'], [':path', '/bomb']]);
+  // the entry (3000 + 3 + 32 bytes of the 4096 table), then references
+  const entry = literalIndexed('x-b', 'a'.repeat(3000));
+  const refs = Buffer.alloc(9 * 16384 - pseudo.length - entry.length, indexed(62));
+  const before = cpuMs(p.proc.pid);
+  c.send(headerFrames(1, Buffer.concat([pseudo, entry, refs]), true));
+  const answer = await c.waitFor((f) => f.stream === 1 && (f.type === T.HEADERS || f.type === T.RST_STREAM));
+  t.diagnostic(`cpu for one block: ${cpuMs(p.proc.pid) - before} ms`);
+  assert.ok(answer, 'the stream is answered');
+  assert.equal(answer.type, T.RST_STREAM, `reset, not ${answer.type === T.HEADERS ? status(answer.payload) : '?'} after decoding it all`);
+  assert.equal(origin.seen.length, 0);
+  // the table stays in step: the next block uses the same entry, within
+  // the limit (one reference), and is served
+  c.send(frame(T.HEADERS, F.END_STREAM | F.END_HEADERS, 3, Buffer.concat([block([[':method', 'GET'], [':scheme', 'http'], [':authority', 'h2.test'], [':path', '/after']]), indexed(62)])));
+  const ok = await c.waitFor(headersOn(3));
+  assert.equal(status(ok.payload), 200);
+  assert.equal(origin.seen.find((s) => s.url === '/after').headers['x-b'], 'a'.repeat(3000));
+  // one and a half times the limit: still the 431 README promises
+  c.send(frame(T.HEADERS, F.END_STREAM | F.END_HEADERS, 5, Buffer.concat([block([[':method', 'GET'], [':scheme', 'http'], [':authority', 'h2.test'], [':path', '/x']]), indexed(62), indexed(62)])));
+  const over = await c.waitFor(headersOn(5));
+  assert.equal(status(over.payload), 431);
+});
+
+// The same through request trailers, which are dropped (h2-small.test.mjs)
+// and were not counted at all: any size was decoded and checked.
+test('finding 1: request trailers whose HPACK references expand them past h2.max_header_list reset the stream', async (t) => {
+  const { p } = await setup(t, 'h2:\n  max_header_list: 4KiB\n');
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  c.send(request(1, { method: 'POST', path: '/tr', flags: F.END_HEADERS }));
+  c.send(frame(T.DATA, 0, 1, Buffer.from('hello')));
+  const entry = literalIndexed('x-t', 'a'.repeat(3000));
+  const refs = Buffer.alloc(9 * 16384 - entry.length, indexed(62));
+  c.send(headerFrames(1, Buffer.concat([entry, refs]), true));
+  const answer = await c.waitFor((f) => f.stream === 1 && (f.type === T.RST_STREAM || (f.type === T.HEADERS && status(f.payload))));
+  assert.ok(answer);
+  assert.equal(answer.type, T.RST_STREAM, `reset, not ${answer.type === T.HEADERS ? status(answer.payload) : '?'}`);
+  // trailers within the limit are still dropped and the request served
+  c.send(request(3, { method: 'POST', path: '/tr2', flags: F.END_HEADERS }));
+  c.send(frame(T.DATA, 0, 3, Buffer.from('hello')));
+  c.send(frame(T.HEADERS, F.END_STREAM | F.END_HEADERS, 3, indexed(62)));
+  const ok = await c.waitFor(headersOn(3));
+  assert.equal(status(ok.payload), 200);
+});
