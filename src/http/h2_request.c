@@ -31,7 +31,8 @@ void h2_request_init(struct h2_request *h, const struct h2_request_limits *lim, 
                              .fields = fields,
                              .fields_cap = fields_cap,
                              .max_list = lim->max_header_list,
-                             .max_fields = lim->max_fields};
+                             .max_fields = lim->max_fields,
+                             .max_line = lim->max_request_line};
 }
 
 static enum h2_request_verdict refuse(struct h2_request *h, enum h2_request_verdict v,
@@ -243,6 +244,14 @@ static enum h2_request_verdict check_path(struct h2_request *h, enum http_target
     return H2_REQUEST_OK;
 }
 
+/* :method and :path are the origin's request line ("GET /x HTTP/1.1",
+ * RFC 9112 §3): limits.request_line holds as over HTTP/1.1 (414). */
+static int request_line_too_long(const struct h2_request *h)
+{
+    size_t line = h->method.len + 1 + h->path.len + strlen(" HTTP/1.1");
+    return h->max_line && line > h->max_line;
+}
+
 enum h2_request_verdict h2_request_end(struct h2_request *h, int end_stream,
                                        struct http_request *out, enum h2_request_body *body)
 {
@@ -268,6 +277,8 @@ enum h2_request_verdict h2_request_end(struct h2_request *h, int end_stream,
     enum http_target_form form;
     if (check_path(h, &form) != H2_REQUEST_OK)
         return h->verdict;
+    if (request_line_too_long(h))
+        return refuse(h, H2_REQUEST_URI_TOO_LONG, "request line over limits.request_line");
     struct slice host = h->authority.p ? h->authority : h->host;
     if (!host.p)
         return refuse(h, H2_REQUEST_BAD, "no :authority or host");

@@ -327,6 +327,7 @@ int h2_conn_start(struct client *c)
         .max_read_ahead = cfg->h2.max_read_ahead,
         .max_output_buffer = cfg->h2.max_output_buffer,
         .max_fields = (unsigned)cfg->limits.header_count,
+        .max_request_line = cfg->limits.request_line,
     };
     if (!(hc->s = h2_session_new(&lim, &session_ops, hc))) {
         free(hc);

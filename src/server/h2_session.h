@@ -57,7 +57,8 @@ struct h2_session_limits {
     /* h2.max_output_buffer: response body memory all streams may hold
      * queued; each stream gets its share (h2_stream_room) */
     uint64_t max_output_buffer;
-    unsigned max_fields; /* limits.header_count */
+    unsigned max_fields;     /* limits.header_count */
+    size_t max_request_line; /* limits.request_line: :method and :path */
 };
 
 /* A piece of response body waiting in a stream: bytes it owns, a read

@@ -90,7 +90,8 @@ static enum h2_request_verdict map_request(struct h2_stream *st, int end_stream,
 {
     struct h2_session *s = st->s;
     struct h2_request_limits lim = {.max_header_list = st->list_size + 64,
-                                    .max_fields = s->lim.max_fields};
+                                    .max_fields = s->lim.max_fields,
+                                    .max_request_line = s->lim.max_request_line};
     size_t cap = h2_request_arena_size(&lim);
     char *arena = malloc(cap);
     struct http_field *fields = malloc((st->nhdr + 2) * sizeof *fields);
@@ -146,6 +147,9 @@ void h2_stream_request_complete(struct h2_session *s, struct h2_stream *st, int 
         break;
     case H2_REQUEST_NOT_IMPLEMENTED:
         refuse_with(st, 501, NULL, (struct slice){"", 0});
+        break;
+    case H2_REQUEST_URI_TOO_LONG:
+        refuse_with(st, 414, NULL, (struct slice){"", 0});
         break;
     case H2_REQUEST_UNSUPPORTED_MEDIA:
         /* gRPC clients read grpc-status (12: UNIMPLEMENTED) where a

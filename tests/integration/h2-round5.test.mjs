@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { proxyInFront } from './lib.mjs';
+import { proxyInFront, get } from './lib.mjs';
 import { T, F, E, frame, request, block, literalIndexed, indexed, status, connect, rstOn, headersOn, errorCode } from './h2-frames.mjs';
 
 async function setup(t, yaml = '') {
@@ -89,4 +89,29 @@ test('finding 1: request trailers whose HPACK references expand them past h2.max
   c.send(frame(T.HEADERS, F.END_STREAM | F.END_HEADERS, 3, indexed(62)));
   const ok = await c.waitFor(headersOn(3));
   assert.equal(status(ok.payload), 200);
+});
+
+// Finding 2: limits.request_line (414 over HTTP/1.1) did not hold over h2,
+// where :method and :path become the origin's request line: a 60 KiB
+// :path (within h2.max_header_list) went to the origin as a 60 KiB
+// request line, and into a key. h2 now answers 414 past the same limit,
+// counted as the line it becomes ("GET /... HTTP/1.1").
+test('finding 2: :method and :path over limits.request_line get 414 over h2 as over HTTP/1.1; at the limit they are served', async (t) => {
+  const { p, origin } = await setup(t, 'limits:\n  request_line: 1KiB\n');
+  const line = (path) => `GET ${path} HTTP/1.1`.length;
+  const pathOf = (n) => '/' + 'a'.repeat(n - line('/'));
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  c.send(request(1, { path: pathOf(1024) }));
+  assert.equal(status((await c.waitFor(headersOn(1))).payload), 200, 'exactly at the limit');
+  c.send(request(3, { path: pathOf(1025) }));
+  assert.equal(status((await c.waitFor(headersOn(3))).payload), 414, 'one byte over');
+  // (a fresh connection: a second 414 would be an HPACK reference)
+  const c2 = await connect(p.port);
+  t.after(() => c2.close());
+  c2.send(request(1, { method: 'G'.repeat(1025 - line('/x') + 3), path: '/x' }));
+  assert.equal(status((await c2.waitFor(headersOn(1))).payload), 414, 'a long method counts too');
+  assert.deepEqual(origin.seen.map((s) => s.url), [pathOf(1024)], 'only the one at the limit reached the origin');
+  // as HTTP/1.1 says it
+  assert.equal((await get(p.port, pathOf(1025))).status, 414);
 });

@@ -195,6 +195,30 @@ static void test_limits(void **st)
     free(arena);
 }
 
+/* limits.request_line: :method and :path as the line they become
+ * ("GET /path HTTP/1.1"), at the limit and one byte over: 414 */
+static void test_request_line(void **st)
+{
+    struct h2_request_limits lim = {
+        .max_header_list = 4096, .max_fields = 100, .max_request_line = 20};
+    size_t cap = h2_request_arena_size(&lim);
+    char *arena = malloc(cap);
+    struct http_field fields[8];
+    struct h2_request h;
+    struct http_request r;
+    enum h2_request_body b;
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    feed(&h, ":method=GET|:scheme=https|:authority=h|:path=/abcdef"); /* 20 */
+    assert_int_equal(h2_request_end(&h, 1, &r, &b), OK);
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    feed(&h, ":method=GET|:scheme=https|:authority=h|:path=/abcdefg"); /* 21 */
+    assert_int_equal(h2_request_end(&h, 1, &r, &b), H2_REQUEST_URI_TOO_LONG);
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    feed(&h, ":method=GETT|:scheme=https|:authority=h|:path=/abcdef"); /* 21 */
+    assert_int_equal(h2_request_end(&h, 1, &r, &b), H2_REQUEST_URI_TOO_LONG);
+    free(arena);
+}
+
 /* Request trailers (§8.1): regular fields pass (to be dropped); a
  * pseudo-header, a bad name or value, a connection-specific field, or no
  * END_STREAM is malformed. */
@@ -266,6 +290,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_request_line),
         cmocka_unit_test(test_trailers),
         cmocka_unit_test(test_response_fields),
     };
