@@ -169,7 +169,12 @@ enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name
             return refuse(h, H2_REQUEST_BAD, "repeated host");
         h->host = f->value;
     } else if (f->id == HF_EXPECT) {
-        h->expect_continue = slice_case_eq(value, "100-continue");
+        /* RFC 9110 §10.1.1: the only expectation defined; we cannot meet
+         * another (nor forward it: Expect does not go upstream), as the
+         * HTTP/1 front answers (417) */
+        if (!slice_case_eq(value, "100-continue"))
+            return refuse(h, H2_REQUEST_EXPECTATION_FAILED, "expect other than 100-continue");
+        h->expect_continue = 1;
     } else if (slice_case_eq(name, "cookie")) {
         h->cookies++;
     } else if (slice_case_eq(name, "content-type")) {

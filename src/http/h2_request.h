@@ -22,12 +22,13 @@
 
 /* What a request's fields come to. */
 enum h2_request_verdict {
-    H2_REQUEST_OK,              /* go on (a field), or the request is built (the end) */
-    H2_REQUEST_MALFORMED,       /* §8.1.1: stream error PROTOCOL_ERROR */
-    H2_REQUEST_BAD,             /* answer 400 (a valid message we refuse) */
-    H2_REQUEST_TOO_LARGE,       /* answer 431: over the header list limit or the field count */
-    H2_REQUEST_NOT_IMPLEMENTED, /* answer 501: CONNECT, extended CONNECT (RFC 8441) */
-    H2_REQUEST_URI_TOO_LONG,    /* answer 414: :method and :path over limits.request_line */
+    H2_REQUEST_OK,                 /* go on (a field), or the request is built (the end) */
+    H2_REQUEST_MALFORMED,          /* §8.1.1: stream error PROTOCOL_ERROR */
+    H2_REQUEST_BAD,                /* answer 400 (a valid message we refuse) */
+    H2_REQUEST_TOO_LARGE,          /* answer 431: over the header list limit or the field count */
+    H2_REQUEST_NOT_IMPLEMENTED,    /* answer 501: CONNECT, extended CONNECT (RFC 8441) */
+    H2_REQUEST_URI_TOO_LONG,       /* answer 414: :method and :path over limits.request_line */
+    H2_REQUEST_EXPECTATION_FAILED, /* answer 417: expect other than 100-continue */
     /* answer 415: native gRPC (application/grpc), which needs h2 and
      * trailers to the origin; gRPC-web and Connect are fine */
     H2_REQUEST_UNSUPPORTED_MEDIA,

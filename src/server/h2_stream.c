@@ -151,6 +151,9 @@ void h2_stream_request_complete(struct h2_session *s, struct h2_stream *st, int 
     case H2_REQUEST_URI_TOO_LONG:
         refuse_with(st, 414, NULL, (struct slice){"", 0});
         break;
+    case H2_REQUEST_EXPECTATION_FAILED:
+        refuse_with(st, 417, NULL, (struct slice){"", 0});
+        break;
     case H2_REQUEST_UNSUPPORTED_MEDIA:
         /* gRPC clients read grpc-status (12: UNIMPLEMENTED) where a
          * response carries one; the body says it to a human */

@@ -115,3 +115,21 @@ test('finding 2: :method and :path over limits.request_line get 414 over h2 as o
   // as HTTP/1.1 says it
   assert.equal((await get(p.port, pathOf(1025))).status, 414);
 });
+
+// Finding 3: an expectation other than 100-continue (RFC 9110 §10.1.1)
+// got 417 over HTTP/1.1 (README, "Errors") but over h2 the field was
+// dropped and the request forwarded without it, as if met. Now 417 there
+// too, before anything reaches the origin.
+test('finding 3: expect other than 100-continue gets 417 over h2 as over HTTP/1.1', async (t) => {
+  const { p, origin } = await setup(t);
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  c.send(request(1, { path: '/e', extra: [['expect', 'something-else']] }));
+  assert.equal(status((await c.waitFor(headersOn(1))).payload), 417);
+  assert.equal(origin.seen.length, 0, 'not forwarded');
+  c.send(request(3, { method: 'POST', path: '/e2', flags: F.END_HEADERS, extra: [['expect', '100-continue'], ['content-length', '2']] }));
+  c.send(frame(T.DATA, F.END_STREAM, 3, Buffer.from('hi')));
+  assert.ok(await c.waitFor((f) => f.type === T.HEADERS && f.stream === 3 && (f.flags & F.END_STREAM) === 0 && f.payload.length > 0));
+  assert.ok(await c.waitFor((f) => f.type === T.DATA && f.stream === 3 && f.payload.toString() === 'ok POST /e2 2'));
+  assert.equal((await get(p.port, '/e3', { headers: { expect: 'something-else' } })).status, 417, 'as HTTP/1.1 says it');
+});

@@ -44,6 +44,8 @@ static const struct {
     {GET_OK "|cookie=|cookie=a=1|cookie=|cookie=|cookie=b=2", 1, OK,
      "GET /x api.example|host: api.example|cookie: a=1; b=2|none"},
     {GET_OK "|cookie=|cookie=", 1, OK, "GET /x api.example|host: api.example|cookie: |none"},
+    /* RFC 9110 §10.1.1: an expectation other than 100-continue: 417 */
+    {GET_OK "|expect=something-else", 1, H2_REQUEST_EXPECTATION_FAILED, NULL},
     /* OPTIONS * and the asterisk form; * with another method */
     {":method=OPTIONS|:scheme=https|:authority=h|:path=*", 1, OK, "OPTIONS * h|host: h|none"},
     {":method=GET|:scheme=https|:authority=h|:path=*", 1, MAL, NULL},
