@@ -76,6 +76,9 @@ struct h2_stream {
     uint64_t list_size;    /* RFC 9113 §6.5.2 size so far */
     uint64_t trailer_size; /* the same for its trailers */
     unsigned nhdr;
+    /* cookie crumbs seen, and of nhdr those after the first (§8.2.3: they
+     * join into one field, which limits.header_count counts once) */
+    unsigned crumbs, nhdr_crumbs;
     int too_large;           /* over max_header_list or the field count: 431 */
     struct http_request req; /* mapped (valid during owner->request) */
     enum h2_request_body body_kind;

@@ -241,7 +241,12 @@ int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t 
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     if (st->too_large)
         return 0;
-    if (st->list_size > s->lim.max_header_list || st->nhdr >= s->lim.max_fields + 8) {
+    /* cookie crumbs after the first join it (§8.2.3): not another field */
+    int crumb = namelen == 6 && !memcmp(name, "cookie", 6);
+    if (crumb && st->crumbs++)
+        st->nhdr_crumbs++;
+    if (st->list_size > s->lim.max_header_list ||
+        st->nhdr - st->nhdr_crumbs >= s->lim.max_fields + 8) {
         st->too_large = 1;
         return 0;
     }

@@ -133,3 +133,31 @@ test('finding 3: expect other than 100-continue gets 417 over h2 as over HTTP/1.
   assert.ok(await c.waitFor((f) => f.type === T.DATA && f.stream === 3 && f.payload.toString() === 'ok POST /e2 2'));
   assert.equal((await get(p.port, '/e3', { headers: { expect: 'something-else' } })).status, 417, 'as HTTP/1.1 says it');
 });
+
+// Finding 4: RFC 9113 §8.2.3 lets a client split its cookie into crumbs
+// (browsers do, for HPACK), which are one field once joined; each crumb
+// counted against limits.header_count, so a browser with 120 cookies got
+// 431 over h2 where the same cookies in one HTTP/1.1 line were served.
+// The crumbs now count as the one field they become; other fields still
+// count one each.
+test('finding 4: cookie crumbs count as the one field they join into for limits.header_count', async (t) => {
+  const { p, origin } = await setup(t);
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  const crumbs = Array.from({ length: 120 }, (_, i) => ['cookie', `k${i}=v`]);
+  c.send(request(1, { path: '/crumbs', extra: crumbs }));
+  assert.equal(status((await c.waitFor(headersOn(1))).payload), 200);
+  assert.equal(origin.seen.find((s) => s.url === '/crumbs').headers.cookie, crumbs.map(([, v]) => v).join('; '));
+  // as HTTP/1.1, one line
+  assert.equal((await get(p.port, '/crumbs-h1', { headers: { cookie: crumbs.map(([, v]) => v).join('; ') } })).status, 200);
+  // 100 fields and the joined cookie: 101, over limits.header_count
+  const c2 = await connect(p.port);
+  t.after(() => c2.close());
+  const fields = Array.from({ length: 100 }, (_, i) => [`x-f${i}`, 'v']);
+  c2.send(request(1, { path: '/many', extra: [...fields, ...crumbs.slice(0, 3)] }));
+  assert.equal(status((await c2.waitFor(headersOn(1))).payload), 431, 'the other fields still count');
+  const c3 = await connect(p.port);
+  t.after(() => c3.close());
+  c3.send(request(1, { path: '/many2', extra: [...fields.slice(0, 99), ...crumbs.slice(0, 3)] }));
+  assert.equal(status((await c3.waitFor(headersOn(1))).payload), 200, 'at the limit');
+});

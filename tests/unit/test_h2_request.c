@@ -194,6 +194,12 @@ static void test_limits(void **st)
     assert_int_equal(feed(&h, GET_OK "|a=1|b=2|c=3"), OK);
     h2_request_init(&h, &lim, arena, cap, fields, 8);
     assert_int_equal(feed(&h, GET_OK "|a=1|b=2|c=3|d=4"), BIG);
+    /* cookie crumbs are the one field they join into (§8.2.3) */
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    assert_int_equal(feed(&h, GET_OK "|a=1|cookie=x|cookie=y|cookie=z|b=2"), OK);
+    assert_int_equal(h2_request_end(&h, 1, &r, &b), OK);
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    assert_int_equal(feed(&h, GET_OK "|a=1|cookie=x|cookie=y|b=2|c=3"), BIG);
     free(arena);
 }
 
