@@ -58,6 +58,7 @@ struct upstream {
     int reused;
     int closed;
     int got_bytes; /* any response byte on this use */
+    int slot;      /* holds a limits.max_connections slot (opened for h2) */
     enum upstream_timer timer_kind;
     struct exchange *ex; /* while busy: the exchange it serves */
     struct origin_key key;
