@@ -34,7 +34,8 @@ struct h2_conn {
     uv_idle_t flush_idle; /* a flush at the next idle phase */
     int flush_wanted;
     int closing;
-    int shutting; /* conn_shutdown under way */
+    int shutting;      /* conn_shutdown under way */
+    unsigned refusals; /* requests refused as they mapped, logged up to REFUSALS_LOGGED */
 };
 
 static void h2_close(struct h2_conn *hc);
@@ -287,6 +288,28 @@ static size_t on_write_pending(void *owner)
     return hc->c->conn.write_pending;
 }
 
+/* A refused request's line, as h1 logs one (README "Errors"). An h1
+ * connection closes after one; an h2 client may send refusals as fast as
+ * HEADERS frames: the first REFUSALS_LOGGED of a connection are logged,
+ * the last of them saying the rest are not. */
+#define REFUSALS_LOGGED 10
+
+static void on_refused(void *owner, struct h2_stream *st, int status, const char *why)
+{
+    struct h2_conn *hc = owner;
+    if (hc->refusals >= REFUSALS_LOGGED)
+        return;
+    const char *more = ++hc->refusals == REFUSALS_LOGGED
+                           ? " (further refusals on this connection not logged)"
+                           : "";
+    if (status)
+        log_msg(LOG_INFO, "client %s: h2 stream %d: %d %s: %s%s", hc->c->ci.ip, (int)st->id, status,
+                reply_reason(status), why, more);
+    else
+        log_msg(LOG_INFO, "client %s: h2 stream %d: malformed request: %s%s", hc->c->ci.ip,
+                (int)st->id, why, more);
+}
+
 static const struct h2_session_ops session_ops = {
     .request = on_request,
     .req_data = on_req_data,
@@ -295,6 +318,7 @@ static const struct h2_session_ops session_ops = {
     .write = on_write,
     .write_pending = on_write_pending,
     .freed = on_freed,
+    .refused = on_refused,
 };
 
 /* ---- taking a connection ----------------------------------------------- */

@@ -140,6 +140,10 @@ struct h2_session_ops {
     /* The stream's memory goes (h2_session_collect): the owner's too.
      * NULL: nothing to free. */
     void (*freed)(void *owner, struct h2_stream *st);
+    /* A request refused as it mapped, before any owner: answered `status`
+     * (0: malformed, RST_STREAM(PROTOCOL_ERROR)) for `why`, for the log.
+     * NULL: not told. */
+    void (*refused)(void *owner, struct h2_stream *st, int status, const char *why);
 };
 
 /* A new session, server side, with our SETTINGS queued. NULL: out of

@@ -204,3 +204,44 @@ test('finding 5: origin connections opened for h2 streams take limits.max_connec
   for (let i = 0; i < 50 && (r = await get(p.port, '/after')).status === 503; i++) await sleep(20);
   assert.equal(r.status, 200, 'served once the slots are back');
 });
+
+// Finding 6: a request the HTTP/1 front refuses leaves an error-log line
+// (README, "Errors": `client <ip>: 400 Bad Request: missing Host`); one
+// the h2 mapping refused (400, 414, 417, 431, 501, 415, or malformed:
+// RST_STREAM) left no line at all, so probing over h2 went unseen. Each
+// now says which stream and why.
+// The error-log lines matching re, once there are `want` of them (stderr
+// may come after the frames that answered), or what there is at the end.
+async function logLines(p, re, want) {
+  let lines = [];
+  for (let i = 0; i < 200; i++) {
+    lines = p.errors().split('\n').filter((l) => re.test(l));
+    if (lines.length >= want) break;
+    await sleep(10);
+  }
+  return lines;
+}
+
+test('finding 6: an h2 request refused at mapping leaves an error-log line with the client, the stream and why', async (t) => {
+  const { p, origin } = await setup(t);
+  const c = await connect(p.port);
+  t.after(() => c.close());
+  c.send(request(1, { path: '/x', extra: [['host', 'other.test']] }));
+  assert.equal(status((await c.waitFor(headersOn(1))).payload), 400);
+  c.send(request(3, { path: '/x', extra: [['expect', 'nope']] }));
+  assert.ok(await c.waitFor(headersOn(3)));
+  c.send(request(5, { path: '/x', extra: [['x-a', 'b'], ['x-a', 'c'], [':method', 'GET']] }));
+  assert.ok(await c.waitFor(rstOn(5)));
+  assert.equal(origin.seen.length, 0);
+  const log = (await logLines(p, /h2 stream \d+: 4\d\d /, 2)).join('\n');
+  assert.match(log, /client 127\.0\.0\.1: h2 stream 1: 400 Bad Request: host differs from :authority/);
+  assert.match(log, /client 127\.0\.0\.1: h2 stream 3: 417 Expectation Failed: expect other than 100-continue/);
+  // a connection that sends nothing else: ten lines, the tenth saying so
+  const c2 = await connect(p.port);
+  t.after(() => c2.close());
+  for (let i = 0; i < 30; i++) c2.send(request(2 * i + 1, { path: '/x', extra: [['host', 'other.test']] }));
+  assert.ok(await c2.waitFor(headersOn(59)));
+  const lines = await logLines(p, /h2 stream \d+: 400 Bad Request/, 11);
+  assert.equal(lines.length, 1 + 10);
+  assert.match(lines[10], /h2 stream 19: .*further refusals on this connection not logged/);
+});
