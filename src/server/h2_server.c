@@ -36,6 +36,12 @@ struct h2_conn {
     int closing;
     int shutting;      /* conn_shutdown under way */
     unsigned refusals; /* requests refused as they mapped, logged up to REFUSALS_LOGGED */
+    struct h2_origin_reserve *reserve; /* its origin connection within its slot */
+};
+
+struct h2_origin_reserve {
+    int refs;  /* the h2 connection's, and the origin connection's that took it */
+    int taken; /* an origin connection has it */
 };
 
 static void h2_close(struct h2_conn *hc);
@@ -343,6 +349,12 @@ int h2_conn_start(struct client *c)
         return -1;
     hc->magic = H2_CONN_MAGIC;
     hc->c = c;
+    hc->reserve = calloc(1, sizeof *hc->reserve);
+    if (!hc->reserve) {
+        free(hc);
+        return -1;
+    }
+    hc->reserve->refs = 1;
     struct h2_session_limits lim = {
         .max_concurrent_streams = (uint32_t)cfg->h2.max_concurrent_streams,
         .initial_window = (uint32_t)cfg->h2.initial_window,
@@ -354,6 +366,7 @@ int h2_conn_start(struct client *c)
         .max_request_line = cfg->limits.request_line,
     };
     if (!(hc->s = h2_session_new(&lim, &session_ops, hc))) {
+        free(hc->reserve);
         free(hc);
         return -1;
     }
@@ -374,10 +387,35 @@ int h2_conn_start(struct client *c)
     return 0;
 }
 
+static void reserve_unref(struct h2_origin_reserve *r)
+{
+    if (r && --r->refs == 0)
+        free(r);
+}
+
+struct h2_origin_reserve *h2_origin_reserve_take(struct exchange *ex)
+{
+    if (ex->fe != &h2_front)
+        return NULL;
+    struct h2_origin_reserve *r = conn_of_stream(stream_of_ex(ex))->reserve;
+    if (!r || r->taken)
+        return NULL;
+    r->taken = 1;
+    r->refs++;
+    return r;
+}
+
+void h2_origin_reserve_put(struct h2_origin_reserve *r)
+{
+    r->taken = 0;
+    reserve_unref(r);
+}
+
 static void on_idle_closed(uv_handle_t *h)
 {
     struct h2_conn *hc = h->data;
     struct client *c = hc->c;
+    reserve_unref(hc->reserve);
     hc->magic = 0;
     c->h2 = NULL;
     free(hc);

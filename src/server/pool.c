@@ -84,11 +84,12 @@ static void on_closed(uv_handle_t *h)
 /* limits.max_connections reserves two descriptors per client connection
  * (worker.c, connection_cap): itself and one origin connection. An h2
  * client has one origin connection per stream in flight, up to
- * h2.max_concurrent_streams: each new one takes a slot of the same count,
- * held until it closes (idle in the pool too), so h2 streams hold no more
- * descriptors than the limit reserves; past it, 503 on that stream, as a
- * new connection gets (attack round 5, finding 5: 3 h2 connections of 100
- * streams took 281 descriptors under a limit of 118 clients). */
+ * h2.max_concurrent_streams: the first within its reserve, each further
+ * one taking a slot of the same count, held until it closes (idle in the
+ * pool too), so h2 streams hold no more descriptors than the limit
+ * reserves; past it, 503 on that stream, as a new connection gets (attack
+ * round 5, finding 5: 3 h2 connections of 100 streams took 281
+ * descriptors under a limit of 118 clients). */
 static int origin_slot_needed(const struct exchange *ex)
 {
     return ex->w->shared && ex->fe == &h2_front;
@@ -108,6 +109,9 @@ static void release_origin_slot(struct upstream *u)
     if (u->slot)
         atomic_fetch_sub(&u->w->shared->connections, 1);
     u->slot = 0;
+    if (u->reserve)
+        h2_origin_reserve_put(u->reserve);
+    u->reserve = NULL;
 }
 
 void upstream_close(struct upstream *u)
@@ -406,7 +410,8 @@ void pool_connect(struct exchange *ex)
         proxy_on_connected(ex, 0);
         return;
     }
-    int slot = origin_slot_needed(ex);
+    struct h2_origin_reserve *reserve = h2_origin_reserve_take(ex);
+    int slot = !reserve && origin_slot_needed(ex);
     if (slot && !take_origin_slot(w->shared)) {
         log_msg(LOG_WARN,
                 "client %s: h2 stream refused an origin connection, "
@@ -419,10 +424,13 @@ void pool_connect(struct exchange *ex)
     if (!u) {
         if (slot)
             atomic_fetch_sub(&w->shared->connections, 1);
+        if (reserve)
+            h2_origin_reserve_put(reserve);
         reply_error(ex, 503, "out of memory");
         return;
     }
     u->slot = slot;
+    u->reserve = reserve;
     u->ex = ex;
     ex->up = u;
     ex->state = EX_CONNECTING;
