@@ -31,7 +31,8 @@ void h2_request_init(struct h2_request *h, const struct h2_request_limits *lim, 
                              .fields = fields,
                              .fields_cap = fields_cap,
                              .max_list = lim->max_header_list,
-                             .max_fields = lim->max_fields};
+                             .max_fields = lim->max_fields,
+                             .max_line = lim->max_request_line};
 }
 
 static enum h2_request_verdict refuse(struct h2_request *h, enum h2_request_verdict v,
@@ -127,6 +128,18 @@ static enum h2_request_verdict pseudo_field(struct h2_request *h, struct slice n
     return H2_REQUEST_OK;
 }
 
+/* limits.header_count, for the fields as the pipeline will have them:
+ * cookie crumbs join into one (§8.2.3), so only the first counts, and
+ * a browser that splits its cookies for HPACK is served as one that
+ * sends them in one HTTP/1.1 line. */
+static int too_many_fields(const struct h2_request *h, struct slice name)
+{
+    if (h->cookies && slice_case_eq(name, "cookie"))
+        return 0;
+    unsigned joined = h->nfields - h->cookies + (h->cookies ? 1 : 0);
+    return joined >= h->max_fields;
+}
+
 enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name,
                                          struct slice value)
 {
@@ -156,7 +169,7 @@ enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name
             return refuse(h, H2_REQUEST_MALFORMED, "invalid content-length");
         h->has_length = 1;
     }
-    if (h->nfields + 2 > h->fields_cap || h->nfields >= h->max_fields)
+    if (h->nfields + 2 > h->fields_cap || too_many_fields(h, name))
         return refuse(h, H2_REQUEST_TOO_LARGE, "too many fields (limits.header_count)");
     struct http_field *f = &h->fields[h->nfields];
     if (keep(h, name, &f->name) < 0 || keep(h, value, &f->value) < 0)
@@ -168,7 +181,12 @@ enum h2_request_verdict h2_request_field(struct h2_request *h, struct slice name
             return refuse(h, H2_REQUEST_BAD, "repeated host");
         h->host = f->value;
     } else if (f->id == HF_EXPECT) {
-        h->expect_continue = slice_case_eq(value, "100-continue");
+        /* RFC 9110 §10.1.1: the only expectation defined; we cannot meet
+         * another (nor forward it: Expect does not go upstream), as the
+         * HTTP/1 front answers (417) */
+        if (!slice_case_eq(value, "100-continue"))
+            return refuse(h, H2_REQUEST_EXPECTATION_FAILED, "expect other than 100-continue");
+        h->expect_continue = 1;
     } else if (slice_case_eq(name, "cookie")) {
         h->cookies++;
     } else if (slice_case_eq(name, "content-type")) {
@@ -243,6 +261,14 @@ static enum h2_request_verdict check_path(struct h2_request *h, enum http_target
     return H2_REQUEST_OK;
 }
 
+/* :method and :path are the origin's request line ("GET /x HTTP/1.1",
+ * RFC 9112 §3): limits.request_line holds as over HTTP/1.1 (414). */
+static int request_line_too_long(const struct h2_request *h)
+{
+    size_t line = h->method.len + 1 + h->path.len + strlen(" HTTP/1.1");
+    return h->max_line && line > h->max_line;
+}
+
 enum h2_request_verdict h2_request_end(struct h2_request *h, int end_stream,
                                        struct http_request *out, enum h2_request_body *body)
 {
@@ -268,6 +294,8 @@ enum h2_request_verdict h2_request_end(struct h2_request *h, int end_stream,
     enum http_target_form form;
     if (check_path(h, &form) != H2_REQUEST_OK)
         return h->verdict;
+    if (request_line_too_long(h))
+        return refuse(h, H2_REQUEST_URI_TOO_LONG, "request line over limits.request_line");
     struct slice host = h->authority.p ? h->authority : h->host;
     if (!host.p)
         return refuse(h, H2_REQUEST_BAD, "no :authority or host");

@@ -22,11 +22,13 @@
 
 /* What a request's fields come to. */
 enum h2_request_verdict {
-    H2_REQUEST_OK,              /* go on (a field), or the request is built (the end) */
-    H2_REQUEST_MALFORMED,       /* §8.1.1: stream error PROTOCOL_ERROR */
-    H2_REQUEST_BAD,             /* answer 400 (a valid message we refuse) */
-    H2_REQUEST_TOO_LARGE,       /* answer 431: over the header list limit or the field count */
-    H2_REQUEST_NOT_IMPLEMENTED, /* answer 501: CONNECT, extended CONNECT (RFC 8441) */
+    H2_REQUEST_OK,                 /* go on (a field), or the request is built (the end) */
+    H2_REQUEST_MALFORMED,          /* §8.1.1: stream error PROTOCOL_ERROR */
+    H2_REQUEST_BAD,                /* answer 400 (a valid message we refuse) */
+    H2_REQUEST_TOO_LARGE,          /* answer 431: over the header list limit or the field count */
+    H2_REQUEST_NOT_IMPLEMENTED,    /* answer 501: CONNECT, extended CONNECT (RFC 8441) */
+    H2_REQUEST_URI_TOO_LONG,       /* answer 414: :method and :path over limits.request_line */
+    H2_REQUEST_EXPECTATION_FAILED, /* answer 417: expect other than 100-continue */
     /* answer 415: native gRPC (application/grpc), which needs h2 and
      * trailers to the origin; gRPC-web and Connect are fine */
     H2_REQUEST_UNSUPPORTED_MEDIA,
@@ -51,6 +53,7 @@ struct h2_request {
     unsigned fields_cap;
     uint64_t max_list;   /* SETTINGS_MAX_HEADER_LIST_SIZE we announced */
     unsigned max_fields; /* limits.header_count */
+    size_t max_line;     /* limits.request_line (0: none) */
 
     uint64_t list_size; /* name + value + 32 per field (RFC 9113 §6.5.2) */
     unsigned nfields;
@@ -71,6 +74,7 @@ struct h2_request {
 struct h2_request_limits {
     uint64_t max_header_list; /* h2.max_header_list */
     unsigned max_fields;      /* limits.header_count */
+    size_t max_request_line;  /* limits.request_line (0: none) */
 };
 
 /* Bytes of arena a request under `lim` can need: every name and value,

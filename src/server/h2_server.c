@@ -34,7 +34,14 @@ struct h2_conn {
     uv_idle_t flush_idle; /* a flush at the next idle phase */
     int flush_wanted;
     int closing;
-    int shutting; /* conn_shutdown under way */
+    int shutting;      /* conn_shutdown under way */
+    unsigned refusals; /* requests refused as they mapped, logged up to REFUSALS_LOGGED */
+    struct h2_origin_reserve *reserve; /* its origin connection within its slot */
+};
+
+struct h2_origin_reserve {
+    int refs;  /* the h2 connection's, and the origin connection's that took it */
+    int taken; /* an origin connection has it */
 };
 
 static void h2_close(struct h2_conn *hc);
@@ -287,6 +294,28 @@ static size_t on_write_pending(void *owner)
     return hc->c->conn.write_pending;
 }
 
+/* A refused request's line, as h1 logs one (README "Errors"). An h1
+ * connection closes after one; an h2 client may send refusals as fast as
+ * HEADERS frames: the first REFUSALS_LOGGED of a connection are logged,
+ * the last of them saying the rest are not. */
+#define REFUSALS_LOGGED 10
+
+static void on_refused(void *owner, struct h2_stream *st, int status, const char *why)
+{
+    struct h2_conn *hc = owner;
+    if (hc->refusals >= REFUSALS_LOGGED)
+        return;
+    const char *more = ++hc->refusals == REFUSALS_LOGGED
+                           ? " (further refusals on this connection not logged)"
+                           : "";
+    if (status)
+        log_msg(LOG_INFO, "client %s: h2 stream %d: %d %s: %s%s", hc->c->ci.ip, (int)st->id, status,
+                reply_reason(status), why, more);
+    else
+        log_msg(LOG_INFO, "client %s: h2 stream %d: malformed request: %s%s", hc->c->ci.ip,
+                (int)st->id, why, more);
+}
+
 static const struct h2_session_ops session_ops = {
     .request = on_request,
     .req_data = on_req_data,
@@ -295,6 +324,7 @@ static const struct h2_session_ops session_ops = {
     .write = on_write,
     .write_pending = on_write_pending,
     .freed = on_freed,
+    .refused = on_refused,
 };
 
 /* ---- taking a connection ----------------------------------------------- */
@@ -319,6 +349,12 @@ int h2_conn_start(struct client *c)
         return -1;
     hc->magic = H2_CONN_MAGIC;
     hc->c = c;
+    hc->reserve = calloc(1, sizeof *hc->reserve);
+    if (!hc->reserve) {
+        free(hc);
+        return -1;
+    }
+    hc->reserve->refs = 1;
     struct h2_session_limits lim = {
         .max_concurrent_streams = (uint32_t)cfg->h2.max_concurrent_streams,
         .initial_window = (uint32_t)cfg->h2.initial_window,
@@ -327,8 +363,10 @@ int h2_conn_start(struct client *c)
         .max_read_ahead = cfg->h2.max_read_ahead,
         .max_output_buffer = cfg->h2.max_output_buffer,
         .max_fields = (unsigned)cfg->limits.header_count,
+        .max_request_line = cfg->limits.request_line,
     };
     if (!(hc->s = h2_session_new(&lim, &session_ops, hc))) {
+        free(hc->reserve);
         free(hc);
         return -1;
     }
@@ -349,10 +387,35 @@ int h2_conn_start(struct client *c)
     return 0;
 }
 
+static void reserve_unref(struct h2_origin_reserve *r)
+{
+    if (r && --r->refs == 0)
+        free(r);
+}
+
+struct h2_origin_reserve *h2_origin_reserve_take(struct exchange *ex)
+{
+    if (ex->fe != &h2_front)
+        return NULL;
+    struct h2_origin_reserve *r = conn_of_stream(stream_of_ex(ex))->reserve;
+    if (!r || r->taken)
+        return NULL;
+    r->taken = 1;
+    r->refs++;
+    return r;
+}
+
+void h2_origin_reserve_put(struct h2_origin_reserve *r)
+{
+    r->taken = 0;
+    reserve_unref(r);
+}
+
 static void on_idle_closed(uv_handle_t *h)
 {
     struct h2_conn *hc = h->data;
     struct client *c = hc->c;
+    reserve_unref(hc->reserve);
     hc->magic = 0;
     c->h2 = NULL;
     free(hc);

@@ -31,4 +31,18 @@ int h2_conn_timer(struct client *c);
 
 extern const struct front_ops h2_front;
 
+/* limits.max_connections reserves one origin connection per client
+ * connection (pool.c takes a slot for each further one an h2 stream
+ * opens). The reserved one of an h2 connection, shared with the origin
+ * connection that has it, which may outlive the client (a background
+ * fetch): counted references. */
+struct h2_origin_reserve;
+struct exchange;
+/* The reserve of ex's h2 connection if no origin connection has it: now
+ * taken, a reference the caller gives back with h2_origin_reserve_put.
+ * NULL: taken already (or ex is not on h2). */
+struct h2_origin_reserve *h2_origin_reserve_take(struct exchange *ex);
+/* Its origin connection closed: free again for the h2 connection. */
+void h2_origin_reserve_put(struct h2_origin_reserve *r);
+
 #endif

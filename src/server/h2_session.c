@@ -169,6 +169,16 @@ static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *frame, int
     return 0;
 }
 
+void h2_session_note_provoked(struct h2_session *s, struct h2_stream *st)
+{
+    if (st->provoked)
+        return;
+    st->provoked = 1;
+    note_reset(s, st->id);
+    if (!take_provoked_token(s))
+        s->calm = 1;
+}
+
 /* RST_STREAM codes that say the client broke a rule on that stream
  * (RFC 9113 §5.4.2); ours for a refused or failed exchange do not count. */
 static int provoked_reset(uint32_t code)

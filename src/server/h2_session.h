@@ -57,7 +57,8 @@ struct h2_session_limits {
     /* h2.max_output_buffer: response body memory all streams may hold
      * queued; each stream gets its share (h2_stream_room) */
     uint64_t max_output_buffer;
-    unsigned max_fields; /* limits.header_count */
+    unsigned max_fields;     /* limits.header_count */
+    size_t max_request_line; /* limits.request_line: :method and :path */
 };
 
 /* A piece of response body waiting in a stream: bytes it owns, a read
@@ -68,12 +69,16 @@ struct h2_stream {
     uint32_t magic;
     int32_t id;
     struct h2_session *s;
-    struct link link;   /* in the session's streams, or its closed list */
-    void *owner;        /* the owner's (h2_server.c: the exchange) */
-    void *conn;         /* the session's owner (h2_server.c: its h2_conn) */
-    struct outbuf *hdr; /* request fields as gathered: name\0value\0... */
-    uint64_t list_size; /* RFC 9113 §6.5.2 size so far */
+    struct link link;      /* in the session's streams, or its closed list */
+    void *owner;           /* the owner's (h2_server.c: the exchange) */
+    void *conn;            /* the session's owner (h2_server.c: its h2_conn) */
+    struct outbuf *hdr;    /* request fields as gathered: name\0value\0... */
+    uint64_t list_size;    /* RFC 9113 §6.5.2 size so far */
+    uint64_t trailer_size; /* the same for its trailers */
     unsigned nhdr;
+    /* cookie crumbs seen, and of nhdr those after the first (§8.2.3: they
+     * join into one field, which limits.header_count counts once) */
+    unsigned crumbs, nhdr_crumbs;
     int too_large;           /* over max_header_list or the field count: 431 */
     struct http_request req; /* mapped (valid during owner->request) */
     enum h2_request_body body_kind;
@@ -135,6 +140,10 @@ struct h2_session_ops {
     /* The stream's memory goes (h2_session_collect): the owner's too.
      * NULL: nothing to free. */
     void (*freed)(void *owner, struct h2_stream *st);
+    /* A request refused as it mapped, before any owner: answered `status`
+     * (0: malformed, RST_STREAM(PROTOCOL_ERROR)) for `why`, for the log.
+     * NULL: not told. */
+    void (*refused)(void *owner, struct h2_stream *st, int status, const char *why);
 };
 
 /* A new session, server side, with our SETTINGS queued. NULL: out of

@@ -91,6 +91,8 @@ struct h2_session {
 
 /* The stream nghttp2 holds for id (its user data); NULL: none or closed. */
 struct h2_stream *h2_stream_of(struct h2_session *s, int32_t id);
+/* A stream error the client provoked (MadeYouReset): counted once. */
+void h2_session_note_provoked(struct h2_session *s, struct h2_stream *st);
 /* Its memory, queued body and held head included (h2_session_collect). */
 void h2_stream_free(struct h2_stream *st);
 /* The owner hears that the stream ended, once, unless it ended it. */

@@ -58,6 +58,9 @@ struct upstream {
     int reused;
     int closed;
     int got_bytes; /* any response byte on this use */
+    int slot;      /* holds a limits.max_connections slot (opened for h2) */
+    /* or its h2 client's reserved one (h2_server.h) */
+    struct h2_origin_reserve *reserve;
     enum upstream_timer timer_kind;
     struct exchange *ex; /* while busy: the exchange it serves */
     struct origin_key key;

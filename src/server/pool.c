@@ -16,6 +16,7 @@
 #include "server/log.h"
 #include "server/tls.h"
 #include "server/origin.h"
+#include "server/h2_server.h"
 
 int origin_key_eq(const struct origin_key *a, const struct origin_key *b)
 {
@@ -80,12 +81,46 @@ static void on_closed(uv_handle_t *h)
     free(u);
 }
 
+/* limits.max_connections reserves two descriptors per client connection
+ * (worker.c, connection_cap): itself and one origin connection. An h2
+ * client has one origin connection per stream in flight, up to
+ * h2.max_concurrent_streams: the first within its reserve, each further
+ * one taking a slot of the same count, held until it closes (idle in the
+ * pool too), so h2 streams hold no more descriptors than the limit
+ * reserves; past it, 503 on that stream, as a new connection gets (attack
+ * round 5, finding 5: 3 h2 connections of 100 streams took 281
+ * descriptors under a limit of 118 clients). */
+static int origin_slot_needed(const struct exchange *ex)
+{
+    return ex->w->shared && ex->fe == &h2_front;
+}
+
+static int take_origin_slot(struct srv_shared *sh)
+{
+    unsigned long had = atomic_fetch_add(&sh->connections, 1);
+    if (had < sh->max_connections)
+        return 1;
+    atomic_fetch_sub(&sh->connections, 1);
+    return 0;
+}
+
+static void release_origin_slot(struct upstream *u)
+{
+    if (u->slot)
+        atomic_fetch_sub(&u->w->shared->connections, 1);
+    u->slot = 0;
+    if (u->reserve)
+        h2_origin_reserve_put(u->reserve);
+    u->reserve = NULL;
+}
+
 void upstream_close(struct upstream *u)
 {
     CHECK_MAGIC(u, UPSTREAM_MAGIC);
     if (u->closed)
         return;
     keep_session(u);
+    release_origin_slot(u);
     u->closed = 1;
     if (!link_empty(&u->link)) {
         link_remove(&u->link);
@@ -375,11 +410,27 @@ void pool_connect(struct exchange *ex)
         proxy_on_connected(ex, 0);
         return;
     }
+    struct h2_origin_reserve *reserve = h2_origin_reserve_take(ex);
+    int slot = !reserve && origin_slot_needed(ex);
+    if (slot && !take_origin_slot(w->shared)) {
+        log_msg(LOG_WARN,
+                "client %s: h2 stream refused an origin connection, "
+                "limits.max_connections (%lu) reached",
+                ex->ci->ip, w->shared->max_connections);
+        reply_error(ex, 503, "too many connections (limits.max_connections)");
+        return;
+    }
     u = upstream_new(w, &key);
     if (!u) {
+        if (slot)
+            atomic_fetch_sub(&w->shared->connections, 1);
+        if (reserve)
+            h2_origin_reserve_put(reserve);
         reply_error(ex, 503, "out of memory");
         return;
     }
+    u->slot = slot;
+    u->reserve = reserve;
     u->ex = ex;
     ex->up = u;
     ex->state = EX_CONNECTING;

@@ -47,6 +47,17 @@ export function literal(name, value) {
   return Buffer.concat([Buffer.from([0]), hpackInt(n.length, 7), n, hpackInt(v.length, 7), v]);
 }
 
+// Literal field with incremental indexing, new name (RFC 7541 §6.2.1):
+// it enters the dynamic table, at index 62 while it is the newest entry.
+export function literalIndexed(name, value) {
+  const n = Buffer.from(name);
+  const v = Buffer.from(value);
+  return Buffer.concat([Buffer.from([0x40]), hpackInt(n.length, 7), n, hpackInt(v.length, 7), v]);
+}
+
+// Indexed field (RFC 7541 §6.1): one byte for an index below 127.
+export const indexed = (i) => Buffer.from([0x80 | i]);
+
 export function block(fields) {
   return Buffer.concat(fields.map(([n, v]) => literal(n, v)));
 }

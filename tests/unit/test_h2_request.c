@@ -44,6 +44,8 @@ static const struct {
     {GET_OK "|cookie=|cookie=a=1|cookie=|cookie=|cookie=b=2", 1, OK,
      "GET /x api.example|host: api.example|cookie: a=1; b=2|none"},
     {GET_OK "|cookie=|cookie=", 1, OK, "GET /x api.example|host: api.example|cookie: |none"},
+    /* RFC 9110 §10.1.1: an expectation other than 100-continue: 417 */
+    {GET_OK "|expect=something-else", 1, H2_REQUEST_EXPECTATION_FAILED, NULL},
     /* OPTIONS * and the asterisk form; * with another method */
     {":method=OPTIONS|:scheme=https|:authority=h|:path=*", 1, OK, "OPTIONS * h|host: h|none"},
     {":method=GET|:scheme=https|:authority=h|:path=*", 1, MAL, NULL},
@@ -192,6 +194,36 @@ static void test_limits(void **st)
     assert_int_equal(feed(&h, GET_OK "|a=1|b=2|c=3"), OK);
     h2_request_init(&h, &lim, arena, cap, fields, 8);
     assert_int_equal(feed(&h, GET_OK "|a=1|b=2|c=3|d=4"), BIG);
+    /* cookie crumbs are the one field they join into (§8.2.3) */
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    assert_int_equal(feed(&h, GET_OK "|a=1|cookie=x|cookie=y|cookie=z|b=2"), OK);
+    assert_int_equal(h2_request_end(&h, 1, &r, &b), OK);
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    assert_int_equal(feed(&h, GET_OK "|a=1|cookie=x|cookie=y|b=2|c=3"), BIG);
+    free(arena);
+}
+
+/* limits.request_line: :method and :path as the line they become
+ * ("GET /path HTTP/1.1"), at the limit and one byte over: 414 */
+static void test_request_line(void **st)
+{
+    struct h2_request_limits lim = {
+        .max_header_list = 4096, .max_fields = 100, .max_request_line = 20};
+    size_t cap = h2_request_arena_size(&lim);
+    char *arena = malloc(cap);
+    struct http_field fields[8];
+    struct h2_request h;
+    struct http_request r;
+    enum h2_request_body b;
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    feed(&h, ":method=GET|:scheme=https|:authority=h|:path=/abcdef"); /* 20 */
+    assert_int_equal(h2_request_end(&h, 1, &r, &b), OK);
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    feed(&h, ":method=GET|:scheme=https|:authority=h|:path=/abcdefg"); /* 21 */
+    assert_int_equal(h2_request_end(&h, 1, &r, &b), H2_REQUEST_URI_TOO_LONG);
+    h2_request_init(&h, &lim, arena, cap, fields, 8);
+    feed(&h, ":method=GETT|:scheme=https|:authority=h|:path=/abcdef"); /* 21 */
+    assert_int_equal(h2_request_end(&h, 1, &r, &b), H2_REQUEST_URI_TOO_LONG);
     free(arena);
 }
 
@@ -266,6 +298,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_request_line),
         cmocka_unit_test(test_trailers),
         cmocka_unit_test(test_response_fields),
     };
