@@ -372,6 +372,54 @@ static void test_in_use_not_evicted(void **st)
     s->ops->free(s);
 }
 
+/* A shard whose objects are all being sent (pinned by clients that do not
+ * read) made every insert there walk twice through all of them under the
+ * shard's lock before refusing: 5 ms an insert at 26090 objects a shard.
+ * Now one insert passes at most cache.eviction_scan objects in use, and
+ * the next goes on from where it stopped, so one let go deep in the queue
+ * is still found, some inserts later. */
+static void test_eviction_scan_bounded(void **st)
+{
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[64][16];
+    shard0_keys(keys, 64);
+    struct cache_object *held[64];
+    int n = 0;
+    /* fill shard 0 with objects in use, until one is refused */
+    for (; n < 64; n++) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        held[n] = find(s, keys[n], NULL, 0);
+        if (!held[n])
+            break;
+    }
+    assert_true(n > 20 && n < 64);
+    assert_int_equal(stats_of(s).refused, 1);
+    /* the newest let go: the last one the hand (from the tail) comes to */
+    cache_object_unref(&held[n - 1]);
+    store_mem_set_eviction_scan(s, 4);
+    s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+    assert_null(find(s, keys[n], NULL, 0)); /* four passed, then refused */
+    struct store_stats a = stats_of(s);
+    assert_int_equal(a.refused, 2);
+    assert_int_equal(a.evictions, 0); /* the one let go not reached yet */
+    /* each try goes on (not looked up meanwhile, which would mark it
+     * visited): within n / 4 more the hand reaches it */
+    struct cache_object *o;
+    int tries = 0;
+    while (!(o = find(s, keys[n], NULL, 0)) && tries < n) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        tries++;
+    }
+    assert_non_null(o);
+    cache_object_unref(&o);
+    assert_true(tries <= n / 4 + 1);
+    assert_null(find(s, keys[n - 1], NULL, 0)); /* the one evicted */
+    assert_int_equal(stats_of(s).evictions, 1);
+    for (int i = 0; i < n - 1; i++)
+        cache_object_unref(&held[i]);
+    s->ops->free(s);
+}
+
 /* Replaced or purged while in use: out of the table at once (nobody finds
  * it), still charged until its holder lets go, then freed. */
 static void test_in_use_retired(void **st)
@@ -863,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_byte_bound),
         cmocka_unit_test(test_in_use_not_evicted),
         cmocka_unit_test(test_in_use_retired),
+        cmocka_unit_test(test_eviction_scan_bounded),
         cmocka_unit_test(test_sieve_beats_lru),
         cmocka_unit_test(test_generated_etag),
         cmocka_unit_test(test_keys),
