@@ -3,7 +3,8 @@
 // insert with no room is refused) across HTTP/1.1 and HTTP/2.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startProxy, startOrigin, get, tmpFile, freePort } from './lib.mjs';
+import http2 from 'node:http2';
+import { startProxy, startOrigin, get, tmpFile, freePort, sleep } from './lib.mjs';
 
 async function cacheWithAdmin(t, handler, yaml) {
   const origin = await startOrigin(handler);
@@ -57,3 +58,45 @@ for (const kind of ['304', '200']) {
     assert.equal(s.objects, 1, JSON.stringify(s));
   });
 }
+
+// Finding 3: h2 re-armed timeouts.client_send_idle on every flush
+// (h2_server.c update_timer), and a PING from the client is one (its ACK
+// goes out): a client that kept its windows shut on stored hits and sent a
+// PING now and then held their objects, charged to the store, for good,
+// and the store refused every insert that needed their room (16 MiB
+// store, one connection, 15 hits of 1000 KiB pinned, a PING every 1.5 s:
+// open after 10 s at client_send_idle 2 s, 47 of 49 later objects not
+// stored, 0 body bytes read). The timer now runs from the last time DATA
+// went out, whatever else the client sends.
+test('finding 3: an h2 client whose windows stay shut on a hit is closed at client_send_idle although it sends PINGs', { timeout: 30000 }, async (t) => {
+  const OBJ = 200 * 1024;
+  const { proxy, stats } = await cacheWithAdmin(t, (req, res) => {
+    res.writeHead(200, { 'Cache-Control': 'max-age=300', ETag: '"p"', 'Content-Length': String(OBJ) });
+    res.end(Buffer.alloc(OBJ, 0x70));
+  }, 'timeouts:\n  client_send_idle: 500ms\n');
+  await get(proxy.port, '/pinned');
+  const session = http2.connect(`http://127.0.0.1:${proxy.port}`, { settings: { initialWindowSize: 0 } });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const closed = new Promise((r) => session.on('close', () => r(true)));
+  const req = session.request({ ':path': '/pinned' });
+  req.on('error', () => {});
+  const h = await new Promise((r) => req.on('response', r));
+  assert.match(h['cache-status'], /hit/);
+  let pings = 0, acked = 0;
+  const timer = setInterval(() => {
+    if (session.closed || session.destroyed) return;
+    pings++;
+    session.ping((err) => { if (!err) acked++; });
+  }, 150);
+  t.after(() => clearInterval(timer));
+  // twenty times client_send_idle, with a PING answered every 150 ms
+  const r = await Promise.race([closed, sleep(10000).then(() => false)]);
+  clearInterval(timer);
+  assert.ok(acked >= 2, `PINGs answered: ${acked} of ${pings}`);
+  assert.equal(r, true, `still open after 10 s (${acked} PINGs answered)`);
+  // its object is let go: held by nobody, evictable again
+  for (let i = 0; i < 200 && (await stats()).held_bytes !== 0; i++) await sleep(10);
+  assert.equal((await stats()).held_bytes, 0);
+});
+
