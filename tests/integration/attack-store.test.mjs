@@ -20,7 +20,7 @@ async function cacheWithAdmin(t, handler, yaml) {
     assert.equal(r.code, 0, 'exits cleanly');
   });
   const stats = async () => JSON.parse((await get(adminPort, '/stats')).body);
-  return { origin, proxy, stats };
+  return { origin, proxy, stats, adminPort };
 }
 
 // Finding 1: the exchange that revalidates a stale object holds it
@@ -101,6 +101,62 @@ test('finding 3: an h2 client whose windows stay shut on a hit is closed at clie
   // its object is let go: held by nobody, evictable again
   for (let i = 0; i < 200 && (await stats()).held_bytes !== 0; i++) await sleep(10);
   assert.equal((await stats()).held_bytes, 0);
+});
+
+// Item 3 (held): what a client is still being sent stays charged, but
+// never answers anyone else. A 200 that replaces an object in use drops it
+// from the table before room is made: refused (the old one, retired, still
+// fills the shard), the next request is a miss, never the old body. A
+// PURGE takes an object in use out of the table at once.
+async function pinnedOn(t, port, path) {
+  const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 0 } });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const req = session.request({ ':path': path });
+  req.on('error', () => {});
+  const h = await new Promise((r) => req.on('response', r));
+  assert.match(h['cache-status'], /hit/, 'the object is sent, and waits on a shut window');
+  return session;
+}
+
+test('a refresh refused because the object it replaces is still being sent is a miss next, never the old body; a PURGE of an object in use is at once', { timeout: 30000 }, async (t) => {
+  const OBJ = 600 * 1024;
+  let version = 1;
+  const { proxy, stats, adminPort } = await cacheWithAdmin(t, (req, res) => {
+    res.writeHead(200, { 'Cache-Control': 'max-age=300', ETag: `"v${version}"`, 'Content-Length': String(OBJ) });
+    res.end(Buffer.alloc(OBJ, 0x30 + version));
+  }, 'cache:\n  memory_size: 16MiB\n  max_object_size: 1MiB\n');
+  assert.match((await get(proxy.port, '/r')).headers['cache-status'], /stored/);
+  const session = await pinnedOn(t, proxy.port, '/r');
+  version = 2;
+  // the client refuses the stored copy: v2 comes, and finds v1 (in use)
+  // taking its shard
+  const fresh = await get(proxy.port, '/r', { headers: { 'Cache-Control': 'no-cache' } });
+  assert.equal(fresh.body[0], 0x32);
+  let s = await stats();
+  assert.equal(s.refused, 1, JSON.stringify(s));
+  assert.ok(s.held_bytes >= OBJ, JSON.stringify(s));
+  const next = await get(proxy.port, '/r');
+  assert.match(next.headers['cache-status'], /fwd=uri-miss/);
+  assert.equal(next.body[0], 0x32, 'not the old body');
+  session.destroy();
+  for (let i = 0; i < 200 && (await stats()).held_bytes !== 0; i++) await sleep(10);
+  // (that miss was refused too: v1 was still being sent)
+  assert.equal((await stats()).refused, 2);
+  // v1 let go: v2 is stored; pinned, then purged: gone at once
+  assert.match((await get(proxy.port, '/r')).headers['cache-status'], /fwd=uri-miss; fwd-status=200; stored/);
+  assert.match((await get(proxy.port, '/r')).headers['cache-status'], /hit/);
+  const again = await pinnedOn(t, proxy.port, '/r');
+  const purge = await get(adminPort, '/r', { method: 'PURGE', headers: { Host: `127.0.0.1:${proxy.port}` } });
+  assert.equal(purge.status, 200);
+  s = await stats();
+  assert.equal(s.objects, 0, JSON.stringify(s));
+  assert.ok(s.held_bytes >= OBJ, 'still charged while it is sent');
+  version = 3;
+  const after = await get(proxy.port, '/r');
+  assert.match(after.headers['cache-status'], /fwd=uri-miss/);
+  assert.equal(after.body[0], 0x33);
+  again.destroy();
 });
 
 // Findings 4 and 5 (not fixed): a response on its way into the store is
