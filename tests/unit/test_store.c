@@ -420,6 +420,50 @@ static void test_eviction_scan_bounded(void **st)
     s->ops->free(s);
 }
 
+/* The retired list too: a client holding many replaced or purged objects
+ * made every insert in a full shard walk them all (244 us an insert with
+ * 1670 a shard). A sweep passes at most cache.eviction_scan still held,
+ * putting them at the back, so the next goes on with the others. */
+static void test_retired_sweep_bounded(void **st)
+{
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[64][16];
+    shard0_keys(keys, 64);
+    struct cache_object *held[64];
+    int n = 0;
+    for (; n < 64; n++) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        held[n] = find(s, keys[n], NULL, 0);
+        if (!held[n])
+            break;
+    }
+    assert_true(n > 20 && n < 64);
+    /* all purged while in use: retired, the shard still full of them */
+    for (int i = 0; i < n; i++)
+        assert_int_equal(s->ops->remove(s, keys[i], strlen(keys[i])), 1);
+    /* the last one retired let go: the last one a sweep comes to */
+    cache_object_unref(&held[n - 1]);
+    store_mem_set_eviction_scan(s, 4);
+    s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+    struct cache_object *o = find(s, keys[n], NULL, 0);
+    assert_null(o); /* four still held passed, then refused */
+    int tries = 0;
+    while (!(o = find(s, keys[n], NULL, 0)) && tries < n) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        tries++;
+    }
+    assert_non_null(o);
+    cache_object_unref(&o);
+    assert_true(tries <= n / 4 + 1);
+    for (int i = 0; i < n - 1; i++)
+        cache_object_unref(&held[i]);
+    struct store_stats a;
+    store_mem_stats(s, &a); /* /stats sweeps them all */
+    assert_int_equal(a.held, 0);
+    assert_int_equal(a.objects, 1);
+    s->ops->free(s);
+}
+
 /* Replaced or purged while in use: out of the table at once (nobody finds
  * it), still charged until its holder lets go, then freed. */
 static void test_in_use_retired(void **st)
@@ -912,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_in_use_not_evicted),
         cmocka_unit_test(test_in_use_retired),
         cmocka_unit_test(test_eviction_scan_bounded),
+        cmocka_unit_test(test_retired_sweep_bounded),
         cmocka_unit_test(test_sieve_beats_lru),
         cmocka_unit_test(test_generated_etag),
         cmocka_unit_test(test_keys),
