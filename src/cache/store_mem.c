@@ -234,6 +234,35 @@ static size_t shard_charged(const struct shard *s)
     return s->bytes + s->retired_bytes;
 }
 
+/* Can evictions make `need` bytes of room? The queue from the hand, as
+ * sieve_evict walks it, adding up what is not in use, passing at most
+ * `scan` objects that are (past them, the hand moves on to where this
+ * stopped, as sieve_evict's does, so that the next insert looks further).
+ * Without it an insert that could not fit went on evicting until it found
+ * it could not: one refused 600 KiB object emptied a 1 MiB shard of its
+ * 284 small objects besides the two of 300 KiB being sent, and a client
+ * could have a shard emptied so by every large miss. Under the shard's
+ * lock nobody takes a first reference, so what is free here is still free
+ * when sieve_evict comes to it. */
+static int room_possible(struct shard *s, size_t need, size_t scan)
+{
+    size_t have = 0;
+    struct entry *e = s->hand ? s->hand : s->tail;
+    for (size_t n = s->count; e && n; n--) {
+        struct entry *next = e->prev ? e->prev : s->tail;
+        if (!cache_object_in_use(e->obj)) {
+            have += e->size;
+            if (have >= need)
+                return 1;
+        } else if (scan-- == 0) {
+            s->hand = next;
+            return 0;
+        }
+        e = next;
+    }
+    return 0;
+}
+
 static void grow(struct shard *s)
 {
     size_t n = s->nbuckets * 2;
@@ -321,8 +350,10 @@ static void mem_insert(struct store *st, struct cache_object *o)
     size_t scan = m->eviction_scan;
     if (s->retired && shard_charged(s) + size > s->limit)
         sweep_retired(s, &scan);
+    int fits = shard_charged(s) + size <= s->limit ||
+               room_possible(s, shard_charged(s) + size - s->limit, scan);
     while (shard_charged(s) + size > s->limit) {
-        if (!sieve_evict(s, &scan)) {
+        if (!fits || !sieve_evict(s, &scan)) {
             s->refused++;
             pthread_mutex_unlock(&s->lock);
             cache_object_unref(&o);
