@@ -9,7 +9,9 @@
  * in use (evicting one frees nothing; Varnish nukes only unreferenced
  * objects too), one replaced or purged while in use is kept on the shard's
  * `retired` list until its last holder lets go, and an insert that finds no
- * room is refused: a miss, never memory past cache.memory_size. */
+ * room is refused: a miss, never memory past cache.memory_size. Such an
+ * insert evicts nothing, and one passes at most cache.eviction_scan
+ * objects in use on its way (room_possible, sieve_evict, sweep_retired). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
