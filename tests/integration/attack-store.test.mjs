@@ -202,6 +202,37 @@ test('finding 7: a 304 whose stale object another client is still being sent is 
   }
 });
 
+// Finding 9: an HTTP/1.1 hit is one write, whose completion is its only
+// callback, so client_send_idle set when the answer went out ran as a
+// deadline for the whole body: a client reading a 12 MiB hit steadily, a
+// chunk every 20 ms, was cut off after 7.6 MB at client_send_idle 1 s
+// (with the default 60 s, an 8 MiB hit read slower than 140 KB/s). The
+// timer now looks at what the socket took since it was set.
+test('finding 9: an h1 client that reads a large hit slowly but steadily gets all of it past client_send_idle', { timeout: 60000 }, async (t) => {
+  const OBJ = 12 * 1024 * 1024;
+  const { proxy } = await cacheWithAdmin(t, (req, res) => {
+    res.writeHead(200, { 'Cache-Control': 'max-age=300', ETag: '"big"', 'Content-Length': String(OBJ) });
+    res.end(Buffer.alloc(OBJ, 0x62));
+  }, 'cache:\n  memory_size: 256MiB\n  max_object_size: 16MiB\ntimeouts:\n  client_send_idle: 1s\n');
+  await get(proxy.port, '/big');
+  const s = net.connect(proxy.port, '127.0.0.1');
+  t.after(() => s.destroy());
+  await new Promise((r) => s.on('connect', r));
+  let got = 0, head = -1;
+  const closed = new Promise((r) => s.on('close', r));
+  s.on('error', () => {});
+  s.on('data', (d) => {
+    if (head < 0) head = d.indexOf('\r\n\r\n') + 4;
+    got += d.length;
+    s.pause();
+    setTimeout(() => s.resume(), 20);
+  });
+  s.write(`GET /big HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n\r\n`);
+  while ((head <= 0 || got < head + OBJ) && !s.destroyed && !s.closed) await Promise.race([closed, sleep(100)]);
+  assert.equal(got - head, OBJ, `got ${got - head} bytes of a ${OBJ} byte body before the close`);
+  s.destroy();
+});
+
 // Findings 4 and 5 (not fixed): a response on its way into the store is
 // charged to nobody. A fill is the stored copy of what the origin has sent
 // so far, held whole until its last byte; it enters the store (and its
