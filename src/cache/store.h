@@ -73,6 +73,11 @@ struct store_stats {
 /* Sharded, byte-bounded, SIEVE eviction, at most `max_variants` per key.
  * Objects in use stay charged: an insert with no room left is refused. */
 struct store *store_mem_new(size_t bytes, unsigned max_variants);
+/* The objects in use the eviction hand may pass over in one insert before
+ * the insert is refused (cache.eviction_scan): what a client pinning
+ * objects can make each insert cost. STORE_EVICTION_SCAN until set. */
+#define STORE_EVICTION_SCAN 256
+void store_mem_set_eviction_scan(struct store *s, size_t objects);
 void store_mem_stats(struct store *s, struct store_stats *out);
 /* The shard a key goes to (for tests of the spread). */
 unsigned store_mem_shard_of(const char *key, size_t len);

@@ -1332,6 +1332,12 @@ static int no_gain_exception(const struct cache_response_facts *f, bool serve_st
 static void insert_unless_purged(struct exchange *ex, struct cache_object *o)
 {
     struct store *st = ex->w->store;
+    /* The stale object this fetch revalidated is what `o` replaces, and
+     * nothing reads it from here on (the response is whole, or answered
+     * from a 304's merge). Still held, the store would retire it as in use
+     * and charge its body twice (a merge shares it), so an object over half
+     * a shard could never be refreshed: refused, the next request a miss. */
+    cache_object_unref(&ex->stale);
     if (store_purged_since(st, ex->purge_generation)) {
         ex->cache_detail = "purged";
         cache_object_unref(&o);

@@ -92,6 +92,7 @@ void config_defaults(struct config *c)
     c->cache.max_object_size = 8ULL << 20;
     c->cache.max_stream_buffer = 64ULL << 20;
     c->cache.max_variants = 16;
+    c->cache.eviction_scan = 256; /* STORE_EVICTION_SCAN */
     c->cache.heuristic_percent = 10;
     c->cache.heuristic_max = 86400000;
     c->cache.serve_stale_on_error = false;
@@ -324,6 +325,7 @@ static const struct field schema[] = {
     {"cache.max_object_size", F_SIZE, OFF(cache.max_object_size), 0},
     {"cache.max_stream_buffer", F_SIZE, OFF(cache.max_stream_buffer), 0},
     {"cache.max_variants", F_COUNT, OFF(cache.max_variants), 0},
+    {"cache.eviction_scan", F_COUNT, OFF(cache.eviction_scan), 0},
     {"cache.heuristic_percent", F_COUNT, OFF(cache.heuristic_percent), 0},
     {"cache.heuristic_max", F_DURATION, OFF(cache.heuristic_max), 0},
     {"cache.serve_stale_on_error", F_BOOL, OFF(cache.serve_stale_on_error), 0},
@@ -1286,6 +1288,10 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->cache.heuristic_percent > 100 || c->cache.max_variants == 0 ||
         c->cache.max_variants > 1024) {
         snprintf(err, errlen, "cache: heuristic_percent at most 100, max_variants 1 to 1024");
+        return -1;
+    }
+    if (c->cache.eviction_scan == 0) {
+        snprintf(err, errlen, "cache: eviction_scan at least 1");
         return -1;
     }
     if (c->workers < 0 || c->workers > 256) {

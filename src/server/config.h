@@ -161,6 +161,7 @@ struct config {
         uint64_t max_object_size;   /* larger responses stream through unstored */
         uint64_t max_stream_buffer; /* body held for collapsed requests past max_object_size */
         uint64_t max_variants;      /* Vary variants kept per URL */
+        uint64_t eviction_scan;     /* objects in use an insert's eviction passes over */
         uint64_t heuristic_percent;
         uint64_t heuristic_max;      /* ms, like every duration */
         bool serve_stale_on_error;   /* origin down: serve any stale copy, Warning 111 */

@@ -74,6 +74,14 @@ void client_close(struct client *c)
     uv_close((uv_handle_t *)&c->timer, on_client_closed);
 }
 
+/* What our writes still hold, in libuv's queue or ours: it goes down as
+ * the client reads, also inside one large write (a hit is one), whose
+ * completion is its only callback. */
+static size_t unsent(struct client *c)
+{
+    return c->conn.write_pending + uv_stream_get_write_queue_size((uv_stream_t *)&c->conn.tcp);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     struct client *c = t->data;
@@ -99,12 +107,20 @@ static void on_timer(uv_timer_t *t)
         reply_error(c->ex, 408, "request body timeout");
         return;
     }
+    if (!c->h2 && c->conn.write_pending && unsent(c) < c->send_mark) {
+        /* client_send_idle is idle time: a client that took some of a
+         * large hit since is slow, not gone (one reading an 8 MiB hit
+         * slower than 140 KB/s was cut off at 60 s, mid-body) */
+        client_timer(c, c->w->cfg->timeouts.client_send_idle);
+        return;
+    }
     client_close(c);
 }
 
 void client_timer(struct client *c, uint64_t ms)
 {
     c->head_timer = 0;
+    c->send_mark = unsent(c);
     if (ms)
         uv_timer_start(&c->timer, on_timer, ms, 0);
     else

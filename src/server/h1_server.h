@@ -35,6 +35,7 @@ struct client {
     int answered;            /* this request got an answer of ours, whole (h1_answer) */
     int send_wait;           /* CS_HEAD: the next request waits for answers to drain */
     int send_then_keepalive; /* CS_HEAD: client_send_idle runs until the last answer drains */
+    size_t send_mark;        /* unsent() when the timer was last set */
     /* the request in progress, or the last one (finished) until the next
      * begins; never NULL while the client is open */
     struct exchange *ex;

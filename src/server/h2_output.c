@@ -141,6 +141,7 @@ int h2_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fr
         return NGHTTP2_ERR_WOULDBLOCK;
     }
     h2_batch_copy(b, framehd, 9);
+    s->data_sent += length;
     uint64_t left = length;
     while (left) {
         struct h2_piece *pc = st->q;

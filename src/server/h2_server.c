@@ -37,6 +37,10 @@ struct h2_conn {
     int shutting;      /* conn_shutdown under way */
     unsigned refusals; /* requests refused as they mapped, logged up to REFUSALS_LOGGED */
     struct h2_origin_reserve *reserve; /* its origin connection within its slot */
+    /* send idle: since when our output has not moved (0: not waiting),
+     * and where it stood at the last look */
+    uint64_t send_since, sent_mark;
+    size_t pending_mark;
 };
 
 struct h2_origin_reserve {
@@ -62,6 +66,24 @@ static struct h2_stream *stream_of_ex(const struct exchange *ex)
 
 /* ---- flushing --------------------------------------------------------- */
 
+/* Send idle: due client_send_idle after our output last moved (DATA
+ * went to the socket, or the socket took some of what waits), not after
+ * the client's last frame. Re-armed whole at every flush, it let a client
+ * whose windows stayed shut on stored hits send a PING (its ACK is a
+ * flush) every few seconds and keep them, charged to the store, for good. */
+static void send_idle_timer(struct h2_conn *hc)
+{
+    struct client *c = hc->c;
+    uint64_t now = uv_hrtime() / 1000000, sent = h2_session_data_sent(hc->s);
+    size_t pending = c->conn.write_pending;
+    if (!hc->send_since || sent != hc->sent_mark || pending < hc->pending_mark)
+        hc->send_since = now;
+    hc->sent_mark = sent;
+    hc->pending_mark = pending;
+    uint64_t due = hc->send_since + c->w->cfg->timeouts.client_send_idle;
+    client_timer(c, due > now ? due - now : 1);
+}
+
 static void update_timer(struct h2_conn *hc)
 {
     struct client *c = hc->c;
@@ -69,8 +91,11 @@ static void update_timer(struct h2_conn *hc)
     /* a client that reads nothing: its socket is full, or its windows
      * shut with our DATA waiting (RFC 9113 §6.9): send idle */
     uint64_t since;
-    if (c->conn.write_pending || h2_session_queued(hc->s)) {
-        client_timer(c, cfg->timeouts.client_send_idle);
+    int waiting = c->conn.write_pending || h2_session_queued(hc->s);
+    if (!waiting)
+        hc->send_since = 0;
+    if (waiting) {
+        send_idle_timer(hc);
     } else if ((since = h2_session_body_idle_since(hc->s)) != 0) {
         /* the stream whose request body moved longest ago: due when its
          * own client_body_idle runs out, whatever the others send */

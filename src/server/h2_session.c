@@ -387,6 +387,11 @@ unsigned h2_session_streams(const struct h2_session *s)
     return s->nstreams;
 }
 
+uint64_t h2_session_data_sent(const struct h2_session *s)
+{
+    return s->data_sent;
+}
+
 uint64_t h2_session_queued(const struct h2_session *s)
 {
     uint64_t n = 0;

@@ -169,6 +169,9 @@ unsigned h2_session_streams(const struct h2_session *s);
 /* Response body bytes queued in open streams and not yet sent (the
  * client's flow-control window may hold them back). */
 uint64_t h2_session_queued(const struct h2_session *s);
+/* DATA payload bytes handed to the socket so far, all streams: whether
+ * our output moved (the send idle timer). */
+uint64_t h2_session_data_sent(const struct h2_session *s);
 /* Of the open streams waiting for request body bytes the pipeline wants
  * (flow READ or HOLD, END_STREAM not come), the earliest body_ms; 0: no
  * stream waits. */

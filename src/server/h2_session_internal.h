@@ -84,7 +84,8 @@ struct h2_session {
     int calm; /* a bucket ran dry: GOAWAY(ENHANCE_YOUR_CALM), close */
     int failed;
     int in_flush;
-    int held_at_mark; /* that flush left DATA ready at WRITE_HIGH_WATER */
+    int held_at_mark;   /* that flush left DATA ready at WRITE_HIGH_WATER */
+    uint64_t data_sent; /* DATA payload handed to the socket, all streams */
 };
 
 /* ---- h2_stream.c ------------------------------------------------------- */

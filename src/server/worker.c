@@ -393,6 +393,8 @@ int worker_run_all(const struct config *cfg, const struct tls_contexts *tls)
     struct coalesce *co = NULL;
     if (cfg->cache.enabled) {
         store = store_mem_new(cfg->cache.memory_size, (unsigned)cfg->cache.max_variants);
+        if (store)
+            store_mem_set_eviction_scan(store, (size_t)cfg->cache.eviction_scan);
         co = coalesce_new();
     }
     struct peer_state *handshake = peer_state_new(cfg);

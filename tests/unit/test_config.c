@@ -376,6 +376,18 @@ static void test_targeted_fields(void **st)
     assert_int_equal(c.limits.ranges, 3);
     assert_int_equal(load("limits:\n  ranges: many\n", &c, err), -1);
     assert_non_null(strstr(err, ":2: limits.ranges"));
+    /* cache.eviction_scan: what a client pinning objects makes one insert walk */
+    config_defaults(&c);
+    assert_int_equal(c.cache.eviction_scan, 256);
+    assert_int_equal(load("cache:\n  eviction_scan: 8\n", &c, err), 0);
+    assert_int_equal(c.cache.eviction_scan, 8);
+    assert_int_equal(load("cache:\n  eviction_scan: 2000000\n", &c, err), -1);
+    assert_non_null(strstr(err, ":2: cache.eviction_scan"));
+    c.nlisten = 1;
+    c.has_upstream = true;
+    c.cache.eviction_scan = 0;
+    assert_int_equal(config_validate(&c, err, 512), -1);
+    assert_string_equal(err, "cache: eviction_scan at least 1");
 }
 
 static void test_validate(void **st)

@@ -372,6 +372,139 @@ static void test_in_use_not_evicted(void **st)
     s->ops->free(s);
 }
 
+/* A shard whose objects are all being sent (pinned by clients that do not
+ * read) made every insert there walk twice through all of them under the
+ * shard's lock before refusing: 5 ms an insert at 26090 objects a shard.
+ * Now one insert passes at most cache.eviction_scan objects in use, and
+ * the next goes on from where it stopped, so one let go deep in the queue
+ * is still found, some inserts later. */
+static void test_eviction_scan_bounded(void **st)
+{
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[64][16];
+    shard0_keys(keys, 64);
+    struct cache_object *held[64];
+    int n = 0;
+    /* fill shard 0 with objects in use, until one is refused */
+    for (; n < 64; n++) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        held[n] = find(s, keys[n], NULL, 0);
+        if (!held[n])
+            break;
+    }
+    assert_true(n > 20 && n < 64);
+    assert_int_equal(stats_of(s).refused, 1);
+    /* the newest let go: the last one the hand (from the tail) comes to */
+    cache_object_unref(&held[n - 1]);
+    store_mem_set_eviction_scan(s, 4);
+    s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+    assert_null(find(s, keys[n], NULL, 0)); /* four passed, then refused */
+    struct store_stats a = stats_of(s);
+    assert_int_equal(a.refused, 2);
+    assert_int_equal(a.evictions, 0); /* the one let go not reached yet */
+    /* each try goes on (not looked up meanwhile, which would mark it
+     * visited again): the hand reaches it, some tries later */
+    struct cache_object *o;
+    int tries = 0;
+    while (!(o = find(s, keys[n], NULL, 0)) && tries < n) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        tries++;
+    }
+    assert_non_null(o);
+    cache_object_unref(&o);
+    /* a round of the queue, two if it still had its visited bit (the
+     * refusal that ended the fill found no room and evicted nothing, so
+     * cleared none) */
+    assert_true(tries <= 2 * (n / 4 + 1));
+    assert_null(find(s, keys[n - 1], NULL, 0)); /* the one evicted */
+    assert_int_equal(stats_of(s).evictions, 1);
+    for (int i = 0; i < n - 1; i++)
+        cache_object_unref(&held[i]);
+    s->ops->free(s);
+}
+
+/* An insert that cannot fit evicts nothing: it went on evicting until it
+ * found it could not, so a client holding most of a shard had the rest
+ * emptied by every large miss (a refused 600 KiB object took 284 small
+ * ones with it). */
+static void test_refused_insert_evicts_nothing(void **st)
+{
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[200][16];
+    shard0_keys(keys, 200);
+    struct cache_object *held[2];
+    for (int i = 0; i < 2; i++) {
+        s->ops->insert(s, obj_body(keys[i], 20000, 20000));
+        held[i] = find(s, keys[i], NULL, 0);
+        assert_non_null(held[i]);
+    }
+    int small = 0;
+    while (stats_of(s).evictions == 0 && small < 190)
+        s->ops->insert(s, obj_body(keys[2 + small++], 100, 100));
+    struct store_stats a = stats_of(s);
+    assert_true(a.objects > 20);
+    /* 40000 bytes: more than the small ones free, however many go */
+    s->ops->insert(s, obj_body(keys[199], 40000, 40000));
+    assert_null(find(s, keys[199], NULL, 0));
+    struct store_stats b = stats_of(s);
+    assert_int_equal(b.refused, a.refused + 1);
+    assert_int_equal(b.evictions, a.evictions);
+    assert_int_equal(b.objects, a.objects);
+    /* one that fits in what may go still goes in */
+    s->ops->insert(s, obj_body(keys[198], 5000, 5000));
+    struct cache_object *o = find(s, keys[198], NULL, 0);
+    assert_non_null(o);
+    cache_object_unref(&o);
+    assert_true(stats_of(s).evictions > b.evictions);
+    cache_object_unref(&held[0]);
+    cache_object_unref(&held[1]);
+    s->ops->free(s);
+}
+
+/* The retired list too: a client holding many replaced or purged objects
+ * made every insert in a full shard walk them all (244 us an insert with
+ * 1670 a shard). A sweep passes at most cache.eviction_scan still held,
+ * putting them at the back, so the next goes on with the others. */
+static void test_retired_sweep_bounded(void **st)
+{
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[64][16];
+    shard0_keys(keys, 64);
+    struct cache_object *held[64];
+    int n = 0;
+    for (; n < 64; n++) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        held[n] = find(s, keys[n], NULL, 0);
+        if (!held[n])
+            break;
+    }
+    assert_true(n > 20 && n < 64);
+    /* all purged while in use: retired, the shard still full of them */
+    for (int i = 0; i < n; i++)
+        assert_int_equal(s->ops->remove(s, keys[i], strlen(keys[i])), 1);
+    /* the last one retired let go: the last one a sweep comes to */
+    cache_object_unref(&held[n - 1]);
+    store_mem_set_eviction_scan(s, 4);
+    s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+    struct cache_object *o = find(s, keys[n], NULL, 0);
+    assert_null(o); /* four still held passed, then refused */
+    int tries = 0;
+    while (!(o = find(s, keys[n], NULL, 0)) && tries < n) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        tries++;
+    }
+    assert_non_null(o);
+    cache_object_unref(&o);
+    assert_true(tries <= n / 4 + 1);
+    for (int i = 0; i < n - 1; i++)
+        cache_object_unref(&held[i]);
+    struct store_stats a;
+    store_mem_stats(s, &a); /* /stats sweeps them all */
+    assert_int_equal(a.held, 0);
+    assert_int_equal(a.objects, 1);
+    s->ops->free(s);
+}
+
 /* Replaced or purged while in use: out of the table at once (nobody finds
  * it), still charged until its holder lets go, then freed. */
 static void test_in_use_retired(void **st)
@@ -863,6 +996,9 @@ int main(void)
         cmocka_unit_test(test_byte_bound),
         cmocka_unit_test(test_in_use_not_evicted),
         cmocka_unit_test(test_in_use_retired),
+        cmocka_unit_test(test_eviction_scan_bounded),
+        cmocka_unit_test(test_retired_sweep_bounded),
+        cmocka_unit_test(test_refused_insert_evicts_nothing),
         cmocka_unit_test(test_sieve_beats_lru),
         cmocka_unit_test(test_generated_etag),
         cmocka_unit_test(test_keys),
