@@ -634,7 +634,7 @@ static int stream_start(struct exchange *ex, struct cache_object *o)
     outbuf_addfieldu64(&h, SLICE_LIT("Age"), (uint64_t)object_age(o, now_s()));
     if (w->cfg->proxy.via)
         outbuf_addfield(&h, SLICE_LIT("Via"), (struct slice){w->via, w->via_len});
-    /* RFC 9211 §2.7: collapsed into another request's fetch */
+    /* RFC 9211 §2.6: collapsed into another request's fetch */
     outbuf_addstr(&h, "Cache-Status: ");
     outbuf_addstr(&h, w->cfg->cache.name);
     outbuf_addstr(&h, "; fwd=");
