@@ -372,6 +372,20 @@ static void test_in_use_not_evicted(void **st)
     s->ops->free(s);
 }
 
+/* Fill shard 0 with objects of 2000 bytes, each held as a client being
+ * sent it would, until one is refused: how many went in. */
+static int fill_in_use(struct store *s, char keys[64][16], struct cache_object *held[64])
+{
+    int n = 0;
+    for (; n < 64; n++) {
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        held[n] = find(s, keys[n], NULL, 0);
+        if (!held[n])
+            break;
+    }
+    return n;
+}
+
 /* A shard whose objects are all being sent (pinned by clients that do not
  * read) made every insert there walk twice through all of them under the
  * shard's lock before refusing: 5 ms an insert at 26090 objects a shard.
@@ -384,14 +398,7 @@ static void test_eviction_scan_bounded(void **st)
     char keys[64][16];
     shard0_keys(keys, 64);
     struct cache_object *held[64];
-    int n = 0;
-    /* fill shard 0 with objects in use, until one is refused */
-    for (; n < 64; n++) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
-        held[n] = find(s, keys[n], NULL, 0);
-        if (!held[n])
-            break;
-    }
+    int n = fill_in_use(s, keys, held);
     assert_true(n > 20 && n < 64);
     assert_int_equal(stats_of(s).refused, 1);
     /* the newest let go: the last one the hand (from the tail) comes to */
@@ -471,13 +478,7 @@ static void test_retired_sweep_bounded(void **st)
     char keys[64][16];
     shard0_keys(keys, 64);
     struct cache_object *held[64];
-    int n = 0;
-    for (; n < 64; n++) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
-        held[n] = find(s, keys[n], NULL, 0);
-        if (!held[n])
-            break;
-    }
+    int n = fill_in_use(s, keys, held);
     assert_true(n > 20 && n < 64);
     /* all purged while in use: retired, the shard still full of them */
     for (int i = 0; i < n; i++)
