@@ -281,10 +281,8 @@ async function stalledStreams(t, { etag }) {
 
 test('finding 4: h2 streams stopped short of the end of 100 misses do not hold 100 uncharged fills', {
   skip: SANITIZED && 'RSS under ASan is not the allocator\'s', timeout: 90000,
-  todo: 'fills are charged to no shard until their insert (reservation not built)',
 }, (t) => stalledStreams(t, { etag: true }));
 
 test('finding 5: held 200s whose insert was refused are not sent on uncharged', {
   skip: SANITIZED && 'RSS under ASan is not the allocator\'s', timeout: 90000,
-  todo: 'a refused insert leaves its object with its streams at no cost',
 }, (t) => stalledStreams(t, { etag: false }));

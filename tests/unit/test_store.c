@@ -37,12 +37,12 @@ static void test_basic(void **st)
 {
     struct store *s = store_mem_new(1 << 20, 4);
     assert_null(find(s, "k", NULL, 0));
-    s->ops->insert(s, obj("k", "X: 1\r\n", NULL, 0));
+    s->ops->insert(s, obj("k", "X: 1\r\n", NULL, 0), 0);
     struct cache_object *o = find(s, "k", NULL, 0);
     assert_non_null(o);
     assert_non_null(strstr(o->head, "X: 1"));
     /* replace: the old object stays valid for its holder */
-    s->ops->insert(s, obj("k", "X: 2\r\n", NULL, 0));
+    s->ops->insert(s, obj("k", "X: 2\r\n", NULL, 0), 0);
     struct cache_object *o2 = find(s, "k", NULL, 0);
     assert_non_null(strstr(o2->head, "X: 2"));
     assert_non_null(strstr(o->head, "X: 1"));
@@ -61,7 +61,7 @@ static void test_variants(void **st)
     for (int i = 0; i < 5; i++) {
         snprintf(val[i], sizeof val[i], "l%d", i);
         struct http_field f = {{"Accept-Language", 15}, {val[i], 2}, HF_OTHER};
-        s->ops->insert(s, obj("k", "Vary: accept-language\r\n", &f, 1));
+        s->ops->insert(s, obj("k", "Vary: accept-language\r\n", &f, 1), 0);
     }
     unsigned variants = 0;
     struct http_field f4 = {{"accept-language", 15}, {"l4", 2}, HF_OTHER};
@@ -149,7 +149,7 @@ static void test_byte_bound(void **st)
     for (int i = 0; i < 5000; i++) {
         snprintf(key, sizeof key, "key-%d", i);
         struct cache_object *o = obj(key, "", NULL, 0);
-        s->ops->insert(s, o);
+        s->ops->insert(s, o, 0);
     }
     struct store_stats stats;
     store_mem_stats(s, &stats);
@@ -285,7 +285,7 @@ static void test_accounting(void **st)
     struct store *s = store_mem_new(16 << 20, 1);
     struct cache_object *o = obj_body("G http://api/items/1\n", 100, 100);
     size_t cost = cache_object_size(o);
-    s->ops->insert(s, o);
+    s->ops->insert(s, o, 0);
     struct store_stats stats;
     store_mem_stats(s, &stats);
     assert_int_equal(stats.objects, 1);
@@ -299,11 +299,11 @@ static void test_accounting(void **st)
     s = store_mem_new(1 << 20, 1);
     o = obj_body("big", 65536, 65536);
     assert_true(cache_object_size(o) > s->ops->object_limit(s));
-    s->ops->insert(s, o);
+    s->ops->insert(s, o, 0);
     for (int i = 0; i < 100; i++) {
         char key[16];
         snprintf(key, sizeof key, "small-%d", i);
-        s->ops->insert(s, obj_body(key, 100, 100));
+        s->ops->insert(s, obj_body(key, 100, 100), 0);
     }
     store_mem_stats(s, &stats);
     assert_int_equal(stats.objects, 100); /* small ones all fit */
@@ -341,12 +341,12 @@ static void test_in_use_not_evicted(void **st)
     shard0_keys(keys, 6);
     struct cache_object *held[3];
     for (int i = 0; i < 3; i++) {
-        s->ops->insert(s, obj_body(keys[i], 20000, 20000));
+        s->ops->insert(s, obj_body(keys[i], 20000, 20000), 0);
         held[i] = find(s, keys[i], NULL, 0);
         assert_non_null(held[i]);
     }
     /* all three in use: the fourth is refused, none of the three goes */
-    s->ops->insert(s, obj_body(keys[3], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[3], 20000, 20000), 0);
     assert_null(find(s, keys[3], NULL, 0));
     struct store_stats a = stats_of(s);
     assert_int_equal(a.objects, 3);
@@ -355,7 +355,7 @@ static void test_in_use_not_evicted(void **st)
     assert_true(a.bytes <= 64 * 1024);
     /* one let go: it is the one evicted, the others stay */
     cache_object_unref(&held[1]);
-    s->ops->insert(s, obj_body(keys[4], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[4], 20000, 20000), 0);
     struct cache_object *o = find(s, keys[4], NULL, 0);
     assert_non_null(o);
     cache_object_unref(&o);
@@ -387,7 +387,7 @@ static void test_eviction_scan_bounded(void **st)
     int n = 0;
     /* fill shard 0 with objects in use, until one is refused */
     for (; n < 64; n++) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
         held[n] = find(s, keys[n], NULL, 0);
         if (!held[n])
             break;
@@ -397,7 +397,7 @@ static void test_eviction_scan_bounded(void **st)
     /* the newest let go: the last one the hand (from the tail) comes to */
     cache_object_unref(&held[n - 1]);
     store_mem_set_eviction_scan(s, 4);
-    s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+    s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
     assert_null(find(s, keys[n], NULL, 0)); /* four passed, then refused */
     struct store_stats a = stats_of(s);
     assert_int_equal(a.refused, 2);
@@ -407,7 +407,7 @@ static void test_eviction_scan_bounded(void **st)
     struct cache_object *o;
     int tries = 0;
     while (!(o = find(s, keys[n], NULL, 0)) && tries < n) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
         tries++;
     }
     assert_non_null(o);
@@ -434,24 +434,24 @@ static void test_refused_insert_evicts_nothing(void **st)
     shard0_keys(keys, 200);
     struct cache_object *held[2];
     for (int i = 0; i < 2; i++) {
-        s->ops->insert(s, obj_body(keys[i], 20000, 20000));
+        s->ops->insert(s, obj_body(keys[i], 20000, 20000), 0);
         held[i] = find(s, keys[i], NULL, 0);
         assert_non_null(held[i]);
     }
     int small = 0;
     while (stats_of(s).evictions == 0 && small < 190)
-        s->ops->insert(s, obj_body(keys[2 + small++], 100, 100));
+        s->ops->insert(s, obj_body(keys[2 + small++], 100, 100), 0);
     struct store_stats a = stats_of(s);
     assert_true(a.objects > 20);
     /* 40000 bytes: more than the small ones free, however many go */
-    s->ops->insert(s, obj_body(keys[199], 40000, 40000));
+    s->ops->insert(s, obj_body(keys[199], 40000, 40000), 0);
     assert_null(find(s, keys[199], NULL, 0));
     struct store_stats b = stats_of(s);
     assert_int_equal(b.refused, a.refused + 1);
     assert_int_equal(b.evictions, a.evictions);
     assert_int_equal(b.objects, a.objects);
     /* one that fits in what may go still goes in */
-    s->ops->insert(s, obj_body(keys[198], 5000, 5000));
+    s->ops->insert(s, obj_body(keys[198], 5000, 5000), 0);
     struct cache_object *o = find(s, keys[198], NULL, 0);
     assert_non_null(o);
     cache_object_unref(&o);
@@ -473,7 +473,7 @@ static void test_retired_sweep_bounded(void **st)
     struct cache_object *held[64];
     int n = 0;
     for (; n < 64; n++) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
         held[n] = find(s, keys[n], NULL, 0);
         if (!held[n])
             break;
@@ -485,12 +485,12 @@ static void test_retired_sweep_bounded(void **st)
     /* the last one retired let go: the last one a sweep comes to */
     cache_object_unref(&held[n - 1]);
     store_mem_set_eviction_scan(s, 4);
-    s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+    s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
     struct cache_object *o = find(s, keys[n], NULL, 0);
     assert_null(o); /* four still held passed, then refused */
     int tries = 0;
     while (!(o = find(s, keys[n], NULL, 0)) && tries < n) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
         tries++;
     }
     assert_non_null(o);
@@ -512,10 +512,10 @@ static void test_in_use_retired(void **st)
     struct store *s = store_mem_new(16 * 64 * 1024, 1);
     char keys[3][16];
     shard0_keys(keys, 3);
-    s->ops->insert(s, obj_body(keys[0], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[0], 20000, 20000), 0);
     struct cache_object *old = find(s, keys[0], NULL, 0);
     size_t one = stats_of(s).bytes;
-    s->ops->insert(s, obj_body(keys[0], 20000, 20000)); /* replaced */
+    s->ops->insert(s, obj_body(keys[0], 20000, 20000), 0); /* replaced */
     struct cache_object *now = find(s, keys[0], NULL, 0);
     assert_ptr_not_equal(now, old);
     cache_object_unref(&now);
@@ -531,8 +531,8 @@ static void test_in_use_retired(void **st)
     assert_int_equal(a.objects, 0);
     assert_int_equal(a.held, 2 * one);
     /* the charge leaves room for one more beside them: a second evicts it */
-    s->ops->insert(s, obj_body(keys[1], 20000, 20000));
-    s->ops->insert(s, obj_body(keys[2], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[1], 20000, 20000), 0);
+    s->ops->insert(s, obj_body(keys[2], 20000, 20000), 0);
     a = stats_of(s);
     assert_int_equal(a.objects, 1);
     assert_int_equal(a.evictions, 1);
@@ -543,7 +543,7 @@ static void test_in_use_retired(void **st)
     a = stats_of(s);
     assert_int_equal(a.held, 0);
     assert_int_equal(a.bytes, one);
-    s->ops->insert(s, obj_body(keys[1], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[1], 20000, 20000), 0);
     assert_int_equal(stats_of(s).objects, 2);
     s->ops->free(s);
 }
@@ -630,7 +630,7 @@ static void test_sieve_beats_lru(void **st)
             sieve_hits++;
             cache_object_unref(&o);
         } else {
-            s->ops->insert(s, obj(key, "", NULL, 0));
+            s->ops->insert(s, obj(key, "", NULL, 0), 0);
         }
     }
     struct store_stats stats;
@@ -708,9 +708,9 @@ static void test_body_key_filter(void **st)
     struct store *s = store_mem_new(1 << 20, 4);
     const char *url = "G http://h/x", *other = "G http://h/y";
     assert_false(s->ops->may_hold_body_keys(s, url, strlen(url)));
-    s->ops->insert(s, obj("P http://h/x\nb:00\nt:\ne:\n", "X: 1\r\n", NULL, 0));
-    s->ops->insert(s, obj("Q http://h/x\nb:01\nt:\ne:\n", "X: 1\r\n", NULL, 0));
-    s->ops->insert(s, obj("G http://h/y", "X: 1\r\n", NULL, 0)); /* not a body key */
+    s->ops->insert(s, obj("P http://h/x\nb:00\nt:\ne:\n", "X: 1\r\n", NULL, 0), 0);
+    s->ops->insert(s, obj("Q http://h/x\nb:01\nt:\ne:\n", "X: 1\r\n", NULL, 0), 0);
+    s->ops->insert(s, obj("G http://h/y", "X: 1\r\n", NULL, 0), 0); /* not a body key */
     assert_true(s->ops->may_hold_body_keys(s, url, strlen(url)));
     assert_false(s->ops->may_hold_body_keys(s, other, strlen(other)));
     const char *p = "P http://h/x\nb:00\nt:\ne:\n";
