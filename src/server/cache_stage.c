@@ -72,6 +72,16 @@ static int fill_covers(struct exchange *ex, size_t body_len)
     return 1;
 }
 
+/* A fill refused room: what it would have replaced must not answer the
+ * next request (it is older than what this client got), as when an insert
+ * dropped the same variant before it was refused: a miss, never the old
+ * body. Still being sent, it stays charged (retired) until let go. */
+static void fill_refused(struct exchange *ex)
+{
+    ex->cache_detail = "no-room";
+    ex->w->store->ops->remove(ex->w->store, ex->fill->key, ex->fill->key_len);
+}
+
 /* Every end of a fill but its insert gives its reservation back. */
 static void fill_release(struct exchange *ex)
 {
@@ -1207,8 +1217,10 @@ static void store_post_answer(struct exchange *ex, const struct http_response *r
                              &ex->fill->facts);
     strip_targeted(cfg, ex->fill);
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
-    if (!fill_covers(ex, 0))
-        cache_object_unref(&ex->fill); /* no room: relayed, not stored */
+    if (!fill_covers(ex, 0)) {
+        fill_refused(ex);
+        cache_object_unref(&ex->fill); /* relayed, not stored */
+    }
 }
 
 void cache_stage_status_field(struct exchange *ex, int status, struct outbuf *o)
@@ -1539,11 +1551,15 @@ enum cache_response_verdict cache_stage_response(struct exchange *ex,
         ex->cache_detail = "too-large";
         return CACHE_RESP_RELAY;
     }
+    /* The stale object this 200 replaces is not read from here on: held,
+     * it would be in use, and an object over half a shard could never be
+     * refreshed (its reservation refused, as its insert was before). */
+    cache_object_unref(&ex->stale);
     if (!fill_covers(ex, 0)) {
         /* no room in its shard (every object there in use or set aside):
          * relayed unstored, within the client's own buffers */
+        fill_refused(ex);
         cache_object_unref(&ex->fill);
-        ex->cache_detail = "no-room";
         return hold(ex, res) ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
     }
     if (holdable(ex, res)) {
@@ -1592,8 +1608,10 @@ void cache_stage_body(struct exchange *ex, const char *p, size_t n)
     if (outgrown || !fill_covers(ex, len + n)) {
         /* never stored now: nothing stays set aside for it */
         fill_release(ex);
-        if (!ex->fill_unstored)
-            ex->cache_detail = outgrown ? "too-large" : "no-room";
+        if (!outgrown)
+            fill_refused(ex);
+        else if (!ex->fill_unstored)
+            ex->cache_detail = "too-large";
         if (ex->held == ex->fill)
             cache_object_append(ex->held, p, n); /* held keeps its own reference */
         if (feeds_followers(ex, len + n)) {
