@@ -56,14 +56,17 @@ static int fill_covers(struct exchange *ex, size_t body_len)
     struct store *st = ex->w->store;
     int64_t expected = ex->fill->expected_len;
     uint64_t len = expected >= 0 && (uint64_t)expected > body_len ? (uint64_t)expected : body_len;
-    size_t need = cache_object_size_with_body(ex->fill, len) + FILL_SLACK;
+    size_t size = cache_object_size_with_body(ex->fill, len), need = size + FILL_SLACK;
+    size_t limit = st->ops->object_limit(st);
+    if (need > limit && size <= limit)
+        need = limit; /* one that fits a shard is not refused for its slack */
     if (need <= ex->fill_reserved)
         return 1;
     if (expected < 0) {
         /* whole segments: what the body's blocks really take */
         uint64_t up = (len + CACHE_SEGMENT_SIZE - 1) / CACHE_SEGMENT_SIZE * CACHE_SEGMENT_SIZE;
         size_t whole = cache_object_size_with_body(ex->fill, up) + FILL_SLACK;
-        if (whole <= st->ops->object_limit(st))
+        if (whole <= limit)
             need = whole;
     }
     if (!st->ops->reserve(st, ex->fill->key, ex->fill->key_len, need - ex->fill_reserved))
