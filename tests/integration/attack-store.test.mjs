@@ -302,3 +302,26 @@ test('finding 5: held 200s whose insert was refused are not sent on uncharged', 
 test('finding 4 without Content-Length: fills of unknown length are charged a segment at a time', {
   timeout: 90000,
 }, (t) => stalledStreams(t, { etag: true, chunked: true }));
+
+// A fill lets go of the stale object it replaces before it reserves its
+// room (finding 1, the 200 case), but not when the 200 is held whole to be
+// tagged: until its last byte nothing has gone out, and an origin that
+// breaks off mid-body is answered from the stale copy (stale-if-error,
+// RFC 5861 §4), which must still be there.
+test('a held refresh that breaks off mid-body is answered stale (stale-if-error)', { timeout: 30000 }, async (t) => {
+  let n = 0;
+  const { proxy } = await cacheWithAdmin(t, (req, res) => {
+    n++;
+    res.writeHead(200, { 'Cache-Control': 'max-age=1, stale-if-error=60', 'Content-Length': '1000' });
+    if (n === 1) return res.end(Buffer.alloc(1000, 0x31));
+    res.write(Buffer.alloc(500, 0x32));
+    setTimeout(() => res.socket.destroy(), 50);
+  }, 'cache:\n  memory_size: 16MiB\n');
+  assert.match((await get(proxy.port, '/b')).headers['cache-status'], /stored/);
+  await sleep(2100);
+  const r = await get(proxy.port, '/b');
+  assert.equal(n, 2);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.length, 1000);
+  assert.equal(r.body[0], 0x31, 'the stored copy');
+});
