@@ -1557,10 +1557,11 @@ enum cache_response_verdict cache_stage_response(struct exchange *ex,
     /* The stale object this 200 replaces is not read from here on: held,
      * it would be in use, and an object over half a shard could never be
      * refreshed (its reservation refused, as its insert was before). Not
-     * when the 200 is held whole to be tagged: nothing has gone out until
-     * its last byte, and if the origin breaks off first the stale copy
-     * answers (stale-if-error, RFC 5861 §4). */
-    if (!holdable(ex, res))
+     * when the 200 is held whole to be tagged, or may be for a peer
+     * (peer_stage_hold): nothing has gone out until its last byte, and if
+     * the origin breaks off first the stale copy answers (stale-if-error,
+     * RFC 5861 §4). */
+    if (!holdable(ex, res) && !ex->peer)
         cache_object_unref(&ex->stale);
     if (!fill_covers(ex, 0)) {
         /* no room in its shard (every object there in use or set aside):
