@@ -15,8 +15,18 @@ struct store_ops {
     struct cache_object *(*lookup)(struct store *s, const char *key, size_t len,
                                    const struct http_field *req_fields, unsigned n,
                                    unsigned *variants);
-    /* Publish (takes the caller's reference); replaces the same variant. */
-    void (*insert)(struct store *s, struct cache_object *o);
+    /* Publish (takes the caller's reference); replaces the same variant.
+     * `reserved`: what reserve() of o's key set aside for it (0 if none),
+     * which becomes the entry's charge: an object no larger than its
+     * reservation is never refused. */
+    void (*insert)(struct store *s, struct cache_object *o, size_t reserved);
+    /* Set aside `bytes` in key's part of the store for a response still
+     * arriving (a fill), evicting objects not in use as an insert does;
+     * 0 when refused (no room). Varnish's fetch allocates from the storage
+     * as it goes: a fill held by a stalled client is charged, not free. */
+    int (*reserve)(struct store *s, const char *key, size_t len, size_t bytes);
+    /* Give back what reserve() set aside for a fill that is not inserted. */
+    void (*release)(struct store *s, const char *key, size_t len, size_t bytes);
     /* Remove every variant of key; returns how many went. */
     unsigned (*remove)(struct store *s, const char *key, size_t len);
     /* Remove every object for which match(obj, arg) is true (a full scan:
@@ -60,10 +70,11 @@ static inline int store_purged_since(struct store *s, uint64_t generation)
 /* `bytes`: what the objects cost, all in (cache_object_size and the
  * store's own entry for each), with `held`: the part that is objects
  * replaced or purged that a client is still being sent (charged until it
- * lets go); `refused`: inserts that found no room (every object in use);
- * `capacity`: the most it will hold. */
+ * lets go), and `reserved`: the part set aside for fills still arriving;
+ * `refused`: inserts and reservations that found no room (every object in
+ * use); `capacity`: the most it will hold. */
 struct store_stats {
-    uint64_t objects, bytes, held, evictions, refused, capacity;
+    uint64_t objects, bytes, held, reserved, evictions, refused, capacity;
 };
 
 /* The memory store splits its bytes evenly over this many shards, each

@@ -11,7 +11,9 @@
  * `retired` list until its last holder lets go, and an insert that finds no
  * room is refused: a miss, never memory past cache.memory_size. Such an
  * insert evicts nothing, and one passes at most cache.eviction_scan
- * objects in use on its way (room_possible, sieve_evict, sweep_retired). */
+ * objects in use on its way (room_possible, sieve_evict, sweep_retired).
+ * A response still arriving (a fill) reserves its bytes the same way as it
+ * grows (mem_reserve): charged from its first byte, not its last. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,8 @@ struct shard {
      * oldest first (a sweep puts one still held back at the end) */
     struct entry *retired, *retired_last;
     size_t retired_bytes, nretired;
+    /* set aside for fills still arriving (mem_reserve) */
+    size_t reserved;
     uint64_t evictions, refused;
     _Atomic uint32_t *url_filter; /* the store's, shared by all shards */
 };
@@ -233,7 +237,7 @@ static int sieve_evict(struct shard *s, size_t *scan)
 
 static size_t shard_charged(const struct shard *s)
 {
-    return s->bytes + s->retired_bytes;
+    return s->bytes + s->retired_bytes + s->reserved;
 }
 
 /* Can evictions make `need` bytes of room? The queue from the hand, as
@@ -313,24 +317,46 @@ static struct cache_object *mem_lookup(struct store *st, const char *key, size_t
     return found;
 }
 
-static void mem_insert(struct store *st, struct cache_object *o)
+/* Make `size` more bytes fit the shard under its lock, evicting objects not
+ * in use; 0 (and nothing evicted, counted refused) when they cannot. */
+static int make_room(struct store_mem *m, struct shard *s, size_t size)
+{
+    size_t scan = m->eviction_scan;
+    if (s->retired && shard_charged(s) + size > s->limit)
+        sweep_retired(s, &scan);
+    int fits = shard_charged(s) + size <= s->limit ||
+               room_possible(s, shard_charged(s) + size - s->limit, scan);
+    while (shard_charged(s) + size > s->limit) {
+        if (!fits || !sieve_evict(s, &scan)) {
+            s->refused++;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void unreserve(struct shard *s, size_t bytes)
+{
+    s->reserved -= bytes < s->reserved ? bytes : s->reserved;
+}
+
+static void mem_insert(struct store *st, struct cache_object *o, size_t reserved)
 {
     struct store_mem *m = (struct store_mem *)st;
     uint64_t h = entry_hash(o->key, o->key_len);
     struct shard *s = shard_of(m, h);
     size_t size = entry_cost(o);
-    if (size > s->limit || size > UINT32_MAX) {
-        cache_object_unref(&o);
-        return;
-    }
-    struct entry *e = calloc(1, sizeof *e);
+    struct entry *e = size > s->limit || size > UINT32_MAX ? NULL : calloc(1, sizeof *e);
+    pthread_mutex_lock(&s->lock);
+    /* the reservation becomes this entry's charge (or goes, if refused) */
+    unreserve(s, reserved);
     if (!e) {
+        pthread_mutex_unlock(&s->lock);
         cache_object_unref(&o);
         return;
     }
     e->obj = o;
     e->size = size;
-    pthread_mutex_lock(&s->lock);
     /* Replace the same variant; cap the number of variants of one key. */
     unsigned variants = 0;
     struct entry *oldest = NULL;
@@ -349,19 +375,11 @@ static void mem_insert(struct store *st, struct cache_object *o)
     }
     if (variants >= m->max_variants && oldest)
         entry_drop(s, oldest);
-    size_t scan = m->eviction_scan;
-    if (s->retired && shard_charged(s) + size > s->limit)
-        sweep_retired(s, &scan);
-    int fits = shard_charged(s) + size <= s->limit ||
-               room_possible(s, shard_charged(s) + size - s->limit, scan);
-    while (shard_charged(s) + size > s->limit) {
-        if (!fits || !sieve_evict(s, &scan)) {
-            s->refused++;
-            pthread_mutex_unlock(&s->lock);
-            cache_object_unref(&o);
-            free(e);
-            return;
-        }
+    if (!make_room(m, s, size)) {
+        pthread_mutex_unlock(&s->lock);
+        cache_object_unref(&o);
+        free(e);
+        return;
     }
     if (s->count + 1 > s->nbuckets)
         grow(s);
@@ -379,6 +397,33 @@ static void mem_insert(struct store *st, struct cache_object *o)
         s->tail = e;
     s->count++;
     s->bytes += size;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* A fill's bytes, set aside in its key's shard as an insert would make
+ * room for them: what a fill may hold is then within cache.memory_size
+ * like every stored object (a client stalling 100 h2 streams of misses
+ * short of their ends held 100 fills, charged to nobody). */
+static int mem_reserve(struct store *st, const char *key, size_t len, size_t bytes)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    struct shard *s = shard_of(m, entry_hash(key, len));
+    if (bytes > s->limit)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int ok = make_room(m, s, bytes);
+    if (ok)
+        s->reserved += bytes;
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+static void mem_release(struct store *st, const char *key, size_t len, size_t bytes)
+{
+    struct store_mem *m = (struct store_mem *)st;
+    struct shard *s = shard_of(m, entry_hash(key, len));
+    pthread_mutex_lock(&s->lock);
+    unreserve(s, bytes);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -454,9 +499,15 @@ static size_t mem_object_limit(struct store *st)
     return m->shards[0].limit > own ? m->shards[0].limit - own : 0;
 }
 
-static const struct store_ops mem_ops = {
-    mem_lookup,       mem_insert, mem_remove, mem_remove_matching, mem_may_hold_body_keys,
-    mem_object_limit, mem_free};
+static const struct store_ops mem_ops = {.lookup = mem_lookup,
+                                         .insert = mem_insert,
+                                         .reserve = mem_reserve,
+                                         .release = mem_release,
+                                         .remove = mem_remove,
+                                         .remove_matching = mem_remove_matching,
+                                         .may_hold_body_keys = mem_may_hold_body_keys,
+                                         .object_limit = mem_object_limit,
+                                         .free = mem_free};
 
 struct store *store_mem_new(size_t bytes, unsigned max_variants)
 {
@@ -493,6 +544,7 @@ void store_mem_stats(struct store *st, struct store_stats *out)
         out->objects += s->count;
         out->bytes += shard_charged(s);
         out->held += s->retired_bytes;
+        out->reserved += s->reserved;
         out->evictions += s->evictions;
         out->refused += s->refused;
         out->capacity += s->limit;

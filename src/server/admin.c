@@ -168,17 +168,19 @@ void admin_handle(struct exchange *ex, const struct http_request *r)
         peer_state_stats(ex->w->handshake, &ps);
         char body[768];
         snprintf(body, sizeof body,
-                 "{\"objects\":%llu,\"bytes\":%llu,\"held_bytes\":%llu,\"capacity_bytes\":%llu,"
+                 "{\"objects\":%llu,\"bytes\":%llu,\"held_bytes\":%llu,\"reserved_bytes\":%llu,"
+                 "\"capacity_bytes\":%llu,"
                  "\"evictions\":%llu,\"refused\":%llu,"
                  "\"peer_body_refs\":%llu,\"peer_body_full\":%llu,\"peer_fallbacks\":%llu,"
                  "\"peer_request_store_bytes\":%llu,\"peer_request_store_entries\":%llu,"
                  "\"peer_response_store_bytes\":%llu,\"peer_response_store_entries\":%llu,"
                  "\"peer_mirror_bytes\":%llu,\"peer_mirror_entries\":%llu}\n",
                  (unsigned long long)s.objects, (unsigned long long)s.bytes,
-                 (unsigned long long)s.held, (unsigned long long)s.capacity,
-                 (unsigned long long)s.evictions, (unsigned long long)s.refused,
-                 (unsigned long long)ps.refs, (unsigned long long)ps.fulls,
-                 (unsigned long long)ps.fallbacks, (unsigned long long)ps.request_store_bytes,
+                 (unsigned long long)s.held, (unsigned long long)s.reserved,
+                 (unsigned long long)s.capacity, (unsigned long long)s.evictions,
+                 (unsigned long long)s.refused, (unsigned long long)ps.refs,
+                 (unsigned long long)ps.fulls, (unsigned long long)ps.fallbacks,
+                 (unsigned long long)ps.request_store_bytes,
                  (unsigned long long)ps.request_store_entries,
                  (unsigned long long)ps.response_store_bytes,
                  (unsigned long long)ps.response_store_entries, (unsigned long long)ps.mirror_bytes,

@@ -42,6 +42,64 @@ static void notify_waiters(struct srv_worker *w, const char *key, size_t len);
 static void post_key(struct srv_worker *w, const uint64_t *mask, const char *key, size_t len);
 static void stream_progress(struct srv_worker *w, const char *key, size_t len);
 
+/* What a fill's reservation has past its body: the ETag a finish may add
+ * and the store's entry, so that the insert of what was reserved fits it. */
+#define FILL_SLACK 256
+
+/* A fill is charged to its key's shard as it grows (Varnish's fetch
+ * allocates from its storage as it goes): with a Content-Length, all of it
+ * at the start; without, a segment at a time. Without it, a client whose
+ * h2 streams stopped short of the ends of 100 misses held 100 fills that
+ * no bound counted (RSS +72.6 MiB over a 16 MiB store). 0: refused. */
+static int fill_covers(struct exchange *ex, size_t body_len)
+{
+    struct store *st = ex->w->store;
+    int64_t expected = ex->fill->expected_len;
+    uint64_t len = expected >= 0 && (uint64_t)expected > body_len ? (uint64_t)expected : body_len;
+    size_t size = cache_object_size_with_body(ex->fill, len), need = size + FILL_SLACK;
+    size_t limit = st->ops->object_limit(st);
+    if (need > limit && size <= limit)
+        need = limit; /* one that fits a shard is not refused for its slack */
+    if (need <= ex->fill_reserved)
+        return 1;
+    if (expected < 0) {
+        /* whole segments: what the body's blocks really take */
+        uint64_t up = (len + CACHE_SEGMENT_SIZE - 1) / CACHE_SEGMENT_SIZE * CACHE_SEGMENT_SIZE;
+        size_t whole = cache_object_size_with_body(ex->fill, up) + FILL_SLACK;
+        if (whole <= limit)
+            need = whole;
+    }
+    if (!st->ops->reserve(st, ex->fill->key, ex->fill->key_len, need - ex->fill_reserved))
+        return 0;
+    ex->fill_reserved = need;
+    return 1;
+}
+
+/* A fill refused room: what it would have replaced must not answer the
+ * next request (it is older than what this client got), as when an insert
+ * dropped the same variant before it was refused: a miss, never the old
+ * body. Still being sent, it stays charged (retired) until let go. */
+static void fill_refused(struct exchange *ex)
+{
+    ex->cache_detail = "no-room";
+    ex->w->store->ops->remove(ex->w->store, ex->fill->key, ex->fill->key_len);
+}
+
+/* Every end of a fill but its insert gives its reservation back. */
+static void fill_release(struct exchange *ex)
+{
+    if (ex->fill && ex->fill_reserved)
+        ex->w->store->ops->release(ex->w->store, ex->fill->key, ex->fill->key_len,
+                                   ex->fill_reserved);
+    ex->fill_reserved = 0;
+}
+
+static void fill_drop(struct exchange *ex)
+{
+    fill_release(ex);
+    cache_object_unref(&ex->fill);
+}
+
 void cache_stage_release_key(struct srv_worker *w, const char *key, size_t len)
 {
     notify_waiters(w, key, len);
@@ -62,7 +120,7 @@ void cache_stage_reset(struct exchange *ex)
     free(ex->cache_key);
     free(ex->req_fields_owned);
     cache_object_unref(&ex->stale);
-    cache_object_unref(&ex->fill);
+    fill_drop(ex);
     cache_object_unref(&ex->held);
 }
 
@@ -1162,6 +1220,10 @@ static void store_post_answer(struct exchange *ex, const struct http_response *r
                              &ex->fill->facts);
     strip_targeted(cfg, ex->fill);
     ex->fill->expected_len = res->has_content_length ? (int64_t)res->content_length : -1;
+    if (!fill_covers(ex, 0)) {
+        fill_refused(ex);
+        cache_object_unref(&ex->fill); /* relayed, not stored */
+    }
 }
 
 void cache_stage_status_field(struct exchange *ex, int status, struct outbuf *o)
@@ -1328,8 +1390,9 @@ static int no_gain_exception(const struct cache_response_facts *f, bool serve_st
  * (a 200, or the purged object a 304 revalidated) may be what was purged:
  * its client has it, the store does not (the answer to a purge is that no
  * earlier response reappears). Checked again after the insert, which can
- * race a purge on another thread. Takes the caller's reference. */
-static void insert_unless_purged(struct exchange *ex, struct cache_object *o)
+ * race a purge on another thread. Takes the caller's reference, and
+ * `reserved` (what the store set aside for o, inserted or given back). */
+static void insert_unless_purged(struct exchange *ex, struct cache_object *o, size_t reserved)
 {
     struct store *st = ex->w->store;
     /* The stale object this fetch revalidated is what `o` replaces, and
@@ -1340,12 +1403,14 @@ static void insert_unless_purged(struct exchange *ex, struct cache_object *o)
     cache_object_unref(&ex->stale);
     if (store_purged_since(st, ex->purge_generation)) {
         ex->cache_detail = "purged";
+        if (reserved)
+            st->ops->release(st, o->key, o->key_len, reserved);
         cache_object_unref(&o);
         return;
     }
     struct cache_object *kept = o; /* its key, past the insert */
     cache_object_ref(kept);
-    st->ops->insert(st, o);
+    st->ops->insert(st, o, reserved);
     if (store_purged_since(st, ex->purge_generation)) {
         ex->cache_detail = "purged";
         st->ops->remove(st, kept->key, kept->key_len);
@@ -1383,7 +1448,7 @@ static enum cache_response_verdict serve_revalidated(struct exchange *ex,
         /* not stored again: the stale one was removed with the URI */
     } else if (v == STORE_OK) {
         cache_object_ref(fresh);
-        insert_unless_purged(ex, fresh); /* what a PURGE removed stays out */
+        insert_unless_purged(ex, fresh, 0); /* what a PURGE removed stays out */
     } else {
         w->store->ops->remove(w->store, ex->cache_key, ex->cache_key_len);
         ex->cache_detail = cache_store_reason(v);
@@ -1489,6 +1554,22 @@ enum cache_response_verdict cache_stage_response(struct exchange *ex,
         ex->cache_detail = "too-large";
         return CACHE_RESP_RELAY;
     }
+    /* The stale object this 200 replaces is not read from here on: held,
+     * it would be in use, and an object over half a shard could never be
+     * refreshed (its reservation refused, as its insert was before). Not
+     * when the 200 is held whole to be tagged, or may be for a peer
+     * (peer_stage_hold): nothing has gone out until its last byte, and if
+     * the origin breaks off first the stale copy answers (stale-if-error,
+     * RFC 5861 §4). */
+    if (!holdable(ex, res) && !ex->peer)
+        cache_object_unref(&ex->stale);
+    if (!fill_covers(ex, 0)) {
+        /* no room in its shard (every object there in use or set aside):
+         * relayed unstored, within the client's own buffers */
+        fill_refused(ex);
+        cache_object_unref(&ex->fill);
+        return hold(ex, res) ? CACHE_RESP_HOLD : CACHE_RESP_RELAY;
+    }
     if (holdable(ex, res)) {
         /* Seed 004 on the first response too: the client whose request
          * stores it gets the tag hits will carry, so it can revalidate.
@@ -1528,9 +1609,17 @@ void cache_stage_body(struct exchange *ex, const char *p, size_t n)
     if (!ex->fill)
         return;
     size_t len = ex->fill->body->len;
-    if (ex->fill_unstored || len + n > ex->w->cfg->cache.max_object_size ||
+    int outgrown =
+        ex->fill_unstored || len + n > ex->w->cfg->cache.max_object_size ||
         (ex->fill->expected_len < 0 && cache_object_size_with_body(ex->fill, len + n) >
-                                           ex->w->store->ops->object_limit(ex->w->store))) {
+                                           ex->w->store->ops->object_limit(ex->w->store));
+    if (outgrown || !fill_covers(ex, len + n)) {
+        /* never stored now: nothing stays set aside for it */
+        fill_release(ex);
+        if (!outgrown)
+            fill_refused(ex);
+        else if (!ex->fill_unstored)
+            ex->cache_detail = "too-large";
         if (ex->held == ex->fill)
             cache_object_append(ex->held, p, n); /* held keeps its own reference */
         if (feeds_followers(ex, len + n)) {
@@ -1538,7 +1627,6 @@ void cache_stage_body(struct exchange *ex, const char *p, size_t n)
              * stream it: they get the whole response from the fill, which
              * is never inserted (Varnish's transient busy object). */
             ex->fill_unstored = 1;
-            ex->cache_detail = "too-large";
             cache_object_append(ex->fill, p, n);
             stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
             return;
@@ -1551,7 +1639,6 @@ void cache_stage_body(struct exchange *ex, const char *p, size_t n)
             stream_progress(ex->w, ex->cache_key, ex->cache_key_len);
         }
         cache_object_unref(&ex->fill); /* streams on, unstored */
-        ex->cache_detail = "too-large";
         return;
     }
     cache_object_append(ex->fill, p, n);
@@ -1570,14 +1657,14 @@ void cache_stage_finish(struct exchange *ex, int complete)
             ex->fill->complete = 1;
             atomic_store(&ex->fill->fill, FILL_DONE);
         }
-        cache_object_unref(&ex->fill);
+        fill_drop(ex);
         return;
     }
     if (complete) {
         ex->fill->complete = 1;
         atomic_store(&ex->fill->fill, FILL_DONE); /* before the wake-up that ends streams */
         if (ex->fill_unstored) {
-            cache_object_unref(&ex->fill); /* its streamers had it all; never stored */
+            fill_drop(ex); /* its streamers had it all; never stored */
             return;
         }
         if (ex->fill->status == 200 && ex->w->cfg->cache.generate_etag &&
@@ -1589,7 +1676,7 @@ void cache_stage_finish(struct exchange *ex, int complete)
                 /* streamers read its head: store a tagged copy instead */
                 struct cache_object *tagged =
                     cache_object_with_field(ex->fill, SLICE_LIT("ETag"), etag);
-                cache_object_unref(&ex->fill);
+                cache_object_unref(&ex->fill); /* its reservation is the copy's */
                 ex->fill = tagged;
             } else {
                 cache_object_add_field(ex->fill, SLICE_LIT("ETag"), etag);
@@ -1597,7 +1684,7 @@ void cache_stage_finish(struct exchange *ex, int complete)
         }
         uint64_t a, b, n;
         if (ex->fill->status == 206 && !stored_part(ex->fill, &a, &b, &n)) {
-            cache_object_unref(&ex->fill); /* not the part it said it was */
+            fill_drop(ex); /* not the part it said it was */
             return;
         }
         if (ex->fill->status == 200 && ex->fill->key[0] == 'G') {
@@ -1611,9 +1698,10 @@ void cache_stage_finish(struct exchange *ex, int complete)
             }
         }
         cache_object_trim(&ex->fill);
-        insert_unless_purged(ex, ex->fill);
+        insert_unless_purged(ex, ex->fill, ex->fill_reserved); /* the charge moves over */
+        ex->fill_reserved = 0;
         ex->fill = NULL;
     } else {
-        cache_object_unref(&ex->fill); /* §3: incomplete responses are not stored */
+        fill_drop(ex); /* §3: incomplete responses are not stored */
     }
 }

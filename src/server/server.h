@@ -267,6 +267,7 @@ struct exchange {
     struct cache_object *stale; /* stored response being revalidated */
     struct cache_object *fill;  /* response being stored */
     int fill_unstored;          /* fill outgrew the store: fed on for its streamers only */
+    size_t fill_reserved;       /* bytes the store set aside for fill (store_ops.reserve) */
     struct cache_object *held;  /* unstored 200 held to be tagged (cache.etag_hold_max) */
     uint64_t purge_generation;  /* the store's when this request was looked up */
     int64_t req_time;

@@ -37,12 +37,12 @@ static void test_basic(void **st)
 {
     struct store *s = store_mem_new(1 << 20, 4);
     assert_null(find(s, "k", NULL, 0));
-    s->ops->insert(s, obj("k", "X: 1\r\n", NULL, 0));
+    s->ops->insert(s, obj("k", "X: 1\r\n", NULL, 0), 0);
     struct cache_object *o = find(s, "k", NULL, 0);
     assert_non_null(o);
     assert_non_null(strstr(o->head, "X: 1"));
     /* replace: the old object stays valid for its holder */
-    s->ops->insert(s, obj("k", "X: 2\r\n", NULL, 0));
+    s->ops->insert(s, obj("k", "X: 2\r\n", NULL, 0), 0);
     struct cache_object *o2 = find(s, "k", NULL, 0);
     assert_non_null(strstr(o2->head, "X: 2"));
     assert_non_null(strstr(o->head, "X: 1"));
@@ -61,7 +61,7 @@ static void test_variants(void **st)
     for (int i = 0; i < 5; i++) {
         snprintf(val[i], sizeof val[i], "l%d", i);
         struct http_field f = {{"Accept-Language", 15}, {val[i], 2}, HF_OTHER};
-        s->ops->insert(s, obj("k", "Vary: accept-language\r\n", &f, 1));
+        s->ops->insert(s, obj("k", "Vary: accept-language\r\n", &f, 1), 0);
     }
     unsigned variants = 0;
     struct http_field f4 = {{"accept-language", 15}, {"l4", 2}, HF_OTHER};
@@ -149,7 +149,7 @@ static void test_byte_bound(void **st)
     for (int i = 0; i < 5000; i++) {
         snprintf(key, sizeof key, "key-%d", i);
         struct cache_object *o = obj(key, "", NULL, 0);
-        s->ops->insert(s, o);
+        s->ops->insert(s, o, 0);
     }
     struct store_stats stats;
     store_mem_stats(s, &stats);
@@ -285,7 +285,7 @@ static void test_accounting(void **st)
     struct store *s = store_mem_new(16 << 20, 1);
     struct cache_object *o = obj_body("G http://api/items/1\n", 100, 100);
     size_t cost = cache_object_size(o);
-    s->ops->insert(s, o);
+    s->ops->insert(s, o, 0);
     struct store_stats stats;
     store_mem_stats(s, &stats);
     assert_int_equal(stats.objects, 1);
@@ -299,11 +299,11 @@ static void test_accounting(void **st)
     s = store_mem_new(1 << 20, 1);
     o = obj_body("big", 65536, 65536);
     assert_true(cache_object_size(o) > s->ops->object_limit(s));
-    s->ops->insert(s, o);
+    s->ops->insert(s, o, 0);
     for (int i = 0; i < 100; i++) {
         char key[16];
         snprintf(key, sizeof key, "small-%d", i);
-        s->ops->insert(s, obj_body(key, 100, 100));
+        s->ops->insert(s, obj_body(key, 100, 100), 0);
     }
     store_mem_stats(s, &stats);
     assert_int_equal(stats.objects, 100); /* small ones all fit */
@@ -341,12 +341,12 @@ static void test_in_use_not_evicted(void **st)
     shard0_keys(keys, 6);
     struct cache_object *held[3];
     for (int i = 0; i < 3; i++) {
-        s->ops->insert(s, obj_body(keys[i], 20000, 20000));
+        s->ops->insert(s, obj_body(keys[i], 20000, 20000), 0);
         held[i] = find(s, keys[i], NULL, 0);
         assert_non_null(held[i]);
     }
     /* all three in use: the fourth is refused, none of the three goes */
-    s->ops->insert(s, obj_body(keys[3], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[3], 20000, 20000), 0);
     assert_null(find(s, keys[3], NULL, 0));
     struct store_stats a = stats_of(s);
     assert_int_equal(a.objects, 3);
@@ -355,7 +355,7 @@ static void test_in_use_not_evicted(void **st)
     assert_true(a.bytes <= 64 * 1024);
     /* one let go: it is the one evicted, the others stay */
     cache_object_unref(&held[1]);
-    s->ops->insert(s, obj_body(keys[4], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[4], 20000, 20000), 0);
     struct cache_object *o = find(s, keys[4], NULL, 0);
     assert_non_null(o);
     cache_object_unref(&o);
@@ -378,7 +378,7 @@ static int fill_in_use(struct store *s, char keys[64][16], struct cache_object *
 {
     int n = 0;
     for (; n < 64; n++) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
         held[n] = find(s, keys[n], NULL, 0);
         if (!held[n])
             break;
@@ -404,7 +404,7 @@ static void test_eviction_scan_bounded(void **st)
     /* the newest let go: the last one the hand (from the tail) comes to */
     cache_object_unref(&held[n - 1]);
     store_mem_set_eviction_scan(s, 4);
-    s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+    s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
     assert_null(find(s, keys[n], NULL, 0)); /* four passed, then refused */
     struct store_stats a = stats_of(s);
     assert_int_equal(a.refused, 2);
@@ -414,7 +414,7 @@ static void test_eviction_scan_bounded(void **st)
     struct cache_object *o;
     int tries = 0;
     while (!(o = find(s, keys[n], NULL, 0)) && tries < n) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
         tries++;
     }
     assert_non_null(o);
@@ -441,30 +441,91 @@ static void test_refused_insert_evicts_nothing(void **st)
     shard0_keys(keys, 200);
     struct cache_object *held[2];
     for (int i = 0; i < 2; i++) {
-        s->ops->insert(s, obj_body(keys[i], 20000, 20000));
+        s->ops->insert(s, obj_body(keys[i], 20000, 20000), 0);
         held[i] = find(s, keys[i], NULL, 0);
         assert_non_null(held[i]);
     }
     int small = 0;
     while (stats_of(s).evictions == 0 && small < 190)
-        s->ops->insert(s, obj_body(keys[2 + small++], 100, 100));
+        s->ops->insert(s, obj_body(keys[2 + small++], 100, 100), 0);
     struct store_stats a = stats_of(s);
     assert_true(a.objects > 20);
     /* 40000 bytes: more than the small ones free, however many go */
-    s->ops->insert(s, obj_body(keys[199], 40000, 40000));
+    s->ops->insert(s, obj_body(keys[199], 40000, 40000), 0);
     assert_null(find(s, keys[199], NULL, 0));
     struct store_stats b = stats_of(s);
     assert_int_equal(b.refused, a.refused + 1);
     assert_int_equal(b.evictions, a.evictions);
     assert_int_equal(b.objects, a.objects);
     /* one that fits in what may go still goes in */
-    s->ops->insert(s, obj_body(keys[198], 5000, 5000));
+    s->ops->insert(s, obj_body(keys[198], 5000, 5000), 0);
     struct cache_object *o = find(s, keys[198], NULL, 0);
     assert_non_null(o);
     cache_object_unref(&o);
     assert_true(stats_of(s).evictions > b.evictions);
     cache_object_unref(&held[0]);
     cache_object_unref(&held[1]);
+    s->ops->free(s);
+}
+
+/* A fill reserves its bytes in its shard as it grows (findings 4 and 5 of
+ * the store round: 100 stalled h2 fills held +72.6 MiB over a 16 MiB
+ * store, charged to nobody). A reservation counts as stored bytes, evicts
+ * objects not in use as an insert does, is refused when there is no room,
+ * and becomes the entry's charge on insert (never counted twice, never
+ * refused there); a release gives it back. */
+static void test_reserve_release(void **st)
+{
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[8][16];
+    shard0_keys(keys, 8);
+    const char *k[8];
+    for (int i = 0; i < 8; i++)
+        k[i] = keys[i];
+    assert_true(s->ops->reserve(s, k[0], strlen(k[0]), 30000));
+    assert_true(s->ops->reserve(s, k[1], strlen(k[1]), 30000));
+    struct store_stats a = stats_of(s);
+    assert_int_equal(a.reserved, 60000);
+    assert_int_equal(a.bytes, 60000);
+    /* 64 KiB a shard: no room for 10000 more, nothing to evict */
+    assert_false(s->ops->reserve(s, k[2], strlen(k[2]), 10000));
+    assert_int_equal(stats_of(s).refused, 1);
+    assert_int_equal(stats_of(s).reserved, 60000);
+    /* more than a shard is refused outright */
+    assert_false(s->ops->reserve(s, k[2], strlen(k[2]), 65537));
+    /* released: the room is back */
+    s->ops->release(s, k[1], strlen(k[1]), 30000);
+    assert_int_equal(stats_of(s).reserved, 30000);
+    /* the insert turns the reservation into the entry's charge: the
+     * shard holds 30000 reserved + 30000 in use, so this 20000-byte
+     * object fits only because its own reservation makes the room */
+    assert_true(s->ops->reserve(s, k[1], strlen(k[1]), 30000));
+    struct cache_object *o = obj_body(k[0], 20000, 20000);
+    size_t cost = cache_object_size(o);
+    s->ops->insert(s, o, 30000);
+    a = stats_of(s);
+    assert_int_equal(a.objects, 1);
+    assert_int_equal(a.reserved, 30000);
+    assert_true(a.bytes > 30000 + cost && a.bytes < 30000 + cost + 128);
+    assert_int_equal(a.refused, 1);
+    struct cache_object *held = find(s, k[0], NULL, 0);
+    assert_non_null(held);
+    /* the object in use stays; with k[1]'s 30000 that leaves no room */
+    assert_false(s->ops->reserve(s, k[3], strlen(k[3]), 20000));
+    assert_int_equal(stats_of(s).evictions, 0);
+    s->ops->release(s, k[1], strlen(k[1]), 30000);
+    assert_int_equal(stats_of(s).reserved, 0);
+    /* let go, it is evicted to make room for a reservation */
+    cache_object_unref(&held);
+    assert_true(s->ops->reserve(s, k[3], strlen(k[3]), 60000));
+    a = stats_of(s);
+    assert_int_equal(a.evictions, 1);
+    assert_int_equal(a.objects, 0);
+    assert_int_equal(a.reserved, 60000);
+    /* a reserved insert refused for its size still gives its bytes back */
+    s->ops->insert(s, obj_body(k[3], 70000, 70000), 60000);
+    assert_int_equal(stats_of(s).reserved, 0);
+    assert_int_equal(stats_of(s).bytes, 0);
     s->ops->free(s);
 }
 
@@ -486,12 +547,12 @@ static void test_retired_sweep_bounded(void **st)
     /* the last one retired let go: the last one a sweep comes to */
     cache_object_unref(&held[n - 1]);
     store_mem_set_eviction_scan(s, 4);
-    s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+    s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
     struct cache_object *o = find(s, keys[n], NULL, 0);
     assert_null(o); /* four still held passed, then refused */
     int tries = 0;
     while (!(o = find(s, keys[n], NULL, 0)) && tries < n) {
-        s->ops->insert(s, obj_body(keys[n], 2000, 2000));
+        s->ops->insert(s, obj_body(keys[n], 2000, 2000), 0);
         tries++;
     }
     assert_non_null(o);
@@ -513,10 +574,10 @@ static void test_in_use_retired(void **st)
     struct store *s = store_mem_new(16 * 64 * 1024, 1);
     char keys[3][16];
     shard0_keys(keys, 3);
-    s->ops->insert(s, obj_body(keys[0], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[0], 20000, 20000), 0);
     struct cache_object *old = find(s, keys[0], NULL, 0);
     size_t one = stats_of(s).bytes;
-    s->ops->insert(s, obj_body(keys[0], 20000, 20000)); /* replaced */
+    s->ops->insert(s, obj_body(keys[0], 20000, 20000), 0); /* replaced */
     struct cache_object *now = find(s, keys[0], NULL, 0);
     assert_ptr_not_equal(now, old);
     cache_object_unref(&now);
@@ -532,8 +593,8 @@ static void test_in_use_retired(void **st)
     assert_int_equal(a.objects, 0);
     assert_int_equal(a.held, 2 * one);
     /* the charge leaves room for one more beside them: a second evicts it */
-    s->ops->insert(s, obj_body(keys[1], 20000, 20000));
-    s->ops->insert(s, obj_body(keys[2], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[1], 20000, 20000), 0);
+    s->ops->insert(s, obj_body(keys[2], 20000, 20000), 0);
     a = stats_of(s);
     assert_int_equal(a.objects, 1);
     assert_int_equal(a.evictions, 1);
@@ -544,7 +605,7 @@ static void test_in_use_retired(void **st)
     a = stats_of(s);
     assert_int_equal(a.held, 0);
     assert_int_equal(a.bytes, one);
-    s->ops->insert(s, obj_body(keys[1], 20000, 20000));
+    s->ops->insert(s, obj_body(keys[1], 20000, 20000), 0);
     assert_int_equal(stats_of(s).objects, 2);
     s->ops->free(s);
 }
@@ -631,7 +692,7 @@ static void test_sieve_beats_lru(void **st)
             sieve_hits++;
             cache_object_unref(&o);
         } else {
-            s->ops->insert(s, obj(key, "", NULL, 0));
+            s->ops->insert(s, obj(key, "", NULL, 0), 0);
         }
     }
     struct store_stats stats;
@@ -709,9 +770,9 @@ static void test_body_key_filter(void **st)
     struct store *s = store_mem_new(1 << 20, 4);
     const char *url = "G http://h/x", *other = "G http://h/y";
     assert_false(s->ops->may_hold_body_keys(s, url, strlen(url)));
-    s->ops->insert(s, obj("P http://h/x\nb:00\nt:\ne:\n", "X: 1\r\n", NULL, 0));
-    s->ops->insert(s, obj("Q http://h/x\nb:01\nt:\ne:\n", "X: 1\r\n", NULL, 0));
-    s->ops->insert(s, obj("G http://h/y", "X: 1\r\n", NULL, 0)); /* not a body key */
+    s->ops->insert(s, obj("P http://h/x\nb:00\nt:\ne:\n", "X: 1\r\n", NULL, 0), 0);
+    s->ops->insert(s, obj("Q http://h/x\nb:01\nt:\ne:\n", "X: 1\r\n", NULL, 0), 0);
+    s->ops->insert(s, obj("G http://h/y", "X: 1\r\n", NULL, 0), 0); /* not a body key */
     assert_true(s->ops->may_hold_body_keys(s, url, strlen(url)));
     assert_false(s->ops->may_hold_body_keys(s, other, strlen(other)));
     const char *p = "P http://h/x\nb:00\nt:\ne:\n";
@@ -1000,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_eviction_scan_bounded),
         cmocka_unit_test(test_retired_sweep_bounded),
         cmocka_unit_test(test_refused_insert_evicts_nothing),
+        cmocka_unit_test(test_reserve_release),
         cmocka_unit_test(test_sieve_beats_lru),
         cmocka_unit_test(test_generated_etag),
         cmocka_unit_test(test_keys),
