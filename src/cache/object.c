@@ -805,6 +805,16 @@ size_t cache_object_size(const struct cache_object *o)
     return head_cost(o) + body_cost(o->body);
 }
 
+size_t cache_object_head_size(const struct cache_object *o)
+{
+    return head_cost(o);
+}
+
+size_t cache_body_size(const struct cache_body *b)
+{
+    return body_cost(b);
+}
+
 size_t cache_object_size_with_body(const struct cache_object *o, uint64_t body_len)
 {
     const size_t seg = sizeof(struct cache_segment), hdr = sizeof(struct cache_body);

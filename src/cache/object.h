@@ -46,6 +46,13 @@ struct cache_body {
     struct cache_segment *last; /* the writer's own */
     size_t last_cap;            /* the writer's own */
     _Atomic size_t len;
+    /* The memory store's: its entries of objects over this body (a 304
+     * merge shares it with the stale object, which a client may still be
+     * sent), those of them still in its table, and what it charged for the
+     * body, once for all of them. All of one key, so of one shard: changed
+     * only under that shard's lock (store_mem.c body_attach). */
+    unsigned store_refs, store_live;
+    size_t store_cost;
 };
 
 /* While an object fills, waiters may stream it (cache_stage.c). */
@@ -127,6 +134,10 @@ void cache_object_remove_fields(struct cache_object *o, struct slice names);
 /* What the object costs in memory, all in: every block it owns at what
  * the allocator charges for it (cache_alloc_cost). */
 size_t cache_object_size(const struct cache_object *o);
+/* Its two parts: the object's own blocks, and its body's (which objects
+ * merged from a 304 share). cache_object_size is their sum. */
+size_t cache_object_head_size(const struct cache_object *o);
+size_t cache_body_size(const struct cache_body *b);
 /* The cost it would have with a body of `body_len` bytes of known length
  * (its head as it is now): to decide before the head goes out whether the
  * store can hold it. */

@@ -28,6 +28,8 @@ struct entry {
     struct cache_object *obj;
     /* no hash kept: 16 bytes less per object; chains are short, and
      * compare key lengths before bytes */
+    /* its own part: the object's blocks less its body, which is charged
+     * once for all the entries sharing it (body_attach) */
     uint32_t size; /* at most a shard's limit, checked on insert */
     int visited;
 };
@@ -108,12 +110,66 @@ unsigned store_mem_shard_of(const char *key, size_t len)
     return shard_index(entry_hash(key, len));
 }
 
-/* An object's cost in the shard: the object, its entry, and its share of
- * the bucket array (which grows to at most two slots per entry). */
+/* An entry's own cost in the shard: the object less its body, the entry,
+ * and its share of the bucket array (which grows to at most two slots per
+ * entry). */
 static size_t entry_cost(const struct cache_object *o)
 {
-    return cache_object_size(o) + cache_alloc_cost(sizeof(struct entry)) +
+    return cache_object_head_size(o) + cache_alloc_cost(sizeof(struct entry)) +
            2 * sizeof(struct entry *);
+}
+
+/* A body is charged once in its shard however many entries share it: a
+ * 304 merge (RFC 9111 §4.3.4) publishes a new object over the stale one's
+ * body, and while a client is still sent the stale one (retired, charged
+ * until let go) charging the body to both refused any merge of an object
+ * over half a shard. Objects sharing a body have one key, so one shard,
+ * whose lock guards the body's store_* fields. Its charge is in s->bytes
+ * while an entry of it is in the table, else in s->retired_bytes (held by
+ * clients only), and goes when its last entry is freed (body_unref). */
+static void body_attach(struct shard *s, struct cache_body *b)
+{
+    if (b->store_refs == 0) {
+        b->store_cost = cache_body_size(b);
+        s->bytes += b->store_cost;
+    } else if (b->store_live == 0) {
+        s->retired_bytes -= b->store_cost;
+        s->bytes += b->store_cost;
+    }
+    b->store_refs++;
+    b->store_live++;
+}
+
+/* An entry of the body leaves the table (it is still charged: body_unref
+ * when it is freed). */
+static void body_detach(struct shard *s, struct cache_body *b)
+{
+    if (--b->store_live == 0) {
+        s->bytes -= b->store_cost;
+        s->retired_bytes += b->store_cost;
+    }
+}
+
+/* An entry out of the table is freed: the body's charge goes with its last. */
+static void body_unref(struct shard *s, struct cache_body *b)
+{
+    if (--b->store_refs == 0)
+        s->retired_bytes -= b->store_cost;
+}
+
+/* What evicting an entry would free: its body too when no other entry
+ * shares it. */
+static size_t entry_frees(const struct entry *e)
+{
+    const struct cache_body *b = e->obj->body;
+    return e->size + (b->store_refs == 1 ? b->store_cost : 0);
+}
+
+static void entry_free(struct shard *s, struct entry *e)
+{
+    body_unref(s, e->obj->body);
+    cache_object_unref(&e->obj);
+    free(e);
 }
 
 static void queue_unlink(struct shard *s, struct entry *e)
@@ -143,8 +199,7 @@ static void retired_append(struct shard *s, struct entry *e)
 static void retire(struct shard *s, struct entry *e)
 {
     if (!cache_object_in_use(e->obj)) {
-        cache_object_unref(&e->obj);
-        free(e);
+        entry_free(s, e);
         return;
     }
     retired_append(s, e);
@@ -170,8 +225,7 @@ static void sweep_retired(struct shard *s, size_t *scan)
         if (!cache_object_in_use(e->obj)) {
             s->retired_bytes -= e->size;
             s->nretired--;
-            cache_object_unref(&e->obj);
-            free(e);
+            entry_free(s, e);
             continue;
         }
         retired_append(s, e);
@@ -193,6 +247,7 @@ static void entry_drop(struct shard *s, struct entry *e)
     queue_unlink(s, e);
     s->count--;
     s->bytes -= e->size;
+    body_detach(s, e->obj->body);
     long slot = url_slot(e->obj->key, e->obj->key_len);
     if (slot >= 0)
         s->url_filter[slot]--;
@@ -257,7 +312,7 @@ static int room_possible(struct shard *s, size_t need, size_t scan)
     for (size_t n = s->count; e && n; n--) {
         struct entry *next = e->prev ? e->prev : s->tail;
         if (!cache_object_in_use(e->obj)) {
-            have += e->size;
+            have += entry_frees(e);
             if (have >= need)
                 return 1;
         } else if (scan-- == 0) {
@@ -346,7 +401,9 @@ static void mem_insert(struct store *st, struct cache_object *o, size_t reserved
     uint64_t h = entry_hash(o->key, o->key_len);
     struct shard *s = shard_of(m, h);
     size_t size = entry_cost(o);
-    struct entry *e = size > s->limit || size > UINT32_MAX ? NULL : calloc(1, sizeof *e);
+    struct entry *e = size + cache_body_size(o->body) > s->limit || size > UINT32_MAX
+                          ? NULL
+                          : calloc(1, sizeof *e);
     pthread_mutex_lock(&s->lock);
     /* the reservation becomes this entry's charge (or goes, if refused) */
     unreserve(s, reserved);
@@ -375,7 +432,13 @@ static void mem_insert(struct store *st, struct cache_object *o, size_t reserved
     }
     if (variants >= m->max_variants && oldest)
         entry_drop(s, oldest);
+    /* The body is charged (if no entry already has it) before room is
+     * made for the entry's own part: an eviction of another entry over
+     * the same body then frees none of it, as room_possible counts. */
+    body_attach(s, o->body);
     if (!make_room(m, s, size)) {
+        body_detach(s, o->body);
+        body_unref(s, o->body);
         pthread_mutex_unlock(&s->lock);
         cache_object_unref(&o);
         free(e);
@@ -476,8 +539,7 @@ static void mem_free(struct store *st)
         while (s->retired) {
             struct entry *e = s->retired;
             s->retired = e->hnext;
-            cache_object_unref(&e->obj);
-            free(e);
+            entry_free(s, e);
         }
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);

@@ -159,17 +159,18 @@ test('a refresh refused because the object it replaces is still being sent is a 
   again.destroy();
 });
 
-// Finding 7 (not fixed): finding 1 with the old object held by another
+// Finding 7: finding 1 with the old object held by another
 // client. A 304's merge shares the stale object's body (RFC 9111 §4.3.4),
 // but the store charges each object its whole body: the stale one, retired
 // while a client is still sent it, and the merge both. So while anyone is
 // downloading an object over half a shard, its revalidation is refused and
 // the next request is a full fetch (1 MiB shards, 600 KiB: refused 1,
 // fwd=uri-miss next); with the defaults (8 MiB objects, 16 MiB shards) the
-// merge evicts up to 8 MiB of other objects for room nobody uses. A fix
-// charges a body once per shard, to whichever entries share it.
+// merge evicts up to 8 MiB of other objects for room nobody uses. The
+// store now charges a body once per shard, however many entries share it
+// (store_mem.c body_attach).
 test('finding 7: a 304 whose stale object another client is still being sent is stored (one body, charged once)', {
-  timeout: 30000, todo: 'bodies shared by a 304 merge are charged twice',
+  timeout: 30000,
 }, async (t) => {
   const OBJ = 600 * 1024;
   const { proxy, stats } = await cacheWithAdmin(t, (req, res) => {

@@ -610,6 +610,48 @@ static void test_in_use_retired(void **st)
     s->ops->free(s);
 }
 
+/* A 304 merge shares its stale object's body (RFC 9111 §4.3.4): while a
+ * client is still sent the stale one (retired), the body is charged once
+ * for both, so the merge of an object over half a shard still fits
+ * (attack-store finding 7); after both go, nothing is charged. */
+static void test_shared_body_charged_once(void **st)
+{
+    static struct http_response r304;
+    static const char h304[] = "HTTP/1.1 304 Not Modified\r\nX-New: 1\r\n\r\n";
+    /* 64 KiB a shard: one 40 KiB body fits, two do not */
+    struct store *s = store_mem_new(16 * 64 * 1024, 1);
+    char keys[1][16];
+    shard0_keys(keys, 1);
+    s->ops->insert(s, obj_body(keys[0], 40000, 40000), 0);
+    struct cache_object *old = find(s, keys[0], NULL, 0);
+    size_t one = stats_of(s).bytes;
+    assert_int_equal(http_parse_response(h304, strlen(h304), &lim, &r304), 0);
+    struct cache_object *merged = cache_object_revalidated(old, &r304, NULL, 0, 0, 0, 10, 3600);
+    assert_ptr_equal(merged->body, old->body);
+    size_t head = cache_object_head_size(merged);
+    s->ops->insert(s, merged, 0); /* replaces old, which its holder keeps */
+    struct store_stats a = stats_of(s);
+    assert_int_equal(a.refused, 0);
+    assert_int_equal(a.objects, 1);
+    assert_true(a.bytes < one + head + 1024); /* the body once: ~40 KiB, not ~80 */
+    struct cache_object *now = find(s, keys[0], NULL, 0);
+    assert_ptr_equal(now, merged);
+    /* both out of the table and still held: the body is held, once */
+    assert_int_equal(s->ops->remove(s, keys[0], strlen(keys[0])), 1);
+    a = stats_of(s);
+    assert_int_equal(a.objects, 0);
+    assert_int_equal(a.held, a.bytes);
+    assert_true(a.bytes < one + head + 1024);
+    cache_object_unref(&old);
+    a = stats_of(s);
+    assert_true(a.held > 40000); /* the merge alone still holds the body */
+    cache_object_unref(&now);
+    a = stats_of(s);
+    assert_int_equal(a.held, 0);
+    assert_int_equal(a.bytes, 0);
+    s->ops->free(s);
+}
+
 /* A plain LRU of `cap` keys, to compare against. */
 struct lru {
     int *prev, *next, head, tail, count, cap;
@@ -1058,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_byte_bound),
         cmocka_unit_test(test_in_use_not_evicted),
         cmocka_unit_test(test_in_use_retired),
+        cmocka_unit_test(test_shared_body_charged_once),
         cmocka_unit_test(test_eviction_scan_bounded),
         cmocka_unit_test(test_retired_sweep_bounded),
         cmocka_unit_test(test_refused_insert_evicts_nothing),
