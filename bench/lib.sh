@@ -1,6 +1,9 @@
 # What the bench scripts share (sourced): the bodies an origin serves and
 # the nginx origin config around each script's own server block.
 
+# nginx, wrk, h2load and Varnish, installed if missing (quiet when present).
+scripts/deps.sh --bench
+
 # $work/www/<size> for each size in $SIZES: base64 text of that many bytes.
 make_bodies() {
   mkdir -p "$work/www"

@@ -5,8 +5,8 @@ set -euo pipefail
 want=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libyaml-dev libssl-dev libcmocka-dev zlib1g-dev
       libzstd-dev zstd nodejs openssl strace libnghttp2-dev)
-# nghttp2-client: h2load, for bench/h2.sh
-[ "${1:-}" = "--bench" ] && want+=(nginx-light wrk nghttp2-client)
+# nghttp2-client: h2load, for bench/h2.sh; varnish: bench/run.sh's cache mode
+[ "${1:-}" = "--bench" ] && want+=(nginx-light wrk nghttp2-client varnish)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,8 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq >/dev/null
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # nginx's package may start a system instance: it is left alone. The
-  # bench runs its own nginx with its own prefix, config and ports.
+  # nginx's and varnish's packages may start system instances: they are
+  # left alone. The bench runs its own, with their own config and ports.
 fi
 # npm packages (real Connect clients and servers) from the committed lock file.
 cd "$(dirname "$0")/.."
