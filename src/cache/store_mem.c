@@ -379,14 +379,17 @@ static int make_room(struct store_mem *m, struct shard *s, size_t size)
     size_t scan = m->eviction_scan;
     if (s->retired && shard_charged(s) + size > s->limit)
         sweep_retired(s, &scan);
-    int fits = shard_charged(s) + size <= s->limit ||
-               room_possible(s, shard_charged(s) + size - s->limit, scan);
-    while (shard_charged(s) + size > s->limit) {
-        if (!fits || !sieve_evict(s, &scan)) {
+    if (shard_charged(s) + size <= s->limit)
+        return 1;
+    if (!room_possible(s, shard_charged(s) + size - s->limit, scan)) {
+        s->refused++;
+        return 0;
+    }
+    while (shard_charged(s) + size > s->limit)
+        if (!sieve_evict(s, &scan)) {
             s->refused++;
             return 0;
         }
-    }
     return 1;
 }
 

@@ -46,7 +46,7 @@ void client_handle_closed(struct client *c)
         return;
     struct srv_worker *w = c->w;
     if (c->counted)
-        atomic_fetch_sub(&w->shared->connections, 1);
+        shared_slot_put(w->shared);
     conn_fini(&c->conn);
     free_retired(c);
     exchange_free(&c->ex);
@@ -454,13 +454,8 @@ void client_start(struct client *c)
 static int take_connection_slot(struct client *c)
 {
     struct srv_shared *sh = c->w->shared;
-    if (!sh)
+    if (!sh || !shared_slot_take(sh))
         return 0;
-    unsigned long had = atomic_fetch_add(&sh->connections, 1);
-    if (had >= sh->max_connections) {
-        atomic_fetch_sub(&sh->connections, 1);
-        return 0;
-    }
     c->counted = 1;
     return 1;
 }

@@ -95,19 +95,10 @@ static int origin_slot_needed(const struct exchange *ex)
     return ex->w->shared && ex->fe == &h2_front;
 }
 
-static int take_origin_slot(struct srv_shared *sh)
-{
-    unsigned long had = atomic_fetch_add(&sh->connections, 1);
-    if (had < sh->max_connections)
-        return 1;
-    atomic_fetch_sub(&sh->connections, 1);
-    return 0;
-}
-
 static void release_origin_slot(struct upstream *u)
 {
     if (u->slot)
-        atomic_fetch_sub(&u->w->shared->connections, 1);
+        shared_slot_put(u->w->shared);
     u->slot = 0;
     if (u->reserve)
         h2_origin_reserve_put(u->reserve);
@@ -412,7 +403,7 @@ void pool_connect(struct exchange *ex)
     }
     struct h2_origin_reserve *reserve = h2_origin_reserve_take(ex);
     int slot = !reserve && origin_slot_needed(ex);
-    if (slot && !take_origin_slot(w->shared)) {
+    if (slot && !shared_slot_take(w->shared)) {
         log_msg(LOG_WARN,
                 "client %s: h2 stream refused an origin connection, "
                 "limits.max_connections (%lu) reached",
@@ -423,7 +414,7 @@ void pool_connect(struct exchange *ex)
     u = upstream_new(w, &key);
     if (!u) {
         if (slot)
-            atomic_fetch_sub(&w->shared->connections, 1);
+            shared_slot_put(w->shared);
         if (reserve)
             h2_origin_reserve_put(reserve);
         reply_error(ex, 503, "out of memory");

@@ -50,7 +50,9 @@ void srv_panic(const char *file, int line, const char *what) __attribute__((nore
 /* What every worker shares besides the store: built before the threads
  * start and read-only afterwards, but for the connection count. */
 struct srv_shared {
-    atomic_ulong connections;      /* accepted client connections open, all workers */
+    /* accepted client connections open, all workers, and the origin
+     * connections of h2 streams past the one a client's slot covers */
+    atomic_ulong connections;
     unsigned long max_connections; /* the cap in force (limits.max_connections, see worker.c) */
     /* forward mode: our sockets and this host's addresses, for the egress
      * check (http/netaddr.h) on every address about to be connected */
@@ -59,6 +61,20 @@ struct srv_shared {
     struct net_egress_policy egress;
     const struct tls_contexts *tls; /* the TLS contexts (members NULL: not used) */
 };
+
+/* A slot of limits.max_connections: 0 when all are taken. */
+static inline int shared_slot_take(struct srv_shared *sh)
+{
+    if (atomic_fetch_add(&sh->connections, 1) < sh->max_connections)
+        return 1;
+    atomic_fetch_sub(&sh->connections, 1);
+    return 0;
+}
+
+static inline void shared_slot_put(struct srv_shared *sh)
+{
+    atomic_fetch_sub(&sh->connections, 1);
+}
 
 struct srv_worker {
     uint32_t magic;
